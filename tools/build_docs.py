@@ -1,0 +1,425 @@
+#!/usr/bin/env python
+"""Build the docs site (`docs/`) and `README.md` from `nbs/`, offline.
+
+nbdev's own notebook processing (`FilterDefaults`: front matter, `#| hide`, `#| export`, `show_doc`, links)
+prepares every notebook exactly as `nbdev_docs` would hand it to Quarto; this script then renders the processed
+notebooks to static HTML itself (markdown-it, Pygments, LaTeX pre-rendered to MathML by latex2mathml), so no
+network, no Quarto and no math engine in the browser are needed. Usage:
+
+    python tools/build_docs.py                  # docs/ and README.md
+    python tools/build_docs.py --readme-only    # README.md only
+    python tools/build_docs.py --nbs DIR --out DIR   # build another notebook folder elsewhere (README goes to DIR too)
+"""
+import argparse, base64, copy, html, json, os, re, shutil, sys, tempfile, time, warnings
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import yaml
+from latex2mathml.converter import convert as latex2mathml
+from markdown_it import MarkdownIt
+from mdit_py_plugins.anchors import anchors_plugin
+from mdit_py_plugins.attrs import attrs_plugin
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import TextLexer, get_lexer_by_name
+from pygments.util import ClassNotFound
+
+from nbdev.config import get_config
+from nbdev.doclinks import _nbpath2html, nbglob
+from nbdev.processors import FilterDefaults, exec_show_docs
+from execnb.nbio import read_nb, write_nb
+
+# Sidebar groups: the first pattern that matches a notebook's name (number prefix removed, or its folder) wins;
+# notebooks that match none go to the last group. Order inside a group is the file order.
+GROUPS = [
+    ('Core', r'core|sbn$|exact|estimators$'),
+    ('Straight-through family', r'straight|^st_|reste|mirror|mean_field|binary_weights'),
+    ('Unbiased and relaxed estimators', r'unbiased|reinforce|arms?$|disarm|muprop|relax|concrete|gumbel'),
+    ('PSA and DST', r'psa|dst'),
+    ('Diagnostics', r'gradeval|diagnos|mismatch|binaryduo|indicator'),
+    ('Layers and training', r'layer|train|model|data|conv'),
+    ('Tutorials', r'tutorial|example|howto'),
+    ('More', r''),
+]
+MIME_ORDER = ['image/svg+xml', 'image/png', 'image/jpeg', 'text/html', 'text/markdown', 'text/latex', 'text/plain']
+TEX_FIXES = [(r'\\operatorname\*', r'\\operatorname'), (r'\\arg(?![A-Za-z])', r'\\operatorname{arg}'),  # unsupported
+             (r"'", '\u2032')]  # a prime as a raised glyph, not as a superscript of one
+MATHML_FIXES = [(r'<mo>([A-Za-z]{2,})</mo>', r'<mi>\1</mi>')]  # operator names: upright, spaced like functions
+_re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
+_re_quarto_dir = re.compile(r'^\s*#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
+_re_raw_cmd = re.compile(r'>[^<]*\\[A-Za-z]+[^<]*<')
+
+
+class Problems(list):
+    "Warnings collected while building; printed at the end, fatal with `--strict`."
+    def add(self, where, msg): self.append(f'{where}: {msg}'); print(f'warning: {where}: {msg}', file=sys.stderr)
+
+
+# ---------------------------------------------------------------- nbdev processing (one process per notebook)
+class tolerant_exec_show_docs(exec_show_docs):
+    "nbdev's `exec_show_docs`, except that a cell that fails keeps its stored outputs and is reported, not fatal."
+    def __call__(self, cell):
+        outputs = copy.deepcopy(cell.get('outputs'))
+        try: super().__call__(cell)
+        except Exception:
+            if outputs is not None: cell['outputs'] = outputs
+            e = self.k.exc
+            self.nb.doc_errors_ = getattr(self.nb, 'doc_errors_', []) + [
+                f'cell {cell.idx_} failed while running code for show_doc ({type(e).__name__}: {e}); '
+                'nbdev runs every cell that has an import: keep imports in cells of their own']
+
+
+class DocsFilter(FilterDefaults):
+    "nbdev's docs processors (what `nbdev_docs` hands to Quarto), with `tolerant_exec_show_docs`."
+    def base_procs(self): return [tolerant_exec_show_docs if p is exec_show_docs else p for p in super().base_procs()]
+
+
+def _process(args):
+    "Run nbdev's notebook processing on `src` into `dst` (in a worker process, as `nbdev_proc_nbs` does)."
+    src, dst, cwd = args
+    os.chdir(cwd)
+    os.environ['IN_TEST'] = '1'
+    warnings.simplefilter('ignore')
+    nb = read_nb(src)
+    DocsFilter()(nb)
+    write_nb(nb, dst)
+    return getattr(nb, 'doc_errors_', [])
+
+
+def process_notebooks(sources, nbs, tmp, problems, workers=2):
+    "Process the notebooks `sources` (under `nbs`) with nbdev into `tmp`; returns {source path: processed path}."
+    cwd = get_config().config_path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from build_docs import _process  # importable by name: notebook code run for show_doc replaces `__main__`
+    jobs = [(p, tmp/p.relative_to(nbs), cwd) for p in sources]
+    for _, d, _ in jobs: d.parent.mkdir(parents=True, exist_ok=True)
+    out = {}
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=get_context('spawn')) as ex:
+        for (src, dst, _), fut in zip(jobs, [ex.submit(_process, j) for j in jobs]):
+            try: errors = fut.result()
+            except Exception as e: problems.add(src.name, f'not rendered: {type(e).__name__}: {e}'); continue
+            for msg in errors: problems.add(src.name, msg)
+            out[src] = dst
+    return out
+
+
+# ---------------------------------------------------------------- markdown, math, code
+def slug(text):
+    "Pandoc's header ids (which nbdev's doc links expect): lowercase, keep alphanumerics and `_-.`, spaces to `-`."
+    s = re.sub(r'[^\w\s.-]', '', text.strip().lower())
+    return re.sub(r'\s+', '-', s).lstrip('0123456789.-_') or 'section'
+
+
+def tex(src, display, problems, where):
+    "LaTeX to MathML; unsupported input becomes a visible `math-error` (the browser test fails on it)."
+    for pat, rep in TEX_FIXES: src = re.sub(pat, rep, src)
+    try:
+        out = latex2mathml(src, display='block' if display else 'inline')
+        for pat, rep in MATHML_FIXES: out = re.sub(pat, rep, out)
+        if _re_raw_cmd.search(out): raise ValueError('unsupported command ' + _re_raw_cmd.search(out).group(0)[1:-1])
+        return out
+    except Exception as e:
+        problems.add(where, f'math not rendered: {src!r}: {e}')
+        return f'<code class="math-error" title="{html.escape(str(e))}">{html.escape(src)}</code>'
+
+
+def code_html(src, lang='python'):
+    try: lexer = get_lexer_by_name(lang or 'text')
+    except ClassNotFound: lexer = TextLexer()
+    return '<pre class="highlight"><code>' + highlight(src, lexer, HtmlFormatter(nowrap=True)) + '</code></pre>\n'
+
+
+class Markdown:
+    "markdown-it (CommonMark + tables + strikethrough) with MathML math, header ids and link rewriting."
+    def __init__(self, problems):
+        self.problems, self.where = problems, ''
+        md = MarkdownIt('commonmark', {'html': True, 'highlight': lambda s, lang, _: code_html(s, lang)})
+        md.enable(['table', 'strikethrough'])
+        md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
+        md.use(anchors_plugin, min_level=1, max_level=4, slug_func=slug)
+        md.use(attrs_plugin, after=('image', 'link_close'))
+        math = lambda display, tag: lambda r, toks, i, o, e: (
+            f'<{tag} class="math{" display" if display else ""}">{tex(toks[i].content.strip(), display, self.problems, self.where)}</{tag}>'
+            + ('\n' if tag == 'div' else ''))
+        md.add_render_rule('math_inline', math(False, 'span'))
+        md.add_render_rule('math_inline_double', math(True, 'span'))
+        md.add_render_rule('math_block', math(True, 'div'))
+        md.add_render_rule('math_block_label', math(True, 'div'))
+        self.md = md
+
+    def render(self, text, fix_url=None, headings=None):
+        "HTML of `text`; `fix_url(url)` rewrites link/image targets; headings (level, id, html) go to `headings`."
+        toks = self.md.parse(text)
+        for t in toks:
+            for c in (t.children or []):
+                if fix_url and c.type == 'link_open': c.attrs['href'] = fix_url(c.attrs['href'])
+                if fix_url and c.type == 'image': c.attrs['src'] = fix_url(c.attrs['src'])
+        for i, t in enumerate(toks):
+            if t.type == 'heading_open' and headings is not None:
+                inner = [c for c in toks[i+1].children if c.type not in ('link_open', 'link_close')]
+                headings.append((int(t.tag[1]), t.attrs.get('id', ''), self.md.renderer.render(inner, self.md.options, {})))
+        return self.md.renderer.render(toks, self.md.options, {})
+
+
+# ---------------------------------------------------------------- one notebook to a page
+def cell_options(src):
+    "Split the Quarto options nbdev leaves at the top of a code cell (`#| echo: false`) from its code."
+    lines, opts = src.splitlines(), {}
+    while lines and _re_quarto_dir.match(lines[0]):
+        k, v = _re_quarto_dir.match(lines.pop(0)).groups()
+        opts[k] = v.strip('"\'')
+    return opts, '\n'.join(lines).strip('\n')
+
+
+def stream_text(text):
+    "What a terminal would show: carriage returns (progress bars) overwrite the line."
+    return '\n'.join(l.rsplit('\r', 1)[-1] for l in _re_ansi.sub('', text).split('\n'))
+
+
+def text_of(h):
+    "Plain text of an HTML fragment (math by its MathML text)."
+    return re.sub(r'\s+', ' ', html.unescape(re.sub(r'<[^>]+>', ' ', h))).strip()
+
+
+def join(v): return ''.join(v) if isinstance(v, list) else v
+
+
+class Page:
+    "One processed notebook rendered to `out/self.path`."
+    def __init__(self, nb_src, proc, nbs):
+        self.src, self.proc = nb_src, proc
+        self.nb = json.loads(proc.read_text(encoding='utf-8'))
+        self.fm = {}
+        if self.nb['cells'] and self.nb['cells'][0]['cell_type'] == 'raw':
+            raw = join(self.nb['cells'][0]['source']).strip()
+            if raw.startswith('---'): self.fm = yaml.safe_load(raw.strip('-\n')) or {}
+        rel = nb_src.relative_to(nbs)
+        self.path = rel.parent/self.fm.get('output-file', _nbpath2html(rel).name)
+        self.title = str(self.fm.get('title') or rel.stem)
+        self.label = self.title.split(': ')[0]
+        self.description = str(self.fm.get('description') or '')
+        key = re.sub(r'^\d+[a-zA-Z0-9]*_', '', rel.stem.lower())
+        folder = rel.parent.as_posix().lower() if rel.parent != Path('.') else ''
+        self.group = next(g for g, pat in GROUPS if re.search(pat, folder) or re.search(pat, key))
+        self.root = '../' * len(rel.parent.parts)
+
+    def cells(self):
+        "The cells after the front matter, as (kind, options, source, outputs)."
+        for c in self.nb['cells']:
+            src = join(c.get('source', ''))
+            if c['cell_type'] == 'raw' and src.strip().startswith('---'): continue
+            if c['cell_type'] == 'markdown': yield 'markdown', {}, src, []
+            elif c['cell_type'] == 'code':
+                opts, code = cell_options(src)
+                if opts.get('include') == 'false': continue
+                yield 'code', opts, code, ([] if opts.get('output') == 'false' else c.get('outputs', []))
+
+    def render(self, site, out):
+        "The page body HTML; writes figures under `out`; fills `self.headings` and `self.text` (for search)."
+        md, self.headings, parts, n_fig = site.md, [], [], 0
+        md.where = self.src.name
+        fix = lambda u: site.fix_url(u, self)
+        for kind, opts, src, outputs in self.cells():
+            if kind == 'markdown':
+                parts.append(md.render(src, fix, self.headings)); continue
+            cell = []
+            if src and opts.get('echo') != 'false':
+                code = code_html(src, 'python')
+                if 'code-fold' in opts:
+                    code = (f'<details{" open" if opts["code-fold"] == "show" else ""}><summary>'
+                            f'{html.escape(opts.get("code-summary", "Code"))}</summary>{code}</details>')
+                cell.append(f'<div class="cell-input">{code}</div>')
+            for o in outputs:
+                t = o.get('output_type')
+                if t == 'stream':
+                    cell.append(f'<pre class="output {o.get("name", "")}">{html.escape(stream_text(join(o["text"])))}</pre>')
+                elif t == 'error':
+                    cell.append(f'<pre class="output error">{html.escape(_re_ansi.sub("", chr(10).join(o.get("traceback", []))))}</pre>')
+                elif t in ('display_data', 'execute_result'):
+                    data = o.get('data', {})
+                    mime = next((m for m in MIME_ORDER if m in data), None)
+                    if mime is None: continue
+                    v = join(data[mime])
+                    if mime.startswith('image/'):
+                        n_fig += 1
+                        ext = {'image/svg+xml': 'svg', 'image/png': 'png', 'image/jpeg': 'jpg'}[mime]
+                        name = f'figures/{self.path.with_suffix("").as_posix().replace("/", "-")}-{n_fig}.{ext}'
+                        (out/name).parent.mkdir(parents=True, exist_ok=True)
+                        if ext == 'svg': (out/name).write_text(v, encoding='utf-8')
+                        else: (out/name).write_bytes(base64.b64decode(v))
+                        alt = html.escape(join(data.get('text/plain', 'figure'))[:200])
+                        cell.append(f'<figure class="output"><img src="{self.root}{name}" alt="{alt}" loading="lazy"></figure>')
+                    elif mime == 'text/html': cell.append(f'<div class="output html">{v}</div>')
+                    elif mime == 'text/markdown':
+                        cell.append(f'<div class="output markdown">{md.render(v, fix, self.headings)}</div>')
+                    elif mime == 'text/latex':
+                        cell.append(f'<div class="output">{md.render(v, fix)}</div>')
+                    else: cell.append(f'<pre class="output">{html.escape(v)}</pre>')
+            if cell: parts.append('<div class="cell">' + ''.join(cell) + '</div>')
+        self.body = '\n'.join(parts)
+        self.text = text_of(self.body)
+
+
+# ---------------------------------------------------------------- the site
+TEMPLATE = '''<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} – {site}</title><meta name="description" content="{desc_attr}">
+<link rel="stylesheet" href="{root}assets/site.css"><script defer src="{root}assets/site.js"></script></head>
+<body data-root="{root}">
+<header class="top"><a class="brand" href="{root}index.html">{site}</a>
+<div class="search"><input id="search" type="search" placeholder="Search the docs" aria-label="Search" autocomplete="off">
+<ol id="search-results" hidden></ol></div><a class="repo" href="{git_url}">Source</a></header>
+<div class="layout"><nav class="sidebar">{sidebar}</nav>
+<main><header class="title"><h1>{title}</h1>{description}</header>
+{body}
+<nav class="pager">{pager}</nav></main>
+<aside class="toc">{toc}</aside></div>
+<footer>Built by <code>tools/build_docs.py</code> from <code>nbs/{src}</code>. {copyright}</footer>
+</body></html>
+'''
+
+
+class Site:
+    def __init__(self, nbs, out, problems):
+        self.cfg, self.nbs, self.out, self.problems = get_config(), nbs, out, problems
+        self.md = Markdown(problems)
+        self.base = f"{self.cfg.doc_host.rstrip('/')}{self.cfg.doc_baseurl.rstrip('/')}/"
+        self.pages = []
+
+    def fix_url(self, url, page):
+        "Links to the doc host or to notebooks become relative links; local images are copied into the site."
+        if url.startswith(self.base): return page.root + url[len(self.base):]
+        if re.match(r'^[a-z][\w+.-]*:|^#|^/', url): return url
+        target, _, anchor = url.partition('#')
+        p = (page.src.parent/target).resolve()
+        nb = next((q for q in self.pages if q.src.resolve() == p), None)
+        if nb: return page.root + nb.path.as_posix() + (f'#{anchor}' if anchor else '')
+        if p.is_file():
+            dst = self.out/p.relative_to(self.nbs.resolve())
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, dst)
+        elif target: self.problems.add(page.src.name, f'link to a missing file: {url}')
+        return url
+
+    def sidebar(self, cur):
+        res = []
+        for g, _ in GROUPS:
+            ps = [p for p in self.pages if p.group == g and p.path != Path('index.html')]
+            if not ps: continue
+            items = ''.join(f'<li{" class=current" if p is cur else ""}><a href="{cur.root}{p.path.as_posix()}" '
+                            f'title="{html.escape(p.title)}">{html.escape(p.label)}</a></li>' for p in ps)
+            res.append(f'<h2>{html.escape(g)}</h2><ul>{items}</ul>')
+        home = ' class=current' if cur.path == Path('index.html') else ''
+        return f'<ul><li{home}><a href="{cur.root}index.html">Home</a></li></ul>' + ''.join(res)
+
+    def page_order(self):
+        home = [p for p in self.pages if p.path == Path('index.html')]
+        return home + [p for g, _ in GROUPS for p in self.pages if p.group == g and p not in home]
+
+    def write_page(self, p, prev, nxt):
+        toc = ''.join(f'<li class="l{lvl}"><a href="#{i}">{h}</a></li>'
+                      for lvl, i, t in p.headings if lvl in (2, 3) and i)
+        link = lambda q, cls, arrow: (f'<a class="{cls}" href="{p.root}{q.path.as_posix()}">{arrow} '
+                                      f'{html.escape(q.label)}</a>' if q else '<span></span>')
+        self.md.where = p.src.name
+        desc = f'<p class="description">{self.md.md.renderInline(p.description)}</p>' if p.description else ''
+        page = TEMPLATE.format(
+            title=html.escape(p.title), site=html.escape(self.cfg.title), root=p.root, desc_attr=html.escape(p.description),
+            git_url=html.escape(self.cfg.git_url), sidebar=self.sidebar(p), description=desc, body=p.body,
+            pager=link(prev, 'prev', '←') + link(nxt, 'next', '→'), toc=f'<h2>On this page</h2><ul>{toc}</ul>' if toc else '',
+            src=html.escape(p.src.relative_to(self.nbs).as_posix()), copyright=html.escape('© ' + self.cfg.copyright))
+        (self.out/p.path).parent.mkdir(parents=True, exist_ok=True)
+        (self.out/p.path).write_text(page, encoding='utf-8')
+
+    def search_index(self):
+        "One entry per section (page or H2/H3): url, page title, section heading, the start of its text."
+        entries = []
+        for p in self.pages:
+            entries.append({'u': p.path.as_posix(), 't': p.title, 'h': '', 'x': (p.description + ' ' + p.text)[:400]})
+            entries += [{'u': f'{p.path.as_posix()}#{i}', 't': p.title, 'h': text_of(h), 'x': ''}
+                        for lvl, i, h in p.headings if lvl in (2, 3) and i]
+        return 'window.SEARCH_INDEX = ' + json.dumps(entries, ensure_ascii=False, separators=(',', ':')) + ';\n'
+
+    def write_assets(self):
+        assets = self.out/'assets'
+        assets.mkdir(parents=True, exist_ok=True)
+        here = Path(__file__).parent/'docs_assets'
+        css = (here/'site.css').read_text(encoding='utf-8') + '\n' + HtmlFormatter().get_style_defs('.highlight')
+        (assets/'site.css').write_text(css, encoding='utf-8')
+        shutil.copy2(here/'site.js', assets/'site.js')
+        (assets/'search-index.js').write_text(self.search_index(), encoding='utf-8')
+        (self.out/'.nojekyll').write_text('')
+
+
+# ---------------------------------------------------------------- README (GitHub-flavoured markdown)
+def readme(page, site):
+    "GitHub-flavoured markdown of the processed index notebook; math stays `$...$` (GitHub renders it)."
+    parts = [f'# {page.title}\n\n\n<!-- WARNING: THIS FILE WAS AUTOGENERATED FROM nbs/{page.src.name}! DO NOT EDIT! -->']
+    if page.description: parts.append(f'> {page.description}')
+    n_fig = 0
+    for kind, opts, src, outputs in page.cells():
+        if kind == 'markdown':
+            if 'WARNING: THIS FILE WAS AUTOGENERATED' not in src: parts.append(src.strip())
+            continue
+        if src and opts.get('echo') != 'false': parts.append(f'```python\n{src}\n```')
+        for o in outputs:
+            t, data = o.get('output_type'), o.get('data', {})
+            if t == 'stream': parts.append('    ' + stream_text(join(o['text'])).rstrip('\n').replace('\n', '\n    '))
+            elif t in ('display_data', 'execute_result'):
+                mime = next((m for m in MIME_ORDER if m in data), None)
+                if mime and mime.startswith('image/'):
+                    n_fig += 1  # the docs build wrote the same figures in the same order
+                    ext = {'image/svg+xml': 'svg', 'image/png': 'png', 'image/jpeg': 'jpg'}[mime]
+                    parts.append(f'![]({site.cfg.doc_path}/figures/index-{n_fig}.{ext})')
+                elif mime in ('text/html', 'text/markdown'): parts.append(join(data[mime]).strip())
+                elif mime: parts.append('    ' + join(data[mime]).rstrip('\n').replace('\n', '\n    '))
+    return '\n\n'.join(parts) + '\n'
+
+
+# ---------------------------------------------------------------- main
+def build(nbs=None, out=None, readme_only=False, strict=False, workers=2):
+    t0, cfg, problems = time.time(), get_config(), Problems()
+    nbs = Path(nbs or cfg.config_path/cfg.nbs_path).resolve()
+    default_out = out is None
+    out = Path(out or cfg.config_path/cfg.doc_path).resolve()
+    sources = sorted(nbglob(nbs, as_path=True))
+    if readme_only: sources = [p for p in sources if p.name == cfg.readme_nb]
+    if not sources: raise SystemExit(f'no notebooks found in {nbs}')
+    with tempfile.TemporaryDirectory() as tmp:
+        done = process_notebooks(sources, nbs, Path(tmp), problems, workers)
+        site = Site(nbs, out, problems)
+        for src, proc in done.items():
+            try: site.pages.append(Page(src, proc, nbs))
+            except Exception as e: problems.add(src.name, f'not rendered: {type(e).__name__}: {e}')
+        if not readme_only:
+            if out.exists():  # a clean site: nothing stale from renamed notebooks
+                for c in out.iterdir(): shutil.rmtree(c) if c.is_dir() else c.unlink()
+            out.mkdir(parents=True, exist_ok=True)
+        rendered = []
+        for p in site.page_order():
+            try: p.render(site, out); rendered.append(p)
+            except Exception as e: problems.add(p.src.name, f'not rendered: {type(e).__name__}: {e}')
+        site.pages = rendered
+        if not readme_only:
+            for i, p in enumerate(rendered):
+                site.write_page(p, rendered[i-1] if i else None, rendered[i+1] if i+1 < len(rendered) else None)
+            site.write_assets()
+        index = next((p for p in rendered if p.src.name == cfg.readme_nb), None)
+        if index is None: problems.add(cfg.readme_nb, 'missing: README.md not written')
+        else: (cfg.config_path/'README.md' if default_out else out/'README.md').write_text(readme(index, site), encoding='utf-8')
+    print(f'built {len(rendered)} of {len(sources)} pages into {out} in {time.time() - t0:.1f} s; {len(problems)} warning(s)')
+    if strict and problems: raise SystemExit('--strict: ' + '; '.join(problems))
+    return rendered, problems
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--readme-only', action='store_true', help='only write README.md from the readme notebook')
+    ap.add_argument('--nbs', help='notebook folder (default: nbs_path of settings.ini)')
+    ap.add_argument('--out', help='site folder (default: doc_path of settings.ini); README.md goes there too')
+    ap.add_argument('--strict', action='store_true', help='fail on any warning (unrendered math, failed show_doc, ...)')
+    ap.add_argument('--workers', type=int, default=2, help='processes for nbdev processing')
+    a = ap.parse_args()
+    build(a.nbs, a.out, a.readme_only, a.strict, a.workers)
