@@ -7,7 +7,7 @@ __all__ = ['ESTIMATORS', 'ALIASES', 'reduce_loss', 'Estimator', 'LocalEstimator'
            'estimator', 'parse_estimator_specs', 'estimators_from_spec', 'Exact', 'MeanField', 'group_grads',
            'draw_estimates']
 
-# %% ../nbs/03_estimators.ipynb #40befd68
+# %% ../nbs/03_estimators.ipynb #6ff095b1
 import importlib, inspect, math
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from .core import *
 from .sbn import *
 from .exact import *
 
-# %% ../nbs/03_estimators.ipynb #c11adb95
+# %% ../nbs/03_estimators.ipynb #9ac411f3
 def reduce_loss(per_example:torch.Tensor # [..., B] per-example (surrogate) losses
                ) -> torch.Tensor:
     "Mean over the examples (last dimension), summed over any leading dimension of independent copies."
@@ -58,7 +58,7 @@ class LocalEstimator(nn.Module, Estimator):
         return reduce_loss(net.loss(net(x, self, params), y))
     def extra_repr(self): return ', '.join(f'{k}={v!r}' for k, v in self.hparams().items())
 
-# %% ../nbs/03_estimators.ipynb #aaecc5f5
+# %% ../nbs/03_estimators.ipynb #c9e56f8e
 ESTIMATORS, ALIASES = {}, {}
 
 def register_estimator(name:str, # lowercase registry name
@@ -97,7 +97,7 @@ def estimator(name:str, # registry name or alias, e.g. 'reinforce'
         raise ValueError(f"estimator {name!r} has no parameter {', '.join(unknown)}; valid parameters: {accepted}")
     return cls(**params)
 
-# %% ../nbs/03_estimators.ipynb #531be078
+# %% ../nbs/03_estimators.ipynb #1b7641d1
 def _parse_value(v:str):
     for conv in (int, float):
         try: return conv(v)
@@ -126,7 +126,7 @@ def estimators_from_spec(spec:str) -> list:
     "The estimators named in `spec` (see `parse_estimator_specs`)."
     return [estimator(n, **p) for n, p in parse_estimator_specs(spec)]
 
-# %% ../nbs/03_estimators.ipynb #507c8749
+# %% ../nbs/03_estimators.ipynb #07361abd
 @register_estimator('exact')
 class Exact(Estimator):
     "Exact gradient by enumerating every binary state (small networks only)."
@@ -136,7 +136,7 @@ class Exact(Estimator):
             raise ValueError("exact is deterministic: pass unbatched parameters (one gradient is all copies would get)")
         return exact_loss(net, x, y, params)
 
-# %% ../nbs/03_estimators.ipynb #c0357cf9
+# %% ../nbs/03_estimators.ipynb #5d34a2b1
 @register_estimator('mean_field')
 class MeanField(LocalEstimator):
     "Deterministic relaxation: every unit outputs E[x|a] = 2F(a) - 1."
@@ -144,7 +144,7 @@ class MeanField(LocalEstimator):
     def __init__(self, noise='logistic'): super().__init__(noise)
     def forward(self, a): return self._noise.mean(a)
 
-# %% ../nbs/03_estimators.ipynb #9c19d98b
+# %% ../nbs/03_estimators.ipynb #dccf707f
 def group_grads(net:SBNMLP, params=None) -> dict:
     "`.grad` of the (possibly batched) parameters, per group: `{name: [..., d]}` (weights then bias, flattened)."
     out = {}

@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['EXACT_MAX_STATES', 'binary_states', 'check_enumerable', 'exact_loss']
 
-# %% ../nbs/02_exact.ipynb #a1027865
+# %% ../nbs/02_exact.ipynb #e5fede28
 import math
 import torch
 from .core import *
 from .sbn import *
 
-# %% ../nbs/02_exact.ipynb #452a9da9
+# %% ../nbs/02_exact.ipynb #b68ebd68
 EXACT_MAX_STATES = 2 ** 24
 
 def binary_states(n:int, dtype=torch.float64, device=None) -> torch.Tensor:
@@ -29,7 +29,7 @@ def check_enumerable(net:SBNMLP):
                          f"EXACT_MAX_STATES = 2^{int(math.log2(EXACT_MAX_STATES))}; use at most "
                          f"{int(math.log2(EXACT_MAX_STATES))} units in any two consecutive binary layers")
 
-# %% ../nbs/02_exact.ipynb #67259df2
+# %% ../nbs/02_exact.ipynb #89e8659b
 def _state_logprobs(a, # pre-activations [..., n]
                     states, # [2**n, n] in {-1, +1}
                     noise):
@@ -45,6 +45,7 @@ def exact_loss(net:SBNMLP, x, # inputs [B, n_in]
     "Exact expected loss E[loss(eta, y)] of `net` by enumeration; differentiable."
     if reduction not in ('mean', 'none'): raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     check_enumerable(net)
+    net.check_data(x, y)
     (W0, b0), *mid, (V, c) = net.layer_params(params)
     n, dt, dev = net.binary_sizes, W0.dtype, W0.device
     S = [binary_states(k, dt, dev) for k in n]

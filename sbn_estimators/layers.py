@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['EVAL_MODES', 'BinaryActivation', 'check_eval_mode', 'local_estimators', 'binary_eval_mode', 'SignLinear',
-           'SignConv2d', 'unpack_weight', 'import_binary', 'export_binary']
+           'SignConv2d', 'is_sbn_model', 'unpack_weight', 'import_binary', 'export_binary']
 
-# %% ../nbs/11_layers.ipynb #d2394e3f
+# %% ../nbs/11_layers.ipynb #1d7fd2b1
 import contextlib, copy, math
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from .core import *
 from .estimators import *
 from .straight_through import sign_pm
 
-# %% ../nbs/11_layers.ipynb #5c12885d
+# %% ../nbs/11_layers.ipynb #3e88d981
 EVAL_MODES = ('sample', 'det')
 
 class BinaryActivation(nn.Module):
@@ -56,7 +56,7 @@ def binary_eval_mode(model:nn.Module, mode:str):
     finally:
         for m, o in zip(acts, old): m.eval_mode = o
 
-# %% ../nbs/11_layers.ipynb #b200af00
+# %% ../nbs/11_layers.ipynb #b32742f9
 class _SignWeight:
     "Mixin: the forward weight `alpha * sign(w)` with identity straight-through to the latent `w`."
     def binary_weight(self):
@@ -79,13 +79,20 @@ class SignConv2d(_SignWeight, nn.Conv2d):
         self.scale = scale
     def forward(self, x): return self._conv_forward(x, self.binary_weight(), self.bias)
 
-# %% ../nbs/11_layers.ipynb #8ed11acd
+# %% ../nbs/11_layers.ipynb #cfd2ded4
 def _sign_layers(model): return {n: m for n, m in model.named_modules() if isinstance(m, _SignWeight)}
 
+def is_sbn_model(model) -> bool:
+    "True for SBN models (`SBNMLP`, the conv SBN): every estimator trains them through `est.surrogate(model, x, y)`."
+    return all(hasattr(model, a) for a in ('layer_params', 'noise', 'loss'))
+
 def _det_outputs(model, x):
+    "Outputs with every binary unit deterministic, `sign(a)`: SBN models take it as their activation."
     was_training = model.training
     model.eval()
-    with binary_eval_mode(model, 'det'): out = model(x)
+    if is_sbn_model(model): out = model(x, sign_pm)
+    else:
+        with binary_eval_mode(model, 'det'): out = model(x)
     model.train(was_training)
     return out
 

@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['PSA_CONVS', 'SBN_MODELS', 'LAYERED_MODELS', 'sbn_mlp', 'PSAAllConv', 'init_normalize_', 'BinConv', 'ResBlock',
            'ResNetCifar', 'resnet20', 'resnet18', 'VGGSmall', 'vgg_small', 'VGG7', 'binaryduo_vgg7', 'list_models',
-           'is_sbn_model', 'get_model']
+           'get_model']
 
-# %% ../nbs/12_models.ipynb #fc08dd2f
+# %% ../nbs/12_models.ipynb #117d139b
 import inspect, math
 import torch
 import torch.nn.functional as F
@@ -16,13 +16,13 @@ from .estimators import *
 from .sbn import SBNMLP
 from .layers import *
 
-# %% ../nbs/12_models.ipynb #bc2d0bee
+# %% ../nbs/12_models.ipynb #0465e85f
 def sbn_mlp(in_features:int=64, n_out:int=10, width:int=256, depth:int=2,
             noise='logistic', loss='cross_entropy', dtype=torch.float32):
     "The SBN MLP `[in_features, width x depth, n_out]` (all estimators work on it)."
     return SBNMLP([in_features] + [width] * depth + [n_out], noise=noise, loss=loss, dtype=dtype)
 
-# %% ../nbs/12_models.ipynb #d744c322
+# %% ../nbs/12_models.ipynb #a685f204
 PSA_CONVS = [(3, 96, 3, 1), (96, 96, 3, 1), (96, 96, 3, 2), (96, 192, 3, 1), (192, 192, 3, 1),
              (192, 192, 3, 2), (192, 192, 3, 1), (192, 192, 1, 1)] # (in, out, kernel, stride)
 
@@ -57,7 +57,7 @@ def init_normalize_(model:nn.Module, x:torch.Tensor # a batch of inputs
         model.train(was_training)
     return model
 
-# %% ../nbs/12_models.ipynb #64eddbb1
+# %% ../nbs/12_models.ipynb #caf75888
 class BinConv(nn.Module):
     "ReSTE's binary conv: `SignConv2d(act(x))`, ±1 inputs and ±1 weights (scaled)."
     def __init__(self, act, in_ch, out_ch, kernel=3, stride=1, padding=1, binary_weights:bool=True):
@@ -126,7 +126,7 @@ def vgg_small(act, n_out=10, in_channels=3, binary_weights=True):
     "ReSTE's VGG-small."
     return VGGSmall(act, n_out, in_channels, binary_weights)
 
-# %% ../nbs/12_models.ipynb #b0116b1f
+# %% ../nbs/12_models.ipynb #4f815e52
 class VGG7(nn.Module):
     "BinaryDuo's CIFAR VGG-7 with binary activations and FP weights."
     def __init__(self, act, n_out=10, in_channels=3, width:float=1.):
@@ -145,7 +145,7 @@ def binaryduo_vgg7(act, n_out=10, in_channels=3, width=1.):
     "BinaryDuo's VGG-7 (binary activations, FP weights)."
     return VGG7(act, n_out, in_channels, width)
 
-# %% ../nbs/12_models.ipynb #444ed275
+# %% ../nbs/12_models.ipynb #788be4ec
 SBN_MODELS = {'sbn_mlp': sbn_mlp}
 LAYERED_MODELS = {'psa_allconv': PSAAllConv, 'resnet20': resnet20, 'resnet18': resnet18, 'vgg_small': vgg_small,
                   'binaryduo_vgg7': binaryduo_vgg7}
@@ -156,10 +156,6 @@ def _sbn_conv_models():
     return {'sbn_allconv': sbn_conv.SBNConvNet} if hasattr(sbn_conv, 'SBNConvNet') else {}
 
 def list_models() -> list: return [*SBN_MODELS, *_sbn_conv_models(), *LAYERED_MODELS]
-
-def is_sbn_model(model) -> bool:
-    "True for SBN models, which every estimator trains through `est.surrogate(model, x, y)`."
-    return all(hasattr(model, a) for a in ('layer_params', 'noise', 'loss'))
 
 def _call(fn, name, **kwargs):
     params = inspect.signature(fn).parameters

@@ -6,7 +6,7 @@
 __all__ = ['PSA_CHUNK', 'PSA_MAX_PATH_UNITS', 'fc_flip_backward', 'FCOps', 'psa_ops', 'psa_loss', 'Psa', 'path_logprob',
            'psa_expectation']
 
-# %% ../nbs/10_psa.ipynb #6981437c
+# %% ../nbs/10_psa.ipynb #4c8a6d3c
 import functools, math
 import torch
 from .core import *
@@ -14,7 +14,7 @@ from .sbn import *
 from .exact import *
 from .estimators import *
 
-# %% ../nbs/10_psa.ipynb #aff98da9
+# %% ../nbs/10_psa.ipynb #c6388bdd
 PSA_CHUNK = 2 ** 22 # most entries of one [..., B, in, out-chunk] flip tensor held at once
 
 def fc_flip_backward(g:torch.Tensor, # upstream gradient G^k, [..., B, out]
@@ -36,7 +36,7 @@ def fc_flip_backward(g:torch.Tensor, # upstream gradient G^k, [..., B, out]
         out = out + (d @ gt[..., s, None]).squeeze(-1)
     return out
 
-# %% ../nbs/10_psa.ipynb #95a0b216
+# %% ../nbs/10_psa.ipynb #faa9af43
 class _Flip(torch.autograd.Function):
     "Value 0; backward: the single-flip sum `G^{k-1} = sum_j (Delta_ij - Delta_0j) G^k_j` of one layer."
     @staticmethod
@@ -64,7 +64,7 @@ def psa_ops(net) -> list:
 @psa_ops.register
 def _(net:SBNMLP): return [FCOps()] * len(net.binary_sizes)
 
-# %% ../nbs/10_psa.ipynb #b83ad221
+# %% ../nbs/10_psa.ipynb #baef7c93
 def psa_loss(net, x, # network and inputs
              y, # targets
              params=None, # optional (batched, for `SBNMLP`) parameters, as from `net.sample_params`
@@ -95,7 +95,7 @@ def psa_loss(net, x, # network and inputs
     pi = (1 - noise.cdf(xf * op.flatten(a_last).detach())) / xf.shape[-1] + qf
     return phi0 + (pi * (phii - phi0.unsqueeze(-1))).sum(-1)
 
-# %% ../nbs/10_psa.ipynb #96cd183d
+# %% ../nbs/10_psa.ipynb #9c4ae28e
 @register_estimator('psa')
 class Psa(Estimator):
     "Path sample-analytic estimator (Shekhovtsov et al. 2020) with the Rao-Blackwellised head."
@@ -103,7 +103,7 @@ class Psa(Estimator):
     def surrogate(self, net, x, y, params=None):
         return reduce_loss(psa_loss(net, x, y, params))
 
-# %% ../nbs/10_psa.ipynb #7ecc0d68
+# %% ../nbs/10_psa.ipynb #623e0dbe
 PSA_MAX_PATH_UNITS = 16
 
 def path_logprob(net, x, # network and inputs [B, ...]

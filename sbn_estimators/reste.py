@@ -6,7 +6,7 @@
 __all__ = ['power_function', 'reste_slope', 'reste_proxy', 'ReSTE', 'ReSTESchedule', 'estimating_error', 'gradient_stability',
            'ReSTEIndicators']
 
-# %% ../nbs/06_reste.ipynb #516b433b
+# %% ../nbs/06_reste.ipynb #c5df69d5
 import math
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from .sbn import *
 from .estimators import *
 from .straight_through import *
 
-# %% ../nbs/06_reste.ipynb #fd9b1f13
+# %% ../nbs/06_reste.ipynb #8943a297
 def power_function(z:torch.Tensor, o:float) -> torch.Tensor:
     "ReSTE's equivalent forward f_o(z) = sign(z)|z|^(1/o) (the paper's, without rectification)."
     return torch.sign(z) * z.abs() ** (1 / o)
@@ -33,7 +33,7 @@ def reste_proxy(z:torch.Tensor, o:float, t:float=1.5, m:float=0.1) -> torch.Tens
     az = z.abs()
     return torch.where(az <= m, z * m ** (1 / o) / m, torch.sign(z) * az.clamp(max=t) ** (1 / o))
 
-# %% ../nbs/06_reste.ipynb #551f888f
+# %% ../nbs/06_reste.ipynb #16c30e72
 def _check_reste_params(o, t, m):
     for name, v in (('o', o), ('t', t), ('m', m)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -54,7 +54,7 @@ class ReSTE(StraightThrough):
     def proxy(self, a): return reste_proxy(a, self.o, self.t, self.m)
     def slope(self, a): return reste_slope(a, self.o, self.t, self.m)
 
-# %% ../nbs/06_reste.ipynb #9181924f
+# %% ../nbs/06_reste.ipynb #ce274d28
 class ReSTESchedule:
     "Cosine schedule of ReSTE's o, stepped once per epoch: o(e) = 1 + (o_end - 1)(1 - cos(pi/2 e/epochs))."
     def __init__(self, model, # an `nn.Module` (or a list of them) holding `ReSTE` modules
@@ -87,7 +87,7 @@ class ReSTESchedule:
         self.epoch, self.epochs, self.o_end = int(state['epoch']), int(state['epochs']), float(state['o_end'])
         self._apply()
 
-# %% ../nbs/06_reste.ipynb #73e22015
+# %% ../nbs/06_reste.ipynb #3c1a839d
 def estimating_error(z:torch.Tensor, o:float) -> float:
     "ReSTE's estimating error D(sign(z), f_o(z)), D the Euclidean distance (sign(0) = +1)."
     return (sign_pm(z.detach()) - power_function(z.detach(), o)).norm().item()
@@ -96,7 +96,7 @@ def gradient_stability(grad:torch.Tensor) -> float:
     "ReSTE's gradient (in)stability Var(|grad|), the unbiased sample variance over all entries."
     return grad.detach().abs().flatten().var().item()
 
-# %% ../nbs/06_reste.ipynb #7c92380d
+# %% ../nbs/06_reste.ipynb #401c36dc
 class ReSTEIndicators:
     "Per-layer estimating error and gradient stability of every `ReSTE` module in `model`."
     def __init__(self, model:nn.Module):

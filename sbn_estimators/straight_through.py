@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['sign_pm', 'straight_through', 'StraightThrough', 'ST', 'IdentityST', 'ClippedST', 'ApproxSign', 'SwishSign']
 
-# %% ../nbs/05_straight_through.ipynb #6e2866fd
+# %% ../nbs/05_straight_through.ipynb #ad886bf4
 import math
 import torch
 from .core import *
 from .sbn import *
 from .estimators import *
 
-# %% ../nbs/05_straight_through.ipynb #5dff1128
+# %% ../nbs/05_straight_through.ipynb #ac72fdd9
 def sign_pm(a:torch.Tensor) -> torch.Tensor:
     "±1 states: +1 where `a >= 0`, else -1 (same dtype and device as `a`)."
     return torch.where(a >= 0, 1., -1.).to(a)
@@ -24,7 +24,7 @@ def straight_through(x_hat:torch.Tensor, # forward values (no gradient needed)
     "A tensor with the value of `x_hat` whose derivative in `a` is `slope`."
     return x_hat.detach() + (a - a.detach()) * slope.detach()
 
-# %% ../nbs/05_straight_through.ipynb #546f307b
+# %% ../nbs/05_straight_through.ipynb #73cf7f82
 def _check_positive(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -45,14 +45,14 @@ class StraightThrough(LocalEstimator):
         return sign_pm(a.detach()) if self.deterministic else sample_states(a, self._noise)
     def forward(self, a): return straight_through(self.states(a), a, self.slope(a.detach()))
 
-# %% ../nbs/05_straight_through.ipynb #6d02372d
+# %% ../nbs/05_straight_through.ipynb #33a1c28b
 @register_estimator('st', aliases=('dst',))
 class ST(StraightThrough):
     "Principled ST: backward 2F'(a), the derivative of the proxy E[x|a] = 2F(a) - 1 of the unit's noise."
     def proxy(self, a): return self._noise.mean(a)
     def slope(self, a): return 2 * self._noise.pdf(a)
 
-# %% ../nbs/05_straight_through.ipynb #ba79eb9a
+# %% ../nbs/05_straight_through.ipynb #7186cbf7
 @register_estimator('identity_st')
 class IdentityST(StraightThrough):
     "Identity straight-through: backward slope 1."

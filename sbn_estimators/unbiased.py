@@ -6,7 +6,7 @@
 __all__ = ['REINFORCE_BASELINES', 'Reinforce', 'unit_logit', 'check_logit_noise', 'downstream_loss', 'PerLayerEstimator', 'ARM',
            'DisARM', 'dirichlet_copula', 'copula_correlation', 'ARMS', 'MuProp']
 
-# %% ../nbs/08_unbiased.ipynb #1e59103f
+# %% ../nbs/08_unbiased.ipynb #aafc8e6c
 import math
 import torch
 from torch import nn
@@ -14,7 +14,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 
-# %% ../nbs/08_unbiased.ipynb #4a99498f
+# %% ../nbs/08_unbiased.ipynb #ed264c81
 REINFORCE_BASELINES = ('none', 'ema', 'loo', 'nvil')
 
 def _first_layer_samples(a, n):
@@ -74,7 +74,7 @@ class Reinforce(Estimator):
         B = self._baseline(f, x)
         return reduce_loss((f + (f - B).detach() * (score - score.detach())).mean(0))
 
-# %% ../nbs/08_unbiased.ipynb #fda8cd46
+# %% ../nbs/08_unbiased.ipynb #1a8e5ca7
 def unit_logit(a:torch.Tensor, noise) -> torch.Tensor:
     "phi(a) = log F(a) - log F(-a), the logit of P(x = +1 | a)."
     return noise.log_cdf(a) - noise.log_cdf(-a)
@@ -130,7 +130,7 @@ class DisARM(PerLayerEstimator):
         w = 0.5 * x * (x != xt) * torch.maximum(p, 1 - p)
         return torch.stack([x, xt]), torch.stack([w, -w])
 
-# %% ../nbs/08_unbiased.ipynb #f9728f79
+# %% ../nbs/08_unbiased.ipynb #ed73071c
 def dirichlet_copula(n:int, # number of samples, n >= 2
                      shape, device=None, dtype=None) -> torch.Tensor:
     "[n, *shape] uniforms with uniform marginals, exchangeable and negatively correlated (antithetic for n = 2)."
@@ -160,7 +160,7 @@ class ARMS(PerLayerEstimator):
         w = (g - g.mean(0)) / ((self.n - 1) * (1 - self.correlation(p)))
         return _pm1(b).to(p.dtype), w
 
-# %% ../nbs/08_unbiased.ipynb #d0b42cce
+# %% ../nbs/08_unbiased.ipynb #08ab8045
 @register_estimator('muprop')
 class MuProp(Estimator):
     "MuProp: REINFORCE with a first-order Taylor control variate around the mean-field network."

@@ -31,15 +31,15 @@ from nbdev.doclinks import _nbpath2html, nbglob
 from nbdev.processors import FilterDefaults, exec_show_docs
 from execnb.nbio import read_nb, write_nb
 
-# Sidebar groups: the first pattern that matches a notebook's name (number prefix removed, or its folder) wins;
-# notebooks that match none go to the last group. Order inside a group is the file order.
+# Sidebar groups: the first pattern found in a notebook's file name (number included) or folder wins; notebooks
+# that match none go to the last group. Order inside a group is the file order.
 GROUPS = [
-    ('Core', r'core|sbn$|exact|estimators$'),
-    ('Straight-through family', r'straight|^st_|reste|mirror|mean_field|binary_weights'),
-    ('Unbiased and relaxed estimators', r'unbiased|reinforce|arms?$|disarm|muprop|relax|concrete|gumbel'),
-    ('PSA and DST', r'psa|dst'),
+    ('Core', r'^0[0-3][a-z]?_|core|exact|registry'),
+    ('Straight-through family', r'straight|reste|binary_weights|mirror'),
+    ('Unbiased and relaxed estimators', r'unbiased|relax|reinforce|disarm|muprop|gumbel|concrete'),
+    ('PSA and DST', r'^10[a-z]?_|psa|dst'),
     ('Diagnostics', r'gradeval|diagnos|mismatch|binaryduo|indicator'),
-    ('Layers and training', r'layer|train|model|data|conv'),
+    ('Layers and training', r'layer|model|data|train'),
     ('Tutorials', r'tutorial|example|howto'),
     ('More', r''),
 ]
@@ -200,9 +200,8 @@ class Page:
         self.title = str(self.fm.get('title') or rel.stem)
         self.label = self.title.split(': ')[0]
         self.description = str(self.fm.get('description') or '')
-        key = re.sub(r'^\d+[a-zA-Z0-9]*_', '', rel.stem.lower())
         folder = rel.parent.as_posix().lower() if rel.parent != Path('.') else ''
-        self.group = next(g for g, pat in GROUPS if re.search(pat, folder) or re.search(pat, key))
+        self.group = next(g for g, pat in GROUPS if re.search(pat, folder) or re.search(pat, rel.stem.lower()))
         self.root = '../' * len(rel.parent.parts)
 
     def cells(self):
@@ -260,12 +259,13 @@ class Page:
             if cell: parts.append('<div class="cell">' + ''.join(cell) + '</div>')
         self.body = '\n'.join(parts)
         self.text = text_of(self.body)
+        self.ids = set(re.findall(r'\bid="([^"]+)"', self.body))
 
 
 # ---------------------------------------------------------------- the site
 TEMPLATE = '''<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} – {site}</title><meta name="description" content="{desc_attr}">
+<title>{title} – {site}</title><link rel="icon" href="data:,"><meta name="description" content="{desc_attr}">
 <link rel="stylesheet" href="{root}assets/site.css"><script defer src="{root}assets/site.js"></script></head>
 <body data-root="{root}">
 <header class="top"><a class="brand" href="{root}index.html">{site}</a>
@@ -318,9 +318,19 @@ class Site:
         home = [p for p in self.pages if p.path == Path('index.html')]
         return home + [p for g, _ in GROUPS for p in self.pages if p.group == g and p not in home]
 
+    def fix_anchors(self, p):
+        "Doc links to a method that has no `show_doc` of its own (`cls.meth`) go to its class, else to the page."
+        def fix(m):
+            q = next((q for q in self.pages if p.root + q.path.as_posix() == m[1]), None)
+            if q is None or m[2] in q.ids: return m[0]
+            cls = m[2].rsplit('.', 1)[0]
+            return f'href="{m[1]}' + (f'#{cls}"' if cls in q.ids else '"')
+        p.body = re.sub(r'href="([^"#:]+\.html)#([^"]+)"', fix, p.body)
+
     def write_page(self, p, prev, nxt):
+        self.fix_anchors(p)
         toc = ''.join(f'<li class="l{lvl}"><a href="#{i}">{h}</a></li>'
-                      for lvl, i, t in p.headings if lvl in (2, 3) and i)
+                      for lvl, i, h in p.headings if lvl in (2, 3) and i)
         link = lambda q, cls, arrow: (f'<a class="{cls}" href="{p.root}{q.path.as_posix()}">{arrow} '
                                       f'{html.escape(q.label)}</a>' if q else '<span></span>')
         self.md.where = p.src.name
@@ -418,7 +428,7 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--readme-only', action='store_true', help='only write README.md from the readme notebook')
     ap.add_argument('--nbs', help='notebook folder (default: nbs_path of settings.ini)')
-    ap.add_argument('--out', help='site folder (default: doc_path of settings.ini); README.md goes there too')
+    ap.add_argument('--out', help='site folder, emptied first (default: doc_path of settings.ini); README.md goes there too')
     ap.add_argument('--strict', action='store_true', help='fail on any warning (unrendered math, failed show_doc, ...)')
     ap.add_argument('--workers', type=int, default=2, help='processes for nbdev processing')
     a = ap.parse_args()
