@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SCALES', 'bernoulli_weights', 'MirrorDescent', 'clip_latent_', 'weight_scale', 'BinaryWeightLinear',
-           'BinaryWeightConv2d', 'binary_weight_parameters', 'flip_ratio']
+           'BinaryWeightConv2d', 'binary_weight_layers', 'binary_weight_parameters', 'flip_ratio']
 
 # %% ../nbs/07_binary_weights.ipynb #0bf6ff94
 import math
@@ -75,6 +75,11 @@ class _BinaryWeight:
         w = bernoulli_weights(self.weight, self.deterministic) if self.binarize is None else self.binarize(self.weight)
         alpha = weight_scale(self.weight, self.scale)
         return w if alpha is None else w * alpha
+    @torch.no_grad()
+    def signs_and_scale(self):
+        "The deployed weights `alpha * sign(latent)` in two parts: (±1 signs, alpha broadcastable to them; 1 for 'none')."
+        alpha = weight_scale(self.weight, self.scale)
+        return sign_pm(self.weight), self.weight.new_ones(()) if alpha is None else alpha
 
 class BinaryWeightLinear(_BinaryWeight, nn.Linear):
     "Linear layer with binary weights; `weight` holds the latent logits."
@@ -98,9 +103,13 @@ class BinaryWeightConv2d(_BinaryWeight, nn.Conv2d):
     def forward(self, x): return self._conv_forward(x, self.binary_weight(), self.bias)
     def extra_repr(self): return super().extra_repr() + f', deterministic={self.deterministic}, scale={self.scale!r}'
 
+def binary_weight_layers(model:nn.Module) -> dict:
+    "Every binary-weight layer of `model`, by its name in `model.named_modules()`."
+    return {n: m for n, m in model.named_modules() if isinstance(m, _BinaryWeight)}
+
 def binary_weight_parameters(model:nn.Module) -> list:
     "The latent weights of every binary-weight layer in `model` (for `MirrorDescent`)."
-    return [m.weight for m in model.modules() if isinstance(m, _BinaryWeight)]
+    return [m.weight for m in binary_weight_layers(model).values()]
 
 # %% ../nbs/07_binary_weights.ipynb #e93e4dce
 def flip_ratio(before, # latent weights before a step: a tensor or an iterable of tensors

@@ -163,10 +163,9 @@ def draw_estimates(net:SBNMLP, x, y, # network and data (each example gets its o
     if samples < 1: raise ValueError(f"samples must be positive, got {samples}")
     net.check_data(x, y)
     if not est.stochastic:
-        net.zero_grad()
-        est.surrogate(net, x, y).backward()
-        g = group_grads(net)
-        net.zero_grad()
+        params = [tuple(p.detach().clone().requires_grad_() for p in pair) for pair in net.layer_params()]
+        est.surrogate(net, x, y, params).backward()
+        g = group_grads(net, params)
         if progress: progress(samples)
         return {k: v.expand(samples, -1).clone() for k, v in g.items()}
     parts = []

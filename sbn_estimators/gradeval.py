@@ -158,6 +158,8 @@ def _parser():
     p.add_argument('--chunk', type=int, default=500, help="estimates per batched backward pass (default: %(default)s)")
     p.add_argument('--json', default='gradeval.json', help="report file (default: %(default)s)")
     p.add_argument('--plot', default='gradeval.png', help="figure file (default: %(default)s)")
+    p.add_argument('--threads', type=int, default=1, help="CPU threads for torch (default: %(default)s; the tensors are small, "
+                   "so more threads mostly add synchronisation)")
     p.add_argument('--no-progress', action='store_true', help="hide the progress bars")
     p.add_argument('--list', action='store_true', help="list the estimator names and exit")
     return p
@@ -169,7 +171,8 @@ def gradeval_cli(argv=None):
     if a.list:
         print('\n'.join(list_estimators())); return
     try:
-        if a.samples < 1 or a.chunk < 1: raise ValueError("--samples and --chunk must be positive")
+        if a.samples < 1 or a.chunk < 1 or a.threads < 1: raise ValueError("--samples, --chunk and --threads must be positive")
+        torch.set_num_threads(a.threads)
         ests = estimators_from_spec(a.estimators)
         if a.net:
             net, X, Y = load_sbn(a.net)

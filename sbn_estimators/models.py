@@ -7,7 +7,7 @@ __all__ = ['PSA_CONVS', 'SBN_MODELS', 'LAYERED_MODELS', 'sbn_mlp', 'PSAAllConv',
            'ResNetCifar', 'resnet20', 'resnet18', 'VGGSmall', 'vgg_small', 'VGG7', 'binaryduo_vgg7', 'list_models',
            'get_model']
 
-# %% ../nbs/12_models.ipynb #117d139b
+# %% ../nbs/12_models.ipynb #8664bb31
 import inspect, math
 import torch
 import torch.nn.functional as F
@@ -15,14 +15,16 @@ from torch import nn
 from .estimators import *
 from .sbn import SBNMLP
 from .layers import *
+from .binary_weights import BinaryWeightConv2d
+from .reste import ReSTE
 
-# %% ../nbs/12_models.ipynb #0465e85f
+# %% ../nbs/12_models.ipynb #10c3a50b
 def sbn_mlp(in_features:int=64, n_out:int=10, width:int=256, depth:int=2,
             noise='logistic', loss='cross_entropy', dtype=torch.float32):
     "The SBN MLP `[in_features, width x depth, n_out]` (all estimators work on it)."
     return SBNMLP([in_features] + [width] * depth + [n_out], noise=noise, loss=loss, dtype=dtype)
 
-# %% ../nbs/12_models.ipynb #a685f204
+# %% ../nbs/12_models.ipynb #ce60f9e9
 PSA_CONVS = [(3, 96, 3, 1), (96, 96, 3, 1), (96, 96, 3, 2), (96, 192, 3, 1), (192, 192, 3, 1),
              (192, 192, 3, 2), (192, 192, 3, 1), (192, 192, 1, 1)] # (in, out, kernel, stride)
 
@@ -57,14 +59,15 @@ def init_normalize_(model:nn.Module, x:torch.Tensor # a batch of inputs
         model.train(was_training)
     return model
 
-# %% ../nbs/12_models.ipynb #caf75888
+# %% ../nbs/12_models.ipynb #750ec8b1
 class BinConv(nn.Module):
-    "ReSTE's binary conv: `SignConv2d(act(x))`, ±1 inputs and ±1 weights (scaled)."
+    "ReSTE's binary conv on `act(x)` (±1 inputs): weights mean|W| sign(W) with ReSTE's backward, or full precision."
     def __init__(self, act, in_ch, out_ch, kernel=3, stride=1, padding=1, binary_weights:bool=True):
         super().__init__()
         self.act = act()
-        conv = SignConv2d if binary_weights else nn.Conv2d
-        self.conv = conv(in_ch, out_ch, kernel, stride, padding, bias=False)
+        if binary_weights: self.conv = BinaryWeightConv2d(in_ch, out_ch, kernel, stride, padding, bias=False,
+                                                          scale='tensor', binarize=ReSTE(deterministic=True))
+        else: self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride, padding, bias=False)
     def forward(self, x): return self.conv(self.act(x))
 
 class ResBlock(nn.Module):
@@ -126,12 +129,14 @@ def vgg_small(act, n_out=10, in_channels=3, binary_weights=True):
     "ReSTE's VGG-small."
     return VGGSmall(act, n_out, in_channels, binary_weights)
 
-# %% ../nbs/12_models.ipynb #4f815e52
+# %% ../nbs/12_models.ipynb #6a4f7afb
 class VGG7(nn.Module):
     "BinaryDuo's CIFAR VGG-7 with binary activations and FP weights."
-    def __init__(self, act, n_out=10, in_channels=3, width:float=1.):
+    def __init__(self, act, n_out=10, in_channels=3, width:float=1.,
+                 channels=None): # the five binary-layer widths explicitly (BinaryDuo's coupled stage: 45, 45, 90, 90, 336)
         super().__init__()
-        c = [round(v * width) for v in (64, 64, 128, 128, 512)]
+        if channels is not None and len(channels) != 5: raise ValueError(f"channels must give 5 widths, got {channels!r}")
+        c = list(channels) if channels is not None else [round(v * width) for v in (64, 64, 128, 128, 512)]
         cfg = [(in_channels, c[0], 3, 1, 1, False), (c[0], c[1], 3, 1, 1, True), (c[1], c[2], 3, 1, 1, True),
                (c[2], c[3], 3, 1, 1, True), (c[3], c[4], 4, 4, 0, False)]
         mods = []
@@ -145,7 +150,7 @@ def binaryduo_vgg7(act, n_out=10, in_channels=3, width=1.):
     "BinaryDuo's VGG-7 (binary activations, FP weights)."
     return VGG7(act, n_out, in_channels, width)
 
-# %% ../nbs/12_models.ipynb #788be4ec
+# %% ../nbs/12_models.ipynb #66102c33
 SBN_MODELS = {'sbn_mlp': sbn_mlp}
 LAYERED_MODELS = {'psa_allconv': PSAAllConv, 'resnet20': resnet20, 'resnet18': resnet18, 'vgg_small': vgg_small,
                   'binaryduo_vgg7': binaryduo_vgg7}
@@ -182,9 +187,9 @@ def get_model(name:str, # one of `list_models()`
         return _call(sbn[name], name, n_out=n_out, **kwargs)
     if name not in LAYERED_MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
-    if len(in_shape) != 3: raise ValueError(f"{name} is a conv net for (C, H, W) images, got input shape {tuple(in_shape)}")
     if est is None: raise ValueError(f"model {name!r} needs a local estimator for its binary units, e.g. est='st'")
     if not isinstance(est, LocalEstimator):
         raise ValueError(f"estimator {est.name!r} is network-level and works only with the SBN models "
                          f"({', '.join(sbn)}); model {name!r} needs a local estimator: {', '.join(local_estimators())}")
+    if len(in_shape) != 3: raise ValueError(f"{name} is a conv net for (C, H, W) images, got input shape {tuple(in_shape)}")
     return _call(LAYERED_MODELS[name], name, act=lambda: BinaryActivation(est), n_out=n_out, in_channels=in_shape[0], **kwargs)

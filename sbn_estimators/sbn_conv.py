@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CIFAR_CONVS', 'SBNConvNet', 'unroll', 'conv_flip_backward', 'ConvOps', 'cifar_sbn']
 
-# %% ../nbs/10a_sbn_conv.ipynb #b606540c
+# %% ../nbs/10a_sbn_conv.ipynb #c7c820d5
 import math
 import torch
 import torch.nn.functional as F
@@ -16,7 +16,7 @@ from .exact import *
 from .estimators import *
 from .psa import *
 
-# %% ../nbs/10a_sbn_conv.ipynb #ee5ef2eb
+# %% ../nbs/10a_sbn_conv.ipynb #cc604ee2
 class SBNConvNet(nn.Module):
     "Stochastic binary conv net with ±1 states: conv layers (first on the real input), flatten, linear head."
     def __init__(self, in_shape, # (C, H, W) of the input
@@ -79,7 +79,7 @@ class SBNConvNet(nn.Module):
 
     def extra_repr(self): return f"in_shape={self.in_shape}, convs={self.convs}, noise={self.noise.name!r}, loss={self.loss_name!r}"
 
-# %% ../nbs/10a_sbn_conv.ipynb #a9ede1bd
+# %% ../nbs/10a_sbn_conv.ipynb #9f4c541b
 def unroll(net:SBNConvNet, params=None):
     "The equivalent `SBNMLP` and its parameters `[(W, b), ...]`, differentiable in the conv parameters."
     *hidden, head = net.layer_params(params)
@@ -92,7 +92,7 @@ def unroll(net:SBNConvNet, params=None):
         shape = net.binary_shapes[k]
     return mlp, out + [head]
 
-# %% ../nbs/10a_sbn_conv.ipynb #5812e5e1
+# %% ../nbs/10a_sbn_conv.ipynb #c69e4b2f
 def conv_flip_backward(g, # upstream G^k, [B, C_out, H', W']
                        x_in, # input states [B, C_in, H, W]
                        x_out, # output states [B, C_out, H', W']
@@ -101,25 +101,23 @@ def conv_flip_backward(g, # upstream G^k, [B, C_out, H', W']
                        noise:Noise, stride:int, padding:int,
                        chunk:int=None # most entries of a flip tensor (default `PSA_CHUNK`)
                       ): # G^{k-1}, [B, C_in, H, W]
-    "The PSA single-flip sum of a conv layer, by unfold/fold, chunked over examples and output channels."
+    "The PSA single-flip sum of a conv layer, by unfold/fold, chunked over output positions."
     lead, (cin, h, w), ks = x_in.shape[:-3], x_in.shape[-3:], W.shape[-1]
     x_in, g, x_out, a = (t.reshape(-1, *t.shape[-3:]) for t in (x_in, g, x_out, a))
-    cols = F.unfold(x_in, ks, padding=padding, stride=stride).transpose(1, 2)   # [B, L, K]
-    gt, a = (-x_out * g).flatten(-2).transpose(1, 2), a.flatten(-2).transpose(1, 2)  # [B, L, Cout]
-    Wt = W.flatten(1).T                                                            # [K, Cout]
+    cols = F.unfold(x_in, ks, padding=padding, stride=stride).transpose(1, 2)    # [B, L, K]
     B, L, K = cols.shape
-    nb = max(1, min(B, (chunk or PSA_CHUNK) // (L * K)))
-    nc = max(1, (chunk or PSA_CHUNK) // (nb * L * K))
+    cols = cols.reshape(B * L, K)                                                 # one row per output position
+    gt, a = ((-x_out * g).flatten(-2).transpose(1, 2).reshape(B * L, -1),        # [B*L, Cout]
+             a.flatten(-2).transpose(1, 2).reshape(B * L, -1))
+    Wt = W.flatten(1).T                                                           # [K, Cout]
+    n = max(1, (chunk or PSA_CHUNK) // Wt.numel())
     gcols = torch.empty_like(cols)
-    for b in range(0, B, nb):
-        sb = slice(b, b + nb)
-        acc = -(gt[sb] * noise.cdf(a[sb])).sum(-1, keepdim=True)                 # -sum_c G~ F(a): [b, L, 1]
-        for c in range(0, Wt.shape[1], nc):
-            sc = slice(c, c + nc)
-            t = noise.cdf(torch.addcmul(a[sb, :, None, sc], cols[sb, :, :, None], Wt[:, sc], value=-2))  # [b, L, K, c]
-            acc = acc + (t @ gt[sb, :, sc, None]).squeeze(-1)
-        gcols[sb] = acc
-    return F.fold(gcols.transpose(1, 2), (h, w), ks, padding=padding, stride=stride).reshape(*lead, cin, h, w)
+    for r in range(0, B * L, n):
+        s = slice(r, r + n)
+        t = noise.cdf(torch.addcmul(a[s, None, :], cols[s, :, None], Wt, value=-2))  # [n, K, Cout]
+        gcols[s] = (t @ gt[s, :, None]).squeeze(-1) - (gt[s] * noise.cdf(a[s])).sum(-1, keepdim=True)
+    gcols = gcols.reshape(B, L, K).transpose(1, 2)
+    return F.fold(gcols, (h, w), ks, padding=padding, stride=stride).reshape(*lead, cin, h, w)
 
 class ConvOps:
     "PSA's per-layer operations for binary conv layer `k` of an `SBNConvNet`."
@@ -133,7 +131,7 @@ class ConvOps:
 @psa_ops.register
 def _(net:SBNConvNet): return [ConvOps(net, k) for k in range(len(net.convs))]
 
-# %% ../nbs/10a_sbn_conv.ipynb #691b39f3
+# %% ../nbs/10a_sbn_conv.ipynb #17cd49e9
 CIFAR_CONVS = [(96, 3, 1, 0), (96, 3, 1, 0), (96, 3, 2, 0), (192, 3, 1, 0),
                (192, 3, 1, 0), (192, 3, 2, 0), (192, 3, 1, 0), (192, 1, 1, 0)]
 

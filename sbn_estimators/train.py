@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'INITS', 'DEFAULT_MODELS', 'RECIPES', 'CHECKPOINT_FORMAT', 'METRIC_COLUMNS', 'TrainConfig',
            'evaluate', 'make_optimizer', 'lr_factor', 'save_checkpoint', 'load_checkpoint', 'build', 'load_data',
-           'plot_metrics', 'train', 'config_from_args', 'train_cli']
+           'plot_metrics', 'train', 'config_from_args', 'train_cli', 'compare_estimators', 'format_comparison']
 
-# %% ../nbs/14_train.ipynb #8f2940cf
+# %% ../nbs/14_train.ipynb #0b18ca9e
 import argparse, csv, dataclasses, json, math, os, sys, time
 from contextlib import nullcontext
 from pathlib import Path
@@ -23,7 +23,7 @@ from .data import *
 from .sbn import init_sbn_
 from .straight_through import sign_pm
 
-# %% ../nbs/14_train.ipynb #6d848dae
+# %% ../nbs/14_train.ipynb #1a401fb8
 OPTIMIZERS, SCHEDULES, INITS = ('sgd', 'adam'), ('constant', 'cosine'), ('default', 'normalize')
 DEFAULT_MODELS = {'digits': 'sbn_mlp', 'cos': 'sbn_mlp', 'cifar10': 'psa_allconv'}
 
@@ -38,7 +38,7 @@ class TrainConfig:
     val: float = 0.1 # validation fraction (or count, if > 1) of the training data
     model: str = '' # model name[:key=value,...]; empty: the dataset's default
     estimator: str = 'st' # estimator name[:key=value,...] from the registry
-    est_schedule: bool = True # anneal the estimator's parameter where it has a schedule (ReSTE's o)
+    est_schedule: bool = True # anneal the estimator's parameter where it has a schedule (ReSTE's o, also on binary weights)
     init: str = 'default' # 'default' (PyTorch) or 'normalize' (data-dependent, PSA)
     optimizer: str = 'adam' # sgd (Nesterov momentum) or adam
     lr: float = 0. # learning rate; 0: 0.1 for sgd, 0.01 for adam
@@ -75,10 +75,10 @@ class TrainConfig:
         if unknown: raise ValueError(f"unknown config keys {unknown}; valid keys: {', '.join(sorted(fields))}")
         return cls(**d)
 
-# %% ../nbs/14_train.ipynb #e1eea1c0
+# %% ../nbs/14_train.ipynb #a7fc25df
 _PSA = dict(data='cifar10', model='psa_allconv', init='normalize', optimizer='sgd', lr=0.01, momentum=0.9,
             schedule='constant', batch_size=64, grad_clamp=1e3, epochs=300, val=5000, eval_samples=10)
-_RESTE = dict(data='cifar10', normalize=True, estimator='reste:o=3', optimizer='sgd', lr=0.1, weight_decay=1e-4,
+_RESTE = dict(data='cifar10', normalize=True, estimator='reste:o=3,deterministic=true', optimizer='sgd', lr=0.1, weight_decay=1e-4,
               schedule='cosine', warmup_epochs=5, epochs=1000, batch_size=256, val=5000)
 RECIPES = {
     'psa_cifar_psa': {**_PSA, 'estimator': 'psa'},
@@ -90,11 +90,11 @@ RECIPES = {
     'reste_resnet20': {**_RESTE, 'model': 'resnet20'},
     'reste_resnet18': {**_RESTE, 'model': 'resnet18', 'epochs': 2000, 'batch_size': 96},
     'reste_vgg_small': {**_RESTE, 'model': 'vgg_small'},
-    'binaryduo_vgg7': dict(data='cifar10', model='binaryduo_vgg7', estimator='clipped_st', optimizer='sgd', lr=0.1,
+    'binaryduo_vgg7': dict(data='cifar10', model='binaryduo_vgg7', estimator='clipped_st:deterministic=true', optimizer='sgd', lr=0.1,
                            weight_decay=1e-4, schedule='cosine', epochs=200, batch_size=256, val=5000),
 }
 
-# %% ../nbs/14_train.ipynb #60c35330
+# %% ../nbs/14_train.ipynb #0296889b
 def _forward(model, x, mode='sample'):
     "Evaluation output of `model`: binary units sampled ('sample') or `sign(a)` ('det')."
     if is_sbn_model(model): return model(x, None if mode == 'sample' else sign_pm)
@@ -132,7 +132,7 @@ def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and 
     model.train(was_training)
     return {k: v / len(y) for k, v in tot.items()}
 
-# %% ../nbs/14_train.ipynb #4f056959
+# %% ../nbs/14_train.ipynb #03862bb5
 def make_optimizer(params, cfg:TrainConfig):
     "SGD with Nesterov momentum or Adam, as `cfg` says."
     if cfg.optimizer == 'sgd':
@@ -145,7 +145,7 @@ def lr_factor(step:int, total:int, warmup:int, schedule:str) -> float:
     if schedule == 'constant': return 1.
     return 0.5 * (1 + math.cos(math.pi * min(step - warmup, total - warmup) / max(total - warmup, 1)))
 
-# %% ../nbs/14_train.ipynb #9c1f7dbe
+# %% ../nbs/14_train.ipynb #3b96d51d
 CHECKPOINT_FORMAT = 'sbn-train-checkpoint-1'
 
 def save_checkpoint(path, **state):
@@ -174,7 +174,7 @@ def load_checkpoint(path, model:nn.Module=None # if given, its weights are loade
                              f"{cfg.get('data')!r}) than the one being loaded:\n{e}") from None
     return ck
 
-# %% ../nbs/14_train.ipynb #d7a5bfb4
+# %% ../nbs/14_train.ipynb #26e5f632
 def _dist_setup(device:str):
     "(rank, world size, device) from torchrun's environment; initialises the process group if world size > 1."
     world = int(os.environ.get('WORLD_SIZE', 1))
@@ -203,7 +203,7 @@ def _set_rng_state(states, rank):
     torch.set_rng_state(states[rank]['cpu'])
     if states[rank]['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(states[rank]['cuda'])
 
-# %% ../nbs/14_train.ipynb #7151b690
+# %% ../nbs/14_train.ipynb #0d7eb9ea
 def _split_spec(spec:str):
     "`(name, params)` from `name[:key=value,...]`."
     (name, params), *rest = parse_estimator_specs(spec)
@@ -231,9 +231,12 @@ def load_data(cfg:TrainConfig, download:bool=False) -> Data:
                     normalize=cfg.normalize, augment=cfg.augment)
 
 def _est_scheduler(cfg, est, model):
-    if not (cfg.est_schedule and getattr(est, 'name', None) == 'reste'): return None
-    from sbn_estimators.reste import ReSTESchedule
-    return ReSTESchedule([est], cfg.epochs, o_end=est.o)
+    "ReSTE's o schedule over every ReSTE module: the estimator and the model's (e.g. its binary weights'), if any."
+    from sbn_estimators.reste import ReSTE, ReSTESchedule
+    mods = [m for m in (est, model) if isinstance(m, nn.Module)]
+    reste = [r for m in mods for r in m.modules() if isinstance(r, ReSTE)]
+    if not (cfg.est_schedule and reste): return None
+    return ReSTESchedule(mods, cfg.epochs, o_end=reste[0].o)
 
 def _step(model, est, xb, yb, loss_name):
     "Build the surrogate of one batch: (surrogate, loss value, accuracy)."
@@ -246,7 +249,7 @@ def _step(model, est, xb, yb, loss_name):
     loss = loss_fn(eta.float(), yb).mean()
     return loss, loss.detach(), _correct(eta.detach().float(), yb, loss_name).mean()
 
-# %% ../nbs/14_train.ipynb #a558a723
+# %% ../nbs/14_train.ipynb #469c5421
 METRIC_COLUMNS = ['epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_ens_acc', 'val_det_acc', 'seconds']
 
 def _write_metrics(out:Path, rows):
@@ -269,7 +272,7 @@ def plot_metrics(rows, path=None):
     if path is not None: fig.savefig(path, dpi=100); plt.close(fig)
     return fig
 
-# %% ../nbs/14_train.ipynb #60ed1e1a
+# %% ../nbs/14_train.ipynb #7eadb949
 def train(cfg:TrainConfig, # the run's configuration
           out=None, # run folder (created); None: write nothing
           resume:bool=False, # continue from `out/last.pt`
@@ -365,7 +368,7 @@ def train(cfg:TrainConfig, # the run's configuration
     result['model'] = model
     return result
 
-# %% ../nbs/14_train.ipynb #d920d2e5
+# %% ../nbs/14_train.ipynb #1c1f383f
 _HELP = dict(
     data='dataset: digits (embedded, default), cos, cifar10', data_root='folder with cifar-10-batches-py',
     download='download CIFAR-10 with torchvision if missing', normalize='CIFAR-10: ImageNet mean/std (ReSTE)',
@@ -444,3 +447,25 @@ def train_cli(argv=None):
               f"test loss {res['test_loss']:.4f}; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")
     if dist.is_initialized(): dist.destroy_process_group()
     return res
+
+# %% ../nbs/14_train.ipynb #e235a3c3
+def compare_estimators(specs, # estimator specs, e.g. ['st', 'psa', 'reinforce']
+                       seeds=(0, 1, 2), # one run per seed
+                       **config # TrainConfig fields shared by every run (epochs, model, ...)
+                      ) -> list:
+    "Train one run per estimator and seed; rows with mean and std of test accuracy and seconds per epoch."
+    rows = []
+    for spec in specs:
+        runs = [train(TrainConfig(**{**config, 'estimator': spec, 'seed': s}), progress=False) for s in seeds]
+        stat = lambda k: torch.tensor([float(r[k]) for r in runs], dtype=torch.float64)
+        rows.append({'estimator': spec, **{k: (stat(k).mean().item(), stat(k).std(correction=1).item() if len(runs) > 1 else 0.)
+                                          for k in ('test_acc', 'test_ens_acc', 'test_det_acc', 'seconds_per_epoch')}})
+    return rows
+
+def format_comparison(rows) -> str:
+    "A markdown table of `compare_estimators` rows."
+    lines = ['| estimator | test acc. (expected) | ensemble | deterministic | s / epoch |', '|---|---|---|---|---|']
+    for r in rows:
+        f = lambda k, s=100, d=1: f"{r[k][0] * s:.{d}f} ± {r[k][1] * s:.{d}f}"
+        lines.append(f"| `{r['estimator']}` | {f('test_acc')} | {f('test_ens_acc')} | {f('test_det_acc')} | {f('seconds_per_epoch', 1, 2)} |")
+    return '\n'.join(lines)

@@ -19,3 +19,10 @@ def console_script(name):
     "Path of an installed console script of this package (next to the running interpreter first)."
     here = Path(sys.executable).parent / name
     return str(here) if here.exists() else shutil.which(name)
+
+
+def pytest_configure(config):
+    # The tests' tensors are small: on 2 shared cores, intra-op threads cost more in synchronisation than they save
+    # (training the toy network took 53 s with 2 threads and 3.6 s with 1 on a loaded machine).
+    import torch
+    torch.set_num_threads(1)
