@@ -7,7 +7,7 @@ __all__ = ['DUO_MODELS', 'BINARYDUO_RECIPES', 'smoothed_grad_samples', 'smoothed
            'binaryduo_vgg7_coupled', 'DuoResNet', 'DuoBinary', 'binary_input_params', 'decouple', 'weight_names',
            'module_loss', 'set_proxy', 'mismatch', 'plot_mismatch', 'duo_models', 'fit', 'binaryduo_train']
 
-# %% ../nbs/15_binaryduo.ipynb #4d56a356
+# %% ../nbs/15_binaryduo.ipynb #8571c49f
 import copy, csv, dataclasses, inspect, json, math, time
 from pathlib import Path
 import torch
@@ -19,7 +19,7 @@ from .estimators import *
 from .straight_through import straight_through
 from .models import VGG7
 
-# %% ../nbs/15_binaryduo.ipynb #8fb91e46
+# %% ../nbs/15_binaryduo.ipynb #fd41f0dd
 def _sigmas(sigma, params):
     s = [sigma] * len(params) if isinstance(sigma, (int, float)) else list(sigma)
     if len(s) != len(params) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in s):
@@ -60,7 +60,7 @@ def smoothed_grad(f, params, sigma=0.01, samples:int=1000, seed:int=0, chunk:int
         for t, gi in zip(total, g): t += gi.sum(0)
     return [t / samples for t in total]
 
-# %% ../nbs/15_binaryduo.ipynb #9bb5df46
+# %% ../nbs/15_binaryduo.ipynb #20ae23b5
 def coordinate_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape] per parameter tensor
                     params, # the point w: a list of tensors
                     h=0.01, # step: a number or one per tensor
@@ -82,7 +82,7 @@ def coordinate_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape]
         out.append(g.view(p.shape))
     return out
 
-# %% ../nbs/15_binaryduo.ipynb #6bcd80f3
+# %% ../nbs/15_binaryduo.ipynb #98d8689f
 def _proxy_estimator(spec):
     "A registry local estimator (spec or instance) with a deterministic forward where it has that parameter."
     if isinstance(spec, LocalEstimator): return spec
@@ -112,7 +112,7 @@ class Quantize(nn.Module):
         return q + (e - e.detach())
     def extra_repr(self): return f"levels={self.levels}" + (f", proxy={self.proxy.spec!r}" if self.proxy is not None else '')
 
-# %% ../nbs/15_binaryduo.ipynb #a735def4
+# %% ../nbs/15_binaryduo.ipynb #afb3851b
 class QuantMLP(nn.Sequential):
     "MLP `Linear -> BatchNorm1d -> act()` per hidden layer, linear head: sizes [n_in, n_1, ..., n_out]."
     def __init__(self, sizes, act=lambda: Quantize(2)):
@@ -147,18 +147,18 @@ class DuoResNet(nn.Module):
         for conv, bn, sc in zip(self.convs, self.bns, self.shortcuts): h = bn(conv(h)) + sc(h)
         return self.fc(F.adaptive_avg_pool2d(F.relu(h), 1).flatten(1))
 
-# %% ../nbs/15_binaryduo.ipynb #c5099fac
+# %% ../nbs/15_binaryduo.ipynb #969797ac
 class DuoBinary(nn.Module):
-    "Two binary units per input unit: u_k = b(s_k y + t_k), s = 1 and t = -1/4, +1/4 at init, stacked on dim 1."
+    "Two binary units per input unit: u_k = b(s_k y + t_k) (s: `weight`, t: `bias`; 1 and -1/4, +1/4 at init), stacked on dim 1."
     def __init__(self, channels:int, shift:float=0.25):
         super().__init__()
-        self.scale = nn.Parameter(torch.ones(2, channels))
-        self.shift = nn.Parameter(torch.tensor([[-shift], [shift]]).repeat(1, channels))
+        self.weight = nn.Parameter(torch.ones(2, channels))
+        self.bias = nn.Parameter(torch.tensor([[-shift], [shift]]).repeat(1, channels))
         self.binary = Quantize(1)
     def forward(self, y):
         shape = (1, -1) + (1,) * (y.ndim - 2)
-        return self.binary(torch.cat([y, y], 1) * self.scale.view(shape) + self.shift.view(shape))
-    def extra_repr(self): return f"channels={self.scale.shape[1]}"
+        return self.binary(torch.cat([y, y], 1) * self.weight.view(shape) + self.bias.view(shape))
+    def extra_repr(self): return f"channels={self.weight.shape[1]}"
 
 _PASS_THROUGH = (nn.MaxPool2d, nn.AvgPool2d, nn.Dropout, nn.Identity) # act channel-wise: commute with the copying
 
@@ -198,7 +198,7 @@ def decouple(model:nn.Module) -> nn.Module:
     if not found: raise ValueError("the model has no ternary Quantize(2) units to decouple")
     return model
 
-# %% ../nbs/15_binaryduo.ipynb #8c64ddb3
+# %% ../nbs/15_binaryduo.ipynb #48e02301
 def weight_names(model:nn.Module) -> list:
     "Names of the weights of every Linear and Conv2d of `model`, in order."
     return [f'{n}.weight' if n else 'weight' for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
@@ -266,7 +266,7 @@ def mismatch(model:nn.Module, x, y, # a network with quantised units and one bat
     finally: model.train(was_training)
     return dict(layers=names, ceiling=ceiling, cos=cos, cos_corrected=corrected, rel_sigma=rel_sigma, samples=samples)
 
-# %% ../nbs/15_binaryduo.ipynb #eb2044e6
+# %% ../nbs/15_binaryduo.ipynb #fada7fc7
 def plot_mismatch(results:dict, # {setting label: mismatch(...) result with a single proxy, or pick one with `proxy`}
                   proxy=None, # which proxy of each result to show (default: its only one)
                   title:str='gradient mismatch'):
@@ -286,7 +286,7 @@ def plot_mismatch(results:dict, # {setting label: mismatch(...) result with a si
     axs[0][0].set_ylabel('cos with ∇L_σ'); fig.suptitle(title); fig.tight_layout()
     return fig
 
-# %% ../nbs/15_binaryduo.ipynb #0eef84dd
+# %% ../nbs/15_binaryduo.ipynb #213ede9c
 def _mlp_pair(n_out, in_shape):
     if len(in_shape) != 1: raise ValueError(f"duo_mlp reads flat inputs, got input shape {tuple(in_shape)}")
     return (QuantMLP([in_shape[0], 70, 70, n_out], lambda: Quantize(2)),
@@ -318,7 +318,7 @@ def duo_models(name:str, data) -> tuple:
     if name not in DUO_MODELS: raise ValueError(f"unknown BinaryDuo model {name!r}; valid: {', '.join(DUO_MODELS)}")
     return DUO_MODELS[name](data.n_out, data.in_shape)
 
-# %% ../nbs/15_binaryduo.ipynb #3208fef4
+# %% ../nbs/15_binaryduo.ipynb #a25888da
 def fit(model:nn.Module, data, cfg, # model, `Data`, and the `TrainConfig` giving optimiser, lr, schedule, batch, seed
         epochs:int, lr:float, stage:str='', # this stage's epochs and learning rate; a label for the rows
         device=None, progress:bool=True) -> list:

@@ -35,7 +35,10 @@ def _state_logprobs(a, # pre-activations [..., n]
                     noise):
     "log P(x = t | a) for every state t: [..., 2**n]"
     pos = (states > 0).to(a.dtype).T
-    return noise.log_cdf(a) @ pos + noise.log_cdf(-a) @ (1 - pos)
+    # Noises with bounded support (uniform, triangular) have log F = -inf outside it; -1e4 is as good (exp underflows
+    # to 0 in float32 and float64) and keeps 0 * log F = 0 in the matrix product instead of NaN.
+    logF = lambda t: noise.log_cdf(t).clamp(min=-1e4)
+    return logF(a) @ pos + logF(-a) @ (1 - pos)
 
 def exact_loss(net:SBNMLP, x, # inputs [B, n_in]
                y, # targets for the B examples

@@ -63,8 +63,12 @@ def accuracy_curves(est:torch.Tensor, # [S, d] estimates
     return out
 
 # %% ../nbs/04_gradeval.ipynb #e265d705
+def _label(name, params):
+    "The estimator as the user wrote it: `name:key=value,...`."
+    return name + (':' + ','.join(f'{k}={v}' for k, v in params.items()) if params else '')
+
 def gradient_report(net:SBNMLP, X, Y, # network and data
-                    estimators, # estimator objects, or a spec string such as 'reinforce,mean_field'
+                    estimators, # a spec string such as 'reinforce,concrete:tau=1', or estimators, or (label, estimator) pairs
                     samples:int=2000, # estimates per estimator
                     seed:int=0, # re-seeds torch before each estimator
                     chunk:int=500, # estimates per batched backward pass
@@ -72,15 +76,17 @@ def gradient_report(net:SBNMLP, X, Y, # network and data
                     progress:bool=True # show a progress bar per estimator
                    ) -> dict:
     "Exact loss and gradient, and per estimator per parameter group the accuracy metrics and curves."
-    if isinstance(estimators, str): estimators = estimators_from_spec(estimators)
+    if isinstance(estimators, str):
+        estimators = [(_label(n, p), estimator(n, **p)) for n, p in parse_estimator_specs(estimators)]
+    estimators = [e if isinstance(e, tuple) else (e.spec, e) for e in estimators]
     net.check_data(X, Y)
     exact = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}
     report = dict(sizes=net.sizes, noise=net.noise.name, samples=samples, seed=seed,
                   exact_loss=exact_loss(net, X, Y).item(),
                   exact_grad={k: v.tolist() for k, v in exact.items()}, estimators={})
-    for est in estimators:
-        key, i = est.spec, 2
-        while key in report['estimators']: key, i = f'{est.spec}#{i}', i + 1
+    for label, est in estimators:
+        key, i = label, 2
+        while key in report['estimators']: key, i = f'{label}#{i}', i + 1
         torch.manual_seed(seed)
         t0 = time.perf_counter()
         with tqdm(total=samples, desc=key, disable=not progress, leave=False) as bar:
@@ -173,7 +179,7 @@ def gradeval_cli(argv=None):
     try:
         if a.samples < 1 or a.chunk < 1 or a.threads < 1: raise ValueError("--samples, --chunk and --threads must be positive")
         torch.set_num_threads(a.threads)
-        ests = estimators_from_spec(a.estimators)
+        ests = [(_label(n, kw), estimator(n, **kw)) for n, kw in parse_estimator_specs(a.estimators)]
         if a.net:
             net, X, Y = load_sbn(a.net)
             source = str(a.net)

@@ -22,6 +22,7 @@ from .models import *
 from .data import *
 from .sbn import init_sbn_
 from .straight_through import sign_pm
+from .binaryduo import DUO_MODELS, BINARYDUO_RECIPES, binaryduo_train
 
 # %% ../nbs/14_train.ipynb #1a401fb8
 OPTIMIZERS, SCHEDULES, INITS = ('sgd', 'adam'), ('constant', 'cosine'), ('default', 'normalize')
@@ -90,9 +91,11 @@ RECIPES = {
     'reste_resnet20': {**_RESTE, 'model': 'resnet20'},
     'reste_resnet18': {**_RESTE, 'model': 'resnet18', 'epochs': 2000, 'batch_size': 96},
     'reste_vgg_small': {**_RESTE, 'model': 'vgg_small'},
-    'binaryduo_vgg7': dict(data='cifar10', model='binaryduo_vgg7', estimator='clipped_st:deterministic=true', optimizer='sgd', lr=0.1,
+    'binaryduo_vgg7_baseline': dict(data='cifar10', model='binaryduo_vgg7', estimator='clipped_st:deterministic=true', optimizer='sgd', lr=0.1,
                            weight_decay=1e-4, schedule='cosine', epochs=200, batch_size=256, val=5000),
 }
+RECIPES.update(BINARYDUO_RECIPES)  # three stages: coupled, decoupled, fine-tuned (15_binaryduo)
+
 
 # %% ../nbs/14_train.ipynb #0296889b
 def _forward(model, x, mode='sample'):
@@ -422,6 +425,7 @@ def _list():
     print('estimators:', ', '.join(list_estimators()))
     print('  local (any model):', ', '.join(local_estimators()))
     print('recipes:   ', ', '.join(RECIPES))
+    print('BinaryDuo models (three stages):', ', '.join(DUO_MODELS))
 
 def train_cli(argv=None):
     "The `sbn-train` command."
@@ -433,7 +437,10 @@ def train_cli(argv=None):
         out = Path(args.out) if args.out else Path('runs') / (time.strftime('%Y%m%d-%H%M%S') + f"_{cfg.data}_{cfg.model}_{cfg.estimator}".replace(':', '-').replace(',', '-'))
         if not args.resume and (out / 'last.pt').exists():
             raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        res = train(cfg, out, resume=args.resume, progress=not args.quiet)
+        if cfg.model in DUO_MODELS:
+            if args.resume: raise ValueError("a BinaryDuo run (coupled, decoupled, fine-tuned) cannot be resumed; start a new run")
+            res = binaryduo_train(cfg, out, progress=not args.quiet)
+        else: res = train(cfg, out, resume=args.resume, progress=not args.quiet)
     except ValueError as e: sys.exit(f"sbn-train: error: {e}")
     except KeyboardInterrupt: sys.exit(f"\nsbn-train: interrupted; continue with: sbn-train --resume --out {out}")
     if int(os.environ.get('RANK', 0)) == 0:
