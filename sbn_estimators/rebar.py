@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['conditional_noise', 'Rebar', 'Relax']
 
-# %% ../nbs/09a_rebar_relax.ipynb #0bf98a3e
+# %% ../nbs/09a_rebar_relax.ipynb #1bdab31a
 import math
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from .estimators import *
 from .unbiased import check_logit_noise
 from .relaxed import Concrete, _check_tau
 
-# %% ../nbs/09a_rebar_relax.ipynb #352bbb06
+# %% ../nbs/09a_rebar_relax.ipynb #e9dc59c2
 def conditional_noise(a:torch.Tensor, # pre-activations (gradients flow into them)
                       x:torch.Tensor, # ±1 states sampled with `a`
                       noise='logistic', # 'logistic' or 'normal'
@@ -30,7 +30,7 @@ def conditional_noise(a:torch.Tensor, # pre-activations (gradients flow into the
     if noise.name == 'normal': return x * torch.special.ndtri(torch.exp(torch.log(v) + noise.log_cdf(s)))
     raise ValueError(f"conditional_noise needs an invertible noise CDF (logistic or normal), got {noise.name}")
 
-# %% ../nbs/09a_rebar_relax.ipynb #eb23fb93
+# %% ../nbs/09a_rebar_relax.ipynb #8d5ca61a
 @register_estimator('rebar')
 class Rebar(Estimator):
     "REBAR: REINFORCE with the relaxed network as control variate; eta (per group) and tau tuned on the variance."
@@ -51,9 +51,10 @@ class Rebar(Estimator):
         kw = dict(dtype=x.dtype, device=x.device)
         self.etas = torch.tensor([float(self.eta)] * (len(net.layers) - 1) + [0.], **kw).requires_grad_()
         self.log_tau = torch.tensor(math.log(self.tau), **kw).requires_grad_()
-        self._opt = torch.optim.Adam(self.tuned(), lr=self.lr)
+        self._opt = torch.optim.Adam(self.tuned_groups(), lr=self.lr)
 
-    def tuned(self): return [self.etas, self.log_tau]
+    def tuned_groups(self): return [{'params': [self.etas, self.log_tau]}] # Adam parameter groups
+    def tuned(self): return [p for group in self.tuned_groups() for p in group['params']]
     def coefs(self): return [self.etas] # per-group scale of each control variate
 
     def relaxed(self, net, x, params, zs):
@@ -101,19 +102,21 @@ class Rebar(Estimator):
                 self._opt.step()
         return reduce_loss(f.detach()) + sum((e.detach() * (p - p.detach())).sum() for e, p in zip(est, theta))
 
-# %% ../nbs/09a_rebar_relax.ipynb #c3f72916
+# %% ../nbs/09a_rebar_relax.ipynb #ecaefdfb
 @register_estimator('relax')
 class Relax(Rebar):
     "RELAX: REBAR's control variate plus a learned network of the input and the relaxed states, all tuned on the variance."
     def __init__(self, eta=1.0, # initial scale of the relaxed loss for the binary layers (the head's starts at 0)
                  tau=0.5, # initial temperature of the {0,1} Concrete relaxation
                  tune=True, # Adam steps on the estimates' mean squared norm after each estimate; False keeps everything fixed
-                 lr=0.05, # Adam step size of the tuning
-                 hidden=16 # tanh units of the learned correction
+                 lr=0.05, # Adam step size of eta and log tau
+                 hidden=16, # tanh units of the learned correction
+                 net_lr=0.005 # Adam step size of the learned correction
                 ):
         super().__init__(eta, tau, tune, lr)
         if not (isinstance(hidden, int) and hidden >= 1): raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
-        self.hidden = hidden
+        if not (isinstance(net_lr, (int, float)) and net_lr > 0): raise ValueError(f"net_lr must be a positive number, got {net_lr!r}")
+        self.hidden, self.net_lr = hidden, net_lr
 
     def _init_state(self, net, x):
         self.cv_net = nn.Sequential(nn.Linear(net.sizes[0] + sum(net.binary_sizes), self.hidden), nn.Tanh(),
@@ -121,7 +124,7 @@ class Relax(Rebar):
         nn.init.zeros_(self.cv_net[-1].weight)                              # starts as REBAR
         super()._init_state(net, x)
 
-    def tuned(self): return [self.etas, self.log_tau, *self.cv_net.parameters()]
+    def tuned_groups(self): return super().tuned_groups() + [{'params': list(self.cv_net.parameters()), 'lr': self.net_lr}]
     def coefs(self): return [self.etas, torch.ones_like(self.etas)]
 
     def control_variates(self, net, x, y, params, zs):

@@ -10,7 +10,7 @@ import base64, json, re, shutil, subprocess, sys, tempfile, threading, time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -180,7 +180,7 @@ def test_every_page_in_browser(served):
     ids = {p: set(f.get('ids', [])) for p, f in found.items()}
     for page, f in found.items():
         for link in f.get('links', []):
-            path, _, anchor = link[len(base) + len('/site/'):].partition('#')
+            path, _, anchor = unquote(link[len(base) + len('/site/'):]).partition('#')
             if path not in ids: failures.setdefault(page, []).append(f'link to a missing page: {link}')
             elif anchor and anchor not in ids[path]: failures.setdefault(page, []).append(f'link to a missing anchor: {link}')
     print('checked pages:', ', '.join(f'{p} ({found[p].get("math", 0)} math, {len(found[p].get("links", []))} links)' for p in pages))
