@@ -7,7 +7,7 @@ __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', '
            'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
-import argparse, json, math, sys, time
+import argparse, json, math, sys, time, warnings
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
@@ -122,13 +122,16 @@ def plot_report(report:dict, fname=None):
         color = f'C{i % 10}'
         for j, g in enumerate(groups):
             c = r['curves'][g]
-            axs[0, j].loglog(c['M'], c['rel_rmse'], color=color, label=key)
+            if max(c['rel_rmse']) > 0: axs[0, j].loglog(c['M'], c['rel_rmse'], color=color, label=key)
             axs[1, j].semilogx(c['M'], c['cos'], color=color, label=key)
-            axs[1, j].fill_between(c['M'], c['cos_q15'], c['cos_q85'], color=color, alpha=0.15, lw=0)
+            if c['cos_q15'] != c['cos_q85']:   # no band for deterministic estimators
+                with warnings.catch_warnings():   # matplotlib's harmless complaint about the band on a log axis
+                    warnings.filterwarnings('ignore', 'Data has no positive values')
+                    axs[1, j].fill_between(c['M'], c['cos_q15'], c['cos_q85'], color=color, alpha=0.15, lw=0)
     for j, g in enumerate(groups):
         axs[0, j].set_title(g); axs[1, j].set_xlabel('samples averaged, M'); axs[1, j].set_ylim(-0.05, 1.02)
     axs[0, 0].set_ylabel('relative RMSE (zero not drawn)'); axs[1, 0].set_ylabel('cosine similarity')
-    axs[0, -1].legend(fontsize=7)
+    axs[1, -1].legend(fontsize=7)
     fig.tight_layout()
     if fname is not None: fig.savefig(fname, dpi=120)
     return fig
@@ -156,7 +159,7 @@ def _parser():
     p = argparse.ArgumentParser(prog='sbn-gradeval', description=
         "Measure gradient estimators of a stochastic binary network against the exact gradient.")
     p.add_argument('net', nargs='?', help="network file (.npz: W0, b0, ..., WL, bL, X, Y); default: train the toy network")
-    p.add_argument('--estimators', default='exact,reinforce,mean_field',
+    p.add_argument('--estimators', default='exact,psa,st,arm,reinforce,mean_field',
                    help="comma-separated NAME[:key=value,...] (default: %(default)s); names: see --list")
     p.add_argument('--samples', type=int, default=2000, help="single-sample estimates per estimator (default: %(default)s)")
     p.add_argument('--seed', type=int, default=0, help="random seed (default: %(default)s)")

@@ -452,8 +452,9 @@ def train_cli(argv=None):
         print(f"test accuracy ({cfg.eval_samples} samples per example): expected {res['test_acc']:.4f}, "
               f"ensemble {res['test_ens_acc']:.4f}; deterministic {res['test_det_acc']:.4f}; "
               f"test loss {res['test_loss']:.4f}; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")
+        if 'stages' in res:
+            print('test accuracy by stage: ' + ', '.join(f"{k} {v['test_acc']:.4f}" for k, v in res['stages'].items()))
     if dist.is_initialized(): dist.destroy_process_group()
-    return res
 
 # %% ../nbs/14_train.ipynb #e235a3c3
 def compare_estimators(specs, # estimator specs, e.g. ['st', 'psa', 'reinforce']

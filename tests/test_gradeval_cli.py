@@ -17,7 +17,7 @@ def test_default_run_trains_the_toy_network(tmp_path):
     report = json.loads((tmp_path / 'gradeval.json').read_text())
     assert (tmp_path / 'gradeval.png').stat().st_size > 10_000
     assert report['network'].startswith('toy')
-    assert set(report['estimators']) == {'exact', 'reinforce', 'mean_field'}
+    assert set(report['estimators']) == {'exact', 'psa', 'st', 'arm', 'reinforce', 'mean_field'}
     for g in report['estimators']['exact']['groups']:
         assert g['rel_rmse_1'] == 0 and g['rel_bias'] == 0 and g['cos_1'] == pytest.approx(1)
     assert 'reinforce' in r.stdout and 'rel_bias' in r.stdout

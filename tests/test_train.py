@@ -3,14 +3,14 @@ import json, shutil, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from sbn_estimators.train import TrainConfig, train, train_cli, load_checkpoint
+from conftest import console_script
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared CPU
 FAST = ['--model', 'sbn_mlp:width=32', '--eval-samples', '2', '--quiet']
 
 def run_cli(*args):
-    "Run `sbn-train` in a fresh process, as the console script does."
-    code = "import sys; from sbn_estimators.train import train_cli; sys.argv[0] = 'sbn-train'; train_cli()"
-    return subprocess.run([sys.executable, '-c', code, *args, '--threads', '1'], capture_output=True, text=True, timeout=300)
+    "Run the installed `sbn-train` console script in a fresh process, as a user does."
+    return subprocess.run([console_script('sbn-train'), *args, '--threads', '1'], capture_output=True, text=True, timeout=300)
 
 def test_default_run_smoke(tmp_path):
     "The default configuration (embedded digits, SBN, st) with a tiny budget: files written, accuracy printed."
@@ -24,6 +24,14 @@ def test_default_run_smoke(tmp_path):
     ck = torch.load(tmp_path / 'run' / 'last.pt', weights_only=True)   # loads without unpickling code
     assert ck['epoch'] == 2 and len(ck['metrics']) == 2
     assert json.loads((tmp_path / 'run' / 'result.json').read_text())['test_acc'] > 0.3
+
+def test_binaryduo_recipe_runs_three_stages(tmp_path):
+    "One recipe: coupled (ternary) training, exact decoupling, fine-tuning of the binary network."
+    p = run_cli('--recipe', 'binaryduo_digits', '--epochs', '2', '--out', str(tmp_path / 'run'), '--quiet')
+    assert p.returncode == 0, p.stderr
+    stages = json.loads((tmp_path / 'run' / 'result.json').read_text())
+    assert list(stages) == ['coupled', 'decoupled', 'finetuned']
+    assert stages['decoupled']['test_acc'] == stages['coupled']['test_acc']   # decoupling leaves the function unchanged
 
 def _interrupt_after(k):
     def cb(epoch, row):
