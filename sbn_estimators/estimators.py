@@ -160,7 +160,7 @@ def draw_estimates(net:SBNMLP, x, y, # network and data (each example gets its o
                    progress=None # optional callable `progress(n)` called after each chunk with its size
                   ) -> dict:
     "`{group: [S, d]}`: `samples` independent gradient estimates of the mean loss over `(x, y)`."
-    if samples < 1: raise ValueError(f"samples must be positive, got {samples}")
+    if samples < 1 or chunk < 1: raise ValueError(f"samples and chunk must be positive, got {samples} and {chunk}")
     net.check_data(x, y)
     if not est.stochastic:
         params = [tuple(p.detach().clone().requires_grad_() for p in pair) for pair in net.layer_params()]

@@ -50,6 +50,8 @@ def accuracy_curves(est:torch.Tensor, # [S, d] estimates
                    ) -> dict:
     "Relative RMSE and cosine (mean, 15% and 85% quantiles) of the average of M estimates, for each M."
     est, exact = est.double(), exact.double()
+    if Ms is not None and not all(isinstance(M, int) and M >= 1 for M in Ms):
+        raise ValueError(f"Ms must be positive integers, got {Ms}")
     Ms = [M for M in (Ms or M_GRID) if M <= len(est)]
     out = dict(M=Ms, rel_rmse=[], cos=[], cos_q15=[], cos_q85=[])
     for M in Ms:
@@ -142,7 +144,7 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
                   lr:float=0.03, momentum:float=0.9, batch_size:int=10,
                   sizes=(2, 5, 5, 5, 1)):
     "The PSA paper's toy network trained with SGD on the exact gradient: `(net, X, Y)`."
-    if epochs < 0: raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if epochs < 0 or batch_size < 1: raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
     X, Y = cos_data(seed=seed)
     net = init_sbn_(SBNMLP(list(sizes)), X, seed=seed)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)

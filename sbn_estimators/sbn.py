@@ -155,6 +155,8 @@ def cos_data(n_per_class:int=100, # points per class
 def init_sbn_(net:SBNMLP, X, # data the pre-activations are normalised on
               seed:int=0, samples:int=16):
     "Initialise `net` in place: U(-1, 1) weights and biases, then data-dependent normalisation per layer."
+    if samples < 1: raise ValueError(f"samples must be positive, got {samples}")
+    if X.ndim != 2 or X.shape[1] != net.sizes[0]: raise ValueError(f"X must have shape [N, {net.sizes[0]}], got {list(X.shape)}")
     g = torch.Generator().manual_seed(seed)
     for l in net.layers:
         for p in (l.weight, l.bias): p.copy_(2 * torch.rand(p.shape, generator=g, dtype=p.dtype) - 1)
