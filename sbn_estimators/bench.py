@@ -25,11 +25,11 @@ def bench_problem(net_name:str, # 'fc' or 'cifar'
     if net_name == 'fc':
         X, Y = cos_data(dtype=dtype)
         net = init_sbn_(SBNMLP([2, 5, 5, 5, 1], dtype=dtype), X, seed=seed).to(device)
-        batch = batch or len(X)
+        batch = len(X) if batch is None else batch
         if not 1 <= batch <= len(X): raise ValueError(f"fc batch must be 1..{len(X)}, got {batch}")
         return net, X[:batch].to(device), Y[:batch].to(device)
     if net_name == 'cifar':
-        batch = batch or 64
+        batch = 64 if batch is None else batch
         if batch < 1: raise ValueError(f"batch must be positive, got {batch}")
         net = cifar_sbn(dtype=dtype, device=device)
         return net, torch.rand(batch, 3, 32, 32, dtype=dtype, device=device), torch.randint(0, 10, (batch,), device=device)
@@ -46,6 +46,7 @@ def run_case(net:str, # 'fc' or 'cifar'
             ) -> dict:
     "Time and peak memory of one training step (median of `repeats` after a warm-up step)."
     if repeats < 1: raise ValueError(f"repeats must be positive, got {repeats}")
+    if threads is not None and threads < 1: raise ValueError(f"threads must be positive, got {threads}")
     if threads: torch.set_num_threads(threads)
     model, x, y = bench_problem(net, batch, device, getattr(torch, dtype), seed)
     (name, params), = parse_estimator_specs(estimator_spec)
@@ -95,12 +96,14 @@ def bench_cli(argv=None):
             if n not in BENCH_NETS: raise ValueError(f"unknown network {n!r}; valid: {', '.join(BENCH_NETS)}")
         for s in specs: estimators_from_spec(s)
         if a.repeats < 1: raise ValueError("--repeats must be positive")
+        for opt in ('batch', 'cpu_cifar_batch', 'threads'):
+            if getattr(a, opt) is not None and getattr(a, opt) < 1: raise ValueError(f"--{opt.replace('_', '-')} must be positive")
     except ValueError as e: p.exit(2, f"sbn-bench: error: {e}\n")
     specs = sorted(specs, key=lambda s: s != 'st')   # st first: the others are compared with it
     lines = []
     for dev in devices:
         for n in nets:
-            batch = a.batch or (a.cpu_cifar_batch if n == 'cifar' and dev == 'cpu' else None)
+            batch = a.batch if a.batch is not None else (a.cpu_cifar_batch if n == 'cifar' and dev == 'cpu' else None)
             ref = None
             for s in specs:
                 r = _child_case(dict(net=n, estimator_spec=s, device=dev, batch=batch, repeats=a.repeats, dtype=a.dtype,

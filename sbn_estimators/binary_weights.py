@@ -50,6 +50,7 @@ class MirrorDescent(torch.optim.Optimizer):
 def clip_latent_(params, # latent weights (an iterable of tensors)
                  bound:float): # project onto |eta| <= bound
     "Latent clipping (the Bregman projection onto sigmoid(-bound) <= p <= sigmoid(bound)), in place."
+    if not bound > 0: raise ValueError(f"bound must be positive, got {bound}")
     for eta in params: eta.clamp_(-bound, bound)
 
 # %% ../nbs/07_binary_weights.ipynb #1225debf

@@ -81,7 +81,11 @@ def unpack_weight(exported:dict, name:str # layer name, as in `model.named_modul
                  ) -> torch.Tensor:
     "The float weight `alpha * sign` of layer `name` from its packed bits and scale."
     shape = exported[f'{name}.weight.shape'].tolist()
-    bits = np.unpackbits(exported[f'{name}.weight.bits'].numpy(), count=math.prod(shape))
+    packed = exported[f'{name}.weight.bits']
+    if packed.numel() != math.ceil(math.prod(shape) / 8):   # unpackbits would pad a short array with zeros (-1 weights)
+        raise ValueError(f"{name}: {packed.numel()} bytes of sign bits for a weight of shape {shape} "
+                         f"(needs {math.ceil(math.prod(shape) / 8)}): corrupted export")
+    bits = np.unpackbits(packed.numpy(), count=math.prod(shape))
     alpha = exported[f'{name}.weight.scale']
     return torch.from_numpy(bits.astype(np.float32) * 2 - 1).to(alpha.dtype).reshape(shape) * alpha
 

@@ -154,6 +154,7 @@ def binaryduo_vgg7(act, n_out=10, in_channels=3, width=1.):
 SBN_MODELS = {'sbn_mlp': sbn_mlp}
 LAYERED_MODELS = {'psa_allconv': PSAAllConv, 'resnet20': resnet20, 'resnet18': resnet18, 'vgg_small': vgg_small,
                   'binaryduo_vgg7': binaryduo_vgg7}
+_FIXED_HW = {'psa_allconv': (32, 32), 'vgg_small': (32, 32), 'binaryduo_vgg7': (32, 32)} # heads sized for 32x32 images
 
 def _sbn_conv_models():
     try: from sbn_estimators import sbn_conv
@@ -183,6 +184,9 @@ def get_model(name:str, # one of `list_models()`
         if name == 'sbn_mlp':
             if len(in_shape) != 1: raise ValueError(f"sbn_mlp reads flat inputs, got input shape {tuple(in_shape)}")
             kwargs = dict(in_features=in_shape[0], **kwargs)
+        elif name == 'sbn_allconv':   # the PSA paper's CIFAR convs unless `convs` is given
+            from sbn_estimators.sbn_conv import CIFAR_CONVS
+            kwargs = {'in_shape': tuple(in_shape), 'convs': CIFAR_CONVS, **kwargs}
         if est is not None and 'noise' not in kwargs and isinstance(est, LocalEstimator): kwargs['noise'] = est.noise
         return _call(sbn[name], name, n_out=n_out, **kwargs)
     if name not in LAYERED_MODELS:
@@ -192,4 +196,6 @@ def get_model(name:str, # one of `list_models()`
         raise ValueError(f"estimator {est.name!r} is network-level and works only with the SBN models "
                          f"({', '.join(sbn)}); model {name!r} needs a local estimator: {', '.join(local_estimators())}")
     if len(in_shape) != 3: raise ValueError(f"{name} is a conv net for (C, H, W) images, got input shape {tuple(in_shape)}")
+    if name in _FIXED_HW and tuple(in_shape[1:]) != _FIXED_HW[name]:
+        raise ValueError(f"{name}'s head is sized for {_FIXED_HW[name][0]}x{_FIXED_HW[name][1]} images, got input shape {tuple(in_shape)}")
     return _call(LAYERED_MODELS[name], name, act=lambda: BinaryActivation(est), n_out=n_out, in_channels=in_shape[0], **kwargs)

@@ -16,6 +16,13 @@ from .estimators import *
 from .straight_through import *
 
 # %% ../nbs/06_reste.ipynb #8943a297
+def _check_reste_params(o, t, m):
+    for name, v in (('o', o), ('t', t), ('m', m)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{name} must be a number, got {v!r}")
+    if o < 1: raise ValueError(f"o must be >= 1 (o = 1 is the clipped identity), got {o}")
+    if not 0 < m < t: raise ValueError(f"need 0 < m < t (secant interval inside the clipping threshold), got m={m}, t={t}")
+
 def power_function(z:torch.Tensor, o:float) -> torch.Tensor:
     "ReSTE's equivalent forward f_o(z) = sign(z)|z|^(1/o) (the paper's, without rectification)."
     return torch.sign(z) * z.abs() ** (1 / o)
@@ -24,23 +31,18 @@ def reste_slope(z:torch.Tensor, # pre-activations (or latent weights)
                 o:float, t:float=1.5, m:float=0.1 # power, clipping threshold, secant interval
                ) -> torch.Tensor:
     "ReSTE's backward: secant m^(1/o)/m on |z| <= m, (1/o)|z|^((1-o)/o) on m < |z| <= t, 0 beyond t."
+    _check_reste_params(o, t, m)
     az = z.abs()
     power = az.clamp(min=m) ** ((1 - o) / o) / o
     return torch.where(az <= m, m ** (1 / o) / m, torch.where(az <= t, power, 0.)).to(z.dtype)
 
 def reste_proxy(z:torch.Tensor, o:float, t:float=1.5, m:float=0.1) -> torch.Tensor:
     "The continuous function whose derivative is `reste_slope`: secant on [-m, m], f_o up to t, constant beyond."
+    _check_reste_params(o, t, m)
     az = z.abs()
     return torch.where(az <= m, z * m ** (1 / o) / m, torch.sign(z) * az.clamp(max=t) ** (1 / o))
 
 # %% ../nbs/06_reste.ipynb #16c30e72
-def _check_reste_params(o, t, m):
-    for name, v in (('o', o), ('t', t), ('m', m)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ValueError(f"{name} must be a number, got {v!r}")
-    if o < 1: raise ValueError(f"o must be >= 1 (o = 1 is the clipped identity), got {o}")
-    if not 0 < m < t: raise ValueError(f"need 0 < m < t (secant interval inside the clipping threshold), got m={m}, t={t}")
-
 @register_estimator('reste')
 class ReSTE(StraightThrough):
     "Rectified straight-through: ±1 forward, backward the rectified derivative of sign(z)|z|^(1/o)."

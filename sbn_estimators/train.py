@@ -65,6 +65,9 @@ class TrainConfig:
             raise ValueError("lr, warmup_epochs, grad_clamp and weight_decay must be >= 0")
         if self.warmup_epochs >= self.epochs and self.warmup_epochs:
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs})")
+        if self.device != 'auto':
+            try: torch.device(self.device)
+            except RuntimeError: raise ValueError(f"unknown device {self.device!r}; valid: auto, cpu, cuda, cuda:N") from None
         self.model = self.model or DEFAULT_MODELS[self.data]
         self.lr = self.lr or {'sgd': 0.1, 'adam': 0.01}[self.optimizer]
 
@@ -116,8 +119,11 @@ def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and 
              samples:int=10, # K samples of the binary units per example
              batch_size:int=500, device=None, amp:bool=False) -> dict:
     "Expected loss, expected / ensemble / deterministic accuracy of `model` on a split."
+    if split not in data.splits: raise ValueError(f"unknown split {split!r}; valid: {', '.join(data.splits)}")
+    if samples < 1 or batch_size < 1: raise ValueError(f"samples and batch_size must be positive, got {samples} and {batch_size}")
     X, y = data.splits[split]
-    loss_fn, device = get_loss(data.loss), device or next(model.parameters()).device
+    loss_fn = get_loss(data.loss)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     was_training = model.training
     model.eval()
@@ -183,6 +189,8 @@ def _dist_setup(device:str):
     world = int(os.environ.get('WORLD_SIZE', 1))
     if device == 'auto': device = 'cuda' if torch.cuda.is_available() else 'cpu'
     device = torch.device(device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {device} requested but CUDA is not available; use --device cpu (or auto)")
     if world == 1: return 0, 1, device
     if not dist.is_initialized():
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')

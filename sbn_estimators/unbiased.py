@@ -131,9 +131,13 @@ class DisARM(PerLayerEstimator):
         return torch.stack([x, xt]), torch.stack([w, -w])
 
 # %% ../nbs/08_unbiased.ipynb #ed73071c
+def _check_copula_n(n):
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
+
 def dirichlet_copula(n:int, # number of samples, n >= 2
                      shape, device=None, dtype=None) -> torch.Tensor:
     "[n, *shape] uniforms with uniform marginals, exchangeable and negatively correlated (antithetic for n = 2)."
+    _check_copula_n(n)
     if n == 2:
         u = torch.rand(shape, device=device, dtype=dtype)
         return torch.stack([u, 1 - u])
@@ -142,6 +146,7 @@ def dirichlet_copula(n:int, # number of samples, n >= 2
 
 def copula_correlation(p:torch.Tensor, n:int) -> torch.Tensor:
     "rho(p): correlation of [u_i < p] and [u_j < p] under the n-sample Dirichlet copula (0 where p(1-p) = 0)."
+    _check_copula_n(n)
     q = 1 - p
     v = p * q
     rho = ((2 * q ** (1 / (n - 1)) - 1).clamp(min=0) ** (n - 1) - q ** 2) / torch.where(v > 0, v, 1.)
