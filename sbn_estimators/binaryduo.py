@@ -365,6 +365,8 @@ def binaryduo_train(cfg, # an `sbn-train` `TrainConfig`; `cfg.model` one of `DUO
     _check_count('finetune_epochs', finetune_epochs)
     if not finetune_lr > 0: raise ValueError(f"finetune_lr must be positive, got {finetune_lr!r}")
     device = torch.device(('cuda' if torch.cuda.is_available() else 'cpu') if cfg.device == 'auto' else cfg.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {device} requested but CUDA is not available; use --device cpu (or auto)")
     torch.manual_seed(cfg.seed)
     data = load_data(cfg, download=cfg.download)
     coupled, base = duo_models(cfg.model, data)

@@ -60,6 +60,7 @@ def digits_data(seed:int=0, # seed of the train/validation split
                 test_frac:float=0.2 # fraction held out as the fixed test set
                ) -> Data:
     "The embedded digits as `Data`: flattened 64-pixel inputs in [0, 1], 10 classes."
+    if not 0 < test_frac < 1: raise ValueError(f"test_frac must be in (0, 1), got {test_frac}")
     X, y = load_digits()
     X = X.reshape(len(X), 64)
     rest, test = train_val_split(len(X), test_frac, seed=0)

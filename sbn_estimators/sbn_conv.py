@@ -29,6 +29,8 @@ class SBNConvNet(nn.Module):
         if len(in_shape) != 3 or min(in_shape) < 1: raise ValueError(f"in_shape must be (C, H, W), got {in_shape}")
         if not convs: raise ValueError("convs must list at least one (out_channels, kernel, stride, padding)")
         self.noise, self.loss_name, self.loss = get_noise(noise), loss, get_loss(loss)
+        if not all(len(tuple(c)) == 4 for c in convs):
+            raise ValueError(f"each conv is (out_channels, kernel, stride, padding), got {[tuple(c) for c in convs]}")
         self.in_shape, self.convs, shape, layers = tuple(in_shape), [tuple(c) for c in convs], tuple(in_shape), []
         self.binary_shapes = []
         for k, (c, ks, s, p) in enumerate(self.convs):
