@@ -301,13 +301,12 @@ def train(cfg:TrainConfig, # the run's configuration
         if diff: raise ValueError(f"--resume with a configuration that differs from {out}/config.json: "
                                   + ', '.join(f'{k}: saved {a!r}, given {b!r}' for k, (a, b) in diff.items()))
     writer = out is not None and rank == 0
-    if writer:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / 'config.json').write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
-
     torch.manual_seed(cfg.seed)
     data = load_data(cfg, download=cfg.download and rank == 0)
     model, est = build(cfg, data)
+    if writer:   # only once the configuration has built: a rejected one leaves no run folder behind
+        out.mkdir(parents=True, exist_ok=True)
+        (out / 'config.json').write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     model.to(device)
     if isinstance(est, nn.Module): est.to(device)
     dtype = next(model.parameters()).dtype

@@ -78,11 +78,12 @@ def test_mismatched_checkpoint_error(tmp_path):
     with pytest.raises(ValueError, match='different model'):
         train(TrainConfig(model='sbn_mlp:width=48', epochs=1, eval_samples=1), tmp_path / 'big', resume=True, progress=False)
 
-def test_bad_options_are_clear(capsys):
-    "Bad options exit with a message that lists what is valid, not a traceback."
+def test_bad_options_are_clear(capsys, tmp_path):
+    "Bad options exit with a message that lists what is valid, not a traceback, and leave no run folder."
     for args, msg in [(['--estimator', 'nope'], 'valid estimators'), (['--model', 'nope'], 'valid models'),
                       (['--optimizer', 'rmsprop'], 'valid: sgd, adam'), (['--recipe', 'nope'], 'valid recipes'),
                       (['--model', 'resnet20', '--data', 'cos'], 'logistic loss'),
                       (['--model', 'resnet20', '--estimator', 'reinforce'], 'network-level')]:
-        with pytest.raises(SystemExit) as e: train_cli([*args, '--epochs', '1', '--quiet', '--out', 'unused'])
+        with pytest.raises(SystemExit) as e: train_cli([*args, '--epochs', '1', '--quiet', '--out', str(tmp_path / 'run')])
         assert msg in str(e.value), (args, e.value)
+        assert not (tmp_path / 'run').exists(), args
