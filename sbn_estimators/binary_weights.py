@@ -46,6 +46,7 @@ class MirrorDescent(torch.optim.Optimizer):
                 if group['clip'] is not None: eta.clamp_(-group['clip'], group['clip'])
         return loss
 
+# %% ../nbs/07_binary_weights.ipynb #712110e0
 @torch.no_grad()
 def clip_latent_(params, # latent weights (an iterable of tensors)
                  bound:float): # project onto |eta| <= bound
@@ -65,6 +66,7 @@ def weight_scale(latent:torch.Tensor, # latent weights [out, ...]
     if scale == 'tensor': return latent.abs().mean()
     return latent.abs().mean(dim=tuple(range(1, latent.ndim)), keepdim=True)
 
+# %% ../nbs/07_binary_weights.ipynb #2c725830
 class _BinaryWeight:
     "Shared part of the binary-weight layers: latent `weight`, binary weights in the forward."
     def _setup(self, deterministic, scale, binarize):
@@ -82,6 +84,7 @@ class _BinaryWeight:
         alpha = weight_scale(self.weight, self.scale)
         return sign_pm(self.weight), self.weight.new_ones(()) if alpha is None else alpha
 
+# %% ../nbs/07_binary_weights.ipynb #2b60483b
 class BinaryWeightLinear(_BinaryWeight, nn.Linear):
     "Linear layer with binary weights; `weight` holds the latent logits."
     def __init__(self, in_features, out_features, bias=True,
@@ -94,6 +97,7 @@ class BinaryWeightLinear(_BinaryWeight, nn.Linear):
     def forward(self, x): return F.linear(x, self.binary_weight(), self.bias)
     def extra_repr(self): return super().extra_repr() + f', deterministic={self.deterministic}, scale={self.scale!r}'
 
+# %% ../nbs/07_binary_weights.ipynb #7758fb2f
 class BinaryWeightConv2d(_BinaryWeight, nn.Conv2d):
     "2-D convolution with binary weights; `weight` holds the latent logits. Other arguments as `nn.Conv2d`."
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
@@ -104,10 +108,12 @@ class BinaryWeightConv2d(_BinaryWeight, nn.Conv2d):
     def forward(self, x): return self._conv_forward(x, self.binary_weight(), self.bias)
     def extra_repr(self): return super().extra_repr() + f', deterministic={self.deterministic}, scale={self.scale!r}'
 
+# %% ../nbs/07_binary_weights.ipynb #1d290e28
 def binary_weight_layers(model:nn.Module) -> dict:
     "Every binary-weight layer of `model`, by its name in `model.named_modules()`."
     return {n: m for n, m in model.named_modules() if isinstance(m, _BinaryWeight)}
 
+# %% ../nbs/07_binary_weights.ipynb #7c5adcc8
 def binary_weight_parameters(model:nn.Module) -> list:
     "The latent weights of every binary-weight layer in `model` (for `MirrorDescent`)."
     return [m.weight for m in binary_weight_layers(model).values()]

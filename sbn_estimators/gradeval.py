@@ -7,14 +7,15 @@ __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', '
            'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
-import argparse, json, math, sys, time, warnings
+import argparse, json, math, time, warnings, zipfile, zlib
 from pathlib import Path
+import numpy as np
 import torch
-from tqdm.auto import tqdm
 from .core import *
 from .sbn import *
 from .exact import *
 from .estimators import *
+from . import cli
 
 # %% ../nbs/04_gradeval.ipynb #841132f2
 def gradient_metrics(est:torch.Tensor, # [S, d] estimates
@@ -75,7 +76,7 @@ def gradient_report(net:SBNMLP, X, Y, # network and data
                     seed:int=0, # re-seeds torch before each estimator
                     chunk:int=500, # estimates per batched backward pass
                     Ms=None, # numbers of averaged samples for the curves (default `M_GRID`)
-                    progress:bool=True # show a progress bar per estimator
+                    progress:bool=True # a bar per estimator on a terminal, and one line per estimator on stderr
                    ) -> dict:
     "Exact loss and gradient, and per estimator per parameter group the accuracy metrics and curves."
     if isinstance(estimators, str):
@@ -86,14 +87,15 @@ def gradient_report(net:SBNMLP, X, Y, # network and data
     report = dict(sizes=net.sizes, noise=net.noise.name, samples=samples, seed=seed,
                   exact_loss=exact_loss(net, X, Y).item(),
                   exact_grad={k: v.tolist() for k, v in exact.items()}, estimators={})
-    for label, est in estimators:
+    for n, (label, est) in enumerate(estimators):
         key, i = label, 2
         while key in report['estimators']: key, i = f'{label}#{i}', i + 1
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        with tqdm(total=samples, desc=key, disable=not progress, leave=False) as bar:
+        with cli.progress(total=samples, desc=key, disable=not progress, leave=False) as bar:
             draws = draw_estimates(net, X, Y, est, samples, chunk, progress=bar.update)
         seconds = time.perf_counter() - t0
+        if progress: cli.epoch_line('estimator', n + 1, len(estimators), name=key, samples=samples, seconds=round(seconds, 2))
         report['estimators'][key] = dict(
             spec=est.spec, seconds=seconds,
             groups=[dict(group=k, **gradient_metrics(draws[k], exact[k])) for k in exact],
@@ -113,7 +115,7 @@ def report_table(report:dict) -> str:
     return '\n'.join(lines)
 
 def plot_report(report:dict, fname=None):
-    "Relative RMSE and cosine against the number of averaged samples, one column per layer; saved to `fname` if given."
+    "Relative RMSE and cosine against the number of averaged samples, one column per layer; saved to `fname` (atomically) if given."
     import matplotlib
     if fname is not None and matplotlib.get_backend().lower() not in ('agg', 'module://matplotlib_inline.backend_inline'):
         matplotlib.use('Agg')
@@ -135,7 +137,8 @@ def plot_report(report:dict, fname=None):
     axs[0, 0].set_ylabel('relative RMSE (zero not drawn)'); axs[1, 0].set_ylabel('cosine similarity')
     axs[1, -1].legend(fontsize=7)
     fig.tight_layout()
-    if fname is not None: fig.savefig(fname, dpi=120)
+    if fname is not None:
+        with cli.atomic_path(fname) as tmp: fig.savefig(tmp, format=Path(fname).suffix[1:].lower(), dpi=120)
     return fig
 
 # %% ../nbs/04_gradeval.ipynb #52449388
@@ -157,46 +160,70 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
     return net, X, Y
 
 # %% ../nbs/04_gradeval.ipynb #a3bb3f81
+def _check_npz(path:Path):
+    "An `.npz` network file must be intact (CRC) and hold numeric arrays; files that are not archives are left to `load_sbn`."
+    if not zipfile.is_zipfile(path): return
+    try:
+        with np.load(path, allow_pickle=False) as f: dtypes = {k: f[k].dtype for k in f.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as e:
+        raise ValueError(f"{path} is corrupted or not a network file ({e})") from None
+    bad = {k: str(t) for k, t in dtypes.items() if t.kind not in 'biuf'}
+    if bad: raise ValueError(f"{path} holds non-numeric arrays {bad}; a network file holds numbers (X, Y, W0, b0, ...)")
+
+def _list_estimators() -> str:
+    "Every estimator as `--estimators` takes it, with its parameters' defaults, and the first line of its description."
+    rows = []
+    for name in list_estimators():
+        if name in ALIASES: rows.append((name, f"alias of {ALIASES[name]}")); continue
+        params = estimator_params(name)
+        spec = name + (':' + ','.join(f'{k}={v}' for k, v in params.items()) if params else '')
+        rows.append((spec, ((ESTIMATORS[name].__doc__ or '').strip().splitlines() or [''])[0]))
+    width = max(len(s) for s, _ in rows)
+    return 'NAME[:parameter=default,...]\n' + '\n'.join(f"{s:<{width}}  {d}" for s, d in rows)
+
 def _parser():
     p = argparse.ArgumentParser(prog='sbn-gradeval', description=
         "Measure gradient estimators of a stochastic binary network against the exact gradient.")
-    p.add_argument('net', nargs='?', help="network file (.npz: W0, b0, ..., WL, bL, X, Y); default: train the toy network")
+    p.add_argument('net', nargs='?', help="network file (.npz: W0, b0, ..., WL, bL, X, Y) (default: train the toy 2-5-5-5-1 network)")
     p.add_argument('--estimators', default='exact,psa,st,arm,reinforce,mean_field',
-                   help="comma-separated NAME[:key=value,...] (default: %(default)s); names: see --list")
-    p.add_argument('--samples', type=int, default=2000, help="single-sample estimates per estimator (default: %(default)s)")
+                   help="comma-separated NAME[:key=value,...] (default: %(default)s); names and parameters: see --list")
+    p.add_argument('--samples', type=cli.positive_int, default=2000, help="single-sample estimates per estimator (default: %(default)s)")
     p.add_argument('--seed', type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument('--epochs', type=int, default=100, help="training epochs of the toy network when no file is given (default: %(default)s)")
-    p.add_argument('--chunk', type=int, default=500, help="estimates per batched backward pass (default: %(default)s)")
-    p.add_argument('--json', default='gradeval.json', help="report file (default: %(default)s)")
-    p.add_argument('--plot', default='gradeval.png', help="figure file (default: %(default)s)")
-    p.add_argument('--threads', type=int, default=1, help="CPU threads for torch (default: %(default)s; the tensors are small, "
-                   "so more threads mostly add synchronisation)")
-    p.add_argument('--no-progress', action='store_true', help="hide the progress bars")
-    p.add_argument('--list', action='store_true', help="list the estimator names and exit")
+    p.add_argument('--epochs', type=int, default=100, help="training epochs of the toy network when no file is given, >= 0 (default: %(default)s)")
+    p.add_argument('--chunk', type=cli.positive_int, default=500, help="estimates per batched backward pass (default: %(default)s)")
+    p.add_argument('--json', default='gradeval.json', help="report file, .json (default: %(default)s)")
+    p.add_argument('--plot', default='gradeval.png', help="figure file, .png, .pdf, .svg, ... (default: %(default)s)")
+    p.add_argument('--threads', type=cli.positive_int, default=1, help="CPU threads for torch, >= 1 (default: %(default)s; the "
+                   "tensors are small, so more threads mostly add synchronisation)")
+    p.add_argument('--no-progress', action='store_true', help="no progress bar and no per-estimator lines on stderr")
+    p.add_argument('--list', action='store_true', help="list the estimators with their parameters and defaults, then exit")
     return p
 
-def gradeval_cli(argv=None):
-    "Entry point of `sbn-gradeval`."
-    p = _parser()
-    a = p.parse_args(argv)
-    if a.list:
-        print('\n'.join(list_estimators())); return
-    try:
-        if a.samples < 1 or a.chunk < 1 or a.threads < 1: raise ValueError("--samples, --chunk and --threads must be positive")
-        torch.set_num_threads(a.threads)
-        ests = [(_label(n, kw), estimator(n, **kw)) for n, kw in parse_estimator_specs(a.estimators)]
-        if a.net:
-            net, X, Y = load_sbn(a.net)
-            source = str(a.net)
-        else:
-            print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
-            net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
-            source = f'toy (cos data, {a.epochs} epochs, seed {a.seed})'
-        report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress)
-    except (ValueError, FileNotFoundError) as e:
-        p.exit(2, f"sbn-gradeval: error: {e}\n")
+def _main(a):
+    if a.list: print(_list_estimators()); return
+    if a.epochs < 0: raise ValueError(f"--epochs must be >= 0, got {a.epochs}")
+    json_path = cli.check_output_file(a.json, '--json', ('.json',))
+    plot_path = cli.check_output_file(a.plot, '--plot', cli.plot_suffixes())
+    torch.set_num_threads(a.threads)
+    ests = [(_label(n, kw), estimator(n, **kw)) for n, kw in parse_estimator_specs(a.estimators)]
+    if a.net:
+        path = Path(a.net)
+        if not path.is_file(): raise FileNotFoundError(f"network file {path} does not exist")
+        _check_npz(path)
+        net, X, Y = load_sbn(path)
+        source = str(path)
+    else:
+        print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
+        net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
+        source = f'toy (cos data, {a.epochs} epochs, seed {a.seed})'
+    report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress)
     report = dict(network=source, **report)
     print(report_table(report))
-    Path(a.json).write_text(json.dumps(report, indent=1))
-    plot_report(report, a.plot)
-    print(f"wrote {a.json} and {a.plot}")
+    with cli.atomic_path(json_path) as tmp: tmp.write_text(json.dumps(report, indent=1) + '\n')
+    plot_report(report, plot_path)
+    print(f"wrote {json_path} and {plot_path}")
+
+def gradeval_cli(argv=None # arguments (default: the command line)
+                ):
+    "Entry point of `sbn-gradeval` (see `cli.run_cli` for the exit statuses)."
+    cli.run_cli(_parser(), _main, argv)

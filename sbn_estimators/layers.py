@@ -30,7 +30,7 @@ class BinaryActivation(nn.Module):
         if not isinstance(est, LocalEstimator):
             name = getattr(est, 'name', type(est).__name__)
             raise ValueError(f"estimator {name!r} is network-level, not an activation: use it through "
-                             f"est.surrogate(model, x, y) on an SBN model (sbn_mlp, sbn_allconv), or pick a local "
+                             f"est.surrogate(model, x, y) on an SBN model (sbn_mlp, psa_allconv, ...), or pick a local "
                              f"estimator for a layered model: {', '.join(local_estimators())}")
         self.est = est
         self.eval_mode = check_eval_mode(eval_mode)
@@ -64,8 +64,8 @@ def binary_eval_mode(model:nn.Module, mode:str):
 
 # %% ../nbs/11_layers.ipynb #cfd2ded4
 def is_sbn_model(model) -> bool:
-    "True for SBN models (`SBNMLP`, the conv SBN): every estimator trains them through `est.surrogate(model, x, y)`."
-    return all(hasattr(model, a) for a in ('layer_params', 'noise', 'loss'))
+    "True for SBN models (`core.SBNModel`: `SBNMLP`, `SBNConvNet`): every estimator trains them."
+    return isinstance(model, SBNModel)
 
 def _det_outputs(model, x):
     "Outputs with every binary unit deterministic, `sign(a)`: SBN models take it as their activation."

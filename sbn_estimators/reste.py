@@ -53,8 +53,14 @@ class ReSTE(StraightThrough):
         super().__init__(noise, deterministic)
         _check_reste_params(o, t, m)
         self.o, self.t, self.m = float(o), float(t), float(m)
+        self.o_end = self.o # the schedule's final o (`on_epoch`)
     def proxy(self, a): return reste_proxy(a, self.o, self.t, self.m)
     def slope(self, a): return reste_slope(a, self.o, self.t, self.m)
+    def hparams(self): return {**super().hparams(), 'o': self.o_end}
+    def on_epoch(self, model, epoch, epochs):
+        "The schedule of o (next section): o(epoch) on this estimator and on every `ReSTE` module of `model`."
+        o = 1 + (self.o_end - 1) * (1 - math.cos(math.pi / 2 * min(max(epoch, 0), epochs) / epochs))
+        for m in {id(m): m for m in [self, *model.modules()] if isinstance(m, ReSTE)}.values(): m.o = o
 
 # %% ../nbs/06_reste.ipynb #ce274d28
 class ReSTESchedule:

@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['z_scores', 'max_z', 'z_threshold', 'z_test', 'binomial_z', 'slope']
 
-# %% ../nbs/00a_stats.ipynb #c8613627
+# %% ../nbs/00a_stats.ipynb #07b0f14e
 import math
 import torch
 
-# %% ../nbs/00a_stats.ipynb #07be468a
+# %% ../nbs/00a_stats.ipynb #1c2433fb
 def z_scores(samples:torch.Tensor, # [S, d] independent estimates
              target:torch.Tensor # [d] the value their mean should have
             ) -> torch.Tensor: # [d] z-score of each coordinate's mean
@@ -19,14 +19,14 @@ def z_scores(samples:torch.Tensor, # [S, d] independent estimates
     se = samples.std(0) / math.sqrt(samples.shape[0])
     return (samples.mean(0) - target) / se.clamp(min=1e-300)
 
-# %% ../nbs/00a_stats.ipynb #d9131a35
+# %% ../nbs/00a_stats.ipynb #90c2d836
 def max_z(samples:torch.Tensor, # [S, d] independent estimates
           target:torch.Tensor # [d]
          ) -> float:
     "Largest |z| over the coordinates (see `z_scores`)."
     return z_scores(samples, target).abs().max().item()
 
-# %% ../nbs/00a_stats.ipynb #ad2b7637
+# %% ../nbs/00a_stats.ipynb #25b2a767
 def z_threshold(tests:int, # number d of z-scores in the check (all coordinates, groups and estimators)
                 alpha:float=1e-3 # probability of a false alarm of the whole check when every mean is right
                ) -> float:
@@ -35,7 +35,7 @@ def z_threshold(tests:int, # number d of z-scores in the check (all coordinates,
     if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     return math.sqrt(2) * torch.special.erfinv(torch.tensor(1 - alpha / tests, dtype=torch.float64)).item()
 
-# %% ../nbs/00a_stats.ipynb #bbbc7c5e
+# %% ../nbs/00a_stats.ipynb #ce7b9da2
 def z_test(samples:dict, # {group: [S, d] estimates}
            target:dict, # {group: [d] value the mean should have}
            alpha:float=1e-3, # false-alarm probability of the whole test
@@ -47,7 +47,7 @@ def z_test(samples:dict, # {group: [S, d] estimates}
     t = z_threshold(extra_tests * sum(samples[k].shape[1] for k in samples), alpha)
     return z, t, z < t
 
-# %% ../nbs/00a_stats.ipynb #ed45b7f4
+# %% ../nbs/00a_stats.ipynb #b589fcb1
 def binomial_z(count:torch.Tensor, # successes (any shape)
                n:int, # draws behind each count
                p:torch.Tensor # success probability under the null hypothesis (broadcasts with `count`)
@@ -56,7 +56,7 @@ def binomial_z(count:torch.Tensor, # successes (any shape)
     p = torch.as_tensor(p, dtype=torch.float64)
     return (torch.as_tensor(count, dtype=torch.float64) - n * p) / (n * p * (1 - p)).clamp(min=1e-300).sqrt()
 
-# %% ../nbs/00a_stats.ipynb #1c595a2b
+# %% ../nbs/00a_stats.ipynb #40848c5e
 def slope(f, # elementwise function of a tensor (an activation or local estimator)
           a:torch.Tensor # points
          ) -> torch.Tensor:

@@ -17,6 +17,7 @@ def sign_pm(a:torch.Tensor) -> torch.Tensor:
     "±1 states: +1 where `a >= 0`, else -1 (same dtype and device as `a`)."
     return torch.where(a >= 0, 1., -1.).to(a)
 
+# %% ../nbs/05_straight_through.ipynb #636d9149
 def straight_through(x_hat:torch.Tensor, # forward values (no gradient needed)
                      a:torch.Tensor, # pre-activations the gradient goes to
                      slope:torch.Tensor # backward slope ds/da, same shape as `a`
@@ -59,6 +60,7 @@ class IdentityST(StraightThrough):
     def proxy(self, a): return a
     def slope(self, a): return torch.ones_like(a)
 
+# %% ../nbs/05_straight_through.ipynb #c8c9f5e3
 @register_estimator('clipped_st')
 class ClippedST(StraightThrough):
     "Clipped identity (BinaryNet): backward 1 where |a| <= threshold, else 0."
@@ -69,12 +71,14 @@ class ClippedST(StraightThrough):
     def proxy(self, a): return a.clamp(-self.threshold, self.threshold)
     def slope(self, a): return (a.abs() <= self.threshold).to(a.dtype)
 
+# %% ../nbs/05_straight_through.ipynb #5d234205
 @register_estimator('approx_sign')
 class ApproxSign(StraightThrough):
     "Bi-Real's ApproxSign: backward 2(1 - |a|)_+, the derivative of the piecewise quadratic proxy."
     def proxy(self, a): return torch.where(a.abs() < 1, 2 * a - a * a.abs(), torch.sign(a))
     def slope(self, a): return (2 - 2 * a.abs()).clamp(min=0)
 
+# %% ../nbs/05_straight_through.ipynb #acd8adfd
 @register_estimator('swish_sign')
 class SwishSign(StraightThrough):
     "BNN+'s SignSwish: backward the derivative of 2 sigmoid(beta a)(1 + beta a (1 - sigmoid(beta a))) - 1."

@@ -79,12 +79,14 @@ def unit_logit(a:torch.Tensor, noise) -> torch.Tensor:
     "phi(a) = log F(a) - log F(-a), the logit of P(x = +1 | a)."
     return noise.log_cdf(a) - noise.log_cdf(-a)
 
+# %% ../nbs/08_unbiased.ipynb #4bdf7d35
 def check_logit_noise(net:SBNMLP, name:str):
     "Raise `ValueError` unless F(a) is strictly inside (0, 1) for every a (logistic or normal noise)."
     if net.noise.name not in ('logistic', 'normal'):
         raise ValueError(f"{name} needs a noise with 0 < F(a) < 1 for every a (logistic or normal); "
                          f"the network has {net.noise.name} noise")
 
+# %% ../nbs/08_unbiased.ipynb #53115ffc
 @torch.no_grad()
 def downstream_loss(net:SBNMLP, params, # network and its (possibly batched) parameters
                     k:int, # index of the binary layer the states belong to (0 = first)
@@ -95,6 +97,7 @@ def downstream_loss(net:SBNMLP, params, # network and its (possibly batched) par
     for W, b in hidden[k + 1:]: h = sample_states(linear(h, W, b), net.noise)
     return net.loss(linear(h, *head), y)
 
+# %% ../nbs/08_unbiased.ipynb #741c94a5
 class PerLayerEstimator(Estimator):
     "Per-layer estimator: `draw(p)` gives m states of a layer and the weights w of their downstream losses."
     def draw(self, p): raise NotImplementedError # p [..., n] -> (states [m, ..., n], weights [m, ..., n])
@@ -113,6 +116,7 @@ class PerLayerEstimator(Estimator):
 
 def _pm1(b): return torch.where(b, 1., -1.)
 
+# %% ../nbs/08_unbiased.ipynb #54071a60
 @register_estimator('arm')
 class ARM(PerLayerEstimator):
     "ARM per layer with two downstream re-evaluations (PSA paper's baseline)."
@@ -121,6 +125,7 @@ class ARM(PerLayerEstimator):
         w = u - 0.5
         return _pm1(torch.stack([u > 1 - p, u < p])).to(p.dtype), torch.stack([w, -w])
 
+# %% ../nbs/08_unbiased.ipynb #2e661b42
 @register_estimator('disarm')
 class DisARM(PerLayerEstimator):
     "DisARM per layer: ARM Rao-Blackwellised over the antithetic pair."
@@ -144,6 +149,7 @@ def dirichlet_copula(n:int, # number of samples, n >= 2
     e = -torch.log(torch.rand((n, *shape), device=device, dtype=dtype).clamp(min=torch.finfo(dtype or torch.get_default_dtype()).tiny))
     return 1 - (1 - e / e.sum(0)) ** (n - 1)
 
+# %% ../nbs/08_unbiased.ipynb #475b3b90
 def copula_correlation(p:torch.Tensor, n:int) -> torch.Tensor:
     "rho(p): correlation of [u_i < p] and [u_j < p] under the n-sample Dirichlet copula (0 where p(1-p) = 0)."
     _check_copula_n(n)
@@ -152,6 +158,7 @@ def copula_correlation(p:torch.Tensor, n:int) -> torch.Tensor:
     rho = ((2 * q ** (1 / (n - 1)) - 1).clamp(min=0) ** (n - 1) - q ** 2) / torch.where(v > 0, v, 1.)
     return torch.where(v > 0, rho, 0.)
 
+# %% ../nbs/08_unbiased.ipynb #78a7336e
 @register_estimator('arms')
 class ARMS(PerLayerEstimator):
     "ARMS per layer: n Dirichlet-copula samples, leave-one-out baseline, debiased for their correlation."

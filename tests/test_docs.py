@@ -1,4 +1,4 @@
-"""The docs site in a real browser.
+"""The docs site in a real browser, and the build's math and markdown handling.
 
 Builds the site from `nbs/` into a temporary folder with `tools/build_docs.py`, serves it on 127.0.0.1 and opens
 every page in headless Debian Chromium through the DevTools protocol. Each page must load with no request leaving
@@ -17,13 +17,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT/'tests'/'_artifacts'
 CHROMIUM = shutil.which('chromium')
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason='Debian chromium is not installed '
-                                '(apt-get update && apt-get install -y chromium chromium-driver)')
+sys.path.insert(0, str(ROOT/'tools'))
+import build_docs
 
-# Runs in the page after its load event: loads every image eagerly and reports what a reader would see.
+# Runs in the page after its load event: loads every image eagerly, waits for the fonts, and reports what a reader
+# would see.
 CHECK_JS = r'''(async () => {
   const imgs = [...document.images];
   await Promise.all(imgs.map(i => { i.loading = 'eager'; return i.decode().catch(() => null); }));
+  await document.fonts.ready;
   const search = document.getElementById('search');
   let hits = -1;
   if (search) {
@@ -32,20 +34,40 @@ CHECK_JS = r'''(async () => {
     await new Promise(r => setTimeout(r, 50));
     hits = document.querySelectorAll('#search-results li a[href]').length;
   }
+  // text a reader sees outside code and typeset math: no `$` and no TeX command may be left in it
   const body = document.body.cloneNode(true);
-  body.querySelectorAll('pre, code, math, script, style').forEach(e => e.remove());
-  const raw = body.innerText.match(/\$\$|\$[^\s$](?:[^$]*?[^\s$\\])?\$/g) || [];
-  const maths = [...document.querySelectorAll('main math')];
+  body.querySelectorAll('pre, code, .katex, script, style').forEach(e => e.remove());
+  const text = body.innerText;
+  const raw = [...(text.match(/\$+[^$\n]{0,30}/g) || []), ...(text.match(/\\(?:[A-Za-z]+|[{}_])/g) || [])];
+  const main = document.querySelector('main'), right = main ? main.getBoundingClientRect().right + 1 : Infinity;
+  const scrolls = e => { for (; e && e !== main; e = e.parentElement)
+    if (['auto', 'scroll'].includes(getComputedStyle(e).overflowX)) return true; return false; };
+  const maths = [...document.querySelectorAll('main .katex')];
+  const tex = m => (m.querySelector('annotation[encoding="application/x-tex"]') || {}).textContent || '';
+  const bb = [...document.querySelectorAll('main .katex-html .mathbb')];
+  const face = fam => [...document.fonts].filter(f => f.family.replace(/"/g, '') === fam).map(f => f.status);
   return {
-    broken_images: imgs.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src')),
-    raw_math: raw.slice(0, 5),
+    broken_images: imgs.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src').slice(0, 200)),
+    images: imgs.length,
+    raw_tex: raw.slice(0, 5),
     math: maths.length,
-    math_not_typeset: maths.filter(m => !(m instanceof MathMLElement) || !m.getBoundingClientRect().width).length,
-    math_errors: [...document.querySelectorAll('.math-error')].map(e => e.textContent).slice(0, 5),
+    math_not_typeset: maths.filter(m => !m.querySelector('.katex-html') || !m.querySelector('.katex-html').getBoundingClientRect().width)
+                           .map(tex).slice(0, 5),
+    math_errors: [...document.querySelectorAll('.katex-error')].map(e => e.textContent).slice(0, 5),
+    math_overflow: maths.filter(m => m.getBoundingClientRect().right > right && !scrolls(m)).map(tex).slice(0, 5),
+    // \mathbb in a formula's source must come out as letters in KaTeX's double-struck (AMS) font, loaded
+    mathbb_source: maths.filter(m => tex(m).includes('\\mathbb')).length,
+    mathbb_missing: maths.filter(m => (tex(m).match(/\\mathbb/g) || []).length > m.querySelectorAll('.katex-html .mathbb').length)
+                         .map(tex).slice(0, 5),
+    mathbb_wrong_font: bb.filter(e => !getComputedStyle(e).fontFamily.startsWith('KaTeX_AMS')).map(e => e.textContent).slice(0, 5),
+    mathbb_font: bb.length ? face('KaTeX_AMS') : [],
+    fonts_failed: [...document.fonts].filter(f => f.status === 'error').map(f => f.family),
     sidebar_links: document.querySelectorAll('nav.sidebar a').length,
+    sidebar_pages: [...document.querySelectorAll('nav.sidebar a')].map(a => a.getAttribute('href').split('/').pop()),
     search_hits: hits,
     ids: [...document.querySelectorAll('[id]')].map(e => e.id),
     links: [...document.querySelectorAll('a[href]')].map(a => a.href).filter(h => h.startsWith(location.origin)),
+    external_links: [...document.querySelectorAll('main a[href]')].map(a => a.href).filter(h => !h.startsWith(location.origin)),
   };
 })()'''
 
@@ -124,25 +146,32 @@ class Browser:
 def problems(f):
     "What a reader would call broken on a page, from `Browser.check`'s findings."
     if 'js_failed' in f: return [f'check script failed: {f["js_failed"]}']
-    keys = ['outside_requests', 'failed_requests', 'http_errors', 'js_exceptions', 'broken_images', 'raw_math', 'math_errors']
+    keys = ['outside_requests', 'failed_requests', 'http_errors', 'js_exceptions', 'broken_images', 'raw_tex', 'math_errors',
+            'math_not_typeset', 'math_overflow', 'mathbb_missing', 'mathbb_wrong_font', 'fonts_failed']
     res = [f'{k}: {f[k]}' for k in keys if f[k]]
     if not f['loaded']: res.append('no load event')
-    if f['math_not_typeset']: res.append(f'{f["math_not_typeset"]} of {f["math"]} math elements not typeset')
+    if f['mathbb_font'] and 'loaded' not in f['mathbb_font']: res.append(f'KaTeX_AMS font not loaded: {f["mathbb_font"]}')
     if f['search_hits'] == 0: res.append('search found nothing for "estimator"')
     return res
 
 
-def nb_has_math(nb):
-    "Whether a notebook's markdown has LaTeX ($...$ or $$...$$), read from the source, not from the build."
+def nb_markdown(nb):
+    "A notebook's markdown without code spans and fences, read from the source, not from the build."
     cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
     md = '\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'markdown')
-    md = re.sub(r'```.*?```|`[^`\n]*`', '', md, flags=re.S)
-    return re.search(r'\$\$|\$[^\s$][^$\n]*?[^\s$\\]\$|\$[^\s$]\$', md) is not None
+    return re.sub(r'```.*?```|`[^`\n]*`', '', md, flags=re.S)
+
+
+def nb_has_math(nb):
+    "Whether a notebook's markdown has LaTeX ($...$ or $$...$$)."
+    return re.search(r'\$\$|\$[^\s$][^$\n]*?[^\s$\\]\$|\$[^\s$]\$', nb_markdown(nb)) is not None
 
 
 @pytest.fixture(scope='module')
 def served():
     "Build the site into a temporary folder, serve it on 127.0.0.1, and start the browser."
+    if CHROMIUM is None:
+        pytest.skip('Debian chromium is not installed (apt-get update && apt-get install -y chromium chromium-driver)')
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp)/'site'
         t0 = time.time()
@@ -175,7 +204,11 @@ def test_every_page_in_browser(served):
         errs = list(f['problems'])
         if page in expected and nb_has_math(expected[page]) and not f.get('math'):
             errs.append('the notebook has LaTeX but the page shows no typeset math')
+        if page in expected and '\\mathbb' in nb_markdown(expected[page]) and not f.get('mathbb_source'):
+            errs.append('the notebook writes \\mathbb but the page shows no double-struck letters')
         if f.get('sidebar_links', 0) < len(expected): errs.append(f'sidebar has {f.get("sidebar_links")} links')
+        if not {'catalogue.html', 'references.html'} <= set(f.get('sidebar_pages', [])):
+            errs.append('the sidebar does not list the catalogue and the references')
         if errs: failures[page] = errs
     ids = {p: set(f.get('ids', [])) for p, f in found.items()}
     for page, f in found.items():
@@ -189,18 +222,26 @@ def test_every_page_in_browser(served):
 
 
 def test_the_checks_can_fail(served):
-    "A copy of a built page with a remote image, a missing image and raw LaTeX: each one is caught."
+    "A copy of a built page with each defect the checks look for: each one is caught."
     site, base, browser = served
     page = (site/'core.html').read_text(encoding='utf-8')
-    bad = page.replace('<main>', '<main><img src="https://example.com/remote.png"><img src="missing.png">'
-                                 '<p>raw $x_1$ and $$y$$ here</p>', 1)
-    (site/'control.html').write_text(bad, encoding='utf-8')
+    BB_E = r'\mathbb E'
+    tex = lambda t: f'<span class="katex-mathml"><math><semantics><annotation encoding="application/x-tex">{t}</annotation></semantics></math></span>'
+    defects = ('<img src="https://example.com/remote.png"><img src="missing.png">'
+               r'<p>raw $x_1$ and \mathbb{E} here</p>'
+               f'<p><span class="katex">{tex("WIDE")}<span class="katex-html" style="display:inline-block;width:3000px">w</span></span></p>'
+               f'<p><span class="katex">{tex("EMPTY")}</span></p>'
+               f'<p><span class="katex">{tex(BB_E)}<span class="katex-html"><span class="mord mathnormal">E</span></span></span>'
+               f'<span class="katex">{tex("X")}<span class="katex-html"><span class="mord mathbb" style="font-family:serif">R</span></span></span></p>')
+    (site/'control.html').write_text(page.replace('<main>', '<main>' + defects, 1), encoding='utf-8')
     try: f = browser.check(f'{base}/site/control.html', ARTIFACTS/'docs'/'control.png')
     finally: (site/'control.html').unlink()
     assert 'https://example.com/remote.png' in f['outside_requests']
     assert set(f['broken_images']) >= {'https://example.com/remote.png', 'missing.png'}
-    assert f['raw_math'] == ['$x_1$', '$$', '$$'], f['raw_math']
-    assert f['math'] > 0 and not f['math_not_typeset']
+    assert f['raw_tex'][0].startswith('$x_1') and '\\mathbb' in f['raw_tex'], f['raw_tex']
+    assert f['math_overflow'] == ['WIDE'] and f['math_not_typeset'] == ['EMPTY'], (f['math_overflow'], f['math_not_typeset'])
+    assert f['mathbb_missing'] == [BB_E] and f['mathbb_wrong_font'] == ['R'], (f['mathbb_missing'], f['mathbb_wrong_font'])
+    assert f['math'] > 4 and f['mathbb_source'] > 1 and 'loaded' in f['mathbb_font']   # the page's own math passes
     (ARTIFACTS/'docs'/'control.png').unlink(missing_ok=True)
 
 
@@ -210,3 +251,60 @@ def test_readme_from_index(served):
     readme = (site/'README.md').read_text(encoding='utf-8')
     assert readme.startswith('# ') and '\n> ' in readme
     assert not re.search(r'^\s*#\|', readme, re.M) and 'show_doc(' not in readme
+
+
+def test_katex_constructs():
+    "Every construct the notebooks use comes out of KaTeX with the right meaning (read from its MathML)."
+    build_docs.katex_install()
+    cases = {
+        r'\mathbb E[x\mid a]': '<mi mathvariant="double-struck">E</mi>',
+        r'\text{rel\_rmse\_1}': '<mtext>rel_rmse_1</mtext>',
+        r'\lVert g\rVert^2': '<mi>g</mi><msup><mo stretchy="false">∥</mo><mn>2</mn></msup>',  # the square of the norm
+        r'x{\downarrow}i': '<mi>x</mi><mo lspace="0em" rspace="0em">↓</mo><mi>i</mi>',  # an ordinary arrow, not stretched
+        r'\operatorname*{arg\,max}_k a_k': '<mi mathvariant="normal">arg\u2009max</mi>',  # one operator name, thin space
+        r'\begin{aligned} a &= b \\ &= c \end{aligned}': '<mtable',
+        r"F'(a)": '<mo mathvariant="normal" lspace="0em" rspace="0em">′</mo>',
+    }
+    res = build_docs.katex_batch([(t, False) for t in cases])
+    for (t, want), r in zip(cases.items(), res):
+        assert 'error' not in r and want in r['html'], (t, r)
+    assert 'mathbb' in res[0]['html']   # the visible HTML uses KaTeX's double-struck font class
+    assert 'error' in build_docs.katex_batch([(r'\frac{1', False)])[0]
+
+
+def test_bad_formula_fails_the_build(tmp_path):
+    "A formula KaTeX cannot parse stops the build, naming the page and the formula; nothing shows raw TeX."
+    nbs = tmp_path/'nbs'; nbs.mkdir()
+    md = lambda s: {'cell_type': 'markdown', 'id': f'c{abs(hash(s)) % 10**8}', 'metadata': {}, 'source': s}
+    nb = {'cells': [md('# Bad\n> a page with a typo in its math'), md(r'Fine $x^2$, broken $\frac{1{2}$.')],
+          'metadata': {'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'}},
+          'nbformat': 4, 'nbformat_minor': 5}
+    (nbs/'bad_math.ipynb').write_text(json.dumps(nb), encoding='utf-8')
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--nbs', str(nbs), '--out', str(tmp_path/'site')],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and 'bad_math.ipynb' in r.stderr and r'\frac{1{2}' in r.stderr, r.stderr[-2000:]
+
+
+def test_docstring_italics_hold():
+    "`show_doc` puts the docstring in italics: markdown characters in it are escaped, code spans and math are not."
+    md = '### f\n\n```python\ndef f(*shape)\n```\n\n*One tensor [N, *shape] per x_i, `a*b` and $a_1$ <b>.*'
+    html = build_docs.Markdown(build_docs.Problems()).render(build_docs.escape_docstring(md))
+    assert '<em>One tensor [N, *shape] per x_i, <code>a*b</code> and' in html and '&lt;b&gt;.</em>' in html, html
+
+
+def test_catalogue_and_references(served):
+    "The catalogue has a card for every registered estimator; the references page links every paper a card cites."
+    site, base, browser = served
+    from sbn_estimators.catalogue import CATALOGUE, REFERENCES
+    from sbn_estimators.estimators import ESTIMATORS, list_estimators
+    list_estimators()
+    cat = browser.check(f'{base}/site/catalogue.html', ARTIFACTS/'docs'/'catalogue-check.png')
+    missing = [n for n in ESTIMATORS if f'estimator-{n}' not in cat['ids']]
+    assert not missing, f'registered estimators without a card: {missing}'
+    local = [n for n in ESTIMATORS if n in CATALOGUE and 'forward' in CATALOGUE[n]]
+    assert cat['images'] >= len(local), (cat['images'], local)   # a forward/backward plot per local estimator
+    refs = browser.check(f'{base}/site/references.html', ARTIFACTS/'docs'/'references-check.png')
+    cited = {k for n in ESTIMATORS for k in CATALOGUE[n]['refs']}
+    unlinked = sorted(k for k in cited if REFERENCES[k][3] not in refs['external_links'])
+    assert not unlinked, f'papers the catalogue cites that the references page does not link: {unlinked}'
+    assert all(f'ref-{k}' in refs['ids'] for k in cited)

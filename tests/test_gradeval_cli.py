@@ -1,14 +1,37 @@
 "sbn-gradeval as a user runs it: the installed console script, in a fresh directory."
-import json, subprocess
+import json, os, signal, subprocess, sys, zipfile
 import numpy as np
 import pytest
+import torch
 from conftest import ROOT, SHARED_DATA, console_script
+from sbn_estimators.gradeval import gradient_metrics, accuracy_curves, gradeval_cli
 
 GRADEVAL = console_script('sbn-gradeval')
 
 
-def run(args, cwd):
-    return subprocess.run([GRADEVAL, *args, '--no-progress'], cwd=cwd, capture_output=True, text=True, timeout=300)
+def run(args, cwd, progress=False):
+    return subprocess.run([GRADEVAL, *args, *([] if progress else ['--no-progress'])], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture
+def call(tmp_path, monkeypatch, capsys):
+    "`gradeval_cli` in this process (no interpreter start-up), in `tmp_path`: `call(args)` -> (status, stdout, stderr)."
+    monkeypatch.chdir(tmp_path)
+    def _call(args):
+        try: gradeval_cli([*args, '--no-progress']); code = 0
+        except SystemExit as e: code = e.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+    return _call
+
+
+def one_line_error(r, *fragments):
+    "Exit status 2, stderr one line `sbn-gradeval: error: ...` holding every fragment, and no traceback."
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith('sbn-gradeval: error: '), r.stderr
+    for f in fragments: assert f in lines[0], (f, lines[0])
 
 
 def test_default_run_trains_the_toy_network(tmp_path):
@@ -21,6 +44,7 @@ def test_default_run_trains_the_toy_network(tmp_path):
     for g in report['estimators']['exact']['groups']:
         assert g['rel_rmse_1'] == 0 and g['rel_bias'] == 0 and g['cos_1'] == pytest.approx(1)
     assert 'reinforce' in r.stdout and 'rel_bias' in r.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['gradeval.json', 'gradeval.png']   # no temporary files left
 
 
 @pytest.mark.skipif(not (SHARED_DATA / 'psa_gradeval_5-5-5_chk100.npz').exists(), reason="../shared/data is not beside this checkout")
@@ -34,19 +58,110 @@ def test_shared_checkpoint_exact_objective(tmp_path):
     assert all(g['p_unbiased'] > 1e-3 for g in report['estimators']['reinforce']['groups'])
 
 
-def test_bad_input_gives_one_line_errors(tmp_path):
-    r = run(['--estimators', 'reinforse', '--epochs', '0'], tmp_path)
-    assert r.returncode == 2 and "unknown estimator 'reinforse'; valid estimators:" in r.stderr
-    r = run(['--estimators', 'mean_field:tau=2', '--epochs', '0'], tmp_path)
-    assert r.returncode == 2 and "has no parameter tau" in r.stderr
+def toy_arrays(**replace):
+    a = {'X': np.zeros((4, 2)), 'Y': np.ones((4, 1)), 'W0': np.zeros((3, 2)), 'b0': np.zeros(3),
+         'W1': np.zeros((1, 3)), 'b1': np.zeros(1)}
+    return {**a, **replace}
+
+
+def test_bad_input_gives_one_line_errors(tmp_path, call):
+    one_line_error(run(['--estimators', 'reinforse', '--epochs', '0'], tmp_path), "unknown estimator 'reinforse'; valid estimators:")
+    one_line_error(call(['--estimators', 'mean_field:tau=2', '--epochs', '0']), "has no parameter tau")
     (tmp_path / 'junk.npz').write_text('not a network')
-    r = run([str(tmp_path / 'junk.npz')], tmp_path)
-    assert r.returncode == 2 and 'not a readable .npz network file' in r.stderr
-    big = {'X': np.zeros((4, 2)), 'Y': np.ones((4, 1)), 'W0': np.zeros((13, 2)), 'b0': np.zeros(13),
-           'W1': np.zeros((13, 13)), 'b1': np.zeros(13), 'W2': np.zeros((1, 13)), 'b2': np.zeros(1)}
+    one_line_error(call([str(tmp_path / 'junk.npz')]), 'not a readable .npz network file')
+    big = toy_arrays(W0=np.zeros((24, 2)), b0=np.zeros(24), W1=np.zeros((24, 24)), b1=np.zeros(24),
+                     W2=np.zeros((1, 24)), b2=np.zeros(1))   # 2^24 x 2^24 transitions
     np.savez(tmp_path / 'big.npz', **big)
-    r = run([str(tmp_path / 'big.npz')], tmp_path)
-    assert r.returncode == 2 and 'too large to enumerate' in r.stderr
-    r = run([str(tmp_path / 'missing.npz')], tmp_path)
-    assert r.returncode == 2 and 'missing.npz' in r.stderr
+    one_line_error(call([str(tmp_path / 'big.npz')]), 'too large to enumerate')
+    one_line_error(call([str(tmp_path / 'missing.npz')]), 'missing.npz does not exist')
+    one_line_error(call(['--epochs', '-1']), '--epochs must be >= 0, got -1')
     assert not (tmp_path / 'gradeval.json').exists()
+
+
+def test_corrupted_and_non_numeric_network_files(tmp_path, call):
+    np.savez(tmp_path / 'ok.npz', **toy_arrays())
+    raw = bytearray((tmp_path / 'ok.npz').read_bytes())
+    with zipfile.ZipFile(tmp_path / 'ok.npz') as z: member = z.infolist()[0]
+    raw[member.header_offset + 30 + len(member.filename) + len(member.extra) + 100] ^= 0xFF   # a byte of X's data
+    (tmp_path / 'crc.npz').write_bytes(bytes(raw))
+    one_line_error(call([str(tmp_path / 'crc.npz')]), 'crc.npz is corrupted', 'CRC')
+    np.savez(tmp_path / 'str.npz', **toy_arrays(X=np.array([['a', 'b']] * 4)))
+    one_line_error(call([str(tmp_path / 'str.npz')]), "str.npz holds non-numeric arrays {'X': '<U1'}")
+    np.savez(tmp_path / 'obj.npz', **toy_arrays(W0=np.array([[None, 1]] * 3, dtype=object)))
+    one_line_error(call([str(tmp_path / 'obj.npz')]), 'obj.npz is corrupted or not a network file', 'allow_pickle')
+    (tmp_path / 'trunc.npz').write_bytes(bytes(raw[:len(raw) // 2]))
+    one_line_error(call([str(tmp_path / 'trunc.npz')]), 'trunc.npz')
+
+
+def test_output_paths_are_checked_before_the_work(tmp_path, call):
+    # with the default 100 training epochs and 2000 samples these would run for a while before writing
+    one_line_error(run(['--json', 'missing/r.json'], tmp_path), '--json: folder missing of missing/r.json does not exist')
+    one_line_error(call(['--plot', 'r.xyz']), "--plot: 'r.xyz' must end in", '.png', '.pdf', '.svg')
+    one_line_error(call(['--json', 'r.txt']), "--json: 'r.txt' must end in .json")
+    one_line_error(call(['--json', '/proc/r.json']), '--json: cannot write in folder /proc')   # writable by nobody, root included
+    (tmp_path / 'd.json').mkdir()
+    one_line_error(call(['--json', 'd.json']), '--json: d.json is a folder')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['d.json']
+
+
+def test_counts_must_be_positive(tmp_path, call):
+    for option in ('--threads', '--samples', '--chunk'):
+        for value in ('0', '-1'):
+            r = call([option, value])
+            assert r.returncode == 2 and r.stderr.splitlines()[-1] == \
+                f"sbn-gradeval: error: argument {option}: must be a positive integer, got '{value}'", r.stderr
+
+
+def test_help_shows_the_defaults_and_list_the_parameters(tmp_path, call):
+    r = call(['--help'])
+    assert r.returncode == 0
+    text = ' '.join(r.stdout.split())
+    for fragment in ['(default: exact,psa,st,arm,reinforce,mean_field)', 'per estimator (default: 2000)', '(default: 0)',
+                     '>= 0 (default: 100)', 'pass (default: 500)', '(default: gradeval.json)', '(default: gradeval.png)',
+                     '>= 1 (default: 1;', '(default: train the toy 2-5-5-5-1 network)', '--debug']:
+        assert fragment in text, fragment
+    r = call(['--list'])
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert lines[0] == 'NAME[:parameter=default,...]'
+    assert any(l.startswith('concrete:tau=1.0') for l in lines) and any(l.startswith('exact ') for l in lines)
+
+
+def test_progress_is_one_line_per_estimator_when_stderr_is_a_file(tmp_path):
+    r = run(['--epochs', '0', '--samples', '200', '--estimators', 'exact,reinforce,mean_field'], tmp_path, progress=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 3 and [l.split(':')[0] for l in lines] == ['estimator 1/3', 'estimator 2/3', 'estimator 3/3'], r.stderr
+    assert 'name reinforce, samples 200, seconds' in lines[1]
+
+
+@pytest.mark.skipif(os.name != 'posix', reason="signals to a child process")
+@pytest.mark.parametrize('sig, status, word', [(signal.SIGINT, 130, 'interrupted'), (signal.SIGTERM, 143, 'terminated (SIGTERM)')])
+def test_interrupt_and_terminate(tmp_path, sig, status, word):
+    # SIGINT as Ctrl-C delivers it (the child must not inherit an ignored SIGINT, as under `cmd &`)
+    p = subprocess.Popen([GRADEVAL, '--epochs', '0', '--estimators', 'exact,reinforce', '--samples', '1000000', '--chunk', '100'],
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        first = p.stderr.readline()   # exact is done: reinforce is now drawing its million samples
+        assert first.startswith('estimator 1/2'), first
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None: p.kill()
+    assert p.returncode == status, (p.returncode, err)
+    assert err.splitlines() == [f'sbn-gradeval: {word}'], err
+    assert not (tmp_path / 'gradeval.json').exists()
+
+
+def test_debug_shows_the_traceback(tmp_path, call):
+    r = call(['--estimators', 'reinforse', '--epochs', '0', '--debug'])
+    assert r.returncode == 2 and r.stderr.startswith('Traceback') and 'ValueError' in r.stderr
+    assert r.stderr.splitlines()[-1].startswith("sbn-gradeval: error: unknown estimator 'reinforse'")
+
+
+def test_metric_arguments_are_validated():
+    g = torch.randn(5, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"estimates must be \[S, d\]"): gradient_metrics(torch.randn(10, 5), g[:3])
+    with pytest.raises(ValueError, match="exact gradient is zero"): gradient_metrics(torch.randn(10, 5), torch.zeros(5))
+    with pytest.raises(ValueError, match="Ms must be positive integers"): accuracy_curves(torch.randn(10, 5), g, Ms=[0])

@@ -1,9 +1,10 @@
-"CLI-level tests of `sbn-train` (nbs/14_train.ipynb): default run, exact resumption, checkpoint errors."
-import json, shutil, subprocess, sys
+"Tests of `sbn-train` (nbs/14_train.ipynb): default run, staged runs and their resumption, checkpoint errors, divergence."
+import json, shutil
 from pathlib import Path
 import pytest, torch
-from sbn_estimators.train import TrainConfig, train, train_cli, load_checkpoint
+from sbn_estimators.train import TrainConfig, RECIPES, train, train_cli, load_checkpoint
 from conftest import console_script
+import subprocess
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared CPU
 FAST = ['--model', 'sbn_mlp:width=32', '--eval-samples', '2', '--quiet']
@@ -11,6 +12,13 @@ FAST = ['--model', 'sbn_mlp:width=32', '--eval-samples', '2', '--quiet']
 def run_cli(*args):
     "Run the installed `sbn-train` console script in a fresh process, as a user does."
     return subprocess.run([console_script('sbn-train'), *args, '--threads', '1'], capture_output=True, text=True, timeout=300)
+
+def cli(capsys, *args):
+    "(exit status, stdout, stderr) of `sbn-train args` in this process."
+    try: train_cli(list(args)); code = 0
+    except SystemExit as e: code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 def test_default_run_smoke(tmp_path):
     "The default configuration (embedded digits, SBN, st) with a tiny budget: files written, accuracy printed."
@@ -20,18 +28,23 @@ def test_default_run_smoke(tmp_path):
     files = {f.name for f in (tmp_path / 'run').iterdir()}
     assert {'config.json', 'metrics.csv', 'curves.png', 'last.pt', 'best.pt', 'result.json'} <= files
     cfg = json.loads((tmp_path / 'run' / 'config.json').read_text())
-    assert (cfg['data'], cfg['model'], cfg['estimator']) == ('digits', 'sbn_mlp', 'st')
+    assert (cfg['data'], cfg['model'], cfg['estimator'], cfg['data_dir']) == ('digits', 'sbn_mlp', 'st', '')
     ck = torch.load(tmp_path / 'run' / 'last.pt', weights_only=True)   # loads without unpickling code
     assert ck['epoch'] == 2 and len(ck['metrics']) == 2
     assert json.loads((tmp_path / 'run' / 'result.json').read_text())['test_acc'] > 0.3
 
-def test_binaryduo_recipe_runs_three_stages(tmp_path):
-    "One recipe: coupled (ternary) training, exact decoupling, fine-tuning of the binary network."
-    p = run_cli('--recipe', 'binaryduo_digits', '--epochs', '2', '--out', str(tmp_path / 'run'), '--quiet')
-    assert p.returncode == 0, p.stderr
-    stages = json.loads((tmp_path / 'run' / 'result.json').read_text())
-    assert list(stages) == ['coupled', 'decoupled', 'finetuned']
-    assert stages['decoupled']['test_acc'] == stages['coupled']['test_acc']   # decoupling leaves the function unchanged
+DUO = ['--recipe', 'binaryduo_digits', '--epochs', '2', '--batch-size', '128', '--eval-samples', '1', '--quiet',
+       '--stages', '[{"name": "coupled"}, {"name": "finetuned", "transform": "decouple", "epochs": 2, "lr": 0.001}]']
+
+def test_binaryduo_recipe_runs_stages(tmp_path, capsys):
+    "The staged recipe: coupled (ternary) training, exact decoupling, fine-tuning of the binary network; a checkpoint per stage."
+    code, out, err = cli(capsys, *DUO, '--out', str(tmp_path / 'run'))
+    assert code == 0, err
+    res = json.loads((tmp_path / 'run' / 'result.json').read_text())
+    assert list(res['stages']) == ['coupled', 'finetuned_start', 'finetuned']
+    assert res['stages']['finetuned_start']['test_det_acc'] == res['stages']['coupled']['test_det_acc']   # decoupling is exact
+    assert {'stage-coupled.pt', 'stage-finetuned.pt'} <= {p.name for p in (tmp_path / 'run').iterdir()}
+    assert 'test accuracy by stage' in out
 
 def _interrupt_after(k):
     def cb(epoch, row):
@@ -51,14 +64,42 @@ def test_resume_gives_same_weights(tmp_path, estimator):
     strip = lambda s: [l.rsplit(',', 1)[0] for l in s.splitlines()]   # all columns but the timing
     assert strip(a) == strip(b)
 
-def test_resume_via_cli(tmp_path):
-    "`sbn-train --resume` continues a run to the configured number of epochs."
+@pytest.mark.parametrize('stop', [3, 4])   # 3: at the end of stage 1 (before the decoupling); 4: inside stage 2
+def test_staged_resume_in_second_stage(tmp_path, stop):
+    "A staged run interrupted in (or right before) its second stage resumes to exactly the uninterrupted result."
+    cfg = TrainConfig(**{**RECIPES['binaryduo_digits'].config, 'epochs': 3, 'batch_size': 128, 'eval_samples': 1, 'seed': 2,
+                         'stages': [{'name': 'coupled'}, {'name': 'finetuned', 'transform': 'decouple', 'epochs': 3, 'lr': 0.001}]})
+    full = train(cfg, tmp_path / 'a', progress=False)
+    with pytest.raises(KeyboardInterrupt): train(cfg, tmp_path / 'b', callbacks=[_interrupt_after(stop)], progress=False)
+    ck = load_checkpoint(tmp_path / 'b' / 'last.pt')
+    assert (ck['stage'], ck['stage_epoch']) == ((0, 3) if stop == 3 else (1, 1))
+    resumed = train(cfg, tmp_path / 'b', resume=True, progress=False)
+    for (k, p), q in zip(full['model'].state_dict().items(), resumed['model'].state_dict().values()): assert torch.equal(p, q), k
+    assert resumed['stages'] == full['stages']
+    strip = lambda d: [l.rsplit(',', 1)[0] for l in (tmp_path / d / 'metrics.csv').read_text().splitlines()]
+    assert strip('a') == strip('b')
+
+def test_staged_run_folder_resumes_and_configures(tmp_path, capsys):
+    "A staged run folder resumes with `--resume` and its config.json reproduces the run with `--config`."
+    code, _, err = cli(capsys, *DUO, '--out', str(tmp_path / 'a'))
+    assert code == 0, err
+    (tmp_path / 'a' / 'result.json').unlink()
+    code, _, err = cli(capsys, '--resume', '--out', str(tmp_path / 'a'), '--quiet')
+    assert code == 0, err
+    code, _, err = cli(capsys, '--config', str(tmp_path / 'a' / 'config.json'), '--out', str(tmp_path / 'b'), '--quiet')
+    assert code == 0, err
+    ra, rb = (json.loads((tmp_path / d / 'result.json').read_text()) for d in 'ab')
+    assert ra['stages'] == rb['stages']
+
+def test_resume_via_cli(tmp_path, capsys):
+    "`sbn-train --resume` continues a run to the configured number of epochs; a changed option is refused."
     out = str(tmp_path / 'r')
-    train_cli(['--epochs', '3', '--out', out, *FAST])
+    assert cli(capsys, '--epochs', '3', '--out', out, *FAST)[0] == 0
     ck = load_checkpoint(tmp_path / 'r' / 'last.pt')
-    train_cli(['--resume', '--out', out, '--quiet'])
+    assert cli(capsys, '--resume', '--out', out, '--quiet')[0] == 0
     assert load_checkpoint(tmp_path / 'r' / 'last.pt')['epoch'] == ck['epoch'] == 3
-    with pytest.raises(SystemExit, match='differs'): train_cli(['--resume', '--out', out, '--lr', '0.5'])
+    code, _, err = cli(capsys, '--resume', '--out', out, '--lr', '0.5')
+    assert code == 2 and 'differs' in err
 
 def test_corrupted_checkpoint_error(tmp_path):
     "A truncated last.pt gives a clear error, not a traceback."
@@ -67,7 +108,7 @@ def test_corrupted_checkpoint_error(tmp_path):
     data = (out / 'last.pt').read_bytes()
     (out / 'last.pt').write_bytes(data[:len(data) // 2])
     p = run_cli('--resume', '--out', str(out))
-    assert p.returncode != 0
+    assert p.returncode == 2
     assert 'corrupted' in p.stderr and 'Traceback' not in p.stderr
 
 def test_mismatched_checkpoint_error(tmp_path):
@@ -78,12 +119,26 @@ def test_mismatched_checkpoint_error(tmp_path):
     with pytest.raises(ValueError, match='different model'):
         train(TrainConfig(model='sbn_mlp:width=48', epochs=1, eval_samples=1), tmp_path / 'big', resume=True, progress=False)
 
-def test_bad_options_are_clear(capsys, tmp_path):
-    "Bad options exit with a message that lists what is valid, not a traceback, and leave no run folder."
-    for args, msg in [(['--estimator', 'nope'], 'valid estimators'), (['--model', 'nope'], 'valid models'),
-                      (['--optimizer', 'rmsprop'], 'valid: sgd, adam'), (['--recipe', 'nope'], 'valid recipes'),
-                      (['--model', 'resnet20', '--data', 'cos'], 'logistic loss'),
-                      (['--model', 'resnet20', '--estimator', 'reinforce'], 'network-level')]:
-        with pytest.raises(SystemExit) as e: train_cli([*args, '--epochs', '1', '--quiet', '--out', str(tmp_path / 'run')])
-        assert msg in str(e.value), (args, e.value)
-        assert not (tmp_path / 'run').exists(), args
+def test_divergence_stops_the_run(tmp_path, capsys):
+    "A non-finite loss ends the run with one line naming epoch and step, exit status 1, and no best.pt of a non-finite model."
+    code, _, err = cli(capsys, '--lr', '1e38', '--optimizer', 'sgd', '--epochs', '2', '--out', str(tmp_path / 'd'), *FAST)
+    assert code == 1 and err.count('\n') == 1, err
+    assert err.startswith('sbn-train: error: training diverged at epoch 1, step ') and '--lr' in err
+    assert not (tmp_path / 'd').exists()          # nothing to resume: the folder of a run that never checkpointed is removed
+
+def test_best_checkpoint_never_non_finite(tmp_path, monkeypatch):
+    "Divergence after a checkpoint: best.pt and last.pt keep the last finite model."
+    import sbn_estimators.train as T
+    built = []
+    def build(cfg, data):
+        built.append(T.build.__wrapped__(cfg, data)); return built[-1]
+    build.__wrapped__ = T.build
+    monkeypatch.setattr(T, 'build', build)
+    def poison(epoch, row):   # after epoch 1's checkpoints: the model's weights become NaN
+        if epoch == 1:
+            with torch.no_grad(): next(built[0][0].parameters()).fill_(float('nan'))
+    with pytest.raises(T.Diverged, match='epoch 2, step 1'):
+        train(TrainConfig(model='sbn_mlp:width=16', epochs=3, eval_samples=1), tmp_path / 'r', callbacks=[poison], progress=False)
+    for f in ('best.pt', 'last.pt'):
+        ck = load_checkpoint(tmp_path / 'r' / f)
+        assert ck['epoch'] == 1 and all(torch.isfinite(v).all() for v in ck['model'].values() if v.is_floating_point())

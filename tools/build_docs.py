@@ -3,20 +3,22 @@
 
 nbdev's own notebook processing (`FilterDefaults`: front matter, `#| hide`, `#| export`, `show_doc`, links)
 prepares every notebook exactly as `nbdev_docs` would hand it to Quarto; this script then renders the processed
-notebooks to static HTML itself (markdown-it, Pygments, LaTeX pre-rendered to MathML by latex2mathml), so no
-network, no Quarto and no math engine in the browser are needed. Usage:
+notebooks to static HTML itself (markdown-it, Pygments, and LaTeX pre-rendered to HTML by KaTeX under node, all
+formulas of a page in one batch), so no network, no Quarto and no math engine in the browser are needed. KaTeX is
+the npm package pinned in `tools/package-lock.json`; the build runs `npm ci` in `tools/` when it is not installed
+yet, and copies KaTeX's stylesheet and fonts into `docs/assets/katex/`. A formula KaTeX cannot parse fails the
+build, naming the page and the formula. Usage:
 
     python tools/build_docs.py                  # docs/ and README.md
     python tools/build_docs.py --readme-only    # README.md only
     python tools/build_docs.py --nbs DIR --out DIR   # build another notebook folder elsewhere (README goes to DIR too)
 """
-import argparse, base64, copy, html, json, os, re, shutil, sys, tempfile, time, warnings
+import argparse, base64, copy, html, json, os, re, shutil, subprocess, sys, tempfile, time, warnings
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
 import yaml
-from latex2mathml.converter import convert as latex2mathml
 from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
 from mdit_py_plugins.attrs import attrs_plugin
@@ -34,6 +36,7 @@ from execnb.nbio import read_nb, write_nb
 # Sidebar groups: the first pattern found in a notebook's file name (number included) or folder wins; notebooks
 # that match none go to the last group. Order inside a group is the file order.
 GROUPS = [
+    ('Catalogue and references', r'catalogue|references'),
     ('Core', r'^0[0-3][a-z]?_|core|exact|registry'),
     ('Straight-through family', r'straight|reste|binary_weights|mirror'),
     ('Unbiased and relaxed estimators', r'unbiased|relax|reinforce|disarm|muprop|gumbel|concrete'),
@@ -44,12 +47,11 @@ GROUPS = [
     ('More', r''),
 ]
 MIME_ORDER = ['image/svg+xml', 'image/png', 'image/jpeg', 'text/html', 'text/markdown', 'text/latex', 'text/plain']
-TEX_FIXES = [(r'\\operatorname\*', r'\\operatorname'), (r'\\arg(?![A-Za-z])', r'\\operatorname{arg}'),  # unsupported
-             (r"'", '\u2032')]  # a prime as a raised glyph, not as a superscript of one
-MATHML_FIXES = [(r'<mo>([A-Za-z]{2,})</mo>', r'<mi>\1</mi>')]  # operator names: upright, spaced like functions
+TOOLS = Path(__file__).resolve().parent
+KATEX = TOOLS/'node_modules'/'katex'
 _re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
 _re_quarto_dir = re.compile(r'^\s*#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
-_re_raw_cmd = re.compile(r'>[^<]*\\[A-Za-z]+[^<]*<')
+_re_math_slot = re.compile('\ue000(\\d+)\ue001')  # where a formula goes once KaTeX has rendered the page's batch
 
 
 class Problems(list):
@@ -59,8 +61,10 @@ class Problems(list):
 
 # ---------------------------------------------------------------- nbdev processing (one process per notebook)
 class tolerant_exec_show_docs(exec_show_docs):
-    "nbdev's `exec_show_docs`, except that a cell that fails keeps its stored outputs and is reported, not fatal."
+    """nbdev's `exec_show_docs`, except that a cell that fails keeps its stored outputs and is reported, not fatal,
+    and that `#| exec_doc` cells run also in a notebook that exports nothing (a page generated at build time)."""
     def __call__(self, cell):
+        if 'exec_doc' in cell.directives_: self.nb.has_docs_ = True
         outputs = copy.deepcopy(cell.get('outputs'))
         try: super().__call__(cell)
         except Exception:
@@ -77,9 +81,10 @@ class DocsFilter(FilterDefaults):
 
 
 def _process(args):
-    "Run nbdev's notebook processing on `src` into `dst` (in a worker process, as `nbdev_proc_nbs` does)."
-    src, dst, cwd = args
-    os.chdir(cwd)
+    """Run nbdev's notebook processing on `src` into `dst` (in a worker process, as `nbdev_proc_nbs` does), in the
+    notebook's folder as `nbdev_test` runs it, so relative paths (`data/...`) mean the same."""
+    src, dst = args
+    os.chdir(Path(src).parent)
     os.environ['IN_TEST'] = '1'
     warnings.simplefilter('ignore')
     nb = read_nb(src)
@@ -90,14 +95,13 @@ def _process(args):
 
 def process_notebooks(sources, nbs, tmp, problems, workers=2):
     "Process the notebooks `sources` (under `nbs`) with nbdev into `tmp`; returns {source path: processed path}."
-    cwd = get_config().config_path
     sys.path.insert(0, str(Path(__file__).parent))
     from build_docs import _process  # importable by name: notebook code run for show_doc replaces `__main__`
-    jobs = [(p, tmp/p.relative_to(nbs), cwd) for p in sources]
-    for _, d, _ in jobs: d.parent.mkdir(parents=True, exist_ok=True)
+    jobs = [(p, tmp/p.relative_to(nbs)) for p in sources]
+    for _, d in jobs: d.parent.mkdir(parents=True, exist_ok=True)
     out = {}
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=get_context('spawn')) as ex:
-        for (src, dst, _), fut in zip(jobs, [ex.submit(_process, j) for j in jobs]):
+        for (src, dst), fut in zip(jobs, [ex.submit(_process, j) for j in jobs]):
             try: errors = fut.result()
             except Exception as e: problems.add(src.name, f'not rendered: {type(e).__name__}: {e}'); continue
             for msg in errors: problems.add(src.name, msg)
@@ -112,17 +116,32 @@ def slug(text):
     return re.sub(r'\s+', '-', s).lstrip('0123456789.-_') or 'section'
 
 
-def tex(src, display, problems, where):
-    "LaTeX to MathML; unsupported input becomes a visible `math-error` (the browser test fails on it)."
-    for pat, rep in TEX_FIXES: src = re.sub(pat, rep, src)
-    try:
-        out = latex2mathml(src, display='block' if display else 'inline')
-        for pat, rep in MATHML_FIXES: out = re.sub(pat, rep, out)
-        if _re_raw_cmd.search(out): raise ValueError('unsupported command ' + _re_raw_cmd.search(out).group(0)[1:-1])
-        return out
-    except Exception as e:
-        problems.add(where, f'math not rendered: {src!r}: {e}')
-        return f'<code class="math-error" title="{html.escape(str(e))}">{html.escape(src)}</code>'
+class MathError(Exception): pass
+
+
+def katex_install():
+    "Install the pinned KaTeX into `tools/node_modules` with `npm ci` (once; CI and fresh checkouts)."
+    if (KATEX/'dist'/'katex.min.css').exists(): return
+    if shutil.which('node') is None or shutil.which('npm') is None:
+        raise SystemExit('build_docs: error: node and npm are needed to render the math (KaTeX); install Node.js')
+    print('installing KaTeX: npm ci in tools/', file=sys.stderr)
+    r = subprocess.run(['npm', 'ci', '--no-audit', '--no-fund'], cwd=TOOLS, capture_output=True, text=True)
+    if r.returncode or not (KATEX/'dist'/'katex.min.css').exists():
+        raise SystemExit(f'build_docs: error: `npm ci` in tools/ failed:\n{r.stderr[-2000:]}')
+
+
+def katex_batch(formulas):
+    "KaTeX's HTML (+ hidden MathML) for `formulas` [(tex, display), ...], one node process for the batch."
+    if not formulas: return []
+    r = subprocess.run(['node', str(TOOLS/'katex_render.js')], input=json.dumps(formulas), cwd=TOOLS,
+                       capture_output=True, text=True, encoding='utf-8')
+    if r.returncode: raise MathError(f'KaTeX (node) failed: {r.stderr[-2000:]}')
+    return json.loads(r.stdout)
+
+
+def math_text(src):
+    "A plain-text stand-in for a formula in the search index: its symbols without the TeX commands."
+    return re.sub(r'\s+', ' ', re.sub(r'\\[A-Za-z]+|[\\{}^_&]', ' ', src)).strip()
 
 
 def code_html(src, lang='python'):
@@ -132,22 +151,27 @@ def code_html(src, lang='python'):
 
 
 class Markdown:
-    "markdown-it (CommonMark + tables + strikethrough) with MathML math, header ids and link rewriting."
+    """markdown-it (CommonMark + tables + strikethrough) with header ids and link rewriting. Math becomes a slot
+    (`\\ue000n\\ue001`) and its (tex, display) goes to `self.formulas`; `Page.render` fills the slots with KaTeX."""
     def __init__(self, problems):
-        self.problems, self.where = problems, ''
+        self.problems, self.formulas = problems, []
         md = MarkdownIt('commonmark', {'html': True, 'highlight': lambda s, lang, _: code_html(s, lang)})
         md.enable(['table', 'strikethrough'])
         md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
         md.use(anchors_plugin, min_level=1, max_level=4, slug_func=slug)
         md.use(attrs_plugin, after=('image', 'link_close'))
-        math = lambda display, tag: lambda r, toks, i, o, e: (
-            f'<{tag} class="math{" display" if display else ""}">{tex(toks[i].content.strip(), display, self.problems, self.where)}</{tag}>'
-            + ('\n' if tag == 'div' else ''))
-        md.add_render_rule('math_inline', math(False, 'span'))
-        md.add_render_rule('math_inline_double', math(True, 'span'))
-        md.add_render_rule('math_block', math(True, 'div'))
-        md.add_render_rule('math_block_label', math(True, 'div'))
+        md.add_render_rule('math_inline', self.math(False, 'span'))
+        md.add_render_rule('math_inline_double', self.math(True, 'span'))
+        md.add_render_rule('math_block', self.math(True, 'div'))
+        md.add_render_rule('math_block_label', self.math(True, 'div'))
         self.md = md
+
+    def math(self, display, tag):
+        def rule(renderer, toks, i, options, env):
+            self.formulas.append((toks[i].content.strip(), display))
+            slot = f'\ue000{len(self.formulas) - 1}\ue001'
+            return f'<{tag} class="math{" display" if display else ""}">{slot}</{tag}>' + ('\n' if tag == 'div' else '')
+        return rule
 
     def render(self, text, fix_url=None, headings=None):
         "HTML of `text`; `fix_url(url)` rewrites link/image targets; headings (level, id, html) go to `headings`."
@@ -161,6 +185,33 @@ class Markdown:
                 inner = [c for c in toks[i+1].children if c.type not in ('link_open', 'link_close')]
                 headings.append((int(t.tag[1]), t.attrs.get('id', ''), self.md.renderer.render(inner, self.md.options, {})))
         return self.md.renderer.render(toks, self.md.options, {})
+
+    def typeset(self, parts, where):
+        """`[(html, text), ...]` for HTML `parts` (of one page): the slots filled with KaTeX's rendering of
+        `self.formulas`, and the text for search. Raises `MathError` naming `where` and every formula KaTeX cannot parse."""
+        res = katex_batch(self.formulas)
+        bad = [f'{where}: {"display" if d else "inline"} formula {t!r}: {r["error"]}'
+               for (t, d), r in zip(self.formulas, res) if 'error' in r]
+        if bad: raise MathError('\n'.join(bad))
+        for (t, d), r in zip(self.formulas, res):
+            for w in r.get('warnings', []): self.problems.add(where, f'KaTeX warning in {t!r}: {w}')
+        plain = lambda m: ' ' + html.escape(math_text(self.formulas[int(m[1])][0])) + ' '
+        return [(_re_math_slot.sub(lambda m: res[int(m[1])]['html'], h), text_of(_re_math_slot.sub(plain, h))) for h in parts]
+
+
+_re_doc_line = re.compile(r'(\n```\n\n)\*(.+)\*\s*$', re.S)
+_re_code_or_math = re.compile(r'(`+).+?\1|\$[^$\n]+\$', re.S)
+
+
+def escape_docstring(md):
+    """nbdev's `show_doc` markdown ends with the docstring in italics (`*...*`); escape what markdown would read in
+    it (`*shape`, `_`, `<`, `[`) outside code spans and `$math$`, so the italics hold."""
+    def esc(s): return re.sub(r'([*_<\[\]])', r'\\\1', s)
+    def fix(m):
+        doc, parts, pos = m[2], [], 0
+        for c in _re_code_or_math.finditer(doc): parts += [esc(doc[pos:c.start()]), c[0]]; pos = c.end()
+        return m[1] + '*' + ''.join(parts) + esc(doc[pos:]) + '*'
+    return _re_doc_line.sub(fix, md)
 
 
 # ---------------------------------------------------------------- one notebook to a page
@@ -218,8 +269,9 @@ class Page:
     def render(self, site, out):
         "The page body HTML; writes figures under `out`; fills `self.headings` and `self.text` (for search)."
         md, self.headings, parts, n_fig = site.md, [], [], 0
-        md.where = self.src.name
+        md.formulas = []
         fix = lambda u: site.fix_url(u, self)
+        desc = f'<p class="description">{md.md.renderInline(self.description)}</p>' if self.description else ''
         for kind, opts, src, outputs in self.cells():
             if kind == 'markdown':
                 parts.append(md.render(src, fix, self.headings)); continue
@@ -252,13 +304,15 @@ class Page:
                         cell.append(f'<figure class="output"><img src="{self.root}{name}" alt="{alt}" loading="lazy"></figure>')
                     elif mime == 'text/html': cell.append(f'<div class="output html">{v}</div>')
                     elif mime == 'text/markdown':
-                        cell.append(f'<div class="output markdown">{md.render(v, fix, self.headings)}</div>')
+                        cell.append(f'<div class="output markdown">{md.render(escape_docstring(v), fix, self.headings)}</div>')
                     elif mime == 'text/latex':
                         cell.append(f'<div class="output">{md.render(v, fix)}</div>')
                     else: cell.append(f'<pre class="output">{html.escape(v)}</pre>')
             if cell: parts.append('<div class="cell">' + ''.join(cell) + '</div>')
-        self.body = '\n'.join(parts)
-        self.text = text_of(self.body)
+        (self.desc_html, desc_text), (self.body, self.text), *heads = md.typeset(
+            [desc, '\n'.join(parts), *(h for _, _, h in self.headings)], self.src.name)
+        self.headings = [(lvl, i, *ht) for (lvl, i, _), ht in zip(self.headings, heads)]  # (level, id, html, text)
+        self.text = f'{desc_text} {self.text}'.strip()
         self.ids = set(re.findall(r'\bid="([^"]+)"', self.body))
 
 
@@ -266,7 +320,7 @@ class Page:
 TEMPLATE = '''<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} – {site}</title><link rel="icon" href="data:,"><meta name="description" content="{desc_attr}">
-<link rel="stylesheet" href="{root}assets/site.css"><script defer src="{root}assets/site.js"></script></head>
+<link rel="stylesheet" href="{root}assets/katex/katex.min.css"><link rel="stylesheet" href="{root}assets/site.css"><script defer src="{root}assets/site.js"></script></head>
 <body data-root="{root}">
 <header class="top"><a class="brand" href="{root}index.html">{site}</a>
 <div class="search"><input id="search" type="search" placeholder="Search the docs" aria-label="Search" autocomplete="off">
@@ -330,14 +384,12 @@ class Site:
     def write_page(self, p, prev, nxt):
         self.fix_anchors(p)
         toc = ''.join(f'<li class="l{lvl}"><a href="#{i}">{h}</a></li>'
-                      for lvl, i, h in p.headings if lvl in (2, 3) and i)
+                      for lvl, i, h, _ in p.headings if lvl in (2, 3) and i)
         link = lambda q, cls, arrow: (f'<a class="{cls}" href="{p.root}{q.path.as_posix()}">{arrow} '
                                       f'{html.escape(q.label)}</a>' if q else '<span></span>')
-        self.md.where = p.src.name
-        desc = f'<p class="description">{self.md.md.renderInline(p.description)}</p>' if p.description else ''
         page = TEMPLATE.format(
             title=html.escape(p.title), site=html.escape(self.cfg.title), root=p.root, desc_attr=html.escape(p.description),
-            git_url=html.escape(self.cfg.git_url), sidebar=self.sidebar(p), description=desc, body=p.body,
+            git_url=html.escape(self.cfg.git_url), sidebar=self.sidebar(p), description=p.desc_html, body=p.body,
             pager=link(prev, 'prev', '←') + link(nxt, 'next', '→'), toc=f'<h2>On this page</h2><ul>{toc}</ul>' if toc else '',
             src=html.escape(p.src.relative_to(self.nbs).as_posix()), copyright=html.escape('© ' + self.cfg.copyright))
         (self.out/p.path).parent.mkdir(parents=True, exist_ok=True)
@@ -347,9 +399,9 @@ class Site:
         "One entry per section (page or H2/H3): url, page title, section heading, the start of its text."
         entries = []
         for p in self.pages:
-            entries.append({'u': p.path.as_posix(), 't': p.title, 'h': '', 'x': (p.description + ' ' + p.text)[:400]})
-            entries += [{'u': f'{p.path.as_posix()}#{i}', 't': p.title, 'h': text_of(h), 'x': ''}
-                        for lvl, i, h in p.headings if lvl in (2, 3) and i]
+            entries.append({'u': p.path.as_posix(), 't': p.title, 'h': '', 'x': p.text[:400]})
+            entries += [{'u': f'{p.path.as_posix()}#{i}', 't': p.title, 'h': text, 'x': ''}
+                        for lvl, i, _, text in p.headings if lvl in (2, 3) and i]
         return 'window.SEARCH_INDEX = ' + json.dumps(entries, ensure_ascii=False, separators=(',', ':')) + ';\n'
 
     def write_assets(self):
@@ -359,6 +411,13 @@ class Site:
         css = (here/'site.css').read_text(encoding='utf-8') + '\n' + HtmlFormatter().get_style_defs('.highlight')
         (assets/'site.css').write_text(css, encoding='utf-8')
         shutil.copy2(here/'site.js', assets/'site.js')
+        # KaTeX's stylesheet and the woff2 fonts it names (every browser that runs the site reads woff2)
+        css = (KATEX/'dist'/'katex.min.css').read_text(encoding='utf-8')
+        css = re.sub(r',\s*url\([^)]*\.(?:woff|ttf)\)\s*format\("(?:woff|truetype)"\)', '', css)
+        (assets/'katex'/'fonts').mkdir(parents=True, exist_ok=True)
+        (assets/'katex'/'katex.min.css').write_text(css, encoding='utf-8')
+        for font in set(re.findall(r'url\((fonts/[^)]+\.woff2)\)', css)): shutil.copy2(KATEX/'dist'/font, assets/'katex'/font)
+        shutil.copy2(KATEX/'LICENSE', assets/'katex'/'LICENSE')
         (assets/'search-index.js').write_text(self.search_index(), encoding='utf-8')
         (self.out/'.nojekyll').write_text('')
 
@@ -388,6 +447,20 @@ def readme(page, site):
     return '\n\n'.join(parts) + '\n'
 
 
+# ---------------------------------------------------------------- the catalogue
+CATALOGUE_PAGE = 'catalogue.html'
+
+
+def missing_cards(site):
+    """Registered estimators without a card (`id="estimator-<name>"`) on the catalogue page; `None` when the site has
+    no catalogue page (another notebook folder)."""
+    page = next((p for p in site.pages if p.path.as_posix() == CATALOGUE_PAGE), None)
+    if page is None: return None
+    from sbn_estimators.estimators import ESTIMATORS, list_estimators
+    list_estimators()
+    return [n for n in ESTIMATORS if f'estimator-{n}' not in page.ids]
+
+
 # ---------------------------------------------------------------- main
 def build(nbs=None, out=None, readme_only=False, strict=False, workers=2):
     t0, cfg, problems = time.time(), get_config(), Problems()
@@ -397,6 +470,8 @@ def build(nbs=None, out=None, readme_only=False, strict=False, workers=2):
     sources = sorted(nbglob(nbs, as_path=True))
     if readme_only: sources = [p for p in sources if p.name == cfg.readme_nb]
     if not sources: raise SystemExit(f'no notebooks found in {nbs}')
+    katex_install()
+    math_errors = []
     with tempfile.TemporaryDirectory() as tmp:
         done = process_notebooks(sources, nbs, Path(tmp), problems, workers)
         site = Site(nbs, out, problems)
@@ -410,12 +485,21 @@ def build(nbs=None, out=None, readme_only=False, strict=False, workers=2):
         rendered = []
         for p in site.page_order():
             try: p.render(site, out); rendered.append(p)
+            except MathError as e: math_errors.append(str(e))
             except Exception as e: problems.add(p.src.name, f'not rendered: {type(e).__name__}: {e}')
+        if math_errors:
+            raise SystemExit('build_docs: error: KaTeX cannot render these formulas (fix the notebook):\n' + '\n'.join(math_errors))
         site.pages = rendered
         if not readme_only:
             for i, p in enumerate(rendered):
                 site.write_page(p, rendered[i-1] if i else None, rendered[i+1] if i+1 < len(rendered) else None)
             site.write_assets()
+        missing = missing_cards(site)
+        if missing is None and nbs == (cfg.config_path/cfg.nbs_path).resolve() and not readme_only:
+            raise SystemExit(f'build_docs: error: the estimator catalogue ({CATALOGUE_PAGE}) was not rendered')
+        if missing:
+            raise SystemExit(f'build_docs: error: {CATALOGUE_PAGE} has no card for the registered estimator(s) '
+                             f'{", ".join(missing)}: add them to CATALOGUE in nbs/90_catalogue.ipynb')
         index = next((p for p in rendered if p.src.name == cfg.readme_nb), None)
         if index is None: problems.add(cfg.readme_nb, 'missing: README.md not written')
         else: (cfg.config_path/'README.md' if default_out else out/'README.md').write_text(readme(index, site), encoding='utf-8')

@@ -1,0 +1,35 @@
+"ADF / local reparameterisation: argument validation and registry entries (the maths is checked in nbs/10d_adf.ipynb)."
+import pytest
+import torch
+from sbn_estimators.estimators import estimator, list_estimators
+from sbn_estimators.sbn import SBNMLP
+from sbn_estimators.adf import Adf, LocalReparam, adf_moments, binary_moments
+
+
+def test_registry_names_and_specs():
+    assert {'adf', 'ap2', 'local_reparam'} <= set(list_estimators())
+    assert type(estimator('ap2')) is Adf and type(estimator('local_reparam')) is LocalReparam
+    assert estimator('adf').spec == 'adf' and estimator('local_reparam', head='squashed').spec == 'local_reparam:head=squashed'
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="head must be 'linear' or 'squashed', got 'tanh'"): estimator('adf', head='tanh')
+    with pytest.raises(ValueError, match='valid parameters: head='): estimator('local_reparam', tau=1)
+    net = SBNMLP([3, 4, 1])
+    with pytest.raises(ValueError, match="head must be"): adf_moments(net, torch.zeros(2, 3, dtype=torch.float64), head='sigmoid')
+    with pytest.raises(ValueError, match='unknown noise'): binary_moments(torch.zeros(2), torch.zeros(2), 'cauchy')
+
+
+def test_batched_copies_are_independent():
+    torch.manual_seed(0)
+    net = SBNMLP([3, 4, 4, 2], loss='cross_entropy')
+    x, y = torch.randn(5, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1])
+    for name in ('adf', 'local_reparam'):
+        params = net.sample_params(3)
+        estimator(name).surrogate(net, x, y, params).backward()
+        g = params[0][0].grad                                  # [3, 4, 3]: one estimate per copy
+        assert g.shape == (3, 4, 3) and torch.isfinite(g).all() and not torch.equal(g[0], g[1])
+
+
+def test_rejects_non_sbn_models():
+    with pytest.raises(ValueError, match="estimator 'adf' needs an SBN model"): estimator('adf').surrogate(torch.nn.Linear(3, 2), torch.zeros(2, 3), torch.zeros(2, dtype=torch.long))

@@ -1,0 +1,146 @@
+"""Argument validation of the core, the SBN MLP and exact enumeration: every bad input is a ValueError that names the
+argument, what it got and what is valid (moved here from the pages so that they read derivation, code, evidence)."""
+import math
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+from sbn_estimators.core import *
+from sbn_estimators.sbn import *
+from sbn_estimators.exact import *
+
+
+def fails(f, *contains):
+    with pytest.raises(ValueError) as e: f()
+    for c in contains: assert c in str(e.value), (c, str(e.value))
+    return str(e.value)
+
+
+def test_names():
+    fails(lambda: get_noise('gumbel'), "unknown noise 'gumbel'; valid noises: logistic, normal, uniform, triangular")
+    fails(lambda: get_loss('hinge'), "unknown loss 'hinge'; valid losses: logistic, cross_entropy")
+    fails(lambda: check_finite(torch.tensor([0., float('nan')]), 'x'), "x has 1 non-finite value")
+
+
+X = torch.randn(16, 2, dtype=torch.float64)
+
+
+def test_check_inputs():
+    fails(lambda: check_inputs(X.numpy(), (2,)), "x: inputs must be a torch.Tensor of shape [B, 2], got ndarray")
+    fails(lambda: check_inputs(X.T, (2,)), "x: inputs must have shape [B, 2], got [2, 16]; it looks transposed: pass x.T")
+    fails(lambda: check_inputs(X[:, :1], (2,)), "x: inputs must have shape [B, 2], got [16, 1]")
+    fails(lambda: check_inputs(X[0], (2,)), "a single example needs its batch dimension: x[None]")
+    fails(lambda: check_inputs(X[None], (2,)), "must have shape [B, 2], got [1, 16, 2]")
+    img = torch.rand(4, 8, 8, 3)
+    fails(lambda: check_inputs(img, (3, 8, 8)), "it looks channels-last: pass x.permute(0, 3, 1, 2)")
+    fails(lambda: check_inputs(X.float(), (2,), torch.float64), "x: inputs must have the network's dtype torch.float64, got torch.float32; pass x.to(torch.float64)")
+    fails(lambda: check_inputs(X.long(), (2,)), "got torch.int64")
+    fails(lambda: check_inputs(X[:0], (2,)), "x: inputs are an empty batch [0, 2]; pass at least one example")
+    bad = X.clone(); bad[3, 1] = float('inf'); bad[5, 0] = float('nan')
+    fails(lambda: check_inputs(bad, (2,)), "x: inputs has 2 non-finite value(s)")
+    check_inputs(bad, (2,), full=False)  # forward's check reads no values
+    fails(lambda: check_inputs(X, (2,), device='meta'), "x: inputs are on cpu but the network is on meta; pass x.to('meta')")
+    with torch.autocast('cpu', torch.bfloat16):
+        check_inputs(X.float(), (2,), torch.float64)  # autocast casts what it needs
+
+
+def test_check_targets_logistic():
+    ok = torch.ones(16, 1)
+    fails(lambda: check_targets(ok.numpy(), 'logistic', 1, 16), "y: targets must be a torch.Tensor [B, 1] with values in {-1, +1}, got ndarray")
+    fails(lambda: check_targets(ok[:15], 'logistic', 1, 16), "y: targets must be [B, 1] with values in {-1, +1} with B = 16 (one per input row), got shape [15, 1]")
+    fails(lambda: check_targets(torch.tensor(1.), 'logistic', 1, 16), "got shape []")
+    fails(lambda: check_targets(ok[:, 0], 'logistic', 1, 16), "logistic targets must have shape [B, 1] (no broadcasting against the head), got [16]; pass y[:, None]")
+    fails(lambda: check_targets(torch.ones(16, 2), 'logistic', 1, 16), "got [16, 2]")
+    fails(lambda: check_targets(torch.ones(16, 1, 1), 'logistic', 1, 16), "got [16, 1, 1]")
+    fails(lambda: check_targets(torch.zeros(16, 1), 'logistic', 1, 16), "logistic targets must be -1 or +1, got values 0; for labels in {0, 1} pass 2*y - 1")
+    fails(lambda: check_targets(torch.full((16, 1), 0.5), 'logistic', 1, 16), "got values 0.5")
+    fails(lambda: check_targets(ok.bool(), 'logistic', 1, 16), "float or signed integer -1/+1, got dtype torch.bool")
+    fails(lambda: check_targets(ok.to(torch.uint8), 'logistic', 1, 16), "got dtype torch.uint8")
+    nan = ok.clone(); nan[2] = float('nan')
+    fails(lambda: check_targets(nan, 'logistic', 1, 16), "y: targets has 1 non-finite value(s)")
+    fails(lambda: check_targets(ok, 'logistic', 1, 16, device='meta'), "y: targets are on cpu but the network is on meta")
+    check_targets(ok.long(), logistic_loss, 1, 16)
+
+
+def test_check_targets_cross_entropy():
+    y = torch.arange(16) % 3
+    fails(lambda: check_targets(y.float(), 'cross_entropy', 3, 16), "y: cross-entropy targets must be integer class indices [B], got dtype torch.float32; pass y.long()")
+    fails(lambda: check_targets(torch.nn.functional.one_hot(y, 3).float(), 'cross_entropy', 3, 16), "pass y.argmax(1) for one-hot rows")
+    fails(lambda: check_targets(y.bool(), 'cross_entropy', 3, 16), "got dtype torch.bool")
+    fails(lambda: check_targets(y[:, None], 'cross_entropy', 3, 16), "cross-entropy targets must have shape [B] = [16], got [16, 1]; pass y[:, 0]")
+    fails(lambda: check_targets(y + 1, 'cross_entropy', 3, 16), "y: class indices must be in 0..2 (3 classes), got values 1, 2, 3")
+    fails(lambda: check_targets(y - 1, 'cross_entropy', 3, 16), "got values -1, 0, 1")
+    fails(lambda: check_targets(y[:4], cross_entropy_loss, 3, 16), "[B] of integer class indices in 0..2 with B = 16 (one per input row), got shape [4]")
+    check_targets(y.to(torch.uint8), 'cross_entropy', 3, 16)
+
+
+def test_check_targets_other_loss():
+    mse = lambda eta, y: (eta - y).pow(2).sum(-1)
+    check_targets(torch.randn(16, 3), mse, 3, 16)
+    fails(lambda: check_targets(torch.randn(15, 3), mse, 3, 16), "y: targets must be one row per example with B = 16")
+    fails(lambda: check_targets(torch.full((16, 3), math.inf), mse, 3, 16), "y: targets has 48 non-finite")
+
+
+def test_check_sbn_model():
+    fails(lambda: check_sbn_model(torch.nn.Linear(2, 1), 'psa'),
+          "estimator 'psa' needs an SBN model (SBNMLP, SBNConvNet, or any object with noise, loss, loss_name, layer_params, "
+          "sample_params, forward, check_data); got Linear, missing noise, loss, loss_name, layer_params, sample_params, check_data")
+    assert check_sbn_model(SBNMLP([2, 3, 1]), 'psa') is not None
+
+
+def test_sbn_conv_implements_the_protocol():
+    from sbn_estimators.sbn_conv import SBNConvNet
+    net = SBNConvNet((1, 6, 6), [(2, 3, 1, 0)], 3, dtype=torch.float64)
+    assert isinstance(net, SBNModel)
+    x, y = torch.rand(5, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (5,))
+    net.check_data(x, y)
+    assert [tuple(W.shape) for W, _ in net.sample_params(1)] == [tuple(W.shape) for W, _ in net.layer_params()]
+    fails(lambda: net.sample_params(4), "SBNConvNet takes unbatched parameters: sample_params(n) needs n = 1, got 4")
+    fails(lambda: net(x.permute(0, 2, 3, 1)), "x: inputs must have shape [B, 1, 6, 6], got [5, 6, 6, 1]; it looks channels-last")
+    fails(lambda: net(x[:, 0]), "x: inputs must have shape [B, 1, 6, 6], got [5, 6, 6]")
+    fails(lambda: net.check_data(x, y.float()), "pass y.long()")
+    fails(lambda: net.check_data(x, y + 3), "class indices must be in 0..2")
+
+
+def test_sbn_mlp():
+    net = SBNMLP([2, 5, 1])
+    fails(lambda: SBNMLP([2, 1]), "at least [n_in, n_1, n_out]")
+    fails(lambda: net(torch.zeros(3, 4, dtype=torch.float64)), "x: inputs must have shape [B, 2], got [3, 4]")
+    fails(lambda: net(X.T), "it looks transposed: pass x.T")
+    fails(lambda: net(X.float()), "pass x.to(torch.float64)")
+    fails(lambda: net.check_data(torch.zeros(3, 4, dtype=torch.float64), torch.ones(3, 1)), "x: inputs must have shape [B, 2]")
+    fails(lambda: net.check_data(X, torch.ones(16)), "pass y[:, None]")
+    fails(lambda: net.check_data(X, torch.zeros(16, 1)), "for labels in {0, 1} pass 2*y - 1")
+    fails(lambda: net.check_data(X[:0], torch.ones(0, 1)), "empty batch")
+    fails(lambda: init_sbn_(SBNMLP([3, 5, 1]), X), "X must have shape [N, 3]")
+    ce = SBNMLP([2, 5, 4], loss='cross_entropy')
+    ce.check_data(X, torch.arange(16) % 4)
+    fails(lambda: ce.check_data(X, (torch.arange(16) % 4).double()), "cross-entropy targets must be integer class indices")
+
+
+def test_load_sbn_bad_files(tmp_path):
+    X8, Y8 = torch.randn(8, 2, dtype=torch.float64), torch.ones(8, 1, dtype=torch.float64)
+    d = tmp_path
+    np.savez(d / 'bad.npz', X=X8.numpy(), Y=Y8.numpy(), W0=np.zeros((5, 2)), b0=np.zeros(5), W1=np.zeros((1, 4)), b1=np.zeros(1))
+    fails(lambda: load_sbn(d / 'bad.npz'), "W1 reads 4 inputs but layer 0 has 5 units")
+    np.savez(d / 'nan.npz', X=X8.numpy() * np.nan, Y=Y8.numpy(), W0=np.zeros((5, 2)), b0=np.zeros(5), W1=np.zeros((1, 5)), b1=np.zeros(1))
+    fails(lambda: load_sbn(d / 'nan.npz'), "nan.npz: X: inputs has 16 non-finite")
+    np.savez(d / 'y01.npz', X=X8.numpy(), Y=np.zeros(8), W0=np.zeros((5, 2)), b0=np.zeros(5), W1=np.zeros((1, 5)), b1=np.zeros(1))
+    fails(lambda: load_sbn(d / 'y01.npz'), "y01.npz: Y: logistic targets must be -1 or +1, got values 0; for labels in {0, 1} pass 2*Y - 1")
+    (d / 'junk.npz').write_text('not a zip')
+    fails(lambda: load_sbn(d / 'junk.npz'), "not a readable .npz network file")
+
+
+def test_exact_refusals(monkeypatch):
+    X200, Y200 = cos_data()
+    fails(lambda: exact_loss(SBNMLP([2, 24, 1]), X200, Y200), "network too large to enumerate: binary layer widths [24] on 200 example(s) with gradients need about", "above the limit of")
+    fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200, max_bytes=1000), "above the limit of 1e-06 GB (max_bytes)")
+    monkeypatch.setenv('SBN_EXACT_MAX_BYTES', '1000')
+    fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200), "(SBN_EXACT_MAX_BYTES)")
+    monkeypatch.setenv('SBN_EXACT_MAX_BYTES', '-3')
+    fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200), "SBN_EXACT_MAX_BYTES must be a positive number of bytes")
+    monkeypatch.delenv('SBN_EXACT_MAX_BYTES')
+    with torch.no_grad(): exact_loss(SBNMLP([2, 5, 1]), X200, Y200)
+    fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200, reduction='sum'), "reduction must be 'mean' or 'none'")
+    fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200[:, :1], Y200), "x: inputs must have shape [B, 2]")
+    fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200 * math.nan, Y200), "x: inputs has 400 non-finite")

@@ -1,0 +1,53 @@
+"""Argument validation of the straight-through family, binary weights, the unbiased and the relaxed estimators: every
+bad input is a ValueError that names the argument, what it got and what is valid (moved here from the pages, so that
+they read derivation, code, evidence)."""
+import pytest
+import torch
+from sbn_estimators.sbn import SBNMLP, cos_data, init_sbn_
+from sbn_estimators.estimators import estimator
+from sbn_estimators.binary_weights import BinaryWeightLinear, MirrorDescent, clip_latent_, flip_ratio
+from sbn_estimators.unbiased import copula_correlation, dirichlet_copula
+
+
+def fails(f, *contains):
+    with pytest.raises(ValueError) as e: f()
+    for c in contains: assert c in str(e.value), (c, str(e.value))
+    return str(e.value)
+
+
+def test_straight_through_parameters():
+    fails(lambda: estimator('clipped_st', threshold=0), "threshold must be a positive number")
+    fails(lambda: estimator('swish_sign', beta='big'), "beta must be a positive number")
+    fails(lambda: estimator('st', deterministic='yes'), "deterministic must be true or false")
+    fails(lambda: estimator('st', noise='cauchy'), "valid noises")
+    fails(lambda: estimator('approx_sign', threshold=1), "valid parameters: noise='logistic', deterministic=False")
+
+
+def test_noise_must_match_the_network():
+    X, Y = cos_data()
+    toy = init_sbn_(SBNMLP([2, 5, 5, 5, 1]), X, seed=0)
+    fails(lambda: estimator('st', noise='normal').surrogate(toy, X, Y), "pass noise='logistic'")
+    xs, ys = X[::10], Y[::10]
+    fails(lambda: estimator('concrete').surrogate(SBNMLP([2, 3, 1], noise='normal'), xs, ys), "pass noise='normal'")
+
+
+def test_binary_weights():
+    lat = [torch.tensor([-3., 0.4, 2.])]
+    fails(lambda: clip_latent_(lat, -1.), "bound must be positive")
+    fails(lambda: MirrorDescent(lat, lr=0.1, clip=0), "clip must be positive or None")
+    fails(lambda: BinaryWeightLinear(2, 2, scale='row'), "valid scales: none, tensor, channel")
+    fails(lambda: BinaryWeightLinear(2, 2, deterministic='no'), "deterministic must be")
+    fails(lambda: flip_ratio(torch.ones(3), torch.ones(4)), "same shapes")
+
+
+def test_unbiased_parameters():
+    fails(lambda: estimator('reinforce', baseline='mean'), "valid baselines: none, ema, loo, nvil")
+    fails(lambda: estimator('reinforce', baseline='loo', n=1), "n must be an integer >= 2")
+    fails(lambda: estimator('arms', n=1), "integer n >= 2")
+    fails(lambda: dirichlet_copula(1, (3,)), "n must be an integer >= 2")
+    fails(lambda: copula_correlation(torch.tensor([0.5]), 1), "n must be an integer >= 2")
+
+
+def test_relaxed_parameters():
+    fails(lambda: estimator('concrete', tau=0), "tau must be a positive number")
+    fails(lambda: estimator('st_gumbel', tau=-1.), "tau must be a positive number")

@@ -1,0 +1,82 @@
+"Argument validation of the estimators published since the seed papers (gumbel_family, control_variates, ede) and the binary-weight optimizers."
+import pytest, torch
+from torch import nn
+from sbn_estimators.sbn import SBNMLP, cos_data
+from sbn_estimators.gumbel_family import DARN, ZGR, ReinMax, GST, GumbelRao, DecoupledST
+from sbn_estimators.control_variates import DoubleCV, UGC
+from sbn_estimators.ede import EDE, ede_t
+from sbn_estimators.binary_optimizers import Bop, BayesBiNN
+
+
+@pytest.mark.parametrize('make, msg', [
+    (lambda: ReinMax(tau=0), 'tau must be a finite number > 0'),
+    (lambda: ReinMax(tau=float('inf')), 'tau must be a finite number > 0'),
+    (lambda: GST(tau=-1.), 'tau must be a finite number > 0'),
+    (lambda: GST(gap=-0.5), 'gap must be a finite number >= 0'),
+    (lambda: GST(gap=True), 'gap must be a finite number >= 0'),
+    (lambda: GumbelRao(k=0), 'k must be a positive integer'),
+    (lambda: GumbelRao(k=2.5), 'k must be a positive integer'),
+    (lambda: GumbelRao(tau='1'), 'tau must be a finite number > 0'),
+    (lambda: DecoupledST(tau_forward=0), 'tau_forward must be a finite number > 0'),
+    (lambda: DecoupledST(tau_backward=-2), 'tau_backward must be a finite number > 0'),
+    (lambda: DoubleCV(n=1), 'n must be an integer >= 2'),
+    (lambda: DoubleCV(n=True), 'n must be an integer >= 2'),
+    (lambda: EDE(t_min=0), 't_min must be a positive number'),
+    (lambda: EDE(t_min=5., t_max=1.), 'need t_min <= t_max'),
+    (lambda: ede_t(3, 0), 'epochs must be a positive integer'),
+    (lambda: ede_t(-1, 10), 'epoch must be an integer >= 0'),
+])
+def test_bad_parameters(make, msg):
+    with pytest.raises(ValueError, match=msg): make()
+
+
+@pytest.mark.parametrize('est', [DARN(), ZGR(), ReinMax(), GST(), GumbelRao(), DecoupledST()])
+def test_categorical_estimators_need_logistic_noise(est):
+    X, Y = cos_data(5)
+    with pytest.raises(ValueError, match='needs logistic noise; the network has normal noise'):
+        est.surrogate(SBNMLP([2, 3, 1], noise='normal'), X, Y)
+
+
+@pytest.mark.parametrize('est', [DoubleCV(), UGC()])
+def test_network_estimators_run_and_fill_every_gradient(est):
+    X, Y = cos_data(5)
+    net = SBNMLP([2, 3, 3, 1])
+    est.surrogate(net, X, Y).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+def test_ugc_refuses_bounded_noise():
+    X, Y = cos_data(5)
+    with pytest.raises(ValueError, match='logistic or normal'):
+        UGC().surrogate(SBNMLP([2, 3, 1], noise='uniform'), X, Y)
+
+
+@pytest.mark.parametrize('make, msg', [
+    (lambda p: Bop(p, threshold=0), 'threshold must be a positive number'),
+    (lambda p: Bop(p, gamma=0), 'gamma must be in'),
+    (lambda p: Bop(p, gamma=1.5), 'gamma must be in'),
+    (lambda p: BayesBiNN(p, lr=0, train_size=10), 'lr must be a positive number'),
+    (lambda p: BayesBiNN(p, train_size=0), 'train_size must be a positive integer'),
+    (lambda p: BayesBiNN(p, train_size=10, temperature=0), 'temperature must be a positive number'),
+    (lambda p: BayesBiNN(p, train_size=10, beta=1.0), 'beta must be in'),
+])
+def test_optimizer_parameters(make, msg):
+    with pytest.raises(ValueError, match=msg): make([nn.Parameter(torch.zeros(3))])
+
+
+@pytest.mark.parametrize('est', [DARN(), ZGR(), ReinMax(tau=0.5), GST(), GumbelRao(k=3), DecoupledST(), EDE(), DoubleCV(), UGC()],
+                         ids=lambda e: e.spec)
+def test_float32_batched_parameters(est):
+    "Every estimator runs on a float32 network with batched parameters (as draw_estimates uses) and fills every copy's gradient."
+    X, Y = cos_data(5, dtype=torch.float32)
+    net = SBNMLP([2, 3, 3, 1], dtype=torch.float32)
+    params = net.sample_params(4)
+    est.surrogate(net, X, Y, params).backward()
+    for W, b in params:
+        assert W.grad.dtype == torch.float32 and W.grad.shape[0] == 4 and torch.isfinite(W.grad).all() and torch.isfinite(b.grad).all()
+
+
+def test_ede_schedule_reaches_model_modules():
+    est, model = EDE(), nn.Sequential(nn.Linear(2, 2), EDE(deterministic=True))
+    est.on_epoch(model, 9, 9)
+    assert est.t == model[1].t == pytest.approx(10.) and est.k == model[1].k == 1.
