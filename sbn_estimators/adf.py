@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['NOISE_VARIANCE', 'binary_moments', 'adf_moments', 'Adf', 'LocalReparam']
 
-# %% ../nbs/10d_adf.ipynb #34f50cec
+# %% ../nbs/10d_adf.ipynb #ff728a17
 import math
 import torch
 from .core import *
@@ -13,7 +13,7 @@ from .sbn import *
 from .estimators import *
 from .psa import psa_ops
 
-# %% ../nbs/10d_adf.ipynb #1397e12e
+# %% ../nbs/10d_adf.ipynb #1a7e6f18
 NOISE_VARIANCE = {'logistic': math.pi ** 2 / 3, 'normal': 1., 'uniform': 1 / 3, 'triangular': 1 / 6}
 
 def binary_moments(mu:torch.Tensor, # pre-activation means
@@ -26,7 +26,7 @@ def binary_moments(mu:torch.Tensor, # pre-activation means
     m = 2 * p - 1
     return m, 4 * p * (1 - p)
 
-# %% ../nbs/10d_adf.ipynb #fa942ae7
+# %% ../nbs/10d_adf.ipynb #c566dc55
 def _std(var): return var.clamp_min(1e-30).sqrt()     # sqrt with a finite gradient where a variance is 0
 
 def adf_moments(net, x, # SBN model (`SBNMLP`, `SBNConvNet`) and inputs
@@ -48,7 +48,7 @@ def adf_moments(net, x, # SBN model (`SBNMLP`, `SBNConvNet`) and inputs
     mu, var = linear(op.flatten(m), V, c), linear(op.flatten(v), V * V, torch.zeros_like(c))
     return unit(mu, var, noise) if head == 'squashed' else (mu, var)
 
-# %% ../nbs/10d_adf.ipynb #6a6517e0
+# %% ../nbs/10d_adf.ipynb #06a211e4
 @register_estimator('adf', aliases=('ap2',))
 class Adf(Estimator):
     "Assumed density filtering (AP2): analytic means and variances, the head's logits sampled from their Gaussian."
@@ -60,7 +60,7 @@ class Adf(Estimator):
         mu, var = adf_moments(net, x, params, sample=self.sample, head=self.head)
         return reduce_loss(net.loss(mu + _std(var) * torch.randn_like(mu), y))
 
-# %% ../nbs/10d_adf.ipynb #40713e1a
+# %% ../nbs/10d_adf.ipynb #f2b02135
 @register_estimator('local_reparam')
 class LocalReparam(Adf):
     "ADF's moments with every binary layer's pre-activation sampled from its Gaussian (local reparameterisation)."

@@ -6,13 +6,13 @@
 __all__ = ['REFERENCES', 'PLANNED', 'CATALOGUE', 'estimator_kind', 'derivation_page', 'check_catalogue', 'load_results',
            'forward_backward', 'forward_backward_svg', 'estimator_card', 'references_markdown']
 
-# %% ../nbs/90_catalogue.ipynb #107d3ecf
+# %% ../nbs/90_catalogue.ipynb #e125d476
 import base64, inspect, io, json, re
 from pathlib import Path
 import torch
 from .estimators import ESTIMATORS, ALIASES, LocalEstimator, estimator, estimator_params, list_estimators
 
-# %% ../nbs/90_catalogue.ipynb #d911d01b
+# %% ../nbs/90_catalogue.ipynb #29d11641
 REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of papers the docs cite
     'shekhovtsov2020psa': ('A. Shekhovtsov, V. Yanush, B. Flach', 'Path Sample-Analytic Gradient Estimators for Stochastic Binary Networks', 'NeurIPS 2020', 'https://arxiv.org/abs/2006.03143', 'The source papers'),
     'shekhovtsov2021st': ('A. Shekhovtsov, V. Yanush', 'Reintroducing Straight-Through Estimators as Principled Methods for Stochastic Binary Networks', 'GCPR 2021', 'https://arxiv.org/abs/2006.06880', 'The source papers'),
@@ -41,6 +41,7 @@ REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of p
     'gregor2014darn': ('K. Gregor, I. Danihelka, A. Mnih, C. Blundell, D. Wierstra', 'Deep AutoRegressive Networks', 'ICML 2014', 'https://arxiv.org/abs/1310.8499', 'Straight-through estimators and surrogate gradients'),
     'courbariaux2015binaryconnect': ('M. Courbariaux, Y. Bengio, J.-P. David', 'BinaryConnect: Training Deep Neural Networks with Binary Weights during Propagations', 'NeurIPS 2015', 'https://arxiv.org/abs/1511.00363', 'Straight-through estimators and surrogate gradients'),
     'hubara2016bnn': ('I. Hubara, M. Courbariaux, D. Soudry, R. El-Yaniv, Y. Bengio', 'Binarized Neural Networks', 'NeurIPS 2016', 'https://arxiv.org/abs/1602.02830', 'Straight-through estimators and surrogate gradients'),
+    'rastegari2016xnor': ('M. Rastegari, V. Ordonez, J. Redmon, A. Farhadi', 'XNOR-Net: ImageNet Classification Using Binary Convolutional Neural Networks', 'ECCV 2016', 'https://arxiv.org/abs/1603.05279', 'Straight-through estimators and surrogate gradients'),
     'liu2018bireal': ('Z. Liu, B. Wu, W. Luo, X. Yang, W. Liu, K.-T. Cheng', 'Bi-Real Net: Enhancing the Performance of 1-bit CNNs with Improved Representational Capability and Advanced Training Algorithm', 'ECCV 2018', 'https://arxiv.org/abs/1808.00278', 'Straight-through estimators and surrogate gradients'),
     'darabi2018bnnplus': ('S. Darabi, M. Belbahri, M. Courbariaux, V. P. Nia', 'BNN+: Improved Binary Network Training', 'arXiv 2018', 'https://arxiv.org/abs/1812.11800', 'Straight-through estimators and surrogate gradients'),
     'qin2020irnet': ('H. Qin, R. Gong, X. Liu, M. Shen, Z. Wei, F. Yu, J. Song', 'Forward and Backward Information Retention for Accurate Binary Neural Networks', 'CVPR 2020', 'https://arxiv.org/abs/1909.10788', 'Straight-through estimators and surrogate gradients'),
@@ -55,11 +56,11 @@ REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of p
     'krizhevsky2009cifar': ('A. Krizhevsky', 'Learning Multiple Layers of Features from Tiny Images', 'Technical report, University of Toronto, 2009', 'https://www.cs.toronto.edu/~kriz/learning-features-2009-TR.pdf', 'Data sets'),
 }
 
-# %% ../nbs/90_catalogue.ipynb #8d86e543
+# %% ../nbs/90_catalogue.ipynb #725962a2
 PLANNED = ('darn', 'zgr', 'gumbel_rao', 'reinmax', 'gst', 'decoupled_st', 'foust', 'double_cv', 'ugc', 'ede', 'adf',
            'local_reparam') # estimators the library is adding: they may have an entry before they are registered
 
-# %% ../nbs/90_catalogue.ipynb #0614e836
+# %% ../nbs/90_catalogue.ipynb #37603b6f
 _ST = r'x = \operatorname{sign}(a - Z)'  # the stochastic ±1 forward shared by the straight-through family
 _ONE = '1 forward + 1 backward pass'
 CATALOGUE = {  # registry name -> what the code cannot say about it
@@ -125,23 +126,23 @@ CATALOGUE = {  # registry name -> what the code cannot say about it
                           refs=('kingma2015localreparam', 'shayer2018lr', 'shekhovtsov2020psa')),
 }
 
-# %% ../nbs/90_catalogue.ipynb #d0015ebf
+# %% ../nbs/90_catalogue.ipynb #7d781dfd
 def estimator_kind(name:str) -> str:
     "'local' for an activation-module estimator, else 'network-level'."
     list_estimators()
     return 'local' if issubclass(ESTIMATORS[ALIASES.get(name, name)], LocalEstimator) else 'network-level'
 
-# %% ../nbs/90_catalogue.ipynb #ae36132f
+# %% ../nbs/90_catalogue.ipynb #46f592fe
 def derivation_page(name:str) -> str:
     "URL of the docs section that derives and implements the estimator registered as `name` (from nbdev's index)."
     from sbn_estimators._modidx import d
     list_estimators()
     cls = ESTIMATORS[ALIASES.get(name, name)]
-    page = d['syms'][cls.__module__][f'{cls.__module__}.{cls.__qualname__}'][0]
+    page = next(v[0] for mod, syms in d['syms'].items() for k, v in syms.items() if k == f'{mod}.{cls.__qualname__}')
     s = d['settings']
     return f"{s['doc_host'].rstrip('/')}{s['doc_baseurl'].rstrip('/')}/{page}"
 
-# %% ../nbs/90_catalogue.ipynb #a27ab38d
+# %% ../nbs/90_catalogue.ipynb #80bf5521
 def check_catalogue(catalogue:dict=None, # name -> entry (default `CATALOGUE`)
                     references:dict=None # key -> paper (default `REFERENCES`)
                    ):
@@ -159,7 +160,7 @@ def check_catalogue(catalogue:dict=None, # name -> entry (default `CATALOGUE`)
             problems += [f'{n}: {estimator_kind(n)} estimator, entry lacks {k!r}' for k in need if k not in e]
     if problems: raise ValueError('estimator catalogue out of date:\n' + '\n'.join(problems))
 
-# %% ../nbs/90_catalogue.ipynb #64c80979
+# %% ../nbs/90_catalogue.ipynb #bcd47932
 def load_results(folder, # folder holding `sbn-gradeval` JSON reports
                  pattern:str='gradeval_chk100*.json' # which reports to merge
                 ) -> dict:
@@ -170,7 +171,7 @@ def load_results(folder, # folder holding `sbn-gradeval` JSON reports
         for name, r in rep['estimators'].items(): rows[name] = {**r, 'samples': rep['samples'], 'file': f.name}
     return rows
 
-# %% ../nbs/90_catalogue.ipynb #814e76d6
+# %% ../nbs/90_catalogue.ipynb #2decda50
 def forward_backward(name:str, # registry name of a local estimator
                      a:torch.Tensor, # [n] pre-activations
                      samples:int=2000, # noise draws per point
@@ -186,7 +187,7 @@ def forward_backward(name:str, # registry name of a local estimator
     out.sum().backward()
     return out.detach().mean(0), x.grad.mean(0)
 
-# %% ../nbs/90_catalogue.ipynb #0b275232
+# %% ../nbs/90_catalogue.ipynb #419f81be
 def forward_backward_svg(name:str, # registry name of a local estimator
                          lim:float=3. # plot a in [-lim, lim]
                         ) -> str:
@@ -208,7 +209,7 @@ def forward_backward_svg(name:str, # registry name of a local estimator
     with matplotlib.rc_context({'svg.fonttype': 'none', 'svg.hashsalt': name}): fig.savefig(buf, format='svg')
     return buf.getvalue()
 
-# %% ../nbs/90_catalogue.ipynb #86a74378
+# %% ../nbs/90_catalogue.ipynb #1bd41569
 def _fmt(v): return f'{v:.3g}' if isinstance(v, float) else str(v)
 
 def _escape(text):
@@ -233,7 +234,7 @@ def estimator_card(name:str, # registry name
              ('papers', refs), ('derivation', f"[{derivation_page(name).rsplit('/', 1)[-1].split('#')[0]}]({derivation_page(name)})")]
     title = f'`{name}`' + (f" (alias {', '.join(f'`{a}`' for a in aliases)})" if aliases else '')
     out = [f'<div class="estimator-card" id="estimator-{name}">', '', f'### {title}', '', _escape(doc), '',
-           '| | |', '|---|---|', *(f'| {k} | {v} |' for k, v in rows), '']
+           f'| {rows[0][0]} | {rows[0][1]} |', '|---|---|', *(f'| {k} | {v} |' for k, v in rows[1:]), '']
     r = (results or {}).get(name)
     if r:
         gs = r['groups']
@@ -248,7 +249,7 @@ def estimator_card(name:str, # registry name
     out += ['</div>']
     return '\n'.join(out)
 
-# %% ../nbs/90_catalogue.ipynb #28f437bf
+# %% ../nbs/90_catalogue.ipynb #e66e34ce
 def references_markdown() -> str:
     "Markdown list of `REFERENCES` by topic, with anchors `ref-<key>` and the estimators citing each paper."
     cited = {}
@@ -260,7 +261,8 @@ def references_markdown() -> str:
         for k, (authors, title, venue, url, t) in REFERENCES.items():
             if t != topic: continue
             by = ', '.join(f'`{n}`' for n in cited.get(k, []))
-            out.append(f'- <a id="ref-{k}"></a>{authors}. *{title}.* {venue}. [{url.split("://")[1]}]({url})'
+            stop = lambda t: t if t[-1] in '.?!' else t + '.'
+            out.append(f'- <a id="ref-{k}"></a>{stop(authors)} *{stop(title)}* {venue}. [{url.split("://")[1]}]({url})'
                        + (f' — cited by {by}' if by else ''))
         out.append('')
     return '\n'.join(out)

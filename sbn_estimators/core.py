@@ -107,7 +107,7 @@ def cross_entropy_loss(eta, # logits, [..., B, C]
                        y # class indices, [B]
                       ):
     "-log softmax(eta)[y] per example: [..., B]"
-    return -(eta.log_softmax(-1) * F.one_hot(y.long(), eta.shape[-1]).to(eta.dtype)).sum(-1)
+    return eta.logsumexp(-1) - eta.gather(-1, y.long()[:, None].expand(*eta.shape[:-1], 1)).squeeze(-1)
 
 # %% ../nbs/00_core.ipynb #f497fdea
 LOSSES = {'logistic': logistic_loss, 'cross_entropy': cross_entropy_loss}
@@ -126,7 +126,7 @@ def check_finite(t:torch.Tensor, # tensor to check
                  what:str # its name, for the message
                 ):
     "Raise `ValueError` if `t` holds NaN or infinite values."
-    if t.is_floating_point() and not torch.isfinite(t).all():
+    if t.is_floating_point() and t.numel() and not torch.stack(torch.aminmax(t)).isfinite().all():  # NaN propagates; one pass
         bad = (~torch.isfinite(t)).sum().item()
         raise ValueError(f"{what} has {bad} non-finite value(s) (NaN or inf); clean the input first")
     return t

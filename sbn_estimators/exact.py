@@ -22,7 +22,7 @@ def binary_states(n:int, dtype=torch.float64, device=None) -> torch.Tensor:
 # %% ../nbs/02_exact.ipynb #34501008
 EXACT_MEMORY_FRACTION = 0.5 # the default limit: this fraction of the memory available when enumeration starts
 EXACT_FALLBACK_BYTES = 2 ** 31 # the default limit where the available memory cannot be read
-EXACT_MEMORY_MARGIN = 1.15 # estimates are multiplied by this: the allocator's overhead and small tensors
+EXACT_MEMORY_MARGIN = 1.25 # estimates are multiplied by this: the allocator's overhead (up to 15% seen) and small tensors
 
 # %% ../nbs/02_exact.ipynb #c530eb76
 def available_memory(device=None # where the tensors will live (default: CPU)
@@ -77,11 +77,12 @@ def exact_memory(net:SBNMLP, # the network to enumerate
     T = [N[k - 1] * N[k] for k in range(1, len(n))] or [0]                 # transition matrices
     kept = e * (3 * sum(Nk * k for Nk, k in zip(N, n)) + N[-1] * m          # states and their indicators, head
                 + sum(T) + 6 * sum(N[k - 1] * n[k] for k in range(1, len(n))))   # transitions and what built them
+    ce = net.loss is cross_entropy_loss
     table = N[-1] * (m + 1)                           # per example: the loss's [2^n_L, m] temporaries and their sum
     if grad:                                          # autograd keeps p^1..p^L and the loss table of every example
-        saved = e * batch * (sum(N) + N[-1] * (1 if net.loss is cross_entropy_loss else 1 + m))
+        saved = e * batch * (sum(N) + N[-1] * (1 if ce else 1 + m))
         phases = [saved + e * b * max(2 * N[0], table),                        # forward of the last chunk
-                  saved + e * (sum(T) + max(T) + 2 * b * max(N))]              # backward: gradients of T and a chunk
+                  saved + e * (sum(T) + max(T) + b * max(2 * max(N), table if ce else 2 * m * N[-1]))]   # backward
     else: phases = [e * b * max(3 * N[0], 2 * max(N), 3 * N[-1], N[-1] * (1 + 2 * m))]   # one chunk
     return int(EXACT_MEMORY_MARGIN * (kept + max(24 * max(Nk * k for Nk, k in zip(N, n)),                   # building the states in int64
                       2 * e * max(T), *phases)))                                 # log-probabilities of a transition

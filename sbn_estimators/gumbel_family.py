@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CategoricalST', 'DARN', 'ZGR', 'ReinMax', 'GST', 'conditional_logistic', 'GumbelRao', 'DecoupledST']
 
-# %% ../nbs/16_gumbel_family.ipynb #45bb4562
+# %% ../nbs/16_gumbel_family.ipynb #10124bc9
 import math
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,7 @@ from .sbn import *
 from .estimators import *
 from .straight_through import straight_through
 
-# %% ../nbs/16_gumbel_family.ipynb #dcbb6cc7
+# %% ../nbs/16_gumbel_family.ipynb #6cfe417a
 def _check_number(name, v, low=0., strict=True):
     ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and (v > low if strict else v >= low)
     if not ok: raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {v!r}")
@@ -32,19 +32,19 @@ class CategoricalST(LocalEstimator):
         x = sample_states(a, 'logistic')
         return straight_through(x, a, self.slope(a.detach(), x))
 
-# %% ../nbs/16_gumbel_family.ipynb #6532467a
+# %% ../nbs/16_gumbel_family.ipynb #92eb39d9
 @register_estimator('darn')
 class DARN(CategoricalST):
     "DARN: ±1 sample forward, backward slope 2 sigmoid(-x a)^2 (2(b - p)^2 in {0,1} coding)."
     def slope(self, a, x): return 2 * torch.sigmoid(-x * a) ** 2
 
-# %% ../nbs/16_gumbel_family.ipynb #891b6878
+# %% ../nbs/16_gumbel_family.ipynb #5b366d1e
 @register_estimator('zgr')
 class ZGR(CategoricalST):
     "ZGR = (ST + DARN)/2: ±1 sample forward, backward slope sigmoid(-x a), the probability of the state not drawn."
     def slope(self, a, x): return torch.sigmoid(-x * a)
 
-# %% ../nbs/16_gumbel_family.ipynb #3b4ba50d
+# %% ../nbs/16_gumbel_family.ipynb #54ae8846
 @register_estimator('reinmax')
 class ReinMax(CategoricalST):
     "ReinMax: ±1 sample forward, backward 4q(1-q) - p(1-p) with p = sigmoid(a), q = (b + sigmoid(a/tau))/2, b = [x = +1]."
@@ -55,7 +55,7 @@ class ReinMax(CategoricalST):
         p, q = torch.sigmoid(a), ((x > 0).to(a.dtype) + torch.sigmoid(a / self.tau)) / 2
         return 4 * q * (1 - q) - p * (1 - p)
 
-# %% ../nbs/16_gumbel_family.ipynb #32905dcd
+# %% ../nbs/16_gumbel_family.ipynb #b06cc959
 @register_estimator('gst')
 class GST(CategoricalST):
     "Gapped ST: ±1 sample forward, backward (2/tau) sigma'(max(x a, gap)/tau): softmax-ST at logits moved so the sample leads by >= gap."
@@ -67,7 +67,7 @@ class GST(CategoricalST):
         s = torch.sigmoid((x * a).clamp(min=self.gap) / self.tau)
         return 2 * s * (1 - s) / self.tau
 
-# %% ../nbs/16_gumbel_family.ipynb #e33bde6b
+# %% ../nbs/16_gumbel_family.ipynb #8ea1cdf2
 def conditional_logistic(a:torch.Tensor, # pre-activations
                          x:torch.Tensor, # ±1 states, broadcastable to `a`
                          u:torch.Tensor # uniforms in (0, 1), broadcastable
@@ -76,7 +76,7 @@ def conditional_logistic(a:torch.Tensor, # pre-activations
     log_v = torch.log(u) + F.logsigmoid(x * a)
     return x * (log_v - torch.log1p(-log_v.exp()))
 
-# %% ../nbs/16_gumbel_family.ipynb #34311c4d
+# %% ../nbs/16_gumbel_family.ipynb #b0dae8f6
 @register_estimator('gumbel_rao')
 class GumbelRao(CategoricalST):
     "Gumbel-Rao: ±1 sample forward; backward ST-Gumbel's slope averaged over k logistic noises drawn given the state (detached)."
@@ -95,7 +95,7 @@ class GumbelRao(CategoricalST):
         soft = (2 * torch.sigmoid((a - self.noise_given(a, x)) / self.tau) - 1).mean(0)
         return x + (soft - soft.detach())
 
-# %% ../nbs/16_gumbel_family.ipynb #8b31ec98
+# %% ../nbs/16_gumbel_family.ipynb #7f401b98
 @register_estimator('decoupled_st')
 class DecoupledST(LocalEstimator):
     "Decoupled ST-Gumbel: forward 2 sigmoid((a - Z)/tau_forward) - 1, backward through 2 sigmoid((a - Z)/tau_backward) with the same Z."

@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['search_lr', 'run_comparison', 'comparison_table', 'plot_comparison']
 
-# %% ../nbs/13a_lr_search.ipynb #ce14a806
+# %% ../nbs/13a_lr_search.ipynb #b5ddf334
 import dataclasses, json, math, re
 from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
 from .train import TrainConfig, train
 
-# %% ../nbs/13a_lr_search.ipynb #5596f927
+# %% ../nbs/13a_lr_search.ipynb #17eb3fb4
 def _key(cfg, grid, epochs, metric):
     "What a search result depends on: the configuration (less lr and epochs), the grid, epochs and metric."
     c = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ('lr', 'epochs')}
@@ -49,7 +49,7 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
         path.write_text(json.dumps(rec, indent=1))
     return rec
 
-# %% ../nbs/13a_lr_search.ipynb #cc634ce1
+# %% ../nbs/13a_lr_search.ipynb #42cb2a5b
 def run_comparison(base:TrainConfig, # settings every method shares (data, model, epochs, batch size, optimizer, ...)
                    methods:dict, # {label: {TrainConfig field: value}}, e.g. {'psa': {'estimator': 'psa'}}
                    out, # folder of the comparison: `<out>/<label>/lr_search.json`, `<out>/<label>/seed<k>/`
@@ -57,6 +57,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
                    grid=(3e-4, 1e-3, 3e-3), # learning rates searched for each method
                    grids:dict=None, # {label: grid} for methods that need another grid
                    search_epochs:int=1, # epochs of each search trial
+                   metric:str='val_acc', # validation metric the search maximises ('val_det_acc' for deterministic BNNs)
                    train_fn=train, # the training function (tests pass a stub)
                    log=print # called with one line per finished run; None: quiet
                   ) -> list:
@@ -68,7 +69,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
     for label, fields in methods.items():
         cfg = dataclasses.replace(base, **fields)
         rec = search_lr(dataclasses.replace(cfg, seed=seeds[0]), (grids or {}).get(label, grid), search_epochs,
-                        Path(out) / label, train_fn=train_fn)
+                        Path(out) / label, metric, train_fn)
         for seed in seeds:
             run = Path(out) / label / f'seed{seed}'
             if (run / 'summary.json').is_file(): row = json.loads((run / 'summary.json').read_text())
@@ -85,7 +86,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
             rows.append(row)
     return rows
 
-# %% ../nbs/13a_lr_search.ipynb #c6213a9c
+# %% ../nbs/13a_lr_search.ipynb #48a0cc1d
 def _mean_std(v): return f"{np.mean(v) * 100:.2f} ± {np.std(v, ddof=1) * 100 if len(v) > 1 else 0:.2f}"
 
 def comparison_table(rows:list # rows of `run_comparison`

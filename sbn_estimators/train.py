@@ -72,6 +72,8 @@ class TrainConfig:
     normalize: bool = False # cifar10: ImageNet mean/std instead of raw [0, 1] pixels
     augment: bool = True # cifar10: random flip and crop
     val: float = 0.1 # validation fraction (or count, if > 1) of the training data
+    n_train: int = 0 # train on the first n training examples only (after the validation split); 0: all
+    n_test: int = 0 # evaluate on the first n test examples only; 0: all
     model: str = '' # model name[:key=value,...]; '': the dataset's default (`DEFAULT_MODELS`)
     estimator: str = 'st' # estimator name[:key=value,...] from the registry
     est_schedule: bool = True # call the estimator's `on_epoch` schedule (ReSTE's o)
@@ -98,6 +100,8 @@ class TrainConfig:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(valid)}")
         for name in ('epochs', 'batch_size', 'eval_samples'):
             if getattr(self, name) < 1: raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ('n_train', 'n_test'):
+            if getattr(self, name) < 0: raise ValueError(f"{name} must be >= 0 (0: all), got {getattr(self, name)}")
         for name in ('weight_decay', 'grad_clamp', 'val'):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0): raise ValueError(f"{name} must be a finite number >= 0, got {v}")
@@ -300,14 +304,19 @@ def _flattened(data:Data) -> Data:
     t = data.transform
     return dataclasses.replace(data, transform=lambda X: (t(X) if t is not None else X).flatten(1), augment=None)
 
+def _subset(data:Data, cfg) -> Data:
+    "`data` with its training and test splits cut to `cfg.n_train` and `cfg.n_test` examples (0: all)."
+    cut = {'train': cfg.n_train, 'test': cfg.n_test}
+    return dataclasses.replace(data, splits={k: (X[:cut[k]], y[:cut[k]]) if cut.get(k) else (X, y) for k, (X, y) in data.splits.items()})
+
 def load_data(cfg:TrainConfig, download:bool=False) -> Data:
     "The dataset `cfg` names, split with its seed, read from `cfg.data_dir` (or the dataset's default place)."
-    if cfg.data == 'cos': return get_data('cos', seed=cfg.seed)
+    if cfg.data == 'cos': return _subset(get_data('cos', seed=cfg.seed), cfg)
     kw = dict(val=int(cfg.val) if cfg.val > 1 else cfg.val, download=download, normalize=cfg.normalize, augment=cfg.augment,
               flatten=_reads_flat(cfg), **({'root': cfg.data_dir} if cfg.data_dir else {}))
     accepted = inspect.signature(DATASETS[cfg.data]).parameters
     data = get_data(cfg.data, seed=cfg.seed, **{k: v for k, v in kw.items() if k in accepted})
-    return _flattened(data) if _reads_flat(cfg) and len(data.in_shape) > 1 else data
+    return _subset(_flattened(data) if _reads_flat(cfg) and len(data.in_shape) > 1 else data, cfg)
 
 # %% ../nbs/14_train.ipynb #b2626301
 def smoke_data(cfg:TrainConfig) -> Data:
@@ -523,7 +532,8 @@ _HELP = dict(
     data='dataset: ' + ', '.join(DATASETS), data_dir="folder of the dataset's files (default: the dataset's own place, e.g. "
     "data/ for cifar10, /usr/share/datasets/fashion-mnist for fashion_mnist)",
     download='download CIFAR-10 with torchvision if missing', normalize='CIFAR-10: ImageNet mean/std (ReSTE)',
-    augment='CIFAR-10: random flip and crop of training batches', val='validation fraction, or count if > 1',
+    augment='CIFAR-10: random flip and crop of training batches', val='validation fraction, or count if > 1', n_train='use the first N training examples only (0: all)',
+    n_test='evaluate on the first N test examples only (0: all)',
     model="model name[:key=value,...] (see --list) (default: the dataset's: " + ', '.join(f'{k} {v}' for k, v in DEFAULT_MODELS.items()) + ')',
     estimator='estimator name[:key=value,...] from the registry, e.g. st, psa, reste:o=3',
     est_schedule="run the estimator's schedule (ReSTE's o) over training", init='default or normalize (PSA)',
@@ -621,7 +631,7 @@ def _main(args):
         if args.export:
             data = load_data(cfg)
             xb = data.input(data.splits['test'][0][:256].to(next(model.parameters()).device), next(model.parameters()).dtype)
-            torch.save(export_binary(model, check_x=xb), out / 'binary.pt')
+            with cli.atomic_path(out / 'binary.pt') as tmp: torch.save(export_binary(model, check_x=xb), tmp)
         print(f"test accuracy ({cfg.eval_samples} samples per example): expected {res['test_acc']:.4f}, "
               f"ensemble {res['test_ens_acc']:.4f}; deterministic {res['test_det_acc']:.4f}; "
               f"test loss {res['test_loss']:.4f}; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")

@@ -35,7 +35,7 @@ CASES = [  # (sizes, examples, gradients, loss, dtype): each peaks between 0.3 a
     ([2, 12, 10], 2000, True, 'cross_entropy', 'float64'),
     ([2, 16, 1], 200, False, 'logistic', 'float64'),
     ([2, 13, 13, 1], 4, True, 'logistic', 'float64'),
-    ([2, 10, 10, 10, 2], 2000, True, 'logistic', 'float32'),
+    ([2, 11, 11, 11, 2], 4000, True, 'logistic', 'float32'),
     ([2, 15, 1], 1000, True, 'logistic', 'float32'),
 ]
 

@@ -100,7 +100,10 @@ def process_notebooks(sources, nbs, tmp, problems, workers=2):
     jobs = [(p, tmp/p.relative_to(nbs)) for p in sources]
     for _, d in jobs: d.parent.mkdir(parents=True, exist_ok=True)
     out = {}
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=get_context('spawn')) as ex:
+    # a fresh process per notebook, as `nbdev_test` runs them: code one notebook runs for its docs (an estimator it
+    # registers, a global it sets) must not leak into the next one's page
+    fresh = {'max_tasks_per_child': 1} if sys.version_info >= (3, 11) else {}
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=get_context('spawn'), **fresh) as ex:
         for (src, dst), fut in zip(jobs, [ex.submit(_process, j) for j in jobs]):
             try: errors = fut.result()
             except Exception as e: problems.add(src.name, f'not rendered: {type(e).__name__}: {e}'); continue
@@ -452,13 +455,14 @@ CATALOGUE_PAGE = 'catalogue.html'
 
 
 def missing_cards(site):
-    """Registered estimators without a card (`id="estimator-<name>"`) on the catalogue page; `None` when the site has
-    no catalogue page (another notebook folder)."""
+    """Registered estimators without a card (`<div class="estimator-card" id="estimator-<name>">`) on the catalogue
+    page; `None` when the site has no catalogue page (another notebook folder)."""
     page = next((p for p in site.pages if p.path.as_posix() == CATALOGUE_PAGE), None)
     if page is None: return None
     from sbn_estimators.estimators import ESTIMATORS, list_estimators
     list_estimators()
-    return [n for n in ESTIMATORS if f'estimator-{n}' not in page.ids]
+    cards = set(re.findall(r'<div class="estimator-card" id="estimator-(\w+)">', page.body))
+    return [n for n in ESTIMATORS if n not in cards]
 
 
 # ---------------------------------------------------------------- main

@@ -1,0 +1,44 @@
+"`sbn-bench`: listing, bad usage refused before any work (one line, exit 2), the table and the JSON lines."
+import json, os, subprocess, sys
+import pytest
+import torch
+from sbn_estimators.bench import bench_cli, bench_table
+
+def run(*args):
+    return subprocess.run([sys.executable, '-c', 'from sbn_estimators.bench import bench_cli; bench_cli()', *args],
+                          capture_output=True, text=True, timeout=600)
+
+def test_list():
+    p = run('--list')
+    assert p.returncode == 0, p.stderr
+    assert 'fc ' in p.stdout and 'cifar ' in p.stdout and 'psa' in p.stdout and 'float' in p.stdout
+
+@pytest.mark.parametrize('args, message', [
+    (['--threads', '0'], "argument --threads: must be a positive integer, got '0'"),
+    (['--batch', '-1'], "argument --batch: must be a positive integer"),
+    (['--nets', 'lenet'], "--nets: unknown network 'lenet'; valid: fc, cifar"),
+    (['--estimators', 'nope'], "unknown estimator 'nope'"),
+    (['--devices', 'meta'], "--devices: 'meta' is not supported; valid: cpu, cuda"),
+    (['--json', os.path.join('no', 'such', 'folder', 'r.json')], "--json: folder"),
+])
+def test_bad_usage_one_line_exit_2(args, message):
+    p = run(*args)
+    assert p.returncode == 2 and p.stdout == ''
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith('sbn-bench: error:') and message in last, p.stderr
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
+def test_cuda_without_cuda():
+    p = run('--devices', 'cuda', '--nets', 'fc')
+    assert p.returncode == 2 and p.stderr.strip() == "sbn-bench: error: --devices: 'cuda' asked for but CUDA is not available"
+
+def test_json_lines_and_table(tmp_path):
+    out = tmp_path / 'b.jsonl'
+    p = run('--nets', 'fc', '--devices', 'cpu', '--estimators', 'st,float', '--batch', '16', '--repeats', '1',
+            '--threads', '1', '--json', str(out))
+    assert p.returncode == 0, p.stderr
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [r['estimator'] for r in rows] == ['st', 'float'] and rows[0]['time_ratio_to_st'] == 1.0
+    assert all(r['threads'] == 1 and r['batch'] == 16 and r['peak_mem_mb'] > 0 and r['warmup_seconds'] > 0 for r in rows)
+    assert p.stdout.splitlines()[0].split()[:5] == ['net', 'device', 'batch', 'thr', 'estimator']
+    assert bench_table(rows).splitlines()[1].split()[:5] == ['fc', 'cpu', '16', '1', 'st']
