@@ -107,7 +107,9 @@ def cross_entropy_loss(eta, # logits, [..., B, C]
                        y # class indices, [B]
                       ):
     "-log softmax(eta)[y] per example: [..., B]"
-    return eta.logsumexp(-1) - eta.gather(-1, y.long()[:, None].expand(*eta.shape[:-1], 1)).squeeze(-1)
+    y = y.long()[..., None]   # y broadcasts against eta's leading dimensions, as one_hot(y) would
+    shape = torch.broadcast_shapes(eta.shape[:-1], y.shape[:-1])
+    return eta.logsumexp(-1).expand(shape) - eta.expand(*shape, eta.shape[-1]).gather(-1, y.expand(*shape, 1)).squeeze(-1)
 
 # %% ../nbs/00_core.ipynb #f497fdea
 LOSSES = {'logistic': logistic_loss, 'cross_entropy': cross_entropy_loss}

@@ -7,7 +7,7 @@ __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', '
            'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
-import argparse, json, math, time, warnings, zipfile, zlib
+import argparse, json, math, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -160,16 +160,6 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
     return net, X, Y
 
 # %% ../nbs/04_gradeval.ipynb #a3bb3f81
-def _check_npz(path:Path):
-    "An `.npz` network file must be intact (CRC) and hold numeric arrays; files that are not archives are left to `load_sbn`."
-    if not zipfile.is_zipfile(path): return
-    try:
-        with np.load(path, allow_pickle=False) as f: dtypes = {k: f[k].dtype for k in f.files}
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as e:
-        raise ValueError(f"{path} is corrupted or not a network file ({e})") from None
-    bad = {k: str(t) for k, t in dtypes.items() if t.kind not in 'biuf'}
-    if bad: raise ValueError(f"{path} holds non-numeric arrays {bad}; a network file holds numbers (X, Y, W0, b0, ...)")
-
 def _list_estimators() -> str:
     "Every estimator as `--estimators` takes it, with its parameters' defaults, and the first line of its description."
     rows = []
@@ -209,7 +199,6 @@ def _main(a):
     if a.net:
         path = Path(a.net)
         if not path.is_file(): raise FileNotFoundError(f"network file {path} does not exist")
-        _check_npz(path)
         net, X, Y = load_sbn(path)
         source = str(path)
     else:

@@ -82,8 +82,8 @@ def coordinate_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape]
 # %% ../nbs/04a_mismatch.ipynb #3e428858
 def proxy_estimator(spec # a registry spec like 'clipped_st' or a `LocalEstimator`
                    ) -> LocalEstimator:
-    "A registry local estimator (spec or instance) with a deterministic forward where it has that parameter."
-    if isinstance(spec, LocalEstimator): return spec
+    "A registry local estimator (from a spec or a copy of an instance) with a deterministic forward where it has that parameter."
+    if isinstance(spec, LocalEstimator): spec = spec.spec   # a copy, deterministic where it can be
     if not isinstance(spec, str): raise ValueError(f"proxy must be a registry spec like 'clipped_st' or a LocalEstimator, got {spec!r}")
     (name, params), *rest = parse_estimator_specs(spec)
     if rest: raise ValueError(f"proxy {spec!r} names more than one estimator")

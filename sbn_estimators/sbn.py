@@ -6,7 +6,7 @@
 __all__ = ['linear', 'SBNMLP', 'sbn_from_01', 'save_sbn', 'load_sbn', 'cos_data', 'init_sbn_']
 
 # %% ../nbs/01_sbn.ipynb #c4b80dc2
-import math
+import math, zipfile, zlib
 from pathlib import Path
 import numpy as np
 import torch
@@ -100,6 +100,14 @@ def save_sbn(path, # file to write (`.npz`)
     np.savez(path, **arrays)
 
 # %% ../nbs/01_sbn.ipynb #82519dd5
+def _array(f, key, path):
+    "Array `key` of an open `.npz`, refusing a corrupted member (bad CRC, truncated) or non-numeric values."
+    try: a = f[key]
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(f"{path} is corrupted or not a network file (array {key}: {e})") from None
+    if a.dtype.kind not in 'biuf': raise ValueError(f"{path}: array {key} holds non-numeric {a.dtype} values; a network file holds numbers")
+    return a
+
 def load_sbn(path, # a `.npz` network file
              dtype=torch.float64, device=None):
     "Read a network file: `(net, X, Y)`, validated."
@@ -116,13 +124,13 @@ def load_sbn(path, # a `.npz` network file
         weights = []
         for k in range(L + 1):
             if f'b{k}' not in keys: raise ValueError(f"{path} has W{k} but no b{k}")
-            W, b = f[f'W{k}'], f[f'b{k}']
+            W, b = _array(f, f'W{k}', path), _array(f, f'b{k}', path)
             if W.ndim != 2 or b.shape != (W.shape[0],):
                 raise ValueError(f"{path}: W{k} must be [out, in] and b{k} [out], got {W.shape} and {b.shape}")
             if k and W.shape[1] != weights[-1][0].shape[0]:
                 raise ValueError(f"{path}: W{k} reads {W.shape[1]} inputs but layer {k-1} has {weights[-1][0].shape[0]} units")
             weights.append((W, b))
-        X, Y = (torch.as_tensor(f[k], dtype=dtype, device=device) for k in ('X', 'Y'))
+        X, Y = (torch.as_tensor(_array(f, k, path), dtype=dtype, device=device) for k in ('X', 'Y'))
     if Y.ndim == 1: Y = Y[:, None]
     net = SBNMLP([weights[0][0].shape[1]] + [W.shape[0] for W, _ in weights], dtype=dtype, device=device)
     with torch.no_grad():

@@ -23,14 +23,17 @@ from .models import *
 from .data import *
 from .sbn import SBNMLP, init_sbn_
 from .straight_through import sign_pm
+from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn
 from . import cli
 
 # %% ../nbs/14_train.ipynb #5ed13f46
-def _sgd(params, cfg): return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, weight_decay=cfg.weight_decay)
-def _adam(params, cfg): return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+def _sgd(params, cfg, train_size): return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, weight_decay=cfg.weight_decay)
+def _adam(params, cfg, train_size): return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+def _bop(params, cfg, train_size): return make_bop(params, cfg)
+def _bayesbinn(params, cfg, train_size): return make_bayesbinn(params, cfg, train_size=train_size)
 
-OPTIMIZERS = {'sgd': _sgd, 'adam': _adam} # name -> factory(params, cfg) -> torch.optim.Optimizer
-DEFAULT_LR = {'sgd': 0.1, 'adam': 0.01} # learning rate when none is given
+OPTIMIZERS = {'sgd': _sgd, 'adam': _adam, 'bop': _bop, 'bayesbinn': _bayesbinn} # name -> factory(param groups, cfg, train_size) -> torch.optim.Optimizer
+DEFAULT_LR = {'sgd': 0.1, 'adam': 0.01, 'bop': 0.01} # learning rate when none is given (Bop: Adam's rate for the real-valued parameters)
 SCHEDULES, INITS = ('constant', 'cosine'), ('default', 'normalize')
 DEFAULT_MODELS = {'digits': 'sbn_mlp', 'cos': 'sbn_mlp', 'cifar10': 'psa_allconv', 'fashion_mnist': 'sbn_mlp', 'mnist': 'sbn_mlp'}
 STAGE_KEYS = {'name': str, 'epochs': int, 'lr': float, 'transform': str} # what a stage of a staged run may set
@@ -224,9 +227,9 @@ def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and 
     return {k: v / len(y) for k, v in tot.items()}
 
 # %% ../nbs/14_train.ipynb #71d7d815
-def make_optimizer(params, cfg:TrainConfig):
-    "The optimizer `cfg.optimizer` names in `OPTIMIZERS`, made for `params` with the settings of `cfg`."
-    return OPTIMIZERS[cfg.optimizer](params, cfg)
+def make_optimizer(model:nn.Module, cfg:TrainConfig, train_size:int):
+    "The optimizer `cfg.optimizer` names in `OPTIMIZERS` for `model` (latent binary weights in their own group), with the settings of `cfg`."
+    return OPTIMIZERS[cfg.optimizer](binary_param_groups(model), cfg, train_size)
 
 # %% ../nbs/14_train.ipynb #41f77c16
 def lr_factor(step:int, total:int, warmup:int, schedule:str) -> float:
@@ -465,7 +468,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         if si > 0 and not resumed and st['transform']:
             model = MODEL_TRANSFORMS[st['transform']](model, est).to(device)
             if not smoke: results[f"{st['name']}_start"] = _test(model, data, cfg, device)
-        opt = make_optimizer(model.parameters(), dataclasses.replace(cfg, lr=st['lr']))
+        opt = make_optimizer(model, dataclasses.replace(cfg, lr=st['lr']), len(data.splits['train'][1]))
         total, warm = steps * st['epochs'], steps * cfg.warmup_epochs if si == 0 else 0
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, total, warm, cfg.schedule))
         if resumed:

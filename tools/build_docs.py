@@ -69,7 +69,7 @@ class tolerant_exec_show_docs(exec_show_docs):
         try: super().__call__(cell)
         except Exception:
             if outputs is not None: cell['outputs'] = outputs
-            e = self.k.exc
+            e, self.k.exc = self.k.exc, None   # reported once, not again by every later cell
             self.nb.doc_errors_ = getattr(self.nb, 'doc_errors_', []) + [
                 f'cell {cell.idx_} failed while running code for show_doc ({type(e).__name__}: {e}); '
                 'nbdev runs every cell that has an import: keep imports in cells of their own']
@@ -198,6 +198,9 @@ class Markdown:
         if bad: raise MathError('\n'.join(bad))
         for (t, d), r in zip(self.formulas, res):
             for w in r.get('warnings', []): self.problems.add(where, f'KaTeX warning in {t!r}: {w}')
+            if re.search(r'\\mathbb\s*\{?\s*[0-9]', t):
+                self.problems.add(where, f'{t!r}: KaTeX has no double-struck digits, \\mathbb 1 shows a plain 1 '
+                                         '(write an Iverson bracket [...] or \\mathbf 1)')
         plain = lambda m: ' ' + html.escape(math_text(self.formulas[int(m[1])][0])) + ' '
         return [(_re_math_slot.sub(lambda m: res[int(m[1])]['html'], h), text_of(_re_math_slot.sub(plain, h))) for h in parts]
 
