@@ -25,25 +25,24 @@ class DoubleCV(Estimator):
 
     def sensitivities(self, net, params, hs, y):
         "d f / d x^l on each path, through ST (slope 2F'(a)) in later layers and exactly through the head: a list per layer."
-        *hidden, (V, c) = [tuple(p.detach() for p in pair) for pair in net.layer_params(params)]
+        fixed = [tuple(p.detach() for p in pair) for pair in net.layer_params(params)]
         with torch.enable_grad():
             leaves = [h.detach().requires_grad_() for h in hs]
             h = leaves[0]
-            for (W, b), nxt in zip(hidden[1:], leaves[1:]):
-                a = linear(h, W, b)
+            for k, nxt in enumerate(leaves[1:], 1):
+                a = net.layer(k, h, fixed)
                 h = straight_through(nxt, a, 2 * net.noise.pdf(a.detach())) + (nxt - nxt.detach()) # value: the sampled state
-            f = net.loss(linear(h, V, c), y)
+            f = net.loss(net.head(h, fixed), y)
             return torch.autograd.grad(f.sum(), leaves)
 
     def surrogate(self, net, x, y, params=None):
-        *hidden, head = net.layer_params(params)
         h, hs, scores, means = x, [], [], []
-        for k, (W, b) in enumerate(hidden):
-            a = linear(h.detach(), W, b)
+        for k in range(len(net.layer_params(params)) - 1):
+            a = net.layer(k, h.detach(), params)
             if k == 0: a = a.expand(self.n, *a.shape)
             h = sample_states(a, net.noise)
             hs.append(h); scores.append(net.noise.log_cdf(h * a).sum(-1)); means.append(net.noise.mean(a))
-        f = net.loss(linear(h, *head), y)                                         # [n, ..., B]
+        f = net.loss(net.head(h, params), y)                                         # [n, ..., B]
         ds = self.sensitivities(net, params, hs, y)
         fd, K, total = f.detach(), self.n, 0.
         loo = lambda t: (t.sum(0) - t) / (K - 1)                                  # mean over the other paths

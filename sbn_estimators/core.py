@@ -233,6 +233,8 @@ class SBNModel(Protocol):
     def layer_params(self, params=None) -> list: ... # `[(W, b), ...]`, head last, from `params` or the model's own
     def sample_params(self, n:int) -> list: ... # `n` independent copies of the parameters, leaves that require grad
     def forward(self, x, activation=None, params=None): ... # head outputs, `activation` at every binary layer
+    def layer(self, k:int, h, params=None): ... # pre-activations [..., B, n_k] of binary layer k from the flat states below (k = 0: the input)
+    def head(self, h, params=None): ... # head outputs [..., B, n_out] from the flat states of the last binary layer
     def check_data(self, x, y) -> None: ... # `ValueError` unless `(x, y)` is a valid batch for this model
 
 # %% ../nbs/00_core.ipynb #5aec1854

@@ -20,6 +20,7 @@ from .binary_weights import binary_weight_layers
 # %% ../nbs/11_layers.ipynb #3e88d981
 EVAL_MODES = ('sample', 'det')
 
+# %% ../nbs/11_layers.ipynb #1f9a8b91
 class BinaryActivation(nn.Module):
     "A ±1 unit: the local estimator's forward/backward in training; samples or `sign(a)` in evaluation."
     def __init__(self, est, # a `LocalEstimator` (activation module) or a registry spec like 'st' or 'reste:o=3'
@@ -39,14 +40,17 @@ class BinaryActivation(nn.Module):
         return sign_pm(a) if self.eval_mode == 'det' else sample_states(a, self.est._noise)
     def extra_repr(self): return f"eval_mode={self.eval_mode!r}"
 
+# %% ../nbs/11_layers.ipynb #05116355
 def check_eval_mode(mode):
     if mode not in EVAL_MODES: raise ValueError(f"unknown evaluation mode {mode!r}; valid modes: {', '.join(EVAL_MODES)}")
     return mode
 
+# %% ../nbs/11_layers.ipynb #49667ef3
 def local_estimators() -> list:
     "Names of the registered estimators that are activation modules (usable in any layered model)."
     return [n for n in list_estimators() if issubclass(ESTIMATORS[ALIASES.get(n, n)], LocalEstimator)]
 
+# %% ../nbs/11_layers.ipynb #8c195c88
 @contextlib.contextmanager
 def binary_eval_mode(model:nn.Module, mode:str):
     "Context manager: every `BinaryActivation` of `model` evaluates in `mode` ('sample' or 'det'); 'det' also makes the binary weights `sign(w)`."
@@ -67,6 +71,7 @@ def is_sbn_model(model) -> bool:
     "True for SBN models (`core.SBNModel`: `SBNMLP`, `SBNConvNet`): every estimator trains them."
     return isinstance(model, SBNModel)
 
+# %% ../nbs/11_layers.ipynb #7b48d59e
 def _det_outputs(model, x):
     "Outputs with every binary unit deterministic, `sign(a)`: SBN models take it as their activation."
     was_training = model.training
@@ -89,6 +94,7 @@ def unpack_weight(exported:dict, name:str # layer name, as in `model.named_modul
     alpha = exported[f'{name}.weight.scale']
     return torch.from_numpy(bits.astype(np.float32) * 2 - 1).to(alpha.dtype).reshape(shape) * alpha
 
+# %% ../nbs/11_layers.ipynb #700452e8
 @torch.no_grad()
 def import_binary(model:nn.Module, exported:dict) -> nn.Module:
     "Load `export_binary` output into `model` (same architecture): latent weights become `alpha * sign`."
@@ -105,6 +111,7 @@ def import_binary(model:nn.Module, exported:dict) -> nn.Module:
     except RuntimeError as e: raise ValueError(f"exported weights do not fit this model: {e}") from None
     return model
 
+# %% ../nbs/11_layers.ipynb #c37e654b
 @torch.no_grad()
 def export_binary(model:nn.Module,
                   check_x=None # optional input batch: check that the exported network predicts like `model` on it

@@ -34,9 +34,13 @@ class ModelEntry:
     description: str
     params: dict # its parameters and defaults
 
+# %% ../nbs/12_models.ipynb #4f4d5737
 MODEL_KINDS = ('sbn', 'layered')
+
+# %% ../nbs/12_models.ipynb #eb8ce4a3
 MODELS = {}
 
+# %% ../nbs/12_models.ipynb #9973fd70
 def register_model(name:str, # lowercase registry name
                    kind:str, # 'sbn' or 'layered'
                    input_shape:tuple, # shape of one input (None: any size)
@@ -65,8 +69,11 @@ def _layered(fn):
 
 # %% ../nbs/12_models.ipynb #8084293d
 MODEL_MODULES = ('binaryduo',) # other modules of sbn_estimators that register models or transforms
+
+# %% ../nbs/12_models.ipynb #402eb280
 MODEL_TRANSFORMS = {}
 
+# %% ../nbs/12_models.ipynb #2399def1
 def register_transform(name:str):
     "Decorator: register `fn(model) -> model` as the model transform `name` (used by staged training)."
     def _register(fn):
@@ -74,6 +81,7 @@ def register_transform(name:str):
         return fn
     return _register
 
+# %% ../nbs/12_models.ipynb #4f9a2159
 @functools.cache
 def _import_model_modules():
     for m in MODEL_MODULES: importlib.import_module(f'sbn_estimators.{m}')
@@ -83,6 +91,7 @@ def list_models() -> list:
     _import_model_modules()
     return list(MODELS)
 
+# %% ../nbs/12_models.ipynb #7414990b
 def model_entry(name:str) -> ModelEntry:
     "The registry entry of model `name`."
     if name not in list_models(): raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
@@ -94,6 +103,7 @@ def compatible_models(est) -> list:
     if isinstance(est, str): est = estimator(est)
     return [n for n in list_models() if MODELS[n].kind in est.model_kinds]
 
+# %% ../nbs/12_models.ipynb #de73a66b
 def check_compatible(est, name:str):
     "Raise a `ValueError` naming the compatible choices if estimator `est` cannot train model `name`."
     if isinstance(est, str): est = estimator(est)
@@ -156,6 +166,7 @@ def init_normalize_(model:nn.Module, x:torch.Tensor # a batch of inputs
 # %% ../nbs/12_models.ipynb #16ca23a8
 FMNIST_CONVS = [(32, 3, 1, 0), (32, 3, 2, 0), (64, 3, 1, 0), (64, 3, 2, 0)] # (out_channels, kernel, stride, padding)
 
+# %% ../nbs/12_models.ipynb #8c97ccdf
 @register_model('fmnist_sbn_conv', 'sbn', (1, 28, 28), 'fashion_mnist', 'all-conv SBN for 28x28 images: 4 binary conv layers (32, 32, 64, 64 channels)')
 def fmnist_sbn_conv(est=None, in_shape=(1, 28, 28), n_out:int=10, noise='logistic', loss='cross_entropy', dtype=torch.float32):
     "The all-conv SBN for 1x28x28 images (`FMNIST_CONVS`)."
@@ -189,6 +200,7 @@ class BinConv(nn.Module):
         else: self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride, padding, bias=False)
     def forward(self, x): return self.conv(self.act(x))
 
+# %% ../nbs/12_models.ipynb #dc501348
 class ResBlock(nn.Module):
     "ReSTE's block: `BN(ReLU(BinConv(x)))` twice plus the shortcut (option A zero-padding or FP 1x1 conv + BN)."
     def __init__(self, act, in_ch, out_ch, stride=1, shortcut='A', binary_weights=True):
@@ -209,6 +221,7 @@ class ResBlock(nn.Module):
         else: sc = self.shortcut(x)
         return out + sc
 
+# %% ../nbs/12_models.ipynb #895af6b8
 class ResNetCifar(nn.Module):
     "ReSTE's CIFAR ResNets: FP stem conv -> ReLU -> BN, binary stages, avgpool -> BatchNorm1d -> linear."
     def __init__(self, act, blocks=(3, 3, 3), widths=(16, 32, 64), shortcut='A', n_out:int=10, in_channels:int=3,
@@ -225,14 +238,17 @@ class ResNetCifar(nn.Module):
         out = self.layers(self.stem(x))
         return self.fc(self.bn(F.adaptive_avg_pool2d(out, 1).flatten(1)))
 
+# %% ../nbs/12_models.ipynb #d25ff68a
 def resnet20(act, n_out=10, in_channels=3, binary_weights=True):
     "ReSTE's CIFAR ResNet-20 (16-32-64, option-A shortcuts)."
     return ResNetCifar(act, (3, 3, 3), (16, 32, 64), 'A', n_out, in_channels, binary_weights)
 
+# %% ../nbs/12_models.ipynb #3a9386c2
 def resnet18(act, n_out=10, in_channels=3, binary_weights=True):
     "ReSTE's CIFAR ResNet-18 (64-128-256-512, FP 1x1 conv + BN shortcuts)."
     return ResNetCifar(act, (2, 2, 2, 2), (64, 128, 256, 512), 'B', n_out, in_channels, binary_weights)
 
+# %% ../nbs/12_models.ipynb #74a584db
 class VGGSmall(nn.Module):
     "ReSTE's VGG-small: FP conv 3->128, five binary convs (128-128-256-256-512-512 with 3 max-pools), linear 8192->10."
     def __init__(self, act, n_out=10, in_channels=3, binary_weights=True):
@@ -244,6 +260,7 @@ class VGGSmall(nn.Module):
         self.features, self.fc = nn.Sequential(*mods), nn.Linear(512 * 4 * 4, n_out)
     def forward(self, x): return self.fc(self.features(x).flatten(1))
 
+# %% ../nbs/12_models.ipynb #b9804cd8
 def vgg_small(act, n_out=10, in_channels=3, binary_weights=True):
     "ReSTE's VGG-small."
     return VGGSmall(act, n_out, in_channels, binary_weights)
@@ -271,6 +288,7 @@ class VGG7(nn.Module):
         self.features, self.fc = nn.Sequential(*mods), nn.Linear(512, n_out)
     def forward(self, x): return self.fc(self.features(x).flatten(1))
 
+# %% ../nbs/12_models.ipynb #72ac8a16
 def binaryduo_vgg7(act, n_out=10, in_channels=3, width=1.):
     "BinaryDuo's VGG-7 (binary activations, FP weights)."
     return VGG7(act, n_out, in_channels, width)

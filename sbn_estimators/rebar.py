@@ -49,7 +49,7 @@ class REBAR(Estimator):
     def _init_state(self, net, x):
         "Tuned parameters for `net`'s groups, in the data's dtype and device."
         kw = dict(dtype=x.dtype, device=x.device)
-        self.scales = torch.tensor([float(self.scale)] * (len(net.layers) - 1) + [0.], **kw).requires_grad_()
+        self.scales = torch.tensor([float(self.scale)] * (len(net.layer_params()) - 1) + [0.], **kw).requires_grad_()
         self.log_tau = torch.tensor(math.log(self.tau), **kw).requires_grad_()
         self._opt = torch.optim.Adam(self.tuned_groups(), lr=self.lr)
 
@@ -59,12 +59,11 @@ class REBAR(Estimator):
 
     def relaxed(self, net, x, params, zs):
         "Relaxed states of every binary layer and the head's output, driven by the noises `zs`."
-        *hidden, head = net.layer_params(params)
         r, rs = x, []
-        for (W, b), z in zip(hidden, zs):
-            r = self.concrete.relax(linear(r, W, b), z)
+        for k, z in enumerate(zs):
+            r = self.concrete.relax(net.layer(k, r, params), z)
             rs.append(r)
-        return rs, linear(r, *head)
+        return rs, net.head(r, params)
 
     def control_variates(self, net, x, y, params, zs):
         "Per-example control variates `[c, ...]`, each [..., B], for the noises `zs`."
@@ -73,21 +72,20 @@ class REBAR(Estimator):
     def surrogate(self, net, x, y, params=None):
         check_logit_noise(net, self.name)
         if self.scales is None: self._init_state(net, x)
-        if len(self.scales) != len(net.layers):
-            raise ValueError(f"this {self.name} estimator was tuned for {len(self.scales)} parameter groups, the network has {len(net.layers)}")
         pairs = net.layer_params(params)
+        if len(self.scales) != len(pairs):
+            raise ValueError(f"this {self.name} estimator was tuned for {len(self.scales)} parameter groups, the network has {len(pairs)}")
         theta = [p for pair in pairs for p in pair]
-        *hidden, head = pairs
         grad = lambda s, **kw: torch.autograd.grad(s, theta, retain_graph=True, allow_unused=True, materialize_grads=True, **kw)
         with torch.enable_grad():
             h, S, zs, zts = x, 0., [], []
-            for W, b in hidden:                                             # the hard path
-                a = linear(h, W, b)
+            for k in range(len(pairs) - 1):                                 # the hard path
+                a = net.layer(k, h, params)
                 z = net.noise.sample(a.shape, a.device, a.dtype)
                 h = torch.where(a.detach() > z, 1., -1.).to(a.dtype)
                 S = S + net.noise.log_cdf(h * a).sum(-1)
                 zs.append(z); zts.append(conditional_noise(a, h, net.noise))
-            f = net.loss(linear(h, *head), y)
+            f = net.loss(net.head(h, params), y)
             A = grad(reduce_loss(f + f.detach() * (S - S.detach())))
             self.concrete.tau = self.log_tau.exp()
             fixed = [tuple(p.detach() for p in pair) for pair in pairs]
@@ -96,7 +94,7 @@ class REBAR(Estimator):
             Bs = [grad(reduce_loss(cw * S - c + ct), create_graph=self.tune) for c, ct, cw in cvs]
             est = [A[i] - sum(k[i // 2] * B[i] for k, B in zip(self.coefs(), Bs)) for i in range(len(theta))]
             if self.tune:
-                V = sum(e.square().sum() for e in est) / theta[0][..., 0, 0].numel()
+                V = sum(e.square().sum() for e in est) / f[..., 0].numel()   # mean over the copies
                 for p, g in zip(self.tuned(), torch.autograd.grad(V, self.tuned(), allow_unused=True, materialize_grads=True)):
                     p.grad = g
                 self._opt.step()
@@ -122,7 +120,10 @@ class RELAX(REBAR):
         self.hidden, self.net_lr = hidden, net_lr
 
     def _init_state(self, net, x):
-        self.cv_net = nn.Sequential(nn.Linear(net.sizes[0] + sum(net.binary_sizes), self.hidden), nn.Tanh(),
+        with torch.no_grad():                                               # input size: the input's and every layer's units
+            h, size = x[:1], x[0].numel()
+            for k in range(len(net.layer_params()) - 1): h = net.layer(k, h); size += h.shape[-1]
+        self.cv_net = nn.Sequential(nn.Linear(size, self.hidden), nn.Tanh(),
                                     nn.Linear(self.hidden, 1, bias=False)).to(device=x.device, dtype=x.dtype)
         nn.init.zeros_(self.cv_net[-1].weight)                              # starts as REBAR
         super()._init_state(net, x)
@@ -132,7 +133,7 @@ class RELAX(REBAR):
 
     def control_variates(self, net, x, y, params, zs):
         rs, eta = self.relaxed(net, x, params, zs)
-        inp = torch.cat([x.expand(*rs[0].shape[:-1], x.shape[-1]), *rs], -1)
+        inp = torch.cat([x.flatten(1).expand(*rs[0].shape[:-1], -1), *rs], -1)
         return [net.loss(eta, y), self.cv_net(inp).squeeze(-1)]
 
 # %% ../nbs/09a_rebar_relax.ipynb #fb85095e

@@ -27,6 +27,7 @@ def power_function(z:torch.Tensor, o:float) -> torch.Tensor:
     "ReSTE's equivalent forward f_o(z) = sign(z)|z|^(1/o) (the paper's, without rectification)."
     return torch.sign(z) * z.abs() ** (1 / o)
 
+# %% ../nbs/06_reste.ipynb #f5a35d5e
 def reste_slope(z:torch.Tensor, # pre-activations (or latent weights)
                 o:float, t:float=1.5, m:float=0.1 # power, clipping threshold, secant interval
                ) -> torch.Tensor:
@@ -36,6 +37,7 @@ def reste_slope(z:torch.Tensor, # pre-activations (or latent weights)
     power = az.clamp(min=m) ** ((1 - o) / o) / o
     return torch.where(az <= m, m ** (1 / o) / m, torch.where(az <= t, power, 0.)).to(z.dtype)
 
+# %% ../nbs/06_reste.ipynb #d598b147
 def reste_proxy(z:torch.Tensor, o:float, t:float=1.5, m:float=0.1) -> torch.Tensor:
     "The continuous function whose derivative is `reste_slope`: secant on [-m, m], f_o up to t, constant beyond."
     _check_reste_params(o, t, m)
@@ -100,6 +102,7 @@ def estimating_error(z:torch.Tensor, o:float) -> float:
     "ReSTE's estimating error D(sign(z), f_o(z)), D the Euclidean distance (sign(0) = +1)."
     return (sign_pm(z.detach()) - power_function(z.detach(), o)).norm().item()
 
+# %% ../nbs/06_reste.ipynb #f307ecce
 def gradient_stability(grad:torch.Tensor) -> float:
     "ReSTE's gradient (in)stability Var(|grad|), the unbiased sample variance over all entries."
     return grad.detach().abs().flatten().var().item()

@@ -65,6 +65,19 @@ class SBNMLP(nn.Module):
         for W, b in hidden: h = act(linear(h, W, b))
         return linear(h, *head)
 
+    def layer(self, k:int, # index of the binary layer (0 = first)
+              h, # states of the layer below (the input for k = 0), [..., B, n_k-1]
+              params=None # optional (batched) parameters
+             ): # pre-activations, [..., B, n_k]
+        "Pre-activations of binary layer `k` (the per-layer view of `SBNModel`)."
+        return linear(h, *self.layer_params(params)[k])
+
+    def head(self, h, # states of the last binary layer, [..., B, n_L]
+             params=None # optional (batched) parameters
+            ): # head outputs eta, [..., B, n_out]
+        "The linear head."
+        return linear(h, *self.layer_params(params)[-1])
+
     def check_data(self, x, # inputs, [B, n_in]
                    y # targets: [B, n_out] in {-1, +1} (logistic loss), [B] class indices (cross-entropy)
                   ):

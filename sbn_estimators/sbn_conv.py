@@ -79,6 +79,20 @@ class SBNConvNet(nn.Module):
         for k, (W, b) in enumerate(hidden): h = act(self.conv(k, h, W, b))
         return linear(h.flatten(-3), *head)
 
+    def layer(self, k:int, # index of the binary layer (0 = first)
+              h, # flat states of the layer below [..., B, n_k-1], or the input [B, C, H, W] for k = 0
+              params=None # optional parameters
+             ): # pre-activations, flat, [..., B, C_k H_k W_k]
+        "Pre-activations of binary layer `k`, flattened (the per-layer view of `SBNModel`)."
+        if k > 0: h = h.unflatten(-1, self.binary_shapes[k - 1])
+        return self.conv(k, h, *self.layer_params(params)[k]).flatten(-3)
+
+    def head(self, h, # flat states of the last binary layer, [..., B, C_L H_L W_L]
+             params=None # optional parameters
+            ): # head outputs, [..., B, n_out]
+        "The linear head."
+        return linear(h, *self.layer_params(params)[-1])
+
     def check_data(self, x, # inputs, [B, C, H, W]
                    y # targets: [B] class indices (cross-entropy), [B, n_out] in {-1, +1} (logistic loss)
                   ):

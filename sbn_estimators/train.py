@@ -627,7 +627,7 @@ def _main(args):
         return
     out = Path(args.out) if args.out else Path('runs') / (time.strftime('%Y%m%d-%H%M%S') + f"_{cfg.data}_{cfg.model}_{cfg.estimator}".replace(':', '-').replace(',', '-'))
     args.out = str(out)   # for the resume hint after an interrupt
-    if args.export: cli.check_output_dir(out, '--out')
+    cli.check_output_dir(out, '--out')   # before the work: not a file, inside a writable folder
     res = train(cfg, out, resume=args.resume, progress=not args.quiet)
     if int(os.environ.get('RANK', 0)) == 0:
         model = res.pop('model')

@@ -43,7 +43,7 @@ class Reinforce(Estimator):
 
     def _baseline(self, f, x):
         "The baseline for per-example losses `f` [n, ..., B] of inputs `x`, then the baseline's update."
-        fd = f.detach()
+        fd, x = f.detach(), x.flatten(1)                                   # the baseline network reads flat inputs
         if self.baseline == 'none': return 0.
         if self.baseline == 'loo': return (fd.sum(0) - fd) / (len(fd) - 1)
         if self.baseline == 'ema':
@@ -63,14 +63,13 @@ class Reinforce(Estimator):
         return B.detach()
 
     def surrogate(self, net, x, y, params=None):
-        *hidden, head = net.layer_params(params)
         h, score = x, 0.
-        for k, (W, b) in enumerate(hidden):
-            a = linear(h, W, b)
+        for k in range(len(net.layer_params(params)) - 1):
+            a = net.layer(k, h, params)
             if k == 0: a = _first_layer_samples(a, self.n_paths)
             h = sample_states(a, net.noise)
             score = score + net.noise.log_cdf(h * a).sum(-1)
-        f = net.loss(linear(h, *head), y)                                   # [n, ..., B]
+        f = net.loss(net.head(h, params), y)                                # [n, ..., B]
         B = self._baseline(f, x)
         return reduce_loss((f + (f - B).detach() * (score - score.detach())).mean(0))
 
@@ -90,12 +89,11 @@ def check_logit_noise(net:SBNMLP, name:str):
 @torch.no_grad()
 def downstream_loss(net:SBNMLP, params, # network and its (possibly batched) parameters
                     k:int, # index of the binary layer the states belong to (0 = first)
-                    h:torch.Tensor, # states of binary layer k, [m, ..., B, n_k]
+                    h:torch.Tensor, # flat states of binary layer k, [m, ..., B, n_k]
                     y):
     "Per-example loss `[m, ..., B]` of the network continued from `h` with fresh samples in later layers."
-    *hidden, head = net.layer_params(params)
-    for W, b in hidden[k + 1:]: h = sample_states(linear(h, W, b), net.noise)
-    return net.loss(linear(h, *head), y)
+    for j in range(k + 1, len(net.layer_params(params)) - 1): h = sample_states(net.layer(j, h, params), net.noise)
+    return net.loss(net.head(h, params), y)
 
 # %% ../nbs/08_unbiased.ipynb #741c94a5
 class PerLayerEstimator(Estimator):
@@ -103,16 +101,15 @@ class PerLayerEstimator(Estimator):
     def draw(self, p): raise NotImplementedError # p [..., n] -> (states [m, ..., n], weights [m, ..., n])
     def surrogate(self, net, x, y, params=None):
         check_logit_noise(net, self.name)
-        *hidden, head = net.layer_params(params)
         h, terms = x, 0.
-        for k, (W, b) in enumerate(hidden):
-            a = linear(h, W, b)
+        for k in range(len(net.layer_params(params)) - 1):
+            a = net.layer(k, h, params)
             xs, w = self.draw(net.noise.cdf(a.detach()))
             f = downstream_loss(net, params, k, xs, y)                      # [m, ..., B]
             phi = unit_logit(a, net.noise)
             terms = terms + ((w * f[..., None]).sum(0) * (phi - phi.detach())).sum(-1)
             h = xs[0]
-        return reduce_loss(net.loss(linear(h, *head), y) + terms)
+        return reduce_loss(net.loss(net.head(h, params), y) + terms)
 
 def _pm1(b): return torch.where(b, 1., -1.)
 
@@ -177,20 +174,20 @@ class ARMS(PerLayerEstimator):
 class MuProp(Estimator):
     "MuProp: REINFORCE with a first-order Taylor control variate around the mean-field network."
     def surrogate(self, net, x, y, params=None):
-        *hidden, head = net.layer_params(params)
+        fixed = [tuple(p.detach() for p in pair) for pair in net.layer_params(params)]
         with torch.enable_grad():
             m, means = x, []
-            for W, b in hidden:
-                m = net.noise.mean(linear(m, W.detach(), b.detach()))
+            for k in range(len(fixed) - 1):
+                m = net.noise.mean(net.layer(k, m, fixed))
                 if not m.requires_grad: m.requires_grad_()
                 means.append(m)
-            f_mf = net.loss(linear(m, *(p.detach() for p in head)), y)
+            f_mf = net.loss(net.head(m, fixed), y)
             ds = torch.autograd.grad(f_mf.sum(), means)
         f_mf, h, parts = f_mf.detach(), x, []
-        for (W, b), m, d in zip(hidden, means, ds):
-            a = linear(h, W, b)
+        for k, (m, d) in enumerate(zip(means, ds)):
+            a = net.layer(k, h, params)
             h = sample_states(a, net.noise)
             S, mu = net.noise.log_cdf(h * a).sum(-1), (d * net.noise.mean(a)).sum(-1)
             parts.append((S, f_mf + (d * (h - m.detach())).sum(-1), mu))
-        f = net.loss(linear(h, *head), y)
+        f = net.loss(net.head(h, params), y)
         return reduce_loss(f + sum((f - cv).detach() * (S - S.detach()) + mu - mu.detach() for S, cv, mu in parts))

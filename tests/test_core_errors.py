@@ -84,7 +84,8 @@ def test_check_targets_other_loss():
 def test_check_sbn_model():
     fails(lambda: check_sbn_model(torch.nn.Linear(2, 1), 'psa'),
           "estimator 'psa' needs an SBN model (SBNMLP, SBNConvNet, or any object with noise, loss, loss_name, layer_params, "
-          "sample_params, forward, check_data); got Linear, missing noise, loss, loss_name, layer_params, sample_params, check_data")
+          "sample_params, forward, layer, head, check_data); got Linear, missing noise, loss, loss_name, layer_params, "
+          "sample_params, layer, head, check_data")
     assert check_sbn_model(SBNMLP([2, 3, 1]), 'psa') is not None
 
 

@@ -4,9 +4,6 @@ from sbn_estimators.train import RECIPES, train_cli, list_text
 
 torch.set_num_threads(1)
 LISTED = [l.split(':')[0].strip() for l in list_text().split('recipes:\n')[1].split('\n\n')[0].splitlines()]
-# `reinforce` computes its layers with `linear()` and so runs on SBNMLP only; on the conv SBN it needs the model's
-# forward(x, activation) (nbs/08_unbiased.ipynb, not owned here).
-NEEDS_08 = {'psa_cifar_reinforce'}
 
 def test_list_shows_every_recipe():
     assert LISTED == list(RECIPES)
@@ -14,7 +11,6 @@ def test_list_shows_every_recipe():
 @pytest.mark.parametrize('recipe', LISTED)
 def test_recipe_smoke(recipe, tmp_path, monkeypatch, capsys):
     "Build everything the recipe names (generated data where the dataset is not on disk), two steps, one evaluation."
-    if recipe in NEEDS_08: pytest.xfail("Reinforce.surrogate uses linear(): SBNMLP only (needs nbs/08_unbiased to use net.forward)")
     monkeypatch.chdir(tmp_path)
     train_cli(['--recipe', recipe, '--smoke', '--batch-size', '2', '--eval-samples', '1', '--threads', '1'])
     assert 'nothing written' in capsys.readouterr().out
