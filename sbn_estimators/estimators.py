@@ -172,7 +172,7 @@ class Exact(Estimator):
     "Exact gradient by enumerating every binary state (small networks only)."
     stochastic = False
     def surrogate(self, net, x, y, params=None):
-        if params is not None and params[0][0].ndim > 2:
+        if params is not None and params[0][1].ndim > 1:   # batched copies have biases [n, out]
             raise ValueError("exact is deterministic: pass unbatched parameters (one gradient is all copies would get)")
         return exact_loss(net, x, y, params)
 
@@ -185,18 +185,18 @@ class MeanField(LocalEstimator):
     def forward(self, a): return self._noise.mean(a)
 
 # %% ../nbs/03_estimators.ipynb #dccf707f
-def group_grads(net:SBNMLP, params=None) -> dict:
-    "`.grad` of the (possibly batched) parameters, per group: `{name: [..., d]}` (weights then bias, flattened)."
+def group_grads(net:SBNModel, params=None) -> dict:
+    "`.grad` per group, weights then bias flattened: `{name: [n, d]}` for `n` batched copies, `{name: [d]}` unbatched."
     out = {}
     for name, (W, b) in zip(net.group_names, net.layer_params(params)):
         if W.grad is None: raise ValueError(f"no gradient reached {name}; the surrogate does not depend on it")
-        out[name] = torch.cat([W.grad.flatten(-2), b.grad], -1)
+        out[name] = torch.cat([W.grad.flatten(b.dim() - 1), b.grad], -1)   # batched copies have biases [n, out]
     return out
 
-def draw_estimates(net:SBNMLP, x, y, # network and data (each example gets its own sample)
+def draw_estimates(net:SBNModel, x, y, # network and data (each example gets its own sample)
                    est:Estimator, # the estimator
                    samples:int, # number S of independent estimates
-                   chunk:int=500, # estimates drawn per backward pass
+                   chunk:int=500, # estimates drawn per backward pass (1 for models with unbatched parameters)
                    progress=None # optional callable `progress(n)` called after each chunk with its size
                   ) -> dict:
     "`{group: [S, d]}`: `samples` independent gradient estimates of the mean loss over `(x, y)`."
@@ -208,11 +208,13 @@ def draw_estimates(net:SBNMLP, x, y, # network and data (each example gets its o
         g = group_grads(net, params)
         if progress: progress(samples)
         return {k: v.expand(samples, -1).clone() for k, v in g.items()}
-    parts = []
-    for start in range(0, samples, chunk):
-        n = min(chunk, samples - start)
+    batched = net.sample_params(1)[0][1].dim() == 2   # SBNMLP batches copies of its parameters, SBNConvNet does not
+    step, parts = (chunk if batched else 1), []
+    for start in range(0, samples, step):
+        n = min(step, samples - start)
         params = net.sample_params(n)
         est.surrogate(net, x, y, params).backward()
-        parts.append(group_grads(net, params))
+        g = group_grads(net, params)
+        parts.append(g if batched else {k: v[None] for k, v in g.items()})
         if progress: progress(n)
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
