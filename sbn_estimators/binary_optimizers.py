@@ -9,6 +9,7 @@ __all__ = ['binary_param_groups', 'Bop', 'BayesBiNN', 'make_bop', 'make_bayesbin
 import math
 import torch
 from torch import nn
+from torch.optim.adam import adam
 from .binary_weights import binary_weight_parameters
 
 # %% ../nbs/20_binary_optimizers.ipynb #26545954
@@ -29,13 +30,10 @@ def _unit(name, v, closed=False):
     return float(v)
 
 def _adam_step(p, state, lr, betas, eps, weight_decay):
-    "One Adam step on a real-valued parameter."
-    g = p.grad + weight_decay * p if weight_decay else p.grad
-    if not state: state.update(step=0, m=torch.zeros_like(p), v=torch.zeros_like(p))
-    state['step'] += 1
-    state['m'].mul_(betas[0]).add_(g, alpha=1 - betas[0]); state['v'].mul_(betas[1]).addcmul_(g, g, value=1 - betas[1])
-    m_hat, v_hat = state['m'] / (1 - betas[0] ** state['step']), state['v'] / (1 - betas[1] ** state['step'])
-    p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
+    "One step of torch's Adam (its functional form, so the state stays in this optimizer's `state`) on a real-valued parameter."
+    if not state: state.update(step=torch.tensor(0.), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+    adam([p], [p.grad], [state['exp_avg']], [state['exp_avg_sq']], [], [state['step']], foreach=False, amsgrad=False,
+         beta1=betas[0], beta2=betas[1], lr=lr, weight_decay=weight_decay, eps=eps, maximize=False)
 
 def _check_groups(opt, who):
     if not any(g['binary'] and g['params'] for g in opt.param_groups):
