@@ -70,8 +70,8 @@ def _label(name, params):
     "The estimator as the user wrote it: `name:key=value,...`."
     return name + (':' + ','.join(f'{k}={v}' for k, v in params.items()) if params else '')
 
-def gradient_report(net:SBNMLP, X, Y, # network and data
-                    estimators, # a spec string such as 'reinforce,concrete:tau=1', or estimators, or (label, estimator) pairs
+def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small enough to enumerate)
+                    estimators, # a spec string such as 'reinforce,concrete:tau=1', or a list of spec strings, estimators or (label, estimator) pairs
                     samples:int=2000, # estimates per estimator
                     seed:int=0, # re-seeds torch before each estimator
                     chunk:int=500, # estimates per batched backward pass
@@ -79,9 +79,12 @@ def gradient_report(net:SBNMLP, X, Y, # network and data
                     progress:bool=True # a bar per estimator on a terminal, and one line per estimator on stderr
                    ) -> dict:
     "Exact loss and gradient, and per estimator per parameter group the accuracy metrics and curves."
-    if isinstance(estimators, str):
-        estimators = [(_label(n, p), estimator(n, **p)) for n, p in parse_estimator_specs(estimators)]
-    estimators = [e if isinstance(e, tuple) else (e.spec, e) for e in estimators]
+    def pairs(e):   # a spec string may name several estimators
+        if isinstance(e, str): return [(_label(n, p), estimator(n, **p)) for n, p in parse_estimator_specs(e)]
+        if isinstance(e, Estimator): return [(e.spec, e)]
+        if isinstance(e, tuple) and len(e) == 2 and isinstance(e[1], Estimator): return [e]
+        raise ValueError(f"estimators: each item must be a spec string, an Estimator or a (label, Estimator) pair, got {e!r}")
+    estimators = [pr for e in ([estimators] if isinstance(estimators, str) else estimators) for pr in pairs(e)]
     net.check_data(X, Y)
     exact = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}
     report = dict(sizes=net.sizes, noise=net.noise.name, samples=samples, seed=seed,
