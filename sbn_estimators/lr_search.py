@@ -72,12 +72,17 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
                         Path(out) / label, metric, train_fn)
         for seed in seeds:
             run = Path(out) / label / f'seed{seed}'
-            if (run / 'summary.json').is_file(): row = json.loads((run / 'summary.json').read_text())
+            want = json.loads(json.dumps(dataclasses.asdict(cfg) | dict(lr=rec['lr'], seed=seed)))   # as summary.json holds it
+            if (run / 'summary.json').is_file():
+                row = json.loads((run / 'summary.json').read_text())
+                diff = [f"{k}: {row['config'].get(k)!r} there, {v!r} now" for k, v in want.items() if row['config'].get(k) != v]
+                if diff: raise ValueError(f"{run} holds a finished run of another configuration ({'; '.join(diff)}); "
+                                          "delete it or compare into another folder")
             else:
                 curve = []
                 res = train_fn(dataclasses.replace(cfg, lr=rec['lr'], seed=seed), out=run,
                                callbacks=[lambda epoch, r: curve.append(r)], progress=False)
-                row = dict(method=label, seed=seed, lr=rec['lr'], config=dataclasses.asdict(cfg) | dict(lr=rec['lr'], seed=seed),
+                row = dict(method=label, seed=seed, lr=rec['lr'], config=want,
                            **{k: v for k, v in res.items() if k.startswith('test_') or k == 'seconds_per_epoch'}, curve=curve)
                 run.mkdir(parents=True, exist_ok=True)
                 (run / 'summary.json').write_text(json.dumps(row, indent=1))
