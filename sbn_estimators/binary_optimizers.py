@@ -74,17 +74,19 @@ class BayesBiNN(torch.optim.Optimizer):
     def __init__(self, params, # groups as from `binary_param_groups`; groups without binary=True are real-valued
                  train_size:int, # N, the number of training examples (the loss gradient is of the mean loss)
                  lr=1e-4, # alpha, the step on lambda
-                 temperature=1e-2, # tau of the relaxation
+                 temperature=1e-10, # tau of the relaxation (the authors' code's default)
                  prior_lambda=0., # lambda_0
                  init_lambda=10., # |lambda| at the start, with the sign of the parameter's initial value
                  beta=0., # momentum of the lambda update (0: the plain rule)
+                 scale_eps=1e-10, # added to 1 - w_r^2 and to 1 - tanh^2(lambda) in s, as in the authors' code
                  betas=(0.9, 0.999), eps=1e-8, weight_decay=0.): # Adam for the real-valued groups
-        _positive('lr', lr); _positive('temperature', temperature)
+        _positive('lr', lr); _positive('temperature', temperature); _positive('scale_eps', scale_eps)
         if isinstance(train_size, bool) or not isinstance(train_size, int) or train_size < 1:
             raise ValueError(f"train_size must be a positive integer, got {train_size!r}")
         _unit('beta', beta)
         super().__init__(params, dict(lr=lr, temperature=temperature, prior_lambda=prior_lambda, init_lambda=init_lambda,
-                                      train_size=train_size, betas=betas, eps=eps, weight_decay=weight_decay, binary=False, beta=beta))
+                                      train_size=train_size, betas=betas, eps=eps, weight_decay=weight_decay, binary=False, beta=beta,
+                                      scale_eps=scale_eps))
         _check_groups(self, 'bayesbinn')
         with torch.no_grad():
             for group in self.param_groups:
@@ -93,14 +95,36 @@ class BayesBiNN(torch.optim.Optimizer):
                     self.state[w]['lambda'] = group['init_lambda'] * torch.where(w >= 0, 1., -1.).to(w)
                     self._resample(w, group)
 
+    def _sample(self, w, group):
+        "The relaxed sample w_r = tanh((lambda + delta)/tau) of the state."
+        return torch.tanh((self.state[w]['lambda'] + self.state[w]['delta']) / group['temperature'])
+
     def _resample(self, w, group):
-        "Draw delta, store it and write w_r = tanh((lambda + delta)/tau) into the parameter."
-        st = self.state[w]
+        "Draw delta, store it and write w_r into the parameter."
         e = torch.rand_like(w).clamp(1e-10, 1 - 1e-10)
-        st['delta'] = 0.5 * torch.log(e / (1 - e))
-        w.copy_(torch.tanh((st['lambda'] + st['delta']) / group['temperature']))
+        self.state[w]['delta'] = 0.5 * torch.log(e / (1 - e))
+        w.copy_(self._sample(w, group))
 
     def mean(self, w): return torch.tanh(self.state[w]['lambda'])
+
+    def _scale(self, wr, lam, group):
+        "s = (1 - w_r^2 + eps) / (tau (1 - tanh^2 lambda + eps)): the chain rule through w_r over the Fisher."
+        e = group['scale_eps']
+        return (1 - wr * wr + e) / (group['temperature'] * (1 - torch.tanh(lam) ** 2 + e))
+
+    @torch.no_grad()
+    def hold(self, weights:str): # 'mode': sign(lambda), the most probable weights; 'sample': the training sample w_r
+        "Write the posterior mode (to evaluate, as the authors' code does by default) or the training sample back into the binary parameters."
+        if weights not in ('mode', 'sample'): raise ValueError(f"weights must be 'mode' or 'sample', got {weights!r}")
+        for group in self.param_groups:
+            if not group['binary']: continue
+            for w in group['params']:
+                w.copy_(torch.where(self.state[w]['lambda'] >= 0, 1., -1.).to(w) if weights == 'mode' else self._sample(w, group))
+
+    def load_state_dict(self, state_dict):
+        "Load lambda and delta, and write their sample into the parameters (a resumed run continues where it stopped)."
+        super().load_state_dict(state_dict)
+        self.hold('sample')
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -113,8 +137,8 @@ class BayesBiNN(torch.optim.Optimizer):
                 st = self.state[w]
                 if not group['binary']:
                     _adam_step(w, st, group['lr'], group['betas'], group['eps'], group['weight_decay']); continue
-                lam, tau, b = st['lambda'], group['temperature'], group['beta']
-                s = (1 - w * w) / (tau * (1 - torch.tanh(lam) ** 2).clamp(min=1e-10))
+                lam, b = st['lambda'], group['beta']
+                s = self._scale(self._sample(w, group), lam, group)   # at the sample of this gradient, even if the parameter holds the mode
                 step = group['train_size'] * s * w.grad + lam - group['prior_lambda']
                 st['t'] = st.get('t', 0) + 1
                 st['m'] = b * st.get('m', torch.zeros_like(w)) + (1 - b) * step

@@ -11,7 +11,7 @@ __all__ = ['OPTIMIZERS', 'DEFAULT_LR', 'SCHEDULES', 'INITS', 'DEFAULT_MODELS', '
 
 # %% ../nbs/14_train.ipynb #1de27acf
 import argparse, csv, dataclasses, inspect, json, math, os, sys, tempfile, time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import torch
 import torch.distributed as dist
@@ -23,7 +23,7 @@ from .models import *
 from .data import *
 from .sbn import SBNMLP, init_sbn_
 from .straight_through import sign_pm
-from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn
+from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, BayesBiNN
 from . import cli
 
 # %% ../nbs/14_train.ipynb #5ed13f46
@@ -403,8 +403,17 @@ def _check_finite_step(loss, grads, epoch, step, lr):
     if bad: raise Diverged(f"training diverged at epoch {epoch}, step {step}: the {' and '.join(bad)} is not finite "
                            f"(lr {lr:g}); try a smaller --lr, --grad-clamp, or without --amp. the checkpoints written before it are kept")
 
-def _test(model, data, cfg, device):
-    return {f'test_{k}': v for k, v in evaluate(model, data, 'test', cfg.eval_samples, device=device, amp=cfg.amp).items()}
+@contextmanager
+def _evaluation_weights(opt):
+    "Within the block the model holds the weights to evaluate and save: BayesBiNN's posterior mode (its training sample is restored after); else the weights as they are."
+    if not isinstance(opt, BayesBiNN): yield; return
+    opt.hold('mode')
+    try: yield
+    finally: opt.hold('sample')
+
+def _test(model, data, cfg, device, opt=None):
+    with _evaluation_weights(opt):
+        return {f'test_{k}': v for k, v in evaluate(model, data, 'test', cfg.eval_samples, device=device, amp=cfg.amp).items()}
 
 # %% ../nbs/14_train.ipynb #63e7968b
 def train(cfg:TrainConfig, # the run's configuration
@@ -497,31 +506,34 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             if world > 1: _all_average([t for t in model.buffers() if t.is_floating_point()])
             if smoke: continue
             seconds = time.perf_counter() - t0
-            v = evaluate(model, data, 'val', cfg.eval_samples, device=device, amp=cfg.amp) if len(data.splits['val'][1]) else \
-                dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'))
-            rows.append(dict(stage=st['name'], epoch=g + 1, lr=opt.param_groups[0]['lr'], train_loss=run_loss / steps,
-                             train_acc=run_acc / steps, val_loss=v['loss'], val_acc=v['acc'], val_ens_acc=v['ens_acc'],
-                             val_det_acc=v['det_acc'], seconds=seconds))
-            improved = math.isfinite(v['loss']) and v['acc'] > best
-            best = v['acc'] if improved else best
-            rng = _rng_state(world)
-            if out is not None:
-                state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(), stage=si,
-                             stage_epoch=e + 1, epoch=g + 1, rng=rng, config=dataclasses.asdict(cfg), metrics=rows, best=best,
-                             stages=results)
-                if improved: save_checkpoint(out / 'best.pt', **state)
-                save_checkpoint(out / 'last.pt', **state)
-                _write_metrics(out / 'metrics.csv', rows)
+            with _evaluation_weights(opt):   # validated and saved as evaluated
+                v = evaluate(model, data, 'val', cfg.eval_samples, device=device, amp=cfg.amp) if len(data.splits['val'][1]) else \
+                    dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'))
+                rows.append(dict(stage=st['name'], epoch=g + 1, lr=opt.param_groups[0]['lr'], train_loss=run_loss / steps,
+                                 train_acc=run_acc / steps, val_loss=v['loss'], val_acc=v['acc'], val_ens_acc=v['ens_acc'],
+                                 val_det_acc=v['det_acc'], seconds=seconds))
+                improved = math.isfinite(v['loss']) and v['acc'] > best
+                best = v['acc'] if improved else best
+                rng = _rng_state(world)
+                if out is not None:
+                    state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(), stage=si,
+                                 stage_epoch=e + 1, epoch=g + 1, rng=rng, config=dataclasses.asdict(cfg), metrics=rows, best=best,
+                                 stages=results)
+                    if improved: save_checkpoint(out / 'best.pt', **state)
+                    save_checkpoint(out / 'last.pt', **state)
+                    _write_metrics(out / 'metrics.csv', rows)
             if progress and rank == 0:
                 cli.epoch_line('epoch', g + 1, total_epochs, **({'stage': st['name']} if len(plan) > 1 else {}),
                                loss=rows[-1]['train_loss'], val_acc=v['acc'], seconds=seconds)
             for cb in callbacks: cb(g + 1, rows[-1])
         if len(plan) > 1 and not smoke:
-            results[st['name']] = _test(model, data, cfg, device)
-            if out is not None: save_checkpoint(out / f"stage-{st['name']}.pt", model=model.state_dict(), stage=si,
-                                                config=dataclasses.asdict(cfg), result=results[st['name']])
+            results[st['name']] = _test(model, data, cfg, device, opt)
+            with _evaluation_weights(opt):
+                if out is not None: save_checkpoint(out / f"stage-{st['name']}.pt", model=model.state_dict(), stage=si,
+                                                    config=dataclasses.asdict(cfg), result=results[st['name']])
     bar.close()
-    result = _test(model, data, cfg, device)
+    result = _test(model, data, cfg, device, opt)
+    if isinstance(opt, BayesBiNN): opt.hold('mode')   # the returned model holds the weights tested
     result['seconds_per_epoch'] = sum(r['seconds'] for r in rows) / max(len(rows), 1)
     if results: result['stages'] = results
     if out is not None:

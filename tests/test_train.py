@@ -2,7 +2,8 @@
 import json, shutil
 from pathlib import Path
 import pytest, torch
-from sbn_estimators.train import TrainConfig, RECIPES, train, train_cli, load_checkpoint
+from sbn_estimators.train import TrainConfig, RECIPES, OPTIMIZERS, train, train_cli, load_checkpoint
+from sbn_estimators.binary_optimizers import BayesBiNN
 from conftest import console_script
 import subprocess
 
@@ -142,3 +143,25 @@ def test_best_checkpoint_never_non_finite(tmp_path, monkeypatch):
     for f in ('best.pt', 'last.pt'):
         ck = load_checkpoint(tmp_path / 'r' / f)
         assert ck['epoch'] == 1 and all(torch.isfinite(v).all() for v in ck['model'].values() if v.is_floating_point())
+
+FASHION = Path('/usr/share/datasets/fashion-mnist')
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason='needs Debian dataset-fashion-mnist (.ci/run installs it)')
+def test_bayesbinn_evaluates_the_posterior_mode_and_resumes(tmp_path, monkeypatch):
+    "BayesBiNN: the tests, the saved and the returned model use the posterior mode sign(lambda); an interrupted run resumes exactly."
+    # a mild relaxation, so that the training samples differ from the mode (at the defaults both are ±1 and mostly agree)
+    monkeypatch.setitem(OPTIMIZERS, 'bayesbinn', lambda p, cfg, n: BayesBiNN(p, train_size=n, lr=cfg.lr, temperature=1., init_lambda=.5))
+    cfg = TrainConfig(data='fashion_mnist', model='fmnist_bnn_conv:width=8', estimator='st:deterministic=true', optimizer='bayesbinn',
+                      lr=1e-2, epochs=3, n_train=256, val=64, n_test=128, batch_size=64, eval_samples=1, seed=0, device='cpu')
+    full = train(cfg, tmp_path / 'a', progress=False)
+    ck = load_checkpoint(tmp_path / 'a' / 'last.pt')
+    binary = {f'{n}.weight': m.weight for n, m in full['model'].named_modules() if type(m).__name__ == 'BinaryWeightConv2d'}
+    lams = [s['lambda'] for s in ck['optimizer']['state'].values() if 'lambda' in s]
+    assert len(binary) == len(lams) == 3
+    for (name, w), lam in zip(binary.items(), lams):
+        assert torch.equal(w.detach(), torch.where(lam >= 0, 1., -1.))            # the returned model holds the mode
+        assert torch.equal(ck['model'][name], w.detach())                         # so does the checkpoint
+    with pytest.raises(KeyboardInterrupt): train(cfg, tmp_path / 'b', callbacks=[_interrupt_after(1)], progress=False)
+    resumed = train(cfg, tmp_path / 'b', resume=True, progress=False)
+    for (k, p), q in zip(full['model'].state_dict().items(), resumed['model'].state_dict().values()): assert torch.equal(p, q), k
+    assert resumed['test_det_acc'] == full['test_det_acc']
