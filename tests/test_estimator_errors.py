@@ -23,6 +23,17 @@ def test_straight_through_parameters():
     fails(lambda: estimator('approx_sign', threshold=1), "valid parameters: noise='logistic', deterministic=False")
 
 
+def test_annealed_sign_parameters():
+    "EDE and RBNN share their range check; each names the argument, what it got and what is valid."
+    for name in ('ede', 'rbnn'):
+        fails(lambda: estimator(name, t_min=0), "t_min must be a positive number, got 0")
+        fails(lambda: estimator(name, t_max='big'), "t_max must be a positive number, got 'big'")
+        fails(lambda: estimator(name, t_min=2., t_max=1.), "need t_min <= t_max, got t_min=2.0, t_max=1.0")
+        fails(lambda: estimator(name, deterministic='yes'), "deterministic must be true or false")
+    fails(lambda: estimator('rbnn', t_floor=-0.5), "t_floor must be a finite number >= 0, got -0.5")
+    fails(lambda: estimator('ede', t_floor=1), "valid parameters: noise='logistic', deterministic=False, t_min=0.1, t_max=10.0")
+
+
 def test_noise_must_match_the_network():
     X, Y = cos_data()
     toy = init_sbn_(SBNMLP([2, 5, 5, 5, 1]), X, seed=0)

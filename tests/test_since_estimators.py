@@ -1,10 +1,12 @@
-"Argument validation of the estimators published since the seed papers (gumbel_family, control_variates, ede) and the binary-weight optimizers."
+"Argument validation of the estimators published since the seed papers (gumbel_family, control_variates, ede: EDE and RBNN) and the binary-weight optimizers."
 import pytest, torch
 from torch import nn
 from sbn_estimators.sbn import SBNMLP, cos_data
 from sbn_estimators.gumbel_family import DARN, ZGR, ReinMax, GST, GumbelRao, DecoupledST
 from sbn_estimators.control_variates import DoubleCV, UGC
-from sbn_estimators.ede import EDE, ede_t
+from sbn_estimators.ede import EDE, ede_t, RBNN, rbnn_t
+from sbn_estimators.estimators import estimator, list_estimators
+from sbn_estimators.binary_weights import BinaryWeightLinear
 from sbn_estimators.binary_optimizers import Bop, BayesBiNN
 
 
@@ -25,6 +27,17 @@ from sbn_estimators.binary_optimizers import Bop, BayesBiNN
     (lambda: EDE(t_min=5., t_max=1.), 'need t_min <= t_max'),
     (lambda: ede_t(3, 0), 'epochs must be a positive integer'),
     (lambda: ede_t(-1, 10), 'epoch must be an integer >= 0'),
+    (lambda: ede_t(0, 10, t_min=0), 't_min must be a positive number'),
+    (lambda: RBNN(t_min=0), 't_min must be a positive number'),
+    (lambda: RBNN(t_max=float('nan')), 't_max must be a positive number'),
+    (lambda: RBNN(t_min=5., t_max=1.), 'need t_min <= t_max'),
+    (lambda: RBNN(t_floor=-1.), 't_floor must be a finite number >= 0, got -1.0'),
+    (lambda: RBNN(t_floor=True), 't_floor must be a finite number >= 0, got True'),
+    (lambda: estimator('rbnn:t_floor=inf'), 't_floor must be a finite number >= 0'),
+    (lambda: estimator('rbnn:tau=1'), "estimator 'rbnn' has no parameter tau"),
+    (lambda: rbnn_t(3, 0), 'epochs must be a positive integer'),
+    (lambda: rbnn_t(-1, 10), 'epoch must be an integer >= 0'),
+    (lambda: rbnn_t(0, 10, t_min=20.), 'need t_min <= t_max'),
 ])
 def test_bad_parameters(make, msg):
     with pytest.raises(ValueError, match=msg): make()
@@ -59,12 +72,13 @@ def test_ugc_refuses_bounded_noise():
     (lambda p: BayesBiNN(p, train_size=0), 'train_size must be a positive integer'),
     (lambda p: BayesBiNN(p, train_size=10, temperature=0), 'temperature must be a positive number'),
     (lambda p: BayesBiNN(p, train_size=10, beta=1.0), 'beta must be in'),
+    (lambda p: BayesBiNN(p, train_size=10, scale_eps=0.), 'scale_eps must be a positive number'),
 ])
 def test_optimizer_parameters(make, msg):
     with pytest.raises(ValueError, match=msg): make([nn.Parameter(torch.zeros(3))])
 
 
-@pytest.mark.parametrize('est', [DARN(), ZGR(), ReinMax(tau=0.5), GST(), GumbelRao(k=3), DecoupledST(), EDE(), DoubleCV(), UGC()],
+@pytest.mark.parametrize('est', [DARN(), ZGR(), ReinMax(tau=0.5), GST(), GumbelRao(k=3), DecoupledST(), EDE(), RBNN(), DoubleCV(), UGC()],
                          ids=lambda e: e.spec)
 def test_float32_batched_parameters(est):
     "Every estimator runs on a float32 network with batched parameters (as draw_estimates uses) and fills every copy's gradient."
@@ -80,3 +94,29 @@ def test_ede_schedule_reaches_model_modules():
     est, model = EDE(), nn.Sequential(nn.Linear(2, 2), EDE(deterministic=True))
     est.on_epoch(model, 9, 9)
     assert est.t == model[1].t == pytest.approx(10.) and est.k == model[1].k == 1.
+
+
+def test_rbnn_is_registered_with_its_parameters():
+    assert 'rbnn' in list_estimators()
+    est = estimator('rbnn:t_min=0.1,t_max=5,t_floor=1,deterministic=true')
+    assert isinstance(est, RBNN) and est.deterministic and (est.t_min, est.t_max, est.t_floor) == (0.1, 5., 1.)
+    assert (est.t, est.k) == (1., 1.)   # t_min = 0.1 floored at 1
+    assert estimator(est.spec).hparams() == est.hparams()
+    from sbn_estimators.models import compatible_models
+    assert compatible_models('rbnn') == compatible_models('ede')   # SBN and layered (BNN) models, like EDE
+    a = torch.tensor([-0.5, 0., 0.3], requires_grad=True)
+    est(a).sum().backward()
+    assert torch.allclose(a.grad, (2 ** .5 - a.detach().abs()).clamp(min=0))
+
+
+def test_rbnn_schedule_reaches_every_rbnn_module():
+    est = RBNN()
+    model = nn.Sequential(BinaryWeightLinear(2, 3, binarize=RBNN(deterministic=True)), RBNN(), RBNN(t_floor=1.), nn.Linear(3, 1))
+    est.on_epoch(model, 0, 150)
+    assert est.t == model[0].binarize.t == model[1].t == 0.01 and est.k == model[0].binarize.k == model[1].k == 100.
+    assert (model[2].t, model[2].k) == (1., 1.)
+    est.on_epoch(model, 140, 150)
+    t = rbnn_t(140, 150)
+    assert t > 1 and all((m.t, m.k) == (t, 1.) for m in (est, model[0].binarize, model[1], model[2]))
+    est.on_epoch(model, 150, 150)
+    assert model[1].t == pytest.approx(10.)
