@@ -147,13 +147,15 @@ class BayesBiNN(torch.optim.Optimizer):
         return loss
 
 # %% ../nbs/20_binary_optimizers.ipynb #0f150ef9
-def make_bop(params, cfg):
-    "Bop for `sbn-train --optimizer bop`: params from `binary_param_groups(model)`, Adam at cfg.lr for the real-valued ones."
-    return Bop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+def make_bop(params, cfg,
+             **kw): # Bop's `threshold`, `gamma`
+    "Bop for `sbn-train --optimizer bop[:threshold=..,gamma=..]`: params from `binary_param_groups(model)`, Adam at cfg.lr for the real-valued ones."
+    return Bop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
 
 def make_bayesbinn(params, cfg,
-                   train_size:int=None): # N; default cfg.train_size
-    "BayesBiNN for `sbn-train --optimizer bayesbinn`: step cfg.lr, training-set size `train_size` (or cfg.train_size)."
+                   train_size:int=None, # N; default cfg.train_size
+                   **kw): # BayesBiNN's `temperature`, `init_lambda`, `prior_lambda`, `beta`, `scale_eps`
+    "BayesBiNN for `sbn-train --optimizer bayesbinn[:temperature=..,...]`: step cfg.lr, training-set size `train_size` (or cfg.train_size)."
     n = train_size if train_size is not None else getattr(cfg, 'train_size', None)
     if n is None: raise ValueError("bayesbinn needs the training-set size: pass train_size (the trainer knows it) or set cfg.train_size")
-    return BayesBiNN(params, train_size=n, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return BayesBiNN(params, train_size=n, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)

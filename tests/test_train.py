@@ -2,8 +2,7 @@
 import json, shutil
 from pathlib import Path
 import pytest, torch
-from sbn_estimators.train import TrainConfig, RECIPES, OPTIMIZERS, train, train_cli, load_checkpoint
-from sbn_estimators.binary_optimizers import BayesBiNN
+from sbn_estimators.train import TrainConfig, RECIPES, train, train_cli, load_checkpoint
 from conftest import console_script
 import subprocess
 
@@ -147,11 +146,11 @@ def test_best_checkpoint_never_non_finite(tmp_path, monkeypatch):
 FASHION = Path('/usr/share/datasets/fashion-mnist')
 
 @pytest.mark.skipif(not FASHION.is_dir(), reason='needs Debian dataset-fashion-mnist (.ci/run installs it)')
-def test_bayesbinn_evaluates_the_posterior_mode_and_resumes(tmp_path, monkeypatch):
+def test_bayesbinn_evaluates_the_posterior_mode_and_resumes(tmp_path):
     "BayesBiNN: the tests, the saved and the returned model use the posterior mode sign(lambda); an interrupted run resumes exactly."
     # a mild relaxation, so that the training samples differ from the mode (at the defaults both are ±1 and mostly agree)
-    monkeypatch.setitem(OPTIMIZERS, 'bayesbinn', lambda p, cfg, n: BayesBiNN(p, train_size=n, lr=cfg.lr, temperature=1., init_lambda=.5))
-    cfg = TrainConfig(data='fashion_mnist', model='fmnist_bnn_conv:width=8', estimator='st:deterministic=true', optimizer='bayesbinn',
+    cfg = TrainConfig(data='fashion_mnist', model='fmnist_bnn_conv:width=8', estimator='st:deterministic=true',
+                      optimizer='bayesbinn:temperature=1,init_lambda=0.5',
                       lr=1e-2, epochs=3, n_train=256, val=64, n_test=128, batch_size=64, eval_samples=1, seed=0, device='cpu')
     full = train(cfg, tmp_path / 'a', progress=False)
     ck = load_checkpoint(tmp_path / 'a' / 'last.pt')

@@ -13,6 +13,8 @@ def cli(capsys, *args):
 
 BAD = [(['--estimator', 'nope'], 'valid estimators'), (['--model', 'nope'], 'valid models'),
        (['--optimizer', 'rmsprop'], 'valid: sgd, adam'), (['--recipe', 'nope'], 'valid recipes'),
+       (['--optimizer', 'bop:gama=1e-3'], "optimizer 'bop' has no parameter gama; valid parameters: threshold=1e-08"),
+       (['--optimizer', 'bop:gamma=2'], 'gamma must be in (0, 1], got 2'),
        (['--model', 'resnet20', '--data', 'cos'], 'logistic loss'),
        (['--model', 'resnet20', '--estimator', 'reinforce'], 'network-level'),
        (['--model', 'resnet20', '--estimator', 'psa'], 'local estimators: '),
