@@ -98,7 +98,7 @@ def register_estimator(name:str, # lowercase registry name
     return _register
 
 # %% ../nbs/03_estimators.ipynb #2b1fd4de
-ESTIMATOR_MODULES = ('straight_through', 'reste', 'unbiased', 'relaxed', 'rebar', 'psa', 'adf', 'gumbel_family', 'control_variates', 'ede') # modules of sbn_estimators that register estimators
+ESTIMATOR_MODULES = ('straight_through', 'reste', 'unbiased', 'relaxed', 'rebar', 'psa', 'adf', 'gumbel_family', 'control_variates', 'ede', 'rodeo') # modules of sbn_estimators that register estimators
 
 @functools.cache
 def _import_estimator_modules():
