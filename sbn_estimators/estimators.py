@@ -49,6 +49,12 @@ class Estimator:
     def surrogate(self, net, x, y, params=None): raise NotImplementedError
     def on_epoch(self, model:nn.Module, epoch:int, epochs:int):
         "Called by the trainer at the start of every epoch (from 0); a schedule sets its parameters here."
+    def state_dict(self) -> dict:
+        "What the estimator has learned (tensors, an optimizer's state), for the trainer's checkpoints; {} for most."
+        return {}
+    def load_state_dict(self, state:dict):
+        "Restore what `state_dict` returned."
+        if state: raise ValueError(f"estimator {self.name!r} learns nothing, but the state holds {', '.join(sorted(state))}")
     @property
     def spec(self):
         "The `name:key=value,...` string that recreates this estimator (parameters that differ from their defaults)."

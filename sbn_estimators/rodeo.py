@@ -89,7 +89,7 @@ class RODEO(Estimator):
         _positive_number('lr', lr); _positive_number('net_lr', net_lr)
         if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
         self.n, self.hidden, self.lr, self.net_lr, self.tune = n, hidden, lr, net_lr, tune
-        self.nets = None
+        self.nets, self._loaded = None, {}
     score_flip = True # the flipped unit's score in the beta-term (False only to show the bias of leaving it out)
     rows = 1 << 16 # control-network inputs per slice
 
@@ -102,6 +102,22 @@ class RODEO(Estimator):
         self.alphas, self.betas = (torch.zeros(layers, dtype=x.dtype, device=x.device, requires_grad=True) for _ in range(2))
         self._opt = torch.optim.Adam([{'params': [self.alphas, self.betas]},
                                       {'params': list(self.nets.parameters()), 'lr': self.net_lr}], lr=self.lr)
+        if self._loaded:                                                     # a resumed run: what was learned before
+            if len(self._loaded['alphas']) != layers:
+                raise ValueError(f"the loaded {self.name} state is for {len(self._loaded['alphas'])} binary layers, the network has {layers}")
+            self.nets.load_state_dict(self._loaded['nets'])
+            with torch.no_grad(): self.alphas.copy_(self._loaded['alphas']); self.betas.copy_(self._loaded['betas'])
+            self._opt.load_state_dict(self._loaded['opt'])
+            self._loaded = {}
+
+    def state_dict(self) -> dict:
+        "Control networks, scales and their optimizer's state (empty before the first call)."
+        if self.nets is None: return self._loaded
+        return dict(nets=self.nets.state_dict(), alphas=self.alphas.detach(), betas=self.betas.detach(), opt=self._opt.state_dict())
+
+    def load_state_dict(self, state:dict):
+        "Take the learned state `state_dict` returned (the trainer's resume); it is built at the next call, on that call's device and dtype."
+        self.nets, self._loaded = None, dict(state)
 
     def control_values(self, l:int, inp):
         "Layer `l`'s control network at `inp` [..., 2], in slices, without a graph."

@@ -478,6 +478,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             if st['transform']: model = MODEL_TRANSFORMS[st['transform']](model, est).to(device)
         try: model.load_state_dict(ck['model'])
         except RuntimeError as e: raise ValueError(f"last.pt holds weights of a different model: {str(e).splitlines()[0]}") from None
+        est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks) has learned
     torch.manual_seed(cfg.seed + 7919 * rank)
     bar = cli.progress(total=steps * total_epochs, initial=steps * (sum(s['epochs'] for s in plan[:first]) + e_start),
                        desc=f"{cfg.model} / {cfg.estimator}", disable=not progress or rank != 0, unit='step')
@@ -525,7 +526,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 best = v['acc'] if improved else best
                 rng = _rng_state(world)
                 if out is not None:
-                    state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(), stage=si,
+                    state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(), estimator=est.state_dict(), stage=si,
                                  stage_epoch=e + 1, epoch=g + 1, rng=rng, config=dataclasses.asdict(cfg), metrics=rows, best=best,
                                  stages=results)
                     if improved: save_checkpoint(out / 'best.pt', **state)

@@ -96,3 +96,21 @@ def test_sbn_train_lists_and_trains_rodeo(tmp_path, capsys):
     res = train(TrainConfig(model='sbn_mlp:width=32', estimator='rodeo', epochs=1, eval_samples=2), tmp_path / 'r', progress=False)
     assert 0 <= res['test_acc'] <= 1 and torch.isfinite(torch.tensor(res['test_loss']))
     assert json.loads((tmp_path / 'r' / 'config.json').read_text())['estimator'] == 'rodeo'
+
+
+def test_stateless_estimators_refuse_a_learned_state():
+    "A checkpoint's estimator state given to an estimator that learns nothing is refused, naming what it held."
+    assert estimator('st').state_dict() == {} or len(estimator('st').state_dict()) == 0
+    with pytest.raises(ValueError, match="estimator 'reinforce' learns nothing, but the state holds alphas"):
+        estimator('reinforce').load_state_dict({'alphas': torch.zeros(2)})
+
+
+def test_resume_restores_what_rodeo_learned(tmp_path):
+    "An interrupted and resumed rodeo run ends with the same weights as an uninterrupted one: its control networks are checkpointed."
+    cfg = TrainConfig(model='sbn_mlp:width=16', estimator='rodeo:n=2,hidden=4', epochs=3, eval_samples=1, seed=1, device='cpu')
+    full = train(cfg, tmp_path / 'a', progress=False)['model']
+    def stop(epoch, row):
+        if epoch == 1: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): train(cfg, tmp_path / 'b', callbacks=[stop], progress=False)
+    resumed = train(cfg, tmp_path / 'b', resume=True, progress=False)['model']
+    for (k, p), q in zip(full.state_dict().items(), resumed.state_dict().values()): assert torch.equal(p, q), k
