@@ -44,7 +44,7 @@ class REBAR(Estimator):
         if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
         if not (isinstance(lr, (int, float)) and lr > 0): raise ValueError(f"lr must be a positive number, got {lr!r}")
         self.scale, self.tau, self.tune, self.lr = scale, tau, tune, lr
-        self.scales, self.concrete = None, Concrete(tau)
+        self.scales, self.concrete, self._loaded = None, Concrete(tau), {}
 
     def _init_state(self, net, x):
         "Tuned parameters for `net`'s groups, in the data's dtype and device."
@@ -52,6 +52,23 @@ class REBAR(Estimator):
         self.scales = torch.tensor([float(self.scale)] * (len(net.layer_params()) - 1) + [0.], **kw).requires_grad_()
         self.log_tau = torch.tensor(math.log(self.tau), **kw).requires_grad_()
         self._opt = torch.optim.Adam(self.tuned_groups(), lr=self.lr)
+        if self._loaded:                                                     # a resumed run: what was tuned before
+            saved = self._loaded['tuned']
+            if [t.shape for t in saved] != [p.shape for p in self.tuned()]:
+                raise ValueError(f"the loaded {self.name} state does not fit this network (shapes {[tuple(t.shape) for t in saved]})")
+            with torch.no_grad():
+                for p, t in zip(self.tuned(), saved): p.copy_(t)
+            self._opt.load_state_dict(self._loaded['opt'])
+            self._loaded = {}
+
+    def state_dict(self) -> dict:
+        "The tuned parameters (scales, log tau, RELAX's network) and their optimizer's state (empty before the first call)."
+        if self.scales is None: return self._loaded
+        return dict(tuned=[p.detach() for p in self.tuned()], opt=self._opt.state_dict())
+
+    def load_state_dict(self, state:dict):
+        "Take the state `state_dict` returned (the trainer's resume); it is built at the next call, on that call's device and dtype."
+        self.scales, self._loaded = None, dict(state)
 
     def tuned_groups(self): return [{'params': [self.scales, self.log_tau]}] # Adam parameter groups
     def tuned(self): return [p for group in self.tuned_groups() for p in group['params']]
@@ -123,8 +140,9 @@ class RELAX(REBAR):
         with torch.no_grad():                                               # input size: the input's and every layer's units
             h, size = x[:1], x[0].numel()
             for k in range(len(net.layer_params()) - 1): h = net.layer(k, h); size += h.shape[-1]
-        self.cv_net = nn.Sequential(nn.Linear(size, self.hidden), nn.Tanh(),
-                                    nn.Linear(self.hidden, 1, bias=False)).to(device=x.device, dtype=x.dtype)
+        with torch.random.fork_rng(devices=[], enabled=bool(self._loaded)):   # a resumed run overwrites it: draw off the stream
+            self.cv_net = nn.Sequential(nn.Linear(size, self.hidden), nn.Tanh(),
+                                        nn.Linear(self.hidden, 1, bias=False)).to(device=x.device, dtype=x.dtype)
         nn.init.zeros_(self.cv_net[-1].weight)                              # starts as REBAR
         super()._init_state(net, x)
 

@@ -39,7 +39,7 @@ class Reinforce(Estimator):
         if not (isinstance(hidden, int) and hidden >= 1): raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
         if not lr > 0: raise ValueError(f"lr must be positive, got {lr}")
         self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n, decay, hidden, lr
-        self.n_paths, self.ema, self.baseline_net = n_paths, None, None
+        self.n_paths, self.ema, self.baseline_net, self._loaded = n_paths, None, None, {}
 
     def _baseline(self, f, x):
         "The baseline for per-example losses `f` [n, ..., B] of inputs `x`, then the baseline's update."
@@ -52,15 +52,32 @@ class Reinforce(Estimator):
             self.ema = m if self.ema is None else self.decay * self.ema + (1 - self.decay) * m
             return B
         if self.baseline_net is None:
-            self.baseline_net = nn.Sequential(nn.Linear(x.shape[-1], self.hidden), nn.Tanh(), nn.Linear(self.hidden, 1)
-                                             ).to(device=x.device, dtype=x.dtype)
+            with torch.random.fork_rng(devices=[], enabled=bool(self._loaded)):   # a resumed run overwrites it: draw off the stream
+                self.baseline_net = nn.Sequential(nn.Linear(x.shape[-1], self.hidden), nn.Tanh(), nn.Linear(self.hidden, 1)
+                                                 ).to(device=x.device, dtype=x.dtype)
             self._opt = torch.optim.Adam(self.baseline_net.parameters(), lr=self.lr)
+            if self._loaded:                                                 # a resumed run: the baseline learned before
+                self.baseline_net.load_state_dict(self._loaded['net']); self._opt.load_state_dict(self._loaded['opt'])
+                self._loaded = {}
         with torch.enable_grad():
             B = self.baseline_net(x).squeeze(-1)
             self._opt.zero_grad()
             ((B - fd) ** 2).mean().backward()
         self._opt.step()
         return B.detach()
+
+    def state_dict(self) -> dict:
+        "The moving average ('ema') or the baseline network and its optimizer's state ('nvil'); empty otherwise."
+        if self.baseline == 'ema': return {} if self.ema is None else {'ema': self.ema}
+        if self.baseline == 'nvil':
+            return self._loaded if self.baseline_net is None else dict(net=self.baseline_net.state_dict(), opt=self._opt.state_dict())
+        return {}
+
+    def load_state_dict(self, state:dict):
+        "Restore what `state_dict` returned (the trainer's resume); the baseline network is built at the next call."
+        if self.baseline == 'ema' and set(state) <= {'ema'}: self.ema = state.get('ema')
+        elif self.baseline == 'nvil' and set(state) <= {'net', 'opt'}: self.baseline_net, self._loaded = None, dict(state)
+        else: super().load_state_dict(state)
 
     def surrogate(self, net, x, y, params=None):
         h, score = x, 0.

@@ -51,9 +51,9 @@ def _interrupt_after(k):
         if epoch == k: raise KeyboardInterrupt
     return cb
 
-@pytest.mark.parametrize('estimator', ['st', 'reinforce'])
+@pytest.mark.parametrize('estimator', ['st', 'reinforce', 'reinforce:baseline=ema', 'reinforce:baseline=nvil', 'rebar', 'relax'])
 def test_resume_gives_same_weights(tmp_path, estimator):
-    "An interrupted and resumed run ends with the same weights as an uninterrupted one (same seed, CPU)."
+    "An interrupted and resumed run ends with the same weights as an uninterrupted one (same seed, CPU), learned estimator state included."
     cfg = TrainConfig(model='sbn_mlp:width=32', estimator=estimator, epochs=4, warmup_epochs=1, eval_samples=2, seed=3)
     full = train(cfg, tmp_path / 'a', progress=False)['model']
     with pytest.raises(KeyboardInterrupt): train(cfg, tmp_path / 'b', callbacks=[_interrupt_after(2)], progress=False)
