@@ -80,9 +80,14 @@ class _BinaryWeight:
         return w if alpha is None else w * alpha
     @torch.no_grad()
     def signs_and_scale(self):
-        "The deployed weights `alpha * sign(latent)` in two parts: (±1 signs, alpha broadcastable to them; 1 for 'none')."
+        "The deployed weights `alpha * signs` in two parts: (±1 signs, alpha broadcastable to them; 1 for 'none')."
         alpha = weight_scale(self.weight, self.scale)
-        return sign_pm(self.weight), self.weight.new_ones(()) if alpha is None else alpha
+        signs = self.binarize.signs(self.weight) if hasattr(self.binarize, 'signs') else sign_pm(self.weight)
+        return signs, self.weight.new_ones(()) if alpha is None else alpha
+    @torch.no_grad()
+    def latent_from(self, w:torch.Tensor) -> torch.Tensor:
+        "A latent weight whose deployed weight is `w` (= alpha * signs): `w` itself unless the binarizer maps it (`latent_from`)."
+        return self.binarize.latent_from(w) if hasattr(self.binarize, 'latent_from') else w
 
 # %% ../nbs/07_binary_weights.ipynb #2b60483b
 class BinaryWeightLinear(_BinaryWeight, nn.Linear):

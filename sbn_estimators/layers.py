@@ -97,7 +97,7 @@ def unpack_weight(exported:dict, name:str # layer name, as in `model.named_modul
 # %% ../nbs/11_layers.ipynb #700452e8
 @torch.no_grad()
 def import_binary(model:nn.Module, exported:dict) -> nn.Module:
-    "Load `export_binary` output into `model` (same architecture): latent weights become `alpha * sign`."
+    "Load `export_binary` output into `model` (same architecture): latent weights that deploy to `alpha * sign` (`latent_from`)."
     state = {k: v for k, v in exported.items() if not k.endswith(('.bits', '.shape', '.scale'))}
     signs = binary_weight_layers(model)
     missing = [n for n in signs if f'{n}.weight.bits' not in exported]
@@ -106,7 +106,7 @@ def import_binary(model:nn.Module, exported:dict) -> nn.Module:
         w = unpack_weight(exported, name)
         if w.shape != m.weight.shape:
             raise ValueError(f"{name}: exported weight has shape {list(w.shape)}, the model's is {list(m.weight.shape)}")
-        state[f'{name}.weight'] = w
+        state[f'{name}.weight'] = m.latent_from(w)
     try: model.load_state_dict(state)
     except RuntimeError as e: raise ValueError(f"exported weights do not fit this model: {e}") from None
     return model

@@ -68,7 +68,7 @@ def _layered(fn):
     return build
 
 # %% ../nbs/12_models.ipynb #8084293d
-MODEL_MODULES = ('binaryduo',) # other modules of sbn_estimators that register models or transforms
+MODEL_MODULES = ('binaryduo', 'biper') # other modules of sbn_estimators that register models or transforms
 
 # %% ../nbs/12_models.ipynb #402eb280
 MODEL_TRANSFORMS = {}
