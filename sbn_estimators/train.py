@@ -191,6 +191,9 @@ RECIPES = {
     'fmnist_mlp_st': Recipe("ours: SBN 784-256-256-10 on Fashion-MNIST, straight-through (ST)", {**_FMNIST, 'model': 'sbn_mlp', 'estimator': 'st'}),
     'fmnist_conv_psa': Recipe("ours: all-conv SBN on Fashion-MNIST trained with PSA", {**_FMNIST, 'model': 'fmnist_sbn_conv', 'estimator': 'psa'}),
     'fmnist_bnn_st': Recipe("ours: binary-weight binary-activation conv net on Fashion-MNIST, ST", {**_FMNIST, 'model': 'fmnist_bnn_conv', 'estimator': 'st'}),
+    'fmnist_bnn_biper': Recipe("ours: the same net with BiPer's weights (freq 20, ApproxSign activations): 20 epochs on the sine, 10 on its square wave",
+        {**_FMNIST, 'model': 'fmnist_biper_conv:freq=20', 'estimator': 'approx_sign:deterministic=true',
+         'stages': [{'name': 'sine', 'epochs': 20}, {'name': 'square', 'transform': 'biper_binarize', 'epochs': 10}]}),
 }
 
 # %% ../nbs/14_train.ipynb #e445461c
