@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SCALES', 'bernoulli_weights', 'MirrorDescent', 'clip_latent_', 'weight_scale', 'BinaryWeightLinear',
-           'BinaryWeightConv2d', 'binary_weight_layers', 'binary_weight_parameters', 'flip_ratio']
+           'BinaryWeightConv2d', 'binary_weight_layers', 'binary_weight_parameters', 'weight_penalty', 'flip_ratio']
 
 # %% ../nbs/07_binary_weights.ipynb #0bf6ff94
 import math
@@ -88,6 +88,9 @@ class _BinaryWeight:
     def latent_from(self, w:torch.Tensor) -> torch.Tensor:
         "A latent weight whose deployed weight is `w` (= alpha * signs): `w` itself unless the binarizer maps it (`latent_from`)."
         return self.binarize.latent_from(w) if hasattr(self.binarize, 'latent_from') else w
+    def penalty(self):
+        "The binarizer's loss penalty on the latent weights (its `penalty(latent)`), or None if it has none."
+        return self.binarize.penalty(self.weight) if hasattr(self.binarize, 'penalty') else None
 
 # %% ../nbs/07_binary_weights.ipynb #2b60483b
 class BinaryWeightLinear(_BinaryWeight, nn.Linear):
@@ -122,6 +125,12 @@ def binary_weight_layers(model:nn.Module) -> dict:
 def binary_weight_parameters(model:nn.Module) -> list:
     "The latent weights of every binary-weight layer in `model` (for `MirrorDescent`)."
     return [m.weight for m in binary_weight_layers(model).values()]
+
+# %% ../nbs/07_binary_weights.ipynb #084cf0dd
+def weight_penalty(model:nn.Module):
+    "Sum of the binary-weight layers' penalties (`penalty()`), or None if none has one: what the trainer adds to the loss."
+    pens = [p for m in binary_weight_layers(model).values() if (p := m.penalty()) is not None]
+    return sum(pens) if pens else None
 
 # %% ../nbs/07_binary_weights.ipynb #e93e4dce
 def flip_ratio(before, # latent weights before a step: a tensor or an iterable of tensors

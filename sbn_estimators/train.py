@@ -23,6 +23,7 @@ from .models import *
 from .data import *
 from .sbn import SBNMLP, init_sbn_
 from .straight_through import sign_pm
+from .binary_weights import weight_penalty
 from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, Bop, BayesBiNN
 from . import cli
 
@@ -375,7 +376,8 @@ def _step(model, est, xb, yb, loss_name):
         return sur, sur.detach(), acc
     eta = model(xb, est) if is_sbn_model(model) else model(xb)
     loss = get_loss(loss_name)(eta.float(), yb).mean()
-    return loss, loss.detach(), _correct(eta.detach().float(), yb, loss_name).mean()
+    pen = weight_penalty(model)   # a binarizer's penalty on its latent weights (BiPer's), if any; not in the reported loss
+    return loss if pen is None else loss + pen, loss.detach(), _correct(eta.detach().float(), yb, loss_name).mean()
 
 # %% ../nbs/14_train.ipynb #a9677272
 METRIC_COLUMNS = ['stage', 'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_ens_acc', 'val_det_acc', 'seconds']
@@ -624,7 +626,7 @@ def config_from_args(args) -> TrainConfig:
 
 # %% ../nbs/14_train.ipynb #6121782a
 def list_text() -> str:
-    "What `sbn-train --list` prints: datasets, estimators and optimizers with their parameters, models, recipes, and which estimator trains which kind of model."
+    "What `sbn-train --list` prints: datasets, estimators and optimizers with their parameters, models, model transforms, recipes, and which estimator trains which kind of model."
     fmt = lambda d: ', '.join(f'{k}={v!r}' for k, v in d.items()) or '(no parameters)'
     shape = lambda s: 'flat input' if len(s) == 1 else '(' + ', '.join('any' if v is None else str(v) for v in s) + ')'
     lines = ['datasets: ' + ', '.join(DATASETS), '', 'estimators (name: parameters with their defaults):']
@@ -637,6 +639,8 @@ def list_text() -> str:
     for n in list_models():
         m = MODELS[n]
         lines.append(f"  {n}  [{m.kind}, {shape(m.input_shape)}, {m.dataset}]: {m.description}; {fmt(m.params)}")
+    lines += ['', 'model transforms (start a later stage: --stages \'[..., {"name": ..., "transform": NAME}]\'):']
+    lines += [f"  {n}: {inspect.getdoc(f).splitlines()[0]}" for n, f in MODEL_TRANSFORMS.items()]
     lines += ['', 'recipes:'] + [f"  {n}: {r.description}" for n, r in RECIPES.items()]
     lines += ['', 'which estimator trains which kind of model:', compatibility_table()]
     return '\n'.join(lines)

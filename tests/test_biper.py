@@ -57,3 +57,16 @@ def test_transform_on_a_model_without_biper_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as e: train_cli(args)
     err = capsys.readouterr().err
     assert e.value.code == 2 and 'biper_binarize: the model has no BiPer weights' in err and len(err.strip().splitlines()) == 1
+
+def test_the_penalty_reaches_the_training_loss():
+    "With tau > 0 the trainer adds BiPer's penalty: the latents are pulled towards sin = 0 and the quantization error rises; tau = 0 changes nothing."
+    from sbn_estimators.binary_weights import binary_weight_layers
+    from sbn_estimators.biper import quantization_error
+    one = dict(SMALL, stages=[], epochs=1, n_test=64)
+    qe = {}
+    for tau in (0., 3.):
+        model = train(TrainConfig(**{**one, 'model': f'fmnist_biper_conv:width=8,freq=20,tau={tau}'}), progress=False)['model']
+        qe[tau] = [quantization_error(m.weight) for m in binary_weight_layers(model).values()]
+    assert all(b > a for a, b in zip(qe[0.], qe[3.])), qe
+    plain = train(TrainConfig(**{**one, 'model': 'fmnist_biper_conv:width=8,freq=20'}), progress=False)['model']
+    assert [quantization_error(m.weight) for m in binary_weight_layers(plain).values()] == qe[0.]   # tau=0 is the default
