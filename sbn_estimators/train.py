@@ -23,7 +23,7 @@ from .models import *
 from .data import *
 from .sbn import SBNMLP, init_sbn_
 from .straight_through import sign_pm
-from .binary_weights import weight_penalty
+from .binary_weights import weight_penalty, binary_weight_layers
 from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, Bop, BayesBiNN
 from . import cli
 
@@ -242,6 +242,10 @@ def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and 
 def make_optimizer(model:nn.Module, cfg:TrainConfig, train_size:int):
     "The optimizer `cfg.optimizer` names in `OPTIMIZERS` for `model` (latent binary weights in their own group), with the settings of `cfg` and of its spec."
     name, params = _split_spec(cfg.optimizer, 'optimizer')
+    if name in ('bop', 'bayesbinn'):   # they step the latent as the ±1 weight itself: a binarizer with its own signs breaks that
+        own = {n: type(m.binarize).__name__ for n, m in binary_weight_layers(model).items() if hasattr(m.binarize, 'signs')}
+        if own: raise ValueError(f"optimizer {name!r} treats each latent binary weight as its sign, but layer {next(iter(own))!r} "
+                                 f"binarizes with {next(iter(own.values()))} (signs of its own): use adam or sgd")
     return OPTIMIZERS[name](binary_param_groups(model), cfg, train_size, **params)
 
 # %% ../nbs/14_train.ipynb #41f77c16

@@ -70,3 +70,13 @@ def test_the_penalty_reaches_the_training_loss():
     assert all(b > a for a, b in zip(qe[0.], qe[3.])), qe
     plain = train(TrainConfig(**{**one, 'model': 'fmnist_biper_conv:width=8,freq=20'}), progress=False)['model']
     assert [quantization_error(m.weight) for m in binary_weight_layers(plain).values()] == qe[0.]   # tau=0 is the default
+
+def test_sign_optimizers_refuse_biper_weights(capsys):
+    "Bop and BayesBiNN step each latent as its sign; with BiPer's square wave that would be meaningless: one line, exit status 2."
+    for opt in ('bop', 'bayesbinn'):
+        args = ['--data', 'fashion_mnist', '--model', 'fmnist_biper_conv:width=8,binarize=true', '--optimizer', opt, '--lr', '1e-3',
+                '--n-train', '128', '--val', '64', '--n-test', '64', '--batch-size', '64', '--eval-samples', '1', '--quiet', '--threads', '1']
+        with pytest.raises(SystemExit) as e: train_cli(args)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and f"optimizer '{opt}' treats each latent binary weight as its sign" in err and 'BiPer' in err, err
+        assert len(err.strip().splitlines()) == 1
