@@ -550,6 +550,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             with _evaluation_weights(opt):
                 if out is not None: save_checkpoint(out / f"stage-{st['name']}.pt", model=model.state_dict(), stage=si,
                                                     config=dataclasses.asdict(cfg), result=results[st['name']])
+        if si + 1 < len(plan) and isinstance(opt, BayesBiNN): opt.hold('mode')   # the next stage starts from the weights tested and saved
     bar.close()
     result = _test(model, data, cfg, device, opt)
     if isinstance(opt, BayesBiNN): opt.hold('mode')   # the returned model holds the weights tested

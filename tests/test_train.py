@@ -164,3 +164,22 @@ def test_bayesbinn_evaluates_the_posterior_mode_and_resumes(tmp_path):
     resumed = train(cfg, tmp_path / 'b', resume=True, progress=False)
     for (k, p), q in zip(full['model'].state_dict().items(), resumed['model'].state_dict().values()): assert torch.equal(p, q), k
     assert resumed['test_det_acc'] == full['test_det_acc']
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason='needs Debian dataset-fashion-mnist (.ci/run installs it)')
+def test_bayesbinn_hands_the_posterior_mode_to_the_next_stage(tmp_path, monkeypatch):
+    "A staged BayesBiNN run starts each later stage from the mode it tested and saved, not from its last training sample."
+    import sbn_estimators.train as T
+    from sbn_estimators.binary_weights import binary_weight_layers
+    make, seen = T.make_optimizer, []
+    def recording(model, cfg, train_size):   # the binary weights each stage's optimizer starts from
+        seen.append({f'{n}.weight': m.weight.detach().clone() for n, m in binary_weight_layers(model).items()})
+        return make(model, cfg, train_size)
+    monkeypatch.setattr(T, 'make_optimizer', recording)
+    cfg = TrainConfig(data='fashion_mnist', model='fmnist_bnn_conv:width=8', estimator='st:deterministic=true',
+                      optimizer='bayesbinn:temperature=1,init_lambda=0.5',   # mild: the samples differ from the mode
+                      lr=1e-2, n_train=256, val=64, n_test=128, batch_size=64, eval_samples=1, seed=0, device='cpu',
+                      stages=[{'name': 'a', 'epochs': 2}, {'name': 'b', 'epochs': 1}])
+    train(cfg, tmp_path / 'run', progress=False)
+    mode = load_checkpoint(tmp_path / 'run' / 'stage-a.pt')['model']
+    assert len(seen) == 2 and len(seen[1]) == 3
+    for k, w in seen[1].items(): assert torch.equal(w, mode[k]), k
