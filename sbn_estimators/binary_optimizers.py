@@ -121,6 +121,16 @@ class BayesBiNN(torch.optim.Optimizer):
             for w in group['params']:
                 w.copy_(torch.where(self.state[w]['lambda'] >= 0, 1., -1.).to(w) if weights == 'mode' else self._sample(w, group))
 
+    @torch.no_grad()
+    def draw(self, generator=None): # a `torch.Generator`: the draw leaves the global random state alone
+        "Write an exact posterior sample into the binary parameters: w = +1 with probability sigmoid(2 lambda), so E[w] = tanh(lambda)."
+        for group in self.param_groups:
+            if not group['binary']: continue
+            for w in group['params']:
+                lam = self.state[w]['lambda']
+                u = torch.rand(lam.shape, generator=generator, device=generator.device if generator is not None else lam.device)
+                w.copy_(torch.where(u.to(lam.device) < torch.sigmoid(2 * lam), 1., -1.).to(w))
+
     def load_state_dict(self, state_dict):
         "Load lambda and delta, and write their sample into the parameters (a resumed run continues where it stopped)."
         super().load_state_dict(state_dict)

@@ -79,11 +79,14 @@ class _BinaryWeight:
         alpha = weight_scale(self.weight, self.scale)
         return w if alpha is None else w * alpha
     @torch.no_grad()
+    def signs(self) -> torch.Tensor:
+        "The ±1 signs deployed: sign(latent), or the binarizer's own `signs(latent)`."
+        return self.binarize.signs(self.weight) if hasattr(self.binarize, 'signs') else sign_pm(self.weight)
+    @torch.no_grad()
     def signs_and_scale(self):
         "The deployed weights `alpha * signs` in two parts: (±1 signs, alpha broadcastable to them; 1 for 'none')."
         alpha = weight_scale(self.weight, self.scale)
-        signs = self.binarize.signs(self.weight) if hasattr(self.binarize, 'signs') else sign_pm(self.weight)
-        return signs, self.weight.new_ones(()) if alpha is None else alpha
+        return self.signs(), self.weight.new_ones(()) if alpha is None else alpha
     @torch.no_grad()
     def latent_from(self, w:torch.Tensor) -> torch.Tensor:
         "A latent weight whose deployed weight is `w` (= alpha * signs): `w` itself unless the binarizer maps it (`latent_from`)."

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS', 'DEFAULT_MODELS', 'STAGE_KEYS', 'RECIPES',
-           'CHECKPOINT_FORMAT', 'DATA_SHAPES', 'METRIC_COLUMNS', 'TrainConfig', 'Recipe', 'evaluate', 'make_optimizer',
-           'lr_factor', 'save_checkpoint', 'load_checkpoint', 'load_data', 'smoke_data', 'build', 'plot_metrics',
-           'Diverged', 'train', 'save_json', 'config_from_args', 'list_text', 'train_cli', 'compare_estimators',
-           'format_comparison', 'plot_comparison']
+           'CHECKPOINT_FORMAT', 'DATA_SHAPES', 'METRIC_COLUMNS', 'TrainConfig', 'Recipe', 'evaluate',
+           'evaluate_posterior', 'make_optimizer', 'lr_factor', 'save_checkpoint', 'load_checkpoint', 'load_data',
+           'smoke_data', 'build', 'plot_metrics', 'Diverged', 'train', 'save_json', 'config_from_args', 'list_text',
+           'train_cli', 'compare_estimators', 'format_comparison', 'plot_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
 import argparse, csv, dataclasses, inspect, json, math, os, sys, tempfile, time
@@ -23,7 +23,7 @@ from .models import *
 from .data import *
 from .sbn import SBNMLP, init_sbn_
 from .straight_through import sign_pm
-from .binary_weights import weight_penalty, binary_weight_layers
+from .binary_weights import weight_penalty, binary_weight_layers, flip_ratio
 from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, Bop, BayesBiNN
 from . import cli
 
@@ -96,6 +96,7 @@ class TrainConfig:
     stages: list[dict] = dataclasses.field(default_factory=list) # staged training: [{name, epochs, lr, transform}, ...]
     batch_size: int = 64 # global batch (split across processes under torchrun)
     eval_samples: int = 10 # K samples per test example (expected and ensemble accuracy)
+    posterior_samples: int = 0 # bayesbinn: M exact posterior samples of the binary weights in the test (posterior predictive); 0: the mode only
     seed: int = 0
     device: str = 'auto' # auto, cpu, cuda, cuda:1, ...
     amp: bool = False # bfloat16 autocast
@@ -108,11 +109,13 @@ class TrainConfig:
             if value not in valid: raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
         for name in ('epochs', 'batch_size', 'eval_samples'):
             if getattr(self, name) < 1: raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ('n_train', 'n_test'):
+        for name in ('n_train', 'n_test', 'posterior_samples'):
             if getattr(self, name) < 0: raise ValueError(f"{name} must be >= 0 (0: all), got {getattr(self, name)}")
         for name in ('weight_decay', 'grad_clamp', 'val'):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0): raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+        if self.posterior_samples and opt_name != 'bayesbinn':
+            raise ValueError(f"posterior_samples needs --optimizer bayesbinn (a posterior over the binary weights), got optimizer {opt_name!r}; use 0")
         if not 0 <= self.momentum < 1: raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0): raise ValueError(f"lr must be a positive finite number, got {self.lr}")
         if self.device != 'auto':
@@ -215,7 +218,7 @@ def _correct(eta, y, loss):
 def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and split
              samples:int=10, # K samples of the binary units per example
              batch_size:int=500, device=None, amp:bool=False) -> dict:
-    "Expected loss, expected / ensemble / deterministic accuracy of `model` on a split."
+    "Expected loss, expected / ensemble / deterministic accuracy, and the deterministic network's loss, of `model` on a split."
     if split not in data.splits: raise ValueError(f"unknown split {split!r}; valid: {', '.join(data.splits)}")
     if samples < 1 or batch_size < 1: raise ValueError(f"samples and batch_size must be positive, got {samples} and {batch_size}")
     X, y = data.splits[split]
@@ -224,7 +227,7 @@ def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and 
     dtype = next(model.parameters()).dtype
     was_training = model.training
     model.eval()
-    tot = dict(loss=0., acc=0., ens_acc=0., det_acc=0.)
+    tot = dict(loss=0., acc=0., ens_acc=0., det_acc=0., det_loss=0.)
     for s in range(0, len(y), batch_size):
         xb, yb = data.input(X[s:s + batch_size].to(device), dtype), y[s:s + batch_size].to(device)
         with torch.autocast(device.type, torch.bfloat16, enabled=amp):
@@ -235,8 +238,48 @@ def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and 
         ens = 'cross_entropy' if data.loss == 'cross_entropy' else 'prob'   # the logistic ensemble thresholds at 1/2
         tot['ens_acc'] += _correct(_probs(etas, data.loss).mean(0), yb, ens).sum().item()
         tot['det_acc'] += _correct(det, yb, data.loss).sum().item()
+        tot['det_loss'] += loss_fn(det, yb).sum().item()
     model.train(was_training)
     return {k: v / len(y) for k, v in tot.items()}
+
+# %% ../nbs/14_train.ipynb #5b0e7d21
+@torch.no_grad()
+def evaluate_posterior(model:nn.Module, opt:BayesBiNN, data:Data, split:str='test', # model, its BayesBiNN optimizer, dataset and split
+                       samples:int=10, # M exact posterior samples of the binary weights
+                       seed:int=0, # seed of the draws (their own generator)
+                       batch_size:int=500, device=None, amp:bool=False) -> dict:
+    "BayesBiNN's posterior predictive on a split, units deterministic: mean single-sample accuracy, predictive accuracy and loss."
+    if not isinstance(opt, BayesBiNN): raise ValueError(f"opt must be the model's BayesBiNN optimizer, got {type(opt).__name__}")
+    if split not in data.splits: raise ValueError(f"unknown split {split!r}; valid: {', '.join(data.splits)}")
+    if samples < 1 or batch_size < 1: raise ValueError(f"samples and batch_size must be positive, got {samples} and {batch_size}")
+    X, y = data.splits[split]
+    loss_fn = get_loss(data.loss)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    g = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    acc, probs, nll = 0., [], []   # probs: sum over samples per batch; nll: [M, N] per-sample losses
+    try:
+        for m in range(samples):
+            opt.draw(g)
+            losses = []
+            for b, s in enumerate(range(0, len(y), batch_size)):
+                xb, yb = data.input(X[s:s + batch_size].to(device), dtype), y[s:s + batch_size].to(device)
+                with torch.autocast(device.type, torch.bfloat16, enabled=amp): eta = _forward(model, xb, 'det').float()
+                acc += _correct(eta, yb, data.loss).sum().item()
+                p = _probs(eta, data.loss)
+                if m == 0: probs.append(p)
+                else: probs[b] += p
+                losses.append(loss_fn(eta, yb))
+            nll.append(torch.cat(losses))
+    finally:
+        opt.hold('sample'); model.train(was_training)
+    ens = 'cross_entropy' if data.loss == 'cross_entropy' else 'prob'
+    ens_acc = sum(_correct(p / samples, y[s:s + batch_size].to(p.device), ens).sum().item()
+                  for p, s in zip(probs, range(0, len(y), batch_size)))
+    loss = -(torch.logsumexp(-torch.stack(nll), 0) - math.log(samples))   # -log of the mean likelihood over the samples
+    return dict(post_acc=acc / samples / len(y), post_ens_acc=ens_acc / len(y), post_loss=loss.mean().item())
 
 # %% ../nbs/14_train.ipynb #71d7d815
 def make_optimizer(model:nn.Module, cfg:TrainConfig, train_size:int):
@@ -384,7 +427,7 @@ def _step(model, est, xb, yb, loss_name):
     return loss if pen is None else loss + pen, loss.detach(), _correct(eta.detach().float(), yb, loss_name).mean()
 
 # %% ../nbs/14_train.ipynb #a9677272
-METRIC_COLUMNS = ['stage', 'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_ens_acc', 'val_det_acc', 'seconds']
+METRIC_COLUMNS = ['stage', 'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_ens_acc', 'val_det_acc', 'flip_ratio', 'seconds']
 
 def _write_metrics(path:Path, rows):
     with cli.atomic_path(path) as tmp, open(tmp, 'w', newline='') as f:
@@ -395,15 +438,20 @@ def plot_metrics(rows, path=None):
     "Loss and accuracy curves of a run (rows of `metrics.csv`); saved to `path` if given. Returns the `Figure`."
     from matplotlib.figure import Figure
     ep = [int(r['epoch']) for r in rows]
-    fig = Figure(figsize=(9, 3.2))
-    a1, a2 = fig.subplots(1, 2)
+    flips = [float(r.get('flip_ratio') or 'nan') for r in rows]   # '' or nan: no binary weights, or a run from before the column
+    has_flips = any(math.isfinite(f) and f > 0 for f in flips)
+    fig = Figure(figsize=(13.5 if has_flips else 9, 3.2))
+    axes = fig.subplots(1, 3 if has_flips else 2)
+    a1, a2 = axes[:2]
     a1.plot(ep, [float(r['train_loss']) for r in rows], label='train (surrogate)')
     a1.plot(ep, [float(r['val_loss']) for r in rows], label='validation (expected)')
     a1.set_xlabel('epoch'); a1.set_ylabel('loss'); a1.legend()
     for k, lab in (('train_acc', 'train'), ('val_acc', 'validation, expected'), ('val_ens_acc', 'validation, ensemble'),
                    ('val_det_acc', 'validation, deterministic')):
         a2.plot(ep, [float(r[k]) for r in rows], label=lab)
-    for a in (a1, a2):   # stage boundaries of a staged run
+    if has_flips:
+        axes[2].semilogy(ep, flips, marker='.'); axes[2].set_xlabel('epoch'); axes[2].set_ylabel('flip ratio (mean per step)')
+    for a in axes:   # stage boundaries of a staged run
         for r0, r1 in zip(rows, rows[1:]):
             if r0['stage'] != r1['stage']: a.axvline(int(r0['epoch']) + 0.5, color='gray', lw=0.8, ls=':')
     a2.set_xlabel('epoch'); a2.set_ylabel('accuracy'); a2.legend(); fig.tight_layout()
@@ -429,9 +477,17 @@ def _evaluation_weights(opt):
     try: yield
     finally: opt.hold('sample')
 
+def _deployed_signs(model, opt):
+    "The ±1 weights the model deploys, to count their flips: each binary layer's `signs()`, or BayesBiNN's mode sign(lambda)."
+    if isinstance(opt, BayesBiNN): return [sign_pm(opt.state[w]['lambda']) for g in opt.param_groups if g['binary'] for w in g['params']]
+    return [m.signs() for m in binary_weight_layers(model).values()]
+
 def _test(model, data, cfg, device, opt=None):
     with _evaluation_weights(opt):
-        return {f'test_{k}': v for k, v in evaluate(model, data, 'test', cfg.eval_samples, device=device, amp=cfg.amp).items()}
+        res = evaluate(model, data, 'test', cfg.eval_samples, device=device, amp=cfg.amp)
+    if cfg.posterior_samples:
+        res |= evaluate_posterior(model, opt, data, 'test', cfg.posterior_samples, seed=cfg.seed, device=device, amp=cfg.amp)
+    return {f'test_{k}': v for k, v in res.items()}
 
 # %% ../nbs/14_train.ipynb #63e7968b
 def train(cfg:TrainConfig, # the run's configuration
@@ -504,7 +560,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         for e in range(e_start if resumed else 0, st['epochs']):
             g = sum(s['epochs'] for s in plan[:si]) + e   # epoch of the whole run, from 0
             if cfg.est_schedule: est.on_epoch(model, g, total_epochs)
-            t0, run_loss, run_acc = time.perf_counter(), 0., 0.
+            t0, run_loss, run_acc, flips = time.perf_counter(), 0., 0., 0.
+            track = bool(binary_weight_layers(model))
             model.train()
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + g)).to(device)
             for s in range(steps):
@@ -519,7 +576,9 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 _check_finite_step(loss, grads, g + 1, s + 1, opt.param_groups[0]['lr'])
                 if cfg.grad_clamp:
                     for gr in grads: gr.clamp_(-cfg.grad_clamp, cfg.grad_clamp)
+                if track: before = _deployed_signs(model, opt)
                 opt.step(); sched.step()
+                if track: flips += flip_ratio(before, _deployed_signs(model, opt))
                 run_loss += loss.item(); run_acc += acc.item()
                 bar.update()
             if world > 1: _all_average([t for t in model.buffers() if t.is_floating_point()])
@@ -530,7 +589,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                     dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'))
                 rows.append(dict(stage=st['name'], epoch=g + 1, lr=opt.param_groups[0]['lr'], train_loss=run_loss / steps,
                                  train_acc=run_acc / steps, val_loss=v['loss'], val_acc=v['acc'], val_ens_acc=v['ens_acc'],
-                                 val_det_acc=v['det_acc'], seconds=seconds))
+                                 val_det_acc=v['det_acc'], flip_ratio=flips / steps if track else float('nan'), seconds=seconds))
                 improved = math.isfinite(v['loss']) and v['acc'] > best
                 best = v['acc'] if improved else best
                 rng = _rng_state(world)
@@ -543,7 +602,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                     _write_metrics(out / 'metrics.csv', rows)
             if progress and rank == 0:
                 cli.epoch_line('epoch', g + 1, total_epochs, **({'stage': st['name']} if len(plan) > 1 else {}),
-                               loss=rows[-1]['train_loss'], val_acc=v['acc'], seconds=seconds)
+                               loss=rows[-1]['train_loss'], val_acc=v['acc'], **({'flip_ratio': flips / steps} if track else {}),
+                               seconds=seconds)
             for cb in callbacks: cb(g + 1, rows[-1])
         if len(plan) > 1 and not smoke:
             results[st['name']] = _test(model, data, cfg, device, opt)
@@ -579,6 +639,7 @@ _HELP = dict(
     stages='staged training, a JSON list like \'[{"name": "coupled"}, {"name": "finetuned", "transform": "decouple", "epochs": 20, '
            '"lr": 0.001}]\' (default: one stage)',
     batch_size='global batch size', eval_samples='K samples per example in evaluation',
+    posterior_samples='bayesbinn: also test the posterior predictive of M exact weight samples (0: the mode only)',
     seed='random seed', device='auto, cpu, cuda, cuda:N', amp='bfloat16 mixed precision')
 _SHOWN_DEFAULT = {'data_dir', 'model', 'lr', 'stages'} # fields whose help states its default in words
 
@@ -673,6 +734,9 @@ def _main(args):
         print(f"test accuracy ({cfg.eval_samples} samples per example): expected {res['test_acc']:.4f}, "
               f"ensemble {res['test_ens_acc']:.4f}; deterministic {res['test_det_acc']:.4f}; "
               f"test loss {res['test_loss']:.4f}; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")
+        if 'test_post_acc' in res:
+            print(f"posterior predictive ({cfg.posterior_samples} weight samples, deterministic units): single sample {res['test_post_acc']:.4f}, "
+                  f"predictive {res['test_post_ens_acc']:.4f}; predictive loss {res['test_post_loss']:.4f}")
         if 'stages' in res:
             print('test accuracy by stage: ' + ', '.join(f"{k} {v['test_acc']:.4f}" for k, v in res['stages'].items()))
     if dist.is_initialized(): dist.destroy_process_group()

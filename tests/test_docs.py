@@ -310,3 +310,12 @@ def test_catalogue_and_references(served):
     unlinked = sorted(k for k in cited if REFERENCES[k][3] not in refs['external_links'])
     assert not unlinked, f'papers the catalogue cites that the references page does not link: {unlinked}'
     assert all(f'ref-{k}' in refs['ids'] for k in cited)
+
+
+def test_stored_outputs_are_current():
+    "The docs render stored outputs (tools/run_pages.py refreshes them): the home page's list of estimators is the registry's."
+    import sbn_estimators
+    nb = json.loads((ROOT/'nbs'/'index.ipynb').read_text(encoding='utf-8'))
+    cell = next(c for c in nb['cells'] if ''.join(c['source']).startswith("print(', '.join(sbn_estimators.list_estimators()))"))
+    printed = ''.join(''.join(o.get('text', '')) for o in cell['outputs']).strip()
+    assert printed == ', '.join(sbn_estimators.list_estimators()), "stale outputs: run tools/run_pages.py nbs/index.ipynb"

@@ -183,3 +183,40 @@ def test_bayesbinn_hands_the_posterior_mode_to_the_next_stage(tmp_path, monkeypa
     mode = load_checkpoint(tmp_path / 'run' / 'stage-a.pt')['model']
     assert len(seen) == 2 and len(seen[1]) == 3
     for k, w in seen[1].items(): assert torch.equal(w, mode[k]), k
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason='needs Debian dataset-fashion-mnist (.ci/run installs it)')
+def test_bayesbinn_posterior_predictive_leaves_the_run_unchanged(tmp_path, capsys):
+    "posterior_samples adds the posterior predictive to the test metrics and changes nothing else (its draws have their own generator)."
+    args = ['--data', 'fashion_mnist', '--model', 'fmnist_bnn_conv:width=8', '--estimator', 'st:deterministic=true',
+            '--optimizer', 'bayesbinn:temperature=1,init_lambda=0.5', '--lr', '1e-2', '--epochs', '2', '--n-train', '256',
+            '--val', '64', '--n-test', '128', '--batch-size', '64', '--eval-samples', '1', '--device', 'cpu', '--quiet']
+    assert cli(capsys, *args, '--out', str(tmp_path / 'a'))[0] == 0
+    code, out, _ = cli(capsys, *args, '--posterior-samples', '4', '--out', str(tmp_path / 'b'))
+    assert code == 0 and 'posterior predictive (4 weight samples, deterministic units): single sample 0.' in out
+    a, b = (json.loads((tmp_path / r / 'result.json').read_text()) for r in 'ab')
+    assert set(b) - set(a) == {'test_post_acc', 'test_post_ens_acc', 'test_post_loss'}
+    for k in a:
+        if k != 'seconds_per_epoch': assert a[k] == b[k], k
+    assert all(0 <= b[k] <= 1 for k in ('test_post_acc', 'test_post_ens_acc')) and b['test_post_loss'] > 0
+    for f in ('last.pt', 'best.pt'):
+        for (k, p), q in zip(load_checkpoint(tmp_path / 'a' / f)['model'].items(), load_checkpoint(tmp_path / 'b' / f)['model'].values()):
+            assert torch.equal(p, q), (f, k)
+
+def test_posterior_samples_needs_bayesbinn(capsys):
+    code, out, err = cli(capsys, '--posterior-samples', '3', '--smoke')
+    assert code == 2 and err.strip().count('\n') == 0 and "posterior_samples needs --optimizer bayesbinn" in err
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason='needs Debian dataset-fashion-mnist (.ci/run installs it)')
+def test_flip_ratio_is_recorded(tmp_path):
+    "A model with binary weights records each epoch's flip ratio: 0 when no step can flip a sign, > 0 when they move; SBN models record nan."
+    import csv, math
+    base = dict(data='fashion_mnist', model='fmnist_bnn_conv:width=8', estimator='st:deterministic=true', epochs=2, n_train=256,
+                val=64, n_test=128, batch_size=64, eval_samples=1, seed=0, device='cpu')
+    rows = {}
+    for name, lr in (('still', 1e-9), ('moving', 1e-2)):
+        train(TrainConfig(**base, lr=lr), tmp_path / name, progress=False)
+        with open(tmp_path / name / 'metrics.csv') as f: rows[name] = [float(r['flip_ratio']) for r in csv.DictReader(f)]
+    assert rows['still'] == [0., 0.]
+    assert all(0 < r < 0.5 for r in rows['moving']), rows['moving']
+    train(TrainConfig(model='sbn_mlp:width=16', epochs=1, eval_samples=1), tmp_path / 'sbn', progress=False)
+    with open(tmp_path / 'sbn' / 'metrics.csv') as f: assert all(math.isnan(float(r['flip_ratio'])) for r in csv.DictReader(f))

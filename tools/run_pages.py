@@ -1,0 +1,55 @@
+"""Run notebooks in place so that the docs show their current outputs (the docs build renders stored outputs; it runs
+only the cells nbdev runs for `show_doc`). Cells flagged `#| slow` or `#| cuda` are not run and keep what they stored:
+their runs take hours or a GPU. In a notebook that has such cells, a later cell that fails (it may need what they
+computed) also keeps its stored outputs and is reported; anywhere else a failing cell stops the script.
+
+    .venv/bin/python tools/run_pages.py                 # every notebook in nbs/
+    .venv/bin/python tools/run_pages.py nbs/20_*.ipynb  # some
+
+Then `nbdev_clean` the notebooks, as before any commit."""
+import argparse, copy, os, re, sys
+from pathlib import Path
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+SKIP = re.compile(r'^#\|\s*(slow|cuda)\b', re.M)
+NBS = Path(__file__).resolve().parent.parent / 'nbs'
+
+
+def skipped(cell) -> bool:
+    "A code cell flagged `#| slow` or `#| cuda`."
+    return cell.cell_type == 'code' and bool(SKIP.search(cell.source))
+
+
+def run_page(path:Path) -> list:
+    "Execute `path` in place, its folder as working directory; returns the ids of the cells that kept their outputs."
+    nb = nbformat.read(path, as_version=4)
+    tolerant = any(skipped(c) for c in nb.cells)
+    client = NotebookClient(nb, timeout=-1, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}})
+    kept = []
+    with client.setup_kernel():
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type != 'code' or skipped(cell): continue
+            stored = copy.deepcopy(cell.outputs)
+            try: client.execute_cell(cell, i)
+            except CellExecutionError as e:
+                if not tolerant: raise SystemExit(f"{path.name}: cell {cell.get('id')} failed:\n{str(e)[-3000:]}") from None
+                cell.outputs = stored
+                kept.append(cell.get('id'))
+    nbformat.write(nb, path)
+    return kept
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('notebooks', nargs='*', type=Path, help='notebooks to run (default: every one in nbs/)')
+    args = p.parse_args(argv)
+    os.environ.setdefault('OMP_NUM_THREADS', '1')   # small tensors on a shared CPU: one thread is fastest
+    for path in args.notebooks or sorted(NBS.glob('[!_]*.ipynb')):
+        kept = run_page(path.resolve())
+        print(f"{path.name}: ran" + (f"; kept the stored outputs of cells {', '.join(kept)} (they need the skipped cells)" if kept else ''),
+              flush=True)
+
+
+if __name__ == '__main__': main(sys.argv[1:])
