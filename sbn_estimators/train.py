@@ -6,8 +6,8 @@
 __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS', 'DEFAULT_MODELS', 'STAGE_KEYS', 'RECIPES',
            'CHECKPOINT_FORMAT', 'DATA_SHAPES', 'METRIC_COLUMNS', 'TrainConfig', 'Recipe', 'evaluate',
            'evaluate_posterior', 'make_optimizer', 'lr_factor', 'save_checkpoint', 'load_checkpoint', 'load_data',
-           'smoke_data', 'build', 'plot_metrics', 'Diverged', 'train', 'save_json', 'config_from_args', 'list_text',
-           'train_cli', 'compare_estimators', 'format_comparison', 'plot_comparison']
+           'smoke_data', 'build', 'summarize', 'plot_metrics', 'Diverged', 'train', 'save_json', 'config_from_args',
+           'list_text', 'train_cli', 'compare_estimators', 'format_comparison', 'plot_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
 import argparse, csv, dataclasses, inspect, json, math, os, sys, tempfile, time
@@ -24,6 +24,7 @@ from .data import *
 from .sbn import SBNMLP, init_sbn_
 from .straight_through import sign_pm
 from .binary_weights import weight_penalty, binary_weight_layers, flip_ratio
+from .summary import model_summary, ModelSummary
 from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, Bop, BayesBiNN
 from . import cli
 
@@ -426,6 +427,15 @@ def _step(model, est, xb, yb, loss_name):
     pen = weight_penalty(model)   # a binarizer's penalty on its latent weights (BiPer's), if any; not in the reported loss
     return loss if pen is None else loss + pen, loss.detach(), _correct(eta.detach().float(), yb, loss_name).mean()
 
+# %% ../nbs/14_train.ipynb #b1f0c3a7
+def summarize(cfg:TrainConfig) -> ModelSummary:
+    "The `model_summary` of the network `cfg` trains, as its last stage leaves it (after the stages' transforms), on one example."
+    data = smoke_data(cfg)
+    model, est = build(cfg, data)
+    for st in cfg.plan()[1:]:
+        if st['transform']: model = MODEL_TRANSFORMS[st['transform']](model, est)
+    return model_summary(model, data.input(data.splits['test'][0][:1], next(model.parameters()).dtype))
+
 # %% ../nbs/14_train.ipynb #a9677272
 METRIC_COLUMNS = ['stage', 'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_ens_acc', 'val_det_acc', 'flip_ratio', 'seconds']
 
@@ -671,6 +681,8 @@ def _parser():
     p.add_argument('--threads', type=cli.positive_int, help="CPU threads for PyTorch (default: PyTorch's choice; 1 is fastest for the small default net)")
     p.add_argument('--quiet', action='store_true', help='no progress bar or per-epoch lines')
     p.add_argument('--smoke', action='store_true', help='build everything, run two training steps per stage and one evaluation, write nothing')
+    p.add_argument('--summary', action='store_true', help="print the network's summary (parameters, memory with packed ±1 weights, "
+                   "MACs by precision), as its last stage leaves it, and exit")
     p.add_argument('--list', action='store_true', help='list datasets, estimators (with parameters), models, recipes and their compatibility, then exit')
     return p
 
@@ -716,6 +728,7 @@ def _main(args):
     if args.list: print(list_text()); return
     if args.threads: torch.set_num_threads(args.threads)
     cfg = config_from_args(args)
+    if args.summary: print(summarize(cfg)); return
     if args.smoke:
         res = train(cfg, smoke=True, progress=False)
         print(f"smoke run of {cfg.model} / {cfg.estimator} on {cfg.data}: built, {len(cfg.plan())} stage(s) of two steps, "

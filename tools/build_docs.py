@@ -42,7 +42,7 @@ GROUPS = [
     ('Unbiased and relaxed estimators', r'unbiased|relax|reinforce|disarm|muprop|gumbel|concrete'),
     ('PSA and DST', r'^10[a-z]?_|psa|dst'),
     ('Diagnostics', r'gradeval|diagnos|mismatch|binaryduo|indicator'),
-    ('Layers and training', r'layer|model|data|train'),
+    ('Layers and training', r'layer|model|data|train|summary'),
     ('Tutorials', r'tutorial|example|howto'),
     ('More', r''),
 ]
