@@ -488,9 +488,10 @@ def _evaluation_weights(opt):
     finally: opt.hold('sample')
 
 def _deployed_signs(model, opt):
-    "The ±1 weights the model deploys, to count their flips: each binary layer's `signs()`, or BayesBiNN's mode sign(lambda)."
+    "The ±1 weights the model deploys, to count their flips: each binary layer's `signs()`, or BayesBiNN's mode sign(lambda); None while not binary yet (BiPer's sine stage)."
     if isinstance(opt, BayesBiNN): return [sign_pm(opt.state[w]['lambda']) for g in opt.param_groups if g['binary'] for w in g['params']]
-    return [m.signs() for m in binary_weight_layers(model).values()]
+    try: return [m.signs() for m in binary_weight_layers(model).values()]
+    except ValueError: return None
 
 def _test(model, data, cfg, device, opt=None):
     with _evaluation_weights(opt):
@@ -571,7 +572,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             g = sum(s['epochs'] for s in plan[:si]) + e   # epoch of the whole run, from 0
             if cfg.est_schedule: est.on_epoch(model, g, total_epochs)
             t0, run_loss, run_acc, flips = time.perf_counter(), 0., 0., 0.
-            track = bool(binary_weight_layers(model))
+            track = bool(binary_weight_layers(model)) and _deployed_signs(model, opt) is not None
             model.train()
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + g)).to(device)
             for s in range(steps):

@@ -1,5 +1,5 @@
 "BiPer (nbs/19b_biper.ipynb) in the trainer: its two stages from the command line, and exact resumption inside the second."
-import json
+import csv, json, math
 from pathlib import Path
 import pytest, torch
 from sbn_estimators.train import TrainConfig, train, train_cli, load_checkpoint
@@ -36,6 +36,8 @@ def test_two_stages_and_exact_resume_in_the_second(tmp_path):
     assert resumed['stages'] == full['stages']
     strip = lambda d: [l.rsplit(',', 1)[0] for l in (tmp_path / d / 'metrics.csv').read_text().splitlines()]
     assert strip('a') == strip('b')
+    with open(tmp_path / 'a' / 'metrics.csv') as f: flips = [(r['stage'], float(r['flip_ratio'])) for r in csv.DictReader(f)]
+    assert all(math.isnan(v) for s, v in flips if s == 'sine') and all(0 <= v < 1 for s, v in flips if s == 'square'), flips   # no ±1 weights yet in the sine stage
 
 def test_cli_runs_both_stages(tmp_path, capsys):
     "`sbn-train` with the BiPer model and the transform in --stages: both stages run, the stage results are written."

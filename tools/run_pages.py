@@ -14,6 +14,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 SKIP = re.compile(r'^#\|\s*(slow|cuda)\b', re.M)
+NOISE = re.compile(r'^(USDT:.*SyncActivityProfilerHandler|\[W\d+ .*CPUAllocator\.cpp).*\n?', re.M) # torch's profiler logging to stderr on this machine
 NBS = Path(__file__).resolve().parent.parent / 'nbs'
 
 
@@ -22,17 +23,25 @@ def skipped(cell) -> bool:
     return cell.cell_type == 'code' and bool(SKIP.search(cell.source))
 
 
+def quiet(cell):
+    "Drop the profiler's log lines (not the page's output) from the cell's stderr."
+    for o in cell.outputs:
+        if o.output_type == 'stream' and o.name == 'stderr': o.text = NOISE.sub('', o.text)
+    cell.outputs = [o for o in cell.outputs if not (o.output_type == 'stream' and not o.text)]
+
+
 def run_page(path:Path) -> list:
     "Execute `path` in place, its folder as working directory; returns the ids of the cells that kept their outputs."
     nb = nbformat.read(path, as_version=4)
     tolerant = any(skipped(c) for c in nb.cells)
-    client = NotebookClient(nb, timeout=-1, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}})
+    client = NotebookClient(nb, timeout=-1, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}},
+                            extra_arguments=['--IPKernelApp.exec_lines=["%matplotlib inline"]'])   # a returned `Figure` shows as an image
     kept = []
     with client.setup_kernel():
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != 'code' or skipped(cell): continue
             stored = copy.deepcopy(cell.outputs)
-            try: client.execute_cell(cell, i)
+            try: client.execute_cell(cell, i); quiet(cell)
             except CellExecutionError as e:
                 if not tolerant: raise SystemExit(f"{path.name}: cell {cell.get('id')} failed:\n{str(e)[-3000:]}") from None
                 cell.outputs = stored
