@@ -215,17 +215,22 @@ def _correct(eta, y, loss):
     pos = eta > (0.5 if loss == 'prob' else 0)
     return (pos.float() * 2 - 1 == y).float().mean(-1)
 
-@torch.no_grad()
-def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and split
-             samples:int=10, # K samples of the binary units per example
-             batch_size:int=500, device=None, amp:bool=False) -> dict:
-    "Expected loss, expected / ensemble / deterministic accuracy, and the deterministic network's loss, of `model` on a split."
+def _eval_setup(model, data, split, samples, batch_size, device):
+    "Checked arguments of an evaluation: (X, y, per-example loss, device, dtype)."
     if split not in data.splits: raise ValueError(f"unknown split {split!r}; valid: {', '.join(data.splits)}")
     if samples < 1 or batch_size < 1: raise ValueError(f"samples and batch_size must be positive, got {samples} and {batch_size}")
     X, y = data.splits[split]
     loss_fn = get_loss(data.loss)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     dtype = next(model.parameters()).dtype
+    return X, y, loss_fn, device, dtype
+
+@torch.no_grad()
+def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and split
+             samples:int=10, # K samples of the binary units per example
+             batch_size:int=500, device=None, amp:bool=False) -> dict:
+    "Expected loss, expected / ensemble / deterministic accuracy, and the deterministic network's loss, of `model` on a split."
+    X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
     was_training = model.training
     model.eval()
     tot = dict(loss=0., acc=0., ens_acc=0., det_acc=0., det_loss=0.)
@@ -251,12 +256,7 @@ def evaluate_posterior(model:nn.Module, opt:BayesBiNN, data:Data, split:str='tes
                        batch_size:int=500, device=None, amp:bool=False) -> dict:
     "BayesBiNN's posterior predictive on a split, units deterministic: mean single-sample accuracy, predictive accuracy and loss."
     if not isinstance(opt, BayesBiNN): raise ValueError(f"opt must be the model's BayesBiNN optimizer, got {type(opt).__name__}")
-    if split not in data.splits: raise ValueError(f"unknown split {split!r}; valid: {', '.join(data.splits)}")
-    if samples < 1 or batch_size < 1: raise ValueError(f"samples and batch_size must be positive, got {samples} and {batch_size}")
-    X, y = data.splits[split]
-    loss_fn = get_loss(data.loss)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
+    X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
     g = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
