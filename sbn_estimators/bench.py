@@ -54,12 +54,14 @@ def peak_step_memory(step, device) -> int:
 def run_cases(net:str, # a key of `BENCH_NETS`
               specs:list, # estimator specs, e.g. ['st', 'psa'] (and 'float')
               device:str='cpu', batch:int=None, repeats:int=5, dtype:str='float32', seed:int=0,
-              threads:int=None # CPU threads (default: torch's)
+              threads:int=None, # CPU threads (default: torch's)
+              plugins:str='' # modules or .py files that register estimators (`load_plugins`)
              ) -> list: # one dict per spec
     "Warm-up, interleaved timed steps (median of `repeats` rounds) and peak memory of each estimator on one network."
     if repeats < 1: raise ValueError(f"repeats must be positive, got {repeats}")
     if threads is not None and threads < 1: raise ValueError(f"threads must be positive, got {threads}")
     if threads: torch.set_num_threads(threads)
+    load_plugins(plugins)
     model, x, y = bench_problem(net, batch, device, getattr(torch, dtype), seed)
     ests = [estimator(BENCH_ESTIMATORS.get(s, s)) for s in specs]
     def step(est):
@@ -113,6 +115,7 @@ def _list() -> str:
             f"{', '.join(list_estimators())}\ndevices: cpu" + (', cuda' if torch.cuda.is_available() else ' (no CUDA here)'))
 
 def _bench(a):
+    plugins = load_plugins(a.plugins)
     if a.list: print(_list()); return
     devices = a.devices.split(',') if a.devices else ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
     nets = [n.strip() for n in a.nets.split(',') if n.strip()]
@@ -131,7 +134,7 @@ def _bench(a):
         for n in nets:
             print(f"sbn-bench: {n} on {dev} ...", file=sys.stderr, flush=True)
             rows += _child_cases(dict(net=n, specs=specs, device=dev, batch=a.batch, repeats=a.repeats, dtype=a.dtype,
-                                      threads=a.threads))
+                                      threads=a.threads, plugins=plugins))
     for r in rows: r['machine'] = _machine()
     lines = ''.join(json.dumps(r) + '\n' for r in rows)
     if a.json == '-': print(lines, end='')
@@ -151,4 +154,5 @@ def bench_cli(argv=None):
     p.add_argument('--dtype', default='float32', choices=['float32', 'float64'], help="(default: %(default)s)")
     p.add_argument('--threads', type=cli.positive_int, default=None, help="CPU threads (default: torch's, %d here)" % torch.get_num_threads())
     p.add_argument('--json', default=None, help="also write one JSON line per case to this file ('-': to standard output, no table)")
+    p.add_argument('--plugins', default='', help="comma-separated modules or .py files to import first; they register estimators (see load_plugins)")
     return cli.run_cli(p, _bench, argv)

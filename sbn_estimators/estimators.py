@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['ESTIMATORS', 'ALIASES', 'ESTIMATOR_MODULES', 'reduce_loss', 'Estimator', 'LocalEstimator', 'register_estimator',
-           'list_estimators', 'estimator', 'estimator_params', 'parse_estimator_specs', 'estimators_from_spec', 'Exact',
-           'MeanField', 'group_grads', 'draw_estimates']
+           'list_estimators', 'estimator', 'estimator_params', 'parse_estimator_specs', 'estimators_from_spec',
+           'load_plugins', 'Exact', 'MeanField', 'group_grads', 'draw_estimates']
 
 # %% ../nbs/03_estimators.ipynb #6ff095b1
-import functools, importlib, inspect
+import functools, hashlib, importlib, importlib.util, inspect, sys
+from pathlib import Path
 import torch
 from torch import nn
 from .core import *
@@ -171,6 +172,39 @@ def parse_estimator_specs(spec:str # e.g. 'st,concrete:tau=0.1,reste:o=3,t=1.5'
 def estimators_from_spec(spec:str) -> list:
     "The estimators named in `spec` (see `parse_estimator_specs`)."
     return [estimator(n, **p) for n, p in parse_estimator_specs(spec)]
+
+# %% ../nbs/03_estimators.ipynb #dbf2f988
+def _plugin_error(item, e):
+    return ValueError(f"plugin {item!r} failed on import: {type(e).__name__}: {e} (--debug shows the traceback)")
+
+def _load_file(item:str) -> str:
+    path = Path(item).expanduser().resolve()
+    if not path.is_file(): raise ValueError(f"plugin {item!r}: no such file")
+    name = f"sbn_plugin_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"   # one module per file
+    if name not in sys.modules:
+        module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path))
+        sys.modules[name] = module
+        try: module.__spec__.loader.exec_module(module)
+        except Exception as e:
+            del sys.modules[name]
+            raise _plugin_error(item, e) from e
+    return str(path)
+
+def _load_module(item:str) -> str:
+    try: importlib.import_module(item)
+    except ModuleNotFoundError as e:
+        if e.name is None or not (item == e.name or item.startswith(e.name + '.')): raise _plugin_error(item, e) from e
+        raise ValueError(f"plugin {item!r}: no module named {e.name!r}; give an importable module or a .py file") from None
+    except Exception as e: raise _plugin_error(item, e) from e
+    return item
+
+def load_plugins(spec:str # comma-separated modules (`mypkg.estimators`) or `.py` files; '' loads nothing
+                ) -> str:
+    "Import the plugins in `spec`, after the built-in estimators, so that what they register can be named; `spec` with files as absolute paths."
+    if not isinstance(spec, str): raise ValueError(f"plugins must be a comma-separated string, got {spec!r}")
+    _import_estimator_modules()   # a plugin cannot take a built-in name unnoticed
+    items = [s.strip() for s in spec.split(',') if s.strip()]
+    return ','.join(_load_file(s) if s.endswith('.py') else _load_module(s) for s in items)
 
 # %% ../nbs/03_estimators.ipynb #07361abd
 @register_estimator('exact')

@@ -190,9 +190,11 @@ def _parser():
                    "tensors are small, so more threads mostly add synchronisation)")
     p.add_argument('--no-progress', action='store_true', help="no progress bar and no per-estimator lines on stderr")
     p.add_argument('--list', action='store_true', help="list the estimators with their parameters and defaults, then exit")
+    p.add_argument('--plugins', default='', help="comma-separated modules or .py files to import first; they register estimators (see load_plugins)")
     return p
 
 def _main(a):
+    plugins = load_plugins(a.plugins)
     if a.list: print(_list_estimators()); return
     if a.epochs < 0: raise ValueError(f"--epochs must be >= 0, got {a.epochs}")
     json_path = cli.check_output_file(a.json, '--json', ('.json',))
@@ -209,7 +211,7 @@ def _main(a):
         net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
         source = f'toy (cos data, {a.epochs} epochs, seed {a.seed})'
     report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress)
-    report = dict(network=source, **report)
+    report = dict(network=source, **({'plugins': plugins} if plugins else {}), **report)
     print(report_table(report))
     with cli.atomic_path(json_path) as tmp: tmp.write_text(json.dumps(report, indent=1) + '\n')
     plot_report(report, plot_path)

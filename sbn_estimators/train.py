@@ -85,6 +85,7 @@ class TrainConfig:
     model: str = '' # model name[:key=value,...]; '': the dataset's default (`DEFAULT_MODELS`)
     estimator: str = 'st' # estimator name[:key=value,...] from the registry
     est_schedule: bool = True # call the estimator's `on_epoch` schedule (ReSTE's o)
+    plugins: str = '' # comma-separated modules or .py files imported first, which register estimators or models (`load_plugins`)
     init: str = 'default' # 'default' (PyTorch) or 'normalize' (data-dependent, PSA)
     optimizer: str = 'adam' # optimizer name[:key=value,...] from `OPTIMIZERS` (parameters: `OPTIMIZER_PARAMS`)
     lr: float | None = None # learning rate; None: `DEFAULT_LR` of the optimizer
@@ -104,6 +105,7 @@ class TrainConfig:
 
     def __post_init__(self):
         cli.check_config({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, TrainConfig, 'configuration')
+        self.plugins = load_plugins(self.plugins)   # before any name is looked up; files as absolute paths, for --resume
         opt_name, opt_params = _split_spec(self.optimizer, 'optimizer')
         for name, valid in (('optimizer', tuple(OPTIMIZERS)), ('schedule', SCHEDULES), ('init', INITS), ('data', tuple(DATASETS))):
             value = opt_name if name == 'optimizer' else getattr(self, name)
@@ -642,7 +644,8 @@ _HELP = dict(
     n_test='evaluate on the first N test examples only (0: all)',
     model="model name[:key=value,...] (see --list) (default: the dataset's: " + ', '.join(f'{k} {v}' for k, v in DEFAULT_MODELS.items()) + ')',
     estimator='estimator name[:key=value,...] from the registry, e.g. st, psa, reste:o=3',
-    est_schedule="run the estimator's schedule (ReSTE's o) over training", init='default or normalize (PSA)',
+    est_schedule="run the estimator's schedule (ReSTE's o) over training",
+    plugins='comma-separated modules or .py files to import first; they register estimators or models (kept in config.json)', init='default or normalize (PSA)',
     optimizer='one of ' + ', '.join(OPTIMIZERS) + ', with parameters as name:key=value,... (see --list)', lr='learning rate (default: ' + ', '.join(f'{v} for {k}' for k, v in DEFAULT_LR.items()) + ')',
     momentum='SGD momentum, in [0, 1)', weight_decay='weight decay', schedule='constant or cosine (after warm-up)',
     warmup_epochs='linear warm-up epochs', grad_clamp='clamp gradient entries to [-c, c] (0: off)',
@@ -726,7 +729,9 @@ def list_text() -> str:
 
 # %% ../nbs/14_train.ipynb #75fec31b
 def _main(args):
-    if args.list: print(list_text()); return
+    if args.list:
+        load_plugins(args.plugins or '')
+        print(list_text()); return
     if args.threads: torch.set_num_threads(args.threads)
     cfg = config_from_args(args)
     if args.summary: print(summarize(cfg)); return

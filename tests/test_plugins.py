@@ -1,0 +1,81 @@
+"Plugins: an estimator in a file of one's own (or an importable module) works in every command, survives `--resume` from another folder, and bad plugins exit 2 with one line."
+import json, os, subprocess, sys, textwrap
+import pytest
+from conftest import ROOT, console_script
+from sbn_estimators.gradeval import gradeval_cli
+from sbn_estimators.train import train_cli
+from sbn_estimators.bench import bench_cli
+
+PLUGIN = ROOT / 'nbs' / 'examples' / 'gauss_st.py'
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
+
+def run(cmd, *args, cwd=ROOT, env=ENV):
+    return subprocess.run([console_script(cmd), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)
+
+@pytest.mark.parametrize('cmd', ['sbn-gradeval', 'sbn-train', 'sbn-bench'])
+def test_every_command_lists_the_plugin(cmd):
+    r = run(cmd, '--plugins', PLUGIN, '--list')
+    assert r.returncode == 0, r.stderr
+    assert 'gauss_st' in r.stdout
+
+def test_train_keeps_the_plugin_for_resume_from_another_folder(tmp_path):
+    "A relative plugin path given in one folder; the run's config.json holds it absolute; --resume works from elsewhere."
+    out = tmp_path / 'run'
+    r = run('sbn-train', '--plugins', 'examples/gauss_st.py', '--estimator', 'gauss_st:sigma=1.2', '--model', 'sbn_mlp:width=16',
+            '--epochs', '1', '--quiet', '--threads', '1', '--out', out, cwd=ROOT / 'nbs')
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads((out / 'config.json').read_text())
+    assert cfg['plugins'] == str(PLUGIN.resolve()) and cfg['estimator'] == 'gauss_st:sigma=1.2'
+    elsewhere = tmp_path / 'elsewhere'; elsewhere.mkdir()
+    r = run('sbn-train', '--resume', '--out', out, '--quiet', '--threads', '1', cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert 'test accuracy' in r.stdout
+
+def test_module_plugin_and_gradeval_report(tmp_path):
+    "A plugin named as a module on the path; sbn-gradeval records its plugins in the report."
+    (tmp_path / 'my_est_plugin.py').write_text(textwrap.dedent('''
+        from sbn_estimators.estimators import register_estimator
+        from sbn_estimators.straight_through import ST
+        @register_estimator('half_st')
+        class HalfST(ST):
+            def slope(self, a): return super().slope(a) / 2
+    '''))
+    env = {**ENV, 'PYTHONPATH': str(tmp_path)}
+    r = run('sbn-gradeval', '--plugins', 'my_est_plugin', '--estimators', 'exact,half_st', '--samples', '20', '--epochs', '0',
+            '--no-progress', '--json', tmp_path / 'g.json', '--plot', tmp_path / 'g.png', env=env)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / 'g.json').read_text())
+    assert report['plugins'] == 'my_est_plugin' and 'half_st' in report['estimators']
+
+def test_bench_times_a_plugin_estimator():
+    r = run('sbn-bench', '--plugins', PLUGIN, '--nets', 'fc', '--estimators', 'st,gauss_st', '--repeats', '1', '--batch', '16',
+            '--threads', '1', '--json', '-')
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(l) for l in r.stdout.splitlines()]
+    assert [row['estimator'] for row in rows] == ['st', 'gauss_st'] and all(row['seconds'] > 0 for row in rows)
+
+CLIS = {'sbn-gradeval': gradeval_cli, 'sbn-train': train_cli, 'sbn-bench': bench_cli}
+
+@pytest.fixture
+def bad_plugins(tmp_path):
+    (tmp_path / 'syntax.py').write_text('def f(:\n')
+    (tmp_path / 'raises.py').write_text('raise RuntimeError("plugin broke")\n')
+    return tmp_path
+
+@pytest.mark.parametrize('cmd', list(CLIS))
+@pytest.mark.parametrize('plugin,msg', [('missing.py', "plugin 'missing.py': no such file"),
+                                        ('no_such_module_xyz', "no module named 'no_such_module_xyz'; give an importable module or a .py file"),
+                                        ('{dir}/syntax.py', 'failed on import: SyntaxError'),
+                                        ('{dir}/raises.py', 'failed on import: RuntimeError: plugin broke')])
+def test_bad_plugin_exits_2_with_one_line(cmd, plugin, msg, bad_plugins, tmp_path, capsys):
+    args = ['--plugins', plugin.format(dir=bad_plugins), '--list']
+    with pytest.raises(SystemExit) as e: CLIS[cmd](args)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith(f'{cmd}: error: ') and msg in err and len(err.strip().splitlines()) == 1, err
+    assert not any('syntax' in m or 'raises' in m for m in sys.modules if m.startswith('sbn_plugin_'))
+
+def test_bad_plugin_in_a_training_config(tmp_path, capsys):
+    "A config file naming a plugin that is gone: the error names the plugin, and no run folder is made."
+    (tmp_path / 'c.json').write_text(json.dumps({'plugins': str(tmp_path / 'gone.py'), 'epochs': 1}))
+    with pytest.raises(SystemExit) as e: train_cli(['--config', str(tmp_path / 'c.json'), '--out', str(tmp_path / 'run'), '--quiet'])
+    assert e.value.code == 2 and 'gone.py' in capsys.readouterr().err and not (tmp_path / 'run').exists()
