@@ -31,14 +31,17 @@ def test_train_keeps_the_plugin_for_resume_from_another_folder(tmp_path):
     assert r.returncode == 0, r.stderr
     assert 'test accuracy' in r.stdout
 
-def test_module_plugin_and_gradeval_report(tmp_path):
-    "A plugin named as a module on the path; sbn-gradeval records its plugins in the report."
+def test_module_plugin_with_a_model(tmp_path):
+    "A plugin named as a module on the path registers an estimator and a model: sbn-gradeval records it, sbn-train trains with both."
     (tmp_path / 'my_est_plugin.py').write_text(textwrap.dedent('''
         from sbn_estimators.estimators import register_estimator
         from sbn_estimators.straight_through import ST
+        from sbn_estimators.models import register_model, sbn_mlp
         @register_estimator('half_st')
         class HalfST(ST):
             def slope(self, a): return super().slope(a) / 2
+        @register_model('tiny_sbn', 'sbn', (None,), 'digits', 'an SBN MLP with one layer of 8 units, from a plugin')
+        def tiny_sbn(est=None, in_shape=(64,), n_out=10, **kw): return sbn_mlp(est, in_shape, n_out, width=8, depth=1, **kw)
     '''))
     env = {**ENV, 'PYTHONPATH': str(tmp_path)}
     r = run('sbn-gradeval', '--plugins', 'my_est_plugin', '--estimators', 'exact,half_st', '--samples', '20', '--epochs', '0',
@@ -46,6 +49,8 @@ def test_module_plugin_and_gradeval_report(tmp_path):
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / 'g.json').read_text())
     assert report['plugins'] == 'my_est_plugin' and 'half_st' in report['estimators']
+    r = run('sbn-train', '--plugins', 'my_est_plugin', '--model', 'tiny_sbn', '--estimator', 'half_st', '--smoke', '--threads', '1', env=env)
+    assert r.returncode == 0 and 'smoke run of tiny_sbn / half_st' in r.stdout, r.stderr
 
 def test_bench_times_a_plugin_estimator():
     r = run('sbn-bench', '--plugins', PLUGIN, '--nets', 'fc', '--estimators', 'st,gauss_st', '--repeats', '1', '--batch', '16',
