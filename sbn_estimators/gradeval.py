@@ -214,7 +214,8 @@ def _main(a):
     report = dict(network=source, **({'plugins': plugins} if plugins else {}), **report)
     print(report_table(report))
     with cli.atomic_path(json_path) as tmp: tmp.write_text(json.dumps(report, indent=1) + '\n')
-    plot_report(report, plot_path)
+    import matplotlib.pyplot as plt
+    plt.close(plot_report(report, plot_path))   # written to its file; a command leaves no figure open
     print(f"wrote {json_path} and {plot_path}")
 
 def gradeval_cli(argv=None # arguments (default: the command line)

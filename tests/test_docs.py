@@ -319,3 +319,20 @@ def test_stored_outputs_are_current():
     cell = next(c for c in nb['cells'] if ''.join(c['source']).startswith("print(', '.join(sbn_estimators.list_estimators()))"))
     printed = ''.join(''.join(o.get('text', '')) for o in cell['outputs']).strip()
     assert printed == ', '.join(sbn_estimators.list_estimators()), "stale outputs: run tools/run_pages.py nbs/index.ipynb"
+
+
+def test_every_page_ran_its_current_code(tmp_path):
+    "The docs render stored outputs: each page's code is the code it last ran (tools/run_pages.py records a digest of it)."
+    import run_pages
+    stale = run_pages.stale_pages()
+    assert not stale, f"pages changed since they last ran, so the docs show old outputs: {', '.join(stale)}; run tools/run_pages.py --stale"
+    # the check can fail: a copy of a page with one code cell changed is stale, a markdown change is not
+    nbs = tmp_path/'nbs'; nbs.mkdir()
+    shutil.copy(ROOT/'nbs'/'_pages_ran.json', nbs)
+    nb = json.loads((ROOT/'nbs'/'index.ipynb').read_text(encoding='utf-8'))
+    def write(): (nbs/'index.ipynb').write_text(json.dumps(nb), encoding='utf-8')
+    write(); assert run_pages.stale_pages(nbs) == []
+    next(c for c in nb['cells'] if c['cell_type'] == 'markdown')['source'].append('\nmore prose')
+    write(); assert run_pages.stale_pages(nbs) == []
+    next(c for c in nb['cells'] if c['cell_type'] == 'code')['source'].append('\n# changed')
+    write(); assert run_pages.stale_pages(nbs) == ['index.ipynb']

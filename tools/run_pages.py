@@ -5,9 +5,11 @@ computed) also keeps its stored outputs and is reported; anywhere else a failing
 
     .venv/bin/python tools/run_pages.py                 # every notebook in nbs/
     .venv/bin/python tools/run_pages.py nbs/20_*.ipynb  # some
+    .venv/bin/python tools/run_pages.py --stale         # those whose code changed since they last ran
 
-Then `nbdev_clean` the notebooks, as before any commit."""
-import argparse, copy, os, re, sys
+It records in nbs/_pages_ran.json a digest of the code each page ran; a test compares it with the pages' code, so
+a page changed but not rerun fails the tests. Then `nbdev_clean` the notebooks, as before any commit."""
+import argparse, copy, hashlib, json, os, re, sys
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -16,6 +18,7 @@ from nbclient.exceptions import CellExecutionError
 SKIP = re.compile(r'^#\|\s*(slow|cuda)\b', re.M)
 NOISE = re.compile(r'^(USDT:.*SyncActivityProfilerHandler|\[W\d+ .*CPUAllocator\.cpp).*\n?', re.M) # torch's profiler logging to stderr on this machine
 NBS = Path(__file__).resolve().parent.parent / 'nbs'
+RECORD = NBS / '_pages_ran.json'
 
 
 def skipped(cell) -> bool:
@@ -28,6 +31,27 @@ def quiet(cell):
     for o in cell.outputs:
         if o.output_type == 'stream' and o.name == 'stderr': o.text = NOISE.sub('', o.text)
     cell.outputs = [o for o in cell.outputs if not (o.output_type == 'stream' and not o.text)]
+
+
+def digest(path:Path) -> str:
+    "SHA-1 of the code that `run_page` runs in `path` (its code cells, less the skipped ones), in order."
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == 'code' and not skipped(c)]
+    return hashlib.sha1('\0'.join(code).encode()).hexdigest()
+
+
+def stale_pages(nbs:Path=NBS, record:Path=None) -> list:
+    "Names of the notebooks in `nbs` whose code differs from the code they last ran, by the record."
+    record = record or nbs / RECORD.name
+    ran = json.loads(record.read_text()) if record.is_file() else {}
+    return [p.name for p in sorted(nbs.glob('[!_]*.ipynb')) if ran.get(p.name) != digest(p)]
+
+
+def _record(path:Path):
+    record = path.parent / RECORD.name
+    ran = json.loads(record.read_text()) if record.is_file() else {}
+    ran[path.name] = digest(path)
+    record.write_text(json.dumps(dict(sorted(ran.items())), indent=1) + '\n')
 
 
 def run_page(path:Path) -> list:
@@ -47,15 +71,20 @@ def run_page(path:Path) -> list:
                 cell.outputs = stored
                 kept.append(cell.get('id'))
     nbformat.write(nb, path)
+    _record(path)
     return kept
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('notebooks', nargs='*', type=Path, help='notebooks to run (default: every one in nbs/)')
+    p.add_argument('--stale', action='store_true', help='run only the notebooks whose code changed since they last ran')
     args = p.parse_args(argv)
+    if args.stale and args.notebooks: p.error('give notebooks or --stale, not both')
     os.environ.setdefault('OMP_NUM_THREADS', '1')   # small tensors on a shared CPU: one thread is fastest
-    for path in args.notebooks or sorted(NBS.glob('[!_]*.ipynb')):
+    paths = [NBS / n for n in stale_pages()] if args.stale else args.notebooks or sorted(NBS.glob('[!_]*.ipynb'))
+    if not paths: print('every page ran its current code')
+    for path in paths:
         kept = run_page(path.resolve())
         print(f"{path.name}: ran" + (f"; kept the stored outputs of cells {', '.join(kept)} (they need the skipped cells)" if kept else ''),
               flush=True)
