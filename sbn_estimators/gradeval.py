@@ -7,7 +7,7 @@ __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', '
            'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
-import argparse, json, math, time, warnings
+import argparse, json, math, shlex, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -76,7 +76,9 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                     seed:int=0, # re-seeds torch before each estimator
                     chunk:int=500, # estimates per batched backward pass
                     Ms=None, # numbers of averaged samples for the curves (default `M_GRID`)
-                    progress:bool=True # a bar per estimator on a terminal, and one line per estimator on stderr
+                    progress:bool=True, # a bar per estimator on a terminal, and one line per estimator on stderr
+                    resume:dict=None, # an earlier (partial) report of the same network and settings: its estimators are reused
+                    on_estimator=None # called with the report after each estimator, e.g. to save progress
                    ) -> dict:
     "Exact loss and gradient, and per estimator per parameter group the accuracy metrics and curves."
     def pairs(e):   # a spec string may name several estimators
@@ -87,22 +89,32 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
     estimators = [pr for e in ([estimators] if isinstance(estimators, str) else estimators) for pr in pairs(e)]
     net.check_data(X, Y)
     exact = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}
-    report = dict(sizes=net.sizes, noise=net.noise.name, samples=samples, seed=seed,
+    report = dict(sizes=net.sizes, noise=net.noise.name, samples=samples, seed=seed, chunk=chunk,
                   exact_loss=exact_loss(net, X, Y).item(),
                   exact_grad={k: v.tolist() for k, v in exact.items()}, estimators={})
+    if resume is not None:
+        for k in ('sizes', 'noise', 'samples', 'seed', 'chunk', 'exact_loss', 'exact_grad'):
+            if json.loads(json.dumps(resume.get(k))) != json.loads(json.dumps(report[k])):   # as a JSON file holds them
+                shown = lambda v: 'a different exact gradient' if k == 'exact_grad' else repr(v)
+                raise ValueError(f"cannot resume: the saved report has {k} {shown(resume.get(k))}, this run {shown(report[k])}")
     for n, (label, est) in enumerate(estimators):
         key, i = label, 2
         while key in report['estimators']: key, i = f'{label}#{i}', i + 1
+        saved = (resume or {}).get('estimators', {}).get(key)
+        if saved is not None and saved['spec'] == est.spec and Ms is None:
+            report['estimators'][key] = saved
+            continue
         torch.manual_seed(seed)
         t0 = time.perf_counter()
         with cli.progress(total=samples, desc=key, disable=not progress, leave=False) as bar:
             draws = draw_estimates(net, X, Y, est, samples, chunk, progress=bar.update)
         seconds = time.perf_counter() - t0
-        if progress: cli.epoch_line('estimator', n + 1, len(estimators), name=key, samples=samples, seconds=round(seconds, 2))
         report['estimators'][key] = dict(
             spec=est.spec, seconds=seconds,
             groups=[dict(group=k, **gradient_metrics(draws[k], exact[k])) for k in exact],
             curves={k: accuracy_curves(draws[k], exact[k], Ms) for k in exact})
+        if on_estimator is not None: on_estimator(report)   # saved before its line says it is done
+        if progress: cli.epoch_line('estimator', n + 1, len(estimators), name=key, samples=samples, seconds=round(seconds, 2))
     return report
 
 # %% ../nbs/04_gradeval.ipynb #6b43fdd2
@@ -191,7 +203,12 @@ def _parser():
     p.add_argument('--no-progress', action='store_true', help="no progress bar and no per-estimator lines on stderr")
     p.add_argument('--list', action='store_true', help="list the estimators with their parameters and defaults, then exit")
     p.add_argument('--plugins', default='', help="comma-separated modules or .py files to import first; they register estimators (see load_plugins)")
+    p.add_argument('--resume', action='store_true', help="continue an interrupted run: reuse the estimators saved in JSON.partial")
     return p
+
+def _partial(json_path) -> Path:
+    "Where a run keeps its report so far: beside the report file."
+    return Path(json_path).with_name(Path(json_path).name + '.partial')
 
 def _main(a):
     plugins = load_plugins(a.plugins)
@@ -210,10 +227,24 @@ def _main(a):
         print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
         net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
         source = f'toy (cos data, {a.epochs} epochs, seed {a.seed})'
-    report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress)
-    report = dict(network=source, **({'plugins': plugins} if plugins else {}), **report)
+    head = dict(network=source, **({'plugins': plugins} if plugins else {}))
+    partial, saved = _partial(json_path), None
+    if a.resume:
+        if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
+        try: saved = json.loads(partial.read_text())
+        except ValueError as e: raise ValueError(f"--resume: {partial} is not a report: {e}") from None
+        if not isinstance(saved, dict) or saved.get('network') != source:
+            raise ValueError(f"--resume: {partial} is a report of network {saved.get('network') if isinstance(saved, dict) else None!r}, not {source!r}")
+    elif partial.is_file():
+        print(f"sbn-gradeval: starting afresh; {partial} (an interrupted run's estimators) will be replaced: --resume continues it", file=sys.stderr)
+    def save(r):   # after every estimator: an interrupted run loses nothing it finished
+        with cli.atomic_path(partial) as tmp: tmp.write_text(json.dumps({**head, **r}, indent=1) + '\n')
+    report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress,
+                             resume=saved, on_estimator=save)
+    report = {**head, **report}
     print(report_table(report))
     with cli.atomic_path(json_path) as tmp: tmp.write_text(json.dumps(report, indent=1) + '\n')
+    partial.unlink(missing_ok=True)
     import matplotlib.pyplot as plt
     plt.close(plot_report(report, plot_path))   # written to its file; a command leaves no figure open
     print(f"wrote {json_path} and {plot_path}")
@@ -221,4 +252,8 @@ def _main(a):
 def gradeval_cli(argv=None # arguments (default: the command line)
                 ):
     "Entry point of `sbn-gradeval` (see `cli.run_cli` for the exit statuses)."
-    cli.run_cli(_parser(), _main, argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    def resume_hint(a):   # the same command with --resume, once an estimator is saved
+        if not _partial(a.json).is_file(): return None
+        return shlex.join(['sbn-gradeval', *argv, *([] if a.resume else ['--resume'])])
+    cli.run_cli(_parser(), _main, argv, resume_hint=resume_hint)

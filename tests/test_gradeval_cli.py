@@ -150,8 +150,46 @@ def test_interrupt_and_terminate(tmp_path, sig, status, word):
     finally:
         if p.poll() is None: p.kill()
     assert p.returncode == status, (p.returncode, err)
-    assert err.splitlines() == [f'sbn-gradeval: {word}'], err
+    hint = 'sbn-gradeval --epochs 0 --estimators exact,reinforce --samples 1000000 --chunk 100 --resume'
+    assert err.splitlines() == [f'sbn-gradeval: {word}; continue with: {hint}'], err
     assert not (tmp_path / 'gradeval.json').exists()
+    assert list(json.loads((tmp_path / 'gradeval.json.partial').read_text())['estimators']) == ['exact']   # what finished is kept
+
+
+STOPPER = '''
+import os
+from sbn_estimators.estimators import register_estimator
+from sbn_estimators.straight_through import ST
+@register_estimator('stop_st')
+class StopST(ST):
+    "ST that stops the run as Ctrl-C does (KeyboardInterrupt) while SBN_TEST_STOP is set."
+    def forward(self, a):
+        if os.environ.get('SBN_TEST_STOP'): raise KeyboardInterrupt
+        return super().forward(a)
+'''
+
+def test_interrupted_run_resumes_to_the_uninterrupted_report(tmp_path):
+    "Stopped in its third estimator, resumed with --resume: the report equals an uninterrupted run's (times aside)."
+    (tmp_path / 'stop.py').write_text(STOPPER)
+    args = [GRADEVAL, '--plugins', 'stop.py', '--epochs', '0', '--estimators', 'exact,st,stop_st,reinforce', '--samples', '300', '--no-progress']
+    run = lambda *more, **env: subprocess.run(args + list(more), cwd=tmp_path, capture_output=True, text=True,
+                                               env={**os.environ, 'OMP_NUM_THREADS': '1', **env})
+    r = run(SBN_TEST_STOP='1')
+    assert r.returncode == 130 and r.stderr.strip().endswith('--no-progress --resume'), r.stderr
+    assert list(json.loads((tmp_path / 'gradeval.json.partial').read_text())['estimators']) == ['exact', 'st']
+    r = run('--samples', '400', '--resume')
+    assert r.returncode == 2 and 'cannot resume: the saved report has samples 300, this run 400' in r.stderr, r.stderr
+    r = run('--resume')
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / 'gradeval.json.partial').exists()
+    r = run('--json', 'full.json', '--plot', 'full.png')
+    assert r.returncode == 0 and 'starting afresh' not in r.stderr, r.stderr
+    strip = lambda r: {**r, 'estimators': {k: {**v, 'seconds': None} for k, v in r['estimators'].items()}}
+    resumed, full = (json.loads((tmp_path / f).read_text()) for f in ('gradeval.json', 'full.json'))
+    assert list(resumed['estimators']) == ['exact', 'st', 'stop_st', 'reinforce']
+    assert strip(resumed) == strip(full)
+    r = run('--resume')
+    assert r.returncode == 2 and 'nothing to resume' in r.stderr and 'gradeval.json.partial does not exist' in r.stderr, r.stderr
 
 
 def test_debug_shows_the_traceback(tmp_path, call):
