@@ -6,11 +6,12 @@
 __all__ = ['search_lr', 'run_comparison', 'comparison_table', 'plot_comparison']
 
 # %% ../nbs/13a_lr_search.ipynb #b5ddf334
-import dataclasses, json, math, re
+import csv, dataclasses, json, math, re
 from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
 from .train import TrainConfig, train
+from . import cli
 
 # %% ../nbs/13a_lr_search.ipynb #17eb3fb4
 def _key(cfg, grid, epochs, metric):
@@ -18,10 +19,14 @@ def _key(cfg, grid, epochs, metric):
     c = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ('lr', 'epochs')}
     return json.loads(json.dumps(dict(config=c, grid=[float(g) for g in grid], epochs=epochs, metric=metric)))   # as stored
 
+def _save(path:Path, rec:dict):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with cli.atomic_path(path) as tmp: tmp.write_text(json.dumps(rec, indent=1))
+
 def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for (its lr and epochs are replaced)
               grid, # learning rates to try, e.g. (3e-4, 1e-3, 3e-3)
               epochs:int=1, # training epochs per trial
-              out=None, # folder for `lr_search.json` (read if it matches, else written); None: no file
+              out=None, # folder for `lr_search.json` (read if it matches, else written, after every trial); None: no file
               metric:str='val_acc', # validation metric to maximise (a column of the trainer's metrics)
               train_fn=train # the training function `(cfg, out, callbacks, progress) -> result` (tests pass a stub)
              ) -> dict:
@@ -31,25 +36,31 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
         raise ValueError(f"grid must list positive learning rates, got {grid}")
     if epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs}")
     key, path = _key(cfg, grid, epochs, metric), (Path(out) / 'lr_search.json' if out is not None else None)
+    trials = []
     if path is not None and path.is_file():
         rec = json.loads(path.read_text())
-        if all(rec.get(k) == v for k, v in key.items()): return rec
-    trials = []
-    for lr in grid if len(grid) > 1 else ():           # a single rate is the choice: nothing to try
+        if all(rec.get(k) == v for k, v in key.items()):
+            if 'lr' in rec: return rec
+            trials = rec['trials']                     # an interrupted search: its finished trials are kept
+    for lr in grid[len(trials):] if len(grid) > 1 else ():   # a single rate is the choice: nothing to try
         rows = []
         train_fn(dataclasses.replace(cfg, lr=float(lr), epochs=epochs), out=None,
                  callbacks=[lambda epoch, row: rows.append(row)], progress=False)
         if metric not in rows[-1]: raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(rows[-1])}")
         trials.append(dict(lr=float(lr), **{k: rows[-1][k] for k in rows[-1] if k.startswith('val_')}, score=rows[-1][metric]))
+        if path is not None: _save(path, dict(key, trials=trials))   # no 'lr' yet: the search is not finished
     ok = [t for t in trials if math.isfinite(t['score'])]
     if trials and not ok: raise ValueError(f"every trial diverged ({metric} not finite) for the rates {grid}; try smaller rates")
     rec = dict(key, trials=trials, lr=max(ok, key=lambda t: t['score'])['lr'] if trials else float(grid[0]))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rec, indent=1))
+    if path is not None: _save(path, rec)
     return rec
 
 # %% ../nbs/13a_lr_search.ipynb #42cb2a5b
+def _read_curve(path:Path) -> list:
+    "The per-epoch rows of a run's `metrics.csv`, with numbers as numbers (as the trainer's callbacks see them)."
+    num = lambda k, v: v if k == 'stage' else int(v) if k == 'epoch' else float(v)
+    with open(path, newline='') as f: return [{k: num(k, v) for k, v in r.items() if v != ''} for r in csv.DictReader(f)]
+
 def run_comparison(base:TrainConfig, # settings every method shares (data, model, epochs, batch size, optimizer, ...)
                    methods:dict, # {label: {TrainConfig field: value}}, e.g. {'psa': {'estimator': 'psa'}}
                    out, # folder of the comparison: `<out>/<label>/lr_search.json`, `<out>/<label>/seed<k>/`
@@ -79,13 +90,13 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
                 if diff: raise ValueError(f"{run} holds a finished run of another configuration ({'; '.join(diff)}); "
                                           "delete it or compare into another folder")
             else:
-                curve = []
+                curve, resume = [], (run / 'last.pt').is_file()   # a run stopped part-way continues
                 res = train_fn(dataclasses.replace(cfg, lr=rec['lr'], seed=seed), out=run,
-                               callbacks=[lambda epoch, r: curve.append(r)], progress=False)
+                               callbacks=[lambda epoch, r: curve.append(r)], progress=False, **({'resume': True} if resume else {}))
+                if resume: curve = _read_curve(run / 'metrics.csv')   # the callbacks saw only the epochs after the checkpoint
                 row = dict(method=label, seed=seed, lr=rec['lr'], config=want,
                            **{k: v for k, v in res.items() if k.startswith('test_') or k == 'seconds_per_epoch'}, curve=curve)
-                run.mkdir(parents=True, exist_ok=True)
-                (run / 'summary.json').write_text(json.dumps(row, indent=1))
+                _save(run / 'summary.json', row)
             if log: log(f"{label} seed {seed}: lr {row['lr']:g}, test acc {row['test_acc']:.4f} (ensemble {row['test_ens_acc']:.4f}), "
                         f"{row['seconds_per_epoch']:.1f} s/epoch")
             rows.append(row)
