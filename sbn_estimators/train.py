@@ -25,6 +25,7 @@ from .sbn import SBNMLP, init_sbn_
 from .straight_through import sign_pm
 from .binary_weights import weight_penalty, binary_weight_layers, flip_ratio
 from .summary import model_summary, ModelSummary
+from .catalogue import bibtex, run_references
 from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, Bop, BayesBiNN
 from . import cli
 
@@ -527,8 +528,15 @@ def train(cfg:TrainConfig, # the run's configuration
     model, est = build(cfg, data)
     writer = out is not None and rank == 0
     with cli.RunFolder(out, resume=resume) if writer else nullcontext():   # only once the configuration has built
-        if writer and not resume: save_json(out / 'config.json', dataclasses.asdict(cfg))
+        if writer and not resume:
+            save_json(out / 'config.json', dataclasses.asdict(cfg))
+            _write_references(out / 'references.bib', cfg)
         return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke)
+
+def _write_references(path:Path, cfg:TrainConfig):
+    "The papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`."
+    keys = run_references(cfg.estimator, cfg.model, cfg.optimizer, cfg.data)
+    with cli.atomic_path(path) as tmp: tmp.write_text(bibtex(keys) if keys else '% no paper of the library\'s references for this run\n')
 
 def save_json(path, obj):
     "Write `obj` as indented JSON to `path` atomically."

@@ -23,3 +23,13 @@ def test_runtime_requirements_do_not_pin_dev_tools():
     req = cfg['DEFAULT']['requirements']
     assert 'nbdev' not in req and 'fastcore' not in req and 'execnb' not in req
     assert 'fastcore>=1.12.3,<2' in cfg['DEFAULT']['dev_requirements']
+
+
+def test_citation_file_names_this_version():
+    "CITATION.cff (GitHub's 'Cite this repository') is valid YAML and cites the version settings.ini builds."
+    import yaml
+    cff = yaml.safe_load((ROOT / 'CITATION.cff').read_text())
+    cfg = ConfigParser(); cfg.read(ROOT / 'settings.ini')
+    assert cff['cff-version'] == '1.2.0' and cff['title'] and cff['authors']
+    assert str(cff['version']) == cfg['DEFAULT']['version']
+    assert cff['repository-code'] == cfg['DEFAULT']['git_url']

@@ -1,8 +1,9 @@
 "Tests of `sbn-train` (nbs/14_train.ipynb): default run, staged runs and their resumption, checkpoint errors, divergence."
-import json, shutil
+import json, re, shutil
 from pathlib import Path
 import pytest, torch
 from sbn_estimators.train import TrainConfig, RECIPES, train, train_cli, load_checkpoint
+from sbn_estimators.catalogue import CATALOGUE, run_references
 from conftest import console_script
 import subprocess
 
@@ -26,7 +27,9 @@ def test_default_run_smoke(tmp_path):
     assert p.returncode == 0, p.stderr
     assert 'test accuracy' in p.stdout
     files = {f.name for f in (tmp_path / 'run').iterdir()}
-    assert {'config.json', 'metrics.csv', 'curves.png', 'last.pt', 'best.pt', 'result.json'} <= files
+    assert {'config.json', 'references.bib', 'metrics.csv', 'curves.png', 'last.pt', 'best.pt', 'result.json'} <= files
+    bib = (tmp_path / 'run' / 'references.bib').read_text()   # st on the embedded digits: the papers of st, nothing for the data
+    assert re.findall(r'^@\w+\{(\w+),$', bib, re.M) == list(CATALOGUE['st']['refs']) and 'shekhovtsov2021st' in bib
     cfg = json.loads((tmp_path / 'run' / 'config.json').read_text())
     assert (cfg['data'], cfg['model'], cfg['estimator'], cfg['data_dir']) == ('digits', 'sbn_mlp', 'st', '')
     ck = torch.load(tmp_path / 'run' / 'last.pt', weights_only=True)   # loads without unpickling code
@@ -220,3 +223,9 @@ def test_flip_ratio_is_recorded(tmp_path):
     assert all(0 < r < 0.5 for r in rows['moving']), rows['moving']
     train(TrainConfig(model='sbn_mlp:width=16', epochs=1, eval_samples=1), tmp_path / 'sbn', progress=False)
     with open(tmp_path / 'sbn' / 'metrics.csv') as f: assert all(math.isnan(float(r['flip_ratio'])) for r in csv.DictReader(f))
+
+
+def test_references_name_every_paper_the_run_depends_on():
+    "A BiPer run with Bop on Fashion-MNIST cites the estimator's paper, BiPer, Bop and the dataset."
+    keys = run_references('approx_sign:deterministic=true', 'fmnist_biper_conv:freq=20', 'bop:threshold=1e-6', 'fashion_mnist')
+    assert keys == ['liu2018bireal', 'vargas2024biper', 'helwegen2019bop', 'xiao2017fashion']
