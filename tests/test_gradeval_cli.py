@@ -190,6 +190,10 @@ def test_interrupted_run_resumes_to_the_uninterrupted_report(tmp_path):
     assert strip(resumed) == strip(full)
     r = run('--resume')
     assert r.returncode == 2 and 'nothing to resume' in r.stderr and 'gradeval.json.partial does not exist' in r.stderr, r.stderr
+    assert run(SBN_TEST_STOP='1').returncode == 130   # stopped again; a run without --resume says it starts afresh
+    r = run()
+    assert r.returncode == 0 and 'starting afresh' in r.stderr and '--resume continues it' in r.stderr, r.stderr
+    assert strip(json.loads((tmp_path / 'gradeval.json').read_text())) == strip(full)
 
 
 def test_debug_shows_the_traceback(tmp_path, call):
