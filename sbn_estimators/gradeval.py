@@ -97,11 +97,12 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
             if json.loads(json.dumps(resume.get(k))) != json.loads(json.dumps(report[k])):   # as a JSON file holds them
                 shown = lambda v: 'a different exact gradient' if k == 'exact_grad' else repr(v)
                 raise ValueError(f"cannot resume: the saved report has {k} {shown(resume.get(k))}, this run {shown(report[k])}")
+    curve_Ms = [M for M in (Ms or M_GRID) if M <= samples]   # the curves' M, as accuracy_curves draws them
     for n, (label, est) in enumerate(estimators):
         key, i = label, 2
         while key in report['estimators']: key, i = f'{label}#{i}', i + 1
         saved = (resume or {}).get('estimators', {}).get(key)
-        if saved is not None and saved['spec'] == est.spec and Ms is None:
+        if saved is not None and saved['spec'] == est.spec and all(c['M'] == curve_Ms for c in saved['curves'].values()):
             report['estimators'][key] = saved
             continue
         torch.manual_seed(seed)
