@@ -32,14 +32,14 @@ def _check_positive(name, value):
     return float(value)
 
 class StraightThrough(LocalEstimator):
-    "±1 forward (sampled with `noise`, or `sign` if `deterministic`); backward `slope(a)`."
+    "±1 forward (sampled with `noise`, or `sign` if `deterministic`); backward `self.slope(a)`."
     def __init__(self, noise='logistic', # noise of the stochastic forward (see `NOISES`)
                  deterministic=False): # forward `sign(a)` instead of sampling
         super().__init__(noise)
         if not isinstance(deterministic, bool):
             raise ValueError(f"deterministic must be true or false, got {deterministic!r}")
         self.deterministic, self.stochastic = deterministic, not deterministic
-    def proxy(self, a): raise NotImplementedError # the smooth function whose derivative is `slope`
+    def proxy(self, a): raise NotImplementedError # the smooth function whose derivative is `self.slope`
     def slope(self, a): raise NotImplementedError # the backward factor d proxy / da
     def states(self, a):
         "The forward ±1 states: `sign(a)` or samples of `sign(a - Z)`."

@@ -68,6 +68,10 @@ CHECK_JS = r'''(async () => {
     sidebar_pages: [...document.querySelectorAll('nav.sidebar a')].map(a => a.getAttribute('href').split('/').pop()),
     search_hits: hits,
     ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+    duplicate_ids: [...new Set([...document.querySelectorAll('[id]')].map(e => e.id)
+                     .filter((id, i, all) => all.indexOf(id) !== i))].slice(0, 5),
+    // markdown link source a reader would see as text (nbdev writes doc links as [`name`](url))
+    raw_links: (document.body.innerText.match(/\]\((?:https?:\/\/|[\w.\/-]+\.html)[^)\s]*\)/g) || []).slice(0, 5),
     links: [...document.querySelectorAll('a[href]')].map(a => a.href).filter(h => h.startsWith(location.origin)),
     external_links: [...document.querySelectorAll('main a[href]')].map(a => a.href).filter(h => !h.startsWith(location.origin)),
   };
@@ -149,7 +153,7 @@ def problems(f):
     "What a reader would call broken on a page, from `Browser.check`'s findings."
     if 'js_failed' in f: return [f'check script failed: {f["js_failed"]}']
     keys = ['outside_requests', 'failed_requests', 'http_errors', 'js_exceptions', 'broken_images', 'raw_tex', 'math_errors',
-            'math_not_typeset', 'math_overflow', 'mathbb_missing', 'mathbb_wrong_font', 'fonts_failed']
+            'math_not_typeset', 'math_overflow', 'mathbb_missing', 'mathbb_wrong_font', 'fonts_failed', 'duplicate_ids', 'raw_links']
     res = [f'{k}: {f[k]}' for k in keys if f[k]]
     if not f['loaded']: res.append('no load event')
     if f['mathbb_font'] and 'loaded' not in f['mathbb_font']: res.append(f'KaTeX_AMS font not loaded: {f["mathbb_font"]}')
@@ -234,7 +238,8 @@ def test_the_checks_can_fail(served):
                f'<p><span class="katex">{tex("WIDE")}<span class="katex-html" style="display:inline-block;width:3000px">w</span></span></p>'
                f'<p><span class="katex">{tex("EMPTY")}</span></p>'
                f'<p><span class="katex">{tex(BB_E)}<span class="katex-html"><span class="mord mathnormal">E</span></span></span>'
-               f'<span class="katex">{tex("X")}<span class="katex-html"><span class="mord mathbb" style="font-family:serif">R</span></span></span></p>')
+               f'<span class="katex">{tex("X")}<span class="katex-html"><span class="mord mathbb" style="font-family:serif">R</span></span></span></p>'
+               '<p>The [<code>Noise</code>](https://example.com/core.html#noise) called noise.</p><h2 id="twice">a</h2><h2 id="twice">b</h2>')
     (site/'control.html').write_text(page.replace('<main>', '<main>' + defects, 1), encoding='utf-8')
     try: f = browser.check(f'{base}/site/control.html', ARTIFACTS/'docs'/'control.png')
     finally: (site/'control.html').unlink()
@@ -243,6 +248,7 @@ def test_the_checks_can_fail(served):
     assert f['raw_tex'][0].startswith('$x_1') and '\\mathbb' in f['raw_tex'], f['raw_tex']
     assert f['math_overflow'] == ['WIDE'] and f['math_not_typeset'] == ['EMPTY'], (f['math_overflow'], f['math_not_typeset'])
     assert f['mathbb_missing'] == [BB_E] and f['mathbb_wrong_font'] == ['R'], (f['mathbb_missing'], f['mathbb_wrong_font'])
+    assert f['raw_links'] == ['](https://example.com/core.html#noise)'] and f['duplicate_ids'] == ['twice'], (f['raw_links'], f['duplicate_ids'])
     assert f['math'] > 4 and f['mathbb_source'] > 1 and 'loaded' in f['mathbb_font']   # the page's own math passes
     (ARTIFACTS/'docs'/'control.png').unlink(missing_ok=True)
 
@@ -292,6 +298,26 @@ def test_docstring_italics_hold():
     md = '### f\n\n```python\ndef f(*shape)\n```\n\n*One tensor [N, *shape] per x_i, `a*b` and $a_1$ <b>.*'
     html = build_docs.Markdown(build_docs.Problems()).render(build_docs.escape_docstring(md))
     assert '<em>One tensor [N, *shape] per x_i, <code>a*b</code> and' in html and '&lt;b&gt;.</em>' in html, html
+    linked = build_docs.Markdown(build_docs.Problems()).render(build_docs.escape_docstring(
+        '### g\n\n```python\ng()\n```\n\n*The [`Noise`](https://x.org/core.html#noise) called `noise`.*'))
+    assert '<em>The <a href="https://x.org/core.html#noise"><code>Noise</code></a> called' in linked, linked
+
+
+def test_doc_links_reach_what_they_name(served):
+    """A section and an API entry with the same slug (section 'ReinMax', class `ReinMax`), or two API entries
+    (`Estimator`, `estimator`), get one id each; links go to the entry they name; links nbdev writes into signatures
+    are links."""
+    site, _, _ = served
+    read = lambda page: (site/page).read_text(encoding='utf-8')
+    est = read('estimators.html')
+    assert '<h3 id="Estimator">Estimator</h3>' in est and '<h3 id="estimator">estimator</h3>' in est
+    assert re.search(r'href="estimators.html#Estimator"><code>Estimator</code>', est)
+    assert re.search(r'href="estimators.html#estimator"><code>estimator</code>', est)
+    gumbel = read('gumbel_family.html')
+    assert '<h3 id="reinmax">ReinMax</h3>' in gumbel and re.search(r'<h2 id="reinmax-2">', gumbel)   # the class keeps nbdev's id
+    core = read('core.html')   # a doc link in a signature comment and one in a docstring
+    assert re.search(r'# a noise name or a <a href="core.html#noise">Noise</a>', core)
+    assert re.search(r'<em>The <a href="core.html#noise"><code>Noise</code></a> called', core)
 
 
 def test_catalogue_and_references(served):

@@ -206,12 +206,13 @@ class Markdown:
 
 
 _re_doc_line = re.compile(r'(\n```\n\n)\*(.+)\*\s*$', re.S)
-_re_code_or_math = re.compile(r'(`+).+?\1|\$[^$\n]+\$', re.S)
+_re_code_or_math = re.compile(r'\[`[^`\n]+`\]\([^)\s]+\)|(`+).+?\1|\$[^$\n]+\$', re.S)   # nbdev's links, code, math
+_re_code_link = re.compile(r'\[`([^`<\n]+)`\]\(([^)\s<"]+)\)')   # a doc link nbdev wrote into a signature's comment
 
 
 def escape_docstring(md):
     """nbdev's `show_doc` markdown ends with the docstring in italics (`*...*`); escape what markdown would read in
-    it (`*shape`, `_`, `<`, `[`) outside code spans and `$math$`, so the italics hold."""
+    it (`*shape`, `_`, `<`, `[`) outside code spans, `$math$` and the doc links nbdev wrote, so the italics hold."""
     def esc(s): return re.sub(r'([*_<\[\]])', r'\\\1', s)
     def fix(m):
         doc, parts, pos = m[2], [], 0
@@ -274,7 +275,7 @@ class Page:
 
     def render(self, site, out):
         "The page body HTML; writes figures under `out`; fills `self.headings` and `self.text` (for search)."
-        md, self.headings, parts, n_fig = site.md, [], [], 0
+        md, self.headings, parts, n_fig, api = site.md, [], [], 0, set()   # api: indices of show_doc headings
         md.formulas = []
         fix = lambda u: site.fix_url(u, self)
         desc = f'<p class="description">{md.md.renderInline(self.description)}</p>' if self.description else ''
@@ -306,20 +307,49 @@ class Page:
                         (out/name).parent.mkdir(parents=True, exist_ok=True)
                         if ext == 'svg': (out/name).write_text(v, encoding='utf-8')
                         else: (out/name).write_bytes(base64.b64decode(v))
-                        alt = html.escape(join(data.get('text/plain', 'figure'))[:200])
+                        alt = join(data.get('text/plain', ''))
+                        if not alt or alt.startswith('<Figure'): alt = f'{self.title}: figure {n_fig}'
+                        alt = html.escape(alt[:200])
                         cell.append(f'<figure class="output"><img src="{self.root}{name}" alt="{alt}" loading="lazy"></figure>')
                     elif mime == 'text/html': cell.append(f'<div class="output html">{v}</div>')
                     elif mime == 'text/markdown':
-                        cell.append(f'<div class="output markdown">{md.render(escape_docstring(v), fix, self.headings)}</div>')
+                        n0 = len(self.headings)
+                        h = md.render(escape_docstring(v), fix, self.headings)
+                        api.update(range(n0, len(self.headings)))
+                        h = _re_code_link.sub(lambda m: f'<a href="{html.escape(fix(html.unescape(m[2])))}">{m[1]}</a>', h)
+                        cell.append(f'<div class="output markdown">{h}</div>')
                     elif mime == 'text/latex':
                         cell.append(f'<div class="output">{md.render(v, fix)}</div>')
                     else: cell.append(f'<pre class="output">{html.escape(v)}</pre>')
             if cell: parts.append('<div class="cell">' + ''.join(cell) + '</div>')
+        body = self.unique_ids('\n'.join(parts), api, site.problems)
         (self.desc_html, desc_text), (self.body, self.text), *heads = md.typeset(
-            [desc, '\n'.join(parts), *(h for _, _, h in self.headings)], self.src.name)
+            [desc, body, *(h for _, _, h in self.headings)], self.src.name)
         self.headings = [(lvl, i, *ht) for (lvl, i, _), ht in zip(self.headings, heads)]  # (level, id, html, text)
         self.text = f'{desc_text} {self.text}'.strip()
         self.ids = set(re.findall(r'\bid="([^"]+)"', self.body))
+
+    def unique_ids(self, body, api, problems):
+        """`body` with one heading per id. A section and an API entry can share a slug (the section 'ReinMax' and
+        class `ReinMax`), and so can two API entries (`Estimator` and `estimator`). An API entry keeps nbdev's id,
+        where its doc links point; of two, the one named exactly so keeps it and the other takes its exact name
+        (`fix_anchors` sends links by name); a section gets `-2`, `-3`, ... Updates `self.headings`."""
+        tagged = [i for i, (_, hid, _) in enumerate(self.headings) if hid]
+        found = list(re.finditer(r'<h[1-6] id="([^"]*)"', body))
+        if [m[1] for m in found] != [self.headings[i][1] for i in tagged]:
+            problems.add(self.src.name, 'headings and their ids disagree; duplicate ids left as they are'); return body
+        name = lambda i: text_of(self.headings[i][2])
+        new, taken = {}, set()
+        for i in sorted(tagged, key=lambda i: (i not in api, name(i) != self.headings[i][1])):   # API first, exact names first
+            hid = self.headings[i][1]
+            if hid in taken and i in api and name(i) not in taken and re.fullmatch(r'[\w.]+', name(i)): hid = name(i)
+            k = 2
+            while hid in taken: hid, k = f'{self.headings[i][1]}-{k}', k + 1
+            new[i] = hid; taken.add(hid)
+        it = iter(tagged)
+        body = re.sub(r'(<h[1-6] id=")[^"]*"', lambda m: f'{m[1]}{new[next(it)]}"', body)
+        self.headings = [(lvl, new.get(i, hid), h) for i, (lvl, hid, h) in enumerate(self.headings)]
+        return body
 
 
 # ---------------------------------------------------------------- the site
@@ -379,13 +409,16 @@ class Site:
         return home + [p for g, _ in GROUPS for p in self.pages if p.group == g and p not in home]
 
     def fix_anchors(self, p):
-        "Doc links to a method that has no `show_doc` of its own (`cls.meth`) go to its class, else to the page."
+        """A doc link showing a name (`<code>Estimator</code>`) goes to the entry of exactly that name where one has
+        it (see `Page.unique_ids`); a link to a method that has no `show_doc` of its own (`cls.meth`) goes to its
+        class, else to the page."""
         def fix(m):
             q = next((q for q in self.pages if p.root + q.path.as_posix() == m[1]), None)
-            if q is None or m[2] in q.ids: return m[0]
-            cls = m[2].rsplit('.', 1)[0]
-            return f'href="{m[1]}' + (f'#{cls}"' if cls in q.ids else '"')
-        p.body = re.sub(r'href="([^"#:]+\.html)#([^"]+)"', fix, p.body)
+            if q is None: return m[0]
+            shown = m[4] if m[4] and m[4].lower() == m[2].lower() else None
+            go = next((a for a in (shown, m[2], shown and shown.rsplit('.', 1)[0], m[2].rsplit('.', 1)[0]) if a in q.ids), None)
+            return f'href="{m[1]}' + (f'#{go}"' if go else '"') + (m[3] or '')
+        p.body = re.sub(r'href="([^"#:]+\.html)#([^"]+)"(><code>([^<]+)</code>)?', fix, p.body)
 
     def write_page(self, p, prev, nxt):
         self.fix_anchors(p)
