@@ -130,17 +130,22 @@ CATALOGUE = {  # registry name -> what the code cannot say about it
 }
 
 # %% ../nbs/90_catalogue.ipynb #7ff9e0a0
+def _registered(name:str) -> str:
+    "The registry name of estimator `name`, an alias resolved; a `ValueError` for a name nobody registered."
+    list_estimators()
+    if name not in ESTIMATORS and name not in ALIASES:
+        raise ValueError(f"unknown estimator {name!r}; list_estimators() gives the registered names and aliases")
+    return ALIASES.get(name, name)
+
 def estimator_kind(name:str) -> str:
     "'local' for an activation-module estimator, else 'network-level'."
-    list_estimators()
-    return 'local' if issubclass(ESTIMATORS[ALIASES.get(name, name)], LocalEstimator) else 'network-level'
+    return 'local' if issubclass(ESTIMATORS[_registered(name)], LocalEstimator) else 'network-level'
 
 # %% ../nbs/90_catalogue.ipynb #26dde19f
 def derivation_page(name:str) -> str:
     "URL of the docs section that derives and implements the estimator registered as `name` (from nbdev's index)."
     from sbn_estimators._modidx import d
-    list_estimators()
-    cls = ESTIMATORS[ALIASES.get(name, name)]
+    cls = ESTIMATORS[_registered(name)]
     page = next(v[0] for mod, syms in d['syms'].items() for k, v in syms.items() if k == f'{mod}.{cls.__qualname__}')
     s = d['settings']
     return f"{s['doc_host'].rstrip('/')}{s['doc_baseurl'].rstrip('/')}/{page}"
@@ -223,7 +228,9 @@ def estimator_card(name:str, # registry name
                    results:dict=None, # `load_results` rows
                    references_page:str='99_references.ipynb' # where the papers are listed (anchors `ref-<key>`)
                   ) -> str:
-    "Markdown of the catalogue card of the estimator registered as `name`."
+    "Markdown of the catalogue card of the estimator registered as `name` (an alias gives its estimator's card)."
+    name = _registered(name)
+    if name not in CATALOGUE: raise ValueError(f"estimator {name!r} has no catalogue entry: add one to CATALOGUE")
     e, kind = CATALOGUE[name], estimator_kind(name)
     aliases = [a for a, n in ALIASES.items() if n == name]
     doc = inspect.getdoc(ESTIMATORS[name]) or ''
@@ -282,6 +289,12 @@ def run_references(estimator_spec:str, # the run's estimator, e.g. 'reste:o=3' (
                    data:str='' # dataset name
                   ) -> list:
     "Keys of `REFERENCES` a run depends on: its estimator's papers, then its model's, optimizer's and data's, each once."
+    from sbn_estimators.models import list_models
+    from sbn_estimators.train import OPTIMIZERS   # what sbn-train accepts (train imports this module: imported here)
+    from sbn_estimators.data import DATASETS
+    for arg, value, valid in (('model', model.split(':')[0], list_models()), ('optimizer', optimizer.split(':')[0], list(OPTIMIZERS)),
+                              ('data', data, list(DATASETS))):
+        if value and value not in valid: raise ValueError(f"{arg} {value!r} is not registered; valid: {', '.join(valid)}")
     name = estimator(estimator_spec).name
     keys = [*CATALOGUE.get(name, {}).get('refs', ()), *MODEL_REFS.get(model.split(':')[0], ()),
             *OPTIMIZER_REFS.get(optimizer.split(':')[0], ()), *DATA_REFS.get(data, ())]
@@ -295,9 +308,10 @@ def _bib_authors(authors:str) -> str:
     if names[-1].endswith(' et al.'): names = [*names[:-1], names[-1][:-len(' et al.')], 'others']
     return ' and '.join(names)
 
-def bibtex(keys # keys of `REFERENCES`
+def bibtex(keys # a list of keys of `REFERENCES` (a single key as well: `[key]`)
           ) -> str:
     "BibTeX entries of the papers `keys`, in that order."
+    if isinstance(keys, str): raise ValueError(f"keys must be a list of reference keys, got the string {keys!r}; write [{keys!r}]")
     keys = list(keys)
     unknown = [k for k in keys if k not in REFERENCES]
     if unknown: raise ValueError(f"unknown reference(s) {', '.join(map(repr, unknown))}; valid: the keys of REFERENCES")

@@ -38,7 +38,7 @@ class DoubleCV(Estimator):
     def surrogate(self, net, x, y, params=None):
         h, hs, scores, means = x, [], [], []
         for k in range(len(net.layer_params(params)) - 1):
-            a = net.layer(k, h.detach(), params)
+            a = net.layer(k, h, params)                                   # k = 0: the input's gradient flows through a^1
             if k == 0: a = a.expand(self.n, *a.shape)
             h = sample_states(a, net.noise)
             hs.append(h); scores.append(net.noise.log_cdf(h * a).sum(-1)); means.append(net.noise.mean(a))

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['NOISES', 'LOSSES', 'Noise', 'LogisticNoise', 'NormalNoise', 'UniformNoise', 'TriangularNoise', 'get_noise',
            'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite', 'check_inputs',
-           'check_targets', 'SBNModel', 'check_sbn_model']
+           'check_targets', 'SBNModel', 'check_sbn_model', 'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
 import math
@@ -82,7 +82,7 @@ def get_noise(noise='logistic' # a noise name or a `Noise`
              ) -> Noise:
     "The `Noise` called `noise`."
     if isinstance(noise, Noise): return noise
-    if noise not in NOISES:
+    if not isinstance(noise, str) or noise not in NOISES:
         raise ValueError(f"unknown noise {noise!r}; valid noises: {', '.join(NOISES)}")
     return NOISES[noise]
 
@@ -119,7 +119,7 @@ def get_loss(loss='logistic' # a loss name or a callable `loss(eta, y) -> [..., 
             ):
     "The per-example loss function called `loss`."
     if callable(loss): return loss
-    if loss not in LOSSES:
+    if not isinstance(loss, str) or loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; valid losses: {', '.join(LOSSES)}, or a callable loss(eta, y)")
     return LOSSES[loss]
 
@@ -247,3 +247,34 @@ def check_sbn_model(net, # the model an estimator was given
     missing = [m for m in members if not hasattr(net, m)]
     raise ValueError(f"estimator {who!r} needs an SBN model (SBNMLP, SBNConvNet, or any object with {', '.join(members)}); "
                      f"got {type(net).__name__}, missing {', '.join(missing)}; models of other layers train with local estimators")
+
+# %% ../nbs/00_core.ipynb #0006eac7
+def _copies(lead): return f"{lead[0]} copies" if lead else "no dimension of copies"
+
+def check_params(net, # an SBN model
+                 params, # parameters given for it, `[(W, b), ...]`, or None (the model's own: nothing to check)
+                 name:str='params' # the argument's name, for messages
+                ):
+    "Raise `ValueError` unless `params` fit `net.layer_params()`: a pair per layer, shapes (after copies), dtype, device."
+    if params is None: return params
+    own = net.layer_params()
+    if (not isinstance(params, (list, tuple)) or len(params) != len(own)
+        or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in params)):
+        got = f"{len(params)} item(s)" if isinstance(params, (list, tuple)) else type(params).__name__
+        want = ', '.join(f"({list(W.shape)}, {list(b.shape)})" for W, b in own)
+        raise ValueError(f"{name}: expected {len(own)} (W, b) pairs, one per layer, of shapes {want}; got {got}")
+    first = None
+    for k, pair in enumerate(params):
+        for i, (t, r) in enumerate(zip(pair, own[k])):
+            at = f"{name}[{k}][{i}] ({('W', 'b')[i]} of layer {k})"
+            if not isinstance(t, torch.Tensor): raise ValueError(f"{at}: expected a torch.Tensor {list(r.shape)}, got {type(t).__name__}")
+            n = t.ndim - r.ndim
+            if n not in (0, 1) or t.shape[n:] != r.shape:
+                raise ValueError(f"{at}: expected shape {list(r.shape)}, or [n, {', '.join(map(str, r.shape))}] for n copies, got {list(t.shape)}")
+            if first is None: first = at, t.shape[:n]
+            elif t.shape[:n] != first[1]:
+                raise ValueError(f"{name}: every tensor needs the same leading dimension of copies; {first[0]} has "
+                                 f"{_copies(first[1])} but {at} has {_copies(t.shape[:n])} (shape {list(t.shape)})")
+            if t.dtype != r.dtype or t.device != r.device:
+                raise ValueError(f"{at}: expected the model's {r.dtype} on {r.device}, got {t.dtype} on {t.device}")
+    return params

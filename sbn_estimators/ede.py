@@ -12,16 +12,16 @@ from torch import nn
 from .core import *
 from .sbn import *
 from .estimators import *
-from .straight_through import StraightThrough
+from .straight_through import StraightThrough, _check_positive
 
 # %% ../nbs/19_ede.ipynb #f9734404
+_T_LIMITS = (1e-6, 1e6) # the range of t: k = 1/t, t^2 and k t stay finite, in float32 too
+
 def _check_t_range(t_min, t_max):
-    "(t_min, t_max) as floats; ValueError unless both are finite and 0 < t_min <= t_max."
-    for name, v in (('t_min', t_min), ('t_max', t_max)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v)):
-            raise ValueError(f"{name} must be a positive number, got {v!r}")
+    "(t_min, t_max) as floats; ValueError unless both are numbers in `_T_LIMITS` and t_min <= t_max."
+    t_min, t_max = _check_positive('t_min', t_min, *_T_LIMITS), _check_positive('t_max', t_max, *_T_LIMITS)
     if not t_min <= t_max: raise ValueError(f"need t_min <= t_max, got t_min={t_min}, t_max={t_max}")
-    return float(t_min), float(t_max)
+    return t_min, t_max
 
 def ede_t(epoch:int, epochs:int, t_min:float=0.1, t_max:float=10.) -> float:
     "IR-Net's t at `epoch` of `epochs`: t_min 10^(epoch/epochs log10(t_max/t_min)), t_max from `epochs` on."
@@ -34,8 +34,8 @@ def ede_t(epoch:int, epochs:int, t_min:float=0.1, t_max:float=10.) -> float:
 class AnnealedST(StraightThrough):
     "Straight-through whose proxy sharpens over training: t from t_min to t_max (`ede_t`), k = max(1/t, 1), set by `on_epoch`."
     def __init__(self, noise='logistic', deterministic=False,
-                 t_min=0.1, # t at the first epoch
-                 t_max=10.): # t at epoch `epochs`
+                 t_min=0.1, # t at the first epoch, in [1e-6, 1e6]
+                 t_max=10.): # t at epoch `epochs`, in [t_min, 1e6]
         super().__init__(noise, deterministic)
         self.t_min, self.t_max = _check_t_range(t_min, t_max)
         self.set_t(self.t_min)
@@ -70,9 +70,9 @@ class RBNN(AnnealedST):
     def __init__(self, noise='logistic', deterministic=False,
                  t_min=1e-2, # t at the first epoch (the authors' --Tmin)
                  t_max=10., # t at epoch `epochs` (the authors' --Tmax)
-                 t_floor=0.): # use max(t, t_floor); 1 is the authors' code's rule for activations (k = 1, t >= 1)
-        if isinstance(t_floor, bool) or not isinstance(t_floor, (int, float)) or not 0 <= t_floor < math.inf:
-            raise ValueError(f"t_floor must be a finite number >= 0, got {t_floor!r}")
+                 t_floor=0.): # use max(t, t_floor), in [0, 1e6]; 1 is the authors' code's rule for activations (k = 1, t >= 1)
+        if isinstance(t_floor, bool) or not isinstance(t_floor, (int, float)) or not 0 <= t_floor <= _T_LIMITS[1]:
+            raise ValueError(f"t_floor must be a number in [0, {_T_LIMITS[1]:g}], got {t_floor!r}")
         self.t_floor = float(t_floor)
         super().__init__(noise, deterministic, t_min, t_max)
     def set_t(self, t:float):

@@ -29,11 +29,12 @@ def _init_params(cls):
             if k != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 def _validated(surrogate):
-    "`surrogate` that first checks its network and data (see `Estimator`)."
+    "`surrogate` that first checks its network, data and explicit parameters (see `Estimator`)."
     @functools.wraps(surrogate)
     def checked(self, net, x, y, params=None):
         if not isinstance(self, LocalEstimator): check_sbn_model(net, self.name)
         if hasattr(net, 'check_data'): net.check_data(x, y)
+        if params is not None and hasattr(net, 'layer_params'): check_params(net, params)
         return surrogate(self, net, x, y, params)
     checked.validated = True
     return checked
@@ -213,7 +214,8 @@ class Exact(Estimator):
     stochastic = False
     def surrogate(self, net, x, y, params=None):
         if params is not None and params[0][1].ndim > 1:   # batched copies have biases [n, out]
-            raise ValueError("exact is deterministic: pass unbatched parameters (one gradient is all copies would get)")
+            raise ValueError(f"params: exact is deterministic: pass unbatched parameters (one gradient is all copies would get), "
+                             f"got {len(params[0][1])} copies")
         return exact_loss(net, x, y, params)
 
 # %% ../nbs/03_estimators.ipynb #5d34a2b1

@@ -96,6 +96,8 @@ def check_enumerable(net:SBNMLP, # the network to enumerate
                      grad:bool=True # whether a backward pass will follow
                     ) -> int: # the estimated peak bytes
     "Raise `ValueError` if exact enumeration of `net` on `batch` examples would need more than `max_bytes`."
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, float)) or not max_bytes > 0):
+        raise ValueError(f"max_bytes must be a positive number of bytes (e.g. 4e9), or None for the default limit, got {max_bytes!r}")
     need = exact_memory(net, batch, grad)
     limit = max_bytes if max_bytes is not None else exact_memory_limit(net.layers[0].weight.device)
     if need > limit:
@@ -126,7 +128,7 @@ def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C
     "Exact expected loss E[loss(eta, y)] of any SBN model by enumeration through its `layer`/`head` view; differentiable."
     if reduction not in ('mean', 'none'): raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     net.check_data(x, y)
-    pairs = net.layer_params(params)
+    pairs = net.layer_params(check_params(net, params))
     check_enumerable(net, len(x), max_bytes, torch.is_grad_enabled() and any(p.requires_grad for pair in pairs for p in pair))
     n, dt, dev = net.binary_sizes, pairs[0][0].dtype, pairs[0][0].device
     S = [binary_states(k, dt, dev) for k in n]

@@ -70,6 +70,16 @@ def _label(name, params):
     "The estimator as the user wrote it: `name:key=value,...`."
     return name + (':' + ','.join(f'{k}={v}' for k, v in params.items()) if params else '')
 
+def _check_settings(samples, seed, chunk, Ms):
+    "Raise a `ValueError` for settings `gradient_report` cannot use (bool is not an integer here)."
+    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    if not is_int(samples) or samples < 2:
+        raise ValueError(f"samples must be an integer >= 2 (the spread and the z-test need two estimates), got {samples!r}")
+    if not is_int(seed): raise ValueError(f"seed must be an integer, got {seed!r}")
+    if not is_int(chunk) or chunk < 1: raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    if Ms is not None and not (isinstance(Ms, (list, tuple)) and Ms and all(is_int(M) and 1 <= M <= samples for M in Ms)):
+        raise ValueError(f"Ms must be a non-empty list of integers from 1 to samples ({samples}), got {Ms!r}")
+
 def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small enough to enumerate)
                     estimators, # a spec string such as 'reinforce,concrete:tau=1', or a list of spec strings, estimators or (label, estimator) pairs
                     samples:int=2000, # estimates per estimator
@@ -81,6 +91,12 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                     on_estimator=None # called with the report after each estimator, e.g. to save progress
                    ) -> dict:
     "Exact loss and gradient, and per estimator per parameter group the accuracy metrics and curves."
+    _check_settings(samples, seed, chunk, Ms)
+    if not (isinstance(estimators, str) or isinstance(estimators, (list, tuple)) and estimators):
+        raise ValueError(f"estimators must be a spec string such as 'st,reinforce' or a non-empty list of spec strings, "
+                         f"estimators or (label, estimator) pairs; got {estimators!r}")
+    if resume is not None and not isinstance(resume, dict):
+        raise ValueError(f"resume must be a report (the dict gradient_report returns), got {type(resume).__name__}")
     def pairs(e):   # a spec string may name several estimators
         if isinstance(e, str): return [(_label(n, p), estimator(n, **p)) for n, p in parse_estimator_specs(e)]
         if isinstance(e, Estimator): return [(e.spec, e)]
@@ -215,29 +231,35 @@ def _main(a):
     plugins = load_plugins(a.plugins)
     if a.list: print(_list_estimators()); return
     if a.epochs < 0: raise ValueError(f"--epochs must be >= 0, got {a.epochs}")
+    _check_settings(a.samples, a.seed, a.chunk, None)   # before training the toy network
     json_path = cli.check_output_file(a.json, '--json', ('.json',))
     plot_path = cli.check_output_file(a.plot, '--plot', cli.plot_suffixes())
     torch.set_num_threads(a.threads)
     ests = [(_label(n, kw), estimator(n, **kw)) for n, kw in parse_estimator_specs(a.estimators)]
-    if a.net:
-        path = Path(a.net)
-        if not path.is_file(): raise FileNotFoundError(f"network file {path} does not exist")
-        net, X, Y = load_sbn(path)
-        source = str(path)
-    else:
-        print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
-        net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
-        source = f'toy (cos data, {a.epochs} epochs, seed {a.seed})'
+    labels = [l for l, _ in ests]
+    twice = sorted({l for l in labels if labels.count(l) > 1})
+    if twice: raise ValueError(f"--estimators names {', '.join(twice)} more than once; with one seed they give the same numbers")
+    path = Path(a.net) if a.net else None
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")
+    source = str(path) if path else f'toy (cos data, {a.epochs} epochs, seed {a.seed})'
     head = dict(network=source, **({'plugins': plugins} if plugins else {}))
     partial, saved = _partial(json_path), None
-    if a.resume:
+    if a.resume:   # checked before the network is trained or read
         if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
         try: saved = json.loads(partial.read_text())
         except ValueError as e: raise ValueError(f"--resume: {partial} is not a report: {e}") from None
         if not isinstance(saved, dict) or saved.get('network') != source:
             raise ValueError(f"--resume: {partial} is a report of network {saved.get('network') if isinstance(saved, dict) else None!r}, not {source!r}")
+        left_out = [k for k in saved.get('estimators', {}) if k not in labels]
+        if left_out: raise ValueError(f"--resume: {partial} also holds {', '.join(left_out)}, which --estimators leaves out; "
+                                      "list them too, so that the report keeps them")
     elif partial.is_file():
         print(f"sbn-gradeval: starting afresh; {partial} (an interrupted run's estimators) will be replaced: --resume continues it", file=sys.stderr)
+    if path is not None: net, X, Y = load_sbn(path)
+    else:
+        print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
+        net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
     def save(r):   # after every estimator: an interrupted run loses nothing it finished
         with cli.atomic_path(partial) as tmp: tmp.write_text(json.dumps({**head, **r}, indent=1) + '\n')
     report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress,

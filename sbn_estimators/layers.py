@@ -74,13 +74,13 @@ def is_sbn_model(model) -> bool:
 # %% ../nbs/11_layers.ipynb #7b48d59e
 def _det_outputs(model, x):
     "Outputs with every binary unit deterministic, `sign(a)`: SBN models take it as their activation."
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]   # each module's own flag: a frozen batch norm stays frozen
     model.eval()
-    if is_sbn_model(model): out = model(x, sign_pm)
-    else:
-        with binary_eval_mode(model, 'det'): out = model(x)
-    model.train(was_training)
-    return out
+    try:
+        if is_sbn_model(model): return model(x, sign_pm)
+        with binary_eval_mode(model, 'det'): return model(x)
+    finally:
+        for m, training in modes: m.training = training
 
 def unpack_weight(exported:dict, name:str # layer name, as in `model.named_modules()`
                  ) -> torch.Tensor:
@@ -127,7 +127,10 @@ def export_binary(model:nn.Module,
     latent = {f'{n}.weight' for n in signs}
     out.update({k: v.detach().cpu() for k, v in model.state_dict().items() if k not in latent})
     if check_x is not None:
-        before = _det_outputs(model, check_x)
+        if not isinstance(check_x, torch.Tensor): raise ValueError(f"check_x must be an input batch (a tensor), got {type(check_x).__name__}")
+        try: before = _det_outputs(model, check_x)
+        except (RuntimeError, ValueError) as e:
+            raise ValueError(f"check_x of shape {tuple(check_x.shape)} does not fit the model: {e}") from e
         after = _det_outputs(import_binary(copy.deepcopy(model), out), check_x)
         if not (torch.equal(before.argmax(-1), after.argmax(-1)) and torch.allclose(before, after, rtol=1e-4, atol=1e-4)):
             raise ValueError("the exported network's deterministic predictions differ from the model's")

@@ -68,9 +68,9 @@ def flip_sum_compiled(x, a, gt, W, # as in `flip_sum_eager`
     if math.prod(W.shape[:-2]) == 1: S, rows, W = 1, math.prod(lead) * N, W.reshape(1, C, K)  # shared weights
     else: S, rows, W = math.prod(lead), N, W.expand(*lead, C, K).reshape(-1, C, K)
     x, a, gt = (t.expand(*lead, *t.shape[-2:]).reshape(S, rows, t.shape[-1]).contiguous() for t in (x, a, gt))
-    Wt = W.transpose(-1, -2).contiguous()
+    Wt = W.transpose(-1, -2).contiguous()   # W's own storage when it has one row or one column: never write to it
     if logistic:
-        Ep = Wt.mul_(2).exp_()
+        Ep = (2 * Wt).exp_()
         s = _compiled(noise.name)(x, torch.exp(-a), gt, Ep, Ep.reciprocal())
     else: s = _compiled(noise.name)(x, a, gt, Wt, noise)
     return s.sub_((gt * noise.cdf(a)).sum(-1, keepdim=True)).masked_fill_(x == 0, 0).reshape(*lead, N, K)

@@ -13,7 +13,8 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .unbiased import check_logit_noise
-from .relaxed import Concrete, _check_tau
+from .relaxed import Concrete
+from .straight_through import _check_positive
 
 # %% ../nbs/09a_rebar_relax.ipynb #e9dc59c2
 def conditional_noise(a:torch.Tensor, # pre-activations (gradients flow into them)
@@ -34,15 +35,16 @@ def conditional_noise(a:torch.Tensor, # pre-activations (gradients flow into the
 @register_estimator('rebar')
 class REBAR(Estimator):
     "REBAR: REINFORCE with the relaxed network as control variate; its scale kappa (per group) and tau tuned on the variance."
-    def __init__(self, scale=1.0, # initial scale of the control variate for the binary layers (the head's starts at 0)
-                 tau=0.5, # initial temperature of the {0,1} Concrete relaxation
+    def __init__(self, scale=1.0, # initial scale of the control variate for the binary layers (the head's starts at 0), in [-1e6, 1e6]
+                 tau=0.5, # initial temperature of the {0,1} Concrete relaxation, in [1e-3, 1e3]
                  tune=True, # Adam steps on the estimates' mean squared norm after each estimate; False keeps scale, tau
                  lr=0.05 # Adam step size of the tuning
                 ):
-        if not (isinstance(scale, (int, float)) and math.isfinite(scale)): raise ValueError(f"scale must be a finite number, got {scale!r}")
-        _check_tau(tau)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not abs(scale) <= 1e6:   # kappa^2 B^2 stays finite
+            raise ValueError(f"scale must be a finite number in [-1e6, 1e6], got {scale!r}")
+        _check_positive('tau', tau, low=1e-3, high=1e3)                      # (a - Z)/tau^2 of the tau-gradient stays finite
         if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
-        if not (isinstance(lr, (int, float)) and lr > 0): raise ValueError(f"lr must be a positive number, got {lr!r}")
+        _check_positive('lr', lr)
         self.scale, self.tau, self.tune, self.lr = scale, tau, tune, lr
         self.scales, self.concrete, self._loaded = None, Concrete(tau), {}
 
@@ -92,7 +94,9 @@ class REBAR(Estimator):
         pairs = net.layer_params(params)
         if len(self.scales) != len(pairs):
             raise ValueError(f"this {self.name} estimator was tuned for {len(self.scales)} parameter groups, the network has {len(pairs)}")
-        theta = [p for pair in pairs for p in pair]
+        wrt = [(g, p) for g, pair in enumerate(pairs) for p in pair if p.requires_grad]   # frozen parameters get no estimate
+        if x.requires_grad: wrt.append((0, x))                              # the input: through a^1 only, the first group's scale
+        groups, theta = [g for g, _ in wrt], [p for _, p in wrt]
         grad = lambda s, **kw: torch.autograd.grad(s, theta, retain_graph=True, allow_unused=True, materialize_grads=True, **kw)
         with torch.enable_grad():
             h, S, zs, zts = x, 0., [], []
@@ -103,13 +107,14 @@ class REBAR(Estimator):
                 S = S + net.noise.log_cdf(h * a).sum(-1)
                 zs.append(z); zts.append(conditional_noise(a, h, net.noise))
             f = net.loss(net.head(h, params), y)
+            if not theta: return reduce_loss(f.detach())                    # nothing to differentiate
             A = grad(reduce_loss(f + f.detach() * (S - S.detach())))
             self.concrete.tau = self.log_tau.exp()
             fixed = [tuple(p.detach() for p in pair) for pair in pairs]
             cvs = zip(self.control_variates(net, x, y, params, zs), self.control_variates(net, x, y, params, zts),
-                      self.control_variates(net, x, y, fixed, [z.detach() for z in zts]))
+                      self.control_variates(net, x.detach(), y, fixed, [z.detach() for z in zts]))
             Bs = [grad(reduce_loss(cw * S - c + ct), create_graph=self.tune) for c, ct, cw in cvs]
-            est = [A[i] - sum(k[i // 2] * B[i] for k, B in zip(self.coefs(), Bs)) for i in range(len(theta))]
+            est = [A[i] - sum(k[groups[i]] * B[i] for k, B in zip(self.coefs(), Bs)) for i in range(len(theta))]
             if self.tune:
                 V = sum(e.square().sum() for e in est) / f[..., 0].numel()   # mean over the copies
                 for p, g in zip(self.tuned(), torch.autograd.grad(V, self.tuned(), allow_unused=True, materialize_grads=True)):
@@ -132,8 +137,9 @@ class RELAX(REBAR):
                  net_lr=0.005 # Adam step size of the learned correction
                 ):
         super().__init__(scale, tau, tune, lr)
-        if not (isinstance(hidden, int) and hidden >= 1): raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
-        if not (isinstance(net_lr, (int, float)) and net_lr > 0): raise ValueError(f"net_lr must be a positive number, got {net_lr!r}")
+        if isinstance(hidden, bool) or not (isinstance(hidden, int) and hidden >= 1):
+            raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+        _check_positive('net_lr', net_lr)
         self.hidden, self.net_lr = hidden, net_lr
 
     def _init_state(self, net, x):
@@ -152,6 +158,11 @@ class RELAX(REBAR):
     def control_variates(self, net, x, y, params, zs):
         rs, eta = self.relaxed(net, x, params, zs)
         inp = torch.cat([x.flatten(1).expand(*rs[0].shape[:-1], -1), *rs], -1)
+        w = self.cv_net[0].weight
+        if inp.shape[-1] != w.shape[1] or inp.dtype != w.dtype:
+            raise ValueError(f"this {self.name} estimator's correction network reads {w.shape[1]} inputs (input and relaxed states) "
+                             f"in {w.dtype}, got {inp.shape[-1]} in {inp.dtype}: an estimator is bound to the network (sizes, dtype) "
+                             f"of its first call; make a new one for another network")
         return [net.loss(eta, y), self.cv_net(inp).squeeze(-1)]
 
 # %% ../nbs/09a_rebar_relax.ipynb #fb85095e

@@ -14,7 +14,7 @@ from .estimators import *
 
 # %% ../nbs/09_relaxed.ipynb #4545eba9
 def _check_tau(tau):
-    if not (isinstance(tau, (int, float)) and tau > 0 and math.isfinite(tau)):
+    if isinstance(tau, bool) or not (isinstance(tau, (int, float)) and tau > 0 and math.isfinite(tau)):
         raise ValueError(f"tau must be a positive number, got {tau!r}")
 
 @register_estimator('concrete', aliases=('gumbel_softmax',))

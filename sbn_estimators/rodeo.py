@@ -14,6 +14,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .control_variates import DoubleCV
+from .straight_through import _check_positive
 
 # %% ../nbs/18a_rodeo.ipynb #80e069f8
 def flip_weights(x:torch.Tensor, # ±1 states [..., D]
@@ -71,10 +72,6 @@ def control_net(hidden:int # hidden units
     return nn.Sequential(nn.Linear(2, hidden), nn.LeakyReLU(0.3), nn.Linear(hidden, 2))
 
 # %% ../nbs/18a_rodeo.ipynb #5e08a003
-def _positive_number(name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a positive number, got {v!r}")
-
 @register_estimator('rodeo')
 class RODEO(Estimator):
     "Leave-one-out REINFORCE over n paths with discrete-Stein control variates whose control networks and scales are learned on the variance (Shi et al.)."
@@ -86,7 +83,7 @@ class RODEO(Estimator):
                 ):
         if isinstance(n, bool) or not isinstance(n, int) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
         if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1: raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
-        _positive_number('lr', lr); _positive_number('net_lr', net_lr)
+        _check_positive('lr', lr); _check_positive('net_lr', net_lr)
         if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
         self.n, self.hidden, self.lr, self.net_lr, self.tune = n, hidden, lr, net_lr, tune
         self.nets, self._loaded = None, {}
@@ -147,10 +144,13 @@ class RODEO(Estimator):
         if self.nets is None: self._init_state(len(pairs) - 1, x)
         if len(self.nets) != len(pairs) - 1:
             raise ValueError(f"this {self.name} estimator was tuned for {len(self.nets)} binary layers, the network has {len(pairs) - 1}")
+        if self.alphas.dtype != x.dtype:
+            raise ValueError(f"this {self.name} estimator was tuned in {self.alphas.dtype}, the data is {x.dtype}: an estimator is "
+                             f"bound to the dtype of its first call; make a new one for another network")
         with torch.enable_grad():
             h, hs, As = x, [], []
             for k in range(len(pairs) - 1):
-                a = net.layer(k, h.detach(), params)
+                a = net.layer(k, h, params)                                   # k = 0: the input's gradient flows through a^1
                 if k == 0: a = a.expand(self.n, *a.shape)
                 h = sample_states(a, net.noise)
                 hs.append(h); As.append(a)
@@ -161,12 +161,12 @@ class RODEO(Estimator):
                 inps.append(neighbour_linearisations(h, d, fd))
                 outs.append(self.control_values(l, inps[-1]).requires_grad_(self.tune))
                 ests.append(self.layer_estimate(l, h, a.detach(), fd, outs[-1], net.noise))
-            if self.tune:
+            theta = [p for pair in pairs[:-1] for p in pair if p.requires_grad] + ([x] if x.requires_grad else [])
+            if self.tune and theta:                                                    # frozen parameters: not in the variance
                 terms = sum((e * (a - a.detach())).sum(-1).mean(0) for e, a in zip(ests, As))
-                theta = [p for pair in pairs[:-1] for p in pair]
                 g = torch.autograd.grad(reduce_loss(terms), theta, create_graph=True)
                 V = sum(t.square().sum() for t in g) / fd[0, ..., 0].numel()           # mean over the copies
-                grads = torch.autograd.grad(V, [self.alphas, self.betas, *outs])
+                grads = torch.autograd.grad(V, [self.alphas, self.betas, *outs], allow_unused=True, materialize_grads=True)
                 self._opt.zero_grad()
                 self.alphas.grad, self.betas.grad = grads[0], grads[1]
                 for l, (inp, gl) in enumerate(zip(inps, grads[2:])): self.control_backward(l, inp, gl)

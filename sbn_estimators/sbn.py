@@ -32,6 +32,8 @@ class SBNMLP(nn.Module):
         sizes = list(sizes)
         if len(sizes) < 3 or not all(isinstance(n, int) and n >= 1 for n in sizes):
             raise ValueError(f"sizes must be at least [n_in, n_1, n_out] with positive integers, got {sizes}")
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
         self.noise, self.loss_name, self.loss = get_noise(noise), loss, get_loss(loss)
         self.layers = nn.ModuleList(nn.Linear(i, o, dtype=dtype, device=device) for i, o in zip(sizes[:-1], sizes[1:]))
 
@@ -159,7 +161,12 @@ def cos_data(n_per_class:int=100, # points per class
              seed:int=0, # seed of the generator
              dtype=torch.float64):
     "The PSA paper's 2-D 'cos' data: `X` [2n, 2], `Y` [2n, 1] in {-1, +1}, class +1 first."
+    for k, v in (('n_per_class', n_per_class), ('seed', seed)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)): raise ValueError(f"{k} must be an integer, got {v!r}")
+    n_per_class, seed = int(n_per_class), int(seed)   # numpy integers too
     if n_per_class < 1: raise ValueError(f"n_per_class must be positive, got {n_per_class}")
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
     g = torch.Generator().manual_seed(seed)
     u = lambda n, lo, hi: lo + (hi - lo) * torch.rand(n, generator=g, dtype=dtype)
     pos = torch.stack([u(n_per_class, -math.pi / 2, math.pi / 2), u(n_per_class, 0, 1)], 1)
@@ -173,11 +180,13 @@ def cos_data(n_per_class:int=100, # points per class
 
 # %% ../nbs/01_sbn.ipynb #c068b1d4
 @torch.no_grad()
-def init_sbn_(net:SBNMLP, X, # data the pre-activations are normalised on
+def init_sbn_(net:SBNMLP, X, # data the pre-activations are normalised on: [N, n_in], N >= 2 rows that differ, finite
               seed:int=0, samples:int=16):
     "Initialise `net` in place: U(-1, 1) weights and biases, then data-dependent normalisation per layer."
     if samples < 1: raise ValueError(f"samples must be positive, got {samples}")
-    if X.ndim != 2 or X.shape[1] != net.sizes[0]: raise ValueError(f"X must have shape [N, {net.sizes[0]}], got {list(X.shape)}")
+    W = net.layers[0].weight
+    check_inputs(X, net.sizes[:1], W.dtype, W.device, name='X')
+    if len(X) < 2: raise ValueError(f"X: init_sbn_ normalises the pre-activations over the rows of X: pass at least 2 rows, got {len(X)}")
     g = torch.Generator().manual_seed(seed)
     for l in net.layers:
         for p in (l.weight, l.bias): p.copy_(2 * torch.rand(p.shape, generator=g, dtype=p.dtype) - 1)
@@ -186,7 +195,11 @@ def init_sbn_(net:SBNMLP, X, # data the pre-activations are normalised on
         h = X.expand(samples, *X.shape)
         for k, l in enumerate(net.layers):
             a = linear(h, l.weight, l.bias).flatten(0, -2)
-            s = a.std(0, correction=0).clamp(min=1e-8)
+            s = a.std(0, correction=0)
+            if k == 0 and (s <= torch.finfo(s.dtype).eps * a.abs().amax(0)).any():   # no spread beyond rounding
+                raise ValueError(f"X: its {len(X)} rows give the first layer's pre-activations no spread (are all rows equal?); "
+                                 "init_sbn_ divides by that spread: pass rows that differ")
+            s = s.clamp(min=1e-8)
             l.weight.div_(s[:, None]); l.bias.div_(s)
             if k < len(net.layers) - 1:
                 l.bias.sub_(a.mean(0) / s)

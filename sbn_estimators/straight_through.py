@@ -26,9 +26,11 @@ def straight_through(x_hat:torch.Tensor, # forward values (no gradient needed)
     return x_hat.detach() + (a - a.detach()) * slope.detach()
 
 # %% ../nbs/05_straight_through.ipynb #73cf7f82
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+def _check_positive(name, value, low=0., high=math.inf):
+    "`value` as a float; ValueError unless it is a finite number > 0 (and in [low, high] when those are given); booleans refused."
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf and low <= value <= high):
+        valid = 'a positive number' if (low, high) == (0., math.inf) else f"a number in {'(0' if low == 0 else f'[{low:g}'}, {high:g}]"
+        raise ValueError(f"{name} must be {valid}, got {value!r}")
     return float(value)
 
 class StraightThrough(LocalEstimator):
@@ -83,9 +85,9 @@ class ApproxSign(StraightThrough):
 class SwishSign(StraightThrough):
     "BNN+'s SignSwish: backward the derivative of 2 sigmoid(beta a)(1 + beta a (1 - sigmoid(beta a))) - 1."
     def __init__(self, noise='logistic', deterministic=False,
-                 beta=5.0): # steepness; the proxy tends to sign(a) as beta grows
+                 beta=5.0): # steepness in (0, 1e6]; the proxy tends to sign(a) as beta grows
         super().__init__(noise, deterministic)
-        self.beta = _check_positive('beta', beta)
+        self.beta = _check_positive('beta', beta, high=1e6)   # the slope at 0 is beta: finite in float32 too
     def proxy(self, a):
         s = torch.sigmoid(self.beta * a)
         return 2 * s * (1 + self.beta * a * (1 - s)) - 1

@@ -13,6 +13,7 @@ from torch import nn
 from .core import *
 from .sbn import *
 from .estimators import *
+from .straight_through import _check_positive
 
 # %% ../nbs/08_unbiased.ipynb #ed264c81
 REINFORCE_BASELINES = ('none', 'ema', 'loo', 'nvil')
@@ -33,17 +34,19 @@ class Reinforce(Estimator):
         if baseline not in REINFORCE_BASELINES:
             raise ValueError(f"unknown baseline {baseline!r}; valid baselines: {', '.join(REINFORCE_BASELINES)}")
         n_paths = (4 if baseline == 'loo' else 1) if n is None else n
-        if not isinstance(n_paths, int) or n_paths < (2 if baseline == 'loo' else 1):
+        if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < (2 if baseline == 'loo' else 1):
             raise ValueError(f"n must be an integer >= {2 if baseline == 'loo' else 1} for baseline={baseline!r}, got {n!r}")
-        if not 0 <= decay < 1: raise ValueError(f"decay must be in [0, 1), got {decay}")
-        if not (isinstance(hidden, int) and hidden >= 1): raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
-        if not lr > 0: raise ValueError(f"lr must be positive, got {lr}")
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
+            raise ValueError(f"decay must be a number in [0, 1), got {decay!r}")
+        if isinstance(hidden, bool) or not (isinstance(hidden, int) and hidden >= 1):
+            raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+        _check_positive('lr', lr)
         self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n, decay, hidden, lr
         self.n_paths, self.ema, self.baseline_net, self._loaded = n_paths, None, None, {}
 
     def _baseline(self, f, x):
         "The baseline for per-example losses `f` [n, ..., B] of inputs `x`, then the baseline's update."
-        fd, x = f.detach(), x.flatten(1)                                   # the baseline network reads flat inputs
+        fd, x = f.detach(), x.detach().flatten(1)                          # flat inputs, outside x's graph: an encoder upstream
         if self.baseline == 'none': return 0.
         if self.baseline == 'loo': return (fd.sum(0) - fd) / (len(fd) - 1)
         if self.baseline == 'ema':
@@ -59,6 +62,11 @@ class Reinforce(Estimator):
             if self._loaded:                                                 # a resumed run: the baseline learned before
                 self.baseline_net.load_state_dict(self._loaded['net']); self._opt.load_state_dict(self._loaded['opt'])
                 self._loaded = {}
+        first = self.baseline_net[0]
+        if x.shape[-1] != first.in_features or x.dtype != first.weight.dtype:
+            raise ValueError(f"this {self.spec} estimator's baseline network reads {first.in_features} input features in "
+                             f"{first.weight.dtype}, got {x.shape[-1]} in {x.dtype}: an estimator is bound to the network "
+                             f"(input size, dtype) of its first call; make a new one for another network")
         with torch.enable_grad():
             B = self.baseline_net(x).squeeze(-1)
             self._opt.zero_grad()

@@ -124,3 +124,47 @@ def test_estimator_boundary(name, data):
         return
     assert isinstance(got, ValueError) or same(got, expected), \
         f"{name}: accepted a batch that gives another result than the well-formed one"
+
+
+def copies(net, n):
+    "`n` batched copies of the parameters (n = 0: unbatched), leaves that require grad."
+    pairs = [tuple(p.detach() for p in pair) for pair in net.layer_params()]
+    return [tuple((p if n == 0 else p.expand(n, *p.shape)).clone().requires_grad_() for p in pair) for pair in pairs]
+
+
+def relayer(P, k, f):
+    "`P` with the pair of layer `k` replaced by `f(W, b)`."
+    return [f(*pair) if i == k else pair for i, pair in enumerate(P)]
+
+PARAM_CORRUPTIONS = {  # name: (params, data) -> params'
+    'none': lambda P, d: P,
+    'a layer fewer': lambda P, d: P[:-1],
+    'a layer more': lambda P, d: P + P[-1:],
+    'bias longer': lambda P, d: relayer(P, d.draw(st.integers(0, len(P) - 1)), lambda W, b: (W, torch.cat([b, b[..., :1]], -1))),   # one bias too many
+    'head transposed': lambda P, d: relayer(P, len(P) - 1, lambda W, b: (W.transpose(-1, -2), b)),   # [out, 2], out != 2
+    'bias copies differ': lambda P, d: relayer(P, d.draw(st.integers(0, len(P) - 1)), lambda W, b: (W, b[0] if b.ndim == 2 else b.expand(2, -1))),
+    'other copy count': lambda P, d: relayer(P, d.draw(st.integers(0, len(P) - 1)), lambda W, b: (W[:1], b[:1]) if W.ndim == 3 else (W[None], b[None])),
+    'extra leading dim': lambda P, d: [(W[None], b[None]) for W, b in P],
+    'dtype': lambda P, d: relayer(P, d.draw(st.integers(0, len(P) - 1)), lambda W, b: (W.to(torch.float16), b)),
+    'pair as list of three': lambda P, d: relayer(P, 0, lambda W, b: [W, b, b]),
+    'numpy weight': lambda P, d: relayer(P, 0, lambda W, b: (W.detach().numpy(), b)),
+}
+
+
+@pytest.mark.parametrize('name', ['st', 'psa', 'reinforce', 'mean_field', 'exact'])
+@settings(max_examples=40, **CFG)
+@given(data=st.data())
+def test_params_boundary(name, data):
+    "Explicit parameters of the wrong layout are a ValueError naming `params`, never broadcast or a raw torch error."
+    loss = data.draw(st.sampled_from(['logistic', 'cross_entropy']), label='loss')
+    net = NETS[loss, torch.float64]
+    x, y = well_formed(loss, torch.float64, data.draw(st.integers(1, 6), label='B'), data.draw(st.integers(0, 2 ** 16), label='seed'))
+    P = copies(net, 0 if name == 'exact' else data.draw(st.integers(2, 4), label='copies'))
+    corruption = data.draw(st.sampled_from(list(PARAM_CORRUPTIONS)), label='corruption')
+    bad = PARAM_CORRUPTIONS[corruption](P, data)
+    torch.manual_seed(1)
+    if corruption == 'none':
+        estimator(name).surrogate(net, x, y, bad).backward()
+        assert all(p.grad is not None for pair in P for p in pair)
+        return
+    with pytest.raises(ValueError, match=r'^params'): estimator(name).surrogate(net, x, y, bad)

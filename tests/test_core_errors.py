@@ -113,10 +113,97 @@ def test_sbn_mlp():
     fails(lambda: net.check_data(X, torch.ones(16)), "pass y[:, None]")
     fails(lambda: net.check_data(X, torch.zeros(16, 1)), "for labels in {0, 1} pass 2*y - 1")
     fails(lambda: net.check_data(X[:0], torch.ones(0, 1)), "empty batch")
-    fails(lambda: init_sbn_(SBNMLP([3, 5, 1]), X), "X must have shape [N, 3]")
+    fails(lambda: init_sbn_(SBNMLP([3, 5, 1]), X), "X: inputs must have shape [B, 3], got [16, 2]")
     ce = SBNMLP([2, 5, 4], loss='cross_entropy')
     ce.check_data(X, torch.arange(16) % 4)
     fails(lambda: ce.check_data(X, (torch.arange(16) % 4).double()), "cross-entropy targets must be integer class indices")
+
+
+def test_names_of_other_types():
+    fails(lambda: get_noise(['logistic']), "unknown noise ['logistic']; valid noises: logistic, normal, uniform, triangular")
+    fails(lambda: get_loss(['logistic']), "unknown loss ['logistic']; valid losses: logistic, cross_entropy")
+    fails(lambda: SBNMLP([2, 3, 1], noise=['logistic']), "unknown noise ['logistic']")
+    fails(lambda: SBNMLP([2, 3, 1], loss={'logistic'}), "unknown loss {'logistic'}")
+    for bad in (torch.int64, torch.bool, torch.complex64, 'float64', np.float64):
+        fails(lambda: SBNMLP([2, 3, 1], dtype=bad), f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {bad!r}")
+    assert SBNMLP([2, 3, 1], dtype=torch.float32).layers[0].weight.dtype == torch.float32
+
+
+def test_cos_data_arguments():
+    fails(lambda: cos_data(2.5), "n_per_class must be an integer, got 2.5")
+    fails(lambda: cos_data(True), "n_per_class must be an integer, got True")
+    fails(lambda: cos_data('3'), "n_per_class must be an integer, got '3'")
+    fails(lambda: cos_data(0), "n_per_class must be positive, got 0")
+    fails(lambda: cos_data(3, seed='a'), "seed must be an integer, got 'a'")
+    fails(lambda: cos_data(3, seed=1.5), "seed must be an integer, got 1.5")
+    fails(lambda: cos_data(3, dtype=torch.int64), "dtype must be a floating point torch.dtype")
+    assert torch.equal(cos_data(np.int64(3), seed=np.int32(2))[0], cos_data(3, seed=2)[0])
+
+
+def test_init_sbn_data():
+    Xc, _ = cos_data(5)
+    net = lambda: SBNMLP([2, 3, 1, 1])
+    fails(lambda: init_sbn_(net(), Xc * math.nan), "X: inputs has 20 non-finite value(s)")
+    fails(lambda: init_sbn_(net(), Xc[:0]), "X: inputs are an empty batch [0, 2]")
+    fails(lambda: init_sbn_(net(), Xc[:1]), "X: init_sbn_ normalises the pre-activations over the rows of X: pass at least 2 rows, got 1")
+    fails(lambda: init_sbn_(net(), Xc[:1].expand(6, -1)), "X: its 6 rows give the first layer's pre-activations no spread (are all rows equal?)")
+    fails(lambda: init_sbn_(net(), Xc.float()), "X: inputs must have the network's dtype torch.float64, got torch.float32; pass X.to(torch.float64)")
+    fails(lambda: init_sbn_(net(), Xc.long()), "got torch.int64")
+    fails(lambda: init_sbn_(net(), Xc.numpy()), "X: inputs must be a torch.Tensor")
+    fails(lambda: init_sbn_(net(), Xc.T), "it looks transposed: pass X.T")
+    ok = init_sbn_(net(), Xc)
+    assert all(torch.isfinite(p).all() and p.abs().max() < 100 for p in ok.parameters())
+    one_col = Xc.clone(); one_col[:, 1] = 2.   # a constant feature is fine while another one spreads the units
+    a = linear(one_col, *init_sbn_(net(), one_col).layer_params()[0]).detach()
+    torch.testing.assert_close(a.std(0, correction=0), torch.ones(3, dtype=torch.float64))
+
+
+def mlp_and_params():
+    Xc, Yc = cos_data(5)
+    net = init_sbn_(SBNMLP([2, 3, 1, 1]), Xc)
+    P = [tuple(p.detach().clone().requires_grad_() for p in pair) for pair in net.layer_params()]
+    return net, Xc, Yc, P
+
+
+def test_params_mlp():
+    from sbn_estimators.estimators import estimator
+    net, Xc, Yc, P = mlp_and_params()
+    assert torch.equal(exact_loss(net, Xc, Yc, params=P), exact_loss(net, Xc, Yc))
+    bad_bias = [(P[0][0], P[0][1][:1].detach().requires_grad_()), *P[1:]]
+    fails(lambda: exact_loss(net, Xc, Yc, params=bad_bias), "params[0][1] (b of layer 0): expected shape [3], or [n, 3] for n copies, got [1]")
+    fails(lambda: exact_loss(net, Xc, Yc, params=[(P[0][0].T, P[0][1]), *P[1:]]), "params[0][0] (W of layer 0): expected shape [3, 2], or [n, 3, 2] for n copies, got [2, 3]")
+    fails(lambda: exact_loss(net, Xc, Yc, params=P[:2]), "params: expected 3 (W, b) pairs, one per layer, of shapes ([3, 2], [3]), ([1, 3], [1]), ([1, 1], [1]); got 2 item(s)")
+    fails(lambda: exact_loss(net, Xc, Yc, params=[P[0][0], *P[1:]]), "params: expected 3 (W, b) pairs")
+    fails(lambda: exact_loss(net, Xc, Yc, params=[tuple(p.float() for p in pair) for pair in P]), "params[0][0] (W of layer 0): expected the model's torch.float64 on cpu, got torch.float32 on cpu")
+    for name in ('st', 'psa', 'reinforce', 'mean_field', 'exact'):
+        est = estimator(name)
+        fails(lambda: est.surrogate(net, Xc, Yc, P[:2]), "params: expected 3 (W, b) pairs")
+        fails(lambda: est.surrogate(net, Xc, Yc, bad_bias), "params[0][1] (b of layer 0)")
+        copies = net.sample_params(3)
+        mixed = [copies[0], *[(W[:2], b[:2]) for W, b in copies[1:]]]
+        fails(lambda: est.surrogate(net, Xc, Yc, mixed), "params: every tensor needs the same leading dimension of copies; "
+              "params[0][0] (W of layer 0) has 3 copies but params[1][0] (W of layer 1) has 2 copies (shape [2, 1, 3])")
+        fails(lambda: est.surrogate(net, Xc, Yc, [(copies[0][0], P[0][1]), *copies[1:]]), "params[0][1] (b of layer 0) has no dimension of copies")
+        fails(lambda: est.surrogate(net, Xc, Yc, [(W[None], b[None]) for W, b in copies]), "expected shape [3, 2], or [n, 3, 2] for n copies, got [1, 3, 3, 2]")
+        if name != 'exact': est.surrogate(net, Xc, Yc, copies).backward()
+        est.surrogate(net, Xc, Yc, P).backward()
+
+
+def test_params_conv():
+    from sbn_estimators.estimators import estimator
+    from sbn_estimators.sbn_conv import SBNConvNet
+    torch.manual_seed(0)
+    net = SBNConvNet((1, 6, 6), [(2, 3, 1, 0), (1, 3, 1, 1)], 3)
+    x, y = torch.rand(4, 1, 6, 6), torch.tensor([0, 1, 2, 0])
+    P = net.sample_params(1)
+    for name in ('st', 'psa', 'reinforce'):
+        est = estimator(name)
+        est.surrogate(net, x, y, P).backward()
+        fails(lambda: est.surrogate(net, x, y, [(P[0][0], P[0][1][:1]), *P[1:]]), "params[0][1] (b of layer 0): expected shape [2], or [n, 2] for n copies, got [1]")
+        fails(lambda: est.surrogate(net, x, y, P[:2]), "params: expected 3 (W, b) pairs, one per layer, of shapes ([2, 1, 3, 3], [2]), ([1, 2, 3, 3], [1]), ([3, 16], [3]); got 2 item(s)")
+        fails(lambda: est.surrogate(net, x, y, [(P[0][0][:, :, :2], P[0][1]), *P[1:]]), "params[0][0] (W of layer 0): expected shape [2, 1, 3, 3]")
+        fails(lambda: est.surrogate(net, x, y, [(W[None], b[None]) for W, b in P]), "SBNConvNet takes unbatched parameters")
+    fails(lambda: exact_loss(net, x, y, params=[(P[0][0].double(), P[0][1]), *P[1:]]), "params[0][0] (W of layer 0): expected the model's torch.float32 on cpu, got torch.float64")
 
 
 def test_load_sbn_bad_files(tmp_path):
@@ -136,6 +223,10 @@ def test_exact_refusals(monkeypatch):
     X200, Y200 = cos_data()
     fails(lambda: exact_loss(SBNMLP([2, 24, 1]), X200, Y200), "network too large to enumerate: binary layer widths [24] on 200 example(s) with gradients need about", "above the limit of")
     fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200, max_bytes=1000), "above the limit of 1e-06 GB (max_bytes)")
+    for bad in ('1e9', -1, 0, math.nan, True, [10 ** 9]):
+        fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200, max_bytes=bad),
+              f"max_bytes must be a positive number of bytes (e.g. 4e9), or None for the default limit, got {bad!r}")
+    with torch.no_grad(): exact_loss(SBNMLP([2, 5, 1]), X200, Y200, max_bytes=1e9)
     monkeypatch.setenv('SBN_EXACT_MAX_BYTES', '1000')
     fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200), "(SBN_EXACT_MAX_BYTES)")
     monkeypatch.setenv('SBN_EXACT_MAX_BYTES', '-3')

@@ -17,7 +17,10 @@ def fails(f, *contains):
 
 def test_straight_through_parameters():
     fails(lambda: estimator('clipped_st', threshold=0), "threshold must be a positive number")
-    fails(lambda: estimator('swish_sign', beta='big'), "beta must be a positive number")
+    fails(lambda: estimator('swish_sign', beta='big'), "beta must be a number in (0, 1e+06], got 'big'")
+    fails(lambda: estimator('swish_sign:beta=inf'), "beta must be a number in (0, 1e+06], got inf")
+    fails(lambda: estimator('swish_sign:beta=1e308'), "beta must be a number in (0, 1e+06], got 1e+308")
+    fails(lambda: estimator('clipped_st:threshold=inf'), "threshold must be a positive number, got inf")
     fails(lambda: estimator('st', deterministic='yes'), "deterministic must be true or false")
     fails(lambda: estimator('st', noise='cauchy'), "valid noises")
     fails(lambda: estimator('approx_sign', threshold=1), "valid parameters: noise='logistic', deterministic=False")
@@ -26,11 +29,13 @@ def test_straight_through_parameters():
 def test_annealed_sign_parameters():
     "EDE and RBNN share their range check; each names the argument, what it got and what is valid."
     for name in ('ede', 'rbnn'):
-        fails(lambda: estimator(name, t_min=0), "t_min must be a positive number, got 0")
-        fails(lambda: estimator(name, t_max='big'), "t_max must be a positive number, got 'big'")
+        fails(lambda: estimator(name, t_min=0), "t_min must be a number in [1e-06, 1e+06], got 0")
+        fails(lambda: estimator(name, t_max='big'), "t_max must be a number in [1e-06, 1e+06], got 'big'")
+        fails(lambda: estimator(f'{name}:t_min=1e-320,t_max=1e-320'), "t_min must be a number in [1e-06, 1e+06], got 1e-320")
         fails(lambda: estimator(name, t_min=2., t_max=1.), "need t_min <= t_max, got t_min=2.0, t_max=1.0")
         fails(lambda: estimator(name, deterministic='yes'), "deterministic must be true or false")
-    fails(lambda: estimator('rbnn', t_floor=-0.5), "t_floor must be a finite number >= 0, got -0.5")
+    fails(lambda: estimator('rbnn', t_floor=-0.5), "t_floor must be a number in [0, 1e+06], got -0.5")
+    fails(lambda: estimator('rbnn:t_floor=1e308'), "t_floor must be a number in [0, 1e+06], got 1e+308")
     fails(lambda: estimator('ede', t_floor=1), "valid parameters: noise='logistic', deterministic=False, t_min=0.1, t_max=10.0")
 
 
@@ -54,6 +59,11 @@ def test_binary_weights():
 def test_unbiased_parameters():
     fails(lambda: estimator('reinforce', baseline='mean'), "valid baselines: none, ema, loo, nvil")
     fails(lambda: estimator('reinforce', baseline='loo', n=1), "n must be an integer >= 2")
+    fails(lambda: estimator('reinforce:n=true'), "n must be an integer >= 1 for baseline='none', got True")
+    fails(lambda: estimator('reinforce:decay=abc'), "decay must be a number in [0, 1), got 'abc'")
+    fails(lambda: estimator('reinforce:decay=1'), "decay must be a number in [0, 1), got 1")
+    fails(lambda: estimator('reinforce:baseline=nvil,hidden=true'), "hidden must be a positive integer, got True")
+    fails(lambda: estimator('reinforce:baseline=nvil,lr=inf'), "lr must be a positive number, got inf")
     fails(lambda: estimator('arms', n=1), "integer n >= 2")
     fails(lambda: dirichlet_copula(1, (3,)), "n must be an integer >= 2")
     fails(lambda: copula_correlation(torch.tensor([0.5]), 1), "n must be an integer >= 2")
@@ -62,3 +72,39 @@ def test_unbiased_parameters():
 def test_relaxed_parameters():
     fails(lambda: estimator('concrete', tau=0), "tau must be a positive number")
     fails(lambda: estimator('st_gumbel', tau=-1.), "tau must be a positive number")
+    fails(lambda: estimator('concrete:tau=true'), "tau must be a positive number, got True")
+
+
+@pytest.mark.parametrize('spec', ['reinforce:baseline=nvil', 'relax'])
+def test_learned_state_is_bound_to_its_network(spec):
+    "A learned network of the input refuses, with a ValueError, a network of another input size or dtype than its first one (rodeo: tests/test_rodeo.py)."
+    X, Y = cos_data(5)
+    est = estimator(spec)
+    est.surrogate(SBNMLP([2, 3, 3, 1]), X, Y)
+    X3 = torch.cat([X, X[:, :1]], 1)
+    fails(lambda: est.surrogate(SBNMLP([3, 4, 3, 1]), X3, Y), "bound to the network", "make a new one")
+    fails(lambda: est.surrogate(SBNMLP([2, 3, 3, 1], dtype=torch.float32), X.float(), Y.float()),
+          "torch.float32", "make a new one for another network")
+
+
+def test_learned_baseline_reads_the_input_detached():
+    "reinforce:baseline=nvil trains its baseline on x.detach(): an encoder upstream gets no gradient until backward, which runs once."
+    X, Y = cos_data(5)
+    torch.manual_seed(0)
+    enc = torch.nn.Linear(2, 2, dtype=torch.float64)
+    s = estimator('reinforce:baseline=nvil').surrogate(init_sbn_(SBNMLP([2, 3, 3, 1]), X), torch.tanh(enc(X)), Y)
+    assert enc.weight.grad is None
+    s.backward()
+    assert torch.isfinite(enc.weight.grad).all() and enc.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('name', ['double_cv', 'rebar', 'relax', 'rodeo', 'ugc'])
+def test_input_gradient_and_frozen_parameters(name):
+    "The input gets a gradient (checked against exact enumeration in the pages), and a frozen layer gets none without an error."
+    X, Y = cos_data(5)
+    net = init_sbn_(SBNMLP([2, 3, 3, 1]), X)
+    net.layers[0].requires_grad_(False)
+    x = X.clone().requires_grad_()
+    estimator(name).surrogate(net, x, Y).backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    assert [p.grad is None for p in net.parameters()] == [True, True, False, False, False, False]

@@ -74,6 +74,9 @@ def test_bad_input_gives_one_line_errors(tmp_path, call):
     np.savez(tmp_path / 'big.npz', **big)
     one_line_error(call([str(tmp_path / 'big.npz')]), 'too large to enumerate')
     one_line_error(call([str(tmp_path / 'missing.npz')]), 'missing.npz does not exist')
+    (tmp_path / 'folder.npz').mkdir()
+    one_line_error(call([str(tmp_path / 'folder.npz')]), 'folder.npz is a directory')
+    one_line_error(call(['--estimators', 'st,reinforce,st', '--epochs', '0']), '--estimators names st more than once')
     one_line_error(call(['--epochs', '-1']), '--epochs must be >= 0, got -1')
     assert not (tmp_path / 'gradeval.json').exists()
 
@@ -110,6 +113,13 @@ def test_counts_must_be_positive(tmp_path, call):
             r = call([option, value])
             assert r.returncode == 2 and r.stderr.splitlines()[-1] == \
                 f"sbn-gradeval: error: argument {option}: must be a positive integer, got '{value}'", r.stderr
+
+
+def test_one_sample_is_refused_before_the_work(tmp_path, call):
+    "One estimate has no spread: the z-test would call every stochastic estimator biased."
+    r = call(['--samples', '1'])
+    one_line_error(r, 'samples must be an integer >= 2', 'got 1')
+    assert 'training the toy' not in r.stdout and not (tmp_path / 'gradeval.json').exists()   # refused before training
 
 
 def test_help_shows_the_defaults_and_list_the_parameters(tmp_path, call):
@@ -179,6 +189,10 @@ def test_interrupted_run_resumes_to_the_uninterrupted_report(tmp_path):
     assert list(json.loads((tmp_path / 'gradeval.json.partial').read_text())['estimators']) == ['exact', 'st']
     r = run('--samples', '400', '--resume')
     assert r.returncode == 2 and 'cannot resume: the saved report has samples 300, this run 400' in r.stderr, r.stderr
+    r = subprocess.run([*args[:5], '--estimators', 'exact,stop_st,reinforce', *args[7:], '--resume'], cwd=tmp_path,
+                       capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 2 and 'also holds st, which --estimators leaves out' in r.stderr, r.stderr   # nothing saved is lost
+    assert (tmp_path / 'gradeval.json.partial').exists()
     r = run('--resume')
     assert r.returncode == 0, r.stderr
     assert not (tmp_path / 'gradeval.json.partial').exists()

@@ -29,6 +29,8 @@ def test_registered_with_its_parameters():
     ('rodeo', dict(lr='fast'), "lr must be a positive number, got 'fast'"),
     ('rodeo', dict(net_lr=-1e-3), 'net_lr must be a positive number, got -0.001'),
     ('rodeo', dict(net_lr=float('inf')), 'net_lr must be a positive number, got inf'),
+    ('rodeo', dict(lr=float('inf')), 'lr must be a positive number, got inf'),
+    ('rodeo:lr=true', {}, 'lr must be a positive number, got True'),
     ('rodeo:tune=yes', {}, "tune must be True or False, got 'yes'"),
     ('rodeo:n=0', {}, 'n must be an integer >= 2, got 0'),
     ('rodeo', dict(alpha=1.), "estimator 'rodeo' has no parameter alpha; valid parameters: n=4, hidden=16, lr=0.01, net_lr=0.01, tune=True"),
@@ -44,6 +46,14 @@ def test_state_belongs_to_one_depth():
     est.surrogate(SBNMLP([2, 3, 3, 1]), X, Y).backward()
     with pytest.raises(ValueError, match='tuned for 2 binary layers, the network has 1'):
         est.surrogate(SBNMLP([2, 3, 1]), X, Y)
+
+
+def test_state_belongs_to_one_dtype():
+    X, Y = cos_data(5)
+    est = RODEO()
+    est.surrogate(SBNMLP([2, 3, 3, 1]), X, Y).backward()
+    with pytest.raises(ValueError, match='tuned in torch.float64, the data is torch.float32: an estimator is bound to the dtype'):
+        est.surrogate(SBNMLP([2, 3, 3, 1], dtype=torch.float32), X.float(), Y.float())
 
 
 def test_fills_every_gradient_and_tunes():

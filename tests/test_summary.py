@@ -1,11 +1,14 @@
 """`model_summary` (nbs/11a_summary.ipynb) at its public boundary and in the cases the page does not show: bad
 arguments, the model left as it was (also after a failed run), batch size, SBN models, float64, tied weights, layers
-that are not run or run twice, scales other than 'tensor', grouped and 1-d convs, and the printed tables."""
+that are not run or run twice, scales other than 'tensor', grouped and 1-d convs, the printed tables, and input
+precision as a property of the model (its quantizers), not of the batch."""
 import math, re
 import pytest
 import torch
 from torch import nn
 from sbn_estimators.binary_weights import BinaryWeightConv2d, BinaryWeightLinear
+from sbn_estimators.binaryduo import DuoBinary, Quantize, QuantMLP
+from sbn_estimators.straight_through import sign_pm
 from sbn_estimators.layers import BinaryActivation, export_binary
 from sbn_estimators.models import get_model
 from sbn_estimators.sbn import SBNMLP
@@ -128,8 +131,8 @@ def test_layers_not_run_and_run_twice():
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.lin, self.unused = nn.Linear(3, 3), nn.Conv2d(1, 1, 1)
-        def forward(self, x): return self.lin(torch.sign(self.lin(x)))
+            self.lin, self.act, self.unused = nn.Linear(3, 3), BinaryActivation('st'), nn.Conv2d(1, 1, 1)
+        def forward(self, x): return self.lin(self.act(self.lin(x)))
     torch.manual_seed(0)
     s = model_summary(Net(), torch.randn(1, 3))
     lin, unused = s.rows
@@ -162,3 +165,47 @@ def test_sbn_train_summary(capsys):
     train_cli(['--recipe', 'binaryduo_digits', '--summary'])
     out = capsys.readouterr().out
     assert out.startswith('QuantMLP, one example of shape (64,)') and 'DuoBinary' in out and 'compression ratio' in out
+
+
+def rows(s): return [(r.name, r.precision, r.macs_binary, r.macs_mixed, r.macs_float) for r in s.rows]
+
+
+def test_network_input_precision_needs_a_binary_code():
+    "The network input is binary only when x is a ±1 or {0, 1} code; a constant (all-zero) x is no evidence of one."
+    net = SBNMLP([2, 3, 1])
+    for x in (torch.zeros(1, 2, dtype=torch.float64), torch.ones(3, 2, dtype=torch.float64), torch.randn(1, 2, dtype=torch.float64)):
+        assert model_summary(net, x).rows[0].precision == 'float', x
+    for x in (sign_pm(torch.randn(8, 2, dtype=torch.float64)), torch.tensor([[0., 1.]], dtype=torch.float64)):
+        assert model_summary(net, x).rows[0].precision == 'binary', x
+    assert [r.precision for r in model_summary(net, torch.zeros(1, 2, dtype=torch.float64)).rows] == ['float', 'binary']
+
+
+def test_ternary_units_are_ternary_whatever_the_batch():
+    "duo_mlp's two layers on Quantize(2) units: 'ternary' both, with the same MAC split for every batch."
+    torch.manual_seed(0)
+    duo = get_model('duo_mlp', 'st', in_shape=(64,))
+    want = [('0', 'float', 0, 0, 64 * 70), ('1', '', 0, 0, 0), ('3', 'ternary', 0, 70 * 70, 0), ('4', '', 0, 0, 0),
+            ('6', 'ternary', 0, 70 * 10, 0)]
+    for x in (torch.zeros(1, 64), torch.randn(1, 64), torch.rand(1, 64), 5 * torch.randn(7, 64)):
+        assert rows(model_summary(duo, x)) == want
+
+
+def test_levels_of_the_quantizers():
+    torch.manual_seed(0)
+    for steps, want in ((1, 'binary'), (2, 'ternary'), (3, '2-bit'), (7, '3-bit')):
+        assert model_summary(QuantMLP([4, 3, 2], act=lambda: Quantize(steps)), torch.randn(1, 4)).rows[-1].precision == want
+    twin = nn.Sequential(nn.Linear(4, 3), DuoBinary(3), nn.Linear(6, 2))   # BinaryDuo's {0, 1} units
+    assert [r.precision for r in model_summary(twin, torch.randn(1, 4)).rows if r.macs] == ['float', 'binary']
+
+
+def test_precision_passes_through_value_preserving_modules_only():
+    "Max-pool, flatten, dropout and views keep a unit's precision; average pooling and functions the summary does not know make floats."
+    def net(between, act=lambda: BinaryActivation('st')):
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), act(), *between, nn.Flatten(), nn.Dropout(), nn.Linear(2 * 2 * 2, 3))
+    x = torch.randn(1, 1, 4, 4)
+    assert model_summary(net([nn.MaxPool2d(2)]), x).rows[-1].precision == 'binary'
+    assert model_summary(net([nn.AvgPool2d(2)]), x).rows[-1].precision == 'float'
+    class Sign(nn.Module):
+        def forward(self, a): return torch.sign(a)
+    assert model_summary(net([nn.MaxPool2d(2)], act=Sign), x).rows[-1].precision == 'float'   # not a known quantizer
