@@ -165,6 +165,8 @@ def parse_estimator_specs(spec:str # e.g. 'st,concrete:tau=0.1,reste:o=3,t=1.5'
         elif not items: raise ValueError(f"{spec!r}: parameter {tok!r} comes before any estimator name")
         if '=' not in tok: raise ValueError(f"{spec!r}: expected key=value after ':', got {tok!r}")
         k, v = (s.strip() for s in tok.split('=', 1))
+        if not k: raise ValueError(f"{spec!r}: a parameter without a name, {tok!r}")
+        if k in items[-1][1]: raise ValueError(f"{spec!r}: parameter {k!r} of {items[-1][0]!r} is given twice")
         items[-1][1][k] = _parse_value(v)
     if not items: raise ValueError("no estimator given; write e.g. 'reinforce,mean_field'")
     return items
@@ -180,7 +182,7 @@ def _plugin_error(item, e):
 
 def _load_file(item:str) -> str:
     path = Path(item).expanduser().resolve()
-    if not path.is_file(): raise ValueError(f"plugin {item!r}: no such file")
+    if not path.is_file(): raise ValueError(f"plugin {item!r}: {'a directory, not a .py file' if path.is_dir() else 'no such file'}")
     name = f"sbn_plugin_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"   # one module per file
     if name not in sys.modules:
         module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path))

@@ -65,17 +65,20 @@ CLIS = {'sbn-gradeval': gradeval_cli, 'sbn-train': train_cli, 'sbn-bench': bench
 def bad_plugins(tmp_path):
     (tmp_path / 'syntax.py').write_text('def f(:\n')
     (tmp_path / 'raises.py').write_text('raise RuntimeError("plugin broke")\n')
+    (tmp_path / 'folder.py').mkdir()
     return tmp_path
 
 @pytest.mark.parametrize('cmd', list(CLIS))
 @pytest.mark.parametrize('plugin,msg', [('missing.py', "plugin 'missing.py': no such file"),
                                         ('no_such_module_xyz', "no module named 'no_such_module_xyz'; give an importable module or a .py file"),
                                         ('{dir}/syntax.py', 'failed on import: SyntaxError'),
-                                        ('{dir}/raises.py', 'failed on import: RuntimeError: plugin broke')])
+                                        ('{dir}/raises.py', 'failed on import: RuntimeError: plugin broke'),
+                                        ('{dir}/folder.py', "plugin '{dir}/folder.py': a directory, not a .py file")])
 def test_bad_plugin_exits_2_with_one_line(cmd, plugin, msg, bad_plugins, tmp_path, capsys):
     args = ['--plugins', plugin.format(dir=bad_plugins), '--list']
     with pytest.raises(SystemExit) as e: CLIS[cmd](args)
     err = capsys.readouterr().err
+    msg = msg.format(dir=bad_plugins)
     assert e.value.code == 2 and err.startswith(f'{cmd}: error: ') and msg in err and len(err.strip().splitlines()) == 1, err
     assert not any('syntax' in m or 'raises' in m for m in sys.modules if m.startswith('sbn_plugin_'))
 
