@@ -8,7 +8,7 @@ __all__ = ['REFERENCES', 'CATALOGUE', 'DATA_REFS', 'MODEL_REFS', 'OPTIMIZER_REFS
            'references_markdown', 'run_references', 'bibtex']
 
 # %% ../nbs/90_catalogue.ipynb #f2f15bdc
-import base64, inspect, io, json, re
+import base64, inspect, io, json, os, re
 from pathlib import Path
 import torch
 from .estimators import ESTIMATORS, ALIASES, LocalEstimator, estimator, estimator_params, list_estimators
@@ -143,11 +143,12 @@ def estimator_kind(name:str) -> str:
 
 # %% ../nbs/90_catalogue.ipynb #26dde19f
 def derivation_page(name:str) -> str:
-    "URL of the docs section that derives and implements the estimator registered as `name` (from nbdev's index)."
+    "URL of the docs section that derives and implements the estimator registered as `name` (from nbdev's index); a plugin's file."
     from sbn_estimators._modidx import d
     cls = ESTIMATORS[_registered(name)]
-    page = next(v[0] for mod, syms in d['syms'].items() for k, v in syms.items() if k == f'{mod}.{cls.__qualname__}')
-    s = d['settings']
+    page = d['syms'].get(cls.__module__, {}).get(f'{cls.__module__}.{cls.__qualname__}')
+    if page is None: return os.path.relpath(inspect.getsourcefile(cls))   # a plugin: the file that registers it
+    page, s = page[0], d['settings']
     return f"{s['doc_host'].rstrip('/')}{s['doc_baseurl'].rstrip('/')}/{page}"
 
 # %% ../nbs/90_catalogue.ipynb #4199081c

@@ -7,6 +7,7 @@ import math
 import torch
 from sbn_estimators.estimators import register_estimator
 from sbn_estimators.straight_through import StraightThrough
+from sbn_estimators.catalogue import CATALOGUE
 
 @register_estimator('gauss_st')
 class GaussST(StraightThrough):
@@ -19,3 +20,8 @@ class GaussST(StraightThrough):
         self.sigma = float(sigma)
     def proxy(self, a): return torch.erf(a / (self.sigma * math.sqrt(2)))
     def slope(self, a): return torch.exp(-0.5 * (a / self.sigma) ** 2) * (2 / (self.sigma * math.sqrt(2 * math.pi)))
+
+# Its card in the catalogue (`catalogue.estimator_card`) and the papers a run with it cites (`references.bib`):
+# what the code cannot say about it. A paper not yet in `catalogue.REFERENCES` is added there the same way.
+CATALOGUE['gauss_st'] = dict(forward=r'x = \operatorname{sign}(a - Z)', backward=r'\tfrac{2}{\sigma}\,\varphi(a/\sigma)',
+                             cost='1 forward + 1 backward pass', unbiased=False, refs=('shekhovtsov2021st',))
