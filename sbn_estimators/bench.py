@@ -21,6 +21,14 @@ BENCH_NETS = {'fc': "SBN MLP 784-512-512-10, cross-entropy, batch 128",
               'cifar': "the PSA paper's all-conv CIFAR-10 SBN (cifar_sbn), batch 8 on CPU, 64 on CUDA"}
 BENCH_ESTIMATORS = {'float': 'mean_field'} # names only the benchmark has -> registry spec
 
+def _estimator(spec:str):
+    "The estimator of one spec: `float` (the float-network baseline) or a registry spec `name[:key=value,...]`."
+    (name, params), *rest = parse_estimator_specs(spec)
+    if rest: raise ValueError(f"estimator spec {spec!r} names more than one estimator; give exactly one")
+    if name in BENCH_ESTIMATORS and params:
+        raise ValueError(f"{name} is the float-network baseline; it takes no parameters, got {spec!r}")
+    return estimator(BENCH_ESTIMATORS.get(name, name), **params)
+
 def bench_problem(net_name:str, # a key of `BENCH_NETS`
                   batch:int=None, # batch size (default: see `BENCH_NETS`)
                   device='cpu', dtype=torch.float32, seed:int=0):
@@ -52,7 +60,7 @@ def peak_step_memory(step, device) -> int:
     return max([e['args']['Total Allocated'] for e in events if e.get('name') == '[memory]'] + [0])
 
 def run_cases(net:str, # a key of `BENCH_NETS`
-              specs:list, # estimator specs, e.g. ['st', 'psa'] (and 'float')
+              specs:list, # estimator specs, e.g. ['st', 'psa', 'reste:o=3,t=1.5'] (and 'float')
               device:str='cpu', batch:int=None, repeats:int=5, dtype:str='float32', seed:int=0,
               threads:int=None, # CPU threads (default: torch's)
               plugins:str='' # modules or .py files that register estimators (`load_plugins`)
@@ -63,7 +71,7 @@ def run_cases(net:str, # a key of `BENCH_NETS`
     if threads: torch.set_num_threads(threads)
     load_plugins(plugins)
     model, x, y = bench_problem(net, batch, device, getattr(torch, dtype), seed)
-    ests = [estimator(BENCH_ESTIMATORS.get(s, s)) for s in specs]
+    ests = [_estimator(s) for s in specs]
     def step(est):
         model.zero_grad(set_to_none=True)
         est.surrogate(model, x, y).backward()
@@ -90,7 +98,9 @@ def _child_cases(kwargs:dict) -> list:
     cmd = [sys.executable, '-c', 'import json, sys; from sbn_estimators.bench import run_cases; '
            'print(json.dumps(run_cases(**json.loads(sys.argv[1]))))', json.dumps(kwargs)]
     p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode: raise cli.CommandError(f"benchmark {kwargs} failed: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}")
+    if p.returncode:
+        why = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit status {p.returncode}"
+        raise cli.CommandError(f"benchmark of network {kwargs['net']!r} on {kwargs['device']} failed: {why}")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 def _machine() -> str:
@@ -114,15 +124,40 @@ def _list() -> str:
     return (f"networks:\n{nets}\nestimators: float (= mean_field, the deterministic network) and any registry spec: "
             f"{', '.join(list_estimators())}\ndevices: cpu" + (', cuda' if torch.cuda.is_available() else ' (no CUDA here)'))
 
+def _once(items:list, option:str, text:str) -> list:
+    "`items` of `option` (given as `text`), refused when there are none or one comes twice."
+    if not items: raise ValueError(f"{option}: got {text!r}, an empty list; give at least one")
+    twice = next((s for i, s in enumerate(items) if s in items[:i]), None)
+    if twice is not None: raise ValueError(f"{option}: {twice!r} is given twice in {text!r}; give each once")
+    return items
+
+def _specs(text:str, nets:list) -> list:
+    "The estimator specs of `--estimators`, one per estimator, each checked against every network in `nets`."
+    try: items = parse_estimator_specs(text)
+    except ValueError as e: raise ValueError(f"--estimators: {e}") from None
+    specs = _once([n + (':' + ','.join(f'{k}={v}' for k, v in p.items()) if p else '') for n, p in items], '--estimators', text)
+    for n in nets:
+        net = bench_problem(n, 1)[0]
+        for s in specs:
+            try: est = _estimator(s)
+            except ValueError as e: raise ValueError(f"--estimators: {e}") from None
+            if isinstance(est, Exact):
+                raise ValueError(f"--estimators: {s!r} enumerates every binary state; network {n!r} (binary layer widths "
+                                 f"{net.binary_sizes}) is far too large to enumerate; measure exact on small networks (sbn-gradeval)")
+            if isinstance(est, LocalEstimator):
+                try: est.check_noise(net)
+                except ValueError as e: raise ValueError(f"--estimators: {e} (network {n!r})") from None
+    return specs
+
 def _bench(a):
     plugins = load_plugins(a.plugins)
     if a.list: print(_list()); return
-    devices = a.devices.split(',') if a.devices else ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
-    nets = [n.strip() for n in a.nets.split(',') if n.strip()]
-    specs = [s.strip() for s in a.estimators.split(',') if s.strip()]
+    nets = _once([n.strip() for n in a.nets.split(',') if n.strip()], '--nets', a.nets)
     for n in nets:
         if n not in BENCH_NETS: raise ValueError(f"--nets: unknown network {n!r}; valid: {', '.join(BENCH_NETS)}")
-    for s in specs: estimator(BENCH_ESTIMATORS.get(s, s))
+    specs = _specs(a.estimators, nets)
+    devices = (_once([d.strip() for d in a.devices.split(',') if d.strip()], '--devices', a.devices) if a.devices is not None
+               else ['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
     for d in devices:
         try: dev = torch.device(d)
         except RuntimeError: raise ValueError(f"--devices: {d!r} is not a device (cpu, cuda, cuda:N)") from None
@@ -147,7 +182,7 @@ def bench_cli(argv=None):
     p = argparse.ArgumentParser(prog='sbn-bench', description="Time and peak memory of one SBN training step per estimator, side by side.")
     p.add_argument('--list', action='store_true', help="list the networks, estimators and devices, and exit")
     p.add_argument('--nets', default='fc,cifar', help="comma-separated networks: fc, cifar (default: %(default)s)")
-    p.add_argument('--estimators', default='float,st,dst,psa', help="comma-separated NAME[:k=v] (default: %(default)s)")
+    p.add_argument('--estimators', default='float,st,dst,psa', help="comma-separated NAME[:k=v,...], e.g. st,reste:o=3,t=1.5; float takes no parameters (default: %(default)s)")
     p.add_argument('--devices', default=None, help="comma-separated devices (default: cpu, and cuda when present)")
     p.add_argument('--batch', type=cli.positive_int, default=None, help="batch size (default: fc 128; cifar 8 on CPU, 64 on CUDA)")
     p.add_argument('--repeats', type=cli.positive_int, default=5, help="timed rounds, after one warm-up step each (default: %(default)s)")

@@ -36,6 +36,10 @@ class Terminated(KeyboardInterrupt):
 def _one_line(e:BaseException) -> str:
     return ' '.join(l.strip() for l in str(e).splitlines() if l.strip()) or type(e).__name__
 
+def _usage_error(parser:argparse.ArgumentParser, message:str):
+    "`ArgumentParser.error` on one line: `prog: error: message`, exit 2, without the usage block (`--help` shows it)."
+    parser.exit(2, f"{parser.prog}: error: {message}\n")
+
 def _raise_terminated(signum, frame):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)   # one exception is enough: let the clean-up run undisturbed
     raise Terminated()
@@ -47,6 +51,7 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is
            ):
     "Parse `argv` and run `main` with the conventions of every `sbn-*` command (exit 2 / 130 / 143, one-line errors)."
     parser.add_argument('--debug', action='store_true', help="show the traceback of an error")
+    parser.error = types.MethodType(_usage_error, parser)   # argparse's own errors (bad value, unknown option) on one line too
     args = parser.parse_args(argv)
     prog = parser.prog
     main_thread = threading.current_thread() is threading.main_thread()

@@ -8,6 +8,7 @@ __all__ = ['EXACT_MEMORY_FRACTION', 'EXACT_FALLBACK_BYTES', 'EXACT_MEMORY_MARGIN
 
 # %% ../nbs/02_exact.ipynb #e5fede28
 import math, os
+from fractions import Fraction
 from pathlib import Path
 import torch
 from .core import *
@@ -84,11 +85,11 @@ def exact_memory(net:SBNMLP, # the network to enumerate
         phases = [saved + e * b * max(2 * N[0], table),                        # forward of the last chunk
                   saved + e * (sum(T) + max(T) + b * max(2 * max(N), table if ce else 2 * m * N[-1]))]   # backward
     else: phases = [e * b * max(3 * N[0], 2 * max(N), 3 * N[-1], N[-1] * (1 + 2 * m))]   # one chunk
-    return int(EXACT_MEMORY_MARGIN * (kept + max(24 * max(Nk * k for Nk, k in zip(N, n)),                   # building the states in int64
+    return int(Fraction(EXACT_MEMORY_MARGIN) * (kept + max(24 * max(Nk * k for Nk, k in zip(N, n)),                   # building the states in int64
                       2 * e * max(T), *phases)))                                 # log-probabilities of a transition
 
 # %% ../nbs/02_exact.ipynb #1aeee773
-def _gb(x): return f"{x / 1e9:.3g} GB"
+def _gb(x): return f"{x / 1e9:.3g} GB" if x < 1e18 else f"2^{int(x).bit_length() - 1} bytes"   # exact ints: a wide net needs more than a float holds
 
 def check_enumerable(net:SBNMLP, # the network to enumerate
                      batch:int=1, # number of examples

@@ -20,12 +20,23 @@ def test_list():
     (['--estimators', 'nope'], "unknown estimator 'nope'"),
     (['--devices', 'meta'], "--devices: 'meta' is not supported; valid: cpu, cuda"),
     (['--json', os.path.join('no', 'such', 'folder', 'r.json')], "--json: folder"),
+    (['--dtype', 'float16'], "argument --dtype: invalid choice: 'float16'"),
+    (['--estimators', ''], "--estimators: no estimator given"),
+    (['--nets', ''], "--nets: got '', an empty list"),
+    (['--devices', ''], "--devices: got '', an empty list"),
+    (['--estimators', 'st,st'], "--estimators: 'st' is given twice in 'st,st'"),
+    (['--nets', 'fc,fc'], "--nets: 'fc' is given twice in 'fc,fc'"),
+    (['--devices', 'cpu,cpu'], "--devices: 'cpu' is given twice in 'cpu,cpu'"),
+    (['--estimators', 'float:noise=normal'], "float is the float-network baseline; it takes no parameters"),
+    (['--estimators', 'st:noise=normal'], "--estimators: estimator 'st' assumes normal noise but the network has logistic noise"),
+    (['--estimators', 'exact', '--nets', 'fc'], "'exact' enumerates every binary state; network 'fc' (binary layer widths [512, 512]) is far too large to enumerate"),
+    (['--estimators', 'exact', '--nets', 'cifar'], "network 'cifar' (binary layer widths [86400,"),
+    (['--estimators', 'reste:o=3,tt=1.5'], "estimator 'reste' has no parameter tt"),
 ])
 def test_bad_usage_one_line_exit_2(args, message):
     p = run(*args)
     assert p.returncode == 2 and p.stdout == ''
-    last = p.stderr.strip().splitlines()[-1]
-    assert last.startswith('sbn-bench: error:') and message in last, p.stderr
+    assert p.stderr.count('\n') == 1 and p.stderr.startswith('sbn-bench: error:') and message in p.stderr, p.stderr   # refused before any child ran
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
 def test_cuda_without_cuda():
@@ -42,3 +53,12 @@ def test_json_lines_and_table(tmp_path):
     assert all(r['threads'] == 1 and r['batch'] == 16 and r['peak_mem_mb'] > 0 and r['warmup_seconds'] > 0 for r in rows)
     assert p.stdout.splitlines()[0].split()[:5] == ['net', 'device', 'batch', 'thr', 'estimator']
     assert bench_table(rows).splitlines()[1].split()[:5] == ['fc', 'cpu', '16', '1', 'st']
+
+
+def test_multi_parameter_spec(tmp_path):
+    "`--estimators` is parsed by `parse_estimator_specs`: 'reste:o=3,t=1.5' is one estimator with two parameters."
+    out = tmp_path / 'b.jsonl'
+    p = run('--nets', 'fc', '--devices', 'cpu', '--estimators', 'st, reste:o=3,t=1.5', '--batch', '4', '--repeats', '1',
+            '--threads', '1', '--json', str(out))
+    assert p.returncode == 0, p.stderr
+    assert [json.loads(l)['estimator'] for l in out.read_text().splitlines()] == ['st', 'reste:o=3,t=1.5']

@@ -71,8 +71,34 @@ def test_exit_statuses_in_process(capsys):
     assert status(locked, capsys=capsys) == (2, "toy: error: runs/a is in use by process 1\n")
     code, err = status(value, ['--debug'], capsys=capsys)
     assert code == 2 and err.startswith('Traceback') and err.endswith("toy: error: bad value: second line\n")
-    code, err = status(value, ['--n', '0'], capsys=capsys)
-    assert code == 2 and err.endswith("toy: error: argument --n: must be a positive integer, got '0'\n")
+    assert status(value, ['--n', '0'], capsys=capsys) == (2, "toy: error: argument --n: must be a positive integer, got '0'\n")
+
+
+@pytest.mark.parametrize('args, message', [
+    (['value', '--n', 'x'], "argument --n: must be a positive integer, got 'x'"),
+    (['value', '--bogus'], "unrecognized arguments: --bogus"),
+    ([], "the following arguments are required: mode"),
+])
+def test_argparse_errors_are_one_line(toy, args, message):
+    "argparse's own errors: `prog: error: <its message>`, exit 2, without the usage block."
+    r = toy(*args)
+    assert (r.returncode, r.stdout, r.stderr) == (2, '', f"toy: error: {message}\n")
+
+
+@pytest.mark.parametrize('command, args, message', [
+    ('train', ['--epochs', 'x'], "sbn-train: error: argument --epochs: invalid int value: 'x'"),
+    ('train', ['--threads', '0'], "sbn-train: error: argument --threads: must be a positive integer, got '0'"),
+    ('train', ['--bogus'], "sbn-train: error: unrecognized arguments: --bogus"),
+    ('gradeval', ['--samples', '0'], "sbn-gradeval: error: argument --samples: must be a positive integer, got '0'"),
+    ('bench', ['--batch', '0'], "sbn-bench: error: argument --batch: must be a positive integer, got '0'"),
+    ('bench', ['--dtype', 'float16'], "sbn-bench: error: argument --dtype: invalid choice: 'float16' (choose from 'float32', 'float64')"),
+])
+def test_the_three_commands_print_argparse_errors_on_one_line(command, args, message, capsys):
+    "sbn-train, sbn-gradeval and sbn-bench all parse through `run_cli`: no usage block before the error."
+    import importlib
+    main = getattr(importlib.import_module(f'sbn_estimators.{command}'), f'{command}_cli')
+    with pytest.raises(SystemExit) as e: main(args)
+    assert (e.value.code, capsys.readouterr().err) == (2, message + '\n')
 
 
 def test_progress_prints_one_line_per_epoch_when_stderr_is_not_a_terminal(toy):
