@@ -28,6 +28,8 @@ class SBNConvNet(nn.Module):
         super().__init__()
         if len(in_shape) != 3 or min(in_shape) < 1: raise ValueError(f"in_shape must be (C, H, W), got {in_shape}")
         if not convs: raise ValueError("convs must list at least one (out_channels, kernel, stride, padding)")
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):   # as SBNMLP (a name: `models.get_model`)
+            raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
         self.noise, self.loss_name, self.loss = get_noise(noise), loss, get_loss(loss)
         if not all(len(tuple(c)) == 4 for c in convs):
             raise ValueError(f"each conv is (out_channels, kernel, stride, padding), got {[tuple(c) for c in convs]}")

@@ -127,6 +127,7 @@ def test_divergence_stops_the_run(tmp_path, capsys):
     code, _, err = cli(capsys, '--lr', '1e38', '--optimizer', 'sgd', '--epochs', '2', '--out', str(tmp_path / 'd'), *FAST)
     assert code == 1 and err.count('\n') == 1, err
     assert err.startswith('sbn-train: error: training diverged at epoch 1, step ') and '--lr' in err
+    assert f"no checkpoint was written, so nothing is kept in {tmp_path / 'd'}" in err and 'are kept' not in err, err   # says what is on disk
     assert not (tmp_path / 'd').exists()          # nothing to resume: the folder of a run that never checkpointed is removed
 
 def test_best_checkpoint_never_non_finite(tmp_path, monkeypatch):
@@ -140,7 +141,7 @@ def test_best_checkpoint_never_non_finite(tmp_path, monkeypatch):
     def poison(epoch, row):   # after epoch 1's checkpoints: the model's weights become NaN
         if epoch == 1:
             with torch.no_grad(): next(built[0][0].parameters()).fill_(float('nan'))
-    with pytest.raises(T.Diverged, match='epoch 2, step 1'):
+    with pytest.raises(T.Diverged, match=r'epoch 2, step 1: .*; .*r keeps its checkpoints up to epoch 1 \(last.pt\)$'):
         train(TrainConfig(model='sbn_mlp:width=16', epochs=3, eval_samples=1), tmp_path / 'r', callbacks=[poison], progress=False)
     for f in ('best.pt', 'last.pt'):
         ck = load_checkpoint(tmp_path / 'r' / f)
@@ -229,3 +230,34 @@ def test_references_name_every_paper_the_run_depends_on():
     "A BiPer run with Bop on Fashion-MNIST cites the estimator's paper, BiPer, Bop and the dataset."
     keys = run_references('approx_sign:deterministic=true', 'fmnist_biper_conv:freq=20', 'bop:threshold=1e-6', 'fashion_mnist')
     assert keys == ['liu2018bireal', 'vargas2024biper', 'helwegen2019bop', 'xiao2017fashion']
+
+def test_metrics_lr_is_the_rate_the_epoch_trained_with(tmp_path):
+    "The `lr` of a metrics row is the rate of its epoch's first step, not the next epoch's (a 1-epoch cosine run logs lr, not 0)."
+    import csv
+    from sbn_estimators.train import lr_factor
+    train(TrainConfig(model='sbn_mlp:width=16', epochs=2, eval_samples=1, lr=0.02, schedule='cosine'), tmp_path / 'r', progress=False)
+    rows = list(csv.DictReader(open(tmp_path / 'r' / 'metrics.csv')))
+    steps = 1294 // 64
+    assert [float(r['lr']) for r in rows] == pytest.approx([0.02, 0.02 * lr_factor(steps, 2 * steps, 0, 'cosine')])
+    train(TrainConfig(model='sbn_mlp:width=16', epochs=1, eval_samples=1, lr=0.02), tmp_path / 'one', progress=False)
+    assert float(next(csv.DictReader(open(tmp_path / 'one' / 'metrics.csv')))['lr']) == 0.02
+
+def test_val_zero_means_no_validation(tmp_path, capsys):
+    "val 0: no validation (nan columns, no val_acc in the epoch lines) and best.pt is the last epoch's model."
+    import csv
+    code, _, err = cli(capsys, '--val', '0', '--epochs', '2', '--out', str(tmp_path / 'r'), '--model', 'sbn_mlp:width=16', '--eval-samples', '1')
+    assert code == 0, err
+    assert 'epoch 2/2: loss ' in err and 'val_acc' not in err, err
+    rows = list(csv.DictReader(open(tmp_path / 'r' / 'metrics.csv')))
+    assert len(rows) == 2 and all(r['val_acc'] == 'nan' for r in rows)
+    best, last = load_checkpoint(tmp_path / 'r' / 'best.pt'), load_checkpoint(tmp_path / 'r' / 'last.pt')
+    assert best['epoch'] == last['epoch'] == 2
+    assert all(torch.equal(best['model'][k], v) for k, v in last['model'].items())
+
+def test_val_count_and_smoke_read_the_same_split(tmp_path):
+    "A whole count is a count (64 examples); smoke mode reads the data as the run does."
+    from sbn_estimators.train import load_data, smoke_data
+    cfg = TrainConfig(val=64, n_train=1000)
+    d = load_data(cfg)
+    assert (len(d.splits['val'][1]), len(d.splits['train'][1])) == (64, 1000)
+    assert torch.equal(smoke_data(cfg).splits['train'][0], d.splits['train'][0][:2 * cfg.batch_size])

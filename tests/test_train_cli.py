@@ -22,7 +22,22 @@ BAD = [(['--estimator', 'nope'], 'valid estimators'), (['--model', 'nope'], 'val
        (['--threads', '-1'], 'must be a positive integer'), (['--lr', 'inf'], 'lr must be a positive finite number'),
        (['--grad-clamp', 'nan'], 'grad_clamp must be a finite number'), (['--device', 'meta'], 'valid: auto, cpu, cuda'),
        (['--epochs', 'ten'], "invalid int value"), (['--stages', '[{"name": "a", "transform": "nope"}]'], 'valid transforms'),
-       (['--stages', '{"name": "a"}'], 'must be a JSON list')]
+       (['--stages', '{"name": "a"}'], 'must be a JSON list'),
+       (['--stages', '[{"name": "a/b"}, {"name": "c"}]'], "stages[0].name must be letters, digits, '_' or '-'"),
+       (['--stages', '[{"name": "../../escape"}]'], "got '../../escape'"),
+       (['--optimizer', 'sgd', '--lr', '1e39'], 'lr must be a positive finite number at most 3.403e+38'),
+       (['--lr', '1e300'], 'lr must be a positive finite number at most 3.403e+38'),
+       (['--weight-decay', '1e39'], 'weight_decay must be a finite number >= 0 and at most 3.403e+38'),
+       (['--seed', '4611686018427387904'], 'seed must be in 0..4294967295, got 4611686018427387904'),
+       (['--val', '1.5'], 'val must be a fraction in [0, 1) or a whole number of examples'),
+       (['--val', '5000'], 'val 5000 leaves no training data: digits has 1438 training examples'),
+       (['--n-train', '99999'], 'n_train must be at most the 1294 training examples of digits'),
+       (['--n-test', '99999'], 'n_test must be at most the 359 test examples of digits'),
+       (['--posterior-samples', '-1'], '(0: test the posterior mode only)'),
+       (['--model', 'sbn_mlp:dtype=float16'], 'dtype must be one of float32, float64'),
+       (['--optimizer', 'bop'], "optimizer 'bop' trains binary weights and model 'sbn_mlp' has none; models with binary weights: fmnist_bnn_conv, resnet20"),
+       (['--momentum', '0.5'], "--momentum applies to --optimizer sgd only, got optimizer 'adam'"),
+       (['--data-dir', 'somewhere'], "data 'digits' takes no data_dir (it applies to: cifar10, fashion_mnist, mnist)")]
 
 @pytest.mark.parametrize('args,msg', BAD, ids=[' '.join(a) for a, _ in BAD])
 def test_bad_usage_exits_2(args, msg, tmp_path, capsys):
@@ -74,3 +89,51 @@ def test_run_folder_checks(tmp_path, capsys):
     assert cli(capsys, '--out', str(tmp_path / 'r'), '--epochs', '1', '--quiet', '--model', 'sbn_mlp:width=16', '--eval-samples', '1')[0] == 0
     code, _, err = cli(capsys, '--out', str(tmp_path / 'r'), '--epochs', '1', '--quiet')
     assert code == 2 and 'already holds a run' in err, err
+
+SMOKE_TOO = [['--val', '5000'], ['--val', '1.5'], ['--n-train', '99999'], ['--stages', '[{"name": "a/b"}, {"name": "c"}]'],
+             ['--seed', '-1'], ['--optimizer', 'bop']]
+
+@pytest.mark.parametrize('args', SMOKE_TOO, ids=[' '.join(a) for a in SMOKE_TOO])
+def test_smoke_refuses_what_the_run_refuses(args, tmp_path, capsys, monkeypatch):
+    "`--smoke` checks a configuration as the real run does: the same one-line error, exit status 2."
+    monkeypatch.chdir(tmp_path)
+    real = cli(capsys, *args, '--epochs', '1', '--quiet', '--out', 'run')
+    smoke = cli(capsys, *args, '--smoke')
+    assert real[0] == smoke[0] == 2 and real[2] == smoke[2] and smoke[2].count('\n') == 1, (real, smoke)
+    assert list(tmp_path.iterdir()) == []
+
+@pytest.mark.parametrize('args,msg', [(['--smoke', '--export'], '--smoke writes nothing; drop --export'),
+                                      (['--summary', '--export'], '--summary writes nothing; drop --export'),
+                                      (['--smoke', '--out', 'r'], "--smoke writes nothing, so --out 'r' is not used"),
+                                      (['--out', '', '--epochs', '1'], "--out must name a folder, got ''")])
+def test_options_that_would_be_ignored_are_refused(args, msg, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(capsys, *args, '--quiet')
+    assert code == 2 and msg in err and err.count('\n') == 1, err
+    assert list(tmp_path.iterdir()) == []   # no runs/ folder either
+
+def test_resume_refuses_another_config_or_recipe(tmp_path, capsys):
+    "--resume takes the run folder's configuration: --config and --recipe, like options, may only repeat it."
+    run = str(tmp_path / 'rr')
+    assert cli(capsys, '--epochs', '1', '--out', run, '--quiet', '--model', 'sbn_mlp:width=16', '--eval-samples', '1')[0] == 0
+    (tmp_path / 'o.json').write_text('{"epochs": 9}')
+    for args, msg in ((['--config', str(tmp_path / 'o.json')], 'epochs: saved 1, given 9'),
+                      (['--recipe', 'binaryduo_digits'], "model: saved 'sbn_mlp:width=16', given 'duo_mlp'"),
+                      (['--epochs', '5'], 'epochs: saved 1, given 5')):
+        code, _, err = cli(capsys, '--resume', '--out', run, '--quiet', *args)
+        assert code == 2 and f'differs from {run}/config.json' in err and msg in err, (args, err)
+    code, _, err = cli(capsys, '--resume', '--out', run, '--quiet', '--config', run + '/config.json')
+    assert code == 0, err
+
+def test_model_dtype_by_name(capsys):
+    "A model's dtype is given by name on the command line; the conv SBNs take it as the MLP does."
+    for args in (['--model', 'sbn_mlp:width=16,dtype=float64'], ['--model', 'fmnist_sbn_conv:dtype=float64', '--data', 'fashion_mnist'],
+                 ['--model', 'psa_allconv:dtype=float64', '--data', 'cifar10']):
+        code, out, err = cli(capsys, '--summary', *args)
+        assert code == 0 and 'MACs per example' in out, (args, err)
+
+def test_missing_cifar10_names_the_download_option(tmp_path, capsys):
+    (tmp_path / 'empty').mkdir()
+    code, _, err = cli(capsys, '--data', 'cifar10', '--data-dir', str(tmp_path / 'empty'), '--epochs', '1', '--out', str(tmp_path / 'r'))
+    assert code == 2 and 'pass --download' in err and 'download=True)' in err, err
+    assert not (tmp_path / 'r').exists()
