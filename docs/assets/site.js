@@ -13,14 +13,18 @@
   function show() {
     const words = box.value.toLowerCase().split(/\s+/).filter(Boolean);
     if (!words.length || !window.SEARCH_INDEX) { list.hidden = true; return; }
-    const hits = [];
+    const query = words.join(' '), hits = [];
+    // rank: the query as a whole section heading, then as the start of a page's title, then words in the section
+    // heading, then words in the page title; a shorter heading first among equals
     for (const e of window.SEARCH_INDEX) {
-      const head = (e.t + ' ' + e.h).toLowerCase(), all = head + ' ' + e.x.toLowerCase();
+      const h = e.h.toLowerCase(), t = e.t.toLowerCase(), all = t + ' ' + h + ' ' + e.x.toLowerCase();
       if (!words.every(w => all.includes(w))) continue;
-      hits.push([words.filter(w => head.includes(w)).length * 10 + (e.h ? 1 : 0), e]);
+      const score = (h === query ? 100 : 0) + (!e.h && t.startsWith(query) ? 60 : 0)
+                  + words.filter(w => h.includes(w)).length * 20 + words.filter(w => t.includes(w)).length * 10;
+      hits.push([score, -(e.h || e.t).length, e]);
     }
-    hits.sort((a, b) => b[0] - a[0]);
-    list.innerHTML = hits.slice(0, 12).map(([, e]) =>
+    hits.sort((a, b) => b[0] - a[0] || b[1] - a[1]);
+    list.innerHTML = hits.slice(0, 12).map(([, , e]) =>
       `<li><a href="${root}${e.u}">${esc(e.h || e.t)}<small>${esc(e.h ? e.t : e.x.slice(0, 90))}</small></a></li>`
     ).join('') || '<li><a>No results</a></li>';
     list.hidden = false;

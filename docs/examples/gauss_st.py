@@ -1,0 +1,27 @@
+"""A plugin for sbn_estimators: straight-through with a Gaussian surrogate gradient, `gauss_st`.
+
+Load it with `sbn_estimators.load_plugins('nbs/examples/gauss_st.py')`, or give the commands
+`--plugins nbs/examples/gauss_st.py`. The page "Tutorial: your own estimator" derives and checks it.
+"""
+import math
+import torch
+from sbn_estimators.estimators import register_estimator
+from sbn_estimators.straight_through import StraightThrough
+from sbn_estimators.catalogue import CATALOGUE
+
+@register_estimator('gauss_st')
+class GaussST(StraightThrough):
+    "ST with a Gaussian surrogate: proxy 2Φ(a/σ) - 1 = erf(a/(σ√2)), backward its derivative 2φ(a/σ)/σ."
+    def __init__(self, noise='logistic', deterministic=False,
+                 sigma=1.6): # width σ of the Gaussian
+        super().__init__(noise, deterministic)
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
+        self.sigma = float(sigma)
+    def proxy(self, a): return torch.erf(a / (self.sigma * math.sqrt(2)))
+    def slope(self, a): return torch.exp(-0.5 * (a / self.sigma) ** 2) * (2 / (self.sigma * math.sqrt(2 * math.pi)))
+
+# Its card in the catalogue (`catalogue.estimator_card`) and the papers a run with it cites (`references.bib`):
+# what the code cannot say about it. A paper not yet in `catalogue.REFERENCES` is added there the same way.
+CATALOGUE['gauss_st'] = dict(forward=r'x = \operatorname{sign}(a - Z)', backward=r'\tfrac{2}{\sigma}\,\varphi(a/\sigma)',
+                             cost='1 forward + 1 backward pass', unbiased=False, refs=('shekhovtsov2021st',))
