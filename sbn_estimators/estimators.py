@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ESTIMATORS', 'ALIASES', 'ESTIMATOR_MODULES', 'reduce_loss', 'Estimator', 'LocalEstimator', 'register_estimator',
            'list_estimators', 'estimator', 'estimator_params', 'parse_estimator_specs', 'estimators_from_spec',
-           'load_plugins', 'Exact', 'MeanField', 'group_grads', 'draw_estimates']
+           'load_plugins', 'Exact', 'MeanField', 'group_grads', 'draw_estimates', 'draw_input_estimates']
 
 # %% ../nbs/03_estimators.ipynb #6ff095b1
 import functools, hashlib, importlib, importlib.util, inspect, sys
@@ -262,3 +262,18 @@ def draw_estimates(net:SBNModel, x, y, # network and data (each example gets its
         parts.append(g if batched else {k: v[None] for k, v in g.items()})
         if progress: progress(n)
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+# %% ../nbs/03_estimators.ipynb #30025e2c
+def draw_input_estimates(net:SBNModel, x, y, # network and data
+                         est:Estimator, # the estimator
+                         copies:int, # number of independent estimates
+                         seed:int=0 # re-seeds torch first
+                        ) -> torch.Tensor:
+    "`[copies, B*d]`: independent estimates of d(mean loss)/dx, from one call on the examples repeated `copies` times."
+    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1: raise ValueError(f"copies must be a positive integer, got {copies!r}")
+    net.check_data(x, y)
+    torch.manual_seed(seed)
+    rep = lambda t: t.repeat(copies, *[1] * (t.dim() - 1))
+    xr = rep(x).detach().requires_grad_()
+    est.surrogate(net, xr, rep(y)).backward()
+    return xr.grad.view(copies, -1) * copies     # row (c, b) gets 1/(copies B) of d f_b/dx_b
