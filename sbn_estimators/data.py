@@ -73,12 +73,17 @@ def digits_data(seed:int=0, # seed of the train/validation split
 
 # %% ../nbs/13_data.ipynb #0c5d79a5
 def cos_dataset(seed:int=0, # seed of the training/validation draw (test uses a fixed seed)
-                n_per_class:int=500, # training points per class (validation: a tenth, test: as many as training)
+                n_per_class:int=500, # training points per class (test: as many)
+                val:float|int=0.1, # validation points, drawn afresh: a fraction in [0, 1) of the training points or an even count (0: none)
                ) -> Data:
     "The 'cos' toy data as `Data` with labels ±1 [B, 1] for the logistic loss."
     if n_per_class < 10: raise ValueError(f"n_per_class must be at least 10, got {n_per_class}")
-    split = lambda s, n: cos_data(n, seed=s, dtype=torch.float32)
-    return Data('cos', {'train': split(2 * seed + 1, n_per_class), 'val': split(2 * seed + 2, n_per_class // 10),
+    if not (isinstance(val, float) and 0 <= val < 1 or isinstance(val, int) and not isinstance(val, bool) and val >= 0 and val % 2 == 0):
+        raise ValueError(f"val must be a fraction in [0, 1) of the {2 * n_per_class} training points or an even count "
+                         f"(half of it per class), got {val!r}")
+    split = lambda s, n: cos_data(n, seed=s, dtype=torch.float32) if n else (torch.empty(0, 2), torch.empty(0, 1))
+    n_val = round(val * 2 * n_per_class) if isinstance(val, float) else val
+    return Data('cos', {'train': split(2 * seed + 1, n_per_class), 'val': split(2 * seed + 2, n_val // 2),
                         'test': split(-1 % 2**31, n_per_class)}, n_out=1, loss='logistic')
 
 # %% ../nbs/13_data.ipynb #a85e16a4

@@ -24,12 +24,14 @@ def gradient_metrics(est:torch.Tensor, # [S, d] estimates
     "rel_rmse_1, rel_bias (finite-sample corrected), rel_std, cos_1, z_max and p_unbiased of `est` against `exact`."
     if est.ndim != 2 or exact.shape != est.shape[1:]:
         raise ValueError(f"estimates must be [S, d] and the exact gradient [d], got {list(est.shape)} and {list(exact.shape)}")
+    if len(est) < 2:
+        raise ValueError(f"estimates: at least 2 are needed to estimate their spread (the z-test divides by it), got {len(est)}")
     est, exact = est.double(), exact.double()
     S, d = est.shape
     norm = exact.norm()
     if norm == 0: raise ValueError("the exact gradient is zero: relative metrics are undefined")
     mean = est[0] + (est - est[0]).mean(0)   # exact when all estimates are equal
-    var = (est - est[0]).var(0) if S > 1 else torch.zeros_like(mean)
+    var = (est - est[0]).var(0)
     bias2 = ((mean - exact) ** 2).sum() - var.sum() / S
     diff = (mean - exact).abs()
     se = (var / S).sqrt()

@@ -78,9 +78,9 @@ def _check_stages(stages, cfg):
     if len(set(names)) != len(names): raise ValueError(f"stage names must differ, got {names}")
 
 def _check_data(cfg):
-    "The data settings of `cfg` checked against its dataset: data_dir and download where it reads files, val, n_train and n_test within `DATA_SIZES`."
+    "The data settings of `cfg` checked against its dataset: data_dir, download and normalize only where the dataset takes them, val, n_train and n_test within `DATA_SIZES`."
     takes = lambda d, arg: arg in inspect.signature(DATASETS[d]).parameters
-    for name, arg in (('data_dir', 'root'), ('download', 'download')):
+    for name, arg in (('data_dir', 'root'), ('download', 'download'), ('normalize', 'normalize')):
         if getattr(cfg, name) and not takes(cfg.data, arg):
             raise ValueError(f"data {cfg.data!r} takes no {name} (it applies to: {', '.join(d for d in DATASETS if takes(d, arg))}), got {getattr(cfg, name)!r}")
     v = cfg.val
@@ -88,7 +88,7 @@ def _check_data(cfg):
         raise ValueError(f"val must be a fraction in [0, 1) or a whole number of examples (0: no validation), got {v:g}")
     if cfg.data not in DATA_SIZES: return   # a dataset registered by a plugin: its loader checks the sizes
     n, n_test = DATA_SIZES[cfg.data]
-    n_val = (round(v * n) if v < 1 else int(v)) if takes(cfg.data, 'val') else 0
+    n_val = (round(v * n) if v < 1 else int(v)) if takes(cfg.data, 'val') and cfg.data != 'cos' else 0   # cos draws its validation points afresh
     if n_val >= n: raise ValueError(f"val {v:g} leaves no training data: {cfg.data} has {n} training examples")
     if cfg.n_train > n - n_val:
         raise ValueError(f"n_train must be at most the {n - n_val} training examples of {cfg.data} ({n} less {n_val} for validation), got {cfg.n_train}")
@@ -422,7 +422,6 @@ def _subset(data:Data, cfg) -> Data:
 
 def load_data(cfg:TrainConfig, download:bool=False) -> Data:
     "The dataset `cfg` names, split with its seed, read from `cfg.data_dir` (or the dataset's default place)."
-    if cfg.data == 'cos': return _subset(get_data('cos', seed=cfg.seed), cfg)
     kw = dict(val=int(cfg.val) if cfg.val >= 1 else cfg.val, download=download, normalize=cfg.normalize, augment=cfg.augment,
               flatten=_reads_flat(cfg), **({'root': cfg.data_dir} if cfg.data_dir else {}))
     accepted = inspect.signature(DATASETS[cfg.data]).parameters

@@ -220,4 +220,5 @@ def test_metric_arguments_are_validated():
     g = torch.randn(5, dtype=torch.float64)
     with pytest.raises(ValueError, match=r"estimates must be \[S, d\]"): gradient_metrics(torch.randn(10, 5), g[:3])
     with pytest.raises(ValueError, match="exact gradient is zero"): gradient_metrics(torch.randn(10, 5), torch.zeros(5))
+    with pytest.raises(ValueError, match="at least 2 are needed.*got 1"): gradient_metrics(g[None] + 1, g)
     with pytest.raises(ValueError, match="Ms must be positive integers"): accuracy_curves(torch.randn(10, 5), g, Ms=[0])

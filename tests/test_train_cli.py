@@ -37,7 +37,8 @@ BAD = [(['--estimator', 'nope'], 'valid estimators'), (['--model', 'nope'], 'val
        (['--model', 'sbn_mlp:dtype=float16'], 'dtype must be one of float32, float64'),
        (['--optimizer', 'bop'], "optimizer 'bop' trains binary weights and model 'sbn_mlp' has none; models with binary weights: fmnist_bnn_conv, resnet20"),
        (['--momentum', '0.5'], "--momentum applies to --optimizer sgd only, got optimizer 'adam'"),
-       (['--data-dir', 'somewhere'], "data 'digits' takes no data_dir (it applies to: cifar10, fashion_mnist, mnist)")]
+       (['--data-dir', 'somewhere'], "data 'digits' takes no data_dir (it applies to: cifar10, fashion_mnist, mnist)"),
+       (['--normalize'], "data 'digits' takes no normalize (it applies to: cifar10)")]
 
 @pytest.mark.parametrize('args,msg', BAD, ids=[' '.join(a) for a, _ in BAD])
 def test_bad_usage_exits_2(args, msg, tmp_path, capsys):
