@@ -47,12 +47,23 @@ class LogisticNoise(Noise):
         return torch.log(u) - torch.log1p(-u)
 
 # %% ../nbs/00_core.ipynb #7ee7332e
+class _LogNdtr(torch.autograd.Function):
+    "log Phi(a), with the derivative phi(a)/Phi(a) = sqrt(2/pi)/erfcx(-a/sqrt 2), finite and accurate for every a."
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return torch.special.log_ndtr(a)
+    @staticmethod
+    def backward(ctx, g):
+        a, = ctx.saved_tensors   # erfcx overflows for a > ~27 (float64) where the derivative is ~0: clamp keeps it finite
+        return g * math.sqrt(2 / math.pi) / torch.special.erfcx(-a / math.sqrt(2)).clamp(max=torch.finfo(a.dtype).max)
+
 class NormalNoise(Noise):
     "Standard normal noise: F = Phi, E[x|a] = erf(a/sqrt 2)."
     name = 'normal'
     def cdf(self, a): return torch.special.ndtr(a)
     def pdf(self, a): return torch.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
-    def log_cdf(self, a): return torch.special.log_ndtr(a)
+    def log_cdf(self, a): return _LogNdtr.apply(a)
     def sample(self, shape, device=None, dtype=None): return torch.randn(shape, device=device, dtype=dtype)
 
 # %% ../nbs/00_core.ipynb #36c1b4d0
@@ -92,8 +103,8 @@ def sample_states(a:torch.Tensor, # pre-activations
                  ) -> torch.Tensor: # ±1 states, same shape, dtype and device as `a`
     "Draw `x = sign(a - Z)` independently for every entry: +1 with probability F(a), else -1."
     a = a.detach()
-    u = torch.rand_like(a)
-    return torch.where(u < get_noise(noise).cdf(a), 1., -1.).to(a.dtype)
+    w = a.to(torch.promote_types(a.dtype, torch.float32))   # half precision would round u and F(a) (and draw u = 0)
+    return torch.where(torch.rand_like(w) < get_noise(noise).cdf(w), 1., -1.).to(a.dtype)
 
 # %% ../nbs/00_core.ipynb #ebbbfaa3
 def logistic_loss(eta, # head outputs, [..., B, out]
@@ -253,7 +264,8 @@ def _copies(lead): return f"{lead[0]} copies" if lead else "no dimension of copi
 
 def check_params(net, # an SBN model
                  params, # parameters given for it, `[(W, b), ...]`, or None (the model's own: nothing to check)
-                 name:str='params' # the argument's name, for messages
+                 name:str='params', # the argument's name, for messages
+                 copies:bool=True # whether one leading dimension of copies is allowed
                 ):
     "Raise `ValueError` unless `params` fit `net.layer_params()`: a pair per layer, shapes (after copies), dtype, device."
     if params is None: return params
@@ -269,8 +281,9 @@ def check_params(net, # an SBN model
             at = f"{name}[{k}][{i}] ({('W', 'b')[i]} of layer {k})"
             if not isinstance(t, torch.Tensor): raise ValueError(f"{at}: expected a torch.Tensor {list(r.shape)}, got {type(t).__name__}")
             n = t.ndim - r.ndim
-            if n not in (0, 1) or t.shape[n:] != r.shape:
-                raise ValueError(f"{at}: expected shape {list(r.shape)}, or [n, {', '.join(map(str, r.shape))}] for n copies, got {list(t.shape)}")
+            if n not in ((0, 1) if copies else (0,)) or t.shape[n:] != r.shape:
+                alt = f", or [n, {', '.join(map(str, r.shape))}] for n copies" if copies else " (one set of parameters here, no copies)"
+                raise ValueError(f"{at}: expected shape {list(r.shape)}{alt}, got {list(t.shape)}")
             if first is None: first = at, t.shape[:n]
             elif t.shape[:n] != first[1]:
                 raise ValueError(f"{name}: every tensor needs the same leading dimension of copies; {first[0]} has "

@@ -129,7 +129,7 @@ def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C
     "Exact expected loss E[loss(eta, y)] of any SBN model by enumeration through its `layer`/`head` view; differentiable."
     if reduction not in ('mean', 'none'): raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     net.check_data(x, y)
-    pairs = net.layer_params(check_params(net, params))
+    pairs = net.layer_params(check_params(net, params, copies=False))
     check_enumerable(net, len(x), max_bytes, torch.is_grad_enabled() and any(p.requires_grad for pair in pairs for p in pair))
     n, dt, dev = net.binary_sizes, pairs[0][0].dtype, pairs[0][0].device
     S = [binary_states(k, dt, dev) for k in n]

@@ -15,6 +15,7 @@ from .core import *
 from .sbn import *
 from .exact import *
 from .estimators import *
+from .stats import z_scores
 from . import cli
 
 # %% ../nbs/04_gradeval.ipynb #841132f2
@@ -26,18 +27,14 @@ def gradient_metrics(est:torch.Tensor, # [S, d] estimates
         raise ValueError(f"estimates must be [S, d] and the exact gradient [d], got {list(est.shape)} and {list(exact.shape)}")
     if len(est) < 2:
         raise ValueError(f"estimates: at least 2 are needed to estimate their spread (the z-test divides by it), got {len(est)}")
-    est, exact = est.double(), exact.double()
+    est_in, est, exact = est, est.double(), exact.double()
     S, d = est.shape
     norm = exact.norm()
     if norm == 0: raise ValueError("the exact gradient is zero: relative metrics are undefined")
     mean = est[0] + (est - est[0]).mean(0)   # exact when all estimates are equal
     var = (est - est[0]).var(0)
     bias2 = ((mean - exact) ** 2).sum() - var.sum() / S
-    diff = (mean - exact).abs()
-    se = (var / S).sqrt()
-    tiny = 1e-12 * (norm + mean.abs().max())
-    z = torch.where(se > 0, diff / se.clamp(min=1e-300), torch.where(diff <= tiny, 0., math.inf))
-    z_max = z.max().item()
+    z_max = z_scores(est_in, exact).abs().max().item()
     return dict(rel_rmse_1=(((est - exact) ** 2).sum(1).mean().sqrt() / norm).item(),
                 rel_bias=(bias2.clamp(min=0).sqrt() / norm).item(),
                 rel_std=(((est - mean) ** 2).sum(1).mean().sqrt() / norm).item(),

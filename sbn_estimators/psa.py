@@ -245,6 +245,7 @@ def psa_expectation(net, x, y, # network, inputs and targets
                     unit_shapes=None # shapes of the binary layers (default `net.binary_sizes`)
                    ) -> torch.Tensor:
     "Mean over examples of the exact expectation over all sampled paths of the PSA surrogate (small nets)."
+    check_params(net, params, copies=False)
     shapes = [torch.Size(s if isinstance(s, (tuple, list, torch.Size)) else (s,))
               for s in (unit_shapes or net.binary_sizes)]
     sizes = [s.numel() for s in shapes]

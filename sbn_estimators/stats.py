@@ -13,11 +13,16 @@ import torch
 def z_scores(samples:torch.Tensor, # [S, d] independent estimates
              target:torch.Tensor # [d] the value their mean should have
             ) -> torch.Tensor: # [d] z-score of each coordinate's mean
-    "Per-coordinate z-scores of the mean of `samples` against `target`."
+    "Per-coordinate z-scores of the mean of `samples` against `target` (see below for coordinates without spread)."
     if samples.ndim != 2 or samples.shape[0] < 2: raise ValueError(f"samples must be [S, d] with S >= 2, got {list(samples.shape)}")
     if target.shape != samples.shape[1:]: raise ValueError(f"target must have shape {list(samples.shape[1:])}, got {list(target.shape)}")
-    se = samples.std(0) / math.sqrt(samples.shape[0])
-    return (samples.mean(0) - target) / se.clamp(min=1e-300)
+    eps = torch.finfo(samples.dtype if samples.is_floating_point() else torch.float64).eps
+    samples, target = samples.double(), target.double()
+    mean = samples[0] + (samples - samples[0]).mean(0)   # exact when all samples are equal
+    se, diff = (samples - samples[0]).std(0) / math.sqrt(len(samples)), mean - target
+    tiny = max(1e-12, 64 * eps) * torch.cat([target, mean]).nan_to_num(0, 0, 0).abs().max()   # rounding, on the finite scale
+    z = torch.where(se > 0, diff / se.clamp(min=1e-300), torch.where(diff.abs() <= tiny, 0., math.inf * diff.sign()))
+    return torch.where(samples.isfinite().all(0), z, math.inf)   # an infinite or NaN estimate: no mean to trust
 
 # %% ../nbs/00a_stats.ipynb #90c2d836
 def max_z(samples:torch.Tensor, # [S, d] independent estimates

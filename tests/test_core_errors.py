@@ -170,8 +170,8 @@ def test_params_mlp():
     net, Xc, Yc, P = mlp_and_params()
     assert torch.equal(exact_loss(net, Xc, Yc, params=P), exact_loss(net, Xc, Yc))
     bad_bias = [(P[0][0], P[0][1][:1].detach().requires_grad_()), *P[1:]]
-    fails(lambda: exact_loss(net, Xc, Yc, params=bad_bias), "params[0][1] (b of layer 0): expected shape [3], or [n, 3] for n copies, got [1]")
-    fails(lambda: exact_loss(net, Xc, Yc, params=[(P[0][0].T, P[0][1]), *P[1:]]), "params[0][0] (W of layer 0): expected shape [3, 2], or [n, 3, 2] for n copies, got [2, 3]")
+    fails(lambda: exact_loss(net, Xc, Yc, params=bad_bias), "params[0][1] (b of layer 0): expected shape [3] (one set of parameters here, no copies), got [1]")
+    fails(lambda: exact_loss(net, Xc, Yc, params=[(P[0][0].T, P[0][1]), *P[1:]]), "params[0][0] (W of layer 0): expected shape [3, 2] (one set of parameters here, no copies), got [2, 3]")
     fails(lambda: exact_loss(net, Xc, Yc, params=P[:2]), "params: expected 3 (W, b) pairs, one per layer, of shapes ([3, 2], [3]), ([1, 3], [1]), ([1, 1], [1]); got 2 item(s)")
     fails(lambda: exact_loss(net, Xc, Yc, params=[P[0][0], *P[1:]]), "params: expected 3 (W, b) pairs")
     fails(lambda: exact_loss(net, Xc, Yc, params=[tuple(p.float() for p in pair) for pair in P]), "params[0][0] (W of layer 0): expected the model's torch.float64 on cpu, got torch.float32 on cpu")
