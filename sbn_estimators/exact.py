@@ -132,6 +132,8 @@ def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C
     pairs = net.layer_params(check_params(net, params, copies=False))
     check_enumerable(net, len(x), max_bytes, torch.is_grad_enabled() and any(p.requires_grad for pair in pairs for p in pair))
     n, dt, dev = net.binary_sizes, pairs[0][0].dtype, pairs[0][0].device
+    if dt not in (torch.float32, torch.float64):   # bfloat16 sums of 2^n products are off by about 1 %: not exact
+        raise ValueError(f"exact_loss enumerates in the network's dtype, which must be torch.float32 or torch.float64, got {dt}")
     S = [binary_states(k, dt, dev) for k in n]
     pos = [(s > 0).to(dt).T for s in S]
     neg = [1 - p for p in pos]
