@@ -6,7 +6,7 @@
 __all__ = ['BENCH_NETS', 'BENCH_ESTIMATORS', 'bench_problem', 'peak_step_memory', 'run_cases', 'bench_table', 'bench_cli']
 
 # %% ../nbs/10c_bench.ipynb #b71fc30b
-import argparse, json, os, platform, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, platform, signal, statistics, subprocess, sys, tempfile, time
 import torch
 from torch.profiler import profile, ProfilerActivity
 from .core import *
@@ -98,6 +98,7 @@ def _child_cases(kwargs:dict) -> list:
     cmd = [sys.executable, '-c', 'import json, sys; from sbn_estimators.bench import run_cases; '
            'print(json.dumps(run_cases(**json.loads(sys.argv[1]))))', json.dumps(kwargs)]
     p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode == -signal.SIGINT: raise KeyboardInterrupt   # Ctrl-C reached the case's process first
     if p.returncode:
         why = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit status {p.returncode}"
         raise cli.CommandError(f"benchmark of network {kwargs['net']!r} on {kwargs['device']} failed: {why}")
@@ -163,19 +164,31 @@ def _bench(a):
         except RuntimeError: raise ValueError(f"--devices: {d!r} is not a device (cpu, cuda, cuda:N)") from None
         if dev.type not in ('cpu', 'cuda'): raise ValueError(f"--devices: {d!r} is not supported; valid: cpu, cuda")
         if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"--devices: {d!r} asked for but CUDA is not available")
-    if a.json and a.json != '-': cli.check_output_file(a.json, '--json')
-    rows = []
-    for dev in devices:
-        for n in nets:
+    out = a.json if a.json and a.json != '-' else None
+    if out: cli.check_output_file(out, '--json')
+    machine, cases, done, rows, f = _machine(), [(dev, n) for dev in devices for n in nets], [], [], None
+    table = lambda: print(bench_table(rows) + f"\n({machine}; times are medians of interleaved steps)", flush=True)
+    try:
+        for dev, n in cases:
             print(f"sbn-bench: {n} on {dev} ...", file=sys.stderr, flush=True)
-            rows += _child_cases(dict(net=n, specs=specs, device=dev, batch=a.batch, repeats=a.repeats, dtype=a.dtype,
-                                      threads=a.threads, plugins=plugins))
-    for r in rows: r['machine'] = _machine()
-    lines = ''.join(json.dumps(r) + '\n' for r in rows)
-    if a.json == '-': print(lines, end='')
-    else: print(bench_table(rows) + f"\n({_machine()}; times are medians of interleaved steps)")
-    if a.json and a.json != '-':
-        with cli.atomic_path(a.json) as tmp: tmp.write_text(lines)
+            new = [dict(r, machine=machine) for r in _child_cases(dict(net=n, specs=specs, device=dev, batch=a.batch,
+                                                                       repeats=a.repeats, dtype=a.dtype, threads=a.threads, plugins=plugins))]
+            lines = ''.join(json.dumps(r) + '\n' for r in new)
+            if a.json == '-': print(lines, end='', flush=True)
+            if out:   # each case's rows as soon as they are measured: an interrupted run keeps them
+                if f is None: f = open(out, 'w')
+                f.write(lines); f.flush()
+            rows += new; done.append(f"{n} on {dev}")
+    except (KeyboardInterrupt, cli.CommandError):   # Ctrl-C, SIGTERM, a failed case: report what finished, then stop
+        if rows and a.json != '-': table()
+        kept = (f"their {len(rows)} rows are in {out}" if out else "their rows are printed above" if a.json == '-'
+                else "their table is above (--json FILE would keep the rows)")
+        print(f"sbn-bench: {len(done)} of {len(cases)} cases finished" + (f" ({', '.join(done)}); {kept}" if done else
+              f"; {out} was not written" if out else ""), file=sys.stderr, flush=True)
+        raise
+    finally:
+        if f is not None: f.close()
+    if a.json != '-': table()
 
 def bench_cli(argv=None):
     "Entry point of `sbn-bench`."

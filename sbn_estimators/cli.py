@@ -8,7 +8,7 @@ __all__ = ['USER_ERRORS', 'LOCK_NAME', 'positive_int', 'CommandError', 'Terminat
            'check_config', 'load_config']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
-import argparse, dataclasses, difflib, json, os, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
+import argparse, dataclasses, difflib, json, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -151,6 +151,11 @@ def _read_lock(path:Path):
     except (OSError, ValueError): return None
     return info if isinstance(info, dict) else None
 
+def _stale_temporaries(folder:Path) -> list:
+    "The `atomic_path` temporaries `.NAME.PID.tmp` in `folder` whose writing process no longer runs (it was killed mid-write)."
+    found = ((q, re.fullmatch(r'\.(.+)\.(\d{1,9})\.tmp', q.name)) for q in folder.iterdir())
+    return sorted(q for q, m in found if m and q.is_file() and not _alive(int(m[2])))
+
 # %% ../nbs/03b_cli.ipynb #11df42f6
 class RunFolder:
     "A run folder, locked while a run writes to it; created on entry, emptied and removed again if the run fails before its first checkpoint."
@@ -180,6 +185,10 @@ class RunFolder:
             except FileExistsError: pass
         try:
             self._acquire()
+            stale = _stale_temporaries(self.path)
+            for q in stale: q.unlink(missing_ok=True)
+            if stale: print(f"note: removed {', '.join(map(str, stale))}, left half-written by a process that no longer runs",
+                            file=sys.stderr)
             if not self.resume and self.resumable:
                 raise ValueError(f"{self.path} already holds a run ({self.checkpoint}); pass --resume to continue it or choose another folder")
             others = sorted(q.name for q in self.path.iterdir() if q.name != LOCK_NAME)

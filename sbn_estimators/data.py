@@ -81,9 +81,12 @@ def cos_dataset(seed:int=0, # seed of the training/validation draw (test uses a 
     if not (isinstance(val, float) and 0 <= val < 1 or isinstance(val, int) and not isinstance(val, bool) and val >= 0 and val % 2 == 0):
         raise ValueError(f"val must be a fraction in [0, 1) of the {2 * n_per_class} training points or an even count "
                          f"(half of it per class), got {val!r}")
+    n_val = round(val * n_per_class) if isinstance(val, float) else val // 2   # validation points per class
+    if val > 0 and n_val == 0:
+        raise ValueError(f"val={val!r} gives no validation point: {val!r} × {n_per_class} points per class rounds to 0; "
+                         f"pass 0 for none, or a fraction of at least {1 / n_per_class:g} (one point per class)")
     split = lambda s, n: cos_data(n, seed=s, dtype=torch.float32) if n else (torch.empty(0, 2), torch.empty(0, 1))
-    n_val = round(val * 2 * n_per_class) if isinstance(val, float) else val
-    return Data('cos', {'train': split(2 * seed + 1, n_per_class), 'val': split(2 * seed + 2, n_val // 2),
+    return Data('cos', {'train': split(2 * seed + 1, n_per_class), 'val': split(2 * seed + 2, n_val),
                         'test': split(-1 % 2**31, n_per_class)}, n_out=1, loss='logistic')
 
 # %% ../nbs/13_data.ipynb #a85e16a4
@@ -117,13 +120,19 @@ def read_cifar10(folder, # `cifar-10-batches-py` folder, or the folder that cont
                                 "pass download=True to fetch it")
     Xs, ys = [], []
     for n in names:
+        path = folder / n
         try:
-            with open(folder / n, 'rb') as f: d = pickle.load(f, encoding='bytes')
-            X, y = np.asarray(d[b'data'], dtype=np.uint8), np.asarray(d[b'labels'], dtype=np.int64)
-        except Exception as e: raise ValueError(f"{folder / n} is not a CIFAR-10 batch: {e}") from None
-        if X.ndim != 2 or X.shape[1] != 3072 or len(y) != len(X) or y.min() < 0 or y.max() > 9:
-            raise ValueError(f"{folder / n}: expected data uint8 [N, 3072] and N labels in 0..9, got {X.shape} and {y.shape}")
-        Xs.append(X.reshape(-1, 3, 32, 32)); ys.append(y)
+            with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
+            X, y = np.asarray(d[b'data']), np.asarray(d[b'labels'])   # as stored: checked below, never cast
+        except Exception as e: raise ValueError(f"{path} is not a CIFAR-10 batch: {e}") from None
+        if X.ndim != 2 or X.shape[1] != 3072 or y.shape != (len(X),) or len(X) == 0:
+            raise ValueError(f"{path}: expected data [N, 3072] and N labels with N >= 1, got data {X.shape} and labels {y.shape}")
+        for a, what, hi in ((X, 'pixels', 255), (y, 'labels', 9)):
+            if a.dtype.kind not in 'iu' or a.min() < 0 or a.max() > hi:
+                values = (f" in {a.min():.4g}..{a.max():.4g}" if a.dtype.kind == 'f' else
+                          f" in {a.min()}..{a.max()}" if a.dtype.kind in 'biu' else '')
+                raise ValueError(f"{path}: its {what} are {a.dtype}{values}; expected integers in 0..{hi}")
+        Xs.append(X.astype(np.uint8).reshape(-1, 3, 32, 32)); ys.append(y.astype(np.int64))
     return torch.from_numpy(np.concatenate(Xs)), torch.from_numpy(np.concatenate(ys))
 
 # %% ../nbs/13_data.ipynb #c5cc42fa
@@ -147,16 +156,19 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
                  val:float|int=5000, # validation count or fraction, drawn from the 50 000 training images
                  normalize:bool=False, # ImageNet mean/std (ReSTE) instead of raw [0, 1] pixels (PSA)
                  augment:bool=True, # random flip and crop on training batches
-                 download:bool=False # fetch the data with torchvision if it is missing
+                 download:bool=False # fetch the data with torchvision if a file is missing or damaged
                 ) -> Data:
     "CIFAR-10 as `Data`: uint8 images kept as stored, scaled (and normalised) per batch on its device."
-    folder = Path(root) / 'cifar-10-batches-py'
-    if download and not folder.is_dir():
-        import torchvision  # only here: torchvision is needed for the download alone
+    read = lambda: (read_cifar10(root), read_cifar10(root, train=False))
+    try: (X, y), (Xte, yte) = read()
+    except (FileNotFoundError, ValueError) as e:
+        if not download: raise
+        try: import torchvision  # only here: torchvision is needed for the download alone
+        except ImportError: raise ValueError(f"{e} (download=True needs torchvision, which is not installed)") from None
+        # torchvision checks every file's MD5 and downloads and unpacks the archive again if one is missing or damaged
         for train in (True, False): torchvision.datasets.CIFAR10(str(root), train=train, download=True)
-    X, y = read_cifar10(root)
+        (X, y), (Xte, yte) = read()
     tr, va = train_val_split(len(X), val, seed)
-    Xte, yte = read_cifar10(root, train=False)
     mean, std = (torch.tensor(v).view(3, 1, 1) for v in (CIFAR_MEAN, CIFAR_STD))
     def transform(X):
         X = X.float() / 255
@@ -222,6 +234,8 @@ IDX_DATASETS = {
         install="put the four files (e.g. from torchvision.datasets.MNIST('data', download=True)) in data/MNIST/raw",
         repair="download the four files again",
         classes=tuple('0123456789'),
+        md5=('6bbc9ace898e44ae57da46a324031adb', 'a25bea736e30d166cdddb491f175f624',        # of the decompressed files
+             '2646ac647ad5339dbf082846283269ea', '27ae3e4e09519cfbb04c329615203637'),
         gz_md5=('f68b3c2dcbeaaa9fbdd348bbdeb94873', 'd53e105ee54ea40749a09fcbcd1e9432',     # of the official .gz files
                 '9fb629c4189551a2d022fa330f9573f3', 'ec29112dd5afa0611ce80d1b7f02629c')),
 }
@@ -252,8 +266,8 @@ def verify_idx(name:str, # 'fashion_mnist' or 'mnist'
         raise ValueError(f"{path} is damaged: {len(raw)} bytes after decompression, {spec['title']}'s "
                          f"{IDX_STEMS[k]} has {_IDX_BYTES[k]}; {hint}")
     if 'sha256' in spec: ok = hashlib.sha256(raw).hexdigest() == spec['sha256'][k]
-    elif Path(path).suffix == '.gz': ok = hashlib.md5(Path(path).read_bytes()).hexdigest() == spec['gz_md5'][k]
-    else: ok = True     # no published checksum of an uncompressed MNIST file: size (above) and header (read_idx)
+    else: ok = (hashlib.md5(raw).hexdigest() == spec['md5'][k]      # the content, however it is (re)compressed
+                or hashlib.md5(Path(path).read_bytes()).hexdigest() == spec['gz_md5'][k])    # the official .gz file
     if not ok: raise ValueError(f"{path} is damaged: its checksum differs from {spec['title']}'s {IDX_STEMS[k]}; {hint}")
     return raw
 

@@ -1,5 +1,5 @@
 "`sbn-bench`: listing, bad usage refused before any work (one line, exit 2), the table and the JSON lines."
-import json, os, subprocess, sys
+import json, os, signal, subprocess, sys
 import pytest
 import torch
 from sbn_estimators.bench import bench_cli, bench_table
@@ -62,3 +62,49 @@ def test_multi_parameter_spec(tmp_path):
             '--threads', '1', '--json', str(out))
     assert p.returncode == 0, p.stderr
     assert [json.loads(l)['estimator'] for l in out.read_text().splitlines()] == ['st', 'reste:o=3,t=1.5']
+
+
+STALL = '''
+import time
+from sbn_estimators.estimators import register_estimator
+from sbn_estimators.straight_through import ST
+
+@register_estimator('stall_on_images')
+class StallOnImages(ST):
+    "ST that never finishes a step on images (the cifar case), so that a test can interrupt sbn-bench there."
+    def surrogate(self, net, x, y, params=None):
+        if x.dim() == 4: time.sleep(600)
+        return super().surrogate(net, x, y, params)
+'''
+
+
+@pytest.mark.skipif(os.name != 'posix', reason="POSIX signals and process groups")
+@pytest.mark.parametrize('how', ['ctrl-c', 'sigterm'])
+def test_interrupted_run_keeps_and_shows_its_finished_rows(tmp_path, how):
+    "Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM to sbn-bench alone, during the second case."
+    (tmp_path / 'stall.py').write_text(STALL)
+    out = tmp_path / 'b.jsonl'
+    args = ['--nets', 'fc,cifar', '--devices', 'cpu', '--estimators', 'st,stall_on_images', '--batch', '4', '--repeats', '1',
+            '--threads', '1', '--plugins', str(tmp_path / 'stall.py')] + (['--json', str(out)] if how == 'ctrl-c' else [])
+    p = subprocess.Popen([sys.executable, '-c', 'from sbn_estimators.bench import bench_cli; bench_cli()', *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert p.stderr.readline() == 'sbn-bench: fc on cpu ...\n'
+        assert p.stderr.readline() == 'sbn-bench: cifar on cpu ...\n'   # fc's rows are done: the cifar case stalls
+        if how == 'ctrl-c': os.killpg(p.pid, signal.SIGINT)
+        else: p.send_signal(signal.SIGTERM)
+        stdout, stderr = p.communicate(timeout=120)
+    finally:
+        try: os.killpg(p.pid, signal.SIGKILL)   # whatever is left of the group, the stalled case included
+        except ProcessLookupError: pass
+    assert p.returncode == (130 if how == 'ctrl-c' else 143), stderr
+    table = stdout.splitlines()
+    assert table[0].split()[:5] == ['net', 'device', 'batch', 'thr', 'estimator'] and len(table) == 4, stdout
+    assert [l.split()[:5] for l in table[1:3]] == [['fc', 'cpu', '4', '1', 'st'], ['fc', 'cpu', '4', '1', 'stall_on_images']]
+    if how == 'ctrl-c':
+        rows = [json.loads(l) for l in out.read_text().splitlines()]
+        assert [(r['net'], r['estimator']) for r in rows] == [('fc', 'st'), ('fc', 'stall_on_images')]
+        assert stderr == f"sbn-bench: 1 of 2 cases finished (fc on cpu); their 2 rows are in {out}\nsbn-bench: interrupted\n"
+    else:
+        assert stderr == ("sbn-bench: 1 of 2 cases finished (fc on cpu); their table is above (--json FILE would keep the rows)\n"
+                          "sbn-bench: terminated (SIGTERM)\n")

@@ -143,7 +143,7 @@ def test_module_imports_nothing_unix_only_at_top_level():
     for node in tree.body:
         if isinstance(node, ast.Import): top |= {a.name.split('.')[0] for a in node.names}
         if isinstance(node, ast.ImportFrom): top.add((node.module or '').split('.')[0])
-    assert top <= {'argparse', 'contextlib', 'dataclasses', 'difflib', 'json', 'os', 'pathlib', 'shutil', 'signal', 'socket',
+    assert top <= {'argparse', 'contextlib', 'dataclasses', 'difflib', 'json', 'os', 'pathlib', 're', 'shutil', 'signal', 'socket',
                    'sys', 'tempfile', 'threading', 'time', 'traceback', 'types', 'typing', 'torch', 'tqdm'}, top
 
 

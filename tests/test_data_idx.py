@@ -1,9 +1,10 @@
 "Fashion-MNIST / MNIST IDX loading: errors users can act on, checksums, and (when installed) the real files."
+import gzip, hashlib
 from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sbn_estimators.data import (IDX_STEMS, get_data, read_idx, read_idx_dataset, verify_idx, write_idx,
+from sbn_estimators.data import (IDX_DATASETS, IDX_STEMS, get_data, read_idx, read_idx_dataset, verify_idx, write_idx,
                                  fashion_mnist_data, mnist_data)
 
 DEBIAN = Path('/usr/share/datasets/fashion-mnist')
@@ -44,10 +45,26 @@ def test_damaged_files(tmp_path):
     with pytest.raises(ValueError, match="checksum differs from Fashion-MNIST's train-labels-idx1-ubyte"):
         verify_idx('fashion_mnist', 1, good_size)
     with pytest.raises(ValueError, match="checksum differs from MNIST's .*download the four files again"): verify_idx('mnist', 1, good_size)
-    plain = write_idx(tmp_path / 'labels', np.zeros(60000, np.uint8))
-    assert len(verify_idx('mnist', 1, plain)) == 60008       # no official checksum of uncompressed MNIST: size only
+    plain = write_idx(tmp_path / 'labels', np.zeros(60000, np.uint8))   # uncompressed: checked by its content too
+    with pytest.raises(ValueError, match="labels is damaged: its checksum differs from MNIST's train-labels-idx1-ubyte"):
+        verify_idx('mnist', 1, plain)
     (tmp_path / 'train-images-idx3-ubyte.gz').write_bytes(b'\x1f\x8b' + b'junk' * 10)
     with pytest.raises(ValueError, match='damaged gzip'): read_idx_dataset('fashion_mnist', tmp_path, verify=False)
+
+
+def test_mnist_is_judged_by_its_content_however_compressed(tmp_path, monkeypatch):
+    "A correct MNIST file gzipped again (another level, another time stamp) is accepted like the same bytes uncompressed."
+    content = write_idx(tmp_path / 'train-labels-idx1-ubyte', np.random.default_rng(0).integers(0, 10, 60000).astype(np.uint8)).read_bytes()
+    official = tmp_path / 'official.gz'; official.write_bytes(gzip.compress(content, mtime=0))
+    again = tmp_path / 'again.gz'; again.write_bytes(gzip.compress(content, compresslevel=1, mtime=12345))
+    assert official.read_bytes() != again.read_bytes()
+    spec = IDX_DATASETS['mnist']    # this content stands in for MNIST's: its checksums pinned in both forms
+    monkeypatch.setitem(spec, 'md5', ('', hashlib.md5(content).hexdigest(), '', ''))
+    monkeypatch.setitem(spec, 'gz_md5', ('', hashlib.md5(official.read_bytes()).hexdigest(), '', ''))
+    for path in (tmp_path / 'train-labels-idx1-ubyte', official, again): assert verify_idx('mnist', 1, path) == content
+    other = np.zeros(60000, np.uint8)   # the right size, other content: refused gzipped or not
+    for path in (write_idx(tmp_path / 'other', other), write_idx(tmp_path / 'other.gz', other)):
+        with pytest.raises(ValueError, match="checksum differs from MNIST's train-labels-idx1-ubyte"): verify_idx('mnist', 1, path)
 
 
 def test_bad_contents(tmp_path):

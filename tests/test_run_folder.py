@@ -43,6 +43,14 @@ CHILD = textwrap.dedent("""
                     if epoch == 2: print('ready', flush=True)
         import torch
         run_cli(argparse.ArgumentParser(prog='child'), main, [], resume_hint=lambda a: f'child --resume {path}')
+    elif mode == 'mid-write':   # killed (kill -9) while its second checkpoint is being written
+        import torch
+        with RunFolder(path) as f:
+            f.save('last.pt', {'epoch': 1})
+            with f.file('last.pt') as tmp:
+                torch.save({'epoch': 2, 'weights': torch.zeros(250_000)}, tmp)
+                print('writing', tmp.name, flush=True)
+                time.sleep(60)
 """)
 
 
@@ -95,6 +103,23 @@ def test_lock_of_a_killed_run_is_taken_over(tmp_path, child, capsys):
         f.save('last.pt', {'epoch': 1})
     assert capsys.readouterr().err.startswith(f"note: taking over {run / '.lock'} left by process {p.pid}")
     assert sorted(q.name for q in run.iterdir()) == ['last.pt']
+
+
+
+@posix_only
+def test_a_checkpoint_half_written_by_a_killed_run_is_removed_on_resume(tmp_path, child, capsys):
+    run = tmp_path / 'run'
+    p = child('mid-write', run)
+    line = p.stdout.readline()
+    p.kill(); finish(p)   # kill -9 mid-write: no clean-up ran
+    tmp = run / f'.last.pt.{p.pid}.tmp'
+    assert line == f'writing {tmp.name}\n' and tmp.stat().st_size > 10 ** 6, line   # the full-size temporary file stays
+    live = run / f'.metrics.csv.{os.getpid()}.tmp'; live.write_text('being written by a live process')
+    other = run / '.notes.tmp'; other.write_text('not an atomic_path temporary')
+    with RunFolder(run, resume=True):
+        assert sorted(q.name for q in run.iterdir()) == sorted(['.lock', 'last.pt', live.name, other.name])
+    assert torch.load(run / 'last.pt')['epoch'] == 1
+    assert f"note: removed {tmp}, left half-written by a process that no longer runs" in capsys.readouterr().err
 
 
 def write_lock(folder, **info):
