@@ -27,7 +27,8 @@ from .binary_weights import weight_penalty, binary_weight_layers, flip_ratio
 from .summary import model_summary, ModelSummary
 from .catalogue import bibtex, run_references
 from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, Bop, BayesBiNN
-from . import cli
+from . import cli, __version__
+from .data import _idx_file
 
 # %% ../nbs/14_train.ipynb #5ed13f46
 def _sgd(params, cfg, train_size): return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, weight_decay=cfg.weight_decay)
@@ -94,12 +95,22 @@ def _check_data(cfg):
         raise ValueError(f"n_train must be at most the {n - n_val} training examples of {cfg.data} ({n} less {n_val} for validation), got {cfg.n_train}")
     if cfg.n_test > n_test: raise ValueError(f"n_test must be at most the {n_test} test examples of {cfg.data}, got {cfg.n_test}")
 
+def _data_folder(cfg) -> str:
+    "`cfg.data_dir` made absolute, and its default too where that depends on the working directory (CIFAR-10's data/, the data/ that an IDX dataset falls back to); '' for a dataset that takes no folder, or an IDX dataset found in its absolute default place (or not found)."
+    root = inspect.signature(DATASETS[cfg.data]).parameters.get('root')
+    if root is None: return cfg.data_dir
+    folder = cfg.data_dir or root.default
+    if folder is None and cfg.data in IDX_DATASETS:   # its default places, searched as its loader does
+        folder = next((f for f in idx_folders(cfg.data) if all(_idx_file(f, s) for s in IDX_STEMS)), None)
+        if folder is not None and folder.is_absolute(): folder = None   # e.g. /usr/share/datasets/fashion-mnist: found from anywhere
+    return str(Path(folder).expanduser().resolve()) if folder else ''
+
 # %% ../nbs/14_train.ipynb #32662ce1
 @dataclasses.dataclass
 class TrainConfig:
     "Everything a training run depends on."
     data: str = 'digits' # dataset (see `DATASETS`)
-    data_dir: str = '' # folder of the dataset's files; '': the dataset's default location
+    data_dir: str = '' # folder of the dataset's files ('': the dataset's default place), kept absolute
     download: bool = False # download cifar10 with torchvision if missing
     normalize: bool = False # cifar10: ImageNet mean/std instead of raw [0, 1] pixels
     augment: bool = True # cifar10: random flip and crop
@@ -153,6 +164,7 @@ class TrainConfig:
             except RuntimeError: kind = None
             if kind not in ('cpu', 'cuda'): raise ValueError(f"unknown device {self.device!r}; valid: auto, cpu, cuda, cuda:N")
         _check_data(self)
+        self.data_dir = _data_folder(self)   # absolute, as the plugin files: --resume reads the same files from any working directory
         if not self.model and self.data not in DEFAULT_MODELS: raise ValueError(f"data {self.data!r} has no default model; give one (see --list)")
         self.model = self.model or DEFAULT_MODELS[self.data]
         if self.lr is None:
@@ -361,8 +373,7 @@ def load_checkpoint(path, model:nn.Module=None # if given, its weights are loade
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
     try: ck = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path} is corrupted or not a checkpoint (torch.load failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                         "delete it and start a fresh run") from None
+        raise ValueError(f"{path} is corrupted or not a checkpoint (torch.load failed: {str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an sbn-train checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     if model is not None:
@@ -435,6 +446,8 @@ def smoke_data(cfg:TrainConfig) -> Data:
     B, small = cfg.batch_size, dict(val=0.1, n_train=0, n_test=0)   # generated data is small: cut below
     try: data = load_data(cfg)   # as the run reads it (checked sizes and all), without download
     except FileNotFoundError:
+        where = cfg.data_dir or (' or '.join(str(p.absolute()) for p in idx_folders(cfg.data)) if cfg.data in IDX_DATASETS else 'its default place')
+        print(f"note: no {cfg.data} files at {where}: using generated data of {cfg.data}'s format (random, nothing to learn)", file=sys.stderr)
         shape, n = DATA_SHAPES[cfg.data], 2 * B + 64
         with tempfile.TemporaryDirectory() as tmp:
             if cfg.data == 'cifar10':   # CIFAR-10's own file format, read by its loader
@@ -545,20 +558,46 @@ def _deployed_signs(model, opt):
     try: return [m.signs() for m in binary_weight_layers(model).values()]
     except ValueError: return None
 
-def _test(model, data, cfg, device, opt=None):
-    with _evaluation_weights(opt):
+@contextmanager
+def _eval_rng(seed:int, epochs:int, device):
+    "Within the block the global generators (CPU, and `device`'s if CUDA) draw a stream of its own, seeded by (seed, epochs trained); after it the training's random state goes on as if the block had not run."
+    cuda = [device] if device.type == 'cuda' else []
+    with torch.random.fork_rng(devices=cuda):
+        s = 2**63 + seed * 2**31 + epochs   # apart from the training's seeds (seed + 7919·rank, seed·100003 + epoch: below 2**50)
+        torch.random.default_generator.manual_seed(s)
+        for d in cuda:
+            with torch.cuda.device(d): torch.cuda.manual_seed(s)
+        yield
+
+def _test(model, data, cfg, device, opt=None, epochs=0):
+    "Test metrics of the weights to evaluate, drawn from the evaluation stream of (seed, `epochs` trained)."
+    with _evaluation_weights(opt), _eval_rng(cfg.seed, epochs, device):
         res = evaluate(model, data, 'test', cfg.eval_samples, device=device, amp=cfg.amp)
     if cfg.posterior_samples:
         res |= evaluate_posterior(model, opt, data, 'test', cfg.posterior_samples, seed=cfg.seed, device=device, amp=cfg.amp)
     return {f'test_{k}': v for k, v in res.items()}
 
 # %% ../nbs/14_train.ipynb #63e7968b
+def _config_diff(saved:TrainConfig, cfg:TrainConfig, names=('saved', 'given')) -> str:
+    "What differs between `saved` and `cfg`, the device aside, e.g. 'epochs: saved 3, given 9'; '' if nothing."
+    return ', '.join(f'{k}: {names[0]} {v!r}, {names[1]} {getattr(cfg, k)!r}'
+                     for k, v in dataclasses.asdict(saved).items() if k != 'device' and getattr(cfg, k) != v)
+
 def _check_same_config(cfg:TrainConfig, out:Path):
     "Raise unless `cfg` is the configuration saved in run folder `out` (the device may differ): what resuming it needs."
-    saved = TrainConfig(**cli.load_config(out / 'config.json', TrainConfig))
-    diff = {k: (v, getattr(cfg, k)) for k, v in dataclasses.asdict(saved).items() if k != 'device' and getattr(cfg, k) != v}
-    if diff: raise ValueError(f"--resume with a configuration that differs from {out}/config.json: "
-                              + ', '.join(f'{k}: saved {a!r}, given {b!r}' for k, (a, b) in diff.items()))
+    diff = _config_diff(TrainConfig(**cli.load_config(out / 'config.json', TrainConfig)), cfg)
+    if diff: raise ValueError(f"--resume with a configuration that differs from {out}/config.json: {diff}")
+
+def _restart_advice(cfg:TrainConfig, out:Path) -> str:
+    "How to go on when `out/last.pt` cannot be resumed: from best.pt where it is a whole checkpoint of this run (all that last.pt holds, at its epoch), else afresh."
+    fresh = f"start the run afresh with another --out (or after deleting {out})"
+    try:
+        best = load_checkpoint(out / 'best.pt')
+        whole = {'optimizer', 'scheduler', 'rng', 'stage', 'stage_epoch', 'metrics'} <= set(best)
+        if not whole or _config_diff(TrainConfig.from_dict(best.get('config', {}), f'{out}/best.pt'), cfg): return fresh
+    except (OSError, ValueError): return fresh
+    return (f"{out}/best.pt holds all that resuming needs: copy it over {out}/last.pt and resume (the epochs after its "
+            f"epoch {best['epoch']} are trained again, as they were), or {fresh}")
 
 def train(cfg:TrainConfig, # the run's configuration
           out=None, # run folder (created, locked while the run writes); None: write nothing
@@ -575,7 +614,11 @@ def train(cfg:TrainConfig, # the run's configuration
     if resume:
         if out is None: raise ValueError("resume needs the run folder `out`")
         _check_same_config(cfg, out)
-        ck = load_checkpoint(out / 'last.pt')
+        try: ck = load_checkpoint(out / 'last.pt')
+        except ValueError as e: raise ValueError(f"{e}; {_restart_advice(cfg, out)}") from None
+        diff = _config_diff(TrainConfig.from_dict(ck.get('config', {}), f'{out}/last.pt'), cfg, ('last.pt', 'config.json'))
+        if diff: raise ValueError(f"{out}/last.pt belongs to another run: its configuration differs from {out}/config.json "
+                                  f"({diff}); {_restart_advice(cfg, out)}")
     torch.manual_seed(cfg.seed)
     data = smoke_data(cfg) if smoke else load_data(cfg, download=cfg.download and rank == 0)
     model, est = build(cfg, data)
@@ -590,6 +633,13 @@ def _write_references(path:Path, cfg:TrainConfig):
     "The papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`."
     keys = run_references(cfg.estimator, cfg.model, cfg.optimizer, cfg.data)
     with cli.atomic_path(path) as tmp: tmp.write_text(bibtex(keys) if keys else '% no paper of the library\'s references for this run\n')
+
+def _environment(device, world:int) -> dict:
+    "What the process that finished the run ran on (result.json): versions, device, processes and CPU threads."
+    import platform
+    return dict(python=platform.python_version(), torch=torch.__version__, sbn_estimators=__version__,
+                device=str(device) + (f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else ''),
+                processes=world, threads=torch.get_num_threads())
 
 def save_json(path, obj):
     "Write `obj` as indented JSON to `path` atomically."
@@ -618,21 +668,24 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         try: model.load_state_dict(ck['model'])
         except RuntimeError as e: raise ValueError(f"last.pt holds weights of a different model: {str(e).splitlines()[0]}") from None
         est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks) has learned
+        if out is not None: _write_metrics(out / 'metrics.csv', rows)   # the checkpoint's: a stop between last.pt and metrics.csv lost a row
     torch.manual_seed(cfg.seed + 7919 * rank)
     bar = cli.progress(total=steps * total_epochs, initial=steps * (sum(s['epochs'] for s in plan[:first]) + e_start),
                        desc=f"{cfg.model} / {cfg.estimator}", disable=not progress or rank != 0, unit='step')
     for si in range(first, len(plan)):
         st, resumed = plan[si], ck is not None and si == first
+        done = sum(s['epochs'] for s in plan[:si])   # epochs of the stages before
         if si > 0 and not resumed and st['transform']:
             model = MODEL_TRANSFORMS[st['transform']](model, est).to(device)
-            if not smoke: results[f"{st['name']}_start"] = _test(model, data, cfg, device)
+            best = -1.   # another architecture: best.pt holds the best model of the last one
+            if not smoke: results[f"{st['name']}_start"] = _test(model, data, cfg, device, epochs=done)
         opt = make_optimizer(model, dataclasses.replace(cfg, lr=st['lr']), len(data.splits['train'][1]))
         total, warm = steps * st['epochs'], steps * cfg.warmup_epochs if si == 0 else 0
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, total, warm, cfg.schedule))
         if resumed:
             opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler']); _set_rng_state(ck['rng'], rank)
         for e in range(e_start if resumed else 0, st['epochs']):
-            g = sum(s['epochs'] for s in plan[:si]) + e   # epoch of the whole run, from 0
+            g = done + e   # epoch of the whole run, from 0
             if cfg.est_schedule: est.on_epoch(model, g, total_epochs)
             t0, run_loss, run_acc, flips = time.perf_counter(), 0., 0., 0.
             lr = opt.param_groups[0]['lr']   # the rate of the epoch's first step (the schedule steps per iteration), logged with it
@@ -661,8 +714,9 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             seconds = time.perf_counter() - t0
             with _evaluation_weights(opt):   # validated and saved as evaluated
                 validating = len(data.splits['val'][1]) > 0   # val 0: no validation, metrics nan, best.pt is the last epoch
-                v = evaluate(model, data, 'val', cfg.eval_samples, device=device, amp=cfg.amp) if validating else \
-                    dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'))
+                with _eval_rng(cfg.seed, g + 1, device):   # its own draws: the evaluation settings leave training as it is
+                    v = evaluate(model, data, 'val', cfg.eval_samples, device=device, amp=cfg.amp) if validating else \
+                        dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'))
                 rows.append(dict(stage=st['name'], epoch=g + 1, lr=lr, train_loss=run_loss / steps,
                                  train_acc=run_acc / steps, val_loss=v['loss'], val_acc=v['acc'], val_ens_acc=v['ens_acc'],
                                  val_det_acc=v['det_acc'], flip_ratio=flips / steps if track else float('nan'), seconds=seconds))
@@ -682,26 +736,26 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                                seconds=seconds)
             for cb in callbacks: cb(g + 1, rows[-1])
         if len(plan) > 1 and not smoke:
-            results[st['name']] = _test(model, data, cfg, device, opt)
+            results[st['name']] = _test(model, data, cfg, device, opt, epochs=done + st['epochs'])
             with _evaluation_weights(opt):
                 if out is not None: save_checkpoint(out / f"stage-{st['name']}.pt", model=model.state_dict(), stage=si,
                                                     config=dataclasses.asdict(cfg), result=results[st['name']])
         if si + 1 < len(plan) and isinstance(opt, BayesBiNN): opt.hold('mode')   # the next stage starts from the weights tested and saved
     bar.close()
-    result = _test(model, data, cfg, device, opt)
+    result = _test(model, data, cfg, device, opt, epochs=total_epochs)
     if isinstance(opt, BayesBiNN): opt.hold('mode')   # the returned model holds the weights tested
     result['seconds_per_epoch'] = sum(r['seconds'] for r in rows) / max(len(rows), 1)
     if results: result['stages'] = results
     if out is not None:
-        save_json(out / 'result.json', result)
+        save_json(out / 'result.json', {**result, 'environment': _environment(device, world)})
         plot_metrics(rows, out / 'curves.png')
     result['model'] = model
     return result
 
 # %% ../nbs/14_train.ipynb #1151033d
 _HELP = dict(
-    data='dataset: ' + ', '.join(DATASETS), data_dir="folder of the dataset's files (default: the dataset's own place, e.g. "
-    "data/ for cifar10, /usr/share/datasets/fashion-mnist for fashion_mnist)",
+    data='dataset: ' + ', '.join(DATASETS), data_dir="folder of the dataset's files, kept in config.json as an absolute path (default: the dataset's own place, e.g. "
+    "data/ in the working directory for cifar10, /usr/share/datasets/fashion-mnist for fashion_mnist)",
     download='download CIFAR-10 with torchvision if missing', normalize='CIFAR-10: ImageNet mean/std (ReSTE)',
     augment='CIFAR-10: random flip and crop of training batches', val='validation fraction in [0, 1), or a whole count of examples (0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation)',
     n_test='evaluate on the first N test examples only (0: all)',
@@ -742,7 +796,7 @@ def _parser():
             p.add_argument(opt, type=_arg_type(f.type), default=None, help=_HELP[f.name] + shown)
     p.add_argument('--recipe', help="a paper's set-up (see --list); options given override it")
     p.add_argument('--config', help="a JSON configuration file (e.g. a run's config.json); options given override it")
-    p.add_argument('--out', help='run folder (default: runs/<time>_<data>_<model>_<estimator>)')
+    p.add_argument('--out', help='run folder (default: runs/<time>_<data>_<model>_<estimator>_seed<seed>)')
     p.add_argument('--resume', action='store_true', help='continue the run in --out from its last.pt')
     p.add_argument('--export', action='store_true', help='also write the ±1 weights as packed bits (binary.pt)')
     p.add_argument('--threads', type=cli.positive_int, help="CPU threads for PyTorch (default: PyTorch's choice; 1 is fastest for the small default net)")
@@ -811,7 +865,7 @@ def _main(args):
         print(f"smoke run of {cfg.model} / {cfg.estimator} on {cfg.data}: built, {len(cfg.plan())} stage(s) of two steps, "
               f"evaluated (test loss {res['test_loss']:.4f}); nothing written")
         return
-    out = Path(args.out) if args.out else Path('runs') / (time.strftime('%Y%m%d-%H%M%S') + f"_{cfg.data}_{cfg.model}_{cfg.estimator}".replace(':', '-').replace(',', '-'))
+    out = Path(args.out) if args.out else Path('runs') / (time.strftime('%Y%m%d-%H%M%S') + f"_{cfg.data}_{cfg.model}_{cfg.estimator}_seed{cfg.seed}".replace(':', '-').replace(',', '-'))
     args.out = str(out)   # for the resume hint after an interrupt
     cli.check_output_dir(out, '--out')   # before the work: not a file, inside a writable folder
     res = train(cfg, out, resume=args.resume, progress=not args.quiet)

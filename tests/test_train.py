@@ -34,7 +34,12 @@ def test_default_run_smoke(tmp_path):
     assert (cfg['data'], cfg['model'], cfg['estimator'], cfg['data_dir']) == ('digits', 'sbn_mlp', 'st', '')
     ck = torch.load(tmp_path / 'run' / 'last.pt', weights_only=True)   # loads without unpickling code
     assert ck['epoch'] == 2 and len(ck['metrics']) == 2
-    assert json.loads((tmp_path / 'run' / 'result.json').read_text())['test_acc'] > 0.3
+    res = json.loads((tmp_path / 'run' / 'result.json').read_text())
+    assert res['test_acc'] > 0.3
+    import sbn_estimators   # result.json records what the run ran on (config.json, compared on --resume, does not)
+    env = res['environment']
+    assert (env['torch'], env['sbn_estimators'], env['processes'], env['threads']) == (torch.__version__, sbn_estimators.__version__, 1, 1)
+    assert env['device'].startswith('cuda' if torch.cuda.is_available() else 'cpu') and 'environment' not in cfg
 
 DUO = ['--recipe', 'binaryduo_digits', '--epochs', '2', '--batch-size', '128', '--eval-samples', '1', '--quiet',
        '--stages', '[{"name": "coupled"}, {"name": "finetuned", "transform": "decouple", "epochs": 2, "lr": 0.001}]']
@@ -104,22 +109,40 @@ def test_resume_via_cli(tmp_path, capsys):
     code, _, err = cli(capsys, '--resume', '--out', out, '--lr', '0.5')
     assert code == 2 and 'differs' in err
 
-def test_corrupted_checkpoint_error(tmp_path):
-    "A truncated last.pt gives a clear error, not a traceback."
+def test_corrupted_checkpoint_error(tmp_path, capsys):
+    "A truncated last.pt gives a clear error, not a traceback, with advice that works: resume from best.pt (a whole checkpoint of the run), else afresh."
     out = tmp_path / 'r'
-    assert run_cli('--epochs', '1', '--out', str(out), *FAST).returncode == 0
+    assert run_cli('--epochs', '3', '--out', str(out), *FAST).returncode == 0
+    full = load_checkpoint(out / 'last.pt')['model']
     data = (out / 'last.pt').read_bytes()
     (out / 'last.pt').write_bytes(data[:len(data) // 2])
     p = run_cli('--resume', '--out', str(out))
-    assert p.returncode == 2
+    assert p.returncode == 2 and p.stderr.count('\n') == 1
     assert 'corrupted' in p.stderr and 'Traceback' not in p.stderr
+    assert f'{out}/best.pt holds all that resuming needs: copy it over {out}/last.pt and resume' in p.stderr, p.stderr
+    shutil.copy(out / 'best.pt', out / 'last.pt')   # as the message says: the run goes on from best.pt's epoch to the same end
+    p = run_cli('--resume', '--out', str(out), '--quiet')
+    assert p.returncode == 0, p.stderr
+    for k, v in full.items(): assert torch.equal(v, load_checkpoint(out / 'last.pt')['model'][k]), k
+    (out / 'best.pt').write_bytes(b'junk'); (out / 'last.pt').write_bytes(b'junk')   # no whole checkpoint left: afresh, elsewhere
+    code, _, err = cli(capsys, '--resume', '--out', str(out))
+    assert code == 2 and err.endswith(f'; start the run afresh with another --out (or after deleting {out})\n') and 'best.pt' not in err, err
+    assert cli(capsys, '--epochs', '1', '--out', str(tmp_path / 'r2'), *FAST)[0] == 0
+
+def test_resume_refuses_a_last_pt_of_another_run(tmp_path):
+    "A last.pt copied from a run of another configuration (here another seed, the same model) is refused, not resumed."
+    for seed in (0, 1): train(TrainConfig(model='sbn_mlp:width=16', epochs=1, eval_samples=1, seed=seed), tmp_path / str(seed), progress=False)
+    shutil.copy(tmp_path / '1' / 'last.pt', tmp_path / '0' / 'last.pt')
+    with pytest.raises(ValueError, match=r'0/last.pt belongs to another run: its configuration differs from .*0/config.json '
+                                         r'\(seed: last.pt 1, config.json 0\); .*0/best.pt holds all that resuming needs'):
+        train(TrainConfig(model='sbn_mlp:width=16', epochs=1, eval_samples=1, seed=0), tmp_path / '0', resume=True, progress=False)
 
 def test_mismatched_checkpoint_error(tmp_path):
     "A checkpoint of another model gives a clear error naming the mismatch."
     train(TrainConfig(model='sbn_mlp:width=32', epochs=1, eval_samples=1), tmp_path / 'small', progress=False)
     train(TrainConfig(model='sbn_mlp:width=48', epochs=1, eval_samples=1), tmp_path / 'big', progress=False)
     shutil.copy(tmp_path / 'small' / 'last.pt', tmp_path / 'big' / 'last.pt')
-    with pytest.raises(ValueError, match='different model'):
+    with pytest.raises(ValueError, match="belongs to another run: .*model: last.pt 'sbn_mlp:width=32', config.json 'sbn_mlp:width=48'"):
         train(TrainConfig(model='sbn_mlp:width=48', epochs=1, eval_samples=1), tmp_path / 'big', resume=True, progress=False)
 
 def test_divergence_stops_the_run(tmp_path, capsys):
@@ -147,7 +170,85 @@ def test_best_checkpoint_never_non_finite(tmp_path, monkeypatch):
         ck = load_checkpoint(tmp_path / 'r' / f)
         assert ck['epoch'] == 1 and all(torch.isfinite(v).all() for v in ck['model'].values() if v.is_floating_point())
 
+def test_resume_after_the_last_checkpoint_restores_metrics(tmp_path, monkeypatch):
+    "A run stopped between its final last.pt and metrics.csv: the resume (no epoch left) rewrites metrics.csv from the checkpoint."
+    import csv
+    import sbn_estimators.train as T
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=2, eval_samples=1)
+    write = T._write_metrics
+    def stop_before_the_last_row(path, rows):
+        if len(rows) == 2: raise KeyboardInterrupt
+        write(path, rows)
+    monkeypatch.setattr(T, '_write_metrics', stop_before_the_last_row)
+    with pytest.raises(KeyboardInterrupt): train(cfg, tmp_path / 'r', progress=False)
+    monkeypatch.setattr(T, '_write_metrics', write)
+    train(cfg, tmp_path / 'r', resume=True, progress=False)
+    saved = load_checkpoint(tmp_path / 'r' / 'last.pt')['metrics']
+    rows = list(csv.DictReader(open(tmp_path / 'r' / 'metrics.csv')))
+    assert [int(r['epoch']) for r in rows] == [r['epoch'] for r in saved] == [1, 2]
+    assert [float(r['train_loss']) for r in rows] == [r['train_loss'] for r in saved]
+
+def test_best_checkpoint_is_of_the_final_architecture(tmp_path, monkeypatch):
+    "Validation accuracy that only falls: best.pt restarts with the decoupled model (it loads into the final model); a stage without a transform continues the comparison."
+    import sbn_estimators.train as T
+    real, seen = T.evaluate, []
+    def falling(model, data, split='test', *a, **kw):
+        r = real(model, data, split, *a, **kw)
+        if split == 'val': seen.append(split); r['acc'] = 1 / len(seen)   # epoch e validates at 1/e
+        return r
+    monkeypatch.setattr(T, 'evaluate', falling)
+    cfg = TrainConfig(**{**RECIPES['binaryduo_digits'].config, 'epochs': 2, 'batch_size': 128, 'eval_samples': 1,
+                         'stages': [{'name': 'coupled'}, {'name': 'finetuned', 'transform': 'decouple'}, {'name': 'more', 'epochs': 1}]})
+    res = train(cfg, tmp_path / 'r', progress=False)
+    best = load_checkpoint(tmp_path / 'r' / 'best.pt', res['model'])
+    assert (best['stage'], best['epoch'], best['best']) == (1, 3, 1 / 3)
+
+def test_evaluation_settings_leave_training_unchanged(tmp_path, capsys):
+    "--eval-samples (and n_test, in the tests between stages) change the evaluation only: the same training losses and weights."
+    import csv
+    for name, extra in (('a', []), ('b', ['--eval-samples', '2'])):
+        assert cli(capsys, '--epochs', '3', '--out', str(tmp_path / name), '--quiet', *extra)[0] == 0
+    loss = lambda d: [r['train_loss'] for r in csv.DictReader(open(tmp_path / d / 'metrics.csv'))]
+    assert loss('a') == loss('b')
+    def staged(**kw):
+        rows = []
+        cfg = TrainConfig(**{**RECIPES['binaryduo_digits'].config, 'epochs': 2, 'batch_size': 128, **kw,
+                             'stages': [{'name': 'coupled'}, {'name': 'finetuned', 'transform': 'decouple', 'epochs': 1, 'lr': 1e-3}]})
+        return train(cfg, progress=False, callbacks=[lambda e, r: rows.append(r['train_loss'])])['model'], rows
+    (ma, la), (mb, lb) = staged(eval_samples=1), staged(eval_samples=3, n_test=100)
+    assert la == lb
+    for k, v in ma.state_dict().items(): assert torch.equal(v, mb.state_dict()[k]), k
+
+def test_resume_from_another_working_directory_reads_the_same_data(tmp_path, monkeypatch, capsys):
+    "config.json keeps the data folder absolute (the default root resolved): resumed from elsewhere, the run reads the same files and ends as the uninterrupted one."
+    from sbn_estimators.data import write_fake_cifar10
+    here, there = tmp_path / 'here', tmp_path / 'there'
+    write_fake_cifar10(here / 'data', n_per_batch=40, seed=0)
+    write_fake_cifar10(there / 'data', n_per_batch=40, seed=1)   # other files under the same relative name
+    monkeypatch.chdir(here)
+    cfg = TrainConfig(data='cifar10', model='sbn_mlp:width=16', val=40, epochs=2, batch_size=32, eval_samples=1)
+    assert cfg.data_dir == str((here / 'data').resolve())
+    full = train(cfg, tmp_path / 'a', progress=False)['model']
+    with pytest.raises(KeyboardInterrupt): train(cfg, tmp_path / 'b', callbacks=[_interrupt_after(1)], progress=False)
+    monkeypatch.chdir(there)
+    code, _, err = cli(capsys, '--resume', '--out', str(tmp_path / 'b'), '--quiet')
+    assert code == 0, err
+    for k, v in full.state_dict().items(): assert torch.equal(v, load_checkpoint(tmp_path / 'b' / 'last.pt')['model'][k]), k
+    code, _, err = cli(capsys, '--resume', '--out', str(tmp_path / 'b'), '--data-dir', 'data')   # this folder's data/: other data
+    assert code == 2 and f"data_dir: saved '{(here / 'data').resolve()}', given '{(there / 'data').resolve()}'" in err, err
+
 FASHION = Path('/usr/share/datasets/fashion-mnist')
+
+def test_idx_default_places_are_resolved_where_relative(tmp_path, monkeypatch):
+    "An IDX dataset read from its default places: the data/ of the working directory is kept absolute; its absolute system place, or none found: '' (the loader's search, the same from anywhere)."
+    from sbn_estimators.data import IDX_STEMS
+    monkeypatch.chdir(tmp_path)
+    assert TrainConfig(data='mnist').data_dir == ''   # not found: the loader's message names the places
+    raw = tmp_path / 'data' / 'MNIST' / 'raw'
+    raw.mkdir(parents=True)
+    for stem in IDX_STEMS: (raw / stem).touch()
+    assert TrainConfig(data='mnist').data_dir == str(raw.resolve())
+    if FASHION.is_dir(): assert TrainConfig(data='fashion_mnist').data_dir == ''
 
 @pytest.mark.skipif(not FASHION.is_dir(), reason='needs Debian dataset-fashion-mnist (.ci/run installs it)')
 def test_bayesbinn_evaluates_the_posterior_mode_and_resumes(tmp_path):

@@ -138,3 +138,24 @@ def test_missing_cifar10_names_the_download_option(tmp_path, capsys):
     code, _, err = cli(capsys, '--data', 'cifar10', '--data-dir', str(tmp_path / 'empty'), '--epochs', '1', '--out', str(tmp_path / 'r'))
     assert code == 2 and 'pass --download' in err and 'download=True)' in err, err
     assert not (tmp_path / 'r').exists()
+
+def test_default_run_folder_names_the_seed(tmp_path, capsys, monkeypatch):
+    "The default --out holds the seed: the runs of a seed sweep started in the same second do not collide."
+    import time
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, 'strftime', lambda fmt, *a: '20240101-000000')   # started together
+    for seed in ('3', '4'):
+        code, _, err = cli(capsys, '--seed', seed, '--epochs', '1', '--model', 'sbn_mlp:width=16', '--eval-samples', '1', '--quiet')
+        assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / 'runs').iterdir()) == [f'20240101-000000_digits_sbn_mlp-width=16_st_seed{s}' for s in (3, 4)]
+
+def test_smoke_says_when_it_uses_generated_data(tmp_path, capsys):
+    "--smoke with a mistyped --data-dir succeeds on generated data, and says so on one line naming the folder; with the files, nothing."
+    from sbn_estimators.data import write_fake_cifar10
+    args = ['--smoke', '--data', 'cifar10', '--model', 'sbn_mlp:width=16', '--eval-samples', '1']
+    code, out, err = cli(capsys, *args, '--data-dir', str(tmp_path / 'typo'))
+    assert code == 0 and 'nothing written' in out, err
+    assert err == f"note: no cifar10 files at {(tmp_path / 'typo').resolve()}: using generated data of cifar10's format (random, nothing to learn)\n"
+    write_fake_cifar10(tmp_path / 'real', n_per_batch=40)
+    code, out, err = cli(capsys, *args, '--data-dir', str(tmp_path / 'real'), '--val', '40', '--batch-size', '32')
+    assert code == 0 and 'nothing written' in out and err == '', err
