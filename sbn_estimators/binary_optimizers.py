@@ -88,12 +88,16 @@ class BayesBiNN(torch.optim.Optimizer):
                                       train_size=train_size, betas=betas, eps=eps, weight_decay=weight_decay, binary=False, beta=beta,
                                       scale_eps=scale_eps))
         _check_groups(self, 'bayesbinn')
-        with torch.no_grad():
-            for group in self.param_groups:
-                if not group['binary']: continue
-                for w in group['params']:
-                    self.state[w]['lambda'] = group['init_lambda'] * torch.where(w >= 0, 1., -1.).to(w)
-                    self._resample(w, group)
+
+    @torch.no_grad()
+    def add_param_group(self, group):
+        "Add a group; in a binary one lambda starts at init_lambda with each parameter's sign, and its sample is drawn."
+        super().add_param_group(group)
+        group = self.param_groups[-1]
+        if not group['binary']: return
+        for w in group['params']:
+            self.state[w]['lambda'] = group['init_lambda'] * torch.where(w >= 0, 1., -1.).to(w)
+            self._resample(w, group)
 
     def _sample(self, w, group):
         "The relaxed sample w_r = tanh((lambda + delta)/tau) of the state."

@@ -90,9 +90,9 @@ def unpack_weight(exported:dict, name:str # layer name, as in `model.named_modul
     if packed.numel() != math.ceil(math.prod(shape) / 8):   # unpackbits would pad a short array with zeros (-1 weights)
         raise ValueError(f"{name}: {packed.numel()} bytes of sign bits for a weight of shape {shape} "
                          f"(needs {math.ceil(math.prod(shape) / 8)}): corrupted export")
-    bits = np.unpackbits(packed.numpy(), count=math.prod(shape))
+    bits = np.unpackbits(packed.cpu().numpy(), count=math.prod(shape))   # an export loaded onto a GPU too
     alpha = exported[f'{name}.weight.scale']
-    return torch.from_numpy(bits.astype(np.float32) * 2 - 1).to(alpha.dtype).reshape(shape) * alpha
+    return torch.from_numpy(bits.astype(np.float32) * 2 - 1).to(alpha.device, alpha.dtype).reshape(shape) * alpha
 
 # %% ../nbs/11_layers.ipynb #700452e8
 @torch.no_grad()
