@@ -73,11 +73,20 @@ class _BinaryWeight:
         if not isinstance(deterministic, bool): raise ValueError(f"deterministic must be True or False, got {deterministic!r}")
         weight_scale(self.weight, scale)   # validates `scale`
         self.deterministic, self.scale, self.binarize = deterministic, scale, binarize
+    def _binary_and_scale(self):
+        "The ±1 weights with the estimator's backward into `weight`, and alpha (None for 'none')."
+        w = bernoulli_weights(self.weight, self.deterministic) if self.binarize is None else self.binarize(self.weight)
+        return w, weight_scale(self.weight, self.scale)
     def binary_weight(self) -> torch.Tensor:
         "The weights the forward uses: ±1 (times alpha if scaled), with the estimator's backward into `weight`."
-        w = bernoulli_weights(self.weight, self.deterministic) if self.binarize is None else self.binarize(self.weight)
-        alpha = weight_scale(self.weight, self.scale)
+        w, alpha = self._binary_and_scale()
         return w if alpha is None else w * alpha
+    def _scaled_forward(self, op, x, shape):
+        "`op(x, ±1 weights)`, then times alpha and plus the bias (both viewed as `shape`): ±1 inputs sum exactly, ties stay 0."
+        w, alpha = self._binary_and_scale()
+        y = op(x, w)
+        if alpha is not None: y = y * alpha.reshape(shape)
+        return y if self.bias is None else y + self.bias.reshape(shape)
     @torch.no_grad()
     def signs(self) -> torch.Tensor:
         "The ±1 signs deployed: sign(latent), or the binarizer's own `signs(latent)`."
@@ -105,7 +114,7 @@ class BinaryWeightLinear(_BinaryWeight, nn.Linear):
                  device=None, dtype=None):
         nn.Linear.__init__(self, in_features, out_features, bias, device, dtype)
         self._setup(deterministic, scale, binarize)
-    def forward(self, x): return F.linear(x, self.binary_weight(), self.bias)
+    def forward(self, x): return self._scaled_forward(F.linear, x, (-1,))
     def extra_repr(self): return super().extra_repr() + f', deterministic={self.deterministic}, scale={self.scale!r}'
 
 # %% ../nbs/07_binary_weights.ipynb #7758fb2f
@@ -116,7 +125,7 @@ class BinaryWeightConv2d(_BinaryWeight, nn.Conv2d):
         nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                            device=device, dtype=dtype)
         self._setup(deterministic, scale, binarize)
-    def forward(self, x): return self._conv_forward(x, self.binary_weight(), self.bias)
+    def forward(self, x): return self._scaled_forward(lambda x, w: self._conv_forward(x, w, None), x, (-1, 1, 1))
     def extra_repr(self): return super().extra_repr() + f', deterministic={self.deterministic}, scale={self.scale!r}'
 
 # %% ../nbs/07_binary_weights.ipynb #1d290e28
