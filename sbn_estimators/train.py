@@ -393,6 +393,13 @@ def _dist_setup(device:str):
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f"device {device} requested but CUDA is not available; use --device cpu (or auto)")
     if device.type not in ('cpu', 'cuda'): raise ValueError(f"device {device} is not supported; valid: auto, cpu, cuda, cuda:N")
+    if device.type == 'cuda':
+        n = torch.cuda.device_count()
+        if device.index is not None and not device.index < n:
+            raise ValueError(f"device {device} requested but this machine has {n} CUDA device(s): cuda:0..cuda:{n - 1}")
+        if world > 1 and device.index is not None:
+            raise ValueError(f"device {device}: under torchrun each process takes the GPU of its LOCAL_RANK; use --device cuda")
+        if device.index is None: device = torch.device('cuda', torch.cuda.current_device())   # one name in records and RNG state
     if world == 1: return 0, 1, device
     if not dist.is_initialized():
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')

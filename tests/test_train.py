@@ -362,3 +362,18 @@ def test_val_count_and_smoke_read_the_same_split(tmp_path):
     d = load_data(cfg)
     assert (len(d.splits['val'][1]), len(d.splits['train'][1])) == (64, 1000)
     assert torch.equal(smoke_data(cfg).splits['train'][0], d.splits['train'][0][:2 * cfg.batch_size])
+
+
+def test_cuda_device_names_are_checked_and_made_explicit(monkeypatch):
+    # no GPU here: pretend there are two, to check the names the trainer accepts and records
+    from sbn_estimators import train as T
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    monkeypatch.setattr(torch.cuda, 'current_device', lambda: 0)
+    monkeypatch.delenv('WORLD_SIZE', raising=False)
+    assert T._dist_setup('cuda') == (0, 1, torch.device('cuda', 0))    # 'cuda' and 'cuda:0' are one device, one name
+    assert T._dist_setup('cuda:1') == (0, 1, torch.device('cuda', 1))
+    with pytest.raises(ValueError, match=r"device cuda:2 requested but this machine has 2 CUDA device\(s\): cuda:0..cuda:1"):
+        T._dist_setup('cuda:2')
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    with pytest.raises(ValueError, match="LOCAL_RANK; use --device cuda"): T._dist_setup('cuda:1')
