@@ -10,6 +10,7 @@ import math
 import torch
 from torch import nn
 from torch.optim.adam import adam
+from .straight_through import sign_pm
 from .binary_weights import binary_weight_parameters
 
 # %% ../nbs/20_binary_optimizers.ipynb #26545954
@@ -64,8 +65,9 @@ class Bop(torch.optim.Optimizer):
                     _adam_step(w, state, group['lr'], group['betas'], group['eps'], group['weight_decay']); continue
                 m = state.setdefault('m', torch.zeros_like(w))
                 m.mul_(1 - group['gamma']).add_(w.grad, alpha=group['gamma'])
-                flip = (m.abs() > group['threshold']) & (torch.sign(m) == torch.where(w >= 0, 1., -1.).to(w))
-                w.copy_(torch.where(flip, -w, w))
+                flip = (m.abs() > group['threshold']) & (torch.sign(m) == sign_pm(w))
+                flipped = torch.where(w == 0, -torch.finfo(w.dtype).tiny, -w)   # -0 would still deploy +1
+                w.copy_(torch.where(flip, flipped, w))
         return loss
 
 # %% ../nbs/20_binary_optimizers.ipynb #8114a9d5

@@ -19,7 +19,7 @@ from .estimators import *
 from .sbn import SBNMLP
 from .sbn_conv import SBNConvNet, cifar_sbn
 from .layers import *
-from .binary_weights import BinaryWeightConv2d
+from .binary_weights import BinaryWeightConv2d, binary_weight_layers
 from .reste import ReSTE
 
 # %% ../nbs/12_models.ipynb #dc3fef79
@@ -142,19 +142,23 @@ def psa_allconv(est=None, in_shape=(3, 32, 32), n_out:int=10, noise='logistic', 
 @torch.no_grad()
 def init_normalize_(model:nn.Module, x:torch.Tensor # a batch of inputs
                    ) -> nn.Module:
-    "Data-dependent init: rescale every conv/linear so its outputs have per-channel mean 0 and std 1 on `x` (SBN models: every binary layer)."
+    "Data-dependent init on `x`: each full-precision conv/linear's outputs get per-channel std 1, and mean 0 where it has a bias (SBN models: every binary layer's pre-activations); binary-weight layers are left as they are."
     def normalize(W, b, out):
-        dims = [0, 2, 3] if out.ndim == 4 else list(range(out.ndim - 1))
-        mean, std = out.mean(dims), out.std(dims).clamp(min=1e-8)
+        conv = W.ndim == 4   # channels: dim 1 of a conv's output, the last dim of a linear's
+        dims = [0] + list(range(2, out.ndim)) if conv else list(range(out.ndim - 1))
+        shape = [1, -1] + [1] * (out.ndim - 2) if conv else [-1]
+        std = out.std(dims).clamp(min=1e-8)
         W.div_(std.view(-1, *[1] * (W.ndim - 1)))
-        if b is not None: b.sub_(mean).div_(std)
-        shape = [1, -1, 1, 1] if out.ndim == 4 else [-1]
-        return (out - mean.view(shape)) / std.view(shape)
+        if b is None: return out / std.view(shape)   # no bias: the mean stays
+        mean = out.mean(dims)
+        b.sub_(mean).div_(std)
+        return (out - mean.view(shape)) / std.view(shape)   # what the rescaled layer computes
     if is_sbn_model(model):   # the SBN's forward calls the activation on each binary layer's pre-activations in turn
         hidden = iter(model.layer_params()[:-1])
         model(x, lambda a: sample_states(normalize(*next(hidden), a), model.noise))
         return model
-    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    binary = set(binary_weight_layers(model).values())   # ±1 weights (times alpha): a latent rescale does not normalise them
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and m not in binary]
     handles = [m.register_forward_hook(lambda m, inp, out: normalize(m.weight, m.bias, out)) for m in layers]
     was_training = model.training
     try: model.eval(); model(x)
