@@ -147,7 +147,8 @@ def init_normalize_(model:nn.Module, x:torch.Tensor # a batch of inputs
         conv = W.ndim == 4   # channels: dim 1 of a conv's output, the last dim of a linear's
         dims = [0] + list(range(2, out.ndim)) if conv else list(range(out.ndim - 1))
         shape = [1, -1] + [1] * (out.ndim - 2) if conv else [-1]
-        std = out.std(dims).clamp(min=1e-8)
+        std = out.std(dims)
+        std = torch.where(std > 0, std, torch.ones_like(std))   # a constant (dead) channel keeps its scale
         W.div_(std.view(-1, *[1] * (W.ndim - 1)))
         if b is None: return out / std.view(shape)   # no bias: the mean stays
         mean = out.mean(dims)

@@ -52,3 +52,15 @@ def test_sbn_conv_every_binary_layer_mean_0_std_1():
     for a in pre:
         torch.testing.assert_close(a.mean((0, 2, 3)), torch.zeros(a.shape[1]), atol=1e-4, rtol=0)
         torch.testing.assert_close(a.std((0, 2, 3)), torch.ones(a.shape[1]), atol=1e-4, rtol=0)
+
+
+def test_a_constant_channel_keeps_its_scale():
+    # a channel whose output is constant on the batch has std 0: dividing by a clamped 1e-8 blew its weights up 1e8-fold
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3))
+    with torch.no_grad(): net[0].weight[1] = 0
+    w = net[0].weight.detach().clone()
+    init_normalize_(net, torch.randn(8, 2, 6, 6))
+    assert torch.equal(net[0].weight[1], w[1])
+    out = net[0](torch.randn(8, 2, 6, 6))
+    assert torch.isfinite(out).all() and out[:, 1].std() == 0
