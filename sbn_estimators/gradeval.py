@@ -15,14 +15,14 @@ from .core import *
 from .sbn import *
 from .exact import *
 from .estimators import *
-from .stats import z_scores
+from .stats import z_scores, z_threshold, resolution
 from . import cli
 
 # %% ../nbs/04_gradeval.ipynb #841132f2
 def gradient_metrics(est:torch.Tensor, # [S, d] estimates
                      exact:torch.Tensor # [d] exact gradient
                     ) -> dict:
-    "rel_rmse_1, rel_bias (finite-sample corrected), rel_std, cos_1, z_max and p_unbiased of `est` against `exact`."
+    "rel_rmse_1, rel_bias (finite-sample corrected), rel_std, cos_1, z_max and p_unbiased (at the resolution), rel_resolution, unresolved."
     if est.ndim != 2 or exact.shape != est.shape[1:]:
         raise ValueError(f"estimates must be [S, d] and the exact gradient [d], got {list(est.shape)} and {list(exact.shape)}")
     if len(est) < 2:
@@ -34,12 +34,16 @@ def gradient_metrics(est:torch.Tensor, # [S, d] estimates
     mean = est[0] + (est - est[0]).mean(0)   # exact when all estimates are equal
     var = (est - est[0]).var(0)
     bias2 = ((mean - exact) ** 2).sum() - var.sum() / S
-    z_max = z_scores(est_in, exact).abs().max().item()
+    tol = resolution(est_in, exact)
+    z, t = z_scores(est_in, exact, tol).abs(), z_threshold(d)
+    z_max = z.max().item()
     return dict(rel_rmse_1=(((est - exact) ** 2).sum(1).mean().sqrt() / norm).item(),
                 rel_bias=(bias2.clamp(min=0).sqrt() / norm).item(),
                 rel_std=(((est - mean) ** 2).sum(1).mean().sqrt() / norm).item(),
                 cos_1=torch.nn.functional.cosine_similarity(est, exact[None], dim=1).mean().item(),
-                z_max=z_max, p_unbiased=min(1., d * math.erfc(z_max / math.sqrt(2))))
+                z_max=z_max, p_unbiased=min(1., d * math.erfc(z_max / math.sqrt(2))),
+                rel_resolution=tol / norm.item(),
+                unresolved=((z_scores(est_in, exact).abs() >= t) & (z < t)).sum().item())   # rejected only without the resolution
 
 # %% ../nbs/04_gradeval.ipynb #9d84839c
 M_GRID = [m * 10 ** e for e in range(4) for m in range(1, 10)]

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, SHARED_DATA, console_script
-from sbn_estimators.gradeval import gradient_metrics, accuracy_curves, gradeval_cli
+from sbn_estimators.gradeval import gradient_metrics, gradient_report, accuracy_curves, gradeval_cli
+from sbn_estimators.estimators import draw_estimates, estimator
+from sbn_estimators.sbn import SBNMLP, cos_data, init_sbn_
 
 GRADEVAL = console_script('sbn-gradeval')
 
@@ -222,3 +224,33 @@ def test_metric_arguments_are_validated():
     with pytest.raises(ValueError, match="exact gradient is zero"): gradient_metrics(torch.randn(10, 5), torch.zeros(5))
     with pytest.raises(ValueError, match="at least 2 are needed.*got 1"): gradient_metrics(g[None] + 1, g)
     with pytest.raises(ValueError, match="Ms must be positive integers"): accuracy_curves(torch.randn(10, 5), g, Ms=[0])
+
+
+def saturated_toy():
+    "The toy network at its initialisation with weights x30, on 20 points: half its units' rarer state has probability < 1e-10."
+    X, Y = cos_data(seed=0)
+    net = init_sbn_(SBNMLP([2, 5, 5, 5, 1]), X, seed=0)
+    with torch.no_grad():
+        for p in net.parameters(): p.mul_(30)
+    return net, X[:20], Y[:20]
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_unbiased_estimators_pass_on_a_saturated_network(seed):
+    # without the resolution REINFORCE got p = 0 in layers 1 and 2 and DisARM in layers 0 to 2, for every one of these seeds
+    net, X, Y = saturated_toy()
+    rep = gradient_report(net, X, Y, 'reinforce,arm,disarm', samples=2000, seed=seed, progress=False)
+    p = {k: [g['p_unbiased'] for g in r['groups']] for k, r in rep['estimators'].items()}
+    assert all(v > 1e-3 for ps in p.values() for v in ps), p
+    assert rep['estimators']['reinforce']['groups'][1]['unresolved'] > 0   # the coordinates the plain z-test rejected
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_biased_estimators_still_fail_on_a_saturated_network(seed):
+    net, X, Y = saturated_toy()
+    rep = gradient_report(net, X, Y, 'st', samples=2000, seed=seed, progress=False)
+    assert all(g['p_unbiased'] < 1e-6 for g in rep['estimators']['st']['groups'][:2])   # ST's relative bias there: 1.5 and 5.8
+    exact = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}
+    torch.manual_seed(seed)
+    wrong = {k: 1.5 * v for k, v in draw_estimates(net, X, Y, estimator('reinforce'), 2000).items()}   # REINFORCE off by half
+    assert all(gradient_metrics(wrong[k], exact[k])['p_unbiased'] < 1e-6 for k in ('layer-2', 'layer-3'))
