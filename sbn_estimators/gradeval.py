@@ -147,6 +147,10 @@ def report_table(report:dict) -> str:
     for key, r in report['estimators'].items():
         for g in r['groups']:
             lines.append(f"{key:<{width}}  {g['group']:<8}" + ''.join(f"{g[c]:>12.4g}" for c in cols))
+    unresolved = [f"{key} {g['group']}: {g['unresolved']}" for key, r in report['estimators'].items()
+                  for g in r['groups'] if g.get('unresolved')]   # reports written before `unresolved` existed have none
+    if unresolved: lines.append("coordinates within the resolution of the samples (untestable, not counted in p_unbiased): "
+                                + ', '.join(unresolved))
     return '\n'.join(lines)
 
 def plot_report(report:dict, fname=None):

@@ -254,3 +254,15 @@ def test_biased_estimators_still_fail_on_a_saturated_network(seed):
     torch.manual_seed(seed)
     wrong = {k: 1.5 * v for k, v in draw_estimates(net, X, Y, estimator('reinforce'), 2000).items()}   # REINFORCE off by half
     assert all(gradient_metrics(wrong[k], exact[k])['p_unbiased'] < 1e-6 for k in ('layer-2', 'layer-3'))
+
+
+def test_report_table_names_the_unresolved_coordinates():
+    from sbn_estimators.gradeval import report_table
+    g = dict(rel_rmse_1=1., rel_bias=0., rel_std=1., cos_1=.5, p_unbiased=1.)
+    rep = dict(exact_loss=.5, samples=100, seed=0, estimators={
+        'reinforce': dict(groups=[dict(g, group='layer-0', unresolved=0), dict(g, group='layer-1', unresolved=3)]),
+        'old': dict(groups=[dict(g, group='layer-0')])})   # a report written before `unresolved` existed
+    lines = report_table(rep).splitlines()
+    assert len(lines) == 2 + 3 + 1 and lines[-1].endswith('untestable, not counted in p_unbiased): reinforce layer-1: 3')
+    rep['estimators']['reinforce']['groups'][1]['unresolved'] = 0
+    assert len(report_table(rep).splitlines()) == 5
