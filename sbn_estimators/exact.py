@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['EXACT_MEMORY_FRACTION', 'EXACT_FALLBACK_BYTES', 'EXACT_MEMORY_MARGIN', 'binary_states', 'available_memory',
-           'exact_memory_limit', 'exact_memory', 'check_enumerable', 'exact_loss']
+           'exact_memory_limit', 'exact_memory', 'check_enumerable', 'no_autocast', 'exact_loss']
 
 # %% ../nbs/02_exact.ipynb #e5fede28
-import math, os
+import contextlib, math, os
 from fractions import Fraction
 from pathlib import Path
 import torch
 from .core import *
+from .core import _autocast_on
 from .sbn import *
 
 # %% ../nbs/02_exact.ipynb #bf66a76e
@@ -120,6 +121,12 @@ def _state_logprobs(a, # pre-activations [..., n]
     logF = lambda t: noise.log_cdf(t).clamp(min=-1e4)
     return logF(a) @ pos + logF(-a) @ neg
 
+def no_autocast(device # the device whose autocast to turn off
+               ):
+    "A context in which operations on `device` run in their tensors' own dtype: autocast, where it is on, turned off."
+    device = torch.device(device)
+    return torch.autocast(device.type, enabled=False) if _autocast_on(device) else contextlib.nullcontext()
+
 def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C, H, W] for `SBNConvNet`
                y, # targets for the B examples
                params=None, # optional parameters `[(W, b), ...]` (default: the network's own)
@@ -134,16 +141,18 @@ def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C
     n, dt, dev = net.binary_sizes, pairs[0][0].dtype, pairs[0][0].device
     if dt not in (torch.float32, torch.float64):   # bfloat16 sums of 2^n products are off by about 1 %: not exact
         raise ValueError(f"exact_loss enumerates in the network's dtype, which must be torch.float32 or torch.float64, got {dt}")
-    S = [binary_states(k, dt, dev) for k in n]
-    pos = [(s > 0).to(dt).T for s in S]
-    neg = [1 - p for p in pos]
-    T = [torch.exp(_state_logprobs(net.layer(k, s_in, params), p, q, net.noise))   # [2^n_{k-1}, 2^n_k]
-         for k, (s_in, p, q) in enumerate(zip(S[:-1], pos[1:], neg[1:]), 1)]
-    head = net.head(S[-1], params)                                              # [2^n_L, n_out]
-    out = []
-    for xs, ys in zip(x.split(_chunk(n)), y.split(_chunk(n))):
-        p = torch.exp(_state_logprobs(net.layer(0, xs, params), pos[0], neg[0], net.noise))   # [b, 2^n_1]
-        for t in T: p = p @ t
-        out.append((p * net.loss(head[:, None, :], ys).T).sum(-1))              # loss table [2^n_L, b]
-    out = torch.cat(out)
+    with no_autocast(dev):       # autocast (`sbn-train --amp`) would run the products in bfloat16, as inexact
+        x = x.to(dt)             # autocast lets inputs in another dtype through `check_data`
+        S = [binary_states(k, dt, dev) for k in n]
+        pos = [(s > 0).to(dt).T for s in S]
+        neg = [1 - p for p in pos]
+        T = [torch.exp(_state_logprobs(net.layer(k, s_in, params), p, q, net.noise))   # [2^n_{k-1}, 2^n_k]
+             for k, (s_in, p, q) in enumerate(zip(S[:-1], pos[1:], neg[1:]), 1)]
+        head = net.head(S[-1], params)                                              # [2^n_L, n_out]
+        out = []
+        for xs, ys in zip(x.split(_chunk(n)), y.split(_chunk(n))):
+            p = torch.exp(_state_logprobs(net.layer(0, xs, params), pos[0], neg[0], net.noise))   # [b, 2^n_1]
+            for t in T: p = p @ t
+            out.append((p * net.loss(head[:, None, :], ys).T).sum(-1))              # loss table [2^n_L, b]
+        out = torch.cat(out)
     return out.mean() if reduction == 'mean' else out

@@ -4,12 +4,14 @@
 
 # %% auto #0
 __all__ = ['PSA_CHUNK', 'PSA_BACKENDS', 'PSA_COMPILE_MIN', 'PSA_HEAD_CHUNK', 'PSA_HEAD_COMPILE_MIN', 'Psa', 'PSA_MAX_PATH_UNITS',
-           'flip_sum_eager', 'flip_sum_compiled', 'psa_backend', 'compiler_works', 'use_compiled', 'flip_sum',
-           'fc_flip_backward', 'FCOps', 'psa_ops', 'flip_losses', 'psa_loss', 'PSA', 'path_logprob', 'psa_expectation']
+           'PSA_PATH_ROWS', 'flip_sum_eager', 'flip_sum_compiled', 'psa_backend', 'compiler_works', 'use_compiled',
+           'flip_sum', 'fc_flip_backward', 'FCOps', 'psa_ops', 'flip_losses', 'psa_loss', 'PSA', 'path_logprob',
+           'psa_expectation']
 
 # %% ../nbs/10_psa.ipynb #4c8a6d3c
 import functools, math, os, types, warnings
 import torch
+from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 from .core import *
 from .sbn import *
@@ -133,12 +135,18 @@ class _Flip(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, x_in, x_out, a, W, ops, noise, backend):
         ctx.save_for_backward(x_in, x_out, a, W)
-        ctx.ops, ctx.noise, ctx.backend = ops, noise, backend
+        ctx.ops, ctx.noise, ctx.backend, ctx.q_dtype = ops, noise, backend, q.dtype
         return a.new_zeros(()).expand(torch.broadcast_shapes(a.shape, x_out.shape))   # no memory
     @staticmethod
     def backward(ctx, g):
         x_in, x_out, a, W = ctx.saved_tensors
-        return (ctx.ops.flip_backward(g, x_in, x_out, a, W, ctx.noise, ctx.backend),) + (None,) * 7
+        # In the weights' dtype: the sum adds up differences F(a - 2Wx) - F(a) of nearly equal probabilities, which
+        # bfloat16 would lose. Under autocast a conv layer's a, states and G come in bfloat16 (and the backward runs
+        # outside autocast, so they would meet a float32 W); a linear layer's a is already promoted to W's dtype by
+        # its bias, so both kinds of layer take their flip sums in the parameters' precision.
+        x_in, x_out, a, g = (t.to(W.dtype) for t in (x_in, x_out, a, g))
+        G = ctx.ops.flip_backward(g, x_in, x_out, a, W, ctx.noise, ctx.backend)
+        return (G.to(ctx.q_dtype),) + (None,) * 7
 
 class FCOps:
     "PSA's per-layer operations for a fully connected layer."
@@ -149,7 +157,9 @@ class FCOps:
 
 @functools.singledispatch
 def psa_ops(net) -> list:
-    "The per-binary-layer PSA operations of `net`."
+    "The per-binary-layer PSA operations of `net` (of a `torch.compile`d model: those of the model it wraps)."
+    if isinstance(getattr(net, '_orig_mod', None), torch.nn.Module): return psa_ops(net._orig_mod)
+    import sbn_estimators.sbn_conv   # registers SBNConvNet: the list below does not depend on what was imported
     raise ValueError(f"psa does not support {type(net).__name__}; supported: "
                      f"{', '.join(c.__name__ for c in psa_ops.registry if c is not object)}")
 
@@ -225,6 +235,7 @@ Psa = PSA # the former name
 
 # %% ../nbs/10_psa.ipynb #623e0dbe
 PSA_MAX_PATH_UNITS = 16
+PSA_PATH_ROWS = 2 ** 16 # most (path, example) rows that psa_expectation evaluates at once (at least one example's)
 
 def path_logprob(net, x, # network and inputs [B, ...]
                  states, # ±1 states per binary layer, each [N, B, ...]
@@ -239,21 +250,48 @@ def path_logprob(net, x, # network and inputs [B, ...]
             h = s
     return lp
 
+def _path_sums(net, x, y, params, linearise, flat, shapes):
+    "Sum over the joint states `flat` [N, units] of P(path | x) times the PSA surrogate, per example: [B]."
+    with no_autocast(x.device):   # exact sums: in the network's dtype, as `exact_loss`
+        x = x.to(flat.dtype)
+        states = [s.reshape(-1, 1, *shp).expand(-1, len(x), *shp)
+                  for s, shp in zip(flat.split([math.prod(s) for s in shapes], -1), shapes)]
+        w = path_logprob(net, x, states, params).exp()                            # [N, B]
+        return (w * psa_loss(net, x, y, params, states, linearise, backend='eager')).sum(0)
+
+class _Chunks(torch.autograd.Function):
+    "Value: `f(i)` of the chunks `i < n`, concatenated, keeping no graph; backward: each chunk again, one at a time."
+    @staticmethod
+    def forward(ctx, f, n, *inputs):   # inputs: the tensors `f` reads that can need gradients
+        ctx.f, ctx.n, ctx.inputs = f, n, inputs
+        return torch.cat([f(i) for i in range(n)])
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        need = [t for t, r in zip(ctx.inputs, ctx.needs_input_grad[2:]) if r]
+        total, start = [None] * len(need), 0
+        for i in range(ctx.n):
+            with torch.enable_grad(): out = ctx.f(i)
+            grads = torch.autograd.grad(out, need, g[start:start + len(out)], allow_unused=True)
+            total = [s if d is None else d if s is None else s + d for s, d in zip(total, grads)]
+            start += len(out)
+        it = iter(total)
+        return (None, None, *(next(it) if r else None for r in ctx.needs_input_grad[2:]))
+
 def psa_expectation(net, x, y, # network, inputs and targets
                     params=None, # optional unbatched parameters
-                    linearise:bool=False, # expectation of DST instead of PSA
-                    unit_shapes=None # shapes of the binary layers (default `net.binary_sizes`)
+                    linearise:bool=False # expectation of DST instead of PSA
                    ) -> torch.Tensor:
     "Mean over examples of the exact expectation over all sampled paths of the PSA surrogate (small nets)."
     check_params(net, params, copies=False)
-    shapes = [torch.Size(s if isinstance(s, (tuple, list, torch.Size)) else (s,))
-              for s in (unit_shapes or net.binary_sizes)]
-    sizes = [s.numel() for s in shapes]
-    if sum(sizes) > PSA_MAX_PATH_UNITS:
-        raise ValueError(f"{sum(sizes)} binary units give 2^{sum(sizes)} paths; psa_expectation enumerates at most "
+    shapes = getattr(net, 'binary_shapes', None) or [(n,) for n in net.binary_sizes]   # conv layers: (C, H, W)
+    units = sum(math.prod(s) for s in shapes)
+    if units > PSA_MAX_PATH_UNITS:
+        raise ValueError(f"{units} binary units give 2^{units} paths; psa_expectation enumerates at most "
                          f"PSA_MAX_PATH_UNITS = {PSA_MAX_PATH_UNITS} units")
-    B = len(x)
-    flat = binary_states(sum(sizes), x.dtype, x.device)                       # [N, total]
-    states = [s.reshape(-1, 1, *shp).expand(-1, B, *shp) for s, shp in zip(flat.split(sizes, -1), shapes)]
-    w = path_logprob(net, x, states, params).exp()                            # [N, B]
-    return (w * psa_loss(net, x, y, params, states, linearise)).sum(0).mean()
+    W = net.layer_params(params)[0][0]
+    flat = binary_states(units, W.dtype, W.device)                                # [N, units]
+    per = max(1, PSA_PATH_ROWS // len(flat))                                      # examples per chunk
+    if len(x) <= per: return _path_sums(net, x, y, params, linearise, flat, shapes).mean()
+    f = lambda i: _path_sums(net, x[i * per:(i + 1) * per], y[i * per:(i + 1) * per], params, linearise, flat, shapes)
+    return _Chunks.apply(f, math.ceil(len(x) / per), x, *(t for pair in net.layer_params(params) for t in pair)).mean()

@@ -89,6 +89,20 @@ def test_psa_gradients_same_for_both_backends(make):
         grads[b] = [p.grad.clone() for p in net.parameters()]
     for ge, gc in zip(grads['eager'], grads['compiled']): assert_rel_close(gc, ge)
 
+def test_conv_under_autocast_same_for_both_backends():
+    "bfloat16 autocast on a float32 conv SBN: both backends take the flip sums in float32, the same gradient."
+    torch.manual_seed(4)
+    net = SBNConvNet((2, 8, 8), [(3, 3, 1, 1), (4, 3, 2, 0)], 3)
+    x, y = torch.rand(4, 2, 8, 8), torch.randint(0, 3, (4,))
+    grads = {}
+    for b in ('eager', 'compiled'):
+        torch.manual_seed(5); net.zero_grad()
+        with torch.autocast('cpu', torch.bfloat16): s = estimator('psa', backend=b).surrogate(net, x, y)
+        s.backward()
+        grads[b] = [p.grad.clone() for p in net.parameters()]
+    assert all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads['compiled'])
+    for ge, gc in zip(grads['eager'], grads['compiled']): assert_rel_close(gc, ge)
+
 def test_backend_switch(monkeypatch):
     assert psa_backend('compiled') == 'compiled'
     monkeypatch.setenv('PSA_BACKEND', 'eager')
