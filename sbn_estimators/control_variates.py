@@ -21,6 +21,7 @@ class DoubleCV(Estimator):
     def __init__(self, n=4): # paths per example, n >= 2
         if isinstance(n, bool) or not isinstance(n, int) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
         self.n = n
+    needs_grad = True # differentiates the paths inside: with gradients disabled, `surrogate` gives `loss_value`
     correct = True # add back the control variate's expectation (False only to show the bias of leaving it out)
 
     def sensitivities(self, net, params, hs, y):

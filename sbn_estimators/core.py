@@ -104,7 +104,8 @@ def sample_states(a:torch.Tensor, # pre-activations
     "Draw `x = sign(a - Z)` independently for every entry: +1 with probability F(a), else -1."
     a = a.detach()
     w = a.to(torch.promote_types(a.dtype, torch.float32))   # half precision would round u and F(a) (and draw u = 0)
-    return torch.where(torch.rand_like(w) < get_noise(noise).cdf(w), 1., -1.).to(a.dtype)
+    u = torch.rand(w.shape, dtype=w.dtype, device=w.device)  # in index order: the states depend on the values, not the memory layout
+    return torch.where(u < get_noise(noise).cdf(w), 1., -1.).to(a.dtype)
 
 # %% ../nbs/00_core.ipynb #ebbbfaa3
 def logistic_loss(eta, # head outputs, [..., B, out]

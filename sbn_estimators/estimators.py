@@ -35,6 +35,7 @@ def _validated(surrogate):
         if not isinstance(self, LocalEstimator): check_sbn_model(net, self.name)
         if hasattr(net, 'check_data'): net.check_data(x, y)
         if params is not None and hasattr(net, 'layer_params'): check_params(net, params)
+        if self.needs_grad and not torch.is_grad_enabled(): return self.loss_value(net, x, y, params)   # no_grad, inference_mode
         return surrogate(self, net, x, y, params)
     checked.validated = True
     return checked
@@ -44,11 +45,15 @@ class Estimator:
     name = None # registry name, set by `register_estimator`
     stochastic = True # False when every call gives the same estimate
     model_kinds = ('sbn',) # the kinds of model it trains (see `models.register_model`)
+    needs_grad = False # True when `surrogate` differentiates inside or tunes what it learned: with gradients disabled it gives `loss_value`
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
         s = cls.__dict__.get('surrogate')
         if s is not None and not getattr(s, 'validated', False): cls.surrogate = _validated(s)
     def surrogate(self, net, x, y, params=None): raise NotImplementedError
+    def loss_value(self, net, x, y, params=None):
+        "The loss at one sample of the binary states, without autograd: what a surrogate's value estimates."
+        return reduce_loss(net.loss(net(x, params=params), y))
     def on_epoch(self, model:nn.Module, epoch:int, epochs:int):
         "Called by the trainer at the start of every epoch (from 0); a schedule sets its parameters here."
     def state_dict(self) -> dict:

@@ -35,6 +35,7 @@ def conditional_noise(a:torch.Tensor, # pre-activations (gradients flow into the
 @register_estimator('rebar')
 class REBAR(Estimator):
     "REBAR: REINFORCE with the relaxed network as control variate; its scale kappa (per group) and tau tuned on the variance."
+    needs_grad = True # differentiates inside and tunes: with gradients disabled, `surrogate` gives `loss_value`
     def __init__(self, scale=1.0, # initial scale of the control variate for the binary layers (the head's starts at 0), in [-1e6, 1e6]
                  tau=0.5, # initial temperature of the {0,1} Concrete relaxation, in [1e-3, 1e3]
                  tune=True, # Adam steps on the estimates' mean squared norm after each estimate; False keeps scale, tau
@@ -75,6 +76,9 @@ class REBAR(Estimator):
     def tuned_groups(self): return [{'params': [self.scales, self.log_tau]}] # Adam parameter groups
     def tuned(self): return [p for group in self.tuned_groups() for p in group['params']]
     def coefs(self): return [self.scales] # per-group scale of each control variate
+    def loss_value(self, net, x, y, params=None):
+        check_logit_noise(net, self.name)
+        return super().loss_value(net, x, y, params)
 
     def relaxed(self, net, x, params, zs):
         "Relaxed states of every binary layer and the head's output, driven by the noises `zs`."
@@ -109,17 +113,19 @@ class REBAR(Estimator):
             f = net.loss(net.head(h, params), y)
             if not theta: return reduce_loss(f.detach())                    # nothing to differentiate
             A = grad(reduce_loss(f + f.detach() * (S - S.detach())))
-            self.concrete.tau = self.log_tau.exp()
-            fixed = [tuple(p.detach() for p in pair) for pair in pairs]
-            cvs = zip(self.control_variates(net, x, y, params, zs), self.control_variates(net, x, y, params, zts),
-                      self.control_variates(net, x.detach(), y, fixed, [z.detach() for z in zts]))
-            Bs = [grad(reduce_loss(cw * S - c + ct), create_graph=self.tune) for c, ct, cw in cvs]
-            est = [A[i] - sum(k[groups[i]] * B[i] for k, B in zip(self.coefs(), Bs)) for i in range(len(theta))]
-            if self.tune:
-                V = sum(e.square().sum() for e in est) / f[..., 0].numel()   # mean over the copies
-                for p, g in zip(self.tuned(), torch.autograd.grad(V, self.tuned(), allow_unused=True, materialize_grads=True)):
-                    p.grad = g
-                self._opt.step()
+            self.concrete.tau = self.log_tau.exp()                          # differentiable in log tau during this call
+            try:
+                fixed = [tuple(p.detach() for p in pair) for pair in pairs]
+                cvs = zip(self.control_variates(net, x, y, params, zs), self.control_variates(net, x, y, params, zts),
+                          self.control_variates(net, x.detach(), y, fixed, [z.detach() for z in zts]))
+                Bs = [grad(reduce_loss(cw * S - c + ct), create_graph=self.tune) for c, ct, cw in cvs]
+                est = [A[i] - sum(k[groups[i]] * B[i] for k, B in zip(self.coefs(), Bs)) for i in range(len(theta))]
+                if self.tune:
+                    V = sum(e.square().sum() for e in est) / f[..., 0].numel()   # mean over the copies
+                    for p, g in zip(self.tuned(), torch.autograd.grad(V, self.tuned(), allow_unused=True, materialize_grads=True)):
+                        p.grad = g
+                    self._opt.step()
+            finally: self.concrete.tau = self.log_tau.detach().exp()         # kept without a graph: the estimator copies and pickles
         return reduce_loss(f.detach()) + sum((e.detach() * (p - p.detach())).sum() for e, p in zip(est, theta))
 
 # %% ../nbs/09a_rebar_relax.ipynb #c850e700
@@ -147,8 +153,9 @@ class RELAX(REBAR):
             h, size = x[:1], x[0].numel()
             for k in range(len(net.layer_params()) - 1): h = net.layer(k, h); size += h.shape[-1]
         with torch.random.fork_rng(devices=[], enabled=bool(self._loaded)):   # a resumed run overwrites it: draw off the stream
-            self.cv_net = nn.Sequential(nn.Linear(size, self.hidden), nn.Tanh(),
-                                        nn.Linear(self.hidden, 1, bias=False)).to(device=x.device, dtype=x.dtype)
+            f32 = dict(dtype=torch.float32)                                 # drawn in float32 whatever the default dtype, then cast
+            self.cv_net = nn.Sequential(nn.Linear(size, self.hidden, **f32), nn.Tanh(),
+                                        nn.Linear(self.hidden, 1, bias=False, **f32)).to(device=x.device, dtype=x.dtype)
         nn.init.zeros_(self.cv_net[-1].weight)                              # starts as REBAR
         super()._init_state(net, x)
 

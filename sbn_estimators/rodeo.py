@@ -69,7 +69,8 @@ def neighbour_linearisations(x:torch.Tensor, # [K, ..., D] ±1 states of one lay
 def control_net(hidden:int # hidden units
                ) -> nn.Module:
     "RODEO's control function of (linearised change of the loss, the other path's loss): `hidden` LeakyReLU(0.3) units, 2 outputs."
-    return nn.Sequential(nn.Linear(2, hidden), nn.LeakyReLU(0.3), nn.Linear(hidden, 2))
+    f32 = dict(dtype=torch.float32)   # drawn in float32 whatever the default dtype; the estimator casts it to the data's
+    return nn.Sequential(nn.Linear(2, hidden, **f32), nn.LeakyReLU(0.3), nn.Linear(hidden, 2, **f32))
 
 # %% ../nbs/18a_rodeo.ipynb #5e08a003
 @register_estimator('rodeo')
@@ -87,6 +88,7 @@ class RODEO(Estimator):
         if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
         self.n, self.hidden, self.lr, self.net_lr, self.tune = n, hidden, lr, net_lr, tune
         self.nets, self._loaded = None, {}
+    needs_grad = True # differentiates and tunes inside: with gradients disabled, `surrogate` gives `loss_value`
     score_flip = True # the flipped unit's score in the beta-term (False only to show the bias of leaving it out)
     rows = 1 << 16 # control-network inputs per slice
 

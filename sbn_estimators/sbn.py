@@ -167,14 +167,14 @@ def cos_data(n_per_class:int=100, # points per class
     if n_per_class < 1: raise ValueError(f"n_per_class must be positive, got {n_per_class}")
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
-    g = torch.Generator().manual_seed(seed)
-    u = lambda n, lo, hi: lo + (hi - lo) * torch.rand(n, generator=g, dtype=dtype)
+    g = torch.Generator().manual_seed(seed)   # drawn in float64 whatever `dtype`, then cast: the same points in every dtype
+    u = lambda n, lo, hi: lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
     pos = torch.stack([u(n_per_class, -math.pi / 2, math.pi / 2), u(n_per_class, 0, 1)], 1)
-    neg = torch.empty(0, 2, dtype=dtype)
+    neg = torch.empty(0, 2, dtype=torch.float64)
     while len(neg) < n_per_class:
         c = torch.stack([u(n_per_class, -math.pi / 2, math.pi / 2), u(n_per_class, -1, 1)], 1)
         neg = torch.cat([neg, c[c[:, 1] < torch.cos(c[:, 0])]])
-    X = torch.cat([pos, neg[:n_per_class]])
+    X = torch.cat([pos, neg[:n_per_class]]).to(dtype)
     Y = torch.cat([torch.ones(n_per_class, 1, dtype=dtype), -torch.ones(n_per_class, 1, dtype=dtype)])
     return X, Y
 
@@ -187,21 +187,22 @@ def init_sbn_(net:SBNMLP, X, # data the pre-activations are normalised on: [N, n
     W = net.layers[0].weight
     check_inputs(X, net.sizes[:1], W.dtype, W.device, name='X')
     if len(X) < 2: raise ValueError(f"X: init_sbn_ normalises the pre-activations over the rows of X: pass at least 2 rows, got {len(X)}")
-    g = torch.Generator().manual_seed(seed)
-    for l in net.layers:
-        for p in (l.weight, l.bias): p.copy_(2 * torch.rand(p.shape, generator=g, dtype=p.dtype) - 1)
+    g = torch.Generator().manual_seed(seed)   # drawn and normalised in float64 whatever the network's dtype, then cast:
+    Wb = [[(2 * torch.rand(p.shape, generator=g, dtype=torch.float64) - 1).to(X.device) for p in (l.weight, l.bias)]
+          for l in net.layers]                 # a float32 network gets the float64 network's weights, rounded
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        h = X.expand(samples, *X.shape)
-        for k, l in enumerate(net.layers):
-            a = linear(h, l.weight, l.bias).flatten(0, -2)
+        h = X.double().expand(samples, *X.shape)
+        for k, (Wk, bk) in enumerate(Wb):
+            a = linear(h, Wk, bk).flatten(0, -2)
             s = a.std(0, correction=0)
-            if k == 0 and (s <= torch.finfo(s.dtype).eps * a.abs().amax(0)).any():   # no spread beyond rounding
+            if k == 0 and (s <= torch.finfo(W.dtype).eps * a.abs().amax(0)).any():   # no spread beyond the network's rounding
                 raise ValueError(f"X: its {len(X)} rows give the first layer's pre-activations no spread (are all rows equal?); "
                                  "init_sbn_ divides by that spread: pass rows that differ")
             s = s.clamp(min=1e-8)
-            l.weight.div_(s[:, None]); l.bias.div_(s)
-            if k < len(net.layers) - 1:
-                l.bias.sub_(a.mean(0) / s)
-                h = sample_states(linear(h, l.weight, l.bias), net.noise)
+            Wk.div_(s[:, None]); bk.div_(s)
+            if k < len(Wb) - 1:
+                bk.sub_(a.mean(0) / s)
+                h = sample_states(linear(h, Wk, bk), net.noise)
+    for l, (Wk, bk) in zip(net.layers, Wb): l.weight.copy_(Wk); l.bias.copy_(bk)
     return net

@@ -44,6 +44,9 @@ class Reinforce(Estimator):
         self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n, decay, hidden, lr
         self.n_paths, self.ema, self.baseline_net, self._loaded = n_paths, None, None, {}
 
+    @property
+    def needs_grad(self): return self.baseline in ('ema', 'nvil') # they learn: with gradients disabled, `surrogate` gives `loss_value`
+
     def _baseline(self, f, x):
         "The baseline for per-example losses `f` [n, ..., B] of inputs `x`, then the baseline's update."
         fd, x = f.detach(), x.detach().flatten(1)                          # flat inputs, outside x's graph: an encoder upstream
@@ -56,7 +59,8 @@ class Reinforce(Estimator):
             return B
         if self.baseline_net is None:
             with torch.random.fork_rng(devices=[], enabled=bool(self._loaded)):   # a resumed run overwrites it: draw off the stream
-                self.baseline_net = nn.Sequential(nn.Linear(x.shape[-1], self.hidden), nn.Tanh(), nn.Linear(self.hidden, 1)
+                f32 = dict(dtype=torch.float32)                             # drawn in float32 whatever the default dtype, then cast
+                self.baseline_net = nn.Sequential(nn.Linear(x.shape[-1], self.hidden, **f32), nn.Tanh(), nn.Linear(self.hidden, 1, **f32)
                                                  ).to(device=x.device, dtype=x.dtype)
             self._opt = torch.optim.Adam(self.baseline_net.parameters(), lr=self.lr)
             if self._loaded:                                                 # a resumed run: the baseline learned before
@@ -198,6 +202,7 @@ class ARMS(PerLayerEstimator):
 @register_estimator('muprop')
 class MuProp(Estimator):
     "MuProp: REINFORCE with a first-order Taylor control variate around the mean-field network."
+    needs_grad = True # differentiates the mean-field network inside: with gradients disabled, `surrogate` gives `loss_value`
     def surrogate(self, net, x, y, params=None):
         fixed = [tuple(p.detach() for p in pair) for pair in net.layer_params(params)]
         with torch.enable_grad():

@@ -1,0 +1,132 @@
+"Robustness under correct use: copies of tuned estimators, seeded draws in any dtype, the default dtype, gradients disabled, memory layout."
+import copy, pickle
+import pytest, torch
+from sbn_estimators.core import sample_states
+from sbn_estimators.sbn import SBNMLP, cos_data, init_sbn_
+from sbn_estimators.sbn_conv import SBNConvNet
+from sbn_estimators.estimators import estimator, reduce_loss
+
+torch.set_num_threads(1)  # tiny tensors: one thread is fastest on a shared CPU
+
+X, Y = cos_data(seed=0)
+XS, YS = X[::10], Y[::10]
+LEARNING = ['rebar', 'relax', 'rodeo', 'reinforce:baseline=nvil', 'reinforce:baseline=ema']
+AUTOGRAD_INSIDE = ['muprop', 'double_cv', 'rebar', 'relax', 'rodeo', 'reinforce:baseline=nvil']
+
+
+def toy(dtype=torch.float64):
+    return init_sbn_(SBNMLP([2, 4, 4, 1], dtype=dtype), X.to(dtype), seed=0)
+
+
+def estimate(net, est, x, y, seed):
+    "One estimate of every parameter's gradient, and the surrogate's value, after `torch.manual_seed(seed)`."
+    torch.manual_seed(seed)
+    net.zero_grad()
+    v = est.surrogate(net, x, y)
+    v.backward()
+    return v.detach(), [p.grad.clone() for p in net.parameters()]
+
+
+def tensors(state):
+    "Every tensor and number in a (nested) state dict, in order."
+    if isinstance(state, torch.Tensor): return [state.detach().clone()]
+    if isinstance(state, dict): return [t for k in sorted(state, key=str) for t in tensors(state[k])]
+    if isinstance(state, (list, tuple)): return [t for s in state for t in tensors(s)]
+    return [torch.tensor(float(state))] if isinstance(state, (int, float)) else []
+
+
+def same(a, b): return len(a) == len(b) and all(torch.equal(s, t) for s, t in zip(a, b))
+
+
+# 1. REBAR / RELAX copy after a call (the temperature was kept as a tensor with its graph)
+@pytest.mark.parametrize('name', ['rebar', 'relax'])
+def test_tuned_rebar_relax_deepcopy_and_continue_alike(name):
+    net, est = toy(), estimator(name)
+    estimate(net, est, XS, YS, 0)
+    assert not est.concrete.tau.requires_grad and est.concrete.tau.grad_fn is None
+    assert float(est.concrete.tau) == pytest.approx(est.log_tau.exp().item())   # the tuned temperature, after the step
+    twin = copy.deepcopy(est)
+    pickle.loads(pickle.dumps(est))
+    a, b = estimate(net, est, XS, YS, 1), estimate(net, twin, XS, YS, 1)
+    assert torch.equal(a[0], b[0]) and same(a[1], b[1])
+
+
+# 2. seeded data and initialisation: the same draws in float32 as in float64
+def test_cos_data_is_the_same_points_in_every_dtype():
+    X32, Y32 = cos_data(seed=0, dtype=torch.float32)
+    assert torch.equal(X32, X.float()) and torch.equal(Y32, Y.float())
+    assert X[0].tolist() == [1.4767150572732968, 0.1682727668849966]   # float64 draws unchanged (stored results)
+    assert torch.equal(cos_data(7, seed=5, dtype=torch.bfloat16)[0], cos_data(7, seed=5)[0].bfloat16())
+
+
+def test_init_sbn_is_the_same_network_in_every_dtype():
+    X32 = X.float()
+    n32 = init_sbn_(SBNMLP([2, 5, 5, 1], dtype=torch.float32), X32, seed=0)
+    n64 = init_sbn_(SBNMLP([2, 5, 5, 1]), X32.double(), seed=0)   # the same data: the float64 weights, rounded
+    assert all(torch.equal(p, q.float()) for p, q in zip(n32.parameters(), n64.parameters()))
+    n64 = init_sbn_(SBNMLP([2, 5, 5, 1]), X, seed=0)               # the data rounded to float32: up to rounding
+    assert all(torch.allclose(p.double(), q, rtol=1e-5, atol=1e-6) for p, q in zip(n32.parameters(), n64.parameters()))
+
+
+# 3. helper networks: their initial weights do not depend on torch's default dtype
+@pytest.mark.parametrize('spec', ['relax', 'reinforce:baseline=nvil', 'rodeo'])
+def test_helper_networks_do_not_depend_on_the_default_dtype(spec):
+    net = toy(torch.float32)
+    xs, ys = XS.float(), YS.float()
+    def second(default):
+        old = torch.get_default_dtype()
+        torch.set_default_dtype(default)
+        try:
+            est = estimator(spec)
+            estimate(net, est, xs, ys, 0)
+            return estimate(net, est, xs, ys, 1)
+        finally: torch.set_default_dtype(old)
+    a, b = second(torch.float32), second(torch.float64)
+    assert torch.equal(a[0], b[0]) and same(a[1], b[1])
+
+
+# 4. gradients disabled: the loss value, no error, and no tuning step
+@pytest.mark.parametrize('spec', AUTOGRAD_INSIDE)
+def test_inference_mode_gives_the_loss_value(spec):
+    net = toy()
+    with torch.inference_mode():
+        torch.manual_seed(3)
+        v = estimator(spec).surrogate(net, XS, YS)
+    torch.manual_seed(3)
+    assert v.ndim == 0 and v.item() == reduce_loss(net.loss(net(XS), YS)).item()
+
+
+@pytest.mark.parametrize('spec', LEARNING)
+@pytest.mark.parametrize('off', [torch.no_grad, torch.inference_mode])
+def test_no_tuning_with_gradients_disabled(spec, off):
+    net, est = toy(), estimator(spec)
+    estimate(net, est, XS, YS, 0)                       # builds what it learns
+    before = tensors(est.state_dict())
+    with off(): v = est.surrogate(net, XS, YS)
+    assert torch.isfinite(v) and same(tensors(est.state_dict()), before)
+    estimate(net, est, XS, YS, 1)                       # with gradients it still learns
+    assert not same(tensors(est.state_dict()), before)
+
+
+def test_rebar_refuses_a_noise_without_logits_with_gradients_disabled_too():
+    net = SBNMLP([2, 3, 1], noise='uniform')
+    with torch.no_grad(), pytest.raises(ValueError, match='logistic or normal'): estimator('rebar').surrogate(net, XS, YS)
+
+
+# 5. the same seed gives the same states whatever the memory layout
+def test_sample_states_follow_values_not_layout():
+    a = torch.randn(3, 4, 5, 6, dtype=torch.float64)
+    torch.manual_seed(1); s = sample_states(a)
+    torch.manual_seed(1); t = sample_states(a.to(memory_format=torch.channels_last))
+    torch.manual_seed(1); u = torch.rand(3, 4, 5, 6, dtype=torch.float64)
+    assert torch.equal(s, t) and torch.equal(s, torch.where(u < torch.sigmoid(a), 1., -1.).double())
+
+
+@pytest.mark.parametrize('name', ['st', 'psa'])
+def test_channels_last_input_gets_the_same_estimate(name):
+    torch.manual_seed(0)
+    net = SBNConvNet((2, 6, 6), [(3, 3, 1, 0), (2, 3, 2, 0)], 3, dtype=torch.float64)
+    x, y = torch.randn(5, 2, 6, 6, dtype=torch.float64), torch.randint(0, 3, (5,))
+    a = estimate(net, estimator(name), x, y, 1)
+    b = estimate(net, estimator(name), x.to(memory_format=torch.channels_last), y, 1)
+    assert all(torch.allclose(p, q, rtol=0, atol=1e-12) for p, q in zip(a[1], b[1]))   # the same states: rounding only
