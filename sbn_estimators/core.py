@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['NOISES', 'LOSSES', 'Noise', 'LogisticNoise', 'NormalNoise', 'UniformNoise', 'TriangularNoise', 'get_noise',
-           'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite', 'check_inputs',
-           'check_targets', 'SBNModel', 'check_sbn_model', 'check_params']
+           'noise_dtype', 'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite',
+           'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model', 'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
 import math
@@ -98,12 +98,17 @@ def get_noise(noise='logistic' # a noise name or a `Noise`
     return NOISES[noise]
 
 # %% ../nbs/00_core.ipynb #d48ae5b5
+def noise_dtype(dtype:torch.dtype # dtype of the pre-activations
+               ) -> torch.dtype:
+    "The dtype noise is drawn and compared in for pre-activations of `dtype`: float32 for half precision, else `dtype`."
+    return torch.promote_types(dtype, torch.float32)
+
 def sample_states(a:torch.Tensor, # pre-activations
                   noise='logistic' # noise name or `Noise`
                  ) -> torch.Tensor: # ±1 states, same shape, dtype and device as `a`
     "Draw `x = sign(a - Z)` independently for every entry: +1 with probability F(a), else -1."
     a = a.detach()
-    w = a.to(torch.promote_types(a.dtype, torch.float32))   # half precision would round u and F(a) (and draw u = 0)
+    w = a.to(noise_dtype(a.dtype))   # half precision would round u and F(a) (and draw u = 0)
     u = torch.rand(w.shape, dtype=w.dtype, device=w.device)  # in index order: the states depend on the values, not the memory layout
     return torch.where(u < get_noise(noise).cdf(w), 1., -1.).to(a.dtype)
 

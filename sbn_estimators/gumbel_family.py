@@ -88,12 +88,13 @@ class GumbelRao(CategoricalST):
         self.k = k
     def noise_given(self, a, x):
         "k noises per unit from Z | x, detached: [k, *a.shape]."
-        u = torch.rand((self.k, *a.shape), dtype=a.dtype, device=a.device).clamp(min=torch.finfo(a.dtype).tiny)
+        dt = noise_dtype(a.dtype)
+        u = torch.rand((self.k, *a.shape), dtype=dt, device=a.device).clamp(min=torch.finfo(dt).tiny)
         return conditional_logistic(a.detach(), x, u)
     def forward(self, a):
         x = sample_states(a, 'logistic')
         soft = (2 * torch.sigmoid((a - self.noise_given(a, x)) / self.tau) - 1).mean(0)
-        return x + (soft - soft.detach())
+        return (x + (soft - soft.detach())).to(a.dtype)
 
 # %% ../nbs/16_gumbel_family.ipynb #7f401b98
 @register_estimator('decoupled_st')
@@ -105,7 +106,7 @@ class DecoupledST(LocalEstimator):
         self.tau_forward, self.tau_backward = _check_number('tau_forward', tau_forward), _check_number('tau_backward', tau_backward)
     check_noise = CategoricalST.check_noise
     def forward(self, a, z=None): # z: the logistic noise, drawn fresh when not given
-        z = self._noise.sample(a.shape, a.device, a.dtype) if z is None else z
+        z = self._noise.sample(a.shape, a.device, noise_dtype(a.dtype)) if z is None else z
         fwd = 2 * torch.sigmoid((a.detach() - z) / self.tau_forward) - 1
         bwd = 2 * torch.sigmoid((a - z) / self.tau_backward) - 1
-        return fwd + (bwd - bwd.detach())
+        return (fwd + (bwd - bwd.detach())).to(a.dtype)

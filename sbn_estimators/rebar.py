@@ -24,7 +24,9 @@ def conditional_noise(a:torch.Tensor, # pre-activations (gradients flow into the
                      ) -> torch.Tensor:
     "Z ~ p(Z | sign(a - Z) = x), reparameterised: x F^{-1}(v F(x a))."
     noise = get_noise(noise)
-    if v is None: v = torch.rand_like(a).clamp(min=torch.finfo(a.dtype).tiny)
+    if v is None:   # in float32 under half precision, like every noise (noise_dtype)
+        dt = noise_dtype(a.dtype)
+        v = torch.rand(a.shape, dtype=dt, device=a.device).clamp(min=torch.finfo(dt).tiny)
     s = x * a
     if noise.name == 'logistic':
         return x * (torch.log(v) + noise.log_cdf(s) - torch.log1p(-v * noise.cdf(s)))
@@ -84,7 +86,8 @@ class REBAR(Estimator):
         "Relaxed states of every binary layer and the head's output, driven by the noises `zs`."
         r, rs = x, []
         for k, z in enumerate(zs):
-            r = self.concrete.relax(net.layer(k, r, params), z)
+            a = net.layer(k, r, params)
+            r = self.concrete.relax(a, z).to(a.dtype)
             rs.append(r)
         return rs, net.head(r, params)
 
@@ -94,6 +97,10 @@ class REBAR(Estimator):
 
     def surrogate(self, net, x, y, params=None):
         check_logit_noise(net, self.name)
+        dt = net.layer_params(params)[0][0].dtype
+        if dt in (torch.float16, torch.bfloat16):   # measured: d/db = 1e-4 for an exact 5e-4 in bfloat16
+            raise ValueError(f"{self.name} needs float32 or float64 parameters, got {dt}: its control variates cancel terms of "
+                             f"order 1, and half-precision rounding swamps the gradient left over (autocast keeps them float32)")
         if self.scales is None: self._init_state(net, x)
         pairs = net.layer_params(params)
         if len(self.scales) != len(pairs):
@@ -106,7 +113,7 @@ class REBAR(Estimator):
             h, S, zs, zts = x, 0., [], []
             for k in range(len(pairs) - 1):                                 # the hard path
                 a = net.layer(k, h, params)
-                z = net.noise.sample(a.shape, a.device, a.dtype)
+                z = net.noise.sample(a.shape, a.device, noise_dtype(a.dtype))
                 h = torch.where(a.detach() > z, 1., -1.).to(a.dtype)
                 S = S + net.noise.log_cdf(h * a).sum(-1)
                 zs.append(z); zts.append(conditional_noise(a, h, net.noise))

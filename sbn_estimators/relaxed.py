@@ -27,14 +27,14 @@ class Concrete(LocalEstimator):
         _check_tau(tau)
         self.tau = tau
     def relax(self, a, z): return 2 * torch.sigmoid((a - z) / self.tau) - 1
-    def forward(self, a, z=None): # z: the noise, drawn fresh when not given
-        return self.relax(a, self._noise.sample(a.shape, a.device, a.dtype) if z is None else z)
+    def forward(self, a, z=None): # z: the noise, drawn fresh when not given (in float32 under half precision)
+        return self.relax(a, self._noise.sample(a.shape, a.device, noise_dtype(a.dtype)) if z is None else z).to(a.dtype)
 
 # %% ../nbs/09_relaxed.ipynb #e7e924d4
 @register_estimator('st_gumbel')
 class STGumbel(Concrete):
     "Straight-through Gumbel: hard sample sign(a - Z) forward, Concrete gradient with the same Z backward."
     def forward(self, a, z=None): # z: the noise, drawn fresh when not given
-        z = self._noise.sample(a.shape, a.device, a.dtype) if z is None else z
+        z = self._noise.sample(a.shape, a.device, noise_dtype(a.dtype)) if z is None else z
         soft = self.relax(a, z)
-        return torch.where(a > z, 1., -1.).to(a.dtype) + (soft - soft.detach())
+        return (torch.where(a > z, 1., -1.) + (soft - soft.detach())).to(a.dtype)

@@ -133,7 +133,8 @@ class PerLayerEstimator(Estimator):
         h, terms = x, 0.
         for k in range(len(net.layer_params(params)) - 1):
             a = net.layer(k, h, params)
-            xs, w = self.draw(net.noise.cdf(a.detach()))
+            xs, w = self.draw(net.noise.cdf(a.detach().to(noise_dtype(a.dtype))))   # p in float32 under half precision
+            xs = xs.to(a.dtype)
             f = downstream_loss(net, params, k, xs, y)                      # [m, ..., B]
             phi = unit_logit(a, net.noise)
             terms = terms + ((w * f[..., None]).sum(0) * (phi - phi.detach())).sum(-1)
