@@ -58,6 +58,10 @@ def expected_quantization_error(freq:float, # omega
     return (1 - 2 / math.pi + 4 / math.pi * (phi / (4 * k ** 2 - 1)).sum()).item()
 
 # %% ../nbs/19b_biper.ipynb #4e1d9c1f
+def _keep_stage(module, state_dict, prefix, *args):
+    "A state_dict saved before BiPer stored its stage loads with the stage the module has."
+    state_dict.setdefault(prefix + 'binarized', module.binarized.clone())
+
 class BiPer(nn.Module):
     "BiPer's weights for the `binarize` hook of the binary-weight layers: the sine (stage 1) or its square wave (stage 2)."
     def __init__(self, freq:float=20., # omega
@@ -67,7 +71,13 @@ class BiPer(nn.Module):
         if not isinstance(binarize, bool): raise ValueError(f"binarize must be True or False, got {binarize!r}")
         if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not (math.isfinite(tau) and tau >= 0):
             raise ValueError(f"tau must be a finite number >= 0, got {tau!r}")
+        self.register_buffer('binarized', torch.tensor(binarize))   # the stage, saved in the state_dict
+        self.register_load_state_dict_pre_hook(_keep_stage)
         self.freq, self.binarize, self.tau = _check_freq(freq), binarize, float(tau)
+    @property
+    def binarize(self) -> bool: return bool(self.binarized)
+    @binarize.setter
+    def binarize(self, v): self.binarized.fill_(v)
     def forward(self, latent): return biper_weights(latent, self.freq, self.binarize)
     def _binary(self):
         if not self.binarize: raise ValueError("BiPer weights in stage 1 (binarize=False) are sin(freq w), not binary: "

@@ -17,6 +17,10 @@ from .estimators import *
 from .straight_through import sign_pm
 from .binary_weights import binary_weight_layers
 
+# %% ../nbs/11_layers.ipynb #c6f2b8a4
+from .binary_weights import weight_scale
+
+
 # %% ../nbs/11_layers.ipynb #3e88d981
 EVAL_MODES = ('sample', 'det')
 
@@ -24,16 +28,20 @@ EVAL_MODES = ('sample', 'det')
 class BinaryActivation(nn.Module):
     "A ±1 unit: the local estimator's forward/backward in training; samples or `sign(a)` in evaluation."
     def __init__(self, est, # a `LocalEstimator` (activation module) or a registry spec like 'st' or 'reste:o=3'
-                 eval_mode:str='sample' # evaluation output: 'sample' (sign(a - Z)) or 'det' (sign(a))
+                 eval_mode:str=None # evaluation output: 'sample' (sign(a - Z)) or 'det' (sign(a)); default: 'det' for an estimator with a deterministic forward, else 'sample'
                 ):
         super().__init__()
-        if isinstance(est, str): est = estimators_from_spec(est)[0]
+        if isinstance(est, str):
+            ests = estimators_from_spec(est)
+            if len(ests) != 1: raise ValueError(f"estimator spec {est!r} names {len(ests)} estimators; give exactly one")
+            est = ests[0]
         if not isinstance(est, LocalEstimator):
             name = getattr(est, 'name', type(est).__name__)
             raise ValueError(f"estimator {name!r} is network-level, not an activation: use it through "
                              f"est.surrogate(model, x, y) on an SBN model (sbn_mlp, psa_allconv, ...), or pick a local "
                              f"estimator for a layered model: {', '.join(local_estimators())}")
         self.est = est
+        if eval_mode is None: eval_mode = 'det' if getattr(est, 'deterministic', False) else 'sample'   # evaluate as it trains
         self.eval_mode = check_eval_mode(eval_mode)
     def forward(self, a):
         if self.training: return self.est(a)
@@ -96,8 +104,32 @@ def unpack_weight(exported:dict, name:str # layer name, as in `model.named_modul
 
 # %% ../nbs/11_layers.ipynb #700452e8
 @torch.no_grad()
+def _latent_with_scale(w, alpha, scale):
+    "Latents with the signs of `w` whose scale, as the layer computes it (`weight_scale`, a float mean of |latent|), is exactly `alpha`."
+    if scale == 'none': return w
+    target = alpha.expand_as(weight_scale(w, scale)).reshape(-1)   # one alpha per scale group
+    if torch.equal(weight_scale(w, scale).reshape(-1), target): return w
+    s, n = sign_pm(w), w.numel() // len(target)
+    idx, out, done = torch.arange(n, device=w.device), w.clone().reshape(len(target), -1), torch.zeros_like(target, dtype=torch.bool)
+    T0 = target * n
+    sums, up, down = [T0], T0, T0
+    for _ in range(64):   # float sums T near n alpha until mean = T / n rounds to alpha
+        up, down = torch.nextafter(up, T0.new_tensor(math.inf)), torch.nextafter(down, T0.new_tensor(-math.inf))
+        sums += [up, down]
+    for T in sums:
+        g = torch.nextafter(T, T.new_tensor(math.inf)) - T            # the float spacing at T: T = K g, K an integer
+        K = (T / g).round().long()
+        q, r = K // n, K % n                                           # n magnitudes q g or (q + 1) g summing to K g: every partial sum exact
+        mag = (q[:, None] + (idx < r[:, None])).to(w.dtype) * g[:, None]
+        hit = ~done & (q > 0) & (weight_scale(s * mag.view_as(w), scale).reshape(-1) == target)
+        out[hit] = (s.reshape(len(target), -1) * mag)[hit]
+        done |= hit
+        if done.all(): break
+    return out.view_as(w)
+
+@torch.no_grad()
 def import_binary(model:nn.Module, exported:dict) -> nn.Module:
-    "Load `export_binary` output into `model` (same architecture): latent weights that deploy to `alpha * sign` (`latent_from`)."
+    "Load `export_binary` output into `model` (same architecture): latent weights that deploy to exactly `alpha * sign` (`latent_from`)."
     state = {k: v for k, v in exported.items() if not k.endswith(('.bits', '.shape', '.scale'))}
     signs = binary_weight_layers(model)
     missing = [n for n in signs if f'{n}.weight.bits' not in exported]
@@ -106,7 +138,10 @@ def import_binary(model:nn.Module, exported:dict) -> nn.Module:
         w = unpack_weight(exported, name)
         if w.shape != m.weight.shape:
             raise ValueError(f"{name}: exported weight has shape {list(w.shape)}, the model's is {list(m.weight.shape)}")
-        state[f'{name}.weight'] = m.latent_from(w)
+        latent = m.latent_from(w)
+        if not hasattr(m.binarize, 'latent_from'):   # alpha * sign: make the layer's own mean |latent| give back alpha exactly
+            latent = _latent_with_scale(latent.to(m.weight), exported[f'{name}.weight.scale'].to(m.weight), m.scale)
+        state[f'{name}.weight'] = latent
     try: model.load_state_dict(state)
     except RuntimeError as e: raise ValueError(f"exported weights do not fit this model: {e}") from None
     return model

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from .core import *
 from .estimators import *
-from .layers import BinaryActivation
+from .layers import BinaryActivation, binary_eval_mode
 
 # %% ../nbs/04a_mismatch.ipynb #18bd8ce4
 def _sigmas(sigma, params):
@@ -123,7 +123,12 @@ def module_loss(model:nn.Module, x, y, # the network and one batch
     def f(ps):
         k = len(ps[0])
         b = {n: t.unsqueeze(0).repeat(k, *[1] * t.ndim) for n, t in bufs.items()}   # per-point copies absorb BN updates
-        return torch.func.vmap(one)(dict(zip(names, ps)), b)
+        try: return torch.func.vmap(one)(dict(zip(names, ps)), b)
+        except RuntimeError as e:
+            if 'randomness' not in str(e): raise
+            raise ValueError("module_loss needs a deterministic forward, but the model draws random numbers in training mode "
+                             "(sampling binary units, dropout, ...): make them deterministic or put those modules in eval mode "
+                             "(`mismatch` evaluates its BinaryActivations as sign(a))") from None
     return f
 
 # %% ../nbs/04a_mismatch.ipynb #4a268879
@@ -151,25 +156,32 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
     if not rel_sigma > 0: raise ValueError(f"rel_sigma must be positive, got {rel_sigma!r}")
     was_training = model.training
     model.train()
-    ref, ceiling, norm2 = {}, {}, {}
+    acts = [m for m in model.modules() if isinstance(m, BinaryActivation)]
+    old = [(m, a, getattr(m, a)) for m, a in _proxy_slots(model)]
+    ref, ceiling, norm2, cos, corrected = {}, {}, {}, {}, {}
     try:
-        for i, n in enumerate(names):
-            w = model.get_parameter(n).detach()
-            f = module_loss(model, x, y, [n], loss)
-            sig = rel_sigma * w.pow(2).mean().sqrt().item()
-            g1, g2 = (smoothed_grad(f, [w], sig, samples // 2, seed=seed * 1009 + 2 * i + half, chunk=chunk)[0] for half in (0, 1))
-            ref[n], ceiling[n], norm2[n] = (g1 + g2) / 2, _cos(g1, g2), (g1 * g2).sum().item()
-        cos, corrected = {}, {}
-        old = [(m, a, getattr(m, a)) for m, a in _proxy_slots(model)]
-        for p in proxies:
-            if p is not None: set_proxy(model, p)
-            g = _backprop_grads(model, x, y, names, loss)
-            for m, a, o in old: setattr(m, a, o)
-            label = 'own' if p is None else (p if isinstance(p, str) else p.spec)
-            cos[label] = {n: _cos(ref[n], g[n]) for n in names}
-            corrected[label] = {n: ((ref[n] * g[n]).sum() / (g[n].norm() * math.sqrt(norm2[n]))).item() if norm2[n] > 0
-                                else float('nan') for n in names}
-    finally: model.train(was_training)
+        with binary_eval_mode(model, 'det'):   # binary weights sign(w); binary activations sign(a) when not training
+            for m in acts: m.training = False   # the reference: the deterministic binary network (batch norm trains)
+            for i, n in enumerate(names):
+                w = model.get_parameter(n).detach()
+                f = module_loss(model, x, y, [n], loss)
+                sig = rel_sigma * w.pow(2).mean().sqrt().item()
+                g1, g2 = (smoothed_grad(f, [w], sig, samples // 2, seed=seed * 1009 + 2 * i + half, chunk=chunk)[0] for half in (0, 1))
+                ref[n], ceiling[n], norm2[n] = (g1 + g2) / 2, _cos(g1, g2), (g1 * g2).sum().item()
+            for m in acts: m.training = True
+            for p in proxies:
+                if p is not None: set_proxy(model, p)
+                else:
+                    for m in acts: m.est = proxy_estimator(m.est)   # the own backward on the deterministic forward
+                g = _backprop_grads(model, x, y, names, loss)
+                for m, a, o in old: setattr(m, a, o)
+                label = 'own' if p is None else (p if isinstance(p, str) else p.spec)
+                cos[label] = {n: _cos(ref[n], g[n]) for n in names}
+                corrected[label] = {n: ((ref[n] * g[n]).sum() / (g[n].norm() * math.sqrt(norm2[n]))).item() if norm2[n] > 0
+                                    else float('nan') for n in names}
+    finally:
+        for m, a, o in old: setattr(m, a, o)
+        model.train(was_training)
     return dict(layers=names, ceiling=ceiling, cos=cos, cos_corrected=corrected, rel_sigma=rel_sigma, samples=samples)
 
 # %% ../nbs/04a_mismatch.ipynb #fada7fc7

@@ -108,3 +108,11 @@ def test_input_gradient_and_frozen_parameters(name):
     estimator(name).surrogate(net, x, Y).backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     assert [p.grad is None for p in net.parameters()] == [True, True, False, False, False, False]
+
+
+def test_binary_activation_takes_one_estimator():
+    "A spec naming several estimators is refused, as `estimator` refuses it, not cut to its first one."
+    from sbn_estimators.layers import BinaryActivation
+    for spec in ('st,reste:o=5', 'st,clipped_st'):
+        with pytest.raises(ValueError, match="names 2 estimators; give exactly one"): BinaryActivation(spec)
+    assert BinaryActivation('reste:o=5').est.name == 'reste'
