@@ -62,6 +62,8 @@ def _keep_stage(module, state_dict, prefix, *args):
     "A state_dict saved before BiPer stored its stage loads with the stage the module has."
     state_dict.setdefault(prefix + 'binarized', module.binarized.clone())
 
+def _read_stage(module, incompatible): module._binarize = bool(module.binarized)
+
 class BiPer(nn.Module):
     "BiPer's weights for the `binarize` hook of the binary-weight layers: the sine (stage 1) or its square wave (stage 2)."
     def __init__(self, freq:float=20., # omega
@@ -73,11 +75,14 @@ class BiPer(nn.Module):
             raise ValueError(f"tau must be a finite number >= 0, got {tau!r}")
         self.register_buffer('binarized', torch.tensor(binarize))   # the stage, saved in the state_dict
         self.register_load_state_dict_pre_hook(_keep_stage)
+        self.register_load_state_dict_post_hook(_read_stage)
         self.freq, self.binarize, self.tau = _check_freq(freq), binarize, float(tau)
     @property
-    def binarize(self) -> bool: return bool(self.binarized)
+    def binarize(self) -> bool: return self._binarize   # a Python copy of the buffer: the forward needs no device sync
     @binarize.setter
-    def binarize(self, v): self.binarized.fill_(v)
+    def binarize(self, v):
+        self._binarize = bool(v)
+        self.binarized.fill_(self._binarize)
     def forward(self, latent): return biper_weights(latent, self.freq, self.binarize)
     def _binary(self):
         if not self.binarize: raise ValueError("BiPer weights in stage 1 (binarize=False) are sin(freq w), not binary: "
