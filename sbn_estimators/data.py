@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 from .sbn import cos_data
 
+# %% ../nbs/13_data.ipynb #97735d53
+import numbers
+
 # %% ../nbs/13_data.ipynb #d89b1353
 @dataclass
 class Data:
@@ -40,10 +43,13 @@ class Data:
 
 # %% ../nbs/13_data.ipynb #4f612ebf
 def train_val_split(n:int, # number of training examples
-                    val:float|int, # validation fraction in [0, 1) or a count of examples
+                    val:float|int, # validation fraction in [0, 1) or a count of examples (any real number; a 0-d tensor too)
                     seed:int=0):
     "Index tensors `(train_idx, val_idx)` of a seeded random split of `range(n)`."
-    n_val = round(val * n) if isinstance(val, float) else int(val)
+    v = val.item() if isinstance(val, torch.Tensor) and val.ndim == 0 else val
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+        raise ValueError(f"val must be a fraction in [0, 1) or a count of examples below n, got {val!r}")
+    n_val = int(v) if isinstance(v, numbers.Integral) else round(float(v) * n)
     if not 0 <= n_val < n:
         raise ValueError(f"validation size must leave training data: got val={val} for {n} examples "
                          "(a fraction in [0, 1) or a count below n)")

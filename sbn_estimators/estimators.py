@@ -71,6 +71,12 @@ class Estimator:
     def hparams(self):
         "The constructor parameters of this estimator and their current values."
         return {k: getattr(self, k) for k in _init_params(type(self))}
+    def __repr__(self):
+        "`estimator('spec')` for a registered class (evaluating it makes the same estimator), else `Class(key=value, ...)`."
+        try:
+            if ESTIMATORS.get(self.name) is type(self): return f"estimator({self.spec!r})"
+            return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.hparams().items())})"
+        except AttributeError: return object.__repr__(self)   # a constructor parameter not kept as an attribute
 
 # %% ../nbs/03_estimators.ipynb #8c250bf0
 class LocalEstimator(nn.Module, Estimator):
@@ -94,15 +100,33 @@ class LocalEstimator(nn.Module, Estimator):
 # %% ../nbs/03_estimators.ipynb #c9e56f8e
 ESTIMATORS, ALIASES = {}, {}
 
+def _code_key(code):
+    "What a code object does, not where it was written: bytecode, names and constants (nested code likewise)."
+    return code.co_code, code.co_names, tuple(_code_key(c) if hasattr(c, 'co_code') else c for c in code.co_consts)
+
+def _definition(obj):
+    "`obj`'s code, comparable across modules: a function's, or a class's bases and the code of its methods and properties."
+    obj = inspect.unwrap(obj)
+    if not isinstance(obj, type): return _code_key(obj.__code__) if hasattr(obj, '__code__') else obj
+    members = {}
+    for k, v in vars(obj).items():
+        f = inspect.unwrap(getattr(v, 'fget', None) or getattr(v, '__func__', v))
+        if hasattr(f, '__code__'): members[k] = _code_key(f.__code__)
+    return [b.__qualname__ for b in obj.__bases__], members
+
+def _same_definition(held, new) -> bool:
+    "Whether `new` is `held` defined again: a re-run cell (same module and name), or a page running the code its module exports (same name and code)."
+    return held.__qualname__ == new.__qualname__ and (held.__module__ == new.__module__ or _definition(held) == _definition(new))
+
 def register_estimator(name:str, # lowercase registry name
                        aliases=() # other names for the same estimator
                       ):
-    "Class decorator: register an `Estimator` subclass under `name`; a name another class holds is refused."
+    "Class decorator: register an `Estimator` subclass under `name`; a name held by another class is refused (the same class defined again replaces it)."
     def _register(cls):
         for n in (name, *aliases):
             if n != n.lower() or not n.isidentifier(): raise ValueError(f"estimator names are lowercase identifiers, got {n!r}")
             held = ESTIMATORS.get(ALIASES.get(n, n))
-            if held is not None and held.__qualname__ != cls.__qualname__:
+            if held is not None and not _same_definition(held, cls):
                 raise ValueError(f"estimator name {n!r} is already registered by {held.__module__}.{held.__qualname__}")
         cls.name = name
         ESTIMATORS[name] = cls
@@ -128,6 +152,8 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
               **params # the estimator's parameters (override those of the spec)
              ) -> Estimator:
     "The estimator registered as `name`, made with `params`."
+    if not isinstance(name, str): raise ValueError(f"estimator must be a name or spec string like 'st' or 'reste:o=3', got {name!r}")
+    name = name.strip()
     if ':' in name:
         (name, given), *rest = parse_estimator_specs(name)
         if rest: raise ValueError(f"estimator spec names more than one estimator; give exactly one")
@@ -140,12 +166,14 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
     if unknown:
         accepted = ', '.join(f'{k}={p.default!r}' for k, p in sig.items()) or 'none'
         raise ValueError(f"estimator {name!r} has no parameter {', '.join(unknown)}; valid parameters: {accepted}")
-    return cls(**params)
+    none = lambda k, v: isinstance(v, str) and v.lower() == 'none' and sig[k].default is None   # a spec's 'None'
+    return cls(**{k: None if none(k, v) else v for k, v in params.items()})
 
 # %% ../nbs/03_estimators.ipynb #f81fdb07
 def estimator_params(name:str) -> dict:
     "`{parameter: default}` of the estimator registered as `name` (or an alias)."
     list_estimators()
+    if isinstance(name, str): name = name.strip()
     if name not in ESTIMATORS and name not in ALIASES: estimator(name)   # raises, listing the valid names
     return {k: p.default for k, p in _init_params(ESTIMATORS[ALIASES.get(name, name)]).items()}
 

@@ -22,6 +22,9 @@ from .layers import *
 from .binary_weights import BinaryWeightConv2d, binary_weight_layers
 from .reste import ReSTE
 
+# %% ../nbs/12_models.ipynb #53bed742
+from .estimators import _same_definition
+
 # %% ../nbs/12_models.ipynb #dc3fef79
 @dataclasses.dataclass
 class ModelEntry:
@@ -48,11 +51,11 @@ def register_model(name:str, # lowercase registry name
                    description:str, # one line for `sbn-train --list`
                    params=None # the builder whose keyword parameters the model takes (default: the decorated function)
                   ):
-    "Decorator: register `build(est, in_shape, n_out, **params)` as model `name`; a name registered by another builder is refused."
+    "Decorator: register `build(est, in_shape, n_out, **params)` as model `name`; a name registered by another builder is refused (the same builder defined again replaces it)."
     if kind not in MODEL_KINDS: raise ValueError(f"unknown model kind {kind!r}; valid kinds: {', '.join(MODEL_KINDS)}")
     def _register(build):
         held = MODELS.get(name)
-        if held is not None and held.build.__qualname__ != build.__qualname__:
+        if held is not None and not _same_definition(held.build, build):
             raise ValueError(f"model name {name!r} is already registered by {held.build.__module__}.{held.build.__qualname__}")
         skip = {'self', 'act', 'est', 'in_shape', 'n_out', 'in_channels', 'in_features'}
         defaults = {k: p.default for k, p in inspect.signature(params or build).parameters.items()
@@ -333,7 +336,9 @@ def get_model(name:str, # one of `list_models()`
         raise ValueError(f"model {name!r} needs a local estimator for its binary units, e.g. est='st'")
     if est is not None: check_compatible(est, name)
     if in_shape is None:
-        if None in entry.input_shape: raise ValueError(f"model {name!r} reads inputs of any size; give in_shape")
+        if None in entry.input_shape:
+            shown = '(' + ', '.join('any' if s is None else str(s) for s in entry.input_shape) + (',)' if len(entry.input_shape) == 1 else ')')
+            raise ValueError(f"model {name!r} reads inputs of shape {shown} ('any': of any size); give in_shape")
         in_shape = entry.input_shape
     _check_shape(entry, tuple(in_shape))
     unknown = sorted(set(kwargs) - set(entry.params))

@@ -15,6 +15,9 @@ from .sbn import *
 from .estimators import *
 from .straight_through import *
 
+# %% ../nbs/06_reste.ipynb #ee233abe
+from .layers import BinaryActivation
+
 # %% ../nbs/06_reste.ipynb #8943a297
 def _check_reste_params(o, t, m):
     for name, v in (('o', o), ('t', t), ('m', m)):
@@ -22,6 +25,16 @@ def _check_reste_params(o, t, m):
             raise ValueError(f"{name} must be a number, got {v!r}")
     if o < 1: raise ValueError(f"o must be >= 1 (o = 1 is the clipped identity), got {o}")
     if not 0 < m < t: raise ValueError(f"need 0 < m < t (secant interval inside the clipping threshold), got m={m}, t={t}")
+
+def _check_epoch(epoch, epochs):
+    "ValueError unless `epochs` is a positive integer and `epoch` an integer >= 0 (as EDE and RBNN ask, `ede.ede_t`)."
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0: raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+
+def _reste_o(epoch, epochs, o_end):
+    "The cosine schedule of o (next section): 1 at epoch 0, o_end from `epochs` on."
+    _check_epoch(epoch, epochs)
+    return 1 + (o_end - 1) * (1 - math.cos(math.pi / 2 * min(epoch, epochs) / epochs))
 
 def power_function(z:torch.Tensor, o:float) -> torch.Tensor:
     "ReSTE's equivalent forward f_o(z) = sign(z)|z|^(1/o) (the paper's, without rectification)."
@@ -59,10 +72,14 @@ class ReSTE(StraightThrough):
     def proxy(self, a): return reste_proxy(a, self.o, self.t, self.m)
     def slope(self, a): return reste_slope(a, self.o, self.t, self.m)
     def hparams(self): return {**super().hparams(), 'o': self.o_end}
+    def extra_repr(self):
+        "The o in use (a schedule moves it), and o_end, where the schedule ends, while they differ."
+        shown = {**self.hparams(), 'o': self.o, **({'o_end': self.o_end} if self.o != self.o_end else {})}
+        return ', '.join(f'{k}={v!r}' for k, v in shown.items())
     def on_epoch(self, model, epoch, epochs):
         "The schedule of o (next section): o(epoch) on this estimator and on every `ReSTE` module of `model`."
-        o = 1 + (self.o_end - 1) * (1 - math.cos(math.pi / 2 * min(max(epoch, 0), epochs) / epochs))
-        for m in {id(m): m for m in [self, *model.modules()] if isinstance(m, ReSTE)}.values(): m.o = o
+        o = _reste_o(epoch, epochs, self.o_end)
+        for m in {id(m): m for m in [self, *model.modules()] if isinstance(m, ReSTE)}.values(): m.o, m.o_end = o, self.o_end
 
 # %% ../nbs/06_reste.ipynb #ce274d28
 class ReSTESchedule:
@@ -74,27 +91,26 @@ class ReSTESchedule:
         mods = model if isinstance(model, (list, tuple)) else [model]
         self.modules = list({id(m): m for mod in mods for m in mod.modules() if isinstance(m, ReSTE)}.values())
         if not self.modules: raise ValueError("no ReSTE module found in the model; nothing to schedule")
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        _check_epoch(last_epoch, epochs)
         _check_reste_params(o_end, 1.5, 0.1)
-        self.epochs, self.o_end, self.epoch = epochs, float(o_end), int(last_epoch)
+        self.epochs, self.o_end, self.epoch = epochs, float(o_end), last_epoch
         self._apply()
 
     def o_at(self, epoch:int) -> float:
         "The scheduled o at `epoch` (o_end from `epochs` on)."
-        frac = min(max(epoch, 0), self.epochs) / self.epochs
-        return 1 + (self.o_end - 1) * (1 - math.cos(math.pi / 2 * frac))
+        return _reste_o(epoch, self.epochs, self.o_end)
     @property
     def o(self) -> float: return self.o_at(self.epoch)
     def _apply(self):
-        for m in self.modules: m.o = self.o
+        for m in self.modules: m.o, m.o_end = self.o, self.o_end
     def step(self):
         "Advance one epoch and set the new o on every scheduled module."
         self.epoch += 1
         self._apply()
     def state_dict(self) -> dict: return {'epoch': self.epoch, 'epochs': self.epochs, 'o_end': self.o_end}
     def load_state_dict(self, state:dict):
-        self.epoch, self.epochs, self.o_end = int(state['epoch']), int(state['epochs']), float(state['o_end'])
+        _check_epoch(state['epoch'], state['epochs']); _check_reste_params(state['o_end'], 1.5, 0.1)
+        self.epoch, self.epochs, self.o_end = state['epoch'], state['epochs'], float(state['o_end'])
         self._apply()
 
 # %% ../nbs/06_reste.ipynb #3c1a839d
@@ -109,16 +125,20 @@ def gradient_stability(grad:torch.Tensor) -> float:
 
 # %% ../nbs/06_reste.ipynb #401c36dc
 class ReSTEIndicators:
-    "Per-layer estimating error and gradient stability of every `ReSTE` module in `model`."
+    "Per-layer estimating error and gradient stability of every `ReSTE` module in `model`, each `BinaryActivation` named after itself."
     def __init__(self, model:nn.Module):
-        self.named = [(n or type(m).__name__, m) for n, m in model.named_modules() if isinstance(m, ReSTE)]
+        acts = [(n, m) for n, m in model.named_modules() if isinstance(m, BinaryActivation) and isinstance(m.est, ReSTE)]
+        shared = {id(m.est) for _, m in acts}   # the ReSTE of the activations: its calls are named after the activation that made them
+        self.named = acts + [(n or type(m).__name__, m) for n, m in model.named_modules() if isinstance(m, ReSTE) and id(m) not in shared]
         if not self.named: raise ValueError("no ReSTE module found in the model")
         self.handles = [m.register_forward_hook(self._hook(n)) for n, m in self.named]
         self.reset()
     def _hook(self, name):
         def hook(module, inputs, output):
+            est = module.est if isinstance(module, BinaryActivation) else module
+            if est is not module and not module.training: return   # in evaluation the activation does not use its estimator
             z = inputs[0]
-            rec = {'name': name, 'z': z.detach(), 'o': module.o, 'grad': None}
+            rec = {'name': name, 'z': z.detach(), 'o': est.o, 'grad': None}
             self.records.append(rec)
             if z.requires_grad: z.register_hook(lambda g: rec.update(grad=g.detach()))
         return hook

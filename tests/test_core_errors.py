@@ -236,3 +236,11 @@ def test_exact_refusals(monkeypatch):
     fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200, reduction='sum'), "reduction must be 'mean' or 'none'")
     fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200[:, :1], Y200), "x: inputs must have shape [B, 2]")
     fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200 * math.nan, Y200), "x: inputs has 400 non-finite")
+
+
+def test_train_val_split_val():
+    "val is a real number (a float a fraction, an integer a count; 0-d tensors too); bool and non-numbers are refused."
+    from sbn_estimators.data import train_val_split
+    for bad in (True, False, torch.tensor(True), '0.1', None, float('nan'), torch.tensor([0.1, 0.2])):
+        fails(lambda: train_val_split(100, bad), f"val must be a fraction in [0, 1) or a count of examples below n, got {bad!r}")
+    fails(lambda: train_val_split(100, np.float32(1.0)), "validation size must leave training data")

@@ -116,3 +116,25 @@ def test_binary_activation_takes_one_estimator():
     for spec in ('st,reste:o=5', 'st,clipped_st'):
         with pytest.raises(ValueError, match="names 2 estimators; give exactly one"): BinaryActivation(spec)
     assert BinaryActivation('reste:o=5').est.name == 'reste'
+
+
+def test_reste_schedule_epochs():
+    "ReSTE's schedule refuses what EDE and RBNN refuse: epochs below 1 and negative epochs (none divides by zero or clamps)."
+    from torch import nn
+    from sbn_estimators.reste import ReSTE, ReSTESchedule
+    model = nn.Sequential(ReSTE())
+    for name in ('reste', 'ede', 'rbnn'):
+        fails(lambda: estimator(name).on_epoch(model, 0, 0), "epochs must be a positive integer, got 0")
+        fails(lambda: estimator(name).on_epoch(model, -1, 5), "epoch must be an integer >= 0, got -1")
+    sched = ReSTESchedule(model, epochs=3)
+    fails(lambda: sched.load_state_dict({'epoch': 1, 'epochs': 0, 'o_end': 3}), "epochs must be a positive integer, got 0")
+    fails(lambda: sched.load_state_dict({'epoch': -1, 'epochs': 3, 'o_end': 3}), "epoch must be an integer >= 0, got -1")
+    fails(lambda: sched.load_state_dict({'epoch': 1, 'epochs': 3, 'o_end': 0.5}), "o must be >= 1")
+    fails(lambda: sched.o_at(-1), "epoch must be an integer >= 0, got -1")
+    fails(lambda: ReSTESchedule(model, epochs=3, last_epoch=-2), "epoch must be an integer >= 0, got -2")
+    assert sched.state_dict() == {'epoch': 0, 'epochs': 3, 'o_end': 3.0}   # a refused state changes nothing
+
+
+def test_estimator_name_must_be_a_string():
+    fails(lambda: estimator(3), "estimator must be a name or spec string like 'st' or 'reste:o=3', got 3")
+    fails(lambda: estimator(' nope '), "unknown estimator 'nope'")

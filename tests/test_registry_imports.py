@@ -50,3 +50,45 @@ def test_registry_rejects_duplicates_and_takes_specs():
     with pytest.raises(ValueError, match='already registered'): register_model('sbn_mlp', 'sbn', (None,), 'digits', 'x')(lambda est, in_shape, n_out: None)
     e = estimator('reste:o=3,t=1')
     assert (e.name, e.o, e.t) == ('reste', 3.0, 1.0) and estimator('reste:o=3', t=2).t == 2.0
+
+def _in_module(src, module):
+    "Run `src` as the code of a module named `module` (as user code or a page would be)."
+    ns = {'__name__': module}
+    exec(compile(src, f'<{module}>', 'exec'), ns)
+    return ns
+
+def test_registry_refuses_a_name_held_by_another_module():
+    "A class or builder with the name of a built-in one but other code, in another module, is refused; the same definition again is not."
+    import pytest
+    from sbn_estimators.estimators import ESTIMATORS, ALIASES, estimator
+    from sbn_estimators.models import MODELS, list_models
+    import sbn_estimators.straight_through as stm
+    estimator('st'); list_models()
+    saved = dict(ESTIMATORS), dict(ALIASES), dict(MODELS)
+    try:
+        with pytest.raises(ValueError, match=r"estimator name 'st' is already registered by sbn_estimators\.straight_through\.ST"):
+            _in_module("from sbn_estimators.estimators import *\n@register_estimator('st')\nclass ST(LocalEstimator):\n"
+                       "    def forward(self, a): return a\n", '__main__')
+        with pytest.raises(ValueError, match=r"model name 'sbn_mlp' is already registered by sbn_estimators\.models\.sbn_mlp"):
+            _in_module("from sbn_estimators.models import register_model\n@register_model('sbn_mlp', 'sbn', (None,), 'digits', 'x')\n"
+                       "def sbn_mlp(est=None, in_shape=(64,), n_out=10): return None\n", '__main__')
+        assert ESTIMATORS['st'] is stm.ST and MODELS['sbn_mlp'].build.__module__ == 'sbn_estimators.models'
+        # a page runs the code its module exports (same names and code, module __main__), and may run a cell again
+        page = stm.__spec__.loader.get_source(stm.__name__).replace('from .', 'from sbn_estimators.')
+        ns = _in_module(page, '__main__')
+        assert ESTIMATORS['st'] is ns['ST']
+        ns = _in_module(page, '__main__')
+        assert ESTIMATORS['st'] is ns['ST']
+        # a cell edited and run again (same module and name, other code) replaces its own earlier definition
+        edited = "from sbn_estimators.estimators import *\n@register_estimator('mine_demo')\nclass Mine(LocalEstimator):\n    def forward(self, a): return a{}\n"
+        _in_module(edited.format(''), 'user_cell'); _in_module(edited.format(' * 2'), 'user_cell')
+    finally:
+        for d, s in zip((ESTIMATORS, ALIASES, MODELS), saved): d.clear(); d.update(s)
+
+def test_get_model_says_which_input_shape_it_needs():
+    import pytest
+    from sbn_estimators.models import get_model
+    for name in ('fmnist_bnn_conv', 'fmnist_biper_conv'):
+        with pytest.raises(ValueError, match=re.escape(f"model {name!r} reads inputs of shape (any, 28, 28) ('any': of any size); give in_shape")):
+            get_model(name, 'st')
+    with pytest.raises(ValueError, match=re.escape("model 'sbn_mlp' reads inputs of shape (any,)")): get_model('sbn_mlp')
