@@ -287,6 +287,9 @@ def read_idx_dataset(name:str, # 'fashion_mnist' or 'mnist'
     spec = IDX_DATASETS[name]
     folder = next((f for f in idx_folders(name, root) if all(_idx_file(f, s) for s in IDX_STEMS)), None)
     if folder is None:
+        for f in idx_folders(name, root):   # a folder with some of the files: name the others
+            missing = [s + '[.gz]' for s in IDX_STEMS if not _idx_file(f, s)]
+            if len(missing) < len(IDX_STEMS): raise FileNotFoundError(f"{spec['title']} incomplete: {f} has no {', '.join(missing)}")
         raise FileNotFoundError(f"{spec['title']} not found: no {', '.join(s + '[.gz]' for s in IDX_STEMS)} in "
                                 f"{_where(name, root)}; {spec['install']}, or point root (--data-dir) at the folder that holds them")
     out = []

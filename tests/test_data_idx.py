@@ -27,7 +27,8 @@ def test_missing_files_say_what_to_install(tmp_path):
     assert str(tmp_path / 'nowhere' / 'FashionMNIST' / 'raw') in msg
     with pytest.raises(FileNotFoundError, match='MNIST not found.*torchvision.datasets.MNIST'): mnist_data(root=tmp_path)
     fake(tmp_path / 'partial'); (tmp_path / 'partial' / 't10k-labels-idx1-ubyte.gz').unlink()
-    with pytest.raises(FileNotFoundError, match='not found'): read_idx_dataset('mnist', tmp_path / 'partial', verify=False)
+    with pytest.raises(FileNotFoundError) as e: read_idx_dataset('mnist', tmp_path / 'partial', verify=False)
+    assert str(e.value) == f"MNIST incomplete: {tmp_path / 'partial'} has no t10k-labels-idx1-ubyte[.gz]"   # only the missing file
 
 
 def test_layouts_and_get_data(tmp_path):
