@@ -101,8 +101,9 @@ class LocalEstimator(nn.Module, Estimator):
 ESTIMATORS, ALIASES = {}, {}
 
 def _code_key(code):
-    "What a code object does, not where it was written: bytecode, names and constants (nested code likewise)."
-    return code.co_code, code.co_names, tuple(_code_key(c) if hasattr(c, 'co_code') else c for c in code.co_consts)
+    "What a code object names, not where it was written: its names, variables and constants (nested code likewise)."
+    # not the bytecode: Python 3.11 compiles `nn.Linear(...)` differently when `nn` was imported in the same file or cell
+    return code.co_names, code.co_varnames, tuple(_code_key(c) if hasattr(c, 'co_code') else c for c in code.co_consts)
 
 def _definition(obj):
     "`obj`'s code, comparable across modules: a function's, or a class's bases and the code of its methods and properties."
