@@ -82,11 +82,11 @@ def run_cases(net:str, # a key of `BENCH_NETS`
     times = [[] for _ in ests]
     for r in range(repeats):
         for i in [(r + j) % len(ests) for j in range(len(ests))]: times[i].append(timed(ests[i]))
-    rows = []
+    rows, env = [], cli.environment(device)   # versions and threads of the process that measured
     for s, e, w, t in zip(specs, ests, warm, times):
         rows.append(dict(net=net, estimator=s, device=str(device), batch=len(x), dtype=dtype, repeats=repeats,
                          threads=torch.get_num_threads(), seconds=statistics.median(t), warmup_seconds=w,
-                         peak_mem_mb=peak_step_memory(lambda: step(e), device) / 2 ** 20))
+                         peak_mem_mb=peak_step_memory(lambda: step(e), device) / 2 ** 20, environment=env))
     st = next((r for r in rows if r['estimator'] in ('st', 'dst')), None)
     for r in rows:
         r['time_ratio_to_st'] = r['seconds'] / st['seconds'] if st else None

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['USER_ERRORS', 'LOCK_NAME', 'positive_int', 'CommandError', 'Terminated', 'run_cli', 'check_output_file',
            'plot_suffixes', 'check_output_dir', 'atomic_path', 'RunFolderLocked', 'RunFolder', 'progress', 'epoch_line',
-           'check_config', 'load_config']
+           'check_config', 'load_config', 'environment']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
 import argparse, dataclasses, difflib, json, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
@@ -357,3 +357,19 @@ def load_config(path, # a JSON file holding one object {"key": value, ...}
     try: d = json.loads(text, parse_constant=_no_constant)
     except ValueError as e: raise ValueError(f"config file {path} is not valid JSON: {e}") from None
     return check_config(d, cls, f"config file {path}")
+
+# %% ../nbs/03b_cli.ipynb #77319918
+import platform
+
+# %% ../nbs/03b_cli.ipynb #cdfcc841
+from . import __version__
+
+# %% ../nbs/03b_cli.ipynb #8bdc78fd
+def environment(device='cpu', # the device the work ran on (a `torch.device` or its name)
+                processes:int=1 # processes that shared the work (torchrun's world size)
+               ) -> dict:
+    "What a result was computed on: versions, device, processes and CPU threads."
+    device = torch.device(device)
+    return dict(python=platform.python_version(), torch=torch.__version__, sbn_estimators=__version__,
+                device=str(device) + (f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else ''),
+                processes=processes, threads=torch.get_num_threads())

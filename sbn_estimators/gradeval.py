@@ -79,6 +79,7 @@ def _check_settings(samples, seed, chunk, Ms):
     if not is_int(samples) or samples < 2:
         raise ValueError(f"samples must be an integer >= 2 (the spread and the z-test need two estimates), got {samples!r}")
     if not is_int(seed): raise ValueError(f"seed must be an integer, got {seed!r}")
+    if not 0 <= seed < 2**32: raise ValueError(f"seed must be in 0..{2**32 - 1} (as sbn-train's), got {seed}")
     if not is_int(chunk) or chunk < 1: raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     if Ms is not None and not (isinstance(Ms, (list, tuple)) and Ms and all(is_int(M) and 1 <= M <= samples for M in Ms)):
         raise ValueError(f"Ms must be a non-empty list of integers from 1 to samples ({samples}), got {Ms!r}")
@@ -217,7 +218,7 @@ def _parser():
     p.add_argument('--estimators', default='exact,psa,st,arm,reinforce,mean_field',
                    help="comma-separated NAME[:key=value,...] (default: %(default)s); names and parameters: see --list")
     p.add_argument('--samples', type=cli.positive_int, default=2000, help="single-sample estimates per estimator (default: %(default)s)")
-    p.add_argument('--seed', type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument('--seed', type=int, default=0, help="random seed, in 0..2**32-1 (default: %(default)s)")
     p.add_argument('--epochs', type=int, default=100, help="training epochs of the toy network when no file is given, >= 0 (default: %(default)s)")
     p.add_argument('--chunk', type=cli.positive_int, default=500, help="estimates per batched backward pass (default: %(default)s)")
     p.add_argument('--json', default='gradeval.json', help="report file, .json (default: %(default)s)")
@@ -271,7 +272,7 @@ def _main(a):
         with cli.atomic_path(partial) as tmp: tmp.write_text(json.dumps({**head, **r}, indent=1) + '\n')
     report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress,
                              resume=saved, on_estimator=save)
-    report = {**head, **report}
+    report = {**head, **report, 'environment': cli.environment()}   # not in the partial report: --resume never compares it
     print(report_table(report))
     with cli.atomic_path(json_path) as tmp: tmp.write_text(json.dumps(report, indent=1) + '\n')
     partial.unlink(missing_ok=True)

@@ -136,6 +136,9 @@ def load_sbn(path, # a `.npz` network file
         if missing: raise ValueError(f"{path} lacks arrays {sorted(missing)}; a network file holds X, Y, W0, b0, ..., WL, bL")
         L = 0
         while f'W{L+1}' in keys: L += 1
+        extra = sorted(keys - {'X', 'Y'} - {f'{a}{k}' for a in 'Wb' for k in range(L + 1)})
+        if extra: raise ValueError(f"{path} holds arrays {extra} beyond X, Y, W0, b0, ..., W{L}, b{L}; a network file holds "
+                                   "only those, its layers numbered from 0 without a gap")
         weights = []
         for k in range(L + 1):
             if f'b{k}' not in keys: raise ValueError(f"{path} has W{k} but no b{k}")

@@ -27,7 +27,7 @@ from .binary_weights import weight_penalty, binary_weight_layers, flip_ratio
 from .summary import model_summary, ModelSummary
 from .catalogue import bibtex, run_references
 from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, Bop, BayesBiNN
-from . import cli, __version__
+from . import cli
 from .data import _idx_file
 
 # %% ../nbs/14_train.ipynb #5ed13f46
@@ -79,11 +79,14 @@ def _check_stages(stages, cfg):
     if len(set(names)) != len(names): raise ValueError(f"stage names must differ, got {names}")
 
 def _check_data(cfg):
-    "The data settings of `cfg` checked against its dataset: data_dir, download and normalize only where the dataset takes them, val, n_train and n_test within `DATA_SIZES`."
+    "The data settings of `cfg` checked against its dataset: data_dir, download, normalize and augment off only where the dataset takes them, val, n_train and n_test within `DATA_SIZES`."
     takes = lambda d, arg: arg in inspect.signature(DATASETS[d]).parameters
     for name, arg in (('data_dir', 'root'), ('download', 'download'), ('normalize', 'normalize')):
         if getattr(cfg, name) and not takes(cfg.data, arg):
             raise ValueError(f"data {cfg.data!r} takes no {name} (it applies to: {', '.join(d for d in DATASETS if takes(d, arg))}), got {getattr(cfg, name)!r}")
+    if not cfg.augment and not takes(cfg.data, 'augment'):   # on by default: only turning it off can be ignored
+        raise ValueError(f"data {cfg.data!r} takes no augment (it applies to: {', '.join(d for d in DATASETS if takes(d, 'augment'))}; "
+                         f"{cfg.data} is never augmented), got {cfg.augment!r}")
     v = cfg.val
     if not (math.isfinite(v) and (0 <= v < 1 or v == int(v) >= 1)):
         raise ValueError(f"val must be a fraction in [0, 1) or a whole number of examples (0: no validation), got {v:g}")
@@ -181,6 +184,8 @@ class TrainConfig:
         bad = sorted(set(params) - set(entry.params))
         if bad: raise ValueError(f"model {name!r} has no parameter {', '.join(bad)}; valid parameters: "
                                  + (', '.join(f'{k}={v!r}' for k, v in entry.params.items()) or 'none'))
+        if 'loss' in params: raise ValueError(f"model {self.model!r}: the dataset fixes the loss (the one its labels are for: logistic for "
+                                              "cos, cross-entropy for the classes of the others); drop loss= from --model")
         if 'dtype' in params: model_dtype(params['dtype'])
         _check_stages(self.stages, self)
         first = self.stages[0].get('epochs', self.epochs) if self.stages else self.epochs
@@ -445,6 +450,11 @@ def load_data(cfg:TrainConfig, download:bool=False) -> Data:
     accepted = inspect.signature(DATASETS[cfg.data]).parameters
     try: data = get_data(cfg.data, seed=cfg.seed, **{k: v for k, v in kw.items() if k in accepted})
     except FileNotFoundError as e: raise FileNotFoundError(str(e).replace('pass download=True', 'pass --download (download=True)')) from None
+    where = f" in {cfg.data_dir}" if cfg.data_dir else ''
+    for split, n in (('train', cfg.n_train), ('test', cfg.n_test)):   # the files may hold fewer than `DATA_SIZES` (a small or fake copy)
+        have = len(data.splits[split][1])
+        if n > have: raise ValueError(f"n_{split} must be at most the {have} {'training' if split == 'train' else 'test'} examples "
+                                      f"of {cfg.data}{where}{' (after the validation split)' if split == 'train' else ''}, got {n}")
     return _subset(_flattened(data) if _reads_flat(cfg) and len(data.in_shape) > 1 else data, cfg)
 
 # %% ../nbs/14_train.ipynb #b2626301
@@ -611,7 +621,8 @@ def train(cfg:TrainConfig, # the run's configuration
           resume:bool=False, # continue from `out/last.pt`
           callbacks=(), # `cb(epoch, row)` after each epoch's checkpoint
           progress:bool=True, # a progress bar on a terminal, one line per epoch (rank 0 only)
-          smoke:bool=False # two steps per stage on two batches (generated data if the dataset is absent), one evaluation, nothing written
+          smoke:bool=False, # two steps per stage on two batches (generated data if the dataset is absent), one evaluation, nothing written
+          export:bool=False # also write the ±1 weights as packed bits to `out/binary.pt` (before `result.json`)
          ) -> dict:
     "Train as `cfg` says, stage after stage; returns the final test metrics (and writes the run folder)."
     rank, world, device = _dist_setup(cfg.device)
@@ -634,26 +645,19 @@ def train(cfg:TrainConfig, # the run's configuration
         if writer and not resume:
             save_json(out / 'config.json', dataclasses.asdict(cfg))
             _write_references(out / 'references.bib', cfg)
-        return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke)
+        return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke, export)
 
 def _write_references(path:Path, cfg:TrainConfig):
     "The papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`."
     keys = run_references(cfg.estimator, cfg.model, cfg.optimizer, cfg.data)
     with cli.atomic_path(path) as tmp: tmp.write_text(bibtex(keys) if keys else '% no paper of the library\'s references for this run\n')
 
-def _environment(device, world:int) -> dict:
-    "What the process that finished the run ran on (result.json): versions, device, processes and CPU threads."
-    import platform
-    return dict(python=platform.python_version(), torch=torch.__version__, sbn_estimators=__version__,
-                device=str(device) + (f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else ''),
-                processes=world, threads=torch.get_num_threads())
-
 def save_json(path, obj):
     "Write `obj` as indented JSON to `path` atomically."
     with cli.atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=1) + '\n')
 
 # %% ../nbs/14_train.ipynb #b39653a4
-def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progress, smoke):
+def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progress, smoke, export=False):
     "The stages of `train` (see there); `ck`: the checkpoint to resume from."
     plan = [dict(s, epochs=1) for s in cfg.plan()] if smoke else cfg.plan()
     dtype = next(model.parameters()).dtype
@@ -754,7 +758,10 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
     result['seconds_per_epoch'] = sum(r['seconds'] for r in rows) / max(len(rows), 1)
     if results: result['stages'] = results
     if out is not None:
-        save_json(out / 'result.json', {**result, 'environment': _environment(device, world)})
+        if export:   # in the locked folder, before result.json: a run with result.json has its export
+            xb = data.input(data.splits['test'][0][:256].to(device), dtype)
+            with cli.atomic_path(out / 'binary.pt') as tmp: torch.save(export_binary(model, check_x=xb), tmp)
+        save_json(out / 'result.json', {**result, 'environment': cli.environment(device, world)})
         plot_metrics(rows, out / 'curves.png')
     result['model'] = model
     return result
@@ -764,8 +771,8 @@ _HELP = dict(
     data='dataset: ' + ', '.join(DATASETS), data_dir="folder of the dataset's files, kept in config.json as an absolute path (default: the dataset's own place, e.g. "
     "data/ in the working directory for cifar10, /usr/share/datasets/fashion-mnist for fashion_mnist)",
     download='download CIFAR-10 with torchvision if missing', normalize='CIFAR-10: ImageNet mean/std (ReSTE)',
-    augment='CIFAR-10: random flip and crop of training batches', val='validation fraction in [0, 1), or a whole count of examples (0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation)',
-    n_test='evaluate on the first N test examples only (0: all)',
+    augment='CIFAR-10: random flip and crop of training batches (--no-augment: off; refused for datasets never augmented)', val='validation fraction in [0, 1), or a whole count of examples (0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation)',
+    n_test='evaluate on the first N test examples only (0: all; at most the test examples)',
     model="model name[:key=value,...] (see --list) (default: the dataset's: " + ', '.join(f'{k} {v}' for k, v in DEFAULT_MODELS.items()) + ')',
     estimator='estimator name[:key=value,...] from the registry, e.g. st, psa, reste:o=3',
     est_schedule="run the estimator's schedule (ReSTE's o) over training",
@@ -805,7 +812,8 @@ def _parser():
     p.add_argument('--config', help="a JSON configuration file (e.g. a run's config.json); options given override it")
     p.add_argument('--out', help='run folder (default: runs/<time>_<data>_<model>_<estimator>_seed<seed>)')
     p.add_argument('--resume', action='store_true', help='continue the run in --out from its last.pt')
-    p.add_argument('--export', action='store_true', help='also write the ±1 weights as packed bits (binary.pt)')
+    p.add_argument('--export', action='store_true', help='also write the ±1 weights as packed bits (binary.pt) when the run ends; '
+                   'not kept in config.json: give it again with --resume (sbn-train --resume --out RUN --export exports a finished run)')
     p.add_argument('--threads', type=cli.positive_int, help="CPU threads for PyTorch (default: PyTorch's choice; 1 is fastest for the small default net)")
     p.add_argument('--quiet', action='store_true', help='no progress bar or per-epoch lines')
     p.add_argument('--smoke', action='store_true', help='build everything, run two training steps per stage and one evaluation, write nothing')
@@ -875,13 +883,9 @@ def _main(args):
     out = Path(args.out) if args.out else Path('runs') / (time.strftime('%Y%m%d-%H%M%S') + f"_{cfg.data}_{cfg.model}_{cfg.estimator}_seed{cfg.seed}".replace(':', '-').replace(',', '-'))
     args.out = str(out)   # for the resume hint after an interrupt
     cli.check_output_dir(out, '--out')   # before the work: not a file, inside a writable folder
-    res = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    res = train(cfg, out, resume=args.resume, progress=not args.quiet, export=args.export)
     if int(os.environ.get('RANK', 0)) == 0:
-        model = res.pop('model')
-        if args.export:
-            data = load_data(cfg)
-            xb = data.input(data.splits['test'][0][:256].to(next(model.parameters()).device), next(model.parameters()).dtype)
-            with cli.atomic_path(out / 'binary.pt') as tmp: torch.save(export_binary(model, check_x=xb), tmp)
+        res.pop('model')
         print(f"test accuracy ({cfg.eval_samples} samples per example): expected {res['test_acc']:.4f}, "
               f"ensemble {res['test_ens_acc']:.4f}; deterministic {res['test_det_acc']:.4f}; "
               f"test loss {res['test_loss']:.4f}; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")
@@ -893,7 +897,7 @@ def _main(args):
     if dist.is_initialized(): dist.destroy_process_group()
 
 def _resume_hint(args):
-    return f"sbn-train --resume --out {args.out}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
+    return f"sbn-train --resume --out {args.out}{' --export' if args.export else ''}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
 
 def train_cli(argv=None):
     "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C), 143 (SIGTERM)."

@@ -51,6 +51,7 @@ def test_json_lines_and_table(tmp_path):
     rows = [json.loads(l) for l in out.read_text().splitlines()]
     assert [r['estimator'] for r in rows] == ['st', 'float'] and rows[0]['time_ratio_to_st'] == 1.0
     assert all(r['threads'] == 1 and r['batch'] == 16 and r['peak_mem_mb'] > 0 and r['warmup_seconds'] > 0 for r in rows)
+    assert all(r['environment']['threads'] == 1 and r['environment']['torch'] == torch.__version__ and 'sbn_estimators' in r['environment'] for r in rows)
     assert p.stdout.splitlines()[0].split()[:5] == ['net', 'device', 'batch', 'thr', 'estimator']
     assert bench_table(rows).splitlines()[1].split()[:5] == ['fc', 'cpu', '16', '1', 'st']
 

@@ -266,3 +266,28 @@ def test_report_table_names_the_unresolved_coordinates():
     assert len(lines) == 2 + 3 + 1 and lines[-1].endswith('untestable, not counted in p_unbiased): reinforce layer-1: 3')
     rep['estimators']['reinforce']['groups'][1]['unresolved'] = 0
     assert len(report_table(rep).splitlines()) == 5
+
+
+@pytest.mark.parametrize('seed', ['18446744073709551616', '4294967296', '-5'])
+def test_seed_range_is_checked_before_the_work(tmp_path, call, seed):
+    "--seed in 0..2**32-1, as sbn-train's: refused with one line before the network is trained or read."
+    r = call(['--seed', seed])
+    one_line_error(r, f'seed must be in 0..4294967295', f'got {seed}')
+    assert 'training the toy' not in r.stdout and not (tmp_path / 'gradeval.json').exists()
+
+
+def test_network_file_with_arrays_it_would_not_read(tmp_path, call):
+    "A gap in the layers (W0, W1, W3) or an array of another name: refused, not a smaller network."
+    np.savez(tmp_path / 'gap.npz', **toy_arrays(W3=np.zeros((1, 3)), b3=np.zeros(1)))
+    one_line_error(call([str(tmp_path / 'gap.npz'), '--estimators', 'exact']), "gap.npz holds arrays ['W3', 'b3'] beyond X, Y, W0, b0, ..., W1, b1")
+    np.savez(tmp_path / 'extra.npz', **toy_arrays(note=np.zeros(1)))
+    one_line_error(call([str(tmp_path / 'extra.npz'), '--estimators', 'exact']), "holds arrays ['note']")
+    assert not (tmp_path / 'gradeval.json').exists()
+
+
+def test_report_holds_the_environment(tmp_path, call):
+    "The report says what computed it, as sbn-train's result.json does: versions and threads."
+    r = call(['--epochs', '0', '--estimators', 'exact,st', '--samples', '20', '--threads', '1'])
+    assert r.returncode == 0, r.stderr
+    env = json.loads((tmp_path / 'gradeval.json').read_text())['environment']
+    assert env['threads'] == 1 and env['torch'] == torch.__version__ and env['device'] == 'cpu' and {'python', 'sbn_estimators'} <= set(env)

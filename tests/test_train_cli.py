@@ -38,7 +38,12 @@ BAD = [(['--estimator', 'nope'], 'valid estimators'), (['--model', 'nope'], 'val
        (['--optimizer', 'bop'], "optimizer 'bop' trains binary weights and model 'sbn_mlp' has none; models with binary weights: fmnist_bnn_conv, resnet20"),
        (['--momentum', '0.5'], "--momentum applies to --optimizer sgd only, got optimizer 'adam'"),
        (['--data-dir', 'somewhere'], "data 'digits' takes no data_dir (it applies to: cifar10, fashion_mnist, mnist)"),
-       (['--normalize'], "data 'digits' takes no normalize (it applies to: cifar10)")]
+       (['--normalize'], "data 'digits' takes no normalize (it applies to: cifar10)"),
+       (['--no-augment'], "data 'digits' takes no augment (it applies to: cifar10; digits is never augmented), got False"),
+       (['--data', 'fashion_mnist', '--no-augment'], "data 'fashion_mnist' takes no augment"),
+       (['--model', 'sbn_mlp:loss=logistic'], "model 'sbn_mlp:loss=logistic': the dataset fixes the loss"),
+       (['--model', 'sbn_mlp:loss=logistic', '--estimator', 'psa'], "drop loss= from --model"),
+       (['--data', 'cos', '--model', 'sbn_mlp:loss=cross_entropy'], "the dataset fixes the loss")]
 
 @pytest.mark.parametrize('args,msg', BAD, ids=[' '.join(a) for a, _ in BAD])
 def test_bad_usage_exits_2(args, msg, tmp_path, capsys):
@@ -159,3 +164,34 @@ def test_smoke_says_when_it_uses_generated_data(tmp_path, capsys):
     write_fake_cifar10(tmp_path / 'real', n_per_batch=40)
     code, out, err = cli(capsys, *args, '--data-dir', str(tmp_path / 'real'), '--val', '40', '--batch-size', '32')
     assert code == 0 and 'nothing written' in out and err == '', err
+
+@pytest.mark.parametrize('args,msg', [(['--n-train', '5000'], 'n_train must be at most the 16 training examples of cifar10 in '),
+                                      (['--n-test', '5000'], 'n_test must be at most the 4 test examples of cifar10 in ')])
+def test_sizes_beyond_a_small_data_folder_are_refused(args, msg, tmp_path, capsys):
+    "A CIFAR-10 folder smaller than the real one: --n-train / --n-test are checked against what it holds, before the run folder."
+    from sbn_estimators.data import write_fake_cifar10
+    write_fake_cifar10(tmp_path / 'small', n_per_batch=4)
+    code, _, err = cli(capsys, '--data', 'cifar10', '--data-dir', str(tmp_path / 'small'), '--model', 'sbn_mlp:width=8',
+                       '--val', '4', '--epochs', '1', '--quiet', '--out', str(tmp_path / 'r'), *args)
+    assert code == 2 and msg in err and err.count('\n') == 1 and err.startswith('sbn-train: error: '), err
+    assert not (tmp_path / 'r').exists()
+
+def test_export_is_written_in_the_locked_run_folder(tmp_path, capsys, monkeypatch):
+    "--export: binary.pt written while the run holds its folder's lock, from the data already loaded; --resume --export exports a finished run."
+    import sbn_estimators.train as tr
+    loads, exports = [], []
+    real_load, real_export = tr.load_data, tr.export_binary
+    monkeypatch.setattr(tr, 'load_data', lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    def export(model, **kw):
+        exports.append((run / '.lock').is_file() and not (run / 'result.json').exists())   # locked, before the result
+        return real_export(model, **kw)
+    monkeypatch.setattr(tr, 'export_binary', export)
+    run = tmp_path / 'r'
+    args = ['--epochs', '1', '--model', 'sbn_mlp:width=16', '--eval-samples', '1', '--quiet', '--out', str(run)]
+    code, _, err = cli(capsys, *args, '--export')
+    assert code == 0, err
+    assert (run / 'binary.pt').is_file() and exports == [True] and len(loads) == 1
+    (run / 'binary.pt').unlink(); (run / 'result.json').unlink()
+    code, _, err = cli(capsys, '--resume', '--out', str(run), '--quiet', '--export')
+    assert code == 0 and (run / 'binary.pt').is_file() and exports == [True, True], err
+    assert tr._resume_hint(tr._parser().parse_args(['--out', str(run), '--export'])) == f'sbn-train --resume --out {run} --export'
