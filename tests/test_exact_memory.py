@@ -53,6 +53,21 @@ def test_estimate_bounds_measured_peak(case):
     assert 0.5 <= ratio <= 1.0, (case, m, ratio)
 
 
+
+def test_default_limit_is_the_fraction_of_available_memory(monkeypatch):
+    "Without SBN_EXACT_MAX_BYTES the limit is EXACT_MEMORY_FRACTION of what `available_memory` reports (the fallback if unknown)."
+    from sbn_estimators import exact
+    monkeypatch.delenv('SBN_EXACT_MAX_BYTES', raising=False)
+    seen = []
+    def avail(device=None): seen.append(device); return 10 ** 10 + 1
+    monkeypatch.setattr(exact, 'available_memory', avail)
+    assert exact.exact_memory_limit() == int(exact.EXACT_MEMORY_FRACTION * (10 ** 10 + 1)) < 10 ** 10
+    assert exact.exact_memory_limit('cpu') == int(exact.EXACT_MEMORY_FRACTION * (10 ** 10 + 1)) and seen == [None, 'cpu']
+    monkeypatch.setattr(exact, 'available_memory', lambda device=None: None)
+    assert exact.exact_memory_limit() == exact.EXACT_FALLBACK_BYTES
+    monkeypatch.setenv('SBN_EXACT_MAX_BYTES', '3e9')
+    assert exact.exact_memory_limit() == 3 * 10 ** 9
+
 if __name__ == '__main__':
     for c in CASES:
         m = measure(c)
