@@ -96,9 +96,12 @@ def _consumers(model):
             if not isinstance(m, (Quantize, DuoBinary)): continue
             j = i + 1
             while j < len(mods) and isinstance(mods[j], _PASS_THROUGH): j += 1
-            if j == len(mods) or not isinstance(mods[j], (nn.Linear, nn.Conv2d)) or getattr(mods[j], 'groups', 1) != 1:
+            if j == len(mods) or not isinstance(mods[j], (nn.Linear, nn.Conv2d)):
                 raise ValueError(f"the quantiser at position {i} of {type(seq).__name__} is not followed by a Linear or "
                                  f"Conv2d (only {', '.join(t.__name__ for t in _PASS_THROUGH)} may sit between)")
+            if getattr(mods[j], 'groups', 1) != 1:   # decoupling doubles the input channels, which would mix the groups
+                raise ValueError(f"the quantiser at position {i} of {type(seq).__name__} feeds a Conv2d with groups="
+                                 f"{mods[j].groups}; decoupling needs groups=1")
             out.append((seq, i, j))
     return out
 
