@@ -8,7 +8,7 @@ __all__ = ['ESTIMATORS', 'ALIASES', 'ESTIMATOR_MODULES', 'reduce_loss', 'Estimat
            'load_plugins', 'Exact', 'MeanField', 'group_grads', 'draw_estimates', 'draw_input_estimates']
 
 # %% ../nbs/03_estimators.ipynb #6ff095b1
-import functools, hashlib, importlib, importlib.util, inspect, sys
+import dis, functools, hashlib, importlib, importlib.util, inspect, sys
 from pathlib import Path
 import torch
 from torch import nn
@@ -101,9 +101,11 @@ class LocalEstimator(nn.Module, Estimator):
 ESTIMATORS, ALIASES = {}, {}
 
 def _code_key(code):
-    "What a code object names, not where it was written: its names, variables and constants (nested code likewise)."
-    # not the bytecode: Python 3.11 compiles `nn.Linear(...)` differently when `nn` was imported in the same file or cell
-    return code.co_names, code.co_varnames, tuple(_code_key(c) if hasattr(c, 'co_code') else c for c in code.co_consts)
+    "What a code object does, not where it was compiled: its instructions, names and constants (nested code likewise)."
+    ops = tuple(('LOAD_ATTR' if op.opname == 'LOAD_METHOD' else op.opname,   # Python 3.11 calls `nn.Linear(...)` either way,
+                 None if op.opcode in dis.hasjrel + dis.hasjabs or hasattr(op.argval, 'co_code') else op.argval)   # as `nn` was imported
+                for op in dis.get_instructions(code))                        # in the same file or not; jump targets move with it
+    return ops, code.co_names, tuple(_code_key(c) if hasattr(c, 'co_code') else c for c in code.co_consts)
 
 def _definition(obj):
     "`obj`'s code, comparable across modules: a function's, or a class's bases and the code of its methods and properties."

@@ -82,8 +82,11 @@ def coordinate_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape]
 # %% ../nbs/04a_mismatch.ipynb #3e428858
 def proxy_estimator(spec # a registry spec like 'clipped_st' or a `LocalEstimator`
                    ) -> LocalEstimator:
-    "A registry local estimator (from a spec or a copy of an instance) with a deterministic forward where it has that parameter."
-    if isinstance(spec, LocalEstimator): spec = spec.spec   # a copy, deterministic where it can be
+    "A registry local estimator (from a spec, or a copy of an instance) with a deterministic forward where it has that parameter."
+    if isinstance(spec, LocalEstimator):   # a copy keeps what the spec does not carry: a schedule's current slope, an unregistered class
+        est = copy.deepcopy(spec)
+        if hasattr(est, 'deterministic'): est.deterministic, est.stochastic = True, False
+        return est
     if not isinstance(spec, str): raise ValueError(f"proxy must be a registry spec like 'clipped_st' or a LocalEstimator, got {spec!r}")
     (name, params), *rest = parse_estimator_specs(spec)
     if rest: raise ValueError(f"proxy {spec!r} names more than one estimator")

@@ -184,8 +184,10 @@ class TrainConfig:
         bad = sorted(set(params) - set(entry.params))
         if bad: raise ValueError(f"model {name!r} has no parameter {', '.join(bad)}; valid parameters: "
                                  + (', '.join(f'{k}={v!r}' for k, v in entry.params.items()) or 'none'))
-        if 'loss' in params: raise ValueError(f"model {self.model!r}: the dataset fixes the loss (the one its labels are for: logistic for "
-                                              "cos, cross-entropy for the classes of the others); drop loss= from --model")
+        data_loss = 'logistic' if self.data == 'cos' else 'cross_entropy'   # the loss the dataset's labels are for
+        if params.get('loss', data_loss) != data_loss:
+            raise ValueError(f"model {self.model!r}: the dataset fixes the loss (the one its labels are for: logistic for "
+                             f"cos, cross-entropy for the classes of the others); {self.data} needs loss={data_loss}, or no loss= in --model")
         if 'dtype' in params: model_dtype(params['dtype'])
         _check_stages(self.stages, self)
         first = self.stages[0].get('epochs', self.epochs) if self.stages else self.epochs

@@ -73,6 +73,15 @@ def test_registry_refuses_a_name_held_by_another_module():
             _in_module("from sbn_estimators.models import register_model\n@register_model('sbn_mlp', 'sbn', (None,), 'digits', 'x')\n"
                        "def sbn_mlp(est=None, in_shape=(64,), n_out=10): return None\n", '__main__')
         assert ESTIMATORS['st'] is stm.ST and MODELS['sbn_mlp'].build.__module__ == 'sbn_estimators.models'
+        # a copy with one operator changed is another definition, though its names and constants are the same
+        import inspect
+        src = inspect.getsource(stm.ClippedST)
+        assert src.count('a.abs() <= self.threshold') == 1
+        with pytest.raises(ValueError, match=r"estimator name 'clipped_st' is already registered"):
+            _in_module("from sbn_estimators.estimators import *\nfrom sbn_estimators.straight_through import *\n"
+                       "from sbn_estimators.straight_through import _check_positive\n"
+                       + src.replace('a.abs() <= self.threshold', 'a.abs() > self.threshold'), 'a_plugin')
+        assert ESTIMATORS['clipped_st'] is stm.ClippedST
         # a page runs the code its module exports (same names and code, module __main__), and may run a cell again
         page = stm.__spec__.loader.get_source(stm.__name__).replace('from .', 'from sbn_estimators.')
         ns = _in_module(page, '__main__')

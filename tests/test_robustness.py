@@ -183,3 +183,26 @@ def test_rebar_relax_refuse_half_precision_parameters(spec):
     net = saturated_sbn(torch.bfloat16)
     with pytest.raises(ValueError, match='float32 or float64 parameters, got torch.bfloat16'):
         estimator(spec).surrogate(net, torch.zeros(4, 1, dtype=torch.bfloat16), torch.ones(4, 1, dtype=torch.bfloat16))
+
+
+def test_mismatch_own_proxy_is_the_unit_as_it_is():
+    "The 'own' proxy copies the unit's estimator (deterministic forward): a schedule's current slope, an unregistered class."
+    from torch import nn
+    from sbn_estimators.layers import BinaryActivation
+    from sbn_estimators.mismatch import proxy_estimator
+    from sbn_estimators.straight_through import StraightThrough
+    import sbn_estimators.ede  # registers ede and rbnn
+    a = torch.linspace(-1.4, 1.4, 5, dtype=torch.float64)
+    for spec in ('reste:o=3', 'ede', 'rbnn'):
+        model = nn.Sequential(BinaryActivation(spec))
+        est = model[0].est
+        est.on_epoch(model, 5, 10)                       # mid-schedule: the spec alone would rebuild the start or the end
+        own = proxy_estimator(est)
+        assert own.deterministic and own is not est and not est.deterministic
+        assert torch.equal(own.slope(a), est.slope(a)), spec
+
+    class Mine(StraightThrough):                         # not in the registry
+        def slope(self, a): return torch.ones_like(a)
+    own = proxy_estimator(Mine())
+    assert type(own) is Mine and own.deterministic
+    assert torch.equal(own(a), torch.where(a >= 0, 1., -1.).double())

@@ -42,8 +42,14 @@ BAD = [(['--estimator', 'nope'], 'valid estimators'), (['--model', 'nope'], 'val
        (['--no-augment'], "data 'digits' takes no augment (it applies to: cifar10; digits is never augmented), got False"),
        (['--data', 'fashion_mnist', '--no-augment'], "data 'fashion_mnist' takes no augment"),
        (['--model', 'sbn_mlp:loss=logistic'], "model 'sbn_mlp:loss=logistic': the dataset fixes the loss"),
-       (['--model', 'sbn_mlp:loss=logistic', '--estimator', 'psa'], "drop loss= from --model"),
+       (['--model', 'sbn_mlp:loss=logistic', '--estimator', 'psa'], "digits needs loss=cross_entropy, or no loss= in --model"),
        (['--data', 'cos', '--model', 'sbn_mlp:loss=cross_entropy'], "the dataset fixes the loss")]
+
+def test_model_may_name_the_loss_its_data_has():
+    "A loss= that agrees with the dataset is what the trainer uses anyway: runs that name it (and resume) are accepted."
+    from sbn_estimators.train import TrainConfig
+    TrainConfig(data='cos', model='sbn_mlp:loss=logistic,width=8')
+    TrainConfig(model='sbn_mlp:loss=cross_entropy')
 
 @pytest.mark.parametrize('args,msg', BAD, ids=[' '.join(a) for a, _ in BAD])
 def test_bad_usage_exits_2(args, msg, tmp_path, capsys):
