@@ -84,7 +84,7 @@ CATALOGUE = {  # registry name -> what the code cannot say about it
                      cost=_ONE, unbiased=False, refs=('maddison2017concrete', 'jang2017gumbel')),
     'st_gumbel': dict(forward=r'x = \operatorname{sign}(a - L)', backward=r"\tfrac2\tau\,\sigma'\big((a - L)/\tau\big) \text{ (same } L)",
                       cost=_ONE, unbiased=False, refs=('jang2017gumbel',)),
-    'decoupled_st': dict(forward=r'x = 2\sigma\big((a - L)/\tau_f\big) - 1', backward=r"\tfrac2{\tau_b}\,\sigma'\big((a - L)/\tau_b\big) \text{ (same } L)",
+    'decoupled_st': dict(forward=r'x = \operatorname{sign}(a/\tau_f - L)', backward=r"\tfrac2{\tau_b}\,\sigma'(a/\tau_b - L) \text{ (same } L)",
                          cost=_ONE, unbiased=False, refs=('shah2024decoupled',)),
     'gumbel_rao': dict(forward=_ST, backward=r"\tfrac1k \textstyle\sum_{i=1}^k \tfrac2\tau\,\sigma'\big((a - L_i)/\tau\big),\; L_i \sim L \mid \operatorname{sign}(a - L) = \hat x",
                        cost=_ONE + ' ($k$ noise draws per unit)', unbiased=False, refs=('paulus2021gumbelrao',)),

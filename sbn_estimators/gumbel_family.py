@@ -99,14 +99,14 @@ class GumbelRao(CategoricalST):
 # %% ../nbs/16_gumbel_family.ipynb #7f401b98
 @register_estimator('decoupled_st')
 class DecoupledST(LocalEstimator):
-    "Decoupled ST-Gumbel: forward 2 sigmoid((a - Z)/tau_forward) - 1, backward through 2 sigmoid((a - Z)/tau_backward) with the same Z."
-    def __init__(self, tau_forward=0.5, # temperature of the emitted relaxed state (-> 0: the hard sample)
+    "Decoupled ST: forward the sampled state sign(a/tau_forward - Z), backward through 2 sigmoid(a/tau_backward - Z) - 1 with the same Z."
+    def __init__(self, tau_forward=1.0, # temperature of the forward sample: states are +1 with probability sigmoid(a/tau_forward)
                  tau_backward=2.0): # temperature of the relaxation differentiated in the backward pass
         super().__init__('logistic')
         self.tau_forward, self.tau_backward = _check_number('tau_forward', tau_forward), _check_number('tau_backward', tau_backward)
     check_noise = CategoricalST.check_noise
     def forward(self, a, z=None): # z: the logistic noise, drawn fresh when not given
         z = self._noise.sample(a.shape, a.device, noise_dtype(a.dtype)) if z is None else z
-        fwd = 2 * torch.sigmoid((a.detach() - z) / self.tau_forward) - 1
-        bwd = 2 * torch.sigmoid((a - z) / self.tau_backward) - 1
-        return (fwd + (bwd - bwd.detach())).to(a.dtype)
+        x = torch.where(a.detach().to(z.dtype) / self.tau_forward > z, 1., -1.)
+        bwd = 2 * torch.sigmoid(a / self.tau_backward - z) - 1
+        return (x + (bwd - bwd.detach())).to(a.dtype)
