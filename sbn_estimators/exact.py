@@ -29,9 +29,10 @@ EXACT_MEMORY_MARGIN = 1.25 # estimates are multiplied by this: the allocator's o
 # %% ../nbs/02_exact.ipynb #c530eb76
 def available_memory(device=None # where the tensors will live (default: CPU)
                     ) -> int:
-    "Bytes that can be allocated now on `device` (free GPU memory; on the host MemAvailable, within a container's limit), or None if unknown."
+    "Bytes that can be allocated now on `device` (on a GPU: free, plus what PyTorch's allocator holds unused; on the host MemAvailable, within a container's limit), or None if unknown."
     device = torch.device(device if device is not None else 'cpu')
-    if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
+    if device.type == 'cuda':   # the caching allocator's reserved but unallocated blocks are free to this process, not to mem_get_info
+        return torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     if device.type != 'cpu': return None
     avail = None
     try:                                               # Linux: what the kernel can give without swapping

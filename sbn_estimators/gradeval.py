@@ -64,7 +64,7 @@ def accuracy_curves(est:torch.Tensor, # [S, d] estimates
         cos = torch.nn.functional.cosine_similarity(avg, exact[None], dim=1)
         out['rel_rmse'].append((((avg - exact) ** 2).sum(1).mean().sqrt() / exact.norm()).item())
         out['cos'].append(cos.mean().item())
-        q = torch.quantile(cos, torch.tensor([0.15, 0.85], dtype=cos.dtype)) if n > 1 else cos.expand(2)
+        q = torch.quantile(cos, torch.tensor([0.15, 0.85], dtype=cos.dtype, device=cos.device)) if n > 1 else cos.expand(2)
         out['cos_q15'].append(q[0].item()); out['cos_q85'].append(q[1].item())
     return out
 

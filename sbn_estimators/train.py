@@ -406,11 +406,15 @@ def _dist_setup(device:str):
             raise ValueError(f"device {device} requested but this machine has {n} CUDA device(s): cuda:0..cuda:{n - 1}")
         if world > 1 and device.index is not None:
             raise ValueError(f"device {device}: under torchrun each process takes the GPU of its LOCAL_RANK; use --device cuda")
-        if device.index is None: device = torch.device('cuda', torch.cuda.current_device())   # one name in records and RNG state
+        if world > 1:
+            device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
+            if not device.index < n:
+                raise ValueError(f"LOCAL_RANK {device.index} but this machine has {n} CUDA device(s); start at most {n} processes per machine")
+        elif device.index is None: device = torch.device('cuda', torch.cuda.current_device())   # one name in records and RNG state
+        torch.cuda.set_device(device)   # the current device, which NCCL, barrier and all_gather_object use
     if world == 1: return 0, 1, device
     if not dist.is_initialized():
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
-    if device.type == 'cuda': device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
     return dist.get_rank(), world, device
 
 def _all_average(tensors):
@@ -428,7 +432,8 @@ def _rng_state(world):
 def _set_rng_state(states, rank):
     if len(states) <= rank: raise ValueError(f"checkpoint holds random states of {len(states)} process(es); cannot resume rank {rank}")
     torch.set_rng_state(states[rank]['cpu'])
-    if states[rank]['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(states[rank]['cuda'])
+    if torch.cuda.is_available():   # the states of GPUs this machine lacks are dropped; GPUs without a saved state (all, from a CPU run) keep the run's seed
+        for i, s in enumerate(states[rank]['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(s, i)
 
 # %% ../nbs/14_train.ipynb #f8b6669f
 DATA_SHAPES = {'cifar10': (3, 32, 32), 'fashion_mnist': (1, 28, 28), 'mnist': (1, 28, 28)} # image datasets: shape of one image
@@ -640,7 +645,10 @@ def train(cfg:TrainConfig, # the run's configuration
         if diff: raise ValueError(f"{out}/last.pt belongs to another run: its configuration differs from {out}/config.json "
                                   f"({diff}); {_restart_advice(cfg, out)}")
     torch.manual_seed(cfg.seed)
+    wait = world > 1 and cfg.download and not smoke   # rank 0 downloads; the other ranks read the files once it is done
+    if wait and rank > 0: dist.barrier()
     data = smoke_data(cfg) if smoke else load_data(cfg, download=cfg.download and rank == 0)
+    if wait and rank == 0: dist.barrier()
     model, est = build(cfg, data)
     writer = out is not None and rank == 0
     with cli.RunFolder(out, resume=resume) if writer else nullcontext():   # only once the configuration has built

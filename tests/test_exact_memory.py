@@ -4,7 +4,7 @@ process by the allocator's own events (`bench.peak_step_memory`): the estimate m
 not the resident set: resident memory also moves with library pages and the kernel's reclaim, by hundreds of MB in a
 long test run."""
 import json, subprocess, sys
-import pytest
+import pytest, torch
 from conftest import ROOT
 
 MEASURE = r"""
@@ -68,7 +68,17 @@ def test_default_limit_is_the_fraction_of_available_memory(monkeypatch):
     monkeypatch.setenv('SBN_EXACT_MAX_BYTES', '3e9')
     assert exact.exact_memory_limit() == 3 * 10 ** 9
 
+
+def test_gpu_memory_counts_the_allocators_unused_blocks(monkeypatch):
+    "On a GPU, memory PyTorch's caching allocator reserved but does not use is available too (mem_get_info counts it as used)."
+    from sbn_estimators.exact import available_memory
+    monkeypatch.setattr(torch.cuda, 'mem_get_info', lambda device=None: (10 ** 9, 8 * 10 ** 9))
+    monkeypatch.setattr(torch.cuda, 'memory_reserved', lambda device=None: 5 * 10 ** 9)
+    monkeypatch.setattr(torch.cuda, 'memory_allocated', lambda device=None: 2 * 10 ** 9)
+    assert available_memory('cuda') == available_memory('cuda:0') == 4 * 10 ** 9
+
 if __name__ == '__main__':
     for c in CASES:
         m = measure(c)
         print(c, f"measured {m['measured'] / 1e9:.3f} GB  estimate {m['estimate'] / 1e9:.3f} GB  ratio {m['measured'] / m['estimate']:.2f}", flush=True)
+

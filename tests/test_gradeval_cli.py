@@ -291,3 +291,14 @@ def test_report_holds_the_environment(tmp_path, call):
     assert r.returncode == 0, r.stderr
     env = json.loads((tmp_path / 'gradeval.json').read_text())['environment']
     assert env['threads'] == 1 and env['torch'] == torch.__version__ and env['device'] == 'cpu' and {'python', 'sbn_estimators'} <= set(env)
+
+
+def test_accuracy_curves_stay_on_the_estimates_device():
+    "The quantile levels are made on the estimates' device: 'meta' stands in for a GPU (a CPU/meta mix raises as a CPU/CUDA one)."
+    from torch.utils._python_dispatch import TorchDispatchMode
+    class Items(TorchDispatchMode):   # meta tensors hold no values: `.item()` answers 0.5
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            return 0.5 if func is torch.ops.aten._local_scalar_dense.default else func(*args, **(kwargs or {}))
+    est, exact = torch.randn(6, 3, device='meta'), torch.randn(3, device='meta')
+    with Items(): out = accuracy_curves(est, exact, Ms=[1, 2])
+    assert out['cos_q15'] == out['cos_q85'] == [0.5, 0.5]

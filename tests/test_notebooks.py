@@ -27,3 +27,13 @@ def test_notebook(nb, nb_flags):
     r = subprocess.run([sys.executable, '-c', RUNNER, str(nb), json.dumps(SKIP_FLAGS), json.dumps(nb_flags)],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, f"{nb.name} failed:\n{r.stderr[-6000:]}"
+
+
+def test_cuda_cells_are_guarded():
+    "`--nb-flags cuda` runs `#| cuda` cells anywhere: each runs only where CUDA is (and, for backend='compiled', where torch.compile works)."
+    for nb in NOTEBOOKS:
+        for c in json.loads(nb.read_text(encoding='utf-8'))['cells']:
+            lines = ''.join(c['source']).splitlines()
+            if c['cell_type'] != 'code' or not lines or lines[0] != '#| cuda': continue
+            assert lines[1].startswith('if torch.cuda.is_available()'), f"{nb.name} cell {c['id']}: no CUDA guard"
+            assert "backend='compiled'" not in ''.join(lines) or "compiler_works('cuda')" in lines[1], f"{nb.name} cell {c['id']}: no compiler guard"

@@ -6,6 +6,7 @@ from sbn_estimators.train import TrainConfig, RECIPES, train, train_cli, load_ch
 from sbn_estimators.catalogue import CATALOGUE, run_references
 from conftest import console_script
 import subprocess
+from types import SimpleNamespace
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared CPU
 FAST = ['--model', 'sbn_mlp:width=32', '--eval-samples', '2', '--quiet']
@@ -370,10 +371,51 @@ def test_cuda_device_names_are_checked_and_made_explicit(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
     monkeypatch.setattr(torch.cuda, 'current_device', lambda: 0)
+    current = []   # the devices made current, in order
+    monkeypatch.setattr(torch.cuda, 'set_device', current.append)
     monkeypatch.delenv('WORLD_SIZE', raising=False)
     assert T._dist_setup('cuda') == (0, 1, torch.device('cuda', 0))    # 'cuda' and 'cuda:0' are one device, one name
     assert T._dist_setup('cuda:1') == (0, 1, torch.device('cuda', 1))
+    assert current == [torch.device('cuda', 0), torch.device('cuda', 1)]
     with pytest.raises(ValueError, match=r"device cuda:2 requested but this machine has 2 CUDA device\(s\): cuda:0..cuda:1"):
         T._dist_setup('cuda:2')
     monkeypatch.setenv('WORLD_SIZE', '2')
     with pytest.raises(ValueError, match="LOCAL_RANK; use --device cuda"): T._dist_setup('cuda:1')
+    # under torchrun each process makes its LOCAL_RANK's GPU current: all_gather_object and NCCL put its tensors there
+    monkeypatch.setattr(T, 'dist', SimpleNamespace(is_initialized=lambda: True, get_rank=lambda: 1))
+    monkeypatch.setenv('LOCAL_RANK', '1')
+    assert T._dist_setup('cuda') == (1, 2, torch.device('cuda', 1)) and current[-1] == torch.device('cuda', 1)
+    monkeypatch.setenv('LOCAL_RANK', '2')
+    with pytest.raises(ValueError, match=r"LOCAL_RANK 2 but this machine has 2 CUDA device\(s\); start at most 2 processes"):
+        T._dist_setup('cuda')
+
+@pytest.mark.parametrize('rank', [0, 1])
+def test_distributed_download_waits_for_rank_0(monkeypatch, rank):
+    "Under torchrun with --download, rank 0 downloads and the other ranks read the files after it (a barrier)."
+    from sbn_estimators import train as T
+    seen = []
+    monkeypatch.setattr(T, 'dist', SimpleNamespace(barrier=lambda: seen.append('barrier')))
+    monkeypatch.setattr(T, '_dist_setup', lambda device: (rank, 2, torch.device('cpu')))
+    monkeypatch.setattr(T, 'load_data', lambda cfg, download=False: seen.append(f'load download={download}'))
+    class Built(Exception): pass
+    def build(cfg, data): raise Built   # stop once the data is read
+    monkeypatch.setattr(T, 'build', build)
+    with pytest.raises(Built): train(TrainConfig(data='cifar10', download=True))
+    assert seen == (['load download=True', 'barrier'] if rank == 0 else ['barrier', 'load download=False'])
+
+def test_resume_restores_the_random_states_of_the_gpus_there_are(monkeypatch):
+    "A checkpoint from a machine with two GPUs resumes on one with one GPU; one without GPU states (a CPU run) resumes on a GPU."
+    from sbn_estimators import train as T
+    restored = []
+    def set_rng_state(state, device):   # as on a machine with one GPU
+        if device != 0: raise IndexError(f"no CUDA device {device}")
+        restored.append(state)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    monkeypatch.setattr(torch.cuda, 'set_rng_state', set_rng_state)
+    monkeypatch.setattr(torch.cuda.random, 'set_rng_state', set_rng_state)   # what torch.cuda.set_rng_state_all calls
+    cpu, gpu = torch.get_rng_state(), [torch.full((16,), i, dtype=torch.uint8) for i in range(2)]
+    T._set_rng_state([{'cpu': cpu, 'cuda': gpu}], 0)
+    assert restored == [gpu[0]]
+    T._set_rng_state([{'cpu': cpu, 'cuda': []}], 0)
+    assert restored == [gpu[0]] and torch.equal(torch.get_rng_state(), cpu)
