@@ -156,5 +156,5 @@ def flip_ratio(before, # latent weights before a step: a tensor or an iterable o
                          f"{[tuple(b.shape) for b in before]} and {[tuple(a.shape) for a in after]}")
     n = sum(b.numel() for b in before)
     if n == 0: raise ValueError("no weights to compare")
-    flipped = sum((sign_pm(b.detach()) != sign_pm(a.detach())).sum().item() for b, a in zip(before, after))
-    return flipped / n
+    flipped = sum((sign_pm(b.detach()) != sign_pm(a.detach())).sum() for b, a in zip(before, after))   # on the device: one host sync
+    return flipped.item() / n

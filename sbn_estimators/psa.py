@@ -65,7 +65,7 @@ def flip_sum_compiled(x, a, gt, W, # as in `flip_sum_eager`
     lead = torch.broadcast_shapes(x.shape[:-2], a.shape[:-2], gt.shape[:-2], W.shape[:-2])
     (N, K), C = x.shape[-2:], a.shape[-1]
     logistic = isinstance(noise, LogisticNoise)
-    if logistic and max(a.abs().max().item(), 2 * W.abs().max().item()) > math.log(torch.finfo(a.dtype).max) / 2:
+    if logistic and torch.maximum(a.abs().max(), 2 * W.abs().max()).item() > math.log(torch.finfo(a.dtype).max) / 2:   # one host sync
         return flip_sum_eager(x, a, gt, W, noise)
     if math.prod(W.shape[:-2]) == 1: S, rows, W = 1, math.prod(lead) * N, W.reshape(1, C, K)  # shared weights
     else: S, rows, W = math.prod(lead), N, W.expand(*lead, C, K).reshape(-1, C, K)
