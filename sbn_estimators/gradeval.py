@@ -35,7 +35,7 @@ def gradient_metrics(est:torch.Tensor, # [S, d] estimates
     var = (est - est[0]).var(0)
     bias2 = ((mean - exact) ** 2).sum() - var.sum() / S
     tol = resolution(est_in, exact)
-    z, t = z_scores(est_in, exact, tol).abs(), z_threshold(d)
+    z, t = z_scores(est_in, exact, tol).abs(), z_threshold(d, samples=S)
     z_max = z.max().item()
     return dict(rel_rmse_1=(((est - exact) ** 2).sum(1).mean().sqrt() / norm).item(),
                 rel_bias=(bias2.clamp(min=0).sqrt() / norm).item(),

@@ -1,5 +1,5 @@
 "Robustness under correct use: copies of tuned estimators, seeded draws in any dtype, the default dtype, gradients disabled, memory layout."
-import copy, math, pickle
+import copy, pickle
 import pytest, torch
 from sbn_estimators.core import sample_states
 from sbn_estimators.sbn import SBNMLP, cos_data, init_sbn_
@@ -157,30 +157,12 @@ def saturated_sbn(dtype):
     return net
 
 
-def student_t_tail(t, nu):
-    "P(|T| > t) for Student's t with an odd number nu of degrees of freedom (closed form, Abramowitz & Stegun 26.7.3)."
-    if nu % 2 == 0: raise ValueError(f"the closed form needs an odd nu, got {nu}")
-    th = math.atan(t / math.sqrt(nu))
-    term, series = math.cos(th), 0.
-    for j in range(1, (nu - 1) // 2 + 1):                # cos + 2/3 cos^3 + ... + (2.4...(nu-3))/(1.3...(nu-2)) cos^(nu-2)
-        series += term
-        term *= 2 * j / (2 * j + 1) * math.cos(th) ** 2
-    return 1 - 2 / math.pi * (th + math.sin(th) * series)
-
-
-def t_threshold(tests, nu, alpha=1e-3):
-    "Bonferroni threshold for `tests` |t| statistics with nu degrees of freedom: tests * P(|T| > t) = alpha (bisection)."
-    lo, hi = 0., 1e3
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if tests * student_t_tail(mid, nu) > alpha else (lo, mid)
-    return hi
-
-
 def test_t_threshold():
+    "The library's Student's t tail and thresholds (`stats.student_t_tail`, `stats.z_threshold(..., samples=)`) at table values."
+    from sbn_estimators.stats import student_t_tail, z_threshold
     assert abs(student_t_tail(12.706, 1) - 0.05) < 1e-4 and abs(student_t_tail(2.093, 19) - 0.05) < 1e-4   # the tables' 5 % points
-    assert abs(t_threshold(1, 19, 0.01) - 2.861) < 1e-3
-    assert abs(t_threshold(14, 19) - 5.048) < 1e-3      # the check below
+    assert abs(z_threshold(1, 0.01, samples=20) - 2.861) < 1e-3
+    assert abs(z_threshold(14, samples=20) - 5.048) < 1e-3      # the check below
 
 
 BF16_SPECS = ['arm', 'disarm', 'arms', 'ugc', 'reinforce', 'muprop', 'double_cv']
@@ -215,17 +197,19 @@ def bf16_max_t(g, exact):
 def test_per_layer_estimators_are_unbiased_in_bfloat16(spec):
     """The mean of K = 20 batch estimates of d/db0 against exact enumeration: with the batches' own standard error the score
     is Student's t with K - 1 = 19 degrees of freedom; Bonferroni over the 2 coordinates of the 7 estimators (5.05)."""
+    from sbn_estimators.stats import z_threshold
     g, exact = bf16_batch_grads(spec)
     t = bf16_max_t(g, exact)
-    assert t < t_threshold(2 * len(BF16_SPECS), len(g) - 1), (spec, g.mean(0), exact, t)
+    assert t < z_threshold(2 * len(BF16_SPECS), samples=len(g)), (spec, g.mean(0), exact, t)
 
 
 def test_bfloat16_check_sees_half_precision_draws(monkeypatch):
     "The check above with the old draws, noise drawn and compared in bfloat16: ARM's mean was 3.7x the exact value."
     import sbn_estimators.core, sbn_estimators.unbiased
     for module in (sbn_estimators.core, sbn_estimators.unbiased): monkeypatch.setattr(module, 'noise_dtype', lambda dtype: dtype)
+    from sbn_estimators.stats import z_threshold
     g, exact = bf16_batch_grads('arm')
-    assert bf16_max_t(g, exact) > t_threshold(2 * len(BF16_SPECS), len(g) - 1)
+    assert bf16_max_t(g, exact) > z_threshold(2 * len(BF16_SPECS), samples=len(g))
 
 
 @pytest.mark.parametrize('spec', ['rebar', 'relax'])

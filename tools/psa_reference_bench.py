@@ -11,7 +11,8 @@ needed and is replaced by a stub at import.
    a. same samples -> same gradient: the reference samples a path; ours is given the same states
       (`psa_loss(..., states=)`) and must produce the same surrogate value and gradient (float64, 1e-9 relative);
    b. same distribution: mean gradients over independent samples of each code, each sampling itself, agree by a
-      two-sample z-test with a Bonferroni threshold (`sbn_estimators.stats.z_threshold`).
+      two-sample z-test with a Bonferroni threshold (`sbn_estimators.stats.z_threshold`, Student's t at S - 1 degrees
+      of freedom for S samples of each code: both variances are estimated, and Welch's degrees of freedom are at least that).
 2. Timing: one training step (surrogate + backward) of the FC SBN 784-512-512-10, cross-entropy, batch 128,
    float32, both codes interleaved in this process; medians.
 """
@@ -82,7 +83,7 @@ def check_distribution(sah, losses, sizes=(12, 8, 8, 3), batch=16, samples=3000)
     ours = torch.stack([grads(psa_loss(net, x, y).mean(), params) for _ in range(samples)])
     se = (ref.var(0) / samples + ours.var(0) / samples).sqrt().clamp(min=1e-300)
     z = ((ref.mean(0) - ours.mean(0)) / se).abs().max().item()
-    return z, z_threshold(ref.shape[1])
+    return z, z_threshold(ref.shape[1], samples=samples)
 
 
 def time_side_by_side(sah, losses, sizes, batch, repeats):
