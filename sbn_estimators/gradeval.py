@@ -7,7 +7,7 @@ __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', '
            'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
-import argparse, json, math, shlex, sys, time, warnings
+import argparse, json, shlex, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from .core import *
 from .sbn import *
 from .exact import *
 from .estimators import *
-from .stats import z_scores, z_threshold, resolution
+from .stats import z_scores, z_threshold, resolution, student_t_tail
 from . import cli
 
 # %% ../nbs/04_gradeval.ipynb #841132f2
@@ -41,7 +41,7 @@ def gradient_metrics(est:torch.Tensor, # [S, d] estimates
                 rel_bias=(bias2.clamp(min=0).sqrt() / norm).item(),
                 rel_std=(((est - mean) ** 2).sum(1).mean().sqrt() / norm).item(),
                 cos_1=torch.nn.functional.cosine_similarity(est, exact[None], dim=1).mean().item(),
-                z_max=z_max, p_unbiased=min(1., d * math.erfc(z_max / math.sqrt(2))),
+                z_max=z_max, p_unbiased=min(1., d * student_t_tail(z_max, S - 1)),
                 rel_resolution=tol / norm.item(),
                 unresolved=((z_scores(est_in, exact).abs() >= t) & (z < t)).sum().item())   # rejected only without the resolution
 
