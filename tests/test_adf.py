@@ -21,14 +21,23 @@ def test_bad_arguments():
 
 
 def test_batched_copies_are_independent():
+    "Copy 0's gradient is unchanged when only the other copies change: no mixing between copies."
     torch.manual_seed(0)
     net = SBNMLP([3, 4, 4, 2], loss='cross_entropy')
     x, y = torch.randn(5, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1])
     for name in ('adf', 'local_reparam'):
-        params = net.sample_params(3)
-        estimator(name).surrogate(net, x, y, params).backward()
-        g = params[0][0].grad                                  # [3, 4, 3]: one estimate per copy
-        assert g.shape == (3, 4, 3) and torch.isfinite(g).all() and not torch.equal(g[0], g[1])
+        grads = []
+        for scale in (1, 3):
+            params = net.sample_params(3)
+            with torch.no_grad():
+                for pair in params:
+                    for p in pair: p[1:] *= scale                 # copies 1.. only
+            torch.manual_seed(1)                                  # the same draws
+            estimator(name).surrogate(net, x, y, params).backward()
+            grads.append(params[0][0].grad)                       # [3, 4, 3]: one estimate per copy
+        g, h = grads
+        assert g.shape == (3, 4, 3) and torch.isfinite(g).all() and torch.isfinite(h).all()
+        assert torch.equal(g[0], h[0]) and not torch.equal(g[1], h[1]) and not torch.equal(g[0], g[1]), name
 
 
 def test_rejects_non_sbn_models():

@@ -37,7 +37,8 @@ def test_two_stages_and_exact_resume_in_the_second(tmp_path):
     strip = lambda d: [l.rsplit(',', 1)[0] for l in (tmp_path / d / 'metrics.csv').read_text().splitlines()]
     assert strip('a') == strip('b')
     with open(tmp_path / 'a' / 'metrics.csv') as f: flips = [(r['stage'], float(r['flip_ratio'])) for r in csv.DictReader(f)]
-    assert all(math.isnan(v) for s, v in flips if s == 'sine') and all(0 <= v < 1 for s, v in flips if s == 'square'), flips   # no ±1 weights yet in the sine stage
+    assert [s for s, _ in flips] == ['sine'] * 2 + ['square'] * 2, flips
+    assert all(math.isnan(v) for s, v in flips if s == 'sine') and all(0 < v < 0.5 for s, v in flips if s == 'square'), flips   # no ±1 weights yet in the sine stage; 0.041, 0.0065 measured
 
 def test_cli_runs_both_stages(tmp_path, capsys):
     "`sbn-train` with the BiPer model and the transform in --stages: both stages run, the stage results are written."

@@ -182,15 +182,15 @@ def test_output_file_checks(tmp_path):
     assert cli.check_output_file(tmp_path / 'R.PNG', '--plot', cli.plot_suffixes())   # suffixes in any case
     cases = [((tmp_path / 'no' / 'r.json', '--json'), f"--json: folder {tmp_path / 'no'} of"),
              ((tmp_path, '--json'), 'is a folder, not a file'),
-             ((tmp_path / 'r.xyz', '--plot', cli.plot_suffixes()), "--plot: "),
+             ((tmp_path / 'r.xyz', '--plot', cli.plot_suffixes()), "--plot: ", "r.xyz' must end in ", ".png"),
              (('/proc/r.json', '--json'), '--json: cannot write in folder /proc'),
              (('/dev/null', '--json'), '--json: /dev/null exists and is not a regular file')]
     (tmp_path / 'f').write_text('')
     cases.append(((tmp_path / 'f' / 'r.json', '--json'), 'is not a folder'))
-    for args, message in cases:
+    for args, *messages in cases:
         if os.name != 'posix' and str(args[0]).startswith(('/proc', '/dev')): continue
         with pytest.raises(ValueError, match=None) as e: cli.check_output_file(*args)
-        assert message in str(e.value), (args, str(e.value))
+        assert all(m in str(e.value) for m in messages), (args, str(e.value))
     assert sorted(p.name for p in tmp_path.iterdir()) == ['f']   # the checks leave nothing behind
 
 

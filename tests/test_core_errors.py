@@ -1,6 +1,6 @@
 """Argument validation of the core, the SBN MLP and exact enumeration: every bad input is a ValueError that names the
 argument, what it got and what is valid (moved here from the pages so that they read derivation, code, evidence)."""
-import math
+import copy, math
 from pathlib import Path
 import numpy as np
 import pytest
@@ -169,6 +169,11 @@ def test_params_mlp():
     from sbn_estimators.estimators import estimator
     net, Xc, Yc, P = mlp_and_params()
     assert torch.equal(exact_loss(net, Xc, Yc, params=P), exact_loss(net, Xc, Yc))
+    P2, net2 = [tuple((1.5 * p).detach().requires_grad_() for p in pair) for pair in P], copy.deepcopy(net)
+    with torch.no_grad():
+        for p in net2.parameters(): p.mul_(1.5)
+    assert torch.equal(exact_loss(net, Xc, Yc, params=P2), exact_loss(net2, Xc, Yc))   # the params are used, not the net's own
+    assert not torch.equal(exact_loss(net, Xc, Yc, params=P2), exact_loss(net, Xc, Yc))
     bad_bias = [(P[0][0], P[0][1][:1].detach().requires_grad_()), *P[1:]]
     fails(lambda: exact_loss(net, Xc, Yc, params=bad_bias), "params[0][1] (b of layer 0): expected shape [3] (one set of parameters here, no copies), got [1]")
     fails(lambda: exact_loss(net, Xc, Yc, params=[(P[0][0].T, P[0][1]), *P[1:]]), "params[0][0] (W of layer 0): expected shape [3, 2] (one set of parameters here, no copies), got [2, 3]")

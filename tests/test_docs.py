@@ -157,7 +157,7 @@ def problems(f):
     res = [f'{k}: {f[k]}' for k in keys if f[k]]
     if not f['loaded']: res.append('no load event')
     if f['mathbb_font'] and 'loaded' not in f['mathbb_font']: res.append(f'KaTeX_AMS font not loaded: {f["mathbb_font"]}')
-    if f['search_hits'] == 0: res.append('search found nothing for "estimator"')
+    if f['search_hits'] <= 0: res.append('search found nothing for "estimator"' if f['search_hits'] == 0 else 'the page has no search box')
     return res
 
 
@@ -242,6 +242,8 @@ def test_the_checks_can_fail(served):
                f'<p><span class="katex">{tex(BB_E)}<span class="katex-html"><span class="mord mathnormal">E</span></span></span>'
                f'<span class="katex">{tex("X")}<span class="katex-html"><span class="mord mathbb" style="font-family:serif">R</span></span></span></p>'
                '<p>The [<code>Noise</code>](https://example.com/core.html#noise) called noise.</p><h2 id="twice">a</h2><h2 id="twice">b</h2>')
+    assert page.count('id="search"') == 1
+    page = page.replace('id="search"', 'id="no-search"')   # and no search box (search_hits -1)
     (site/'control.html').write_text(page.replace('<main>', '<main>' + defects, 1), encoding='utf-8')
     try: f = browser.check(f'{base}/site/control.html', ARTIFACTS/'docs'/'control.png')
     finally: (site/'control.html').unlink()
@@ -252,6 +254,7 @@ def test_the_checks_can_fail(served):
     assert f['mathbb_missing'] == [BB_E] and f['mathbb_wrong_font'] == ['R'], (f['mathbb_missing'], f['mathbb_wrong_font'])
     assert f['raw_links'] == ['](https://example.com/core.html#noise)'] and f['duplicate_ids'] == ['twice'], (f['raw_links'], f['duplicate_ids'])
     assert f['math'] > 4 and f['mathbb_source'] > 1 and 'loaded' in f['mathbb_font']   # the page's own math passes
+    assert f['search_hits'] == -1 and 'the page has no search box' in problems(f), (f['search_hits'], problems(f))
     (ARTIFACTS/'docs'/'control.png').unlink(missing_ok=True)
 
 

@@ -89,19 +89,30 @@ def test_psa_gradients_same_for_both_backends(make):
         grads[b] = [p.grad.clone() for p in net.parameters()]
     for ge, gc in zip(grads['eager'], grads['compiled']): assert_rel_close(gc, ge)
 
-def test_conv_under_autocast_same_for_both_backends():
-    "bfloat16 autocast on a float32 conv SBN: both backends take the flip sums in float32, the same gradient."
+def test_conv_under_autocast_same_for_both_backends(monkeypatch):
+    """bfloat16 autocast on a float32 conv SBN: both backends take the flip sums in float32, the same gradient to the
+    resolution of bfloat16. The conv layers' weight gradients come out of a bfloat16 conv backward, so a float32
+    rounding difference upstream (the compiled head's) can move an element by one bfloat16 step (2^-8 relative): on a
+    CPU with native bfloat16 (avx512_bf16) it does. Flip sums taken in bfloat16 are off by several such steps."""
     torch.manual_seed(4)
     net = SBNConvNet((2, 8, 8), [(3, 3, 1, 1), (4, 3, 2, 0)], 3)
     x, y = torch.rand(4, 2, 8, 8), torch.randint(0, 3, (4,))
-    grads = {}
-    for b in ('eager', 'compiled'):
+    def grads(backend):
         torch.manual_seed(5); net.zero_grad()
-        with torch.autocast('cpu', torch.bfloat16): s = estimator('psa', backend=b).surrogate(net, x, y)
+        with torch.autocast('cpu', torch.bfloat16): s = estimator('psa', backend=backend).surrogate(net, x, y)
         s.backward()
-        grads[b] = [p.grad.clone() for p in net.parameters()]
-    assert all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads['compiled'])
-    for ge, gc in zip(grads['eager'], grads['compiled']): assert_rel_close(gc, ge)
+        return [p.grad.clone() for p in net.parameters()]
+    def within_bf16(got, ref):   # each element within one bfloat16 step of itself or of the largest one
+        return all(torch.allclose(g, r, rtol=2 ** -7, atol=2 ** -7 * r.abs().max().item()) for g, r in zip(got, ref))
+    eager, compiled = grads('eager'), grads('compiled')
+    assert all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in compiled)
+    assert within_bf16(compiled, eager)
+    def bf16_flip_sums(ctx, g):   # the wrong variant: the flip sums in bfloat16
+        x_in, x_out, a, W = (t.to(torch.bfloat16) for t in ctx.saved_tensors)
+        G = ctx.ops.flip_backward(g.to(torch.bfloat16), x_in, x_out, a, W, ctx.noise, 'eager')
+        return (G.to(ctx.q_dtype),) + (None,) * 7
+    monkeypatch.setattr(psa._Flip, 'backward', staticmethod(bf16_flip_sums))
+    assert not within_bf16(grads('eager'), eager)
 
 def test_backend_switch(monkeypatch):
     assert psa_backend('compiled') == 'compiled'

@@ -55,10 +55,12 @@ def test_categorical_estimators_need_logistic_noise(est):
 
 @pytest.mark.parametrize('est', [DoubleCV(), UGC()])
 def test_network_estimators_run_and_fill_every_gradient(est):
+    torch.manual_seed(0)
     X, Y = cos_data(5)
     net = SBNMLP([2, 3, 3, 1])
     est.surrogate(net, X, Y).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+    assert all(p.grad.abs().max() > 0 for p in net.parameters()), 'a parameter got no gradient'
 
 
 def test_ugc_refuses_bounded_noise():
@@ -85,12 +87,15 @@ def test_optimizer_parameters(make, msg):
                          ids=lambda e: e.spec)
 def test_float32_batched_parameters(est):
     "Every estimator runs on a float32 network with batched parameters (as draw_estimates uses) and fills every copy's gradient."
+    torch.manual_seed(0)
     X, Y = cos_data(5, dtype=torch.float32)
     net = SBNMLP([2, 3, 3, 1], dtype=torch.float32)
     params = net.sample_params(4)
     est.surrogate(net, X, Y, params).backward()
     for W, b in params:
         assert W.grad.dtype == torch.float32 and W.grad.shape[0] == 4 and torch.isfinite(W.grad).all() and torch.isfinite(b.grad).all()
+        assert (W.grad.flatten(1).abs().amax(1) > 0).all() and (b.grad.abs().amax(1) > 0).all(), 'a copy got no gradient'
+        assert not torch.equal(W.grad[0], W.grad[1])   # equal copies, independent draws
 
 
 def test_ede_schedule_reaches_model_modules():
