@@ -204,3 +204,6 @@ def bench_cli(argv=None):
     p.add_argument('--json', default=None, help="also write one JSON line per case to this file ('-': to standard output, no table)")
     p.add_argument('--plugins', default='', help="comma-separated modules or .py files to import first; they register estimators (see load_plugins)")
     return cli.run_cli(p, _bench, argv)
+
+if __name__ == '__main__' and '__file__' in globals():   # `python -m sbn_estimators.bench` (and torchrun's -m); not a notebook
+    from sbn_estimators.bench import bench_cli as _cli; _cli()

@@ -90,7 +90,7 @@ class LocalEstimator(nn.Module, Estimator):
     def check_noise(self, net):
         if net.noise != self._noise:
             raise ValueError(f"estimator {self.name!r} assumes {self.noise} noise but the network has "
-                             f"{net.noise.name} noise; pass noise={net.noise.name!r}")
+                             f"{net.noise.name} noise; pass noise={net.noise.name!r} (the spec '{self.name}:noise={net.noise.name}')")
     def surrogate(self, net, x, y, params=None):
         "Loss of the network run with this activation at every binary layer."
         self.check_noise(net)

@@ -288,3 +288,6 @@ def gradeval_cli(argv=None # arguments (default: the command line)
         if not _partial(a.json).is_file(): return None
         return shlex.join(['sbn-gradeval', *argv, *([] if a.resume else ['--resume'])])
     cli.run_cli(_parser(), _main, argv, resume_hint=resume_hint)
+
+if __name__ == '__main__' and '__file__' in globals():   # `python -m sbn_estimators.gradeval` (and torchrun's -m); not a notebook
+    from sbn_estimators.gradeval import gradeval_cli as _cli; _cli()

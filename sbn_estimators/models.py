@@ -132,6 +132,8 @@ def compatibility_table() -> str:
 def sbn_mlp(est=None, in_shape=(64,), n_out:int=10, width:int=256, depth:int=2,
             noise='logistic', loss='cross_entropy', dtype=torch.float32):
     "The SBN MLP `[prod(in_shape), width x depth, n_out]` (all estimators train it)."
+    for k, v in (('width', width), ('depth', depth)):
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1): raise ValueError(f"model 'sbn_mlp': {k} must be a positive integer, got {v!r}")
     return SBNMLP([math.prod(in_shape)] + [width] * depth + [n_out], noise=noise, loss=loss, dtype=dtype)
 
 # %% ../nbs/12_models.ipynb #ce60f9e9
@@ -345,6 +347,14 @@ def get_model(name:str, # one of `list_models()`
     if unknown:
         valid = ', '.join(f'{k}={v!r}' for k, v in entry.params.items()) or 'none'
         raise ValueError(f"model {name!r} has no parameter {', '.join(unknown)}; valid parameters: {valid}")
+    for k, v in kwargs.items():   # a spec's values come parsed (numbers, booleans, strings): each must have its default's type
+        d = entry.params[k]
+        if isinstance(d, bool): ok, what = isinstance(v, bool), 'True or False'
+        elif isinstance(d, int): ok, what = isinstance(v, int) and not isinstance(v, bool), 'an integer'
+        elif isinstance(d, float): ok, what = isinstance(v, (int, float)) and not isinstance(v, bool), 'a number'
+        elif isinstance(d, str): ok, what = isinstance(v, str), 'a string'
+        else: continue
+        if not ok: raise ValueError(f"model {name!r}: {k} must be {what}, got {v!r}")
     if 'dtype' in kwargs: kwargs['dtype'] = model_dtype(kwargs['dtype'])
     if entry.kind == 'sbn' and isinstance(est, LocalEstimator) and 'noise' in entry.params: kwargs.setdefault('noise', est.noise)
     return entry.build(est, tuple(in_shape), n_out, **kwargs)

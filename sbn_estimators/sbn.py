@@ -129,7 +129,9 @@ def load_sbn(path, # a `.npz` network file
     path = Path(path)
     try: f = np.load(path, allow_pickle=False)
     except FileNotFoundError: raise
-    except Exception as e: raise ValueError(f"{path} is not a readable .npz network file: {e}") from None
+    except Exception as e:   # numpy reads a file that is no archive as a pickle, which allow_pickle=False refuses
+        why = "neither a .npz archive nor a .npy array" if 'allow_pickle' in str(e) else e
+        raise ValueError(f"{path} is not a readable .npz network file: {why}") from None
     with f:
         keys = set(f.files)
         missing = {'X', 'Y', 'W0', 'b0', 'W1', 'b1'} - keys

@@ -118,7 +118,7 @@ class TrainConfig:
     normalize: bool = False # cifar10: ImageNet mean/std instead of raw [0, 1] pixels
     augment: bool = True # cifar10: random flip and crop
     val: float = 0.1 # validation fraction in [0, 1) of the training data, or a whole count of examples; 0: no validation (best.pt is the last epoch)
-    n_train: int = 0 # train on the first n training examples only (after the validation split); 0: all
+    n_train: int = 0 # train on the first n training examples only (after the validation split, which it does not cut: see val); 0: all
     n_test: int = 0 # evaluate on the first n test examples only; 0: all
     model: str = '' # model name[:key=value,...]; '': the dataset's default (`DEFAULT_MODELS`)
     estimator: str = 'st' # estimator name[:key=value,...] from the registry
@@ -278,12 +278,15 @@ def _eval_setup(model, data, split, samples, batch_size, device):
 @torch.no_grad()
 def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and split
              samples:int=10, # K samples of the binary units per example
-             batch_size:int=500, device=None, amp:bool=False) -> dict:
+             batch_size:int=500, device=None, amp:bool=False,
+             progress:bool=False # a bar over the examples on a terminal
+            ) -> dict:
     "Expected loss, expected / ensemble / deterministic accuracy, and the deterministic network's loss, of `model` on a split."
     X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
     was_training = model.training
     model.eval()
     tot = dict(loss=0., acc=0., ens_acc=0., det_acc=0., det_loss=0.)
+    bar = cli.progress(total=len(y), desc=f'{split} ({samples} samples)', disable=not progress, leave=False, unit='ex')
     for s in range(0, len(y), batch_size):
         xb, yb = data.input(X[s:s + batch_size].to(device), dtype), y[s:s + batch_size].to(device)
         with torch.autocast(device.type, torch.bfloat16, enabled=amp):
@@ -295,6 +298,8 @@ def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and 
         tot['ens_acc'] += _correct(_probs(etas, data.loss).mean(0), yb, ens).sum().item()
         tot['det_acc'] += _correct(det, yb, data.loss).sum().item()
         tot['det_loss'] += loss_fn(det, yb).sum().item()
+        bar.update(len(yb))
+    bar.close()
     model.train(was_training)
     return {k: v / len(y) for k, v in tot.items()}
 
@@ -593,10 +598,10 @@ def _eval_rng(seed:int, epochs:int, device):
             with torch.cuda.device(d): torch.cuda.manual_seed(s)
         yield
 
-def _test(model, data, cfg, device, opt=None, epochs=0):
+def _test(model, data, cfg, device, opt=None, epochs=0, progress=False):
     "Test metrics of the weights to evaluate, drawn from the evaluation stream of (seed, `epochs` trained)."
     with _evaluation_weights(opt), _eval_rng(cfg.seed, epochs, device):
-        res = evaluate(model, data, 'test', cfg.eval_samples, device=device, amp=cfg.amp)
+        res = evaluate(model, data, 'test', cfg.eval_samples, device=device, amp=cfg.amp, progress=progress)
     if cfg.posterior_samples:
         res |= evaluate_posterior(model, opt, data, 'test', cfg.posterior_samples, seed=cfg.seed, device=device, amp=cfg.amp)
     return {f'test_{k}': v for k, v in res.items()}
@@ -699,7 +704,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         if si > 0 and not resumed and st['transform']:
             model = MODEL_TRANSFORMS[st['transform']](model, est).to(device)
             best = -1.   # another architecture: best.pt holds the best model of the last one
-            if not smoke: results[f"{st['name']}_start"] = _test(model, data, cfg, device, epochs=done)
+            if not smoke: results[f"{st['name']}_start"] = _test(model, data, cfg, device, epochs=done, progress=progress and rank == 0)
         opt = make_optimizer(model, dataclasses.replace(cfg, lr=st['lr']), len(data.splits['train'][1]))
         total, warm = steps * st['epochs'], steps * cfg.warmup_epochs if si == 0 else 0
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, total, warm, cfg.schedule))
@@ -736,7 +741,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             with _evaluation_weights(opt):   # validated and saved as evaluated
                 validating = len(data.splits['val'][1]) > 0   # val 0: no validation, metrics nan, best.pt is the last epoch
                 with _eval_rng(cfg.seed, g + 1, device):   # its own draws: the evaluation settings leave training as it is
-                    v = evaluate(model, data, 'val', cfg.eval_samples, device=device, amp=cfg.amp) if validating else \
+                    v = evaluate(model, data, 'val', cfg.eval_samples, device=device, amp=cfg.amp, progress=progress and rank == 0) if validating else \
                         dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'))
                 rows.append(dict(stage=st['name'], epoch=g + 1, lr=lr, train_loss=run_loss / steps,
                                  train_acc=run_acc / steps, val_loss=v['loss'], val_acc=v['acc'], val_ens_acc=v['ens_acc'],
@@ -757,13 +762,13 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                                seconds=seconds)
             for cb in callbacks: cb(g + 1, rows[-1])
         if len(plan) > 1 and not smoke:
-            results[st['name']] = _test(model, data, cfg, device, opt, epochs=done + st['epochs'])
+            results[st['name']] = _test(model, data, cfg, device, opt, epochs=done + st['epochs'], progress=progress and rank == 0)
             with _evaluation_weights(opt):
                 if out is not None: save_checkpoint(out / f"stage-{st['name']}.pt", model=model.state_dict(), stage=si,
                                                     config=dataclasses.asdict(cfg), result=results[st['name']])
         if si + 1 < len(plan) and isinstance(opt, BayesBiNN): opt.hold('mode')   # the next stage starts from the weights tested and saved
     bar.close()
-    result = _test(model, data, cfg, device, opt, epochs=total_epochs)
+    result = _test(model, data, cfg, device, opt, epochs=total_epochs, progress=progress and rank == 0)
     if isinstance(opt, BayesBiNN): opt.hold('mode')   # the returned model holds the weights tested
     result['seconds_per_epoch'] = sum(r['seconds'] for r in rows) / max(len(rows), 1)
     if results: result['stages'] = results
@@ -852,6 +857,9 @@ def config_from_args(args) -> TrainConfig:
         d = {**cli.load_config(path, TrainConfig), **d}
     cfg = TrainConfig(**{**d, **given})
     if args.resume: _check_same_config(cfg, Path(args.out))
+    if args.export and _split_spec(cfg.model, 'model')[0] not in _binary_weight_models():
+        raise ValueError(f"--export writes the ±1 weights as packed bits, and model {cfg.model!r} has none; "
+                         f"models with binary weights: {', '.join(_binary_weight_models())}")
     if 'momentum' in given and _split_spec(cfg.optimizer, 'optimizer')[0] != 'sgd':
         raise ValueError(f"--momentum applies to --optimizer sgd only, got optimizer {cfg.optimizer!r}")
     return cfg
@@ -912,6 +920,9 @@ def _resume_hint(args):
 def train_cli(argv=None):
     "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C), 143 (SIGTERM)."
     cli.run_cli(_parser(), _main, argv, resume_hint=_resume_hint)
+
+if __name__ == '__main__' and '__file__' in globals():   # `python -m sbn_estimators.train` (and torchrun's -m); not a notebook
+    from sbn_estimators.train import train_cli as _cli; _cli()
 
 # %% ../nbs/14_train.ipynb #8d73871c
 def compare_estimators(specs, # estimator specs, e.g. ['st', 'psa', 'reinforce']

@@ -221,7 +221,7 @@ def test_load_sbn_bad_files(tmp_path):
     np.savez(d / 'y01.npz', X=X8.numpy(), Y=np.zeros(8), W0=np.zeros((5, 2)), b0=np.zeros(5), W1=np.zeros((1, 5)), b1=np.zeros(1))
     fails(lambda: load_sbn(d / 'y01.npz'), "y01.npz: Y: logistic targets must be -1 or +1, got values 0; for labels in {0, 1} pass 2*Y - 1")
     (d / 'junk.npz').write_text('not a zip')
-    fails(lambda: load_sbn(d / 'junk.npz'), "not a readable .npz network file")
+    fails(lambda: load_sbn(d / 'junk.npz'), "junk.npz is not a readable .npz network file: neither a .npz archive nor a .npy array")
     ok = dict(X=X8.numpy(), Y=Y8.numpy(), W0=np.zeros((5, 2)), b0=np.zeros(5), W1=np.zeros((5, 5)), b1=np.zeros(5))
     np.savez(d / 'gap.npz', **ok, W3=np.zeros((1, 5)), b3=np.zeros(1))   # W2, b2 missing: not a 2-5-5 network
     fails(lambda: load_sbn(d / 'gap.npz'), "gap.npz holds arrays ['W3', 'b3'] beyond X, Y, W0, b0, ..., W1, b1")

@@ -1,7 +1,7 @@
 "`sbn-train`'s command line: exit status 2 and one line for bad usage, options and config files checked by type, truthful help and list."
 import json
 import pytest, torch
-from sbn_estimators.train import train_cli, _parser, RECIPES
+from sbn_estimators.train import train_cli, _parser, _split_spec, RECIPES
 
 torch.set_num_threads(1)
 
@@ -43,7 +43,12 @@ BAD = [(['--estimator', 'nope'], 'valid estimators'), (['--model', 'nope'], 'val
        (['--data', 'fashion_mnist', '--no-augment'], "data 'fashion_mnist' takes no augment"),
        (['--model', 'sbn_mlp:loss=logistic'], "model 'sbn_mlp:loss=logistic': the dataset fixes the loss"),
        (['--model', 'sbn_mlp:loss=logistic', '--estimator', 'psa'], "digits needs loss=cross_entropy, or no loss= in --model"),
-       (['--data', 'cos', '--model', 'sbn_mlp:loss=cross_entropy'], "the dataset fixes the loss")]
+       (['--data', 'cos', '--model', 'sbn_mlp:loss=cross_entropy'], "the dataset fixes the loss"),
+       (['--model', 'sbn_mlp:width=abc'], "model 'sbn_mlp': width must be an integer, got 'abc'"),
+       (['--model', 'sbn_mlp:width=3.5'], "model 'sbn_mlp': width must be an integer, got 3.5"),
+       (['--model', 'sbn_mlp:depth=0'], "model 'sbn_mlp': depth must be a positive integer, got 0"),
+       (['--model', 'sbn_mlp:noise=normal'], "pass noise='normal' (the spec 'st:noise=normal')"),
+       (['--export'], "--export writes the ±1 weights as packed bits, and model 'sbn_mlp' has none; models with binary weights: fmnist_bnn_conv")]
 
 def test_model_may_name_the_loss_its_data_has():
     "A loss= that agrees with the dataset is what the trainer uses anyway: runs that name it (and resume) are accepted."
@@ -192,8 +197,11 @@ def test_export_is_written_in_the_locked_run_folder(tmp_path, capsys, monkeypatc
         exports.append((run / '.lock').is_file() and not (run / 'result.json').exists())   # locked, before the result
         return real_export(model, **kw)
     monkeypatch.setattr(tr, 'export_binary', export)
+    from sbn_estimators.data import write_fake_cifar10
+    write_fake_cifar10(tmp_path / 'data', n_per_batch=20, seed=0)   # a model with binary weights, on small generated data
     run = tmp_path / 'r'
-    args = ['--epochs', '1', '--model', 'sbn_mlp:width=16', '--eval-samples', '1', '--quiet', '--out', str(run)]
+    args = ['--data', 'cifar10', '--data-dir', str(tmp_path / 'data'), '--model', 'resnet20', '--estimator', 'st:deterministic=true',
+            '--val', '20', '--epochs', '1', '--eval-samples', '1', '--quiet', '--out', str(run)]
     code, _, err = cli(capsys, *args, '--export')
     assert code == 0, err
     assert (run / 'binary.pt').is_file() and exports == [True] and len(loads) == 1
@@ -201,3 +209,22 @@ def test_export_is_written_in_the_locked_run_folder(tmp_path, capsys, monkeypatc
     code, _, err = cli(capsys, '--resume', '--out', str(run), '--quiet', '--export')
     assert code == 0 and (run / 'binary.pt').is_file() and exports == [True, True], err
     assert tr._resume_hint(tr._parser().parse_args(['--out', str(run), '--export'])) == f'sbn-train --resume --out {run} --export'
+
+
+def test_model_parameters_have_their_defaults_types():
+    "A model parameter given in a spec must have its default's type: a string is not taken for True, an int is a float."
+    from sbn_estimators.models import get_model
+    for spec, msg in [('resnet20:binary_weights=maybe', "binary_weights must be True or False, got 'maybe'"),
+                      ('binaryduo_vgg7:width=wide', "width must be a number, got 'wide'"),
+                      ('resnet20:binary_weights=1', 'binary_weights must be True or False, got 1')]:
+        name, kw = _split_spec(spec)
+        with pytest.raises(ValueError, match=None) as e: get_model(name, 'st', in_shape=(3, 32, 32), **kw)
+        assert str(e.value) == f"model {name!r}: {msg}", str(e.value)
+    assert get_model('binaryduo_vgg7', 'st', in_shape=(3, 32, 32), width=2) is not None   # an integer where the default is a float
+
+@pytest.mark.parametrize('module', ['train', 'gradeval', 'bench'])
+def test_python_m_runs_the_command(module):
+    "`python -m sbn_estimators.<module>` (what `torchrun -m` runs) is the command, not a silent no-op."
+    import subprocess, sys
+    p = subprocess.run([sys.executable, '-m', f'sbn_estimators.{module}', '--list'], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and len(p.stdout.splitlines()) > 3, (p.returncode, p.stdout[-500:], p.stderr[-2000:])
