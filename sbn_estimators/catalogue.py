@@ -55,6 +55,7 @@ REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of p
     'shayer2018lr': ('O. Shayer, D. Levi, E. Fetaya', 'Learning Discrete Weights Using the Local Reparameterization Trick', 'ICLR 2018', 'https://arxiv.org/abs/1710.07739', 'Deterministic approximations'),
     'helwegen2019bop': ('K. Helwegen, J. Widdicombe, L. Geiger, Z. Liu, K.-T. Cheng, R. Nusselder', 'Latent Weights Do Not Exist: Rethinking Binarized Neural Network Optimization', 'NeurIPS 2019', 'https://arxiv.org/abs/1906.02107', 'Optimizers for binary weights'),
     'meng2020bayesbinn': ('X. Meng, R. Bachmann, M. E. Khan', 'Training Binary Neural Networks using the Bayesian Learning Rule', 'ICML 2020', 'https://arxiv.org/abs/2002.10778', 'Optimizers for binary weights'),
+    'kingma2015adam': ('D. P. Kingma, J. Ba', 'Adam: A Method for Stochastic Optimization', 'ICLR 2015', 'https://arxiv.org/abs/1412.6980', 'General optimizers'),
     'xiao2017fashion': ('H. Xiao, K. Rasul, R. Vollgraf', 'Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning Algorithms', 'arXiv 2017', 'https://arxiv.org/abs/1708.07747', 'Data sets'),
     'lecun1998mnist': ('Y. LeCun, L. Bottou, Y. Bengio, P. Haffner', 'Gradient-Based Learning Applied to Document Recognition', 'Proceedings of the IEEE 86(11), 1998', 'https://doi.org/10.1109/5.726791', 'Data sets'),
     'krizhevsky2009cifar': ('A. Krizhevsky', 'Learning Multiple Layers of Features from Tiny Images', 'Technical report, University of Toronto, 2009', 'https://www.cs.toronto.edu/~kriz/learning-features-2009-TR.pdf', 'Data sets'),
@@ -282,7 +283,7 @@ DATA_REFS = {'fashion_mnist': ('xiao2017fashion',), 'mnist': ('lecun1998mnist',)
 MODEL_REFS = {'psa_allconv': ('shekhovtsov2020psa',), 'resnet20': ('wu2023reste',), 'resnet18': ('wu2023reste',),
               'vgg_small': ('wu2023reste',), 'binaryduo_vgg7': ('kim2020binaryduo',), 'duo_mlp': ('kim2020binaryduo',),
               'duo_vgg7': ('kim2020binaryduo',), 'duo_resnet18': ('kim2020binaryduo',), 'fmnist_biper_conv': ('vargas2024biper',)}
-OPTIMIZER_REFS = {'bop': ('helwegen2019bop',), 'bayesbinn': ('meng2020bayesbinn',)}
+OPTIMIZER_REFS = {'adam': ('kingma2015adam',), 'bop': ('helwegen2019bop',), 'bayesbinn': ('meng2020bayesbinn',)}
 
 def run_references(estimator_spec:str, # the run's estimator, e.g. 'reste:o=3' (aliases resolve: 'dst' is 'st')
                    model:str='', # model name[:key=value,...]
