@@ -56,6 +56,7 @@ REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of p
     'helwegen2019bop': ('K. Helwegen, J. Widdicombe, L. Geiger, Z. Liu, K.-T. Cheng, R. Nusselder', 'Latent Weights Do Not Exist: Rethinking Binarized Neural Network Optimization', 'NeurIPS 2019', 'https://arxiv.org/abs/1906.02107', 'Optimizers for binary weights'),
     'meng2020bayesbinn': ('X. Meng, R. Bachmann, M. E. Khan', 'Training Binary Neural Networks using the Bayesian Learning Rule', 'ICML 2020', 'https://arxiv.org/abs/2002.10778', 'Optimizers for binary weights'),
     'kingma2015adam': ('D. P. Kingma, J. Ba', 'Adam: A Method for Stochastic Optimization', 'ICLR 2015', 'https://arxiv.org/abs/1412.6980', 'General optimizers'),
+    'alpaydin1998optdigits': ('E. Alpaydin, C. Kaynak', 'Optical Recognition of Handwritten Digits', 'Data set, UCI Machine Learning Repository, 1998', 'https://doi.org/10.24432/C50P49', 'Data sets'),
     'xiao2017fashion': ('H. Xiao, K. Rasul, R. Vollgraf', 'Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning Algorithms', 'arXiv 2017', 'https://arxiv.org/abs/1708.07747', 'Data sets'),
     'lecun1998mnist': ('Y. LeCun, L. Bottou, Y. Bengio, P. Haffner', 'Gradient-Based Learning Applied to Document Recognition', 'Proceedings of the IEEE 86(11), 1998', 'https://doi.org/10.1109/5.726791', 'Data sets'),
     'krizhevsky2009cifar': ('A. Krizhevsky', 'Learning Multiple Layers of Features from Tiny Images', 'Technical report, University of Toronto, 2009', 'https://www.cs.toronto.edu/~kriz/learning-features-2009-TR.pdf', 'Data sets'),
@@ -279,7 +280,7 @@ def references_markdown() -> str:
     return '\n'.join(out)
 
 # %% ../nbs/90_catalogue.ipynb #418b0a92
-DATA_REFS = {'fashion_mnist': ('xiao2017fashion',), 'mnist': ('lecun1998mnist',), 'cifar10': ('krizhevsky2009cifar',)}
+DATA_REFS = {'digits': ('alpaydin1998optdigits',), 'fashion_mnist': ('xiao2017fashion',), 'mnist': ('lecun1998mnist',), 'cifar10': ('krizhevsky2009cifar',)}
 MODEL_REFS = {'psa_allconv': ('shekhovtsov2020psa',), 'resnet20': ('wu2023reste',), 'resnet18': ('wu2023reste',),
               'vgg_small': ('wu2023reste',), 'binaryduo_vgg7': ('kim2020binaryduo',), 'duo_mlp': ('kim2020binaryduo',),
               'duo_vgg7': ('kim2020binaryduo',), 'duo_resnet18': ('kim2020binaryduo',), 'fmnist_biper_conv': ('vargas2024biper',)}
@@ -324,6 +325,7 @@ def bibtex(keys # a list of keys of `REFERENCES` (a single key as well: `[key]`)
                  year=re.findall(r'\b(?:19|20)\d\d\b', venue)[-1], url=link)
         if venue.startswith('arXiv'): kind, f['eprint'], f['archiveprefix'] = 'misc', link.rsplit('/', 1)[-1], 'arXiv'
         elif venue.startswith('Technical report'): kind, f['institution'] = 'techreport', venue.split(', ')[1]
+        elif venue.startswith('Data set'): kind, f['howpublished'] = 'misc', venue.split(', ')[1]   # a data set's record (CC BY: cite it)
         elif (m := _ARTICLE.match(venue)):
             kind = 'article'
             f.update(journal=m['journal'], volume=m['volume'], **({'number': m['number']} if m['number'] else {}))
