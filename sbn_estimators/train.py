@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'list_text', 'train_cli', 'compare_estimators', 'format_comparison', 'plot_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, csv, dataclasses, inspect, json, math, os, re, sys, tempfile, time
+import argparse, atexit, csv, dataclasses, inspect, json, math, os, re, sys, tempfile, time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import torch
@@ -420,6 +420,8 @@ def _dist_setup(device:str):
     if world == 1: return 0, 1, device
     if not dist.is_initialized():
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+        # the group is ours: end it at exit (a process leaving with a live gloo group may abort in its threads' destructors)
+        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     return dist.get_rank(), world, device
 
 def _all_average(tensors):
