@@ -44,7 +44,7 @@ QE_LAWS = ('normal', 'uniform')
 def expected_quantization_error(freq:float, # omega
                                 scale:float, # sigma of the normal law, or B of the uniform law on [-B, B]
                                 law:str='normal', # 'normal' or 'uniform' (`QE_LAWS`)
-                                terms:int=100_000 # terms of the Fourier series (tail below 1 / (4 terms))
+                                terms:int=100_000 # terms of the Fourier series (tail below 2 / (pi (2 terms + 1)))
                                ) -> float:
     "The expected quantization error E|sin(omega W) - sign(sin(omega W))| for W ~ N(0, scale^2) or U(-scale, scale)."
     freq = _check_freq(freq)

@@ -170,7 +170,8 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
                 f = module_loss(model, x, y, [n], loss)
                 sig = rel_sigma * w.pow(2).mean().sqrt().item()
                 g1, g2 = (smoothed_grad(f, [w], sig, samples // 2, seed=seed * 1009 + 2 * i + half, chunk=chunk)[0] for half in (0, 1))
-                ref[n], ceiling[n], norm2[n] = (g1 + g2) / 2, _cos(g1, g2), (g1 * g2).sum().item()
+                ref[n], norm2[n] = (g1 + g2) / 2, (g1 * g2).sum().item()
+                ceiling[n] = math.sqrt(max(norm2[n], 0.0)) / ref[n].norm().item()
             for m in acts: m.training = True
             for p in proxies:
                 if p is not None: set_proxy(model, p)
