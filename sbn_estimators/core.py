@@ -132,10 +132,25 @@ def cross_entropy_loss(eta, # logits, [..., B, C]
 LOSSES = {'logistic': logistic_loss, 'cross_entropy': cross_entropy_loss}
 
 # %% ../nbs/00_core.ipynb #3aecab34
+class _PerExample:
+    "A callable loss, checked on every call to return one value per example, `[..., B]` (a shape comparison)."
+    def __init__(self, f): self.f = f
+    def __call__(self, eta, y):
+        out, want = self.f(eta, y), list(eta.shape[:-1])
+        alt = want[:-1] + list(y.shape[:1]) if isinstance(y, torch.Tensor) else want   # eta [..., 1, out] against B targets
+        got = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        if got != want and got != alt:
+            raise ValueError(f"loss must return one value per example, shape {alt} (eta's shape {list(eta.shape)} without its last "
+                             f"dimension{'' if alt == want else ', against the targets'}), got {got}; sum over the outputs (.sum(-1)) "
+                             "and do not reduce over the examples")
+        return out
+    def __repr__(self): return repr(self.f)
+
 def get_loss(loss='logistic' # a loss name or a callable `loss(eta, y) -> [..., B]`
             ):
-    "The per-example loss function called `loss`."
-    if callable(loss): return loss
+    "The per-example loss function called `loss`; another callable is wrapped to check that it returns `[..., B]`."
+    if isinstance(loss, _PerExample) or any(loss is f for f in LOSSES.values()): return loss
+    if callable(loss): return _PerExample(loss)
     if not isinstance(loss, str) or loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; valid losses: {', '.join(LOSSES)}, or a callable loss(eta, y)")
     return LOSSES[loss]
@@ -290,6 +305,7 @@ def check_params(net, # an SBN model
             if n not in ((0, 1) if copies else (0,)) or t.shape[n:] != r.shape:
                 alt = f", or [n, {', '.join(map(str, r.shape))}] for n copies" if copies else " (one set of parameters here, no copies)"
                 raise ValueError(f"{at}: expected shape {list(r.shape)}{alt}, got {list(t.shape)}")
+            if n and not t.shape[0]: raise ValueError(f"{at}: expected at least one copy, got 0 (shape {list(t.shape)})")
             if first is None: first = at, t.shape[:n]
             elif t.shape[:n] != first[1]:
                 raise ValueError(f"{name}: every tensor needs the same leading dimension of copies; {first[0]} has "

@@ -42,10 +42,17 @@ class Data:
         return f"Data({self.name!r}, {sizes}, in_shape={self.in_shape}, n_out={self.n_out}, loss={self.loss!r})"
 
 # %% ../nbs/13_data.ipynb #4f612ebf
+def _check_seed(seed, high:int=2**63):
+    "`seed` as an int, after checking it is an integer in 0..high-1 (a torch generator takes seeds below 2**64)."
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < high:
+        raise ValueError(f"seed must be an integer in 0..{high - 1}, got {seed!r}")
+    return int(seed)
+
 def train_val_split(n:int, # number of training examples
                     val:float|int, # validation fraction in [0, 1) or a count of examples (any real number; a 0-d tensor too)
                     seed:int=0):
     "Index tensors `(train_idx, val_idx)` of a seeded random split of `range(n)`."
+    seed = _check_seed(seed)
     v = val.item() if isinstance(val, torch.Tensor) and val.ndim == 0 else val
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
         raise ValueError(f"val must be a fraction in [0, 1) or a count of examples below n, got {val!r}")
@@ -68,7 +75,8 @@ def digits_data(seed:int=0, # seed of the train/validation split
                 test_frac:float=0.2 # fraction held out as the fixed test set
                ) -> Data:
     "The embedded digits as `Data`: flattened 64-pixel inputs in [0, 1], 10 classes."
-    if not 0 < test_frac < 1: raise ValueError(f"test_frac must be in (0, 1), got {test_frac}")
+    if isinstance(test_frac, bool) or not isinstance(test_frac, numbers.Real) or not 0 < test_frac < 1:
+        raise ValueError(f"test_frac must be in (0, 1), a fraction of the 1797 digits, got {test_frac!r}")
     X, y = load_digits()
     X = X.reshape(len(X), 64)
     rest, test = train_val_split(len(X), test_frac, seed=0)
@@ -83,7 +91,12 @@ def cos_dataset(seed:int=0, # seed of the training/validation draw (test uses a 
                 val:float|int=0.1, # validation points, drawn afresh: a fraction in [0, 1) of the training points or an even count (0: none)
                ) -> Data:
     "The 'cos' toy data as `Data` with labels ±1 [B, 1] for the logistic loss."
-    if n_per_class < 10: raise ValueError(f"n_per_class must be at least 10, got {n_per_class}")
+    seed = _check_seed(seed, 2**63 - 1)   # the validation draw's seed 2*seed+2 must stay below 2**64
+    if (2 * seed + 1) % 2**32 == 2**31 - 1:   # a CPU generator uses the seed's low 32 bits
+        raise ValueError(f"cos_dataset refuses seed={seed}: its training draw would be the test draw (the generator seed 2*seed+1 "
+                         f"has the low 32 bits of the test's 2**31-1); any other seed works, i.e. any with seed % 2**31 != 2**30-1, e.g. {seed + 1}")
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral) or n_per_class < 10:
+        raise ValueError(f"n_per_class must be an integer of at least 10, got {n_per_class!r}")
     if not (isinstance(val, float) and 0 <= val < 1 or isinstance(val, int) and not isinstance(val, bool) and val >= 0 and val % 2 == 0):
         raise ValueError(f"val must be a fraction in [0, 1) of the {2 * n_per_class} training points or an even count "
                          f"(half of it per class), got {val!r}")
@@ -354,4 +367,5 @@ def get_data(name:str='digits', # one of `DATASETS`
             ) -> Data:
     "The dataset called `name`."
     if name not in DATASETS: raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
+    _check_seed(seed)   # before any file is read
     return DATASETS[name](seed=seed, **kwargs)

@@ -280,7 +280,8 @@ def draw_estimates(net:SBNModel, x, y, # network and data (each example gets its
                    progress=None # optional callable `progress(n)` called after each chunk with its size
                   ) -> dict:
     "`{group: [S, d]}`: `samples` independent gradient estimates of the mean loss over `(x, y)`."
-    if samples < 1 or chunk < 1: raise ValueError(f"samples and chunk must be positive, got {samples} and {chunk}")
+    for k, v in (('samples', samples), ('chunk', chunk)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
     net.check_data(x, y)
     if not est.stochastic:
         params = [tuple(p.detach().clone().requires_grad_() for p in pair) for pair in net.layer_params()]

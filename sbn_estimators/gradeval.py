@@ -19,18 +19,26 @@ from .stats import z_scores, z_threshold, resolution, student_t_tail
 from . import cli
 
 # %% ../nbs/04_gradeval.ipynb #841132f2
+def _check_estimates(est, exact):
+    "Raise a `ValueError` unless `est` is [S, d] (S >= 1, no NaN) and `exact` a finite, non-zero [d]: what relative metrics need."
+    shape = lambda t: list(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+    if not (isinstance(est, torch.Tensor) and isinstance(exact, torch.Tensor)) or est.ndim != 2 or exact.shape != est.shape[1:] or not len(est):
+        raise ValueError(f"estimates must be [S, d] (S >= 1) and the exact gradient [d], got {shape(est)} and {shape(exact)}")
+    check_finite(exact, 'exact: the exact gradient')
+    nan = int(est.isnan().sum())   # an infinite estimate is a coordinate that fails the z-test; NaN is no estimate at all
+    if nan: raise ValueError(f"est: the estimates hold {nan} NaN value(s), which say nothing about bias; an infinite estimate is allowed (its coordinate fails)")
+    if exact.norm().item() == 0: raise ValueError("exact: the exact gradient is zero: relative metrics are undefined")
+
 def gradient_metrics(est:torch.Tensor, # [S, d] estimates
                      exact:torch.Tensor # [d] exact gradient
                     ) -> dict:
     "rel_rmse_1, rel_bias (finite-sample corrected), rel_std, cos_1, z_max and p_unbiased (at the resolution), rel_resolution, unresolved."
-    if est.ndim != 2 or exact.shape != est.shape[1:]:
-        raise ValueError(f"estimates must be [S, d] and the exact gradient [d], got {list(est.shape)} and {list(exact.shape)}")
+    _check_estimates(est, exact)
     if len(est) < 2:
         raise ValueError(f"estimates: at least 2 are needed to estimate their spread (the z-test divides by it), got {len(est)}")
     est_in, est, exact = est, est.double(), exact.double()
     S, d = est.shape
     norm = exact.norm()
-    if norm == 0: raise ValueError("the exact gradient is zero: relative metrics are undefined")
     mean = est[0] + (est - est[0]).mean(0)   # exact when all estimates are equal
     var = (est - est[0]).var(0)
     bias2 = ((mean - exact) ** 2).sum() - var.sum() / S
@@ -53,10 +61,12 @@ def accuracy_curves(est:torch.Tensor, # [S, d] estimates
                     Ms=None # numbers of averaged samples (default: 1..9000 as in the PSA paper, up to S)
                    ) -> dict:
     "Relative RMSE and cosine (mean, 15% and 85% quantiles) of the average of M estimates, for each M."
+    _check_estimates(est, exact)
+    S, is_int = len(est), lambda v: isinstance(v, int) and not isinstance(v, bool)
+    if Ms is not None and not (isinstance(Ms, (list, tuple)) and Ms and all(is_int(M) and 1 <= M <= S for M in Ms)):
+        raise ValueError(f"Ms must be positive integers, at most the number of estimates S = {S}, in a non-empty list; got {Ms!r}")
     est, exact = est.double(), exact.double()
-    if Ms is not None and not all(isinstance(M, int) and M >= 1 for M in Ms):
-        raise ValueError(f"Ms must be positive integers, got {Ms}")
-    Ms = [M for M in (Ms or M_GRID) if M <= len(est)]
+    Ms = [M for M in (Ms or M_GRID) if M <= S]
     out = dict(M=Ms, rel_rmse=[], cos=[], cos_q15=[], cos_q85=[])
     for M in Ms:
         n = len(est) // M

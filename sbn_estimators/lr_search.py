@@ -35,6 +35,9 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
     if not grid or any(not (isinstance(g, (int, float)) and g > 0) for g in grid):
         raise ValueError(f"grid must list positive learning rates, got {grid}")
     if epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs}")
+    if cfg.val == 0 and str(metric).startswith('val_') and len(grid) > 1:
+        raise ValueError(f"val must be above 0 to score the trials by the validation metric {metric!r}, got cfg.val=0 (no validation split); "
+                         "set val (e.g. 0.1)")
     key, path = _key(cfg, grid, epochs, metric), (Path(out) / 'lr_search.json' if out is not None else None)
     trials = []
     if path is not None and path.is_file():

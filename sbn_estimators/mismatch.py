@@ -146,6 +146,33 @@ def _backprop_grads(model, x, y, names, loss):
 
 def _cos(a, b): return F.cosine_similarity(a.flatten(), b.flatten(), 0).item()
 
+def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names):
+    "Raise a `ValueError` for arguments `mismatch` cannot use, before any work; returns the names of the weights to measure."
+    if isinstance(proxies, str) or not isinstance(proxies, (list, tuple)) or not proxies:
+        raise ValueError(f"proxies must be a non-empty list of proxies (registry specs, estimators, or None for the model's own), "
+                         f"e.g. {[proxies] if isinstance(proxies, str) else ['clipped_st', None]!r}; got {proxies!r}")
+    for p in proxies:
+        if p is not None: proxy_estimator(p)   # an unknown spec is refused now, not after the reference is estimated
+    if any(p is not None for p in proxies) and not _proxy_slots(model):
+        raise ValueError(f"proxies {list(proxies)!r}: the model has no binary unit whose backward a proxy replaces (a BinaryActivation, "
+                         "or a module with steps == 1 and a proxy), so every proxy would measure the same gradient; pass proxies=[None]")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
+        raise ValueError(f"samples must be an integer >= 2 (two halves of samples // 2 antithetic pairs), got {samples!r}")
+    if isinstance(rel_sigma, bool) or not isinstance(rel_sigma, (int, float)) or not 0 < rel_sigma < math.inf:
+        raise ValueError(f"rel_sigma must be a positive finite number (relative to the rms of each layer's weights), got {rel_sigma!r}")
+    params = dict(model.named_parameters())
+    names = weight_names(model) if names is None else names
+    if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names or not all(n in params for n in names):
+        raise ValueError(f"names must be a non-empty list of the model's parameter names, e.g. {weight_names(model)} "
+                         f"(its Linear and Conv2d weights); got {names!r}")
+    for n in names:
+        rms = params[n].detach().pow(2).mean().sqrt().item()
+        if not 0 < rms < math.inf:
+            raise ValueError(f"names: {n!r} has weights of rms {rms}; rel_sigma is relative to that rms, so its smoothing scale would be "
+                             f"{rel_sigma * rms}: initialise the layer or leave it out of names")
+    check_inputs(x, x.shape[1:] if isinstance(x, torch.Tensor) else ())   # a non-empty batch of finite inputs
+    return list(names)
+
 def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units and one batch
              proxies=(None,), # backward proxies of the binary units to compare (registry specs; None: the model's own)
              rel_sigma:float=0.1, # smoothing scale per layer, relative to the rms of the layer's weights
@@ -154,9 +181,8 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
              names=None, # weights to measure (default: every Linear/Conv2d weight)
              loss:str='cross_entropy') -> dict:
     "Per-layer cosines between the backprop gradients of `proxies` and the smoothed-loss gradient of the quantised network."
-    names = weight_names(model) if names is None else list(names)
-    if samples < 2: raise ValueError(f"samples must be at least 2 (two halves), got {samples}")
-    if not rel_sigma > 0: raise ValueError(f"rel_sigma must be positive, got {rel_sigma!r}")
+    names = _check_mismatch_args(model, x, proxies, rel_sigma, samples, names)
+    loss_fn = get_loss(loss)
     was_training = model.training
     model.train()
     acts = [m for m in model.modules() if isinstance(m, BinaryActivation)]
@@ -165,6 +191,9 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
     try:
         with binary_eval_mode(model, 'det'):   # binary weights sign(w); binary activations sign(a) when not training
             for m in acts: m.training = False   # the reference: the deterministic binary network (batch norm trains)
+            with torch.no_grad():   # the targets against the outputs of one forward pass, on copies of the buffers
+                eta = torch.func.functional_call(model, {n: b.clone() for n, b in model.named_buffers()}, (x,))
+            check_targets(y, loss_fn, eta.shape[-1], len(x), x.device)
             for i, n in enumerate(names):
                 w = model.get_parameter(n).detach()
                 f = module_loss(model, x, y, [n], loss)

@@ -288,6 +288,8 @@ class VGG7(nn.Module):
                  channels=None): # the five binary-layer widths explicitly (BinaryDuo's coupled stage: 45, 45, 90, 90, 336)
         super().__init__()
         if channels is not None and len(channels) != 5: raise ValueError(f"channels must give 5 widths, got {channels!r}")
+        if channels is None and (isinstance(width, bool) or not isinstance(width, (int, float)) or not (math.isfinite(width) and 64 * width > 0.5)):
+            raise ValueError(f"width must be a finite number above 1/128 (the first conv's round(64 * width) channels: at least one), got {width!r}")
         c = list(channels) if channels is not None else [round(v * width) for v in (64, 64, 128, 128, 512)]
         cfg = [(in_channels, c[0], 3, 1, 1, False), (c[0], c[1], 3, 1, 1, True), (c[1], c[2], 3, 1, 1, True),
                (c[2], c[3], 3, 1, 1, True), (c[3], c[4], 4, 4, 0, False)]
@@ -333,6 +335,8 @@ def get_model(name:str, # one of `list_models()`
              ) -> nn.Module:
     "The model called `name`, built for estimator `est`."
     entry = model_entry(name)
+    if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
+        raise ValueError(f"n_out must be a positive integer (classes, or outputs of a logistic loss), got {n_out!r}")
     if isinstance(est, str): est = estimator(est)
     if est is None and entry.kind == 'layered':
         raise ValueError(f"model {name!r} needs a local estimator for its binary units, e.g. est='st'")
@@ -342,6 +346,8 @@ def get_model(name:str, # one of `list_models()`
             shown = '(' + ', '.join('any' if s is None else str(s) for s in entry.input_shape) + (',)' if len(entry.input_shape) == 1 else ')')
             raise ValueError(f"model {name!r} reads inputs of shape {shown} ('any': of any size); give in_shape")
         in_shape = entry.input_shape
+    if not (isinstance(in_shape, (tuple, list)) and in_shape and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in in_shape)):
+        raise ValueError(f"in_shape must be a tuple of positive integers, the shape of one input such as (64,) or (3, 32, 32), got {in_shape!r}")
     _check_shape(entry, tuple(in_shape))
     unknown = sorted(set(kwargs) - set(entry.params))
     if unknown:

@@ -14,6 +14,7 @@ import torch
 from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 from .core import *
+from .core import _values
 from .sbn import *
 from .exact import *
 from .estimators import *
@@ -191,18 +192,42 @@ def flip_losses(a0, # head input a_0, [..., B, out]
     if len(blocks) == 1: return _flip_losses(a0, xf, V, y, loss)
     return torch.cat([checkpoint(_flip_losses, a0, x, v, y, loss, use_reentrant=False) for x, v in blocks], -1)
 
+def _binary_shapes(net): return getattr(net, 'binary_shapes', None) or [(n,) for n in net.binary_sizes]   # conv layers: (C, H, W)
+
+def _check_states(net, states, B, params):
+    "Raise `ValueError` unless `states` are ±1 samples `[..., B, *units]` of every binary layer, the leading dimensions those of `params`' copies."
+    shapes = _binary_shapes(net)
+    if not isinstance(states, (list, tuple)) or len(states) != len(shapes):
+        got = len(states) if isinstance(states, (list, tuple)) else type(states).__name__
+        raise ValueError(f"states must give one tensor per binary layer ({len(shapes)}), got {got}")
+    W, W0 = net.layer_params(params)[0][0], net.layer_params()[0][0]
+    lead = tuple(W.shape[:W.ndim - W0.ndim]) or None   # without copies: the leading dimensions of states[0], in every layer
+    for k, (s, shp) in enumerate(zip(states, shapes)):
+        check_inputs(s, shp, W.dtype, W.device, full=False, lead=True, name=f'states[{k}]')   # tensor, dtype, device
+        if lead is None: lead = tuple(s.shape[:s.ndim - len(shp) - 1])
+        if list(s.shape) != [*lead, B, *shp]:
+            raise ValueError(f"states[{k}]: expected shape {[*lead, B, *shp]} (B = {B} examples; the same leading dimensions in "
+                             f"every layer, those of the copies of params), got {list(s.shape)}; states do not broadcast")
+        if not ((s == 1) | (s == -1)).all():
+            hint = f"; for states in {{0, 1}} pass 2*states[{k}] - 1" if ((s == 0) | (s == 1)).all() else ''
+            raise ValueError(f"states[{k}]: states must be -1 or +1, got values {_values(s)}{hint}")
+
 def psa_loss(net, x, # network and inputs
              y, # targets
              params=None, # optional (batched, for `SBNMLP`) parameters, as from `net.sample_params`
-             states=None, # optional fixed ±1 samples of the binary layers (default: sampled)
+             states=None, # optional fixed ±1 samples of the binary layers, each `[..., B, *units]` (default: sampled)
              linearise:bool=False, # the linearised recursion (= DST) instead of PSA
              backend:str=None # flip-sum backend (see `psa_backend`)
             ) -> torch.Tensor: # [..., B] per-example surrogate losses
     "Per-example PSA surrogate: value = Rao-Blackwellised loss estimate, gradient = PSA (or DST) estimate."
+    psa_ops(net); net.check_data(x, y); check_params(net, params)   # the checks of `Estimator.surrogate`
+    if states is not None: _check_states(net, states, len(x), params)
+    return _psa_loss(net, x, y, params, states, linearise, backend)
+
+def _psa_loss(net, x, y, params=None, states=None, linearise=False, backend=None):
+    "`psa_loss` on checked arguments (the estimator's surrogate and `psa_expectation` check theirs)."
     ops, noise = psa_ops(net), net.noise
     *hidden, (V, c) = net.layer_params(params)
-    if states is not None and len(states) != len(hidden):
-        raise ValueError(f"states must give one tensor per binary layer ({len(hidden)}), got {len(states)}")
     h, q = x, None
     for k, ((W, b), op) in enumerate(zip(hidden, ops)):
         a = op.affine(h, W, b)
@@ -229,7 +254,7 @@ class PSA(Estimator):
         if backend is not None: psa_backend(backend)
         self.backend = backend
     def surrogate(self, net, x, y, params=None):
-        return reduce_loss(psa_loss(net, x, y, params, backend=self.backend))
+        return reduce_loss(_psa_loss(net, x, y, params, backend=self.backend))   # checked by `Estimator.surrogate`
 
 Psa = PSA # the former name
 
@@ -257,7 +282,7 @@ def _path_sums(net, x, y, params, linearise, flat, shapes):
         states = [s.reshape(-1, 1, *shp).expand(-1, len(x), *shp)
                   for s, shp in zip(flat.split([math.prod(s) for s in shapes], -1), shapes)]
         w = path_logprob(net, x, states, params).exp()                            # [N, B]
-        return (w * psa_loss(net, x, y, params, states, linearise, backend='eager')).sum(0)
+        return (w * _psa_loss(net, x, y, params, states, linearise, backend='eager')).sum(0)
 
 class _Chunks(torch.autograd.Function):
     "Value: `f(i)` of the chunks `i < n`, concatenated, keeping no graph; backward: each chunk again, one at a time."
@@ -283,8 +308,9 @@ def psa_expectation(net, x, y, # network, inputs and targets
                     linearise:bool=False # expectation of DST instead of PSA
                    ) -> torch.Tensor:
     "Mean over examples of the exact expectation over all sampled paths of the PSA surrogate (small nets)."
+    psa_ops(net); net.check_data(x, y)   # the checks of `psa_loss`
     check_params(net, params, copies=False)
-    shapes = getattr(net, 'binary_shapes', None) or [(n,) for n in net.binary_sizes]   # conv layers: (C, H, W)
+    shapes = _binary_shapes(net)
     units = sum(math.prod(s) for s in shapes)
     if units > PSA_MAX_PATH_UNITS:
         raise ValueError(f"{units} binary units give 2^{units} paths; psa_expectation enumerates at most "

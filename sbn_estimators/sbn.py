@@ -51,6 +51,9 @@ class SBNMLP(nn.Module):
     def sample_params(self, n:int # number of independent copies
                      ):
         "`n` detached copies of the parameters, `[(W[n,out,in], b[n,out]), ...]`, each a leaf that requires grad."
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer (the number of copies), got {n!r}")
+        n = int(n)
         return [tuple(p.detach().expand(n, *p.shape).clone().requires_grad_() for p in (l.weight, l.bias))
                 for l in self.layers]
 
@@ -95,7 +98,16 @@ def sbn_from_01(weights, # [(W, b), ...] of a {0,1}-state SBN MLP, first layer f
                 **kwargs # passed to `SBNMLP` (noise, loss, dtype, device)
                ) -> SBNMLP:
     "The ±1-state `SBNMLP` computing the same objective as a {0,1}-state network."
-    Ws = [torch.as_tensor(W) for W, _ in weights]
+    Ws = []
+    for k, (W, b) in enumerate(weights):   # the shapes of load_sbn, and finite values: a bias [1] or a scalar does not broadcast
+        W, b = torch.as_tensor(W), torch.as_tensor(b)
+        if W.ndim != 2 or b.shape != W.shape[:1]:
+            raise ValueError(f"weights[{k}]: layer {k} needs W [out, in] and b [out], got W {list(W.shape)} and b {list(b.shape)}")
+        if k and W.shape[1] != Ws[-1].shape[0]:
+            raise ValueError(f"weights[{k}]: W of layer {k} reads {W.shape[1]} inputs but layer {k-1} has {Ws[-1].shape[0]} units")
+        check_finite(W, f"weights[{k}]: W of layer {k}"); check_finite(b, f"weights[{k}]: b of layer {k}")
+        Ws.append(W)
+    if len(Ws) < 2: raise ValueError(f"weights: need at least two (W, b) pairs (binary layers, then the head), got {len(Ws)}")
     net = SBNMLP([Ws[0].shape[1]] + [W.shape[0] for W in Ws], **kwargs)
     with torch.no_grad():
         for k, (layer, (W, b)) in enumerate(zip(net.layers, weights)):
@@ -132,6 +144,8 @@ def load_sbn(path, # a `.npz` network file
     except Exception as e:   # numpy reads a file that is no archive as a pickle, which allow_pickle=False refuses
         why = "neither a .npz archive nor a .npy array" if 'allow_pickle' in str(e) else e
         raise ValueError(f"{path} is not a readable .npz network file: {why}") from None
+    if isinstance(f, np.ndarray):
+        raise ValueError(f"{path} holds a single array (.npy), not a network (.npz with X, Y, W0, b0, ..., WL, bL; see save_sbn)")
     with f:
         keys = set(f.files)
         missing = {'X', 'Y', 'W0', 'b0', 'W1', 'b1'} - keys

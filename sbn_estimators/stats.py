@@ -15,6 +15,8 @@ def _check_samples(samples, target):
     "Raise a `ValueError` unless `samples` is [S, d] with S >= 2 and `target` is [d]."
     if samples.ndim != 2 or samples.shape[0] < 2: raise ValueError(f"samples must be [S, d] with S >= 2, got {list(samples.shape)}")
     if target.shape != samples.shape[1:]: raise ValueError(f"target must have shape {list(samples.shape[1:])}, got {list(target.shape)}")
+    bad = int((~target.isfinite()).sum())   # a broken estimate fails its coordinate (below); a broken target is a wrong call
+    if bad: raise ValueError(f"target must be finite (the value the mean should have), got {bad} NaN or infinite value(s)")
 
 def z_scores(samples:torch.Tensor, # [S, d] independent estimates
              target:torch.Tensor, # [d] the value their mean should have

@@ -268,8 +268,10 @@ def _correct(eta, y, loss):
 def _eval_setup(model, data, split, samples, batch_size, device):
     "Checked arguments of an evaluation: (X, y, per-example loss, device, dtype)."
     if split not in data.splits: raise ValueError(f"unknown split {split!r}; valid: {', '.join(data.splits)}")
-    if samples < 1 or batch_size < 1: raise ValueError(f"samples and batch_size must be positive, got {samples} and {batch_size}")
+    for k, v in (('samples', samples), ('batch_size', batch_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
     X, y = data.splits[split]
+    if len(y) == 0: raise ValueError(f"split {split!r} of {data.name!r} has no examples to evaluate (a 'val' split needs val > 0)")
     loss_fn = get_loss(data.loss)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     dtype = next(model.parameters()).dtype
@@ -366,6 +368,7 @@ def make_optimizer(model:nn.Module, cfg:TrainConfig, train_size:int):
 # %% ../nbs/14_train.ipynb #41f77c16
 def lr_factor(step:int, total:int, warmup:int, schedule:str) -> float:
     "Learning-rate multiplier at iteration `step` of `total`: linear warm-up over `warmup` steps, then constant or cosine."
+    if schedule not in SCHEDULES: raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
     if step < warmup: return (step + 1) / warmup
     if schedule == 'constant': return 1.
     return 0.5 * (1 + math.cos(math.pi * min(step - warmup, total - warmup) / max(total - warmup, 1)))
@@ -388,6 +391,11 @@ def load_checkpoint(path, model:nn.Module=None # if given, its weights are loade
         raise ValueError(f"{path} is corrupted or not a checkpoint (torch.load failed: {str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an sbn-train checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    for k, t, what in (('epoch', int, 'an integer >= 0'), ('stage', int, 'an integer >= 0'), ('stage_epoch', int, 'an integer >= 0'),
+                       ('best', (int, float), 'a number'), ('metrics', list, 'a list of rows (dicts)'), ('stages', dict, 'a dict')):
+        v = ck.get(k)
+        if k in ck and (isinstance(v, bool) or not isinstance(v, t) or (t is int and v < 0) or (t is list and not all(isinstance(r, dict) for r in v))):
+            raise ValueError(f"{path} is damaged: its {k} is {v!r:.60}, expected {what}")
     if model is not None:
         try: model.load_state_dict(ck['model'])
         except RuntimeError as e:
@@ -651,6 +659,8 @@ def train(cfg:TrainConfig, # the run's configuration
         diff = _config_diff(TrainConfig.from_dict(ck.get('config', {}), f'{out}/last.pt'), cfg, ('last.pt', 'config.json'))
         if diff: raise ValueError(f"{out}/last.pt belongs to another run: its configuration differs from {out}/config.json "
                                   f"({diff}); {_restart_advice(cfg, out)}")
+        if ck.get('stage', 0) >= len(cfg.plan()):
+            raise ValueError(f"{out}/last.pt is damaged: its stage is {ck['stage']}, the run has stages 0..{len(cfg.plan()) - 1}; {_restart_advice(cfg, out)}")
     torch.manual_seed(cfg.seed)
     wait = world > 1 and cfg.download and not smoke   # rank 0 downloads; the other ranks read the files once it is done
     if wait and rank > 0: dist.barrier()
@@ -725,7 +735,11 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 xb, yb = data.input(Xtr[idx], dtype, train=True), ytr[idx]
                 opt.zero_grad(set_to_none=True)
                 with torch.autocast(device.type, torch.bfloat16, enabled=cfg.amp):
-                    sur, loss, acc = _step(model, est, xb, yb, data.loss)
+                    try: sur, loss, acc = _step(model, est, xb, yb, data.loss)
+                    except ValueError as e:   # torch's batch norm on batches of one example: name the option
+                        if b > 1 or 'more than 1 value per channel' not in str(e): raise
+                        raise ValueError(f"batch_size {B} gives batches of one example{' per process' if world > 1 else ''}, and batch norm in model "
+                                         f"{cfg.model!r} needs at least 2 examples per batch in training; use --batch-size (batch_size) {2 * world} or more") from None
                 sur.backward()
                 grads = [p.grad for p in model.parameters() if p.grad is not None]
                 if world > 1: _all_average(grads)
@@ -932,6 +946,9 @@ def compare_estimators(specs, # estimator specs, e.g. ['st', 'psa', 'reinforce']
                        **config # TrainConfig fields shared by every run (epochs, model, ...)
                       ) -> list:
     "Train one run per estimator and seed; rows with mean and std of test accuracy and seconds per epoch."
+    if isinstance(specs, str): raise ValueError(f"specs must be a list of estimator specs, e.g. [{specs!r}], got the string {specs!r}")
+    seeds = tuple(seeds)
+    if not seeds: raise ValueError(f"seeds must list at least one seed, got {seeds!r}")
     rows = []
     for spec in specs:
         runs = [train(TrainConfig(**{**config, 'estimator': spec, 'seed': s}), progress=False) for s in seeds]
