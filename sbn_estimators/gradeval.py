@@ -257,6 +257,9 @@ def _main(a):
     labels = [l for l, _ in ests]
     twice = sorted({l for l in labels if labels.count(l) > 1})
     if twice: raise ValueError(f"--estimators names {', '.join(twice)} more than once; with one seed they give the same numbers")
+    specs = [e.spec for _, e in ests]   # an alias (dst for st) is the same estimator
+    same = [l for (l, e) in ests if specs.count(e.spec) > 1]
+    if same: raise ValueError(f"--estimators: {' and '.join(same)} are the same estimator; with one seed they give the same numbers")
     path = Path(a.net) if a.net else None
     if path is not None and not path.is_file():
         raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")
@@ -285,9 +288,9 @@ def _main(a):
     report = {**head, **report, 'environment': cli.environment()}   # not in the partial report: --resume never compares it
     print(report_table(report))
     with cli.atomic_path(json_path) as tmp: tmp.write_text(json.dumps(report, indent=1) + '\n')
-    partial.unlink(missing_ok=True)
     import matplotlib.pyplot as plt
     plt.close(plot_report(report, plot_path))   # written to its file; a command leaves no figure open
+    partial.unlink(missing_ok=True)   # only now: until the plot is written, --resume can still make it
     print(f"wrote {json_path} and {plot_path}")
 
 def gradeval_cli(argv=None # arguments (default: the command line)

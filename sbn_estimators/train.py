@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'list_text', 'train_cli', 'compare_estimators', 'format_comparison', 'plot_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, csv, dataclasses, inspect, json, math, os, re, sys, tempfile, time
+import argparse, atexit, csv, dataclasses, inspect, itertools, json, math, os, re, sys, tempfile, time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import torch
@@ -444,8 +444,11 @@ def _rng_state(world):
     dist.all_gather_object(out, st)
     return out
 
-def _set_rng_state(states, rank):
-    if len(states) <= rank: raise ValueError(f"checkpoint holds random states of {len(states)} process(es); cannot resume rank {rank}")
+def _set_rng_state(states, rank, world):
+    if len(states) != world:   # another process count would draw other batches and noise: not the run that was interrupted
+        how = f"torchrun --nproc-per-node {len(states)} -m sbn_estimators.train --resume ..." if len(states) > 1 else "sbn-train --resume ..., without torchrun"
+        raise ValueError(f"the checkpoint holds the random states of {len(states)} process(es) and this run has {world}: resume it with "
+                         f"{len(states)} ({how})")
     torch.set_rng_state(states[rank]['cpu'])
     if torch.cuda.is_available():   # the states of GPUs this machine lacks are dropped; GPUs without a saved state (all, from a CPU run) keep the run's seed
         for i, s in enumerate(states[rank]['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(s, i)
@@ -721,7 +724,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         total, warm = steps * st['epochs'], steps * cfg.warmup_epochs if si == 0 else 0
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, total, warm, cfg.schedule))
         if resumed:
-            opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler']); _set_rng_state(ck['rng'], rank)
+            opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler']); _set_rng_state(ck['rng'], rank, world)
         for e in range(e_start if resumed else 0, st['epochs']):
             g = done + e   # epoch of the whole run, from 0
             if cfg.est_schedule: est.on_epoch(model, g, total_epochs)
@@ -902,6 +905,11 @@ def list_text() -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/14_train.ipynb #75fec31b
+def _default_out(cfg) -> Path:
+    "runs/<time>_<data>_<model>_<estimator>_seed<seed>, with -2, -3, ... appended while that folder exists (runs started in the same second)."
+    base = time.strftime('%Y%m%d-%H%M%S') + f"_{cfg.data}_{cfg.model}_{cfg.estimator}_seed{cfg.seed}".replace(':', '-').replace(',', '-')
+    return next(p for p in (Path('runs') / (base + (f'-{k}' if k > 1 else '')) for k in itertools.count(1)) if not p.exists())
+
 def _main(args):
     if args.list:
         load_plugins(args.plugins or '')
@@ -914,7 +922,7 @@ def _main(args):
         print(f"smoke run of {cfg.model} / {cfg.estimator} on {cfg.data}: built, {len(cfg.plan())} stage(s) of two steps, "
               f"evaluated (test loss {res['test_loss']:.4f}); nothing written")
         return
-    out = Path(args.out) if args.out else Path('runs') / (time.strftime('%Y%m%d-%H%M%S') + f"_{cfg.data}_{cfg.model}_{cfg.estimator}_seed{cfg.seed}".replace(':', '-').replace(',', '-'))
+    out = Path(args.out) if args.out else _default_out(cfg)
     args.out = str(out)   # for the resume hint after an interrupt
     cli.check_output_dir(out, '--out')   # before the work: not a file, inside a writable folder
     res = train(cfg, out, resume=args.resume, progress=not args.quiet, export=args.export)
@@ -931,7 +939,9 @@ def _main(args):
     if dist.is_initialized(): dist.destroy_process_group()
 
 def _resume_hint(args):
-    return f"sbn-train --resume --out {args.out}{' --export' if args.export else ''}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
+    world = int(os.environ.get('WORLD_SIZE', 1))   # under torchrun: resume with as many processes
+    cmd = f"torchrun --nproc-per-node {world} -m sbn_estimators.train" if world > 1 else 'sbn-train'
+    return f"{cmd} --resume --out {args.out}{' --export' if args.export else ''}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
 
 def train_cli(argv=None):
     "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C), 143 (SIGTERM)."
