@@ -224,7 +224,7 @@ def _load_file(item:str) -> str:
         module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path))
         sys.modules[name] = module
         try: module.__spec__.loader.exec_module(module)
-        except Exception as e:
+        except (Exception, SystemExit) as e:   # a plugin that calls sys.exit must not end the command silently
             del sys.modules[name]
             raise _plugin_error(item, e) from e
     return str(path)
@@ -234,7 +234,7 @@ def _load_module(item:str) -> str:
     except ModuleNotFoundError as e:
         if e.name is None or not (item == e.name or item.startswith(e.name + '.')): raise _plugin_error(item, e) from e
         raise ValueError(f"plugin {item!r}: no module named {e.name!r}; give an importable module or a .py file") from None
-    except Exception as e: raise _plugin_error(item, e) from e
+    except (Exception, SystemExit) as e: raise _plugin_error(item, e) from e
     return item
 
 def load_plugins(spec:str # comma-separated modules (`mypkg.estimators`) or `.py` files; '' loads nothing
