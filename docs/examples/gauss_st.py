@@ -11,9 +11,9 @@ from sbn_estimators.catalogue import CATALOGUE
 
 @register_estimator('gauss_st')
 class GaussST(StraightThrough):
-    "ST with a Gaussian surrogate: proxy 2Φ(a/σ) - 1 = erf(a/(σ√2)), backward its derivative 2φ(a/σ)/σ."
+    "ST with a Gaussian surrogate of width s = `sigma`: proxy 2Φ(a/s) - 1 = erf(a/(s√2)), backward its derivative 2φ(a/s)/s."
     def __init__(self, noise='logistic', deterministic=False,
-                 sigma=1.6): # width σ of the Gaussian
+                 sigma=1.6): # width s of the Gaussian
         super().__init__(noise, deterministic)
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
@@ -23,5 +23,5 @@ class GaussST(StraightThrough):
 
 # Its card in the catalogue (`catalogue.estimator_card`) and the papers a run with it cites (`references.bib`):
 # what the code cannot say about it. A paper not yet in `catalogue.REFERENCES` is added there the same way.
-CATALOGUE['gauss_st'] = dict(forward=r'x = \operatorname{sign}(a - Z)', backward=r'\tfrac{2}{\sigma}\,\varphi(a/\sigma)',
+CATALOGUE['gauss_st'] = dict(forward=r'x = \operatorname{sign}(a - Z)', backward=r'\tfrac{2}{s}\,\varphi(a/s),\; s = \texttt{sigma}',
                              cost='1 forward + 1 backward pass', unbiased=False, refs=('shekhovtsov2021st',))
