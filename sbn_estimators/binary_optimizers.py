@@ -30,6 +30,21 @@ def _unit(name, v, closed=False):
         raise ValueError(f"{name} must be in {'(0, 1]' if closed else '[0, 1)'}, got {v!r}")
     return float(v)
 
+def _finite(name, v, lo=None):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (lo is not None and v < lo):
+        raise ValueError(f"{name} must be a finite number{'' if lo is None else f' >= {lo}'}, got {v!r}")
+
+def _check_adam(g, n):
+    "Adam's arguments of a group (`n` names it), refused as torch.optim.Adam refuses them (and non-finite ones)."
+    b = g['betas']
+    if not isinstance(b, (tuple, list)) or len(b) != 2: raise ValueError(f"betas{n} must be a pair in [0, 1), got {b!r}")
+    for v in b: _unit(f'betas{n}', v)
+    _finite(f'eps{n}', g['eps'], 0); _finite(f'weight_decay{n}', g['weight_decay'], 0)
+
+def _check_state_dict(sd, key, who):
+    if any(key not in g for g in sd['param_groups']):
+        raise ValueError(f"{who} cannot load this state_dict: its param groups have no {key!r} (it was saved by another optimizer)")
+
 def _adam_step(p, state, lr, betas, eps, weight_decay):
     "One step of torch's Adam (its functional form, so the state stays in this optimizer's `state`) on a real-valued parameter."
     if not state: state.update(step=torch.tensor(0.), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
@@ -51,6 +66,15 @@ class Bop(torch.optim.Optimizer):
         _positive('threshold', threshold); _unit('gamma', gamma, closed=True); _positive('lr', lr)
         super().__init__(params, dict(threshold=threshold, gamma=gamma, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, binary=False))
         _check_groups(self, 'bop')
+
+    def add_param_group(self, group):
+        "Add a group, its hyper-parameters checked."
+        g, n = {**self.defaults, **group}, f" of param group {len(self.param_groups)}"
+        _positive('threshold' + n, g['threshold']); _unit('gamma' + n, g['gamma'], closed=True); _positive('lr' + n, g['lr']); _check_adam(g, n)
+        super().add_param_group(group)
+
+    def load_state_dict(self, state_dict):
+        _check_state_dict(state_dict, 'gamma', 'bop'); super().load_state_dict(state_dict)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -94,9 +118,19 @@ class BayesBiNN(torch.optim.Optimizer):
     @torch.no_grad()
     def add_param_group(self, group):
         "Add a group; in a binary one lambda starts at init_lambda with each parameter's sign, and its sample is drawn."
+        g, n = {**self.defaults, **group}, f" of param group {len(self.param_groups)}"
+        for k in ('lr', 'temperature'): _positive(k + n, g[k])
+        _unit('scale_eps' + n, g['scale_eps'], closed=True); _unit('beta' + n, g['beta']); _check_adam(g, n)
+        _finite('prior_lambda' + n, g['prior_lambda']); _finite('init_lambda' + n, g['init_lambda'], 0)   # |lambda|: the sign is the weight's
+        if isinstance(g['train_size'], bool) or not isinstance(g['train_size'], int) or g['train_size'] < 1:
+            raise ValueError(f"train_size{n} must be a positive integer, got {g['train_size']!r}")
         super().add_param_group(group)
         group = self.param_groups[-1]
         if not group['binary']: return
+        if any(w.dtype == torch.float16 for w in group['params']):
+            self.param_groups.pop()
+            raise ValueError(f"bayesbinn cannot train float16 binary weights (param group {len(self.param_groups)}): "
+                             "its relaxed samples underflow to NaN; use float32, float64 or bfloat16")
         for w in group['params']:
             self.state[w]['lambda'] = group['init_lambda'] * torch.where(w >= 0, 1., -1.).to(w)
             self._resample(w, group)
@@ -139,6 +173,7 @@ class BayesBiNN(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict):
         "Load lambda and delta, and write their sample into the parameters (a resumed run continues where it stopped)."
+        _check_state_dict(state_dict, 'temperature', 'bayesbinn')
         super().load_state_dict(state_dict)
         self.hold('sample')
 

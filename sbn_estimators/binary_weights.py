@@ -23,16 +23,26 @@ def bernoulli_weights(eta:torch.Tensor, # latent weights = logits, P(w = +1) = s
     return straight_through(w, eta, torch.full_like(eta, 2.))
 
 # %% ../nbs/07_binary_weights.ipynb #2d16bea9
+def _check_md(g, where=''):
+    "Refuse MirrorDescent hyper-parameters that would give NaN, inf or sign-flipped latents."
+    lr, wd, clip = g['lr'], g['weight_decay'], g['clip']
+    if not (lr > 0 and math.isfinite(lr)): raise ValueError(f"lr{where} must be positive and finite, got {lr}")
+    if not (wd >= 0 and math.isfinite(wd)): raise ValueError(f"weight_decay{where} must be >= 0 and finite, got {wd}")
+    if clip is not None and not clip > 0: raise ValueError(f"clip{where} must be positive or None, got {clip}")
+
 class MirrorDescent(torch.optim.Optimizer):
     "Mirror descent on Bernoulli probabilities in logit coordinates: eta <- clip(eta - lr (grad + weight_decay eta), -clip, clip)."
     def __init__(self, params, # latent weights (logits) whose .grad estimates dE f/dp
                  lr:float, # step size epsilon in the mirror space
                  weight_decay:float=0., # entropy regularisation strength (decay of the logits)
                  clip:float=None): # Bregman projection onto |eta| <= clip (None: no projection)
-        if not lr > 0: raise ValueError(f"lr must be positive, got {lr}")
-        if weight_decay < 0: raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-        if clip is not None and not clip > 0: raise ValueError(f"clip must be positive or None, got {clip}")
+        _check_md(dict(lr=lr, weight_decay=weight_decay, clip=clip))
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay, clip=clip))
+
+    def add_param_group(self, group):
+        "Add a group, its `lr`, `weight_decay` and `clip` checked as the constructor's."
+        _check_md({**self.defaults, **group}, f" (param group {len(self.param_groups)})")
+        super().add_param_group(group)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -71,6 +81,9 @@ class _BinaryWeight:
     "Shared part of the binary-weight layers: latent `weight`, binary weights in the forward."
     def _setup(self, deterministic, scale, binarize):
         if not isinstance(deterministic, bool): raise ValueError(f"deterministic must be True or False, got {deterministic!r}")
+        if binarize is not None and not callable(binarize):
+            raise ValueError(f"binarize must be None or a module mapping the latent weights to ±1 (e.g. BiPer()), got {binarize!r}")
+        if not self.weight.numel(): raise ValueError(f"{type(self).__name__} needs at least one input and one output, got weights {list(self.weight.shape)}")
         weight_scale(self.weight, scale)   # validates `scale`
         self.deterministic, self.scale, self.binarize = deterministic, scale, binarize
     def _binary_and_scale(self):
@@ -149,11 +162,15 @@ def flip_ratio(before, # latent weights before a step: a tensor or an iterable o
                after # the same tensors after the step
               ) -> float:
     "Fraction of binary weights (signs of the latents, sign 0 = +1) that differ between `before` and `after`."
+    if isinstance(before, dict) or isinstance(after, dict):
+        raise ValueError("before and after must be tensors or iterables of tensors, got a dict; pass e.g. list(state_dict.values())")
     before = [before] if torch.is_tensor(before) else list(before)
     after = [after] if torch.is_tensor(after) else list(after)
     if len(before) != len(after) or any(b.shape != a.shape for b, a in zip(before, after)):
         raise ValueError(f"before and after must hold tensors of the same shapes, got "
                          f"{[tuple(b.shape) for b in before]} and {[tuple(a.shape) for a in after]}")
+    if any(b.numel() and b.untyped_storage().data_ptr() == a.untyped_storage().data_ptr() for b, a in zip(before, after)):
+        raise ValueError("before and after share storage: before must be a copy taken before the step (e.g. [p.detach().clone() for p in params])")
     n = sum(b.numel() for b in before)
     if n == 0: raise ValueError("no weights to compare")
     flipped = sum((sign_pm(b.detach()) != sign_pm(a.detach())).sum() for b, a in zip(before, after))   # on the device: one host sync

@@ -126,6 +126,9 @@ def decouple(model:nn.Module, proxy=None # backward of the new binary units: a r
         if isinstance(layer, nn.Conv2d): new.in_channels = 2 * w.shape[1]
         else: new.in_features = 2 * w.shape[1]
         seq[i], seq[j] = DuoBinary(w.shape[1], proxy=proxy).to(w), new
+    left = [n or 'the model itself' for n, m in model.named_modules() if isinstance(m, Quantize) and m.steps == 2]
+    if left: raise ValueError(f"decouple reaches only Quantize(2) units inside an nn.Sequential followed by their consumer; "
+                              f"left ternary: {', '.join(left)}")
     if not found: raise ValueError("the model has no ternary Quantize(2) units to decouple")
     return model
 

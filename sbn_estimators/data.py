@@ -32,6 +32,12 @@ class Data:
     augment: object = None # callable(float batch) -> randomised batch, training only
     def input(self, X, dtype=torch.float32, train=False):
         "Network input for the stored batch `X`: transform, cast, and augment when `train`."
+        S = self.splits['train'][0]   # the stored form of every split
+        if not isinstance(X, torch.Tensor) or X.dtype != S.dtype or X.shape[1:] != S.shape[1:] or X.ndim != S.ndim:
+            got = f"{X.dtype} {list(X.shape)}" if isinstance(X, torch.Tensor) else type(X).__name__
+            raise ValueError(f"X must be a stored batch of {self.name}: {S.dtype} [B{''.join(f', {s}' for s in S.shape[1:])}], got {got}")
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating torch.dtype (e.g. torch.float32), got {dtype!r}")
         X = self.transform(X) if self.transform is not None else X
         X = X.to(dtype)
         return self.augment(X) if train and self.augment is not None else X
@@ -48,6 +54,10 @@ def _check_seed(seed, high:int=2**63):
         raise ValueError(f"seed must be an integer in 0..{high - 1}, got {seed!r}")
     return int(seed)
 
+def _check_bool(name, v):
+    "`ValueError` unless the argument `name`'s value `v` is True or False."
+    if not isinstance(v, bool): raise ValueError(f"{name} must be True or False, got {v!r}")
+
 def train_val_split(n:int, # number of training examples
                     val:float|int, # validation fraction in [0, 1) or a count of examples (any real number; a 0-d tensor too)
                     seed:int=0):
@@ -60,6 +70,9 @@ def train_val_split(n:int, # number of training examples
     if not 0 <= n_val < n:
         raise ValueError(f"validation size must leave training data: got val={val} for {n} examples "
                          "(a fraction in [0, 1) or a count below n)")
+    if v != 0 and n_val == 0:
+        raise ValueError(f"val={val!r} gives no validation example: {val!r} × {n} examples rounds to 0; "
+                         f"pass 0 for none, or a fraction of at least {1 / n:g} (one example)")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
@@ -115,6 +128,9 @@ def flip_crop(x:torch.Tensor, # images [B, C, H, W]
               pad:int=4 # zero padding before the random crop
              ) -> torch.Tensor:
     "Random horizontal flip and random crop (after zero padding) per image, on `x`'s device."
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be images [B, C, H, W], got {list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or pad < 0: raise ValueError(f"pad must be a non-negative integer, got {pad!r}")
     B, C, H, W = x.shape
     flip = torch.rand(B, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
@@ -178,6 +194,7 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
                  download:bool=False # fetch the data with torchvision if a file is missing or damaged
                 ) -> Data:
     "CIFAR-10 as `Data`: uint8 images kept as stored, scaled (and normalised) per batch on its device."
+    for k, v in (('normalize', normalize), ('augment', augment), ('download', download)): _check_bool(k, v)
     read = lambda: (read_cifar10(root), read_cifar10(root, train=False))
     try: (X, y), (Xte, yte) = read()
     except (FileNotFoundError, ValueError) as e:
@@ -264,6 +281,7 @@ def idx_folders(name:str, # 'fashion_mnist' or 'mnist'
                 root=None # folder given by the user (`--data-dir`); None: the default places
                ) -> list:
     "The folders searched for `name`'s IDX files, in order."
+    if name not in IDX_DATASETS: raise ValueError(f"unknown IDX dataset {name!r}; valid: {', '.join(IDX_DATASETS)}")
     spec = IDX_DATASETS[name]
     bases = [Path(root)] if root is not None else [p for p in (spec['default'], Path('data')) if p is not None]
     return [f for b in bases for f in ((b,) if b == spec['default'] else (b, b / spec['folder'] / 'raw'))]
@@ -297,6 +315,7 @@ def read_idx_dataset(name:str, # 'fashion_mnist' or 'mnist'
                     ):
     "`(X_train, y_train, X_test, y_test)`: uint8 images [N, 28, 28] and int64 labels [N] from the IDX files."
     if name not in IDX_DATASETS: raise ValueError(f"unknown IDX dataset {name!r}; valid: {', '.join(IDX_DATASETS)}")
+    _check_bool('verify', verify)
     spec = IDX_DATASETS[name]
     folder = next((f for f in idx_folders(name, root) if all(_idx_file(f, s) for s in IDX_STEMS)), None)
     if folder is None:
@@ -332,15 +351,18 @@ def idx_data(name:str, # 'fashion_mnist' or 'mnist'
             ) -> Data:
     "Fashion-MNIST or MNIST as `Data` (10 classes), read from its IDX files."
     if scale not in ('pm1', 'unit'): raise ValueError(f"scale must be 'pm1' or 'unit', got {scale!r}")
+    for k, v in (('flatten', flatten), ('verify', verify)): _check_bool(k, v)
     Xtr, ytr, Xte, yte = read_idx_dataset(name, root, verify)
     shape = (784,) if flatten else (1, 28, 28)
     Xtr, Xte = Xtr.reshape(-1, *shape), Xte.reshape(-1, *shape)
     tr, va = train_val_split(len(Xtr), val, seed)
     if n_train is not None:
-        if not 0 < n_train <= len(tr): raise ValueError(f"n_train must be in 1..{len(tr)} (the training images left after validation), got {n_train}")
+        if isinstance(n_train, bool) or not isinstance(n_train, numbers.Integral) or not 0 < n_train <= len(tr):
+            raise ValueError(f"n_train must be in 1..{len(tr)} (the training images left after validation), got {n_train!r}")
         tr = tr[torch.randperm(len(tr), generator=torch.Generator().manual_seed(seed))[:n_train]].sort().values
     if n_test is not None:
-        if not 0 < n_test <= len(Xte): raise ValueError(f"n_test must be in 1..{len(Xte)}, got {n_test}")
+        if isinstance(n_test, bool) or not isinstance(n_test, numbers.Integral) or not 0 < n_test <= len(Xte):
+            raise ValueError(f"n_test must be in 1..{len(Xte)}, got {n_test!r}")
         keep = torch.randperm(len(Xte), generator=torch.Generator().manual_seed(0))[:n_test].sort().values
         Xte, yte = Xte[keep], yte[keep]
     lo = -1. if scale == 'pm1' else 0.

@@ -62,6 +62,7 @@ def local_estimators() -> list:
 @contextlib.contextmanager
 def binary_eval_mode(model:nn.Module, mode:str):
     "Context manager: every `BinaryActivation` of `model` evaluates in `mode` ('sample' or 'det'); 'det' also makes the binary weights `sign(w)`."
+    check_eval_mode(mode)   # also when the model has no BinaryActivation
     acts = [m for m in model.modules() if isinstance(m, BinaryActivation)]
     old = [m.eval_mode for m in acts]
     for m in acts: m.eval_mode = check_eval_mode(mode)
@@ -90,16 +91,21 @@ def _det_outputs(model, x):
     finally:
         for m, training in modes: m.training = training
 
+def _entry(exported, name, part):
+    key = f'{name}.weight.{part}'
+    if key not in exported: raise ValueError(f"{name}: the export lacks {key!r} (each binary layer needs .bits, .shape and .scale): corrupted export")
+    return exported[key]
+
 def unpack_weight(exported:dict, name:str # layer name, as in `model.named_modules()`
                  ) -> torch.Tensor:
     "The float weight `alpha * sign` of layer `name` from its packed bits and scale."
-    shape = exported[f'{name}.weight.shape'].tolist()
-    packed = exported[f'{name}.weight.bits']
+    shape = _entry(exported, name, 'shape').tolist()
+    packed = _entry(exported, name, 'bits')
     if packed.numel() != math.ceil(math.prod(shape) / 8):   # unpackbits would pad a short array with zeros (-1 weights)
         raise ValueError(f"{name}: {packed.numel()} bytes of sign bits for a weight of shape {shape} "
                          f"(needs {math.ceil(math.prod(shape) / 8)}): corrupted export")
     bits = np.unpackbits(packed.cpu().numpy(), count=math.prod(shape))   # an export loaded onto a GPU too
-    alpha = exported[f'{name}.weight.scale']
+    alpha = _entry(exported, name, 'scale')
     return torch.from_numpy(bits.astype(np.float32) * 2 - 1).to(alpha.device, alpha.dtype).reshape(shape) * alpha
 
 # %% ../nbs/11_layers.ipynb #700452e8
@@ -135,9 +141,17 @@ def import_binary(model:nn.Module, exported:dict) -> nn.Module:
     missing = [n for n in signs if f'{n}.weight.bits' not in exported]
     if missing: raise ValueError(f"exported weights lack the binary layers {missing}: not an export of this architecture")
     for name, m in signs.items():
+        shape, alpha = _entry(exported, name, 'shape').tolist(), _entry(exported, name, 'scale')
+        if shape != list(m.weight.shape):
+            raise ValueError(f"{name}: exported weight has shape {shape}, the model's is {list(m.weight.shape)}")
+        want = [] if m.scale == 'none' else list(weight_scale(m.weight, m.scale).shape)   # what `signs_and_scale()` exports
+        if list(alpha.shape) != want:
+            raise ValueError(f"{name}: exported scale has shape {list(alpha.shape)}, the layer's scale={m.scale!r} needs {want}")
+        if not torch.isfinite(alpha).all(): raise ValueError(f"{name}: exported scale must be finite, got {alpha.tolist()}")
+        if m.scale == 'none' and alpha.item() != 1:
+            raise ValueError(f"{name}: exported scale {alpha.item():g} for a layer with scale='none' (plain ±1 weights); "
+                             f"build the layer with the scale it was exported from ('tensor')")
         w = unpack_weight(exported, name)
-        if w.shape != m.weight.shape:
-            raise ValueError(f"{name}: exported weight has shape {list(w.shape)}, the model's is {list(m.weight.shape)}")
         latent = m.latent_from(w)
         if not hasattr(m.binarize, 'latent_from'):   # alpha * sign: make the layer's own mean |latent| give back alpha exactly
             latent = _latent_with_scale(latent.to(m.weight), exported[f'{name}.weight.scale'].to(m.weight), m.scale)

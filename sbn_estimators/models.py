@@ -44,6 +44,10 @@ MODEL_KINDS = ('sbn', 'layered')
 MODELS = {}
 
 # %% ../nbs/12_models.ipynb #9973fd70
+def _check_name(name, what):
+    if not (isinstance(name, str) and name.isidentifier() and name == name.lower()):
+        raise ValueError(f"{what} names are non-empty lowercase identifiers (letters, digits, underscore), got {name!r}")
+
 def register_model(name:str, # lowercase registry name
                    kind:str, # 'sbn' or 'layered'
                    input_shape:tuple, # shape of one input (None: any size)
@@ -52,8 +56,10 @@ def register_model(name:str, # lowercase registry name
                    params=None # the builder whose keyword parameters the model takes (default: the decorated function)
                   ):
     "Decorator: register `build(est, in_shape, n_out, **params)` as model `name`; a name registered by another builder is refused (the same builder defined again replaces it)."
+    _check_name(name, 'model')
     if kind not in MODEL_KINDS: raise ValueError(f"unknown model kind {kind!r}; valid kinds: {', '.join(MODEL_KINDS)}")
     def _register(build):
+        if not callable(build): raise ValueError(f"model {name!r} must be registered with a callable builder, got {build!r}")
         held = MODELS.get(name)
         if held is not None and not _same_definition(held.build, build):
             raise ValueError(f"model name {name!r} is already registered by {held.build.__module__}.{held.build.__qualname__}")
@@ -79,7 +85,12 @@ MODEL_TRANSFORMS = {}
 # %% ../nbs/12_models.ipynb #2399def1
 def register_transform(name:str):
     "Decorator: register `fn(model) -> model` as the model transform `name` (used by staged training)."
+    _check_name(name, 'transform')
     def _register(fn):
+        if not callable(fn): raise ValueError(f"transform {name!r} must be a callable fn(model) -> model, got {fn!r}")
+        held = MODEL_TRANSFORMS.get(name)
+        if held is not None and not _same_definition(held, fn):
+            raise ValueError(f"transform name {name!r} is already registered by {held.__module__}.{held.__qualname__}")
         MODEL_TRANSFORMS[name] = fn
         return fn
     return _register
@@ -148,6 +159,8 @@ def psa_allconv(est=None, in_shape=(3, 32, 32), n_out:int=10, noise='logistic', 
 def init_normalize_(model:nn.Module, x:torch.Tensor # a batch of inputs
                    ) -> nn.Module:
     "Data-dependent init on `x`: each full-precision conv/linear's outputs get per-channel std 1, and mean 0 where it has a bias (SBN models: every binary layer's pre-activations); binary-weight layers are left as they are."
+    if not torch.is_tensor(x) or x.ndim < 1 or len(x) < 2:
+        raise ValueError(f"x must be a batch of at least 2 examples (the init divides by their std), got {tuple(x.shape) if torch.is_tensor(x) else x!r}")
     def normalize(W, b, out):
         conv = W.ndim == 4   # channels: dim 1 of a conv's output, the last dim of a linear's
         dims = [0] + list(range(2, out.ndim)) if conv else list(range(out.ndim - 1))

@@ -59,6 +59,10 @@ def _trace(model, x):
     watched = {m for m in model.modules() if isinstance(m, MAC_LAYERS) or [*m.parameters(recurse=False), *m.buffers(recurse=False)]}
     def hook(m, args, out):
         p = precision(args[0]) if args else 'float'
+        need = 2 if isinstance(m, nn.Linear) else len(m.kernel_size) + 2 if isinstance(m, MAC_LAYERS) else 0   # batch + features/(C, spatial)
+        if args and isinstance(args[0], torch.Tensor) and args[0].ndim < need:
+            raise ValueError(f"a {type(m).__name__} read an input of shape {tuple(args[0].shape)}, without the batch dimension "
+                             f"(it needs {need} dimensions): x must be a batch, e.g. one example of shape [1, *in_shape]")
         if m in watched: record(m, p, out)
         if _levels(m): tag(out, _precision(_levels(m)))
         elif isinstance(m, SAME_VALUES) and p != 'float': tag(out, p)
@@ -138,12 +142,12 @@ class ModelSummary:
         return self.total.fp32_bytes / self.total.nbytes
     def footer(self) -> list:
         "The totals, one line each."
-        t = self.total
+        t, skip = self.total, [f'{r.name} ({r.kind})' for r in self.rows if r.precision == 'MACs not counted']
         return [f"parameters: {t.n_params:,} = {t.n_binary:,} ±1 + {t.n_float:,} float",
                 f"model size: {_bytes(t.nbytes)} (±1 weights as bits, packed per layer)",
                 f"float-32 equivalent: {_bytes(t.fp32_bytes)}; compression ratio {self.compression:.2f}",
                 f"MACs per example: {_count(t.macs)} = {_count(t.macs_binary)} binary·binary + {_count(t.macs_mixed)} binary·float "
-                f"+ {_count(t.macs_float)} float·float"]
+                f"+ {_count(t.macs_float)} float·float"] + ([f"MACs not counted (no rule for these layers): {', '.join(skip)}"] if skip else [])
     def __str__(self):
         lines = [COLUMNS, *map(_cells, self.rows), _cells(self.total)]
         widths = [max(len(l[i]) for l in lines) for i in range(len(COLUMNS))]
@@ -175,7 +179,8 @@ def _row(name, m, tensors, calls, binary) -> LayerSummary:
     macs = [0, 0, 0]                                            # float·float, binary·float, binary·binary
     for p, shape in calls if isinstance(m, MAC_LAYERS) else []: macs[(p != 'float') + (m in binary)] += layer_macs(m.weight, shape)
     kinds = {p for p, _ in calls}
-    precision = '' if not isinstance(m, MAC_LAYERS) else 'not run' if not calls else 'mixed' if len(kinds) > 1 else kinds.pop()
+    uncounted = any('weight' in n and p.ndim >= 2 for n, p in m.named_parameters(recurse=False))   # a weight matrix, no MAC rule
+    precision = ('MACs not counted' if uncounted else '') if not isinstance(m, MAC_LAYERS) else 'not run' if not calls else 'mixed' if len(kinds) > 1 else kinds.pop()
     return LayerSummary(name, type(m).__name__, calls[-1][1] if calls else None, precision, n_binary, n_float, nbytes,
                         fp32_bytes, macs[2], macs[1], macs[0])
 
