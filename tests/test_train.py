@@ -415,7 +415,7 @@ def test_resume_restores_the_random_states_of_the_gpus_there_are(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'set_rng_state', set_rng_state)
     monkeypatch.setattr(torch.cuda.random, 'set_rng_state', set_rng_state)   # what torch.cuda.set_rng_state_all calls
     cpu, gpu = torch.get_rng_state(), [torch.full((16,), i, dtype=torch.uint8) for i in range(2)]
-    T._set_rng_state([{'cpu': cpu, 'cuda': gpu}], 0)
+    T._set_rng_state([{'cpu': cpu, 'cuda': gpu}], 0, 1)
     assert restored == [gpu[0]]
-    T._set_rng_state([{'cpu': cpu, 'cuda': []}], 0)
+    T._set_rng_state([{'cpu': cpu, 'cuda': []}], 0, 1)
     assert restored == [gpu[0]] and torch.equal(torch.get_rng_state(), cpu)
