@@ -177,6 +177,8 @@ def export_binary(model:nn.Module,
     out.update({k: v.detach().cpu() for k, v in model.state_dict().items() if k not in latent})
     if check_x is not None:
         if not isinstance(check_x, torch.Tensor): raise ValueError(f"check_x must be an input batch (a tensor), got {type(check_x).__name__}")
+        if check_x.is_floating_point() and not check_x.isfinite().all():   # sign(NaN) units would agree whatever was exported
+            raise ValueError(f"check_x holds {int((~check_x.isfinite()).sum())} non-finite value(s): the check needs finite inputs")
         try: before = _det_outputs(model, check_x)
         except (RuntimeError, ValueError) as e:
             raise ValueError(f"check_x of shape {tuple(check_x.shape)} does not fit the model: {e}") from e
