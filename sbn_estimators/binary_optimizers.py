@@ -106,7 +106,7 @@ class BayesBiNN(torch.optim.Optimizer):
                  beta=0., # momentum of the lambda update (0: the plain rule)
                  scale_eps=1e-10, # added to 1 - w_r^2 and to 1 - tanh^2(lambda) in s, as in the authors' code
                  betas=(0.9, 0.999), eps=1e-8, weight_decay=0.): # Adam for the real-valued groups
-        _positive('lr', lr); _positive('temperature', temperature); _positive('scale_eps', scale_eps)
+        _positive('lr', lr); _positive('temperature', temperature)
         if isinstance(train_size, bool) or not isinstance(train_size, int) or train_size < 1:
             raise ValueError(f"train_size must be a positive integer, got {train_size!r}")
         _unit('beta', beta)

@@ -123,10 +123,10 @@ CATALOGUE = {  # registry name -> what the code cannot say about it
     'psa': dict(estimate=r'\textstyle\sum_k \sum_j \partial_\theta P(\hat x^k_j \mid \hat x^{k-1})\,\big(f(\hat x) - f(\hat x{\downarrow}j)\big) \text{ with the flips propagated linearly along one path}',
                 cost='1 forward + 1 backward of the same order (one $F$ per connection) + $n_L$ head evaluations', unbiased=False,
                 refs=('shekhovtsov2020psa',)),
-    'adf': dict(estimate=r'\nabla_\theta\, \ell\big(\eta\big),\; \eta \sim \mathcal N(\mu_\eta, s^2_\eta) \text{ from means and variances propagated through the layers}',
+    'adf': dict(estimate=r'\nabla_\theta\, \ell\big(\eta\big),\; \eta \sim \mathcal N(\mu_\eta, s_\eta) \text{ from means and variances propagated through the layers}',
                 cost='1 pass of means and variances (about 2 forwards) + 1 backward', unbiased=False,
                 refs=('shekhovtsov2019ap2', 'shekhovtsov2020psa')),
-    'local_reparam': dict(estimate=r'\nabla_\theta\, \ell(\eta),\; \eta \sim \mathcal N(\mu_\eta, s^2_\eta);\ a^k \sim \mathcal N(\mu^k, s^k) \text{ sampled per unit (after the first layer), passing on } m^k = 2F(a^k) - 1,\ v^k = 1 - (m^k)^2',
+    'local_reparam': dict(estimate=r'\nabla_\theta\, \ell(\eta),\; \eta \sim \mathcal N(\mu_\eta, s_\eta);\ a^k \sim \mathcal N(\mu^k, s^k) \text{ sampled per unit (after the first layer), passing on } m^k = 2F(a^k) - 1,\ v^k = 1 - (m^k)^2',
                           cost='1 pass of means and variances (about 2 forwards) + 1 backward', unbiased=False,
                           refs=('kingma2015localreparam', 'shayer2018lr', 'shekhovtsov2020psa')),
 }

@@ -72,7 +72,7 @@ def train_val_split(n:int, # number of training examples
                          "(a fraction in [0, 1) or a count below n)")
     if v != 0 and n_val == 0:
         raise ValueError(f"val={val!r} gives no validation example: {val!r} × {n} examples rounds to 0; "
-                         f"pass 0 for none, or a fraction of at least {1 / n:g} (one example)")
+                         f"pass 0 for none, or a fraction above {0.5 / n:g} (one example)")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
@@ -88,8 +88,8 @@ def digits_data(seed:int=0, # seed of the train/validation split
                 test_frac:float=0.2 # fraction held out as the fixed test set
                ) -> Data:
     "The embedded digits as `Data`: flattened 64-pixel inputs in [0, 1], 10 classes."
-    if isinstance(test_frac, bool) or not isinstance(test_frac, numbers.Real) or not 0 < test_frac < 1:
-        raise ValueError(f"test_frac must be in (0, 1), a fraction of the 1797 digits, got {test_frac!r}")
+    if isinstance(test_frac, bool) or not isinstance(test_frac, numbers.Real) or not 0 < round(test_frac * 1797) < 1797:
+        raise ValueError(f"test_frac must be a fraction of the 1797 digits that holds out at least one and leaves at least one, got {test_frac!r}")
     X, y = load_digits()
     X = X.reshape(len(X), 64)
     rest, test = train_val_split(len(X), test_frac, seed=0)

@@ -140,6 +140,8 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         with cli.progress(total=samples, desc=key, disable=not progress, leave=False) as bar:
             draws = draw_estimates(net, X, Y, est, samples, chunk, progress=bar.update)
         seconds = time.perf_counter() - t0
+        bad = [k for k in exact if draws[k].isnan().any()]
+        if bad: raise ValueError(f"estimator {key!r} gave NaN estimates for {', '.join(bad)}: it is broken on this network")
         report['estimators'][key] = dict(
             spec=est.spec, seconds=seconds,
             groups=[dict(group=k, **gradient_metrics(draws[k], exact[k])) for k in exact],

@@ -906,7 +906,7 @@ def list_text() -> str:
 
 # %% ../nbs/14_train.ipynb #75fec31b
 def _default_out(cfg) -> Path:
-    "runs/<time>_<data>_<model>_<estimator>_seed<seed>, with -2, -3, ... appended while that folder exists (runs started in the same second)."
+    "runs/<time>_<data>_<model>_<estimator>_seed<seed>, with -2, -3, ... appended while that folder exists (an earlier run of the same second)."
     base = time.strftime('%Y%m%d-%H%M%S') + f"_{cfg.data}_{cfg.model}_{cfg.estimator}_seed{cfg.seed}".replace(':', '-').replace(',', '-')
     return next(p for p in (Path('runs') / (base + (f'-{k}' if k > 1 else '')) for k in itertools.count(1)) if not p.exists())
 

@@ -77,7 +77,7 @@ def test_ugc_refuses_bounded_noise():
     (lambda p: BayesBiNN(p, train_size=0), 'train_size must be a positive integer'),
     (lambda p: BayesBiNN(p, train_size=10, temperature=0), 'temperature must be a positive number'),
     (lambda p: BayesBiNN(p, train_size=10, beta=1.0), 'beta must be in'),
-    (lambda p: BayesBiNN(p, train_size=10, scale_eps=0.), 'scale_eps must be a positive number'),
+    (lambda p: BayesBiNN(p, train_size=10, scale_eps=0.), r'scale_eps of param group 0 must be in \(0, 1\]'),
 ])
 def test_optimizer_parameters(make, msg):
     with pytest.raises(ValueError, match=msg): make([nn.Parameter(torch.zeros(3))])
