@@ -195,7 +195,7 @@ def bench_cli(argv=None):
     p = argparse.ArgumentParser(prog='sbn-bench', description="Time and peak memory of one SBN training step per estimator, side by side.")
     p.add_argument('--list', action='store_true', help="list the networks, estimators and devices, and exit")
     p.add_argument('--nets', default='fc,cifar', help="comma-separated networks: fc, cifar (default: %(default)s)")
-    p.add_argument('--estimators', default='float,st,dst,psa', help="comma-separated NAME[:k=v,...], e.g. st,reste:o=3,t=1.5; float takes no parameters (default: %(default)s)")
+    p.add_argument('--estimators', default='float,st,psa', help="comma-separated NAME[:k=v,...], e.g. st,reste:o=3,t=1.5; float takes no parameters (default: %(default)s)")
     p.add_argument('--devices', default=None, help="comma-separated devices (default: cpu, and cuda when present)")
     p.add_argument('--batch', type=cli.positive_int, default=None, help="batch size (default: fc 128; cifar 8 on CPU, 64 on CUDA)")
     p.add_argument('--repeats', type=cli.positive_int, default=5, help="timed rounds, after one warm-up step each (default: %(default)s)")

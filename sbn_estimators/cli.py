@@ -59,7 +59,9 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is
     def fail(status, message):
         if args.debug: traceback.print_exc()
         parser.exit(status, f"{prog}: {message}\n")
-    try: status = main(args)
+    try: status = main(args); sys.stdout.flush()
+    except BrokenPipeError:   # the reader left (`sbn-train --list | head -1`): stop quietly, as Python's docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); parser.exit(1)
     except KeyboardInterrupt as e:
         hint = resume_hint(args) if resume_hint is not None else None
         what = 'terminated (SIGTERM)' if isinstance(e, Terminated) else 'interrupted'

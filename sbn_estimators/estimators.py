@@ -93,6 +93,11 @@ class LocalEstimator(nn.Module, Estimator):
                              f"{net.noise.name} noise; pass noise={net.noise.name!r} (the spec '{self.name}:noise={net.noise.name}')")
     def surrogate(self, net, x, y, params=None):
         "Loss of the network run with this activation at every binary layer."
+        missing = [m for m in ('noise', 'loss') if not hasattr(net, m)]
+        if missing: raise ValueError(
+            f"estimator {self.name!r}: surrogate(net, x, y) needs an SBN model (net(x, activation, params), net.noise, net.loss); "
+            f"got {type(net).__name__}, missing {', '.join(missing)}. A layered model with BinaryActivation units runs the "
+            f"estimator in its forward: train it with your own loss, loss_fn(net(x), y).backward()")
         self.check_noise(net)
         return reduce_loss(net.loss(net(x, self, params), y))
     def extra_repr(self): return ', '.join(f'{k}={v!r}' for k, v in self.hparams().items())

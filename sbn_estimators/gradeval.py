@@ -175,11 +175,11 @@ def plot_report(report:dict, fname=None):
     groups = list(report['exact_grad'])
     fig, axs = plt.subplots(2, len(groups), figsize=(3.2 * len(groups), 5.2), squeeze=False, sharex=True)
     for i, (key, r) in enumerate(report['estimators'].items()):
-        color = f'C{i % 10}'
+        color, ls = f'C{i % 10}', ('-', '--', ':')[i // 10 % 3]   # ten colours, then dashed, then dotted
         for j, g in enumerate(groups):
             c = r['curves'][g]
-            if max(c['rel_rmse']) > 0: axs[0, j].loglog(c['M'], c['rel_rmse'], color=color, label=key)
-            axs[1, j].semilogx(c['M'], c['cos'], color=color, label=key)
+            if max(c['rel_rmse']) > 0: axs[0, j].loglog(c['M'], c['rel_rmse'], color=color, ls=ls, label=key)
+            axs[1, j].semilogx(c['M'], c['cos'], color=color, ls=ls, label=key)
             if c['cos_q15'] != c['cos_q85']:   # no band for deterministic estimators
                 with warnings.catch_warnings():   # matplotlib's harmless complaint about the band on a log axis
                     warnings.filterwarnings('ignore', 'Data has no positive values')
@@ -187,10 +187,10 @@ def plot_report(report:dict, fname=None):
     for j, g in enumerate(groups):
         axs[0, j].set_title(g); axs[1, j].set_xlabel('samples averaged, M'); axs[1, j].set_ylim(-0.05, 1.02)
     axs[0, 0].set_ylabel('relative RMSE (zero not drawn)'); axs[1, 0].set_ylabel('cosine similarity')
-    axs[1, -1].legend(fontsize=7)
+    axs[1, -1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.02, 1.0))   # beside the panels, not over them
     fig.tight_layout()
     if fname is not None:
-        with cli.atomic_path(fname) as tmp: fig.savefig(tmp, format=Path(fname).suffix[1:].lower(), dpi=120)
+        with cli.atomic_path(fname) as tmp: fig.savefig(tmp, format=Path(fname).suffix[1:].lower(), dpi=120, bbox_inches='tight')
     return fig
 
 # %% ../nbs/04_gradeval.ipynb #52449388

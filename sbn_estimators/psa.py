@@ -165,7 +165,7 @@ def psa_ops(net) -> list:
                      f"{', '.join(c.__name__ for c in psa_ops.registry if c is not object)}")
 
 @psa_ops.register
-def _(net:SBNMLP): return [FCOps()] * len(net.binary_sizes)
+def _psa_ops_mlp(net:SBNMLP): return [FCOps()] * len(net.binary_sizes)
 
 # %% ../nbs/10_psa.ipynb #baef7c93
 PSA_HEAD_CHUNK = 2 ** 17 # most entries of one block of flipped head inputs [units, ..., B, out]

@@ -154,7 +154,7 @@ class ConvOps:
     def flatten(self, h): return h.flatten(-3)
 
 @psa_ops.register
-def _(net:SBNConvNet): return [ConvOps(net, k) for k in range(len(net.convs))]
+def _psa_ops_conv(net:SBNConvNet): return [ConvOps(net, k) for k in range(len(net.convs))]
 
 # %% ../nbs/10a_sbn_conv.ipynb #17cd49e9
 CIFAR_CONVS = [(96, 3, 1, 0), (96, 3, 1, 0), (96, 3, 2, 0), (192, 3, 1, 0),

@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'list_text', 'train_cli', 'compare_estimators', 'format_comparison', 'plot_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, csv, dataclasses, inspect, itertools, json, math, os, re, sys, tempfile, time
+import argparse, atexit, copy, csv, dataclasses, inspect, itertools, json, math, os, re, sys, tempfile, time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import torch
@@ -171,7 +171,7 @@ class TrainConfig:
         if not self.model and self.data not in DEFAULT_MODELS: raise ValueError(f"data {self.data!r} has no default model; give one (see --list)")
         self.model = self.model or DEFAULT_MODELS[self.data]
         if self.lr is None:
-            if opt_name not in DEFAULT_LR: raise ValueError(f"optimizer {opt_name!r} has no default learning rate; give lr")
+            if opt_name not in DEFAULT_LR: raise ValueError(f"optimizer {opt_name!r} has no default learning rate; give lr (sbn-train --lr)")
             self.lr = DEFAULT_LR[opt_name]
         bad = sorted(set(opt_params) - set(OPTIMIZER_PARAMS[opt_name]))
         if bad: raise ValueError(f"optimizer {opt_name!r} has no parameter {', '.join(bad)}; valid parameters: "
@@ -340,8 +340,9 @@ def evaluate_posterior(model:nn.Module, opt:BayesBiNN, data:Data, split:str='tes
     return dict(post_acc=acc / samples / len(y), post_ens_acc=ens_acc / len(y), post_loss=loss.mean().item())
 
 # %% ../nbs/14_train.ipynb #71d7d815
-def _binary_weight_models() -> list:
-    "Names of the registered models whose binary weights bop and bayesbinn train (built with their defaults on the meta device: no weights allocated)."
+def _binary_weight_models(own_signs:bool=False # also models whose binarizer has signs of its own (BiPer): `--export` writes them, bop and bayesbinn cannot train them
+                          ) -> list:
+    "Names of the registered models with binary weights that bop and bayesbinn train (built with their defaults on the meta device: no weights allocated)."
     names = []
     for n in list_models():
         e = MODELS[n]
@@ -350,7 +351,7 @@ def _binary_weight_models() -> list:
             with torch.device('meta'): m = get_model(n, 'st' if e.kind == 'layered' else None, in_shape=shape)
         except (ValueError, TypeError, RuntimeError): continue   # a plugin's model that this generic build does not fit
         layers = binary_weight_layers(m).values()
-        if layers and not any(hasattr(l.binarize, 'signs') for l in layers): names.append(n)   # see make_optimizer
+        if layers and (own_signs or not any(hasattr(l.binarize, 'signs') for l in layers)): names.append(n)   # see make_optimizer
     return names
 
 def make_optimizer(model:nn.Module, cfg:TrainConfig, train_size:int):
@@ -530,12 +531,27 @@ def _step(model, est, xb, yb, loss_name):
     return loss if pen is None else loss + pen, loss.detach(), _correct(eta.detach().float(), yb, loss_name).mean()
 
 # %% ../nbs/14_train.ipynb #b1f0c3a7
-def summarize(cfg:TrainConfig) -> ModelSummary:
-    "The `model_summary` of the network `cfg` trains, as its last stage leaves it (after the stages' transforms), on one example."
-    data = smoke_data(cfg)
-    model, est = build(cfg, data)
+def _after_stages(cfg:TrainConfig, model:nn.Module, est) -> nn.Module:
+    "`model` as `cfg`'s last stage leaves it: the stages' transforms applied in order (on a copy)."
+    model = copy.deepcopy(model)
     for st in cfg.plan()[1:]:
         if st['transform']: model = MODEL_TRANSFORMS[st['transform']](model, est)
+    return model
+
+def _check_exportable(cfg:TrainConfig, model:nn.Module, est):
+    "Before training: `ValueError` unless `model`, after `cfg`'s stages, has ±1 weights that `export_binary` can write."
+    layers = binary_weight_layers(_after_stages(cfg, model, est))
+    if not layers: raise ValueError(f"--export writes the ±1 weights as packed bits, and model {cfg.model!r} has none; "
+                                    f"models with binary weights: {', '.join(_binary_weight_models(own_signs=True))}")
+    for l in layers.values():
+        if hasattr(l.binarize, 'signs'):
+            try: l.binarize.signs(l.weight)   # a binarizer of its own may not be binary yet (BiPer's sine stage)
+            except ValueError as e: raise ValueError(f"--export: model {cfg.model!r} is not binary after the last stage: {e}") from None
+
+def summarize(cfg:TrainConfig) -> ModelSummary:
+    "The `model_summary` of the network `cfg` trains, as its last stage leaves it, on one example."
+    data = smoke_data(cfg)
+    model = _after_stages(cfg, *build(cfg, data))
     return model_summary(model, data.input(data.splits['test'][0][:1], next(model.parameters()).dtype))
 
 # %% ../nbs/14_train.ipynb #a9677272
@@ -670,6 +686,7 @@ def train(cfg:TrainConfig, # the run's configuration
     data = smoke_data(cfg) if smoke else load_data(cfg, download=cfg.download and rank == 0)
     if wait and rank == 0: dist.barrier()
     model, est = build(cfg, data)
+    if export: _check_exportable(cfg, model, est)
     writer = out is not None and rank == 0
     with cli.RunFolder(out, resume=resume) if writer else nullcontext():   # only once the configuration has built
         if writer and not resume:
@@ -805,13 +822,13 @@ _HELP = dict(
     data='dataset: ' + ', '.join(DATASETS), data_dir="folder of the dataset's files, kept in config.json as an absolute path (default: the dataset's own place, e.g. "
     "data/ in the working directory for cifar10, /usr/share/datasets/fashion-mnist for fashion_mnist)",
     download='download CIFAR-10 with torchvision if missing', normalize='CIFAR-10: ImageNet mean/std (ReSTE)',
-    augment='CIFAR-10: random flip and crop of training batches (--no-augment: off; refused for datasets never augmented)', val='validation fraction in [0, 1), or a whole count of examples (0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation)',
+    augment='CIFAR-10: random flip and crop of training batches (--no-augment: off; refused for datasets never augmented)', val='validation fraction in [0, 1), or a whole count of examples (0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation; the validation set, --val, is not reduced: give --val too for a quick run)',
     n_test='evaluate on the first N test examples only (0: all; at most the test examples)',
     model="model name[:key=value,...] (see --list) (default: the dataset's: " + ', '.join(f'{k} {v}' for k, v in DEFAULT_MODELS.items()) + ')',
     estimator='estimator name[:key=value,...] from the registry, e.g. st, psa, reste:o=3',
     est_schedule="run the estimator's schedule (ReSTE's o) over training",
     plugins='comma-separated modules or .py files to import first; they register estimators or models (kept in config.json)', init='default or normalize (PSA)',
-    optimizer='one of ' + ', '.join(OPTIMIZERS) + ', with parameters as name:key=value,... (see --list)', lr='learning rate (default: ' + ', '.join(f'{v} for {k}' for k, v in DEFAULT_LR.items()) + ')',
+    optimizer='one of ' + ', '.join(OPTIMIZERS) + ', with parameters as name:key=value,... (see --list)', lr='learning rate (default: ' + ', '.join(f'{v} for {k}' for k, v in DEFAULT_LR.items()) + '; ' + 'none for ' + ', '.join(sorted(set(OPTIMIZERS) - set(DEFAULT_LR))) + ': give it)',
     momentum='SGD momentum, in [0, 1) (sgd only)', weight_decay='weight decay', schedule='constant or cosine (after warm-up)',
     warmup_epochs='linear warm-up epochs', grad_clamp='clamp gradient entries to [-c, c] (0: off)',
     epochs='training epochs (of each stage that does not set its own)',
@@ -876,9 +893,9 @@ def config_from_args(args) -> TrainConfig:
         d = {**cli.load_config(path, TrainConfig), **d}
     cfg = TrainConfig(**{**d, **given})
     if args.resume: _check_same_config(cfg, Path(args.out))
-    if args.export and _split_spec(cfg.model, 'model')[0] not in _binary_weight_models():
+    if args.export and _split_spec(cfg.model, 'model')[0] not in _binary_weight_models(own_signs=True):   # early; `train` checks the stages
         raise ValueError(f"--export writes the ±1 weights as packed bits, and model {cfg.model!r} has none; "
-                         f"models with binary weights: {', '.join(_binary_weight_models())}")
+                         f"models with binary weights: {', '.join(_binary_weight_models(own_signs=True))}")
     if 'momentum' in given and _split_spec(cfg.optimizer, 'optimizer')[0] != 'sgd':
         raise ValueError(f"--momentum applies to --optimizer sgd only, got optimizer {cfg.optimizer!r}")
     return cfg
@@ -941,7 +958,8 @@ def _main(args):
 def _resume_hint(args):
     world = int(os.environ.get('WORLD_SIZE', 1))   # under torchrun: resume with as many processes
     cmd = f"torchrun --nproc-per-node {world} -m sbn_estimators.train" if world > 1 else 'sbn-train'
-    return f"{cmd} --resume --out {args.out}{' --export' if args.export else ''}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
+    kept = (' --export' if args.export else '') + (f' --threads {args.threads}' if getattr(args, 'threads', None) else '')   # not in config.json
+    return f"{cmd} --resume --out {args.out}{kept}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
 
 def train_cli(argv=None):
     "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C), 143 (SIGTERM)."

@@ -28,6 +28,7 @@ TOY = textwrap.dedent("""
         elif args.mode == 'missing': open('no/such/file')
         elif args.mode == 'bug': raise RuntimeError("a bug")
         elif args.mode == 'diverged': raise CommandError("loss is nan at epoch 2, step 7; try a smaller --lr", status=1)
+        elif args.mode == 'lines': print('\\n'.join(map(str, range(args.n))))
 
     p = argparse.ArgumentParser(prog='toy')
     p.add_argument('mode')
@@ -49,6 +50,15 @@ def test_exit_statuses_and_one_line_errors(toy):
     assert (r.returncode, r.stderr) == (2, "toy: error: bad value: second line\n")
     r = toy('bug')   # not a user error: Python's traceback, status 1
     assert r.returncode == 1 and 'Traceback' in r.stderr and 'RuntimeError: a bug' in r.stderr
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly(tmp_path, toy):
+    "`sbn-train --list | head -1`: the pipe closes under the command; exit 1 without a traceback."
+    p = subprocess.Popen([sys.executable, 'toy.py', 'lines', '--n', '200000'], cwd=tmp_path,   # 1.3 MB: more than a pipe holds
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()
+    err = p.stderr.read(); p.wait(timeout=120)
+    assert (p.returncode, err) == (1, '')
 
 
 def status(main, argv=(), capsys=None):

@@ -47,6 +47,15 @@ def test_noise_must_match_the_network():
     fails(lambda: estimator('concrete').surrogate(SBNMLP([2, 3, 1], noise='normal'), xs, ys), "pass noise='normal'")
 
 
+@pytest.mark.parametrize('name', ['st', 'zgr'])   # zgr: a local estimator with its own noise check
+def test_surrogate_needs_an_sbn_model(name):
+    "A layered model runs its estimator in its forward: a local estimator's surrogate says so, not an AttributeError."
+    from sbn_estimators.layers import BinaryActivation
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), BinaryActivation('st'), torch.nn.Linear(8, 3))
+    fails(lambda: estimator(name).surrogate(net, torch.randn(5, 4), torch.randint(0, 3, (5,))),
+          f"estimator {name!r}: surrogate(net, x, y) needs an SBN model", "got Sequential, missing noise, loss", "loss_fn(net(x), y)")
+
+
 def test_binary_weights():
     lat = [torch.tensor([-3., 0.4, 2.])]
     fails(lambda: clip_latent_(lat, -1.), "bound must be positive")

@@ -209,6 +209,19 @@ def test_export_is_written_in_the_locked_run_folder(tmp_path, capsys, monkeypatc
     code, _, err = cli(capsys, '--resume', '--out', str(run), '--quiet', '--export')
     assert code == 0 and (run / 'binary.pt').is_file() and exports == [True, True], err
     assert tr._resume_hint(tr._parser().parse_args(['--out', str(run), '--export'])) == f'sbn-train --resume --out {run} --export'
+    hint = tr._resume_hint(tr._parser().parse_args(['--out', str(run), '--export', '--threads', '1']))
+    assert hint == f'sbn-train --resume --out {run} --export --threads 1'   # --threads is not in config.json either
+
+
+def test_export_takes_binarizers_with_their_own_signs():
+    """BiPer's binary weights are the signs of a periodic function: --export takes its model, `train` refuses it before
+    training unless a stage binarizes the sine (as its recipe does); bop and bayesbinn stay refused."""
+    import sbn_estimators.train as tr
+    cfg = tr.config_from_args(tr._parser().parse_args(['--data', 'fashion_mnist', '--model', 'fmnist_biper_conv', '--export']))
+    with pytest.raises(ValueError, match=r"--export: model 'fmnist_biper_conv' is not binary after the last stage: .*'biper_binarize'"):
+        tr.train(cfg, smoke=True, export=True, progress=False)
+    tr.train(tr.config_from_args(tr._parser().parse_args(['--recipe', 'fmnist_bnn_biper', '--export'])), smoke=True, export=True, progress=False)
+    assert 'fmnist_biper_conv' in tr._binary_weight_models(own_signs=True) and 'fmnist_biper_conv' not in tr._binary_weight_models()
 
 
 def test_model_parameters_have_their_defaults_types():

@@ -35,14 +35,16 @@ from execnb.nbio import read_nb, write_nb
 
 # Sidebar groups: the first pattern found in a notebook's file name (number included) or folder wins; notebooks
 # that match none go to the last group. Order inside a group is the file order.
-GROUPS = [
+GROUPS = [   # the first group whose pattern matches a page's file name (or folder) holds it
     ('Catalogue and references', r'catalogue|references'),
     ('Core', r'^0[0-3][a-z]?_|core|exact|registry'),
-    ('Straight-through family', r'straight|reste|binary_weights|mirror'),
-    ('Unbiased and relaxed estimators', r'unbiased|relax|reinforce|disarm|muprop|gumbel|concrete'),
+    ('Straight-through family', r'straight|reste|ede|mirror'),
+    ('Binary weights', r'binary_weights|biper|binary_optimizers'),
+    ('Unbiased and relaxed estimators', r'unbiased|relax|reinforce|disarm|muprop|gumbel|concrete|control_variates|rodeo'),
     ('PSA and DST', r'^10[a-z]?_|psa|dst'),
-    ('Diagnostics', r'gradeval|diagnos|mismatch|binaryduo|indicator'),
-    ('Layers and training', r'layer|model|data|train|summary'),
+    ('Diagnostics', r'gradeval|diagnos|mismatch|^\d+[a-z]?_binaryduo|indicator'),
+    ('Layers and training', r'layer|model|data|train|summary|lr_search'),
+    ('Experiments on Fashion-MNIST', r'fashion'),
     ('Tutorials', r'tutorial|example|howto'),
     ('More', r''),
 ]
@@ -52,6 +54,7 @@ KATEX = TOOLS/'node_modules'/'katex'
 _re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
 _re_quarto_dir = re.compile(r'^\s*#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
 _re_math_slot = re.compile('\ue000(\\d+)\ue001')  # where a formula goes once KaTeX has rendered the page's batch
+_re_math_punct = re.compile('(<span class="math">\ue000\\d+\ue001</span>[.,;:!?)\\]]+)')   # no line break before the punctuation
 
 
 class Problems(list):
@@ -187,7 +190,7 @@ class Markdown:
             if t.type == 'heading_open' and headings is not None:
                 inner = [c for c in toks[i+1].children if c.type not in ('link_open', 'link_close')]
                 headings.append((int(t.tag[1]), t.attrs.get('id', ''), self.md.renderer.render(inner, self.md.options, {})))
-        return self.md.renderer.render(toks, self.md.options, {})
+        return _re_math_punct.sub(r'<span class="nowrap">\1</span>', self.md.renderer.render(toks, self.md.options, {}))
 
     def typeset(self, parts, where):
         """`[(html, text), ...]` for HTML `parts` (of one page): the slots filled with KaTeX's rendering of
@@ -256,7 +259,8 @@ class Page:
         rel = nb_src.relative_to(nbs)
         self.path = rel.parent/self.fm.get('output-file', _nbpath2html(rel).name)
         self.title = str(self.fm.get('title') or rel.stem)
-        self.label = self.title.split(': ')[0]
+        head, _, rest = self.title.partition(': ')   # the sidebar's label: 'Core: stochastic binary units ...' -> 'Core'
+        self.label = rest[:1].upper() + rest[1:] if head == 'Tutorial' and rest else head   # (its group says 'Tutorials')
         self.description = str(self.fm.get('description') or '')
         folder = rel.parent.as_posix().lower() if rel.parent != Path('.') else ''
         self.group = next(g for g, pat in GROUPS if re.search(pat, folder) or re.search(pat, rel.stem.lower()))
@@ -323,10 +327,14 @@ class Page:
                     else: cell.append(f'<pre class="output">{html.escape(v)}</pre>')
             if cell: parts.append('<div class="cell">' + ''.join(cell) + '</div>')
         body = self.unique_ids('\n'.join(parts), api, site.problems)
-        (self.desc_html, desc_text), (self.body, self.text), *heads = md.typeset(
-            [desc, body, *(h for _, _, h in self.headings)], self.src.name)
+        cuts = [(m.start(), m[1]) for m in re.finditer(r'<h[23] id="([^"]+)"', body)]   # the sections search finds
+        chunks = [body[a:b] for a, b in zip([0] + [c for c, _ in cuts], [c for c, _ in cuts] + [len(body)])]
+        (self.desc_html, desc_text), (self.body, _), *rest = md.typeset(
+            [desc, body, *(h for _, _, h in self.headings), *chunks], self.src.name)
+        heads, texts = rest[:len(self.headings)], [t for _, t in rest[len(self.headings):]]
         self.headings = [(lvl, i, *ht) for (lvl, i, _), ht in zip(self.headings, heads)]  # (level, id, html, text)
-        self.text = f'{desc_text} {self.text}'.strip()
+        self.text = f'{desc_text} {texts[0]}'.strip()   # the page's text before its first section
+        self.section_text = {i: t for (_, i), t in zip(cuts, texts[1:])}
         self.ids = set(re.findall(r'\bid="([^"]+)"', self.body))
 
     def unique_ids(self, body, api, problems):
@@ -355,7 +363,7 @@ class Page:
 # ---------------------------------------------------------------- the site
 TEMPLATE = '''<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} – {site}</title><link rel="icon" href="data:,"><meta name="description" content="{desc_attr}">
+<title>{title}</title><link rel="icon" href="data:,"><meta name="description" content="{desc_attr}">
 <link rel="stylesheet" href="{root}assets/katex/katex.min.css"><link rel="stylesheet" href="{root}assets/site.css"><script defer src="{root}assets/site.js"></script></head>
 <body data-root="{root}">
 <header class="top"><a class="brand" href="{root}index.html">{site}</a>
@@ -427,7 +435,7 @@ class Site:
         link = lambda q, cls, arrow: (f'<a class="{cls}" href="{p.root}{q.path.as_posix()}">{arrow} '
                                       f'{html.escape(q.label)}</a>' if q else '<span></span>')
         page = TEMPLATE.format(
-            title=html.escape(p.title), site=html.escape(self.cfg.title), root=p.root, desc_attr=html.escape(p.description),
+            title=html.escape(p.title if p.title == self.cfg.title else f'{p.title} – {self.cfg.title}'), site=html.escape(self.cfg.title), root=p.root, desc_attr=html.escape(p.description),
             git_url=html.escape(self.cfg.git_url), sidebar=self.sidebar(p), description=p.desc_html, body=p.body,
             pager=link(prev, 'prev', '←') + link(nxt, 'next', '→'), toc=f'<h2>On this page</h2><ul>{toc}</ul>' if toc else '',
             src=html.escape(p.src.relative_to(self.nbs).as_posix()), copyright=html.escape('© ' + self.cfg.copyright))
@@ -435,11 +443,11 @@ class Site:
         (self.out/p.path).write_text(page, encoding='utf-8')
 
     def search_index(self):
-        "One entry per section (page or H2/H3): url, page title, section heading, the start of its text."
-        entries = []
+        "One entry per section (a page's introduction, or an H2/H3 with what follows it): url, page title, heading, text."
+        entries, cap = [], 6000   # characters of a section's text that search reads
         for p in self.pages:
-            entries.append({'u': p.path.as_posix(), 't': p.title, 'h': '', 'x': p.text[:400]})
-            entries += [{'u': f'{p.path.as_posix()}#{i}', 't': p.title, 'h': text, 'x': ''}
+            entries.append({'u': p.path.as_posix(), 't': p.title, 'h': '', 'x': p.text[:cap]})
+            entries += [{'u': f'{p.path.as_posix()}#{i}', 't': p.title, 'h': text, 'x': p.section_text.get(i, '')[:cap]}
                         for lvl, i, _, text in p.headings if lvl in (2, 3) and i]
         return 'window.SEARCH_INDEX = ' + json.dumps(entries, ensure_ascii=False, separators=(',', ':')) + ';\n'
 
