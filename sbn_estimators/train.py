@@ -538,9 +538,9 @@ def _after_stages(cfg:TrainConfig, model:nn.Module, est) -> nn.Module:
         if st['transform']: model = MODEL_TRANSFORMS[st['transform']](model, est)
     return model
 
-def _check_exportable(cfg:TrainConfig, model:nn.Module, est):
-    "Before training: `ValueError` unless `model`, after `cfg`'s stages, has ±1 weights that `export_binary` can write."
-    layers = binary_weight_layers(_after_stages(cfg, model, est))
+def _check_exportable(cfg:TrainConfig, last:nn.Module):
+    "Before training: `ValueError` unless `last`, the model of `cfg`'s last stage, has ±1 weights that `export_binary` can write."
+    layers = binary_weight_layers(last)
     if not layers: raise ValueError(f"--export writes the ±1 weights as packed bits, and model {cfg.model!r} has none; "
                                     f"models with binary weights: {', '.join(_binary_weight_models(own_signs=True))}")
     for l in layers.values():
@@ -686,7 +686,9 @@ def train(cfg:TrainConfig, # the run's configuration
     data = smoke_data(cfg) if smoke else load_data(cfg, download=cfg.download and rank == 0)
     if wait and rank == 0: dist.barrier()
     model, est = build(cfg, data)
-    if export: _check_exportable(cfg, model, est)
+    if export or any(st['transform'] for st in cfg.plan()):   # a transform that does not apply fails before any training
+        last = _after_stages(cfg, model, est)
+        if export: _check_exportable(cfg, last)
     writer = out is not None and rank == 0
     with cli.RunFolder(out, resume=resume) if writer else nullcontext():   # only once the configuration has built
         if writer and not resume:

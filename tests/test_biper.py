@@ -53,13 +53,14 @@ def test_cli_runs_both_stages(tmp_path, capsys):
     assert {'sine', 'square_start', 'square'} <= set(result['stages'])
 
 def test_transform_on_a_model_without_biper_is_refused(tmp_path, capsys):
-    "biper_binarize on a model without BiPer weights: one line, exit status 2."
+    "biper_binarize on a model without BiPer weights: one line, exit status 2, before any training (nothing written)."
     args = ['--data', 'fashion_mnist', '--model', 'fmnist_bnn_conv:width=8', '--n-train', '128', '--val', '64', '--n-test', '64',
-            '--batch-size', '64', '--eval-samples', '1', '--quiet', '--threads', '1',
+            '--batch-size', '64', '--eval-samples', '1', '--quiet', '--threads', '1', '--out', str(tmp_path / 'run'),
             '--stages', json.dumps([{'name': 'a', 'epochs': 1}, {'name': 'b', 'transform': 'biper_binarize', 'epochs': 1}])]
     with pytest.raises(SystemExit) as e: train_cli(args)
     err = capsys.readouterr().err
     assert e.value.code == 2 and 'biper_binarize: the model has no BiPer weights' in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / 'run').exists()
 
 def test_the_penalty_reaches_the_training_loss():
     "With tau > 0 the trainer adds BiPer's penalty: the latents are pulled towards sin = 0 and the quantization error rises; tau = 0 changes nothing."
