@@ -833,7 +833,7 @@ _HELP = dict(
     estimator='estimator name[:key=value,...] from the registry, e.g. st, psa, reste:o=3',
     est_schedule="run the estimator's schedule (ReSTE's o) over training",
     plugins='comma-separated modules or .py files to import first; they register estimators or models (kept in config.json)', init='default or normalize (PSA)',
-    optimizer='one of ' + ', '.join(OPTIMIZERS) + ', with parameters as name:key=value,... (see --list)', lr='learning rate (default: ' + ', '.join(f'{v} for {k}' for k, v in DEFAULT_LR.items()) + '; ' + 'none for ' + ', '.join(sorted(set(OPTIMIZERS) - set(DEFAULT_LR))) + ': give it)',
+    optimizer='one of ' + ', '.join(OPTIMIZERS) + ', with parameters as name:key=value,... (see --list)', lr='learning rate (default: ' + ', '.join(f'{v} for {k}' for k, v in DEFAULT_LR.items()) + '; none for ' + ', '.join(sorted(set(OPTIMIZERS) - set(DEFAULT_LR))) + ': give it)',
     momentum='SGD momentum, in [0, 1) (sgd only)', weight_decay='weight decay', schedule='constant or cosine (after warm-up)',
     warmup_epochs='linear warm-up epochs', grad_clamp='clamp gradient entries to [-c, c] (0: off)',
     epochs='training epochs (of each stage that does not set its own)',

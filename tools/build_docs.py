@@ -35,7 +35,7 @@ from execnb.nbio import read_nb, write_nb
 
 # Sidebar groups: the first pattern found in a notebook's file name (number included) or folder wins; notebooks
 # that match none go to the last group. Order inside a group is the file order.
-GROUPS = [   # the first group whose pattern matches a page's file name (or folder) holds it
+GROUPS = [
     ('Catalogue and references', r'catalogue|references'),
     ('Core', r'^0[0-3][a-z]?_|core|exact|registry'),
     ('Straight-through family', r'straight|reste|ede|mirror'),
