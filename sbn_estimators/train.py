@@ -730,8 +730,9 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks) has learned
         if out is not None: _write_metrics(out / 'metrics.csv', rows)   # the checkpoint's: a stop between last.pt and metrics.csv lost a row
     if progress and rank == 0 and not smoke:   # the sizes an epoch's time and the evaluations depend on
-        print(f"{data.name}: {n} training examples ({steps} steps of {B} per epoch), {len(data.splits['val'][1])} validation, "
-              f"{len(data.splits['test'][1])} test; evaluations draw {cfg.eval_samples} samples per example", file=sys.stderr)
+        print(f"{data.name}: {n} training examples ({steps} steps of {B} per epoch; {'' if data.augment else 'not '}augmented), "
+              f"{len(data.splits['val'][1])} validation, {len(data.splits['test'][1])} test; "
+              f"evaluations draw {cfg.eval_samples} samples per example", file=sys.stderr)
     torch.manual_seed(cfg.seed + 7919 * rank)
     bar = cli.progress(total=steps * total_epochs, initial=steps * (sum(s['epochs'] for s in plan[:first]) + e_start),
                        desc=f"{cfg.model} / {cfg.estimator}", disable=not progress or rank != 0, unit='step')

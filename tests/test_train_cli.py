@@ -241,3 +241,13 @@ def test_python_m_runs_the_command(module):
     import subprocess, sys
     p = subprocess.run([sys.executable, '-m', f'sbn_estimators.{module}', '--list'], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and len(p.stdout.splitlines()) > 3, (p.returncode, p.stdout[-500:], p.stderr[-2000:])
+
+
+@pytest.mark.parametrize('extra,said', [([], 'per epoch; augmented)'), (['--no-augment'], 'per epoch; not augmented)')])
+def test_the_start_line_says_whether_training_batches_are_augmented(extra, said, tmp_path, capsys):
+    "config.json keeps augment=true for datasets never augmented (the default); the line printed at the start says what is applied."
+    from sbn_estimators.data import write_fake_cifar10
+    write_fake_cifar10(tmp_path / 'data', n_per_batch=20, seed=0)
+    code, _, err = cli(capsys, '--data', 'cifar10', '--data-dir', str(tmp_path / 'data'), '--model', 'resnet20', '--val', '20',
+                       '--epochs', '1', '--eval-samples', '1', '--out', str(tmp_path / 'r'), *extra)
+    assert code == 0 and said in err, err
