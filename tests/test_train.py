@@ -204,6 +204,38 @@ def test_best_checkpoint_is_of_the_final_architecture(tmp_path, monkeypatch):
     best = load_checkpoint(tmp_path / 'r' / 'best.pt', res['model'])
     assert (best['stage'], best['epoch'], best['best']) == (1, 3, 1 / 3)
 
+def test_best_checkpoint_is_the_best_epoch_not_the_last(tmp_path, monkeypatch):
+    "Validation accuracy 0.5, 0.2, 0.3: best.pt is epoch 1 (the best so far), not epoch 3 (better than epoch 2 only)."
+    import sbn_estimators.train as T
+    real, accs = T.evaluate, iter([0.5, 0.2, 0.3])
+    def scripted(model, data, split='test', *a, **kw):
+        r = real(model, data, split, *a, **kw)
+        if split == 'val': r['acc'] = next(accs)
+        return r
+    monkeypatch.setattr(T, 'evaluate', scripted)
+    train(TrainConfig(model='sbn_mlp:width=16', epochs=3, eval_samples=1), tmp_path / 'r', progress=False)
+    best = load_checkpoint(tmp_path / 'r' / 'best.pt')
+    assert (best['epoch'], best['best']) == (1, 0.5)
+    assert load_checkpoint(tmp_path / 'r' / 'last.pt')['epoch'] == 3
+
+def test_data_order_is_the_generator_of_seed_and_epoch(monkeypatch):
+    "Epoch e (from 0) trains on randperm(n) of its own generator, seeded by seed * 100003 + e: another order every epoch."
+    import sbn_estimators.train as T
+    real, seen = T._step, []
+    def spy(model, est, xb, yb, loss): seen.append(yb.clone()); return real(model, est, xb, yb, loss)
+    monkeypatch.setattr(T, '_step', spy)
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=2, eval_samples=1, seed=1)   # seed 1: the order depends on the seed too
+    train(cfg, progress=False)
+    ytr = T.load_data(cfg).splits['train'][1]
+    n, B = len(ytr), cfg.batch_size
+    steps = n // B
+    assert len(seen) == 2 * steps
+    orders = [torch.cat(seen[e * steps:(e + 1) * steps]) for e in range(2)]
+    for e, order in enumerate(orders):
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + e))
+        assert torch.equal(order, ytr[perm[:steps * B]]), e
+    assert not torch.equal(orders[0], orders[1])
+
 def test_evaluation_settings_leave_training_unchanged(tmp_path, capsys):
     "--eval-samples (and n_test, in the tests between stages) change the evaluation only: the same training losses and weights."
     import csv
