@@ -236,6 +236,18 @@ def test_data_order_is_the_generator_of_seed_and_epoch(monkeypatch):
         assert torch.equal(order, ytr[perm[:steps * B]]), e
     assert not torch.equal(orders[0], orders[1])
 
+@pytest.mark.parametrize('stages', [None, [{'name': 'first', 'epochs': 2}, {'name': 'second', 'epochs': 1}]])
+def test_estimator_schedule_gets_the_runs_epochs(monkeypatch, stages):
+    "The trainer calls `est.on_epoch(model, epoch, epochs)` at the start of every epoch: epoch from 0 over the whole run, epochs the run's total (a staged run's too)."
+    from sbn_estimators.estimators import estimator
+    cls = type(estimator('ede'))
+    real, calls = cls.on_epoch, []
+    def spy(self, model, epoch, epochs): calls.append((epoch, epochs)); return real(self, model, epoch, epochs)
+    monkeypatch.setattr(cls, 'on_epoch', spy)
+    cfg = TrainConfig(model='sbn_mlp:width=16', estimator='ede', epochs=3, eval_samples=1, **({'stages': stages} if stages else {}))
+    train(cfg, progress=False)
+    assert calls == [(0, 3), (1, 3), (2, 3)]
+
 def test_evaluation_settings_leave_training_unchanged(tmp_path, capsys):
     "--eval-samples (and n_test, in the tests between stages) change the evaluation only: the same training losses and weights."
     import csv
