@@ -87,3 +87,21 @@ def test_bad_plugin_in_a_training_config(tmp_path, capsys):
     (tmp_path / 'c.json').write_text(json.dumps({'plugins': str(tmp_path / 'gone.py'), 'epochs': 1}))
     with pytest.raises(SystemExit) as e: train_cli(['--config', str(tmp_path / 'c.json'), '--out', str(tmp_path / 'run'), '--quiet'])
     assert e.value.code == 2 and 'gone.py' in capsys.readouterr().err and not (tmp_path / 'run').exists()
+
+def test_plugin_cannot_take_a_builtin_name_in_a_fresh_process(tmp_path):
+    "load_plugins imports the built-in estimators first: a plugin registering 'rodeo' is refused even where nothing imported sbn_estimators.rodeo yet."
+    (tmp_path / 'plug_rodeo.py').write_text(textwrap.dedent('''
+        from sbn_estimators.estimators import register_estimator, LocalEstimator
+        @register_estimator('rodeo')
+        class Mine(LocalEstimator): pass
+        '''))
+    code = textwrap.dedent(f'''
+        import sys
+        from sbn_estimators.estimators import load_plugins
+        assert 'sbn_estimators.rodeo' not in sys.modules   # fresh: the built-in is not registered yet
+        try: load_plugins({str(tmp_path / 'plug_rodeo.py')!r})
+        except ValueError as e: print(e); sys.exit(0)
+        sys.exit('the plugin took the name rodeo')
+        ''')
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path, env=ENV)
+    assert r.returncode == 0 and "'rodeo' is already registered by sbn_estimators.rodeo" in r.stdout, r.stdout + r.stderr

@@ -122,6 +122,18 @@ def test_backend_switch(monkeypatch):
     with pytest.raises(ValueError, match="from the PSA_BACKEND environment variable"): psa_backend()
     with pytest.raises(ValueError, match="one of auto, eager, compiled, got 'gpu'"): estimator('psa', backend='gpu')
 
+def test_compiled_backend_compiles_any_size(monkeypatch):
+    "backend='compiled' takes the compiled kernel whatever the size (only 'auto' has a threshold): a flip sum of 480 terms runs it."
+    assert psa.use_compiled('compiled', 1, torch.device('cpu')) and not psa.use_compiled('auto', 1, torch.device('cpu'))
+    calls, real = [], psa.flip_sum_compiled
+    monkeypatch.setattr(psa, 'flip_sum_compiled', lambda *args: calls.append(1) or real(*args))
+    nz, g = NOISES['logistic'], torch.Generator().manual_seed(3)   # the shapes of test_extreme_values_fall_back_to_eager: no recompile
+    x = torch.randint(0, 2, (10, 6), generator=g).float() * 2 - 1
+    a, gt = torch.randn(2, 10, 8, generator=g)
+    W = torch.randn(8, 6, generator=g)
+    assert_rel_close(flip_sum(x, a, gt, W, nz, backend='compiled'), flip_sum_eager(x, a, gt, W, nz))
+    assert calls == [1] and psa._compiled.cache_info().currsize >= 1   # the logistic kernel is built (or was, by an earlier test)
+
 def test_auto_falls_back_when_compilation_fails(monkeypatch):
     "No working compiler: 'auto' warns once and uses the eager path, for the flip sums and the head."
     def broken(*args, **kwargs): raise RuntimeError("no C++ compiler")

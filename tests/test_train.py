@@ -372,6 +372,24 @@ def test_flip_ratio_is_recorded(tmp_path):
     with open(tmp_path / 'sbn' / 'metrics.csv') as f: assert all(math.isnan(float(r['flip_ratio'])) for r in csv.DictReader(f))
 
 
+def test_flip_ratio_is_the_mean_per_step(tmp_path, monkeypatch):
+    "flip_ratio is the MEAN over the epoch's steps of each step's fraction of flipped signs, not their sum (generated 1x28x28 data: runs anywhere)."
+    import csv
+    import sbn_estimators.train as T
+    from sbn_estimators.binary_weights import flip_ratio
+    from sbn_estimators.data import Data
+    g = torch.Generator().manual_seed(0)
+    split = lambda k: (torch.randint(0, 256, (k, 1, 28, 28), generator=g, dtype=torch.uint8), torch.randint(0, 10, (k,), generator=g))
+    data = Data('fashion_mnist', {'train': split(256), 'val': split(32), 'test': split(32)}, n_out=10, transform=lambda X: X.float() / 127.5 - 1)
+    monkeypatch.setattr(T, 'load_data', lambda cfg, download=False: data)
+    steps = []   # each step's ratio, as train computes it
+    monkeypatch.setattr(T, 'flip_ratio', lambda before, after: steps.append(flip_ratio(before, after)) or steps[-1])
+    train(TrainConfig(data='fashion_mnist', model='fmnist_bnn_conv:width=8', estimator='st:deterministic=true', epochs=1, n_train=256,
+                      val=32, n_test=32, batch_size=32, eval_samples=1, seed=0, device='cpu', lr=1e-2), tmp_path / 'r', progress=False)
+    with open(tmp_path / 'r' / 'metrics.csv') as f: rows = [float(r['flip_ratio']) for r in csv.DictReader(f)]
+    assert len(steps) == 8 and sum(steps) > 0, steps   # 256 / 32 steps, some of which flip signs
+    assert rows == [pytest.approx(sum(steps) / 8)] and rows[0] <= max(steps)   # the sum of 8 would exceed every step's ratio
+
 def test_references_name_every_paper_the_run_depends_on():
     "A BiPer run with Bop on Fashion-MNIST cites the estimator's paper, BiPer, Bop and the dataset."
     keys = run_references('approx_sign:deterministic=true', 'fmnist_biper_conv:freq=20', 'bop:threshold=1e-6', 'fashion_mnist')
