@@ -46,6 +46,7 @@ REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of p
     'rastegari2016xnor': ('M. Rastegari, V. Ordonez, J. Redmon, A. Farhadi', 'XNOR-Net: ImageNet Classification Using Binary Convolutional Neural Networks', 'ECCV 2016', 'https://arxiv.org/abs/1603.05279', 'Straight-through estimators and surrogate gradients'),
     'liu2018bireal': ('Z. Liu, B. Wu, W. Luo, X. Yang, W. Liu, K.-T. Cheng', 'Bi-Real Net: Enhancing the Performance of 1-bit CNNs with Improved Representational Capability and Advanced Training Algorithm', 'ECCV 2018', 'https://arxiv.org/abs/1808.00278', 'Straight-through estimators and surrogate gradients'),
     'darabi2018bnnplus': ('S. Darabi, M. Belbahri, M. Courbariaux, V. P. Nia', 'BNN+: Improved Binary Network Training', 'arXiv 2018', 'https://arxiv.org/abs/1812.11800', 'Straight-through estimators and surrogate gradients'),
+    'bethge2024bitorch': ('J. Bethge, H. Yang, C. Aust, P. Mattes', 'BITorch', 'Software, version 0.4.1, 2024', 'https://github.com/hpi-xnor/bitorch', 'Straight-through estimators and surrogate gradients'),
     'qin2020irnet': ('H. Qin, R. Gong, X. Liu, M. Shen, Z. Wei, F. Yu, J. Song', 'Forward and Backward Information Retention for Accurate Binary Neural Networks', 'CVPR 2020', 'https://arxiv.org/abs/1909.10788', 'Straight-through estimators and surrogate gradients'),
     'lin2020rbnn': ('M. Lin, R. Ji, Z. Xu, B. Zhang, Y. Wang, Y. Wu, F. Huang, C.-W. Lin', 'Rotated Binary Neural Network', 'NeurIPS 2020', 'https://arxiv.org/abs/2009.13055', 'Straight-through estimators and surrogate gradients'),
     'vargas2024biper': ('E. Vargas, C. V. Correa, C. Hinojosa, H. Arguello', 'BiPer: Binary Neural Networks using a Periodic Function', 'CVPR 2024', 'https://arxiv.org/abs/2404.01278', 'Straight-through estimators and surrogate gradients'),
@@ -81,6 +82,8 @@ CATALOGUE = {  # registry name -> what the code cannot say about it
     'reste': dict(forward=_ST, backward=r'\tfrac1o \lvert a\rvert^{1/o - 1} \text{ on } m < \lvert a\rvert \le t,\; m^{1/o - 1} \text{ on } \lvert a\rvert \le m,\; 0 \text{ beyond } t',
                   cost=_ONE, unbiased=False, refs=('wu2023reste',)),
     'ede': dict(forward=_ST, backward=r'k\,t\,\big(1 - \tanh^2(t a)\big)', cost=_ONE, unbiased=False, refs=('qin2020irnet',)),
+    'progressive_sign': dict(forward=r'x = \operatorname{hardtanh}(k_s a)\ \text{in training},\ \operatorname{sign}(a)\ \text{in evaluation};\ k_s = \min(\alpha^{\beta s}, 10^7),\ s = e/E',
+                             backward='1', cost=_ONE, unbiased=False, refs=('bethge2024bitorch',)),
     'rbnn': dict(forward=_ST, backward=r'k\,\big(\sqrt2\,t - t^2\lvert a\rvert\big)_+', cost=_ONE, unbiased=False, refs=('lin2020rbnn',)),
     'concrete': dict(forward=r'x = 2\sigma\big((a - L)/\tau\big) - 1', backward=r"\tfrac2\tau\,\sigma'\big((a - L)/\tau\big)",
                      cost=_ONE, unbiased=False, refs=('maddison2017concrete', 'jang2017gumbel')),
@@ -326,6 +329,7 @@ def bibtex(keys # a list of keys of `REFERENCES` (a single key as well: `[key]`)
         if venue.startswith('arXiv'): kind, f['eprint'], f['archiveprefix'] = 'misc', link.rsplit('/', 1)[-1], 'arXiv'
         elif venue.startswith('Technical report'): kind, f['institution'] = 'techreport', venue.split(', ')[1]
         elif venue.startswith('Data set'): kind, f['howpublished'] = 'misc', venue.split(', ')[1]   # a data set's record (CC BY: cite it)
+        elif venue.startswith('Software'): kind, f['howpublished'] = 'misc', venue.rsplit(', ', 1)[0]   # 'Software, version 0.4.1'
         elif (m := _ARTICLE.match(venue)):
             kind = 'article'
             f.update(journal=m['journal'], volume=m['volume'], **({'number': m['number']} if m['number'] else {}))

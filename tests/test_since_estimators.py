@@ -1,4 +1,4 @@
-"Argument validation of the estimators published since the seed papers (gumbel_family, control_variates, ede: EDE and RBNN) and the binary-weight optimizers."
+"Argument validation of the estimators published since the seed papers (gumbel_family, control_variates, ede: EDE, RBNN and progressive sign) and the binary-weight optimizers."
 import pytest, torch
 from torch import nn
 from sbn_estimators.sbn import SBNMLP, cos_data
@@ -128,3 +128,29 @@ def test_rbnn_schedule_reaches_every_rbnn_module():
     assert t > 1 and all((m.t, m.k) == (t, 1.) for m in (est, model[0].binarize, model[1], model[2]))
     est.on_epoch(model, 150, 150)
     assert model[1].t == pytest.approx(10.)
+
+
+def test_progressive_sign_schedule_in_a_training_run(monkeypatch):
+    "sbn-train's schedule hook sets bitorch's s = epoch/epochs before every epoch; the run's loss stays finite."
+    from sbn_estimators.ede import ProgressiveSign
+    from sbn_estimators.train import TrainConfig, train
+    real, seen = ProgressiveSign.on_epoch, []
+    def spy(self, model, epoch, epochs): real(self, model, epoch, epochs); seen.append((self.s, self.k))
+    monkeypatch.setattr(ProgressiveSign, 'on_epoch', spy)
+    torch.manual_seed(0)
+    res = train(TrainConfig(model='sbn_mlp:width=16', estimator='progressive_sign', epochs=4, eval_samples=1), progress=False)
+    assert seen == [(s, 4. ** (10 * s)) for s in (0., 0.25, 0.5, 0.75)]
+    assert all(torch.isfinite(torch.tensor(v)) for v in res.values() if isinstance(v, float))
+
+
+def test_progressive_sign_schedule_reaches_weight_binarizers():
+    from sbn_estimators.ede import ProgressiveSign
+    est = estimator('progressive_sign:alpha=2,beta=4')
+    model = nn.Sequential(BinaryWeightLinear(2, 3, binarize=ProgressiveSign(alpha=2., beta=4.)), ProgressiveSign(alpha=2., beta=4.), nn.Linear(3, 1))
+    est.on_epoch(model, 3, 4)
+    assert est.s == model[0].binarize.s == model[1].s == 0.75 and est.k == model[1].k == 2. ** 3
+    w = model[0].weight
+    y = model[0].binarize(w)
+    assert torch.equal(y, (8 * w.detach()).clamp(-1, 1))
+    y.sum().backward()
+    assert torch.equal(w.grad, torch.ones_like(w))   # bitorch's identity backward, for weights too
