@@ -97,19 +97,25 @@ def progressive_scale(epoch:int, epochs:int) -> float:
     _check_epochs(epoch, epochs)
     return min(epoch, epochs) / epochs
 
+def _check_scale(s):
+    if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s <= 1: raise ValueError(f"scale must be a number in [0, 1], got {s!r}")
+    return float(s)
+
+def _check_alpha(alpha):
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 1 < alpha <= 1e6:
+        raise ValueError(f"alpha must be a number in (1, 1e+06], got {alpha!r}")
+    return float(alpha)
+
 def progressive_k(s:float, # scale in [0, 1]
                   alpha:float=4., # base, > 1
                   beta:float=10. # exponent factor, > 0
                  ) -> float:
     "The gain k_s = min(alpha^(beta s), 1e7) of the training forward hardtanh(k_s a): bitorch's 1/(1 - t), t = 1 - alpha^(-beta s)."
+    s, alpha, beta = _check_scale(s), _check_alpha(alpha), _check_positive('beta', beta, high=1e6)
     if beta * s * math.log(alpha) >= math.log(PROGRESSIVE_K_MAX): return PROGRESSIVE_K_MAX   # before alpha^(beta s) can overflow
     return alpha ** (beta * s)
 
 # %% ../nbs/19_ede.ipynb #8df7f6df
-def _check_scale(s):
-    if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s <= 1: raise ValueError(f"scale must be a number in [0, 1], got {s!r}")
-    return float(s)
-
 @register_estimator('progressive_sign')
 class ProgressiveSign(LocalEstimator):
     "bitorch's progressive sign: hardtanh(k_s a) forward in training, backward 1; sign(a) in evaluation; s = epoch/epochs by `on_epoch`."
@@ -119,9 +125,7 @@ class ProgressiveSign(LocalEstimator):
                  beta=10., # factor of the exponent, in (0, 1e6] (bitorch's default)
                  scale=0.): # s in [0, 1] until the first `on_epoch`
         super().__init__(noise)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 1 < alpha <= 1e6:
-            raise ValueError(f"alpha must be a number in (1, 1e+06], got {alpha!r}")
-        self.alpha, self.beta = float(alpha), _check_positive('beta', beta, high=1e6)
+        self.alpha, self.beta = _check_alpha(alpha), _check_positive('beta', beta, high=1e6)
         self.scale = _check_scale(scale)
         self.set_scale(self.scale)
     def set_scale(self, s:float):
