@@ -110,3 +110,12 @@ def test_interrupted_run_keeps_and_shows_its_finished_rows(tmp_path, how):
     else:
         assert stderr == ("sbn-bench: 1 of 2 cases finished (fc on cpu); their table is above (--json FILE would keep the rows)\n"
                           "sbn-bench: terminated (SIGTERM)\n")
+
+def test_step_time_is_the_median_of_the_rounds_without_the_warmup(monkeypatch):
+    "A slow warm-up and one slow round move neither the reported step time (the median of the timed rounds) nor each other."
+    import types
+    import sbn_estimators.bench as B
+    clock = iter([0, 100, 0, 1, 0, 2, 0, 30])   # start/end of each timed step: warm-up 100 s, then rounds of 1, 2 and 30 s
+    monkeypatch.setattr(B, 'time', types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    r, = B.run_cases('fc', ['st'], batch=2, repeats=3, threads=1)
+    assert (r['seconds'], r['warmup_seconds']) == (2, 100)   # a mean would give 11, counting the warm-up 16

@@ -481,3 +481,27 @@ def test_resume_restores_the_random_states_of_the_gpus_there_are(monkeypatch):
     assert restored == [gpu[0]]
     T._set_rng_state([{'cpu': cpu, 'cuda': []}], 0, 1)
     assert restored == [gpu[0]] and torch.equal(torch.get_rng_state(), cpu)
+
+def test_warmup_lasts_whole_epochs(tmp_path):
+    "Warm-up raises the rate step by step over `warmup_epochs` whole epochs: lr/steps in the first step, the full rate after one epoch."
+    import csv
+    from sbn_estimators.train import load_data
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=3, warmup_epochs=1, eval_samples=1, lr=0.02, schedule='cosine')
+    steps = len(load_data(cfg).splits['train'][1]) // cfg.batch_size
+    train(cfg, tmp_path / 'r', progress=False)
+    lrs = [float(r['lr']) for r in csv.DictReader(open(tmp_path / 'r' / 'metrics.csv'))]
+    assert steps > 1 and lrs[:2] == pytest.approx([0.02 / steps, 0.02], rel=1e-12)
+
+def test_logged_metrics_are_the_evaluations(tmp_path):
+    "metrics.csv's val_* columns and the returned test_* numbers are the evaluations with --eval-samples draws, each under its own name."
+    import csv
+    from sbn_estimators.train import load_data, evaluate, _eval_rng
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=1, eval_samples=3)
+    res = train(cfg, tmp_path / 'r', progress=False)
+    row = next(csv.DictReader(open(tmp_path / 'r' / 'metrics.csv')))
+    data, cpu = load_data(cfg), torch.device('cpu')
+    with _eval_rng(cfg.seed, 1, cpu): v = evaluate(res['model'], data, 'val', 3)    # the epoch's validation, redrawn
+    with _eval_rng(cfg.seed, 1, cpu): t = evaluate(res['model'], data, 'test', 3)   # the final test, redrawn
+    assert v['acc'] != v['ens_acc']   # so a swapped column would show
+    assert all(float(row['val_' + k]) == v[k] for k in ('loss', 'acc', 'ens_acc', 'det_acc'))
+    assert all(res['test_' + k] == t[k] for k in t)
