@@ -99,3 +99,20 @@ def test_real_fashion_mnist():
     x = d.input(d.splits['test'][0][:100])
     assert x.shape == (100, 784) and float(x.min()) == -1 and float(x.max()) == 1
     assert fashion_mnist_data(root=DEBIAN, flatten=False).in_shape == (1, 28, 28)
+
+
+def _fake_idx(folder, top=9, n=40):
+    "Fake Fashion-MNIST IDX files in `folder`: random 28x28 images, labels 0..top in turn."
+    rng = np.random.default_rng(0)
+    for s, N in zip(IDX_STEMS, (n, n, n // 2, n // 2)):
+        write_idx(Path(folder) / s, rng.integers(0, 256, (N, 28, 28), dtype=np.uint8) if 'images' in s else np.arange(N, dtype=np.uint8) % (top + 1))
+
+def test_labels_above_9_are_refused(tmp_path):
+    _fake_idx(tmp_path, top=10)
+    with pytest.raises(ValueError, match=r'in 0\.\.9'): read_idx_dataset('fashion_mnist', tmp_path, verify=False)
+
+def test_the_n_train_subset_follows_the_seed_without_validation(tmp_path):
+    from sbn_estimators.data import idx_data
+    _fake_idx(tmp_path)
+    subs = [idx_data('fashion_mnist', seed=s, root=tmp_path, val=0, verify=False, n_train=10).splits['train'][1] for s in (0, 1)]
+    assert not torch.equal(*subs)

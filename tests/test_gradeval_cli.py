@@ -303,3 +303,14 @@ def test_accuracy_curves_stay_on_the_estimates_device():
     est, exact = torch.randn(6, 3, device='meta'), torch.randn(3, device='meta')
     with Items(): out = accuracy_curves(est, exact, Ms=[1, 2])
     assert out['cos_q15'] == out['cos_q85'] == [0.5, 0.5]
+
+
+def test_resume_refuses_another_chunk():
+    "The chunk size changes the draws, so a report resumed with another chunk would mix two streams: refused."
+    from sbn_estimators.gradeval import train_toy_sbn
+    net, X, Y = train_toy_sbn(epochs=2)
+    kw = dict(samples=60, seed=3, progress=False, Ms=[1, 10])
+    a = gradient_report(net, X, Y, 'st', chunk=60, **kw)
+    b = gradient_report(net, X, Y, 'st', chunk=7, **kw)
+    assert a['estimators']['st']['groups'][0]['rel_rmse_1'] != b['estimators']['st']['groups'][0]['rel_rmse_1']
+    with pytest.raises(ValueError, match='chunk'): gradient_report(net, X, Y, 'st', chunk=7, resume=a, **kw)

@@ -505,3 +505,45 @@ def test_logged_metrics_are_the_evaluations(tmp_path):
     assert v['acc'] != v['ens_acc']   # so a swapped column would show
     assert all(float(row['val_' + k]) == v[k] for k in ('loss', 'acc', 'ens_acc', 'det_acc'))
     assert all(res['test_' + k] == t[k] for k in t)
+
+def test_grad_clamp_bounds_both_sides():
+    "--grad-clamp c clamps every gradient entry into [-c, c] before each step, negative entries too."
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+    seen = []
+    h = register_optimizer_step_pre_hook(lambda opt, args, kw: seen.append(
+        torch.cat([p.grad.flatten() for g in opt.param_groups for p in g['params'] if p.grad is not None])))
+    try: train(TrainConfig(model='sbn_mlp:width=16', epochs=1, grad_clamp=1e-4, eval_samples=1), progress=False)
+    finally: h.remove()
+    g = torch.cat(seen)
+    assert g.abs().max() <= 1e-4 and (g == -1e-4).any() and (g == 1e-4).any()
+
+def test_optimizer_gets_the_configured_settings():
+    "weight_decay reaches Adam and SGD; SGD's momentum is Nesterov's whenever it is on (as in the PSA paper's code)."
+    from torch import nn
+    from sbn_estimators.train import make_optimizer
+    m = nn.Linear(3, 2)
+    for opt, mom in (('adam', None), ('sgd', 0.5), ('sgd', 0.)):
+        cfg = TrainConfig(optimizer=opt, lr=0.1, weight_decay=0.01, **({'momentum': mom} if mom is not None else {}))
+        g = make_optimizer(m, cfg, 10).param_groups[1]
+        assert g['weight_decay'] == 0.01 and g['lr'] == 0.1
+        if opt == 'sgd': assert (g['momentum'], g['nesterov']) == (mom, mom > 0)
+
+def test_a_stage_trains_at_its_own_rate():
+    "A stage's own lr (BinaryDuo's fine-tuning rate, say) is the rate its steps use; a stage without one uses the run's."
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=1, lr=0.01, eval_samples=1, schedule='constant',
+                      stages=[{'name': 'a'}, {'name': 'b', 'epochs': 2, 'lr': 0.003}])
+    rows, lrs = [], []
+    h = register_optimizer_step_pre_hook(lambda opt, args, kw: lrs.append(opt.param_groups[0]['lr']))
+    try: train(cfg, progress=False, callbacks=[lambda e, r: rows.append((r['stage'], r['lr']))])
+    finally: h.remove()
+    assert rows == [('a', 0.01), ('b', 0.003), ('b', 0.003)] and set(lrs) == {0.01, 0.003}
+
+def test_n_train_and_n_test_cut_their_own_splits():
+    from sbn_estimators.train import load_data
+    full = load_data(TrainConfig())
+    n_train, n_test = (len(full.splits[s][1]) for s in ('train', 'test'))
+    d = load_data(TrainConfig(n_train=100))
+    assert (len(d.splits['train'][1]), len(d.splits['test'][1])) == (100, n_test)
+    d = load_data(TrainConfig(n_test=50))
+    assert (len(d.splits['train'][1]), len(d.splits['test'][1])) == (n_train, 50)
