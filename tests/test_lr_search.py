@@ -24,3 +24,13 @@ def test_stopped_run_continues_to_the_same_row(tmp_path):
     for k in ('test_loss', 'test_acc', 'test_ens_acc', 'test_det_acc'): assert cut[k] == full[k], k
     timeless = lambda curve: json.dumps([{k: v for k, v in r.items() if k != 'seconds'} for r in curve])   # NaN-safe equality
     assert len(cut['curve']) == 3 and timeless(cut['curve']) == timeless(full['curve'])
+
+
+def test_a_tie_keeps_the_first_rate_of_the_grid():
+    "Two rates with the same validation score: the search keeps the one that comes first in the grid (the smaller)."
+    from sbn_estimators.train import TrainConfig
+    from sbn_estimators.lr_search import search_lr
+    scores = {1e-3: 0.5, 3e-3: 0.9, 1e-2: 0.9}
+    def stub(cfg, out=None, callbacks=(), progress=False):
+        for cb in callbacks: cb(1, dict(epoch=1, val_acc=scores[cfg.lr], val_loss=0.))
+    assert search_lr(TrainConfig(model='sbn_mlp:width=16'), (1e-3, 3e-3, 1e-2), train_fn=stub)['lr'] == 3e-3

@@ -142,3 +142,15 @@ def test_psa_expectation_memory_stays_that_of_one_chunk():
     one, three = peak(16), peak(48)
     print(f"peak allocated: 16 examples {one / 1e6:.1f} MB, 48 examples {three / 1e6:.1f} MB")
     assert three < 1.2 * one, (one, three)      # without chunks: 3 times as much
+
+
+def test_exact_loss_casts_inputs_under_autocast():
+    "Under CPU bfloat16 autocast (sbn-train --amp) exact_loss casts float32 or bfloat16 inputs to the network's dtype."
+    from sbn_estimators.sbn import SBNMLP, cos_data
+    from sbn_estimators.exact import exact_loss
+    torch.manual_seed(0)
+    X, Y = cos_data(20)
+    net = SBNMLP([2, 5, 5, 1])
+    for xd in (torch.float32, torch.bfloat16):
+        with torch.autocast('cpu', torch.bfloat16): v = exact_loss(net, X.to(xd), Y).item()
+        assert abs(v - exact_loss(net, X.to(xd).double(), Y).item()) < 1e-12
