@@ -119,3 +119,9 @@ def test_step_time_is_the_median_of_the_rounds_without_the_warmup(monkeypatch):
     monkeypatch.setattr(B, 'time', types.SimpleNamespace(perf_counter=lambda: next(clock)))
     r, = B.run_cases('fc', ['st'], batch=2, repeats=3, threads=1)
     assert (r['seconds'], r['warmup_seconds']) == (2, 100)   # a mean would give 11, counting the warm-up 16
+
+def test_table_shows_step_time_in_ms():
+    row = dict(net='fc', device='cpu', batch=128, threads=1, estimator='st', seconds=0.0123, time_ratio_to_st=1.0,
+               peak_mem_mb=5.0, mem_ratio_to_st=1.0, warmup_seconds=0.5)
+    head, line = bench_table([row]).splitlines()[:2]
+    assert line.split()[head.split().index('step')] == '12.3', line

@@ -256,3 +256,13 @@ def test_train_val_split_val():
     for bad in (True, False, torch.tensor(True), '0.1', None, float('nan'), torch.tensor([0.1, 0.2])):
         fails(lambda: train_val_split(100, bad), f"val must be a fraction in [0, 1) or a count of examples below n, got {bad!r}")
     fails(lambda: train_val_split(100, np.float32(1.0)), "validation size must leave training data")
+
+
+def test_cross_entropy_is_stable_for_large_logits():
+    "A BNN head over ±1 inputs easily reaches |logit| > 89, where exp overflows in float32: the loss stays exact."
+    import torch.nn.functional as F
+    big, y = torch.tensor([[120., 0., -5.], [3., 95., 0.]]), torch.tensor([0, 1])
+    torch.testing.assert_close(cross_entropy_loss(big, y), F.cross_entropy(big, y, reduction='none'))
+
+def test_check_finite_accepts_an_empty_tensor():
+    assert tuple(check_finite(torch.empty(0, 3), 'e').shape) == (0, 3)

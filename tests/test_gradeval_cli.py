@@ -314,3 +314,31 @@ def test_resume_refuses_another_chunk():
     b = gradient_report(net, X, Y, 'st', chunk=7, **kw)
     assert a['estimators']['st']['groups'][0]['rel_rmse_1'] != b['estimators']['st']['groups'][0]['rel_rmse_1']
     with pytest.raises(ValueError, match='chunk'): gradient_report(net, X, Y, 'st', chunk=7, resume=a, **kw)
+
+
+def test_a_rejected_coordinate_is_not_unresolved():
+    "`unresolved` counts coordinates rejected only without the resolution; a plainly biased one is rejected, not untestable."
+    torch.manual_seed(0)
+    exact = torch.tensor([1., 1., 1.], dtype=torch.float64)
+    est = exact + 0.1 * torch.randn(1000, 3, dtype=torch.float64); est[:, 0] += 1.
+    m = gradient_metrics(est, exact)
+    assert m['p_unbiased'] < 1e-6 and m['unresolved'] == 0
+
+def test_toy_training_follows_its_seed():
+    "train_toy_sbn(seed=s): init_sbn_ with seed s and batches in the order of a generator seeded with s (one epoch by hand)."
+    from sbn_estimators.gradeval import train_toy_sbn
+    from sbn_estimators.exact import exact_loss
+    net, X, Y = train_toy_sbn(epochs=1, seed=3)
+    ref = init_sbn_(SBNMLP([2, 5, 5, 5, 1]), X, seed=3)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.03, momentum=0.9)
+    for idx in torch.randperm(len(X), generator=torch.Generator().manual_seed(3)).split(10):
+        opt.zero_grad(); exact_loss(ref, X[idx], Y[idx]).backward(); opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), ref.parameters()))
+
+def test_plot_is_written_in_the_format_its_name_says(tmp_path):
+    import matplotlib; matplotlib.use('Agg')
+    from sbn_estimators.gradeval import train_toy_sbn, plot_report
+    net, X, Y = train_toy_sbn(epochs=0)
+    rep = gradient_report(net, X[:20], Y[:20], 'st', samples=20, progress=False)
+    plot_report(rep, tmp_path / 'g.svg'); plot_report(rep, tmp_path / 'g.pdf')
+    assert b'<svg' in (tmp_path / 'g.svg').read_bytes()[:1000] and (tmp_path / 'g.pdf').read_bytes().startswith(b'%PDF')

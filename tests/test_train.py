@@ -439,6 +439,7 @@ def test_cuda_device_names_are_checked_and_made_explicit(monkeypatch):
     assert T._dist_setup('cuda') == (0, 1, torch.device('cuda', 0))    # 'cuda' and 'cuda:0' are one device, one name
     assert T._dist_setup('cuda:1') == (0, 1, torch.device('cuda', 1))
     assert current == [torch.device('cuda', 0), torch.device('cuda', 1)]
+    assert T._dist_setup('auto') == (0, 1, torch.device('cuda', 0))    # 'auto' takes the GPU there is
     with pytest.raises(ValueError, match=r"device cuda:2 requested but this machine has 2 CUDA device\(s\): cuda:0..cuda:1"):
         T._dist_setup('cuda:2')
     monkeypatch.setenv('WORLD_SIZE', '2')
@@ -547,3 +548,36 @@ def test_n_train_and_n_test_cut_their_own_splits():
     assert (len(d.splits['train'][1]), len(d.splits['test'][1])) == (100, n_test)
     d = load_data(TrainConfig(n_test=50))
     assert (len(d.splits['train'][1]), len(d.splits['test'][1])) == (n_train, 50)
+
+def test_comparison_table_shows_percent_and_seconds():
+    from sbn_estimators.train import format_comparison
+    row = dict(estimator='st', test_acc=(0.9, 0.01), test_ens_acc=(0.91, 0.01), test_det_acc=(0.92, 0.0), seconds_per_epoch=(1.25, 0.05))
+    assert format_comparison([row]).splitlines()[-1] == '| `st` | 90.0 ± 1.0 | 91.0 ± 1.0 | 92.0 ± 0.0 | 1.25 ± 0.05 |'
+
+def test_posterior_concentrated_on_its_mode_predicts_as_the_mode_on_logistic_data():
+    "The posterior ensemble thresholds the mean probability (not the summed one) on ±1-labelled data too."
+    from torch import nn
+    from sbn_estimators.data import cos_dataset
+    from sbn_estimators.binary_weights import BinaryWeightLinear
+    from sbn_estimators.binary_optimizers import BayesBiNN, binary_param_groups
+    from sbn_estimators.train import evaluate, evaluate_posterior
+    torch.manual_seed(0)
+    d = cos_dataset()
+    bnn = nn.Sequential(BinaryWeightLinear(2, 1))
+    bopt = BayesBiNN(binary_param_groups(bnn), train_size=len(d.splits['train'][1]))
+    bopt.state[bnn[0].weight]['lambda'].copy_(30 * torch.sign(torch.randn_like(bnn[0].weight)))
+    bopt.hold('mode'); r = evaluate(bnn, d, 'test', samples=1); bopt.hold('sample')
+    rp = evaluate_posterior(bnn, bopt, d, 'test', samples=5)
+    assert rp['post_ens_acc'] == r['det_acc'] == rp['post_acc']
+
+def test_evaluation_under_amp_runs_in_bfloat16():
+    "evaluate(amp=True) runs the forwards under bfloat16 autocast: the deterministic loss moves a little, not a lot."
+    from sbn_estimators.data import digits_data
+    from sbn_estimators.models import get_model
+    from sbn_estimators.train import evaluate
+    torch.manual_seed(0)
+    d = digits_data(); net = get_model('sbn_mlp', 'st', in_shape=d.in_shape, width=16)
+    r = {}
+    for amp in (False, True):
+        torch.manual_seed(1); r[amp] = evaluate(net, d, 'val', samples=2, amp=amp)
+    assert 0 < abs(r[True]['det_loss'] - r[False]['det_loss']) < 0.05

@@ -1,0 +1,29 @@
+"What the catalogue page (nbs/90_catalogue.ipynb) builds its cards from: the plotted mean slope, the derivation links, the rows of a card, and which stored report wins."
+import configparser, json
+import torch
+from conftest import ROOT
+from sbn_estimators.catalogue import forward_backward, derivation_page, estimator_card, load_results
+
+
+def test_mean_slope_is_the_derivative_of_the_mean_output():
+    "With common draws (the same seed) the mean slope of a pathwise estimator (Concrete) is the derivative of its mean output."
+    a, h = torch.tensor([-1., 0., 0.5, 2.], dtype=torch.float64), 1e-4
+    _, s = forward_backward('concrete', a, samples=20_000)
+    mp, _ = forward_backward('concrete', a + h, samples=20_000); mm, _ = forward_backward('concrete', a - h, samples=20_000)
+    assert (s - (mp - mm) / (2 * h)).abs().max() < 1e-6
+
+def test_derivation_links_keep_the_site_path():
+    c = configparser.ConfigParser(); c.read(ROOT / 'settings.ini'); s = c['DEFAULT']
+    assert derivation_page('dst') == s['doc_host'] + s['doc_baseurl'] + '/straight_through.html#st'
+
+def test_card_rows():
+    for n, first in (('st', 'forward'), ('psa', 'estimate')):
+        rows = [l.split('|')[1].strip() for l in estimator_card(n).splitlines() if l.startswith('| ')]
+        want = [first] + (['backward'] if first == 'forward' else []) + ['kind', 'cost', 'unbiased', 'parameters', 'papers', 'derivation']
+        assert [r for r in rows if r != '---'] == want, (n, rows)
+
+def test_a_later_report_wins(tmp_path):
+    for f, secs in (('gradeval_chk100_a.json', 1.0), ('gradeval_chk100_b.json', 2.0)):
+        (tmp_path / f).write_text(json.dumps({'samples': 10, 'estimators': {'st': {'seconds': secs, 'groups': []}}}))
+    r = load_results(tmp_path)
+    assert r['st']['file'] == 'gradeval_chk100_b.json' and r['st']['seconds'] == 2.0
