@@ -77,6 +77,26 @@ def test_gpu_memory_counts_the_allocators_unused_blocks(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'memory_allocated', lambda device=None: 2 * 10 ** 9)
     assert available_memory('cuda') == available_memory('cuda:0') == 4 * 10 ** 9
 
+def test_container_limit_caps_available_memory(monkeypatch):
+    "On Linux the host's MemAvailable and a cgroup v2 container's memory.max - memory.current: the smaller one counts."
+    import io
+    from sbn_estimators import exact
+    files = {'/sys/fs/cgroup/memory.max': '4000000000\n', '/sys/fs/cgroup/memory.current': '1000000000\n'}
+    class FakePath(type(exact.Path())):
+        def read_text(self, *a, **k):
+            if str(self) not in files: raise FileNotFoundError(str(self))
+            return files[str(self)]
+    monkeypatch.setattr(exact, 'Path', FakePath)
+    meminfo = lambda kb: (lambda name, *a, **k: io.StringIO(f"MemTotal: 99999999 kB\nMemAvailable: {kb} kB\n"))
+    monkeypatch.setattr(exact, 'open', meminfo(8_000_000), raising=False)              # host: 8.192 GB available
+    assert exact.available_memory() == 3 * 10 ** 9                                     # the container has 3 GB left
+    monkeypatch.setattr(exact, 'open', meminfo(2_000_000), raising=False)              # host: 2.048 GB available
+    assert exact.available_memory() == 2_048_000_000
+    files['/sys/fs/cgroup/memory.max'] = 'max\n'                                       # no container limit
+    monkeypatch.setattr(exact, 'open', meminfo(8_000_000), raising=False)
+    assert exact.available_memory() == 8_192_000_000
+
+
 if __name__ == '__main__':
     for c in CASES:
         m = measure(c)

@@ -154,3 +154,12 @@ def test_exact_loss_casts_inputs_under_autocast():
     for xd in (torch.float32, torch.bfloat16):
         with torch.autocast('cpu', torch.bfloat16): v = exact_loss(net, X.to(xd), Y).item()
         assert abs(v - exact_loss(net, X.to(xd).double(), Y).item()) < 1e-12
+
+
+def test_psa_expectation_enumerates_up_to_the_unit_limit(monkeypatch):
+    "PSA_MAX_PATH_UNITS is the most units psa_expectation enumerates: a network with exactly that many is accepted, one more refused."
+    X, Y = cos_data(seed=0)
+    monkeypatch.setattr(psa, 'PSA_MAX_PATH_UNITS', 5)
+    assert torch.isfinite(psa_expectation(init_sbn_(SBNMLP([2, 3, 2, 1]), X, seed=0), X[:4], Y[:4]))   # 5 units
+    with pytest.raises(ValueError, match=r"6 binary units give 2\^6 paths; psa_expectation enumerates at most PSA_MAX_PATH_UNITS = 5"):
+        psa_expectation(init_sbn_(SBNMLP([2, 3, 3, 1]), X, seed=0), X[:4], Y[:4])
