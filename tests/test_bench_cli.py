@@ -125,3 +125,28 @@ def test_table_shows_step_time_in_ms():
                peak_mem_mb=5.0, mem_ratio_to_st=1.0, warmup_seconds=0.5)
     head, line = bench_table([row]).splitlines()[:2]
     assert line.split()[head.split().index('step')] == '12.3', line
+
+
+def test_memory_in_mib_and_ratios_to_st(monkeypatch):
+    "peak_mem_mb is bytes / 2**20; each ratio is the estimator's measure over ST's, also when ST is given by its alias dst."
+    import sbn_estimators.bench as B
+    mem = iter([2 * 2 ** 20, 6 * 2 ** 20])   # the peak memory of dst, then of psa
+    monkeypatch.setattr(B, 'peak_step_memory', lambda step, device: next(mem))
+    st, psa = B.run_cases('fc', ['dst', 'psa'], batch=2, repeats=1, threads=1)
+    assert (st['peak_mem_mb'], psa['peak_mem_mb']) == (2.0, 6.0)
+    assert (st['time_ratio_to_st'], st['mem_ratio_to_st'], psa['mem_ratio_to_st']) == (1.0, 1.0, 3.0)
+    assert psa['time_ratio_to_st'] == psa['seconds'] / st['seconds']
+
+
+def test_table_ratio_columns_follow_their_measures():
+    "The first 'x st' column is the step-time ratio, the second the peak-memory ratio."
+    row = dict(net='fc', device='cpu', batch=128, threads=1, estimator='psa', seconds=0.03, time_ratio_to_st=3.0,
+               peak_mem_mb=10.0, mem_ratio_to_st=2.0, warmup_seconds=0.5)
+    head, line = bench_table([row]).splitlines()[:2]
+    assert head.split()[5:] == ['step', 'ms', 'x', 'st', 'peak', 'MB', 'x', 'st', 'warm-up', 's'] and line.split()[5:9] == ['30.0', '3.00', '10.0', '2.00'], line
+
+
+def test_default_batch_sizes():
+    "The batch sizes BENCH_NETS states: fc 128, cifar 8 on CPU."
+    from sbn_estimators.bench import bench_problem
+    assert (len(bench_problem('fc')[1]), len(bench_problem('cifar')[1])) == (128, 8)
