@@ -282,6 +282,54 @@ def test_resume_from_another_working_directory_reads_the_same_data(tmp_path, mon
     code, _, err = cli(capsys, '--resume', '--out', str(tmp_path / 'b'), '--data-dir', 'data')   # this folder's data/: other data
     assert code == 2 and f"data_dir: saved '{(here / 'data').resolve()}', given '{(there / 'data').resolve()}'" in err, err
 
+
+def test_resume_compares_with_the_saved_best(tmp_path, monkeypatch):
+    "Validation accuracy 0.5, 0.2, interrupted, then 0.3: the resumed epoch is compared with the saved best 0.5, so best.pt stays epoch 1."
+    import sbn_estimators.train as T
+    real, accs = T.evaluate, iter([0.5, 0.2, 0.3])
+    def scripted(model, data, split='test', *a, **kw):
+        r = real(model, data, split, *a, **kw)
+        if split == 'val': r['acc'] = next(accs)
+        return r
+    monkeypatch.setattr(T, 'evaluate', scripted)
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=3, eval_samples=1)
+    with pytest.raises(KeyboardInterrupt): train(cfg, tmp_path / 'r', callbacks=[_interrupt_after(2)], progress=False)
+    train(cfg, tmp_path / 'r', resume=True, progress=False)
+    best, last = (load_checkpoint(tmp_path / 'r' / f) for f in ('best.pt', 'last.pt'))
+    assert (best['epoch'], best['best'], last['epoch'], last['best']) == (1, 0.5, 3, 0.5)
+
+def test_data_order_counts_epochs_over_the_stages(monkeypatch):
+    "A staged run's data order follows the epoch of the whole run: two 1-epoch stages see the batches of one 2-epoch stage."
+    import sbn_estimators.train as T
+    real, seen = T._step, []
+    def spy(model, est, xb, yb, loss): seen[-1].append(yb.clone()); return real(model, est, xb, yb, loss)
+    monkeypatch.setattr(T, '_step', spy)
+    orders = []
+    for stages in ([{'name': 'a', 'epochs': 1}, {'name': 'b', 'epochs': 1}], [{'name': 'a', 'epochs': 2}]):
+        seen.append([])
+        train(TrainConfig(model='sbn_mlp:width=16', eval_samples=1, seed=1, stages=stages), progress=False)
+        orders.append(torch.cat(seen[-1]))
+    half = len(orders[0]) // 2
+    assert torch.equal(orders[0], orders[1])
+    assert not torch.equal(orders[0][:half], orders[0][half:])   # and the second epoch is not the first one again
+
+def test_normalize_init_of_an_sbn_mlp_uses_the_runs_seed(monkeypatch):
+    "init='normalize' on an SBN MLP: training starts from init_sbn_ with the run's seed, on the first batch of training inputs."
+    import sbn_estimators.train as T
+    from sbn_estimators.sbn import init_sbn_
+    real, first = T._step, []
+    def spy(model, *a):
+        if not first: first.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return real(model, *a)
+    monkeypatch.setattr(T, '_step', spy)
+    cfg = TrainConfig(model='sbn_mlp:width=16', init='normalize', epochs=1, eval_samples=1, seed=5)
+    train(cfg, progress=False)
+    data = T.load_data(cfg)
+    model, _ = T.build(cfg, data)
+    init_sbn_(model, data.input(data.splits['train'][0][:cfg.batch_size], torch.float32), seed=5)
+    for k, v in model.state_dict().items(): assert torch.equal(first[0][k], v), k
+
+
 FASHION = Path('/usr/share/datasets/fashion-mnist')
 
 def test_idx_default_places_are_resolved_where_relative(tmp_path, monkeypatch):
@@ -581,3 +629,16 @@ def test_evaluation_under_amp_runs_in_bfloat16():
     for amp in (False, True):
         torch.manual_seed(1); r[amp] = evaluate(net, d, 'val', samples=2, amp=amp)
     assert 0 < abs(r[True]['det_loss'] - r[False]['det_loss']) < 0.05
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason='needs Debian dataset-fashion-mnist (.ci/run installs it)')
+def test_posterior_predictive_draws_with_the_runs_seed(monkeypatch):
+    "posterior_samples: the test's posterior draws come from a generator seeded by the run's seed (another seed, other draws)."
+    import sbn_estimators.train as T
+    real, seeds = T.evaluate_posterior, []
+    def spy(*a, seed=0, **kw): seeds.append(seed); return real(*a, seed=seed, **kw)
+    monkeypatch.setattr(T, 'evaluate_posterior', spy)
+    cfg = TrainConfig(data='fashion_mnist', model='fmnist_bnn_conv:width=8', estimator='st:deterministic=true',
+                      optimizer='bayesbinn:temperature=1,init_lambda=0.5', lr=1e-2, epochs=1, n_train=128, val=64, n_test=64,
+                      batch_size=64, eval_samples=1, posterior_samples=2, seed=7, device='cpu')
+    train(cfg, progress=False)
+    assert seeds == [7]
