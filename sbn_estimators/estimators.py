@@ -109,7 +109,8 @@ def _code_key(code):
     "What a code object does, not where it was compiled: its instructions, names and constants (nested code likewise)."
     ops = tuple(('LOAD_ATTR' if op.opname == 'LOAD_METHOD' else op.opname,   # Python 3.11 calls `nn.Linear(...)` either way,
                  None if op.opcode in dis.hasjrel + dis.hasjabs or hasattr(op.argval, 'co_code') else op.argval)   # as `nn` was imported
-                for op in dis.get_instructions(code))                        # in the same file or not; jump targets move with it
+                for op in dis.get_instructions(code) if op.opname != 'EXTENDED_ARG')   # in the same file or not; jump targets
+                                                                             # move with it, and a long jump may need an extra byte
     return ops, code.co_names, tuple(_code_key(c) if hasattr(c, 'co_code') else c for c in code.co_consts)
 
 def _definition(obj):

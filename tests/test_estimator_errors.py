@@ -147,3 +147,13 @@ def test_reste_schedule_epochs():
 def test_estimator_name_must_be_a_string():
     fails(lambda: estimator(3), "estimator must be a name or spec string like 'st' or 'reste:o=3', got 3")
     fails(lambda: estimator(' nope '), "unknown estimator 'nope'")
+
+
+@pytest.mark.parametrize('name', ['rebar', 'relax'])
+def test_loaded_state_must_fit_the_network(name):
+    "A REBAR/RELAX state tuned on one network and loaded for another is refused with a ValueError at the next call."
+    X, Y = cos_data(5)
+    est = estimator(name)
+    est.surrogate(SBNMLP([2, 3, 3, 1]), X, Y)
+    other = estimator(name); other.load_state_dict(est.state_dict())
+    fails(lambda: other.surrogate(SBNMLP([2, 3, 1]), X, Y), f"the loaded {name} state does not fit this network")

@@ -94,6 +94,22 @@ def test_registry_refuses_a_name_held_by_another_module():
     finally:
         for d, s in zip((ESTIMATORS, ALIASES, MODELS), saved): d.clear(); d.update(s)
 
+def test_same_definition_whether_its_module_imported_the_name_or_not():
+    """A page's cell calls `math.log` as LOAD_METHOD (math was imported in another cell), its module as LOAD_ATTR (imported in the same
+    file); the longer instruction can push a jump past 255 code units so that only one of them needs EXTENDED_ARG. Still the same definition."""
+    import dis, math, pytest
+    from sbn_estimators.estimators import _definition
+    def compiled(body, imported):
+        src = "def f(x):\n    if x:\n" + body * 10 + "    return x\n"
+        ns = {} if imported else {'math': math}
+        exec(compile(("import math\n" if imported else "") + src, '<m>', 'exec'), ns)
+        return ns['f']
+    module, cell = compiled("        x = math.log(x) + 1\n", True), compiled("        x = math.log(x) + 1\n", False)
+    extended = [sum(op.opname == 'EXTENDED_ARG' for op in dis.get_instructions(f)) for f in (module, cell)]
+    if extended != [0, 1]: pytest.skip(f"this Python compiles both alike (EXTENDED_ARG counts {extended})")   # CPython 3.11 does not
+    assert _definition(module) == _definition(cell)
+    assert _definition(module) != _definition(compiled("        x = math.exp(x) + 1\n", False))   # other code is another definition
+
 def test_get_model_says_which_input_shape_it_needs():
     import pytest
     from sbn_estimators.models import get_model
