@@ -150,3 +150,17 @@ def test_default_batch_sizes():
     "The batch sizes BENCH_NETS states: fc 128, cifar 8 on CPU."
     from sbn_estimators.bench import bench_problem
     assert (len(bench_problem('fc')[1]), len(bench_problem('cifar')[1])) == (128, 8)
+
+
+def test_zero_repeats_refused():
+    "--repeats 0 would time nothing: refused as a usage error like the other counts, before any child runs."
+    p = run('--repeats', '0', '--nets', 'fc', '--devices', 'cpu', '--estimators', 'st', '--batch', '2', '--threads', '1')
+    assert p.returncode == 2 and p.stdout == ''
+    assert p.stderr.strip() == "sbn-bench: error: argument --repeats: must be a positive integer, got '0'", p.stderr
+
+
+def test_json_to_stdout_is_only_json_lines():
+    "--json -: standard output holds one JSON object per case and estimator, and nothing else (no table), for piping."
+    p = run('--nets', 'fc', '--devices', 'cpu', '--estimators', 'st,float', '--batch', '4', '--repeats', '1', '--threads', '1', '--json', '-')
+    assert p.returncode == 0, p.stderr
+    assert [json.loads(l)['estimator'] for l in p.stdout.splitlines()] == ['st', 'float']
