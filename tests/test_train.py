@@ -329,6 +329,23 @@ def test_normalize_init_of_an_sbn_mlp_uses_the_runs_seed(monkeypatch):
     init_sbn_(model, data.input(data.splits['train'][0][:cfg.batch_size], torch.float32), seed=5)
     for k, v in model.state_dict().items(): assert torch.equal(first[0][k], v), k
 
+def test_warmup_ramps_the_first_stage_only():
+    "warmup_epochs warms up the first stage; a later stage starts at its own full rate, not at lr/steps again."
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=2, warmup_epochs=1, lr=0.01, eval_samples=1, schedule='constant',
+                      stages=[{'name': 'a'}, {'name': 'b', 'epochs': 1, 'lr': 0.003}])
+    rows = []
+    train(cfg, progress=False, callbacks=[lambda e, r: rows.append((r['stage'], r['lr']))])
+    steps = 1294 // 64
+    assert [s for s, _ in rows] == ['a', 'a', 'b']
+    assert [lr for _, lr in rows] == pytest.approx([0.01 / steps, 0.01, 0.003], rel=1e-12)
+
+def test_last_stage_result_is_the_final_test():
+    "A stage's test draws from the evaluation stream of the epochs trained at its end: the last stage's result is the final test, number for number."
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=1, eval_samples=2, stages=[{'name': 'a'}, {'name': 'b'}])
+    res = train(cfg, progress=False)
+    last = res['stages']['b']
+    assert set(last) <= set(res) and all(res[k] == v for k, v in last.items())
+
 
 FASHION = Path('/usr/share/datasets/fashion-mnist')
 
