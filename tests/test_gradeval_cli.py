@@ -342,3 +342,26 @@ def test_plot_is_written_in_the_format_its_name_says(tmp_path):
     rep = gradient_report(net, X[:20], Y[:20], 'st', samples=20, progress=False)
     plot_report(rep, tmp_path / 'g.svg'); plot_report(rep, tmp_path / 'g.pdf')
     assert b'<svg' in (tmp_path / 'g.svg').read_bytes()[:1000] and (tmp_path / 'g.pdf').read_bytes().startswith(b'%PDF')
+
+
+def test_toy_training_takes_its_optimiser_settings():
+    "train_toy_sbn passes lr, momentum, batch_size and sizes on: one epoch by hand, with values other than the defaults."
+    from sbn_estimators.gradeval import train_toy_sbn
+    from sbn_estimators.exact import exact_loss
+    net, X, Y = train_toy_sbn(epochs=1, seed=3, lr=0.05, momentum=0.5, batch_size=25, sizes=(2, 4, 1))
+    ref = init_sbn_(SBNMLP([2, 4, 1]), X, seed=3)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.5)
+    for idx in torch.randperm(len(X), generator=torch.Generator().manual_seed(3)).split(25):
+        opt.zero_grad(); exact_loss(ref, X[idx], Y[idx]).backward(); opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), ref.parameters()))
+
+
+def test_cli_trains_the_toy_network_with_its_seed(tmp_path, call):
+    "--seed also seeds the toy network (data, initialisation, batch order), as the report's 'network' says."
+    from sbn_estimators.gradeval import train_toy_sbn
+    from sbn_estimators.exact import exact_loss
+    r = call(['--seed', '3', '--epochs', '1', '--estimators', 'exact', '--samples', '2'])
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((tmp_path / 'gradeval.json').read_text())
+    net, X, Y = train_toy_sbn(epochs=1, seed=3)
+    assert (rep['network'], rep['exact_loss']) == ('toy (cos data, 1 epochs, seed 3)', exact_loss(net, X, Y).item())
