@@ -60,3 +60,19 @@ def test_linear_scales_the_last_dimension():
     lin = BinaryWeightLinear(6, 3, scale='channel', dtype=torch.float64)
     x = torch.randn(2, 4, 6, dtype=torch.float64)
     torch.testing.assert_close(lin(x), F.linear(x, lin.binary_weight(), lin.bias))
+
+
+def test_export_check_compares_outputs_not_only_classes(monkeypatch):
+    "check_x compares the exported network's outputs, not only its predicted classes: an import that shifts every logit is caught."
+    from torch import nn
+    from sbn_estimators import layers
+    torch.manual_seed(0)
+    net, x = nn.Sequential(BinaryWeightLinear(6, 4), nn.Linear(4, 3)), torch.randn(8, 6)
+    export_binary(net, check_x=x)                                    # the true export passes its check
+    real = layers.import_binary
+    def shifted(model, exported):                                    # same classes, other outputs
+        model = real(model, exported)
+        with torch.no_grad(): model[-1].bias.add_(0.01)
+        return model
+    monkeypatch.setattr(layers, 'import_binary', shifted)
+    with pytest.raises(ValueError, match="deterministic predictions differ"): export_binary(net, check_x=x)

@@ -243,3 +243,13 @@ def test_an_empty_checkpoint_is_not_resumable_and_writes_need_the_lock(tmp_path)
     f = RunFolder(tmp_path / 'b')
     with f: pass
     with pytest.raises(RuntimeError, match="write only inside"): f.save('last.pt', {})
+
+
+def test_release_leaves_a_lock_that_is_no_longer_its_own(tmp_path):
+    "A run whose lock was deleted by hand and taken by another run leaves that run's lock in place when it ends."
+    run = tmp_path / 'r'
+    with RunFolder(run) as rf:
+        rf.lock.unlink()
+        other = dict(pid=1, host='elsewhere', started='x')
+        rf.lock.write_text(json.dumps(other))
+    assert json.loads((run / '.lock').read_text()) == other
