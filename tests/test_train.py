@@ -204,15 +204,19 @@ def test_best_checkpoint_is_of_the_final_architecture(tmp_path, monkeypatch):
     best = load_checkpoint(tmp_path / 'r' / 'best.pt', res['model'])
     assert (best['stage'], best['epoch'], best['best']) == (1, 3, 1 / 3)
 
-def test_best_checkpoint_is_the_best_epoch_not_the_last(tmp_path, monkeypatch):
-    "Validation accuracy 0.5, 0.2, 0.3: best.pt is epoch 1 (the best so far), not epoch 3 (better than epoch 2 only)."
+def _script_val_acc(monkeypatch, accs):
+    "Make the trainer's validation report the accuracies `accs`, one per epoch (the rest of each evaluation is real)."
     import sbn_estimators.train as T
-    real, accs = T.evaluate, iter([0.5, 0.2, 0.3])
+    real, accs = T.evaluate, iter(accs)
     def scripted(model, data, split='test', *a, **kw):
         r = real(model, data, split, *a, **kw)
         if split == 'val': r['acc'] = next(accs)
         return r
     monkeypatch.setattr(T, 'evaluate', scripted)
+
+def test_best_checkpoint_is_the_best_epoch_not_the_last(tmp_path, monkeypatch):
+    "Validation accuracy 0.5, 0.2, 0.3: best.pt is epoch 1 (the best so far), not epoch 3 (better than epoch 2 only)."
+    _script_val_acc(monkeypatch, [0.5, 0.2, 0.3])
     train(TrainConfig(model='sbn_mlp:width=16', epochs=3, eval_samples=1), tmp_path / 'r', progress=False)
     best = load_checkpoint(tmp_path / 'r' / 'best.pt')
     assert (best['epoch'], best['best']) == (1, 0.5)
@@ -285,13 +289,7 @@ def test_resume_from_another_working_directory_reads_the_same_data(tmp_path, mon
 
 def test_resume_compares_with_the_saved_best(tmp_path, monkeypatch):
     "Validation accuracy 0.5, 0.2, interrupted, then 0.3: the resumed epoch is compared with the saved best 0.5, so best.pt stays epoch 1."
-    import sbn_estimators.train as T
-    real, accs = T.evaluate, iter([0.5, 0.2, 0.3])
-    def scripted(model, data, split='test', *a, **kw):
-        r = real(model, data, split, *a, **kw)
-        if split == 'val': r['acc'] = next(accs)
-        return r
-    monkeypatch.setattr(T, 'evaluate', scripted)
+    _script_val_acc(monkeypatch, [0.5, 0.2, 0.3])
     cfg = TrainConfig(model='sbn_mlp:width=16', epochs=3, eval_samples=1)
     with pytest.raises(KeyboardInterrupt): train(cfg, tmp_path / 'r', callbacks=[_interrupt_after(2)], progress=False)
     train(cfg, tmp_path / 'r', resume=True, progress=False)
