@@ -27,3 +27,23 @@ def test_a_later_report_wins(tmp_path):
         (tmp_path / f).write_text(json.dumps({'samples': 10, 'estimators': {'st': {'seconds': secs, 'groups': []}}}))
     r = load_results(tmp_path)
     assert r['st']['file'] == 'gradeval_chk100_b.json' and r['st']['seconds'] == 2.0
+
+
+def test_check_catalogue_needs_the_unbiased_field():
+    import pytest
+    from sbn_estimators.catalogue import CATALOGUE, check_catalogue
+    psa = {k: v for k, v in CATALOGUE['psa'].items() if k != 'unbiased'}
+    with pytest.raises(ValueError, match="psa: entry lacks 'unbiased'"): check_catalogue({**CATALOGUE, 'psa': psa})
+
+
+def test_check_catalogue_needs_a_local_estimators_backward():
+    import pytest
+    from sbn_estimators.catalogue import CATALOGUE, check_catalogue
+    st = {k: v for k, v in CATALOGUE['st'].items() if k != 'backward'}
+    with pytest.raises(ValueError, match="st: local estimator, entry lacks 'backward'"): check_catalogue({**CATALOGUE, 'st': st})
+
+
+def test_forward_backward_refuses_a_network_level_estimator():
+    import pytest
+    with pytest.raises(ValueError, match="'psa' is a network-level estimator: it has no activation to plot"):
+        forward_backward('psa', torch.zeros(3, dtype=torch.float64))

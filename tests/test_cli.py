@@ -273,3 +273,14 @@ def test_load_config_accepts(tmp_path):
     with pytest.raises(FileNotFoundError, match="config file .*nope.json does not exist"): cli.load_config(tmp_path / 'nope.json', Config)
     (tmp_path / 'bin.json').write_bytes(b'\xff\xfe\x00')
     with pytest.raises(ValueError, match="cannot read config file"): cli.load_config(tmp_path / 'bin.json', Config)
+
+
+def test_config_literal_fields_take_only_their_values():
+    import dataclasses, typing
+    import pytest
+    from sbn_estimators.cli import check_config
+    @dataclasses.dataclass
+    class Opt:
+        optimizer: typing.Literal['adam', 'sgd'] = 'adam'
+    assert check_config({'optimizer': 'sgd'}, Opt) == {'optimizer': 'sgd'}
+    with pytest.raises(ValueError, match="'optimizer' must be Literal"): check_config({'optimizer': 'adamw'}, Opt)

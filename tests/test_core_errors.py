@@ -266,3 +266,20 @@ def test_cross_entropy_is_stable_for_large_logits():
 
 def test_check_finite_accepts_an_empty_tensor():
     assert tuple(check_finite(torch.empty(0, 3), 'e').shape) == (0, 3)
+
+
+def test_load_sbn_names_a_missing_bias(tmp_path):
+    X8, Y8 = torch.randn(8, 2, dtype=torch.float64), torch.ones(8, 1, dtype=torch.float64)
+    np.savez(tmp_path / 'nob2.npz', X=X8.numpy(), Y=Y8.numpy(), W0=np.zeros((5, 2)), b0=np.zeros(5), W1=np.zeros((5, 5)),
+             b1=np.zeros(5), W2=np.zeros((1, 5)))   # the head's bias b2 is missing
+    fails(lambda: load_sbn(tmp_path / 'nob2.npz'), "nob2.npz has W2 but no b2")
+
+
+def test_sbn_mlp_refuses_an_empty_layer():
+    fails(lambda: SBNMLP([2, 0, 1]), "sizes must be at least [n_in, n_1, n_out] with positive integers, got [2, 0, 1]")
+
+
+def test_check_params_names_a_device_mismatch():
+    net = SBNMLP([2, 3, 1])
+    P = [(W.detach().to('meta') if k == 0 else W.detach(), b.detach()) for k, (W, b) in enumerate(net.layer_params())]
+    fails(lambda: check_params(net, P), "params[0][0] (W of layer 0): expected the model's torch.float64 on cpu, got torch.float64 on meta")

@@ -105,3 +105,22 @@ def test_plugin_cannot_take_a_builtin_name_in_a_fresh_process(tmp_path):
         ''')
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path, env=ENV)
     assert r.returncode == 0 and "'rodeo' is already registered by sbn_estimators.rodeo" in r.stdout, r.stdout + r.stderr
+
+
+def test_plugin_files_of_the_same_name_in_two_folders_both_load(tmp_path):
+    "One module per file: a second `mine.py` in another folder is imported too, not mistaken for the first."
+    import textwrap
+    from sbn_estimators.estimators import ESTIMATORS, load_plugins
+    files = []
+    for d in ('one', 'two'):
+        (tmp_path / d).mkdir(); files.append(tmp_path / d / 'mine.py')
+        files[-1].write_text(textwrap.dedent(f'''
+            from sbn_estimators.estimators import register_estimator, Estimator
+            @register_estimator('same_stem_{d}')
+            class Mine{d.title()}(Estimator): pass
+            '''))
+    try:
+        load_plugins(','.join(map(str, files)))
+        assert {'same_stem_one', 'same_stem_two'} <= set(ESTIMATORS)
+    finally:
+        for d in ('one', 'two'): ESTIMATORS.pop(f'same_stem_{d}', None)

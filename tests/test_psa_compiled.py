@@ -154,3 +154,16 @@ def test_auto_falls_back_when_compilation_fails(monkeypatch):
             warnings.simplefilter('error')          # remembered: no second attempt, no second warning
             estimator('psa', backend='auto').surrogate(net, xb, yb).backward()
     finally: psa.compiler_works.cache_clear()
+
+
+def test_psa_estimator_uses_its_own_backend(monkeypatch):
+    import torch
+    import sbn_estimators.psa as psa
+    from sbn_estimators.estimators import estimator
+    from sbn_estimators.sbn import SBNMLP
+    seen, use = [], psa.use_compiled
+    monkeypatch.setattr(psa, 'use_compiled', lambda backend, *a, **k: seen.append(backend) or use(backend, *a, **k))
+    torch.manual_seed(0)
+    net = SBNMLP([4, 3, 3, 2], loss='cross_entropy', dtype=torch.float32)
+    estimator('psa:backend=eager').surrogate(net, torch.randn(5, 4), torch.randint(0, 2, (5,))).backward()
+    assert seen and set(seen) == {'eager'}

@@ -241,3 +241,24 @@ def test_mismatch_own_proxy_is_the_unit_as_it_is():
     own = proxy_estimator(Mine())
     assert type(own) is Mine and own.deterministic
     assert torch.equal(own(a), torch.where(a >= 0, 1., -1.).double())
+
+
+def test_inference_mode_gives_the_loss_value_at_the_given_params():
+    net = toy()
+    params = net.sample_params(3)                        # batched copies, not the network's own parameters
+    for spec in ('double_cv', 'reinforce:baseline=nvil'):
+        with torch.inference_mode():
+            torch.manual_seed(3)
+            v = estimator(spec).surrogate(net, XS, YS, params)
+        torch.manual_seed(3)
+        assert v.item() == reduce_loss(net.loss(net(XS, params=params), YS)).item(), spec
+
+
+def test_a_loaded_nvil_state_is_given_back_before_the_next_call():
+    "A resumed run may checkpoint again before the baseline network is rebuilt (at the next call): state_dict() is what was loaded."
+    net, est = toy(), estimator('reinforce:baseline=nvil')
+    estimate(net, est, XS, YS, 0)
+    state = est.state_dict()
+    twin = estimator('reinforce:baseline=nvil')
+    twin.load_state_dict(copy.deepcopy(state))
+    assert same(tensors(twin.state_dict()), tensors(state))

@@ -253,3 +253,29 @@ def test_release_leaves_a_lock_that_is_no_longer_its_own(tmp_path):
         other = dict(pid=1, host='elsewhere', started='x')
         rf.lock.write_text(json.dumps(other))
     assert json.loads((run / '.lock').read_text()) == other
+
+
+@posix_only
+def test_a_taken_over_lock_holds_only_the_new_owner(tmp_path):
+    "A stale lock longer than the new owner's record is rewritten whole: it parses as the new owner and is removed at the end."
+    import json, os, socket, subprocess, sys
+    from sbn_estimators.cli import RunFolder
+    p = subprocess.Popen([sys.executable, '-c', 'pass']); p.wait()   # a process id that no longer runs
+    run = tmp_path / 'run'; run.mkdir()
+    (run / '.lock').write_text(json.dumps(dict(pid=p.pid, host=socket.gethostname(), started='2000-01-01 00:00:00', note='x' * 200)))
+    with RunFolder(run) as f:
+        assert json.loads(f.lock.read_text())['pid'] == os.getpid()
+    assert not (run / '.lock').exists()
+
+
+@posix_only
+def test_a_failed_run_removes_a_symlink_not_what_it_points_to(tmp_path):
+    import pytest
+    from sbn_estimators.cli import RunFolder
+    data = tmp_path / 'data'; data.mkdir(); (data / 'keep.txt').write_text('x')
+    run = tmp_path / 'run'
+    with pytest.raises(RuntimeError, match='boom'):
+        with RunFolder(run) as f:
+            (f.path / 'data').symlink_to(data, target_is_directory=True)
+            raise RuntimeError('boom')
+    assert not run.exists() and (data / 'keep.txt').read_text() == 'x'
