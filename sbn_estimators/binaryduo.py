@@ -138,6 +138,7 @@ register_transform('decouple')(decouple)
 @register_model('duo_mlp', 'layered', (None,), 'digits', "BinaryDuo-style MLP: (Linear, BN, Quantize(steps)) x 2, linear head; coupled: steps=2")
 def duo_mlp(est=None, in_shape=(64,), n_out:int=10, hidden:int=70, steps:int=2):
     "`QuantMLP` [inputs, hidden, hidden, n_out] with `Quantize(steps)` units (binary ones take `est` as their backward)."
+    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1: raise ValueError(f"model 'duo_mlp': hidden must be a positive integer, got {hidden!r}")
     return QuantMLP([math.prod(in_shape), hidden, hidden, n_out], lambda: Quantize(steps, est if steps == 1 else None))
 
 # %% ../nbs/15_binaryduo.ipynb #88c9ebdb

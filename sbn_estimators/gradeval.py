@@ -234,7 +234,7 @@ def _parser():
                    help="comma-separated NAME[:key=value,...] (default: %(default)s); names and parameters: see --list")
     p.add_argument('--samples', type=cli.positive_int, default=2000, help="single-sample estimates per estimator (default: %(default)s)")
     p.add_argument('--seed', type=int, default=0, help="random seed, in 0..2**32-1 (default: %(default)s)")
-    p.add_argument('--epochs', type=int, default=100, help="training epochs of the toy network when no file is given, >= 0 (default: %(default)s)")
+    p.add_argument('--epochs', type=int, help="training epochs of the toy network when no file is given, >= 0 (default: 100)")
     p.add_argument('--chunk', type=cli.positive_int, default=500, help="estimates per batched backward pass (default: %(default)s)")
     p.add_argument('--json', default='gradeval.json', help="report file, .json (default: %(default)s)")
     p.add_argument('--plot', default='gradeval.png', help="figure file, .png, .pdf, .svg, ... (default: %(default)s)")
@@ -253,6 +253,8 @@ def _partial(json_path) -> Path:
 def _main(a):
     plugins = load_plugins(a.plugins)
     if a.list: print(_list_estimators()); return
+    if a.net and a.epochs is not None: raise ValueError(f"--epochs trains the toy network, and network file {a.net} is given; drop --epochs")
+    a.epochs = 100 if a.epochs is None else a.epochs
     if a.epochs < 0: raise ValueError(f"--epochs must be >= 0, got {a.epochs}")
     _check_settings(a.samples, a.seed, a.chunk, None)   # before training the toy network
     json_path = cli.check_output_file(a.json, '--json', ('.json',))

@@ -201,6 +201,8 @@ class BNNConvNet(nn.Module):
     def __init__(self, act, # callable returning a `BinaryActivation`
                  n_out:int=10, in_channels:int=1,
                  width:int=32): # channels of the first two convs (the last two have 2 x width)
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"BNNConvNet (model 'fmnist_bnn_conv'): width must be a positive integer, got {width!r}")
         super().__init__()
         c = [width, width, 2 * width, 2 * width]
         mods = [nn.Conv2d(in_channels, c[0], 3, padding=1, bias=False), nn.BatchNorm2d(c[0])]
@@ -340,13 +342,17 @@ def model_dtype(dtype) -> torch.dtype:
     if isinstance(dtype, str) and dtype in MODEL_DTYPES: return MODEL_DTYPES[dtype]
     raise ValueError(f"dtype must be one of {', '.join(MODEL_DTYPES)} (or a floating point torch.dtype), got {dtype!r}")
 
-def get_model(name:str, # one of `list_models()`
+def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...' as `--model` takes it, e.g. 'sbn_mlp:width=64'
               est=None, # an estimator (or registry spec); layered models need a local one
               in_shape=None, # shape of one input; default: the registered one (needed where it says 'any')
               n_out:int=10, # classes (or outputs of a logistic-loss SBN)
-              **kwargs # model parameters (e.g. width, depth, loss)
+              **kwargs # model parameters (e.g. width, depth, loss; override those of the spec)
              ) -> nn.Module:
     "The model called `name`, built for estimator `est`."
+    if isinstance(name, str) and ':' in name:
+        (name, given), *rest = parse_estimator_specs(name)
+        if rest: raise ValueError(f"model spec names more than one model; give exactly one")
+        kwargs = {**given, **kwargs}
     entry = model_entry(name)
     if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
         raise ValueError(f"n_out must be a positive integer (classes, or outputs of a logistic loss), got {n_out!r}")

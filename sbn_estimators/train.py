@@ -77,6 +77,10 @@ def _check_stages(stages, cfg):
         if k == 0 and st.get('transform'): raise ValueError("the first stage trains the model as built; a transform starts a later stage")
         names.append(st['name'])
     if len(set(names)) != len(names): raise ValueError(f"stage names must differ, got {names}")
+    for k, st in enumerate(stages):   # the test at the start of a stage with a transform is recorded as NAME_start
+        if st.get('transform') and f"{st['name']}_start" in names:
+            raise ValueError(f"stage name {st['name']}_start is taken: it records the test at the start of stage {st['name']!r} "
+                             f"(after its transform {st['transform']!r}); rename that stage")
 
 def _check_data(cfg):
     "The data settings of `cfg` checked against its dataset: data_dir, download, normalize and augment off only where the dataset takes them, val, n_train and n_test within `DATA_SIZES`."
@@ -189,6 +193,9 @@ class TrainConfig:
             raise ValueError(f"model {self.model!r}: the dataset fixes the loss (the one its labels are for: logistic for "
                              f"cos, cross-entropy for the classes of the others); {self.data} needs loss={data_loss}, or no loss= in --model")
         if 'dtype' in params: model_dtype(params['dtype'])
+        if self.amp and model_dtype(params.get('dtype', entry.params.get('dtype', torch.float32))) == torch.float64:
+            raise ValueError(f"amp (bfloat16 autocast) casts float32 operations only, and model {self.model!r} computes in float64; "
+                             "drop amp or give the model dtype=float32")
         _check_stages(self.stages, self)
         first = self.stages[0].get('epochs', self.epochs) if self.stages else self.epochs
         if self.warmup_epochs < 0 or (self.warmup_epochs and self.warmup_epochs >= first):
@@ -232,7 +239,7 @@ RECIPES = {
     'binaryduo_vgg7_baseline': Recipe("BinaryDuo paper: binary VGG-7 baseline on CIFAR-10 (hard-tanh ST)",
         dict(data='cifar10', model='binaryduo_vgg7', estimator='clipped_st:deterministic=true', optimizer='sgd', lr=0.1,
              weight_decay=1e-4, schedule='cosine', epochs=200, batch_size=256, val=5000)),
-    'binaryduo_digits': Recipe("BinaryDuo on the digits: coupled ternary MLP 40 epochs, decoupled, fine-tuned 20 epochs at lr/10",
+    'binaryduo_digits': Recipe("BinaryDuo on the digits: coupled ternary MLP 40 epochs at lr 0.01, decoupled, fine-tuned 20 epochs at lr 0.001",
         {**_DUO, 'data': 'digits', 'model': 'duo_mlp', 'optimizer': 'adam', 'lr': 0.01, 'schedule': 'cosine', 'epochs': 40, 'batch_size': 64,
          'stages': [{'name': 'coupled'}, {'name': 'finetuned', 'transform': 'decouple', 'epochs': 20, 'lr': 0.001}]}),
     'binaryduo_digits_baseline': Recipe("BinaryDuo on the digits: the binary MLP of equal cost, 60 epochs",
@@ -873,10 +880,11 @@ def _parser():
                    'not kept in config.json: give it again with --resume (sbn-train --resume --out RUN --export exports a finished run)')
     p.add_argument('--threads', type=cli.positive_int, help="CPU threads for PyTorch (default: PyTorch's choice; 1 is fastest for the small default net)")
     p.add_argument('--quiet', action='store_true', help='no progress bar or per-epoch lines')
-    p.add_argument('--smoke', action='store_true', help='build everything, run two training steps per stage and one evaluation, write nothing')
-    p.add_argument('--summary', action='store_true', help="print the network's summary (parameters, memory with packed ±1 weights, "
+    mode = p.add_mutually_exclusive_group()   # what the command does instead of a run: one at a time
+    mode.add_argument('--smoke', action='store_true', help='build everything, run two training steps per stage and one evaluation, write nothing')
+    mode.add_argument('--summary', action='store_true', help="print the network's summary (parameters, memory with packed ±1 weights, "
                    "MACs by precision), as its last stage leaves it, and exit")
-    p.add_argument('--list', action='store_true', help='list datasets, estimators (with parameters), models, recipes and their compatibility, then exit')
+    mode.add_argument('--list', action='store_true', help='list datasets, estimators (with parameters), models, recipes and their compatibility, then exit')
     return p
 
 # %% ../nbs/14_train.ipynb #cd62631c
@@ -887,6 +895,8 @@ def config_from_args(args) -> TrainConfig:
     for flag in ('smoke', 'summary'):
         if getattr(args, flag) and args.export: raise ValueError(f"--export writes into the run folder, and --{flag} writes nothing; drop --export")
         if getattr(args, flag) and args.out and not args.resume: raise ValueError(f"--{flag} writes nothing, so --out {args.out!r} is not used; drop --out")
+    if args.recipe and args.config:
+        raise ValueError(f"give --recipe or --config, not both: the settings of config file {args.config} would replace those of recipe {args.recipe!r}")
     d = {}
     if args.recipe:
         if args.recipe not in RECIPES: raise ValueError(f"unknown recipe {args.recipe!r}; valid recipes: {', '.join(RECIPES)}")
@@ -902,6 +912,10 @@ def config_from_args(args) -> TrainConfig:
     if args.export and _split_spec(cfg.model, 'model')[0] not in _binary_weight_models(own_signs=True):   # early; `train` checks the stages
         raise ValueError(f"--export writes the ±1 weights as packed bits, and model {cfg.model!r} has none; "
                          f"models with binary weights: {', '.join(_binary_weight_models(own_signs=True))}")
+    for key in ('epochs', 'lr'):   # each stage that sets its own ignores the option
+        if key in given and not args.resume and cfg.stages and all(key in st for st in cfg.stages):
+            raise ValueError(f"--{key} {given[key]} is not used: every stage sets its own {key} ("
+                             + ', '.join(f"{st['name']} {st[key]}" for st in cfg.stages) + "); give them in --stages")
     if 'momentum' in given and _split_spec(cfg.optimizer, 'optimizer')[0] != 'sgd':
         raise ValueError(f"--momentum applies to --optimizer sgd only, got optimizer {cfg.optimizer!r}")
     return cfg

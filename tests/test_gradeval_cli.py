@@ -365,3 +365,10 @@ def test_cli_trains_the_toy_network_with_its_seed(tmp_path, call):
     rep = json.loads((tmp_path / 'gradeval.json').read_text())
     net, X, Y = train_toy_sbn(epochs=1, seed=3)
     assert (rep['network'], rep['exact_loss']) == ('toy (cos data, 1 epochs, seed 3)', exact_loss(net, X, Y).item())
+
+
+def test_epochs_with_a_network_file_is_refused(call, tmp_path):
+    "--epochs trains the built-in toy network: given with a network file it would be ignored, so it is refused."
+    r = call(['net.npz', '--epochs', '50', '--estimators', 'exact', '--samples', '2'])
+    one_line_error(r, '--epochs trains the toy network, and network file net.npz is given; drop --epochs')
+    assert list(tmp_path.iterdir()) == []

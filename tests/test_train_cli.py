@@ -48,7 +48,11 @@ BAD = [(['--estimator', 'nope'], 'valid estimators'), (['--model', 'nope'], 'val
        (['--model', 'sbn_mlp:width=3.5'], "model 'sbn_mlp': width must be an integer, got 3.5"),
        (['--model', 'sbn_mlp:depth=0'], "model 'sbn_mlp': depth must be a positive integer, got 0"),
        (['--model', 'sbn_mlp:noise=normal'], "pass noise='normal' (the spec 'st:noise=normal')"),
-       (['--export'], "--export writes the ±1 weights as packed bits, and model 'sbn_mlp' has none; models with binary weights: fmnist_bnn_conv")]
+       (['--export'], "--export writes the ±1 weights as packed bits, and model 'sbn_mlp' has none; models with binary weights: fmnist_bnn_conv"),
+       (['--amp', '--model', 'sbn_mlp:dtype=float64'], "amp (bfloat16 autocast) casts float32 operations only, and model 'sbn_mlp:dtype=float64' computes in float64"),
+       (['--model', 'duo_mlp', '--stages', '[{"name": "c"}, {"name": "x", "transform": "decouple"}, {"name": "x_start"}]'],
+        "stage name x_start is taken: it records the test at the start of stage 'x' (after its transform 'decouple')"),
+       (['--model', 'duo_mlp:hidden=0'], "model 'duo_mlp': hidden must be a positive integer, got 0")]
 
 def test_model_may_name_the_loss_its_data_has():
     "A loss= that agrees with the dataset is what the trainer uses anyway: runs that name it (and resume) are accepted."
@@ -122,7 +126,13 @@ def test_smoke_refuses_what_the_run_refuses(args, tmp_path, capsys, monkeypatch)
 @pytest.mark.parametrize('args,msg', [(['--smoke', '--export'], '--smoke writes nothing; drop --export'),
                                       (['--summary', '--export'], '--summary writes nothing; drop --export'),
                                       (['--smoke', '--out', 'r'], "--smoke writes nothing, so --out 'r' is not used"),
-                                      (['--out', '', '--epochs', '1'], "--out must name a folder, got ''")])
+                                      (['--out', '', '--epochs', '1'], "--out must name a folder, got ''"),
+                                      (['--smoke', '--summary'], 'argument --summary: not allowed with argument --smoke'),
+                                      (['--list', '--smoke'], 'argument --smoke: not allowed with argument --list'),
+                                      (['--recipe', 'fmnist_mlp_st', '--config', 'c.json', '--smoke'], "give --recipe or --config, not both"),
+                                      (['--recipe', 'fmnist_bnn_biper', '--epochs', '1', '--smoke'],
+                                       '--epochs 1 is not used: every stage sets its own epochs (sine 20, square 10); give them in --stages'),
+                                      (['--stages', '[{"name": "a", "lr": 0.1}]', '--lr', '0.5', '--smoke'], '--lr 0.5 is not used: every stage sets its own lr (a 0.1)')])
 def test_options_that_would_be_ignored_are_refused(args, msg, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = cli(capsys, *args, '--quiet')
