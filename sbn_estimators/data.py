@@ -117,7 +117,11 @@ def cos_dataset(seed:int=0, # seed of the training/validation draw (test uses a 
     if val > 0 and n_val == 0:
         raise ValueError(f"val={val!r} gives no validation point: {val!r} × {n_per_class} points per class rounds to 0; "
                          f"pass 0 for none, or a fraction of at least {1 / n_per_class:g} (one point per class)")
-    split = lambda s, n: cos_data(n, seed=s, dtype=torch.float32) if n else (torch.empty(0, 2), torch.empty(0, 1))
+    def split(s, n):   # cos_data's class +1 first, then -1: alternated, so the first k points hold both classes
+        if not n: return torch.empty(0, 2), torch.empty(0, 1)
+        X, Y = cos_data(n, seed=s, dtype=torch.float32)
+        order = torch.arange(2 * n).view(2, n).t().flatten()
+        return X[order], Y[order]
     return Data('cos', {'train': split(2 * seed + 1, n_per_class), 'val': split(2 * seed + 2, n_val),
                         'test': split(-1 % 2**31, n_per_class)}, n_out=1, loss='logistic')
 

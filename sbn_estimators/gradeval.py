@@ -83,6 +83,19 @@ def _label(name, params):
     "The estimator as the user wrote it: `name:key=value,...`."
     return name + (':' + ','.join(f'{k}={v}' for k, v in params.items()) if params else '')
 
+def _estimator_label(est:Estimator) -> str:
+    "An estimator's label: its spec, or its class name when its class is not the one registered under its name (no spec recreates it)."
+    return est.spec if ESTIMATORS.get(est.name) is type(est) else type(est).__name__
+
+def _unique_labels(labels) -> list:
+    "The labels in order, a repeated one numbered: the second 'st' is 'st#2', the third 'st#3' (a number already taken is skipped)."
+    out = []
+    for label in labels:
+        key, i = label, 2
+        while key in out: key, i = f'{label}#{i}', i + 1
+        out.append(key)
+    return out
+
 def _check_settings(samples, seed, chunk, Ms):
     "Raise a `ValueError` for settings `gradient_report` cannot use (bool is not an integer here)."
     is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
@@ -113,7 +126,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         raise ValueError(f"resume must be a report (the dict gradient_report returns), got {type(resume).__name__}")
     def pairs(e):   # a spec string may name several estimators
         if isinstance(e, str): return [(_label(n, p), estimator(n, **p)) for n, p in parse_estimator_specs(e)]
-        if isinstance(e, Estimator): return [(e.spec, e)]
+        if isinstance(e, Estimator): return [(_estimator_label(e), e)]
         if isinstance(e, tuple) and len(e) == 2 and isinstance(e[1], Estimator): return [e]
         raise ValueError(f"estimators: each item must be a spec string, an Estimator or a (label, Estimator) pair, got {e!r}")
     estimators = [pr for e in ([estimators] if isinstance(estimators, str) else estimators) for pr in pairs(e)]
@@ -128,9 +141,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                 shown = lambda v: 'a different exact gradient' if k == 'exact_grad' else repr(v)
                 raise ValueError(f"cannot resume: the saved report has {k} {shown(resume.get(k))}, this run {shown(report[k])}")
     curve_Ms = [M for M in (Ms or M_GRID) if M <= samples]   # the curves' M, as accuracy_curves draws them
-    for n, (label, est) in enumerate(estimators):
-        key, i = label, 2
-        while key in report['estimators']: key, i = f'{label}#{i}', i + 1
+    for n, (key, (_, est)) in enumerate(zip(_unique_labels([l for l, _ in estimators]), estimators)):
         saved = (resume or {}).get('estimators', {}).get(key)
         if saved is not None and saved['spec'] == est.spec and all(c['M'] == curve_Ms for c in saved['curves'].values()):
             report['estimators'][key] = saved

@@ -14,6 +14,7 @@ from torch import nn
 from .core import *
 from .estimators import *
 from .layers import BinaryActivation, binary_eval_mode
+from .gradeval import _estimator_label, _unique_labels
 
 # %% ../nbs/04a_mismatch.ipynb #18bd8ce4
 def _sigmas(sigma, params):
@@ -31,9 +32,9 @@ def _antithetic_chunks(f, params, sigma, samples, seed, chunk):
     sig = _sigmas(sigma, params); _check_count('samples', samples); _check_count('chunk', chunk)
     w = [p.detach() for p in params]
     gen = torch.Generator(device=w[0].device).manual_seed(seed)
-    for s in range(0, samples, chunk):
-        k = min(chunk, samples - s)
-        eps = [torch.randn((k, *p.shape), generator=gen, device=p.device, dtype=p.dtype) for p in w]
+    for s in range(0, samples, chunk):   # point by point: the same draws whatever the chunk
+        points = [[torch.randn(p.shape, generator=gen, device=p.device, dtype=p.dtype) for p in w] for _ in range(min(chunk, samples - s))]
+        eps = [torch.stack(e) for e in zip(*points)]
         with torch.no_grad():
             d = f([p + sg * e for p, sg, e in zip(w, sig, eps)]) - f([p - sg * e for p, sg, e in zip(w, sig, eps)])
         yield [d.to(e.dtype).view(-1, *[1] * (e.ndim - 1)) * e / (2 * sg) for e, sg in zip(eps, sig)]
@@ -43,7 +44,7 @@ def smoothed_grad_samples(f, # f(params) -> [k] losses, params: one tensor [k, *
                           sigma=0.01, # smoothing scale: a number or one per tensor
                           samples:int=1000, # antithetic pairs N (2N evaluations of the loss)
                           seed:int=0, # seed of the Gaussian perturbations
-                          chunk:int=256 # perturbations evaluated per call of f
+                          chunk:int=256 # perturbations evaluated per call of f (memory; the draws do not depend on it)
                          ) -> list:
     "The N antithetic terms (L(w+σε) - L(w-σε)) ε / (2σ): one tensor [N, *shape] per parameter tensor."
     parts = list(_antithetic_chunks(f, params, sigma, samples, seed, chunk))
@@ -170,14 +171,20 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names):
         if not 0 < rms < math.inf:
             raise ValueError(f"names: {n!r} has weights of rms {rms}; rel_sigma is relative to that rms, so its smoothing scale would be "
                              f"{rel_sigma * rms}: initialise the layer or leave it out of names")
-    check_inputs(x, x.shape[1:] if isinstance(x, torch.Tensor) else ())   # a non-empty batch of finite inputs
+    p0 = params[names[0]]   # a non-empty batch of finite inputs of the model's dtype, on its device
+    check_inputs(x, x.shape[1:] if isinstance(x, torch.Tensor) else (), dtype=p0.dtype, device=p0.device)
+    bn = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if len(x) < 2 and bn:
+        raise ValueError(f"x: a batch of 1 example, and mismatch runs the model in training mode, where its batch norm "
+                         f"({bn[0]!r}) normalises with the statistics of the batch; pass a batch of at least 2 examples")
     return list(names)
 
 def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units and one batch
-             proxies=(None,), # backward proxies of the binary units to compare (registry specs; None: the model's own)
+             proxies=(None,), # backward proxies of the binary units to compare (registry specs, estimators; None: the model's own)
              rel_sigma:float=0.1, # smoothing scale per layer, relative to the rms of the layer's weights
              samples:int=2000, # antithetic pairs per layer (two halves of samples // 2)
-             seed:int=0, chunk:int=500,
+             seed:int=0, # seeds the perturbations (each layer and half its own stream)
+             chunk:int=500, # perturbed points per batched forward pass (memory; the numbers do not depend on it)
              names=None, # weights to measure (default: every Linear/Conv2d weight)
              loss:str='cross_entropy') -> dict:
     "Per-layer cosines between the backprop gradients of `proxies` and the smoothed-loss gradient of the quantised network."
@@ -200,15 +207,20 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
                 sig = rel_sigma * w.pow(2).mean().sqrt().item()
                 g1, g2 = (smoothed_grad(f, [w], sig, samples // 2, seed=seed * 1009 + 2 * i + half, chunk=chunk)[0] for half in (0, 1))
                 ref[n], norm2[n] = (g1 + g2) / 2, (g1 * g2).sum().item()
-                ceiling[n] = math.sqrt(max(norm2[n], 0.0)) / ref[n].norm().item()
+                norm = ref[n].norm().item()
+                if norm == 0:
+                    raise ValueError(f"names: the smoothed reference gradient of {n!r} is zero: no perturbation of it at rel_sigma={rel_sigma} "
+                                     f"(sigma {sig:.3g}) changed the loss, so there is no direction to compare with; raise rel_sigma, "
+                                     f"or leave {n!r} out of names (a parameter the loss ignores, like a bias before batch norm)")
+                ceiling[n] = math.sqrt(max(norm2[n], 0.0)) / norm
             for m in acts: m.training = True
-            for p in proxies:
+            labels = _unique_labels(['own' if p is None else p if isinstance(p, str) else _estimator_label(p) for p in proxies])
+            for label, p in zip(labels, proxies):
                 if p is not None: set_proxy(model, p)
                 else:
                     for m in acts: m.est = proxy_estimator(m.est)   # the own backward on the deterministic forward
                 g = _backprop_grads(model, x, y, names, loss)
                 for m, a, o in old: setattr(m, a, o)
-                label = 'own' if p is None else (p if isinstance(p, str) else p.spec)
                 cos[label] = {n: _cos(ref[n], g[n]) for n in names}
                 corrected[label] = {n: ((ref[n] * g[n]).sum() / (g[n].norm() * math.sqrt(norm2[n]))).item() if norm2[n] > 0
                                     else float('nan') for n in names}

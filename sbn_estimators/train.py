@@ -7,7 +7,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'RECIPES', 'CHECKPOINT_FORMAT', 'DATA_SHAPES', 'METRIC_COLUMNS', 'TrainConfig', 'Recipe', 'evaluate',
            'evaluate_posterior', 'make_optimizer', 'lr_factor', 'save_checkpoint', 'load_checkpoint', 'load_data',
            'smoke_data', 'build', 'summarize', 'plot_metrics', 'Diverged', 'train', 'save_json', 'config_from_args',
-           'list_text', 'train_cli', 'compare_estimators', 'format_comparison', 'plot_comparison']
+           'list_text', 'train_cli', 'compare_estimators', 'format_comparison', 'plot_estimator_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
 import argparse, atexit, copy, csv, dataclasses, inspect, itertools, json, math, os, re, sys, tempfile, time
@@ -371,6 +371,9 @@ def make_optimizer(model:nn.Module, cfg:TrainConfig, train_size:int):
         own = {n: type(m.binarize).__name__ for n, m in binary_weight_layers(model).items() if hasattr(m.binarize, 'signs')}
         if own: raise ValueError(f"optimizer {name!r} treats each latent binary weight as its sign, but layer {next(iter(own))!r} "
                                  f"binarizes with {next(iter(own.values()))} (signs of its own): use adam or sgd")
+        sampled = [n for n, m in binary_weight_layers(model).items() if not m.deterministic]
+        if sampled: raise ValueError(f"optimizer {name!r} treats each latent binary weight as its sign, but layer {sampled[0]!r} forwards "
+                                     "a Bernoulli sample of its weights (deterministic=False): build it with deterministic=True, or use adam or sgd")
     return OPTIMIZERS[name](binary_param_groups(model), cfg, train_size, **params)
 
 # %% ../nbs/14_train.ipynb #41f77c16
@@ -673,6 +676,9 @@ def train(cfg:TrainConfig, # the run's configuration
           export:bool=False # also write the ±1 weights as packed bits to `out/binary.pt` (before `result.json`)
          ) -> dict:
     "Train as `cfg` says, stage after stage; returns the final test metrics (and writes the run folder)."
+    if callable(callbacks): raise ValueError(f"callbacks must be a list of functions cb(epoch, row), got the function {callbacks!r}; pass [it]")
+    callbacks = list(callbacks)
+    if not all(map(callable, callbacks)): raise ValueError(f"callbacks must be a list of functions cb(epoch, row), got {callbacks!r}")
     rank, world, device = _dist_setup(cfg.device)
     if cfg.batch_size % world: raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
     out = None if smoke or out is None else Path(out)
@@ -996,6 +1002,8 @@ def compare_estimators(specs, # estimator specs, e.g. ['st', 'psa', 'reinforce']
     "Train one run per estimator and seed; rows with mean and std of test accuracy and seconds per epoch."
     if isinstance(specs, str): raise ValueError(f"specs must be a list of estimator specs, e.g. [{specs!r}], got the string {specs!r}")
     seeds = tuple(seeds)
+    fixed = [k for k in ('estimator', 'seed') if k in config]
+    if fixed: raise ValueError(f"compare_estimators sets {' and '.join(fixed)} itself, from specs and seeds; drop {', '.join(f'{k}=' for k in fixed)} from its settings")
     if not seeds: raise ValueError(f"seeds must list at least one seed, got {seeds!r}")
     rows = []
     for spec in specs:
@@ -1015,7 +1023,7 @@ def format_comparison(rows) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/14_train.ipynb #58c72c43
-def plot_comparison(rows, path=None):
+def plot_estimator_comparison(rows, path=None):
     "Test accuracy (expected) against seconds per epoch of `compare_estimators` rows, with the seeds' standard deviations. Returns the `Figure`."
     from matplotlib.figure import Figure
     fig = Figure(figsize=(6.5, 4))
@@ -1025,6 +1033,6 @@ def plot_comparison(rows, path=None):
         ax.errorbar(t, 100 * a, xerr=dt, yerr=100 * da, fmt='o', ms=4, capsize=2)
         ax.annotate(r['estimator'], (t, 100 * a), textcoords='offset points', xytext=(4, 3), fontsize=8)
     ax.set_xscale('log'); ax.set_xlabel('seconds per training epoch (log scale)'); ax.set_ylabel('test accuracy, expected (%)')
-    ax.set_title('estimators on the digits SBN: accuracy against time'); fig.tight_layout()
+    ax.set_title('estimators: test accuracy against training time'); fig.tight_layout()
     if path is not None: fig.savefig(path, dpi=100)
     return fig

@@ -7,13 +7,24 @@ __all__ = ['REINFORCE_BASELINES', 'Reinforce', 'unit_logit', 'check_logit_noise'
            'DisARM', 'dirichlet_copula', 'copula_correlation', 'ARMS', 'MuProp']
 
 # %% ../nbs/08_unbiased.ipynb #aafc8e6c
-import math
+import inspect, math
 import torch
 from torch import nn
 from .core import *
 from .sbn import *
 from .estimators import *
 from .straight_through import _check_positive
+
+# %% ../nbs/08_unbiased.ipynb #5c1e7a02
+def _refuse_unused(est, # the estimator being made: its class's signature holds the defaults
+                   chosen:str, # the variant chosen, e.g. "baseline='none'"
+                   only:str, # the variants that use `params`, e.g. "baseline='nvil'"
+                   **params): # parameters that `chosen` does not use, and their values
+    "Raise `ValueError` naming those of `params` set to other than their defaults: the chosen variant would ignore them."
+    default = inspect.signature(type(est).__init__).parameters
+    given = {k: v for k, v in params.items() if v != default[k].default}
+    if given: raise ValueError(f"{est.name}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to {only} only, "
+                               f"got {', '.join(f'{k}={v!r}' for k, v in given.items())} with {chosen}")
 
 # %% ../nbs/08_unbiased.ipynb #ed264c81
 REINFORCE_BASELINES = ('none', 'ema', 'loo', 'nvil')
@@ -41,6 +52,8 @@ class Reinforce(Estimator):
         if isinstance(hidden, bool) or not (isinstance(hidden, int) and hidden >= 1):
             raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
         _check_positive('lr', lr)
+        if baseline != 'ema': _refuse_unused(self, f'baseline={baseline!r}', "baseline='ema'", decay=decay)
+        if baseline != 'nvil': _refuse_unused(self, f'baseline={baseline!r}', "baseline='nvil'", hidden=hidden, lr=lr)
         self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n, decay, hidden, lr
         self.n_paths, self.ema, self.baseline_net, self._loaded = n_paths, None, None, {}
 

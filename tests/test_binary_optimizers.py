@@ -30,3 +30,14 @@ def test_zero_initialised_layer_learns():
     for _ in range(20):
         opt.zero_grad(); layer(x).sum().backward(); opt.step()
     assert torch.equal(layer.signs(), -torch.ones(1, 4))
+
+
+def test_bop_and_bayesbinn_refuse_sampled_binary_weights():
+    "Both step the latent as the ±1 weight itself: a layer that forwards a Bernoulli sample of its weights is refused, a deterministic one trains."
+    import pytest
+    from sbn_estimators.train import TrainConfig, make_optimizer
+    for opt in ('bop', 'bayesbinn'):
+        cfg = TrainConfig(optimizer=opt, lr=1e-3)
+        make_optimizer(nn.Sequential(BinaryWeightLinear(4, 3)), cfg, 100)
+        with pytest.raises(ValueError, match=rf"optimizer '{opt}' treats each latent binary weight as its sign, but layer '0' forwards a Bernoulli sample"):
+            make_optimizer(nn.Sequential(BinaryWeightLinear(4, 3, deterministic=False)), cfg, 100)

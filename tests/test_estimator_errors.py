@@ -157,3 +157,69 @@ def test_loaded_state_must_fit_the_network(name):
     est.surrogate(SBNMLP([2, 3, 3, 1]), X, Y)
     other = estimator(name); other.load_state_dict(est.state_dict())
     fails(lambda: other.surrogate(SBNMLP([2, 3, 1]), X, Y), f"the loaded {name} state does not fit this network")
+
+
+def test_per_layer_estimators_take_normal_noise_and_refuse_uniform():
+    "ARM, DisARM and ARMS need 0 < F(a) < 1 for every a: logistic and normal noise run, uniform noise is refused."
+    import pytest
+    from sbn_estimators.sbn import SBNMLP, cos_data
+    from sbn_estimators.estimators import estimator
+    X5, Y5 = cos_data(5)
+    for spec in ('arm', 'disarm', 'arms'):
+        estimator(spec).surrogate(SBNMLP([2, 3, 1], noise='normal'), X5, Y5).backward()
+        with pytest.raises(ValueError, match='logistic or normal'): estimator(spec).surrogate(SBNMLP([2, 3, 1], noise='uniform'), X5, Y5)
+
+
+UNUSED = [   # (spec, what the ValueError says): a parameter that the chosen variant never uses, set to other than its default
+    ('reinforce:hidden=64', "reinforce: hidden applies to baseline='nvil' only, got hidden=64 with baseline='none'"),
+    ('reinforce:hidden=64,lr=0.5', "reinforce: hidden, lr apply to baseline='nvil' only, got hidden=64, lr=0.5 with baseline='none'"),
+    ('reinforce:decay=0.5', "reinforce: decay applies to baseline='ema' only, got decay=0.5 with baseline='none'"),
+    ('reinforce:baseline=loo,n=4,decay=0.1', "reinforce: decay applies to baseline='ema' only, got decay=0.1 with baseline='loo'"),
+    ('reinforce:baseline=loo,lr=0.1', "reinforce: lr applies to baseline='nvil' only, got lr=0.1 with baseline='loo'"),
+    ('reinforce:baseline=ema,hidden=8', "reinforce: hidden applies to baseline='nvil' only, got hidden=8 with baseline='ema'"),
+    ('reinforce:baseline=nvil,decay=0.5', "reinforce: decay applies to baseline='ema' only, got decay=0.5 with baseline='nvil'"),
+    ('rebar:tune=false,lr=0.9', "rebar: lr applies to tune=True only, got lr=0.9 with tune=False"),
+    ('relax:tune=false,lr=0.1', "relax: lr applies to tune=True only, got lr=0.1 with tune=False"),
+    ('relax:tune=false,net_lr=0.01', "relax: net_lr applies to tune=True only, got net_lr=0.01 with tune=False"),
+    ('relax:tune=false,lr=0.1,net_lr=0.01', "relax: lr, net_lr apply to tune=True only, got lr=0.1, net_lr=0.01 with tune=False"),
+    ('rodeo:tune=false,lr=0.1', "rodeo: lr applies to tune=True only, got lr=0.1 with tune=False"),
+    ('rodeo:tune=false,n=2,net_lr=0.1', "rodeo: net_lr applies to tune=True only, got net_lr=0.1 with tune=False"),
+]
+USED = {   # spec: the spec it recreates (parameters that differ from their defaults); each variant with every parameter it uses
+    'reinforce': 'reinforce', 'reinforce:n=2': 'reinforce:n=2',
+    'reinforce:baseline=ema,decay=0.5,n=2': 'reinforce:baseline=ema,n=2,decay=0.5',
+    'reinforce:baseline=loo,n=3': 'reinforce:baseline=loo,n=3',
+    'reinforce:baseline=nvil,hidden=8,lr=0.1,n=2': 'reinforce:baseline=nvil,n=2,hidden=8,lr=0.1',
+    'reinforce:baseline=nvil,hidden=16,lr=0.01': 'reinforce:baseline=nvil',   # the defaults' values, given where they apply
+    'rebar:scale=0.5,tau=0.3,lr=0.1': 'rebar:scale=0.5,tau=0.3,lr=0.1', 'rebar:tune=false,scale=0.5,tau=0.3': 'rebar:scale=0.5,tau=0.3,tune=False',
+    'relax:lr=0.1,hidden=8,net_lr=0.01': 'relax:lr=0.1,hidden=8,net_lr=0.01',
+    'relax:tune=false,hidden=8': 'relax:tune=False,hidden=8',   # hidden sizes the correction network of a loaded state
+    'rodeo:n=2,hidden=8,lr=0.1,net_lr=0.1': 'rodeo:n=2,hidden=8,lr=0.1,net_lr=0.1',
+    'rodeo:tune=false,n=2,hidden=8': 'rodeo:n=2,hidden=8,tune=False',   # hidden sizes the control networks of a loaded state
+    'reinforce:baseline=loo,n=4,decay=0.9,hidden=16,lr=0.01': 'reinforce:baseline=loo,n=4',   # unused parameters at their defaults pass
+    'rodeo:tune=false,lr=0.01,net_lr=0.01': 'rodeo:tune=False',
+}
+
+
+def test_parameters_the_variant_does_not_use_are_refused():
+    """reinforce's decay without baseline='ema', hidden and lr without 'nvil', and the step sizes of rebar, relax and rodeo with
+    tune=False are refused when set to other than their defaults (spec, keyword or class call), naming the parameter, its value and
+    the variant; at their defaults they pass, and every parameter a variant uses constructs, with the spec that recreates it."""
+    import re
+    from sbn_estimators.unbiased import Reinforce
+    from sbn_estimators.rebar import REBAR, RELAX
+    from sbn_estimators.rodeo import RODEO
+    for spec, msg in UNUSED:
+        with pytest.raises(ValueError, match=re.escape(msg)): estimator(spec)
+    for make, msg in ((lambda: estimator('reinforce', baseline='loo', decay=0.1), "decay applies to baseline='ema' only, got decay=0.1"),
+                      (lambda: Reinforce(hidden=8), "hidden applies to baseline='nvil' only, got hidden=8 with baseline='none'"),
+                      (lambda: REBAR(tune=False, lr=0.1), "rebar: lr applies to tune=True only, got lr=0.1"),
+                      (lambda: RELAX(tune=False, net_lr=1e-3), "relax: net_lr applies to tune=True only, got net_lr=0.001"),
+                      (lambda: RODEO(tune=False, lr=0.1, net_lr=0.1), "rodeo: lr, net_lr apply to tune=True only")):
+        with pytest.raises(ValueError, match=re.escape(msg)): make()
+    for spec, recreated in USED.items():
+        e = estimator(spec)
+        assert e.spec == recreated and estimator(e.spec).hparams() == e.hparams(), (spec, e.spec)
+    assert (Reinforce().decay, Reinforce().hidden, Reinforce().lr) == (0.9, 16, 0.01)   # defaults that baseline='none' does not use
+    assert (REBAR(tune=False).lr, RELAX(tune=False).net_lr, RODEO(tune=False).lr) == (0.05, 0.005, 0.01)
+    assert all(type(v) in (str, int, float, bool, type(None)) for e in (Reinforce(), RELAX(), RODEO()) for v in e.hparams().values())

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, SHARED_DATA, console_script
-from sbn_estimators.gradeval import gradient_metrics, gradient_report, accuracy_curves, gradeval_cli
+from sbn_estimators.gradeval import gradient_metrics, gradient_report, accuracy_curves, gradeval_cli, report_table
 from sbn_estimators.estimators import draw_estimates, estimator
 from sbn_estimators.sbn import SBNMLP, cos_data, init_sbn_
 
@@ -372,3 +372,16 @@ def test_epochs_with_a_network_file_is_refused(call, tmp_path):
     r = call(['net.npz', '--epochs', '50', '--estimators', 'exact', '--samples', '2'])
     one_line_error(r, '--epochs trains the toy network, and network file net.npz is given; drop --epochs')
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unregistered_estimators_are_labelled_by_their_class():
+    """An estimator with no spec (a class nobody registered) is labelled by its class name, numbered when repeated: no
+    record is lost, and the table and the JSON file hold the labels."""
+    ST = type(estimator('st'))
+    class Mine(ST): name = None
+    X, Y = cos_data(20)
+    net = init_sbn_(SBNMLP([2, 3, 1]), X, seed=0)
+    report = gradient_report(net, X, Y, [Mine(), Mine(), estimator('st'), 'st'], samples=2, progress=False)
+    assert list(report['estimators']) == ['Mine', 'Mine#2', 'st', 'st#2']
+    assert report_table(report).splitlines()[2].startswith('Mine ')
+    assert list(json.loads(json.dumps(report))['estimators']) == list(report['estimators'])

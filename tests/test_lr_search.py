@@ -1,8 +1,8 @@
 "`run_comparison` with the real trainer: a seed run stopped part-way continues from its checkpoint, and its row is an uninterrupted run's."
-import json
+import dataclasses, json, math
 import pytest, torch
-from sbn_estimators.train import TrainConfig, train
-from sbn_estimators.lr_search import run_comparison
+from sbn_estimators.train import Diverged, TrainConfig, train
+from sbn_estimators.lr_search import run_comparison, search_lr
 
 torch.set_num_threads(1)
 
@@ -34,3 +34,83 @@ def test_a_tie_keeps_the_first_rate_of_the_grid():
     def stub(cfg, out=None, callbacks=(), progress=False):
         for cb in callbacks: cb(1, dict(epoch=1, val_acc=scores[cfg.lr], val_loss=0.))
     assert search_lr(TrainConfig(model='sbn_mlp:width=16'), (1e-3, 3e-3, 1e-2), train_fn=stub)['lr'] == 3e-3
+
+TINY = TrainConfig(data='digits', model='sbn_mlp:width=16', estimator='st', optimizer='adam', batch_size=64, device='cpu', seed=0,
+                   n_train=300, n_test=50, eval_samples=2)
+
+def no_training(*a, **k): raise AssertionError('trained before the arguments were checked')
+
+def logged(log, stop=None):
+    "The trainer, recording each rate it trains; raises KeyboardInterrupt at rate `stop` (as Ctrl-C would)."
+    def train_fn(cfg, **kw):
+        log.append(cfg.lr)
+        if cfg.lr == stop: raise KeyboardInterrupt
+        return train(cfg, **kw)
+    return train_fn
+
+
+def test_val_loss_is_minimised():
+    "Scored by the validation loss, the search takes the lowest loss; the rate that blows the loss up is the one maximising would take."
+    rec = search_lr(TINY, (1e-4, 1e-2, 10.), metric='val_loss')
+    losses = {t['lr']: t['val_loss'] for t in rec['trials']}
+    assert rec['lr'] == min(losses, key=losses.get) == 1e-2
+    assert max(losses, key=losses.get) == 10.   # maximising the loss would choose another rate: the check can fail
+
+
+@pytest.mark.parametrize('metric', ['val_f1', 'train_acc', 'train_loss', 'lr', 'seconds', 'epoch', 'stage'])
+def test_other_metrics_are_refused_before_any_trial(metric):
+    with pytest.raises(ValueError) as e: search_lr(TINY, (1e-3, 1e-2), metric=metric, train_fn=no_training)
+    assert str(e.value) == ("metric must be a validation metric: val_acc, val_ens_acc, val_det_acc (maximised) or val_loss (minimised), "
+                            f"got {metric!r}")
+
+
+def test_accuracies_are_maximised():
+    "The accuracies keep their direction: the highest one wins."
+    def stub(cfg, out=None, callbacks=(), progress=False):
+        acc = {1e-3: 0.2, 1e-2: 0.7, 1e-1: 0.4}[cfg.lr]
+        for cb in callbacks: cb(1, dict(epoch=1, val_loss=acc, val_acc=acc, val_ens_acc=acc, val_det_acc=acc))
+    for m in ('val_acc', 'val_ens_acc', 'val_det_acc'): assert search_lr(TINY, (1e-3, 1e-2, 1e-1), metric=m, train_fn=stub)['lr'] == 1e-2
+    assert search_lr(TINY, (1e-3, 1e-2, 1e-1), metric='val_loss', train_fn=stub)['lr'] == 1e-3
+
+
+def test_stages_that_all_set_their_lr_are_refused(tmp_path):
+    staged = TrainConfig(data='digits', model='sbn_mlp:width=16', stages=[{'name': 'coupled', 'lr': 0.01}, {'name': 'tuned', 'lr': 0.001}])
+    for grid in ((1e-3, 1e-2), (1e-3,)):   # a single rate too: the full run would not use it either
+        with pytest.raises(ValueError, match=r"cfg\.stages set their own lr in every stage \(coupled 0\.01, tuned 0\.001\)"):
+            search_lr(staged, grid, out=tmp_path, train_fn=no_training)
+    assert not (tmp_path / 'lr_search.json').exists()
+
+
+def test_a_stage_without_its_own_lr_takes_the_searched_rate():
+    seen = []
+    def stub(cfg, out=None, callbacks=(), progress=False):
+        seen.append([st['lr'] for st in cfg.plan()])
+        for cb in callbacks: cb(1, dict(epoch=1, val_loss=1., val_acc=cfg.lr))
+    staged = TrainConfig(data='digits', model='sbn_mlp:width=16', stages=[{'name': 'coupled'}, {'name': 'tuned', 'lr': 0.001}])
+    assert search_lr(staged, (1e-2, 3e-2), train_fn=stub)['lr'] == 3e-2
+    assert seen == [[1e-2, 0.001], [3e-2, 0.001]]
+
+
+REIN = TrainConfig(data='digits', model='sbn_mlp:width=16', estimator='reinforce', optimizer='sgd', device='cpu', seed=0,
+                   n_train=200, n_test=50, eval_samples=2)
+
+def test_a_diverged_trial_is_recorded_skipped_and_not_trained_again(tmp_path):
+    with pytest.raises(Diverged): train(dataclasses.replace(REIN, lr=3e38, epochs=1), progress=False)   # the rate alone diverges
+    grid, first, again = (1e-2, 3e38, 1e-3), [], []
+    with pytest.raises(KeyboardInterrupt):   # stopped in the trial after the diverged one
+        search_lr(REIN, grid, out=tmp_path, train_fn=logged(first, stop=1e-3))
+    saved = json.loads((tmp_path / 'lr_search.json').read_text())
+    assert first == list(grid) and 'lr' not in saved and [t['lr'] for t in saved['trials']] == [1e-2, 3e38]
+    bad = saved['trials'][1]
+    assert math.isnan(bad['score']) and bad['diverged'].startswith('training diverged at epoch 1')
+    rec = search_lr(REIN, grid, out=tmp_path, train_fn=logged(again))
+    assert again == [1e-3]                                  # the diverged rate is read back, not trained again
+    assert rec['lr'] in (1e-2, 1e-3) and len(rec['trials']) == 3
+    assert search_lr(REIN, grid, out=tmp_path, train_fn=no_training) == rec   # the finished record is reused as is
+
+
+def test_every_trial_diverged_raises_and_a_rerun_does_not_train(tmp_path):
+    with pytest.raises(Diverged, match=r"every trial diverged .* for the rates \[1e\+38, 3e\+38\]; try smaller rates"):
+        search_lr(REIN, (1e38, 3e38), out=tmp_path)
+    assert all('diverged' in t for t in json.loads((tmp_path / 'lr_search.json').read_text())['trials'])
+    with pytest.raises(Diverged, match='every trial diverged'): search_lr(REIN, (1e38, 3e38), out=tmp_path, train_fn=no_training)

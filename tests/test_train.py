@@ -657,3 +657,22 @@ def test_posterior_predictive_draws_with_the_runs_seed(monkeypatch):
                       batch_size=64, eval_samples=1, posterior_samples=2, seed=7, device='cpu')
     train(cfg, progress=False)
     assert seeds == [7]
+
+
+def test_cos_subsets_hold_both_classes():
+    "The cos splits alternate the classes, so --n-train and --n-test (the first n points) train and test on both."
+    from sbn_estimators.train import load_data
+    d = load_data(TrainConfig(data='cos', n_train=301, n_test=200, model='sbn_mlp:width=4'))
+    for split, n in (('train', 301), ('test', 200)):
+        y = d.splits[split][1].flatten()
+        assert len(y) == n and (y == 1).sum().item() == (n + 1) // 2 and (y == -1).sum().item() == n // 2, (split, y[:6])
+
+
+def test_python_arguments_that_would_be_ignored_are_refused():
+    "A bare function as callbacks (a list is iterated), and compare_estimators given the estimator or seed it sets itself."
+    from sbn_estimators.train import compare_estimators
+    with pytest.raises(ValueError, match='callbacks must be a list of functions cb\\(epoch, row\\), got the function'):
+        train(TrainConfig(epochs=1), callbacks=print)
+    with pytest.raises(ValueError, match='callbacks must be a list of functions'): train(TrainConfig(epochs=1), callbacks=[1])
+    with pytest.raises(ValueError, match='compare_estimators sets estimator and seed itself, from specs and seeds; drop estimator=, seed='):
+        compare_estimators(['st'], seeds=(0,), estimator='psa', seed=7)
