@@ -63,7 +63,7 @@ class DuoResNet(nn.Module):
                 self.convs.append(nn.Sequential(act(), nn.Conv2d(c, w, 3, stride, 1, bias=False)))
                 self.bns.append(nn.BatchNorm2d(w))
                 self.shortcuts.append(nn.Identity() if stride == 1 and c == w else
-                                      nn.Sequential(nn.AvgPool2d(stride), nn.Conv2d(c, w, 1, bias=False), nn.BatchNorm2d(w)))
+                                      nn.Sequential(nn.AvgPool2d(stride, ceil_mode=True, count_include_pad=False), nn.Conv2d(c, w, 1, bias=False), nn.BatchNorm2d(w)))
                 c = w
         self.fc = nn.Linear(c, n_out)
     def forward(self, x):

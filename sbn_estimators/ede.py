@@ -59,7 +59,7 @@ class EDE(AnnealedST):
     "IR-Net's error-decay estimator: ±1 forward, backward k t (1 - tanh^2(t a)); t, k annealed by `on_epoch`."
     def __init__(self, noise='logistic', deterministic=False,
                  t_min=0.1, # t at the first epoch
-                 t_max=10.): # t at the last epoch
+                 t_max=10.): # t at epoch `epochs` (the last epoch, epochs - 1, gets t_max (t_min/t_max)^(1/epochs))
         super().__init__(noise, deterministic, t_min, t_max)
     def proxy(self, a): return self.k * torch.tanh(self.t * a)
     def slope(self, a): return self.k * self.t * (1 - torch.tanh(self.t * a) ** 2)

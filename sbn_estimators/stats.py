@@ -31,7 +31,7 @@ def z_scores(samples:torch.Tensor, # [S, d] independent estimates
     se, diff = (samples - samples[0]).std(0) / math.sqrt(len(samples)), mean - target
     diff = diff.sign() * (diff.abs() - tol).clamp(min=0)   # what is left of the deviation beyond `tol`
     tiny = max(1e-12, 64 * eps) * torch.cat([target, mean]).nan_to_num(0, 0, 0).abs().max()   # rounding, on the finite scale
-    z = torch.where(se > 0, diff / se.clamp(min=1e-300), torch.where(diff.abs() <= tiny, 0., math.inf * diff.sign()))
+    z = torch.where(diff.abs() <= tiny, 0., torch.where(se > 0, diff / se.clamp(min=1e-300), math.inf * diff.sign()))
     return torch.where(samples.isfinite().all(0), z, math.inf)   # an infinite or NaN estimate: no mean to trust
 
 # %% ../nbs/00a_stats.ipynb #90c2d836
