@@ -7,7 +7,7 @@ __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', '
            'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
-import argparse, json, shlex, sys, time, warnings
+import argparse, json, math, shlex, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -196,7 +196,11 @@ def plot_report(report:dict, fname=None):
                     warnings.filterwarnings('ignore', 'Data has no positive values')
                     axs[1, j].fill_between(c['M'], c['cos_q15'], c['cos_q85'], color=color, alpha=0.15, lw=0)
     for j, g in enumerate(groups):
-        axs[0, j].set_title(g); axs[1, j].set_xlabel('samples averaged, M'); axs[1, j].set_ylim(-0.05, 1.02)
+        curves = [r['curves'][g] for r in report['estimators'].values()]
+        cos = [v for c in curves for v in (*c['cos'], *c['cos_q15']) if math.isfinite(v)]
+        axs[0, j].set_title(g); axs[1, j].set_xlabel('samples averaged, M'); axs[1, j].set_ylim(min([0., *cos]) - 0.05, 1.02)   # a negative cosine shows
+        rmse = [v for c in curves for v in c['rel_rmse'] if 0 < v < math.inf]
+        if rmse and max(rmse) < 1.01 * min(rmse): axs[0, j].set_ylim(min(rmse) / 1.5, max(rmse) * 1.5)   # flat curves: a range a log axis can draw
     axs[0, 0].set_ylabel('relative RMSE (zero not drawn)'); axs[1, 0].set_ylabel('cosine similarity')
     axs[1, -1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.02, 1.0))   # beside the panels, not over them
     fig.tight_layout()

@@ -575,6 +575,7 @@ def _write_metrics(path:Path, rows):
 def plot_metrics(rows, path=None):
     "Loss and accuracy curves of a run (rows of `metrics.csv`); saved to `path` if given. Returns the `Figure`."
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
     ep = [int(r['epoch']) for r in rows]
     flips = [float(r.get('flip_ratio') or 'nan') for r in rows]   # '' or nan: no binary weights, or a run from before the column
     has_flips = any(math.isfinite(f) and f > 0 for f in flips)
@@ -589,7 +590,8 @@ def plot_metrics(rows, path=None):
         a2.plot(ep, [float(r[k]) for r in rows], label=lab)
     if has_flips:
         axes[2].semilogy(ep, flips, marker='.'); axes[2].set_xlabel('epoch'); axes[2].set_ylabel('flip ratio (mean per step)')
-    for a in axes:   # stage boundaries of a staged run
+    for a in axes:   # whole epochs on the axis; stage boundaries of a staged run
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
         for r0, r1 in zip(rows, rows[1:]):
             if r0['stage'] != r1['stage']: a.axvline(int(r0['epoch']) + 0.5, color='gray', lw=0.8, ls=':')
     a2.set_xlabel('epoch'); a2.set_ylabel('accuracy'); a2.legend(); fig.tight_layout()

@@ -47,3 +47,9 @@ def test_forward_backward_refuses_a_network_level_estimator():
     import pytest
     with pytest.raises(ValueError, match="'psa' is a network-level estimator: it has no activation to plot"):
         forward_backward('psa', torch.zeros(3, dtype=torch.float64))
+
+
+def test_a_binary_weight_run_cites_the_weight_method():
+    "fmnist_bnn_conv trains latent binary weights (BinaryConnect) scaled by mean |W| (XNOR-Net): its run's references.bib cites both."
+    from sbn_estimators.catalogue import run_references
+    assert {'courbariaux2015binaryconnect', 'rastegari2016xnor'} <= set(run_references('st', 'fmnist_bnn_conv', 'adam', 'fashion_mnist'))

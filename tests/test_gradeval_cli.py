@@ -385,3 +385,13 @@ def test_unregistered_estimators_are_labelled_by_their_class():
     assert list(report['estimators']) == ['Mine', 'Mine#2', 'st', 'st#2']
     assert report_table(report).splitlines()[2].startswith('Mine ')
     assert list(json.loads(json.dumps(report))['estimators']) == list(report['estimators'])
+
+
+def test_the_plot_shows_negative_cosines_and_flat_rmse_curves():
+    "The cosine axis reaches below the lowest cosine (an estimate pointing the wrong way); a flat RMSE curve gets a range a log axis can draw."
+    import matplotlib; matplotlib.use('Agg')
+    from sbn_estimators.gradeval import plot_report
+    c = dict(M=[1, 2, 4], rel_rmse=[0.25, 0.25, 0.25 * (1 + 2e-16)], cos=[-0.6] * 3, cos_q15=[-0.6] * 3, cos_q85=[-0.6] * 3)
+    fig = plot_report({'exact_grad': {'layer-0': [0.]}, 'estimators': {'mean_field': {'curves': {'layer-0': c}}}})
+    (lo, hi), (rlo, rhi) = fig.axes[1].get_ylim(), fig.axes[0].get_ylim()
+    assert lo < -0.6 and hi > 1 and rlo < 0.25 < rhi and rhi / rlo > 2, (lo, hi, rlo, rhi)
