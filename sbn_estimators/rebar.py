@@ -48,7 +48,7 @@ class REBAR(Estimator):
         _check_positive('tau', tau, low=1e-3, high=1e3)                      # (a - Z)/tau^2 of the tau-gradient stays finite
         if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
         _check_positive('lr', lr)
-        if not tune: _refuse_unused(self, 'tune=False', 'tune=True', lr=lr)
+        if not tune: _refuse_unused(REBAR, 'tune=False', 'tune=True', lr=lr)
         self.scale, self.tau, self.tune, self.lr = scale, tau, tune, lr
         self.scales, self.concrete, self._loaded = None, Concrete(tau), {}
 
@@ -150,7 +150,7 @@ class RELAX(REBAR):
                  hidden=16, # tanh units of the learned correction
                  net_lr=0.005 # Adam step size of the learned correction
                 ):
-        if tune is False: _refuse_unused(self, 'tune=False', 'tune=True', lr=lr, net_lr=net_lr)
+        if tune is False: _refuse_unused(RELAX, 'tune=False', 'tune=True', lr=lr, net_lr=net_lr)
         super().__init__(scale, tau, tune, lr)
         if isinstance(hidden, bool) or not (isinstance(hidden, int) and hidden >= 1):
             raise ValueError(f"hidden must be a positive integer, got {hidden!r}")

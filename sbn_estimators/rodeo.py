@@ -87,7 +87,7 @@ class RODEO(Estimator):
         if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1: raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
         _check_positive('lr', lr); _check_positive('net_lr', net_lr)
         if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
-        if not tune: _refuse_unused(self, 'tune=False', 'tune=True', lr=lr, net_lr=net_lr)
+        if not tune: _refuse_unused(RODEO, 'tune=False', 'tune=True', lr=lr, net_lr=net_lr)
         self.n, self.hidden, self.lr, self.net_lr, self.tune = n, hidden, lr, net_lr, tune
         self.nets, self._loaded = None, {}
     needs_grad = True # differentiates and tunes inside: with gradients disabled, `surrogate` gives `loss_value`

@@ -16,14 +16,14 @@ from .estimators import *
 from .straight_through import _check_positive
 
 # %% ../nbs/08_unbiased.ipynb #5c1e7a02
-def _refuse_unused(est, # the estimator being made: its class's signature holds the defaults
+def _refuse_unused(cls, # the class whose constructor declares `params` (their defaults; its registry name starts the message)
                    chosen:str, # the variant chosen, e.g. "baseline='none'"
                    only:str, # the variants that use `params`, e.g. "baseline='nvil'"
                    **params): # parameters that `chosen` does not use, and their values
     "Raise `ValueError` naming those of `params` set to other than their defaults: the chosen variant would ignore them."
-    default = inspect.signature(type(est).__init__).parameters
+    default = inspect.signature(cls.__init__).parameters   # the declaring class's: a subclass may take other arguments
     given = {k: v for k, v in params.items() if v != default[k].default}
-    if given: raise ValueError(f"{est.name}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to {only} only, "
+    if given: raise ValueError(f"{cls.name}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to {only} only, "
                                f"got {', '.join(f'{k}={v!r}' for k, v in given.items())} with {chosen}")
 
 # %% ../nbs/08_unbiased.ipynb #ed264c81
@@ -52,8 +52,8 @@ class Reinforce(Estimator):
         if isinstance(hidden, bool) or not (isinstance(hidden, int) and hidden >= 1):
             raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
         _check_positive('lr', lr)
-        if baseline != 'ema': _refuse_unused(self, f'baseline={baseline!r}', "baseline='ema'", decay=decay)
-        if baseline != 'nvil': _refuse_unused(self, f'baseline={baseline!r}', "baseline='nvil'", hidden=hidden, lr=lr)
+        if baseline != 'ema': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='ema'", decay=decay)
+        if baseline != 'nvil': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='nvil'", hidden=hidden, lr=lr)
         self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n, decay, hidden, lr
         self.n_paths, self.ema, self.baseline_net, self._loaded = n_paths, None, None, {}
 

@@ -221,5 +221,8 @@ def test_parameters_the_variant_does_not_use_are_refused():
         e = estimator(spec)
         assert e.spec == recreated and estimator(e.spec).hparams() == e.hparams(), (spec, e.spec)
     assert (Reinforce().decay, Reinforce().hidden, Reinforce().lr) == (0.9, 16, 0.01)   # defaults that baseline='none' does not use
+    class Fixed(Reinforce):   # a subclass with arguments of its own: the defaults compared with are Reinforce's
+        def __init__(self, n=2): super().__init__(baseline='loo', n=n)
+    assert Fixed().n_paths == 2
     assert (REBAR(tune=False).lr, RELAX(tune=False).net_lr, RODEO(tune=False).lr) == (0.05, 0.005, 0.01)
     assert all(type(v) in (str, int, float, bool, type(None)) for e in (Reinforce(), RELAX(), RODEO()) for v in e.hparams().values())
