@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from .core import *
 from .estimators import *
-from .straight_through import straight_through
+from .straight_through import StraightThrough, _check_positive, straight_through
+from .binary_weights import BinaryWeightLinear, BinaryWeightConv2d
 from .models import VGG7, register_model, register_transform
 from .mismatch import proxy_estimator
 
@@ -73,17 +74,21 @@ class DuoResNet(nn.Module):
 
 # %% ../nbs/15_binaryduo.ipynb #ea178bbf
 class DuoBinary(nn.Module):
-    "Two binary units per input unit: u_k = b(s_k y + t_k) (s: `weight`, t: `bias`; 1 and -1/4, +1/4 at init), stacked on dim 1."
+    "Two binary units per input unit: u_k = b(s_k y + t_k) (s: `weight`, t: `bias`; 1 and -1/4, +1/4 at init), stacked on `dim`."
     def __init__(self, channels:int, shift:float=0.25,
-                 proxy=None): # backward of the binary units (see `Quantize`)
+                 proxy=None, # backward of the binary units (see `Quantize`)
+                 dim:int=-1): # the feature dimension, counted from the end: -1 for a Linear consumer, -3 for a Conv2d
         super().__init__()
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1: raise ValueError(f"channels must be a positive integer, got {channels!r}")
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim >= 0: raise ValueError(f"dim must be a negative integer (-1 Linear, -3 Conv2d), got {dim!r}")
+        shift, self.dim = _check_positive('shift', shift), dim
         self.weight = nn.Parameter(torch.ones(2, channels))
         self.bias = nn.Parameter(torch.tensor([[-shift], [shift]]).repeat(1, channels))
         self.binary = Quantize(1, proxy)
     def forward(self, y):
-        shape = (1, -1) + (1,) * (y.ndim - 2)
-        return self.binary(torch.cat([y, y], 1) * self.weight.view(shape) + self.bias.view(shape))
-    def extra_repr(self): return f"channels={self.weight.shape[1]}"
+        shape = (-1,) + (1,) * (-self.dim - 1)
+        return self.binary(torch.cat([y, y], self.dim) * self.weight.view(shape) + self.bias.view(shape))
+    def extra_repr(self): return f"channels={self.weight.shape[1]}, dim={self.dim}"
 
 _PASS_THROUGH = (nn.MaxPool2d, nn.AvgPool2d, nn.Dropout, nn.Identity) # act channel-wise: commute with the copying
 
@@ -111,6 +116,12 @@ def binary_input_params(model:nn.Module) -> int:
     return sum(seq[j].weight.numel() for seq, i, j in _consumers(model))
 
 # %% ../nbs/15_binaryduo.ipynb #294c4126
+def _halves_exactly(layer):
+    "Whether halving a binary-weight `layer`'s latent weights halves its weights alpha sign(latent): alpha = mean |latent|, sign kept."
+    b = layer.binarize
+    sign = layer.deterministic if b is None else isinstance(b, StraightThrough) and b.deterministic
+    return sign and layer.scale != 'none'
+
 @torch.no_grad()
 def decouple(model:nn.Module, proxy=None # backward of the new binary units: a registry local estimator (spec or instance)
             ) -> nn.Module:
@@ -120,12 +131,17 @@ def decouple(model:nn.Module, proxy=None # backward of the new binary units: a r
     for seq, i, j in _consumers(model):
         if not (isinstance(seq[i], Quantize) and seq[i].steps == 2): continue
         found, layer = True, seq[j]
+        if isinstance(layer, (BinaryWeightLinear, BinaryWeightConv2d)) and not _halves_exactly(layer):
+            raise ValueError(f"the quantiser at position {i} of {type(seq).__name__} feeds a {type(layer).__name__} with scale={layer.scale!r}, "
+                             f"deterministic={layer.deterministic}, binarize={None if layer.binarize is None else type(layer.binarize).__name__}: decoupling halves its latent "
+                             f"weights, which keeps the function only for weights alpha sign(latent), alpha = mean |latent| "
+                             f"(scale='tensor' or 'channel'; binarize None with deterministic=True, or a deterministic straight-through estimator)")
         w = layer.weight
         new = copy.deepcopy(layer)
         new.weight = nn.Parameter(torch.cat([w / 2, w / 2], 1))
         if isinstance(layer, nn.Conv2d): new.in_channels = 2 * w.shape[1]
         else: new.in_features = 2 * w.shape[1]
-        seq[i], seq[j] = DuoBinary(w.shape[1], proxy=proxy).to(w), new
+        seq[i], seq[j] = DuoBinary(w.shape[1], proxy=proxy, dim=-3 if isinstance(layer, nn.Conv2d) else -1).to(w), new
     left = [n or 'the model itself' for n, m in model.named_modules() if isinstance(m, Quantize) and m.steps == 2]
     if left: raise ValueError(f"decouple reaches only Quantize(2) units inside an nn.Sequential followed by their consumer; "
                               f"left ternary: {', '.join(left)}")

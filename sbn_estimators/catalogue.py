@@ -12,6 +12,7 @@ import base64, inspect, io, json, os, re
 from pathlib import Path
 import torch
 from .estimators import ESTIMATORS, ALIASES, LocalEstimator, estimator, estimator_params, list_estimators
+from .gradeval import read_report
 
 # %% ../nbs/90_catalogue.ipynb #bc9b5d9d
 REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of papers the docs cite
@@ -180,7 +181,7 @@ def load_results(folder, # folder holding `sbn-gradeval` JSON reports
     "`{estimator: report row}` merged from every report in `folder` matching `pattern` (later files win)."
     rows = {}
     for f in sorted(Path(folder).glob(pattern)):
-        rep = json.loads(f.read_text())
+        rep = read_report(f)
         for name, r in rep['estimators'].items(): rows[name] = {**r, 'samples': rep['samples'], 'file': f.name}
     return rows
 

@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'LOCK_NAME', 'positive_int', 'CommandError', 'Terminated', 'run_cli', 'check_output_file',
-           'plot_suffixes', 'check_output_dir', 'atomic_path', 'RunFolderLocked', 'RunFolder', 'progress', 'epoch_line',
-           'check_config', 'load_config', 'environment']
+           'plot_suffixes', 'check_output_dir', 'atomic_path', 'json_text', 'save_json', 'RunFolderLocked', 'RunFolder',
+           'progress', 'epoch_line', 'check_config', 'load_config', 'environment']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
-import argparse, dataclasses, difflib, json, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
+import argparse, dataclasses, difflib, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -125,6 +125,23 @@ def atomic_path(path # the file to write
         finally: os.close(fd)
         os.replace(tmp, path)
     finally: tmp.unlink(missing_ok=True)
+
+# %% ../nbs/03b_cli.ipynb #f02cc2d4
+def json_text(obj # numbers, strings, bools, None, lists, tuples and dicts with string keys
+             ) -> str:
+    "`obj` as indented, strict JSON (RFC 8259): a float that is not finite (nan, ±inf) is written as null."
+    def finite(v):
+        if isinstance(v, float): return v if math.isfinite(v) else None
+        if isinstance(v, dict): return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)): return [finite(x) for x in v]
+        return v
+    return json.dumps(finite(obj), indent=1, allow_nan=False) + '\n'
+
+def save_json(path, # the file to write
+              obj # what `json_text` takes
+             ):
+    "Write `json_text(obj)` to `path` atomically."
+    with atomic_path(path) as tmp: tmp.write_text(json_text(obj))
 
 # %% ../nbs/03b_cli.ipynb #7bd0b494
 LOCK_NAME = '.lock'
@@ -263,8 +280,8 @@ class RunFolder:
         with self.file(name) as tmp: tmp.write_text(text)
 
     def write_json(self, name:str, obj):
-        "Write `obj` as indented JSON to `name` atomically."
-        self.write_text(name, json.dumps(obj, indent=1) + '\n')
+        "Write `json_text(obj)` to `name` atomically."
+        self.write_text(name, json_text(obj))
 
     def save(self, name:str, obj):
         "`torch.save` `obj` to `name` atomically (a checkpoint is never half-written)."

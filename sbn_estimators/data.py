@@ -129,16 +129,20 @@ def cos_dataset(seed:int=0, # seed of the training/validation draw (test uses a 
 CIFAR_MEAN, CIFAR_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225) # ReSTE's (ImageNet) normalisation
 
 def flip_crop(x:torch.Tensor, # images [B, C, H, W]
-              pad:int=4 # zero padding before the random crop
+              pad:int=4, # padding on each side before the random crop
+              fill=0. # value of the padding: a number, or a tensor [C, 1, 1] of one value per channel
              ) -> torch.Tensor:
-    "Random horizontal flip and random crop (after zero padding) per image, on `x`'s device."
+    "Random horizontal flip and random crop (after padding with `fill`) per image, on `x`'s device."
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"x must be images [B, C, H, W], got {list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or pad < 0: raise ValueError(f"pad must be a non-negative integer, got {pad!r}")
     B, C, H, W = x.shape
+    fill = torch.as_tensor(fill, dtype=x.dtype, device=x.device)
+    if fill.shape not in ((), (C, 1, 1)): raise ValueError(f"fill must be a number or a tensor [C, 1, 1] = [{C}, 1, 1], got shape {list(fill.shape)}")
     flip = torch.rand(B, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    xp = F.pad(x, (pad, pad, pad, pad))
+    xp = fill.expand(B, C, H + 2 * pad, W + 2 * pad).clone()
+    xp[:, :, pad:pad + H, pad:pad + W] = x
     dy, dx = (torch.randint(0, 2 * pad + 1, (B, 1), device=x.device) for _ in range(2))
     rows = (dy + torch.arange(H, device=x.device))[:, None, :, None]   # [B, 1, H, 1]
     cols = (dx + torch.arange(W, device=x.device))[:, None, None, :]   # [B, 1, 1, W]
@@ -163,6 +167,7 @@ def read_cifar10(folder, # `cifar-10-batches-py` folder, or the folder that cont
         try:
             with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
             X, y = np.asarray(d[b'data']), np.asarray(d[b'labels'])   # as stored: checked below, never cast
+        except KeyError as e: raise ValueError(f"{path} is not a CIFAR-10 batch: it has no key {e} (CIFAR-10's python batches have b'data' and b'labels')") from None
         except Exception as e: raise ValueError(f"{path} is not a CIFAR-10 batch: {e}") from None
         if X.ndim != 2 or X.shape[1] != 3072 or y.shape != (len(X),) or len(X) == 0:
             raise ValueError(f"{path}: expected data [N, 3072] and N labels with N >= 1, got data {X.shape} and labels {y.shape}")
@@ -204,7 +209,7 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
     except (FileNotFoundError, ValueError) as e:
         if not download: raise
         try: import torchvision  # only here: torchvision is needed for the download alone
-        except ImportError: raise ValueError(f"{e} (download=True needs torchvision, which is not installed)") from None
+        except ImportError: raise ValueError(f"{str(e).replace('; pass download=True to fetch it', '')}; downloading needs torchvision, which is not installed") from None
         # torchvision checks every file's MD5 and downloads and unpacks the archive again if one is missing or damaged
         for train in (True, False): torchvision.datasets.CIFAR10(str(root), train=train, download=True)
         (X, y), (Xte, yte) = read()
@@ -213,8 +218,9 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
     def transform(X):
         X = X.float() / 255
         return (X - mean.to(X.device)) / std.to(X.device) if normalize else X
+    black = transform(torch.zeros(1, 3, 1, 1, dtype=torch.uint8))[0]   # how a black pixel (the padding) enters the network
     return Data('cifar10', {'train': (X[tr], y[tr]), 'val': (X[va], y[va]), 'test': (Xte, yte)}, n_out=10,
-                transform=transform, augment=flip_crop if augment else None)
+                transform=transform, augment=(lambda x: flip_crop(x, fill=black.to(x))) if augment else None)
 
 # %% ../nbs/13_data.ipynb #2c97d230
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),

@@ -7,7 +7,7 @@ __all__ = ['PROGRESSIVE_K_MAX', 'ede_t', 'AnnealedST', 'EDE', 'rbnn_t', 'RBNN', 
            'ProgressiveSign']
 
 # %% ../nbs/19_ede.ipynb #3ee02038
-import math
+import math, numbers
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -34,7 +34,7 @@ def ede_t(epoch:int, epochs:int, t_min:float=0.1, t_max:float=10.) -> float:
     "IR-Net's t at `epoch` of `epochs`: t_min 10^(epoch/epochs log10(t_max/t_min)), t_max from `epochs` on."
     _check_epochs(epoch, epochs)
     t_min, t_max = _check_t_range(t_min, t_max)
-    return t_min * 10 ** (min(epoch, epochs) / epochs * math.log10(t_max / t_min))
+    return min(t_min * 10 ** (min(epoch, epochs) / epochs * math.log10(t_max / t_min)), t_max)   # rounding could pass t_max
 
 # %% ../nbs/19_ede.ipynb #d9793a10
 class AnnealedST(StraightThrough):
@@ -46,8 +46,9 @@ class AnnealedST(StraightThrough):
         self.t_min, self.t_max = _check_t_range(t_min, t_max)
         self.set_t(self.t_min)
     def set_t(self, t:float):
-        "Set t and k = max(1/t, 1) (IR-Net's and RBNN's k)."
-        self.t, self.k = t, max(1 / t, 1.)
+        "Set t, in [1e-6, 1e6], and k = max(1/t, 1) (IR-Net's and RBNN's k)."
+        self.t = _check_positive('t', t, *_T_LIMITS)
+        self.k = max(1 / self.t, 1.)
     def on_epoch(self, model:nn.Module, epoch:int, epochs:int):
         "Schedule hook: t and k for `epoch` of `epochs`, on this estimator and every module of its class in `model`."
         t = ede_t(epoch, epochs, self.t_min, self.t_max)
@@ -77,13 +78,13 @@ class RBNN(AnnealedST):
                  t_min=1e-2, # t at the first epoch (the authors' --Tmin)
                  t_max=10., # t at epoch `epochs` (the authors' --Tmax)
                  t_floor=0.): # use max(t, t_floor), in [0, 1e6]; 1 is the authors' code's rule for activations (k = 1, t >= 1)
-        if isinstance(t_floor, bool) or not isinstance(t_floor, (int, float)) or not 0 <= t_floor <= _T_LIMITS[1]:
+        if isinstance(t_floor, bool) or not isinstance(t_floor, numbers.Real) or not 0 <= t_floor <= _T_LIMITS[1]:
             raise ValueError(f"t_floor must be a number in [0, {_T_LIMITS[1]:g}], got {t_floor!r}")
         self.t_floor = float(t_floor)
         super().__init__(noise, deterministic, t_min, t_max)
     def set_t(self, t:float):
         "Set t = max(t, t_floor) and k = max(1/t, 1)."
-        super().set_t(max(t, self.t_floor))
+        super().set_t(max(_check_positive('t', t, *_T_LIMITS), self.t_floor))
     def proxy(self, a):
         t, k = self.t, self.k
         return torch.where(a.abs() < math.sqrt(2) / t, k * (math.sqrt(2) * t * a - t * t * a * a.abs() / 2), k * torch.sign(a))
@@ -98,11 +99,11 @@ def progressive_scale(epoch:int, epochs:int) -> float:
     return min(epoch, epochs) / epochs
 
 def _check_scale(s):
-    if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s <= 1: raise ValueError(f"scale must be a number in [0, 1], got {s!r}")
+    if isinstance(s, bool) or not isinstance(s, numbers.Real) or not 0 <= s <= 1: raise ValueError(f"scale must be a number in [0, 1], got {s!r}")
     return float(s)
 
 def _check_alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 1 < alpha <= 1e6:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 1 < alpha <= 1e6:
         raise ValueError(f"alpha must be a number in (1, 1e+06], got {alpha!r}")
     return float(alpha)
 

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', 'report_table', 'plot_report', 'train_toy_sbn',
-           'gradeval_cli']
+           'read_report', 'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
 import argparse, json, math, shlex, sys, time, warnings
@@ -151,8 +151,9 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         with cli.progress(total=samples, desc=key, disable=not progress, leave=False) as bar:
             draws = draw_estimates(net, X, Y, est, samples, chunk, progress=bar.update)
         seconds = time.perf_counter() - t0
-        bad = [k for k in exact if draws[k].isnan().any()]
-        if bad: raise ValueError(f"estimator {key!r} gave NaN estimates for {', '.join(bad)}: it is broken on this network")
+        bad = [k for k in exact if not draws[k].isfinite().all()]
+        if bad: raise ValueError(f"estimator {key!r} gave NaN or infinite estimates for {', '.join(bad)}: "
+                                 f"it is broken on this network, or overflows in {draws[bad[0]].dtype}")
         report['estimators'][key] = dict(
             spec=est.spec, seconds=seconds,
             groups=[dict(group=k, **gradient_metrics(draws[k], exact[k])) for k in exact],
@@ -229,6 +230,18 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
             opt.step()
     return net, X, Y
 
+# %% ../nbs/04_gradeval.ipynb #c77774ee
+def read_report(path # a report `sbn-gradeval` wrote (or its `.partial`)
+               ) -> dict:
+    "The report in JSON file `path`, with each `z_max` written as null (+inf, see `cli.json_text`) read back as `inf`."
+    report = json.loads(Path(path).read_text())
+    if not (isinstance(report, dict) and isinstance(report.get('estimators'), dict)):
+        raise ValueError(f"{path} is not a gradeval report: it has no 'estimators' object")
+    for r in report['estimators'].values():
+        for g in r.get('groups', []):
+            if g.get('z_max', 0) is None: g['z_max'] = math.inf
+    return report
+
 # %% ../nbs/04_gradeval.ipynb #a3bb3f81
 def _list_estimators() -> str:
     "Every estimator as `--estimators` takes it, with its parameters' defaults, and the first line of its description."
@@ -290,7 +303,7 @@ def _main(a):
     partial, saved = _partial(json_path), None
     if a.resume:   # checked before the network is trained or read
         if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
-        try: saved = json.loads(partial.read_text())
+        try: saved = read_report(partial)
         except ValueError as e: raise ValueError(f"--resume: {partial} is not a report: {e}") from None
         if not isinstance(saved, dict) or saved.get('network') != source:
             raise ValueError(f"--resume: {partial} is a report of network {saved.get('network') if isinstance(saved, dict) else None!r}, not {source!r}")
@@ -304,12 +317,12 @@ def _main(a):
         print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
         net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
     def save(r):   # after every estimator: an interrupted run loses nothing it finished
-        with cli.atomic_path(partial) as tmp: tmp.write_text(json.dumps({**head, **r}, indent=1) + '\n')
+        cli.save_json(partial, {**head, **r})
     report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress,
                              resume=saved, on_estimator=save)
     report = {**head, **report, 'environment': cli.environment()}   # not in the partial report: --resume never compares it
     print(report_table(report))
-    with cli.atomic_path(json_path) as tmp: tmp.write_text(json.dumps(report, indent=1) + '\n')
+    cli.save_json(json_path, report)
     import matplotlib.pyplot as plt
     plt.close(plot_report(report, plot_path))   # written to its file; a command leaves no figure open
     partial.unlink(missing_ok=True)   # only now: until the plot is written, --resume can still make it

@@ -6,7 +6,7 @@
 __all__ = ['SEARCH_METRICS', 'search_lr', 'run_comparison', 'comparison_table', 'plot_comparison']
 
 # %% ../nbs/13a_lr_search.ipynb #b5ddf334
-import csv, dataclasses, json, math, re
+import csv, dataclasses, json, math, numbers, re
 from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
@@ -23,14 +23,20 @@ def _key(cfg, grid, epochs, metric):
 
 def _save(path:Path, rec:dict):
     path.parent.mkdir(parents=True, exist_ok=True)
-    with cli.atomic_path(path) as tmp: tmp.write_text(json.dumps(rec, indent=1))
+    cli.save_json(path, rec)
+
+def _check_count(v, name:str) -> int:
+    "`v` as an int, or a `ValueError` naming argument `name` unless it is a positive integer (bool is not)."
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
 
 def _trial(cfg, lr, epochs, metric, train_fn) -> dict:
-    "One trial: the rate, the validation columns of the last epoch and their `score`; a diverged one scores nan and says why."
+    "One trial: the rate, the validation columns of the last epoch and their `score`; a diverged one scores None and says why."
     rows = []
     try: train_fn(dataclasses.replace(cfg, lr=float(lr), epochs=epochs), out=None, callbacks=[lambda epoch, row: rows.append(row)], progress=False)
-    except Diverged as e: return dict(lr=float(lr), score=float('nan'), diverged=str(e))
-    return dict(lr=float(lr), **{k: rows[-1][k] for k in rows[-1] if k.startswith('val_')}, score=rows[-1][metric])
+    except Diverged as e: return dict(lr=float(lr), score=None, diverged=str(e))
+    score = rows[-1][metric]
+    return dict(lr=float(lr), **{k: rows[-1][k] for k in rows[-1] if k.startswith('val_')}, score=score if math.isfinite(score) else None)
 
 def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for (its lr and epochs are replaced)
               grid, # learning rates to try, e.g. (3e-4, 1e-3, 3e-3)
@@ -40,10 +46,15 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
               train_fn=train # the training function `(cfg, out, callbacks, progress) -> result` (tests pass a stub)
              ) -> dict:
     "The best rate of `grid` by the validation `metric` after `epochs` epochs: the record, with `lr` the chosen rate."
+    if isinstance(grid, (str, bytes)) or not hasattr(grid, '__iter__'): raise ValueError(f"grid must be a list of learning rates, e.g. (1e-3, 1e-2), got {grid!r}")
     grid = list(grid)
-    if not grid or any(not (isinstance(g, (int, float)) and g > 0) for g in grid):
+    if not grid or any(isinstance(g, bool) or not isinstance(g, numbers.Real) or not g > 0 for g in grid):
         raise ValueError(f"grid must list positive learning rates, got {grid}")
-    if epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs}")
+    grid = [float(g) for g in grid]
+    for g in grid:   # the trainer's own rule for a rate, before the first trial
+        try: dataclasses.replace(cfg, lr=g)
+        except ValueError as e: raise ValueError(f"grid: {e}") from None
+    epochs = _check_count(epochs, 'epochs')
     if metric not in SEARCH_METRICS:
         ends = {e: ', '.join(m for m in SEARCH_METRICS if SEARCH_METRICS[m] == e) for e in ('max', 'min')}
         raise ValueError(f"metric must be a validation metric: {ends['max']} (maximised) or {ends['min']} (minimised), got {metric!r}")
@@ -63,7 +74,7 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
     for lr in grid[len(trials):] if len(grid) > 1 else ():   # a single rate is the choice: nothing to try
         trials.append(_trial(cfg, lr, epochs, metric, train_fn))
         if path is not None: _save(path, dict(key, trials=trials))   # no 'lr' yet: the search is not finished
-    ok = [t for t in trials if math.isfinite(t['score'])]
+    ok = [t for t in trials if t['score'] is not None and math.isfinite(t['score'])]   # a file written before scores were null holds nan
     if trials and not ok: raise Diverged(f"every trial diverged (stopped by the trainer, or {metric} not finite) for the rates {grid}; try smaller rates")
     pick = max if SEARCH_METRICS[metric] == 'max' else min   # each returns the first of equals: ties go to the first rate
     rec = dict(key, trials=trials, lr=pick(ok, key=lambda t: t['score'])['lr'] if trials else float(grid[0]))
@@ -90,10 +101,23 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
     "One row per (method, seed): the chosen lr, the test metrics, seconds per epoch and the per-epoch curve."
     bad = [l for l in methods if not re.fullmatch(r'[A-Za-z0-9_.=-]+', l)]
     if bad: raise ValueError(f"method labels name folders: use letters, digits and _.=- only, got {bad}")
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, '__iter__'): raise ValueError(f"seeds must list seeds, e.g. (0, 1, 2), got {seeds!r}")
+    seeds = list(seeds)
     if not seeds: raise ValueError("seeds must list at least one seed")
-    rows = []
+    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in seeds): raise ValueError(f"seeds must be integers, got {seeds}")
+    if len(set(seeds)) < len(seeds): raise ValueError(f"seeds lists a seed twice, which would count one run twice in the means: {seeds}")
+    unknown = [l for l in grids or {} if l not in methods]
+    if unknown: raise ValueError(f"grids names {unknown}, which are not methods (the methods: {list(methods)})")
+    _check_count(search_epochs, 'search_epochs')
+    fields_ = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfgs = {}   # every method's configuration, checked before any training
     for label, fields in methods.items():
-        cfg = dataclasses.replace(base, **fields)
+        wrong = [k for k in fields if k not in fields_]
+        if wrong: raise ValueError(f"methods[{label!r}] sets {wrong}, which are not TrainConfig fields")
+        try: cfgs[label] = dataclasses.replace(base, **fields)
+        except ValueError as e: raise ValueError(f"methods[{label!r}]: {e}") from None
+    rows = []
+    for label, cfg in cfgs.items():
         rec = search_lr(dataclasses.replace(cfg, seed=seeds[0]), (grids or {}).get(label, grid), search_epochs,
                         Path(out) / label, metric, train_fn)
         for seed in seeds:
@@ -101,6 +125,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
             want = json.loads(json.dumps(dataclasses.asdict(cfg) | dict(lr=rec['lr'], seed=seed)))   # as summary.json holds it
             if (run / 'summary.json').is_file():
                 row = json.loads((run / 'summary.json').read_text())
+                row['curve'] = [{k: math.nan if v is None else v for k, v in r.items()} for r in row['curve']]   # null: nan (no validation, no binary weights)
                 diff = [f"{k}: {row['config'].get(k)!r} there, {v!r} now" for k, v in want.items() if row['config'].get(k) != v]
                 if diff: raise ValueError(f"{run} holds a finished run of another configuration ({'; '.join(diff)}); "
                                           "delete it or compare into another folder")

@@ -7,7 +7,7 @@ __all__ = ['power_function', 'reste_slope', 'reste_proxy', 'ReSTE', 'ReSTESchedu
            'ReSTEIndicators']
 
 # %% ../nbs/06_reste.ipynb #c5df69d5
-import math
+import math, numbers
 import torch
 from torch import nn
 from .core import *
@@ -21,7 +21,7 @@ from .layers import BinaryActivation
 # %% ../nbs/06_reste.ipynb #8943a297
 def _check_reste_params(o, t, m):
     for name, v in (('o', o), ('t', t), ('m', m)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
             raise ValueError(f"{name} must be a number, got {v!r}")
     if o < 1: raise ValueError(f"o must be >= 1 (o = 1 is the clipped identity), got {o}")
     if not 0 < m < t: raise ValueError(f"need 0 < m < t (secant interval inside the clipping threshold), got m={m}, t={t}")
@@ -37,7 +37,8 @@ def _reste_o(epoch, epochs, o_end):
     return 1 + (o_end - 1) * (1 - math.cos(math.pi / 2 * min(epoch, epochs) / epochs))
 
 def power_function(z:torch.Tensor, o:float) -> torch.Tensor:
-    "ReSTE's equivalent forward f_o(z) = sign(z)|z|^(1/o) (the paper's, without rectification)."
+    "ReSTE's equivalent forward f_o(z) = sign(z)|z|^(1/o), o >= 1 (the paper's, without rectification)."
+    _check_reste_params(o, 1.5, 0.1)
     return torch.sign(z) * z.abs() ** (1 / o)
 
 # %% ../nbs/06_reste.ipynb #f5a35d5e
@@ -120,7 +121,8 @@ def estimating_error(z:torch.Tensor, o:float) -> float:
 
 # %% ../nbs/06_reste.ipynb #f307ecce
 def gradient_stability(grad:torch.Tensor) -> float:
-    "ReSTE's gradient (in)stability Var(|grad|), the unbiased sample variance over all entries."
+    "ReSTE's gradient (in)stability Var(|grad|), the unbiased sample variance over all entries (at least two)."
+    if grad.numel() < 2: raise ValueError(f"grad must have at least 2 entries (the unbiased variance of fewer is undefined), got {grad.numel()}")
     return grad.detach().abs().flatten().var().item()
 
 # %% ../nbs/06_reste.ipynb #401c36dc
@@ -131,7 +133,7 @@ class ReSTEIndicators:
         shared = {id(m.est) for _, m in acts}   # the ReSTE of the activations: its calls are named after the activation that made them
         self.named = acts + [(n or type(m).__name__, m) for n, m in model.named_modules() if isinstance(m, ReSTE) and id(m) not in shared]
         if not self.named: raise ValueError("no ReSTE module found in the model")
-        self.handles = [m.register_forward_hook(self._hook(n)) for n, m in self.named]
+        self.handles, self.grad_handles = [m.register_forward_hook(self._hook(n)) for n, m in self.named], []
         self.reset()
     def _hook(self, name):
         def hook(module, inputs, output):
@@ -140,9 +142,12 @@ class ReSTEIndicators:
             z = inputs[0]
             rec = {'name': name, 'z': z.detach(), 'o': est.o, 'grad': None}
             self.records.append(rec)
-            if z.requires_grad: z.register_hook(lambda g: rec.update(grad=g.detach()))
+            if z.requires_grad: self.grad_handles.append(z.register_hook(lambda g: rec.update(grad=g.detach())))
         return hook
-    def reset(self): self.records = []
+    def reset(self):
+        "Forget the recorded calls and detach their gradient hooks (a hook on a leaf, a latent weight, would stay)."
+        for h in self.grad_handles: h.remove()
+        self.records, self.grad_handles = [], []
     def compute(self) -> dict:
         "`{layer: {'estimating_error', 'gradient_stability', 'o'}}` for the calls since `reset()`."
         out, calls = {}, {}
@@ -154,4 +159,4 @@ class ReSTEIndicators:
         return out
     def remove(self):
         "Detach the hooks."
-        for h in self.handles: h.remove()
+        for h in self.handles + self.grad_handles: h.remove()

@@ -6,7 +6,7 @@
 __all__ = ['sign_pm', 'straight_through', 'StraightThrough', 'ST', 'IdentityST', 'ClippedST', 'ApproxSign', 'SwishSign']
 
 # %% ../nbs/05_straight_through.ipynb #ad886bf4
-import math
+import math, numbers
 import torch
 from .core import *
 from .sbn import *
@@ -27,8 +27,8 @@ def straight_through(x_hat:torch.Tensor, # forward values (no gradient needed)
 
 # %% ../nbs/05_straight_through.ipynb #73cf7f82
 def _check_positive(name, value, low=0., high=math.inf):
-    "`value` as a float; ValueError unless it is a finite number > 0 (and in [low, high] when those are given); booleans refused."
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf and low <= value <= high):
+    "`value` as a float; ValueError unless it is a finite real number > 0 (and in [low, high] when those are given); booleans refused."
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < value < math.inf and low <= value <= high):
         valid = 'a positive number' if (low, high) == (0., math.inf) else f"a number in {'(0' if low == 0 else f'[{low:g}'}, {high:g}]"
         raise ValueError(f"{name} must be {valid}, got {value!r}")
     return float(value)

@@ -6,7 +6,7 @@
 __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS', 'DEFAULT_MODELS', 'DATA_SIZES', 'STAGE_KEYS',
            'RECIPES', 'CHECKPOINT_FORMAT', 'DATA_SHAPES', 'METRIC_COLUMNS', 'TrainConfig', 'Recipe', 'evaluate',
            'evaluate_posterior', 'make_optimizer', 'lr_factor', 'save_checkpoint', 'load_checkpoint', 'load_data',
-           'smoke_data', 'build', 'summarize', 'plot_metrics', 'Diverged', 'train', 'save_json', 'config_from_args',
+           'smoke_data', 'build', 'summarize', 'plot_metrics', 'Diverged', 'train', 'load_run', 'config_from_args',
            'list_text', 'train_cli', 'compare_estimators', 'format_comparison', 'plot_estimator_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
@@ -267,10 +267,10 @@ def _forward(model, x, mode='sample'):
 def _probs(eta, loss): return eta.softmax(-1) if loss == 'cross_entropy' else torch.sigmoid(eta)
 
 def _correct(eta, y, loss):
-    "Per-example correctness: argmax (cross-entropy), sign of eta (logistic) or probability > 1/2 ('prob')."
-    if loss == 'cross_entropy': return (eta.argmax(-1) == y).float()
+    "Per-example correctness in float64 (its means are exact fractions): argmax (cross-entropy), sign of eta (logistic) or probability > 1/2 ('prob')."
+    if loss == 'cross_entropy': return (eta.argmax(-1) == y).double()
     pos = eta > (0.5 if loss == 'prob' else 0)
-    return (pos.float() * 2 - 1 == y).float().mean(-1)
+    return (pos.double() * 2 - 1 == y).double().mean(-1)
 
 def _eval_setup(model, data, split, samples, batch_size, device):
     "Checked arguments of an evaluation: (X, y, per-example loss, device, dtype)."
@@ -412,7 +412,7 @@ def load_checkpoint(path, model:nn.Module=None # if given, its weights are loade
         except RuntimeError as e:
             cfg = ck.get('config', {})
             raise ValueError(f"{path} holds weights of a different model (model {cfg.get('model')!r}, data "
-                             f"{cfg.get('data')!r}) than the one being loaded: {str(e).splitlines()[0]}") from None
+                             f"{cfg.get('data')!r}) than the one being loaded: {str(e).splitlines()[0]}; load_run(folder, checkpoint) builds the network a run's checkpoint fits") from None
     return ck
 
 # %% ../nbs/14_train.ipynb #bea9839d
@@ -541,10 +541,10 @@ def _step(model, est, xb, yb, loss_name):
     return loss if pen is None else loss + pen, loss.detach(), _correct(eta.detach().float(), yb, loss_name).mean()
 
 # %% ../nbs/14_train.ipynb #b1f0c3a7
-def _after_stages(cfg:TrainConfig, model:nn.Module, est) -> nn.Module:
-    "`model` as `cfg`'s last stage leaves it: the stages' transforms applied in order (on a copy)."
+def _after_stages(cfg:TrainConfig, model:nn.Module, est, stage:int=None) -> nn.Module:
+    "`model` as `cfg`'s stage `stage` (default: the last) leaves it: the transforms of stages 1..`stage` applied in order (on a copy)."
     model = copy.deepcopy(model)
-    for st in cfg.plan()[1:]:
+    for st in cfg.plan()[1:None if stage is None else stage + 1]:
         if st['transform']: model = MODEL_TRANSFORMS[st['transform']](model, est)
     return model
 
@@ -707,7 +707,7 @@ def train(cfg:TrainConfig, # the run's configuration
     writer = out is not None and rank == 0
     with cli.RunFolder(out, resume=resume) if writer else nullcontext():   # only once the configuration has built
         if writer and not resume:
-            save_json(out / 'config.json', dataclasses.asdict(cfg))
+            cli.save_json(out / 'config.json', dataclasses.asdict(cfg))
             _write_references(out / 'references.bib', cfg)
         return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke, export)
 
@@ -715,10 +715,6 @@ def _write_references(path:Path, cfg:TrainConfig):
     "The papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`."
     keys = run_references(cfg.estimator, cfg.model, cfg.optimizer, cfg.data)
     with cli.atomic_path(path) as tmp: tmp.write_text(bibtex(keys) if keys else '% no paper of the library\'s references for this run\n')
-
-def save_json(path, obj):
-    "Write `obj` as indented JSON to `path` atomically."
-    with cli.atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=1) + '\n')
 
 # %% ../nbs/14_train.ipynb #b39653a4
 def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progress, smoke, export=False):
@@ -833,10 +829,25 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         if export:   # in the locked folder, before result.json: a run with result.json has its export
             xb = data.input(data.splits['test'][0][:256].to(device), dtype)
             with cli.atomic_path(out / 'binary.pt') as tmp: torch.save(export_binary(model, check_x=xb), tmp)
-        save_json(out / 'result.json', {**result, 'environment': cli.environment(device, world)})
+        best_pt = out / 'best.pt'   # result.json tests the model at the last epoch; it says which epoch best.pt holds
+        cli.save_json(out / 'result.json', {**result, 'epoch': total_epochs, 'best_epoch': load_checkpoint(best_pt)['epoch'] if best_pt.is_file() else None,
+                                            'environment': cli.environment(device, world)})
         plot_metrics(rows, out / 'curves.png')
     result['model'] = model
     return result
+
+# %% ../nbs/14_train.ipynb #da7b1deb
+def load_run(out, # a run folder of `train` / `sbn-train`
+             checkpoint:str='best.pt' # one of its checkpoints: best.pt, last.pt or stage-<name>.pt
+            ) -> tuple:
+    "(model, cfg): the network of run `out` with the weights of `checkpoint`, on the CPU in evaluation mode, and the run's configuration."
+    out = Path(out)
+    cfg = TrainConfig(**cli.load_config(out / 'config.json', TrainConfig))
+    ck = load_checkpoint(out / checkpoint)
+    model, est = build(cfg, smoke_data(cfg))
+    model = _after_stages(cfg, model, est, ck.get('stage', 0))
+    load_checkpoint(out / checkpoint, model)   # the weights, checked to fit
+    return model.eval(), cfg
 
 # %% ../nbs/14_train.ipynb #1151033d
 _HELP = dict(

@@ -395,3 +395,39 @@ def test_the_plot_shows_negative_cosines_and_flat_rmse_curves():
     fig = plot_report({'exact_grad': {'layer-0': [0.]}, 'estimators': {'mean_field': {'curves': {'layer-0': c}}}})
     (lo, hi), (rlo, rhi) = fig.axes[1].get_ylim(), fig.axes[0].get_ylim()
     assert lo < -0.6 and hi > 1 and rlo < 0.25 < rhi and rhi / rlo > 2, (lo, hi, rlo, rhi)
+
+
+def test_an_infinite_estimate_is_refused_by_the_report(monkeypatch):
+    "One infinite estimate (an overflow) stops the report, as a NaN does: its metrics, curves and plot would be meaningless."
+    import math
+    import sbn_estimators.gradeval as ge
+    X, Y = cos_data(20)
+    net = init_sbn_(SBNMLP([2, 3, 1]), X, seed=0)
+    real = ge.draw_estimates
+    def one_overflow(net, X, Y, est, S, *a, **kw):
+        d = real(net, X, Y, est, S, *a, **kw)
+        first = next(iter(d))
+        d[first][0, 0] = math.inf if est.name == 'st' else d[first][0, 0]
+        return d
+    monkeypatch.setattr(ge, 'draw_estimates', one_overflow)
+    assert ge.gradient_report(net, X, Y, 'reinforce', samples=2, progress=False)['estimators']['reinforce']
+    with pytest.raises(ValueError, match=rf"estimator 'st' gave NaN or infinite estimates for {net.group_names[0]}: "
+                                         r"it is broken on this network, or overflows in torch.float"):
+        ge.gradient_report(net, X, Y, 'reinforce,st', samples=2, progress=False)
+
+
+def test_the_report_file_is_strict_json_and_read_back(tmp_path, call):
+    "A deterministic, biased estimator's z_max (+inf) is null in the file, and `read_report` gives inf again; a resumed run keeps it."
+    import math
+    from sbn_estimators.gradeval import read_report
+    strict = lambda f: json.loads((tmp_path / f).read_text(), parse_constant=lambda c: pytest.fail(f"{f} holds {c}"))
+    assert call(['--epochs', '0', '--estimators', 'mean_field,st', '--samples', '20']).returncode == 0
+    assert {g['z_max'] for g in strict('gradeval.json')['estimators']['mean_field']['groups']} == {None}
+    assert {g['z_max'] for g in read_report(tmp_path / 'gradeval.json')['estimators']['mean_field']['groups']} == {math.inf}
+    first, report = strict('gradeval.json'), read_report(tmp_path / 'gradeval.json')
+    (tmp_path / 'gradeval.json.partial').write_text(json.dumps({k: v for k, v in report.items() if k != 'environment'}))
+    r = call(['--epochs', '0', '--estimators', 'mean_field,st', '--samples', '20', '--resume'])
+    assert r.returncode == 0, r.stderr
+    assert strict('gradeval.json')['estimators'] == first['estimators']   # both reused from the partial report, written as before
+    (tmp_path / 'x.json').write_text('[1]')
+    with pytest.raises(ValueError, match="x.json is not a gradeval report: it has no 'estimators' object"): read_report(tmp_path / 'x.json')

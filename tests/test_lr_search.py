@@ -99,10 +99,10 @@ def test_a_diverged_trial_is_recorded_skipped_and_not_trained_again(tmp_path):
     grid, first, again = (1e-2, 3e38, 1e-3), [], []
     with pytest.raises(KeyboardInterrupt):   # stopped in the trial after the diverged one
         search_lr(REIN, grid, out=tmp_path, train_fn=logged(first, stop=1e-3))
-    saved = json.loads((tmp_path / 'lr_search.json').read_text())
+    saved = json.loads((tmp_path / 'lr_search.json').read_text(), parse_constant=lambda c: pytest.fail(f'not strict JSON: {c}'))
     assert first == list(grid) and 'lr' not in saved and [t['lr'] for t in saved['trials']] == [1e-2, 3e38]
     bad = saved['trials'][1]
-    assert math.isnan(bad['score']) and bad['diverged'].startswith('training diverged at epoch 1')
+    assert bad['score'] is None and bad['diverged'].startswith('training diverged at epoch 1')
     rec = search_lr(REIN, grid, out=tmp_path, train_fn=logged(again))
     assert again == [1e-3]                                  # the diverged rate is read back, not trained again
     assert rec['lr'] in (1e-2, 1e-3) and len(rec['trials']) == 3
@@ -114,3 +114,30 @@ def test_every_trial_diverged_raises_and_a_rerun_does_not_train(tmp_path):
         search_lr(REIN, (1e38, 3e38), out=tmp_path)
     assert all('diverged' in t for t in json.loads((tmp_path / 'lr_search.json').read_text())['trials'])
     with pytest.raises(Diverged, match='every trial diverged'): search_lr(REIN, (1e38, 3e38), out=tmp_path, train_fn=no_training)
+
+
+def test_a_file_with_a_nan_score_is_still_read(tmp_path):
+    "lr_search.json written before scores were null holds NaN for a diverged trial: it is skipped, not chosen."
+    key = search_lr(REIN, (1e-2,), train_fn=no_training)   # one rate: the key fields, no trial
+    rec = {k: v for k, v in key.items() if k not in ('trials', 'lr')} | {'grid': [3e38, 1e-2]}
+    (tmp_path / 'lr_search.json').write_text(json.dumps(rec | {'trials': [dict(lr=3e38, score=math.nan, diverged='x'), dict(lr=1e-2, score=0.5)]}))
+    assert search_lr(REIN, (3e38, 1e-2), out=tmp_path, train_fn=no_training)['lr'] == 1e-2   # max() would keep a leading nan
+
+
+def test_rows_read_back_from_summaries_equal_fresh_ones(tmp_path):
+    "A curve's nan (no validation, no binary weights) is null in summary.json and nan again when the comparison is read back: plots and tables work on both."
+    import matplotlib; matplotlib.use('Agg')
+    from sbn_estimators.lr_search import plot_comparison, comparison_table
+    def stub(cfg, out=None, callbacks=(), progress=False):
+        for e in (1, 2):
+            for cb in callbacks: cb(e, dict(epoch=e, train_loss=1 / e, val_loss=math.nan, val_acc=math.nan, flip_ratio=math.nan))
+        return dict(test_loss=1., test_acc=0.5, test_ens_acc=0.5, test_det_acc=0.5, seconds_per_epoch=1.)
+    base = TrainConfig(data='digits', epochs=2, device='cpu', val=0)
+    fresh = run_comparison(base, {'st': {}}, tmp_path, seeds=(0,), grid=(1e-2,), train_fn=stub, log=None)
+    again = run_comparison(base, {'st': {}}, tmp_path, seeds=(0,), grid=(1e-2,), train_fn=no_training, log=None)
+    same = lambda a, b: a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+    assert [sorted(r) for r in fresh] == [sorted(r) for r in again]
+    assert all(same(a[k], b[k]) for f, g in zip(fresh, again) for a, b in zip(f['curve'], g['curve']) for k in a)
+    for rows in (fresh, again):
+        plot_comparison(rows, metrics=('train_loss', 'flip_ratio'))
+        assert '| st | 0.01 | 1 |' in comparison_table(rows)

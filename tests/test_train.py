@@ -221,6 +221,18 @@ def test_best_checkpoint_is_the_best_epoch_not_the_last(tmp_path, monkeypatch):
     best = load_checkpoint(tmp_path / 'r' / 'best.pt')
     assert (best['epoch'], best['best']) == (1, 0.5)
     assert load_checkpoint(tmp_path / 'r' / 'last.pt')['epoch'] == 3
+    res = json.loads((tmp_path / 'r' / 'result.json').read_text())
+    assert (res['epoch'], res['best_epoch']) == (3, 1)   # result.json tests the last epoch's model and says which one best.pt is
+
+def test_accuracies_are_exact_fractions():
+    "Expected accuracy is a count over samples x examples, the others counts over examples: exact to double precision, not float32 means."
+    from sbn_estimators.train import build, evaluate, load_data
+    cfg = TrainConfig(model='sbn_mlp:width=16', n_train=100, n_test=201)
+    data = load_data(cfg); model, est = build(cfg, data)
+    torch.manual_seed(0)
+    r = evaluate(model, data, 'test', samples=3, batch_size=64)
+    for k, count in (('acc', 201 * 3), ('ens_acc', 201), ('det_acc', 201)):
+        assert abs(r[k] * count - round(r[k] * count)) < 1e-9, (k, r[k] * count)
 
 def test_data_order_is_the_generator_of_seed_and_epoch(monkeypatch):
     "Epoch e (from 0) trains on randperm(n) of its own generator, seeded by seed * 100003 + e: another order every epoch."
@@ -676,3 +688,20 @@ def test_python_arguments_that_would_be_ignored_are_refused():
     with pytest.raises(ValueError, match='callbacks must be a list of functions'): train(TrainConfig(epochs=1), callbacks=[1])
     with pytest.raises(ValueError, match='compare_estimators sets estimator and seed itself, from specs and seeds; drop estimator=, seed='):
         compare_estimators(['st'], seeds=(0,), estimator='psa', seed=7)
+
+
+def test_load_run_rebuilds_the_checkpoints_stage(tmp_path):
+    "A staged run's checkpoints fit different networks: load_run builds each one's (the ternary net of the first stage, the decoupled twin after)."
+    cfg = TrainConfig(**{**RECIPES['binaryduo_digits'].config, 'epochs': 1, 'eval_samples': 1, 'batch_size': 128,
+                         'stages': [{'name': 'coupled'}, {'name': 'finetuned', 'transform': 'decouple'}]})
+    res = train(cfg, tmp_path / 'r', progress=False)
+    from sbn_estimators.train import load_run, build, smoke_data
+    twin, saved = load_run(tmp_path / 'r', 'last.pt')
+    assert saved == cfg and not twin.training
+    assert all(torch.equal(p, q) for p, q in zip(res['model'].state_dict().values(), twin.state_dict().values()))
+    coupled, _ = load_run(tmp_path / 'r', 'stage-coupled.pt')
+    shapes = lambda m: {k: v.shape for k, v in m.state_dict().items()}
+    assert shapes(coupled) == shapes(build(cfg, smoke_data(cfg))[0]) != shapes(twin)   # the ternary net, not its twin
+    with pytest.raises(ValueError, match=r"holds weights of a different model .*; load_run\(folder, checkpoint\) builds the network"):
+        load_checkpoint(tmp_path / 'r' / 'last.pt', coupled)
+    with pytest.raises(FileNotFoundError, match='no checkpoint at'): load_run(tmp_path / 'r', 'stage-nope.pt')
