@@ -86,11 +86,11 @@ def run_cases(net:str, # a key of `BENCH_NETS`
     for s, e, w, t in zip(specs, ests, warm, times):
         rows.append(dict(net=net, estimator=s, device=str(device), batch=len(x), dtype=dtype, repeats=repeats,
                          threads=torch.get_num_threads(), seconds=statistics.median(t), warmup_seconds=w,
-                         peak_mem_mb=peak_step_memory(lambda: step(e), device) / 2 ** 20, environment=env))
+                         peak_mem_mib=peak_step_memory(lambda: step(e), device) / 2 ** 20, environment=env))
     st = next((r for r in rows if r['estimator'] in ('st', 'dst')), None)
     for r in rows:
         r['time_ratio_to_st'] = r['seconds'] / st['seconds'] if st else None
-        r['mem_ratio_to_st'] = r['peak_mem_mb'] / st['peak_mem_mb'] if st and st['peak_mem_mb'] > 0 else None
+        r['mem_ratio_to_st'] = r['peak_mem_mib'] / st['peak_mem_mib'] if st and st['peak_mem_mib'] > 0 else None
     return rows
 
 # %% ../nbs/10c_bench.ipynb #19bf8a7d
@@ -111,10 +111,10 @@ def _machine() -> str:
 
 def bench_table(rows:list) -> str:
     "The benchmark rows as an aligned text table."
-    head = ('net', 'device', 'batch', 'thr', 'estimator', 'step ms', 'x st', 'peak MB', 'x st', 'warm-up s')
+    head = ('net', 'device', 'batch', 'thr', 'estimator', 'step ms', 'x st', 'peak MiB', 'x st', 'warm-up s')
     fmt = lambda v, f: '-' if v is None else format(v, f)
     body = [(r['net'], r['device'], str(r['batch']), str(r['threads']), r['estimator'], fmt(1e3 * r['seconds'], '.1f'),
-             fmt(r['time_ratio_to_st'], '.2f'), fmt(r['peak_mem_mb'], '.1f'), fmt(r['mem_ratio_to_st'], '.2f'),
+             fmt(r['time_ratio_to_st'], '.2f'), fmt(r['peak_mem_mib'], '.1f'), fmt(r['mem_ratio_to_st'], '.2f'),
              fmt(r['warmup_seconds'], '.2f')) for r in rows]
     w = [max(len(c) for c in col) for col in zip(head, *body)]
     return '\n'.join('  '.join(c.ljust(n) if j in (0, 1, 4) else c.rjust(n) for j, (c, n) in enumerate(zip(line, w)))

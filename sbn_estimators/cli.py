@@ -180,9 +180,10 @@ class RunFolder:
     "A run folder, locked while a run writes to it; created on entry, emptied and removed again if the run fails before its first checkpoint."
     def __init__(self, path, # the folder (created on entry, with its parents)
                  resume:bool=False, # continue the run in it: it must be resumable; else it must be new or empty
-                 checkpoint:str='last.pt' # the file whose presence makes the folder resumable
+                 checkpoint:str='last.pt', # the file whose presence makes the folder resumable
+                 preliminary=() # files a run writes before its checkpoint: a folder holding only these (no checkpoint) starts afresh
                 ):
-        self.path, self.resume, self.checkpoint = Path(path), resume, checkpoint
+        self.path, self.resume, self.checkpoint, self.preliminary = Path(path), resume, checkpoint, tuple(preliminary)
         self._fd, self._info, self._created = None, None, []
 
     @property
@@ -211,6 +212,10 @@ class RunFolder:
             if not self.resume and self.resumable:
                 raise ValueError(f"{self.path} already holds a run ({self.checkpoint}); pass --resume to continue it or choose another folder")
             others = sorted(q.name for q in self.path.iterdir() if q.name != LOCK_NAME)
+            if not self.resume and others and set(others) <= set(self.preliminary):   # a run killed before its checkpoint (kill -9)
+                print(f"note: {self.path} holds only {', '.join(others)} of a run stopped before its first checkpoint; starting afresh",
+                      file=sys.stderr)
+                others = []
             if not self.resume and others:
                 raise ValueError(f"{self.path} is not empty ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) and holds "
                                  f"no run to resume; choose another folder or delete it")

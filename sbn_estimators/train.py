@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'list_text', 'train_cli', 'compare_estimators', 'format_comparison', 'plot_estimator_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, copy, csv, dataclasses, inspect, itertools, json, math, os, re, sys, tempfile, time
+import argparse, atexit, copy, csv, dataclasses, inspect, itertools, json, math, os, re, shlex, sys, tempfile, time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import torch
@@ -689,7 +689,7 @@ def train(cfg:TrainConfig, # the run's configuration
         if out is None: raise ValueError("resume needs the run folder `out`")
         _check_same_config(cfg, out)
         try: ck = load_checkpoint(out / 'last.pt')
-        except ValueError as e: raise ValueError(f"{e}; {_restart_advice(cfg, out)}") from None
+        except (FileNotFoundError, ValueError) as e: raise type(e)(f"{e}; {_restart_advice(cfg, out)}") from None
         diff = _config_diff(TrainConfig.from_dict(ck.get('config', {}), f'{out}/last.pt'), cfg, ('last.pt', 'config.json'))
         if diff: raise ValueError(f"{out}/last.pt belongs to another run: its configuration differs from {out}/config.json "
                                   f"({diff}); {_restart_advice(cfg, out)}")
@@ -705,7 +705,7 @@ def train(cfg:TrainConfig, # the run's configuration
         last = _after_stages(cfg, model, est)
         if export: _check_exportable(cfg, last)
     writer = out is not None and rank == 0
-    with cli.RunFolder(out, resume=resume) if writer else nullcontext():   # only once the configuration has built
+    with cli.RunFolder(out, resume=resume, preliminary=('config.json', 'references.bib')) if writer else nullcontext():   # only once the configuration has built
         if writer and not resume:
             cli.save_json(out / 'config.json', dataclasses.asdict(cfg))
             _write_references(out / 'references.bib', cfg)
@@ -788,7 +788,10 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 if track: flips += flip_ratio(before, _deployed_signs(model, opt))
                 run_loss += loss.item(); run_acc += acc.item()
                 bar.update()
-            if world > 1: _all_average([t for t in model.buffers() if t.is_floating_point()])
+            if world > 1:
+                _all_average([t for t in model.buffers() if t.is_floating_point()])
+                sums = torch.tensor([run_loss, run_acc], dtype=torch.float64, device=device)
+                _all_average([sums]); run_loss, run_acc = sums.tolist()   # the global batch's, not this process's slice
             if smoke: continue
             seconds = time.perf_counter() - t0
             with _evaluation_weights(opt):   # validated and saved as evaluated
@@ -842,11 +845,15 @@ def load_run(out, # a run folder of `train` / `sbn-train`
             ) -> tuple:
     "(model, cfg): the network of run `out` with the weights of `checkpoint`, on the CPU in evaluation mode, and the run's configuration."
     out = Path(out)
+    if not isinstance(checkpoint, str) or Path(checkpoint).name != checkpoint or not checkpoint.endswith('.pt'):
+        raise ValueError(f"checkpoint must name a checkpoint file in the run folder (best.pt, last.pt, stage-<name>.pt), got {checkpoint!r}")
     cfg = TrainConfig(**cli.load_config(out / 'config.json', TrainConfig))
     ck = load_checkpoint(out / checkpoint)
+    diff = _config_diff(TrainConfig.from_dict(ck.get('config', {}), f'{out}/{checkpoint}'), cfg, (checkpoint, 'config.json'))
+    if diff: raise ValueError(f"{out}/{checkpoint} belongs to another run: its configuration differs from {out}/config.json ({diff})")
     model, est = build(cfg, smoke_data(cfg))
     model = _after_stages(cfg, model, est, ck.get('stage', 0))
-    load_checkpoint(out / checkpoint, model)   # the weights, checked to fit
+    model.load_state_dict(ck['model'])
     return model.eval(), cfg
 
 # %% ../nbs/14_train.ipynb #1151033d
@@ -998,7 +1005,7 @@ def _resume_hint(args):
     world = int(os.environ.get('WORLD_SIZE', 1))   # under torchrun: resume with as many processes
     cmd = f"torchrun --nproc-per-node {world} -m sbn_estimators.train" if world > 1 else 'sbn-train'
     kept = (' --export' if args.export else '') + (f' --threads {args.threads}' if getattr(args, 'threads', None) else '')   # not in config.json
-    return f"{cmd} --resume --out {args.out}{kept}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
+    return f"{cmd} --resume --out {shlex.quote(str(args.out))}{kept}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
 
 def train_cli(argv=None):
     "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C), 143 (SIGTERM)."

@@ -50,7 +50,7 @@ def test_json_lines_and_table(tmp_path):
     assert p.returncode == 0, p.stderr
     rows = [json.loads(l) for l in out.read_text().splitlines()]
     assert [r['estimator'] for r in rows] == ['st', 'float'] and rows[0]['time_ratio_to_st'] == 1.0
-    assert all(r['threads'] == 1 and r['batch'] == 16 and r['peak_mem_mb'] > 0 and r['warmup_seconds'] > 0 for r in rows)
+    assert all(r['threads'] == 1 and r['batch'] == 16 and r['peak_mem_mib'] > 0 and r['warmup_seconds'] > 0 for r in rows)
     assert all(r['environment']['threads'] == 1 and r['environment']['torch'] == torch.__version__ and 'sbn_estimators' in r['environment'] for r in rows)
     assert p.stdout.splitlines()[0].split()[:5] == ['net', 'device', 'batch', 'thr', 'estimator']
     assert bench_table(rows).splitlines()[1].split()[:5] == ['fc', 'cpu', '16', '1', 'st']
@@ -122,18 +122,18 @@ def test_step_time_is_the_median_of_the_rounds_without_the_warmup(monkeypatch):
 
 def test_table_shows_step_time_in_ms():
     row = dict(net='fc', device='cpu', batch=128, threads=1, estimator='st', seconds=0.0123, time_ratio_to_st=1.0,
-               peak_mem_mb=5.0, mem_ratio_to_st=1.0, warmup_seconds=0.5)
+               peak_mem_mib=5.0, mem_ratio_to_st=1.0, warmup_seconds=0.5)
     head, line = bench_table([row]).splitlines()[:2]
     assert line.split()[head.split().index('step')] == '12.3', line
 
 
 def test_memory_in_mib_and_ratios_to_st(monkeypatch):
-    "peak_mem_mb is bytes / 2**20; each ratio is the estimator's measure over ST's, also when ST is given by its alias dst."
+    "peak_mem_mib is bytes / 2**20; each ratio is the estimator's measure over ST's, also when ST is given by its alias dst."
     import sbn_estimators.bench as B
     mem = iter([2 * 2 ** 20, 6 * 2 ** 20])   # the peak memory of dst, then of psa
     monkeypatch.setattr(B, 'peak_step_memory', lambda step, device: next(mem))
     st, psa = B.run_cases('fc', ['dst', 'psa'], batch=2, repeats=1, threads=1)
-    assert (st['peak_mem_mb'], psa['peak_mem_mb']) == (2.0, 6.0)
+    assert (st['peak_mem_mib'], psa['peak_mem_mib']) == (2.0, 6.0)
     assert (st['time_ratio_to_st'], st['mem_ratio_to_st'], psa['mem_ratio_to_st']) == (1.0, 1.0, 3.0)
     assert psa['time_ratio_to_st'] == psa['seconds'] / st['seconds']
 
@@ -141,9 +141,9 @@ def test_memory_in_mib_and_ratios_to_st(monkeypatch):
 def test_table_ratio_columns_follow_their_measures():
     "The first 'x st' column is the step-time ratio, the second the peak-memory ratio."
     row = dict(net='fc', device='cpu', batch=128, threads=1, estimator='psa', seconds=0.03, time_ratio_to_st=3.0,
-               peak_mem_mb=10.0, mem_ratio_to_st=2.0, warmup_seconds=0.5)
+               peak_mem_mib=10.0, mem_ratio_to_st=2.0, warmup_seconds=0.5)
     head, line = bench_table([row]).splitlines()[:2]
-    assert head.split()[5:] == ['step', 'ms', 'x', 'st', 'peak', 'MB', 'x', 'st', 'warm-up', 's'] and line.split()[5:9] == ['30.0', '3.00', '10.0', '2.00'], line
+    assert head.split()[5:] == ['step', 'ms', 'x', 'st', 'peak', 'MiB', 'x', 'st', 'warm-up', 's'] and line.split()[5:9] == ['30.0', '3.00', '10.0', '2.00'], line
 
 
 def test_default_batch_sizes():

@@ -18,5 +18,7 @@ def test_two_processes_match_one(tmp_path):
     assert len(two['rng']) == 2                                  # both processes' random states are saved
     for k, v in one.state_dict().items():
         torch.testing.assert_close(two['model'][k], v, rtol=1e-4, atol=1e-5)
+    for a, b in zip(*(load_checkpoint(tmp_path / r / 'last.pt')['metrics'] for r in ('one', 'two'))):   # over the global batch, not rank 0's half
+        for k in ('train_loss', 'train_acc', 'val_loss', 'val_acc'): torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
     w0 = load_checkpoint(tmp_path / 'one' / 'last.pt')['model']['layers.0.weight']
     assert not torch.equal(w0, train(TrainConfig(**{**CFG, 'epochs': 1}), progress=False)['model'].state_dict()['layers.0.weight'])

@@ -279,3 +279,14 @@ def test_a_failed_run_removes_a_symlink_not_what_it_points_to(tmp_path):
             (f.path / 'data').symlink_to(data, target_is_directory=True)
             raise RuntimeError('boom')
     assert not run.exists() and (data / 'keep.txt').read_text() == 'x'
+
+
+def test_a_folder_left_by_a_run_killed_before_its_checkpoint_starts_afresh(tmp_path, capsys):
+    "kill -9 in the first epoch leaves config.json and references.bib: a new run takes the folder, with a note; other files still block it."
+    run = tmp_path / 'r'; run.mkdir()
+    (run / 'config.json').write_text('{}'); (run / 'references.bib').write_text('')
+    with pytest.raises(ValueError, match='is not empty'): RunFolder(run).__enter__()
+    with RunFolder(run, preliminary=('config.json', 'references.bib')) as f: f.write_json('config.json', {'epochs': 1})
+    assert 'holds only config.json, references.bib of a run stopped before its first checkpoint; starting afresh' in capsys.readouterr().err
+    (run / 'notes.txt').write_text('mine')
+    with pytest.raises(ValueError, match=r'is not empty \(config.json, notes.txt, references.bib\)'): RunFolder(run, preliminary=('config.json', 'references.bib')).__enter__()

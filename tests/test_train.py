@@ -705,3 +705,19 @@ def test_load_run_rebuilds_the_checkpoints_stage(tmp_path):
     with pytest.raises(ValueError, match=r"holds weights of a different model .*; load_run\(folder, checkpoint\) builds the network"):
         load_checkpoint(tmp_path / 'r' / 'last.pt', coupled)
     with pytest.raises(FileNotFoundError, match='no checkpoint at'): load_run(tmp_path / 'r', 'stage-nope.pt')
+    for bad in ('../r/last.pt', 'last', None):
+        with pytest.raises(ValueError, match=rf"checkpoint must name a checkpoint file in the run folder .*, got {re.escape(repr(bad))}"): load_run(tmp_path / 'r', bad)
+    import shutil; shutil.copytree(tmp_path / 'r', tmp_path / 's')   # another run's checkpoint copied in: refused, as --resume refuses it
+    train(TrainConfig(model='sbn_mlp:width=16', epochs=1, eval_samples=1), tmp_path / 'o', progress=False)
+    shutil.copy(tmp_path / 'o' / 'last.pt', tmp_path / 's' / 'best.pt')
+    with pytest.raises(ValueError, match=r"s/best.pt belongs to another run: its configuration differs from .*config.json \(model: best.pt 'sbn_mlp:width=16', config.json 'duo_mlp"):
+        load_run(tmp_path / 's', 'best.pt')
+
+
+def test_a_missing_last_pt_gets_the_advice_of_a_damaged_one(tmp_path):
+    "kill -9 after best.pt and before last.pt of the first epoch: --resume says best.pt can stand in for last.pt."
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=2, eval_samples=1)
+    train(cfg, tmp_path / 'r', progress=False)
+    (tmp_path / 'r' / 'last.pt').unlink()
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint at .*last.pt; .*best.pt holds all that resuming needs: copy it over"):
+        train(cfg, tmp_path / 'r', resume=True, progress=False)

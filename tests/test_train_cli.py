@@ -261,3 +261,14 @@ def test_the_start_line_says_whether_training_batches_are_augmented(extra, said,
     code, _, err = cli(capsys, '--data', 'cifar10', '--data-dir', str(tmp_path / 'data'), '--model', 'resnet20', '--val', '20',
                        '--epochs', '1', '--eval-samples', '1', '--out', str(tmp_path / 'r'), *extra)
     assert code == 0 and said in err, err
+
+
+def test_the_resume_hint_quotes_the_folder(tmp_path):
+    "A folder name with a space or a shell character is quoted: the printed command runs as it is pasted."
+    import shlex
+    from types import SimpleNamespace
+    from sbn_estimators.train import _resume_hint
+    run = tmp_path / 'my run; $x'
+    run.mkdir(); (run / 'last.pt').write_bytes(b'x')
+    hint = _resume_hint(SimpleNamespace(out=str(run), export=False, threads=1))
+    assert shlex.split(hint) == ['sbn-train', '--resume', '--out', str(run), '--threads', '1'], hint
