@@ -6,7 +6,7 @@
 __all__ = ['binary_param_groups', 'Bop', 'BayesBiNN', 'make_bop', 'make_bayesbinn']
 
 # %% ../nbs/20_binary_optimizers.ipynb #5d40a91e
-import math
+import math, numbers
 import torch
 from torch import nn
 from torch.optim.adam import adam
@@ -33,6 +33,10 @@ def _unit(name, v, closed=False):
 def _finite(name, v, lo=None):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (lo is not None and v < lo):
         raise ValueError(f"{name} must be a finite number{'' if lo is None else f' >= {lo}'}, got {v!r}")
+
+def _count(name, v):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
 
 def _check_adam(g, n):
     "Adam's arguments of a group (`n` names it), refused as torch.optim.Adam refuses them (and non-finite ones)."
@@ -107,8 +111,7 @@ class BayesBiNN(torch.optim.Optimizer):
                  scale_eps=1e-10, # added to 1 - w_r^2 and to 1 - tanh^2(lambda) in s, as in the authors' code
                  betas=(0.9, 0.999), eps=1e-8, weight_decay=0.): # Adam for the real-valued groups
         _positive('lr', lr); _positive('temperature', temperature)
-        if isinstance(train_size, bool) or not isinstance(train_size, int) or train_size < 1:
-            raise ValueError(f"train_size must be a positive integer, got {train_size!r}")
+        train_size = _count('train_size', train_size)
         _unit('beta', beta)
         super().__init__(params, dict(lr=lr, temperature=temperature, prior_lambda=prior_lambda, init_lambda=init_lambda,
                                       train_size=train_size, betas=betas, eps=eps, weight_decay=weight_decay, binary=False, beta=beta,
@@ -122,9 +125,7 @@ class BayesBiNN(torch.optim.Optimizer):
         for k in ('lr', 'temperature'): _positive(k + n, g[k])
         _unit('scale_eps' + n, g['scale_eps'], closed=True); _unit('beta' + n, g['beta']); _check_adam(g, n)
         _finite('prior_lambda' + n, g['prior_lambda']); _finite('init_lambda' + n, g['init_lambda'], 0)   # |lambda|: the sign is the weight's
-        if isinstance(g['train_size'], bool) or not isinstance(g['train_size'], int) or g['train_size'] < 1:
-            raise ValueError(f"train_size{n} must be a positive integer, got {g['train_size']!r}")
-        super().add_param_group(group)
+        super().add_param_group({**group, 'train_size': _count('train_size' + n, g['train_size'])})
         group = self.param_groups[-1]
         if not group['binary']: return
         if any(w.dtype == torch.float16 for w in group['params']):

@@ -7,7 +7,7 @@ __all__ = ['Quantize', 'QuantMLP', 'binaryduo_vgg7_coupled', 'DuoResNet', 'DuoBi
            'duo_mlp', 'duo_vgg7', 'duo_resnet18']
 
 # %% ../nbs/15_binaryduo.ipynb #fee17b51
-import copy, math
+import copy, math, numbers
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,10 +24,10 @@ class Quantize(nn.Module):
     def __init__(self, steps:int=2, # n, the number of quantisation steps: 1 binary {0, 1}, 2 ternary {0, 1/2, 1}, 3 two-bit
                  proxy=None): # n = 1 only: registry local estimator (spec or instance) giving the backward
         super().__init__()
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
             raise ValueError(f"steps must be a positive integer (1 binary, 2 ternary, 3 two-bit), got {steps!r}")
         if proxy is not None and steps != 1: raise ValueError(f"a backward proxy is for binary units (steps=1), got steps={steps}")
-        self.steps, self.proxy = steps, None if proxy is None else proxy_estimator(proxy)
+        self.steps, self.proxy = int(steps), None if proxy is None else proxy_estimator(proxy)
     def forward(self, y):
         q = torch.round(self.steps * y.detach().clamp(0, 1)) / self.steps
         if self.proxy is None: return straight_through(q, y, ((y >= 0) & (y <= 1)).to(y.dtype))
@@ -39,8 +39,9 @@ class Quantize(nn.Module):
 class QuantMLP(nn.Sequential):
     "MLP `Linear -> BatchNorm1d -> act()` per hidden layer, linear head: sizes [n_in, n_1, ..., n_out]."
     def __init__(self, sizes, act=lambda: Quantize(2)):
-        if len(sizes) < 3 or not all(isinstance(n, int) and n >= 1 for n in sizes):
+        if len(sizes) < 3 or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in sizes):
             raise ValueError(f"sizes must be at least [n_in, n_1, n_out] with positive integers, got {sizes}")
+        sizes = [int(n) for n in sizes]
         mods = []
         for i, o in zip(sizes[:-2], sizes[1:-1]): mods += [nn.Linear(i, o, bias=False), nn.BatchNorm1d(o), act()]
         super().__init__(*mods, nn.Linear(sizes[-2], sizes[-1]))
@@ -79,9 +80,9 @@ class DuoBinary(nn.Module):
                  proxy=None, # backward of the binary units (see `Quantize`)
                  dim:int=-1): # the feature dimension, counted from the end: -1 for a Linear consumer, -3 for a Conv2d
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1: raise ValueError(f"channels must be a positive integer, got {channels!r}")
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim >= 0: raise ValueError(f"dim must be a negative integer (-1 Linear, -3 Conv2d), got {dim!r}")
-        shift, self.dim = _check_positive('shift', shift), dim
+        if isinstance(channels, bool) or not isinstance(channels, numbers.Integral) or channels < 1: raise ValueError(f"channels must be a positive integer, got {channels!r}")
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim >= 0: raise ValueError(f"dim must be a negative integer (-1 Linear, -3 Conv2d), got {dim!r}")
+        shift, self.dim = _check_positive('shift', shift), int(dim)
         self.weight = nn.Parameter(torch.ones(2, channels))
         self.bias = nn.Parameter(torch.tensor([[-shift], [shift]]).repeat(1, channels))
         self.binary = Quantize(1, proxy)
@@ -154,7 +155,7 @@ register_transform('decouple')(decouple)
 @register_model('duo_mlp', 'layered', (None,), 'digits', "BinaryDuo-style MLP: (Linear, BN, Quantize(steps)) x 2, linear head; coupled: steps=2")
 def duo_mlp(est=None, in_shape=(64,), n_out:int=10, hidden:int=70, steps:int=2):
     "`QuantMLP` [inputs, hidden, hidden, n_out] with `Quantize(steps)` units (binary ones take `est` as their backward)."
-    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1: raise ValueError(f"model 'duo_mlp': hidden must be a positive integer, got {hidden!r}")
+    if isinstance(hidden, bool) or not isinstance(hidden, numbers.Integral) or hidden < 1: raise ValueError(f"model 'duo_mlp': hidden must be a positive integer, got {hidden!r}")
     return QuantMLP([math.prod(in_shape), hidden, hidden, n_out], lambda: Quantize(steps, est if steps == 1 else None))
 
 # %% ../nbs/15_binaryduo.ipynb #88c9ebdb

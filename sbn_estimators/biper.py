@@ -7,7 +7,7 @@ __all__ = ['QE_LAWS', 'BIPER_INITS', 'biper_weights', 'quantization_error', 'exp
            'fmnist_biper_conv', 'biper_binarize']
 
 # %% ../nbs/19b_biper.ipynb #df46f817
-import copy, math
+import copy, math, numbers
 import torch
 from torch import nn
 from .straight_through import sign_pm
@@ -51,7 +51,7 @@ def expected_quantization_error(freq:float, # omega
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")
     if law not in QE_LAWS: raise ValueError(f"unknown law {law!r}; valid laws: {', '.join(QE_LAWS)}")
-    if isinstance(terms, bool) or not isinstance(terms, int) or not 1 <= terms <= 10**7:   # 10^7 terms: about 0.4 GB, tail below 3.2e-8
+    if isinstance(terms, bool) or not isinstance(terms, numbers.Integral) or not 1 <= terms <= 10**7:   # 10^7 terms: about 0.4 GB, tail below 3.2e-8
         raise ValueError(f"terms must be an integer in 1..10**7, got {terms!r}")
     t = 2 * torch.arange(1, terms + 1, dtype=torch.float64) * freq
     phi = torch.exp(-(t * scale) ** 2 / 2) if law == 'normal' else torch.sinc(t * scale / math.pi)   # torch.sinc(x) = sin(pi x)/(pi x)

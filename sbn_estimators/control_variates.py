@@ -6,7 +6,7 @@
 __all__ = ['DoubleCV', 'bitflip_set', 'UGC']
 
 # %% ../nbs/18_control_variates.ipynb #faebcc7f
-import math
+import math, numbers
 import torch
 from .core import *
 from .sbn import *
@@ -19,8 +19,8 @@ from .unbiased import PerLayerEstimator, check_logit_noise, _pm1
 class DoubleCV(Estimator):
     "Leave-one-out REINFORCE over n paths with a per-layer Taylor control variate around the other paths (Titsias & Shi)."
     def __init__(self, n=4): # paths per example, n >= 2
-        if isinstance(n, bool) or not isinstance(n, int) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
-        self.n = n
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
+        self.n = int(n)
     needs_grad = True # differentiates the paths inside: with gradients disabled, `surrogate` gives `loss_value`
     correct = True # add back the control variate's expectation (False only to show the bias of leaving it out)
 

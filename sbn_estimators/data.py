@@ -110,7 +110,7 @@ def cos_dataset(seed:int=0, # seed of the training/validation draw (test uses a 
                          f"has the low 32 bits of the test's 2**31-1); any other seed works, i.e. any with seed % 2**31 != 2**30-1, e.g. {seed + 1}")
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral) or n_per_class < 10:
         raise ValueError(f"n_per_class must be an integer of at least 10, got {n_per_class!r}")
-    if not (isinstance(val, float) and 0 <= val < 1 or isinstance(val, int) and not isinstance(val, bool) and val >= 0 and val % 2 == 0):
+    if not (isinstance(val, float) and 0 <= val < 1 or isinstance(val, numbers.Integral) and not isinstance(val, bool) and val >= 0 and val % 2 == 0):
         raise ValueError(f"val must be a fraction in [0, 1) of the {2 * n_per_class} training points or an even count "
                          f"(half of it per class), got {val!r}")
     n_val = round(val * n_per_class) if isinstance(val, float) else val // 2   # validation points per class

@@ -26,13 +26,14 @@ def _check_t_range(t_min, t_max):
     return t_min, t_max
 
 def _check_epochs(epoch, epochs):
-    "ValueError unless `epochs` is a positive integer and `epoch` an integer >= 0."
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0: raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+    "`(epoch, epochs)` as ints; ValueError unless `epochs` is a positive integer and `epoch` an integer >= 0."
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0: raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+    return int(epoch), int(epochs)
 
 def ede_t(epoch:int, epochs:int, t_min:float=0.1, t_max:float=10.) -> float:
     "IR-Net's t at `epoch` of `epochs`: t_min 10^(epoch/epochs log10(t_max/t_min)), t_max from `epochs` on."
-    _check_epochs(epoch, epochs)
+    epoch, epochs = _check_epochs(epoch, epochs)
     t_min, t_max = _check_t_range(t_min, t_max)
     return min(t_min * 10 ** (min(epoch, epochs) / epochs * math.log10(t_max / t_min)), t_max)   # rounding could pass t_max
 
@@ -95,7 +96,7 @@ PROGRESSIVE_K_MAX = 1e7 # bitorch floors 1 - t at 1e-7: the gain k_s of the trai
 
 def progressive_scale(epoch:int, epochs:int) -> float:
     "bitorch's scale s = epoch/epochs at `epoch` of `epochs` (1 from `epochs` on)."
-    _check_epochs(epoch, epochs)
+    epoch, epochs = _check_epochs(epoch, epochs)
     return min(epoch, epochs) / epochs
 
 def _check_scale(s):

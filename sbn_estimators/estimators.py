@@ -8,7 +8,7 @@ __all__ = ['ESTIMATORS', 'ALIASES', 'ESTIMATOR_MODULES', 'reduce_loss', 'Estimat
            'load_plugins', 'Exact', 'MeanField', 'group_grads', 'draw_estimates', 'draw_input_estimates']
 
 # %% ../nbs/03_estimators.ipynb #6ff095b1
-import dis, functools, hashlib, importlib, importlib.util, inspect, sys
+import dis, functools, hashlib, importlib, importlib.util, inspect, numbers, sys
 from pathlib import Path
 import torch
 from torch import nn
@@ -287,7 +287,7 @@ def draw_estimates(net:SBNModel, x, y, # network and data (each example gets its
                   ) -> dict:
     "`{group: [S, d]}`: `samples` independent gradient estimates of the mean loss over `(x, y)`."
     for k, v in (('samples', samples), ('chunk', chunk)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
     net.check_data(x, y)
     if not est.stochastic:
         params = [tuple(p.detach().clone().requires_grad_() for p in pair) for pair in net.layer_params()]
@@ -313,7 +313,7 @@ def draw_input_estimates(net:SBNModel, x, y, # network and data
                          seed:int=0 # re-seeds torch first
                         ) -> torch.Tensor:
     "`[copies, B*d]`: independent estimates of d(mean loss)/dx, from one call on the examples repeated `copies` times."
-    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1: raise ValueError(f"copies must be a positive integer, got {copies!r}")
+    if isinstance(copies, bool) or not isinstance(copies, numbers.Integral) or copies < 1: raise ValueError(f"copies must be a positive integer, got {copies!r}")
     net.check_data(x, y)
     torch.manual_seed(seed)
     rep = lambda t: t.repeat(copies, *[1] * (t.dim() - 1))

@@ -7,7 +7,7 @@ __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', '
            'read_report', 'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
-import argparse, json, math, shlex, sys, time, warnings
+import argparse, json, math, numbers, shlex, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -62,11 +62,11 @@ def accuracy_curves(est:torch.Tensor, # [S, d] estimates
                    ) -> dict:
     "Relative RMSE and cosine (mean, 15% and 85% quantiles) of the average of M estimates, for each M."
     _check_estimates(est, exact)
-    S, is_int = len(est), lambda v: isinstance(v, int) and not isinstance(v, bool)
+    S, is_int = len(est), lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)
     if Ms is not None and not (isinstance(Ms, (list, tuple)) and Ms and all(is_int(M) and 1 <= M <= S for M in Ms)):
         raise ValueError(f"Ms must be positive integers, at most the number of estimates S = {S}, in a non-empty list; got {Ms!r}")
     est, exact = est.double(), exact.double()
-    Ms = [M for M in (Ms or M_GRID) if M <= S]
+    Ms = [int(M) for M in (Ms or M_GRID) if M <= S]
     out = dict(M=Ms, rel_rmse=[], cos=[], cos_q15=[], cos_q85=[])
     for M in Ms:
         n = len(est) // M
@@ -97,8 +97,8 @@ def _unique_labels(labels) -> list:
     return out
 
 def _check_settings(samples, seed, chunk, Ms):
-    "Raise a `ValueError` for settings `gradient_report` cannot use (bool is not an integer here)."
-    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    "The settings as ints (`Ms` a list of them, or None); a `ValueError` for those `gradient_report` cannot use (bool is not an integer here)."
+    is_int = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)
     if not is_int(samples) or samples < 2:
         raise ValueError(f"samples must be an integer >= 2 (the spread and the z-test need two estimates), got {samples!r}")
     if not is_int(seed): raise ValueError(f"seed must be an integer, got {seed!r}")
@@ -106,6 +106,7 @@ def _check_settings(samples, seed, chunk, Ms):
     if not is_int(chunk) or chunk < 1: raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     if Ms is not None and not (isinstance(Ms, (list, tuple)) and Ms and all(is_int(M) and 1 <= M <= samples for M in Ms)):
         raise ValueError(f"Ms must be a non-empty list of integers from 1 to samples ({samples}), got {Ms!r}")
+    return int(samples), int(seed), int(chunk), None if Ms is None else [int(M) for M in Ms]
 
 def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small enough to enumerate)
                     estimators, # a spec string such as 'reinforce,concrete:tau=1', or a list of spec strings, estimators or (label, estimator) pairs
@@ -118,7 +119,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                     on_estimator=None # called with the report after each estimator, e.g. to save progress
                    ) -> dict:
     "Exact loss and gradient, and per estimator per parameter group the accuracy metrics and curves."
-    _check_settings(samples, seed, chunk, Ms)
+    samples, seed, chunk, Ms = _check_settings(samples, seed, chunk, Ms)
     if not (isinstance(estimators, str) or isinstance(estimators, (list, tuple)) and estimators):
         raise ValueError(f"estimators must be a spec string such as 'st,reinforce' or a non-empty list of spec strings, "
                          f"estimators or (label, estimator) pairs; got {estimators!r}")

@@ -6,7 +6,7 @@
 __all__ = ['CategoricalST', 'DARN', 'ZGR', 'ReinMax', 'GST', 'conditional_logistic', 'GumbelRao', 'DecoupledST']
 
 # %% ../nbs/16_gumbel_family.ipynb #10124bc9
-import math
+import math, numbers
 import torch
 import torch.nn.functional as F
 from .core import *
@@ -84,8 +84,8 @@ class GumbelRao(CategoricalST):
                  k=10): # conditional noise samples per unit
         super().__init__()
         self.tau = _check_number('tau', tau)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
-        self.k = k
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
+        self.k = int(k)
     def noise_given(self, a, x):
         "k noises per unit from Z | x, detached: [k, *a.shape]."
         dt = noise_dtype(a.dtype)

@@ -7,7 +7,7 @@ __all__ = ['smoothed_grad_samples', 'smoothed_grad', 'coordinate_grad', 'proxy_e
            'module_loss', 'mismatch', 'plot_mismatch']
 
 # %% ../nbs/04a_mismatch.ipynb #7807068a
-import copy, inspect, math
+import copy, inspect, math, numbers
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,7 +25,7 @@ def _sigmas(sigma, params):
     return [float(v) for v in s]
 
 def _check_count(name, n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1: raise ValueError(f"{name} must be a positive integer, got {n!r}")
 
 def _antithetic_chunks(f, params, sigma, samples, seed, chunk):
     "Yields, per chunk of perturbations, the antithetic terms `[k, *shape]` of every parameter tensor."
@@ -157,7 +157,7 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names):
     if any(p is not None for p in proxies) and not _proxy_slots(model):
         raise ValueError(f"proxies {list(proxies)!r}: the model has no binary unit whose backward a proxy replaces (a BinaryActivation, "
                          "or a module with steps == 1 and a proxy), so every proxy would measure the same gradient; pass proxies=[None]")
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
+    if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 2:
         raise ValueError(f"samples must be an integer >= 2 (two halves of samples // 2 antithetic pairs), got {samples!r}")
     if isinstance(rel_sigma, bool) or not isinstance(rel_sigma, (int, float)) or not 0 < rel_sigma < math.inf:
         raise ValueError(f"rel_sigma must be a positive finite number (relative to the rms of each layer's weights), got {rel_sigma!r}")
@@ -227,7 +227,7 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
     finally:
         for m, a, o in old: setattr(m, a, o)
         model.train(was_training)
-    return dict(layers=names, ceiling=ceiling, cos=cos, cos_corrected=corrected, rel_sigma=rel_sigma, samples=samples)
+    return dict(layers=names, ceiling=ceiling, cos=cos, cos_corrected=corrected, rel_sigma=rel_sigma, samples=int(samples))
 
 # %% ../nbs/04a_mismatch.ipynb #fada7fc7
 def plot_mismatch(results:dict, # {setting label: mismatch(...) result with a single proxy, or pick one with `proxy`}

@@ -10,7 +10,7 @@ __all__ = ['MODEL_KINDS', 'MODELS', 'MODEL_MODULES', 'MODEL_TRANSFORMS', 'FMNIST
            'binaryduo_vgg7', 'model_dtype', 'get_model']
 
 # %% ../nbs/12_models.ipynb #8664bb31
-import dataclasses, importlib, functools, inspect, math
+import dataclasses, importlib, functools, inspect, math, numbers
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -144,7 +144,7 @@ def sbn_mlp(est=None, in_shape=(64,), n_out:int=10, width:int=256, depth:int=2,
             noise='logistic', loss='cross_entropy', dtype=torch.float32):
     "The SBN MLP `[prod(in_shape), width x depth, n_out]` (all estimators train it)."
     for k, v in (('width', width), ('depth', depth)):
-        if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1): raise ValueError(f"model 'sbn_mlp': {k} must be a positive integer, got {v!r}")
+        if not (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1): raise ValueError(f"model 'sbn_mlp': {k} must be a positive integer, got {v!r}")
     return SBNMLP([math.prod(in_shape)] + [width] * depth + [n_out], noise=noise, loss=loss, dtype=dtype)
 
 # %% ../nbs/12_models.ipynb #ce60f9e9
@@ -201,10 +201,10 @@ class BNNConvNet(nn.Module):
     def __init__(self, act, # callable returning a `BinaryActivation`
                  n_out:int=10, in_channels:int=1,
                  width:int=32): # channels of the first two convs (the last two have 2 x width)
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
             raise ValueError(f"BNNConvNet (model 'fmnist_bnn_conv'): width must be a positive integer, got {width!r}")
         super().__init__()
-        c = [width, width, 2 * width, 2 * width]
+        c = [int(width)] * 2 + [2 * int(width)] * 2
         mods = [nn.Conv2d(in_channels, c[0], 3, padding=1, bias=False), nn.BatchNorm2d(c[0])]
         for i, o in zip(c[:-1], c[1:]):
             mods += [act(), BinaryWeightConv2d(i, o, 3, padding=1, bias=False, scale='tensor'), nn.MaxPool2d(2), nn.BatchNorm2d(o)]
@@ -354,7 +354,7 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
         if rest: raise ValueError(f"model spec names more than one model; give exactly one")
         kwargs = {**given, **kwargs}
     entry = model_entry(name)
-    if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
+    if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
         raise ValueError(f"n_out must be a positive integer (classes, or outputs of a logistic loss), got {n_out!r}")
     if isinstance(est, str): est = estimator(est)
     if est is None and entry.kind == 'layered':
@@ -365,9 +365,10 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
             shown = '(' + ', '.join('any' if s is None else str(s) for s in entry.input_shape) + (',)' if len(entry.input_shape) == 1 else ')')
             raise ValueError(f"model {name!r} reads inputs of shape {shown} ('any': of any size); give in_shape")
         in_shape = entry.input_shape
-    if not (isinstance(in_shape, (tuple, list)) and in_shape and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in in_shape)):
+    if not (isinstance(in_shape, (tuple, list)) and in_shape and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in in_shape)):
         raise ValueError(f"in_shape must be a tuple of positive integers, the shape of one input such as (64,) or (3, 32, 32), got {in_shape!r}")
-    _check_shape(entry, tuple(in_shape))
+    n_out, in_shape = int(n_out), tuple(int(s) for s in in_shape)
+    _check_shape(entry, in_shape)
     unknown = sorted(set(kwargs) - set(entry.params))
     if unknown:
         valid = ', '.join(f'{k}={v!r}' for k, v in entry.params.items()) or 'none'
@@ -375,11 +376,12 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
     for k, v in kwargs.items():   # a spec's values come parsed (numbers, booleans, strings): each must have its default's type
         d = entry.params[k]
         if isinstance(d, bool): ok, what = isinstance(v, bool), 'True or False'
-        elif isinstance(d, int): ok, what = isinstance(v, int) and not isinstance(v, bool), 'an integer'
+        elif isinstance(d, int): ok, what = isinstance(v, numbers.Integral) and not isinstance(v, bool), 'an integer'
         elif isinstance(d, float): ok, what = isinstance(v, (int, float)) and not isinstance(v, bool), 'a number'
         elif isinstance(d, str): ok, what = isinstance(v, str), 'a string'
         else: continue
         if not ok: raise ValueError(f"model {name!r}: {k} must be {what}, got {v!r}")
+        if what == 'an integer': kwargs[k] = int(v)
     if 'dtype' in kwargs: kwargs['dtype'] = model_dtype(kwargs['dtype'])
     if entry.kind == 'sbn' and isinstance(est, LocalEstimator) and 'noise' in entry.params: kwargs.setdefault('noise', est.noise)
-    return entry.build(est, tuple(in_shape), n_out, **kwargs)
+    return entry.build(est, in_shape, n_out, **kwargs)

@@ -6,7 +6,7 @@
 __all__ = ['Rebar', 'Relax', 'conditional_noise', 'REBAR', 'RELAX']
 
 # %% ../nbs/09a_rebar_relax.ipynb #1bdab31a
-import math
+import math, numbers
 import torch
 from torch import nn
 from .core import *
@@ -152,10 +152,10 @@ class RELAX(REBAR):
                 ):
         if tune is False: _refuse_unused(RELAX, 'tune=False', 'tune=True', lr=lr, net_lr=net_lr)
         super().__init__(scale, tau, tune, lr)
-        if isinstance(hidden, bool) or not (isinstance(hidden, int) and hidden >= 1):
+        if isinstance(hidden, bool) or not (isinstance(hidden, numbers.Integral) and hidden >= 1):
             raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
         _check_positive('net_lr', net_lr)
-        self.hidden, self.net_lr = hidden, net_lr
+        self.hidden, self.net_lr = int(hidden), net_lr
 
     def _init_state(self, net, x):
         with torch.no_grad():                                               # input size: the input's and every layer's units

@@ -27,13 +27,14 @@ def _check_reste_params(o, t, m):
     if not 0 < m < t: raise ValueError(f"need 0 < m < t (secant interval inside the clipping threshold), got m={m}, t={t}")
 
 def _check_epoch(epoch, epochs):
-    "ValueError unless `epochs` is a positive integer and `epoch` an integer >= 0 (as EDE and RBNN ask, `ede.ede_t`)."
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0: raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+    "`(epoch, epochs)` as ints; ValueError unless `epochs` is a positive integer and `epoch` an integer >= 0 (as EDE and RBNN ask, `ede.ede_t`)."
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0: raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+    return int(epoch), int(epochs)
 
 def _reste_o(epoch, epochs, o_end):
     "The cosine schedule of o (next section): 1 at epoch 0, o_end from `epochs` on."
-    _check_epoch(epoch, epochs)
+    epoch, epochs = _check_epoch(epoch, epochs)
     return 1 + (o_end - 1) * (1 - math.cos(math.pi / 2 * min(epoch, epochs) / epochs))
 
 def power_function(z:torch.Tensor, o:float) -> torch.Tensor:
@@ -92,7 +93,7 @@ class ReSTESchedule:
         mods = model if isinstance(model, (list, tuple)) else [model]
         self.modules = list({id(m): m for mod in mods for m in mod.modules() if isinstance(m, ReSTE)}.values())
         if not self.modules: raise ValueError("no ReSTE module found in the model; nothing to schedule")
-        _check_epoch(last_epoch, epochs)
+        last_epoch, epochs = _check_epoch(last_epoch, epochs)
         _check_reste_params(o_end, 1.5, 0.1)
         self.epochs, self.o_end, self.epoch = epochs, float(o_end), last_epoch
         self._apply()
@@ -110,8 +111,8 @@ class ReSTESchedule:
         self._apply()
     def state_dict(self) -> dict: return {'epoch': self.epoch, 'epochs': self.epochs, 'o_end': self.o_end}
     def load_state_dict(self, state:dict):
-        _check_epoch(state['epoch'], state['epochs']); _check_reste_params(state['o_end'], 1.5, 0.1)
-        self.epoch, self.epochs, self.o_end = state['epoch'], state['epochs'], float(state['o_end'])
+        epoch, epochs = _check_epoch(state['epoch'], state['epochs']); _check_reste_params(state['o_end'], 1.5, 0.1)
+        self.epoch, self.epochs, self.o_end = epoch, epochs, float(state['o_end'])
         self._apply()
 
 # %% ../nbs/06_reste.ipynb #3c1a839d

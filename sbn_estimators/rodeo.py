@@ -7,7 +7,7 @@ __all__ = ['flip_weights', 'stein_operator', 'unit_scores', 'stein_score_term', 
            'RODEO']
 
 # %% ../nbs/18a_rodeo.ipynb #aa021a5f
-import math
+import math, numbers
 import torch
 from torch import nn
 from .core import *
@@ -83,12 +83,12 @@ class RODEO(Estimator):
                  net_lr=0.01, # Adam step size of the control networks
                  tune=True # an Adam step on the estimates' mean squared norm after each estimate; False keeps everything fixed
                 ):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1: raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
+        if isinstance(hidden, bool) or not isinstance(hidden, numbers.Integral) or hidden < 1: raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
         _check_positive('lr', lr); _check_positive('net_lr', net_lr)
         if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
         if not tune: _refuse_unused(RODEO, 'tune=False', 'tune=True', lr=lr, net_lr=net_lr)
-        self.n, self.hidden, self.lr, self.net_lr, self.tune = n, hidden, lr, net_lr, tune
+        self.n, self.hidden, self.lr, self.net_lr, self.tune = int(n), int(hidden), lr, net_lr, tune
         self.nets, self._loaded = None, {}
     needs_grad = True # differentiates and tunes inside: with gradients disabled, `surrogate` gives `loss_value`
     score_flip = True # the flipped unit's score in the beta-term (False only to show the bias of leaving it out)

@@ -30,8 +30,9 @@ class SBNMLP(nn.Module):
                  dtype=torch.float64, device=None):
         super().__init__()
         sizes = list(sizes)
-        if len(sizes) < 3 or not all(isinstance(n, int) and n >= 1 for n in sizes):
+        if len(sizes) < 3 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in sizes):
             raise ValueError(f"sizes must be at least [n_in, n_1, n_out] with positive integers, got {sizes}")
+        sizes = [int(n) for n in sizes]
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
         self.noise, self.loss_name, self.loss = get_noise(noise), loss, get_loss(loss)
@@ -202,7 +203,7 @@ def cos_data(n_per_class:int=100, # points per class
 def init_sbn_(net:SBNMLP, X, # data the pre-activations are normalised on: [N, n_in], N >= 2 rows that differ, finite
               seed:int=0, samples:int=16):
     "Initialise `net` in place: U(-1, 1) weights and biases, then data-dependent normalisation per layer."
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
     W = net.layers[0].weight
     check_inputs(X, net.sizes[:1], W.dtype, W.device, name='X')

@@ -7,7 +7,7 @@ __all__ = ['z_scores', 'max_z', 'student_t_tail', 'z_threshold', 'z_test', 'reso
            'ks_threshold', 'slope']
 
 # %% ../nbs/00a_stats.ipynb #07b0f14e
-import math
+import math, numbers
 import torch
 
 # %% ../nbs/00a_stats.ipynb #1c2433fb
@@ -60,7 +60,7 @@ def student_t_tail(t:float, # the value |T| must exceed
                    nu:int # degrees of freedom, an integer >= 1
                   ) -> float: # P(|T| > t)
     "Two-sided tail P(|T| > t) of Student's t with `nu` degrees of freedom (A&S 26.7.3 / 26.7.4, see above)."
-    if not (isinstance(nu, int) and not isinstance(nu, bool) and nu >= 1): raise ValueError(f"nu must be an integer >= 1, got {nu!r}")
+    if not (isinstance(nu, numbers.Integral) and not isinstance(nu, bool) and nu >= 1): raise ValueError(f"nu must be an integer >= 1, got {nu!r}")
     t = float(t)
     if not t > 0: return math.nan if math.isnan(t) else 1.
     if math.isinf(t): return 0.
@@ -81,12 +81,13 @@ def z_threshold(tests:int, # number d of z-scores in the check (all coordinates,
                 samples:int=None # S, when each standard error is estimated from the S estimates behind its mean (Student's t, S - 1 dof); None: known (normal)
                ) -> float:
     "Bonferroni threshold: an unbiased estimator's max |z| over `tests` scores exceeds it with probability <= `alpha`."
-    if not (isinstance(tests, int) and tests >= 1): raise ValueError(f"tests must be a positive integer, got {tests!r}")
+    if not (isinstance(tests, numbers.Integral) and not isinstance(tests, bool) and tests >= 1): raise ValueError(f"tests must be a positive integer, got {tests!r}")
     if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     z = math.sqrt(2) * torch.special.erfinv(torch.tensor(1 - alpha / tests, dtype=torch.float64)).item()
     if samples is None: return z
-    if not (isinstance(samples, int) and not isinstance(samples, bool) and samples >= 2):
+    if not (isinstance(samples, numbers.Integral) and not isinstance(samples, bool) and samples >= 2):
         raise ValueError(f"samples must be an integer >= 2 (the estimates behind each mean) or None, got {samples!r}")
+    tests, samples = int(tests), int(samples)
     above = lambda t: tests * student_t_tail(t, samples - 1) > alpha
     lo, step = z, z * (1 + z * z) / (samples - 1)        # the root is above z, by about a quarter of this step
     hi = z + step
@@ -147,7 +148,7 @@ def ks_threshold(tests:int, # number m of KS distances in the check
                  alpha:float=1e-3 # probability of a false alarm of the whole check when every sampler is right
                 ) -> float:
     "Bonferroni bound t on sqrt(n) D: m Q(t) = alpha, so one of m distances of correct samplers exceeds t / sqrt(n) with probability <= alpha."
-    if not (isinstance(tests, int) and tests >= 1): raise ValueError(f"tests must be a positive integer, got {tests!r}")
+    if not (isinstance(tests, numbers.Integral) and not isinstance(tests, bool) and tests >= 1): raise ValueError(f"tests must be a positive integer, got {tests!r}")
     if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     lo, hi = 0.5, 10.   # Q(0.5) = 0.96, Q(10) ~ 1e-87: the root is in between for alpha < 0.96
     for _ in range(60):

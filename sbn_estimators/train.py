@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'list_text', 'train_cli', 'compare_estimators', 'format_comparison', 'plot_estimator_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, copy, csv, dataclasses, inspect, itertools, json, math, os, re, shlex, sys, tempfile, time
+import argparse, atexit, copy, csv, dataclasses, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import torch
@@ -276,7 +276,7 @@ def _eval_setup(model, data, split, samples, batch_size, device):
     "Checked arguments of an evaluation: (X, y, per-example loss, device, dtype)."
     if split not in data.splits: raise ValueError(f"unknown split {split!r}; valid: {', '.join(data.splits)}")
     for k, v in (('samples', samples), ('batch_size', batch_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
     X, y = data.splits[split]
     if len(y) == 0: raise ValueError(f"split {split!r} of {data.name!r} has no examples to evaluate (a 'val' split needs val > 0)")
     loss_fn = get_loss(data.loss)

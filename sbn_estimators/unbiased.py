@@ -7,7 +7,7 @@ __all__ = ['REINFORCE_BASELINES', 'Reinforce', 'unit_logit', 'check_logit_noise'
            'DisARM', 'dirichlet_copula', 'copula_correlation', 'ARMS', 'MuProp']
 
 # %% ../nbs/08_unbiased.ipynb #aafc8e6c
-import inspect, math
+import inspect, math, numbers
 import torch
 from torch import nn
 from .core import *
@@ -45,17 +45,17 @@ class Reinforce(Estimator):
         if baseline not in REINFORCE_BASELINES:
             raise ValueError(f"unknown baseline {baseline!r}; valid baselines: {', '.join(REINFORCE_BASELINES)}")
         n_paths = (4 if baseline == 'loo' else 1) if n is None else n
-        if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < (2 if baseline == 'loo' else 1):
+        if isinstance(n_paths, bool) or not isinstance(n_paths, numbers.Integral) or n_paths < (2 if baseline == 'loo' else 1):
             raise ValueError(f"n must be an integer >= {2 if baseline == 'loo' else 1} for baseline={baseline!r}, got {n!r}")
         if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
             raise ValueError(f"decay must be a number in [0, 1), got {decay!r}")
-        if isinstance(hidden, bool) or not (isinstance(hidden, int) and hidden >= 1):
+        if isinstance(hidden, bool) or not (isinstance(hidden, numbers.Integral) and hidden >= 1):
             raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
         _check_positive('lr', lr)
         if baseline != 'ema': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='ema'", decay=decay)
         if baseline != 'nvil': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='nvil'", hidden=hidden, lr=lr)
-        self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n, decay, hidden, lr
-        self.n_paths, self.ema, self.baseline_net, self._loaded = n_paths, None, None, {}
+        self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n if n is None else int(n), decay, int(hidden), lr
+        self.n_paths, self.ema, self.baseline_net, self._loaded = int(n_paths), None, None, {}
 
     @property
     def needs_grad(self): return self.baseline in ('ema', 'nvil') # they learn: with gradients disabled, `surrogate` gives `loss_value`
@@ -177,7 +177,7 @@ class DisARM(PerLayerEstimator):
 
 # %% ../nbs/08_unbiased.ipynb #ed73071c
 def _check_copula_n(n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
 
 def dirichlet_copula(n:int, # number of samples, n >= 2
                      shape, device=None, dtype=None) -> torch.Tensor:
@@ -203,8 +203,8 @@ def copula_correlation(p:torch.Tensor, n:int) -> torch.Tensor:
 class ARMS(PerLayerEstimator):
     "ARMS per layer: n Dirichlet-copula samples, leave-one-out baseline, debiased for their correlation."
     def __init__(self, n=4): # samples per layer, n >= 2 (n = 2 is DisARM)
-        if not (isinstance(n, int) and n >= 2): raise ValueError(f"arms needs an integer n >= 2, got {n!r}")
-        self.n = n
+        if not (isinstance(n, numbers.Integral) and n >= 2): raise ValueError(f"arms needs an integer n >= 2, got {n!r}")
+        self.n = int(n)
     def correlation(self, p): return copula_correlation(p, self.n)
     def draw(self, p):
         b = dirichlet_copula(self.n, p.shape, p.device, p.dtype) < p
