@@ -18,7 +18,7 @@ from .models import BNNConvNet, register_model, register_transform
 # %% ../nbs/19b_biper.ipynb #35d793f2
 def _check_freq(freq):
     "`freq` as a float; ValueError unless it is a positive finite number."
-    if isinstance(freq, bool) or not isinstance(freq, (int, float)) or not (math.isfinite(freq) and freq > 0):
+    if isinstance(freq, bool) or not isinstance(freq, numbers.Real) or not (math.isfinite(freq) and freq > 0):
         raise ValueError(f"freq must be a positive finite number, got {freq!r}")
     return float(freq)
 
@@ -48,8 +48,9 @@ def expected_quantization_error(freq:float, # omega
                                ) -> float:
     "The expected quantization error E|sin(omega W) - sign(sin(omega W))| for W ~ N(0, scale^2) or U(-scale, scale)."
     freq = _check_freq(freq)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not (math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    scale = float(scale)
     if law not in QE_LAWS: raise ValueError(f"unknown law {law!r}; valid laws: {', '.join(QE_LAWS)}")
     if isinstance(terms, bool) or not isinstance(terms, numbers.Integral) or not 1 <= terms <= 10**7:   # 10^7 terms: about 0.4 GB, tail below 3.2e-8
         raise ValueError(f"terms must be an integer in 1..10**7, got {terms!r}")
@@ -72,7 +73,7 @@ class BiPer(nn.Module):
                  tau:float=0.): # weight of the authors' loss penalty tau mean(sin^2(omega w)); 0: none
         super().__init__()
         if not isinstance(binarize, bool): raise ValueError(f"binarize must be True or False, got {binarize!r}")
-        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not (math.isfinite(tau) and tau >= 0):
+        if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not (math.isfinite(tau) and tau >= 0):
             raise ValueError(f"tau must be a finite number >= 0, got {tau!r}")
         self.register_buffer('binarized', torch.tensor(binarize))   # the stage, saved in the state_dict
         self.register_load_state_dict_pre_hook(_keep_stage)
@@ -116,6 +117,8 @@ def fmnist_biper_conv(est=None, in_shape=(1, 28, 28), n_out:int=10,
                       init:str='kaiming_normal'): # the binary convs' latents: He's normal law (the authors'), or 'default' (PyTorch's uniform)
     "`BNNConvNet` whose binary convs use `BiPer(freq, binarize, tau)` weights, unscaled, initialised by `init`."
     if init not in BIPER_INITS: raise ValueError(f"unknown init {init!r}; valid: {', '.join(BIPER_INITS)}")
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:   # BNNConvNet's message names fmnist_bnn_conv
+        raise ValueError(f"model 'fmnist_biper_conv': width must be a positive integer, got {width!r}")
     model = BNNConvNet(lambda: BinaryActivation(est), n_out, in_shape[0], width)
     for m in binary_weight_layers(model).values():
         m.binarize, m.scale = BiPer(freq, binarize, tau), 'none'

@@ -239,17 +239,29 @@ def _load_module(item:str) -> str:
     try: importlib.import_module(item)
     except ModuleNotFoundError as e:
         if e.name is None or not (item == e.name or item.startswith(e.name + '.')): raise _plugin_error(item, e) from e
-        raise ValueError(f"plugin {item!r}: no module named {e.name!r}; give an importable module or a .py file") from None
+        file = item.replace('.', '/') + '.py'
+        here = f"; for {file} in this folder, give {file} (a file path) or run with PYTHONPATH=." if Path(file).is_file() else ''
+        raise ValueError(f"plugin {item!r}: no module named {e.name!r}; give an importable module or a .py file{here}") from None
     except (Exception, SystemExit) as e: raise _plugin_error(item, e) from e
     return item
 
+def _restoring(load, item:str) -> str:
+    "`load(item)`; a plugin that fails leaves the registries as they were (it may have registered something first)."
+    from sbn_estimators.models import MODELS, MODEL_TRANSFORMS
+    saved = [(r, dict(r)) for r in (ESTIMATORS, ALIASES, MODELS, MODEL_TRANSFORMS)]
+    try: return load(item)
+    except BaseException:
+        for r, s in saved: r.clear(); r.update(s)
+        raise
+
 def load_plugins(spec:str # comma-separated modules (`mypkg.estimators`) or `.py` files; '' loads nothing
                 ) -> str:
-    "Import the plugins in `spec`, after the built-in estimators, so that what they register can be named; `spec` with files as absolute paths."
+    "Import the plugins in `spec`, after the built-in estimators and models, so that what they register can be named; `spec` with files as absolute paths."
     if not isinstance(spec, str): raise ValueError(f"plugins must be a comma-separated string, got {spec!r}")
-    _import_estimator_modules()   # a plugin cannot take a built-in name unnoticed
+    from sbn_estimators.models import _import_model_modules
+    _import_estimator_modules(); _import_model_modules()   # a plugin cannot take a built-in name unnoticed
     items = [s.strip() for s in spec.split(',') if s.strip()]
-    return ','.join(_load_file(s) if s.endswith('.py') else _load_module(s) for s in items)
+    return ','.join(_restoring(_load_file if s.endswith('.py') else _load_module, s) for s in items)
 
 # %% ../nbs/03_estimators.ipynb #07361abd
 @register_estimator('exact')

@@ -58,15 +58,23 @@ def register_model(name:str, # lowercase registry name
     "Decorator: register `build(est, in_shape, n_out, **params)` as model `name`; a name registered by another builder is refused (the same builder defined again replaces it)."
     _check_name(name, 'model')
     if kind not in MODEL_KINDS: raise ValueError(f"unknown model kind {kind!r}; valid kinds: {', '.join(MODEL_KINDS)}")
+    if not (isinstance(input_shape, tuple) and input_shape and
+            all(s is None or (isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1) for s in input_shape)):
+        raise ValueError(f"model {name!r}: input_shape must be a non-empty tuple of None or positive integers, got {input_shape!r}")
     def _register(build):
         if not callable(build): raise ValueError(f"model {name!r} must be registered with a callable builder, got {build!r}")
         held = MODELS.get(name)
         if held is not None and not _same_definition(held.build, build):
             raise ValueError(f"model name {name!r} is already registered by {held.build.__module__}.{held.build.__qualname__}")
         skip = {'self', 'act', 'est', 'in_shape', 'n_out', 'in_channels', 'in_features'}
-        defaults = {k: p.default for k, p in inspect.signature(params or build).parameters.items()
-                    if k not in skip and p.default is not p.empty}
-        MODELS[name] = ModelEntry(name, kind, build, tuple(input_shape), dataset, description, defaults)
+        sig = {k: p for k, p in inspect.signature(params or build).parameters.items() if k not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        need = [k for k, p in sig.items() if p.default is p.empty]
+        if need: raise ValueError(f"model {name!r}: builder parameter {need[0]} has no default; get_model passes est, in_shape, n_out "
+                                  f"and the keyword parameters with defaults")
+        spec = lambda v: str(v).removeprefix('torch.') if isinstance(v, torch.dtype) else v   # a dtype as a spec names it
+        defaults = {k: spec(p.default) for k, p in sig.items()}
+        shape = tuple(None if s is None else int(s) for s in input_shape)
+        MODELS[name] = ModelEntry(name, kind, build, shape, dataset, description, defaults)
         return build
     return _register
 
@@ -303,9 +311,9 @@ class VGG7(nn.Module):
                  channels=None): # the five binary-layer widths explicitly (BinaryDuo's coupled stage: 45, 45, 90, 90, 336)
         super().__init__()
         if channels is not None and len(channels) != 5: raise ValueError(f"channels must give 5 widths, got {channels!r}")
-        if channels is None and (isinstance(width, bool) or not isinstance(width, (int, float)) or not (math.isfinite(width) and 64 * width > 0.5)):
+        if channels is None and (isinstance(width, bool) or not isinstance(width, numbers.Real) or not (math.isfinite(width) and 64 * width > 0.5)):
             raise ValueError(f"width must be a finite number above 1/128 (the first conv's round(64 * width) channels: at least one), got {width!r}")
-        c = list(channels) if channels is not None else [round(v * width) for v in (64, 64, 128, 128, 512)]
+        c = list(channels) if channels is not None else [round(v * float(width)) for v in (64, 64, 128, 128, 512)]
         cfg = [(in_channels, c[0], 3, 1, 1, False), (c[0], c[1], 3, 1, 1, True), (c[1], c[2], 3, 1, 1, True),
                (c[2], c[3], 3, 1, 1, True), (c[3], c[4], 4, 4, 0, False)]
         mods = []
@@ -349,6 +357,7 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
               **kwargs # model parameters (e.g. width, depth, loss; override those of the spec)
              ) -> nn.Module:
     "The model called `name`, built for estimator `est`."
+    if isinstance(name, str): name = name.strip()
     if isinstance(name, str) and ':' in name:
         (name, given), *rest = parse_estimator_specs(name)
         if rest: raise ValueError(f"model spec names more than one model; give exactly one")
@@ -373,15 +382,17 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
     if unknown:
         valid = ', '.join(f'{k}={v!r}' for k, v in entry.params.items()) or 'none'
         raise ValueError(f"model {name!r} has no parameter {', '.join(unknown)}; valid parameters: {valid}")
+    if 'dtype' in kwargs: kwargs['dtype'] = model_dtype(kwargs['dtype'])
     for k, v in kwargs.items():   # a spec's values come parsed (numbers, booleans, strings): each must have its default's type
+        if k == 'dtype': continue   # checked above
         d = entry.params[k]
         if isinstance(d, bool): ok, what = isinstance(v, bool), 'True or False'
         elif isinstance(d, int): ok, what = isinstance(v, numbers.Integral) and not isinstance(v, bool), 'an integer'
-        elif isinstance(d, float): ok, what = isinstance(v, (int, float)) and not isinstance(v, bool), 'a number'
+        elif isinstance(d, float): ok, what = isinstance(v, numbers.Real) and not isinstance(v, bool), 'a number'
         elif isinstance(d, str): ok, what = isinstance(v, str), 'a string'
         else: continue
         if not ok: raise ValueError(f"model {name!r}: {k} must be {what}, got {v!r}")
         if what == 'an integer': kwargs[k] = int(v)
-    if 'dtype' in kwargs: kwargs['dtype'] = model_dtype(kwargs['dtype'])
+        if what == 'a number': kwargs[k] = float(v)
     if entry.kind == 'sbn' and isinstance(est, LocalEstimator) and 'noise' in entry.params: kwargs.setdefault('noise', est.noise)
     return entry.build(est, in_shape, n_out, **kwargs)

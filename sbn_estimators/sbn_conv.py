@@ -6,7 +6,7 @@
 __all__ = ['PSA_COLS', 'CIFAR_CONVS', 'SBNConvNet', 'unroll', 'conv_flip_backward', 'ConvOps', 'cifar_sbn']
 
 # %% ../nbs/10a_sbn_conv.ipynb #c7c820d5
-import math
+import math, numbers
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,7 +33,10 @@ class SBNConvNet(nn.Module):
         self.noise, self.loss_name, self.loss = get_noise(noise), loss, get_loss(loss)
         if not all(len(tuple(c)) == 4 for c in convs):
             raise ValueError(f"each conv is (out_channels, kernel, stride, padding), got {[tuple(c) for c in convs]}")
-        self.in_shape, self.convs, shape, layers = tuple(in_shape), [tuple(c) for c in convs], tuple(in_shape), []
+        for k, conv in enumerate(convs):
+            if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in conv):
+                raise ValueError(f"conv {k}: out_channels, kernel, stride and padding must be integers, got {tuple(conv)}")
+        self.in_shape, self.convs, shape, layers = tuple(in_shape), [tuple(int(v) for v in c) for c in convs], tuple(in_shape), []
         self.binary_shapes = []
         for k, (c, ks, s, p) in enumerate(self.convs):
             if min(c, ks, s) < 1 or p < 0: raise ValueError(f"conv {k}: need out_channels, kernel, stride >= 1 and padding >= 0, got {(c, ks, s, p)}")
