@@ -21,29 +21,30 @@ def binary_param_groups(model:nn.Module) -> list:
     return [{'params': latent, 'binary': True}, {'params': [p for p in model.parameters() if id(p) not in ids], 'binary': False}]
 
 def _positive(name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v)):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (v > 0 and math.isfinite(v)):
         raise ValueError(f"{name} must be a positive number, got {v!r}")
     return float(v)
 
 def _unit(name, v, closed=False):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v <= 1 if closed else 0 <= v < 1):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 < v <= 1 if closed else 0 <= v < 1):
         raise ValueError(f"{name} must be in {'(0, 1]' if closed else '[0, 1)'}, got {v!r}")
     return float(v)
 
 def _finite(name, v, lo=None):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (lo is not None and v < lo):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or (lo is not None and v < lo):
         raise ValueError(f"{name} must be a finite number{'' if lo is None else f' >= {lo}'}, got {v!r}")
+    return float(v)
 
 def _count(name, v):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
     return int(v)
 
 def _check_adam(g, n):
-    "Adam's arguments of a group (`n` names it), refused as torch.optim.Adam refuses them (and non-finite ones)."
+    "Adam's arguments of a group (`n` names it) as floats, refused as torch.optim.Adam refuses them (and non-finite ones)."
     b = g['betas']
     if not isinstance(b, (tuple, list)) or len(b) != 2: raise ValueError(f"betas{n} must be a pair in [0, 1), got {b!r}")
-    for v in b: _unit(f'betas{n}', v)
-    _finite(f'eps{n}', g['eps'], 0); _finite(f'weight_decay{n}', g['weight_decay'], 0)
+    return dict(betas=tuple(_unit(f'betas{n}', v) for v in b), eps=_finite(f'eps{n}', g['eps'], 0),
+                weight_decay=_finite(f'weight_decay{n}', g['weight_decay'], 0))
 
 def _check_state_dict(sd, key, who):
     if any(key not in g for g in sd['param_groups']):
@@ -67,15 +68,15 @@ class Bop(torch.optim.Optimizer):
                  threshold=1e-8, # flip threshold tau on |m|
                  gamma=1e-4, # adaptivity rate of the gradient's moving average m
                  lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.): # Adam for the real-valued groups
-        _positive('threshold', threshold); _unit('gamma', gamma, closed=True); _positive('lr', lr)
+        threshold, gamma, lr = _positive('threshold', threshold), _unit('gamma', gamma, closed=True), _positive('lr', lr)
         super().__init__(params, dict(threshold=threshold, gamma=gamma, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, binary=False))
         _check_groups(self, 'bop')
 
     def add_param_group(self, group):
         "Add a group, its hyper-parameters checked."
         g, n = {**self.defaults, **group}, f" of param group {len(self.param_groups)}"
-        _positive('threshold' + n, g['threshold']); _unit('gamma' + n, g['gamma'], closed=True); _positive('lr' + n, g['lr']); _check_adam(g, n)
-        super().add_param_group(group)
+        super().add_param_group({**group, 'threshold': _positive('threshold' + n, g['threshold']), 'gamma': _unit('gamma' + n, g['gamma'], closed=True),
+                                 'lr': _positive('lr' + n, g['lr']), **_check_adam(g, n)})
 
     def load_state_dict(self, state_dict):
         _check_state_dict(state_dict, 'gamma', 'bop'); super().load_state_dict(state_dict)
@@ -110,9 +111,9 @@ class BayesBiNN(torch.optim.Optimizer):
                  beta=0., # momentum of the lambda update (0: the plain rule)
                  scale_eps=1e-10, # added to 1 - w_r^2 and to 1 - tanh^2(lambda) in s, as in the authors' code
                  betas=(0.9, 0.999), eps=1e-8, weight_decay=0.): # Adam for the real-valued groups
-        _positive('lr', lr); _positive('temperature', temperature)
+        lr, temperature = _positive('lr', lr), _positive('temperature', temperature)
         train_size = _count('train_size', train_size)
-        _unit('beta', beta)
+        beta = _unit('beta', beta)
         super().__init__(params, dict(lr=lr, temperature=temperature, prior_lambda=prior_lambda, init_lambda=init_lambda,
                                       train_size=train_size, betas=betas, eps=eps, weight_decay=weight_decay, binary=False, beta=beta,
                                       scale_eps=scale_eps))
@@ -122,10 +123,10 @@ class BayesBiNN(torch.optim.Optimizer):
     def add_param_group(self, group):
         "Add a group; in a binary one lambda starts at init_lambda with each parameter's sign, and its sample is drawn."
         g, n = {**self.defaults, **group}, f" of param group {len(self.param_groups)}"
-        for k in ('lr', 'temperature'): _positive(k + n, g[k])
-        _unit('scale_eps' + n, g['scale_eps'], closed=True); _unit('beta' + n, g['beta']); _check_adam(g, n)
-        _finite('prior_lambda' + n, g['prior_lambda']); _finite('init_lambda' + n, g['init_lambda'], 0)   # |lambda|: the sign is the weight's
-        super().add_param_group({**group, 'train_size': _count('train_size' + n, g['train_size'])})
+        h = {k: _positive(k + n, g[k]) for k in ('lr', 'temperature')}
+        h.update(scale_eps=_unit('scale_eps' + n, g['scale_eps'], closed=True), beta=_unit('beta' + n, g['beta']), **_check_adam(g, n))
+        h.update(prior_lambda=_finite('prior_lambda' + n, g['prior_lambda']), init_lambda=_finite('init_lambda' + n, g['init_lambda'], 0))   # |lambda|: the sign is the weight's
+        super().add_param_group({**group, **h, 'train_size': _count('train_size' + n, g['train_size'])})
         group = self.param_groups[-1]
         if not group['binary']: return
         if any(w.dtype == torch.float16 for w in group['params']):

@@ -7,7 +7,7 @@ __all__ = ['EXACT_MEMORY_FRACTION', 'EXACT_FALLBACK_BYTES', 'EXACT_MEMORY_MARGIN
            'exact_memory_limit', 'exact_memory', 'check_enumerable', 'no_autocast', 'exact_loss']
 
 # %% ../nbs/02_exact.ipynb #e5fede28
-import contextlib, math, os
+import contextlib, math, numbers, os
 from fractions import Fraction
 from pathlib import Path
 import torch
@@ -99,7 +99,7 @@ def check_enumerable(net:SBNMLP, # the network to enumerate
                      grad:bool=True # whether a backward pass will follow
                     ) -> int: # the estimated peak bytes
     "Raise `ValueError` if exact enumeration of `net` on `batch` examples would need more than `max_bytes`."
-    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, float)) or not max_bytes > 0):
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Real) or not max_bytes > 0):
         raise ValueError(f"max_bytes must be a positive number of bytes (e.g. 4e9), or None for the default limit, got {max_bytes!r}")
     need = exact_memory(net, batch, grad)
     limit = max_bytes if max_bytes is not None else exact_memory_limit(net.layers[0].weight.device)

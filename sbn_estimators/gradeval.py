@@ -218,11 +218,11 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
     "The PSA paper's toy network trained with SGD on the exact gradient: `(net, X, Y)`."
     if epochs < 0 or batch_size < 1: raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
     for k, v in (('lr', lr), ('momentum', momentum)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float('inf') or (k == 'lr' and v == 0):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v < float('inf') or (k == 'lr' and v == 0):
             raise ValueError(f"{k} must be a finite number, {'positive' if k == 'lr' else '>= 0'}, got {v!r}")
     X, Y = cos_data(seed=seed)
     net = init_sbn_(SBNMLP(list(sizes)), X, seed=seed)
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    opt = torch.optim.SGD(net.parameters(), lr=float(lr), momentum=float(momentum))
     g = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         for idx in torch.randperm(len(X), generator=g).split(batch_size):

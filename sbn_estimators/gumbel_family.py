@@ -16,7 +16,7 @@ from .straight_through import straight_through
 
 # %% ../nbs/16_gumbel_family.ipynb #6cfe417a
 def _check_number(name, v, low=0., strict=True):
-    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and (v > low if strict else v >= low)
+    ok = not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v) and (v > low if strict else v >= low)
     if not ok: raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {v!r}")
     return float(v)
 

@@ -18,8 +18,8 @@ from .gradeval import _estimator_label, _unique_labels
 
 # %% ../nbs/04a_mismatch.ipynb #18bd8ce4
 def _sigmas(sigma, params):
-    s = [sigma] * len(params) if isinstance(sigma, (int, float)) else list(sigma)
-    if len(s) != len(params) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in s):
+    s = [sigma] * len(params) if isinstance(sigma, numbers.Real) else list(sigma)
+    if len(s) != len(params) or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 for v in s):
         raise ValueError(f"sigma must be a positive number or one positive number per parameter tensor "
                          f"({len(params)} here), got {sigma!r}")
     return [float(v) for v in s]
@@ -159,7 +159,7 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names):
                          "or a module with steps == 1 and a proxy), so every proxy would measure the same gradient; pass proxies=[None]")
     if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 2:
         raise ValueError(f"samples must be an integer >= 2 (two halves of samples // 2 antithetic pairs), got {samples!r}")
-    if isinstance(rel_sigma, bool) or not isinstance(rel_sigma, (int, float)) or not 0 < rel_sigma < math.inf:
+    if isinstance(rel_sigma, bool) or not isinstance(rel_sigma, numbers.Real) or not 0 < rel_sigma < math.inf:
         raise ValueError(f"rel_sigma must be a positive finite number (relative to the rms of each layer's weights), got {rel_sigma!r}")
     params = dict(model.named_parameters())
     names = weight_names(model) if names is None else names
@@ -227,7 +227,7 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
     finally:
         for m, a, o in old: setattr(m, a, o)
         model.train(was_training)
-    return dict(layers=names, ceiling=ceiling, cos=cos, cos_corrected=corrected, rel_sigma=rel_sigma, samples=int(samples))
+    return dict(layers=names, ceiling=ceiling, cos=cos, cos_corrected=corrected, rel_sigma=float(rel_sigma), samples=int(samples))
 
 # %% ../nbs/04a_mismatch.ipynb #fada7fc7
 def plot_mismatch(results:dict, # {setting label: mismatch(...) result with a single proxy, or pick one with `proxy`}

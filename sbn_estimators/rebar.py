@@ -43,13 +43,13 @@ class REBAR(Estimator):
                  tune=True, # Adam steps on the estimates' mean squared norm after each estimate; False keeps scale, tau
                  lr=0.05 # Adam step size of the tuning
                 ):
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not abs(scale) <= 1e6:   # kappa^2 B^2 stays finite
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not abs(scale) <= 1e6:   # kappa^2 B^2 stays finite
             raise ValueError(f"scale must be a finite number in [-1e6, 1e6], got {scale!r}")
-        _check_positive('tau', tau, low=1e-3, high=1e3)                      # (a - Z)/tau^2 of the tau-gradient stays finite
+        tau = _check_positive('tau', tau, low=1e-3, high=1e3)                # (a - Z)/tau^2 of the tau-gradient stays finite
         if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
-        _check_positive('lr', lr)
+        lr = _check_positive('lr', lr)
         if not tune: _refuse_unused(REBAR, 'tune=False', 'tune=True', lr=lr)
-        self.scale, self.tau, self.tune, self.lr = scale, tau, tune, lr
+        self.scale, self.tau, self.tune, self.lr = float(scale), tau, tune, lr
         self.scales, self.concrete, self._loaded = None, Concrete(tau), {}
 
     def _init_state(self, net, x):
@@ -154,8 +154,7 @@ class RELAX(REBAR):
         super().__init__(scale, tau, tune, lr)
         if isinstance(hidden, bool) or not (isinstance(hidden, numbers.Integral) and hidden >= 1):
             raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
-        _check_positive('net_lr', net_lr)
-        self.hidden, self.net_lr = int(hidden), net_lr
+        self.hidden, self.net_lr = int(hidden), _check_positive('net_lr', net_lr)
 
     def _init_state(self, net, x):
         with torch.no_grad():                                               # input size: the input's and every layer's units

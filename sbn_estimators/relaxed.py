@@ -6,7 +6,7 @@
 __all__ = ['Concrete', 'STGumbel']
 
 # %% ../nbs/09_relaxed.ipynb #df9b50e6
-import math
+import math, numbers
 import torch
 from .core import *
 from .sbn import *
@@ -14,8 +14,9 @@ from .estimators import *
 
 # %% ../nbs/09_relaxed.ipynb #4545eba9
 def _check_tau(tau):
-    if isinstance(tau, bool) or not (isinstance(tau, (int, float)) and tau > 0 and math.isfinite(tau)):
+    if isinstance(tau, bool) or not (isinstance(tau, numbers.Real) and tau > 0 and math.isfinite(tau)):
         raise ValueError(f"tau must be a positive number, got {tau!r}")
+    return float(tau)
 
 @register_estimator('concrete', aliases=('gumbel_softmax',))
 class Concrete(LocalEstimator):
@@ -24,8 +25,7 @@ class Concrete(LocalEstimator):
                  noise='logistic' # noise Z is drawn from; must be the network's
                 ):
         super().__init__(noise)
-        _check_tau(tau)
-        self.tau = tau
+        self.tau = _check_tau(tau)
     def relax(self, a, z): return 2 * torch.sigmoid((a - z) / self.tau) - 1
     def forward(self, a, z=None): # z: the noise, drawn fresh when not given (in float32 under half precision)
         return self.relax(a, self._noise.sample(a.shape, a.device, noise_dtype(a.dtype)) if z is None else z).to(a.dtype)

@@ -47,14 +47,14 @@ class Reinforce(Estimator):
         n_paths = (4 if baseline == 'loo' else 1) if n is None else n
         if isinstance(n_paths, bool) or not isinstance(n_paths, numbers.Integral) or n_paths < (2 if baseline == 'loo' else 1):
             raise ValueError(f"n must be an integer >= {2 if baseline == 'loo' else 1} for baseline={baseline!r}, got {n!r}")
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
+        if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 <= decay < 1:
             raise ValueError(f"decay must be a number in [0, 1), got {decay!r}")
         if isinstance(hidden, bool) or not (isinstance(hidden, numbers.Integral) and hidden >= 1):
             raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
-        _check_positive('lr', lr)
+        lr = _check_positive('lr', lr)
         if baseline != 'ema': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='ema'", decay=decay)
         if baseline != 'nvil': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='nvil'", hidden=hidden, lr=lr)
-        self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n if n is None else int(n), decay, int(hidden), lr
+        self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n if n is None else int(n), float(decay), int(hidden), lr
         self.n_paths, self.ema, self.baseline_net, self._loaded = int(n_paths), None, None, {}
 
     @property
