@@ -123,3 +123,12 @@ def test_fractional_numpy_floats():
     hypers(opt)
     with pytest.raises(ValueError, match='decay must be a number'): estimator('reinforce', baseline='ema', decay=True)
     with pytest.raises(ValueError, match='gamma must be'): Bop(groups(), gamma=True)
+
+
+def test_rodeo_keeps_python_floats():
+    "RODEO's step sizes given as numpy numbers are kept as floats: its spec and optimizer show plain numbers."
+    import numpy as np
+    import sbn_estimators.rodeo   # registers rodeo
+    from sbn_estimators.estimators import estimator
+    e = estimator('rodeo', lr=np.float32(0.5), net_lr=np.float32(0.25))
+    assert (type(e.lr), type(e.net_lr)) == (float, float) and 'np.' not in e.spec
