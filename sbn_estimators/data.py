@@ -110,10 +110,11 @@ def cos_dataset(seed:int=0, # seed of the training/validation draw (test uses a 
                          f"has the low 32 bits of the test's 2**31-1); any other seed works, i.e. any with seed % 2**31 != 2**30-1, e.g. {seed + 1}")
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral) or n_per_class < 10:
         raise ValueError(f"n_per_class must be an integer of at least 10, got {n_per_class!r}")
-    if not (isinstance(val, float) and 0 <= val < 1 or isinstance(val, numbers.Integral) and not isinstance(val, bool) and val >= 0 and val % 2 == 0):
+    frac = isinstance(val, numbers.Real) and not isinstance(val, numbers.Integral)   # a fraction; a whole number is a count
+    if not (frac and 0 <= val < 1 or isinstance(val, numbers.Integral) and not isinstance(val, bool) and val >= 0 and val % 2 == 0):
         raise ValueError(f"val must be a fraction in [0, 1) of the {2 * n_per_class} training points or an even count "
                          f"(half of it per class), got {val!r}")
-    n_val = round(val * n_per_class) if isinstance(val, float) else val // 2   # validation points per class
+    n_val = round(float(val) * n_per_class) if frac else int(val) // 2   # validation points per class
     if val > 0 and n_val == 0:
         raise ValueError(f"val={val!r} gives no validation point: {val!r} × {n_per_class} points per class rounds to 0; "
                          f"pass 0 for none, or a fraction of at least {1 / n_per_class:g} (one point per class)")

@@ -132,3 +132,11 @@ def test_rodeo_keeps_python_floats():
     from sbn_estimators.estimators import estimator
     e = estimator('rodeo', lr=np.float32(0.5), net_lr=np.float32(0.25))
     assert (type(e.lr), type(e.net_lr)) == (float, float) and 'np.' not in e.spec
+
+
+def test_cos_dataset_takes_a_numpy_fraction():
+    "val=np.float32(0.1) is the fraction 0.1, as a float is (it was refused)."
+    import numpy as np, torch
+    from sbn_estimators.data import cos_dataset
+    a, b = cos_dataset(val=np.float32(0.1), n_per_class=50), cos_dataset(val=0.1, n_per_class=50)
+    assert all(torch.equal(a.splits[k][0], b.splits[k][0]) for k in ('train', 'val', 'test'))
