@@ -1,4 +1,4 @@
-import os, shutil, sys
+import json, os, shutil, sys
 from pathlib import Path
 import pytest
 
@@ -13,6 +13,12 @@ def pytest_addoption(parser):
 @pytest.fixture
 def nb_flags(request):
     return request.config.getoption('--nb-flags').split()
+
+
+def plain(obj) -> bool:
+    "Whether `obj` holds Python numbers only (for tests/test_numpy_*.py): json.dumps refuses numpy numbers but np.float64, a float subclass, which its repr shows."
+    json.dumps(obj)
+    return 'np.' not in repr(obj)
 
 
 def console_script(name):

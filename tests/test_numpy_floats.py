@@ -2,6 +2,7 @@
 or pass them on as Python floats: nothing a spec, a repr, a state_dict or a report shows holds a numpy number."""
 import json
 import numpy as np
+from conftest import plain
 import pytest
 import torch
 from torch import nn
@@ -15,12 +16,6 @@ from sbn_estimators.mismatch import coordinate_grad, mismatch, proxy_estimator, 
 from sbn_estimators.sbn import SBNMLP
 
 torch.set_num_threads(1)  # tiny tensors: one thread is fastest on a shared CPU
-
-
-def plain(obj):
-    "Python floats only, and JSON-safe: json.dumps refuses np.float32 (np.float64 is a float subclass, so check the types too)."
-    json.dumps(obj)
-    return 'np.' not in repr(obj)
 
 
 def est_floats(spec, floats, **fixed):

@@ -2,6 +2,7 @@
 a report, a spec or a repr shows holds a numpy number."""
 import json
 import numpy as np
+from conftest import plain
 import pytest
 import torch
 from torch import nn
@@ -21,12 +22,6 @@ from sbn_estimators.sbn import SBNMLP, cos_data, init_sbn_
 from sbn_estimators.stats import ks_threshold, student_t_tail, z_threshold
 from sbn_estimators.train import evaluate
 from sbn_estimators.unbiased import copula_correlation, dirichlet_copula
-
-
-def plain(obj):
-    "Python ints only, and JSON-safe: json.dumps refuses numpy integers."
-    json.dumps(obj)
-    return 'np.' not in repr(obj)
 
 
 def est_ints(spec, ints, **fixed):
