@@ -309,13 +309,14 @@ def psa_expectation(net, x, y, # network, inputs and targets
                    ) -> torch.Tensor:
     "Mean over examples of the exact expectation over all sampled paths of the PSA surrogate (small nets)."
     psa_ops(net); net.check_data(x, y)   # the checks of `psa_loss`
-    check_params(net, params, copies=False)
+    W = net.layer_params(check_params(net, params, copies=False))[0][0]
+    if W.dtype not in (torch.float32, torch.float64):   # as `exact_loss`: rounding each path's term is not exact
+        raise ValueError(f"psa_expectation sums in the network's dtype, which must be torch.float32 or torch.float64, got {W.dtype}")
     shapes = _binary_shapes(net)
     units = sum(math.prod(s) for s in shapes)
     if units > PSA_MAX_PATH_UNITS:
         raise ValueError(f"{units} binary units give 2^{units} paths; psa_expectation enumerates at most "
                          f"PSA_MAX_PATH_UNITS = {PSA_MAX_PATH_UNITS} units")
-    W = net.layer_params(params)[0][0]
     flat = binary_states(units, W.dtype, W.device)                                # [N, units]
     per = max(1, PSA_PATH_ROWS // len(flat))                                      # examples per chunk
     if len(x) <= per: return _path_sums(net, x, y, params, linearise, flat, shapes).mean()

@@ -26,7 +26,9 @@ class SBNConvNet(nn.Module):
                  loss='cross_entropy', # per-example loss name (see `LOSSES`) or callable
                  dtype=torch.float32, device=None):
         super().__init__()
-        if len(in_shape) != 3 or min(in_shape) < 1: raise ValueError(f"in_shape must be (C, H, W), got {in_shape}")
+        whole = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+        if not isinstance(in_shape, (tuple, list)) or len(in_shape) != 3 or not all(map(whole, in_shape)): raise ValueError(f"in_shape must be (C, H, W) of positive integers, got {in_shape}")
+        if not whole(n_out): raise ValueError(f"n_out must be a positive integer (the head's outputs), got {n_out!r}")
         if not convs: raise ValueError("convs must list at least one (out_channels, kernel, stride, padding)")
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):   # as SBNMLP (a name: `models.get_model`)
             raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
@@ -36,7 +38,8 @@ class SBNConvNet(nn.Module):
         for k, conv in enumerate(convs):
             if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in conv):
                 raise ValueError(f"conv {k}: out_channels, kernel, stride and padding must be integers, got {tuple(conv)}")
-        self.in_shape, self.convs, shape, layers = tuple(in_shape), [tuple(int(v) for v in c) for c in convs], tuple(in_shape), []
+        self.in_shape, self.convs = tuple(int(v) for v in in_shape), [tuple(int(v) for v in c) for c in convs]
+        shape, layers = self.in_shape, []
         self.binary_shapes = []
         for k, (c, ks, s, p) in enumerate(self.convs):
             if min(c, ks, s) < 1 or p < 0: raise ValueError(f"conv {k}: need out_channels, kernel, stride >= 1 and padding >= 0, got {(c, ks, s, p)}")
@@ -44,7 +47,7 @@ class SBNConvNet(nn.Module):
             if min(hw) < 1: raise ValueError(f"conv {k} {(c, ks, s, p)} does not fit its {shape[1]}x{shape[2]} input")
             layers.append(nn.Conv2d(shape[0], c, ks, s, p, dtype=dtype, device=device))
             shape = (c, *hw); self.binary_shapes.append(shape)
-        layers.append(nn.Linear(math.prod(shape), n_out, dtype=dtype, device=device))
+        layers.append(nn.Linear(math.prod(shape), int(n_out), dtype=dtype, device=device))
         self.layers = nn.ModuleList(layers)
 
     @property

@@ -933,7 +933,12 @@ def config_from_args(args) -> TrainConfig:
         path = Path(args.out) / 'config.json'
         if not path.is_file(): raise ValueError(f"nothing to resume: {path} does not exist")
         d = {**cli.load_config(path, TrainConfig), **d}
-    cfg = TrainConfig(**{**d, **given})
+    try: cfg = TrainConfig(**{**d, **given})
+    except ValueError as e:   # a name no module registered: say where one's own comes from
+        if not str(e).startswith(('unknown estimator', 'unknown model')) or {**d, **given}.get('plugins'): raise
+        raise ValueError(f"{e}; {args.out}/config.json names no --plugins, so the script that trained the run registered it: "
+                         "resume from that script, train(cfg, out, resume=True)" if args.resume else
+                         f"{e}; to use one of your own, give --plugins with the module or .py file that registers it") from None
     if args.resume: _check_same_config(cfg, Path(args.out))
     if args.export and _split_spec(cfg.model, 'model')[0] not in _binary_weight_models(own_signs=True):   # early; `train` checks the stages
         raise ValueError(f"--export writes the ±1 weights as packed bits, and model {cfg.model!r} has none; "

@@ -101,6 +101,10 @@ def test_sbn_conv_implements_the_protocol():
     fails(lambda: net(x[:, 0]), "x: inputs must have shape [B, 1, 6, 6], got [5, 6, 6]")
     fails(lambda: net.check_data(x, y.float()), "pass y.long()")
     fails(lambda: net.check_data(x, y + 3), "class indices must be in 0..2")
+    fails(lambda: SBNConvNet((1, 6.0, 6), [(2, 3, 1, 0)], 3), "in_shape must be (C, H, W) of positive integers, got (1, 6.0, 6)")
+    fails(lambda: SBNConvNet(6, [(2, 3, 1, 0)], 3), "in_shape must be (C, H, W) of positive integers, got 6")
+    for n_out in (0, 3.0, True):
+        fails(lambda: SBNConvNet((1, 6, 6), [(2, 3, 1, 0)], n_out), f"n_out must be a positive integer (the head's outputs), got {n_out!r}")
 
 
 def test_sbn_mlp():

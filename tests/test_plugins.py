@@ -124,3 +124,22 @@ def test_plugin_files_of_the_same_name_in_two_folders_both_load(tmp_path):
         assert {'same_stem_one', 'same_stem_two'} <= set(ESTIMATORS)
     finally:
         for d in ('one', 'two'): ESTIMATORS.pop(f'same_stem_{d}', None)
+
+def test_unregistered_names_point_to_plugins(tmp_path):
+    "An unknown estimator or model says how one's own is named; resuming a run whose script registered its estimator says to resume from that script."
+    r = run('sbn-train', '--estimator', 'my_st', '--epochs', '1', cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'give --plugins with the module or .py file' in r.stderr, r.stderr
+    (tmp_path / 'script.py').write_text(textwrap.dedent(f'''
+        import torch; torch.set_num_threads(1)
+        from sbn_estimators.estimators import register_estimator
+        from sbn_estimators.straight_through import ST
+        from sbn_estimators.train import TrainConfig, train
+        @register_estimator('my_st')
+        class MyST(ST): pass
+        train(TrainConfig(estimator='my_st', model='sbn_mlp:width=8', epochs=1, n_train=64, n_test=64), {str(tmp_path / 'run')!r}, progress=False)
+    '''))
+    s = subprocess.run([sys.executable, tmp_path / 'script.py'], capture_output=True, text=True, env=ENV)
+    assert s.returncode == 0, s.stderr
+    r = run('sbn-train', '--resume', '--out', tmp_path / 'run', cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count('\n') == 1, r.stderr
+    assert "unknown estimator 'my_st'" in r.stderr and 'resume from that script, train(cfg, out, resume=True)' in r.stderr, r.stderr

@@ -163,3 +163,12 @@ def test_psa_expectation_enumerates_up_to_the_unit_limit(monkeypatch):
     assert torch.isfinite(psa_expectation(init_sbn_(SBNMLP([2, 3, 2, 1]), X, seed=0), X[:4], Y[:4]))   # 5 units
     with pytest.raises(ValueError, match=r"6 binary units give 2\^6 paths; psa_expectation enumerates at most PSA_MAX_PATH_UNITS = 5"):
         psa_expectation(init_sbn_(SBNMLP([2, 3, 3, 1]), X, seed=0), X[:4], Y[:4])
+
+
+def test_psa_expectation_refuses_half_precision():
+    "As `exact_loss`: a bfloat16 net would round each path's term (0.5 % off in the gradient), so the exact sum refuses it."
+    torch.manual_seed(0)
+    net = SBNMLP([3, 6, 6, 2], loss='cross_entropy', dtype=torch.bfloat16)
+    x, y = torch.randn(5, 3).bfloat16(), torch.randint(0, 2, (5,))
+    for f in (exact_loss, psa_expectation):
+        with pytest.raises(ValueError, match='must be torch.float32 or torch.float64, got torch.bfloat16'): f(net, x, y)
