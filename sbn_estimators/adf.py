@@ -22,6 +22,7 @@ def binary_moments(mu:torch.Tensor, # pre-activation means
                   ):
     "Mean and variance of `x = sign(a - Z)` for `a ~ N(mu, var)`: variance-matched `P(x=+1) = F(mu / sqrt(1 + var/Var Z))`."
     noise = get_noise(noise)
+    var = torch.as_tensor(var, dtype=mu.dtype, device=mu.device)
     p = noise.cdf(mu * torch.rsqrt(1 + var / NOISE_VARIANCE[noise.name]))
     m = 2 * p - 1
     return m, 4 * p * (1 - p)
@@ -38,6 +39,8 @@ def adf_moments(net, x, # SBN model (`SBNMLP`, `SBNConvNet`) and inputs
     "Mean and variance of the head's outputs `[..., B, n_out]` propagated through the network."
     if head not in ('linear', 'squashed'): raise ValueError(f"head must be 'linear' or 'squashed', got {head!r}")
     ops, noise = psa_ops(net), net.noise
+    W0 = net.layer_params()[0][0]   # the checks of the estimators' surrogate, on x alone
+    check_inputs(x, getattr(net, 'in_shape', net.sizes[:1]), W0.dtype, W0.device); check_params(net, params)
     *hidden, (V, c) = net.layer_params(params)
     m, v = x, None                                             # the input is exact: variance 0
     for (W, b), op in zip(hidden, ops):

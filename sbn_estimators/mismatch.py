@@ -15,29 +15,49 @@ from .core import *
 from .estimators import *
 from .layers import BinaryActivation, binary_eval_mode
 from .gradeval import _estimator_label, _unique_labels
+from .data import _check_seed
 
 # %% ../nbs/04a_mismatch.ipynb #18bd8ce4
-def _sigmas(sigma, params):
-    s = [sigma] * len(params) if isinstance(sigma, numbers.Real) else list(sigma)
-    if len(s) != len(params) or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 for v in s):
-        raise ValueError(f"sigma must be a positive number or one positive number per parameter tensor "
+def _check_params(params):
+    "Raise a `ValueError` unless the point `params` is a non-empty list of floating-point tensors."
+    if isinstance(params, torch.Tensor): raise ValueError(f"params must be a list of tensors, got one tensor of shape {list(params.shape)}; pass [w]")
+    if not isinstance(params, (list, tuple)) or not params or not all(isinstance(p, torch.Tensor) and p.is_floating_point() for p in params):
+        got = [p.dtype if isinstance(p, torch.Tensor) else type(p).__name__ for p in params] if isinstance(params, (list, tuple)) else type(params).__name__
+        raise ValueError(f"params must be a non-empty list of floating-point tensors, got {got}")
+
+def _sigmas(sigma, params, name='sigma'):
+    "One positive finite float per parameter tensor, from a number (or 0-d tensor) or a list of them."
+    if isinstance(sigma, torch.Tensor) and sigma.ndim == 0: sigma = sigma.item()
+    s = list(sigma) if isinstance(sigma, (list, tuple)) else [sigma] * len(params)
+    if len(s) != len(params) or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < v < math.inf for v in s):
+        raise ValueError(f"{name} must be a positive finite number or a list of one per parameter tensor "
                          f"({len(params)} here), got {sigma!r}")
     return [float(v) for v in s]
+
+def _losses(f, points):
+    "`f(points)`, refused unless it is one loss per point: shape [k]."
+    k, out = len(points[0]), f(points)
+    if not isinstance(out, torch.Tensor) or out.shape != (k,):
+        got = f"shape {list(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"f must return one loss per parameter point: shape [{k}], got {got}")
+    return out
 
 def _check_count(name, n):
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1: raise ValueError(f"{name} must be a positive integer, got {n!r}")
 
 def _antithetic_chunks(f, params, sigma, samples, seed, chunk):
-    "Yields, per chunk of perturbations, the antithetic terms `[k, *shape]` of every parameter tensor."
-    sig = _sigmas(sigma, params); _check_count('samples', samples); _check_count('chunk', chunk)
+    "Checks the arguments, then iterates, per chunk of perturbations, over the antithetic terms `[k, *shape]` of every parameter tensor."
+    _check_params(params); sig = _sigmas(sigma, params); _check_count('samples', samples); _check_count('chunk', chunk)
     w = [p.detach() for p in params]
-    gen = torch.Generator(device=w[0].device).manual_seed(seed)
-    for s in range(0, samples, chunk):   # point by point: the same draws whatever the chunk
-        points = [[torch.randn(p.shape, generator=gen, device=p.device, dtype=p.dtype) for p in w] for _ in range(min(chunk, samples - s))]
-        eps = [torch.stack(e) for e in zip(*points)]
-        with torch.no_grad():
-            d = f([p + sg * e for p, sg, e in zip(w, sig, eps)]) - f([p - sg * e for p, sg, e in zip(w, sig, eps)])
-        yield [d.to(e.dtype).view(-1, *[1] * (e.ndim - 1)) * e / (2 * sg) for e, sg in zip(eps, sig)]
+    gen = torch.Generator(device=w[0].device).manual_seed(_check_seed(seed))
+    def terms():
+        for s in range(0, samples, chunk):   # point by point: the same draws whatever the chunk
+            points = [[torch.randn(p.shape, generator=gen, device=p.device, dtype=p.dtype) for p in w] for _ in range(min(chunk, samples - s))]
+            eps = [torch.stack(e) for e in zip(*points)]
+            with torch.no_grad():
+                d = _losses(f, [p + sg * e for p, sg, e in zip(w, sig, eps)]) - _losses(f, [p - sg * e for p, sg, e in zip(w, sig, eps)])
+            yield [d.to(e.dtype).view(-1, *[1] * (e.ndim - 1)) * e / (2 * sg) for e, sg in zip(eps, sig)]
+    return terms()
 
 def smoothed_grad_samples(f, # f(params) -> [k] losses, params: one tensor [k, *shape] per parameter tensor
                           params, # the point w: a list of tensors
@@ -53,8 +73,9 @@ def smoothed_grad_samples(f, # f(params) -> [k] losses, params: one tensor [k, *
 # %% ../nbs/04a_mismatch.ipynb #a414773a
 def smoothed_grad(f, params, sigma=0.01, samples:int=1000, seed:int=0, chunk:int=256) -> list:
     "Antithetic Monte Carlo estimate of the gradient of the smoothed loss E[L(w + σε)], one tensor per parameter tensor."
+    chunks = _antithetic_chunks(f, params, sigma, samples, seed, chunk)
     total = [torch.zeros_like(p.detach()) for p in params]
-    for g in _antithetic_chunks(f, params, sigma, samples, seed, chunk):
+    for g in chunks:
         for t, gi in zip(total, g): t += gi.sum(0)
     return [t / samples for t in total]
 
@@ -65,7 +86,7 @@ def coordinate_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape]
                     chunk:int=256 # coordinates evaluated per call of f
                    ) -> list:
     "Central differences (L(w + h e_i) - L(w - h e_i)) / (2h) for every coordinate i of every tensor."
-    hs = _sigmas(h, params); _check_count('chunk', chunk)
+    _check_params(params); hs = _sigmas(h, params, 'h'); _check_count('chunk', chunk)
     w = [p.detach() for p in params]
     out = []
     for j, (p, hj) in enumerate(zip(w, hs)):
@@ -76,7 +97,7 @@ def coordinate_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape]
             step[torch.arange(len(idx)), idx] = hj
             def at(sign):
                 return [(q.flatten() + sign * step).view(-1, *q.shape) if i == j else q.expand(len(idx), *q.shape) for i, q in enumerate(w)]
-            with torch.no_grad(): g[s:s + len(idx)] = ((f(at(1)) - f(at(-1))) / (2 * hj)).to(p.dtype)
+            with torch.no_grad(): g[s:s + len(idx)] = ((_losses(f, at(1)) - _losses(f, at(-1))) / (2 * hj)).to(p.dtype)
         out.append(g.view(p.shape))
     return out
 
@@ -92,7 +113,8 @@ def proxy_estimator(spec # a registry spec like 'clipped_st' or a `LocalEstimato
     (name, params), *rest = parse_estimator_specs(spec)
     if rest: raise ValueError(f"proxy {spec!r} names more than one estimator")
     cls = ESTIMATORS.get(ALIASES.get(name, name))   # unknown names: `estimator` below lists the valid ones
-    if cls is not None and 'deterministic' in inspect.signature(cls.__init__).parameters: params.setdefault('deterministic', True)
+    if cls is not None and 'deterministic' in inspect.signature(cls.__init__).parameters and params.setdefault('deterministic', True) is False:
+        raise ValueError(f"proxy {spec!r}: a proxy's forward must be deterministic (the network's quantised value); drop deterministic=False")
     est = estimator(name, **params)
     if not isinstance(est, LocalEstimator):
         raise ValueError(f"proxy {name!r} is a network-level estimator; a proxy must be a local estimator (an activation)")
@@ -147,7 +169,7 @@ def _backprop_grads(model, x, y, names, loss):
 
 def _cos(a, b): return F.cosine_similarity(a.flatten(), b.flatten(), 0).item()
 
-def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names):
+def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
     "Raise a `ValueError` for arguments `mismatch` cannot use, before any work; returns the names of the weights to measure."
     if isinstance(proxies, str) or not isinstance(proxies, (list, tuple)) or not proxies:
         raise ValueError(f"proxies must be a non-empty list of proxies (registry specs, estimators, or None for the model's own), "
@@ -161,12 +183,16 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names):
         raise ValueError(f"samples must be an integer >= 2 (two halves of samples // 2 antithetic pairs), got {samples!r}")
     if isinstance(rel_sigma, bool) or not isinstance(rel_sigma, numbers.Real) or not 0 < rel_sigma < math.inf:
         raise ValueError(f"rel_sigma must be a positive finite number (relative to the rms of each layer's weights), got {rel_sigma!r}")
+    _check_seed(seed, 2**32)
     params = dict(model.named_parameters())
     names = weight_names(model) if names is None else names
     if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names or not all(n in params for n in names):
         raise ValueError(f"names must be a non-empty list of the model's parameter names, e.g. {weight_names(model)} "
                          f"(its Linear and Conv2d weights); got {names!r}")
     for n in names:
+        if not params[n].requires_grad:
+            raise ValueError(f"names: {n!r} does not require grad, so backprop gives the proxies no gradient of it; "
+                             f"call requires_grad_() on it or leave it out of names")
         rms = params[n].detach().pow(2).mean().sqrt().item()
         if not 0 < rms < math.inf:
             raise ValueError(f"names: {n!r} has weights of rms {rms}; rel_sigma is relative to that rms, so its smoothing scale would be "
@@ -188,7 +214,7 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
              names=None, # weights to measure (default: every Linear/Conv2d weight)
              loss:str='cross_entropy') -> dict:
     "Per-layer cosines between the backprop gradients of `proxies` and the smoothed-loss gradient of the quantised network."
-    names = _check_mismatch_args(model, x, proxies, rel_sigma, samples, names)
+    names = _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed)
     loss_fn = get_loss(loss)
     was_training = model.training
     model.train()
@@ -208,9 +234,12 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
                 g1, g2 = (smoothed_grad(f, [w], sig, samples // 2, seed=seed * 1009 + 2 * i + half, chunk=chunk)[0] for half in (0, 1))
                 ref[n], norm2[n] = (g1 + g2) / 2, (g1 * g2).sum().item()
                 norm = ref[n].norm().item()
-                if norm == 0:
-                    raise ValueError(f"names: the smoothed reference gradient of {n!r} is zero: no perturbation of it at rel_sigma={rel_sigma} "
-                                     f"(sigma {sig:.3g}) changed the loss, so there is no direction to compare with; raise rel_sigma, "
+                if not 0 < norm < math.inf:
+                    at = f"at rel_sigma={rel_sigma} (sigma {sig:.3g})"
+                    what = f"zero: no perturbation of it {at} changed the loss" if norm == 0 else f"{norm}: the loss is not finite at some perturbation of it {at}"
+                    fix = (f"sigma may be too large (the units saturate or the loss overflows {w.dtype}): lower rel_sigma"
+                           if norm != 0 or rel_sigma >= 1 else "sigma may be too small to change the loss: raise rel_sigma")
+                    raise ValueError(f"names: the smoothed reference gradient of {n!r} is {what}, so there is no direction to compare with; {fix}, "
                                      f"or leave {n!r} out of names (a parameter the loss ignores, like a bias before batch norm)")
                 ceiling[n] = math.sqrt(max(norm2[n], 0.0)) / norm
             for m in acts: m.training = True

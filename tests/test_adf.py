@@ -1,4 +1,5 @@
 "ADF / local reparameterisation: argument validation and registry entries (the maths is checked in nbs/10d_adf.ipynb)."
+import math
 import pytest
 import torch
 from sbn_estimators.estimators import estimator, list_estimators
@@ -52,3 +53,23 @@ def test_noise_variances_are_those_of_the_samples():
     for n, var in NOISE_VARIANCE.items():
         z = get_noise(n).sample((400_000,), dtype=torch.float64)
         assert abs(z.var().item() - var) < 0.01 * var, (n, z.var().item(), var)
+
+
+def test_binary_moments_takes_a_scalar_variance():
+    "The docstring's scalar 0: the same as a tensor of zeros, in mu's dtype."
+    for dtype in (torch.float32, torch.float64):
+        mu = torch.tensor([0.5, -1., 3.], dtype=dtype)
+        for var in (0, 0.):
+            for got, want in zip(binary_moments(mu, var), binary_moments(mu, torch.zeros_like(mu))):
+                assert got.dtype == dtype and torch.equal(got, want)
+
+
+def test_adf_moments_checks_its_inputs():
+    "The checks of the estimators' surrogate, where they would give NaN or a wrong shape silently."
+    net = SBNMLP([3, 4, 2])
+    with pytest.raises(ValueError, match=r"x: inputs has 6 non-finite value"): adf_moments(net, torch.full((2, 3), math.nan, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"x: inputs must have shape \[B, 3\], got \[3\]; a single example needs its batch dimension"):
+        adf_moments(net, torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"x: inputs must have shape \[B, 3\], got \[5, 4\]"): adf_moments(net, torch.zeros(5, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"x: inputs must have the network's dtype torch\.float64"): adf_moments(net, torch.zeros(5, 3))
+    with pytest.raises(ValueError, match=r"params: expected 2 \(W, b\) pairs"): adf_moments(net, torch.zeros(5, 3, dtype=torch.float64), params=net.layer_params()[:1])

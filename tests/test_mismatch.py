@@ -1,12 +1,13 @@
 """`mismatch` keeps every proxy's numbers, refuses what it cannot measure with a message naming the argument, and gives
 the same numbers whatever its `chunk`."""
-import copy
+import copy, math, re
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from sbn_estimators.estimators import estimator
 from sbn_estimators.layers import BinaryActivation
-from sbn_estimators.mismatch import mismatch, proxy_estimator, smoothed_grad
+from sbn_estimators.mismatch import coordinate_grad, mismatch, proxy_estimator, smoothed_grad, smoothed_grad_samples
 
 ClippedST = type(proxy_estimator('clipped_st'))
 
@@ -62,3 +63,56 @@ def test_the_numbers_do_not_depend_on_chunk():
     w = [torch.randn(3, 4, dtype=torch.float64)]
     g = [smoothed_grad(f, w, 0.5, 50, seed=1, chunk=c)[0] for c in (1, 7, 50)]
     assert all(torch.allclose(gi, g[0], rtol=0, atol=1e-12) for gi in g)
+
+
+def test_a_sampling_proxy_spec_is_refused():
+    "A proxy that samples would make the measurement depend on its draws."
+    with pytest.raises(ValueError, match=r"proxy 'st:deterministic=False': a proxy's forward must be deterministic"):
+        proxy_estimator('st:deterministic=False')
+    net, x, y = binary_net()
+    with pytest.raises(ValueError, match="a proxy's forward must be deterministic"):
+        mismatch(net, x, y, proxies=['st:deterministic=False'], samples=8)
+    assert proxy_estimator('st:deterministic=True').deterministic
+
+
+SINES = lambda p: torch.sin(p[0]).sum(-1)
+GRADS = {'smoothed_grad': lambda f, p: smoothed_grad(f, p, 0.1, 8), 'smoothed_grad_samples': lambda f, p: smoothed_grad_samples(f, p, 0.1, 8),
+         'coordinate_grad': lambda f, p: coordinate_grad(f, p, 0.1)}
+
+
+@pytest.mark.parametrize('name', GRADS)
+def test_the_losses_and_the_point_are_checked(name):
+    "A loss that is not one value per point would broadcast into a wrong gradient; a bare tensor would be taken row by row."
+    grad, w = GRADS[name], torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
+    for f, got in ((lambda p: torch.sin(p[0]).sum(), r'\[\]'), (lambda p: torch.sin(p[0]), r'\[\d+, 3\]')):
+        with pytest.raises(ValueError, match=rf"f must return one loss per parameter point: shape \[\d+\], got shape {got}"): grad(f, [w])
+    with pytest.raises(ValueError, match=r"params must be a list of tensors, got one tensor of shape \[3\]; pass \[w\]"): grad(SINES, w)
+    with pytest.raises(ValueError, match=r"params must be a non-empty list of floating-point tensors, got \[\]"): grad(SINES, [])
+
+
+def test_scales_must_be_finite_and_seeds_integers():
+    w = [torch.tensor([0.3, -1.2], dtype=torch.float64)]
+    with pytest.raises(ValueError, match=r"sigma must be a positive finite number .*, got inf"): smoothed_grad(SINES, w, math.inf, 8)
+    with pytest.raises(ValueError, match=r"h must be a positive finite number .*, got inf"): coordinate_grad(SINES, w, math.inf)
+    assert torch.equal(smoothed_grad(SINES, w, torch.tensor(0.5), 8)[0], smoothed_grad(SINES, w, 0.5, 8)[0])   # a 0-d tensor is a number
+    assert torch.equal(smoothed_grad(SINES, w, 0.1, 8, seed=np.int64(3))[0], smoothed_grad(SINES, w, 0.1, 8, seed=3)[0])
+    net, x, y = binary_net()
+    for bad in (1.5, None, -1):
+        with pytest.raises(ValueError, match=rf"seed must be an integer in 0\.\.\d+, got {re.escape(repr(bad))}"): smoothed_grad(SINES, w, 0.1, 8, seed=bad)
+        with pytest.raises(ValueError, match=rf"seed must be an integer in 0\.\.\d+, got {re.escape(repr(bad))}"): mismatch(net, x, y, samples=8, seed=bad)
+
+
+def test_a_reference_that_overflows_or_saturates_is_refused_with_lower_rel_sigma():
+    net, x, y = binary_net()
+    with pytest.raises(ValueError, match=r"gradient of '3\.weight' is nan: the loss is not finite .*: lower rel_sigma"):   # float32 overflows
+        mismatch(net, x, y, rel_sigma=1e38, samples=8, names=['3.weight'])
+    with pytest.raises(ValueError, match=r"gradient of '0\.weight' is zero: .* at rel_sigma=1e\+30 .*sigma may be too large .*: lower rel_sigma"):
+        mismatch(net, x, y, rel_sigma=1e30, samples=8, names=['0.weight'])
+
+
+def test_a_frozen_weight_is_refused():
+    "Backprop gives no gradient of a weight that does not require grad: refused before the reference is estimated."
+    net, x, y = binary_net()
+    net[3].weight.requires_grad_(False)
+    with pytest.raises(ValueError, match=r"names: '3\.weight' does not require grad"):
+        mismatch(net, x, y, samples=8, names=['3.weight'])
