@@ -18,6 +18,7 @@ from .sbn import *
 # %% ../nbs/02_exact.ipynb #bf66a76e
 def binary_states(n:int, dtype=torch.float64, device=None) -> torch.Tensor:
     "All `2**n` states in {-1, +1}^n, `[2**n, n]`; row `i` has +1 in unit `j` iff bit `j` of `i` is set."
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0: raise ValueError(f"n must be an integer >= 0 (the number of units), got {n!r}")
     bits = (torch.arange(2 ** n, device=device)[:, None] >> torch.arange(n, device=device)) & 1
     return (2 * bits - 1).to(dtype)
 
@@ -58,8 +59,8 @@ def exact_memory_limit(device=None # where the tensors will live (default: CPU)
     if env:
         try: limit = float(env)
         except ValueError: limit = -1
-        if not limit > 0: raise ValueError(f"SBN_EXACT_MAX_BYTES must be a positive number of bytes (e.g. 4e9), got {env!r}")
-        return int(limit)
+        if not limit >= 1: raise ValueError(f"SBN_EXACT_MAX_BYTES must be a number of bytes >= 1 (e.g. 4e9; inf: no limit), got {env!r}")
+        return limit if math.isinf(limit) else int(limit)
     avail = available_memory(device)
     return int(EXACT_MEMORY_FRACTION * avail) if avail is not None else EXACT_FALLBACK_BYTES
 
@@ -74,6 +75,7 @@ def exact_memory(net:SBNMLP, # the network to enumerate
                  dtype=None # the parameters' dtype (default: the network's)
                 ) -> int:
     "Estimated peak bytes of `exact_loss(net, x, y)` on `batch` examples, with its backward pass when `grad` (see the derivation above)."
+    if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1: raise ValueError(f"batch must be a positive integer (the number of examples), got {batch!r}")
     n, m = net.binary_sizes, net.sizes[-1]
     e = torch.finfo(dtype or net.layers[0].weight.dtype).bits // 8
     N, b = [2 ** k for k in n], min(batch, _chunk(n))

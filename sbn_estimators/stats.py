@@ -18,6 +18,8 @@ def _check_samples(samples, target):
     bad = int((~target.isfinite()).sum())   # a broken estimate fails its coordinate (below); a broken target is a wrong call
     if bad: raise ValueError(f"target must be finite (the value the mean should have), got {bad} NaN or infinite value(s)")
 
+_FLOAT32_EPS = torch.finfo(torch.float32).eps
+
 def z_scores(samples:torch.Tensor, # [S, d] independent estimates
              target:torch.Tensor, # [d] the value their mean should have
              tol:float=0. # deviations of the mean from `target` up to `tol` count as none (see `resolution`)
@@ -26,11 +28,12 @@ def z_scores(samples:torch.Tensor, # [S, d] independent estimates
     _check_samples(samples, target)
     if not tol >= 0: raise ValueError(f"tol must be >= 0, got {tol}")
     eps = torch.finfo(samples.dtype if samples.is_floating_point() else torch.float64).eps
+    last = samples.double().abs().amax(0).nan_to_num(0, 0, 0) * eps / 2 if eps > _FLOAT32_EPS else 0.   # 16-bit: each estimate's own rounding
     samples, target = samples.double(), target.double()
     mean = samples[0] + (samples - samples[0]).mean(0)   # exact when all samples are equal
     se, diff = (samples - samples[0]).std(0) / math.sqrt(len(samples)), mean - target
     diff = diff.sign() * (diff.abs() - tol).clamp(min=0)   # what is left of the deviation beyond `tol`
-    tiny = max(1e-12, 64 * eps) * torch.cat([target, mean]).nan_to_num(0, 0, 0).abs().max()   # rounding, on the finite scale
+    tiny = max(1e-12, 64 * min(eps, _FLOAT32_EPS)) * torch.cat([target, mean]).nan_to_num(0, 0, 0).abs().max() + last   # rounding, on the finite scale
     z = torch.where(diff.abs() <= tiny, 0., torch.where(se > 0, diff / se.clamp(min=1e-300), math.inf * diff.sign()))
     return torch.where(samples.isfinite().all(0), z, math.inf)   # an infinite or NaN estimate: no mean to trust
 
@@ -83,7 +86,7 @@ def z_threshold(tests:int, # number d of z-scores in the check (all coordinates,
     "Bonferroni threshold: an unbiased estimator's max |z| over `tests` scores exceeds it with probability <= `alpha`."
     if not (isinstance(tests, numbers.Integral) and not isinstance(tests, bool) and tests >= 1): raise ValueError(f"tests must be a positive integer, got {tests!r}")
     if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    z = math.sqrt(2) * torch.special.erfinv(torch.tensor(1 - alpha / tests, dtype=torch.float64)).item()
+    z = -torch.special.ndtri(torch.tensor(alpha / (2 * tests), dtype=torch.float64)).item()   # P(|Z| > z) = alpha / tests, without 1 - tiny
     if samples is None: return z
     if not (isinstance(samples, numbers.Integral) and not isinstance(samples, bool) and samples >= 2):
         raise ValueError(f"samples must be an integer >= 2 (the estimates behind each mean) or None, got {samples!r}")
@@ -104,6 +107,7 @@ def z_test(samples:dict, # {group: [S, d] estimates}
            extra_tests:int=1 # multiply the Bonferroni count (e.g. the number of estimators checked together)
           ) -> tuple: # (max |z| over all groups, threshold, passed)
     "Bonferroni test that the mean of every group of `samples` equals `target`: Student's t, S - 1 degrees of freedom (S: the fewest estimates of a group)."
+    if not samples: raise ValueError("samples must hold at least one group {name: [S, d] estimates}, got none")
     if set(samples) != set(target): raise ValueError(f"samples has groups {sorted(samples)} but target has {sorted(target)}")
     z = max(max_z(samples[k], target[k]) for k in samples)
     t = z_threshold(extra_tests * sum(samples[k].shape[1] for k in samples), alpha, samples=min(samples[k].shape[0] for k in samples))
