@@ -6,12 +6,12 @@
 __all__ = ['binary_param_groups', 'Bop', 'BayesBiNN', 'make_bop', 'make_bayesbinn']
 
 # %% ../nbs/20_binary_optimizers.ipynb #5d40a91e
-import math, numbers
+import numbers
 import torch
 from torch import nn
 from torch.optim.adam import adam
 from .straight_through import sign_pm
-from .binary_weights import binary_weight_parameters
+from .binary_weights import binary_weight_parameters, _positive, _finite
 
 # %% ../nbs/20_binary_optimizers.ipynb #26545954
 def binary_param_groups(model:nn.Module) -> list:
@@ -20,19 +20,9 @@ def binary_param_groups(model:nn.Module) -> list:
     ids = {id(p) for p in latent}
     return [{'params': latent, 'binary': True}, {'params': [p for p in model.parameters() if id(p) not in ids], 'binary': False}]
 
-def _positive(name, v):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (v > 0 and math.isfinite(v)):
-        raise ValueError(f"{name} must be a positive number, got {v!r}")
-    return float(v)
-
 def _unit(name, v, closed=False):
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 < v <= 1 if closed else 0 <= v < 1):
         raise ValueError(f"{name} must be in {'(0, 1]' if closed else '[0, 1)'}, got {v!r}")
-    return float(v)
-
-def _finite(name, v, lo=None):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or (lo is not None and v < lo):
-        raise ValueError(f"{name} must be a finite number{'' if lo is None else f' >= {lo}'}, got {v!r}")
     return float(v)
 
 def _count(name, v):
@@ -81,11 +71,20 @@ class Bop(torch.optim.Optimizer):
     def load_state_dict(self, state_dict):
         _check_state_dict(state_dict, 'gamma', 'bop'); super().load_state_dict(state_dict)
 
+    def _check_grads(self):
+        "Refuse non-finite gradients of binary weights before anything changes (one host sync)."
+        ws = [(i, j, w) for i, g in enumerate(self.param_groups) if g['binary'] for j, w in enumerate(g['params']) if w.grad is not None]
+        if not ws or torch.stack([torch.isfinite(w.grad).all() for *_, w in ws]).all(): return
+        i, j, w = next(t for t in ws if not torch.isfinite(t[2].grad).all())
+        raise ValueError(f"bop: the gradient of binary parameter {j} of param group {i} (shape {list(w.shape)}) is not finite: "
+                         "its moving average m would stay nan or inf and freeze those weights; skip this step")
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad(): loss = closure()
+        self._check_grads()
         for group in self.param_groups:
             for w in group['params']:
                 if w.grad is None: continue
@@ -100,6 +99,15 @@ class Bop(torch.optim.Optimizer):
         return loss
 
 # %% ../nbs/20_binary_optimizers.ipynb #8114a9d5
+def _check_in_dtype(g, n, dt):
+    "Refuse hyper-parameters of a binary group that are finite as floats but give inf or NaN in its weights' dtype `dt`."
+    for k in ('init_lambda', 'prior_lambda'):
+        if not torch.tensor(g[k], dtype=dt).isfinite(): raise ValueError(f"{k}{n} must be finite in {dt}, the binary weights' dtype, got {g[k]!r}")
+    tau, e = (torch.tensor(g[k], dtype=dt) for k in ('temperature', 'scale_eps'))
+    if not ((1 + e) / (tau * e)).isfinite():
+        raise ValueError(f"temperature{n} ({g['temperature']!r}) and scale_eps ({g['scale_eps']!r}) are too small for {dt}, the binary weights' dtype: "
+                         "the scale (1 + scale_eps) / (temperature * scale_eps) must be finite in it")
+
 class BayesBiNN(torch.optim.Optimizer):
     "BayesBiNN: Bayesian learning rule for a Bernoulli posterior (natural parameters lambda) on groups with binary=True; Adam elsewhere."
     def __init__(self, params, # groups as from `binary_param_groups`; groups without binary=True are real-valued
@@ -133,6 +141,9 @@ class BayesBiNN(torch.optim.Optimizer):
             self.param_groups.pop()
             raise ValueError(f"bayesbinn cannot train float16 binary weights (param group {len(self.param_groups)}): "
                              "its relaxed samples underflow to NaN; use float32, float64 or bfloat16")
+        try:
+            for dt in {w.dtype for w in group['params']}: _check_in_dtype(group, n, dt)
+        except ValueError: self.param_groups.pop(); raise
         for w in group['params']:
             self.state[w]['lambda'] = group['init_lambda'] * torch.where(w >= 0, 1., -1.).to(w)
             self._resample(w, group)

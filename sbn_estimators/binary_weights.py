@@ -7,7 +7,7 @@ __all__ = ['SCALES', 'bernoulli_weights', 'MirrorDescent', 'clip_latent_', 'weig
            'BinaryWeightConv2d', 'binary_weight_layers', 'binary_weight_parameters', 'weight_penalty', 'flip_ratio']
 
 # %% ../nbs/07_binary_weights.ipynb #0bf6ff94
-import math
+import math, numbers
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -23,12 +23,23 @@ def bernoulli_weights(eta:torch.Tensor, # latent weights = logits, P(w = +1) = s
     return straight_through(w, eta, torch.full_like(eta, 2.))
 
 # %% ../nbs/07_binary_weights.ipynb #2d16bea9
+def _positive(name, v, none=False): # `none`: None is valid too (and kept)
+    if none and v is None: return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (v > 0 and math.isfinite(v)):
+        raise ValueError(f"{name} must be a positive number{' or None' if none else ''}, got {v!r}")
+    return float(v)
+
+def _finite(name, v, lo=None):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or (lo is not None and v < lo):
+        raise ValueError(f"{name} must be a finite number{'' if lo is None else f' >= {lo}'}, got {v!r}")
+    return float(v)
+
 def _check_md(g, where=''):
-    "Refuse MirrorDescent hyper-parameters that would give NaN, inf or sign-flipped latents."
-    lr, wd, clip = g['lr'], g['weight_decay'], g['clip']
-    if not (lr > 0 and math.isfinite(lr)): raise ValueError(f"lr{where} must be positive and finite, got {lr}")
-    if not (wd >= 0 and math.isfinite(wd)): raise ValueError(f"weight_decay{where} must be >= 0 and finite, got {wd}")
-    if clip is not None and not clip > 0: raise ValueError(f"clip{where} must be positive or None, got {clip}")
+    "MirrorDescent's hyper-parameters as floats, refused where they would give NaN, inf or sign-flipped latents."
+    lr, wd = _positive(f'lr{where}', g['lr']), _finite(f'weight_decay{where}', g['weight_decay'], 0)
+    if lr * wd >= 1: raise ValueError(f"lr * weight_decay{where} must be below 1 (a step multiplies the latents by 1 - lr * weight_decay), "
+                                      f"got {lr:g} * {wd:g} = {lr * wd:g}")
+    return dict(lr=lr, weight_decay=wd, clip=_positive(f'clip{where}', g['clip'], none=True))
 
 class MirrorDescent(torch.optim.Optimizer):
     "Mirror descent on Bernoulli probabilities in logit coordinates: eta <- clip(eta - lr (grad + weight_decay eta), -clip, clip)."
@@ -36,13 +47,15 @@ class MirrorDescent(torch.optim.Optimizer):
                  lr:float, # step size epsilon in the mirror space
                  weight_decay:float=0., # entropy regularisation strength (decay of the logits)
                  clip:float=None): # Bregman projection onto |eta| <= clip (None: no projection)
-        _check_md(dict(lr=lr, weight_decay=weight_decay, clip=clip))
-        super().__init__(params, dict(lr=lr, weight_decay=weight_decay, clip=clip))
+        super().__init__(params, _check_md(dict(lr=lr, weight_decay=weight_decay, clip=clip)))
 
     def add_param_group(self, group):
-        "Add a group, its `lr`, `weight_decay` and `clip` checked as the constructor's."
-        _check_md({**self.defaults, **group}, f" (param group {len(self.param_groups)})")
-        super().add_param_group(group)
+        "Add a group of latent weights, its `lr`, `weight_decay` and `clip` checked as the constructor's."
+        where = f" (param group {len(self.param_groups)})"
+        if not group.get('binary', True):
+            raise ValueError(f"MirrorDescent steps latent binary weights only, got a group with binary={group['binary']!r}{where}; "
+                             "pass binary_weight_parameters(model) and step the other parameters with another optimizer (e.g. torch.optim.Adam)")
+        super().add_param_group({**group, **_check_md({**self.defaults, **group}, where)})
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -61,7 +74,7 @@ class MirrorDescent(torch.optim.Optimizer):
 def clip_latent_(params, # latent weights (an iterable of tensors)
                  bound:float): # project onto |eta| <= bound
     "Latent clipping (the Bregman projection onto sigmoid(-bound) <= p <= sigmoid(bound)), in place."
-    if not bound > 0: raise ValueError(f"bound must be positive, got {bound}")
+    bound = _positive('bound', bound)
     for eta in params: eta.clamp_(-bound, bound)
 
 # %% ../nbs/07_binary_weights.ipynb #1225debf

@@ -41,3 +41,40 @@ def test_bop_and_bayesbinn_refuse_sampled_binary_weights():
         make_optimizer(nn.Sequential(BinaryWeightLinear(4, 3)), cfg, 100)
         with pytest.raises(ValueError, match=rf"optimizer '{opt}' treats each latent binary weight as its sign, but layer '0' forwards a Bernoulli sample"):
             make_optimizer(nn.Sequential(BinaryWeightLinear(4, 3, deterministic=False)), cfg, 100)
+
+
+def test_bop_refuses_a_non_finite_gradient_before_any_change():
+    "A nan or inf gradient of a binary weight would make m non-finite and freeze the weight: refused, with nothing stepped."
+    import pytest
+    for bad in (float('nan'), float('inf')):
+        a, w = nn.Parameter(torch.tensor([1., -1.])), nn.Parameter(torch.ones(2, 2))
+        real = nn.Parameter(torch.ones(3))
+        opt = Bop([{'params': [real], 'binary': False}, {'params': [a, w], 'binary': True}], threshold=0.1, gamma=1.0)
+        a.grad, real.grad = torch.ones(2), torch.ones(3)
+        w.grad = torch.tensor([[0., bad], [0., 0.]])
+        with pytest.raises(ValueError, match=r"bop: the gradient of binary parameter 1 of param group 1 \(shape \[2, 2\]\) is not finite"):
+            opt.step()
+        assert torch.equal(a.detach(), torch.tensor([1., -1.])) and torch.equal(real.detach(), torch.ones(3)) and not opt.state
+        w.grad = torch.ones(2, 2); opt.step()   # the next finite step flips
+        assert torch.equal(sign_pm(w.detach()), -torch.ones(2, 2)) and torch.isfinite(opt.state[w]['m']).all()
+
+
+def test_bayesbinn_checks_its_hyper_parameters_in_the_weights_dtype():
+    "Values finite as floats but inf or 0 in float32 gave NaN lambdas: refused for float32 weights, taken for float64 ones."
+    import pytest, re
+    from sbn_estimators.binary_optimizers import BayesBiNN
+    for kw, msg in ((dict(init_lambda=1e300), "init_lambda of param group 0 must be finite in torch.float32, the binary weights' dtype, got 1e+300"),
+                    (dict(prior_lambda=-1e300), "prior_lambda of param group 0 must be finite in torch.float32"),
+                    (dict(temperature=1e-40), "temperature of param group 0 (1e-40) and scale_eps (1e-10) are too small for torch.float32"),
+                    (dict(scale_eps=1e-50), "and scale_eps (1e-50) are too small for torch.float32")):
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            BayesBiNN([{'params': [nn.Parameter(torch.tensor([0.3, -0.2]))], 'binary': True}], train_size=10, **kw)
+        opt = BayesBiNN([{'params': [nn.Parameter(torch.zeros(1))], 'binary': True}], train_size=10)
+        with pytest.raises(ValueError, match='of param group 1'):
+            opt.add_param_group({'params': [nn.Parameter(torch.zeros(2))], 'binary': True, **kw})
+        assert len(opt.param_groups) == 1
+        w = nn.Parameter(torch.tensor([0.3, -0.2], dtype=torch.float64))
+        opt = BayesBiNN([{'params': [w], 'binary': True}], train_size=10, **kw)
+        for g in ([0.1, 0.1], [-0.1, 0.1]):
+            w.grad = torch.tensor(g, dtype=torch.float64); opt.step()
+        assert torch.isfinite(opt.state[w]['lambda']).all() and torch.isfinite(w).all()

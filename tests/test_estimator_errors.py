@@ -58,8 +58,8 @@ def test_surrogate_needs_an_sbn_model(name):
 
 def test_binary_weights():
     lat = [torch.tensor([-3., 0.4, 2.])]
-    fails(lambda: clip_latent_(lat, -1.), "bound must be positive")
-    fails(lambda: MirrorDescent(lat, lr=0.1, clip=0), "clip must be positive or None")
+    fails(lambda: clip_latent_(lat, -1.), "bound must be a positive number, got -1.0")
+    fails(lambda: MirrorDescent(lat, lr=0.1, clip=0), "clip must be a positive number or None, got 0")
     fails(lambda: BinaryWeightLinear(2, 2, scale='row'), "valid scales: none, tensor, channel")
     fails(lambda: BinaryWeightLinear(2, 2, deterministic='no'), "deterministic must be")
     fails(lambda: flip_ratio(torch.ones(3), torch.ones(4)), "same shapes")
