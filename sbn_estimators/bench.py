@@ -163,9 +163,9 @@ def _bench(a):
         try: dev = torch.device(d)
         except RuntimeError: raise ValueError(f"--devices: {d!r} is not a device (cpu, cuda, cuda:N)") from None
         if dev.type not in ('cpu', 'cuda'): raise ValueError(f"--devices: {d!r} is not supported; valid: cpu, cuda")
+        if dev.type == 'cpu' and dev.index is not None: raise ValueError(f"--devices: {d!r}: the CPU takes no index; give cpu")
         if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"--devices: {d!r} asked for but CUDA is not available")
-    out = a.json if a.json and a.json != '-' else None
-    if out: cli.check_output_file(out, '--json')
+    out = None if a.json in (None, '-') else cli.check_output_file(a.json, '--json')
     machine, cases, done, rows, f = _machine(), [(dev, n) for dev in devices for n in nets], [], [], None
     table = lambda: print(bench_table(rows) + f"\n({machine}; times are medians of interleaved steps)", flush=True)
     try:
@@ -201,7 +201,7 @@ def bench_cli(argv=None):
     p.add_argument('--repeats', type=cli.positive_int, default=5, help="timed rounds, after one warm-up step each (default: %(default)s)")
     p.add_argument('--dtype', default='float32', choices=['float32', 'float64'], help="(default: %(default)s)")
     p.add_argument('--threads', type=cli.positive_int, default=None, help="CPU threads (default: torch's, %d here)" % torch.get_num_threads())
-    p.add_argument('--json', default=None, help="also write one JSON line per case to this file ('-': to standard output, no table)")
+    p.add_argument('--json', default=None, help="also write one JSON line per estimator and case to this file, replaced if it exists ('-': to standard output, no table)")
     p.add_argument('--plugins', default='', help="comma-separated modules or .py files to import first; they register estimators (see load_plugins)")
     return cli.run_cli(p, _bench, argv)
 

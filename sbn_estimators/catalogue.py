@@ -8,7 +8,7 @@ __all__ = ['REFERENCES', 'CATALOGUE', 'DATA_REFS', 'MODEL_REFS', 'OPTIMIZER_REFS
            'references_markdown', 'run_references', 'bibtex']
 
 # %% ../nbs/90_catalogue.ipynb #f2f15bdc
-import base64, inspect, io, json, os, re
+import base64, inspect, io, json, numbers, os, re
 from pathlib import Path
 import torch
 from .estimators import ESTIMATORS, ALIASES, LocalEstimator, estimator, estimator_params, list_estimators
@@ -179,6 +179,7 @@ def load_results(folder, # folder holding `sbn-gradeval` JSON reports
                  pattern:str='gradeval_chk100*.json' # which reports to merge
                 ) -> dict:
     "`{estimator: report row}` merged from every report in `folder` matching `pattern` (later files win)."
+    if not Path(folder).is_dir(): raise ValueError(f"{folder} is not a folder of reports")
     rows = {}
     for f in sorted(Path(folder).glob(pattern)):
         rep = read_report(f)
@@ -192,6 +193,8 @@ def forward_backward(name:str, # registry name of a local estimator
                      seed:int=0
                     ) -> tuple:
     "(mean output, mean backward slope) of the local estimator `name` at the points `a`, over its noise."
+    if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
+        raise ValueError(f"samples must be a positive integer, got {samples!r}")
     est = estimator(name)
     if not isinstance(est, LocalEstimator): raise ValueError(f"{name!r} is a network-level estimator: it has no activation to plot")
     x = a.detach().to(torch.float64).expand(samples, -1).clone().requires_grad_()
@@ -303,10 +306,13 @@ def run_references(estimator_spec:str, # the run's estimator, e.g. 'reste:o=3' (
     for arg, value, valid in (('model', model.split(':')[0], list_models()), ('optimizer', optimizer.split(':')[0], list(OPTIMIZERS)),
                               ('data', data, list(DATASETS))):
         if value and value not in valid: raise ValueError(f"{arg} {value!r} is not registered; valid: {', '.join(valid)}")
-    name = estimator(estimator_spec).name
-    keys = [*CATALOGUE.get(name, {}).get('refs', ()), *MODEL_REFS.get(model.split(':')[0], ()),
-            *OPTIMIZER_REFS.get(optimizer.split(':')[0], ()), *DATA_REFS.get(data, ())]
-    return list(dict.fromkeys(keys))
+    name, m, o = estimator(estimator_spec).name, model.split(':')[0], optimizer.split(':')[0]
+    cited = [(f'CATALOGUE[{name!r}]', CATALOGUE.get(name, {}).get('refs', ())), (f'MODEL_REFS[{m!r}]', MODEL_REFS.get(m, ())),
+             (f'OPTIMIZER_REFS[{o!r}]', OPTIMIZER_REFS.get(o, ())), (f'DATA_REFS[{data!r}]', DATA_REFS.get(data, ()))]
+    for where, keys in cited:   # a plugin's entry may cite a paper REFERENCES lacks: say whose entry
+        unknown = [k for k in keys if k not in REFERENCES]
+        if unknown: raise ValueError(f"{where} cites {', '.join(map(repr, unknown))}, which REFERENCES lacks; add the paper there")
+    return list(dict.fromkeys(k for _, keys in cited for k in keys))
 
 # %% ../nbs/90_catalogue.ipynb #7bcc50f6
 _ARTICLE = re.compile(r'^(?P<journal>.*?) (?P<volume>\d+)(?:\((?P<number>\d+)\))?, (?P<year>\d{4})$')   # 'Journal 86(11), 1998'

@@ -82,7 +82,8 @@ def check_output_file(path, # the file a command will write
                       option:str, # the option that named it, e.g. '--json'
                       suffixes=None # allowed suffixes, e.g. ('.json',); None: any
                      ) -> Path:
-    "Check before the work that `path` can be written: its folder exists and is writable, it is not a folder (or a device), its suffix fits."
+    "Check before the work that `path` can be written: not empty, its folder exists and is writable, it is not a folder (or a device), its suffix fits."
+    if str(path) == '': raise ValueError(f"{option}: an empty path; give a file name")
     path = Path(path)
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise ValueError(f"{option}: {str(path)!r} must end in {', '.join(sorted(suffixes))}")

@@ -308,15 +308,16 @@ def draw_estimates(net:SBNModel, x, y, # network and data (each example gets its
         if progress: progress(samples)
         return {k: v.expand(samples, -1).clone() for k, v in g.items()}
     batched = net.sample_params(1)[0][1].dim() == 2   # SBNMLP batches copies of its parameters, SBNConvNet does not
-    step, parts = (chunk if batched else 1), []
+    step, out = (chunk if batched else 1), None
     for start in range(0, samples, step):
         n = min(step, samples - start)
         params = net.sample_params(n)
         est.surrogate(net, x, y, params).backward()
         g = group_grads(net, params)
-        parts.append(g if batched else {k: v[None] for k, v in g.items()})
+        if out is None: out = {k: v.new_empty(samples, v.shape[-1]) for k, v in g.items()}
+        for k, v in g.items(): out[k][start:start + n] = v
         if progress: progress(n)
-    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    return out
 
 # %% ../nbs/03_estimators.ipynb #30025e2c
 def draw_input_estimates(net:SBNModel, x, y, # network and data

@@ -7,13 +7,14 @@ __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', '
            'read_report', 'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
-import argparse, json, math, numbers, shlex, sys, time, warnings
+import argparse, inspect, json, math, numbers, re, shlex, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
 from .core import *
 from .sbn import *
 from .exact import *
+from .exact import _gb
 from .estimators import *
 from .stats import z_scores, z_threshold, resolution, student_t_tail
 from . import cli
@@ -108,6 +109,27 @@ def _check_settings(samples, seed, chunk, Ms):
         raise ValueError(f"Ms must be a non-empty list of integers from 1 to samples ({samples}), got {Ms!r}")
     return int(samples), int(seed), int(chunk), None if Ms is None else [int(M) for M in Ms]
 
+def _check_records(report, source, resume:bool=False):
+    "A `ValueError` naming `source` unless `report['estimators']` maps labels to objects holding groups (a list of objects), and spec and curves (an object of objects) if `resume`."
+    if not (isinstance(report, dict) and isinstance(report.get('estimators'), dict)):
+        raise ValueError(f"{source} is not a gradeval report: it has no 'estimators' object")
+    for k, r in report['estimators'].items():
+        ok = (isinstance(r, dict) and isinstance(r.get('groups'), list) and all(isinstance(g, dict) for g in r['groups'])
+              and (not resume or 'spec' in r and isinstance(r.get('curves'), dict) and all(isinstance(c, dict) for c in r['curves'].values())))
+        if not ok: raise ValueError(f"{source} is not a gradeval report: estimators[{k!r}] must be an object holding groups (a list of "
+                                    f"objects){', spec and curves (an object of objects)' if resume else ''}")
+
+def _check_run(net:SBNModel, ests:list, samples:int):
+    "Before any work: a `ValueError` if an estimator assumes another noise than `net`'s, or `samples` estimates would not fit in memory."
+    for est in ests:
+        if isinstance(est, LocalEstimator): est.check_noise(net)
+    pairs = net.layer_params()
+    sizes = [W.numel() + b.numel() for W, b in pairs]
+    need = samples * (sum(sizes) * pairs[0][0].element_size() + 6 * max(sizes) * 8)   # the estimates, and the metrics' float64 copies of the largest group
+    limit = exact_memory_limit(pairs[0][0].device)
+    if need > limit: raise ValueError(f"{samples} estimates of the {sum(sizes)} gradient coordinates need about {_gb(need)}, above exact's "
+                                      f"memory limit of {_gb(limit)} (exact_memory_limit; SBN_EXACT_MAX_BYTES sets it); draw fewer samples")
+
 def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small enough to enumerate)
                     estimators, # a spec string such as 'reinforce,concrete:tau=1', or a list of spec strings, estimators or (label, estimator) pairs
                     samples:int=2000, # estimates per estimator
@@ -125,6 +147,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                          f"estimators or (label, estimator) pairs; got {estimators!r}")
     if resume is not None and not isinstance(resume, dict):
         raise ValueError(f"resume must be a report (the dict gradient_report returns), got {type(resume).__name__}")
+    if resume is not None: _check_records(resume, 'resume', resume=True)
     def pairs(e):   # a spec string may name several estimators
         if isinstance(e, str): return [(_label(n, p), estimator(n, **p)) for n, p in parse_estimator_specs(e)]
         if isinstance(e, Estimator): return [(_estimator_label(e), e)]
@@ -132,6 +155,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         raise ValueError(f"estimators: each item must be a spec string, an Estimator or a (label, Estimator) pair, got {e!r}")
     estimators = [pr for e in ([estimators] if isinstance(estimators, str) else estimators) for pr in pairs(e)]
     net.check_data(X, Y)
+    _check_run(net, [e for _, e in estimators], samples)
     exact = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}
     report = dict(sizes=net.sizes, noise=net.noise.name, samples=samples, seed=seed, chunk=chunk,
                   exact_loss=exact_loss(net, X, Y).item(),
@@ -144,7 +168,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
     curve_Ms = [M for M in (Ms or M_GRID) if M <= samples]   # the curves' M, as accuracy_curves draws them
     for n, (key, (_, est)) in enumerate(zip(_unique_labels([l for l, _ in estimators]), estimators)):
         saved = (resume or {}).get('estimators', {}).get(key)
-        if saved is not None and saved['spec'] == est.spec and all(c['M'] == curve_Ms for c in saved['curves'].values()):
+        if saved is not None and saved['spec'] == est.spec and all(c.get('M') == curve_Ms for c in saved['curves'].values()):
             report['estimators'][key] = saved
             continue
         torch.manual_seed(seed)
@@ -156,7 +180,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         if bad: raise ValueError(f"estimator {key!r} gave NaN or infinite estimates for {', '.join(bad)}: "
                                  f"it is broken on this network, or overflows in {draws[bad[0]].dtype}")
         report['estimators'][key] = dict(
-            spec=est.spec, seconds=seconds,
+            spec=est.spec, stochastic=bool(est.stochastic), seconds=seconds,
             groups=[dict(group=k, **gradient_metrics(draws[k], exact[k])) for k in exact],
             curves={k: accuracy_curves(draws[k], exact[k], Ms) for k in exact})
         if on_estimator is not None: on_estimator(report)   # saved before its line says it is done
@@ -173,8 +197,8 @@ def report_table(report:dict) -> str:
     for key, r in report['estimators'].items():
         for g in r['groups']:
             lines.append(f"{key:<{width}}  {g['group']:<8}" + ''.join(f"{g[c]:>12.4g}" for c in cols))
-    unresolved = [f"{key} {g['group']}: {g['unresolved']}" for key, r in report['estimators'].items()
-                  for g in r['groups'] if g.get('unresolved')]   # reports written before `unresolved` existed have none
+    unresolved = [f"{key} {g['group']}: {g['unresolved']}" for key, r in report['estimators'].items() if r.get('stochastic', True)
+                  for g in r['groups'] if g.get('unresolved')]   # reports written before `unresolved` (or `stochastic`) existed lack it
     if unresolved: lines.append("coordinates within the resolution of the samples (untestable, not counted in p_unbiased): "
                                 + ', '.join(unresolved))
     return '\n'.join(lines)
@@ -232,26 +256,36 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
     return net, X, Y
 
 # %% ../nbs/04_gradeval.ipynb #c77774ee
-def read_report(path # a report `sbn-gradeval` wrote (or its `.partial`)
+def read_report(path, # a report `sbn-gradeval` wrote (or its `.partial`)
+                resume:bool=False # also require what `--resume` reuses: every estimator's spec and curves
                ) -> dict:
-    "The report in JSON file `path`, with each `z_max` written as null (+inf, see `cli.json_text`) read back as `inf`."
-    report = json.loads(Path(path).read_text())
-    if not (isinstance(report, dict) and isinstance(report.get('estimators'), dict)):
-        raise ValueError(f"{path} is not a gradeval report: it has no 'estimators' object")
+    "The report in JSON file `path` (a `ValueError` naming it if it holds none), each `z_max` written as null (+inf, see `cli.json_text`) read back as `inf`."
+    try: report = json.loads(Path(path).read_text())
+    except ValueError as e: raise ValueError(f"{path} is not a gradeval report: {e}") from None   # not JSON, or not text
+    _check_records(report, path, resume)
     for r in report['estimators'].values():
-        for g in r.get('groups', []):
+        for g in r['groups']:
             if g.get('z_max', 0) is None: g['z_max'] = math.inf
     return report
 
 # %% ../nbs/04_gradeval.ipynb #a3bb3f81
+def _param_note(cls, k:str) -> str:
+    "The comment after parameter `k` in the source of `cls.__init__` (where the library says what it means), or ''."
+    try: src = inspect.getsource(cls.__init__)
+    except (OSError, TypeError): return ''   # a class defined where no source is kept
+    m = re.search(rf'\b{k}\b[^,#\n]*=\s*None\b[^#\n]*#\s*(.+)', src)
+    return m[1].strip() if m else ''
+
 def _list_estimators() -> str:
-    "Every estimator as `--estimators` takes it, with its parameters' defaults, and the first line of its description."
+    "Every estimator as `--estimators` takes it, with its parameters' defaults, and the first line of its description; a default None explained."
     rows = []
     for name in list_estimators():
         if name in ALIASES: rows.append((name, f"alias of {ALIASES[name]}")); continue
         params = estimator_params(name)
         spec = name + (':' + ','.join(f'{k}={v}' for k, v in params.items()) if params else '')
         rows.append((spec, ((ESTIMATORS[name].__doc__ or '').strip().splitlines() or [''])[0]))
+        rows += [('', f"{k}=None: leave {k} out" + (f"; {note}" if (note := _param_note(ESTIMATORS[name], k)) else ''))
+                 for k, v in params.items() if v is None]
     width = max(len(s) for s, _ in rows)
     return 'NAME[:parameter=default,...]\n' + '\n'.join(f"{s:<{width}}  {d}" for s, d in rows)
 
@@ -265,8 +299,8 @@ def _parser():
     p.add_argument('--seed', type=int, default=0, help="random seed, in 0..2**32-1 (default: %(default)s)")
     p.add_argument('--epochs', type=int, help="training epochs of the toy network when no file is given, >= 0 (default: 100)")
     p.add_argument('--chunk', type=cli.positive_int, default=500, help="estimates per batched backward pass (default: %(default)s)")
-    p.add_argument('--json', default='gradeval.json', help="report file, .json (default: %(default)s)")
-    p.add_argument('--plot', default='gradeval.png', help="figure file, .png, .pdf, .svg, ... (default: %(default)s)")
+    p.add_argument('--json', default='gradeval.json', help="report file, .json, replaced if it exists (default: %(default)s)")
+    p.add_argument('--plot', default='gradeval.png', help="figure file, .png, .pdf, .svg, ..., replaced if it exists (default: %(default)s)")
     p.add_argument('--threads', type=cli.positive_int, default=1, help="CPU threads for torch, >= 1 (default: %(default)s; the "
                    "tensors are small, so more threads mostly add synchronisation)")
     p.add_argument('--no-progress', action='store_true', help="no progress bar and no per-estimator lines on stderr")
@@ -304,17 +338,19 @@ def _main(a):
     partial, saved = _partial(json_path), None
     if a.resume:   # checked before the network is trained or read
         if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
-        try: saved = read_report(partial)
-        except ValueError as e: raise ValueError(f"--resume: {partial} is not a report: {e}") from None
-        if not isinstance(saved, dict) or saved.get('network') != source:
-            raise ValueError(f"--resume: {partial} is a report of network {saved.get('network') if isinstance(saved, dict) else None!r}, not {source!r}")
-        left_out = [k for k in saved.get('estimators', {}) if k not in labels]
+        try: saved = read_report(partial, resume=True)
+        except ValueError as e: raise ValueError(f"--resume: {e}") from None
+        if saved.get('network') != source:
+            raise ValueError(f"--resume: {partial} is a report of network {saved.get('network')!r}, not {source!r}")
+        left_out = [k for k in saved['estimators'] if k not in labels]
         if left_out: raise ValueError(f"--resume: {partial} also holds {', '.join(left_out)}, which --estimators leaves out; "
                                       "list them too, so that the report keeps them")
     elif partial.is_file():
         print(f"sbn-gradeval: starting afresh; {partial} (an interrupted run's estimators) will be replaced: --resume continues it", file=sys.stderr)
     if path is not None: net, X, Y = load_sbn(path)
-    else:
+    else: net = train_toy_sbn(epochs=0, seed=a.seed)[0]   # untrained: its sizes and noise, for the checks before training
+    _check_run(net, [e for _, e in ests], a.samples)
+    if path is None:
         print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
         net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
     def save(r):   # after every estimator: an interrupted run loses nothing it finished

@@ -32,11 +32,18 @@ def test_list():
     (['--estimators', 'exact', '--nets', 'fc'], "'exact' enumerates every binary state; network 'fc' (binary layer widths [512, 512]) is far too large to enumerate"),
     (['--estimators', 'exact', '--nets', 'cifar'], "network 'cifar' (binary layer widths [86400,"),
     (['--estimators', 'reste:o=3,tt=1.5'], "estimator 'reste' has no parameter tt"),
+    (['--json', ''], "--json: an empty path; give a file name"),
+    (['--devices', 'cpu:1'], "--devices: 'cpu:1': the CPU takes no index; give cpu"),
 ])
 def test_bad_usage_one_line_exit_2(args, message):
     p = run(*args)
     assert p.returncode == 2 and p.stdout == ''
     assert p.stderr.count('\n') == 1 and p.stderr.startswith('sbn-bench: error:') and message in p.stderr, p.stderr   # refused before any child ran
+
+def test_help_says_what_json_holds_and_that_it_replaces_the_file():
+    p = run('--help')
+    assert p.returncode == 0, p.stderr
+    assert 'one JSON line per estimator and case to this file, replaced if it exists' in ' '.join(p.stdout.split())
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
 def test_cuda_without_cuda():

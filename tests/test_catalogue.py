@@ -53,3 +53,18 @@ def test_a_binary_weight_run_cites_the_weight_method():
     "fmnist_bnn_conv trains latent binary weights (BinaryConnect) scaled by mean |W| (XNOR-Net): its run's references.bib cites both."
     from sbn_estimators.catalogue import run_references
     assert {'courbariaux2015binaryconnect', 'rastegari2016xnor'} <= set(run_references('st', 'fmnist_bnn_conv', 'adam', 'fashion_mnist'))
+
+
+def test_a_catalogue_entry_citing_an_unknown_paper_is_named(monkeypatch):
+    "A plugin's entry may cite a key REFERENCES lacks: the error says whose entry it is."
+    import pytest
+    from sbn_estimators.catalogue import CATALOGUE, run_references
+    monkeypatch.setitem(CATALOGUE, 'st', {**CATALOGUE['st'], 'refs': ('nobody',)})
+    with pytest.raises(ValueError, match=r"CATALOGUE\['st'\] cites 'nobody', which REFERENCES lacks"): run_references('dst')
+
+
+def test_forward_backward_and_load_results_refuse_bad_arguments(tmp_path):
+    import pytest
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=f"samples must be a positive integer, got {bad!r}"): forward_backward('st', torch.zeros(3), samples=bad)
+    with pytest.raises(ValueError, match="is not a folder of reports"): load_results(tmp_path / 'missing')

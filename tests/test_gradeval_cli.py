@@ -431,3 +431,51 @@ def test_the_report_file_is_strict_json_and_read_back(tmp_path, call):
     assert strict('gradeval.json')['estimators'] == first['estimators']   # both reused from the partial report, written as before
     (tmp_path / 'x.json').write_text('[1]')
     with pytest.raises(ValueError, match="x.json is not a gradeval report: it has no 'estimators' object"): read_report(tmp_path / 'x.json')
+
+
+@pytest.mark.parametrize('record', [5, {'groups': 5}, {'spec': 'exact', 'groups': []}])
+def test_resume_refuses_a_partial_report_of_another_structure(tmp_path, call, record):
+    "An estimator's record that is not an object with spec, groups (a list of objects) and curves: one line naming the file."
+    (tmp_path / 'r.json.partial').write_text(json.dumps({'network': 'toy (cos data, 0 epochs, seed 0)', 'estimators': {'exact': record}}))
+    r = call(['--epochs', '0', '--estimators', 'exact', '--samples', '10', '--json', 'r.json', '--resume'])
+    one_line_error(r, "--resume: r.json.partial is not a gradeval report: estimators['exact'] must be an object holding groups")
+    (X, Y), net = cos_data(seed=0), SBNMLP([2, 3, 1])
+    with pytest.raises(ValueError, match=r"resume is not a gradeval report: estimators\['exact'\]"):
+        gradient_report(net, X, Y, 'exact', samples=2, progress=False, resume={'estimators': {'exact': record}})
+
+
+def test_estimates_beyond_the_memory_limit_are_refused_before_training(call, monkeypatch):
+    "samples x coordinates x bytes (and the metrics' copies) against exact's memory limit, before the toy network is trained."
+    r = call(['--estimators', 'exact', '--samples', '1000000000'])
+    one_line_error(r, '1000000000 estimates of the 81 gradient coordinates need about', "above exact's memory limit")
+    assert 'training the toy' not in r.stdout
+    monkeypatch.setenv('SBN_EXACT_MAX_BYTES', '1e6')   # 10,000 estimates of the toy network need about 21 MB
+    one_line_error(call(['--estimators', 'exact', '--samples', '10000']), 'need about 0.0209 GB', 'limit of 0.001 GB')
+
+
+def test_an_estimator_of_another_noise_is_refused_before_any_work(call):
+    r = call(['--estimators', 'exact,psa,st:noise=normal'])
+    one_line_error(r, "estimator 'st' assumes normal noise but the network has logistic noise")
+    assert 'training the toy' not in r.stdout
+    (X, Y), net = cos_data(seed=0), SBNMLP([2, 3, 1])
+    with pytest.raises(ValueError, match="estimator 'st' assumes normal noise"):
+        gradient_report(net, X, Y, 'exact,st:noise=normal', samples=2, progress=False, on_estimator=lambda r: pytest.fail('drew exact'))
+
+
+def test_report_table_lists_unresolved_coordinates_of_stochastic_estimators_only():
+    "A deterministic estimator gives one estimate however many are drawn: its coordinates are not 'within the resolution of the samples'."
+    g = dict(group='layer-0', rel_rmse_1=1., rel_bias=1., rel_std=0., cos_1=.5, p_unbiased=0., unresolved=2)
+    rep = dict(exact_loss=.5, samples=100, seed=0, estimators={'mean_field': dict(stochastic=False, groups=[g]),
+                                                               'reinforce': dict(stochastic=True, groups=[g])})
+    assert report_table(rep).splitlines()[-1].endswith('not counted in p_unbiased): reinforce layer-0: 2')
+    (X, Y), net = cos_data(seed=0), SBNMLP([2, 3, 1])
+    rep = gradient_report(net, X[:20], Y[:20], 'mean_field,st', samples=2, progress=False)
+    assert [r['stochastic'] for r in rep['estimators'].values()] == [False, True]
+
+
+def test_list_and_help_say_what_a_default_none_and_an_existing_file_mean(call):
+    out = call(['--list']).stdout
+    assert "backend=None: leave backend out; flip-sum backend: 'auto', 'eager', 'compiled' (None: $PSA_BACKEND, else 'auto')" in out
+    assert "n=None: leave n out; paths per example" in out
+    text = ' '.join(call(['--help']).stdout.split())
+    assert 'report file, .json, replaced if it exists' in text and '..., replaced if it exists (default: gradeval.png)' in text
