@@ -12,7 +12,8 @@ from torch import nn
 from .core import *
 from .sbn import *
 from .estimators import *
-from .unbiased import check_logit_noise, _refuse_unused
+from .core import _values
+from .unbiased import check_logit_noise, _refuse_unused, _check_state, _check_shapes
 from .relaxed import Concrete
 from .straight_through import _check_positive
 
@@ -24,6 +25,9 @@ def conditional_noise(a:torch.Tensor, # pre-activations (gradients flow into the
                      ) -> torch.Tensor:
     "Z ~ p(Z | sign(a - Z) = x), reparameterised: x F^{-1}(v F(x a))."
     noise = get_noise(noise)
+    for name, t in (('x', x), ('v', v)):
+        if t is not None and t.shape != a.shape: raise ValueError(f"{name} must have a's shape {tuple(a.shape)}, got {tuple(t.shape)}")
+    if not ((x == 1) | (x == -1)).all(): raise ValueError(f"x must be ±1 states, got values {_values(x)}")
     if v is None:   # in float32 under half precision, like every noise (noise_dtype)
         dt = noise_dtype(a.dtype)
         v = torch.rand(a.shape, dtype=dt, device=a.device).clamp(min=torch.finfo(dt).tiny)
@@ -59,11 +63,12 @@ class REBAR(Estimator):
         self.log_tau = torch.tensor(math.log(self.tau), **kw).requires_grad_()
         self._opt = torch.optim.Adam(self.tuned_groups(), lr=self.lr)
         if self._loaded:                                                     # a resumed run: what was tuned before
-            saved = self._loaded['tuned']
-            if [t.shape for t in saved] != [p.shape for p in self.tuned()]:
-                raise ValueError(f"the loaded {self.name} state does not fit this network (shapes {[tuple(t.shape) for t in saved]})")
+            try: _check_shapes(self, 'tuned parameters', self._loaded['tuned'], self.tuned())
+            except ValueError:
+                self.scales = None                                           # not built: the loaded state waits for a network it fits
+                raise
             with torch.no_grad():
-                for p, t in zip(self.tuned(), saved): p.copy_(t)
+                for p, t in zip(self.tuned(), self._loaded['tuned']): p.copy_(t)
             self._opt.load_state_dict(self._loaded['opt'])
             self._loaded = {}
 
@@ -74,6 +79,7 @@ class REBAR(Estimator):
 
     def load_state_dict(self, state:dict):
         "Take the state `state_dict` returned (the trainer's resume); it is built at the next call, on that call's device and dtype."
+        _check_state(self, state, ('tuned', 'opt'))
         self.scales, self._loaded = None, dict(state)
 
     def tuned_groups(self): return [{'params': [self.scales, self.log_tau]}] # Adam parameter groups
@@ -106,6 +112,10 @@ class REBAR(Estimator):
         pairs = net.layer_params(params)
         if len(self.scales) != len(pairs):
             raise ValueError(f"this {self.name} estimator was tuned for {len(self.scales)} parameter groups, the network has {len(pairs)}")
+        if self.scales.dtype != x.dtype:
+            raise ValueError(f"this {self.name} estimator was tuned in {self.scales.dtype}, the data is {x.dtype}: an estimator is "
+                             f"bound to the dtype of its first call; new.load_state_dict(old.state_dict()) carries what it tuned "
+                             f"over to a new one")
         wrt = [(g, p) for g, pair in enumerate(pairs) for p in pair if p.requires_grad]   # frozen parameters get no estimate
         if x.requires_grad: wrt.append((0, x))                              # the input: through a^1 only, the first group's scale
         groups, theta = [g for g, _ in wrt], [p for _, p in wrt]
@@ -174,10 +184,10 @@ class RELAX(REBAR):
         rs, eta = self.relaxed(net, x, params, zs)
         inp = torch.cat([x.flatten(1).expand(*rs[0].shape[:-1], -1), *rs], -1)
         w = self.cv_net[0].weight
-        if inp.shape[-1] != w.shape[1] or inp.dtype != w.dtype:
-            raise ValueError(f"this {self.name} estimator's correction network reads {w.shape[1]} inputs (input and relaxed states) "
-                             f"in {w.dtype}, got {inp.shape[-1]} in {inp.dtype}: an estimator is bound to the network (sizes, dtype) "
-                             f"of its first call; make a new one for another network")
+        if inp.shape[-1] != w.shape[1]:   # the dtype: checked by REBAR
+            raise ValueError(f"this {self.name} estimator's correction network reads {w.shape[1]} inputs (input and relaxed states), "
+                             f"got {inp.shape[-1]}: an estimator is bound to the network sizes of its first call; make a new one for "
+                             f"another network")
         return [net.loss(eta, y), self.cv_net(inp).squeeze(-1)]
 
 # %% ../nbs/09a_rebar_relax.ipynb #fb85095e

@@ -27,14 +27,19 @@ class Concrete(LocalEstimator):
         super().__init__(noise)
         self.tau = _check_tau(tau)
     def relax(self, a, z): return 2 * torch.sigmoid((a - z) / self.tau) - 1
-    def forward(self, a, z=None): # z: the noise, drawn fresh when not given (in float32 under half precision)
-        return self.relax(a, self._noise.sample(a.shape, a.device, noise_dtype(a.dtype)) if z is None else z).to(a.dtype)
+    def noise_for(self, a, z=None):
+        "`z`, noise of a's shape, or noise drawn for `a` when not given (in float32 under half precision)."
+        if z is None: return self._noise.sample(a.shape, a.device, noise_dtype(a.dtype))
+        if z.shape != a.shape: raise ValueError(f"z must be noise of a's shape {tuple(a.shape)}, got {tuple(z.shape)}")
+        return z
+    def forward(self, a, z=None): # z: the noise, drawn fresh when not given
+        return self.relax(a, self.noise_for(a, z)).to(a.dtype)
 
 # %% ../nbs/09_relaxed.ipynb #e7e924d4
 @register_estimator('st_gumbel')
 class STGumbel(Concrete):
     "Straight-through Gumbel: hard sample sign(a - Z) forward, Concrete gradient with the same Z backward."
     def forward(self, a, z=None): # z: the noise, drawn fresh when not given
-        z = self._noise.sample(a.shape, a.device, noise_dtype(a.dtype)) if z is None else z
+        z = self.noise_for(a, z)
         soft = self.relax(a, z)
         return (torch.where(a > z, 1., -1.) + (soft - soft.detach())).to(a.dtype)

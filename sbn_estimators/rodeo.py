@@ -15,7 +15,7 @@ from .sbn import *
 from .estimators import *
 from .control_variates import DoubleCV
 from .straight_through import _check_positive
-from .unbiased import _refuse_unused
+from .unbiased import _refuse_unused, _check_state, _check_shapes
 
 # %% ../nbs/18a_rodeo.ipynb #80e069f8
 def flip_weights(x:torch.Tensor, # ±1 states [..., D]
@@ -70,7 +70,7 @@ def neighbour_linearisations(x:torch.Tensor, # [K, ..., D] ±1 states of one lay
 def control_net(hidden:int # hidden units
                ) -> nn.Module:
     "RODEO's control function of (linearised change of the loss, the other path's loss): `hidden` LeakyReLU(0.3) units, 2 outputs."
-    f32 = dict(dtype=torch.float32)   # drawn in float32 whatever the default dtype; the estimator casts it to the data's
+    f32 = dict(dtype=torch.float32)   # drawn in float32 whatever the default dtype; the estimator casts it to the data's (float32 under half precision)
     return nn.Sequential(nn.Linear(2, hidden, **f32), nn.LeakyReLU(0.3), nn.Linear(hidden, 2, **f32))
 
 # %% ../nbs/18a_rodeo.ipynb #5e08a003
@@ -97,19 +97,20 @@ class RODEO(Estimator):
     def stein_weights(self, x, a, noise): return flip_weights(x, a, noise) # w_i = F(-x_i a_i)
 
     def _init_state(self, layers:int, x):
-        "Control networks and scales for `layers` binary layers, in the data's dtype and device."
+        "Control networks and scales for `layers` binary layers on the data's device, in its dtype (float32 under half precision)."
+        dt = noise_dtype(x.dtype)
         with torch.random.fork_rng(devices=[]):                              # initial weights off the global stream
-            self.nets = nn.ModuleList(control_net(self.hidden) for _ in range(layers)).to(dtype=x.dtype, device=x.device)
-        self.alphas, self.betas = (torch.zeros(layers, dtype=x.dtype, device=x.device, requires_grad=True) for _ in range(2))
-        self._opt = torch.optim.Adam([{'params': [self.alphas, self.betas]},
-                                      {'params': list(self.nets.parameters()), 'lr': self.net_lr}], lr=self.lr)
+            nets = nn.ModuleList(control_net(self.hidden) for _ in range(layers)).to(dtype=dt, device=x.device)
+        alphas, betas = (torch.zeros(layers, dtype=dt, device=x.device, requires_grad=True) for _ in range(2))
+        opt = torch.optim.Adam([{'params': [alphas, betas]}, {'params': list(nets.parameters()), 'lr': self.net_lr}], lr=self.lr)
         if self._loaded:                                                     # a resumed run: what was learned before
             if len(self._loaded['alphas']) != layers:
                 raise ValueError(f"the loaded {self.name} state is for {len(self._loaded['alphas'])} binary layers, the network has {layers}")
-            self.nets.load_state_dict(self._loaded['nets'])
-            with torch.no_grad(): self.alphas.copy_(self._loaded['alphas']); self.betas.copy_(self._loaded['betas'])
-            self._opt.load_state_dict(self._loaded['opt'])
-            self._loaded = {}
+            _check_shapes(self, 'control networks', self._loaded['nets'].values(), nets.state_dict().values())
+            nets.load_state_dict(self._loaded['nets'])
+            with torch.no_grad(): alphas.copy_(self._loaded['alphas']); betas.copy_(self._loaded['betas'])
+            opt.load_state_dict(self._loaded['opt'])
+        self.nets, self.alphas, self.betas, self._opt, self._loaded = nets, alphas, betas, opt, {}
 
     def state_dict(self) -> dict:
         "Control networks, scales and their optimizer's state (empty before the first call)."
@@ -118,6 +119,7 @@ class RODEO(Estimator):
 
     def load_state_dict(self, state:dict):
         "Take the learned state `state_dict` returned (the trainer's resume); it is built at the next call, on that call's device and dtype."
+        _check_state(self, state, ('nets', 'alphas', 'betas', 'opt'))
         self.nets, self._loaded = None, dict(state)
 
     def control_values(self, l:int, inp):
@@ -148,9 +150,10 @@ class RODEO(Estimator):
         if self.nets is None: self._init_state(len(pairs) - 1, x)
         if len(self.nets) != len(pairs) - 1:
             raise ValueError(f"this {self.name} estimator was tuned for {len(self.nets)} binary layers, the network has {len(pairs) - 1}")
-        if self.alphas.dtype != x.dtype:
+        if self.alphas.dtype != noise_dtype(x.dtype):
             raise ValueError(f"this {self.name} estimator was tuned in {self.alphas.dtype}, the data is {x.dtype}: an estimator is "
-                             f"bound to the dtype of its first call; make a new one for another network")
+                             f"bound to the dtype of its first call; new.load_state_dict(old.state_dict()) carries what it learned "
+                             f"over to a new one")
         with torch.enable_grad():
             h, hs, As = x, [], []
             for k in range(len(pairs) - 1):
@@ -162,14 +165,14 @@ class RODEO(Estimator):
             ds = DoubleCV.sensitivities(self, net, params, hs, y)
             fd, ests, outs, inps = f.detach(), [], [], []
             for l, (h, a, d) in enumerate(zip(hs, As, ds)):
-                inps.append(neighbour_linearisations(h, d, fd))
+                inps.append(neighbour_linearisations(h, d, fd).to(self.alphas.dtype))
                 outs.append(self.control_values(l, inps[-1]).requires_grad_(self.tune))
                 ests.append(self.layer_estimate(l, h, a.detach(), fd, outs[-1], net.noise))
             theta = [p for pair in pairs[:-1] for p in pair if p.requires_grad] + ([x] if x.requires_grad else [])
             if self.tune and theta:                                                    # frozen parameters: not in the variance
                 terms = sum((e * (a - a.detach())).sum(-1).mean(0) for e, a in zip(ests, As))
                 g = torch.autograd.grad(reduce_loss(terms), theta, create_graph=True)
-                V = sum(t.square().sum() for t in g) / fd[0, ..., 0].numel()           # mean over the copies
+                V = sum(t.to(self.alphas.dtype).square().sum() for t in g) / fd[0, ..., 0].numel()   # mean over the copies; no float16 overflow
                 grads = torch.autograd.grad(V, [self.alphas, self.betas, *outs], allow_unused=True, materialize_grads=True)
                 self._opt.zero_grad()
                 self.alphas.grad, self.betas.grad = grads[0], grads[1]

@@ -26,6 +26,23 @@ def _refuse_unused(cls, # the class whose constructor declares `params` (their d
     if given: raise ValueError(f"{cls.name}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to {only} only, "
                                f"got {', '.join(f'{k}={v!r}' for k, v in given.items())} with {chosen}")
 
+def _check_state(est, # the estimator given `state`
+                 state:dict, # what its `load_state_dict` got
+                 keys:tuple): # the keys of what its `state_dict` gives
+    "Raise `ValueError` unless `state` holds `keys`, or nothing (the state before a first call)."
+    if state and set(state) != set(keys):
+        raise ValueError(f"{est.spec}: a learned state holds {', '.join(keys)} (what state_dict() gives) or nothing, "
+                         f"got {', '.join(map(str, state))}")
+
+def _check_shapes(est, # the estimator building a loaded state
+                  what:str, # what the tensors are, for the message
+                  loaded, # the loaded tensors
+                  built): # those the estimator builds for this network, in the same order
+    "Raise `ValueError` unless the `loaded` tensors have the shapes of the `built` ones."
+    got, need = ([tuple(t.shape) for t in ts] for ts in (loaded, built))
+    if got != need: raise ValueError(f"the loaded {est.spec} state does not fit this network: {what} of shapes {got}, "
+                                     f"where this estimator builds {need} for it")
+
 # %% ../nbs/08_unbiased.ipynb #ed264c81
 REINFORCE_BASELINES = ('none', 'ema', 'loo', 'nvil')
 
@@ -73,23 +90,25 @@ class Reinforce(Estimator):
         if self.baseline_net is None:
             with torch.random.fork_rng(devices=[], enabled=bool(self._loaded)):   # a resumed run overwrites it: draw off the stream
                 f32 = dict(dtype=torch.float32)                             # drawn in float32 whatever the default dtype, then cast
-                self.baseline_net = nn.Sequential(nn.Linear(x.shape[-1], self.hidden, **f32), nn.Tanh(), nn.Linear(self.hidden, 1, **f32)
-                                                 ).to(device=x.device, dtype=x.dtype)
-            self._opt = torch.optim.Adam(self.baseline_net.parameters(), lr=self.lr)
+                bnet = nn.Sequential(nn.Linear(x.shape[-1], self.hidden, **f32), nn.Tanh(), nn.Linear(self.hidden, 1, **f32)
+                                    ).to(device=x.device, dtype=noise_dtype(x.dtype))   # float32 under half precision: Adam's eps is 0 in float16
+            opt = torch.optim.Adam(bnet.parameters(), lr=self.lr)
             if self._loaded:                                                 # a resumed run: the baseline learned before
-                self.baseline_net.load_state_dict(self._loaded['net']); self._opt.load_state_dict(self._loaded['opt'])
-                self._loaded = {}
+                _check_shapes(self, 'baseline network', self._loaded['net'].values(), bnet.state_dict().values())
+                bnet.load_state_dict(self._loaded['net']); opt.load_state_dict(self._loaded['opt'])
+            self.baseline_net, self._opt, self._loaded = bnet, opt, {}
         first = self.baseline_net[0]
-        if x.shape[-1] != first.in_features or x.dtype != first.weight.dtype:
+        if x.shape[-1] != first.in_features or noise_dtype(x.dtype) != first.weight.dtype:
             raise ValueError(f"this {self.spec} estimator's baseline network reads {first.in_features} input features in "
                              f"{first.weight.dtype}, got {x.shape[-1]} in {x.dtype}: an estimator is bound to the network "
-                             f"(input size, dtype) of its first call; make a new one for another network")
+                             f"(input size, dtype) of its first call; make a new one for another network "
+                             f"(new.load_state_dict(old.state_dict()) carries the baseline over to another dtype)")
         with torch.enable_grad():
-            B = self.baseline_net(x).squeeze(-1)
+            B = self.baseline_net(x.to(first.weight.dtype)).squeeze(-1)
             self._opt.zero_grad()
             ((B - fd) ** 2).mean().backward()
         self._opt.step()
-        return B.detach()
+        return B.detach().to(fd.dtype)
 
     def state_dict(self) -> dict:
         "The moving average ('ema') or the baseline network and its optimizer's state ('nvil'); empty otherwise."
@@ -100,8 +119,10 @@ class Reinforce(Estimator):
 
     def load_state_dict(self, state:dict):
         "Restore what `state_dict` returned (the trainer's resume); the baseline network is built at the next call."
-        if self.baseline == 'ema' and set(state) <= {'ema'}: self.ema = state.get('ema')
-        elif self.baseline == 'nvil' and set(state) <= {'net', 'opt'}: self.baseline_net, self._loaded = None, dict(state)
+        if self.baseline == 'ema':
+            _check_state(self, state, ('ema',)); self.ema = state.get('ema')
+        elif self.baseline == 'nvil':
+            _check_state(self, state, ('net', 'opt')); self.baseline_net, self._loaded = None, dict(state)
         else: super().load_state_dict(state)
 
     def surrogate(self, net, x, y, params=None):
@@ -193,9 +214,11 @@ def dirichlet_copula(n:int, # number of samples, n >= 2
 def copula_correlation(p:torch.Tensor, n:int) -> torch.Tensor:
     "rho(p): correlation of [u_i < p] and [u_j < p] under the n-sample Dirichlet copula (0 where p(1-p) = 0)."
     _check_copula_n(n)
-    q = 1 - p
-    v = p * q
-    rho = ((2 * q ** (1 / (n - 1)) - 1).clamp(min=0) ** (n - 1) - q ** 2) / torch.where(v > 0, v, 1.)
+    log_q = torch.log1p(-p)
+    A = (n - 1) * torch.log1p((2 * torch.expm1(log_q / (n - 1))).clamp(min=-1))   # log (2 q^(1/(n-1)) - 1)_+^(n-1)
+    B = 2 * log_q                                                                # log q^2
+    v = p * (1 - p)
+    rho = torch.exp(B) * torch.expm1(A - B) / torch.where(v > 0, v, 1.)         # e^A - e^B without cancelling at small p
     return torch.where(v > 0, rho, 0.)
 
 # %% ../nbs/08_unbiased.ipynb #78a7336e

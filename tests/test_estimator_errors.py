@@ -93,7 +93,20 @@ def test_learned_state_is_bound_to_its_network(spec):
     X3 = torch.cat([X, X[:, :1]], 1)
     fails(lambda: est.surrogate(SBNMLP([3, 4, 3, 1]), X3, Y), "bound to the network", "make a new one")
     fails(lambda: est.surrogate(SBNMLP([2, 3, 3, 1], dtype=torch.float32), X.float(), Y.float()),
-          "torch.float32", "make a new one for another network")
+          "torch.float32", "new.load_state_dict(old.state_dict())")
+
+
+@pytest.mark.parametrize('spec', ['reinforce:baseline=nvil', 'rebar', 'relax', 'rodeo'])
+def test_learned_state_carries_over_to_another_dtype(spec):
+    "Bound to the dtype of its first call (rebar kept float64 scales on float32 data); the message's route carries the state over."
+    X, Y = cos_data(5)
+    old = estimator(spec)
+    old.surrogate(SBNMLP([2, 3, 3, 1]), X, Y)
+    net32, X32, Y32 = SBNMLP([2, 3, 3, 1], dtype=torch.float32), X.float(), Y.float()
+    fails(lambda: old.surrogate(net32, X32, Y32), "torch.float64", "torch.float32", "new.load_state_dict(old.state_dict())")
+    new = estimator(spec)
+    new.load_state_dict(old.state_dict())
+    assert torch.isfinite(new.surrogate(net32, X32, Y32))
 
 
 def test_learned_baseline_reads_the_input_detached():
@@ -157,6 +170,46 @@ def test_loaded_state_must_fit_the_network(name):
     est.surrogate(SBNMLP([2, 3, 3, 1]), X, Y)
     other = estimator(name); other.load_state_dict(est.state_dict())
     fails(lambda: other.surrogate(SBNMLP([2, 3, 1]), X, Y), f"the loaded {name} state does not fit this network")
+
+
+@pytest.mark.parametrize('spec, other, widths, shapes', [   # the state of `spec` on [2, 3, 3, 1], loaded by `other` for `widths`
+    ('rebar', 'rebar', [2, 3, 1], "tuned parameters of shapes [(3,), ()], where this estimator builds [(2,), ()]"),
+    ('relax', 'relax:hidden=8', [2, 3, 3, 1], "tuned parameters of shapes [(3,), (), (16, 8), (16,), (1, 16)], where this estimator builds [(3,), (), (8, 8)"),
+    ('rodeo', 'rodeo:hidden=8', [2, 3, 3, 1], "control networks of shapes [(16, 2), (16,), (2, 16)"),
+    ('reinforce:baseline=nvil', 'reinforce:baseline=nvil', [3, 3, 3, 1], "baseline network of shapes [(16, 2), (16,), (1, 16), (1,)], where this estimator builds [(16, 3)"),
+], ids=['rebar', 'relax', 'rodeo', 'nvil'])
+def test_a_loaded_state_of_other_sizes_is_refused_and_kept(spec, other, widths, shapes):
+    "The shapes that do not fit, as a ValueError (rodeo and nvil raised torch's 'size mismatch'); the loaded state stays as it was."
+    X, Y = cos_data(5)
+    est = estimator(spec)
+    est.surrogate(SBNMLP([2, 3, 3, 1]), X, Y)
+    state = est.state_dict()
+    twin = estimator(other); twin.load_state_dict(state)
+    x = torch.cat([X, X[:, :1]], 1) if widths[0] == 3 else X
+    for _ in range(2): fails(lambda: twin.surrogate(SBNMLP(widths), x, Y), f"the loaded {other} state does not fit this network: {shapes}")
+    assert twin.state_dict() == state
+
+
+@pytest.mark.parametrize('spec, keys', [('rebar', 'tuned, opt'), ('relax', 'tuned, opt'), ('rodeo', 'nets, alphas, betas, opt'),
+                                        ('reinforce:baseline=nvil', 'net, opt'), ('reinforce:baseline=ema', 'ema')])
+def test_a_learned_state_must_hold_its_keys(spec, keys):
+    "Another dict is refused at load_state_dict, naming the keys (it was a KeyError at the next call, or 'learns nothing' for nvil, ema)."
+    est = estimator(spec)
+    fails(lambda: est.load_state_dict({'alphas': torch.zeros(2)}), f"{spec}: a learned state holds {keys} (what state_dict() gives) or nothing, got alphas")
+    assert est.state_dict() == {}
+
+
+def test_relaxed_units_take_noise_and_states_of_the_pre_activations_shape():
+    "Concrete's and ST-Gumbel's z and conditional_noise's x broadcast silently; x in {0, 1} gave Z = 0."
+    from sbn_estimators.rebar import conditional_noise
+    a = torch.randn(5, 3, dtype=torch.float64)
+    for name in ('concrete', 'st_gumbel'):
+        for z in (torch.zeros(5, 1), torch.zeros(2, 5, 3)):
+            fails(lambda: estimator(name)(a, z.double()), f"z must be noise of a's shape (5, 3), got {tuple(z.shape)}")
+    fails(lambda: conditional_noise(a, torch.ones(3, dtype=torch.float64)), "x must have a's shape (5, 3), got (3,)")
+    fails(lambda: conditional_noise(a, a.sign(), v=torch.rand(5, 1, dtype=torch.float64)), "v must have a's shape (5, 3), got (5, 1)")
+    fails(lambda: conditional_noise(a, (a > 0).double()), "x must be ±1 states, got values 0, 1")
+    fails(lambda: conditional_noise(a, a.sign(), 'uniform'), "needs an invertible noise CDF (logistic or normal), got uniform")
 
 
 def test_per_layer_estimators_take_normal_noise_and_refuse_uniform():

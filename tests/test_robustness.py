@@ -212,6 +212,20 @@ def test_bfloat16_check_sees_half_precision_draws(monkeypatch):
     assert bf16_max_t(g, exact) > z_threshold(2 * len(BF16_SPECS), samples=len(g))
 
 
+@pytest.mark.parametrize('spec, state', [('rodeo', lambda e: [e.alphas, e.betas, *e.nets.parameters()]),
+                                         ('reinforce:baseline=nvil', lambda e: list(e.baseline_net.parameters()))])
+def test_learned_state_is_float32_for_half_precision(spec, state):
+    "Adam's eps = 1e-8 is 0 in float16: a state kept in float16 went infinite at its first step, then every gradient was NaN."
+    torch.manual_seed(0)
+    net = SBNMLP([3, 4, 2, 1], dtype=torch.float16)
+    x, y, est = torch.randn(5, 3).half(), torch.ones(5, 1).half(), estimator(spec)
+    for _ in range(3):
+        net.zero_grad()
+        est.surrogate(net, x, y).backward()
+        assert all(torch.isfinite(p.grad).all() for p in net.parameters()), spec
+    assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in state(est)), spec
+
+
 @pytest.mark.parametrize('spec', ['rebar', 'relax'])
 def test_rebar_relax_refuse_half_precision_parameters(spec):
     "Their control variates cancel terms of order 1: in bfloat16 the test above measured d/db0 = 1e-4 for an exact 5e-4."
