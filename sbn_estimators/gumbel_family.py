@@ -13,6 +13,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .straight_through import straight_through
+from .relaxed import Concrete
 
 # %% ../nbs/16_gumbel_family.ipynb #6cfe417a
 def _check_number(name, v, low=0., strict=True):
@@ -104,9 +105,9 @@ class DecoupledST(LocalEstimator):
                  tau_backward=2.0): # temperature of the relaxation differentiated in the backward pass
         super().__init__('logistic')
         self.tau_forward, self.tau_backward = _check_number('tau_forward', tau_forward), _check_number('tau_backward', tau_backward)
-    check_noise = CategoricalST.check_noise
+    check_noise, noise_for = CategoricalST.check_noise, Concrete.noise_for
     def forward(self, a, z=None): # z: the logistic noise, drawn fresh when not given
-        z = self._noise.sample(a.shape, a.device, noise_dtype(a.dtype)) if z is None else z
+        z = self.noise_for(a, z)
         x = torch.where(a.detach().to(z.dtype) / self.tau_forward > z, 1., -1.)
         bwd = 2 * torch.sigmoid(a / self.tau_backward - z) - 1
         return (x + (bwd - bwd.detach())).to(a.dtype)

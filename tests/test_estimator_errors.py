@@ -200,10 +200,10 @@ def test_a_learned_state_must_hold_its_keys(spec, keys):
 
 
 def test_relaxed_units_take_noise_and_states_of_the_pre_activations_shape():
-    "Concrete's and ST-Gumbel's z and conditional_noise's x broadcast silently; x in {0, 1} gave Z = 0."
+    "Concrete's, ST-Gumbel's and decoupled ST's z and conditional_noise's x broadcast silently; x in {0, 1} gave Z = 0."
     from sbn_estimators.rebar import conditional_noise
     a = torch.randn(5, 3, dtype=torch.float64)
-    for name in ('concrete', 'st_gumbel'):
+    for name in ('concrete', 'st_gumbel', 'decoupled_st'):
         for z in (torch.zeros(5, 1), torch.zeros(2, 5, 3)):
             fails(lambda: estimator(name)(a, z.double()), f"z must be noise of a's shape (5, 3), got {tuple(z.shape)}")
     fails(lambda: conditional_noise(a, torch.ones(3, dtype=torch.float64)), "x must have a's shape (5, 3), got (3,)")
