@@ -246,7 +246,7 @@ def test_exact_refusals(monkeypatch):
     monkeypatch.setenv('SBN_EXACT_MAX_BYTES', '1000')
     fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200), "(SBN_EXACT_MAX_BYTES)")
     monkeypatch.setenv('SBN_EXACT_MAX_BYTES', '-3')
-    fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200), "SBN_EXACT_MAX_BYTES must be a positive number of bytes")
+    fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200), "SBN_EXACT_MAX_BYTES must be a number of bytes >= 1")
     monkeypatch.delenv('SBN_EXACT_MAX_BYTES')
     with torch.no_grad(): exact_loss(SBNMLP([2, 5, 1]), X200, Y200)
     fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200, reduction='sum'), "reduction must be 'mean' or 'none'")
