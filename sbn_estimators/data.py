@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .sbn import cos_data
+from .sbn import cos_data, _check_seed
 
 # %% ../nbs/13_data.ipynb #97735d53
 import numbers
@@ -48,12 +48,6 @@ class Data:
         return f"Data({self.name!r}, {sizes}, in_shape={self.in_shape}, n_out={self.n_out}, loss={self.loss!r})"
 
 # %% ../nbs/13_data.ipynb #4f612ebf
-def _check_seed(seed, high:int=2**63):
-    "`seed` as an int, after checking it is an integer in 0..high-1 (a torch generator takes seeds below 2**64)."
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < high:
-        raise ValueError(f"seed must be an integer in 0..{high - 1}, got {seed!r}")
-    return int(seed)
-
 def _check_bool(name, v):
     "`ValueError` unless the argument `name`'s value `v` is True or False."
     if not isinstance(v, bool): raise ValueError(f"{name} must be True or False, got {v!r}")

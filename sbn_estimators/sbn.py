@@ -6,7 +6,7 @@
 __all__ = ['linear', 'SBNMLP', 'sbn_from_01', 'save_sbn', 'load_sbn', 'cos_data', 'init_sbn_']
 
 # %% ../nbs/01_sbn.ipynb #c4b80dc2
-import math, zipfile, zlib
+import math, numbers, zipfile, zlib
 from pathlib import Path
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ class SBNMLP(nn.Module):
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
         self.noise, self.loss_name, self.loss = get_noise(noise), loss, get_loss(loss)
+        if self.loss is cross_entropy_loss and sizes[-1] < 2:
+            raise ValueError(f"loss='cross_entropy' needs n_out >= 2 classes (the last of sizes), got sizes {sizes}; "
+                             "for one output use loss='logistic'")
         self.layers = nn.ModuleList(nn.Linear(i, o, dtype=dtype, device=device) for i, o in zip(sizes[:-1], sizes[1:]))
 
     @property
@@ -99,7 +102,7 @@ def sbn_from_01(weights, # [(W, b), ...] of a {0,1}-state SBN MLP, first layer f
                 **kwargs # passed to `SBNMLP` (noise, loss, dtype, device)
                ) -> SBNMLP:
     "The ±1-state `SBNMLP` computing the same objective as a {0,1}-state network."
-    Ws = []
+    weights, Ws = list(weights), []   # read twice below: an iterator (zip(Ws, bs)) would be empty the second time
     for k, (W, b) in enumerate(weights):   # the shapes of load_sbn, and finite values: a bias [1] or a scalar does not broadcast
         W, b = torch.as_tensor(W), torch.as_tensor(b)
         if W.ndim != 2 or b.shape != W.shape[:1]:
@@ -118,14 +121,22 @@ def sbn_from_01(weights, # [(W, b), ...] of a {0,1}-state SBN MLP, first layer f
     return net
 
 # %% ../nbs/01_sbn.ipynb #17b600a6
-def save_sbn(path, # file to write (`.npz`)
-             net:SBNMLP, X, Y):
+def save_sbn(path, # file to write; `.npz` is appended to a name without it, as `np.savez` does
+             net:SBNMLP, # a network with logistic noise and the logistic loss
+             X, Y # its data, as `net.check_data` accepts it
+            ) -> Path: # the file written
     "Write `net` and its data in the `.npz` network format."
-    arrays = {'X': np.asarray(X.detach().cpu() if torch.is_tensor(X) else X),
-              'Y': np.asarray(Y.detach().cpu() if torch.is_tensor(Y) else Y)}
+    if net.noise.name != 'logistic' or net.loss is not logistic_loss:
+        raise ValueError(f"net: the network format holds networks with logistic noise and the logistic loss, got noise="
+                         f"{net.noise.name!r} and loss={net.loss_name!r}; load_sbn would read another objective")
+    net.check_data(X, Y)
+    path = Path(path)
+    if not path.name.endswith('.npz'): path = path.with_name(path.name + '.npz')
+    arrays = {'X': X.detach().cpu().numpy(), 'Y': Y.detach().cpu().numpy()}
     for k, l in enumerate(net.layers):
         arrays[f'W{k}'], arrays[f'b{k}'] = l.weight.detach().cpu().numpy(), l.bias.detach().cpu().numpy()
     np.savez(path, **arrays)
+    return path
 
 # %% ../nbs/01_sbn.ipynb #82519dd5
 def _array(f, key, path):
@@ -135,6 +146,16 @@ def _array(f, key, path):
         raise ValueError(f"{path} is corrupted or not a network file (array {key}: {e})") from None
     if a.dtype.kind not in 'biuf': raise ValueError(f"{path}: array {key} holds non-numeric {a.dtype} values; a network file holds numbers")
     return a
+
+def _cast(a, key, path, dtype, device):
+    "Array `key` as a tensor of `dtype`, refusing finite values that overflow it."
+    a = torch.as_tensor(a)
+    t = a.to(dtype=dtype, device=device)
+    over = t.isinf().cpu() & a.isfinite()
+    if over.any():
+        raise ValueError(f"{path}: array {key} has {int(over.sum())} value(s) that overflow {dtype} (up to {a[over].abs().max().item():.3g}, "
+                         f"above its maximum {torch.finfo(dtype).max:.3g}); load it with dtype=torch.float64")
+    return t
 
 def load_sbn(path, # a `.npz` network file
              dtype=torch.float64, device=None):
@@ -165,25 +186,31 @@ def load_sbn(path, # a `.npz` network file
             if k and W.shape[1] != weights[-1][0].shape[0]:
                 raise ValueError(f"{path}: W{k} reads {W.shape[1]} inputs but layer {k-1} has {weights[-1][0].shape[0]} units")
             weights.append((W, b))
-        X, Y = (torch.as_tensor(_array(f, k, path), dtype=dtype, device=device) for k in ('X', 'Y'))
+        X, Y = (_cast(_array(f, k, path), k, path, dtype, device) for k in ('X', 'Y'))
     if Y.ndim == 1: Y = Y[:, None]
     net = SBNMLP([weights[0][0].shape[1]] + [W.shape[0] for W, _ in weights], dtype=dtype, device=device)
     with torch.no_grad():
-        for l, (W, b) in zip(net.layers, weights):
-            l.weight.copy_(check_finite(torch.as_tensor(W), f"{path}: a weight array"))
-            l.bias.copy_(check_finite(torch.as_tensor(b), f"{path}: a bias array"))
+        for k, (l, (W, b)) in enumerate(zip(net.layers, weights)):
+            l.weight.copy_(check_finite(_cast(W, f'W{k}', path, dtype, device), f"{path}: array W{k}"))
+            l.bias.copy_(check_finite(_cast(b, f'b{k}', path, dtype, device), f"{path}: array b{k}"))
     try: check_inputs(X, net.sizes[:1], name='X'); check_targets(Y, 'logistic', net.sizes[-1], len(X), name='Y')
     except ValueError as e: raise ValueError(f"{path}: {e}") from None
     return net, X, Y
 
 # %% ../nbs/01_sbn.ipynb #d191f3ce
+def _check_seed(seed, high:int=2**63):
+    "`seed` as an int, after checking it is an integer in 0..high-1 (a torch generator takes seeds below 2**64)."
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < high:
+        raise ValueError(f"seed must be an integer in 0..{high - 1}, got {seed!r}")
+    return int(seed)
+
 def cos_data(n_per_class:int=100, # points per class
              seed:int=0, # seed of the generator
              dtype=torch.float64):
     "The PSA paper's 2-D 'cos' data: `X` [2n, 2], `Y` [2n, 1] in {-1, +1}, class +1 first."
-    for k, v in (('n_per_class', n_per_class), ('seed', seed)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)): raise ValueError(f"{k} must be an integer, got {v!r}")
-    n_per_class, seed = int(n_per_class), int(seed)   # numpy integers too
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral):
+        raise ValueError(f"n_per_class must be an integer, got {n_per_class!r}")
+    n_per_class, seed = int(n_per_class), _check_seed(seed, 2**64)   # numpy integers too; cos_dataset's seeds reach 2**64 - 2
     if n_per_class < 1: raise ValueError(f"n_per_class must be positive, got {n_per_class}")
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
@@ -205,6 +232,7 @@ def init_sbn_(net:SBNMLP, X, # data the pre-activations are normalised on: [N, n
     "Initialise `net` in place: U(-1, 1) weights and biases, then data-dependent normalisation per layer."
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    seed = _check_seed(seed, 2**64)
     W = net.layers[0].weight
     check_inputs(X, net.sizes[:1], W.dtype, W.device, name='X')
     if len(X) < 2: raise ValueError(f"X: init_sbn_ normalises the pre-activations over the rows of X: pass at least 2 rows, got {len(X)}")

@@ -138,8 +138,8 @@ def test_cos_data_arguments():
     fails(lambda: cos_data(True), "n_per_class must be an integer, got True")
     fails(lambda: cos_data('3'), "n_per_class must be an integer, got '3'")
     fails(lambda: cos_data(0), "n_per_class must be positive, got 0")
-    fails(lambda: cos_data(3, seed='a'), "seed must be an integer, got 'a'")
-    fails(lambda: cos_data(3, seed=1.5), "seed must be an integer, got 1.5")
+    fails(lambda: cos_data(3, seed='a'), "seed must be an integer in 0..18446744073709551615, got 'a'")
+    fails(lambda: cos_data(3, seed=1.5), "seed must be an integer in 0..18446744073709551615, got 1.5")
     fails(lambda: cos_data(3, dtype=torch.int64), "dtype must be a floating point torch.dtype")
     assert torch.equal(cos_data(np.int64(3), seed=np.int32(2))[0], cos_data(3, seed=2)[0])
 
@@ -287,3 +287,61 @@ def test_check_params_names_a_device_mismatch():
     net = SBNMLP([2, 3, 1])
     P = [(W.detach().to('meta') if k == 0 else W.detach(), b.detach()) for k, (W, b) in enumerate(net.layer_params())]
     fails(lambda: check_params(net, P), "params[0][0] (W of layer 0): expected the model's torch.float64 on cpu, got torch.float64 on meta")
+
+
+def test_seeds_are_checked():
+    "cos_data and init_sbn_ take a torch generator's seeds, 0..2**64-1, numpy integers too."
+    Xc, _ = cos_data(5)
+    for bad in (2**64, -1, None, True, '1'):
+        fails(lambda: cos_data(3, seed=bad), f"seed must be an integer in 0..{2**64 - 1}, got {bad!r}")
+        fails(lambda: init_sbn_(SBNMLP([2, 3, 1]), Xc, seed=bad), f"seed must be an integer in 0..{2**64 - 1}, got {bad!r}")
+    assert torch.equal(cos_data(3, seed=np.uint64(2**64 - 1))[0], cos_data(3, seed=2**64 - 1)[0])
+    a, b = init_sbn_(SBNMLP([2, 3, 1]), Xc, seed=np.int64(3)), init_sbn_(SBNMLP([2, 3, 1]), Xc, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_sbn_from_01_reads_an_iterator():
+    W01 = [(torch.randn(4, 2), torch.randn(4)), (torch.randn(3, 4), torch.randn(3)), (torch.randn(1, 3), torch.randn(1))]
+    Ws, bs = zip(*W01)
+    a, b = sbn_from_01(W01), sbn_from_01(zip(Ws, bs))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_cross_entropy_needs_two_classes():
+    fails(lambda: SBNMLP([2, 3, 1], loss='cross_entropy'),
+          "loss='cross_entropy' needs n_out >= 2 classes (the last of sizes), got sizes [2, 3, 1]; for one output use loss='logistic'")
+    fails(lambda: SBNMLP([2, 3, 1], loss=cross_entropy_loss), "needs n_out >= 2 classes")
+    SBNMLP([2, 3, 2], loss='cross_entropy')
+
+
+def test_save_sbn_writes_what_load_sbn_reads(tmp_path):
+    Xc, Yc = cos_data(4)
+    net = SBNMLP([2, 3, 1])
+    fails(lambda: save_sbn(tmp_path / 'n', SBNMLP([2, 3, 1], noise='normal'), Xc, Yc),
+          "net: the network format holds networks with logistic noise and the logistic loss, got noise='normal' and loss='logistic'")
+    fails(lambda: save_sbn(tmp_path / 'n', SBNMLP([2, 3, 2], loss='cross_entropy'), Xc, (Yc[:, 0] > 0).long()),
+          "got noise='logistic' and loss='cross_entropy'")
+    fails(lambda: save_sbn(tmp_path / 'n', net, Xc, (Yc + 1) / 2), "for labels in {0, 1} pass 2*y - 1")
+    fails(lambda: save_sbn(tmp_path / 'n', net, Xc[:, :1], Yc), "x: inputs must have shape [B, 2], got [8, 1]")
+    assert not list(tmp_path.iterdir())
+    path = save_sbn(tmp_path / 'net', net, Xc, Yc)   # numpy's rule: .npz appended, and the path returned
+    assert path == tmp_path / 'net.npz' and sorted(tmp_path.iterdir()) == [path]
+    assert save_sbn(str(tmp_path / 'b.npz'), net, Xc, Yc) == tmp_path / 'b.npz'
+    net2, X2, Y2 = load_sbn(path)
+    assert torch.equal(X2, Xc) and torch.equal(Y2, Yc)
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), net2.parameters()))
+
+
+def test_load_sbn_names_the_array_and_an_overflow(tmp_path):
+    X8, Y8 = np.random.default_rng(0).normal(size=(8, 2)), np.ones((8, 1))
+    ok = dict(X=X8, Y=Y8, W0=np.zeros((5, 2)), b0=np.zeros(5), W1=np.zeros((1, 5)), b1=np.zeros(1))
+    np.savez(tmp_path / 'w.npz', **{**ok, 'W1': np.array([[0, 0, np.inf, 0, 0]])})
+    fails(lambda: load_sbn(tmp_path / 'w.npz'), "w.npz: array W1 has 1 non-finite value(s)")
+    np.savez(tmp_path / 'b.npz', **{**ok, 'b0': np.array([0, np.nan, 0, 0, 0])})
+    fails(lambda: load_sbn(tmp_path / 'b.npz'), "b.npz: array b0 has 1 non-finite value(s)")
+    np.savez(tmp_path / 'x.npz', **{**ok, 'X': X8 * 1e300})
+    load_sbn(tmp_path / 'x.npz')
+    fails(lambda: load_sbn(tmp_path / 'x.npz', dtype=torch.float32), "x.npz: array X has 16 value(s) that overflow torch.float32",
+          "load it with dtype=torch.float64")
+    np.savez(tmp_path / 'big.npz', **{**ok, 'W0': np.full((5, 2), 1e39)})
+    fails(lambda: load_sbn(tmp_path / 'big.npz', dtype=torch.float32), "big.npz: array W0 has 10 value(s) that overflow torch.float32 (up to 1e+39")
