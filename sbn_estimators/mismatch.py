@@ -26,8 +26,8 @@ def _check_params(params):
         raise ValueError(f"params must be a non-empty list of floating-point tensors, got {got}")
 
 def _sigmas(sigma, params, name='sigma'):
-    "One positive finite float per parameter tensor, from a number (or 0-d tensor) or a list of them."
-    if isinstance(sigma, torch.Tensor) and sigma.ndim == 0: sigma = sigma.item()
+    "One positive finite float per parameter tensor, from a number or a list of them (tensors and numpy arrays too)."
+    if hasattr(sigma, 'tolist') and not isinstance(sigma, (list, tuple)): sigma = sigma.tolist()   # a tensor or numpy array: a number or a list
     s = list(sigma) if isinstance(sigma, (list, tuple)) else [sigma] * len(params)
     if len(s) != len(params) or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < v < math.inf for v in s):
         raise ValueError(f"{name} must be a positive finite number or a list of one per parameter tensor "

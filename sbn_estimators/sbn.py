@@ -123,13 +123,14 @@ def sbn_from_01(weights, # [(W, b), ...] of a {0,1}-state SBN MLP, first layer f
 # %% ../nbs/01_sbn.ipynb #17b600a6
 def save_sbn(path, # file to write; `.npz` is appended to a name without it, as `np.savez` does
              net:SBNMLP, # a network with logistic noise and the logistic loss
-             X, Y # its data, as `net.check_data` accepts it
+             X, Y # its data, as `net.check_data` accepts it (logistic targets [N, 1])
             ) -> Path: # the file written
     "Write `net` and its data in the `.npz` network format."
     if net.noise.name != 'logistic' or net.loss is not logistic_loss:
         raise ValueError(f"net: the network format holds networks with logistic noise and the logistic loss, got noise="
                          f"{net.noise.name!r} and loss={net.loss_name!r}; load_sbn would read another objective")
-    net.check_data(X, Y)
+    W = net.layers[0].weight   # `net.check_data`, naming this function's arguments
+    check_inputs(X, net.sizes[:1], W.dtype, W.device, name='X'); check_targets(Y, net.loss, net.sizes[-1], len(X), W.device, name='Y')
     path = Path(path)
     if not path.name.endswith('.npz'): path = path.with_name(path.name + '.npz')
     arrays = {'X': X.detach().cpu().numpy(), 'Y': Y.detach().cpu().numpy()}

@@ -135,3 +135,13 @@ def test_mirror_descent_refuses_real_valued_groups():
         MirrorDescent(binary_param_groups(m), lr=1e-3, clip=1.)
     MirrorDescent(binary_param_groups(m)[:1], lr=1e-3, clip=1.)   # the binary group alone, or the plain list, are taken
     MirrorDescent(binary_weight_parameters(m), lr=1e-3, clip=1.)
+
+
+def test_zero_dim_tensor_hyper_parameters():
+    "A 0-d tensor rate or bound is a number, as torch's optimizers take it."
+    from sbn_estimators.binary_weights import BinaryWeightLinear, MirrorDescent, clip_latent_
+    m = BinaryWeightLinear(3, 4)
+    assert MirrorDescent(m.parameters(), lr=torch.tensor(0.1)).param_groups[0]['lr'] == pytest.approx(0.1)
+    p = torch.full((2,), 3.)
+    clip_latent_([p], torch.tensor(1.))
+    assert p.tolist() == [1., 1.]

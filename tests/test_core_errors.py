@@ -321,8 +321,8 @@ def test_save_sbn_writes_what_load_sbn_reads(tmp_path):
           "net: the network format holds networks with logistic noise and the logistic loss, got noise='normal' and loss='logistic'")
     fails(lambda: save_sbn(tmp_path / 'n', SBNMLP([2, 3, 2], loss='cross_entropy'), Xc, (Yc[:, 0] > 0).long()),
           "got noise='logistic' and loss='cross_entropy'")
-    fails(lambda: save_sbn(tmp_path / 'n', net, Xc, (Yc + 1) / 2), "for labels in {0, 1} pass 2*y - 1")
-    fails(lambda: save_sbn(tmp_path / 'n', net, Xc[:, :1], Yc), "x: inputs must have shape [B, 2], got [8, 1]")
+    fails(lambda: save_sbn(tmp_path / 'n', net, Xc, (Yc + 1) / 2), "for labels in {0, 1} pass 2*Y - 1")
+    fails(lambda: save_sbn(tmp_path / 'n', net, Xc[:, :1], Yc), "X: inputs must have shape [B, 2], got [8, 1]")
     assert not list(tmp_path.iterdir())
     path = save_sbn(tmp_path / 'net', net, Xc, Yc)   # numpy's rule: .npz appended, and the path returned
     assert path == tmp_path / 'net.npz' and sorted(tmp_path.iterdir()) == [path]

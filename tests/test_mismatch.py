@@ -116,3 +116,16 @@ def test_a_frozen_weight_is_refused():
     net[3].weight.requires_grad_(False)
     with pytest.raises(ValueError, match=r"names: '3\.weight' does not require grad"):
         mismatch(net, x, y, samples=8, names=['3.weight'])
+
+
+def test_per_tensor_scales_as_arrays():
+    "One scale per parameter tensor as a numpy array or a 1-d tensor, as a list."
+    import numpy as np
+    from sbn_estimators.mismatch import smoothed_grad, coordinate_grad
+    w = [torch.randn(3, dtype=torch.float64), torch.randn(2, dtype=torch.float64)]
+    f = lambda ps: (ps[0] ** 2).sum(-1) + ps[1].sum(-1)
+    ref = smoothed_grad(f, w, [0.1, 0.2], samples=10, seed=0)
+    for s in (np.array([0.1, 0.2]), torch.tensor([0.1, 0.2], dtype=torch.float64)):
+        assert all(torch.equal(a, b) for a, b in zip(smoothed_grad(f, w, s, samples=10, seed=0), ref))
+    ref = coordinate_grad(f, w, [0.1, 0.2])
+    assert all(torch.equal(a, b) for a, b in zip(coordinate_grad(f, w, np.array([0.1, 0.2])), ref))
