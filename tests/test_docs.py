@@ -6,7 +6,7 @@ the machine, show no raw `$...$`/`$$...$$`, show its typeset math (MathML) and l
 pages must resolve. Failing pages are saved as screenshots under tests/_artifacts/. A control page with known
 defects checks that the checks can fail.
 """
-import base64, json, re, shutil, subprocess, sys, tempfile, threading, time
+import base64, html, json, re, shutil, subprocess, sys, tempfile, threading, time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -341,6 +341,26 @@ def test_catalogue_and_references(served):
     unlinked = sorted(k for k in cited if REFERENCES[k][3] not in refs['external_links'])
     assert not unlinked, f'papers the catalogue cites that the references page does not link: {unlinked}'
     assert all(f'ref-{k}' in refs['ids'] for k in cited)
+
+
+def test_pages_show_the_stored_outputs(served):
+    """Each page shows its notebook's stored printed outputs, also of `#| slow` cells and of cells the build runs for
+    their imports (it once reran them, and the page contradicted the notebook); and its H1 is the page's own title."""
+    from nbdev.doclinks import _nbpath2html, nbglob
+    site, _, _ = served
+    missing, h1s = [], []
+    for nb in sorted(nbglob(ROOT/'nbs', as_path=True)):
+        page = (site/_nbpath2html(nb.relative_to(ROOT/'nbs'))).read_text(encoding='utf-8')
+        h1s += [h for h in re.findall(r'<h1>([^<]*)</h1>', page) if h.endswith(' – sbn_estimators')]
+        text = html.unescape(re.sub('<[^>]+>', '', page))
+        for c in json.loads(nb.read_text(encoding='utf-8'))['cells']:
+            src = ''.join(c['source'])
+            if c['cell_type'] != 'code' or re.search(r'^#\|\s*(hide|hide_output|output:\s*false)\s*$', src, re.M): continue
+            for o in c.get('outputs', []):
+                lines = [l.strip() for l in ''.join(o.get('text', [])).splitlines() if l.strip()]
+                if o.get('output_type') == 'stream' and lines and lines[0] not in text: missing.append(f'{nb.name}: {lines[0][:120]}')
+    assert not missing, 'stored outputs the pages do not show:\n' + '\n'.join(missing)
+    assert not h1s, f'H1s with the site name: {h1s}'
 
 
 def test_stored_outputs_are_current():

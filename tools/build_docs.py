@@ -64,12 +64,17 @@ class Problems(list):
 
 # ---------------------------------------------------------------- nbdev processing (one process per notebook)
 class tolerant_exec_show_docs(exec_show_docs):
-    """nbdev's `exec_show_docs`, except that a cell that fails keeps its stored outputs and is reported, not fatal,
-    and that `#| exec_doc` cells run also in a notebook that exports nothing (a page generated at build time)."""
+    """nbdev's `exec_show_docs`, except that the page shows the outputs stored in the notebook: a `#| slow` or
+    `#| cuda` cell is not run at all, a cell run for its imports keeps its stored outputs (only `show_doc` output is
+    made here), a cell that fails keeps them too and is reported, not fatal; and `#| exec_doc` cells run also in a
+    notebook that exports nothing (a page generated at build time)."""
     def __call__(self, cell):
         if 'exec_doc' in cell.directives_: self.nb.has_docs_ = True
+        if {'slow', 'cuda'} & set(cell.directives_): return
         outputs = copy.deepcopy(cell.get('outputs'))
-        try: super().__call__(cell)
+        try:
+            super().__call__(cell)
+            if outputs and 'show_doc' not in cell.source: cell['outputs'] = outputs
         except Exception:
             if outputs is not None: cell['outputs'] = outputs
             e, self.k.exc = self.k.exc, None   # reported once, not again by every later cell
@@ -370,7 +375,7 @@ TEMPLATE = '''<!DOCTYPE html>
 <div class="search"><input id="search" type="search" placeholder="Search the docs" aria-label="Search" autocomplete="off">
 <ol id="search-results" hidden></ol></div><a class="repo" href="{git_url}">Source</a></header>
 <div class="layout"><nav class="sidebar">{sidebar}</nav>
-<main><header class="title"><h1>{title}</h1>{description}</header>
+<main><header class="title"><h1>{h1}</h1>{description}</header>
 {body}
 <nav class="pager">{pager}</nav></main>
 <aside class="toc">{toc}</aside></div>
@@ -435,7 +440,7 @@ class Site:
         link = lambda q, cls, arrow: (f'<a class="{cls}" href="{p.root}{q.path.as_posix()}">{arrow} '
                                       f'{html.escape(q.label)}</a>' if q else '<span></span>')
         page = TEMPLATE.format(
-            title=html.escape(p.title if p.title == self.cfg.title else f'{p.title} – {self.cfg.title}'), site=html.escape(self.cfg.title), root=p.root, desc_attr=html.escape(p.description),
+            title=html.escape(p.title if p.title == self.cfg.title else f'{p.title} – {self.cfg.title}'), h1=html.escape(p.title), site=html.escape(self.cfg.title), root=p.root, desc_attr=html.escape(p.description),
             git_url=html.escape(self.cfg.git_url), sidebar=self.sidebar(p), description=p.desc_html, body=p.body,
             pager=link(prev, 'prev', '←') + link(nxt, 'next', '→'), toc=f'<h2>On this page</h2><ul>{toc}</ul>' if toc else '',
             src=html.escape(p.src.relative_to(self.nbs).as_posix()), copyright=html.escape('© ' + self.cfg.copyright))
