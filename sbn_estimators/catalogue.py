@@ -223,7 +223,7 @@ def forward_backward_svg(name:str, # registry name of a local estimator
     for ax in (ax1, ax2): ax.grid(alpha=.3); ax.tick_params(labelsize=8)
     fig.tight_layout()
     buf = io.StringIO()
-    with matplotlib.rc_context({'svg.fonttype': 'none', 'svg.hashsalt': name}): fig.savefig(buf, format='svg')
+    with matplotlib.rc_context({'svg.fonttype': 'none', 'svg.hashsalt': name}): fig.savefig(buf, format='svg', metadata={'Date': None})   # the same page on every build
     return buf.getvalue()
 
 # %% ../nbs/90_catalogue.ipynb #a411a808
