@@ -9,7 +9,7 @@ __all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'IDX_STEMS', 'IDX_DATASETS', 'DATASETS', '
            'get_data']
 
 # %% ../nbs/13_data.ipynb #9de116f8
-import gzip, hashlib, importlib.resources, math, pickle, struct, zlib
+import gzip, hashlib, importlib.resources, inspect, math, pickle, struct, zlib
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -28,7 +28,7 @@ class Data:
     splits: dict # {'train': (X, y), 'val': (X, y), 'test': (X, y)}
     n_out: int # number of classes (cross-entropy) or outputs (logistic loss)
     loss: str = 'cross_entropy' # the per-example loss the data is labelled for
-    transform: object = None # callable(stored batch) -> float input; None: cast to float32
+    transform: object = None # callable(stored batch[, dtype]) -> float input, computed in `dtype` if it takes one; None: cast
     augment: object = None # callable(float batch) -> randomised batch, training only
     def input(self, X, dtype=torch.float32, train=False):
         "Network input for the stored batch `X`: transform, cast, and augment when `train`."
@@ -38,8 +38,11 @@ class Data:
             raise ValueError(f"X must be a stored batch of {self.name}: {S.dtype} [B{''.join(f', {s}' for s in S.shape[1:])}], got {got}")
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(f"dtype must be a floating torch.dtype (e.g. torch.float32), got {dtype!r}")
-        X = self.transform(X) if self.transform is not None else X
-        X = X.to(dtype)
+        _check_bool('train', train)
+        if self.transform is None: X = X.to(dtype)
+        elif _takes_dtype(self.transform):   # computed in float64 for float64, in float32 for float32 and 16-bit, then cast
+            X = self.transform(X, dtype=torch.promote_types(dtype, torch.float32)).to(dtype)
+        else: X = self.transform(X).to(dtype)
         return self.augment(X) if train and self.augment is not None else X
     @property
     def in_shape(self): return tuple(self.splits['train'][0].shape[1:])
@@ -52,14 +55,31 @@ def _check_bool(name, v):
     "`ValueError` unless the argument `name`'s value `v` is True or False."
     if not isinstance(v, bool): raise ValueError(f"{name} must be True or False, got {v!r}")
 
+def _takes_dtype(f) -> bool:
+    "Whether the callable `f` has a parameter `dtype` (a transform that computes in the dtype it is given)."
+    try: return 'dtype' in inspect.signature(f).parameters
+    except (TypeError, ValueError): return False
+
+def _check_split_seed(seed) -> int:
+    "`seed` as an int in 0..2**32-1: a CPU generator reads only the low 32 bits of its seed, so larger seeds would repeat splits."
+    try: return _check_seed(seed, 2**32)
+    except ValueError as e: raise ValueError(f"{e} (a CPU generator reads only a seed's low 32 bits: a larger seed would repeat a smaller one's data)") from None
+
+def _check_val(val):
+    "`val` as a Python number (a 0-d tensor's item), after checking it is a finite real number >= 0."
+    v = val.item() if isinstance(val, torch.Tensor) and val.ndim == 0 else val
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
+        raise ValueError(f"val must be a fraction in [0, 1) or a count of examples below n, got {val!r}")
+    return v
+
 def train_val_split(n:int, # number of training examples
                     val:float|int, # validation fraction in [0, 1) or a count of examples (any real number; a 0-d tensor too)
-                    seed:int=0):
+                    seed:int=0 # in 0..2**32-1
+                   ):
     "Index tensors `(train_idx, val_idx)` of a seeded random split of `range(n)`."
-    seed = _check_seed(seed)
-    v = val.item() if isinstance(val, torch.Tensor) and val.ndim == 0 else val
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-        raise ValueError(f"val must be a fraction in [0, 1) or a count of examples below n, got {val!r}")
+    seed = _check_split_seed(seed)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0: raise ValueError(f"n must be a non-negative integer (the number of examples), got {n!r}")
+    n, v = int(n), _check_val(val)
     n_val = int(v) if isinstance(v, numbers.Integral) else round(float(v) * n)
     if not 0 <= n_val < n:
         raise ValueError(f"validation size must leave training data: got val={val} for {n} examples "
@@ -77,31 +97,34 @@ def load_digits():
         return torch.from_numpy(f['X']), torch.from_numpy(f['y'].astype(np.int64))
 
 # %% ../nbs/13_data.ipynb #772dddba
-def digits_data(seed:int=0, # seed of the train/validation split
+def digits_data(seed:int=0, # seed of the train/validation split, in 0..2**32-1
                 val:float|int=0.1, # validation fraction (of the 80 % non-test part) or count
                 test_frac:float=0.2 # fraction held out as the fixed test set
                ) -> Data:
     "The embedded digits as `Data`: flattened 64-pixel inputs in [0, 1], 10 classes."
     if isinstance(test_frac, bool) or not isinstance(test_frac, numbers.Real) or not 0 < round(test_frac * 1797) < 1797:
         raise ValueError(f"test_frac must be a fraction of the 1797 digits that holds out at least one and leaves at least one, got {test_frac!r}")
+    seed, _ = _check_split_seed(seed), _check_val(val)
     X, y = load_digits()
     X = X.reshape(len(X), 64)
     rest, test = train_val_split(len(X), test_frac, seed=0)
     tr, va = train_val_split(len(rest), val, seed)
     tr, va = rest[tr], rest[va]
     return Data('digits', {'train': (X[tr], y[tr]), 'val': (X[va], y[va]), 'test': (X[test], y[test])},
-                n_out=10, transform=lambda X: X.float() / 16)
+                n_out=10, transform=lambda X, dtype=torch.float32: X.to(dtype) / 16)
 
 # %% ../nbs/13_data.ipynb #0c5d79a5
-def cos_dataset(seed:int=0, # seed of the training/validation draw (test uses a fixed seed)
+def cos_dataset(seed:int=0, # seed of the training/validation draw, in 0..2**31-1 (test uses a fixed seed)
                 n_per_class:int=500, # training points per class (test: as many)
                 val:float|int=0.1, # validation points, drawn afresh: a fraction in [0, 1) of the training points or an even count (0: none)
                ) -> Data:
     "The 'cos' toy data as `Data` with labels ±1 [B, 1] for the logistic loss."
-    seed = _check_seed(seed, 2**63 - 1)   # the validation draw's seed 2*seed+2 must stay below 2**64
-    if (2 * seed + 1) % 2**32 == 2**31 - 1:   # a CPU generator uses the seed's low 32 bits
+    try: seed = _check_seed(seed, 2**31)   # the draws' generator seeds 2*seed+1 and 2*seed+2, of which a CPU generator reads the low 32 bits
+    except ValueError as e: raise ValueError(f"{e} (its draws use the generator seeds 2*seed+1 and 2*seed+2, of which a CPU generator reads "
+                                             "only the low 32 bits: a larger seed would repeat a smaller one's data)") from None
+    if 2 * seed + 1 == 2**31 - 1:
         raise ValueError(f"cos_dataset refuses seed={seed}: its training draw would be the test draw (the generator seed 2*seed+1 "
-                         f"has the low 32 bits of the test's 2**31-1); any other seed works, i.e. any with seed % 2**31 != 2**30-1, e.g. {seed + 1}")
+                         f"is the test's 2**31-1); any other seed in 0..{2**31 - 1} works, e.g. {seed + 1}")
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral) or n_per_class < 10:
         raise ValueError(f"n_per_class must be an integer of at least 10, got {n_per_class!r}")
     frac = isinstance(val, numbers.Real) and not isinstance(val, numbers.Integral)   # a fraction; a whole number is a count
@@ -132,8 +155,18 @@ def flip_crop(x:torch.Tensor, # images [B, C, H, W]
         raise ValueError(f"x must be images [B, C, H, W], got {list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or pad < 0: raise ValueError(f"pad must be a non-negative integer, got {pad!r}")
     B, C, H, W = x.shape
-    fill = torch.as_tensor(fill, dtype=x.dtype, device=x.device)
-    if fill.shape not in ((), (C, 1, 1)): raise ValueError(f"fill must be a number or a tensor [C, 1, 1] = [{C}, 1, 1], got shape {list(fill.shape)}")
+    try: f = None if isinstance(fill, (bool, str, bytes)) else torch.as_tensor(fill)
+    except (TypeError, ValueError, RuntimeError): f = None
+    if f is None or f.dtype == torch.bool or f.is_complex():
+        raise ValueError(f"fill must be a number or a tensor [C, 1, 1] = [{C}, 1, 1] of real numbers, got {fill!r}")
+    if f.shape not in ((), (C, 1, 1)): raise ValueError(f"fill must be a number or a tensor [C, 1, 1] = [{C}, 1, 1], got shape {list(f.shape)}")
+    v = f.detach().cpu().double()   # what x's dtype must hold: finite values in its range (integers for integer images)
+    if x.dtype.is_floating_point: ok, can = bool(v.abs().max() <= torch.finfo(x.dtype).max), f"finite numbers of at most {torch.finfo(x.dtype).max:.4g} in size"
+    else:
+        lo, hi = (0, 1) if x.dtype == torch.bool else (torch.iinfo(x.dtype).min, torch.iinfo(x.dtype).max)
+        ok, can = bool(((v == v.round()) & (v >= lo) & (v <= hi)).all()), f"integers in {lo}..{hi}"
+    if not ok: raise ValueError(f"fill must be a value that x's dtype {x.dtype} holds ({can}), got {v.flatten().tolist() if v.ndim else v.item()}")
+    fill = f.to(device=x.device, dtype=x.dtype)
     flip = torch.rand(B, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     xp = fill.expand(B, C, H + 2 * pad, W + 2 * pad).clone()
@@ -191,7 +224,7 @@ def write_fake_cifar10(root, # folder to create `cifar-10-batches-py` in
 
 # %% ../nbs/13_data.ipynb #6cfdfc33
 def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py`
-                 seed:int=0, # seed of the train/validation split
+                 seed:int=0, # seed of the train/validation split, in 0..2**32-1
                  val:float|int=5000, # validation count or fraction, drawn from the 50 000 training images
                  normalize:bool=False, # ImageNet mean/std (ReSTE) instead of raw [0, 1] pixels (PSA)
                  augment:bool=True, # random flip and crop on training batches
@@ -199,6 +232,7 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
                 ) -> Data:
     "CIFAR-10 as `Data`: uint8 images kept as stored, scaled (and normalised) per batch on its device."
     for k, v in (('normalize', normalize), ('augment', augment), ('download', download)): _check_bool(k, v)
+    seed, _ = _check_split_seed(seed), _check_val(val)   # before the files are read (or downloaded)
     read = lambda: (read_cifar10(root), read_cifar10(root, train=False))
     try: (X, y), (Xte, yte) = read()
     except (FileNotFoundError, ValueError) as e:
@@ -209,13 +243,17 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
         for train in (True, False): torchvision.datasets.CIFAR10(str(root), train=train, download=True)
         (X, y), (Xte, yte) = read()
     tr, va = train_val_split(len(X), val, seed)
-    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (CIFAR_MEAN, CIFAR_STD))
-    def transform(X):
-        X = X.float() / 255
-        return (X - mean.to(X.device)) / std.to(X.device) if normalize else X
-    black = transform(torch.zeros(1, 3, 1, 1, dtype=torch.uint8))[0]   # how a black pixel (the padding) enters the network
+    mean, std = (torch.tensor(v, dtype=torch.float64).view(3, 1, 1) for v in (CIFAR_MEAN, CIFAR_STD))
+    def transform(X, dtype=torch.float32):   # computed in `dtype`
+        X = X.to(dtype) / 255
+        return (X - mean.to(X.device, dtype)) / std.to(X.device, dtype) if normalize else X
+    blacks = {}   # how a black pixel (the padding) enters the network, per dtype
+    def black(x):
+        dt = torch.promote_types(x.dtype, torch.float32)   # as `Data.input` computes the input
+        if dt not in blacks: blacks[dt] = transform(torch.zeros(1, 3, 1, 1, dtype=torch.uint8), dt)[0]
+        return blacks[dt].to(x.dtype)
     return Data('cifar10', {'train': (X[tr], y[tr]), 'val': (X[va], y[va]), 'test': (Xte, yte)}, n_out=10,
-                transform=transform, augment=(lambda x: flip_crop(x, fill=black.to(x))) if augment else None)
+                transform=transform, augment=(lambda x: flip_crop(x, fill=black(x))) if augment else None)
 
 # %% ../nbs/13_data.ipynb #2c97d230
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),
@@ -345,7 +383,7 @@ def read_idx_dataset(name:str, # 'fashion_mnist' or 'mnist'
 
 # %% ../nbs/13_data.ipynb #b113590d
 def idx_data(name:str, # 'fashion_mnist' or 'mnist'
-             seed:int=0, # seed of the train/validation split
+             seed:int=0, # seed of the train/validation split (and of the n_train subset), in 0..2**32-1
              root=None, # folder with the IDX files (the trainer's --data-dir); None: the default places
              val:float|int=0.1, # validation fraction or count, drawn from the 60 000 training images
              flatten:bool=True, # inputs [784] (MLPs) or [1, 28, 28] (conv nets)
@@ -357,22 +395,26 @@ def idx_data(name:str, # 'fashion_mnist' or 'mnist'
     "Fashion-MNIST or MNIST as `Data` (10 classes), read from its IDX files."
     if scale not in ('pm1', 'unit'): raise ValueError(f"scale must be 'pm1' or 'unit', got {scale!r}")
     for k, v in (('flatten', flatten), ('verify', verify)): _check_bool(k, v)
+    seed, _ = _check_split_seed(seed), _check_val(val)   # before the files are read
+    for k, v in (('n_train', n_train), ('n_test', n_test)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
+            raise ValueError(f"{k} must be a positive integer (None: all), got {v!r}")
     Xtr, ytr, Xte, yte = read_idx_dataset(name, root, verify)
     shape = (784,) if flatten else (1, 28, 28)
     Xtr, Xte = Xtr.reshape(-1, *shape), Xte.reshape(-1, *shape)
     tr, va = train_val_split(len(Xtr), val, seed)
     if n_train is not None:
-        if isinstance(n_train, bool) or not isinstance(n_train, numbers.Integral) or not 0 < n_train <= len(tr):
+        if n_train > len(tr):
             raise ValueError(f"n_train must be in 1..{len(tr)} (the training images left after validation), got {n_train!r}")
         tr = tr[torch.randperm(len(tr), generator=torch.Generator().manual_seed(seed))[:n_train]].sort().values
     if n_test is not None:
-        if isinstance(n_test, bool) or not isinstance(n_test, numbers.Integral) or not 0 < n_test <= len(Xte):
+        if n_test > len(Xte):
             raise ValueError(f"n_test must be in 1..{len(Xte)}, got {n_test!r}")
         keep = torch.randperm(len(Xte), generator=torch.Generator().manual_seed(0))[:n_test].sort().values
         Xte, yte = Xte[keep], yte[keep]
     lo = -1. if scale == 'pm1' else 0.
     return Data(name, {'train': (Xtr[tr], ytr[tr]), 'val': (Xtr[va], ytr[va]), 'test': (Xte, yte)}, n_out=10,
-                transform=lambda X: X.float() * ((1 - lo) / 255) + lo)
+                transform=lambda X, dtype=torch.float32: X.to(dtype) * ((1 - lo) / 255) + lo)
 
 def fashion_mnist_data(seed:int=0, root=None, val:float|int=0.1, flatten:bool=True, scale:str='pm1', verify:bool=True,
                        n_train:int=None, n_test:int=None) -> Data:
@@ -389,10 +431,10 @@ DATASETS = {'digits': digits_data, 'cos': cos_dataset, 'cifar10': cifar10_data,
             'fashion_mnist': fashion_mnist_data, 'mnist': mnist_data}
 
 def get_data(name:str='digits', # one of `DATASETS`
-             seed:int=0, # seed of the train/validation split
+             seed:int=0, # seed of the train/validation split, in 0..2**32-1 (cos: 0..2**31-1)
              **kwargs # passed to the dataset's function (e.g. root, download for cifar10)
             ) -> Data:
     "The dataset called `name`."
     if name not in DATASETS: raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
-    _check_seed(seed)   # before any file is read
+    _check_split_seed(seed)   # before any file is read
     return DATASETS[name](seed=seed, **kwargs)

@@ -10,6 +10,7 @@ import csv, dataclasses, json, math, numbers, re
 from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
+import torch
 from .train import TrainConfig, Diverged, train
 from . import cli
 
@@ -30,31 +31,61 @@ def _check_count(v, name:str) -> int:
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
     return int(v)
 
-def _trial(cfg, lr, epochs, metric, train_fn) -> dict:
-    "One trial: the rate, the validation columns of the last epoch and their `score`; a diverged one scores None and says why."
+def _load(path:Path, what:str) -> dict:
+    "The JSON object stored in `path`, or a `ValueError` that names the file as damaged."
+    try: rec = json.loads(path.read_text())
+    except ValueError as e: raise ValueError(f"{path} is damaged ({e}); delete it") from None   # JSON and UTF-8 errors
+    if not isinstance(rec, dict): raise ValueError(f"{path} is damaged (a JSON {type(rec).__name__}, not {what}); delete it")
+    return rec
+
+def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+def _stored_trials(path:Path, rec:dict, grid:list, trained:int) -> list:
+    "The trials of the record `rec` read from `path` for `grid`, after checking them; those of a file written before trials recorded their epochs get them (`trained`)."
+    trials = rec.get('trials')
+    why = ("'trials' is not a list" if not isinstance(trials, list) else
+           f"{len(trials)} trials for {len(grid)} rates" if len(trials) > len(grid) else
+           next((f"trial {k} is not a record of the rate {g:g}" for k, (t, g) in enumerate(zip(trials, grid))
+                 if not (isinstance(t, dict) and t.get('lr') == g and (t.get('score') is None or _num(t['score'])))), None) or
+           (f"its chosen rate {rec['lr']!r} is not a rate of the grid" if 'lr' in rec and rec['lr'] not in grid else None))
+    if why: raise ValueError(f"{path} is damaged ({why}); delete it")
+    for t in trials: t.setdefault('epochs', trained)
+    return trials
+
+def _trial(cfg, lr, epochs, trained, metric, train_fn) -> dict:
+    "One trial: the rate, the epochs it trains (`trained`, the plan's total), the validation columns of the last epoch and their `score`; a diverged one scores None and says why."
     rows = []
     try: train_fn(dataclasses.replace(cfg, lr=float(lr), epochs=epochs), out=None, callbacks=[lambda epoch, row: rows.append(row)], progress=False)
-    except Diverged as e: return dict(lr=float(lr), score=None, diverged=str(e))
+    except Diverged as e: return dict(lr=float(lr), epochs=trained, score=None, diverged=str(e))
     score = rows[-1][metric]
-    return dict(lr=float(lr), **{k: rows[-1][k] for k in rows[-1] if k.startswith('val_')}, score=score if math.isfinite(score) else None)
+    return dict(lr=float(lr), epochs=trained, **{k: rows[-1][k] for k in rows[-1] if k.startswith('val_')}, score=score if math.isfinite(score) else None)
 
 def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for (its lr and epochs are replaced)
               grid, # learning rates to try, e.g. (3e-4, 1e-3, 3e-3)
-              epochs:int=1, # training epochs per trial
+              epochs:int=1, # training epochs per trial, of each stage that does not set its own (a staged plan is trained in full)
               out=None, # folder for `lr_search.json` (read if it matches, else written, after every trial); None: no file
               metric:str='val_acc', # validation metric to score by (`SEARCH_METRICS`): an accuracy, maximised, or 'val_loss', minimised
               train_fn=train # the training function `(cfg, out, callbacks, progress) -> result` (tests pass a stub)
              ) -> dict:
-    "The best rate of `grid` by the validation `metric` after `epochs` epochs: the record, with `lr` the chosen rate."
-    if isinstance(grid, (str, bytes)) or not hasattr(grid, '__iter__'): raise ValueError(f"grid must be a list of learning rates, e.g. (1e-3, 1e-2), got {grid!r}")
-    grid = list(grid)
+    """The best rate of `grid` by the validation `metric` after a trial of `epochs` epochs (of each stage that does not set
+    its own: a trial trains the whole plan, and records its total as `epochs`): the record, with `lr` the chosen rate."""
+    if isinstance(grid, (str, bytes)) or not hasattr(grid, '__iter__') or getattr(grid, 'ndim', 1) != 1:
+        raise ValueError(f"grid must be a list of learning rates, e.g. (1e-3, 1e-2), got {grid!r}")
+    grid = [g.item() if isinstance(g, torch.Tensor) and g.ndim == 0 else g for g in grid]   # a 1-d tensor's rates, 0-d tensors
     if not grid or any(isinstance(g, bool) or not isinstance(g, numbers.Real) or not g > 0 for g in grid):
         raise ValueError(f"grid must list positive learning rates, got {grid}")
     grid = [float(g) for g in grid]
+    twice = sorted({g for g in grid if grid.count(g) > 1})
+    if twice: raise ValueError(f"grid lists {', '.join(f'{g:g}' for g in twice)} more than once, which would train the same trial again; "
+                               f"list each rate once, got {grid}")
     for g in grid:   # the trainer's own rule for a rate, before the first trial
         try: dataclasses.replace(cfg, lr=g)
         except ValueError as e: raise ValueError(f"grid: {e}") from None
     epochs = _check_count(epochs, 'epochs')
+    trained = None   # the epochs a trial trains: the plan's total
+    if len(grid) > 1:   # trials train: the configuration at the trials' epochs must be one the trainer takes
+        try: trained = sum(st['epochs'] for st in dataclasses.replace(cfg, lr=grid[0], epochs=epochs).plan())
+        except ValueError as e: raise ValueError(f"epochs={epochs} (search_lr's epochs, per trial) does not fit cfg: {e}") from None
     if metric not in SEARCH_METRICS:
         ends = {e: ', '.join(m for m in SEARCH_METRICS if SEARCH_METRICS[m] == e) for e in ('max', 'min')}
         raise ValueError(f"metric must be a validation metric: {ends['max']} (maximised) or {ends['min']} (minimised), got {metric!r}")
@@ -67,12 +98,13 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
     key, path = _key(cfg, grid, epochs, metric), (Path(out) / 'lr_search.json' if out is not None else None)
     trials = []
     if path is not None and path.is_file():
-        rec = json.loads(path.read_text())
+        rec = _load(path, 'a learning-rate search')
         if all(rec.get(k) == v for k, v in key.items()):
+            trials = _stored_trials(path, rec, grid, trained)
             if 'lr' in rec: return rec
-            trials = rec['trials']                     # an interrupted search: its finished trials (diverged ones too) are kept
+            # an interrupted search: its finished trials (diverged ones too) are kept
     for lr in grid[len(trials):] if len(grid) > 1 else ():   # a single rate is the choice: nothing to try
-        trials.append(_trial(cfg, lr, epochs, metric, train_fn))
+        trials.append(_trial(cfg, lr, epochs, trained, metric, train_fn))
         if path is not None: _save(path, dict(key, trials=trials))   # no 'lr' yet: the search is not finished
     ok = [t for t in trials if t['score'] is not None and math.isfinite(t['score'])]   # a file written before scores were null holds nan
     if trials and not ok: raise Diverged(f"every trial diverged (stopped by the trainer, or {metric} not finite) for the rates {grid}; try smaller rates")
@@ -88,7 +120,7 @@ def _read_curve(path:Path) -> list:
     with open(path, newline='') as f: return [{k: num(k, v) for k, v in r.items() if v != ''} for r in csv.DictReader(f)]
 
 def run_comparison(base:TrainConfig, # settings every method shares (data, model, epochs, batch size, optimizer, ...)
-                   methods:dict, # {label: {TrainConfig field: value}}, e.g. {'psa': {'estimator': 'psa'}}
+                   methods:dict, # {label: {TrainConfig field: value}}, e.g. {'psa': {'estimator': 'psa'}}; not lr or seed (see grids, seeds)
                    out, # folder of the comparison: `<out>/<label>/lr_search.json`, `<out>/<label>/seed<k>/`
                    seeds=(0, 1, 2), # one full run per seed; the first also seeds the learning-rate search
                    grid=(3e-4, 1e-3, 3e-3), # learning rates searched for each method
@@ -114,6 +146,9 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
     for label, fields in methods.items():
         wrong = [k for k in fields if k not in fields_]
         if wrong: raise ValueError(f"methods[{label!r}] sets {wrong}, which are not TrainConfig fields")
+        own = [k for k in ('lr', 'seed') if k in fields]   # run_comparison sets them: the searched rate, each of `seeds`
+        if own: raise ValueError(f"methods[{label!r}] sets {' and '.join(own)}, which run_comparison sets itself and would ignore: "
+                                 f"give a method's fixed rate as grids={{{label!r}: (lr,)}} and the seeds as seeds=(...)")
         try: cfgs[label] = dataclasses.replace(base, **fields)
         except ValueError as e: raise ValueError(f"methods[{label!r}]: {e}") from None
     rows = []
@@ -124,7 +159,10 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
             run = Path(out) / label / f'seed{seed}'
             want = json.loads(json.dumps(dataclasses.asdict(cfg) | dict(lr=rec['lr'], seed=seed)))   # as summary.json holds it
             if (run / 'summary.json').is_file():
-                row = json.loads((run / 'summary.json').read_text())
+                row = _load(run / 'summary.json', "a run's summary")
+                miss = [k for k in ('method', 'seed', 'lr', 'config', 'curve', 'test_acc', 'test_ens_acc', 'test_det_acc', 'seconds_per_epoch') if k not in row]
+                if miss or not isinstance(row['config'], dict) or not isinstance(row['curve'], list) or not all(isinstance(r, dict) for r in row['curve']):
+                    raise ValueError(f"{run / 'summary.json'} is damaged ({'no ' + ', '.join(miss) if miss else 'its config or curve is not a record'}); delete it")
                 row['curve'] = [{k: math.nan if v is None else v for k, v in r.items()} for r in row['curve']]   # null: nan (no validation, no binary weights)
                 diff = [f"{k}: {row['config'].get(k)!r} there, {v!r} now" for k, v in want.items() if row['config'].get(k) != v]
                 if diff: raise ValueError(f"{run} holds a finished run of another configuration ({'; '.join(diff)}); "
@@ -157,9 +195,19 @@ def comparison_table(rows:list # rows of `run_comparison`
     return '\n'.join(lines)
 
 def plot_comparison(rows:list, # rows of `run_comparison`
-                    metrics=('train_loss', 'val_acc'), # per-epoch columns to plot, one panel each
+                    metrics=('train_loss', 'val_acc'), # per-epoch columns to plot, one panel each (a name: one panel)
                     title:str=None):
     "Per-epoch curves, mean over seeds with the min–max band, one line per method."
+    if isinstance(metrics, str): metrics = (metrics,)
+    if not hasattr(metrics, '__iter__') or not all(isinstance(m, str) for m in metrics):
+        raise ValueError(f"metrics must be a per-epoch column or a list of them, e.g. ('train_loss', 'val_acc'), got {metrics!r}")
+    metrics = list(metrics)
+    if not metrics: raise ValueError("metrics must name at least one per-epoch column, e.g. ('train_loss', 'val_acc'), got none")
+    if not rows: raise ValueError("rows must hold at least one row of run_comparison, got none")
+    cells = [row for r in rows for row in r['curve']]
+    have = [k for k in dict.fromkeys(k for row in cells for k in row) if k != 'epoch' and all(k in row and _num(row[k]) for row in cells)]
+    unknown = [m for m in metrics if m not in have]
+    if unknown: raise ValueError(f"metrics: {', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not a per-epoch column of every run; available: {', '.join(have)}")
     fig, axs = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for label in dict.fromkeys(r['method'] for r in rows):
         rs = [r for r in rows if r['method'] == label]
