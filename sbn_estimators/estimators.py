@@ -8,7 +8,7 @@ __all__ = ['ESTIMATORS', 'ALIASES', 'ESTIMATOR_MODULES', 'reduce_loss', 'Estimat
            'load_plugins', 'Exact', 'MeanField', 'group_grads', 'draw_estimates', 'draw_input_estimates']
 
 # %% ../nbs/03_estimators.ipynb #6ff095b1
-import dis, functools, hashlib, importlib, importlib.util, inspect, numbers, sys
+import copy, dis, functools, hashlib, importlib, importlib.util, inspect, numbers, sys
 from pathlib import Path
 import torch
 from torch import nn
@@ -69,14 +69,21 @@ class Estimator:
         kv = ','.join(f'{k}={v}' for k, v in self.hparams().items() if v != defaults[k])
         return f'{self.name}:{kv}' if kv else self.name
     def hparams(self):
-        "The constructor parameters of this estimator and their current values."
-        return {k: getattr(self, k) for k in _init_params(type(self))}
+        "The constructor parameters of this estimator and their current values: each is kept as the attribute of its name."
+        out = {}
+        for k in _init_params(type(self)):
+            try: out[k] = getattr(self, k)
+            except AttributeError: raise ValueError(   # not an AttributeError: nn.Module would hide it as the caller's (`spec`) missing
+                f"estimator {self.name or type(self).__name__!r}: {type(self).__name__}.__init__ takes {k!r} but keeps no attribute {k!r}; "
+                f"an estimator keeps each constructor parameter as self.{k} (a property will do), so that its spec and hparams can "
+                f"say how to make it again") from None
+        return out
     def __repr__(self):
         "`estimator('spec')` for a registered class (evaluating it makes the same estimator), else `Class(key=value, ...)`."
         try:
             if ESTIMATORS.get(self.name) is type(self): return f"estimator({self.spec!r})"
             return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.hparams().items())})"
-        except AttributeError: return object.__repr__(self)   # a constructor parameter not kept as an attribute
+        except ValueError: return object.__repr__(self)   # a constructor parameter not kept as an attribute
 
 # %% ../nbs/03_estimators.ipynb #8c250bf0
 class LocalEstimator(nn.Module, Estimator):
@@ -100,7 +107,7 @@ class LocalEstimator(nn.Module, Estimator):
             f"estimator in its forward: train it with your own loss, loss_fn(net(x), y).backward()")
         self.check_noise(net)
         return reduce_loss(net.loss(net(x, self, params), y))
-    def extra_repr(self): return ', '.join(f'{k}={v!r}' for k, v in self.hparams().items())
+    def extra_repr(self): return ', '.join(f'{k}={getattr(self, k)!r}' if hasattr(self, k) else f'{k}=?' for k in _init_params(type(self)))
 
 # %% ../nbs/03_estimators.ipynb #c9e56f8e
 ESTIMATORS, ALIASES = {}, {}
@@ -113,29 +120,63 @@ def _code_key(code):
                                                                              # move with it, and a long jump may need an extra byte
     return ops, code.co_names, tuple(_code_key(c) if hasattr(c, 'co_code') else c for c in code.co_consts)
 
+def _value_key(v):
+    "`v` comparable across modules: a function by its code and defaults, a class by its name, containers item by item."
+    if isinstance(v, type): return 'class', v.__qualname__
+    f = inspect.unwrap(v) if callable(v) else v
+    if hasattr(f, '__code__'): return 'code', _code_key(f.__code__), _value_key(f.__defaults__), _value_key(f.__kwdefaults__)
+    if isinstance(v, (tuple, list)): return type(v).__name__, tuple(map(_value_key, v))
+    if isinstance(v, (set, frozenset)): return type(v).__name__, tuple(sorted(map(repr, map(_value_key, v))))
+    if isinstance(v, dict): return 'dict', tuple((_value_key(k), _value_key(x)) for k, x in v.items())
+    if isinstance(v, torch.Tensor): return 'tensor', str(v.dtype), tuple(v.shape), v.detach().cpu().flatten().tolist()
+    r = repr(v)
+    return type(v).__qualname__, (None if ' at 0x' in r else r)   # 1, 1.0 and True differ; an object's address does not count
+
 def _definition(obj):
-    "`obj`'s code, comparable across modules: a function's, or a class's bases and the code of its methods and properties."
+    "`obj`'s definition, comparable across modules: a function's code and defaults, or a class's bases, docstring, methods and properties (code and defaults) and other attributes."
     obj = inspect.unwrap(obj)
-    if not isinstance(obj, type): return _code_key(obj.__code__) if hasattr(obj, '__code__') else obj
+    if not isinstance(obj, type): return _value_key(obj)
     members = {}
     for k, v in vars(obj).items():
         f = inspect.unwrap(getattr(v, 'fget', None) or getattr(v, '__func__', v))
-        if hasattr(f, '__code__'): members[k] = _code_key(f.__code__)
+        if hasattr(f, '__code__'): members[k] = _value_key(f)
+        elif k != 'name' and (k == '__doc__' or not k.startswith('__')): members[k] = _value_key(v)   # `name`: set by the registry
     return [b.__qualname__ for b in obj.__bases__], members
 
+def _library(module:str) -> bool: return module.startswith('sbn_estimators.')
+
 def _same_definition(held, new) -> bool:
-    "Whether `new` is `held` defined again: a re-run cell (same module and name), or a page running the code its module exports (same name and code)."
-    return held.__qualname__ == new.__qualname__ and (held.__module__ == new.__module__ or _definition(held) == _definition(new))
+    "Whether `new` is `held` defined again: a re-run cell (same module and name), or a page running the code its module exports (same name and definition). Another module never replaces the library's own."
+    if held.__qualname__ != new.__qualname__: return False
+    if held.__module__ == new.__module__: return True
+    if _library(held.__module__) and not (new.__module__ == '__main__' or _library(new.__module__)): return False   # a plugin's copy
+    return _definition(held) == _definition(new)
 
 def register_estimator(name:str, # lowercase registry name
-                       aliases=() # other names for the same estimator
+                       aliases:tuple=() # other names for the same estimator: a tuple or list of names, e.g. `('dst',)`
                       ):
     "Class decorator: register an `Estimator` subclass under `name`; a name held by another class is refused (the same class defined again replaces it)."
+    if not isinstance(name, str): raise ValueError(f"name: an estimator's name is a lowercase identifier (a string), got {name!r}")
+    if isinstance(aliases, str) or not isinstance(aliases, (tuple, list)):
+        raise ValueError(f"aliases: a tuple or list of names, got {aliases!r}" + (f"; for one alias write aliases=({aliases!r},)" if isinstance(aliases, str) else ''))
+    names = (name, *aliases)
+    for n in names:
+        if not isinstance(n, str) or n != n.lower() or not n.isidentifier(): raise ValueError(f"estimator names are lowercase identifiers, got {n!r}")
+    twice = [n for n in dict.fromkeys(names) if names.count(n) > 1]
+    if twice: raise ValueError(f"aliases: {', '.join(map(repr, twice))} given twice (the name {name!r} counts as well)")
     def _register(cls):
-        for n in (name, *aliases):
-            if n != n.lower() or not n.isidentifier(): raise ValueError(f"estimator names are lowercase identifiers, got {n!r}")
+        if not (isinstance(cls, type) and issubclass(cls, Estimator)):
+            raise ValueError(f"register_estimator({name!r}) decorates a subclass of Estimator, got {cls!r}")
+        if not _library(cls.__module__): _import_estimator_modules()   # the built-ins first: a clash is refused here, not when they load
+        need = [k for k, p in _init_params(cls).items() if p.default is p.empty]
+        if need: raise ValueError(f"estimator {name!r}: every parameter of {cls.__qualname__}.__init__ needs a default (estimator({name!r}) "
+                                  f"makes it with none given); {', '.join(map(repr, need))} has none")
+        other = [k for k, c in ESTIMATORS.items() if c is cls and k != name]
+        if other: raise ValueError(f"estimator {name!r}: {cls.__qualname__} is already registered as {other[0]!r}, and a class has one name "
+                                   f"(its `name` and spec); give the others as aliases, or register a subclass")
+        for n in names:
             held = ESTIMATORS.get(ALIASES.get(n, n))
-            if held is not None and not _same_definition(held, cls):
+            if held is not None and held is not cls and not _same_definition(held, cls):
                 raise ValueError(f"estimator name {n!r} is already registered by {held.__module__}.{held.__qualname__}")
         cls.name = name
         ESTIMATORS[name] = cls
@@ -163,9 +204,11 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
     "The estimator registered as `name`, made with `params`."
     if not isinstance(name, str): raise ValueError(f"estimator must be a name or spec string like 'st' or 'reste:o=3', got {name!r}")
     name = name.strip()
-    if ':' in name:
-        (name, given), *rest = parse_estimator_specs(name)
-        if rest: raise ValueError(f"estimator spec names more than one estimator; give exactly one")
+    if any(c in name for c in ':,='):   # a spec, as the commands read it
+        specs = parse_estimator_specs(name)
+        if len(specs) > 1: raise ValueError(f"one estimator expected, but {name!r} names more than one ({', '.join(n for n, _ in specs)}); "
+                                            f"give one (estimators_from_spec makes a list)")
+        (name, given), = specs
         params = {**given, **params}
     valid = list_estimators()
     if name not in valid: raise ValueError(f"unknown estimator {name!r}; valid estimators: {', '.join(valid)}")
@@ -176,13 +219,18 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
         accepted = ', '.join(f'{k}={p.default!r}' for k, p in sig.items()) or 'none'
         raise ValueError(f"estimator {name!r} has no parameter {', '.join(unknown)}; valid parameters: {accepted}")
     none = lambda k, v: isinstance(v, str) and v.lower() == 'none' and sig[k].default is None   # a spec's 'None'
-    return cls(**{k: None if none(k, v) else v for k, v in params.items()})
+    est = cls(**{k: None if none(k, v) else v for k, v in params.items()})
+    est.hparams()   # a plugin's parameter not kept under its name is reported now, not when a run records the spec
+    return est
 
 # %% ../nbs/03_estimators.ipynb #f81fdb07
 def estimator_params(name:str) -> dict:
     "`{parameter: default}` of the estimator registered as `name` (or an alias)."
     list_estimators()
     if isinstance(name, str): name = name.strip()
+    if isinstance(name, str) and any(c in name for c in ':,='):
+        raise ValueError(f"estimator_params takes a registry name, got the spec {name!r}; give the name alone "
+                         f"({name.split(':')[0].split(',')[0].strip()!r}); estimator({name!r}).hparams() gives the values a spec sets")
     if name not in ESTIMATORS and name not in ALIASES: estimator(name)   # raises, listing the valid names
     return {k: p.default for k, p in _init_params(ESTIMATORS[ALIASES.get(name, name)]).items()}
 
@@ -196,6 +244,7 @@ def _parse_value(v:str):
 def parse_estimator_specs(spec:str # e.g. 'st,concrete:tau=0.1,reste:o=3,t=1.5'
                          ) -> list:
     "`[(name, params), ...]` from a comma-separated list of `name[:key=value,...]` items."
+    if not isinstance(spec, str): raise ValueError(f"spec: a string of comma-separated estimators such as 'st,reste:o=3', got {spec!r}")
     items = []
     for tok in (t.strip() for t in spec.split(',')):
         if not tok: continue
@@ -222,20 +271,27 @@ def estimators_from_spec(spec:str) -> list:
 def _plugin_error(item, e):
     return ValueError(f"plugin {item!r} failed on import: {type(e).__name__}: {e} (--debug shows the traceback)")
 
+def _file_module(path:Path) -> str: return f"sbn_plugin_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"   # one module per file
+
 def _load_file(item:str) -> str:
     path = Path(item).expanduser().resolve()
     if not path.is_file(): raise ValueError(f"plugin {item!r}: {'a directory, not a .py file' if path.is_dir() else 'no such file'}")
-    name = f"sbn_plugin_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"   # one module per file
+    name = _file_module(path)
     if name not in sys.modules:
         module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path))
         sys.modules[name] = module
         try: module.__spec__.loader.exec_module(module)
-        except (Exception, SystemExit) as e:   # a plugin that calls sys.exit must not end the command silently
-            del sys.modules[name]
-            raise _plugin_error(item, e) from e
+        except BaseException as e:
+            del sys.modules[name]   # half run (Ctrl-C too): a retry imports it again
+            if isinstance(e, (Exception, SystemExit)): raise _plugin_error(item, e) from e   # a plugin that calls sys.exit must not end the command silently
+            raise
     return str(path)
 
 def _load_module(item:str) -> str:
+    if '/' in item or '\\' in item or item.startswith(('.', '~')):
+        file = f"{item}.py"
+        hint = f"give the file {file!r}" if Path(file).expanduser().is_file() else "give a .py file (with its .py) or an importable module such as mypkg.estimators"
+        raise ValueError(f"plugin {item!r} is not a module name (it is a path) nor a .py file; {hint}")
     try: importlib.import_module(item)
     except ModuleNotFoundError as e:
         if e.name is None or not (item == e.name or item.startswith(e.name + '.')): raise _plugin_error(item, e) from e
@@ -246,12 +302,21 @@ def _load_module(item:str) -> str:
     return item
 
 def _restoring(load, item:str) -> str:
-    "`load(item)`; a plugin that fails leaves the registries as they were (it may have registered something first)."
+    "`load(item)`; a plugin that fails, or changes an entry of the catalogue it found there, leaves the registries and the catalogue as they were."
     from sbn_estimators.models import MODELS, MODEL_TRANSFORMS
+    from sbn_estimators.catalogue import CATALOGUE, REFERENCES
     saved = [(r, dict(r)) for r in (ESTIMATORS, ALIASES, MODELS, MODEL_TRANSFORMS)]
-    try: return load(item)
+    books = [(n, r, copy.deepcopy(r)) for n, r in (('CATALOGUE', CATALOGUE), ('REFERENCES', REFERENCES))]
+    try:
+        out = load(item)
+        changed = [f'{n}[{k!r}]' for n, r, s in books for k in s if k not in r or r[k] != s[k]]
+        if changed:
+            sys.modules.pop(_file_module(Path(out)) if load is _load_file else item, None)   # refused: a retry imports it again
+            raise ValueError(f"plugin {item!r} changed {', '.join(changed)}; a plugin adds entries for what it registers, and leaves those it found as they are")
+        return out
     except BaseException:
         for r, s in saved: r.clear(); r.update(s)
+        for _, r, s in books: r.clear(); r.update(s)
         raise
 
 def load_plugins(spec:str # comma-separated modules (`mypkg.estimators`) or `.py` files; '' loads nothing
