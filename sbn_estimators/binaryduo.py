@@ -7,10 +7,11 @@ __all__ = ['Quantize', 'QuantMLP', 'binaryduo_vgg7_coupled', 'DuoResNet', 'DuoBi
            'duo_mlp', 'duo_vgg7', 'duo_resnet18']
 
 # %% ../nbs/15_binaryduo.ipynb #fee17b51
-import copy, math, numbers
+import collections, copy, math, numbers
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 from .core import *
 from .estimators import *
 from .straight_through import StraightThrough, _check_positive, straight_through
@@ -20,7 +21,7 @@ from .mismatch import proxy_estimator
 
 # %% ../nbs/15_binaryduo.ipynb #8a0bf482
 class Quantize(nn.Module):
-    "round(n clip(y, 0, 1)) / n with backward [0 <= y <= 1], or (n = 1) the backward of a registry estimator."
+    "floor(n clip(y, 0, 1) + 1/2) / n (round half up) with backward [0 <= y <= 1], or (n = 1) the backward of a registry estimator."
     def __init__(self, steps:int=2, # n, the number of quantisation steps: 1 binary {0, 1}, 2 ternary {0, 1/2, 1}, 3 two-bit
                  proxy=None): # n = 1 only: registry local estimator (spec or instance) giving the backward
         super().__init__()
@@ -29,7 +30,9 @@ class Quantize(nn.Module):
         if proxy is not None and steps != 1: raise ValueError(f"a backward proxy is for binary units (steps=1), got steps={steps}")
         self.steps, self.proxy = int(steps), None if proxy is None else proxy_estimator(proxy)
     def forward(self, y):
-        q = torch.round(self.steps * y.detach().clamp(0, 1)) / self.steps
+        x = self.steps * y.detach().to(torch.promote_types(y.dtype, torch.float32)).clamp(0, 1)   # 16-bit inputs in float32
+        r = torch.round(x)   # half to even; x - r is exact, so a tie x = k + 1/2 is found and goes up
+        q = ((r + (x - r == 0.5)) / self.steps).to(y.dtype)
         if self.proxy is None: return straight_through(q, y, ((y >= 0) & (y <= 1)).to(y.dtype))
         e = (self.proxy(2 * y - 1) + 1) / 2
         return q + (e - e.detach())
@@ -52,10 +55,24 @@ def binaryduo_vgg7_coupled(n_out=10, in_channels=3, channels=(45, 45, 90, 90, 33
     return VGG7(lambda: Quantize(2), n_out, in_channels, channels=channels)
 
 # %% ../nbs/15_binaryduo.ipynb #5e34108e
+def _positive_ints(name, v):
+    "`v` as a non-empty tuple of positive integers, or a `ValueError` naming `name`."
+    try: t = tuple(v)
+    except TypeError: t = None
+    if not t or isinstance(v, str) or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in t):
+        raise ValueError(f"{name} must be a non-empty sequence of positive integers, got {v!r}")
+    return tuple(int(n) for n in t)
+
 class DuoResNet(nn.Module):
-    "ResNet-18 variant: FP stem, blocks h <- BN(conv(act(h))) + shortcut(h) around every conv, ReLU-pool-linear head."
+    "ResNet-18 variant (ours, after BinaryDuo's ImageNet resnet_sc): FP stem, blocks h <- BN(conv(act(h))) + shortcut(h) around every conv, ReLU-pool-linear head."
     def __init__(self, act=lambda: Quantize(2), widths=(64, 90, 180, 360), blocks=(2, 2, 2, 2), n_out=10, in_channels=3):
         super().__init__()
+        if not callable(act): raise ValueError(f"act must build the activation module (e.g. lambda: Quantize(2)), got {act!r}")
+        widths, blocks = _positive_ints('widths', widths), _positive_ints('blocks', blocks)
+        if len(widths) != len(blocks):
+            raise ValueError(f"widths and blocks must have one entry per stage, got {len(widths)} widths {widths} and {len(blocks)} block counts {blocks}")
+        for k, v in (('n_out', n_out), ('in_channels', in_channels)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
         self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]))
         self.convs, self.bns, self.shortcuts = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         c = widths[0]
@@ -87,34 +104,53 @@ class DuoBinary(nn.Module):
         self.bias = nn.Parameter(torch.tensor([[-shift], [shift]]).repeat(1, channels))
         self.binary = Quantize(1, proxy)
     def forward(self, y):
+        C = self.weight.shape[1]
+        if y.dim() < -self.dim or y.shape[self.dim] != C:
+            raise ValueError(f"DuoBinary(channels={C}, dim={self.dim}) reads {C} channels on dimension {self.dim} of its input, got shape {tuple(y.shape)}")
         shape = (-1,) + (1,) * (-self.dim - 1)
         return self.binary(torch.cat([y, y], self.dim) * self.weight.view(shape) + self.bias.view(shape))
     def extra_repr(self): return f"channels={self.weight.shape[1]}, dim={self.dim}"
 
-_PASS_THROUGH = (nn.MaxPool2d, nn.AvgPool2d, nn.Dropout, nn.Identity) # act channel-wise: commute with the copying
+_POOLING = (nn.MaxPool2d, nn.AvgPool2d)
+_PASS_THROUGH = (*_POOLING, nn.Dropout, nn.Identity) # act channel-wise: commute with the copying (pooling: before a Conv2d only)
+_Link = collections.namedtuple('_Link', 'unit consumer unit_path consumer_path unit_at consumer_at between')
 
-def _consumers(model):
-    "`(sequential, index of the quantiser, index of its consuming Linear/Conv2d)` for every quantiser of `model`."
+def _chains(model):
+    "Lists `(path, (container, key), module)` of modules that run one after another: each `nn.Sequential`, the plain ones inside it unrolled."
+    chains, unrolled = [], set()
+    def unroll(seq, path):
+        out = []
+        for key, m in seq._modules.items():
+            p = f"{path}.{key}" if path else key
+            if isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward: unrolled.add(id(m)); out += unroll(m, p)
+            elif m is not None: out.append((p, (seq, key), m))
+        return out
+    for name, m in model.named_modules():   # parents first: a Sequential unrolled into its parent is not a chain of its own
+        if isinstance(m, nn.Sequential) and id(m) not in unrolled: chains.append(unroll(m, name))
+    return chains
+
+def _consumers(model, units=lambda m: isinstance(m, (Quantize, DuoBinary))):
+    "A `_Link` from every quantiser that `units` selects to the Linear or Conv2d that reads it, later in its chain (`_chains`)."
     out = []
-    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        mods = list(seq)
-        for i, m in enumerate(mods):
-            if not isinstance(m, (Quantize, DuoBinary)): continue
+    for chain in _chains(model):
+        for i, (path, at, m) in enumerate(chain):
+            if not units(m): continue
             j = i + 1
-            while j < len(mods) and isinstance(mods[j], _PASS_THROUGH): j += 1
-            if j == len(mods) or not isinstance(mods[j], (nn.Linear, nn.Conv2d)):
-                raise ValueError(f"the quantiser at position {i} of {type(seq).__name__} is not followed by a Linear or "
-                                 f"Conv2d (only {', '.join(t.__name__ for t in _PASS_THROUGH)} may sit between)")
-            if getattr(mods[j], 'groups', 1) != 1:   # decoupling doubles the input channels, which would mix the groups
-                raise ValueError(f"the quantiser at position {i} of {type(seq).__name__} feeds a Conv2d with groups="
-                                 f"{mods[j].groups}; decoupling needs groups=1")
-            out.append((seq, i, j))
+            while j < len(chain) and isinstance(chain[j][2], _PASS_THROUGH): j += 1
+            if j == len(chain) or not isinstance(chain[j][2], (nn.Linear, nn.Conv2d)):
+                after = 'it ends its nn.Sequential' if j == len(chain) else f"{chain[j][0]!r}, a {type(chain[j][2]).__name__}, comes next"
+                raise ValueError(f"the quantiser {path!r} is not followed by a Linear or Conv2d ({after}); only "
+                                 f"{', '.join(t.__name__ for t in _PASS_THROUGH)} may sit between a quantiser and the layer that reads it")
+            cpath, cat, layer = chain[j]
+            if getattr(layer, 'groups', 1) != 1:   # decoupling doubles the input channels, which would mix the groups
+                raise ValueError(f"the quantiser {path!r} feeds a Conv2d with groups={layer.groups} ({cpath!r}); decoupling needs groups=1")
+            out.append(_Link(m, layer, path, cpath, at, cat, [(p, b) for p, _, b in chain[i + 1:j]]))
     return out
 
 # %% ../nbs/15_binaryduo.ipynb #4c6d71c1
 def binary_input_params(model:nn.Module) -> int:
     "Number of weights of the layers that read quantised (binary, ternary, ...) activations."
-    return sum(seq[j].weight.numel() for seq, i, j in _consumers(model))
+    return sum(l.consumer.weight.numel() for l in _consumers(model))
 
 # %% ../nbs/15_binaryduo.ipynb #294c4126
 def _halves_exactly(layer):
@@ -123,30 +159,47 @@ def _halves_exactly(layer):
     sign = layer.deterministic if b is None else isinstance(b, StraightThrough) and b.deterministic
     return sign and layer.scale != 'none'
 
+_HALVABLE = (nn.Linear, nn.Conv2d, BinaryWeightLinear, BinaryWeightConv2d) # exactly these types: their function is linear in `weight`
+
+def _check_halvable(l:_Link):
+    "`ValueError` unless halving the weights of `l.consumer` and reading two copies keeps the function."
+    layer = l.consumer
+    at = f"the ternary unit {l.unit_path!r} feeds a {type(layer).__name__}"
+    if type(layer) not in _HALVABLE or parametrize.is_parametrized(layer) or 'weight' not in layer._parameters or layer._forward_pre_hooks or layer._forward_hooks:
+        raise ValueError(f"{at} ({l.consumer_path!r}): decoupling halves the input weights of nn.Linear, nn.Conv2d, BinaryWeightLinear and "
+                         f"BinaryWeightConv2d layers only, not of a subclass or of a layer with a parametrization or forward hooks (weight "
+                         f"standardisation, weight or spectral norm), whose function halving the weights could change")
+    if isinstance(layer, (BinaryWeightLinear, BinaryWeightConv2d)) and not _halves_exactly(layer):
+        raise ValueError(f"{at} with scale={layer.scale!r}, deterministic={layer.deterministic}, binarize={None if layer.binarize is None else type(layer.binarize).__name__} "
+                         f"({l.consumer_path!r}): decoupling halves its latent weights, which keeps the function only for weights alpha sign(latent), alpha = mean |latent| "
+                         f"(scale='tensor' or 'channel'; binarize None with deterministic=True, or a deterministic straight-through estimator)")
+    pool = next(((p, m) for p, m in l.between if isinstance(m, _POOLING)), None)
+    if pool is not None and not isinstance(layer, nn.Conv2d):
+        raise ValueError(f"{at} ({l.consumer_path!r}) through the {type(pool[1]).__name__} {pool[0]!r}: pooling acts on the last two dimensions, "
+                         f"where the two copies of a Linear's inputs are stacked; pooling may sit between a unit and a Conv2d only")
+
+def _is_ternary(m): return isinstance(m, Quantize) and m.steps == 2
+
 @torch.no_grad()
 def decouple(model:nn.Module, proxy=None # backward of the new binary units: a registry local estimator (spec or instance)
             ) -> nn.Module:
     "A copy of `model` with every ternary `Quantize` replaced by a `DuoBinary` and its consumer's weights halved and doubled."
+    if not isinstance(model, nn.Module): raise ValueError(f"model must be an nn.Module, got {type(model).__name__} {model!r}")
+    for l in _consumers(model, _is_ternary): _check_halvable(l)   # on the model given: refused before copying
     model = copy.deepcopy(model)
-    found = False
-    for seq, i, j in _consumers(model):
-        if not (isinstance(seq[i], Quantize) and seq[i].steps == 2): continue
-        found, layer = True, seq[j]
-        if isinstance(layer, (BinaryWeightLinear, BinaryWeightConv2d)) and not _halves_exactly(layer):
-            raise ValueError(f"the quantiser at position {i} of {type(seq).__name__} feeds a {type(layer).__name__} with scale={layer.scale!r}, "
-                             f"deterministic={layer.deterministic}, binarize={None if layer.binarize is None else type(layer.binarize).__name__}: decoupling halves its latent "
-                             f"weights, which keeps the function only for weights alpha sign(latent), alpha = mean |latent| "
-                             f"(scale='tensor' or 'channel'; binarize None with deterministic=True, or a deterministic straight-through estimator)")
-        w = layer.weight
-        new = copy.deepcopy(layer)
-        new.weight = nn.Parameter(torch.cat([w / 2, w / 2], 1))
-        if isinstance(layer, nn.Conv2d): new.in_channels = 2 * w.shape[1]
+    links = _consumers(model, _is_ternary)
+    for l in links:
+        w, conv = l.consumer.weight, isinstance(l.consumer, nn.Conv2d)
+        new = copy.deepcopy(l.consumer)
+        new.weight = nn.Parameter(torch.cat([w / 2, w / 2], 1), requires_grad=w.requires_grad)
+        if conv: new.in_channels = 2 * w.shape[1]
         else: new.in_features = 2 * w.shape[1]
-        seq[i], seq[j] = DuoBinary(w.shape[1], proxy=proxy, dim=-3 if isinstance(layer, nn.Conv2d) else -1).to(w), new
-    left = [n or 'the model itself' for n, m in model.named_modules() if isinstance(m, Quantize) and m.steps == 2]
+        duo = DuoBinary(w.shape[1], proxy=proxy, dim=-3 if conv else -1).to(w).train(l.unit.training)
+        setattr(*l.unit_at, duo); setattr(*l.consumer_at, new)
+    left = [n or 'the model itself' for n, m in model.named_modules() if _is_ternary(m)]
     if left: raise ValueError(f"decouple reaches only Quantize(2) units inside an nn.Sequential followed by their consumer; "
                               f"left ternary: {', '.join(left)}")
-    if not found: raise ValueError("the model has no ternary Quantize(2) units to decouple")
+    if not links: raise ValueError("the model has no ternary Quantize(2) units to decouple")
     return model
 
 register_transform('decouple')(decouple)
@@ -156,6 +209,8 @@ register_transform('decouple')(decouple)
 def duo_mlp(est=None, in_shape=(64,), n_out:int=10, hidden:int=70, steps:int=2):
     "`QuantMLP` [inputs, hidden, hidden, n_out] with `Quantize(steps)` units (binary ones take `est` as their backward)."
     if isinstance(hidden, bool) or not isinstance(hidden, numbers.Integral) or hidden < 1: raise ValueError(f"model 'duo_mlp': hidden must be a positive integer, got {hidden!r}")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"model 'duo_mlp': steps must be a positive integer (1 binary, 2 ternary, 3 two-bit), got {steps!r}")
     return QuantMLP([math.prod(in_shape), hidden, hidden, n_out], lambda: Quantize(steps, est if steps == 1 else None))
 
 # %% ../nbs/15_binaryduo.ipynb #88c9ebdb
@@ -165,7 +220,7 @@ def duo_vgg7(est=None, in_shape=(3, 32, 32), n_out:int=10):
     return binaryduo_vgg7_coupled(n_out, in_shape[0])
 
 # %% ../nbs/15_binaryduo.ipynb #b037c1be
-@register_model('duo_resnet18', 'layered', (None, None, None), 'cifar10', "BinaryDuo's coupled ResNet-18 variant (ternary, 64-90-180-360)")
+@register_model('duo_resnet18', 'layered', (None, None, None), 'cifar10', "coupled ResNet-18 variant, ours: BinaryDuo's ImageNet widths 64-90-180-360 (ternary), CIFAR stem, FP weights")
 def duo_resnet18(est=None, in_shape=(3, 32, 32), n_out:int=10):
-    "BinaryDuo's coupled ResNet-18 variant (`DuoResNet`)."
+    "The coupled ResNet-18 variant (`DuoResNet`), ours: BinaryDuo's ImageNet widths, a CIFAR stem, full-precision weights."
     return DuoResNet(n_out=n_out, in_channels=in_shape[0])

@@ -247,7 +247,7 @@ RECIPES = {
     'binaryduo_vgg7_cifar': Recipe("BinaryDuo paper: coupled VGG-7 on CIFAR-10 200 epochs, decoupled, fine-tuned 100 epochs",
         {**_DUO, 'data': 'cifar10', 'model': 'duo_vgg7', 'optimizer': 'sgd', 'lr': 0.1, 'weight_decay': 1e-4, 'schedule': 'cosine',
          'epochs': 200, 'batch_size': 256, 'val': 5000}),
-    'binaryduo_resnet18_cifar': Recipe("BinaryDuo paper: coupled ResNet-18 on CIFAR-10 120 epochs, decoupled, fine-tuned 100 epochs",
+    'binaryduo_resnet18_cifar': Recipe("ours, after BinaryDuo's ImageNet ResNet-18 (widths 64-90-180-360; CIFAR stem, FP weights, no 512-wide conv): coupled on CIFAR-10 120 epochs, decoupled, fine-tuned 100 epochs",
         {**_DUO, 'data': 'cifar10', 'model': 'duo_resnet18', 'optimizer': 'sgd', 'lr': 0.1, 'weight_decay': 1e-4, 'schedule': 'cosine',
          'epochs': 120, 'batch_size': 256, 'val': 5000}),
     'fmnist_mlp_st': Recipe("ours: SBN 784-256-256-10 on Fashion-MNIST, straight-through (ST)", {**_FMNIST, 'model': 'sbn_mlp', 'estimator': 'st'}),
@@ -541,11 +541,16 @@ def _step(model, est, xb, yb, loss_name):
     return loss if pen is None else loss + pen, loss.detach(), _correct(eta.detach().float(), yb, loss_name).mean()
 
 # %% ../nbs/14_train.ipynb #b1f0c3a7
+def _transformed(st:dict, model:nn.Module, est) -> nn.Module:
+    "`model` after the transform of stage `st`; a `ValueError` of the transform names the stage."
+    try: return MODEL_TRANSFORMS[st['transform']](model, est)
+    except ValueError as e: raise ValueError(f"stage {st['name']!r} (transform {st['transform']!r}): {e}") from None
+
 def _after_stages(cfg:TrainConfig, model:nn.Module, est, stage:int=None) -> nn.Module:
     "`model` as `cfg`'s stage `stage` (default: the last) leaves it: the transforms of stages 1..`stage` applied in order (on a copy)."
     model = copy.deepcopy(model)
     for st in cfg.plan()[1:None if stage is None else stage + 1]:
-        if st['transform']: model = MODEL_TRANSFORMS[st['transform']](model, est)
+        if st['transform']: model = _transformed(st, model, est)
     return model
 
 def _check_exportable(cfg:TrainConfig, last:nn.Module):
@@ -735,7 +740,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
     if ck is not None:   # rebuild the architecture of the checkpoint's stage, then load it
         first, e_start, rows, best, results = ck['stage'], ck['stage_epoch'], ck['metrics'], ck['best'], ck['stages']
         for st in plan[1:first + 1]:
-            if st['transform']: model = MODEL_TRANSFORMS[st['transform']](model, est).to(device)
+            if st['transform']: model = _transformed(st, model, est).to(device)
         try: model.load_state_dict(ck['model'])
         except RuntimeError as e: raise ValueError(f"last.pt holds weights of a different model: {str(e).splitlines()[0]}") from None
         est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks) has learned
@@ -751,7 +756,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         st, resumed = plan[si], ck is not None and si == first
         done = sum(s['epochs'] for s in plan[:si])   # epochs of the stages before
         if si > 0 and not resumed and st['transform']:
-            model = MODEL_TRANSFORMS[st['transform']](model, est).to(device)
+            model = _transformed(st, model, est).to(device)
             best = -1.   # another architecture: best.pt holds the best model of the last one
             if not smoke: results[f"{st['name']}_start"] = _test(model, data, cfg, device, epochs=done, progress=progress and rank == 0)
         opt = make_optimizer(model, dataclasses.replace(cfg, lr=st['lr']), len(data.splits['train'][1]))
@@ -914,6 +919,18 @@ def _parser():
     return p
 
 # %% ../nbs/14_train.ipynb #cd62631c
+def _estimator_used(cfg:TrainConfig) -> bool:
+    "Whether the model `cfg` trains holds units that take the estimator as its last stage leaves it (a layered model is built on the meta device: no weights)."
+    name, kw = _split_spec(cfg.model, 'model')
+    entry = model_entry(name)
+    if entry.kind != 'layered': return True
+    try:
+        with torch.device('meta'):
+            est = estimator(cfg.estimator)
+            model = _after_stages(cfg, get_model(name, est, in_shape=tuple(s or 8 for s in entry.input_shape), n_out=10, **kw), est)
+    except Exception: return True   # what does not build here is left to the run, which reports it
+    return any(isinstance(m, LocalEstimator) for m in model.modules())
+
 def config_from_args(args) -> TrainConfig:
     "The `TrainConfig` that parsed `sbn-train` arguments describe (with --resume: the run folder's, which what is given must not change)."
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
@@ -947,6 +964,10 @@ def config_from_args(args) -> TrainConfig:
         if key in given and not args.resume and cfg.stages and all(key in st for st in cfg.stages):
             raise ValueError(f"--{key} {given[key]} is not used: every stage sets its own {key} ("
                              + ', '.join(f"{st['name']} {st[key]}" for st in cfg.stages) + "); give them in --stages")
+    if 'estimator' in given and not args.resume and not _estimator_used(cfg):
+        raise ValueError(f"--estimator {given['estimator']} is not used: model {cfg.model!r} has no binary units{' after its last stage' if len(cfg.plan()) > 1 else ''} "
+                         "(its ternary or multi-bit units train with the clip's straight-through); drop --estimator, or decouple the units "
+                         "in a later stage (--stages with the transform decouple, as --recipe binaryduo_digits does)")
     if 'momentum' in given and _split_spec(cfg.optimizer, 'optimizer')[0] != 'sgd':
         raise ValueError(f"--momentum applies to --optimizer sgd only, got optimizer {cfg.optimizer!r}")
     return cfg
