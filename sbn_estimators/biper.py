@@ -36,6 +36,7 @@ def quantization_error(latent:torch.Tensor, # latent weights w
                        freq:float=20. # omega
                       ) -> float:
     "BiPer's quantization error mean |sin(omega w) - sign(sin(omega w))|: how far stage 1's weights are from stage 2's."
+    if latent.numel() == 0: raise ValueError(f"latent must have at least one weight (the mean of none is undefined), got shape {tuple(latent.shape)}")
     s = torch.sin(_check_freq(freq) * latent.detach())
     return (s - sign_pm(s)).abs().mean().item()
 

@@ -113,11 +113,12 @@ def get_noise(noise='logistic' # a noise name or a `Noise`
 def sample_states(a:torch.Tensor, # pre-activations
                   noise='logistic' # noise name or `Noise`
                  ) -> torch.Tensor: # ±1 states, same shape, dtype and device as `a`
-    "Draw `x = sign(a - Z)` independently for every entry: +1 with probability F(a), else -1."
+    "Draw `x = sign(a - Z)` independently for every entry: +1 with probability F(a), else -1 (NaN where `a` is NaN)."
     a = a.detach()
     w = a.to(noise_dtype(a.dtype))   # half precision would round u and F(a) (and draw u = 0)
     u = torch.rand(w.shape, dtype=w.dtype, device=w.device)  # in index order: the states depend on the values, not the memory layout
-    return torch.where(u < get_noise(noise).cdf(w), 1., -1.).to(a.dtype)
+    p = get_noise(noise).cdf(w)
+    return torch.where(u < p, 1., p.clamp(-1., -1.)).to(a.dtype)   # clamp keeps NaN: a NaN unit is not a confident -1
 
 # %% ../nbs/00_core.ipynb #ebbbfaa3
 def logistic_loss(eta, # head outputs, [..., B, out]

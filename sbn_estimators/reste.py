@@ -19,17 +19,18 @@ from .straight_through import *
 from .layers import BinaryActivation
 
 # %% ../nbs/06_reste.ipynb #8943a297
-def _check_reste_params(o, t, m):
-    for name, v in (('o', o), ('t', t), ('m', m)):
+def _check_reste_params(o, t, m, o_name='o'):
+    "ValueError unless o, t, m are finite numbers with o >= 1 and 0 < m < t; `o_name` names o in the message (`o_end` for a schedule)."
+    for name, v in ((o_name, o), ('t', t), ('m', m)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-            raise ValueError(f"{name} must be a number, got {v!r}")
-    if o < 1: raise ValueError(f"o must be >= 1 (o = 1 is the clipped identity), got {o}")
+            raise ValueError(f"{name} must be a finite number, got {v!r}")
+    if o < 1: raise ValueError(f"{o_name} must be >= 1 (o = 1 is the clipped identity), got {o}")
     if not 0 < m < t: raise ValueError(f"need 0 < m < t (secant interval inside the clipping threshold), got m={m}, t={t}")
 
-def _check_epoch(epoch, epochs):
-    "`(epoch, epochs)` as ints; ValueError unless `epochs` is a positive integer and `epoch` an integer >= 0 (as EDE and RBNN ask, `ede.ede_t`)."
+def _check_epoch(epoch, epochs, name='epoch'):
+    "`(epoch, epochs)` as ints; ValueError unless `epochs` is a positive integer and `epoch` (called `name`) an integer >= 0 (as EDE and RBNN ask, `ede.ede_t`)."
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0: raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0: raise ValueError(f"{name} must be an integer >= 0, got {epoch!r}")
     return int(epoch), int(epochs)
 
 def _reste_o(epoch, epochs, o_end):
@@ -87,14 +88,14 @@ class ReSTE(StraightThrough):
 class ReSTESchedule:
     "Cosine schedule of ReSTE's o, stepped once per epoch: o(e) = 1 + (o_end - 1)(1 - cos(pi/2 e/epochs))."
     def __init__(self, model, # an `nn.Module` (or a list of them) holding `ReSTE` modules
-                 epochs:int, # epochs E of training: o reaches o_end after E steps
+                 epochs:int, # epochs E of the schedule: o reaches o_end after E steps (a run of E epochs ends at o(E - 1))
                  o_end:float=3.0, # final power
                  last_epoch:int=0): # epoch to start at (resuming)
         mods = model if isinstance(model, (list, tuple)) else [model]
         self.modules = list({id(m): m for mod in mods for m in mod.modules() if isinstance(m, ReSTE)}.values())
         if not self.modules: raise ValueError("no ReSTE module found in the model; nothing to schedule")
-        last_epoch, epochs = _check_epoch(last_epoch, epochs)
-        _check_reste_params(o_end, 1.5, 0.1)
+        last_epoch, epochs = _check_epoch(last_epoch, epochs, 'last_epoch')
+        _check_reste_params(o_end, 1.5, 0.1, 'o_end')
         self.epochs, self.o_end, self.epoch = epochs, float(o_end), last_epoch
         self._apply()
 
@@ -111,20 +112,21 @@ class ReSTESchedule:
         self._apply()
     def state_dict(self) -> dict: return {'epoch': self.epoch, 'epochs': self.epochs, 'o_end': self.o_end}
     def load_state_dict(self, state:dict):
-        epoch, epochs = _check_epoch(state['epoch'], state['epochs']); _check_reste_params(state['o_end'], 1.5, 0.1)
+        epoch, epochs = _check_epoch(state['epoch'], state['epochs']); _check_reste_params(state['o_end'], 1.5, 0.1, 'o_end')
         self.epoch, self.epochs, self.o_end = epoch, epochs, float(state['o_end'])
         self._apply()
 
 # %% ../nbs/06_reste.ipynb #3c1a839d
 def estimating_error(z:torch.Tensor, o:float) -> float:
-    "ReSTE's estimating error D(sign(z), f_o(z)), D the Euclidean distance (sign(0) = +1)."
-    return (sign_pm(z.detach()) - power_function(z.detach(), o)).norm().item()
+    "ReSTE's estimating error D(sign(z), f_o(z)), D the Euclidean distance (sign(0) = +1), computed in float64."
+    z = z.detach().double()   # a 16-bit norm would round (and overflow) at this size
+    return (sign_pm(z) - power_function(z, o)).norm().item()
 
 # %% ../nbs/06_reste.ipynb #f307ecce
 def gradient_stability(grad:torch.Tensor) -> float:
-    "ReSTE's gradient (in)stability Var(|grad|), the unbiased sample variance over all entries (at least two)."
+    "ReSTE's gradient (in)stability Var(|grad|), the unbiased sample variance over all entries (at least two), computed in float64."
     if grad.numel() < 2: raise ValueError(f"grad must have at least 2 entries (the unbiased variance of fewer is undefined), got {grad.numel()}")
-    return grad.detach().abs().flatten().var().item()
+    return grad.detach().double().abs().flatten().var().item()   # in 16 bits a variance of 1e-9 underflows to 0
 
 # %% ../nbs/06_reste.ipynb #401c36dc
 class ReSTEIndicators:
@@ -150,13 +152,13 @@ class ReSTEIndicators:
         for h in self.grad_handles: h.remove()
         self.records, self.grad_handles = [], []
     def compute(self) -> dict:
-        "`{layer: {'estimating_error', 'gradient_stability', 'o'}}` for the calls since `reset()`."
+        "`{layer: {'estimating_error', 'gradient_stability', 'o'}}` for the calls since `reset()` (stability None without a gradient, NaN for one entry)."
         out, calls = {}, {}
         for r in self.records:
             i = calls[r['name']] = calls.get(r['name'], -1) + 1
             key = f"{r['name']}[{i}]"
             out[key] = {'estimating_error': estimating_error(r['z'], r['o']), 'o': r['o'],
-                        'gradient_stability': None if r['grad'] is None else gradient_stability(r['grad'])}
+                        'gradient_stability': None if r['grad'] is None else math.nan if r['grad'].numel() < 2 else gradient_stability(r['grad'])}
         return out
     def remove(self):
         "Detach the hooks."

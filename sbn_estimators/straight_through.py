@@ -14,16 +14,43 @@ from .estimators import *
 
 # %% ../nbs/05_straight_through.ipynb #ac72fdd9
 def sign_pm(a:torch.Tensor) -> torch.Tensor:
-    "±1 states: +1 where `a >= 0`, else -1 (same dtype and device as `a`)."
-    return torch.where(a >= 0, 1., -1.).to(a)
+    "±1 states: +1 where `a >= 0`, -1 where `a < 0`, NaN where `a` is NaN (same dtype and device as `a`)."
+    return torch.where(a < 0, -1., a.clamp(1., 1.)).to(a)   # clamp keeps NaN: a NaN unit is not a confident -1
 
 # %% ../nbs/05_straight_through.ipynb #636d9149
+class _StraightThrough(torch.autograd.Function):
+    "Forward a copy of `x_hat`; backward `grad * slope` to `a` (x_hat, a, slope of one shape, dtype and device)."
+    generate_vmap_rule = True
+    @staticmethod
+    def forward(x_hat, a, slope): return x_hat + 0.   # a copy (callers may change it in place); -0 -> +0, as the formula gives
+    @staticmethod
+    def setup_context(ctx, inputs, output): ctx.save_for_backward(inputs[2])
+    @staticmethod
+    def backward(ctx, grad):
+        slope, = ctx.saved_tensors
+        return None, grad * slope, None
+
+class _SlopeZero(torch.autograd.Function):
+    "Forward zeros of the shape and dtype of `a * slope`; backward `grad * slope` to `a` (autograd sums and casts it to `a`)."
+    generate_vmap_rule = True
+    @staticmethod
+    def forward(a, slope): return torch.zeros_like(a * slope)
+    @staticmethod
+    def setup_context(ctx, inputs, output): ctx.save_for_backward(inputs[1])
+    @staticmethod
+    def backward(ctx, grad):
+        slope, = ctx.saved_tensors
+        return grad * slope, None
+
 def straight_through(x_hat:torch.Tensor, # forward values (no gradient needed)
                      a:torch.Tensor, # pre-activations the gradient goes to
                      slope:torch.Tensor # backward slope ds/da, same shape as `a`
                     ) -> torch.Tensor:
-    "A tensor with the value of `x_hat` whose derivative in `a` is `slope`."
-    return x_hat.detach() + (a - a.detach()) * slope.detach()
+    "A tensor with the value of `x_hat` whose derivative in `a` is `slope`: x_hat + (a - sg(a)) sg(slope), without its NaN at infinite `a`."
+    x_hat, slope = x_hat.detach(), slope.detach()
+    if x_hat.shape == a.shape == slope.shape and x_hat.dtype == a.dtype == slope.dtype and x_hat.device == a.device == slope.device:
+        return _StraightThrough.apply(x_hat, a, slope)
+    return x_hat + _SlopeZero.apply(a, slope)   # other shapes or dtypes: broadcast and promoted as the formula does
 
 # %% ../nbs/05_straight_through.ipynb #73cf7f82
 def _check_positive(name, value, low=0., high=math.inf):
@@ -81,6 +108,8 @@ class ApproxSign(StraightThrough):
     def slope(self, a): return (2 - 2 * a.abs()).clamp(min=0)
 
 # %% ../nbs/05_straight_through.ipynb #acd8adfd
+_SWISH_BA_MAX = 1e4 # |beta a| clamped here: beyond it the slope is 0 and the proxy ±1 in every dtype, and beta a stays finite
+
 @register_estimator('swish_sign')
 class SwishSign(StraightThrough):
     "BNN+'s SignSwish: backward the derivative of 2 sigmoid(beta a)(1 + beta a (1 - sigmoid(beta a))) - 1."
@@ -88,9 +117,12 @@ class SwishSign(StraightThrough):
                  beta=5.0): # steepness in (0, 1e6]; the proxy tends to sign(a) as beta grows
         super().__init__(noise, deterministic)
         self.beta = _check_positive('beta', beta, high=1e6)   # the slope at 0 is beta: finite in float32 too
+    def _ba(self, a):
+        "beta a, clamped to ±1e4, in float32 for 16-bit `a`."
+        return (self.beta * a.to(noise_dtype(a.dtype))).clamp(-_SWISH_BA_MAX, _SWISH_BA_MAX)
     def proxy(self, a):
-        s = torch.sigmoid(self.beta * a)
-        return 2 * s * (1 + self.beta * a * (1 - s)) - 1
-    def slope(self, a):
-        s, ba = torch.sigmoid(self.beta * a), self.beta * a
-        return 2 * self.beta * s * (1 - s) * (2 + ba * (1 - 2 * s))
+        ba = self._ba(a)
+        return (2 * torch.sigmoid(ba) * (1 + ba * torch.sigmoid(-ba)) - 1).to(a.dtype)
+    def slope(self, a):   # 1 - s = sigmoid(-ba) and 1 - 2s = -tanh(ba/2) without cancellation
+        ba = self._ba(a)
+        return (2 * self.beta * torch.sigmoid(ba) * torch.sigmoid(-ba) * (2 - ba * torch.tanh(ba / 2))).to(a.dtype)

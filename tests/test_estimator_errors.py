@@ -151,7 +151,7 @@ def test_reste_schedule_epochs():
     sched = ReSTESchedule(model, epochs=3)
     fails(lambda: sched.load_state_dict({'epoch': 1, 'epochs': 0, 'o_end': 3}), "epochs must be a positive integer, got 0")
     fails(lambda: sched.load_state_dict({'epoch': -1, 'epochs': 3, 'o_end': 3}), "epoch must be an integer >= 0, got -1")
-    fails(lambda: sched.load_state_dict({'epoch': 1, 'epochs': 3, 'o_end': 0.5}), "o must be >= 1")
+    fails(lambda: sched.load_state_dict({'epoch': 1, 'epochs': 3, 'o_end': 0.5}), "o_end must be >= 1")
     fails(lambda: sched.o_at(-1), "epoch must be an integer >= 0, got -1")
     fails(lambda: ReSTESchedule(model, epochs=3, last_epoch=-2), "epoch must be an integer >= 0, got -2")
     assert sched.state_dict() == {'epoch': 0, 'epochs': 3, 'o_end': 3.0}   # a refused state changes nothing

@@ -74,7 +74,7 @@ def test_decoupled_network_reads_the_coupled_input_shapes():
     (lambda: estimating_error(torch.tensor([0., 2.]), 0.5), 'o must be >= 1'),
     (lambda: power_function(torch.tensor([0., 2.]), 0), 'o must be >= 1'),
     (lambda: power_function(torch.tensor([0., 2.]), -1), 'o must be >= 1'),
-    (lambda: power_function(torch.tensor([0., 2.]), '3'), "o must be a number, got '3'"),
+    (lambda: power_function(torch.tensor([0., 2.]), '3'), "o must be a finite number, got '3'"),
     (lambda: DuoBinary(0), 'channels must be a positive integer, got 0'),
     (lambda: DuoBinary(-2), 'channels must be a positive integer, got -2'),
     (lambda: DuoBinary(3, shift=float('nan')), 'shift must be a positive number, got nan'),
