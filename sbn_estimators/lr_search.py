@@ -208,17 +208,16 @@ def plot_comparison(rows:list, # rows of `run_comparison`
     have = [k for k in dict.fromkeys(k for row in cells for k in row) if k != 'epoch' and all(k in row and _num(row[k]) for row in cells)]
     unknown = [m for m in metrics if m not in have]
     if unknown: raise ValueError(f"metrics: {', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not a per-epoch column of every run; available: {', '.join(have)}")
-    fig, axs = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
-    for label in dict.fromkeys(r['method'] for r in rows):
+    fig, axs = plt.subplots(1, len(metrics), figsize=(5 * len(metrics) + 2, 3.6), squeeze=False, layout='constrained')
+    for i, label in enumerate(dict.fromkeys(r['method'] for r in rows)):
         rs = [r for r in rows if r['method'] == label]
         n = min(len(r['curve']) for r in rs)
         for ax, m in zip(axs[0], metrics):
             v = np.array([[row[m] for row in r['curve'][:n]] for r in rs])
             ep = np.arange(1, n + 1)
-            line, = ax.plot(ep, v.mean(0), label=label)
+            line, = ax.plot(ep, v.mean(0), label=label, color=f'C{i % 10}', ls=('-', '--', ':', '-.')[i // 10 % 4])   # 10 colours, then dashes
             ax.fill_between(ep, v.min(0), v.max(0), color=line.get_color(), alpha=0.15)
             ax.set_xlabel('epoch'); ax.set_ylabel(m)
-    axs[0][-1].legend(fontsize=7)
+    fig.legend(*axs[0][0].get_legend_handles_labels(), loc='outside right upper', fontsize=7)   # beside the panels, not over the curves
     if title: fig.suptitle(title)
-    fig.tight_layout()
     return fig
