@@ -192,6 +192,11 @@ def flip_losses(a0, # head input a_0, [..., B, out]
     if len(blocks) == 1: return _flip_losses(a0, xf, V, y, loss)
     return torch.cat([checkpoint(_flip_losses, a0, x, v, y, loss, use_reentrant=False) for x, v in blocks], -1)
 
+def _check_linearise(linearise):
+    "Raise `ValueError` unless `linearise` is a bool (a string or a number would silently pick DST or PSA by its truth)."
+    if not isinstance(linearise, bool):
+        raise ValueError(f"linearise must be True (DST, the linearised recursion) or False (PSA), got {linearise!r}")
+
 def _binary_shapes(net): return getattr(net, 'binary_shapes', None) or [(n,) for n in net.binary_sizes]   # conv layers: (C, H, W)
 
 def _check_states(net, states, B, params):
@@ -217,9 +222,10 @@ def psa_loss(net, x, # network and inputs
              params=None, # optional (batched, for `SBNMLP`) parameters, as from `net.sample_params`
              states=None, # optional fixed ±1 samples of the binary layers, each `[..., B, *units]` (default: sampled)
              linearise:bool=False, # the linearised recursion (= DST) instead of PSA
-             backend:str=None # flip-sum backend (see `psa_backend`)
-            ) -> torch.Tensor: # [..., B] per-example surrogate losses
-    "Per-example PSA surrogate: value = Rao-Blackwellised loss estimate, gradient = PSA (or DST) estimate."
+             backend:str=None # flip-sum backend (see `psa_backend`); checked, but unused with `linearise` (DST has no flip sums)
+            ) -> torch.Tensor: # [..., B] per-example surrogate losses: Rao-Blackwellised (PSA) or sampled (DST) loss values
+    "Per-example surrogate: value = the Rao-Blackwellised loss estimate (with `linearise`: the loss of the sampled path), gradient = the PSA (or DST) estimate."
+    _check_linearise(linearise); psa_backend(backend)
     psa_ops(net); net.check_data(x, y); check_params(net, params)   # the checks of `Estimator.surrogate`
     if states is not None: _check_states(net, states, len(x), params)
     return _psa_loss(net, x, y, params, states, linearise, backend)
@@ -308,7 +314,7 @@ def psa_expectation(net, x, y, # network, inputs and targets
                     linearise:bool=False # expectation of DST instead of PSA
                    ) -> torch.Tensor:
     "Mean over examples of the exact expectation over all sampled paths of the PSA surrogate (small nets)."
-    psa_ops(net); net.check_data(x, y)   # the checks of `psa_loss`
+    _check_linearise(linearise); psa_ops(net); net.check_data(x, y)   # the checks of `psa_loss`
     W = net.layer_params(check_params(net, params, copies=False))[0][0]
     if W.dtype not in (torch.float32, torch.float64):   # as `exact_loss`: rounding each path's term is not exact
         raise ValueError(f"psa_expectation sums in the network's dtype, which must be torch.float32 or torch.float64, got {W.dtype}")
