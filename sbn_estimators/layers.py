@@ -7,7 +7,7 @@ __all__ = ['EVAL_MODES', 'BinaryActivation', 'check_eval_mode', 'local_estimator
            'unpack_weight', 'import_binary', 'export_binary']
 
 # %% ../nbs/11_layers.ipynb #1d7fd2b1
-import contextlib, copy, math
+import contextlib, copy, math, warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -31,7 +31,11 @@ class BinaryActivation(nn.Module):
                  eval_mode:str=None # evaluation output: 'sample' (sign(a - Z)) or 'det' (sign(a)); default: 'det' for an estimator with a deterministic forward, else 'sample'
                 ):
         super().__init__()
+        if not isinstance(est, (str, Estimator)):
+            raise ValueError(f"est must be a local estimator or a spec like 'st', got {est!r}; local estimators: {', '.join(local_estimators())}")
         if isinstance(est, str):
+            if not est.replace(',', '').strip():
+                raise ValueError(f"est is an empty spec {est!r}: name one local estimator, e.g. 'st' ({', '.join(local_estimators())})")
             ests = estimators_from_spec(est)
             if len(ests) != 1: raise ValueError(f"estimator spec {est!r} names {len(ests)} estimators; give exactly one")
             est = ests[0]
@@ -111,27 +115,53 @@ def unpack_weight(exported:dict, name:str # layer name, as in `model.named_modul
 # %% ../nbs/11_layers.ipynb #700452e8
 @torch.no_grad()
 def _latent_with_scale(w, alpha, scale):
-    "Latents with the signs of `w` whose scale, as the layer computes it (`weight_scale`, a float mean of |latent|), is exactly `alpha`."
-    if scale == 'none': return w
+    "Latents with the signs of `w` whose scale, as the layer computes it (`weight_scale`, a float mean of |latent|), is exactly `alpha`; and whether every group's is."
+    if scale == 'none': return w, True
     target = alpha.expand_as(weight_scale(w, scale)).reshape(-1)   # one alpha per scale group
-    if torch.equal(weight_scale(w, scale).reshape(-1), target): return w
-    s, n = sign_pm(w), w.numel() // len(target)
-    idx, out, done = torch.arange(n, device=w.device), w.clone().reshape(len(target), -1), torch.zeros_like(target, dtype=torch.bool)
+    if torch.equal(weight_scale(w, scale).reshape(-1), target): return w, True
+    G = len(target)
+    s, n = sign_pm(w).reshape(G, -1), w.numel() // G
+    idx, out, done = torch.arange(n, device=w.device), w.clone().reshape(G, -1), torch.zeros_like(target, dtype=torch.bool)
+    mean = lambda mag: weight_scale(mag.view_as(w), scale).reshape(-1)   # the layer's scale of latents s * mag: the mean of |s * mag| = mag
+    inf = target.new_tensor(math.inf)
     T0 = target * n
     sums, up, down = [T0], T0, T0
     for _ in range(64):   # float sums T near n alpha until mean = T / n rounds to alpha
-        up, down = torch.nextafter(up, T0.new_tensor(math.inf)), torch.nextafter(down, T0.new_tensor(-math.inf))
+        up, down = torch.nextafter(up, inf), torch.nextafter(down, -inf)
         sums += [up, down]
     for T in sums:
-        g = torch.nextafter(T, T.new_tensor(math.inf)) - T            # the float spacing at T: T = K g, K an integer
+        g = torch.nextafter(T, inf) - T                                # the float spacing at T: T = K g, K an integer
         K = (T / g).round().long()
         q, r = K // n, K % n                                           # n magnitudes q g or (q + 1) g summing to K g: every partial sum exact
+        live = ~done & (q > 0)                                         # q = 0: more weights than float steps K up to T (K < 2^24 in float32)
+        if not live.any(): continue
         mag = (q[:, None] + (idx < r[:, None])).to(w.dtype) * g[:, None]
-        hit = ~done & (q > 0) & (weight_scale(s * mag.view_as(w), scale).reshape(-1) == target)
-        out[hit] = (s.reshape(len(target), -1) * mag)[hit]
+        hit = live & (mean(mag) == target)
+        out[hit] = (s * mag)[hit]
         done |= hit
-        if done.all(): break
-    return out.view_as(w)
+        if done.all(): return out.view_as(w), True
+    # the rest (q = 0, or no such sum T): magnitudes at float levels around alpha, the first t % n one level above the others;
+    # the layer's mean is monotone in t, so a bisection on t finds one whose mean is alpha (not every partial sum exact: checked)
+    M = 64
+    levels = [target]
+    for _ in range(M): levels = [torch.nextafter(levels[0], -inf), *levels, torch.nextafter(levels[-1], inf)]
+    levels = torch.stack(levels, 1).clamp_min(torch.finfo(w.dtype).smallest_normal)   # [G, 2M + 1], positive: the signs stay
+    def mags(t):
+        k, r = t // n, t % n
+        lo = levels.gather(1, k[:, None]); hi = levels.gather(1, (k + 1).clamp_max(2 * M)[:, None])
+        return torch.where(idx < r[:, None], hi, lo)
+    lo, hi = torch.zeros_like(target, dtype=torch.long), torch.full_like(target, 2 * M * n, dtype=torch.long)
+    while True:   # the t that hit alpha span about n of the 2 M n: bisection stops at the first
+        mid = (lo + hi) // 2
+        got = mean(mags(mid))
+        hit = ~done & (got == target)
+        if hit.any(): out[hit], done = (s * mags(mid))[hit], done | hit
+        reach = got >= target
+        hi, lo = torch.where(reach, mid, hi), torch.where(reach, lo, mid + 1)
+        if done.all() or not (lo < hi)[~done].any(): break
+    hit = ~done & (mean(mags(lo)) == target)                            # the last bound, if never tried
+    out[hit], done = (s * mags(lo))[hit], done | hit
+    return out.view_as(w), bool(done.all())
 
 @torch.no_grad()
 def import_binary(model:nn.Module, exported:dict) -> nn.Module:
@@ -154,7 +184,9 @@ def import_binary(model:nn.Module, exported:dict) -> nn.Module:
         w = unpack_weight(exported, name)
         latent = m.latent_from(w)
         if not hasattr(m.binarize, 'latent_from'):   # alpha * sign: make the layer's own mean |latent| give back alpha exactly
-            latent = _latent_with_scale(latent.to(m.weight), exported[f'{name}.weight.scale'].to(m.weight), m.scale)
+            latent, exact = _latent_with_scale(latent.to(m.weight), exported[f'{name}.weight.scale'].to(m.weight), m.scale)
+            if not exact: warnings.warn(f"import_binary: layer {name}: no latents found whose mean |latent| gives back the exported "
+                                        f"scale bit for bit; the imported scale may differ from it by a rounding error", RuntimeWarning)
         state[f'{name}.weight'] = latent
     try: model.load_state_dict(state)
     except RuntimeError as e: raise ValueError(f"exported weights do not fit this model: {e}") from None
