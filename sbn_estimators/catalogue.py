@@ -114,7 +114,7 @@ CATALOGUE = {  # registry name -> what the code cannot say about it
                 cost='1 forward + 3 downstream re-evaluations per binary layer (DisARM: 2)', unbiased=True, refs=('kunes2022ugc', 'dong2020disarm')),
     'muprop': dict(estimate=r"\big[f(\hat x) - f(\bar x) - f'(\bar x)^\top(\hat x - \bar x)\big]\nabla \log p(\hat x) + f'(\bar x)^\top \nabla\,\mathbb E[x]",
                    cost='2 forwards (sampled and mean-field) + 2 backwards (one through the mean-field network inside the surrogate, one for the estimate)', unbiased=True, refs=('gu2016muprop',)),
-    'double_cv': dict(estimate=r'\text{leave-one-out REINFORCE over } n \text{ paths} - \text{a Taylor control variate around the other paths}',
+    'double_cv': dict(estimate=r'\text{leave-one-out REINFORCE over } n \text{ paths} - \alpha\,(\text{a Taylor control variate around the other paths}),\ \alpha \text{ fixed}',
                       cost='$n$ forwards + one ST backward over the $n$ paths for the sensitivities (no evaluations of the loss at new states)', unbiased=True, refs=('titsias2022doublecv',)),
     'rodeo': dict(estimate=r'\tfrac1n\textstyle\sum_k \big(f_k - \tfrac1{n-1}\sum_{j\ne k}(f_j + \alpha\,\mathcal A G^{(0)}_j(x_j))\big)\nabla \log p(x_k) + \beta\,\mathcal A[G^{(1)}_k \nabla\log p](x_k) \text{ per layer},\; (\mathcal A h)(x) = \tfrac1D\textstyle\sum_i F(-x_i a_i)\big(h(x^{\downarrow i}) - h(x)\big)',
                   cost='$n$ forwards + one ST backward for the sensitivities (as `double_cv`), no extra evaluations of the loss; $n(n-1)(D+1)$ evaluations of a small control network per example and layer of $D$ units; $\\alpha, \\beta$ and the networks tuned on the variance (a double backward, and a backward through the networks)', unbiased=True,

@@ -17,10 +17,13 @@ from .unbiased import PerLayerEstimator, check_logit_noise, _pm1
 # %% ../nbs/18_control_variates.ipynb #3d180de3
 @register_estimator('double_cv')
 class DoubleCV(Estimator):
-    "Leave-one-out REINFORCE over n paths with a per-layer Taylor control variate around the other paths (Titsias & Shi)."
-    def __init__(self, n=4): # paths per example, n >= 2
+    "Leave-one-out REINFORCE over n paths with a per-layer Taylor control variate around the other paths, scaled by alpha (Titsias & Shi)."
+    def __init__(self, n=4, # paths per example, n >= 2
+                 alpha=1.0): # fixed scale of the Taylor control variate (the authors learn it, from 0); unbiased for every alpha
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
-        self.n = int(n)
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha):
+            raise ValueError(f"alpha must be a finite number, got {alpha!r}")
+        self.n, self.alpha = int(n), float(alpha)
     needs_grad = True # differentiates the paths inside: with gradients disabled, `surrogate` gives `loss_value`
     correct = True # add back the control variate's expectation (False only to show the bias of leaving it out)
 
@@ -44,7 +47,7 @@ class DoubleCV(Estimator):
             h = sample_states(a, net.noise)
             hs.append(h); scores.append(net.noise.log_cdf(h * a).sum(-1)); means.append(net.noise.mean(a))
         f = net.loss(net.head(h, params), y)                                         # [n, ..., B]
-        ds = self.sensitivities(net, params, hs, y)
+        ds = [self.alpha * d for d in self.sensitivities(net, params, hs, y)]     # alpha = 0: leave-one-out REINFORCE
         fd, K, total = f.detach(), self.n, 0.
         loo = lambda t: (t.sum(0) - t) / (K - 1)                                  # mean over the other paths
         for h, d, S, mu in zip(hs, ds, scores, means):

@@ -36,7 +36,7 @@ class CategoricalST(LocalEstimator):
 # %% ../nbs/16_gumbel_family.ipynb #92eb39d9
 @register_estimator('darn')
 class DARN(CategoricalST):
-    "DARN: ±1 sample forward, backward slope 2 sigmoid(-x a)^2 (2(b - p)^2 in {0,1} coding)."
+    "DARN at expansion point p: ±1 sample forward, backward slope 2 sigmoid(-x a)^2 (2(b - p)^2 in {0,1} coding; point 1/2 is ZGR)."
     def slope(self, a, x): return 2 * torch.sigmoid(-x * a) ** 2
 
 # %% ../nbs/16_gumbel_family.ipynb #5b366d1e
@@ -91,7 +91,7 @@ class GumbelRao(CategoricalST):
         "k noises per unit from Z | x, detached: [k, *a.shape]."
         dt = noise_dtype(a.dtype)
         u = torch.rand((self.k, *a.shape), dtype=dt, device=a.device).clamp(min=torch.finfo(dt).tiny)
-        return conditional_logistic(a.detach(), x, u)
+        return conditional_logistic(a.detach().to(dt), x.to(dt), u)      # the truncation point sigma(x a) in dt, not in half precision
     def forward(self, a):
         x = sample_states(a, 'logistic')
         soft = (2 * torch.sigmoid((a - self.noise_given(a, x)) / self.tau) - 1).mean(0)
