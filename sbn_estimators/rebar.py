@@ -14,7 +14,7 @@ from .sbn import *
 from .estimators import *
 from .core import _values
 from .unbiased import check_logit_noise, _refuse_unused, _check_state, _check_shapes
-from .relaxed import Concrete
+from .relaxed import Concrete, _check_tau, _TAU_RANGE
 from .straight_through import _check_positive
 
 # %% ../nbs/09a_rebar_relax.ipynb #e9dc59c2
@@ -43,13 +43,13 @@ class REBAR(Estimator):
     "REBAR: REINFORCE with the relaxed network as control variate; its scale kappa (per group) and tau tuned on the variance."
     needs_grad = True # differentiates inside and tunes: with gradients disabled, `surrogate` gives `loss_value`
     def __init__(self, scale=1.0, # initial scale of the control variate for the binary layers (the head's starts at 0), in [-1e6, 1e6]
-                 tau=0.5, # initial temperature of the {0,1} Concrete relaxation, in [1e-3, 1e3]
+                 tau=0.5, # initial temperature of the {0,1} Concrete relaxation, in [1e-3, 1e3] (the tuning keeps it there)
                  tune=True, # Adam steps on the estimates' mean squared norm after each estimate; False keeps scale, tau
                  lr=0.05 # Adam step size of the tuning
                 ):
         if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not abs(scale) <= 1e6:   # kappa^2 B^2 stays finite
             raise ValueError(f"scale must be a finite number in [-1e6, 1e6], got {scale!r}")
-        tau = _check_positive('tau', tau, low=1e-3, high=1e3)                # (a - Z)/tau^2 of the tau-gradient stays finite
+        tau = _check_tau(tau)                                                # in [1e-3, 1e3]: (a - Z)/tau^2 of the tau-gradient stays finite
         if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
         lr = _check_positive('lr', lr)
         if not tune: _refuse_unused(REBAR, 'tune=False', 'tune=True', lr=lr)
@@ -143,6 +143,7 @@ class REBAR(Estimator):
                     for p, g in zip(self.tuned(), torch.autograd.grad(V, self.tuned(), allow_unused=True, materialize_grads=True)):
                         p.grad = g
                     self._opt.step()
+                    with torch.no_grad(): self.log_tau.clamp_(*map(math.log, _TAU_RANGE))   # tau stays in the range the constructor takes
             finally: self.concrete.tau = self.log_tau.detach().exp()         # kept without a graph: the estimator copies and pickles
         return reduce_loss(f.detach()) + sum((e.detach() * (p - p.detach())).sum() for e, p in zip(est, theta))
 
@@ -154,7 +155,7 @@ Rebar = REBAR # the name before the paper's spelling
 class RELAX(REBAR):
     "RELAX: REBAR's control variate plus a learned network of the input and the relaxed states, all tuned on the variance."
     def __init__(self, scale=1.0, # initial scale of the relaxed loss for the binary layers (the head's starts at 0)
-                 tau=0.5, # initial temperature of the {0,1} Concrete relaxation
+                 tau=0.5, # initial temperature of the {0,1} Concrete relaxation, in [1e-3, 1e3] (the tuning keeps it there)
                  tune=True, # Adam steps on the estimates' mean squared norm after each estimate; False keeps everything fixed
                  lr=0.05, # Adam step size of scale and log tau
                  hidden=16, # tanh units of the learned correction

@@ -11,17 +11,19 @@ import torch
 from .core import *
 from .sbn import *
 from .estimators import *
+from .straight_through import _check_positive
 
 # %% ../nbs/09_relaxed.ipynb #4545eba9
+_TAU_RANGE = (1e-3, 1e3) # temperatures of the Concrete relaxation, here and in REBAR/RELAX (also where their tuning takes tau)
+
 def _check_tau(tau):
-    if isinstance(tau, bool) or not (isinstance(tau, numbers.Real) and tau > 0 and math.isfinite(tau)):
-        raise ValueError(f"tau must be a positive number, got {tau!r}")
-    return float(tau)
+    "`tau` as a float; ValueError unless it is a number in [1e-3, 1e3] (far below, 1/tau overflows: NaN gradients in float32)."
+    return _check_positive('tau', tau, *_TAU_RANGE)
 
 @register_estimator('concrete', aliases=('gumbel_softmax',))
 class Concrete(LocalEstimator):
     "Concrete relaxation: x = 2 sigmoid((a - Z)/tau) - 1 in the forward and backward passes."
-    def __init__(self, tau=1.0, # temperature of the {0,1} Concrete sigmoid((a - Z)/tau)
+    def __init__(self, tau=1.0, # temperature of the {0,1} Concrete sigmoid((a - Z)/tau), in [1e-3, 1e3]
                  noise='logistic' # noise Z is drawn from; must be the network's
                 ):
         super().__init__(noise)
