@@ -21,11 +21,13 @@ def binary_param_groups(model:nn.Module) -> list:
     return [{'params': latent, 'binary': True}, {'params': [p for p in model.parameters() if id(p) not in ids], 'binary': False}]
 
 def _unit(name, v, closed=False):
+    if isinstance(v, torch.Tensor) and v.ndim == 0: v = v.item()   # a 0-d tensor, as `_positive` takes it
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 < v <= 1 if closed else 0 <= v < 1):
         raise ValueError(f"{name} must be in {'(0, 1]' if closed else '[0, 1)'}, got {v!r}")
     return float(v)
 
 def _count(name, v):
+    if isinstance(v, torch.Tensor) and v.ndim == 0: v = v.item()
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
     return int(v)
 
@@ -35,6 +37,24 @@ def _check_adam(g, n):
     if not isinstance(b, (tuple, list)) or len(b) != 2: raise ValueError(f"betas{n} must be a pair in [0, 1), got {b!r}")
     return dict(betas=tuple(_unit(f'betas{n}', v) for v in b), eps=_finite(f'eps{n}', g['eps'], 0),
                 weight_decay=_finite(f'weight_decay{n}', g['weight_decay'], 0))
+
+def _check_binary_wd(group, n):
+    "A binary group's own weight_decay is refused unless 0: it would be ignored (weight decay is Adam's, for the real-valued groups)."
+    if group.get('binary') and 'weight_decay' in group and _finite('weight_decay' + n, group['weight_decay'], 0) != 0:
+        raise ValueError(f"weight_decay{n} must be 0 in a binary group, got {group['weight_decay']!r}: weight decay applies to the real-valued "
+                         "parameters (Adam's); Bop has none for binary weights, and BayesBiNN's prior_lambda plays that role")
+
+def _state_dtype(w):
+    "The dtype of a binary weight's optimizer state: float32 for float16/bfloat16 weights (whose rounding would lose the updates), else the weight's."
+    return torch.float32 if w.dtype in (torch.float16, torch.bfloat16) else w.dtype
+
+def _restore_state_dtype(opt, sd):
+    "After `Optimizer.load_state_dict`, which casts floating state to each parameter's dtype, put the 16-bit binary weights' state back in float32 from `sd`."
+    saved = [i for g in sd['param_groups'] for i in g['params']]
+    for i, (p, binary) in zip(saved, [(p, g['binary']) for g in opt.param_groups for p in g['params']]):
+        if not binary or _state_dtype(p) == p.dtype: continue
+        for k, v in sd['state'].get(i, {}).items():
+            if torch.is_tensor(v) and v.is_floating_point(): opt.state[p][k] = v.to(device=p.device, dtype=_state_dtype(p), copy=True)
 
 def _check_state_dict(sd, key, who):
     if any(key not in g for g in sd['param_groups']):
@@ -65,11 +85,12 @@ class Bop(torch.optim.Optimizer):
     def add_param_group(self, group):
         "Add a group, its hyper-parameters checked."
         g, n = {**self.defaults, **group}, f" of param group {len(self.param_groups)}"
+        _check_binary_wd(group, n)
         super().add_param_group({**group, 'threshold': _positive('threshold' + n, g['threshold']), 'gamma': _unit('gamma' + n, g['gamma'], closed=True),
                                  'lr': _positive('lr' + n, g['lr']), **_check_adam(g, n)})
 
     def load_state_dict(self, state_dict):
-        _check_state_dict(state_dict, 'gamma', 'bop'); super().load_state_dict(state_dict)
+        _check_state_dict(state_dict, 'gamma', 'bop'); super().load_state_dict(state_dict); _restore_state_dtype(self, state_dict)
 
     def _check_grads(self):
         "Refuse non-finite gradients of binary weights before anything changes (one host sync)."
@@ -91,8 +112,8 @@ class Bop(torch.optim.Optimizer):
                 state = self.state[w]
                 if not group['binary']:
                     _adam_step(w, state, group['lr'], group['betas'], group['eps'], group['weight_decay']); continue
-                m = state.setdefault('m', torch.zeros_like(w))
-                m.mul_(1 - group['gamma']).add_(w.grad, alpha=group['gamma'])
+                m = state.setdefault('m', torch.zeros_like(w, dtype=_state_dtype(w)))   # float32 for 16-bit weights
+                m.mul_(1 - group['gamma']).add_(w.grad.to(m.dtype), alpha=group['gamma'])
                 flip = (m.abs() > group['threshold']) & (torch.sign(m) == sign_pm(w))
                 flipped = torch.where(w == 0, -torch.finfo(w.dtype).tiny, -w)   # -0 would still deploy +1
                 w.copy_(torch.where(flip, flipped, w))
@@ -100,12 +121,12 @@ class Bop(torch.optim.Optimizer):
 
 # %% ../nbs/20_binary_optimizers.ipynb #8114a9d5
 def _check_in_dtype(g, n, dt):
-    "Refuse hyper-parameters of a binary group that are finite as floats but give inf or NaN in its weights' dtype `dt`."
+    "Refuse hyper-parameters of a binary group that are finite as floats but give inf or NaN in its state's dtype `dt`."
     for k in ('init_lambda', 'prior_lambda'):
-        if not torch.tensor(g[k], dtype=dt).isfinite(): raise ValueError(f"{k}{n} must be finite in {dt}, the binary weights' dtype, got {g[k]!r}")
+        if not torch.tensor(g[k], dtype=dt).isfinite(): raise ValueError(f"{k}{n} must be finite in {dt}, the dtype of lambda, got {g[k]!r}")
     tau, e = (torch.tensor(g[k], dtype=dt) for k in ('temperature', 'scale_eps'))
     if not ((1 + e) / (tau * e)).isfinite():
-        raise ValueError(f"temperature{n} ({g['temperature']!r}) and scale_eps ({g['scale_eps']!r}) are too small for {dt}, the binary weights' dtype: "
+        raise ValueError(f"temperature{n} ({g['temperature']!r}) and scale_eps ({g['scale_eps']!r}) are too small for {dt}, the dtype of lambda: "
                          "the scale (1 + scale_eps) / (temperature * scale_eps) must be finite in it")
 
 class BayesBiNN(torch.optim.Optimizer):
@@ -131,21 +152,18 @@ class BayesBiNN(torch.optim.Optimizer):
     def add_param_group(self, group):
         "Add a group; in a binary one lambda starts at init_lambda with each parameter's sign, and its sample is drawn."
         g, n = {**self.defaults, **group}, f" of param group {len(self.param_groups)}"
+        _check_binary_wd(group, n)
         h = {k: _positive(k + n, g[k]) for k in ('lr', 'temperature')}
         h.update(scale_eps=_unit('scale_eps' + n, g['scale_eps'], closed=True), beta=_unit('beta' + n, g['beta']), **_check_adam(g, n))
         h.update(prior_lambda=_finite('prior_lambda' + n, g['prior_lambda']), init_lambda=_finite('init_lambda' + n, g['init_lambda'], 0))   # |lambda|: the sign is the weight's
         super().add_param_group({**group, **h, 'train_size': _count('train_size' + n, g['train_size'])})
         group = self.param_groups[-1]
         if not group['binary']: return
-        if any(w.dtype == torch.float16 for w in group['params']):
-            self.param_groups.pop()
-            raise ValueError(f"bayesbinn cannot train float16 binary weights (param group {len(self.param_groups)}): "
-                             "its relaxed samples underflow to NaN; use float32, float64 or bfloat16")
         try:
-            for dt in {w.dtype for w in group['params']}: _check_in_dtype(group, n, dt)
+            for dt in {_state_dtype(w) for w in group['params']}: _check_in_dtype(group, n, dt)
         except ValueError: self.param_groups.pop(); raise
         for w in group['params']:
-            self.state[w]['lambda'] = group['init_lambda'] * torch.where(w >= 0, 1., -1.).to(w)
+            self.state[w]['lambda'] = group['init_lambda'] * torch.where(w >= 0, 1., -1.).to(device=w.device, dtype=_state_dtype(w))
             self._resample(w, group)
 
     def _sample(self, w, group):
@@ -153,8 +171,8 @@ class BayesBiNN(torch.optim.Optimizer):
         return torch.tanh((self.state[w]['lambda'] + self.state[w]['delta']) / group['temperature'])
 
     def _resample(self, w, group):
-        "Draw delta, store it and write w_r into the parameter."
-        e = torch.rand_like(w).clamp(1e-10, 1 - 1e-10)
+        "Draw delta, store it and write w_r into the parameter (in its dtype; delta and lambda stay in the state's)."
+        e = torch.rand_like(w, dtype=_state_dtype(w)).clamp(1e-10, 1 - 1e-10)
         self.state[w]['delta'] = 0.5 * torch.log(e / (1 - e))
         w.copy_(self._sample(w, group))
 
@@ -188,6 +206,7 @@ class BayesBiNN(torch.optim.Optimizer):
         "Load lambda and delta, and write their sample into the parameters (a resumed run continues where it stopped)."
         _check_state_dict(state_dict, 'temperature', 'bayesbinn')
         super().load_state_dict(state_dict)
+        _restore_state_dtype(self, state_dict)
         self.hold('sample')
 
     @torch.no_grad()
@@ -203,9 +222,9 @@ class BayesBiNN(torch.optim.Optimizer):
                     _adam_step(w, st, group['lr'], group['betas'], group['eps'], group['weight_decay']); continue
                 lam, b = st['lambda'], group['beta']
                 s = self._scale(self._sample(w, group), lam, group)   # at the sample of this gradient, even if the parameter holds the mode
-                step = group['train_size'] * s * w.grad + lam - group['prior_lambda']
+                step = group['train_size'] * s * w.grad.to(lam.dtype) + lam - group['prior_lambda']
                 st['t'] = st.get('t', 0) + 1
-                st['m'] = b * st.get('m', torch.zeros_like(w)) + (1 - b) * step
+                st['m'] = b * st.get('m', torch.zeros_like(lam)) + (1 - b) * step
                 lam.sub_(group['lr'] * st['m'] / (1 - b ** st['t']))
                 self._resample(w, group)
         return loss

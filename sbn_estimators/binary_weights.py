@@ -73,10 +73,16 @@ class MirrorDescent(torch.optim.Optimizer):
 
 # %% ../nbs/07_binary_weights.ipynb #712110e0
 @torch.no_grad()
-def clip_latent_(params, # latent weights (an iterable of tensors)
+def clip_latent_(params, # latent weights: a tensor or an iterable of tensors
                  bound:float): # project onto |eta| <= bound
     "Latent clipping (the Bregman projection onto sigmoid(-bound) <= p <= sigmoid(bound)), in place."
     bound = _positive('bound', bound)
+    if isinstance(params, dict):
+        raise ValueError("params must be a tensor or an iterable of tensors, got a dict (iterating it gives its keys); "
+                         "pass e.g. binary_weight_parameters(model): a state_dict holds biases and buffers too")
+    params = [params] if torch.is_tensor(params) else list(params)
+    bad = [type(p).__name__ for p in params if not torch.is_tensor(p)]
+    if bad: raise ValueError(f"params must be a tensor or an iterable of tensors, got an iterable holding {bad[0]}")
     for eta in params: eta.clamp_(-bound, bound)
 
 # %% ../nbs/07_binary_weights.ipynb #1225debf

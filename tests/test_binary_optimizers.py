@@ -63,7 +63,7 @@ def test_bayesbinn_checks_its_hyper_parameters_in_the_weights_dtype():
     "Values finite as floats but inf or 0 in float32 gave NaN lambdas: refused for float32 weights, taken for float64 ones."
     import pytest, re
     from sbn_estimators.binary_optimizers import BayesBiNN
-    for kw, msg in ((dict(init_lambda=1e300), "init_lambda of param group 0 must be finite in torch.float32, the binary weights' dtype, got 1e+300"),
+    for kw, msg in ((dict(init_lambda=1e300), "init_lambda of param group 0 must be finite in torch.float32, the dtype of lambda, got 1e+300"),
                     (dict(prior_lambda=-1e300), "prior_lambda of param group 0 must be finite in torch.float32"),
                     (dict(temperature=1e-40), "temperature of param group 0 (1e-40) and scale_eps (1e-10) are too small for torch.float32"),
                     (dict(scale_eps=1e-50), "and scale_eps (1e-50) are too small for torch.float32")):
