@@ -17,6 +17,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT/'tests'/'_artifacts'
 CHROMIUM = shutil.which('chromium')
+# KaTeX renders the math at build time: node, and npm unless tools/node_modules holds it already
+NO_NODE = shutil.which('node') is None or (shutil.which('npm') is None and not (ROOT/'tools'/'node_modules'/'katex').is_dir())
+needs_node = pytest.mark.skipif(NO_NODE, reason='Node.js with npm is needed to build the docs (KaTeX); install Node.js')
 sys.path.insert(0, str(ROOT/'tools'))
 import build_docs
 
@@ -175,6 +178,7 @@ def nb_has_math(nb):
 
 @pytest.fixture(scope='module')
 def served():
+    if NO_NODE: pytest.skip('Node.js with npm is needed to build the docs (KaTeX); install Node.js')
     "Build the site into a temporary folder, serve it on 127.0.0.1, and start the browser."
     if CHROMIUM is None:
         pytest.skip('Debian chromium is not installed (apt-get update && apt-get install -y chromium chromium-driver)')
@@ -266,6 +270,7 @@ def test_readme_from_index(served):
     assert not re.search(r'^\s*#\|', readme, re.M) and 'show_doc(' not in readme
 
 
+@needs_node
 def test_katex_constructs():
     "Every construct the notebooks use comes out of KaTeX with the right meaning (read from its MathML)."
     build_docs.katex_install()
@@ -285,6 +290,7 @@ def test_katex_constructs():
     assert 'error' in build_docs.katex_batch([(r'\frac{1', False)])[0]
 
 
+@needs_node
 def test_bad_formula_fails_the_build(tmp_path):
     "A formula KaTeX cannot parse stops the build, naming the page and the formula; nothing shows raw TeX."
     nbs = tmp_path/'nbs'; nbs.mkdir()
