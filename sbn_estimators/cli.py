@@ -8,7 +8,7 @@ __all__ = ['USER_ERRORS', 'LOCK_NAME', 'positive_int', 'CommandError', 'Terminat
            'progress', 'epoch_line', 'check_config', 'load_config', 'environment']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
-import argparse, dataclasses, difflib, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
+import argparse, dataclasses, difflib, errno, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -44,6 +44,8 @@ def _raise_terminated(signum, frame):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)   # one exception is enough: let the clean-up run undisturbed
     raise Terminated()
 
+_MACHINE_ERRNOS = (errno.ENOSPC, errno.EIO, getattr(errno, 'EDQUOT', errno.ENOSPC)) # OSErrors of the machine, not of the input: exit 1
+
 def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is added)
             main, # `main(args)`: does the work; returns None or an exit status
             argv=None, # arguments (default: sys.argv[1:])
@@ -68,6 +70,8 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is
         fail(143 if isinstance(e, Terminated) else 130, what + (f"; continue with: {hint}" if hint else ''))
     except CommandError as e: fail(e.status, f"error: {_one_line(e)}")
     except USER_ERRORS as e: fail(2, f"error: {_one_line(e)}")
+    except OSError as e:   # a path the system refuses (too long, a loop of links, ...): the input's fault; a full disk or an I/O error: the machine's
+        fail(1 if e.errno in _MACHINE_ERRNOS else 2, f"error: {_one_line(e)}")
     finally:
         if main_thread: signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
     if status: parser.exit(status)
@@ -101,15 +105,30 @@ def plot_suffixes() -> tuple:
     return tuple(sorted('.' + s for s in FigureCanvasBase.get_supported_filetypes()))
 
 # %% ../nbs/03b_cli.ipynb #de8bf681
+def _name_max(folder) -> int:
+    "The longest file name, in bytes, that the file system of existing `folder` takes (255 where it cannot be asked)."
+    try: return os.pathconf(folder, 'PC_NAME_MAX')
+    except (OSError, ValueError, AttributeError): return 255
+
 def check_output_dir(path, # a folder a command will create or fill
                      option:str # the option that named it, e.g. '--out'
                     ) -> Path:
-    "Check before the work that folder `path` can be created or written: not a file, its nearest existing ancestor a writable folder."
+    "Check before the work that folder `path` can be created or written: not a file, not a symbolic link that leads to no folder, names the file system takes, its nearest existing ancestor a writable folder."
     path = Path(path)
-    if path.exists() and not path.is_dir(): raise ValueError(f"{option}: {path} is an existing file, not a folder")
-    base = path
-    while not base.exists(): base = base.parent
-    _check_writable_folder(base, option)
+    try:
+        if os.path.exists(path) and not os.path.isdir(path): raise ValueError(f"{option}: {path} is an existing file, not a folder")
+        base, missing = path, []
+        while not os.path.exists(base) and base.parent != base:   # False also for a name too long or a link that leads nowhere
+            if os.path.islink(base):
+                raise ValueError(f"{option}: {base} is a symbolic link that leads to no folder (its target is missing, or links form a loop)")
+            missing.append(base.name); base = base.parent
+        limit = _name_max(base)
+        for name in missing:
+            if len(os.fsencode(name)) > limit:
+                raise ValueError(f"{option}: the folder name {name[:24]}... is {len(os.fsencode(name))} bytes long, and the file system "
+                                 f"of {base} takes at most {limit}")
+        _check_writable_folder(base, option)
+    except OSError as e: raise ValueError(f"{option}: cannot use {path}: {e.strerror or e}") from None
     return path
 
 # %% ../nbs/03b_cli.ipynb #8e4ddecf
@@ -199,12 +218,12 @@ class RunFolder:
     def __enter__(self):
         if self.resume and not self.resumable: raise ValueError(f"nothing to resume in {self.path}: no {self.checkpoint}")
         check_output_dir(self.path, 'run folder')
-        missing, p = [], self.path
-        while not p.exists(): missing.append(p); p = p.parent
-        for p in reversed(missing):
-            try: p.mkdir(); self._created.append(p)
-            except FileExistsError: pass
         try:
+            missing, p = [], self.path
+            while not p.exists(): missing.append(p); p = p.parent
+            for p in reversed(missing):   # in the try: a folder that cannot be made removes those made before it
+                try: p.mkdir(); self._created.append(p)
+                except FileExistsError: pass
             self._acquire()
             stale = _stale_temporaries(self.path)
             for q in stale: q.unlink(missing_ok=True)

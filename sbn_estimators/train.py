@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'list_text', 'train_cli', 'compare_estimators', 'format_comparison', 'plot_estimator_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, copy, csv, dataclasses, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time
+import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import torch
@@ -28,7 +28,7 @@ from .summary import model_summary, ModelSummary
 from .catalogue import bibtex, run_references
 from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, Bop, BayesBiNN
 from . import cli
-from .data import _idx_file
+from .data import _idx_file, _takes_dtype
 
 # %% ../nbs/14_train.ipynb #5ed13f46
 def _sgd(params, cfg, train_size): return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, weight_decay=cfg.weight_decay)
@@ -62,6 +62,9 @@ def _check_stages(stages, cfg):
         if not isinstance(st, dict): raise ValueError(f"stages[{k}] must be an object like {{\"name\": \"coupled\", \"epochs\": 40}}, got {st!r}")
         bad = sorted(set(st) - set(STAGE_KEYS))
         if bad: raise ValueError(f"stages[{k}] has unknown keys {bad}; valid keys: {', '.join(STAGE_KEYS)}")
+        for key in ('epochs', 'lr'):   # a number or absent: null would reach the arithmetic of the plan
+            if key in st and st[key] is None:
+                raise ValueError(f"stages[{k}].{key} must be a number, got null; leave the key out to use the run's {key}")
         for key, tp in STAGE_KEYS.items():
             v = st.get(key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float) if tp is float else tp)):
@@ -101,6 +104,10 @@ def _check_data(cfg):
     if cfg.n_train > n - n_val:
         raise ValueError(f"n_train must be at most the {n - n_val} training examples of {cfg.data} ({n} less {n_val} for validation), got {cfg.n_train}")
     if cfg.n_test > n_test: raise ValueError(f"n_test must be at most the {n_test} test examples of {cfg.data}, got {cfg.n_test}")
+    m = cfg.n_train or n - n_val   # the examples a run trains on (--smoke's generated data would take any batch size)
+    if cfg.batch_size > m:
+        raise ValueError(f"batch_size must be at most the {m} training examples of {cfg.data}"
+                         f"{' (n_train)' if cfg.n_train else f' ({n} less {n_val} for validation)' if n_val else ''}, got {cfg.batch_size}")
 
 def _data_folder(cfg) -> str:
     "`cfg.data_dir` made absolute, and its default too where that depends on the working directory (CIFAR-10's data/, the data/ that an IDX dataset falls back to); '' for a dataset that takes no folder, or an IDX dataset found in its absolute default place (or not found)."
@@ -130,7 +137,7 @@ class TrainConfig:
     plugins: str = '' # comma-separated modules or .py files imported first, which register estimators or models (`load_plugins`)
     init: str = 'default' # 'default' (PyTorch) or 'normalize' (data-dependent, PSA)
     optimizer: str = 'adam' # optimizer name[:key=value,...] from `OPTIMIZERS` (parameters: `OPTIMIZER_PARAMS`)
-    lr: float | None = None # learning rate; None: `DEFAULT_LR` of the optimizer
+    lr: float | None = None # learning rate; None: `DEFAULT_LR` of the optimizer (one without: stays None where every stage sets its own)
     momentum: float = 0.9 # sgd momentum, in [0, 1)
     weight_decay: float = 0. # L2 weight decay
     schedule: str = 'cosine' # constant or cosine (after warm-up)
@@ -174,14 +181,18 @@ class TrainConfig:
         self.data_dir = _data_folder(self)   # absolute, as the plugin files: --resume reads the same files from any working directory
         if not self.model and self.data not in DEFAULT_MODELS: raise ValueError(f"data {self.data!r} has no default model; give one (see --list)")
         self.model = self.model or DEFAULT_MODELS[self.data]
-        if self.lr is None:
-            if opt_name not in DEFAULT_LR: raise ValueError(f"optimizer {opt_name!r} has no default learning rate; give lr (sbn-train --lr)")
-            self.lr = DEFAULT_LR[opt_name]
+        every_stage_lr = bool(self.stages) and all(isinstance(st, dict) and 'lr' in st for st in self.stages)
+        if self.lr is None and opt_name in DEFAULT_LR: self.lr = DEFAULT_LR[opt_name]
+        if self.lr is None and not every_stage_lr:   # needed only where a stage takes the run's rate
+            raise ValueError(f"optimizer {opt_name!r} has no default learning rate; give lr (sbn-train --lr)"
+                             + (", or an lr in every stage" if self.stages else ''))
         bad = sorted(set(opt_params) - set(OPTIMIZER_PARAMS[opt_name]))
         if bad: raise ValueError(f"optimizer {opt_name!r} has no parameter {', '.join(bad)}; valid parameters: "
                                  + (', '.join(f'{k}={v!r}' for k, v in OPTIMIZER_PARAMS[opt_name].items()) or 'none'))
-        OPTIMIZERS[opt_name]([{'params': [torch.zeros(1, requires_grad=True)], 'binary': True}], self, 1, **opt_params)   # checks the values
-        est = estimator(self.estimator)
+        try: est = estimator(self.estimator)
+        except ValueError as e:   # a bad value: name the spec it is in, as the model's errors do
+            if str(e).startswith(('unknown estimator', 'estimator ')) or repr(self.estimator) in str(e): raise
+            raise ValueError(f"estimator {self.estimator!r}: {e}") from None
         name, params = _split_spec(self.model, 'model')
         entry = model_entry(name)
         check_compatible(est, name)
@@ -197,6 +208,10 @@ class TrainConfig:
             raise ValueError(f"amp (bfloat16 autocast) casts float32 operations only, and model {self.model!r} computes in float64; "
                              "drop amp or give the model dtype=float32")
         _check_stages(self.stages, self)
+        for lr in dict.fromkeys(s.get('lr', self.lr) for s in self.stages) if self.stages else [self.lr]:   # the optimizer's values, with each rate it gets
+            at = copy.copy(self); at.lr = lr
+            try: OPTIMIZERS[opt_name]([{'params': [torch.zeros(1, requires_grad=True)], 'binary': True}], at, 1, **opt_params)
+            except ValueError as e: raise ValueError(f"optimizer {self.optimizer!r}: {e}") from None
         first = self.stages[0].get('epochs', self.epochs) if self.stages else self.epochs
         if self.warmup_epochs < 0 or (self.warmup_epochs and self.warmup_epochs >= first):
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be >= 0 and below the first stage's epochs ({first})")
@@ -472,7 +487,10 @@ def _reads_flat(cfg) -> bool: return len(model_entry(_split_spec(cfg.model, 'mod
 def _flattened(data:Data) -> Data:
     "`data` whose inputs are flattened to vectors (for a model that reads flat input; no augmentation)."
     t = data.transform
-    return dataclasses.replace(data, transform=lambda X: (t(X) if t is not None else X).flatten(1), augment=None)
+    def flat(X, dtype=torch.float32):   # computed in the dtype `Data.input` asks for, as the transform it wraps
+        X = X.to(dtype) if t is None else t(X, dtype=dtype) if _takes_dtype(t) else t(X)
+        return X.flatten(1)
+    return dataclasses.replace(data, transform=flat, augment=None)
 
 def _subset(data:Data, cfg) -> Data:
     "`data` with its training and test splits cut to `cfg.n_train` and `cfg.n_test` examples (0: all)."
@@ -494,12 +512,19 @@ def load_data(cfg:TrainConfig, download:bool=False) -> Data:
     return _subset(_flattened(data) if _reads_flat(cfg) and len(data.in_shape) > 1 else data, cfg)
 
 # %% ../nbs/14_train.ipynb #b2626301
+def _shown(path) -> str:
+    "`path` relative to the working directory when it lies inside it (as a note should show it), else absolute."
+    p = Path(path).absolute()
+    try: return str(p.relative_to(Path.cwd())) or '.'
+    except ValueError: return str(p)
+
 def smoke_data(cfg:TrainConfig) -> Data:
     "Two training batches (and at most 64 validation and test examples) of the dataset, or of generated data of its format if it is not on disk."
     B, small = cfg.batch_size, dict(val=0.1, n_train=0, n_test=0)   # generated data is small: cut below
     try: data = load_data(cfg)   # as the run reads it (checked sizes and all), without download
     except FileNotFoundError:
-        where = cfg.data_dir or (' or '.join(str(p.absolute()) for p in idx_folders(cfg.data)) if cfg.data in IDX_DATASETS else 'its default place')
+        where = _shown(cfg.data_dir) if cfg.data_dir else \
+                ' or '.join(_shown(p) for p in idx_folders(cfg.data)) if cfg.data in IDX_DATASETS else 'its default place'
         print(f"note: no {cfg.data} files at {where}: using generated data of {cfg.data}'s format (random, nothing to learn)", file=sys.stderr)
         shape, n = DATA_SHAPES[cfg.data], 2 * B + 64
         with tempfile.TemporaryDirectory() as tmp:
@@ -510,7 +535,7 @@ def smoke_data(cfg:TrainConfig) -> Data:
                 g = torch.Generator().manual_seed(cfg.seed)
                 split = lambda k: (torch.randint(0, 256, (k, *shape), generator=g, dtype=torch.uint8), torch.randint(0, 10, (k,), generator=g))
                 data = Data(cfg.data, {'train': split(2 * B), 'val': split(32), 'test': split(32)}, n_out=10,
-                            transform=lambda X: X.float() / 127.5 - 1)
+                            transform=lambda X, dtype=torch.float32: X.to(dtype) / 127.5 - 1)
                 if _reads_flat(cfg): data = _flattened(data)
     cut = {'train': 2 * B, 'val': 64, 'test': 64}
     return dataclasses.replace(data, splits={k: (X[:cut[k]], y[:cut[k]]) for k, (X, y) in data.splits.items()})
@@ -722,6 +747,20 @@ def _write_references(path:Path, cfg:TrainConfig):
     with cli.atomic_path(path) as tmp: tmp.write_text(bibtex(keys) if keys else '% no paper of the library\'s references for this run\n')
 
 # %% ../nbs/14_train.ipynb #b39653a4
+def _evaluates_det(model:nn.Module, est) -> bool:
+    "Whether every binary unit (a `BinaryActivation`, or an SBN's) and weight of `model` is deterministic as built (a deterministic estimator: `st:deterministic=true`, ReSTE's recipes, ...): then its accuracy is the deterministic one, and `best.pt` is chosen on `val_det_acc`."
+    if is_sbn_model(model): return getattr(est, 'deterministic', False) is True   # the activation it trains with
+    acts = [m.eval_mode == 'det' for m in model.modules() if isinstance(m, BinaryActivation)]
+    weights = [o.deterministic for m in binary_weight_layers(model).values() for o in (m, m.binarize) if hasattr(o, 'deterministic')]
+    return bool(acts) and all(acts) and all(weights)   # no BinaryActivation (BinaryDuo's quantisers): nothing is sampled, the two agree
+
+def _scheduled(model:nn.Module, est) -> list:
+    "The estimators whose `on_epoch` schedule the trainer runs: `est`, and the first one of every other class held in `model` (the ReSTE weight binarizers of ReSTE's models, whatever the activation estimator); each `on_epoch` sets every module of its class."
+    found = {type(est): est}
+    for m in model.modules():
+        if isinstance(m, Estimator): found.setdefault(type(m), m)
+    return list(found.values())
+
 def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progress, smoke, export=False):
     "The stages of `train` (see there); `ck`: the checkpoint to resume from."
     plan = [dict(s, epochs=1) for s in cfg.plan()] if smoke else cfg.plan()
@@ -764,9 +803,11 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, total, warm, cfg.schedule))
         if resumed:
             opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler']); _set_rng_state(ck['rng'], rank, world)
+        key = 'det_acc' if _evaluates_det(model, est) else 'acc'   # best.pt on the accuracy of the model as built (and trained)
         for e in range(e_start if resumed else 0, st['epochs']):
             g = done + e   # epoch of the whole run, from 0
-            if cfg.est_schedule: est.on_epoch(model, g, total_epochs)
+            if cfg.est_schedule:
+                for s in _scheduled(model, est): s.on_epoch(model, g, total_epochs)
             t0, run_loss, run_acc, flips = time.perf_counter(), 0., 0., 0.
             lr = opt.param_groups[0]['lr']   # the rate of the epoch's first step (the schedule steps per iteration), logged with it
             track = bool(binary_weight_layers(model)) and _deployed_signs(model, opt) is not None
@@ -807,8 +848,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 rows.append(dict(stage=st['name'], epoch=g + 1, lr=lr, train_loss=run_loss / steps,
                                  train_acc=run_acc / steps, val_loss=v['loss'], val_acc=v['acc'], val_ens_acc=v['ens_acc'],
                                  val_det_acc=v['det_acc'], flip_ratio=flips / steps if track else float('nan'), seconds=seconds))
-                improved = math.isfinite(v['loss']) and v['acc'] > best if validating else True
-                best = v['acc'] if improved else best
+                improved = math.isfinite(v['det_loss' if key == 'det_acc' else 'loss']) and v[key] > best if validating else True
+                best = v[key] if improved else best
                 rng = _rng_state(world)
                 if out is not None:
                     state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(), estimator=est.state_dict(), stage=si,
@@ -819,7 +860,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                     _write_metrics(out / 'metrics.csv', rows)
             if progress and rank == 0:
                 cli.epoch_line('epoch', g + 1, total_epochs, **({'stage': st['name']} if len(plan) > 1 else {}),
-                               loss=rows[-1]['train_loss'], **({'val_acc': v['acc']} if validating else {}), **({'flip_ratio': flips / steps} if track else {}),
+                               loss=rows[-1]['train_loss'], **({f'val_{key}': v[key]} if validating else {}), **({'flip_ratio': flips / steps} if track else {}),
                                seconds=seconds)
             for cb in callbacks: cb(g + 1, rows[-1])
         if len(plan) > 1 and not smoke:
@@ -839,6 +880,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             with cli.atomic_path(out / 'binary.pt') as tmp: torch.save(export_binary(model, check_x=xb), tmp)
         best_pt = out / 'best.pt'   # result.json tests the model at the last epoch; it says which epoch best.pt holds
         cli.save_json(out / 'result.json', {**result, 'epoch': total_epochs, 'best_epoch': load_checkpoint(best_pt)['epoch'] if best_pt.is_file() else None,
+                                            'best_metric': f'val_{key}' if len(data.splits['val'][1]) else None,
                                             'environment': cli.environment(device, world)})
         plot_metrics(rows, out / 'curves.png')
     result['model'] = model
@@ -872,7 +914,7 @@ _HELP = dict(
     estimator='estimator name[:key=value,...] from the registry, e.g. st, psa, reste:o=3',
     est_schedule="run the estimator's schedule (ReSTE's o) over training",
     plugins='comma-separated modules or .py files to import first; they register estimators or models (kept in config.json)', init='default or normalize (PSA)',
-    optimizer='one of ' + ', '.join(OPTIMIZERS) + ', with parameters as name:key=value,... (see --list)', lr='learning rate (default: ' + ', '.join(f'{v} for {k}' for k, v in DEFAULT_LR.items()) + '; none for ' + ', '.join(sorted(set(OPTIMIZERS) - set(DEFAULT_LR))) + ': give it)',
+    optimizer='one of ' + ', '.join(OPTIMIZERS) + ', with parameters as name:key=value,... (see --list)', lr='learning rate (default: ' + ', '.join(f'{v} for {k}' for k, v in DEFAULT_LR.items()) + '; none for ' + ', '.join(sorted(set(OPTIMIZERS) - set(DEFAULT_LR))) + ': give it, or an lr in every stage)',
     momentum='SGD momentum, in [0, 1) (sgd only)', weight_decay='weight decay', schedule='constant or cosine (after warm-up)',
     warmup_epochs='linear warm-up epochs', grad_clamp='clamp gradient entries to [-c, c] (0: off)',
     epochs='training epochs (of each stage that does not set its own)',
@@ -904,7 +946,9 @@ def _parser():
             shown = '' if f.name in _SHOWN_DEFAULT else f" (default: {f.default!r})"
             p.add_argument(opt, type=_arg_type(f.type), default=None, help=_HELP[f.name] + shown)
     p.add_argument('--recipe', help="a paper's set-up (see --list); options given override it")
-    p.add_argument('--config', help="a JSON configuration file (e.g. a run's config.json); options given override it")
+    p.add_argument('--config', help="a JSON configuration file (e.g. a run's config.json); options given override it. A run's config.json holds "
+                   "every value, the ones filled in too (adam's lr 0.01 is kept when --optimizer sgd is added: give --lr too); in a file of "
+                   "some settings, one that the run would ignore is refused, as the options are")
     p.add_argument('--out', help='run folder (default: runs/<time>_<data>_<model>_<estimator>_seed<seed>)')
     p.add_argument('--resume', action='store_true', help='continue the run in --out from its last.pt')
     p.add_argument('--export', action='store_true', help='also write the ±1 weights as packed bits (binary.pt) when the run ends; '
@@ -944,7 +988,8 @@ def config_from_args(args) -> TrainConfig:
     if args.recipe:
         if args.recipe not in RECIPES: raise ValueError(f"unknown recipe {args.recipe!r}; valid recipes: {', '.join(RECIPES)}")
         d.update(RECIPES[args.recipe].config)
-    if args.config: d.update(cli.load_config(args.config, TrainConfig))
+    from_file = cli.load_config(args.config, TrainConfig) if args.config else {}
+    d.update(from_file)
     if args.resume:   # the saved configuration; --recipe, --config and options may only repeat it (or change the device)
         if not args.out: raise ValueError("--resume needs --out, the run folder to continue")
         path = Path(args.out) / 'config.json'
@@ -960,16 +1005,23 @@ def config_from_args(args) -> TrainConfig:
     if args.export and _split_spec(cfg.model, 'model')[0] not in _binary_weight_models(own_signs=True):   # early; `train` checks the stages
         raise ValueError(f"--export writes the ±1 weights as packed bits, and model {cfg.model!r} has none; "
                          f"models with binary weights: {', '.join(_binary_weight_models(own_signs=True))}")
+    if args.resume: return cfg
+    opt = _split_spec(cfg.optimizer, 'optimizer')[0]
+    filled = dict(epochs=TrainConfig.epochs, lr=DEFAULT_LR.get(opt), momentum=TrainConfig.momentum)   # the values when unset
+    saved = {f.name for f in dataclasses.fields(TrainConfig)} <= set(from_file)   # a run's config.json: every value, filled-in ones too
+    def setting(key):   # where a setting the run would ignore comes from: an option given, or a hand-written config file (a value other than the default)
+        if key in given: return f"--{key.replace('_', '-')} {given[key]}"
+        if key in from_file and not saved and from_file[key] != filled[key]: return f"{key} {from_file[key]} of config file {args.config}"
     for key in ('epochs', 'lr'):   # each stage that sets its own ignores the option
-        if key in given and not args.resume and cfg.stages and all(key in st for st in cfg.stages):
-            raise ValueError(f"--{key} {given[key]} is not used: every stage sets its own {key} ("
-                             + ', '.join(f"{st['name']} {st[key]}" for st in cfg.stages) + "); give them in --stages")
-    if 'estimator' in given and not args.resume and not _estimator_used(cfg):
+        if setting(key) and cfg.stages and all(key in st for st in cfg.stages):
+            raise ValueError(f"{setting(key)} is not used: every stage sets its own {key} ("
+                             + ', '.join(f"{st['name']} {st[key]}" for st in cfg.stages) + ("); give them in --stages" if key in given else f"); drop {key} from the file"))
+    if 'estimator' in given and not _estimator_used(cfg):
         raise ValueError(f"--estimator {given['estimator']} is not used: model {cfg.model!r} has no binary units{' after its last stage' if len(cfg.plan()) > 1 else ''} "
                          "(its ternary or multi-bit units train with the clip's straight-through); drop --estimator, or decouple the units "
                          "in a later stage (--stages with the transform decouple, as --recipe binaryduo_digits does)")
-    if 'momentum' in given and _split_spec(cfg.optimizer, 'optimizer')[0] != 'sgd':
-        raise ValueError(f"--momentum applies to --optimizer sgd only, got optimizer {cfg.optimizer!r}")
+    if setting('momentum') and opt != 'sgd':
+        raise ValueError(f"{'--momentum' if 'momentum' in given else setting('momentum')} applies to --optimizer sgd only, got optimizer {cfg.optimizer!r}")
     return cfg
 
 # %% ../nbs/14_train.ipynb #6121782a
@@ -995,8 +1047,11 @@ def list_text() -> str:
 
 # %% ../nbs/14_train.ipynb #75fec31b
 def _default_out(cfg) -> Path:
-    "runs/<time>_<data>_<model>_<estimator>_seed<seed>, with -2, -3, ... appended while that folder exists (an earlier run of the same second)."
-    base = time.strftime('%Y%m%d-%H%M%S') + f"_{cfg.data}_{cfg.model}_{cfg.estimator}_seed{cfg.seed}".replace(':', '-').replace(',', '-')
+    "runs/<time>_<data>_<model>_<estimator>_seed<seed> (a spec longer than 48 characters cut to 40 and a hash), with -2, -3, ... appended while that folder exists (an earlier run of the same second)."
+    def part(spec):   # a long spec (many parameters, a long value): its first 40 characters and a hash of the whole
+        s = spec.replace(':', '-').replace(',', '-').replace('/', '-')
+        return s if len(s) <= 48 else f"{s[:40]}-{hashlib.sha1(spec.encode()).hexdigest()[:7]}"
+    base = time.strftime('%Y%m%d-%H%M%S') + f"_{part(cfg.data)}_{part(cfg.model)}_{part(cfg.estimator)}_seed{cfg.seed}"
     return next(p for p in (Path('runs') / (base + (f'-{k}' if k > 1 else '')) for k in itertools.count(1)) if not p.exists())
 
 def _main(args):
@@ -1016,10 +1071,13 @@ def _main(args):
     cli.check_output_dir(out, '--out')   # before the work: not a file, inside a writable folder
     res = train(cfg, out, resume=args.resume, progress=not args.quiet, export=args.export)
     if int(os.environ.get('RANK', 0)) == 0:
-        res.pop('model')
-        print(f"test accuracy ({cfg.eval_samples} samples per example): expected {res['test_acc']:.4f}, "
-              f"ensemble {res['test_ens_acc']:.4f}; deterministic {res['test_det_acc']:.4f}; "
-              f"test loss {res['test_loss']:.4f}; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")
+        det = _evaluates_det(res.pop('model'), estimator(cfg.estimator))   # trained deterministic: its accuracy is the deterministic one
+        sampled = f"expected {res['test_acc']:.4f}, ensemble {res['test_ens_acc']:.4f}"
+        print(f"test accuracy of the final model: deterministic {res['test_det_acc']:.4f} (loss {res['test_det_loss']:.4f}; every unit "
+              f"deterministic, as trained); sampled ({cfg.eval_samples} per example) {sampled} (loss {res['test_loss']:.4f})" if det else
+              f"test accuracy ({cfg.eval_samples} samples per example): {sampled}; deterministic {res['test_det_acc']:.4f}; "
+              f"test loss {res['test_loss']:.4f}", end='')
+        print(f"; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")
         if 'test_post_acc' in res:
             print(f"posterior predictive ({cfg.posterior_samples} weight samples, deterministic units): single sample {res['test_post_acc']:.4f}, "
                   f"predictive {res['test_post_ens_acc']:.4f}; predictive loss {res['test_post_loss']:.4f}")
@@ -1069,16 +1127,45 @@ def format_comparison(rows) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/14_train.ipynb #58c72c43
+def _spread(ys, gap:float) -> list:
+    "Runs of labels at heights `ys` (ascending), each `(first index, positions)` at least `gap` apart: labels that would overlap form a run centred on the mean of their heights."
+    runs = [[y] for y in ys]
+    place = lambda r: [sum(r) / len(r) + (k - (len(r) - 1) / 2) * gap for k in range(len(r))]
+    k = 0
+    while k < len(runs) - 1:
+        if place(runs[k])[-1] + gap > place(runs[k + 1])[0]: runs[k:k + 2] = [runs[k] + runs[k + 1]]; k = max(k - 1, 0)
+        else: k += 1
+    starts = [sum(map(len, runs[:k])) for k in range(len(runs))]
+    return [(s, place(r)) for s, r in zip(starts, runs)]
+
 def plot_estimator_comparison(rows, path=None):
-    "Test accuracy (expected) against seconds per epoch of `compare_estimators` rows, with the seeds' standard deviations. Returns the `Figure`."
+    "Test accuracy (expected) against seconds per epoch of `compare_estimators` rows, with the seeds' standard deviations; labels that would overlap are set apart in a column, with a line to their point. Returns the `Figure`."
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(6.5, 4))
+    fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     for r in rows:
         (t, dt), (a, da) = r['seconds_per_epoch'], r['test_acc']
-        ax.errorbar(t, 100 * a, xerr=dt, yerr=100 * da, fmt='o', ms=4, capsize=2)
-        ax.annotate(r['estimator'], (t, 100 * a), textcoords='offset points', xytext=(4, 3), fontsize=8)
+        ax.errorbar(t, 100 * a, xerr=dt, yerr=100 * da, fmt='o', ms=4, capsize=2, color='C0')
     ax.set_xscale('log'); ax.set_xlabel('seconds per training epoch (log scale)'); ax.set_ylabel('test accuracy, expected (%)')
-    ax.set_title('estimators: test accuracy against training time'); fig.tight_layout()
-    if path is not None: fig.savefig(path, dpi=100)
+    ax.set_title('estimators: test accuracy against training time')
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    ax.set_xlim(x0, x1 * 1.6); ax.set_ylim(y0, y1 + 0.1 * (y1 - y0))   # room for the labels
+    fig.tight_layout()
+    px = lambda t, a: ax.transData.transform((t, 100 * a))   # pixels
+    pts = [(r['estimator'], px(r['seconds_per_epoch'][0], r['test_acc'][0]), px(sum(r['seconds_per_epoch']), r['test_acc'][0])[0]) for r in rows]
+    line, char = 8 * 1.35 * fig.dpi / 72, 8 * 0.65 * fig.dpi / 72   # a label's line height and (about) character width, in pixels, at fontsize 8
+    cols, order = [], sorted(range(len(pts)), key=lambda k: pts[k][2])   # columns: labels whose spans across overlap
+    for k in order:
+        if cols and pts[k][2] <= max(pts[j][2] + 8 + char * len(pts[j][0]) for j in cols[-1]): cols[-1].append(k)
+        else: cols.append([k])
+    for col in cols:
+        col = sorted(col, key=lambda k: pts[k][1][1])
+        for s, ys in _spread([pts[k][1][1] for k in col], line):
+            run = col[s:s + len(ys)]
+            right = max(pts[k][2] for k in run) + (16 if len(run) > 1 else 6)   # a run: one column right of its points
+            for k, y in zip(run, ys):
+                name, (x, y_pt), _ = pts[k]
+                ax.annotate(name, ax.transData.inverted().transform((x, y_pt)), xytext=(right - x, y - y_pt), textcoords='offset pixels',
+                            fontsize=8, va='center', arrowprops=dict(arrowstyle='-', lw=0.5, color='gray', shrinkA=0, shrinkB=3) if len(run) > 1 else None)
+    if path is not None: fig.savefig(path, dpi=fig.dpi)
     return fig
