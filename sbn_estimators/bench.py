@@ -6,7 +6,7 @@
 __all__ = ['BENCH_NETS', 'BENCH_ESTIMATORS', 'bench_problem', 'peak_step_memory', 'run_cases', 'bench_table', 'bench_cli']
 
 # %% ../nbs/10c_bench.ipynb #b71fc30b
-import argparse, json, os, platform, signal, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, platform, signal, statistics, subprocess, sys, tempfile, time, warnings
 import torch
 from torch.profiler import profile, ProfilerActivity
 from .core import *
@@ -57,7 +57,20 @@ def peak_step_memory(step, device) -> int:
     with tempfile.TemporaryDirectory() as d:
         p.export_chrome_trace(os.path.join(d, 't.json'))
         with open(os.path.join(d, 't.json')) as f: events = json.load(f)['traceEvents']
-    return max([e['args']['Total Allocated'] for e in events if e.get('name') == '[memory]'] + [0])
+    # the running sum of this step's own allocations and frees; not the profiler's 'Total Allocated', a total over every
+    # profiled step of the process, which never subtracts a block allocated under an earlier profile and freed after it
+    peak = run = 0
+    for e in sorted((e for e in events if e.get('name') == '[memory]'), key=lambda e: e['ts']):
+        run += e['args']['Bytes']; peak = max(peak, run)
+    return peak
+
+def _is_st(est) -> bool:
+    "Whether `est` is the ratio baseline: ST with its default parameters, however the spec wrote it (st, dst, st:noise=logistic)."
+    return type(est) is ESTIMATORS['st'] and est.spec == 'st'
+
+def _params(est) -> dict:
+    "Every constructor parameter of `est` with its value, defaults included, as JSON holds it."
+    return json.loads(json.dumps(est.hparams(), default=repr))
 
 def run_cases(net:str, # a key of `BENCH_NETS`
               specs:list, # estimator specs, e.g. ['st', 'psa', 'reste:o=3,t=1.5'] (and 'float')
@@ -67,6 +80,7 @@ def run_cases(net:str, # a key of `BENCH_NETS`
              ) -> list: # one dict per spec
     "Warm-up, interleaved timed steps (median of `repeats` rounds) and peak memory of each estimator on one network."
     if repeats < 1: raise ValueError(f"repeats must be positive, got {repeats}")
+    if repeats < 3: warnings.warn(f"repeats={repeats}: a median of fewer than 3 steps is one noisy step; give 3 or more")
     if threads is not None and threads < 1: raise ValueError(f"threads must be positive, got {threads}")
     if threads: torch.set_num_threads(threads)
     load_plugins(plugins)
@@ -78,16 +92,21 @@ def run_cases(net:str, # a key of `BENCH_NETS`
         _sync(device)
     def timed(est):
         t0 = time.perf_counter(); step(est); return time.perf_counter() - t0
+    step(estimator('mean_field'))   # untimed: the process's first step (allocator, kernels) is charged to no estimator
     warm = [timed(e) for e in ests]
     times = [[] for _ in ests]
     for r in range(repeats):
         for i in [(r + j) % len(ests) for j in range(len(ests))]: times[i].append(timed(ests[i]))
     rows, env = [], cli.environment(device)   # versions and threads of the process that measured
     for s, e, w, t in zip(specs, ests, warm, times):
+        q1, _, q3 = statistics.quantiles(t, n=4) if len(t) > 1 else t * 3
+        model.zero_grad(set_to_none=True)   # the step starts without gradients, whatever ran before it
         rows.append(dict(net=net, estimator=s, device=str(device), batch=len(x), dtype=dtype, repeats=repeats,
                          threads=torch.get_num_threads(), seconds=statistics.median(t), warmup_seconds=w,
-                         peak_mem_mib=peak_step_memory(lambda: step(e), device) / 2 ** 20, environment=env))
-    st = next((r for r in rows if r['estimator'] in ('st', 'dst')), None)
+                         peak_mem_mib=peak_step_memory(lambda: step(e), device) / 2 ** 20, environment=env,
+                         seconds_min=min(t), seconds_iqr=q3 - q1, params=_params(e)))
+    st = next((r for r, e in zip(rows, ests) if _is_st(e)), None)
+    if st is None: warnings.warn(f"no st among the estimators {specs}: the ratios to st are None")
     for r in rows:
         r['time_ratio_to_st'] = r['seconds'] / st['seconds'] if st else None
         r['mem_ratio_to_st'] = r['peak_mem_mib'] / st['peak_mem_mib'] if st and st['peak_mem_mib'] > 0 else None
@@ -111,11 +130,13 @@ def _machine() -> str:
 
 def bench_table(rows:list) -> str:
     "The benchmark rows as an aligned text table."
-    head = ('net', 'device', 'batch', 'thr', 'estimator', 'step ms', 'x st', 'peak MiB', 'x st', 'warm-up s')
+    head = ('net', 'device', 'batch', 'thr', 'estimator', 'step ms', 'x st', 'peak MiB', 'x st', 'warm-up s', 'IQR ms')
     fmt = lambda v, f: '-' if v is None else format(v, f)
     body = [(r['net'], r['device'], str(r['batch']), str(r['threads']), r['estimator'], fmt(1e3 * r['seconds'], '.1f'),
              fmt(r['time_ratio_to_st'], '.2f'), fmt(r['peak_mem_mib'], '.1f'), fmt(r['mem_ratio_to_st'], '.2f'),
-             fmt(r['warmup_seconds'], '.2f')) for r in rows]
+             fmt(r['warmup_seconds'], '.2f'), fmt(None if r.get('seconds_iqr') is None else 1e3 * r['seconds_iqr'], '.1f'))
+            for r in rows]   # rows written before seconds_iqr existed show '-'
+
     w = [max(len(c) for c in col) for col in zip(head, *body)]
     return '\n'.join('  '.join(c.ljust(n) if j in (0, 1, 4) else c.rjust(n) for j, (c, n) in enumerate(zip(line, w)))
                      for line in [head, *body])
@@ -157,6 +178,10 @@ def _bench(a):
     for n in nets:
         if n not in BENCH_NETS: raise ValueError(f"--nets: unknown network {n!r}; valid: {', '.join(BENCH_NETS)}")
     specs = _specs(a.estimators, nets)
+    if not any(_is_st(_estimator(s)) for s in specs):
+        print(f"sbn-bench: warning: no st in --estimators {a.estimators!r}; the 'x st' columns stay empty", file=sys.stderr)
+    if a.repeats < 3:
+        print(f"sbn-bench: warning: --repeats {a.repeats}: a median of fewer than 3 steps is one noisy step; give 3 or more", file=sys.stderr)
     devices = (_once([d.strip() for d in a.devices.split(',') if d.strip()], '--devices', a.devices) if a.devices is not None
                else ['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
     for d in devices:
@@ -167,7 +192,8 @@ def _bench(a):
         if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"--devices: {d!r} asked for but CUDA is not available")
     out = None if a.json in (None, '-') else cli.check_output_file(a.json, '--json')
     machine, cases, done, rows, f = _machine(), [(dev, n) for dev in devices for n in nets], [], [], None
-    table = lambda: print(bench_table(rows) + f"\n({machine}; times are medians of interleaved steps)", flush=True)
+    table = lambda: print(bench_table(rows) + f"\n({machine}; times are medians of {a.repeats} interleaved steps, "
+                                                     "IQR their interquartile range)", flush=True)
     try:
         for dev, n in cases:
             print(f"sbn-bench: {n} on {dev} ...", file=sys.stderr, flush=True)

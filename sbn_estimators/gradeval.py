@@ -180,7 +180,8 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         if bad: raise ValueError(f"estimator {key!r} gave NaN or infinite estimates for {', '.join(bad)}: "
                                  f"it is broken on this network, or overflows in {draws[bad[0]].dtype}")
         report['estimators'][key] = dict(
-            spec=est.spec, stochastic=bool(est.stochastic), seconds=seconds,
+            spec=est.spec, params=json.loads(json.dumps(est.hparams(), default=repr)),   # the spec leaves defaults out
+            stochastic=bool(est.stochastic), seconds=seconds,
             groups=[dict(group=k, **gradient_metrics(draws[k], exact[k])) for k in exact],
             curves={k: accuracy_curves(draws[k], exact[k], Ms) for k in exact})
         if on_estimator is not None: on_estimator(report)   # saved before its line says it is done
@@ -192,7 +193,8 @@ def report_table(report:dict) -> str:
     "The report's per-group metrics as a fixed-width text table."
     cols = ('rel_rmse_1', 'rel_bias', 'rel_std', 'cos_1', 'p_unbiased')
     width = max([9] + [len(k) for k in report['estimators']])
-    lines = [f"exact loss {report['exact_loss']:.10f}   ({report['samples']} samples per estimator, seed {report['seed']})",
+    chunk = f", chunk {report['chunk']}" if 'chunk' in report else ''   # the draws depend on the seed and the chunk
+    lines = [f"exact loss {report['exact_loss']:.10f}   ({report['samples']} samples per estimator, seed {report['seed']}{chunk})",
              f"{'estimator':<{width}}  {'group':<8}" + ''.join(f'{c:>12}' for c in cols)]
     for key, r in report['estimators'].items():
         for g in r['groups']:
@@ -229,6 +231,11 @@ def plot_report(report:dict, fname=None):
         if rmse and max(rmse) < 1.01 * min(rmse): axs[0, j].set_ylim(min(rmse) / 1.5, max(rmse) * 1.5)   # flat curves: a range a log axis can draw
     axs[0, 0].set_ylabel('relative RMSE (zero not drawn)'); axs[1, 0].set_ylabel('cosine similarity')
     axs[1, -1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.02, 1.0))   # beside the panels, not over them
+    net = report.get('network', f"SBN {'-'.join(map(str, report['sizes']))}" if 'sizes' in report else 'SBN')
+    what = [f"{v} {k}" if k == 'samples per estimator' else f"{k} {v}"   # what a report holds (a hand-made one may lack some)
+            for k, v in (('samples per estimator', report.get('samples')), ('seed', report.get('seed')), ('chunk', report.get('chunk')))
+            if v is not None]
+    fig.suptitle(net + (': ' + ', '.join(what) if what else ''), fontsize=9)
     fig.tight_layout()
     if fname is not None:
         with cli.atomic_path(fname) as tmp: fig.savefig(tmp, format=Path(fname).suffix[1:].lower(), dpi=120, bbox_inches='tight')
@@ -296,9 +303,10 @@ def _parser():
     p.add_argument('--estimators', default='exact,psa,st,arm,reinforce,mean_field',
                    help="comma-separated NAME[:key=value,...] (default: %(default)s); names and parameters: see --list")
     p.add_argument('--samples', type=cli.positive_int, default=2000, help="single-sample estimates per estimator (default: %(default)s)")
-    p.add_argument('--seed', type=int, default=0, help="random seed, in 0..2**32-1 (default: %(default)s)")
+    p.add_argument('--seed', type=int, default=0, help="random seed, in 0..2**32-1; the numbers depend on it and on --chunk (default: %(default)s)")
     p.add_argument('--epochs', type=int, help="training epochs of the toy network when no file is given, >= 0 (default: 100)")
-    p.add_argument('--chunk', type=cli.positive_int, default=500, help="estimates per batched backward pass (default: %(default)s)")
+    p.add_argument('--chunk', type=cli.positive_int, default=500, help="the random draws are batched by it, so the numbers depend "
+                   "on --seed and --chunk; estimates per batched backward pass (default: %(default)s)")
     p.add_argument('--json', default='gradeval.json', help="report file, .json, replaced if it exists (default: %(default)s)")
     p.add_argument('--plot', default='gradeval.png', help="figure file, .png, .pdf, .svg, ..., replaced if it exists (default: %(default)s)")
     p.add_argument('--threads', type=cli.positive_int, default=1, help="CPU threads for torch, >= 1 (default: %(default)s; the "
@@ -312,6 +320,20 @@ def _parser():
 def _partial(json_path) -> Path:
     "Where a run keeps its report so far: beside the report file."
     return Path(json_path).with_name(Path(json_path).name + '.partial')
+
+def _sha256(path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+    return h.hexdigest()
+
+def _same_network(saved:dict, source:str, path) -> bool:
+    "Whether a saved report's network is this run's: the toy's description, or the same file (as resolved; a report that recorded its sha256, unchanged)."
+    if path is None or saved.get('network') == source: return saved.get('network') == source
+    try: same = isinstance(saved.get('network'), str) and Path(saved['network']).resolve() == path.resolve()
+    except (OSError, RuntimeError): same = False
+    return same
 
 def _main(a):
     plugins = load_plugins(a.plugins)
@@ -333,15 +355,17 @@ def _main(a):
     path = Path(a.net) if a.net else None
     if path is not None and not path.is_file():
         raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")
-    source = str(path) if path else f'toy (cos data, {a.epochs} epochs, seed {a.seed})'
-    head = dict(network=source, **({'plugins': plugins} if plugins else {}))
+    source = str(path.resolve()) if path else f'toy (cos data, {a.epochs} epochs, seed {a.seed})'   # a file as its absolute path
+    head = dict(network=source, **({'network_sha256': _sha256(path)} if path else {}), **({'plugins': plugins} if plugins else {}))
     partial, saved = _partial(json_path), None
     if a.resume:   # checked before the network is trained or read
         if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
         try: saved = read_report(partial, resume=True)
         except ValueError as e: raise ValueError(f"--resume: {e}") from None
-        if saved.get('network') != source:
+        if not _same_network(saved, source, path):
             raise ValueError(f"--resume: {partial} is a report of network {saved.get('network')!r}, not {source!r}")
+        if saved.get('network_sha256', head.get('network_sha256')) != head.get('network_sha256'):   # reports before the sha256 have none
+            raise ValueError(f"--resume: network file {source} has changed since {partial} was saved (its sha256 differs)")
         left_out = [k for k in saved['estimators'] if k not in labels]
         if left_out: raise ValueError(f"--resume: {partial} also holds {', '.join(left_out)}, which --estimators leaves out; "
                                       "list them too, so that the report keeps them")
@@ -354,7 +378,7 @@ def _main(a):
         print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
         net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
     def save(r):   # after every estimator: an interrupted run loses nothing it finished
-        cli.save_json(partial, {**head, **r})
+        cli.save_json(partial, {**head, **r}); a.wrote_partial = True
     report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress,
                              resume=saved, on_estimator=save)
     report = {**head, **report, 'environment': cli.environment()}   # not in the partial report: --resume never compares it
@@ -369,8 +393,13 @@ def gradeval_cli(argv=None # arguments (default: the command line)
                 ):
     "Entry point of `sbn-gradeval` (see `cli.run_cli` for the exit statuses)."
     argv = sys.argv[1:] if argv is None else list(argv)
-    def resume_hint(a):   # the same command with --resume, once an estimator is saved
-        if not _partial(a.json).is_file(): return None
+    def resume_hint(a):   # the same command with --resume, once this run (or the run it resumes) has saved an estimator
+        partial = _partial(a.json)
+        if not partial.is_file(): return None
+        if not (a.resume or getattr(a, 'wrote_partial', False)):   # an earlier run's: --resume may not match this command
+            print(f"sbn-gradeval: {partial} is an earlier run's, not this one's (this run saved no estimator); "
+                  f"--resume with that run's --estimators continues it", file=sys.stderr)
+            return None
         return shlex.join(['sbn-gradeval', *argv, *([] if a.resume else ['--resume'])])
     cli.run_cli(_parser(), _main, argv, resume_hint=resume_hint)
 

@@ -92,7 +92,7 @@ def test_interrupted_run_keeps_and_shows_its_finished_rows(tmp_path, how):
     "Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM to sbn-bench alone, during the second case."
     (tmp_path / 'stall.py').write_text(STALL)
     out = tmp_path / 'b.jsonl'
-    args = ['--nets', 'fc,cifar', '--devices', 'cpu', '--estimators', 'st,stall_on_images', '--batch', '4', '--repeats', '1',
+    args = ['--nets', 'fc,cifar', '--devices', 'cpu', '--estimators', 'st,stall_on_images', '--batch', '4', '--repeats', '3',
             '--threads', '1', '--plugins', str(tmp_path / 'stall.py')] + (['--json', str(out)] if how == 'ctrl-c' else [])
     p = subprocess.Popen([sys.executable, '-c', 'from sbn_estimators.bench import bench_cli; bench_cli()', *args],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -150,7 +150,7 @@ def test_table_ratio_columns_follow_their_measures():
     row = dict(net='fc', device='cpu', batch=128, threads=1, estimator='psa', seconds=0.03, time_ratio_to_st=3.0,
                peak_mem_mib=10.0, mem_ratio_to_st=2.0, warmup_seconds=0.5)
     head, line = bench_table([row]).splitlines()[:2]
-    assert head.split()[5:] == ['step', 'ms', 'x', 'st', 'peak', 'MiB', 'x', 'st', 'warm-up', 's'] and line.split()[5:9] == ['30.0', '3.00', '10.0', '2.00'], line
+    assert head.split()[5:15] == ['step', 'ms', 'x', 'st', 'peak', 'MiB', 'x', 'st', 'warm-up', 's'] and line.split()[5:9] == ['30.0', '3.00', '10.0', '2.00'], line
 
 
 def test_default_batch_sizes():
