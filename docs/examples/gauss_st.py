@@ -1,9 +1,11 @@
 """A plugin for sbn_estimators: straight-through with a Gaussian surrogate gradient, `gauss_st`.
 
-Load it with `sbn_estimators.load_plugins('nbs/examples/gauss_st.py')`, or give the commands
-`--plugins nbs/examples/gauss_st.py`. The page "Tutorial: your own estimator" derives and checks it.
+In the library's repository this file is `nbs/examples/gauss_st.py` (the installed package does not hold it). Save a copy
+in your own folder, say as `gauss_st.py`, and load it from there with `sbn_estimators.load_plugins('gauss_st.py')`, or
+give the commands `--plugins gauss_st.py` (a path from the folder you run in, or an absolute one).
+The page "Tutorial: your own estimator" derives and checks it.
 """
-import math
+import math, numbers
 import torch
 from sbn_estimators.estimators import register_estimator
 from sbn_estimators.straight_through import StraightThrough
@@ -15,13 +17,14 @@ class GaussST(StraightThrough):
     def __init__(self, noise='logistic', deterministic=False,
                  sigma=1.6): # width s of the Gaussian
         super().__init__(noise, deterministic)
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (math.isfinite(sigma) and sigma > 0):
-            raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
-        self.sigma = float(sigma)
+        if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not 1e-6 <= sigma <= 1e6:   # NaN fails too
+            raise ValueError(f"sigma must be a number in [1e-06, 1e+06], got {sigma!r}")   # beyond, the slope overflows in float32
+        self.sigma = float(sigma)   # kept under its parameter's name: `spec` and `hparams` read it back
     def proxy(self, a): return torch.erf(a / (self.sigma * math.sqrt(2)))
     def slope(self, a): return torch.exp(-0.5 * (a / self.sigma) ** 2) * (2 / (self.sigma * math.sqrt(2 * math.pi)))
 
 # Its card in the catalogue (`catalogue.estimator_card`) and the papers a run with it cites (`references.bib`):
-# what the code cannot say about it. A paper not yet in `catalogue.REFERENCES` is added there the same way.
+# what the code cannot say about it. A paper not yet in `catalogue.REFERENCES` is added there the same way; entries
+# already there are left as they are (`load_plugins` refuses a plugin that changes one).
 CATALOGUE['gauss_st'] = dict(forward=r'x = \operatorname{sign}(a - Z)', backward=r'\tfrac{2}{s}\,\varphi(a/s),\; s = \texttt{sigma}',
                              cost='1 forward + 1 backward pass', unbiased=False, refs=('shekhovtsov2021st',))
