@@ -27,6 +27,15 @@ def console_script(name):
     return str(here) if here.exists() else shutil.which(name)
 
 
+
+def sbn_train(capsys, *args):
+    "(exit status, stdout, stderr) of `sbn-train args` run in this process."
+    from sbn_estimators.train import train_cli
+    try: train_cli(list(args)); code = 0
+    except SystemExit as e: code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
 def pytest_configure(config):
     # The tests' tensors are small: on 2 shared cores, intra-op threads cost more in synchronisation than they save
     # (training the toy network took 53 s with 2 threads and 3.6 s with 1 on a loaded machine).

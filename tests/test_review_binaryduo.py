@@ -3,15 +3,11 @@ import json
 import numpy as np, pytest, torch
 from torch import nn
 from sbn_estimators.binaryduo import Quantize, QuantMLP, DuoBinary, DuoResNet, decouple, binary_input_params, duo_mlp
-from sbn_estimators.train import train_cli
+from conftest import sbn_train
 
 torch.set_num_threads(1)
 
-def cli(capsys, *args):
-    try: train_cli(list(args)); code = 0
-    except SystemExit as e: code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+cli = sbn_train
 
 
 # --- ties: Quantize rounds half up, as the two binary units of DuoBinary do ---

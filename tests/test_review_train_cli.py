@@ -3,19 +3,16 @@ import dataclasses, errno, json, os, pathlib
 import pytest, torch
 import sbn_estimators.train as T
 from sbn_estimators import cli as C
-from sbn_estimators.train import train_cli, train, TrainConfig, RECIPES
+from sbn_estimators.train import train, TrainConfig, RECIPES
 from sbn_estimators.data import write_fake_cifar10, Data
 from sbn_estimators.reste import ReSTE, _reste_o
+from conftest import sbn_train
 
 torch.set_num_threads(1)
 FAST = ['--model', 'sbn_mlp:width=16', '--eval-samples', '1', '--epochs', '1', '--threads', '1', '--quiet',
         '--n-train', '128', '--val', '64', '--n-test', '64']
 
-def cli(capsys, *args):
-    try: train_cli(list(args)); code = 0
-    except SystemExit as e: code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+cli = sbn_train
 
 def one_line(code, err, status=2):
     assert code == status and len(err.strip().splitlines()) == 1 and 'Traceback' not in err, (code, err)

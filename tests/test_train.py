@@ -2,11 +2,12 @@
 import json, re, shutil
 from pathlib import Path
 import pytest, torch
-from sbn_estimators.train import TrainConfig, RECIPES, train, train_cli, load_checkpoint
+from sbn_estimators.train import TrainConfig, RECIPES, train, load_checkpoint
 from sbn_estimators.catalogue import CATALOGUE, run_references
 from conftest import console_script
 import subprocess
 from types import SimpleNamespace
+from conftest import sbn_train
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared CPU
 FAST = ['--model', 'sbn_mlp:width=32', '--eval-samples', '2', '--quiet']
@@ -15,12 +16,7 @@ def run_cli(*args):
     "Run the installed `sbn-train` console script in a fresh process, as a user does."
     return subprocess.run([console_script('sbn-train'), *args, '--threads', '1'], capture_output=True, text=True, timeout=300)
 
-def cli(capsys, *args):
-    "(exit status, stdout, stderr) of `sbn-train args` in this process."
-    try: train_cli(list(args)); code = 0
-    except SystemExit as e: code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+cli = sbn_train
 
 def test_default_run_smoke(tmp_path):
     "The default configuration (embedded digits, SBN, st) with a tiny budget: files written, accuracy printed."

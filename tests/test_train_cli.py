@@ -1,15 +1,12 @@
 "`sbn-train`'s command line: exit status 2 and one line for bad usage, options and config files checked by type, truthful help and list."
 import json
 import pytest, torch
-from sbn_estimators.train import train_cli, _parser, _split_spec, RECIPES
+from sbn_estimators.train import _parser, _split_spec, RECIPES
+from conftest import sbn_train
 
 torch.set_num_threads(1)
 
-def cli(capsys, *args):
-    try: train_cli(list(args)); code = 0
-    except SystemExit as e: code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+cli = sbn_train
 
 BAD = [(['--estimator', 'nope'], 'valid estimators'), (['--model', 'nope'], 'valid models'),
        (['--optimizer', 'rmsprop'], 'valid: sgd, adam'), (['--recipe', 'nope'], 'valid recipes'),
