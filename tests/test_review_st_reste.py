@@ -66,11 +66,12 @@ def test_straight_through_equals_the_formula_bit_for_bit():
 
 def test_straight_through_double_backward_and_vmap():
     "create_graph and torch.func.vmap/grad work as with the formula."
-    a, s = torch.randn(5, requires_grad=True), torch.rand(5)
+    gen = torch.Generator().manual_seed(0)
+    a, s = torch.randn(5, generator=gen, requires_grad=True), torch.rand(5, generator=gen)
     y = straight_through(sign_pm(a.detach()), a, s)
     ga, = torch.autograd.grad((y * a).sum(), a, create_graph=True)
     torch.testing.assert_close(ga, s * a.detach() + y.detach())
-    A, S = torch.randn(4, 5), torch.rand(4, 5)
+    A, S = torch.randn(4, 5, generator=gen), torch.rand(4, 5, generator=gen)
     f = lambda st: torch.func.vmap(torch.func.grad(lambda a, s: (st(sign_pm(a), a, s) * a).sum()))(A, S)
     assert torch.equal(f(straight_through), f(formula))
     x = torch.tensor([INF, 1.]).expand(3, 2)

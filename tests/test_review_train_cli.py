@@ -160,7 +160,7 @@ def test_run_folder_removes_its_folders_when_one_cannot_be_made(tmp_path, monkey
         if self.name == 'b': raise OSError(errno.ENOSPC, 'No space left on device', str(self))
         return real(self, *a, **kw)
     monkeypatch.setattr(pathlib.Path, 'mkdir', mkdir)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match='No space left on device'):
         with C.RunFolder(tmp_path / 'a' / 'b'): pass
     assert not (tmp_path / 'a').exists()
 
@@ -211,8 +211,8 @@ def test_config_files_that_are_taken(tmp_path, capsys):
 
 # 7. the smoke run refuses the batch size the real run refuses
 
-def test_batch_size_beyond_the_training_examples(capsys):
-    msg = one_line(*cli(capsys, '--smoke', '--data', 'cifar10', '--data-dir', '/nonexistent', '--batch-size', '60000')[::2])
+def test_batch_size_beyond_the_training_examples(capsys, tmp_path):
+    msg = one_line(*cli(capsys, '--smoke', '--data', 'cifar10', '--data-dir', str(tmp_path / 'none'), '--batch-size', '60000')[::2])
     assert msg.endswith('batch_size must be at most the 45000 training examples of cifar10 (50000 less 5000 for validation), got 60000'), msg
     with pytest.raises(ValueError, match=r'batch_size must be at most the 100 training examples of digits \(n_train\), got 128'):
         TrainConfig(n_train=100, batch_size=128)
