@@ -36,6 +36,20 @@ def sbn_train(capsys, *args):
     out = capsys.readouterr()
     return code, out.out, out.err
 
+# a plugin estimator that stops a run as Ctrl-C does while SBN_TEST_STOP is set (the interrupt tests of the CLIs)
+STOPPER = '''
+import os
+from sbn_estimators.estimators import register_estimator
+from sbn_estimators.straight_through import ST
+@register_estimator('stop_st')
+class StopST(ST):
+    "ST that stops the run as Ctrl-C does (KeyboardInterrupt) while SBN_TEST_STOP is set."
+    def forward(self, a):
+        if os.environ.get('SBN_TEST_STOP'): raise KeyboardInterrupt
+        return super().forward(a)
+'''
+
+
 def pytest_configure(config):
     # The tests' tensors are small: on 2 shared cores, intra-op threads cost more in synchronisation than they save
     # (training the toy network took 53 s with 2 threads and 3.6 s with 1 on a loaded machine).

@@ -3,7 +3,7 @@ import json, os, signal, subprocess, sys, zipfile
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, SHARED_DATA, console_script
+from conftest import ROOT, SHARED_DATA, STOPPER, console_script
 from sbn_estimators.gradeval import gradient_metrics, gradient_report, accuracy_curves, gradeval_cli, report_table
 from sbn_estimators.estimators import draw_estimates, estimator
 from sbn_estimators.sbn import SBNMLP, cos_data, init_sbn_
@@ -169,17 +169,6 @@ def test_interrupt_and_terminate(tmp_path, sig, status, word):
     assert list(json.loads((tmp_path / 'gradeval.json.partial').read_text())['estimators']) == ['exact']   # what finished is kept
 
 
-STOPPER = '''
-import os
-from sbn_estimators.estimators import register_estimator
-from sbn_estimators.straight_through import ST
-@register_estimator('stop_st')
-class StopST(ST):
-    "ST that stops the run as Ctrl-C does (KeyboardInterrupt) while SBN_TEST_STOP is set."
-    def forward(self, a):
-        if os.environ.get('SBN_TEST_STOP'): raise KeyboardInterrupt
-        return super().forward(a)
-'''
 
 def test_interrupted_run_resumes_to_the_uninterrupted_report(tmp_path):
     "Stopped in its third estimator, resumed with --resume: the report equals an uninterrupted run's (times aside)."

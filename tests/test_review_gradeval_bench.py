@@ -3,24 +3,13 @@ import json, os, subprocess, types, warnings
 from pathlib import Path
 import pytest
 import torch
-from conftest import console_script
+from conftest import STOPPER, console_script
 import sbn_estimators.bench as B
 from sbn_estimators.bench import bench_cli, run_cases
 from sbn_estimators.gradeval import gradient_report, report_table, plot_report, train_toy_sbn, _parser
 from sbn_estimators.sbn import save_sbn
 
 GRADEVAL = console_script('sbn-gradeval')
-STOPPER = '''
-import os
-from sbn_estimators.estimators import register_estimator
-from sbn_estimators.straight_through import ST
-@register_estimator('stop_st')
-class StopST(ST):
-    "ST that stops the run as Ctrl-C does while SBN_TEST_STOP is set."
-    def forward(self, a):
-        if os.environ.get('SBN_TEST_STOP'): raise KeyboardInterrupt
-        return super().forward(a)
-'''
 
 def gradeval(cwd, *args, stop=False):
     env = {**os.environ, 'OMP_NUM_THREADS': '1', **({'SBN_TEST_STOP': '1'} if stop else {})}
