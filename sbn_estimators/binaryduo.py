@@ -48,6 +48,9 @@ class QuantMLP(nn.Sequential):
         mods = []
         for i, o in zip(sizes[:-2], sizes[1:-1]): mods += [nn.Linear(i, o, bias=False), nn.BatchNorm1d(o), act()]
         super().__init__(*mods, nn.Linear(sizes[-2], sizes[-1]))
+    def __getitem__(self, idx):
+        "A layer; a slice of layers as a plain `nn.Sequential` (it has no `sizes` to rebuild a `QuantMLP` from)."
+        return nn.Sequential(*list(self)[idx]) if isinstance(idx, slice) else super().__getitem__(idx)
 
 # %% ../nbs/15_binaryduo.ipynb #2a701502
 def binaryduo_vgg7_coupled(n_out=10, in_channels=3, channels=(45, 45, 90, 90, 336)):

@@ -288,6 +288,7 @@ def _load_file(item:str) -> str:
     return str(path)
 
 def _load_module(item:str) -> str:
+    if item.lower().endswith('.py'): raise ValueError(f"plugin {item!r}: a plugin file's name must end in '.py' (lowercase)")
     if '/' in item or '\\' in item or item.startswith(('.', '~')):
         file = f"{item}.py"
         hint = f"give the file {file!r}" if Path(file).expanduser().is_file() else "give a .py file (with its .py) or an importable module such as mypkg.estimators"

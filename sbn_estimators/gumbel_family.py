@@ -12,13 +12,14 @@ import torch.nn.functional as F
 from .core import *
 from .sbn import *
 from .estimators import *
-from .straight_through import straight_through
-from .relaxed import Concrete
+from .straight_through import straight_through, _check_positive
+from .relaxed import Concrete, _TAU_RANGE
 
 # %% ../nbs/16_gumbel_family.ipynb #6cfe417a
-def _check_number(name, v, low=0., strict=True):
-    ok = not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v) and (v > low if strict else v >= low)
-    if not ok: raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {v!r}")
+def _check_nonnegative(name, v):
+    "`v` as a float; ValueError unless it is a finite real number >= 0 (booleans refused)."
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 <= v < math.inf):
+        raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
     return float(v)
 
 class CategoricalST(LocalEstimator):
@@ -49,9 +50,9 @@ class ZGR(CategoricalST):
 @register_estimator('reinmax')
 class ReinMax(CategoricalST):
     "ReinMax: ±1 sample forward, backward 4q(1-q) - p(1-p) with p = sigmoid(a), q = (b + sigmoid(a/tau))/2, b = [x = +1]."
-    def __init__(self, tau=1.0): # temperature of the softmax in ReinMax's midpoint
+    def __init__(self, tau=1.0): # temperature of the softmax in ReinMax's midpoint, in [1e-3, 1e3] like every temperature here
         super().__init__()
-        self.tau = _check_number('tau', tau)
+        self.tau = _check_positive('tau', tau, *_TAU_RANGE)   # far below, 0/tau is NaN in float32
     def slope(self, a, x):
         p, q = torch.sigmoid(a), ((x > 0).to(a.dtype) + torch.sigmoid(a / self.tau)) / 2
         return 4 * q * (1 - q) - p * (1 - p)
@@ -60,10 +61,10 @@ class ReinMax(CategoricalST):
 @register_estimator('gst')
 class GST(CategoricalST):
     "Gapped ST: ±1 sample forward, backward (2/tau) sigma'(max(x a, gap)/tau): softmax-ST at logits moved so the sample leads by >= gap."
-    def __init__(self, tau=1.0, # temperature of the softmax the gradient goes through
+    def __init__(self, tau=1.0, # temperature of the softmax the gradient goes through, in [1e-3, 1e3]
                  gap=1.0): # least lead of the sampled class's moved logit over the other
         super().__init__()
-        self.tau, self.gap = _check_number('tau', tau), _check_number('gap', gap, strict=False)
+        self.tau, self.gap = _check_positive('tau', tau, *_TAU_RANGE), _check_nonnegative('gap', gap)
     def slope(self, a, x):
         s = torch.sigmoid((x * a).clamp(min=self.gap) / self.tau)
         return 2 * s * (1 - s) / self.tau
@@ -84,7 +85,7 @@ class GumbelRao(CategoricalST):
     def __init__(self, tau=1.0, # temperature of the Concrete relaxation
                  k=10): # conditional noise samples per unit
         super().__init__()
-        self.tau = _check_number('tau', tau)
+        self.tau = _check_positive('tau', tau, *_TAU_RANGE)
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
         self.k = int(k)
     def noise_given(self, a, x):
@@ -101,10 +102,10 @@ class GumbelRao(CategoricalST):
 @register_estimator('decoupled_st')
 class DecoupledST(LocalEstimator):
     "Decoupled ST: forward the sampled state sign(a/tau_forward - Z), backward through 2 sigmoid(a/tau_backward - Z) - 1 with the same Z."
-    def __init__(self, tau_forward=1.0, # temperature of the forward sample: states are +1 with probability sigmoid(a/tau_forward)
-                 tau_backward=2.0): # temperature of the relaxation differentiated in the backward pass
+    def __init__(self, tau_forward=1.0, # temperature of the forward sample: states are +1 with probability sigmoid(a/tau_forward); in [1e-3, 1e3]
+                 tau_backward=2.0): # temperature of the relaxation differentiated in the backward pass, in [1e-3, 1e3]
         super().__init__('logistic')
-        self.tau_forward, self.tau_backward = _check_number('tau_forward', tau_forward), _check_number('tau_backward', tau_backward)
+        self.tau_forward, self.tau_backward = (_check_positive(k, v, *_TAU_RANGE) for k, v in (('tau_forward', tau_forward), ('tau_backward', tau_backward)))
     check_noise, noise_for = CategoricalST.check_noise, Concrete.noise_for
     def forward(self, a, z=None): # z: the logistic noise, drawn fresh when not given
         z = self.noise_for(a, z)

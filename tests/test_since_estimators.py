@@ -11,16 +11,16 @@ from sbn_estimators.binary_optimizers import Bop, BayesBiNN
 
 
 @pytest.mark.parametrize('make, msg', [
-    (lambda: ReinMax(tau=0), 'tau must be a finite number > 0'),
-    (lambda: ReinMax(tau=float('inf')), 'tau must be a finite number > 0'),
-    (lambda: GST(tau=-1.), 'tau must be a finite number > 0'),
+    (lambda: ReinMax(tau=0), 'tau must be a number in \\[0.001, 1000\\]'),
+    (lambda: ReinMax(tau=float('inf')), 'tau must be a number in \\[0.001, 1000\\]'),
+    (lambda: GST(tau=-1.), 'tau must be a number in \\[0.001, 1000\\]'),
     (lambda: GST(gap=-0.5), 'gap must be a finite number >= 0'),
     (lambda: GST(gap=True), 'gap must be a finite number >= 0'),
     (lambda: GumbelRao(k=0), 'k must be a positive integer'),
     (lambda: GumbelRao(k=2.5), 'k must be a positive integer'),
-    (lambda: GumbelRao(tau='1'), 'tau must be a finite number > 0'),
-    (lambda: DecoupledST(tau_forward=0), 'tau_forward must be a finite number > 0'),
-    (lambda: DecoupledST(tau_backward=-2), 'tau_backward must be a finite number > 0'),
+    (lambda: GumbelRao(tau='1'), 'tau must be a number in \\[0.001, 1000\\]'),
+    (lambda: DecoupledST(tau_forward=0), 'tau_forward must be a number in \\[0.001, 1000\\]'),
+    (lambda: DecoupledST(tau_backward=-2), 'tau_backward must be a number in \\[0.001, 1000\\]'),
     (lambda: DoubleCV(n=1), 'n must be an integer >= 2'),
     (lambda: DoubleCV(n=True), 'n must be an integer >= 2'),
     (lambda: EDE(t_min=0), r't_min must be a number in \[1e-06, 1e\+06\], got 0'),

@@ -58,7 +58,7 @@ def run_page(path:Path) -> list:
     "Execute `path` in place, its folder as working directory; returns the ids of the cells that kept their outputs."
     nb = nbformat.read(path, as_version=4)
     tolerant = any(skipped(c) for c in nb.cells)
-    client = NotebookClient(nb, timeout=-1, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}},
+    client = NotebookClient(nb, timeout=-1, kernel_name='python3', coalesce_streams=True, resources={'metadata': {'path': str(path.parent)}},
                             extra_arguments=['--IPKernelApp.exec_lines=["%matplotlib inline"]'])   # a returned `Figure` shows as an image
     kept = []
     with client.setup_kernel():

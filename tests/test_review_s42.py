@@ -1,0 +1,39 @@
+"Session 42's fixes: the temperatures of the Gumbel-family page bounded like Concrete's, QuantMLP slices, plugin file names."
+import re, pytest, torch
+from torch import nn
+from sbn_estimators.gumbel_family import ReinMax, GST, GumbelRao, DecoupledST
+from sbn_estimators.binaryduo import QuantMLP
+from sbn_estimators.estimators import load_plugins
+
+TEMPERATURES = [(ReinMax, 'tau'), (GST, 'tau'), (GumbelRao, 'tau'), (DecoupledST, 'tau_forward'), (DecoupledST, 'tau_backward')]
+
+@pytest.mark.parametrize('cls, name', TEMPERATURES)
+@pytest.mark.parametrize('value', [1e-50, 1e-4, 1e4, 1e300])
+def test_temperatures_out_of_range_refused(cls, name, value):
+    "tau=1e-50 gave NaN gradients in float32 for all four estimators (0/tau with tau rounded to 0); 1e-8 gave inf in float16."
+    with pytest.raises(ValueError, match=rf"{name} must be a number in \[0.001, 1000\], got {re.escape(repr(value))}"): cls(**{name: value})
+
+@pytest.mark.parametrize('cls, name', TEMPERATURES)
+@pytest.mark.parametrize('value', [1e-3, 1e3])
+@pytest.mark.parametrize('dt', [torch.float16, torch.bfloat16, torch.float32])
+def test_temperatures_at_the_ends_of_the_range_are_finite(cls, name, value, dt):
+    torch.manual_seed(0)
+    a = torch.tensor([-3., -0.5, 0., 0.5, 3.], dtype=dt).repeat(50).requires_grad_()
+    y = cls(**{name: value})(a)
+    y.sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(a.grad).all()
+
+def test_quantmlp_slices_are_sequentials():
+    "QuantMLP[:2] raised 'sizes must be at least [n_in, n_1, n_out]' (nn.Sequential rebuilds the subclass from an OrderedDict)."
+    torch.manual_seed(0)
+    net = QuantMLP([4, 5, 6, 3]).eval()
+    x = torch.randn(7, 4)
+    features, head = net[:-1], net[-1]
+    assert type(features) is nn.Sequential and len(features) == 6 and features[0] is net[0]
+    assert torch.equal(head(features(x)), net(x))
+
+def test_plugin_file_with_uppercase_suffix(tmp_path, monkeypatch):
+    "'KB.PY' was taken for the module name 'KB' ('no module named KB; give ... a .py file') although it is a file."
+    (tmp_path / 'KB.PY').write_text('')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"plugin 'KB.PY': a plugin file's name must end in '.py' \(lowercase\)"): load_plugins('KB.PY')
