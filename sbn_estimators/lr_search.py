@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
 import torch
-from .train import TrainConfig, Diverged, train
+from .train import TrainConfig, Diverged, train, selection_metric
 from . import cli
 
 # %% ../nbs/13a_lr_search.ipynb #17eb3fb4
@@ -64,7 +64,7 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
               grid, # learning rates to try, e.g. (3e-4, 1e-3, 3e-3)
               epochs:int=1, # training epochs per trial, of each stage that does not set its own (a staged plan is trained in full)
               out=None, # folder for `lr_search.json` (read if it matches, else written, after every trial); None: no file
-              metric:str='val_acc', # validation metric to score by (`SEARCH_METRICS`): an accuracy, maximised, or 'val_loss', minimised
+              metric:str=None, # validation metric to score by (`SEARCH_METRICS`): an accuracy, maximised, or 'val_loss', minimised; None: the accuracy `best.pt` is chosen on (`selection_metric`)
               train_fn=train # the training function `(cfg, out, callbacks, progress) -> result` (tests pass a stub)
              ) -> dict:
     """The best rate of `grid` by the validation `metric` after a trial of `epochs` epochs (of each stage that does not set
@@ -86,12 +86,14 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
     if len(grid) > 1:   # trials train: the configuration at the trials' epochs must be one the trainer takes
         try: trained = sum(st['epochs'] for st in dataclasses.replace(cfg, lr=grid[0], epochs=epochs).plan())
         except ValueError as e: raise ValueError(f"epochs={epochs} (search_lr's epochs, per trial) does not fit cfg: {e}") from None
-    if metric not in SEARCH_METRICS:
+    if metric not in (None, *SEARCH_METRICS):
         ends = {e: ', '.join(m for m in SEARCH_METRICS if SEARCH_METRICS[m] == e) for e in ('max', 'min')}
-        raise ValueError(f"metric must be a validation metric: {ends['max']} (maximised) or {ends['min']} (minimised), got {metric!r}")
+        raise ValueError(f"metric must be a validation metric: {ends['max']} (maximised) or {ends['min']} (minimised), "
+                         f"or None (the accuracy best.pt is chosen on), got {metric!r}")
     if cfg.stages and all('lr' in st for st in cfg.stages):
         raise ValueError("cfg.stages set their own lr in every stage (" + ', '.join(f"{st['name']} {st['lr']:g}" for st in cfg.stages)
                          + "), so no trial would train at the searched rate; drop lr from the stages that should take it")
+    if metric is None: metric = selection_metric(cfg)   # builds the network: val_det_acc for a deterministic one
     if cfg.val == 0 and len(grid) > 1:
         raise ValueError(f"val must be above 0 to score the trials by the validation metric {metric!r}, got cfg.val=0 (no validation split); "
                          "set val (e.g. 0.1)")
@@ -126,7 +128,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
                    grid=(3e-4, 1e-3, 3e-3), # learning rates searched for each method
                    grids:dict=None, # {label: grid} for methods that need another grid
                    search_epochs:int=1, # epochs of each search trial
-                   metric:str='val_acc', # validation metric the search scores by (`SEARCH_METRICS`; 'val_det_acc' for deterministic BNNs)
+                   metric:str=None, # validation metric the searches score by (`SEARCH_METRICS`); None: each method's `selection_metric`
                    train_fn=train, # the training function (tests pass a stub)
                    log=print # called with one line per finished run; None: quiet
                   ) -> list:

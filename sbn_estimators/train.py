@@ -6,8 +6,9 @@
 __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS', 'DEFAULT_MODELS', 'DATA_SIZES', 'STAGE_KEYS',
            'RECIPES', 'CHECKPOINT_FORMAT', 'DATA_SHAPES', 'METRIC_COLUMNS', 'TrainConfig', 'Recipe', 'evaluate',
            'evaluate_posterior', 'make_optimizer', 'lr_factor', 'save_checkpoint', 'load_checkpoint', 'load_data',
-           'smoke_data', 'build', 'summarize', 'plot_metrics', 'Diverged', 'train', 'load_run', 'config_from_args',
-           'list_text', 'train_cli', 'compare_estimators', 'format_comparison', 'plot_estimator_comparison']
+           'smoke_data', 'build', 'summarize', 'plot_metrics', 'Diverged', 'train', 'selection_metric', 'load_run',
+           'config_from_args', 'list_text', 'train_cli', 'compare_estimators', 'format_comparison',
+           'plot_estimator_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
 import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time
@@ -753,6 +754,11 @@ def _evaluates_det(model:nn.Module, est) -> bool:
     acts = [m.eval_mode == 'det' for m in model.modules() if isinstance(m, BinaryActivation)]
     weights = [o.deterministic for m in binary_weight_layers(model).values() for o in (m, m.binarize) if hasattr(o, 'deterministic')]
     return bool(acts) and all(acts) and all(weights)   # no BinaryActivation (BinaryDuo's quantisers): nothing is sampled, the two agree
+
+def selection_metric(cfg:TrainConfig) -> str:
+    "The validation accuracy `train` chooses `best.pt` on for `cfg`: 'val_det_acc' if the network of its last stage is deterministic as built, else 'val_acc'."
+    model, est = build(cfg, smoke_data(cfg))
+    return f"val_{'det_acc' if _evaluates_det(_after_stages(cfg, model, est), est) else 'acc'}"
 
 def _scheduled(model:nn.Module, est) -> list:
     "The estimators whose `on_epoch` schedule the trainer runs: `est`, and the first one of every other class held in `model` (the ReSTE weight binarizers of ReSTE's models, whatever the activation estimator); each `on_epoch` sets every module of its class."

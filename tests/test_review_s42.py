@@ -1,5 +1,5 @@
 "Session 42's fixes: the temperatures of the Gumbel-family page bounded like Concrete's, QuantMLP slices, plugin file names."
-import re, pytest, torch
+import dataclasses, re, pytest, torch
 from torch import nn
 from sbn_estimators.gumbel_family import ReinMax, GST, GumbelRao, DecoupledST
 from sbn_estimators.binaryduo import QuantMLP
@@ -37,3 +37,26 @@ def test_plugin_file_with_uppercase_suffix(tmp_path, monkeypatch):
     (tmp_path / 'KB.PY').write_text('')
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match=r"plugin 'KB.PY': a plugin file's name must end in '.py' \(lowercase\)"): load_plugins('KB.PY')
+
+
+def _scores_by_rate(cfg, out=None, callbacks=(), progress=False):
+    "A stub trainer whose sampled and deterministic accuracies prefer different rates."
+    for cb in callbacks: cb(1, dict(epoch=1, val_loss=1., val_acc=cfg.lr, val_ens_acc=cfg.lr, val_det_acc=-cfg.lr))
+
+@pytest.mark.parametrize('estimator, metric, lr', [('st', 'val_acc', 1e-2), ('st:deterministic=true', 'val_det_acc', 1e-3)])
+def test_search_scores_by_the_accuracy_best_pt_is_chosen_on(estimator, metric, lr):
+    "search_lr scored a deterministic network by its sampled accuracy (val_acc) unless told otherwise, unlike the trainer's best.pt."
+    from sbn_estimators.train import TrainConfig, selection_metric
+    from sbn_estimators.lr_search import search_lr, run_comparison
+    cfg = TrainConfig(data='digits', estimator=estimator, device='cpu')
+    assert selection_metric(cfg) == metric
+    rec = search_lr(cfg, (1e-3, 1e-2), train_fn=_scores_by_rate)
+    assert (rec['metric'], rec['lr']) == (metric, lr)
+    assert search_lr(cfg, (1e-3, 1e-2), metric='val_acc', train_fn=_scores_by_rate)['lr'] == 1e-2   # an explicit metric is kept
+
+def test_selection_metric_follows_the_model():
+    "A binary conv net is scored deterministically when its activations are deterministic; BinaryDuo's quantisers sample nothing."
+    from sbn_estimators.train import TrainConfig, selection_metric
+    conv = TrainConfig(data='fashion_mnist', model='fmnist_bnn_conv:width=8', device='cpu')
+    assert [selection_metric(dataclasses.replace(conv, estimator=e)) for e in ('st:deterministic=true', 'st')] == ['val_det_acc', 'val_acc']
+    assert selection_metric(TrainConfig(data='digits', model='duo_mlp', device='cpu')) == 'val_acc'
