@@ -60,3 +60,11 @@ def test_selection_metric_follows_the_model():
     conv = TrainConfig(data='fashion_mnist', model='fmnist_bnn_conv:width=8', device='cpu')
     assert [selection_metric(dataclasses.replace(conv, estimator=e)) for e in ('st:deterministic=true', 'st')] == ['val_det_acc', 'val_acc']
     assert selection_metric(TrainConfig(data='digits', model='duo_mlp', device='cpu')) == 'val_acc'
+
+
+def test_search_table_refuses_unfinished_and_bad_labels(tmp_path):
+    from sbn_estimators.lr_search import search_table
+    (tmp_path / 'm').mkdir(); (tmp_path / 'm' / 'lr_search.json').write_text('{"trials": []}')
+    with pytest.raises(ValueError, match="is not finished"): search_table(tmp_path, ['m'])
+    with pytest.raises(ValueError, match="labels must list method labels, got 'm'"): search_table(tmp_path, 'm')
+    with pytest.raises(ValueError, match="labels must name at least one method"): search_table(tmp_path, [])
