@@ -19,13 +19,16 @@ class Noise:
     name = None
     def cdf(self, a): raise NotImplementedError        # F(a) = P(Z < a) = P(x = +1 | a)
     def pdf(self, a): raise NotImplementedError        # F'(a)
-    def log_cdf(self, a): return torch.log(self.cdf(a)) # log F(a); overridden where a stable form exists
+    def log_cdf(self, a):   # log F(a); overridden where a stable form exists
+        p = self.cdf(a)       # -inf where F = 0, with gradient 0 (its flat side): log's 0/0 kept out of the backward pass
+        zero = p == 0
+        return torch.where(zero, -math.inf, torch.log(torch.where(zero, 1., p)))
     def sample(self, shape, device=None, dtype=None): raise NotImplementedError # draws Z
     def mean(self, a):
         "E[x | a] = 2F(a) - 1"
         return 2 * self.cdf(a) - 1
     def __repr__(self): return f"{type(self).__name__}()"
-    def __eq__(self, other): return isinstance(other, Noise) and self.name == other.name
+    def __eq__(self, other): return type(self) is type(other) and self.name == other.name
     def __hash__(self): return hash(self.name)
 
 # %% ../nbs/00_core.ipynb #58765789
@@ -69,7 +72,9 @@ class NormalNoise(Noise):
     name = 'normal'
     def cdf(self, a):   # ndtr's (1 + erf)/2 cancels in the left tail; a 16-bit a/sqrt 2 would be rounded (13% off at a = -10)
         return (0.5 * torch.special.erfc(-a.to(noise_dtype(a.dtype)) / math.sqrt(2))).to(a.dtype)
-    def pdf(self, a): return torch.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+    def pdf(self, a):   # a bfloat16 a * a is rounded: 1.8% off for |a| <= 4, 22% at a = 12
+        w = a.to(noise_dtype(a.dtype))
+        return (torch.exp(-0.5 * w * w) / math.sqrt(2 * math.pi)).to(a.dtype)
     def log_cdf(self, a): return _LogNdtr.apply(a)
     def sample(self, shape, device=None, dtype=None):
         dtype = dtype or torch.get_default_dtype()
@@ -80,7 +85,11 @@ class UniformNoise(Noise):
     "Uniform noise on [-1, 1]: F = clip((a+1)/2, 0, 1), E[x|a] = hardtanh(a)."
     name = 'uniform'
     def cdf(self, a): return ((a + 1) / 2).clamp(0, 1)
-    def pdf(self, a): return 0.5 * (a.abs() <= 1).to(a.dtype)
+    def pdf(self, a): return torch.where(a.isnan(), a, 0.5 * (a.abs() <= 1).to(a.dtype))   # NaN stays NaN, as for the others
+    def log_cdf(self, a):   # at |a| = 1 the derivative of the flat side outside [-1, 1]: 0, not 0/0 (F = 0) or 1/2 (F = 1)
+        out = (a <= -1) | (a >= 1)
+        inner = torch.log((torch.where(out, 0., a) + 1) / 2)   # a double where: no 0/0 from the unused branch
+        return torch.where(a <= -1, -math.inf, torch.where(a >= 1, 0., inner))
     def sample(self, shape, device=None, dtype=None):
         dtype = dtype or torch.get_default_dtype()
         return (2 * _uniform(shape, device, dtype) - 1).to(dtype)
@@ -125,7 +134,8 @@ def logistic_loss(eta, # head outputs, [..., B, out]
                   y # targets in {-1, +1}, [B, out]
                  ):
     "log(1 + exp(-y * eta)) summed over outputs, per example: [..., B]"
-    return F.softplus(-y * eta).sum(-1)
+    t = 40. if torch.result_type(y, eta) == torch.float64 else 20.   # softplus(z) is z above t: t = 20 leaves out log(1 + e^-21) = 7.6e-10 in float64
+    return F.softplus(-y * eta, threshold=t).sum(-1)                 # (40: e^-40, below its rounding); -y * eta is freed before the sum
 
 # %% ../nbs/00_core.ipynb #80b6da29
 def cross_entropy_loss(eta, # logits, [..., B, C]
@@ -201,6 +211,9 @@ def check_inputs(x, # the inputs
     if not x.is_floating_point() or (dtype is not None and x.dtype != dtype and not _autocast_on(x.device)):
         to = dtype or torch.get_default_dtype()
         raise ValueError(f"{name}: inputs must have the network's dtype {to}, got {x.dtype}; pass {name}.to({to})")
+    if dtype is not None and x.dtype != dtype and torch.float64 in (x.dtype, dtype):   # autocast leaves float64 as it is
+        raise ValueError(f"{name}: inputs of dtype {x.dtype} do not fit a {dtype} network under autocast, which casts neither to the "
+                         f"other (float64 is never cast); pass {name}.to({dtype})")
     if device is not None and x.device != torch.device(device):
         raise ValueError(f"{name}: inputs are on {x.device} but the network is on {device}; pass {name}.to('{device}')")
     if full:
@@ -294,9 +307,10 @@ def _copies(lead): return f"{lead[0]} copies" if lead else "no dimension of copi
 def check_params(net, # an SBN model
                  params, # parameters given for it, `[(W, b), ...]`, or None (the model's own: nothing to check)
                  name:str='params', # the argument's name, for messages
-                 copies:bool=True # whether one leading dimension of copies is allowed
+                 copies:bool=True, # whether one leading dimension of copies is allowed
+                 finite:bool=False # also require finite values (reads the values: a device sync)
                 ):
-    "Raise `ValueError` unless `params` fit `net.layer_params()`: a pair per layer, shapes (after copies), dtype, device."
+    "Raise `ValueError` unless `params` fit `net.layer_params()`: a pair per layer, shapes (after copies), dtype, device (and with `finite`, values)."
     if params is None: return params
     own = net.layer_params()
     if (not isinstance(params, (list, tuple)) or len(params) != len(own)
@@ -320,4 +334,5 @@ def check_params(net, # an SBN model
                                  f"{_copies(first[1])} but {at} has {_copies(t.shape[:n])} (shape {list(t.shape)})")
             if t.dtype != r.dtype or t.device != r.device:
                 raise ValueError(f"{at}: expected the model's {r.dtype} on {r.device}, got {t.dtype} on {t.device}")
+            if finite: check_finite(t, at)
     return params

@@ -18,14 +18,15 @@ from .sbn import *
 # %% ../nbs/02_exact.ipynb #bf66a76e
 def binary_states(n:int, dtype=torch.float64, device=None) -> torch.Tensor:
     "All `2**n` states in {-1, +1}^n, `[2**n, n]`; row `i` has +1 in unit `j` iff bit `j` of `i` is set."
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0: raise ValueError(f"n must be an integer >= 0 (the number of units), got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 0 <= n <= 62:   # 2**n rows indexed in int64
+        raise ValueError(f"n must be an integer >= 0 and <= 62 (the number of units; 2**n states are counted in int64), got {n!r}")
     bits = (torch.arange(2 ** n, device=device)[:, None] >> torch.arange(n, device=device)) & 1
     return (2 * bits - 1).to(dtype)
 
 # %% ../nbs/02_exact.ipynb #34501008
 EXACT_MEMORY_FRACTION = 0.5 # the default limit: this fraction of the memory available when enumeration starts
 EXACT_FALLBACK_BYTES = 2 ** 31 # the default limit where the available memory cannot be read
-EXACT_MEMORY_MARGIN = 1.25 # estimates are multiplied by this: the allocator's overhead and small tensors (allocated peaks reach 0.86 of the estimate, below)
+EXACT_MEMORY_MARGIN = 1.25 # estimates are multiplied by this: the allocator's overhead and small tensors (allocated peaks reach 0.82 of the estimate, below)
 
 # %% ../nbs/02_exact.ipynb #c530eb76
 def available_memory(device=None # where the tensors will live (default: CPU)
@@ -65,9 +66,15 @@ def exact_memory_limit(device=None # where the tensors will live (default: CPU)
     return int(EXACT_MEMORY_FRACTION * avail) if avail is not None else EXACT_FALLBACK_BYTES
 
 # %% ../nbs/02_exact.ipynb #0b5454b6
-def _chunk(sizes:list) -> int:
+def _chunk(sizes:list, # binary layer widths
+           width:int=1 # entries per state of the last layer in the head's loss table (see `_width`)
+          ) -> int:
     "Examples enumerated at once: about 2^24 entries of p^1 or of the head's loss table."
-    return max(1, 2 ** 24 // 2 ** max(sizes[0], sizes[-1]))
+    return max(1, 2 ** 24 // max(2 ** sizes[0], 2 ** sizes[-1] * width))
+
+def _width(net, grad:bool) -> int:
+    "Entries per example and state of the last layer in the loss's largest temporary: 1 for cross-entropy without a backward pass, else the head's m."
+    return 1 if net.loss is cross_entropy_loss and not grad else net.sizes[-1]   # its backward scatters into [2^n_L, b, m]; softplus's table is [2^n_L, b, m]
 
 def exact_memory(net:SBNMLP, # the network to enumerate
                  batch:int, # number of examples
@@ -78,17 +85,17 @@ def exact_memory(net:SBNMLP, # the network to enumerate
     if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1: raise ValueError(f"batch must be a positive integer (the number of examples), got {batch!r}")
     n, m = net.binary_sizes, net.sizes[-1]
     e = torch.finfo(dtype or net.layers[0].weight.dtype).bits // 8
-    N, b = [2 ** k for k in n], min(batch, _chunk(n))
+    N, b = [2 ** k for k in n], min(batch, _chunk(n, _width(net, grad)))
     T = [N[k - 1] * N[k] for k in range(1, len(n))] or [0]                 # transition matrices
     kept = e * (3 * sum(Nk * k for Nk, k in zip(N, n)) + N[-1] * m          # states and their indicators, head
                 + sum(T) + 6 * sum(N[k - 1] * n[k] for k in range(1, len(n))))   # transitions and what built them
     ce = net.loss is cross_entropy_loss
-    table = N[-1] * (m + 1)                           # per example: the loss's [2^n_L, m] temporaries and their sum
+    table = N[-1] * (2 if ce else m + 1)              # per example: the loss's temporaries ([2^n_L] twice, or [2^n_L, m] and their sum)
     if grad:                                          # autograd keeps p^1..p^L and the loss table of every example
         saved = e * batch * (sum(N) + N[-1] * (1 if ce else 1 + m))
         phases = [saved + e * b * max(2 * N[0], table),                        # forward of the last chunk
-                  saved + e * (sum(T) + max(T) + b * max(2 * max(N), table if ce else 2 * m * N[-1]))]   # backward
-    else: phases = [e * b * max(3 * N[0], 2 * max(N), 3 * N[-1], N[-1] * (1 + 2 * m))]   # one chunk
+                  saved + e * (sum(T) + max(T) + b * max(2 * max(N), (m + 1 if ce else 2 * m) * N[-1]))]   # backward
+    else: phases = [e * b * max(3 * N[0], 2 * max(N), 3 * N[-1], 0 if ce else N[-1] * (1 + 2 * m))]   # one chunk
     return int(Fraction(EXACT_MEMORY_MARGIN) * (kept + max(24 * max(Nk * k for Nk, k in zip(N, n)),                   # building the states in int64
                       2 * e * max(T), *phases)))                                 # log-probabilities of a transition
 
@@ -120,7 +127,8 @@ def _state_logprobs(a, # pre-activations [..., n]
                     noise):
     "log P(x = t | a) for every state t: [..., 2**n]"
     # Noises with bounded support (uniform, triangular) have log F = -inf outside it; -1e4 is as good (exp underflows
-    # to 0 in float32 and float64) and keeps 0 * log F = 0 in the matrix product instead of NaN.
+    # to 0 in float32 and float64) and keeps 0 * log F = 0 in the matrix product instead of NaN. Their log_cdf gives
+    # -inf the gradient 0 of its flat side (core), which the clamp keeps: at |a| = 1 a one-sided derivative, not 0/0.
     logF = lambda t: noise.log_cdf(t).clamp(min=-1e4)
     return logF(a) @ pos + logF(-a) @ neg
 
@@ -138,14 +146,16 @@ def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C
               ) -> torch.Tensor:
     "Exact expected loss E[loss(eta, y)] of any SBN model by enumeration through its `layer`/`head` view; differentiable."
     if reduction not in ('mean', 'none'): raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and _autocast_on(x.device):
+        x = x.to(net.layer_params()[0][0].dtype)   # autocast's inputs in another dtype (float64 too): enumeration casts them
     net.check_data(x, y)
-    pairs = net.layer_params(check_params(net, params, copies=False))
-    check_enumerable(net, len(x), max_bytes, torch.is_grad_enabled() and any(p.requires_grad for pair in pairs for p in pair))
+    pairs = net.layer_params(check_params(net, params, copies=False, finite=True))   # NaN parameters would give a NaN loss
+    grad = torch.is_grad_enabled() and any(p.requires_grad for pair in pairs for p in pair)
+    check_enumerable(net, len(x), max_bytes, grad)
     n, dt, dev = net.binary_sizes, pairs[0][0].dtype, pairs[0][0].device
     if dt not in (torch.float32, torch.float64):   # bfloat16 rounds each of the 2^n products and sums by up to 0.4 %: not exact
         raise ValueError(f"exact_loss enumerates in the network's dtype, which must be torch.float32 or torch.float64, got {dt}")
     with no_autocast(dev):       # autocast (`sbn-train --amp`) would run the products in bfloat16, as inexact
-        x = x.to(dt)             # autocast lets inputs in another dtype through `check_data`
         S = [binary_states(k, dt, dev) for k in n]
         pos = [(s > 0).to(dt).T for s in S]
         neg = [1 - p for p in pos]
@@ -153,7 +163,8 @@ def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C
              for k, (s_in, p, q) in enumerate(zip(S[:-1], pos[1:], neg[1:]), 1)]
         head = net.head(S[-1], params)                                              # [2^n_L, n_out]
         out = []
-        for xs, ys in zip(x.split(_chunk(n)), y.split(_chunk(n))):
+        c = _chunk(n, _width(net, grad))
+        for xs, ys in zip(x.split(c), y.split(c)):
             p = torch.exp(_state_logprobs(net.layer(0, xs, params), pos[0], neg[0], net.noise))   # [b, 2^n_1]
             for t in T: p = p @ t
             out.append((p * net.loss(head[:, None, :], ys).T).sum(-1))              # loss table [2^n_L, b]

@@ -67,7 +67,7 @@ class SBNMLP(nn.Module):
                ): # head outputs eta, [..., B, n_out]
         "Run the network, applying `activation` at every binary layer."
         act = activation if activation is not None else (lambda a: sample_states(a, self.noise))
-        *hidden, head = self.layer_params(params)
+        *hidden, head = self.layer_params(check_params(self, params))   # shapes: a bias [1] would broadcast
         W = hidden[0][0]
         check_inputs(x, (W.shape[-1],), W.dtype, W.device, full=False, lead=True)   # shapes only: no cost
         h = x
@@ -117,6 +117,11 @@ def sbn_from_01(weights, # [(W, b), ...] of a {0,1}-state SBN MLP, first layer f
         for k, (layer, (W, b)) in enumerate(zip(net.layers, weights)):
             W, b = torch.as_tensor(W, dtype=layer.weight.dtype), torch.as_tensor(b, dtype=layer.bias.dtype)
             if k > 0: W, b = W / 2, b + W.sum(1) / 2
+            for what, t in (('W', W), ('b', b)):   # finite weights can overflow the dtype, or b + W 1/2 can
+                if not t.isfinite().all():
+                    raise ValueError(f"weights[{k}]: {what} of layer {k} overflows {t.dtype} in ±1 states ({int((~t.isfinite()).sum())} value(s) "
+                                     f"beyond ±{torch.finfo(t.dtype).max:.3g}); "
+                                     f"{'pass dtype=torch.float64 or ' if t.dtype != torch.float64 else ''}scale the weights down")
             layer.weight.copy_(W); layer.bias.copy_(b)
     return net
 
@@ -126,9 +131,10 @@ def save_sbn(path, # file to write; `.npz` is appended to a name without it, as 
              X, Y # its data, as `net.check_data` accepts it (logistic targets [N, 1])
             ) -> Path: # the file written
     "Write `net` and its data in the `.npz` network format."
-    if net.noise.name != 'logistic' or net.loss is not logistic_loss:
+    if net.noise != NOISES['logistic'] or net.loss is not logistic_loss:   # a Noise subclass of another F is another noise
+        noise = repr(net.noise.name) if net.noise in NOISES.values() else repr(net.noise)
         raise ValueError(f"net: the network format holds networks with logistic noise and the logistic loss, got noise="
-                         f"{net.noise.name!r} and loss={net.loss_name!r}; load_sbn would read another objective")
+                         f"{noise} and loss={net.loss_name!r}; load_sbn would read another objective")
     W = net.layers[0].weight   # `net.check_data`, naming this function's arguments
     check_inputs(X, net.sizes[:1], W.dtype, W.device, name='X'); check_targets(Y, net.loss, net.sizes[-1], len(X), W.device, name='Y')
     path = Path(path)
@@ -161,6 +167,8 @@ def _cast(a, key, path, dtype, device):
 def load_sbn(path, # a `.npz` network file
              dtype=torch.float64, device=None):
     "Read a network file: `(net, X, Y)`, validated."
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
     path = Path(path)
     try: f = np.load(path, allow_pickle=False)
     except FileNotFoundError: raise
@@ -184,6 +192,7 @@ def load_sbn(path, # a `.npz` network file
             W, b = _array(f, f'W{k}', path), _array(f, f'b{k}', path)
             if W.ndim != 2 or b.shape != (W.shape[0],):
                 raise ValueError(f"{path}: W{k} must be [out, in] and b{k} [out], got {W.shape} and {b.shape}")
+            if 0 in W.shape: raise ValueError(f"{path}: W{k} has shape {W.shape}; every layer needs at least one unit and one input")
             if k and W.shape[1] != weights[-1][0].shape[0]:
                 raise ValueError(f"{path}: W{k} reads {W.shape[1]} inputs but layer {k-1} has {weights[-1][0].shape[0]} units")
             weights.append((W, b))
@@ -231,6 +240,8 @@ def cos_data(n_per_class:int=100, # points per class
 def init_sbn_(net:SBNMLP, X, # data the pre-activations are normalised on: [N, n_in], N >= 2 rows that differ, finite
               seed:int=0, samples:int=16):
     "Initialise `net` in place: U(-1, 1) weights and biases, then data-dependent normalisation per layer."
+    if not isinstance(net, SBNMLP):
+        raise ValueError(f"net: init_sbn_ initialises an SBNMLP, got {type(net).__name__}; other models: models.init_normalize_")
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
     seed = _check_seed(seed, 2**64)

@@ -13,6 +13,8 @@ import torch
 # %% ../nbs/00a_stats.ipynb #1c2433fb
 def _check_samples(samples, target):
     "Raise a `ValueError` unless `samples` is [S, d] with S >= 2 and `target` is [d]."
+    for what, t in (('samples', samples), ('target', target)):
+        if not isinstance(t, torch.Tensor): raise ValueError(f"{what} must be a torch.Tensor, got {type(t).__name__}; convert with torch.as_tensor")
     if samples.ndim != 2 or samples.shape[0] < 2: raise ValueError(f"samples must be [S, d] with S >= 2, got {list(samples.shape)}")
     if target.shape != samples.shape[1:]: raise ValueError(f"target must have shape {list(samples.shape[1:])}, got {list(target.shape)}")
     bad = int((~target.isfinite()).sum())   # a broken estimate fails its coordinate (below); a broken target is a wrong call
@@ -26,14 +28,16 @@ def z_scores(samples:torch.Tensor, # [S, d] independent estimates
             ) -> torch.Tensor: # [d] z-score of each coordinate's mean
     "Per-coordinate z-scores of the mean of `samples` against `target`, less `tol` (see below for coordinates without spread)."
     _check_samples(samples, target)
-    if not tol >= 0: raise ValueError(f"tol must be >= 0, got {tol}")
+    if isinstance(tol, torch.Tensor) and tol.numel() == 1: tol = tol.item()
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
+        raise ValueError(f"tol must be >= 0, one number for every coordinate, got {tol!r}")
     eps = torch.finfo(samples.dtype if samples.is_floating_point() else torch.float64).eps
     last = samples.double().abs().amax(0).nan_to_num(0, 0, 0) * eps / 2 if eps > _FLOAT32_EPS else 0.   # 16-bit: each estimate's own rounding
     samples, target = samples.double(), target.double()
     mean = samples[0] + (samples - samples[0]).mean(0)   # exact when all samples are equal
     se, diff = (samples - samples[0]).std(0) / math.sqrt(len(samples)), mean - target
     diff = diff.sign() * (diff.abs() - tol).clamp(min=0)   # what is left of the deviation beyond `tol`
-    tiny = max(1e-12, 64 * min(eps, _FLOAT32_EPS)) * torch.cat([target, mean]).nan_to_num(0, 0, 0).abs().max() + last   # rounding, on the finite scale
+    tiny = max(1e-12, 64 * min(eps, _FLOAT32_EPS)) * target.abs().max() + last   # rounding, on the target's scale: no estimate widens it
     z = torch.where(diff.abs() <= tiny, 0., torch.where(se > 0, diff / se.clamp(min=1e-300), math.inf * diff.sign()))
     return torch.where(samples.isfinite().all(0), z, math.inf)   # an infinite or NaN estimate: no mean to trust
 
@@ -73,7 +77,7 @@ def student_t_tail(t:float, # the value |T| must exceed
     rest = math.ceil(40 / l) + 1 if l > 1e-15 else math.inf    # terms of the rest down to e^-40 of its first
     if rest <= max(4 * m, 4096):                        # the rest of the series: positive terms, no cancellation
         p = (2 / math.pi * s * c if odd else s) * _t_series(-l, m, rest, odd)
-    else:                                               # t^2 below ~20: the tail is not small, 1 - A is accurate
+    else:                                               # t^2 below ~20: the tail is above ~1e-5, 1 - A is accurate to ~1e-8
         head = _t_series(-l, 0, m, odd)
         p = 1 - 2 / math.pi * (math.atan2(t, math.sqrt(nu)) + s * c * head) if odd else 1 - s * head
     return min(1., max(0., p))
@@ -109,8 +113,14 @@ def z_test(samples:dict, # {group: [S, d] estimates}
     "Bonferroni test that the mean of every group of `samples` equals `target`: Student's t, S - 1 degrees of freedom (S: the fewest estimates of a group)."
     if not samples: raise ValueError("samples must hold at least one group {name: [S, d] estimates}, got none")
     if set(samples) != set(target): raise ValueError(f"samples has groups {sorted(samples)} but target has {sorted(target)}")
+    if isinstance(extra_tests, bool) or not isinstance(extra_tests, numbers.Integral) or extra_tests < 1:
+        raise ValueError(f"extra_tests must be a positive integer (it multiplies the Bonferroni count), got {extra_tests!r}")
+    for k in samples:
+        for what, d, want in (('samples', samples, '[S, d] estimates'), ('target', target, '[d]')):
+            if not isinstance(d[k], torch.Tensor):
+                raise ValueError(f"{what}[{k!r}] must be a torch.Tensor {want}, got {type(d[k]).__name__}; convert with torch.as_tensor")
     z = max(max_z(samples[k], target[k]) for k in samples)
-    t = z_threshold(extra_tests * sum(samples[k].shape[1] for k in samples), alpha, samples=min(samples[k].shape[0] for k in samples))
+    t = z_threshold(int(extra_tests) * sum(samples[k].shape[1] for k in samples), alpha, samples=min(samples[k].shape[0] for k in samples))
     return z, t, z < t
 
 # %% ../nbs/00a_stats.ipynb #ca519800
@@ -131,6 +141,9 @@ def binomial_z(count:torch.Tensor, # successes (any shape)
               ) -> torch.Tensor:
     "z-score of a binomial count against its expected value."
     p = torch.as_tensor(p, dtype=torch.float64)
+    if not ((p >= 0) & (p <= 1)).all():
+        bad = p[~((p >= 0) & (p <= 1))].unique()
+        raise ValueError(f"p must be probabilities in [0, 1], got {', '.join(f'{v:g}' for v in bad[:6].tolist())}{', ...' if len(bad) > 6 else ''}")
     return (torch.as_tensor(count, dtype=torch.float64) - n * p) / (n * p * (1 - p)).clamp(min=1e-300).sqrt()
 
 # %% ../nbs/00a_stats.ipynb #5a1c0d32

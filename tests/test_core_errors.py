@@ -41,7 +41,9 @@ def test_check_inputs():
     check_inputs(bad, (2,), full=False)  # forward's check reads no values
     fails(lambda: check_inputs(X, (2,), device='meta'), "x: inputs are on cpu but the network is on meta; pass x.to('meta')")
     with torch.autocast('cpu', torch.bfloat16):
-        check_inputs(X.float(), (2,), torch.float64)  # autocast casts what it needs
+        check_inputs(X.float(), (2,), torch.bfloat16)  # autocast casts what it needs
+        check_inputs(X.bfloat16(), (2,), torch.float32)
+        fails(lambda: check_inputs(X.float(), (2,), torch.float64), "x: inputs of dtype torch.float32 do not fit a torch.float64 network under autocast")  # it never casts float64
 
 
 def test_check_targets_logistic():

@@ -27,7 +27,7 @@ def step():
 print(json.dumps(dict(measured=peak_step_memory(step, 'cpu'), estimate=exact_memory(net, batch, grad))))
 """
 
-CASES = [  # (sizes, examples, gradients, loss, dtype): each peaks between 0.3 and 1.7 GB
+CASES = [  # (sizes, examples, gradients, loss, dtype): each peaks between 0.2 and 1.7 GB
     ([2, 14, 1], 2000, True, 'logistic', 'float64'),
     ([2, 11, 11, 1], 4000, True, 'logistic', 'float64'),
     ([2, 12, 12, 1], 4, True, 'logistic', 'float64'),
@@ -36,6 +36,10 @@ CASES = [  # (sizes, examples, gradients, loss, dtype): each peaks between 0.3 a
     ([2, 13, 13, 1], 4, True, 'logistic', 'float64'),
     ([2, 11, 11, 11, 2], 4000, True, 'logistic', 'float32'),
     ([2, 15, 1], 1000, True, 'logistic', 'float32'),
+    ([2, 14, 100], 1000, False, 'cross_entropy', 'float64'),   # cross-entropy's table is [2^n_L, b] without a backward pass:
+    ([2, 14, 4], 1000, False, 'cross_entropy', 'float64'),     # these were estimated at 80 and 3.7 times what they take
+    ([2, 12, 100], 1000, False, 'logistic', 'float64'),        # wide heads: chunks of about 2^24 / (2^n_L m) examples
+    ([2, 12, 100], 1000, True, 'cross_entropy', 'float64'),
 ]
 
 
