@@ -23,6 +23,7 @@ def binary_moments(mu:torch.Tensor, # pre-activation means
     "Mean and variance of `x = sign(a - Z)` for `a ~ N(mu, var)`: variance-matched `P(x=+1) = F(mu / sqrt(1 + var/Var Z))`."
     noise = get_noise(noise)
     var = torch.as_tensor(var, dtype=mu.dtype, device=mu.device)
+    if (var < 0).any(): raise ValueError(f"var: the pre-activation variances must be >= 0, got {var.min().item():.3g}")
     p = noise.cdf(mu * torch.rsqrt(1 + var / NOISE_VARIANCE[noise.name]))
     m = 2 * p - 1
     return m, 4 * p * (1 - p)

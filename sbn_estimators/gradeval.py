@@ -14,7 +14,7 @@ import torch
 from .core import *
 from .sbn import *
 from .exact import *
-from .exact import _gb
+from .exact import _gb, _chunk, _state_logprobs
 from .estimators import *
 from .stats import z_scores, z_threshold, resolution, student_t_tail
 from . import cli
@@ -30,26 +30,38 @@ def _check_estimates(est, exact):
     if nan: raise ValueError(f"est: the estimates hold {nan} NaN value(s), which say nothing about bias; an infinite estimate is allowed (its coordinate fails)")
     if exact.norm().item() == 0: raise ValueError("exact: the exact gradient is zero: relative metrics are undefined")
 
+def _cosines(est:torch.Tensor, exact:torch.Tensor) -> torch.Tensor:
+    "Cosine of each row of `est` [S, d] with `exact` [d], in float64 without an epsilon (any scale); a zero row has cosine 0."
+    def unit(v):   # scaled by the largest entry first: the squares neither overflow nor underflow
+        v = v.double()
+        m = v.abs().amax(-1, keepdim=True)
+        v = v / torch.where(m > 0, m, 1.)
+        n = v.norm(dim=-1, keepdim=True)
+        return v / torch.where(n > 0, n, 1.)
+    return (unit(est) * unit(exact)).sum(-1)
+
 def gradient_metrics(est:torch.Tensor, # [S, d] estimates
-                     exact:torch.Tensor # [d] exact gradient
+                     exact:torch.Tensor, # [d] exact gradient
+                     stochastic:bool=True # False: the estimator gives the same estimate every time (no rare states to miss: no resolution)
                     ) -> dict:
     "rel_rmse_1, rel_bias (finite-sample corrected), rel_std, cos_1, z_max and p_unbiased (at the resolution), rel_resolution, unresolved."
     _check_estimates(est, exact)
     if len(est) < 2:
         raise ValueError(f"estimates: at least 2 are needed to estimate their spread (the z-test divides by it), got {len(est)}")
+    if not isinstance(stochastic, bool): raise ValueError(f"stochastic must be True or False, got {stochastic!r}")
     est_in, est, exact = est, est.double(), exact.double()
     S, d = est.shape
     norm = exact.norm()
     mean = est[0] + (est - est[0]).mean(0)   # exact when all estimates are equal
     var = (est - est[0]).var(0)
     bias2 = ((mean - exact) ** 2).sum() - var.sum() / S
-    tol = resolution(est_in, exact)
+    tol = resolution(est_in, exact) if stochastic else 0.
     z, t = z_scores(est_in, exact, tol).abs(), z_threshold(d, samples=S)
     z_max = z.max().item()
     return dict(rel_rmse_1=(((est - exact) ** 2).sum(1).mean().sqrt() / norm).item(),
                 rel_bias=(bias2.clamp(min=0).sqrt() / norm).item(),
                 rel_std=(((est - mean) ** 2).sum(1).mean().sqrt() / norm).item(),
-                cos_1=torch.nn.functional.cosine_similarity(est, exact[None], dim=1).mean().item(),
+                cos_1=_cosines(est, exact).mean().item(),
                 z_max=z_max, p_unbiased=min(1., d * student_t_tail(z_max, S - 1)),
                 rel_resolution=tol / norm.item(),
                 unresolved=((z_scores(est_in, exact).abs() >= t) & (z < t)).sum().item())   # rejected only without the resolution
@@ -72,7 +84,7 @@ def accuracy_curves(est:torch.Tensor, # [S, d] estimates
     for M in Ms:
         n = len(est) // M
         avg = est[0] + (est[:n * M] - est[0]).view(n, M, -1).mean(1)   # exact when all estimates are equal
-        cos = torch.nn.functional.cosine_similarity(avg, exact[None], dim=1)
+        cos = _cosines(avg, exact)
         out['rel_rmse'].append((((avg - exact) ** 2).sum(1).mean().sqrt() / exact.norm()).item())
         out['cos'].append(cos.mean().item())
         q = torch.quantile(cos, torch.tensor([0.15, 0.85], dtype=cos.dtype, device=cos.device)) if n > 1 else cos.expand(2)
@@ -109,8 +121,24 @@ def _check_settings(samples, seed, chunk, Ms):
         raise ValueError(f"Ms must be a non-empty list of integers from 1 to samples ({samples}), got {Ms!r}")
     return int(samples), int(seed), int(chunk), None if Ms is None else [int(M) for M in Ms]
 
+_METRICS = ('rel_rmse_1', 'rel_bias', 'rel_std', 'cos_1', 'z_max', 'p_unbiased', 'rel_resolution', 'unresolved')
+_CURVES = ('M', 'rel_rmse', 'cos', 'cos_q15', 'cos_q85')
+
+def _check_reused(r, groups) -> str:
+    "What makes the saved estimator record `r` unfit to reuse in a report of parameter groups `groups`, or ''."
+    num = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
+    if [g.get('group') for g in r['groups']] != groups: return f"its groups are {[g.get('group') for g in r['groups']]}, not the report's {groups}"
+    for g in r['groups']:
+        bad = [m for m in _METRICS if not (num(g.get(m)) or m == 'z_max' and m in g and g[m] is None)]   # z_max +inf is saved as null
+        if bad: return f"group {g['group']!r} lacks a number for {', '.join(bad)}"
+    if list(r['curves']) != groups: return f"its curves are of {list(r['curves'])}, not of the report's groups {groups}"
+    for k, c in r['curves'].items():
+        bad = [m for m in _CURVES if not (isinstance(c.get(m), list) and c[m] and all(num(v) for v in c[m]) and len(c[m]) == len(c['M'] if isinstance(c.get('M'), list) else []))]
+        if bad: return f"its curves of {k!r} lack {', '.join(bad)} (lists of numbers, one per M)"
+    return ''
+
 def _check_records(report, source, resume:bool=False):
-    "A `ValueError` naming `source` unless `report['estimators']` maps labels to objects holding groups (a list of objects), and spec and curves (an object of objects) if `resume`."
+    "A `ValueError` naming `source` unless `report['estimators']` maps labels to objects holding groups (a list of objects), and if `resume` also what a resumed run reuses: spec, every metric of every group of `exact_grad`, and the curves."
     if not (isinstance(report, dict) and isinstance(report.get('estimators'), dict)):
         raise ValueError(f"{source} is not a gradeval report: it has no 'estimators' object")
     for k, r in report['estimators'].items():
@@ -118,6 +146,12 @@ def _check_records(report, source, resume:bool=False):
               and (not resume or 'spec' in r and isinstance(r.get('curves'), dict) and all(isinstance(c, dict) for c in r['curves'].values())))
         if not ok: raise ValueError(f"{source} is not a gradeval report: estimators[{k!r}] must be an object holding groups (a list of "
                                     f"objects){', spec and curves (an object of objects)' if resume else ''}")
+    if not resume: return
+    if not (isinstance(report.get('exact_grad'), dict) and report['exact_grad']):
+        raise ValueError(f"{source} is not a gradeval report: it has no 'exact_grad' object naming the parameter groups")
+    for k, r in report['estimators'].items():
+        why = _check_reused(r, list(report['exact_grad']))
+        if why: raise ValueError(f"{source} is not a complete gradeval report: estimators[{k!r}]: {why}")
 
 def _check_run(net:SBNModel, ests:list, samples:int):
     "Before any work: a `ValueError` if an estimator assumes another noise than `net`'s, or `samples` estimates would not fit in memory."
@@ -129,6 +163,56 @@ def _check_run(net:SBNModel, ests:list, samples:int):
     limit = exact_memory_limit(pairs[0][0].device)
     if need > limit: raise ValueError(f"{samples} estimates of the {sum(sizes)} gradient coordinates need about {_gb(need)}, above exact's "
                                       f"memory limit of {_gb(limit)} (exact_memory_limit; SBN_EXACT_MAX_BYTES sets it); draw fewer samples")
+
+def _rounding_bounds(net:SBNModel, X, Y) -> dict:
+    "Per parameter group, a bound on the rounding error of its exact gradient: gamma_K times a bound on the magnitudes of the terms it sums (see the page)."
+    pairs = net.layer_params()
+    dt, dev, n, noise, B = pairs[0][0].dtype, pairs[0][0].device, net.binary_sizes, net.noise, len(X)
+    S = [binary_states(k, dt, dev) for k in n]
+    pos = [(s > 0).to(dt).T for s in S]
+    neg = [1 - p for p in pos]
+    with torch.no_grad(), no_autocast(dev):   # what `exact_loss` computes, layer by layer
+        T = [torch.exp(_state_logprobs(net.layer(k, s_in), p, q, noise)) for k, (s_in, p, q) in enumerate(zip(S[:-1], pos[1:], neg[1:]), 1)]
+        head = net.head(S[-1])
+        pbar = [torch.zeros(2 ** k, dtype=dt, device=dev) for k in n]   # state probabilities, summed over the examples
+        f0, dl, lmax = torch.zeros(n[0], dtype=dt, device=dev), torch.zeros(head.shape[-1], dtype=dt, device=dev), 0.
+        for xs, ys in zip(X.split(_chunk(n)), Y.split(_chunk(n))):
+            a0 = net.layer(0, xs)
+            f0 += noise.pdf(a0).sum(0)
+            p = torch.exp(_state_logprobs(a0, pos[0], neg[0], noise)); pbar[0] += p.sum(0)
+            for k, t in enumerate(T, 1): p = p @ t; pbar[k] += p.sum(0)
+            with torch.enable_grad():
+                eta = head[:, None, :].expand(-1, len(xs), -1).clone().requires_grad_()   # [2^n_L, b, n_out]
+                loss = net.loss(eta, ys)
+                dloss, = torch.autograd.grad(loss.sum(), eta)
+            lmax = max(lmax, loss.abs().max().item())                            # |loss to go| <= lmax
+            dl += torch.einsum('bs,sbo->o', p, dloss.abs())
+        # per unit j: E f(a_j), the noise density at its pre-activation (E |d log P(x_j | a_j)/d a_j| = 2 f(a_j)); per output: E |d loss/d eta_o|
+        w = [f0 / B] + [(pbar[k - 1] / B) @ noise.pdf(net.layer(k, S[k - 1])) for k in range(1, len(n))] + [dl / B]
+    inputs = [X.abs().amax(0, keepdim=True)] + [torch.ones(1, k, dtype=dt, device=dev) for k in n]   # largest |input| of each layer
+    K = B + sum(2 ** k + k for k in n) + net.sizes[0] + net.sizes[-1] + 16   # the longest chain of roundings a gradient coordinate sums
+    u = torch.finfo(dt).eps / 2
+    gamma = K * u / (1 - K * u) if K * u < 1 else math.inf
+    bounds = {}
+    for k, (name, (W, b)) in enumerate(zip(net.group_names, pairs)):   # sum_j w_j |d a_j / d theta|, by autograd (conv layers too)
+        Wc, bc = W.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
+        params = [(Wc, bc) if j == k else (Wj.detach(), bj.detach()) for j, (Wj, bj) in enumerate(pairs)]
+        with no_autocast(dev): out = net.layer(k, inputs[k], params) if k < len(n) else net.head(inputs[k], params)
+        gW, gb = torch.autograd.grad((out * w[k]).sum(), (Wc, bc))
+        bounds[name] = (2 * lmax if k < len(n) else 1.) * gamma * torch.cat([gW.flatten(), gb.flatten()]).double().norm().item()
+    return bounds
+
+def _check_exact(net:SBNModel, X, Y, exact:dict):
+    "A `ValueError` naming every group whose exact gradient is zero up to its rounding (`_rounding_bounds`): relative metrics divide by its norm."
+    bounds = _rounding_bounds(net, X, Y)
+    zero = [(k, g.norm().item(), bounds[k]) for k, g in exact.items() if not g.norm().item() > bounds[k]]
+    if zero:
+        dt = net.layer_params()[0][0].dtype
+        one = len(zero) == 1
+        raise ValueError(f"exact: the exact gradient{'' if one else 's'} of " + ' and '.join(f"{k} (norm {v:.2g}, rounding bound {b:.2g})" for k, v, b in zero)
+                         + f" {'is' if one else 'are'} zero up to the rounding of {dt}, so no direction or relative error is defined: the loss "
+                         + f"does not depend on {'that group' if one else 'those groups'} here (zero weights above?)"
+                         + ("; float64 parameters (net.double()) round far less" if dt != torch.float64 else ''))
 
 def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small enough to enumerate)
                     estimators, # a spec string such as 'reinforce,concrete:tau=1', or a list of spec strings, estimators or (label, estimator) pairs
@@ -157,6 +241,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
     net.check_data(X, Y)
     _check_run(net, [e for _, e in estimators], samples)
     exact = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}
+    _check_exact(net, X, Y, exact)
     report = dict(sizes=net.sizes, noise=net.noise.name, samples=samples, seed=seed, chunk=chunk,
                   exact_loss=exact_loss(net, X, Y).item(),
                   exact_grad={k: v.tolist() for k, v in exact.items()}, estimators={})
@@ -182,7 +267,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         report['estimators'][key] = dict(
             spec=est.spec, params=json.loads(json.dumps(est.hparams(), default=repr)),   # the spec leaves defaults out
             stochastic=bool(est.stochastic), seconds=seconds,
-            groups=[dict(group=k, **gradient_metrics(draws[k], exact[k])) for k in exact],
+            groups=[dict(group=k, **gradient_metrics(draws[k], exact[k], bool(est.stochastic))) for k in exact],
             curves={k: accuracy_curves(draws[k], exact[k], Ms) for k in exact})
         if on_estimator is not None: on_estimator(report)   # saved before its line says it is done
         if progress: cli.epoch_line('estimator', n + 1, len(estimators), name=key, samples=samples, seconds=round(seconds, 2))
@@ -247,7 +332,9 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
                   lr:float=0.03, momentum:float=0.9, batch_size:int=10,
                   sizes=(2, 5, 5, 5, 1)):
     "The PSA paper's toy network trained with SGD on the exact gradient: `(net, X, Y)`."
-    if epochs < 0 or batch_size < 1: raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
+    for k, v, low in (('epochs', epochs, 0), ('batch_size', batch_size, 1)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+            raise ValueError(f"{k} must be an integer >= {low}, got {v!r}")
     for k, v in (('lr', lr), ('momentum', momentum)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v < float('inf') or (k == 'lr' and v == 0):
             raise ValueError(f"{k} must be a finite number, {'positive' if k == 'lr' else '>= 0'}, got {v!r}")

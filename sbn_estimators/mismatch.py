@@ -14,7 +14,8 @@ from torch import nn
 from .core import *
 from .estimators import *
 from .layers import BinaryActivation, binary_eval_mode
-from .gradeval import _estimator_label, _unique_labels
+from .gradeval import _cosines, _estimator_label, _unique_labels
+from .straight_through import sign_pm
 from .data import _check_seed
 
 # %% ../nbs/04a_mismatch.ipynb #18bd8ce4
@@ -102,13 +103,30 @@ def coordinate_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape]
     return out
 
 # %% ../nbs/04a_mismatch.ipynb #3e428858
+_PROBE = (-3., -1., -1e-3, 0., 1e-3, 1., 3.)   # pre-activations on which a proxy's forward must be sign(a), 0 included
+
+def _check_proxy_forward(est:LocalEstimator, what:str) -> LocalEstimator:
+    "`est`, refused unless its forward is the network's quantised value sign(a) (+1 at 0), the same at every call."
+    if est.stochastic:
+        raise ValueError(f"proxy {what}: its forward samples (stochastic), so it is not the network's sign(a) and the measured gradient "
+                         f"would depend on the global random state; a proxy must be a local estimator with the deterministic forward sign(a), "
+                         f"e.g. 'clipped_st', 'st', 'approx_sign'")
+    a = torch.tensor(_PROBE)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]): out = [est(a).float(), est(a).float()]
+    wrong = [(x, o) for x, o in zip(_PROBE, out[0].tolist()) if o != (1. if x >= 0 else -1.)]
+    if wrong or not torch.equal(out[0], out[1]):
+        got = f"{wrong[0][1]:.3g} at a = {wrong[0][0]:g}" if wrong else "different outputs at two calls"
+        raise ValueError(f"proxy {what}: its forward is not sign(a) (it gives {got}), so backprop would differentiate another network "
+                         f"than the quantised one; a proxy must be a local estimator with the deterministic forward sign(a), e.g. 'clipped_st', 'st', 'approx_sign'")
+    return est
+
 def proxy_estimator(spec # a registry spec like 'clipped_st' or a `LocalEstimator`
                    ) -> LocalEstimator:
-    "A registry local estimator (from a spec, or a copy of an instance) with a deterministic forward where it has that parameter."
+    "A registry local estimator (from a spec, or a copy of an instance) with a deterministic forward where it has that parameter; refused unless that forward is sign(a)."
     if isinstance(spec, LocalEstimator):   # a copy keeps what the spec does not carry: a schedule's current slope, an unregistered class
         est = copy.deepcopy(spec)
         if hasattr(est, 'deterministic'): est.deterministic, est.stochastic = True, False
-        return est
+        return _check_proxy_forward(est, repr(_estimator_label(est)))
     if not isinstance(spec, str): raise ValueError(f"proxy must be a registry spec like 'clipped_st' or a LocalEstimator, got {spec!r}")
     (name, params), *rest = parse_estimator_specs(spec)
     if rest: raise ValueError(f"proxy {spec!r} names more than one estimator")
@@ -118,7 +136,7 @@ def proxy_estimator(spec # a registry spec like 'clipped_st' or a `LocalEstimato
     est = estimator(name, **params)
     if not isinstance(est, LocalEstimator):
         raise ValueError(f"proxy {name!r} is a network-level estimator; a proxy must be a local estimator (an activation)")
-    return est
+    return _check_proxy_forward(est, repr(spec))
 
 # %% ../nbs/04a_mismatch.ipynb #e1b1f8ab
 def _proxy_slots(model):
@@ -167,7 +185,7 @@ def _backprop_grads(model, x, y, names, loss):
         for n, b in model.named_buffers(): b.copy_(state[n])
     return dict(zip(names, g))
 
-def _cos(a, b): return F.cosine_similarity(a.flatten(), b.flatten(), 0).item()
+def _cos(a, b): return _cosines(a.flatten()[None], b.flatten())[0].item()   # float64, no epsilon: any scale; 0 if either is zero
 
 def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
     "Raise a `ValueError` for arguments `mismatch` cannot use, before any work; returns the names of the weights to measure."
@@ -176,6 +194,12 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
                          f"e.g. {[proxies] if isinstance(proxies, str) else ['clipped_st', None]!r}; got {proxies!r}")
     for p in proxies:
         if p is not None: proxy_estimator(p)   # an unknown spec is refused now, not after the reference is estimated
+    if None in proxies:   # the model's own backward: the same checks, on each unit's estimator
+        for name, m in model.named_modules():
+            if isinstance(m, BinaryActivation):
+                try: proxy_estimator(m.est)
+                except ValueError as e: raise ValueError(f"proxies: None measures the model's own backward, and unit {name!r} has {e}; "
+                                                         f"name a proxy instead") from None
     if any(p is not None for p in proxies) and not _proxy_slots(model):
         raise ValueError(f"proxies {list(proxies)!r}: the model has no binary unit whose backward a proxy replaces (a BinaryActivation, "
                          "or a module with steps == 1 and a proxy), so every proxy would measure the same gradient; pass proxies=[None]")
@@ -232,8 +256,8 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
                 f = module_loss(model, x, y, [n], loss)
                 sig = rel_sigma * w.pow(2).mean().sqrt().item()
                 g1, g2 = (smoothed_grad(f, [w], sig, samples // 2, seed=seed * 1009 + 2 * i + half, chunk=chunk)[0] for half in (0, 1))
-                ref[n], norm2[n] = (g1 + g2) / 2, (g1 * g2).sum().item()
-                norm = ref[n].norm().item()
+                ref[n], norm2[n] = (g1 + g2) / 2, (g1.double() * g2.double()).sum().item()
+                norm = ref[n].double().norm().item()
                 if not 0 < norm < math.inf:
                     at = f"at rel_sigma={rel_sigma} (sigma {sig:.3g})"
                     what = f"zero: no perturbation of it {at} changed the loss" if norm == 0 else f"{norm}: the loss is not finite at some perturbation of it {at}"
@@ -250,9 +274,8 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
                     for m in acts: m.est = proxy_estimator(m.est)   # the own backward on the deterministic forward
                 g = _backprop_grads(model, x, y, names, loss)
                 for m, a, o in old: setattr(m, a, o)
-                cos[label] = {n: _cos(ref[n], g[n]) for n in names}
-                corrected[label] = {n: ((ref[n] * g[n]).sum() / (g[n].norm() * math.sqrt(norm2[n]))).item() if norm2[n] > 0
-                                    else float('nan') for n in names}
+                cos[label] = {n: _cos(ref[n], g[n]) for n in names}   # 0 where the proxy's gradient is zero
+                corrected[label] = {n: cos[label][n] / ceiling[n] if ceiling[n] > 0 else math.nan for n in names}   # ceiling 0: no signal
     finally:
         for m, a, o in old: setattr(m, a, o)
         model.train(was_training)
@@ -271,7 +294,9 @@ def plot_mismatch(results:dict, # {setting label: mismatch(...) result with a si
         for i, lab in enumerate(labels):
             r = results[lab]
             p = proxy if proxy is not None else next(iter(r['cos']))
-            ax.bar(i, r['cos_corrected'][p][n], color=f'C{i}', alpha=.7)
+            v = r['cos_corrected'][p][n]
+            ax.bar(i, v if math.isfinite(v) else 0., color=f'C{i}', alpha=.7)
+            if not math.isfinite(v): ax.text(i, 0.03, 'n/a', ha='center', va='bottom', fontsize=7, rotation=90)   # no corrected cosine: said, not dropped
             ax.plot(i, r['cos'][p][n], 'ko', ms=4); ax.plot([i - .4, i + .4], [r['ceiling'][n]] * 2, 'k--', lw=1)
         ax.set_xticks(range(len(labels)), labels, rotation=60, ha='right', fontsize=8)
         ax.set(title=f'layer {k + 1} weights' + (' (output)' if k == len(layers) - 1 else ''), ylim=(min(0, ax.get_ylim()[0]), 1.1)); ax.axhline(0, c='k', lw=.5)
