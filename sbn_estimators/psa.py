@@ -31,8 +31,9 @@ def flip_sum_eager(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
     "`S[n,k] = sum_c gt[n,c] (F(a[n,c] - 2 W[c,k] x[n,k]) - F(a[n,c]))` in PyTorch, chunked over rows and outputs."
     lead = torch.broadcast_shapes(x.shape[:-2], a.shape[:-2], gt.shape[:-2], W.shape[:-2])
     (N, K), C, chunk = x.shape[-2:], a.shape[-1], chunk or PSA_CHUNK
-    cs = min(C, max(1, chunk // (math.prod(lead) * K)))         # outputs per chunk
-    ns = max(1, chunk // (math.prod(lead) * K * cs))             # rows per chunk
+    per = max(1, math.prod(lead) * K)                            # entries of one (row, output) pair
+    cs = max(1, min(C, chunk // per))                            # outputs per chunk
+    ns = max(1, chunk // (per * cs))                             # rows per chunk
     out = (-(gt * noise.cdf(a)).sum(-1, keepdim=True)).expand(*lead, N, K).contiguous()
     logistic = isinstance(noise, LogisticNoise)
     for n in range(0, N, ns):
@@ -56,27 +57,81 @@ def _flip_cdf(x, a, gt, Wt, noise):
 
 @functools.cache
 def _compiled(name:str):
-    "The compiled kernel of noise `name`: its own code object, so that each noise has its own compile cache."
+    "The compiled kernel of noise `name`: its own code object (own compile cache); one whole graph or an error, never a graph break that would form [S, N, K, C]."
     f = _flip_logistic if name == 'logistic' else _flip_cdf
-    return torch.compile(types.FunctionType(f.__code__.replace(co_name=f'_flip_sum_{name}'), f.__globals__), dynamic=True)
+    return torch.compile(types.FunctionType(f.__code__.replace(co_name=f'_flip_sum_{name}'), f.__globals__),
+                         dynamic=True, fullgraph=True)
+
+_UNCOMPILED = set() # signatures (see `_signature`) that torch.compile would no longer compile: the eager paths take them
+_NOT_COMPILED = tuple(getattr(torch._dynamo.exc, n) for n in ('FailOnRecompileLimitHit', 'FailOnCacheLimitHit', 'Unsupported')
+                      if hasattr(torch._dynamo.exc, n))
+
+def _signature(f, args) -> tuple:
+    "What the guards of `f`'s graphs tell apart: each tensor's dtype, device, dimensions and sizes 0 and 1; other arguments themselves."
+    return (f, *((t.dtype, str(t.device), tuple(min(n, 2) for n in t.shape)) if isinstance(t, torch.Tensor) else t for t in args))
+
+try: import torch.fx.experimental._config as _fx_config
+except ImportError: _fx_config = None
+# set around each call (cheaper than `config.patch`): dynamo raises at its recompile limit instead of running the
+# function uncompiled, and sizes equal at a compilation are not tied into one symbol (duck shaping: every other size would recompile)
+_COMPILE_FLAGS = tuple((m, n, v) for m, n, v in ((torch._dynamo.config, 'fail_on_recompile_limit_hit', True),
+                                                 (_fx_config, 'use_duck_shape', False)) if m is not None and hasattr(m, n))
+
+def _kernel_input(t):
+    """`t` as the kernels' graphs take it: contiguous, at storage offset 0 and not a view (copied where it needs a
+    gradient, detached where not). Offsets of 0 and 1 are specialised like sizes, and a view's base is guarded too:
+    either would make a graph of its own. It may share the caller's storage (never written to)."""
+    if t.requires_grad and torch.is_grad_enabled():
+        return t if t._base is None and t.storage_offset() == 0 and t.is_contiguous() else t.clone(memory_format=torch.contiguous_format)
+    return (t.contiguous() if t.storage_offset() == 0 else t.clone(memory_format=torch.contiguous_format)).detach()
+
+def _fused(f, *args):
+    """`f(*args)` by a graph that `torch.compile` built, or None where `f` would run as plain PyTorch (forming the
+    tensor the compiled graph never forms): dynamo disabled, `f` at dynamo's recompile limit
+    (`torch._dynamo.config.recompile_limit` graphs, 8 by default), or a graph break in a `fullgraph` kernel. Warns once per signature."""
+    key = _signature(f, args)
+    if torch._dynamo.config.disable or key in _UNCOMPILED: return None
+    old = [getattr(m, n) for m, n, _ in _COMPILE_FLAGS]
+    for m, n, v in _COMPILE_FLAGS: setattr(m, n, v)
+    try: return f(*(_kernel_input(t) if isinstance(t, torch.Tensor) else t for t in args))
+    except _NOT_COMPILED as e:
+        _UNCOMPILED.add(key)
+        warnings.warn(f"PSA: torch.compile does not compile {getattr(f, '__name__', 'a kernel')} for these arguments "
+                      f"({type(e).__name__}: {(str(e).splitlines() or [''])[0]}); they take the eager path (chunked: the same result in bounded memory)")
+        return None
+    finally:
+        for (m, n, _), o in zip(_COMPILE_FLAGS, old): setattr(m, n, o)
+
+def _flip_sum_fused(x, a, gt, Wt, noise):
+    "`sum_c gt F(a - 2 W x)` by the compiled kernel, x [S, rows, K], a and gt [S, rows, C], Wt [S, K, C]; or None (see `_fused`)."
+    # torch.compile specialises sizes of 1 (a graph each, against its recompile limit): zeros make them 2 and add
+    # nothing (gt = 0, x = 0)
+    (S, rows, K), C = x.shape, a.shape[-1]
+    pad, pr, pk, pc = torch.nn.functional.pad, int(rows == 1), int(K == 1), int(C == 1)
+    x, a, gt, Wt = ((pad(t, p) if any(p) else t).contiguous()
+                    for t, p in ((x, (0, pk, 0, pr)), (a, (0, pc, 0, pr)), (gt, (0, pc, 0, pr)), (Wt, (0, pc, 0, pk))))
+    if isinstance(noise, LogisticNoise):
+        Ep = (2 * Wt).exp_()
+        s = _fused(_compiled(noise.name), x, torch.exp(-a), gt, Ep, Ep.reciprocal())
+    else: s = _fused(_compiled(noise.name), x, a, gt, Wt, noise)
+    return None if s is None else s[:, :rows, :K]
 
 def flip_sum_compiled(x, a, gt, W, # as in `flip_sum_eager`
                       noise:Noise) -> torch.Tensor:
-    "The flip sum as one fused loop nest compiled by `torch.compile` (no [N, K, C] tensor)."
+    "The flip sum as one fused loop nest compiled by `torch.compile` (no [N, K, C] tensor); the eager path where it cannot compile."
     lead = torch.broadcast_shapes(x.shape[:-2], a.shape[:-2], gt.shape[:-2], W.shape[:-2])
     (N, K), C = x.shape[-2:], a.shape[-1]
     logistic = isinstance(noise, LogisticNoise)
+    if 0 in (math.prod(lead), N, K, C): return flip_sum_eager(x, a, gt, W, noise)   # nothing to sum or to return
     if logistic and torch.maximum(a.abs().max(), 2 * W.abs().max()).item() > math.log(torch.finfo(a.dtype).max) / 2:   # one host sync
         return flip_sum_eager(x, a, gt, W, noise)
-    if math.prod(W.shape[:-2]) == 1: S, rows, W = 1, math.prod(lead) * N, W.reshape(1, C, K)  # shared weights
-    else: S, rows, W = math.prod(lead), N, W.expand(*lead, C, K).reshape(-1, C, K)
-    x, a, gt = (t.expand(*lead, *t.shape[-2:]).reshape(S, rows, t.shape[-1]).contiguous() for t in (x, a, gt))
-    Wt = W.transpose(-1, -2).contiguous()   # W's own storage when it has one row or one column: never write to it
-    if logistic:
-        Ep = (2 * Wt).exp_()
-        s = _compiled(noise.name)(x, torch.exp(-a), gt, Ep, Ep.reciprocal())
-    else: s = _compiled(noise.name)(x, a, gt, Wt, noise)
-    return s.sub_((gt * noise.cdf(a)).sum(-1, keepdim=True)).masked_fill_(x == 0, 0).reshape(*lead, N, K)
+    if math.prod(W.shape[:-2]) == 1: S, rows, Ws = 1, math.prod(lead) * N, W.reshape(1, C, K)  # shared weights
+    else: S, rows, Ws = math.prod(lead), N, W.expand(*lead, C, K).reshape(-1, C, K)
+    xs, as_, gs = (t.expand(*lead, *t.shape[-2:]).reshape(S, rows, t.shape[-1]) for t in (x, a, gt))
+    s = _flip_sum_fused(xs, as_, gs, Ws.transpose(-1, -2), noise)
+    if s is None: return flip_sum_eager(x, a, gt, W, noise)   # the kernel's inputs freed
+    s = s.sub_((gs * noise.cdf(as_)).sum(-1, keepdim=True))
+    return s.masked_fill_(xs == 0, 0).reshape(*lead, N, K)
 
 # %% ../nbs/10_psa.ipynb #dbb3c861
 PSA_BACKENDS = ('auto', 'eager', 'compiled')
@@ -179,6 +234,13 @@ def _flip_losses(a0, xf, V, y, loss):
 @functools.cache
 def _compiled_head(): return torch.compile(_flip_losses, dynamic=True)
 
+def _flip_losses_fused(a0, xf, V, y, loss):
+    "`_flip_losses` compiled, or None (see `_fused`); a block of one unit gets a second with x = 0 (a_i = a_0), dropped: no graph for size 1."
+    one = xf.shape[-1] == 1
+    if one: xf, V = torch.nn.functional.pad(xf, (0, 1)), torch.nn.functional.pad(V, (0, 1))
+    r = _fused(_compiled_head(), a0, xf, V, y, loss)
+    return r[..., :1] if one and r is not None else r
+
 def flip_losses(a0, # head input a_0, [..., B, out]
                 xf, # last binary layer, flattened, [..., B, n]
                 V, # head weights [..., out, n]
@@ -187,10 +249,12 @@ def flip_losses(a0, # head input a_0, [..., B, out]
     "Loss of the head input with each unit flipped, in blocks of units: compiled (fused), or eager and recomputed in the backward pass."
     n, step = xf.shape[-1], max(1, PSA_HEAD_CHUNK // a0.numel())
     blocks = [(xf[..., i:i + step], V[..., i:i + step]) for i in range(0, n, step)]
-    if use_compiled(backend, a0.numel() * n, a0.device, PSA_HEAD_COMPILE_MIN):
-        return torch.cat([_compiled_head()(a0, x, v, y, loss) for x, v in blocks], -1)
-    if len(blocks) == 1: return _flip_losses(a0, xf, V, y, loss)
-    return torch.cat([checkpoint(_flip_losses, a0, x, v, y, loss, use_reentrant=False) for x, v in blocks], -1)
+    eager = lambda x, v: checkpoint(_flip_losses, a0, x, v, y, loss, use_reentrant=False)
+    if not use_compiled(backend, a0.numel() * n, a0.device, PSA_HEAD_COMPILE_MIN):
+        if len(blocks) == 1: return _flip_losses(a0, xf, V, y, loss)
+        return torch.cat([eager(x, v) for x, v in blocks], -1)
+    fused = [_flip_losses_fused(a0, x, v, y, loss) for x, v in blocks]   # None: a block torch.compile would not compile
+    return torch.cat([eager(x, v) if r is None else r for r, (x, v) in zip(fused, blocks)], -1)
 
 def _check_linearise(linearise):
     "Raise `ValueError` unless `linearise` is a bool (a string or a number would silently pick DST or PSA by its truth)."

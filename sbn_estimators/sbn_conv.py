@@ -141,6 +141,8 @@ def conv_flip_backward(g, # upstream G^k, [B, C_out, H', W']
     gt, a = ((-x_out * g).flatten(2).transpose(1, 2), a.flatten(2).transpose(1, 2))   # [B, L, C_out]
     (B, L, cout), Wf = gt.shape, W.flatten(1)                                         # Wf: [C_out, K]
     per = max(1, PSA_COLS // (L * Wf.shape[1]))                                       # examples per group
+    # one backend for the whole layer: 'auto' weighs the layer's sum, B L K C terms, not each group's part of it
+    backend = 'compiled' if use_compiled(backend, B * L * Wf.shape[1] * cout, x_in.device) else 'eager'
     out = x_in.new_empty(x_in.shape)
     for b in range(0, B, per):
         s = slice(b, b + per)
