@@ -177,8 +177,8 @@ def get_loss(loss='logistic' # a loss name or a callable `loss(eta, y) -> [..., 
 def check_finite(t:torch.Tensor, # tensor to check
                  what:str # its name, for the message
                 ):
-    "Raise `ValueError` if `t` holds NaN or infinite values."
-    if t.is_floating_point() and t.numel() and not torch.stack(torch.aminmax(t)).isfinite().all():  # NaN propagates; one pass
+    "Raise `ValueError` if `t` holds NaN or infinite values (not checked inside `torch.func` transforms such as `vmap`, which cannot read values)."
+    if t.is_floating_point() and t.numel() and not torch._C._functorch.is_functorch_wrapped_tensor(t) and not torch.stack(torch.aminmax(t)).isfinite().all():  # NaN propagates; one pass
         bad = (~torch.isfinite(t)).sum().item()
         raise ValueError(f"{what} has {bad} non-finite value(s) (NaN or inf); clean the input first")
     return t

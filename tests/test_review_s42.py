@@ -68,3 +68,20 @@ def test_search_table_refuses_unfinished_and_bad_labels(tmp_path):
     with pytest.raises(ValueError, match="is not finished"): search_table(tmp_path, ['m'])
     with pytest.raises(ValueError, match="labels must list method labels, got 'm'"): search_table(tmp_path, 'm')
     with pytest.raises(ValueError, match="labels must name at least one method"): search_table(tmp_path, [])
+
+
+def test_exact_loss_under_vmap_and_grad():
+    "exact_loss's finiteness check read values inside torch.func.vmap (page 04a's smoothed loss): 'data-dependent control flow'."
+    from torch.func import vmap, grad
+    from sbn_estimators.sbn import SBNMLP, cos_data, init_sbn_
+    from sbn_estimators.exact import exact_loss
+    X, Y = cos_data()
+    net = init_sbn_(SBNMLP([2, 3, 3, 1]).double(), X[:8].double(), seed=0)
+    x, y = X[:8].double(), Y[:8].double()
+    flat = [t.detach() for pair in net.layer_params() for t in pair]
+    def loss_at(*ps): return exact_loss(net, x, y, params=[(ps[2 * j], ps[2 * j + 1]) for j in range(len(ps) // 2)])
+    pts = [t.unsqueeze(0).repeat(3, *[1] * t.ndim) for t in flat]
+    assert torch.allclose(vmap(loss_at)(*pts), loss_at(*flat).expand(3))
+    g = vmap(grad(loss_at, argnums=tuple(range(len(flat)))))(*pts)
+    assert all(torch.isfinite(t).all() for t in g)
+    with pytest.raises(ValueError, match='non-finite'): loss_at(*[flat[0] * float('nan')] + flat[1:])   # outside a transform it still refuses
