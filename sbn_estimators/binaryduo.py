@@ -16,7 +16,7 @@ from .core import *
 from .estimators import *
 from .straight_through import StraightThrough, _check_positive, straight_through
 from .binary_weights import BinaryWeightLinear, BinaryWeightConv2d
-from .models import VGG7, register_model, register_transform
+from .models import VGG7, register_model, register_transform, _check_act
 from .mismatch import proxy_estimator
 
 # %% ../nbs/15_binaryduo.ipynb #8a0bf482
@@ -42,15 +42,18 @@ class Quantize(nn.Module):
 class QuantMLP(nn.Sequential):
     "MLP `Linear -> BatchNorm1d -> act()` per hidden layer, linear head: sizes [n_in, n_1, ..., n_out]."
     def __init__(self, sizes, act=lambda: Quantize(2)):
-        if len(sizes) < 3 or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in sizes):
-            raise ValueError(f"sizes must be at least [n_in, n_1, n_out] with positive integers, got {sizes}")
+        try: n_sizes = len(sizes)
+        except TypeError: n_sizes = 0
+        if isinstance(sizes, str) or n_sizes < 3 or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in sizes):
+            raise ValueError(f"sizes must be a sequence of at least 3 positive integers [n_in, n_1, ..., n_out], got {sizes!r}")
+        _check_act(act, 'lambda: Quantize(2)')
         sizes = [int(n) for n in sizes]
         mods = []
         for i, o in zip(sizes[:-2], sizes[1:-1]): mods += [nn.Linear(i, o, bias=False), nn.BatchNorm1d(o), act()]
         super().__init__(*mods, nn.Linear(sizes[-2], sizes[-1]))
     def __getitem__(self, idx):
-        "A layer; a slice of layers as a plain `nn.Sequential` (it has no `sizes` to rebuild a `QuantMLP` from)."
-        return nn.Sequential(*list(self)[idx]) if isinstance(idx, slice) else super().__getitem__(idx)
+        "A layer; a slice of layers as a plain `nn.Sequential` with the parent's keys, as `nn.Sequential` slices (it has no `sizes` to rebuild a `QuantMLP` from)."
+        return nn.Sequential(collections.OrderedDict(list(self._modules.items())[idx])) if isinstance(idx, slice) else super().__getitem__(idx)
 
 # %% ../nbs/15_binaryduo.ipynb #2a701502
 def binaryduo_vgg7_coupled(n_out=10, in_channels=3, channels=(45, 45, 90, 90, 336)):
@@ -70,7 +73,7 @@ class DuoResNet(nn.Module):
     "ResNet-18 variant (ours, after BinaryDuo's ImageNet resnet_sc): FP stem, blocks h <- BN(conv(act(h))) + shortcut(h) around every conv, ReLU-pool-linear head."
     def __init__(self, act=lambda: Quantize(2), widths=(64, 90, 180, 360), blocks=(2, 2, 2, 2), n_out=10, in_channels=3):
         super().__init__()
-        if not callable(act): raise ValueError(f"act must build the activation module (e.g. lambda: Quantize(2)), got {act!r}")
+        _check_act(act, 'lambda: Quantize(2)')
         widths, blocks = _positive_ints('widths', widths), _positive_ints('blocks', blocks)
         if len(widths) != len(blocks):
             raise ValueError(f"widths and blocks must have one entry per stage, got {len(widths)} widths {widths} and {len(blocks)} block counts {blocks}")
@@ -110,8 +113,10 @@ class DuoBinary(nn.Module):
         C = self.weight.shape[1]
         if y.dim() < -self.dim or y.shape[self.dim] != C:
             raise ValueError(f"DuoBinary(channels={C}, dim={self.dim}) reads {C} channels on dimension {self.dim} of its input, got shape {tuple(y.shape)}")
-        shape = (-1,) + (1,) * (-self.dim - 1)
-        return self.binary(torch.cat([y, y], self.dim) * self.weight.view(shape) + self.bias.view(shape))
+        shape, out = (-1,) + (1,) * (-self.dim - 1), torch.promote_types(y.dtype, self.weight.dtype)
+        ct = torch.promote_types(out, torch.float32)   # s y + t in float32 at least: y -/+ 1/4 is exact there for 16-bit y, in 16 bits it rounds
+        z = torch.cat([y, y], self.dim).to(ct) * self.weight.to(ct).view(shape) + self.bias.to(ct).view(shape)
+        return self.binary(z).to(out)
     def extra_repr(self): return f"channels={self.weight.shape[1]}, dim={self.dim}"
 
 _POOLING = (nn.MaxPool2d, nn.AvgPool2d)
@@ -208,7 +213,7 @@ def decouple(model:nn.Module, proxy=None # backward of the new binary units: a r
 register_transform('decouple')(decouple)
 
 # %% ../nbs/15_binaryduo.ipynb #634e97de
-@register_model('duo_mlp', 'layered', (None,), 'digits', "BinaryDuo-style MLP: (Linear, BN, Quantize(steps)) x 2, linear head; coupled: steps=2")
+@register_model('duo_mlp', 'layered', (None,), 'digits', "BinaryDuo-style MLP: (Linear, BN, Quantize(steps)) x 2, linear head; coupled: steps=2", needs_est=False)
 def duo_mlp(est=None, in_shape=(64,), n_out:int=10, hidden:int=70, steps:int=2):
     "`QuantMLP` [inputs, hidden, hidden, n_out] with `Quantize(steps)` units (binary ones take `est` as their backward)."
     if isinstance(hidden, bool) or not isinstance(hidden, numbers.Integral) or hidden < 1: raise ValueError(f"model 'duo_mlp': hidden must be a positive integer, got {hidden!r}")
@@ -217,13 +222,13 @@ def duo_mlp(est=None, in_shape=(64,), n_out:int=10, hidden:int=70, steps:int=2):
     return QuantMLP([math.prod(in_shape), hidden, hidden, n_out], lambda: Quantize(steps, est if steps == 1 else None))
 
 # %% ../nbs/15_binaryduo.ipynb #88c9ebdb
-@register_model('duo_vgg7', 'layered', (None, 32, 32), 'cifar10', "BinaryDuo's coupled VGG-7 (ternary, 45-45-90-90-336)")
+@register_model('duo_vgg7', 'layered', (None, 32, 32), 'cifar10', "BinaryDuo's coupled VGG-7 (ternary, 45-45-90-90-336)", needs_est=False)
 def duo_vgg7(est=None, in_shape=(3, 32, 32), n_out:int=10):
     "BinaryDuo's coupled VGG-7 (`binaryduo_vgg7_coupled`)."
     return binaryduo_vgg7_coupled(n_out, in_shape[0])
 
 # %% ../nbs/15_binaryduo.ipynb #b037c1be
-@register_model('duo_resnet18', 'layered', (None, None, None), 'cifar10', "coupled ResNet-18 variant, ours: BinaryDuo's ImageNet widths 64-90-180-360 (ternary), CIFAR stem, FP weights")
+@register_model('duo_resnet18', 'layered', (None, None, None), 'cifar10', "coupled ResNet-18 variant, ours: BinaryDuo's ImageNet widths 64-90-180-360 (ternary), CIFAR stem, FP weights", needs_est=False)
 def duo_resnet18(est=None, in_shape=(3, 32, 32), n_out:int=10):
     "The coupled ResNet-18 variant (`DuoResNet`), ours: BinaryDuo's ImageNet widths, a CIFAR stem, full-precision weights."
     return DuoResNet(n_out=n_out, in_channels=in_shape[0])

@@ -110,6 +110,9 @@ def unpack_weight(exported:dict, name:str # layer name, as in `model.named_modul
                          f"(needs {math.ceil(math.prod(shape) / 8)}): corrupted export")
     bits = np.unpackbits(packed.cpu().numpy(), count=math.prod(shape))   # an export loaded onto a GPU too
     alpha = _entry(exported, name, 'scale')
+    if alpha.dim() and list(alpha.shape) != [shape[0]] + [1] * (len(shape) - 1):   # a flat channel scale would broadcast along the last dimension
+        raise ValueError(f"{name}: exported scale has shape {list(alpha.shape)}; a weight of shape {shape} takes a scalar scale "
+                         f"or one per output channel, of shape {[shape[0]] + [1] * (len(shape) - 1)}: corrupted export")
     return torch.from_numpy(bits.astype(np.float32) * 2 - 1).to(alpha.device, alpha.dtype).reshape(shape) * alpha
 
 # %% ../nbs/11_layers.ipynb #700452e8
@@ -202,6 +205,9 @@ def export_binary(model:nn.Module,
     out = {}
     for name, m in signs.items():
         s, alpha = m.signs_and_scale()
+        if not torch.isfinite(alpha).all():   # import_binary would refuse the export
+            raise ValueError(f"layer {name}: its scale alpha = mean |latent| is not finite ({int((~torch.isfinite(alpha)).sum())} of {alpha.numel()} "
+                             f"value(s)): its latent weights hold {int((~torch.isfinite(m.weight)).sum())} non-finite value(s); nothing to export")
         out[f'{name}.weight.bits'] = torch.from_numpy(np.packbits((s > 0).flatten().cpu().numpy()))
         out[f'{name}.weight.shape'] = torch.tensor(s.shape)
         out[f'{name}.weight.scale'] = alpha.cpu()

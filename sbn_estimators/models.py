@@ -36,6 +36,7 @@ class ModelEntry:
     dataset: str # the dataset it was designed for
     description: str
     params: dict # its parameters and defaults
+    needs_est: bool = True # whether get_model refuses est=None (False: the builder ignores est, or has a default for it)
 
 # %% ../nbs/12_models.ipynb #4f4d5737
 MODEL_KINDS = ('sbn', 'layered')
@@ -53,7 +54,8 @@ def register_model(name:str, # lowercase registry name
                    input_shape:tuple, # shape of one input (None: any size)
                    dataset:str, # dataset it was designed for
                    description:str, # one line for `sbn-train --list`
-                   params=None # the builder whose keyword parameters the model takes (default: the decorated function)
+                   params=None, # the builder whose keyword parameters the model takes (default: the decorated function)
+                   needs_est:bool=True # False: it builds without an estimator (get_model's est=None), e.g. BinaryDuo's coupled ternary nets
                   ):
     "Decorator: register `build(est, in_shape, n_out, **params)` as model `name`; a name registered by another builder is refused (the same builder defined again replaces it)."
     _check_name(name, 'model')
@@ -61,6 +63,7 @@ def register_model(name:str, # lowercase registry name
     if not (isinstance(input_shape, tuple) and input_shape and
             all(s is None or (isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1) for s in input_shape)):
         raise ValueError(f"model {name!r}: input_shape must be a non-empty tuple of None or positive integers, got {input_shape!r}")
+    if not isinstance(needs_est, bool): raise ValueError(f"model {name!r}: needs_est must be True or False, got {needs_est!r}")
     def _register(build):
         if not callable(build): raise ValueError(f"model {name!r} must be registered with a callable builder, got {build!r}")
         held = MODELS.get(name)
@@ -82,7 +85,7 @@ def register_model(name:str, # lowercase registry name
         spec = lambda v: str(v).removeprefix('torch.') if isinstance(v, torch.dtype) else v   # a dtype as a spec names it
         defaults = {k: spec(p.default) for k, p in sig.items()}
         shape = tuple(None if s is None else int(s) for s in input_shape)
-        MODELS[name] = ModelEntry(name, kind, build, shape, dataset, description, defaults)
+        MODELS[name] = ModelEntry(name, kind, build, shape, dataset, description, defaults, needs_est)
         return build
     return _register
 
@@ -91,6 +94,12 @@ def _layered(fn):
     @functools.wraps(fn)
     def build(est, in_shape, n_out, **kw): return fn(act=lambda: BinaryActivation(est), n_out=n_out, in_channels=in_shape[0], **kw)
     return build
+
+def _check_act(act, example="lambda: BinaryActivation('st')"):
+    "`ValueError` unless `act` is a factory of activation modules (each unit calls it for a module of its own), not a module."
+    if isinstance(act, nn.Module):
+        raise ValueError(f"act must build the module, e.g. {example}, not be one: got the module {' '.join(repr(act).split())} (each unit needs its own)")
+    if not callable(act): raise ValueError(f"act must build the activation module, e.g. {example}, got {act!r}")
 
 # %% ../nbs/12_models.ipynb #8084293d
 MODEL_MODULES = ('binaryduo', 'biper') # other modules of sbn_estimators that register models or transforms
@@ -219,6 +228,7 @@ class BNNConvNet(nn.Module):
                  width:int=32): # channels of the first two convs (the last two have 2 x width)
         if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
             raise ValueError(f"BNNConvNet (model 'fmnist_bnn_conv'): width must be a positive integer, got {width!r}")
+        _check_act(act)
         super().__init__()
         c = [int(width)] * 2 + [2 * int(width)] * 2
         mods = [nn.Conv2d(in_channels, c[0], 3, padding=1, bias=False), nn.BatchNorm2d(c[0])]
@@ -235,6 +245,7 @@ class BinConv(nn.Module):
     "ReSTE's binary conv on `act(x)` (±1 inputs): weights mean|W| sign(W) with ReSTE's backward, or full precision."
     def __init__(self, act, in_ch, out_ch, kernel=3, stride=1, padding=1, binary_weights:bool=True):
         super().__init__()
+        _check_act(act)
         self.act = act()
         if binary_weights: self.conv = BinaryWeightConv2d(in_ch, out_ch, kernel, stride, padding, bias=False,
                                                           scale='tensor', binarize=ReSTE(deterministic=True))
@@ -249,6 +260,9 @@ class ResBlock(nn.Module):
     def __init__(self, act, in_ch, out_ch, stride=1, shortcut='A', binary_weights=True):
         super().__init__()
         if shortcut not in SHORTCUTS: raise ValueError(f"shortcut must be one of {', '.join(map(repr, SHORTCUTS))} ('A': subsample and zero-pad the channels, 'B': FP 1x1 conv + BN), got {shortcut!r}")
+        if shortcut == 'A' and out_ch < in_ch:   # F.pad with a negative pad would crop channels
+            raise ValueError(f"shortcut 'A' zero-pads the channels and cannot reduce them: in_ch={in_ch} > out_ch={out_ch}; "
+                             f"use shortcut 'B' (FP 1x1 conv + BN)")
         self.conv1, self.bn1 = BinConv(act, in_ch, out_ch, 3, stride, 1, binary_weights), nn.BatchNorm2d(out_ch)
         self.conv2, self.bn2 = BinConv(act, out_ch, out_ch, 3, 1, 1, binary_weights), nn.BatchNorm2d(out_ch)
         self.shortcut, self.pad = nn.Identity(), 0
@@ -278,6 +292,9 @@ class ResNetCifar(nn.Module):
         if len(blocks) != len(widths):
             raise ValueError(f"blocks and widths give one entry per stage: got {len(blocks)} stages of blocks={tuple(blocks)!r} "
                              f"and {len(widths)} of widths={tuple(widths)!r}")
+        if shortcut == 'A' and any(b < a for a, b in zip(widths, widths[1:])):
+            raise ValueError(f"widths must not decrease with shortcut 'A' (it zero-pads the channels and cannot reduce them), "
+                             f"got widths={tuple(widths)!r}; use shortcut 'B' (FP 1x1 conv + BN)")
         self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.ReLU(), nn.BatchNorm2d(widths[0]))
         layers, c = [], widths[0]
         for k, (n, w) in enumerate(zip(blocks, widths)):
@@ -328,10 +345,15 @@ class VGG7(nn.Module):
     def __init__(self, act, n_out=10, in_channels=3, width:float=1.,
                  channels=None): # the five binary-layer widths explicitly (BinaryDuo's coupled stage: 45, 45, 90, 90, 336)
         super().__init__()
-        if channels is not None and len(channels) != 5: raise ValueError(f"channels must give 5 widths, got {channels!r}")
+        _check_act(act, "lambda: BinaryActivation('st') or lambda: Quantize(2)")
+        if channels is not None:
+            try: c = list(channels)
+            except TypeError: c = None
+            if isinstance(channels, str) or c is None or len(c) != 5 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in c):
+                raise ValueError(f"channels must be 5 positive integers (the five binary layers' widths), got {channels!r}")
         if channels is None and (isinstance(width, bool) or not isinstance(width, numbers.Real) or not (math.isfinite(width) and 64 * width > 0.5)):
-            raise ValueError(f"width must be a finite number above 1/128 (the first conv's round(64 * width) channels: at least one), got {width!r}")
-        c = list(channels) if channels is not None else [round(v * float(width)) for v in (64, 64, 128, 128, 512)]
+            raise ValueError(f"VGG7 (model 'binaryduo_vgg7'): width must be a finite number above 1/128 (the first conv's round(64 * width) channels: at least one), got {width!r}")
+        c = [int(v) for v in channels] if channels is not None else [round(v * float(width)) for v in (64, 64, 128, 128, 512)]
         cfg = [(in_channels, c[0], 3, 1, 1, False), (c[0], c[1], 3, 1, 1, True), (c[1], c[2], 3, 1, 1, True),
                (c[2], c[3], 3, 1, 1, True), (c[3], c[4], 4, 4, 0, False)]
         mods = []
@@ -369,7 +391,7 @@ def model_dtype(dtype) -> torch.dtype:
     raise ValueError(f"dtype must be one of {', '.join(MODEL_DTYPES)} (or a floating point torch.dtype), got {dtype!r}")
 
 def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...' as `--model` takes it, e.g. 'sbn_mlp:width=64'
-              est=None, # an estimator (or registry spec); layered models need a local one
+              est=None, # an estimator (or registry spec); layered models need a local one (unless their entry says `needs_est=False`)
               in_shape=None, # shape of one input; default: the registered one (needed where it says 'any')
               n_out:int=10, # classes (or outputs of a logistic-loss SBN)
               **kwargs # model parameters (e.g. width, depth, loss; override those of the spec)
@@ -384,7 +406,7 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
     if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
         raise ValueError(f"n_out must be a positive integer (classes, or outputs of a logistic loss), got {n_out!r}")
     if isinstance(est, str): est = estimator(est)
-    if est is None and entry.kind == 'layered':
+    if est is None and entry.kind == 'layered' and entry.needs_est:
         raise ValueError(f"model {name!r} needs a local estimator for its binary units, e.g. est='st'")
     if est is not None: check_compatible(est, name)
     if in_shape is None:

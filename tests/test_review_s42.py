@@ -31,6 +31,7 @@ def test_quantmlp_slices_are_sequentials():
     features, head = net[:-1], net[-1]
     assert type(features) is nn.Sequential and len(features) == 6 and features[0] is net[0]
     assert torch.equal(head(features(x)), net(x))
+    assert list(net[3:].state_dict()) == [k for k in net.state_dict() if int(k.split('.')[0]) >= 3]   # the parent's keys, as nn.Sequential keeps them
 
 def test_plugin_file_with_uppercase_suffix(tmp_path, monkeypatch):
     "'KB.PY' was taken for the module name 'KB' ('no module named KB; give ... a .py file') although it is a file."
