@@ -28,7 +28,7 @@ class Quantize(nn.Module):
         if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
             raise ValueError(f"steps must be a positive integer (1 binary, 2 ternary, 3 two-bit), got {steps!r}")
         if proxy is not None and steps != 1: raise ValueError(f"a backward proxy is for binary units (steps=1), got steps={steps}")
-        self.steps, self.proxy = int(steps), None if proxy is None else proxy_estimator(proxy)
+        self.steps, self.proxy = int(steps), None if proxy is None else proxy_estimator(proxy, check_forward=False)   # only its backward is used
     def forward(self, y):
         x = self.steps * y.detach().to(torch.promote_types(y.dtype, torch.float32)).clamp(0, 1)   # 16-bit inputs in float32
         r = torch.round(x)   # half to even; x - r is exact, so a tie x = k + 1/2 is found and goes up

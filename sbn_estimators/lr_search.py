@@ -57,8 +57,9 @@ def _trial(cfg, lr, epochs, trained, metric, train_fn) -> dict:
     rows = []
     try: train_fn(dataclasses.replace(cfg, lr=float(lr), epochs=epochs), out=None, callbacks=[lambda epoch, row: rows.append(row)], progress=False)
     except Diverged as e: return dict(lr=float(lr), epochs=trained, score=None, diverged=str(e))
-    score = rows[-1][metric]
-    return dict(lr=float(lr), epochs=trained, **{k: rows[-1][k] for k in rows[-1] if k.startswith('val_')}, score=score if math.isfinite(score) else None)
+    row = rows[-1]
+    finite = math.isfinite(row[metric]) and math.isfinite(row.get('val_loss', 0.))   # a NaN loss can come with a finite accuracy (argmax of NaN)
+    return dict(lr=float(lr), epochs=trained, **{k: row[k] for k in row if k.startswith('val_')}, score=row[metric] if finite else None)
 
 def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for (its lr and epochs are replaced)
               grid, # learning rates to try, e.g. (3e-4, 1e-3, 3e-3)
@@ -69,6 +70,7 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
              ) -> dict:
     """The best rate of `grid` by the validation `metric` after a trial of `epochs` epochs (of each stage that does not set
     its own: a trial trains the whole plan, and records its total as `epochs`): the record, with `lr` the chosen rate."""
+    if not isinstance(cfg, TrainConfig): raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     if isinstance(grid, (str, bytes)) or not hasattr(grid, '__iter__') or getattr(grid, 'ndim', 1) != 1:
         raise ValueError(f"grid must be a list of learning rates, e.g. (1e-3, 1e-2), got {grid!r}")
     grid = [g.item() if isinstance(g, torch.Tensor) and g.ndim == 0 else g for g in grid]   # a 1-d tensor's rates, 0-d tensors
@@ -93,7 +95,8 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
     if cfg.stages and all('lr' in st for st in cfg.stages):
         raise ValueError("cfg.stages set their own lr in every stage (" + ', '.join(f"{st['name']} {st['lr']:g}" for st in cfg.stages)
                          + "), so no trial would train at the searched rate; drop lr from the stages that should take it")
-    if metric is None: metric = selection_metric(cfg)   # builds the network: val_det_acc for a deterministic one
+    if out is not None: cli.check_output_dir(out, 'out')   # before the first trial trains
+    if metric is None and len(grid) > 1: metric = selection_metric(cfg)   # builds the network: val_det_acc for a deterministic one
     if cfg.val == 0 and len(grid) > 1:
         raise ValueError(f"val must be above 0 to score the trials by the validation metric {metric!r}, got cfg.val=0 (no validation split); "
                          "set val (e.g. 0.1)")
@@ -109,9 +112,9 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
         trials.append(_trial(cfg, lr, epochs, trained, metric, train_fn))
         if path is not None: _save(path, dict(key, trials=trials))   # no 'lr' yet: the search is not finished
     ok = [t for t in trials if t['score'] is not None and math.isfinite(t['score'])]   # a file written before scores were null holds nan
-    if trials and not ok: raise Diverged(f"every trial diverged (stopped by the trainer, or {metric} not finite) for the rates {grid}; try smaller rates")
-    pick = max if SEARCH_METRICS[metric] == 'max' else min   # each returns the first of equals: ties go to the first rate
-    rec = dict(key, trials=trials, lr=pick(ok, key=lambda t: t['score'])['lr'] if trials else float(grid[0]))
+    if trials and not ok: raise Diverged(f"every trial diverged (stopped by the trainer, or its validation loss or {metric} not finite) for the rates {grid}; try smaller rates")
+    pick = lambda: (max if SEARCH_METRICS[metric] == 'max' else min)(ok, key=lambda t: t['score'])['lr']   # the first of equals: ties go to the first rate
+    rec = dict(key, trials=trials, lr=pick() if trials else float(grid[0]))
     if path is not None: _save(path, rec)
     return rec
 
@@ -133,7 +136,15 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
                    log=print # called with one line per finished run; None: quiet
                   ) -> list:
     "One row per (method, seed): the chosen lr, the test metrics, seconds per epoch and the per-epoch curve."
-    bad = [l for l in methods if not re.fullmatch(r'[A-Za-z0-9_.=-]+', l)]
+    if not isinstance(base, TrainConfig): raise ValueError(f"base must be a TrainConfig, got {type(base).__name__}")
+    if not isinstance(methods, dict) or not methods:
+        raise ValueError(f"methods must be a non-empty dict {{label: {{TrainConfig field: value}}}}, e.g. {{'st': {{'estimator': 'st'}}}}, got {methods!r}")
+    for label, fields in methods.items():
+        if not isinstance(fields, dict): raise ValueError(f"methods[{label!r}] must be a dict of TrainConfig fields, e.g. {{'estimator': 'st'}}, got {fields!r}")
+    if grids is not None and not isinstance(grids, dict): raise ValueError(f"grids must be a dict {{label: grid}}, got {grids!r}")
+    for label, g in (grids or {}).items():
+        if isinstance(g, (str, bytes)) or not hasattr(g, '__iter__'): raise ValueError(f"grids[{label!r}] must be a list of learning rates, e.g. (1e-3, 1e-2), got {g!r}")
+    bad = [l for l in methods if not isinstance(l, str) or not re.fullmatch(r'[A-Za-z0-9_.=-]+', l)]
     if bad: raise ValueError(f"method labels name folders: use letters, digits and _.=- only, got {bad}")
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, '__iter__'): raise ValueError(f"seeds must list seeds, e.g. (0, 1, 2), got {seeds!r}")
     seeds = list(seeds)
@@ -230,18 +241,28 @@ def search_table(out, # folder of a comparison (`run_comparison`'s `out`)
                 ) -> str:
     "A markdown table of the methods' learning-rate searches `<out>/<label>/lr_search.json`: every rate's score, the chosen rate's in bold."
     if isinstance(labels, str) or not hasattr(labels, '__iter__'): raise ValueError(f"labels must list method labels, got {labels!r}")
+    labels = list(labels)
+    if not labels: raise ValueError("labels must name at least one method")
+    twice = sorted({l for l in labels if labels.count(l) > 1})
+    if twice: raise ValueError(f"labels lists {twice} more than once")
     recs = {}
     for label in labels:
         path = Path(out) / label / 'lr_search.json'
         if not path.is_file(): raise ValueError(f"no learning-rate search of {label!r}: {path} does not exist")
-        recs[label] = _load(path, 'a learning-rate search')
-        if 'lr' not in recs[label]: raise ValueError(f"the learning-rate search in {path} is not finished (run the comparison again)")
-    if not recs: raise ValueError("labels must name at least one method")
+        rec = _load(path, 'a learning-rate search')
+        if 'lr' not in rec: raise ValueError(f"the learning-rate search in {path} is not finished (run the comparison again)")
+        if not isinstance(rec.get('grid'), list) or not all(_num(g) for g in rec['grid']) or rec.get('metric', 0) not in (None, *SEARCH_METRICS):
+            raise ValueError(f"{path} is damaged (its grid or metric is not one search_lr writes); delete it")
+        _stored_trials(path, rec, rec['grid'], None)
+        recs[label] = rec
     rates = sorted({float(r['lr']) for r in recs.values()} | {t['lr'] for r in recs.values() for t in r['trials']})
+    shown = [f'{g:g}' for g in rates]
+    if len(set(shown)) < len(shown): shown = [repr(g) for g in rates]   # rates that %g prints alike
     def cell(r, g):
         t = next((t for t in r['trials'] if t['lr'] == g), None)
-        s = ('–' if g != r['lr'] else 'only rate') if t is None else 'diverged' if t['score'] is None else \
+        s = ('–' if g != r['lr'] else 'only rate') if t is None else \
+            'diverged' if t['score'] is None or not math.isfinite(t['score']) else \
             f"{t['score']:.3f}" if r['metric'] == 'val_loss' else f"{t['score']:.1%}"
         return f'**{s}**' if g == r['lr'] else s
-    return '\n'.join(['| method | scored by | ' + ' | '.join(f'{g:g}' for g in rates) + ' |', '|---|---|' + '---|' * len(rates)]
-                     + [f"| {l} | {r['metric']} | " + ' | '.join(cell(r, g) for g in rates) + ' |' for l, r in recs.items()])
+    return '\n'.join(['| method | scored by | ' + ' | '.join(shown) + ' |', '|---|---|' + '---|' * len(rates)]
+                     + [f"| {l} | {r['metric'] or '–'} | " + ' | '.join(cell(r, g) for g in rates) + ' |' for l, r in recs.items()])

@@ -120,13 +120,14 @@ def _check_proxy_forward(est:LocalEstimator, what:str) -> LocalEstimator:
                          f"than the quantised one; a proxy must be a local estimator with the deterministic forward sign(a), e.g. 'clipped_st', 'st', 'approx_sign'")
     return est
 
-def proxy_estimator(spec # a registry spec like 'clipped_st' or a `LocalEstimator`
+def proxy_estimator(spec, # a registry spec like 'clipped_st' or a `LocalEstimator`
+                    check_forward:bool=True # refuse a forward other than the deterministic sign(a): a measurement's proxy replaces the network's forward (`Quantize` uses only the backward: False)
                    ) -> LocalEstimator:
-    "A registry local estimator (from a spec, or a copy of an instance) with a deterministic forward where it has that parameter; refused unless that forward is sign(a)."
+    "A registry local estimator (from a spec, or a copy of an instance) with a deterministic forward where it has that parameter; with `check_forward`, refused unless that forward is sign(a)."
     if isinstance(spec, LocalEstimator):   # a copy keeps what the spec does not carry: a schedule's current slope, an unregistered class
         est = copy.deepcopy(spec)
         if hasattr(est, 'deterministic'): est.deterministic, est.stochastic = True, False
-        return _check_proxy_forward(est, repr(_estimator_label(est)))
+        return _check_proxy_forward(est, repr(_estimator_label(est))) if check_forward else est
     if not isinstance(spec, str): raise ValueError(f"proxy must be a registry spec like 'clipped_st' or a LocalEstimator, got {spec!r}")
     (name, params), *rest = parse_estimator_specs(spec)
     if rest: raise ValueError(f"proxy {spec!r} names more than one estimator")
@@ -136,7 +137,7 @@ def proxy_estimator(spec # a registry spec like 'clipped_st' or a `LocalEstimato
     est = estimator(name, **params)
     if not isinstance(est, LocalEstimator):
         raise ValueError(f"proxy {name!r} is a network-level estimator; a proxy must be a local estimator (an activation)")
-    return _check_proxy_forward(est, repr(spec))
+    return _check_proxy_forward(est, repr(spec)) if check_forward else est
 
 # %% ../nbs/04a_mismatch.ipynb #e1b1f8ab
 def _proxy_slots(model):

@@ -524,6 +524,7 @@ def smoke_data(cfg:TrainConfig) -> Data:
     B, small = cfg.batch_size, dict(val=0.1, n_train=0, n_test=0)   # generated data is small: cut below
     try: data = load_data(cfg)   # as the run reads it (checked sizes and all), without download
     except FileNotFoundError:
+        if cfg.data not in DATA_SHAPES: raise   # a plugin's dataset: no known format to generate
         where = _shown(cfg.data_dir) if cfg.data_dir else \
                 ' or '.join(_shown(p) for p in idx_folders(cfg.data)) if cfg.data in IDX_DATASETS else 'its default place'
         print(f"note: no {cfg.data} files at {where}: using generated data of {cfg.data}'s format (random, nothing to learn)", file=sys.stderr)
@@ -756,9 +757,11 @@ def _evaluates_det(model:nn.Module, est) -> bool:
     return bool(acts) and all(acts) and all(weights)   # no BinaryActivation (BinaryDuo's quantisers): nothing is sampled, the two agree
 
 def selection_metric(cfg:TrainConfig) -> str:
-    "The validation accuracy `train` chooses `best.pt` on for `cfg`: 'val_det_acc' if the network of its last stage is deterministic as built, else 'val_acc'."
-    model, est = build(cfg, smoke_data(cfg))
-    return f"val_{'det_acc' if _evaluates_det(_after_stages(cfg, model, est), est) else 'acc'}"
+    "The validation accuracy `train` chooses `best.pt` on for `cfg` (when it has a validation split): 'val_det_acc' if the network of its last stage is deterministic as built, else 'val_acc'. Reads the data as `train` does; leaves the random state as it was."
+    if not isinstance(cfg, TrainConfig): raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    with torch.random.fork_rng(devices=[]):   # building initialises weights: the caller's random numbers stay as they were
+        model, est = build(cfg, load_data(cfg))
+        return f"val_{'det_acc' if _evaluates_det(_after_stages(cfg, model, est), est) else 'acc'}"
 
 def _scheduled(model:nn.Module, est) -> list:
     "The estimators whose `on_epoch` schedule the trainer runs: `est`, and the first one of every other class held in `model` (the ReSTE weight binarizers of ReSTE's models, whatever the activation estimator); each `on_epoch` sets every module of its class."

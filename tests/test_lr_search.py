@@ -119,7 +119,7 @@ def test_every_trial_diverged_raises_and_a_rerun_does_not_train(tmp_path):
 def test_a_file_with_a_nan_score_is_still_read(tmp_path):
     "lr_search.json written before scores were null holds NaN for a diverged trial: it is skipped, not chosen."
     key = search_lr(REIN, (1e-2,), train_fn=no_training)   # one rate: the key fields, no trial
-    rec = {k: v for k, v in key.items() if k not in ('trials', 'lr')} | {'grid': [3e38, 1e-2]}
+    rec = {k: v for k, v in key.items() if k not in ('trials', 'lr')} | {'grid': [3e38, 1e-2], 'metric': 'val_acc'}   # a one-rate search scores nothing: no metric
     (tmp_path / 'lr_search.json').write_text(json.dumps(rec | {'trials': [dict(lr=3e38, score=math.nan, diverged='x'), dict(lr=1e-2, score=0.5)]}))
     assert search_lr(REIN, (3e38, 1e-2), out=tmp_path, train_fn=no_training)['lr'] == 1e-2   # max() would keep a leading nan
 

@@ -1,5 +1,5 @@
 "Session 42's fixes: the temperatures of the Gumbel-family page bounded like Concrete's, QuantMLP slices, plugin file names."
-import dataclasses, re, pytest, torch
+import dataclasses, json, math, re, pytest, torch
 from torch import nn
 from sbn_estimators.gumbel_family import ReinMax, GST, GumbelRao, DecoupledST
 from sbn_estimators.binaryduo import QuantMLP
@@ -86,3 +86,85 @@ def test_exact_loss_under_vmap_and_grad():
     g = vmap(grad(loss_at, argnums=tuple(range(len(flat)))))(*pts)
     assert all(torch.isfinite(t).all() for t in g)
     with pytest.raises(ValueError, match='non-finite'): loss_at(*[flat[0] * float('nan')] + flat[1:])   # outside a transform it still refuses
+
+
+def test_smoke_data_of_a_plugin_dataset_without_files(monkeypatch):
+    "A plugin dataset whose files are missing gave KeyError (no format to generate) after a note that generated data would be used."
+    from sbn_estimators.data import DATASETS
+    from sbn_estimators.train import TrainConfig, smoke_data
+    def toy(seed=0, val=0.1, root='nowhere'): raise FileNotFoundError(f"no toy files in {root}")
+    monkeypatch.setitem(DATASETS, 'toy', toy)
+    with pytest.raises(FileNotFoundError, match='no toy files'): smoke_data(TrainConfig(data='toy', model='sbn_mlp', device='cpu'))
+
+def test_selection_metric_leaves_the_random_state():
+    "selection_metric built (and initialised) a network with the caller's random numbers."
+    from sbn_estimators.train import TrainConfig, selection_metric
+    torch.manual_seed(0); want = torch.rand(3)
+    torch.manual_seed(0); selection_metric(TrainConfig(data='digits', device='cpu')); got = torch.rand(3)
+    assert torch.equal(want, got)
+    with pytest.raises(ValueError, match='cfg must be a TrainConfig, got NoneType'): selection_metric(None)
+
+def _no_training(*a, **k): raise AssertionError('no trial should train')
+
+def test_search_lr_checks_before_training(tmp_path):
+    "A file as `out` was found only after the first trial had trained; a one-rate grid resolved (and loaded data for) a metric it never uses."
+    from sbn_estimators.train import TrainConfig
+    from sbn_estimators.lr_search import search_lr
+    cfg = TrainConfig(data='digits', device='cpu')
+    (tmp_path / 'afile').write_text('')
+    with pytest.raises(ValueError, match='is an existing file, not a folder'): search_lr(cfg, (1e-3, 1e-2), out=tmp_path / 'afile', train_fn=_no_training)
+    assert search_lr(cfg, (1e-3,), train_fn=_no_training)['metric'] is None
+    with pytest.raises(ValueError, match='cfg must be a TrainConfig, got dict'): search_lr({'data': 'digits'}, (1e-3,))
+
+def test_a_nan_validation_loss_is_a_diverged_trial():
+    "A trial with a NaN validation loss but a finite accuracy (argmax of NaN logits) could be chosen."
+    from sbn_estimators.train import TrainConfig
+    from sbn_estimators.lr_search import search_lr
+    def stub(cfg, out=None, callbacks=(), progress=False):
+        for cb in callbacks: cb(1, dict(epoch=1, val_loss=math.nan if cfg.lr == 1. else 1., val_acc=0.9 if cfg.lr == 1. else 0.8))
+    rec = search_lr(TrainConfig(data='digits', device='cpu'), (1e-2, 1.), metric='val_acc', train_fn=stub)
+    assert rec['lr'] == 1e-2 and rec['trials'][1]['score'] is None
+
+@pytest.mark.parametrize('kw, msg', [
+    (dict(methods={'st': 'st'}), r"methods\['st'\] must be a dict of TrainConfig fields"),
+    (dict(methods=['st']), 'methods must be a non-empty dict'),
+    (dict(methods={}), 'methods must be a non-empty dict'),
+    (dict(grids={'st': 1e-3}), r"grids\['st'\] must be a list of learning rates"),
+    (dict(base={'data': 'digits'}), 'base must be a TrainConfig, got dict'),
+])
+def test_run_comparison_argument_errors(kw, msg, tmp_path):
+    from sbn_estimators.train import TrainConfig
+    from sbn_estimators.lr_search import run_comparison
+    args = dict(base=TrainConfig(data='digits', device='cpu'), methods={'st': {}}, out=tmp_path, train_fn=_no_training, log=None) | kw
+    with pytest.raises(ValueError, match=msg): run_comparison(**args)
+
+def _record(path, **kw):
+    path.mkdir(parents=True)
+    rec = dict(config={}, grid=[1e-3, 1e-2], epochs=1, metric='val_acc', trials=[dict(lr=1e-3, score=0.5), dict(lr=1e-2, score=0.4)], lr=1e-3) | kw
+    (path / 'lr_search.json').write_text(json.dumps(rec))
+
+def test_search_table_odd_records(tmp_path):
+    "A NaN score (records before scores were null) showed as nan%; damaged records, repeated labels and rates printed alike were not caught."
+    from sbn_estimators.lr_search import search_table
+    _record(tmp_path / 'old', trials=[dict(lr=1e-3, score=0.5), dict(lr=1e-2, score=math.nan)])
+    assert search_table(tmp_path, ['old']).splitlines()[2] == '| old | val_acc | **50.0%** | diverged |'
+    _record(tmp_path / 'nometric'); rec = json.loads((tmp_path / 'nometric' / 'lr_search.json').read_text()); del rec['metric']
+    (tmp_path / 'nometric' / 'lr_search.json').write_text(json.dumps(rec))
+    with pytest.raises(ValueError, match='is damaged'): search_table(tmp_path, ['nometric'])
+    _record(tmp_path / 'badtrial', trials=[[1e-3, 0.5]])
+    with pytest.raises(ValueError, match='is damaged'): search_table(tmp_path, ['badtrial'])
+    with pytest.raises(ValueError, match="labels lists \\['old'\\] more than once"): search_table(tmp_path, ['old', 'old'])
+    _record(tmp_path / 'close', grid=[1e-3, 1.0000001e-3], trials=[dict(lr=1e-3, score=0.5), dict(lr=1.0000001e-3, score=0.4)])
+    assert search_table(tmp_path, ['close']).splitlines()[0] == '| method | scored by | 0.001 | 0.0010000001 |'
+
+@pytest.mark.parametrize('proxy', ['mean_field', 'concrete', 'progressive_sign'])
+def test_quantize_takes_any_local_backward(proxy):
+    "Since the mismatch page refused proxies whose forward is not sign(a), BinaryDuo's Quantize refused them too, though it uses only their backward."
+    from sbn_estimators.binaryduo import Quantize
+    from sbn_estimators.mismatch import proxy_estimator
+    torch.manual_seed(0)
+    y = torch.randn(50, requires_grad=True)
+    out = Quantize(1, proxy=proxy)(y)
+    assert set(out.detach().tolist()) <= {0., 1.}
+    out.sum().backward(); assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=f"proxy '{proxy}'"): proxy_estimator(proxy)
