@@ -28,6 +28,9 @@ def conditional_noise(a:torch.Tensor, # pre-activations (gradients flow into the
     for name, t in (('x', x), ('v', v)):
         if t is not None and t.shape != a.shape: raise ValueError(f"{name} must have a's shape {tuple(a.shape)}, got {tuple(t.shape)}")
     if not ((x == 1) | (x == -1)).all(): raise ValueError(f"x must be ±1 states, got values {_values(x)}")
+    if v is not None:   # one reduction, only for a given v: the estimators draw theirs, in (0, 1) by construction
+        bad = ~((v > 0) & (v < 1))
+        if bad.any(): raise ValueError(f"v must be uniforms in (0, 1), got values {_values(v[bad])}")
     if v is None:   # in float32 under half precision, like every noise (noise_dtype)
         dt = noise_dtype(a.dtype)
         v = torch.rand(a.shape, dtype=dt, device=a.device).clamp(min=torch.finfo(dt).tiny)
@@ -79,8 +82,7 @@ class REBAR(Estimator):
 
     def load_state_dict(self, state:dict):
         "Take the state `state_dict` returned (the trainer's resume); it is built at the next call, on that call's device and dtype."
-        _check_state(self, state, ('tuned', 'opt'))
-        self.scales, self._loaded = None, dict(state)
+        self.scales, self._loaded = None, dict(_check_state(self, state, ('tuned', 'opt')))   # a copy: shares no tensor with `state`
 
     def tuned_groups(self): return [{'params': [self.scales, self.log_tau]}] # Adam parameter groups
     def tuned(self): return [p for group in self.tuned_groups() for p in group['params']]

@@ -60,6 +60,7 @@ def neighbour_linearisations(x:torch.Tensor, # [K, ..., D] ±1 states of one lay
                             ) -> torch.Tensor: # [K, K-1, ..., D+1, 2]
     "Control-network inputs (d_m.(y - x_m), f_m) for path k, each other path m (in order), y = x_k flipped at unit i (i < D) or x_k (i = D)."
     K = x.shape[0]
+    if K < 2: raise ValueError(f"x needs K >= 2 paths in its first dimension (path k's inputs come from the others), got shape {tuple(x.shape)}")
     ks, ms = (torch.tensor(v, device=x.device) for v in zip(*[(k, m) for k in range(K) for m in range(K) if m != k]))
     xk, xm, dm = x[ks], x[ms], d[ms]
     c = (dm * (xk - xm)).sum(-1, keepdim=True)                              # the linearised change to x_k itself
@@ -119,8 +120,7 @@ class RODEO(Estimator):
 
     def load_state_dict(self, state:dict):
         "Take the learned state `state_dict` returned (the trainer's resume); it is built at the next call, on that call's device and dtype."
-        _check_state(self, state, ('nets', 'alphas', 'betas', 'opt'))
-        self.nets, self._loaded = None, dict(state)
+        self.nets, self._loaded = None, dict(_check_state(self, state, ('nets', 'alphas', 'betas', 'opt')))   # a copy: shares no tensor with `state`
 
     def control_values(self, l:int, inp):
         "Layer `l`'s control network at `inp` [..., 2], in slices, without a graph."

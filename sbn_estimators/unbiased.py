@@ -7,10 +7,12 @@ __all__ = ['REINFORCE_BASELINES', 'Reinforce', 'unit_logit', 'check_logit_noise'
            'DisARM', 'dirichlet_copula', 'copula_correlation', 'ARMS', 'MuProp']
 
 # %% ../nbs/08_unbiased.ipynb #aafc8e6c
-import inspect, math, numbers
+import copy, inspect, math, numbers
+from collections.abc import Mapping
 import torch
 from torch import nn
 from .core import *
+from .core import _values
 from .sbn import *
 from .estimators import *
 from .straight_through import _check_positive
@@ -28,11 +30,16 @@ def _refuse_unused(cls, # the class whose constructor declares `params` (their d
 
 def _check_state(est, # the estimator given `state`
                  state:dict, # what its `load_state_dict` got
-                 keys:tuple): # the keys of what its `state_dict` gives
-    "Raise `ValueError` unless `state` holds `keys`, or nothing (the state before a first call)."
-    if state and set(state) != set(keys):
+                 keys:tuple=None # the keys of what its `state_dict` gives (None: an estimator that learns nothing)
+                ) -> dict:
+    "Raise `ValueError` unless `state` is a dict holding `keys`, or nothing (the state before a first call); return a deep copy of it."
+    if not isinstance(state, Mapping):
+        raise ValueError(f"{est.spec}: state must be a dict (what state_dict() gives), got {type(state).__name__}")
+    if keys is not None and state and set(state) != set(keys):
         raise ValueError(f"{est.spec}: a learned state holds {', '.join(keys)} (what state_dict() gives) or nothing, "
                          f"got {', '.join(map(str, state))}")
+    return copy.deepcopy(state)   # `state_dict()` gives live tensors, and `Optimizer.load_state_dict` keeps those it is given:
+                                  # without the copy, two estimators shared Adam's moments and step count
 
 def _check_shapes(est, # the estimator building a loaded state
                   what:str, # what the tensors are, for the message
@@ -119,11 +126,9 @@ class Reinforce(Estimator):
 
     def load_state_dict(self, state:dict):
         "Restore what `state_dict` returned (the trainer's resume); the baseline network is built at the next call."
-        if self.baseline == 'ema':
-            _check_state(self, state, ('ema',)); self.ema = state.get('ema')
-        elif self.baseline == 'nvil':
-            _check_state(self, state, ('net', 'opt')); self.baseline_net, self._loaded = None, dict(state)
-        else: super().load_state_dict(state)
+        if self.baseline == 'ema': self.ema = _check_state(self, state, ('ema',)).get('ema')
+        elif self.baseline == 'nvil': self.baseline_net, self._loaded = None, dict(_check_state(self, state, ('net', 'opt')))
+        else: super().load_state_dict(_check_state(self, state))
 
     def surrogate(self, net, x, y, params=None):
         h, score = x, 0.
@@ -162,6 +167,7 @@ def downstream_loss(net:SBNMLP, params, # network and its (possibly batched) par
 class PerLayerEstimator(Estimator):
     "Per-layer estimator: `draw(p)` gives m states of a layer and the weights w of their downstream losses."
     def draw(self, p): raise NotImplementedError # p [..., n] -> (states [m, ..., n], weights [m, ..., n])
+    def load_state_dict(self, state:dict): super().load_state_dict(_check_state(self, state)) # learns nothing: {} only
     def surrogate(self, net, x, y, params=None):
         check_logit_noise(net, self.name)
         h, terms = x, 0.
@@ -204,6 +210,7 @@ def dirichlet_copula(n:int, # number of samples, n >= 2
                      shape, device=None, dtype=None) -> torch.Tensor:
     "[n, *shape] uniforms with uniform marginals, exchangeable and negatively correlated (antithetic for n = 2)."
     _check_copula_n(n)
+    if isinstance(shape, numbers.Integral): shape = (int(shape),)   # an int shape, as torch.rand takes it
     if n == 2:
         u = torch.rand(shape, device=device, dtype=dtype)
         return torch.stack([u, 1 - u])
@@ -211,9 +218,16 @@ def dirichlet_copula(n:int, # number of samples, n >= 2
     return 1 - (1 - e / e.sum(0)) ** (n - 1)
 
 # %% ../nbs/08_unbiased.ipynb #475b3b90
-def copula_correlation(p:torch.Tensor, n:int) -> torch.Tensor:
+def copula_correlation(p:torch.Tensor, # probabilities in [0, 1]
+                       n:int # number of samples, n >= 2
+                      ) -> torch.Tensor:
     "rho(p): correlation of [u_i < p] and [u_j < p] under the n-sample Dirichlet copula (0 where p(1-p) = 0)."
     _check_copula_n(n)
+    bad = ~((p >= 0) & (p <= 1))
+    if bad.any(): raise ValueError(f"p must be probabilities in [0, 1], got values {_values(p[bad])}")
+    return _copula_correlation(p, n)
+
+def _copula_correlation(p, n):   # ARMS's, without the checks: its p is a noise CDF
     log_q = torch.log1p(-p)
     A = (n - 1) * torch.log1p((2 * torch.expm1(log_q / (n - 1))).clamp(min=-1))   # log (2 q^(1/(n-1)) - 1)_+^(n-1)
     B = 2 * log_q                                                                # log q^2
@@ -228,7 +242,7 @@ class ARMS(PerLayerEstimator):
     def __init__(self, n=4): # samples per layer, n >= 2 (n = 2 is DisARM)
         if not (isinstance(n, numbers.Integral) and n >= 2): raise ValueError(f"arms needs an integer n >= 2, got {n!r}")
         self.n = int(n)
-    def correlation(self, p): return copula_correlation(p, self.n)
+    def correlation(self, p): return _copula_correlation(p, self.n)
     def draw(self, p):
         b = dirichlet_copula(self.n, p.shape, p.device, p.dtype) < p
         g = b.to(p.dtype) - p
@@ -240,6 +254,7 @@ class ARMS(PerLayerEstimator):
 class MuProp(Estimator):
     "MuProp: REINFORCE with a first-order Taylor control variate around the mean-field network."
     needs_grad = True # differentiates the mean-field network inside: with gradients disabled, `surrogate` gives `loss_value`
+    def load_state_dict(self, state:dict): super().load_state_dict(_check_state(self, state)) # learns nothing: {} only
     def surrogate(self, net, x, y, params=None):
         fixed = [tuple(p.detach() for p in pair) for pair in net.layer_params(params)]
         with torch.enable_grad():

@@ -187,7 +187,15 @@ def test_a_loaded_state_of_other_sizes_is_refused_and_kept(spec, other, widths, 
     twin = estimator(other); twin.load_state_dict(state)
     x = torch.cat([X, X[:, :1]], 1) if widths[0] == 3 else X
     for _ in range(2): fails(lambda: twin.surrogate(SBNMLP(widths), x, Y), f"the loaded {other} state does not fit this network: {shapes}")
-    assert twin.state_dict() == state
+    assert _same_state(twin.state_dict(), state)   # equal contents (it holds a copy: load_state_dict shares no tensor with `state`)
+
+
+def _same_state(a, b):
+    "Whether two (nested) states hold the same keys, numbers and tensors."
+    if torch.is_tensor(a) or torch.is_tensor(b): return torch.is_tensor(a) and torch.is_tensor(b) and torch.equal(a, b)
+    if isinstance(a, dict): return isinstance(b, dict) and set(a) == set(b) and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)): return type(a) == type(b) and len(a) == len(b) and all(map(_same_state, a, b))
+    return a == b
 
 
 @pytest.mark.parametrize('spec, keys', [('rebar', 'tuned, opt'), ('relax', 'tuned, opt'), ('rodeo', 'nets, alphas, betas, opt'),
