@@ -61,6 +61,7 @@ class Estimator:
         return {}
     def load_state_dict(self, state:dict):
         "Restore what `state_dict` returned."
+        if not isinstance(state, dict): raise ValueError(f"{self.spec}: state must be a dict (what state_dict() gives), got {type(state).__name__}")
         if state: raise ValueError(f"estimator {self.name!r} learns nothing, but the state holds {', '.join(sorted(state))}")
     @property
     def spec(self):

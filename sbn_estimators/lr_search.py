@@ -96,10 +96,10 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
         raise ValueError("cfg.stages set their own lr in every stage (" + ', '.join(f"{st['name']} {st['lr']:g}" for st in cfg.stages)
                          + "), so no trial would train at the searched rate; drop lr from the stages that should take it")
     if out is not None: cli.check_output_dir(out, 'out')   # before the first trial trains
-    if metric is None and len(grid) > 1: metric = selection_metric(cfg)   # builds the network: val_det_acc for a deterministic one
     if cfg.val == 0 and len(grid) > 1:
-        raise ValueError(f"val must be above 0 to score the trials by the validation metric {metric!r}, got cfg.val=0 (no validation split); "
-                         "set val (e.g. 0.1)")
+        raise ValueError(f"val must be above 0 to score the trials by {f'the validation metric {metric!r}' if metric else 'a validation metric'}, "
+                         "got cfg.val=0 (no validation split); set val (e.g. 0.1)")
+    if metric is None and len(grid) > 1: metric = selection_metric(cfg)   # builds the network: val_det_acc for a deterministic one
     key, path = _key(cfg, grid, epochs, metric), (Path(out) / 'lr_search.json' if out is not None else None)
     trials = []
     if path is not None and path.is_file():
@@ -242,7 +242,7 @@ def search_table(out, # folder of a comparison (`run_comparison`'s `out`)
     "A markdown table of the methods' learning-rate searches `<out>/<label>/lr_search.json`: every rate's score, the chosen rate's in bold."
     if isinstance(labels, str) or not hasattr(labels, '__iter__'): raise ValueError(f"labels must list method labels, got {labels!r}")
     labels = list(labels)
-    if not labels: raise ValueError("labels must name at least one method")
+    if not labels: raise ValueError("labels must name at least one method, got []")
     twice = sorted({l for l in labels if labels.count(l) > 1})
     if twice: raise ValueError(f"labels lists {twice} more than once")
     recs = {}

@@ -201,6 +201,9 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
                 try: proxy_estimator(m.est)
                 except ValueError as e: raise ValueError(f"proxies: None measures the model's own backward, and unit {name!r} has {e}; "
                                                          f"name a proxy instead") from None
+            elif getattr(m, 'steps', None) == 1 and getattr(m, 'proxy', None) is not None and m.proxy.stochastic:   # Quantize's own proxy
+                raise ValueError(f"proxies: None measures the model's own backward, and unit {name!r} has the sampling backward proxy "
+                                 f"{m.proxy.spec!r}, which would make the measurement depend on the global random state; name a proxy instead")
     if any(p is not None for p in proxies) and not _proxy_slots(model):
         raise ValueError(f"proxies {list(proxies)!r}: the model has no binary unit whose backward a proxy replaces (a BinaryActivation, "
                          "or a module with steps == 1 and a proxy), so every proxy would measure the same gradient; pass proxies=[None]")

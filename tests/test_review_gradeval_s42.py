@@ -134,7 +134,7 @@ def test_an_exact_gradient_at_the_rounding_level_is_refused(tmp_path, call):
     "Head weights 0: layers 0 and 1 have true gradient 0, computed as 2e-17; st's exact zeros got rel_bias 1, p 0."
     net, X, Y = toy(zero_head=True)
     with pytest.raises(ValueError, match=r"exact: the exact gradients of layer-0 \(norm .*, rounding bound .*\) and layer-1 .* are zero "
-                                         r"up to the rounding of torch\.float64"):
+                                         r"up to the rounding of float64"):
         gradient_report(net, X, Y, 'st,reinforce', samples=20, progress=False)
     save_sbn(tmp_path / 'zero.npz', net, X, Y)
     one_line_error(call('zero.npz', '--estimators', 'st,reinforce', '--samples', '20'), 'layer-0 (norm', 'zero up to the rounding')

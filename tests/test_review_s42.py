@@ -168,3 +168,35 @@ def test_quantize_takes_any_local_backward(proxy):
     assert set(out.detach().tolist()) <= {0., 1.}
     out.sum().backward(); assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
     with pytest.raises(ValueError, match=f"proxy '{proxy}'"): proxy_estimator(proxy)
+
+
+def test_gradient_report_takes_an_ordinary_float32_network():
+    "The rounding check refused a random float32 network (layer-0 norm 0.0069 against a worst-case bound of 0.0076), whose float32 gradient is 5e-6 off float64."
+    from sbn_estimators.sbn import SBNMLP
+    from sbn_estimators.gradeval import gradient_report
+    torch.manual_seed(0)
+    net = SBNMLP([20, 4, 6, 10], loss='cross_entropy', dtype=torch.float32)
+    X, Y = torch.randn(2048, 20), torch.randint(0, 10, (2048,))
+    rep = gradient_report(net, X, Y, 'st', samples=4, progress=False)
+    assert set(rep['exact_grad']) == {'layer-0', 'layer-1', 'layer-2'} and 'st' in rep['estimators']
+    with torch.no_grad(): net.layers[-1].weight.zero_()   # the head ignores the binary units: layers 0 and 1 have no gradient at all
+    with pytest.raises(ValueError, match=r"layer-0 \(norm .*\) and layer-1 .* zero up to the rounding of float64 \(the torch.float32 network checked again in float64\)"):
+        gradient_report(net, X, Y, 'st', samples=4, progress=False)
+
+
+@pytest.mark.parametrize('spec', ['psa', 'double_cv', 'ugc'])   # network-level estimators (local ones are nn.Modules: torch's own load_state_dict)
+@pytest.mark.parametrize('state', [None, [('a', 1)], 3])
+def test_every_estimator_refuses_a_state_that_is_not_a_dict(spec, state):
+    "Only pages 08/09a/18a refused a non-dict state; psa and double_cv took None silently, others raised TypeError."
+    from sbn_estimators.estimators import estimator
+    with pytest.raises(ValueError, match=f"state must be a dict \\(what state_dict\\(\\) gives\\), got {type(state).__name__}"):
+        estimator(spec).load_state_dict(state)
+
+def test_mismatch_refuses_a_sampling_own_proxy_up_front():
+    "A BinaryDuo unit with a sampling proxy passed the up-front check and failed inside vmap with a message naming no unit."
+    from sbn_estimators.binaryduo import QuantMLP, Quantize
+    from sbn_estimators.mismatch import mismatch
+    torch.manual_seed(0)
+    net = QuantMLP([4, 6, 3], act=lambda: Quantize(1, proxy='concrete'))
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    with pytest.raises(ValueError, match=r"unit '2' has the sampling backward proxy 'concrete'"): mismatch(net, x, y, proxies=[None], samples=4)
