@@ -1,13 +1,13 @@
 """Review s42 of pages 04, 04a and 10d: proxies whose forward is not sign(a) refused; cosines at any scale; an exact
 gradient that is only rounding refused; damaged partial reports refused on --resume; a zero proxy gradient's cosines;
 deterministic estimators without a resolution; the toy network's counts; binary_moments' variances; page 10d's report."""
-import json, math, re, subprocess
+import json, math, re
 import pytest
 import torch
 from torch import nn
 from conftest import ROOT
 from sbn_estimators.estimators import estimator
-from sbn_estimators.gradeval import accuracy_curves, gradeval_cli, gradient_metrics, gradient_report, read_report, report_table, train_toy_sbn
+from sbn_estimators.gradeval import accuracy_curves, gradient_metrics, gradient_report, read_report, report_table, train_toy_sbn
 from sbn_estimators.layers import BinaryActivation
 from sbn_estimators.mismatch import _cos, mismatch, plot_mismatch, proxy_estimator
 from sbn_estimators.adf import binary_moments
@@ -34,22 +34,7 @@ def binary_net(seed=0):
     return net, torch.randn(32, 64, generator=g), torch.randint(0, 10, (32,), generator=g)
 
 
-@pytest.fixture
-def call(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    def _call(*args):
-        try: gradeval_cli([*args, '--no-progress']); code = 0
-        except SystemExit as e: code = e.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-    return _call
-
-
-def one_line_error(r, *fragments):
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith('sbn-gradeval: error: '), r.stderr
-    for f in fragments: assert f in lines[0], (f, lines[0])
+from test_gradeval_cli import call, one_line_error   # sbn-gradeval in this process, and its one-line errors
 
 
 # ---- 1. proxies
@@ -137,7 +122,7 @@ def test_an_exact_gradient_at_the_rounding_level_is_refused(tmp_path, call):
                                          r"up to the rounding of float64"):
         gradient_report(net, X, Y, 'st,reinforce', samples=20, progress=False)
     save_sbn(tmp_path / 'zero.npz', net, X, Y)
-    one_line_error(call('zero.npz', '--estimators', 'st,reinforce', '--samples', '20'), 'layer-0 (norm', 'zero up to the rounding')
+    one_line_error(call(['zero.npz', '--estimators', 'st,reinforce', '--samples', '20']), 'layer-0 (norm', 'zero up to the rounding')
     assert not (tmp_path / 'gradeval.json').exists()
 
 
@@ -153,12 +138,12 @@ def test_a_damaged_partial_report_is_refused_on_resume(tmp_path, call, damage, s
     net, X, Y = toy()
     save_sbn(tmp_path / 'small.npz', net, X, Y)
     args = ('small.npz', '--estimators', 'st,arm', '--samples', '20', '--json', 'r.json', '--plot', 'r.png')
-    assert call(*args).returncode == 0
+    assert call(args).returncode == 0
     report = json.loads((tmp_path / 'r.json').read_text())
     report.pop('environment'); damage(report['estimators']['st'])
     (tmp_path / 'r.json.partial').write_text(json.dumps(report))
     (tmp_path / 'r.json').unlink()
-    one_line_error(call(*args, '--resume'), '--resume: ', 'r.json.partial is not a complete gradeval report', "estimators['st']", says)
+    one_line_error(call([*args, '--resume']), '--resume: ', 'r.json.partial is not a complete gradeval report', "estimators['st']", says)
     assert not (tmp_path / 'r.json').exists()
 
 
