@@ -283,6 +283,9 @@ class SBNModel(Protocol):
     noise: Noise # noise of every binary unit
     loss: object # per-example loss `loss(eta, y) -> [..., B]`
     loss_name: object # the loss's name in `LOSSES`, or the callable
+    sizes: list # widths [n_in, n_1, ..., n_L, n_out], units flattened
+    binary_sizes: list # sizes[1:-1], the binary layers' widths
+    group_names: list # a name per (W, b) pair of `layer_params()`
     def layer_params(self, params=None) -> list: ... # `[(W, b), ...]`, head last, from `params` or the model's own
     def sample_params(self, n:int) -> list: ... # `n` independent copies of the parameters, leaves that require grad
     def forward(self, x, activation=None, params=None): ... # head outputs, `activation` at every binary layer
@@ -294,8 +297,15 @@ class SBNModel(Protocol):
 def check_sbn_model(net, # the model an estimator was given
                     who:str # the estimator's name, for the message
                    ):
-    "Raise `ValueError` unless `net` implements `SBNModel`, naming the estimator and the missing members."
-    if isinstance(net, SBNModel): return net
+    "Raise `ValueError` unless `net` implements `SBNModel` (naming the estimator and the missing members) with widths and group names that fit its `layer_params()`."
+    if isinstance(net, SBNModel):
+        n, sizes, names = len(net.layer_params()), list(net.sizes), list(net.group_names)
+        bad = [what for what, ok in ((f"sizes {sizes} (needs {n + 1} widths [n_in, n_1, ..., n_L, n_out])", len(sizes) == n + 1),
+                                     (f"binary_sizes {list(net.binary_sizes)} (needs sizes[1:-1] = {sizes[1:-1]})", list(net.binary_sizes) == sizes[1:-1]),
+                                     (f"group_names {names} (needs {n} names)", len(names) == n)) if not ok]
+        if bad: raise ValueError(f"estimator {who!r}: the SBN model {type(net).__name__} has {n} (W, b) pairs in layer_params() "
+                                 f"(binary layers, then the head) but {' and '.join(bad)}")
+        return net
     members = [*SBNModel.__annotations__, *(k for k, v in vars(SBNModel).items() if callable(v) and not k.startswith('_'))]
     missing = [m for m in members if not hasattr(net, m)]
     raise ValueError(f"estimator {who!r} needs an SBN model (SBNMLP, SBNConvNet, or any object with {', '.join(members)}); "

@@ -28,6 +28,10 @@ def _init_params(cls):
     return {k: p for k, p in inspect.signature(cls.__init__).parameters.items()
             if k != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
+def _run(net):
+    "What runs `net`'s forward pass: `net` itself when callable (an `nn.Module`, with its hooks), else its `forward` (the protocol's member)."
+    return net if callable(net) else net.forward
+
 def _validated(surrogate):
     "`surrogate` that first checks its network, data and explicit parameters (see `Estimator`)."
     @functools.wraps(surrogate)
@@ -53,7 +57,7 @@ class Estimator:
     def surrogate(self, net, x, y, params=None): raise NotImplementedError
     def loss_value(self, net, x, y, params=None):
         "The loss at one sample of the binary states, without autograd: what a surrogate's value estimates."
-        return reduce_loss(net.loss(net(x, params=params), y))
+        return reduce_loss(net.loss(_run(net)(x, params=params), y))
     def on_epoch(self, model:nn.Module, epoch:int, epochs:int):
         "Called by the trainer at the start of every epoch (from 0); a schedule sets its parameters here."
     def state_dict(self) -> dict:
@@ -107,7 +111,7 @@ class LocalEstimator(nn.Module, Estimator):
             f"got {type(net).__name__}, missing {', '.join(missing)}. A layered model with BinaryActivation units runs the "
             f"estimator in its forward: train it with your own loss, loss_fn(net(x), y).backward()")
         self.check_noise(net)
-        return reduce_loss(net.loss(net(x, self, params), y))
+        return reduce_loss(net.loss(_run(net)(x, self, params), y))
     def extra_repr(self): return ', '.join(f'{k}={getattr(self, k)!r}' if hasattr(self, k) else f'{k}=?' for k in _init_params(type(self)))
 
 # %% ../nbs/03_estimators.ipynb #c9e56f8e
@@ -367,6 +371,7 @@ def draw_estimates(net:SBNModel, x, y, # network and data (each example gets its
     "`{group: [S, d]}`: `samples` independent gradient estimates of the mean loss over `(x, y)`."
     for k, v in (('samples', samples), ('chunk', chunk)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
+    check_sbn_model(net, est.name or type(est).__name__)   # its groups, parameters and copies are the protocol's
     net.check_data(x, y)
     if not est.stochastic:
         params = [tuple(p.detach().clone().requires_grad_() for p in pair) for pair in net.layer_params()]

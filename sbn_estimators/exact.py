@@ -76,15 +76,16 @@ def _width(net, grad:bool) -> int:
     "Entries per example and state of the last layer in the loss's largest temporary: 1 for cross-entropy without a backward pass, else the head's m."
     return 1 if net.loss is cross_entropy_loss and not grad else net.sizes[-1]   # its backward scatters into [2^n_L, b, m]; softplus's table is [2^n_L, b, m]
 
-def exact_memory(net:SBNMLP, # the network to enumerate
+def exact_memory(net:SBNModel, # the network to enumerate
                  batch:int, # number of examples
                  grad:bool=True, # whether autograd keeps the graph for a backward pass
                  dtype=None # the parameters' dtype (default: the network's)
                 ) -> int:
     "Estimated peak bytes of `exact_loss(net, x, y)` on `batch` examples, with its backward pass when `grad` (see the derivation above)."
+    check_sbn_model(net, 'exact')   # the protocol's widths, nothing of SBNMLP's own
     if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1: raise ValueError(f"batch must be a positive integer (the number of examples), got {batch!r}")
     n, m = net.binary_sizes, net.sizes[-1]
-    e = torch.finfo(dtype or net.layers[0].weight.dtype).bits // 8
+    e = torch.finfo(dtype or net.layer_params()[0][0].dtype).bits // 8
     N, b = [2 ** k for k in n], min(batch, _chunk(n, _width(net, grad)))
     T = [N[k - 1] * N[k] for k in range(1, len(n))] or [0]                 # transition matrices
     kept = e * (3 * sum(Nk * k for Nk, k in zip(N, n)) + N[-1] * m          # states and their indicators, head
@@ -102,7 +103,7 @@ def exact_memory(net:SBNMLP, # the network to enumerate
 # %% ../nbs/02_exact.ipynb #1aeee773
 def _gb(x): return f"{x / 1e9:.3g} GB" if x < 1e18 else f"2^{int(x).bit_length() - 1} bytes"   # exact ints: a wide net needs more than a float holds
 
-def check_enumerable(net:SBNMLP, # the network to enumerate
+def check_enumerable(net:SBNModel, # the network to enumerate
                      batch:int=1, # number of examples
                      max_bytes:int=None, # the limit (default: `exact_memory_limit()` on the network's device)
                      grad:bool=True # whether a backward pass will follow
@@ -111,7 +112,7 @@ def check_enumerable(net:SBNMLP, # the network to enumerate
     if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Real) or not max_bytes > 0):
         raise ValueError(f"max_bytes must be a positive number of bytes (e.g. 4e9), or None for the default limit, got {max_bytes!r}")
     need = exact_memory(net, batch, grad)
-    limit = max_bytes if max_bytes is not None else exact_memory_limit(net.layers[0].weight.device)
+    limit = max_bytes if max_bytes is not None else exact_memory_limit(net.layer_params()[0][0].device)
     if need > limit:
         src = ("max_bytes" if max_bytes is not None else "SBN_EXACT_MAX_BYTES" if os.environ.get('SBN_EXACT_MAX_BYTES', '').strip()
                else f"{EXACT_MEMORY_FRACTION:g} of the available memory; set max_bytes= or SBN_EXACT_MAX_BYTES to change it")
@@ -138,6 +139,11 @@ def no_autocast(device # the device whose autocast to turn off
     device = torch.device(device)
     return torch.autocast(device.type, enabled=False) if _autocast_on(device) else contextlib.nullcontext()
 
+def _widths(out, n:int, what:str):
+    "`out` after checking that its last dimension is the `n` units `net.sizes` promises (a model whose widths lie would fail in a matrix product)."
+    if out.shape[-1] != n: raise ValueError(f"net.{what} gives {out.shape[-1]} units (shape {list(out.shape)}) but the model's sizes say {n}; sizes must list the flat widths")
+    return out
+
 def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C, H, W] for `SBNConvNet`
                y, # targets for the B examples
                params=None, # optional parameters `[(W, b), ...]` (default: the network's own)
@@ -145,6 +151,7 @@ def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C
                max_bytes:int=None # refuse above this estimated peak (default: `exact_memory_limit()`)
               ) -> torch.Tensor:
     "Exact expected loss E[loss(eta, y)] of any SBN model by enumeration through its `layer`/`head` view; differentiable."
+    check_sbn_model(net, 'exact')
     if reduction not in ('mean', 'none'): raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     if isinstance(x, torch.Tensor) and x.is_floating_point() and _autocast_on(x.device):
         x = x.to(net.layer_params()[0][0].dtype)   # autocast's inputs in another dtype (float64 too): enumeration casts them
@@ -156,12 +163,13 @@ def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C
     if dt not in (torch.float32, torch.float64):   # bfloat16 rounds each of the 2^n products and sums by up to 0.4 %: not exact
         raise ValueError(f"exact_loss enumerates in the network's dtype, which must be torch.float32 or torch.float64, got {dt}")
     with no_autocast(dev):       # autocast (`sbn-train --amp`) would run the products in bfloat16, as inexact
+        with torch.no_grad(): _widths(net.layer(0, x[:1], params), n[0], 'layer(0, x)')   # each layer below reads states of the width checked here
         S = [binary_states(k, dt, dev) for k in n]
         pos = [(s > 0).to(dt).T for s in S]
         neg = [1 - p for p in pos]
-        T = [torch.exp(_state_logprobs(net.layer(k, s_in, params), p, q, net.noise))   # [2^n_{k-1}, 2^n_k]
+        T = [torch.exp(_state_logprobs(_widths(net.layer(k, s_in, params), n[k], f'layer({k}, h)'), p, q, net.noise))   # [2^n_{k-1}, 2^n_k]
              for k, (s_in, p, q) in enumerate(zip(S[:-1], pos[1:], neg[1:]), 1)]
-        head = net.head(S[-1], params)                                              # [2^n_L, n_out]
+        head = _widths(net.head(S[-1], params), net.sizes[-1], 'head(h)')           # [2^n_L, n_out]
         out = []
         c = _chunk(n, _width(net, grad))
         for xs, ys in zip(x.split(c), y.split(c)):

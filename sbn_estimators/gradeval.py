@@ -206,14 +206,16 @@ def _check_exact(net:SBNModel, X, Y, exact:dict):
     "A `ValueError` naming every group whose exact gradient is zero up to its rounding (`_rounding_bounds`): relative metrics divide by its norm."
     bounds, dt = _rounding_bounds(net, X, Y), net.layer_params()[0][0].dtype
     zero = [(k, g.norm().item(), bounds[k]) for k, g in exact.items() if not g.norm().item() > bounds[k]]
-    if zero and dt != torch.float64:   # the worst-case bound is loose in float32 and below: a group is zero only if it is in float64 too
+    again = zero and dt != torch.float64 and callable(getattr(net, 'double', None))   # an nn.Module (not every SBNModel) can be cast
+    if again:   # the worst-case bound is loose in float32 and below: a group is zero only if it is in float64 too
         net, X, Y = copy.deepcopy(net).double(), *(t.double() if t.is_floating_point() else t for t in (X, Y))
         exact, bounds = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}, _rounding_bounds(net, X, Y)
         zero = [(k, exact[k].norm().item(), bounds[k]) for k, _, _ in zero if not exact[k].norm().item() > bounds[k]]
     if zero:
-        one = len(zero) == 1
+        one, where = len(zero) == 1, ('float64' if dt == torch.float64 else f'float64 (the {dt} network checked again in float64)' if again
+                                      else f'{dt} (a model without .double() is not checked again in float64: pass a float64 model)')
         raise ValueError(f"exact: the exact gradient{'' if one else 's'} of " + ' and '.join(f"{k} (norm {v:.2g}, rounding bound {b:.2g})" for k, v, b in zero)
-                         + f" {'is' if one else 'are'} zero up to the rounding of float64{'' if dt == torch.float64 else f' (the {dt} network checked again in float64)'}, "
+                         + f" {'is' if one else 'are'} zero up to the rounding of {where}, "
                          + f"so no direction or relative error is defined: does the loss depend on {'that group' if one else 'those groups'} here "
                          + "(zero weights above it, say)?")
 
@@ -228,6 +230,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                     on_estimator=None # called with the report after each estimator, e.g. to save progress
                    ) -> dict:
     "Exact loss and gradient, and per estimator per parameter group the accuracy metrics and curves."
+    check_sbn_model(net, 'exact')   # the reference is exact enumeration: the SBNModel protocol, nothing else of the model
     samples, seed, chunk, Ms = _check_settings(samples, seed, chunk, Ms)
     if not (isinstance(estimators, str) or isinstance(estimators, (list, tuple)) and estimators):
         raise ValueError(f"estimators must be a spec string such as 'st,reinforce' or a non-empty list of spec strings, "

@@ -42,15 +42,35 @@ class _SlopeZero(torch.autograd.Function):
         slope, = ctx.saved_tensors
         return grad * slope, None
 
+# Forward mode (`torch.func.jvp`, `jacfwd`, `torch.autograd.forward_ad`): the tangent of `a` times the slope, the directional
+# derivative the formula gives and the transpose of the backward, so jacfwd equals jacrev. TorchDynamo does not trace a
+# Function with a `jvp` (a graph break), so the twins without one run while `torch.compile` traces, where no forward mode runs.
+def _slope_jvp(ctx, *tangents):
+    slope, = ctx.saved_tensors
+    return tangents[-2] * slope   # the tangent of `a`; `x_hat` and `slope` are detached
+
+class _StraightThroughFwd(_StraightThrough):
+    @staticmethod
+    def setup_context(ctx, inputs, output): ctx.save_for_backward(inputs[2]); ctx.save_for_forward(inputs[2])
+    jvp = staticmethod(_slope_jvp)
+
+class _SlopeZeroFwd(_SlopeZero):
+    @staticmethod
+    def setup_context(ctx, inputs, output): ctx.save_for_backward(inputs[1]); ctx.save_for_forward(inputs[1])
+    jvp = staticmethod(_slope_jvp)
+
+_is_compiling = getattr(torch.compiler, 'is_compiling', None) or torch._dynamo.is_compiling   # torch < 2.3: only the latter
+
 def straight_through(x_hat:torch.Tensor, # forward values (no gradient needed)
                      a:torch.Tensor, # pre-activations the gradient goes to
                      slope:torch.Tensor # backward slope ds/da, same shape as `a`
                     ) -> torch.Tensor:
     "A tensor with the value of `x_hat` whose derivative in `a` is `slope`: x_hat + (a - sg(a)) sg(slope), without its NaN at infinite `a`."
     x_hat, slope = x_hat.detach(), slope.detach()
+    traced = _is_compiling()
     if x_hat.shape == a.shape == slope.shape and x_hat.dtype == a.dtype == slope.dtype and x_hat.device == a.device == slope.device:
-        return _StraightThrough.apply(x_hat, a, slope)
-    return x_hat + _SlopeZero.apply(a, slope)   # other shapes or dtypes: broadcast and promoted as the formula does
+        return (_StraightThrough if traced else _StraightThroughFwd).apply(x_hat, a, slope)
+    return x_hat + (_SlopeZero if traced else _SlopeZeroFwd).apply(a, slope)   # other shapes or dtypes: broadcast and promoted as the formula does
 
 # %% ../nbs/05_straight_through.ipynb #73cf7f82
 def _check_positive(name, value, low=0., high=math.inf):

@@ -85,8 +85,9 @@ def test_check_targets_other_loss():
 
 def test_check_sbn_model():
     fails(lambda: check_sbn_model(torch.nn.Linear(2, 1), 'psa'),
-          "estimator 'psa' needs an SBN model (SBNMLP, SBNConvNet, or any object with noise, loss, loss_name, layer_params, "
-          "sample_params, forward, layer, head, check_data); got Linear, missing noise, loss, loss_name, layer_params, "
+          "estimator 'psa' needs an SBN model (SBNMLP, SBNConvNet, or any object with noise, loss, loss_name, sizes, binary_sizes, "
+          "group_names, layer_params, sample_params, forward, layer, head, check_data); got Linear, missing noise, loss, loss_name, "
+          "sizes, binary_sizes, group_names, layer_params, "
           "sample_params, layer, head, check_data")
     assert check_sbn_model(SBNMLP([2, 3, 1]), 'psa') is not None
 
