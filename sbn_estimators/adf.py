@@ -23,10 +23,14 @@ def binary_moments(mu:torch.Tensor, # pre-activation means
     "Mean and variance of `x = sign(a - Z)` for `a ~ N(mu, var)`: variance-matched `P(x=+1) = F(mu / sqrt(1 + var/Var Z))`."
     noise = get_noise(noise)
     var = torch.as_tensor(var, dtype=mu.dtype, device=mu.device)
+    check_finite(mu, 'mu'); check_finite(var, 'var')   # NaN would give NaN moments silently
     if (var < 0).any(): raise ValueError(f"var: the pre-activation variances must be >= 0, got {var.min().item():.3g}")
+    return _moments(mu, var, noise)
+
+def _moments(mu, var, noise):
+    "`binary_moments` without its checks (`adf_moments`' unit: its variances are >= 0 by construction, and it checks nothing per layer)."
     p = noise.cdf(mu * torch.rsqrt(1 + var / NOISE_VARIANCE[noise.name]))
-    m = 2 * p - 1
-    return m, 4 * p * (1 - p)
+    return 2 * p - 1, 4 * p * (1 - p)
 
 # %% ../nbs/10d_adf.ipynb #c566dc55
 def _std(var): return var.clamp_min(1e-30).sqrt()     # sqrt with a finite gradient where a variance is 0
@@ -40,6 +44,7 @@ def adf_moments(net, x, # SBN model (`SBNMLP`, `SBNConvNet`) and inputs
     "Mean and variance of the head's outputs `[..., B, n_out]` propagated through the network."
     if head not in ('linear', 'squashed'): raise ValueError(f"head must be 'linear' or 'squashed', got {head!r}")
     ops, noise = psa_ops(net), net.noise
+    if unit is binary_moments: unit = _moments   # the same map, unchecked: no host sync per layer
     W0 = net.layer_params()[0][0]   # the checks of the estimators' surrogate, on x alone
     check_inputs(x, getattr(net, 'in_shape', net.sizes[:1]), W0.dtype, W0.device); check_params(net, params)
     *hidden, (V, c) = net.layer_params(params)

@@ -31,12 +31,6 @@ def _estimator(spec:str):
         raise ValueError(f"{name} is the float-network baseline; it takes no parameters, got {spec!r}")
     return estimator(BENCH_ESTIMATORS.get(name, name), **params)
 
-def _positive(value, name:str, none:str=None):
-    "Raise `ValueError` unless `value` is an integer >= 1 (or None, where `none` says what None means)."
-    if value is None and none: return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be positive (an integer >= 1" + (f", or None: {none}" if none else '') + f"), got {value!r}")
-
 def _device_problem(d) -> str:
     "What rules out benchmarking on device `d`, or None."
     try: dev = torch.device(d)
@@ -49,7 +43,7 @@ def _device_problem(d) -> str:
 
 def _check_problem(net_name, batch, device):
     if net_name not in BENCH_NETS: raise ValueError(f"unknown benchmark network {net_name!r}; valid: {', '.join(BENCH_NETS)}")
-    _positive(batch, 'batch', "the network's default")
+    check_count('batch', batch, "the network's default")
     if (why := _device_problem(device)): raise ValueError(f"device: {why}")
 
 def bench_problem(net_name:str, # a key of `BENCH_NETS`
@@ -106,7 +100,7 @@ def run_cases(net:str, # a key of `BENCH_NETS`
     _check_problem(net, batch, device)
     if isinstance(specs, str) or not isinstance(specs, (list, tuple)) or not specs or not all(isinstance(s, str) for s in specs):
         raise ValueError(f"specs must be a non-empty list of estimator specs (such as ['st', 'psa', 'reste:o=3,t=1.5']), got {specs!r}")
-    _positive(repeats, 'repeats'); _positive(threads, 'threads', "torch's")
+    check_count('repeats', repeats); check_count('threads', threads, "torch's")
     dtype = str(dtype).removeprefix('torch.') if isinstance(dtype, torch.dtype) else dtype
     if dtype not in BENCH_DTYPES: raise ValueError(f"dtype must be one of {', '.join(BENCH_DTYPES)}, got {dtype!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral): raise ValueError(f"seed must be an integer, got {seed!r}")

@@ -10,6 +10,7 @@ import numbers
 import torch
 from torch import nn
 from torch.optim.adam import adam
+from .core import check_count
 from .straight_through import sign_pm
 from .binary_weights import binary_weight_parameters, _positive, _finite
 
@@ -20,16 +21,13 @@ def binary_param_groups(model:nn.Module) -> list:
     ids = {id(p) for p in latent}
     return [{'params': latent, 'binary': True}, {'params': [p for p in model.parameters() if id(p) not in ids], 'binary': False}]
 
+def _scalar(v): return v.item() if isinstance(v, torch.Tensor) and v.ndim == 0 else v   # a 0-d tensor as a number, as `_positive` takes it
+
 def _unit(name, v, closed=False):
-    if isinstance(v, torch.Tensor) and v.ndim == 0: v = v.item()   # a 0-d tensor, as `_positive` takes it
+    v = _scalar(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 < v <= 1 if closed else 0 <= v < 1):
         raise ValueError(f"{name} must be in {'(0, 1]' if closed else '[0, 1)'}, got {v!r}")
     return float(v)
-
-def _count(name, v):
-    if isinstance(v, torch.Tensor) and v.ndim == 0: v = v.item()
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
 
 def _check_adam(g, n):
     "Adam's arguments of a group (`n` names it) as floats, refused as torch.optim.Adam refuses them (and non-finite ones)."
@@ -141,7 +139,7 @@ class BayesBiNN(torch.optim.Optimizer):
                  scale_eps=1e-10, # added to 1 - w_r^2 and to 1 - tanh^2(lambda) in s, as in the authors' code
                  betas=(0.9, 0.999), eps=1e-8, weight_decay=0.): # Adam for the real-valued groups
         lr, temperature = _positive('lr', lr), _positive('temperature', temperature)
-        train_size = _count('train_size', train_size)
+        train_size = check_count('train_size', _scalar(train_size))
         beta = _unit('beta', beta)
         super().__init__(params, dict(lr=lr, temperature=temperature, prior_lambda=prior_lambda, init_lambda=init_lambda,
                                       train_size=train_size, betas=betas, eps=eps, weight_decay=weight_decay, binary=False, beta=beta,
@@ -156,7 +154,7 @@ class BayesBiNN(torch.optim.Optimizer):
         h = {k: _positive(k + n, g[k]) for k in ('lr', 'temperature')}
         h.update(scale_eps=_unit('scale_eps' + n, g['scale_eps'], closed=True), beta=_unit('beta' + n, g['beta']), **_check_adam(g, n))
         h.update(prior_lambda=_finite('prior_lambda' + n, g['prior_lambda']), init_lambda=_finite('init_lambda' + n, g['init_lambda'], 0))   # |lambda|: the sign is the weight's
-        super().add_param_group({**group, **h, 'train_size': _count('train_size' + n, g['train_size'])})
+        super().add_param_group({**group, **h, 'train_size': check_count('train_size' + n, _scalar(g['train_size']))})
         group = self.param_groups[-1]
         if not group['binary']: return
         try:

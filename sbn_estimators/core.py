@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['NOISES', 'LOSSES', 'Noise', 'noise_dtype', 'LogisticNoise', 'NormalNoise', 'UniformNoise', 'TriangularNoise',
            'get_noise', 'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite',
-           'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model', 'check_params']
+           'check_count', 'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model', 'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
-import math
+import math, numbers
 from typing import Protocol, runtime_checkable
 import torch
 import torch.nn.functional as F
@@ -182,6 +182,17 @@ def check_finite(t:torch.Tensor, # tensor to check
         bad = (~torch.isfinite(t)).sum().item()
         raise ValueError(f"{what} has {bad} non-finite value(s) (NaN or inf); clean the input first")
     return t
+
+# %% ../nbs/00_core.ipynb #88daa4ab
+def check_count(name:str, # the argument's name, for the message
+                v, # the value to check
+                none:str=None # where None is valid too: what it means (None is then returned)
+               ) -> int|None:
+    "`v` as an `int`, or a `ValueError` naming argument `name` unless it is a positive integer (bool is not)."
+    if v is None and none is not None: return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"{name} must be a positive integer" + (f" (None: {none})" if none is not None else '') + f", got {v!r}")
+    return int(v)
 
 # %% ../nbs/00_core.ipynb #7fafa409
 def _autocast_on(device:torch.device) -> bool:

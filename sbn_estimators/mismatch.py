@@ -43,12 +43,9 @@ def _losses(f, points):
         raise ValueError(f"f must return one loss per parameter point: shape [{k}], got {got}")
     return out
 
-def _check_count(name, n):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1: raise ValueError(f"{name} must be a positive integer, got {n!r}")
-
 def _antithetic_chunks(f, params, sigma, samples, seed, chunk):
     "Checks the arguments, then iterates, per chunk of perturbations, over the antithetic terms `[k, *shape]` of every parameter tensor."
-    _check_params(params); sig = _sigmas(sigma, params); _check_count('samples', samples); _check_count('chunk', chunk)
+    _check_params(params); sig = _sigmas(sigma, params); check_count('samples', samples); check_count('chunk', chunk)
     w = [p.detach() for p in params]
     gen = torch.Generator(device=w[0].device).manual_seed(_check_seed(seed))
     def terms():
@@ -87,7 +84,7 @@ def coordinate_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape]
                     chunk:int=256 # coordinates evaluated per call of f
                    ) -> list:
     "Central differences (L(w + h e_i) - L(w - h e_i)) / (2h) for every coordinate i of every tensor."
-    _check_params(params); hs = _sigmas(h, params, 'h'); _check_count('chunk', chunk)
+    _check_params(params); hs = _sigmas(h, params, 'h'); check_count('chunk', chunk)
     w = [p.detach() for p in params]
     out = []
     for j, (p, hj) in enumerate(zip(w, hs)):
@@ -105,12 +102,14 @@ def coordinate_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape]
 # %% ../nbs/04a_mismatch.ipynb #3e428858
 _PROBE = (-3., -1., -1e-3, 0., 1e-3, 1., 3.)   # pre-activations on which a proxy's forward must be sign(a), 0 included
 
-def _check_proxy_forward(est:LocalEstimator, what:str) -> LocalEstimator:
-    "`est`, refused unless its forward is the network's quantised value sign(a) (+1 at 0), the same at every call."
+def _check_proxy_forward(est:LocalEstimator, what:str, forward:bool=True) -> LocalEstimator:
+    "`est`, refused if it samples and (`forward`) unless its forward is the network's quantised value sign(a) (+1 at 0), the same at every call."
     if est.stochastic:
-        raise ValueError(f"proxy {what}: its forward samples (stochastic), so it is not the network's sign(a) and the measured gradient "
-                         f"would depend on the global random state; a proxy must be a local estimator with the deterministic forward sign(a), "
-                         f"e.g. 'clipped_st', 'st', 'approx_sign'")
+        raise ValueError(f"proxy {what}: its forward samples (stochastic), so " + ("it is not the network's sign(a) and " if forward else "") +
+                         "the measured gradient would depend on the global random state; a proxy must be a " +
+                         ("local estimator with the deterministic forward sign(a)" if forward else "deterministic local estimator") +
+                         ", e.g. 'clipped_st', 'st', 'approx_sign'")
+    if not forward: return est
     a = torch.tensor(_PROBE)
     with torch.no_grad(), torch.random.fork_rng(devices=[]): out = [est(a).float(), est(a).float()]
     wrong = [(x, o) for x, o in zip(_PROBE, out[0].tolist()) if o != (1. if x >= 0 else -1.)]
@@ -145,12 +144,18 @@ def _proxy_slots(model):
     return [(m, 'est') for m in model.modules() if isinstance(m, BinaryActivation)] + \
            [(m, 'proxy') for m in model.modules() if getattr(m, 'steps', None) == 1 and hasattr(m, 'proxy')]
 
+def _has_activations(model) -> bool:
+    "Whether a proxy gives some unit of `model` its forward too (a BinaryActivation's estimator), not only its backward (Quantize's proxy)."
+    return any(attr == 'est' for _, attr in _proxy_slots(model))
+
 def set_proxy(model:nn.Module, proxy # registry spec or `LocalEstimator`; None resets modules with a `proxy` to their own backward
              ) -> nn.Module:
-    "Give every binary unit of `model` the backward of local estimator `proxy`."
+    "Give every binary unit of `model` the backward of local estimator `proxy` (a BinaryActivation's forward too, so there it must be sign(a))."
+    if proxy is not None: proxy_estimator(proxy, check_forward=_has_activations(model))   # refused before any unit changes
     for m, attr in _proxy_slots(model):
         if proxy is None and attr == 'est': continue   # a BinaryActivation has no backward of its own
-        setattr(m, attr, None if proxy is None else proxy_estimator(proxy))
+        # a module with a `proxy` (Quantize) uses only its backward: any local estimator, as Quantize(1, proxy=...) takes it
+        setattr(m, attr, None if proxy is None else proxy_estimator(proxy, check_forward=attr == 'est'))
     return model
 
 # %% ../nbs/04a_mismatch.ipynb #8fd77edd
@@ -193,8 +198,11 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
     if isinstance(proxies, str) or not isinstance(proxies, (list, tuple)) or not proxies:
         raise ValueError(f"proxies must be a non-empty list of proxies (registry specs, estimators, or None for the model's own), "
                          f"e.g. {[proxies] if isinstance(proxies, str) else ['clipped_st', None]!r}; got {proxies!r}")
-    for p in proxies:
-        if p is not None: proxy_estimator(p)   # an unknown spec is refused now, not after the reference is estimated
+    forward = _has_activations(model)   # a BinaryActivation's proxy is its forward too: sign(a); a Quantize's only has to be deterministic
+    for p in proxies:   # an unknown spec is refused now, not after the reference is estimated
+        if p is None: continue
+        est = proxy_estimator(p, check_forward=forward)
+        if not forward: _check_proxy_forward(est, repr(p if isinstance(p, str) else _estimator_label(est)), forward=False)
     if None in proxies:   # the model's own backward: the same checks, on each unit's estimator
         for name, m in model.named_modules():
             if isinstance(m, BinaryActivation):

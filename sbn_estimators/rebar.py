@@ -31,14 +31,19 @@ def conditional_noise(a:torch.Tensor, # pre-activations (gradients flow into the
     if v is not None:   # one reduction, only for a given v: the estimators draw theirs, in (0, 1) by construction
         bad = ~((v > 0) & (v < 1))
         if bad.any(): raise ValueError(f"v must be uniforms in (0, 1), got values {_values(v[bad])}")
+    if noise.name not in ('logistic', 'normal'):
+        raise ValueError(f"conditional_noise needs an invertible noise CDF (logistic or normal), got {noise.name}")
+    return _conditional_noise(a, x, noise, v)
+
+def _conditional_noise(a, x, noise, v=None):
+    "`conditional_noise` without its checks (REBAR's: its states are ±1, or NaN where `a` is NaN, by construction)."
     if v is None:   # in float32 under half precision, like every noise (noise_dtype)
         dt = noise_dtype(a.dtype)
         v = torch.rand(a.shape, dtype=dt, device=a.device).clamp(min=torch.finfo(dt).tiny)
     s = x * a
     if noise.name == 'logistic':
         return x * (torch.log(v) + noise.log_cdf(s) - torch.log1p(-v * noise.cdf(s)))
-    if noise.name == 'normal': return x * torch.special.ndtri(torch.exp(torch.log(v) + noise.log_cdf(s)))
-    raise ValueError(f"conditional_noise needs an invertible noise CDF (logistic or normal), got {noise.name}")
+    return x * torch.special.ndtri(torch.exp(torch.log(v) + noise.log_cdf(s)))   # normal
 
 # %% ../nbs/09a_rebar_relax.ipynb #8d5ca61a
 @register_estimator('rebar')
@@ -127,9 +132,9 @@ class REBAR(Estimator):
             for k in range(len(pairs) - 1):                                 # the hard path
                 a = net.layer(k, h, params)
                 z = net.noise.sample(a.shape, a.device, noise_dtype(a.dtype))
-                h = torch.where(a.detach() > z, 1., -1.).to(a.dtype)
+                h = torch.where(a.detach() > z, 1., a.detach().clamp(-1., -1.)).to(a.dtype)   # NaN stays NaN, as in sample_states
                 S = S + net.noise.log_cdf(h * a).sum(-1)
-                zs.append(z); zts.append(conditional_noise(a, h, net.noise))
+                zs.append(z); zts.append(_conditional_noise(a, h, net.noise))
             f = net.loss(net.head(h, params), y)
             if not theta: return reduce_loss(f.detach())                    # nothing to differentiate
             A = grad(reduce_loss(f + f.detach() * (S - S.detach())))

@@ -206,11 +206,18 @@ class DisARM(PerLayerEstimator):
 def _check_copula_n(n):
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
 
+def _check_shape(shape) -> tuple:
+    "`shape` as a tuple of ints: a non-negative integer or a sequence of them, as torch.rand takes it (bool is not an integer here)."
+    one = lambda n: isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 0
+    if one(shape): return (int(shape),)
+    if isinstance(shape, (tuple, list, torch.Size)) and all(one(n) for n in shape): return tuple(int(n) for n in shape)
+    raise ValueError(f"shape must be a non-negative integer or a sequence of them (as torch.rand takes it), got {shape!r}")
+
 def dirichlet_copula(n:int, # number of samples, n >= 2
                      shape, device=None, dtype=None) -> torch.Tensor:
     "[n, *shape] uniforms with uniform marginals, exchangeable and negatively correlated (antithetic for n = 2)."
     _check_copula_n(n)
-    if isinstance(shape, numbers.Integral): shape = (int(shape),)   # an int shape, as torch.rand takes it
+    shape = _check_shape(shape)
     if n == 2:
         u = torch.rand(shape, device=device, dtype=dtype)
         return torch.stack([u, 1 - u])
