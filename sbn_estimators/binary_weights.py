@@ -60,15 +60,19 @@ class MirrorDescent(torch.optim.Optimizer):
         super().add_param_group({**group, **_check_md({**self.defaults, **group}, where)})
 
     @torch.no_grad()
+    def _mirror_step(self, group):
+        "The update of one group of latent weights (`MirrorDescentAdam` of 20_binary_optimizers steps its binary groups with it)."
+        for eta in group['params']:
+            if eta.grad is None: continue
+            eta.sub_(group['lr'] * (eta.grad + group['weight_decay'] * eta))
+            if group['clip'] is not None: eta.clamp_(-group['clip'], group['clip'])
+
+    @torch.no_grad()
     def step(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad(): loss = closure()
-        for group in self.param_groups:
-            for eta in group['params']:
-                if eta.grad is None: continue
-                eta.sub_(group['lr'] * (eta.grad + group['weight_decay'] * eta))
-                if group['clip'] is not None: eta.clamp_(-group['clip'], group['clip'])
+        for group in self.param_groups: self._mirror_step(group)
         return loss
 
 # %% ../nbs/07_binary_weights.ipynb #712110e0

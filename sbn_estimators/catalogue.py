@@ -292,7 +292,8 @@ MODEL_REFS = {'psa_allconv': ('shekhovtsov2020psa',), 'resnet20': ('wu2023reste'
               'vgg_small': ('wu2023reste',), 'binaryduo_vgg7': ('kim2020binaryduo',), 'duo_mlp': ('kim2020binaryduo',),
               'duo_vgg7': ('kim2020binaryduo',), 'duo_resnet18': ('kim2020binaryduo',), 'fmnist_biper_conv': ('vargas2024biper',),
               'fmnist_bnn_conv': ('courbariaux2015binaryconnect', 'rastegari2016xnor')}   # latent binary weights; XNOR-Net's mean |W| scale
-OPTIMIZER_REFS = {'adam': ('kingma2015adam',), 'bop': ('helwegen2019bop',), 'bayesbinn': ('meng2020bayesbinn',)}
+OPTIMIZER_REFS = {'adam': ('kingma2015adam',), 'bop': ('helwegen2019bop',), 'bayesbinn': ('meng2020bayesbinn',),
+                  'mirror_descent': ('shekhovtsov2021st', 'courbariaux2015binaryconnect')}   # latent weights as mirror descent; BinaryConnect's update
 
 def run_references(estimator_spec:str, # the run's estimator, e.g. 'reste:o=3' (aliases resolve: 'dst' is 'st')
                    model:str='', # model name[:key=value,...]

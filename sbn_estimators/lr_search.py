@@ -58,7 +58,8 @@ def _trial(cfg, lr, epochs, trained, metric, train_fn) -> dict:
     try: train_fn(dataclasses.replace(cfg, lr=float(lr), epochs=epochs), out=None, callbacks=[lambda epoch, row: rows.append(row)], progress=False)
     except Diverged as e: return dict(lr=float(lr), epochs=trained, score=None, diverged=str(e))
     row = rows[-1]
-    finite = math.isfinite(row[metric]) and math.isfinite(row.get('val_loss', 0.))   # a NaN loss can come with a finite accuracy (argmax of NaN)
+    loss = 'val_det_loss' if metric == 'val_det_acc' else 'val_loss'   # the loss of the network the metric scores, as the trainer's best.pt rule
+    finite = math.isfinite(row[metric]) and math.isfinite(row.get(loss, 0.))   # a NaN loss can come with a finite accuracy (argmax of NaN)
     return dict(lr=float(lr), epochs=trained, **{k: row[k] for k in row if k.startswith('val_')}, score=row[metric] if finite else None)
 
 def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for (its lr and epochs are replaced)
@@ -112,7 +113,7 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
         trials.append(_trial(cfg, lr, epochs, trained, metric, train_fn))
         if path is not None: _save(path, dict(key, trials=trials))   # no 'lr' yet: the search is not finished
     ok = [t for t in trials if t['score'] is not None and math.isfinite(t['score'])]   # a file written before scores were null holds nan
-    if trials and not ok: raise Diverged(f"every trial diverged (stopped by the trainer, or its validation loss or {metric} not finite) for the rates {grid}; try smaller rates")
+    if trials and not ok: raise Diverged(f"every trial diverged (stopped by the trainer, or {metric} or its network's validation loss not finite) for the rates {grid}; try smaller rates")
     pick = lambda: (max if SEARCH_METRICS[metric] == 'max' else min)(ok, key=lambda t: t['score'])['lr']   # the first of equals: ties go to the first rate
     rec = dict(key, trials=trials, lr=pick() if trials else float(grid[0]))
     if path is not None: _save(path, rec)

@@ -27,7 +27,7 @@ from .straight_through import sign_pm
 from .binary_weights import weight_penalty, binary_weight_layers, flip_ratio
 from .summary import model_summary, ModelSummary
 from .catalogue import bibtex, run_references
-from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, Bop, BayesBiNN
+from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, make_mirror_descent, Bop, BayesBiNN, MirrorDescentAdam
 from . import cli
 from .data import _idx_file, _takes_dtype
 
@@ -36,11 +36,13 @@ def _sgd(params, cfg, train_size): return torch.optim.SGD(params, lr=cfg.lr, mom
 def _adam(params, cfg, train_size): return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 def _bop(params, cfg, train_size, **kw): return make_bop(params, cfg, **kw)
 def _bayesbinn(params, cfg, train_size, **kw): return make_bayesbinn(params, cfg, train_size=train_size, **kw)
+def _mirror_descent(params, cfg, train_size, **kw): return make_mirror_descent(params, cfg, **kw)
 def _defaults(cls, *names): return {k: inspect.signature(cls).parameters[k].default for k in names}
 
-OPTIMIZERS = {'sgd': _sgd, 'adam': _adam, 'bop': _bop, 'bayesbinn': _bayesbinn} # name -> factory(param groups, cfg, train_size, **params) -> torch.optim.Optimizer
+OPTIMIZERS = {'sgd': _sgd, 'adam': _adam, 'bop': _bop, 'bayesbinn': _bayesbinn, 'mirror_descent': _mirror_descent} # name -> factory(param groups, cfg, train_size, **params) -> torch.optim.Optimizer
 OPTIMIZER_PARAMS = {'sgd': {}, 'adam': {}, 'bop': _defaults(Bop, 'threshold', 'gamma'),   # what `name:key=value,...` may set, with the defaults
-                    'bayesbinn': _defaults(BayesBiNN, 'temperature', 'init_lambda', 'prior_lambda', 'beta', 'scale_eps')}
+                    'bayesbinn': _defaults(BayesBiNN, 'temperature', 'init_lambda', 'prior_lambda', 'beta', 'scale_eps'),
+                    'mirror_descent': _defaults(MirrorDescentAdam, 'weight_decay', 'clip')}   # the latents' entropy decay and clip; --weight-decay is Adam's
 DEFAULT_LR = {'sgd': 0.1, 'adam': 0.01, 'bop': 0.01} # learning rate when none is given (Bop: Adam's rate for the real-valued parameters)
 SCHEDULES, INITS = ('constant', 'cosine'), ('default', 'normalize')
 DEFAULT_MODELS = {'digits': 'sbn_mlp', 'cos': 'sbn_mlp', 'cifar10': 'psa_allconv', 'fashion_mnist': 'sbn_mlp', 'mnist': 'sbn_mlp'}
@@ -363,9 +365,9 @@ def evaluate_posterior(model:nn.Module, opt:BayesBiNN, data:Data, split:str='tes
     return dict(post_acc=acc / samples / len(y), post_ens_acc=ens_acc / len(y), post_loss=loss.mean().item())
 
 # %% ../nbs/14_train.ipynb #71d7d815
-def _binary_weight_models(own_signs:bool=False # also models whose binarizer has signs of its own (BiPer): `--export` writes them, bop and bayesbinn cannot train them
+def _binary_weight_models(own_signs:bool=False # also models whose binarizer has signs of its own (BiPer): `--export` writes them, bop, bayesbinn and mirror_descent cannot train them
                           ) -> list:
-    "Names of the registered models with binary weights that bop and bayesbinn train (built with their defaults on the meta device: no weights allocated)."
+    "Names of the registered models with binary weights that bop, bayesbinn and mirror_descent train (built with their defaults on the meta device: no weights allocated)."
     names = []
     for n in list_models():
         e = MODELS[n]
@@ -377,16 +379,20 @@ def _binary_weight_models(own_signs:bool=False # also models whose binarizer has
         if layers and (own_signs or not any(hasattr(l.binarize, 'signs') for l in layers)): names.append(n)   # see make_optimizer
     return names
 
+_BINARY_OPTIMIZERS = ('bop', 'bayesbinn', 'mirror_descent') # the optimizers of `OPTIMIZERS` that step latent binary weights by a rule of their own
+
 def make_optimizer(model:nn.Module, cfg:TrainConfig, train_size:int):
     "The optimizer `cfg.optimizer` names in `OPTIMIZERS` for `model` (latent binary weights in their own group), with the settings of `cfg` and of its spec."
     name, params = _split_spec(cfg.optimizer, 'optimizer')
-    if name in ('bop', 'bayesbinn') and not binary_weight_layers(model):
+    if name in _BINARY_OPTIMIZERS and not binary_weight_layers(model):
         raise ValueError(f"optimizer {name!r} trains binary weights and model {cfg.model!r} has none; models with binary weights: "
                          f"{', '.join(_binary_weight_models())}; or use adam or sgd")
-    if name in ('bop', 'bayesbinn'):   # they step the latent as the ±1 weight itself: a binarizer with its own signs breaks that
+    if name in _BINARY_OPTIMIZERS:   # the latent's sign is the ±1 weight (mirror descent: the logit of P(+1)); a binarizer with its own signs breaks that
         own = {n: type(m.binarize).__name__ for n, m in binary_weight_layers(model).items() if hasattr(m.binarize, 'signs')}
-        if own: raise ValueError(f"optimizer {name!r} treats each latent binary weight as its sign, but layer {next(iter(own))!r} "
+        what = 'as the logit of its sign' if name == 'mirror_descent' else 'as its sign'
+        if own: raise ValueError(f"optimizer {name!r} treats each latent binary weight {what}, but layer {next(iter(own))!r} "
                                  f"binarizes with {next(iter(own.values()))} (signs of its own): use adam or sgd")
+    if name in ('bop', 'bayesbinn'):   # they step the latent as the ±1 weight itself (mirror descent steps its logit, a sample's too)
         sampled = [n for n, m in binary_weight_layers(model).items() if not m.deterministic]
         if sampled: raise ValueError(f"optimizer {name!r} treats each latent binary weight as its sign, but layer {sampled[0]!r} forwards "
                                      "a Bernoulli sample of its weights (deterministic=False): build it with deterministic=True, or use adam or sgd")
@@ -597,11 +603,11 @@ def summarize(cfg:TrainConfig) -> ModelSummary:
     return model_summary(model, data.input(data.splits['test'][0][:1], next(model.parameters()).dtype))
 
 # %% ../nbs/14_train.ipynb #a9677272
-METRIC_COLUMNS = ['stage', 'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_ens_acc', 'val_det_acc', 'flip_ratio', 'seconds']
+METRIC_COLUMNS = ['stage', 'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_ens_acc', 'val_det_acc', 'val_det_loss', 'flip_ratio', 'seconds']
 
 def _write_metrics(path:Path, rows):
     with cli.atomic_path(path) as tmp, open(tmp, 'w', newline='') as f:
-        w = csv.DictWriter(f, METRIC_COLUMNS); w.writeheader(); w.writerows(rows)
+        w = csv.DictWriter(f, METRIC_COLUMNS); w.writeheader(); w.writerows(rows)   # a row of a run from before a column leaves it empty
 
 # %% ../nbs/14_train.ipynb #14b0b435
 def plot_metrics(rows, path=None):
@@ -756,11 +762,19 @@ def _evaluates_det(model:nn.Module, est) -> bool:
     weights = [o.deterministic for m in binary_weight_layers(model).values() for o in (m, m.binarize) if hasattr(o, 'deterministic')]
     return bool(acts) and all(acts) and all(weights)   # no BinaryActivation (BinaryDuo's quantisers): nothing is sampled, the two agree
 
+def _data_format(cfg:TrainConfig) -> Data:
+    "What `build` reads of `cfg`'s dataset (name, input shape, outputs, loss), as `load_data` gives it: for the image datasets of `DATA_SHAPES` (10 classes) a `Data` without examples, their files unread; the others (the digits and cos, made in memory; a plugin's) loaded."
+    if cfg.data not in DATA_SHAPES: return load_data(cfg)
+    flat = _reads_flat(cfg) and 'flatten' in inspect.signature(DATASETS[cfg.data]).parameters   # as load_data: a loader that flattens stores flat images
+    shape = (math.prod(DATA_SHAPES[cfg.data]),) if flat else DATA_SHAPES[cfg.data]
+    empty = lambda: (torch.zeros(0, *shape, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64))
+    return Data(cfg.data, {k: empty() for k in ('train', 'val', 'test')}, n_out=10)
+
 def selection_metric(cfg:TrainConfig) -> str:
-    "The validation accuracy `train` chooses `best.pt` on for `cfg` (when it has a validation split): 'val_det_acc' if the network of its last stage is deterministic as built, else 'val_acc'. Reads the data as `train` does; leaves the random state as it was."
+    "The validation accuracy `train` chooses `best.pt` on for `cfg` (when it has a validation split): 'val_det_acc' if the network of its last stage is deterministic as built, else 'val_acc'. Builds the network for the dataset's format (`_data_format`: image datasets without reading their files); leaves the random state as it was."
     if not isinstance(cfg, TrainConfig): raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     with torch.random.fork_rng(devices=[]):   # building initialises weights: the caller's random numbers stay as they were
-        model, est = build(cfg, load_data(cfg))
+        model, est = build(cfg, _data_format(cfg))
         return f"val_{'det_acc' if _evaluates_det(_after_stages(cfg, model, est), est) else 'acc'}"
 
 def _scheduled(model:nn.Module, est) -> list:
@@ -853,10 +867,10 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 validating = len(data.splits['val'][1]) > 0   # val 0: no validation, metrics nan, best.pt is the last epoch
                 with _eval_rng(cfg.seed, g + 1, device):   # its own draws: the evaluation settings leave training as it is
                     v = evaluate(model, data, 'val', cfg.eval_samples, device=device, amp=cfg.amp, progress=progress and rank == 0) if validating else \
-                        dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'))
+                        dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'), det_loss=float('nan'))
                 rows.append(dict(stage=st['name'], epoch=g + 1, lr=lr, train_loss=run_loss / steps,
                                  train_acc=run_acc / steps, val_loss=v['loss'], val_acc=v['acc'], val_ens_acc=v['ens_acc'],
-                                 val_det_acc=v['det_acc'], flip_ratio=flips / steps if track else float('nan'), seconds=seconds))
+                                 val_det_acc=v['det_acc'], val_det_loss=v['det_loss'], flip_ratio=flips / steps if track else float('nan'), seconds=seconds))
                 improved = math.isfinite(v['det_loss' if key == 'det_acc' else 'loss']) and v[key] > best if validating else True
                 best = v[key] if improved else best
                 rng = _rng_state(world)

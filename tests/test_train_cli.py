@@ -80,7 +80,7 @@ def test_config_file_checked_by_type(content, msg, tmp_path, capsys):
 
 def test_help_shows_true_defaults():
     h = ' '.join(_parser().format_help().split())
-    assert '--lr LR learning rate (default: 0.1 for sgd, 0.01 for adam, 0.01 for bop; none for bayesbinn: give it, or an lr in every stage)' in h
+    assert '--lr LR learning rate (default: 0.1 for sgd, 0.01 for adam, 0.01 for bop; none for bayesbinn, mirror_descent: give it, or an lr in every stage)' in h
     assert "(default: the dataset's: digits sbn_mlp" in h and '(default: 0.9)' in h and '(default: true)' in h
     assert "(default: PyTorch's choice" in h and '--data-dir' in h and '--smoke' in h
 
