@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import torch
 from .train import TrainConfig, Diverged, train, selection_metric
 from . import cli
+from .core import check_count
 
 # %% ../nbs/13a_lr_search.ipynb #17eb3fb4
 SEARCH_METRICS = dict(val_acc='max', val_ens_acc='max', val_det_acc='max', val_loss='min')   # what a search scores by, and its better end
@@ -25,11 +26,6 @@ def _key(cfg, grid, epochs, metric):
 def _save(path:Path, rec:dict):
     path.parent.mkdir(parents=True, exist_ok=True)
     cli.save_json(path, rec)
-
-def _check_count(v, name:str) -> int:
-    "`v` as an int, or a `ValueError` naming argument `name` unless it is a positive integer (bool is not)."
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
 
 def _load(path:Path, what:str) -> dict:
     "The JSON object stored in `path`, or a `ValueError` that names the file as damaged."
@@ -84,7 +80,7 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
     for g in grid:   # the trainer's own rule for a rate, before the first trial
         try: dataclasses.replace(cfg, lr=g)
         except ValueError as e: raise ValueError(f"grid: {e}") from None
-    epochs = _check_count(epochs, 'epochs')
+    epochs = check_count('epochs', epochs)
     trained = None   # the epochs a trial trains: the plan's total
     if len(grid) > 1:   # trials train: the configuration at the trials' epochs must be one the trainer takes
         try: trained = sum(st['epochs'] for st in dataclasses.replace(cfg, lr=grid[0], epochs=epochs).plan())
@@ -154,7 +150,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
     if len(set(seeds)) < len(seeds): raise ValueError(f"seeds lists a seed twice, which would count one run twice in the means: {seeds}")
     unknown = [l for l in grids or {} if l not in methods]
     if unknown: raise ValueError(f"grids names {unknown}, which are not methods (the methods: {list(methods)})")
-    _check_count(search_epochs, 'search_epochs')
+    check_count('search_epochs', search_epochs)
     fields_ = {f.name for f in dataclasses.fields(TrainConfig)}
     cfgs = {}   # every method's configuration, checked before any training
     for label, fields in methods.items():
