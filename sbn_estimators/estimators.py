@@ -91,9 +91,26 @@ class Estimator:
         except ValueError: return object.__repr__(self)   # a constructor parameter not kept as an attribute
 
 # %% ../nbs/03_estimators.ipynb #8c250bf0
+def _float_input(forward):
+    "`forward` that first refuses pre-activations that are not floating point (see `LocalEstimator`)."
+    arg = list(inspect.signature(forward).parameters)[1:2] or ['a']
+    @functools.wraps(forward)
+    def checked(self, *args, **kw):
+        a = args[0] if args else kw.get(arg[0])
+        if isinstance(a, torch.Tensor) and not a.is_floating_point():
+            raise ValueError(f"estimator {self.name or type(self).__name__!r}: the pre-activations {arg[0]} must be a floating-point "
+                             f"tensor (float16, bfloat16, float32 or float64), got dtype {a.dtype}; pass {arg[0]}.float()")
+        return forward(self, *args, **kw)
+    checked.checks_dtype = True
+    return checked
+
 class LocalEstimator(nn.Module, Estimator):
-    "An estimator that is an activation: `forward(a)` maps pre-activations to outputs with its own backward."
+    "An estimator that is an activation: `forward(a)` maps pre-activations to outputs with its own backward; every subclass's `forward` refuses pre-activations that are not floating point."
     model_kinds = ('sbn', 'layered')
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        f = cls.__dict__.get('forward')
+        if f is not None and not getattr(f, 'checks_dtype', False): cls.forward = _float_input(f)
     def __init__(self, noise='logistic'): # noise of the binary units this estimator assumes
         nn.Module.__init__(self)
         self._noise = get_noise(noise)

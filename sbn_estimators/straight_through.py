@@ -124,7 +124,7 @@ class ClippedST(StraightThrough):
 @register_estimator('approx_sign')
 class ApproxSign(StraightThrough):
     "Bi-Real's ApproxSign: backward 2(1 - |a|)_+, the derivative of the piecewise quadratic proxy."
-    def proxy(self, a): return torch.where(a.abs() < 1, 2 * a - a * a.abs(), torch.sign(a))
+    def proxy(self, a): return torch.where(a.abs() < 1, 2 * a - a * a.abs(), sign_pm(a.detach()))   # ±1 outside, NaN kept (torch.sign(NaN) is 0)
     def slope(self, a): return (2 - 2 * a.abs()).clamp(min=0)
 
 # %% ../nbs/05_straight_through.ipynb #acd8adfd
@@ -144,5 +144,9 @@ class SwishSign(StraightThrough):
         ba = self._ba(a)
         return (2 * torch.sigmoid(ba) * (1 + ba * torch.sigmoid(-ba)) - 1).to(a.dtype)
     def slope(self, a):   # 1 - s = sigmoid(-ba) and 1 - 2s = -tanh(ba/2) without cancellation
+        top = torch.finfo(a.dtype).max   # the peak slope is beta, at a = 0 (both factors of the slope fall with |beta a|)
+        if self.beta > top:
+            raise ValueError(f"beta={self.beta:g} gives {type(self).__name__} a peak slope of {self.beta:g}, beyond the largest {a.dtype} "
+                             f"number {top:g}: use float32, or beta <= {top:.4g}")
         ba = self._ba(a)
         return (2 * self.beta * torch.sigmoid(ba) * torch.sigmoid(-ba) * (2 - ba * torch.tanh(ba / 2))).to(a.dtype)
