@@ -162,12 +162,13 @@ def check_catalogue(catalogue:dict=None, # name -> entry (default `CATALOGUE`)
                     references:dict=None # key -> paper (default `REFERENCES`)
                    ):
     "Raise a `ValueError` listing every disagreement between the registry, `catalogue` and `references`."
-    catalogue, references = catalogue or CATALOGUE, references or REFERENCES
+    catalogue = CATALOGUE if catalogue is None else catalogue   # an empty dict is checked, not replaced
+    references = REFERENCES if references is None else references
     list_estimators()
     problems = [f'{n}: registered but has no catalogue entry' for n in ESTIMATORS if n not in catalogue]
     problems += [f'{n}: catalogue entry names no registered estimator' for n in catalogue if n not in ESTIMATORS]
     for n, e in catalogue.items():
-        problems += [f'{n}: cites {k!r}, which is not in REFERENCES' for k in e['refs'] if k not in references]
+        problems += [f'{n}: cites {k!r}, which is not in REFERENCES' for k in e.get('refs', ()) if k not in references]   # no 'refs': named below
         problems += [f'{n}: entry lacks {k!r}' for k in ('cost', 'unbiased', 'refs') if k not in e]
         if n in ESTIMATORS:
             need = ('forward', 'backward') if estimator_kind(n) == 'local' else ('estimate',)
@@ -304,6 +305,8 @@ def run_references(estimator_spec:str, # the run's estimator, e.g. 'reste:o=3' (
     from sbn_estimators.models import list_models
     from sbn_estimators.train import OPTIMIZERS   # what sbn-train accepts (train imports this module: imported here)
     from sbn_estimators.data import DATASETS
+    for arg, value in (('model', model), ('optimizer', optimizer), ('data', data)):
+        if not isinstance(value, str): raise ValueError(f"{arg} must be a string (a registry name, '' for none), got {value!r}")
     for arg, value, valid in (('model', model.split(':')[0], list_models()), ('optimizer', optimizer.split(':')[0], list(OPTIMIZERS)),
                               ('data', data, list(DATASETS))):
         if value and value not in valid: raise ValueError(f"{arg} {value!r} is not registered; valid: {', '.join(valid)}")

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'IDX_STEMS', 'IDX_DATASETS', 'DATASETS', 'Data', 'train_val_split', 'load_digits',
-           'digits_data', 'cos_dataset', 'flip_crop', 'read_cifar10', 'write_fake_cifar10', 'cifar10_data', 'read_idx',
-           'write_idx', 'idx_folders', 'verify_idx', 'read_idx_dataset', 'idx_data', 'fashion_mnist_data', 'mnist_data',
-           'get_data']
+           'digits_data', 'cos_dataset', 'flip_crop', 'DataNotFoundError', 'read_cifar10', 'write_fake_cifar10',
+           'cifar10_data', 'read_idx', 'write_idx', 'idx_folders', 'verify_idx', 'read_idx_dataset', 'idx_data',
+           'fashion_mnist_data', 'mnist_data', 'get_data']
 
 # %% ../nbs/13_data.ipynb #9de116f8
 import gzip, hashlib, importlib.resources, inspect, math, pickle, struct, zlib
@@ -66,24 +66,25 @@ def _check_split_seed(seed) -> int:
     except ValueError as e: raise ValueError(f"{e} (a CPU generator reads only a seed's low 32 bits: a larger seed would repeat a smaller one's data)") from None
 
 def _check_val(val):
-    "`val` as a Python number (a 0-d tensor's item), after checking it is a finite real number >= 0."
+    "`val` as a Python number (a 0-d tensor's item), after checking it is a fraction in [0, 1) or a whole number >= 1 (a count, whatever its type)."
     v = val.item() if isinstance(val, torch.Tensor) and val.ndim == 0 else val
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
-        raise ValueError(f"val must be a fraction in [0, 1) or a count of examples below n, got {val!r}")
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 or (v >= 1 and v != int(v)):
+        raise ValueError(f"val must be a fraction in [0, 1) or a whole number of examples (a count, whatever its type: "
+                         f"5000.0 is 5000), got {val!r}")
     return v
 
 def train_val_split(n:int, # number of training examples
-                    val:float|int, # validation fraction in [0, 1) or a count of examples (any real number; a 0-d tensor too)
+                    val:float|int, # validation fraction in [0, 1), or a whole number >= 1 of examples whatever its type (5000.0 is 5000; a 0-d tensor too)
                     seed:int=0 # in 0..2**32-1
                    ):
     "Index tensors `(train_idx, val_idx)` of a seeded random split of `range(n)`."
     seed = _check_split_seed(seed)
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0: raise ValueError(f"n must be a non-negative integer (the number of examples), got {n!r}")
     n, v = int(n), _check_val(val)
-    n_val = int(v) if isinstance(v, numbers.Integral) else round(float(v) * n)
+    n_val = round(float(v) * n) if v < 1 else int(v)   # the CLI's rule (--val 5000.0 is 5000 examples)
     if not 0 <= n_val < n:
         raise ValueError(f"validation size must leave training data: got val={val} for {n} examples "
-                         "(a fraction in [0, 1) or a count below n)")
+                         "(a fraction in [0, 1) or a whole number of examples below n)")
     if v != 0 and n_val == 0:
         raise ValueError(f"val={val!r} gives no validation example: {val!r} × {n} examples rounds to 0; "
                          f"pass 0 for none, or a fraction above {0.5 / n:g} (one example)")
@@ -116,7 +117,7 @@ def digits_data(seed:int=0, # seed of the train/validation split, in 0..2**32-1
 # %% ../nbs/13_data.ipynb #0c5d79a5
 def cos_dataset(seed:int=0, # seed of the training/validation draw, in 0..2**31-1 (test uses a fixed seed)
                 n_per_class:int=500, # training points per class (test: as many)
-                val:float|int=0.1, # validation points, drawn afresh: a fraction in [0, 1) of the training points or an even count (0: none)
+                val:float|int=0.1, # validation points, drawn afresh: a fraction in [0, 1) of the training points or an even whole number (a count; 0: none)
                ) -> Data:
     "The 'cos' toy data as `Data` with labels ±1 [B, 1] for the logistic loss."
     try: seed = _check_seed(seed, 2**31)   # the draws' generator seeds 2*seed+1 and 2*seed+2, of which a CPU generator reads the low 32 bits
@@ -127,8 +128,9 @@ def cos_dataset(seed:int=0, # seed of the training/validation draw, in 0..2**31-
                          f"is the test's 2**31-1); any other seed in 0..{2**31 - 1} works, e.g. {seed + 1}")
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral) or n_per_class < 10:
         raise ValueError(f"n_per_class must be an integer of at least 10, got {n_per_class!r}")
-    frac = isinstance(val, numbers.Real) and not isinstance(val, numbers.Integral)   # a fraction; a whole number is a count
-    if not (frac and 0 <= val < 1 or isinstance(val, numbers.Integral) and not isinstance(val, bool) and val >= 0 and val % 2 == 0):
+    real = isinstance(val, numbers.Real) and not isinstance(val, bool) and math.isfinite(val)
+    frac = real and 0 <= val < 1   # below 1 a fraction; a whole number a count, whatever its type (as `--val`)
+    if not (frac or real and val >= 1 and val == int(val) and int(val) % 2 == 0):
         raise ValueError(f"val must be a fraction in [0, 1) of the {2 * n_per_class} training points or an even count "
                          f"(half of it per class), got {val!r}")
     n_val = round(float(val) * n_per_class) if frac else int(val) // 2   # validation points per class
@@ -178,16 +180,28 @@ def flip_crop(x:torch.Tensor, # images [B, C, H, W]
     return xp[b, c, rows, cols]
 
 # %% ../nbs/13_data.ipynb #a8220359
+class DataNotFoundError(FileNotFoundError):
+    "None of a dataset's files where it was looked for (a folder with some of them is incomplete: a plain `FileNotFoundError`)."
+
+def _check_folder(arg, root):
+    "`ValueError` when `root` names something that exists and is not a folder (a file given as the data folder)."
+    if root is not None and Path(root).exists() and not Path(root).is_dir():
+        raise ValueError(f"{arg} (--data-dir) must be a folder, got {str(root)!r}, which is not a folder")
+
 def read_cifar10(folder, # `cifar-10-batches-py` folder, or the folder that contains it
                  train:bool=True # training batches (50 000 images) or the test batch (10 000)
                 ):
     "Images uint8 [N, 3, 32, 32] and labels int64 [N] from CIFAR-10's pickled python format."
+    _check_bool('train', train); _check_folder('folder', folder)
     folder = Path(folder)
     if (folder / 'cifar-10-batches-py').is_dir(): folder = folder / 'cifar-10-batches-py'
     names = [f'data_batch_{i}' for i in range(1, 6)] if train else ['test_batch']
     missing = [n for n in names if not (folder / n).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: not a CIFAR-10 'cifar-10-batches-py' folder; "
+    if missing:   # none of CIFAR-10's six files there: DataNotFoundError; some: the folder is incomplete
+        if not any((folder / n).is_file() for n in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']):
+            raise DataNotFoundError(f"{folder} lacks {', '.join(missing)}: not a CIFAR-10 'cifar-10-batches-py' folder; "
+                                    "pass download=True to fetch it")
+        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: an incomplete CIFAR-10 'cifar-10-batches-py' folder; "
                                 "pass download=True to fetch it")
     Xs, ys = [], []
     for n in names:
@@ -233,6 +247,7 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
     "CIFAR-10 as `Data`: uint8 images kept as stored, scaled (and normalised) per batch on its device."
     for k, v in (('normalize', normalize), ('augment', augment), ('download', download)): _check_bool(k, v)
     seed, _ = _check_split_seed(seed), _check_val(val)   # before the files are read (or downloaded)
+    _check_folder('root', root)   # a file: refused, not "repaired" by a download
     read = lambda: (read_cifar10(root), read_cifar10(root, train=False))
     try: (X, y), (Xte, yte) = read()
     except (FileNotFoundError, ValueError) as e:
@@ -358,14 +373,14 @@ def read_idx_dataset(name:str, # 'fashion_mnist' or 'mnist'
                     ):
     "`(X_train, y_train, X_test, y_test)`: uint8 images [N, 28, 28] and int64 labels [N] from the IDX files."
     if name not in IDX_DATASETS: raise ValueError(f"unknown IDX dataset {name!r}; valid: {', '.join(IDX_DATASETS)}")
-    _check_bool('verify', verify)
+    _check_bool('verify', verify); _check_folder('root', root)
     spec = IDX_DATASETS[name]
     folder = next((f for f in idx_folders(name, root) if all(_idx_file(f, s) for s in IDX_STEMS)), None)
     if folder is None:
         for f in idx_folders(name, root):   # a folder with some of the files: name the others
             missing = [s + '[.gz]' for s in IDX_STEMS if not _idx_file(f, s)]
             if len(missing) < len(IDX_STEMS): raise FileNotFoundError(f"{spec['title']} incomplete: {f} has no {', '.join(missing)}")
-        raise FileNotFoundError(f"{spec['title']} not found: no {', '.join(s + '[.gz]' for s in IDX_STEMS)} in "
+        raise DataNotFoundError(f"{spec['title']} not found: no {', '.join(s + '[.gz]' for s in IDX_STEMS)} in "
                                 f"{_where(name, root)}; {spec['install']}, or point root (--data-dir) at the folder that holds them")
     out = []
     for k, s in enumerate(IDX_STEMS):

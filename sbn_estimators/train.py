@@ -510,7 +510,7 @@ def load_data(cfg:TrainConfig, download:bool=False) -> Data:
               flatten=_reads_flat(cfg), **({'root': cfg.data_dir} if cfg.data_dir else {}))
     accepted = inspect.signature(DATASETS[cfg.data]).parameters
     try: data = get_data(cfg.data, seed=cfg.seed, **{k: v for k, v in kw.items() if k in accepted})
-    except FileNotFoundError as e: raise FileNotFoundError(str(e).replace('pass download=True', 'pass --download (download=True)')) from None
+    except FileNotFoundError as e: raise type(e)(str(e).replace('pass download=True', 'pass --download (download=True)')) from None   # DataNotFoundError stays one
     where = f" in {cfg.data_dir}" if cfg.data_dir else ''
     for split, n in (('train', cfg.n_train), ('test', cfg.n_test)):   # the files may hold fewer than `DATA_SIZES` (a small or fake copy)
         have = len(data.splits[split][1])
@@ -526,10 +526,10 @@ def _shown(path) -> str:
     except ValueError: return str(p)
 
 def smoke_data(cfg:TrainConfig) -> Data:
-    "Two training batches (and at most 64 validation and test examples) of the dataset, or of generated data of its format if it is not on disk."
+    "Two training batches (and at most 64 validation and test examples) of the dataset, or of generated data of its format if none of its files is on disk."
     B, small = cfg.batch_size, dict(val=0.1, n_train=0, n_test=0)   # generated data is small: cut below
     try: data = load_data(cfg)   # as the run reads it (checked sizes and all), without download
-    except FileNotFoundError:
+    except DataNotFoundError:   # none of the dataset's files there; an incomplete folder fails as the run does
         if cfg.data not in DATA_SHAPES: raise   # a plugin's dataset: no known format to generate
         where = _shown(cfg.data_dir) if cfg.data_dir else \
                 ' or '.join(_shown(p) for p in idx_folders(cfg.data)) if cfg.data in IDX_DATASETS else 'its default place'

@@ -258,11 +258,11 @@ def test_exact_refusals(monkeypatch):
 
 
 def test_train_val_split_val():
-    "val is a real number (a float a fraction, an integer a count; 0-d tensors too); bool and non-numbers are refused."
+    "val is a real number (below 1 a fraction, a whole number a count, whatever its type; 0-d tensors too); bool and non-numbers are refused."
     from sbn_estimators.data import train_val_split
     for bad in (True, False, torch.tensor(True), '0.1', None, float('nan'), torch.tensor([0.1, 0.2])):
-        fails(lambda: train_val_split(100, bad), f"val must be a fraction in [0, 1) or a count of examples below n, got {bad!r}")
-    fails(lambda: train_val_split(100, np.float32(1.0)), "validation size must leave training data")
+        fails(lambda: train_val_split(100, bad), f"val must be a fraction in [0, 1) or a whole number of examples (a count, whatever its type: 5000.0 is 5000), got {bad!r}")
+    fails(lambda: train_val_split(100, np.float32(100.0)), "validation size must leave training data")
 
 
 def test_cross_entropy_is_stable_for_large_logits():

@@ -160,7 +160,7 @@ def test_train_val_split_checks_n(n):
 
 @pytest.mark.parametrize('val', [-0.001, -1, -0.5])
 def test_a_negative_val_is_refused_as_such(val):
-    with pytest.raises(ValueError, match=re.escape(f'val must be a fraction in [0, 1) or a count of examples below n, got {val!r}')): train_val_split(100, val)
+    with pytest.raises(ValueError, match=re.escape(f'val must be a fraction in [0, 1) or a whole number of examples (a count, whatever its type: 5000.0 is 5000), got {val!r}')): train_val_split(100, val)
     assert train_val_split(np.int64(100), 0.1)[1].shape == (10,)
 
 
