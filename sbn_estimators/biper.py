@@ -22,14 +22,29 @@ def _check_freq(freq):
         raise ValueError(f"freq must be a positive finite number, got {freq!r}")
     return float(freq)
 
+def _phase(latent, freq):
+    "freq * latent, in float32 for 16-bit latents (else in their dtype); ValueError where the backward's peak freq overflows the latents' dtype, or freq * latent overflows."
+    top = torch.finfo(latent.dtype).max
+    if freq > top:
+        raise ValueError(f"freq={freq:g} gives BiPer a backward freq cos(freq w) up to {freq:g}, beyond the largest {latent.dtype} "
+                         f"number {top:g}: use {'float32' if latent.dtype.itemsize < 4 else 'float64'} latents, or freq <= {top:.4g}")
+    wide = torch.promote_types(latent.dtype, torch.float32)
+    phase = freq * latent.to(wide)
+    if freq * top > torch.finfo(wide).max and latent.numel():   # finite latents could overflow: read their largest (a device sync)
+        big = latent.detach().abs().max().item()
+        if math.isfinite(big) and freq * big > torch.finfo(wide).max:   # NaN or inf latents are the caller's (a diverged run)
+            raise ValueError(f"freq * latent overflows {wide}: freq={freq:g} times the largest |latent| {big:g} is beyond "
+                             f"{torch.finfo(wide).max:g}; the sine of such a phase is not defined")
+    return phase
+
 def biper_weights(latent:torch.Tensor, # latent weights w
                   freq:float=20., # the frequency omega (period 2 pi / omega); the authors' CIFAR-10 setting is 20
                   binarize:bool=True # the square wave sign(sin(omega w)) (stage 2), or sin(omega w) itself (stage 1)
                  ) -> torch.Tensor:
     "BiPer's weights; backward omega cos(omega w) in both stages (straight-through on the sign of the sine)."
     if not isinstance(binarize, bool): raise ValueError(f"binarize must be True or False, got {binarize!r}")
-    s = torch.sin(_check_freq(freq) * latent)
-    return s + (sign_pm(s) - s).detach() if binarize else s
+    s = torch.sin(_phase(latent, _check_freq(freq)))   # in float32 for 16-bit latents, rounded once below
+    return (s + (sign_pm(s) - s).detach() if binarize else s).to(latent.dtype)
 
 # %% ../nbs/19b_biper.ipynb #f8b2b00d
 def quantization_error(latent:torch.Tensor, # latent weights w
@@ -37,7 +52,7 @@ def quantization_error(latent:torch.Tensor, # latent weights w
                       ) -> float:
     "BiPer's quantization error mean |sin(omega w) - sign(sin(omega w))|: how far stage 1's weights are from stage 2's."
     if latent.numel() == 0: raise ValueError(f"latent must have at least one weight (the mean of none is undefined), got shape {tuple(latent.shape)}")
-    s = torch.sin(_check_freq(freq) * latent.detach())
+    s = torch.sin(_phase(latent.detach(), _check_freq(freq)))
     return (s - sign_pm(s)).abs().mean().item()
 
 QE_LAWS = ('normal', 'uniform')
@@ -84,7 +99,8 @@ class BiPer(nn.Module):
     def binarize(self) -> bool: return self._binarize   # a Python copy of the buffer: the forward needs no device sync
     @binarize.setter
     def binarize(self, v):
-        self._binarize = bool(v)
+        if not isinstance(v, bool): raise ValueError(f"binarize must be True or False, got {v!r}")
+        self._binarize = v
         self.binarized.fill_(self._binarize)
     def forward(self, latent): return biper_weights(latent, self.freq, self.binarize)
     def _binary(self):
@@ -93,7 +109,7 @@ class BiPer(nn.Module):
     def signs(self, latent):
         "The deployed ±1 weights sign(sin(freq latent))."
         self._binary()
-        return sign_pm(torch.sin(self.freq * latent))
+        return sign_pm(torch.sin(_phase(latent, self.freq))).to(latent.dtype)   # the forward's phase: the same signs
     def latent_from(self, w):
         "A latent weight that deploys to the ±1 weights `w`: ±pi / (2 freq), the peaks of the sine."
         self._binary()
@@ -101,8 +117,10 @@ class BiPer(nn.Module):
             raise ValueError("BiPer deploys unscaled ±1 weights; its layers need scale='none'")
         return w * (math.pi / (2 * self.freq))
     def penalty(self, latent):
-        "The authors' loss penalty tau mean(sin^2(freq latent)) (None for tau = 0), added to the loss by the trainer."
-        return self.tau * torch.sin(self.freq * latent).pow(2).mean() if self.tau else None
+        "The authors' loss penalty tau mean(sin^2(freq latent)) (None for tau = 0), added to the loss by the trainer; in float32 for 16-bit latents."
+        if not self.tau: return None
+        if latent.numel() == 0: raise ValueError(f"latent must have at least one weight (the mean of none is undefined), got shape {tuple(latent.shape)}")
+        return self.tau * torch.sin(_phase(latent, self.freq)).pow(2).mean()
     def extra_repr(self): return f'freq={self.freq}, binarize={self.binarize}, tau={self.tau}'
 
 # %% ../nbs/19b_biper.ipynb #63c23474

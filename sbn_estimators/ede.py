@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from .core import *
 from .sbn import *
 from .estimators import *
-from .straight_through import StraightThrough, _check_positive, straight_through
+from .straight_through import StraightThrough, _check_positive, straight_through, sign_pm
 
 # %% ../nbs/19_ede.ipynb #f9734404
 _T_LIMITS = (1e-6, 1e6) # the range of t: k = 1/t, t^2 and k t stay finite, in float32 too
@@ -54,6 +54,7 @@ class AnnealedST(StraightThrough):
         "Schedule hook: t and k for `epoch` of `epochs`, on this estimator and every module of its class in `model`."
         t = ede_t(epoch, epochs, self.t_min, self.t_max)
         for m in [self, *(m for m in model.modules() if isinstance(m, type(self)))]: m.set_t(t)
+    def extra_repr(self): return f'{super().extra_repr()}, t={self.t!r}, k={self.k!r}'   # the annealed state, not only its end points
     def _wide(self, a, peak):
         "`a` in float32 when 16-bit (t^2, k and k t overflow float16); ValueError when the slope's `peak` overflows `a`'s dtype."
         top = torch.finfo(a.dtype).max
@@ -97,7 +98,7 @@ class RBNN(AnnealedST):
         super().set_t(max(_check_positive('t', t, *_T_LIMITS), self.t_floor))
     def proxy(self, a):
         t, k, w = self.t, self.k, a.to(noise_dtype(a.dtype))
-        return torch.where(w.abs() < math.sqrt(2) / t, k * (math.sqrt(2) * t * w - t * t * w * w.abs() / 2), k * torch.sign(w)).to(a.dtype)
+        return torch.where(w.abs() < math.sqrt(2) / t, k * (math.sqrt(2) * t * w - t * t * w * w.abs() / 2), k * sign_pm(w.detach())).to(a.dtype)   # keeps NaN (torch.sign(nan) is 0); detached: a constant's derivative is 0 (clamp's at a = 1 is not)
     def slope(self, a):
         w = self._wide(a, math.sqrt(2) * self.t * self.k)   # peak √2 k t at a = 0
         return (self.k * (math.sqrt(2) * self.t - self.t ** 2 * w.abs()).clamp(min=0)).to(a.dtype)
@@ -149,4 +150,5 @@ class ProgressiveSign(LocalEstimator):
         "Schedule hook: s = epoch/epochs on this estimator and every `ProgressiveSign` module of `model`."
         s = progressive_scale(epoch, epochs)
         for m in [self, *(m for m in model.modules() if isinstance(m, ProgressiveSign))]: m.set_scale(s)
+    def extra_repr(self): return f'{super().extra_repr()}, s={self.s!r}, k={self.k!r}'   # `scale` is where s starts; s and k_s move with `on_epoch`
     def forward(self, a): return straight_through(F.hardtanh(self.k * a.detach()), a, torch.ones_like(a))

@@ -44,21 +44,39 @@ def power_function(z:torch.Tensor, o:float) -> torch.Tensor:
     return torch.sign(z) * z.abs() ** (1 / o)
 
 # %% ../nbs/06_reste.ipynb #f5a35d5e
-def reste_slope(z:torch.Tensor, # pre-activations (or latent weights)
-                o:float, t:float=1.5, m:float=0.1 # power, clipping threshold, secant interval
-               ) -> torch.Tensor:
-    "ReSTE's backward: secant m^(1/o)/m on |z| <= m, (1/o)|z|^((1-o)/o) on m < |z| <= t, 0 beyond t."
-    _check_reste_params(o, t, m)
-    az = z.abs()
+def _check_reste_peak(dtype, o, m, o_hint=None):
+    "ValueError when the secant slope m^(1/o)/m, the peak of ReSTE's backward, overflows `dtype` (float16 for m below 6e-8 at o = 3); `o_hint` (the schedule's o_end) sizes the m suggested."
+    peak, top = m ** (1 / o) / m, torch.finfo(dtype).max
+    if peak > top:
+        oh = max(o, o_hint or o)
+        raise ValueError(f"m={m:g} gives ReSTE (o={o:g}) a peak slope m^(1/o)/m of {peak:g}, beyond the largest {dtype} "
+                         f"number {top:g}: use float32, or m >= {top ** (-oh / (oh - 1)):.4g}")
+
+def _reste_slope(z, o, t, m):
+    "`reste_slope` without the checks of o, t, m (the estimator checks them when they are set): computed in float32 for 16-bit `z` and rounded once to its dtype."
+    az = z.to(noise_dtype(z.dtype)).abs()
     power = az.clamp(min=m) ** ((1 - o) / o) / o
     return torch.where(az <= m, m ** (1 / o) / m, torch.where(az <= t, power, 0.)).to(z.dtype)
 
+def reste_slope(z:torch.Tensor, # pre-activations (or latent weights)
+                o:float, t:float=1.5, m:float=0.1 # power, clipping threshold, secant interval
+               ) -> torch.Tensor:
+    "ReSTE's backward: secant m^(1/o)/m on |z| <= m, (1/o)|z|^((1-o)/o) on m < |z| <= t, 0 beyond t; ValueError if the secant overflows `z`'s dtype."
+    _check_reste_params(o, t, m)
+    _check_reste_peak(z.dtype, o, m)
+    return _reste_slope(z, o, t, m)
+
 # %% ../nbs/06_reste.ipynb #d598b147
+def _reste_proxy(z, o, t, m):
+    "`reste_proxy` without the checks, computed in float32 for 16-bit `z` (m itself can round to 0 in float16)."
+    w = z.to(noise_dtype(z.dtype))
+    aw = w.abs()
+    return torch.where(aw <= m, w * (m ** (1 / o) / m), torch.sign(w) * aw.clamp(max=t) ** (1 / o)).to(z.dtype)
+
 def reste_proxy(z:torch.Tensor, o:float, t:float=1.5, m:float=0.1) -> torch.Tensor:
     "The continuous function whose derivative is `reste_slope`: secant on [-m, m], f_o up to t, constant beyond."
     _check_reste_params(o, t, m)
-    az = z.abs()
-    return torch.where(az <= m, z * m ** (1 / o) / m, torch.sign(z) * az.clamp(max=t) ** (1 / o))
+    return _reste_proxy(z, o, t, m)
 
 # %% ../nbs/06_reste.ipynb #16c30e72
 @register_estimator('reste')
@@ -72,8 +90,12 @@ class ReSTE(StraightThrough):
         _check_reste_params(o, t, m)
         self.o, self.t, self.m = float(o), float(t), float(m)
         self.o_end = self.o # the schedule's final o (`on_epoch`)
-    def proxy(self, a): return reste_proxy(a, self.o, self.t, self.m)
-    def slope(self, a): return reste_slope(a, self.o, self.t, self.m)
+    # o, t, m are checked where they are set (here, `on_epoch`, `ReSTESchedule`): the forward runs the unchecked kernels,
+    # whose float arithmetic `torch.compile` traces once o has moved (math.isfinite of a symbolic float breaks the graph)
+    def proxy(self, a): return _reste_proxy(a, self.o, self.t, self.m)
+    def slope(self, a):
+        _check_reste_peak(a.dtype, self.o, self.m, self.o_end)
+        return _reste_slope(a, self.o, self.t, self.m)
     def hparams(self): return {**super().hparams(), 'o': self.o_end}
     def extra_repr(self):
         "The o in use (a schedule moves it), and o_end, where the schedule ends, while they differ."
@@ -82,7 +104,9 @@ class ReSTE(StraightThrough):
     def on_epoch(self, model, epoch, epochs):
         "The schedule of o (next section): o(epoch) on this estimator and on every `ReSTE` module of `model`."
         o = _reste_o(epoch, epochs, self.o_end)
-        for m in {id(m): m for m in [self, *model.modules()] if isinstance(m, ReSTE)}.values(): m.o, m.o_end = o, self.o_end
+        mods = {id(m): m for m in [self, *model.modules()] if isinstance(m, ReSTE)}.values()
+        for m in mods: _check_reste_params(o, m.t, m.m); _check_reste_params(self.o_end, m.t, m.m, 'o_end')
+        for m in mods: m.o, m.o_end = o, self.o_end
 
 # %% ../nbs/06_reste.ipynb #ce274d28
 class ReSTESchedule:
@@ -95,7 +119,7 @@ class ReSTESchedule:
         self.modules = list({id(m): m for mod in mods for m in mod.modules() if isinstance(m, ReSTE)}.values())
         if not self.modules: raise ValueError("no ReSTE module found in the model; nothing to schedule")
         last_epoch, epochs = _check_epoch(last_epoch, epochs, 'last_epoch')
-        _check_reste_params(o_end, 1.5, 0.1, 'o_end')
+        for m in self.modules: _check_reste_params(o_end, m.t, m.m, 'o_end')
         self.epochs, self.o_end, self.epoch = epochs, float(o_end), last_epoch
         self._apply()
 
@@ -105,14 +129,17 @@ class ReSTESchedule:
     @property
     def o(self) -> float: return self.o_at(self.epoch)
     def _apply(self):
-        for m in self.modules: m.o, m.o_end = self.o, self.o_end
+        o = self.o
+        for m in self.modules: _check_reste_params(o, m.t, m.m); _check_reste_params(self.o_end, m.t, m.m, 'o_end')
+        for m in self.modules: m.o, m.o_end = o, self.o_end
     def step(self):
         "Advance one epoch and set the new o on every scheduled module."
         self.epoch += 1
         self._apply()
     def state_dict(self) -> dict: return {'epoch': self.epoch, 'epochs': self.epochs, 'o_end': self.o_end}
     def load_state_dict(self, state:dict):
-        epoch, epochs = _check_epoch(state['epoch'], state['epochs']); _check_reste_params(state['o_end'], 1.5, 0.1, 'o_end')
+        epoch, epochs = _check_epoch(state['epoch'], state['epochs'])
+        for m in self.modules: _check_reste_params(state['o_end'], m.t, m.m, 'o_end')
         self.epoch, self.epochs, self.o_end = epoch, epochs, float(state['o_end'])
         self._apply()
 

@@ -1105,7 +1105,8 @@ def _main(args):
             print(f"posterior predictive ({cfg.posterior_samples} weight samples, deterministic units): single sample {res['test_post_acc']:.4f}, "
                   f"predictive {res['test_post_ens_acc']:.4f}; predictive loss {res['test_post_loss']:.4f}")
         if 'stages' in res:
-            print('test accuracy by stage: ' + ', '.join(f"{k} {v['test_acc']:.4f}" for k, v in res['stages'].items()))
+            key, which = ('test_det_acc', 'deterministic, as trained') if det else ('test_acc', f'expected, {cfg.eval_samples} samples per example')
+            print(f'test accuracy by stage ({which}): ' + ', '.join(f"{k} {v[key]:.4f}" for k, v in res['stages'].items()))
     if dist.is_initialized(): dist.destroy_process_group()
 
 def _resume_hint(args):
