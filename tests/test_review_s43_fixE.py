@@ -86,9 +86,7 @@ def test_biper_16bit_phase_in_float32():
 
 @pytest.mark.parametrize('latent, freq, msg', [
     (torch.tensor([1.], dtype=torch.float16), 1e5, r'freq=100000 .* beyond the largest torch\.float16 number'),
-    (torch.tensor([1., .5]), 1e300, r'freq=1e\+300 .* beyond the largest torch\.float32 number'),
-    (torch.tensor([1e30, .5]), 1e10, r'freq \* latent overflows torch\.float32'),
-    (torch.tensor([1e300], dtype=torch.float64), 1e10, r'freq \* latent overflows torch\.float64')])
+    (torch.tensor([1., .5]), 1e300, r'freq=1e\+300 .* beyond the largest torch\.float32 number')])
 def test_biper_refuses_overflow(latent, freq, msg):
     with pytest.raises(ValueError, match=msg): biper_weights(latent, freq)
     with pytest.raises(ValueError, match=msg): BiPer(freq, tau=1.).penalty(latent)
