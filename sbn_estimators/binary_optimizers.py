@@ -12,7 +12,7 @@ from torch import nn
 from torch.optim.adam import adam
 from .core import check_count
 from .straight_through import sign_pm
-from .binary_weights import binary_weight_parameters, MirrorDescent, _positive, _finite
+from .binary_weights import binary_weight_parameters, MirrorDescent, _positive, _finite, _binary_flag, _check_state_dict
 
 # %% ../nbs/20_binary_optimizers.ipynb #26545954
 def binary_param_groups(model:nn.Module) -> list:
@@ -54,9 +54,52 @@ def _restore_state_dtype(opt, sd):
         for k, v in sd['state'].get(i, {}).items():
             if torch.is_tensor(v) and v.is_floating_point(): opt.state[p][k] = v.to(device=p.device, dtype=_state_dtype(p), copy=True)
 
-def _check_state_dict(sd, key, who):
-    if any(key not in g for g in sd['param_groups']):
-        raise ValueError(f"{who} cannot load this state_dict: its param groups have no {key!r} (it was saved by another optimizer)")
+def _check_in_dtype(g, n, dt, who):
+    "Refuse hyper-parameters of a binary group of `who` ('bop' or 'bayesbinn') that are valid as floats but round away or give inf or NaN in its state's dtype `dt`."
+    if who == 'bop':   # m <- (1 - gamma) m + gamma g
+        if torch.tensor(1 - g['gamma'], dtype=dt) == 1:
+            raise ValueError(f"gamma{n} must be above {torch.finfo(dt).eps / 4:.3g} in {dt}, the dtype of m, got {g['gamma']!r}: 1 - gamma rounds to 1 "
+                             "there, so m would never decay (and gamma * g rounds to 0 for small gradients, for every gradient at 1e-300)")
+        return
+    for k in ('init_lambda', 'prior_lambda'):
+        if not torch.tensor(g[k], dtype=dt).isfinite(): raise ValueError(f"{k}{n} must be finite in {dt}, the dtype of lambda, got {g[k]!r}")
+    tau, e = (torch.tensor(g[k], dtype=dt) for k in ('temperature', 'scale_eps'))
+    if not ((1 + e) / (tau * e)).isfinite():
+        raise ValueError(f"temperature{n} ({g['temperature']!r}) and scale_eps ({g['scale_eps']!r}) are too small for {dt}, the dtype of lambda: "
+                         "the scale (1 + scale_eps) / (temperature * scale_eps) must be finite in it")
+
+def _lr(g, n, loaded):
+    "A group's lr: positive, or in a loaded state_dict also 0 (where the trainer's cosine schedule ends)."
+    return _finite('lr' + n, g['lr'], 0) if loaded else _positive('lr' + n, g['lr'])
+
+def _add_group(opt, group, who):
+    "Shared `add_param_group` of Bop and BayesBiNN: the group's hyper-parameters checked (`opt._check_hp`), then a binary group's in the dtype of its state."
+    g, n = {**opt.defaults, **group}, f" of param group {len(opt.param_groups)}"
+    h = opt._check_hp(g, n)
+    _check_binary_wd(group, n)
+    torch.optim.Optimizer.add_param_group(opt, {**group, **h})
+    new = opt.param_groups[-1]
+    try:
+        if new['binary']:
+            for dt in {_state_dtype(w) for w in new['params']}: _check_in_dtype(new, n, dt, who)
+    except ValueError: opt.param_groups.pop(); raise
+    return new
+
+def _check_loaded(opt, sd, key, who):
+    "Refuse a state_dict saved by another optimizer, or whose groups' hyper-parameters `add_param_group` would refuse (those of binary groups also in their state's dtype; `lr` may be 0, where a schedule ended)."
+    _check_state_dict(sd, key, who)
+    for k, (g, cur) in enumerate(zip(sd['param_groups'], opt.param_groups)):
+        n = f" of param group {k} of the loaded state_dict"
+        h = opt._check_hp(g, n, loaded=True)
+        if h['binary']:
+            for dt in {_state_dtype(w) for w in cur['params']}: _check_in_dtype({**g, **h}, n, dt, who)
+
+def _check_grads(opt, who, why): # `why`: what a non-finite gradient would do to the optimizer's state
+    "Refuse non-finite gradients of binary weights before anything changes (one host sync)."
+    ws = [(i, j, w) for i, g in enumerate(opt.param_groups) if g['binary'] for j, w in enumerate(g['params']) if w.grad is not None]
+    if not ws or torch.stack([torch.isfinite(w.grad).all() for *_, w in ws]).all(): return
+    i, j, w = next(t for t in ws if not torch.isfinite(t[2].grad).all())
+    raise ValueError(f"{who}: the gradient of binary parameter {j} of param group {i} (shape {list(w.shape)}) is not finite: {why}; skip this step")
 
 def _adam_step(p, state, lr, betas, eps, weight_decay):
     "One step of torch's Adam (its functional form, so the state stays in this optimizer's `state`) on a real-valued parameter."
@@ -80,30 +123,26 @@ class Bop(torch.optim.Optimizer):
         super().__init__(params, dict(threshold=threshold, gamma=gamma, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, binary=False))
         _check_groups(self, 'bop')
 
+    @staticmethod
+    def _check_hp(g, n, loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
+        "The hyper-parameters of a group (`g`: the group over the defaults; `n` names it) as floats, refused as the constructor refuses them."
+        return dict(binary=_binary_flag(g, n, False), threshold=_positive('threshold' + n, g['threshold']),
+                    gamma=_unit('gamma' + n, g['gamma'], closed=True), lr=_lr(g, n, loaded), **_check_adam(g, n))
+
     def add_param_group(self, group):
-        "Add a group, its hyper-parameters checked."
-        g, n = {**self.defaults, **group}, f" of param group {len(self.param_groups)}"
-        _check_binary_wd(group, n)
-        super().add_param_group({**group, 'threshold': _positive('threshold' + n, g['threshold']), 'gamma': _unit('gamma' + n, g['gamma'], closed=True),
-                                 'lr': _positive('lr' + n, g['lr']), **_check_adam(g, n)})
+        "Add a group, its hyper-parameters checked (a binary group's gamma also in the dtype of its m)."
+        _add_group(self, group, 'bop')
 
     def load_state_dict(self, state_dict):
-        _check_state_dict(state_dict, 'gamma', 'bop'); super().load_state_dict(state_dict); _restore_state_dtype(self, state_dict)
-
-    def _check_grads(self):
-        "Refuse non-finite gradients of binary weights before anything changes (one host sync)."
-        ws = [(i, j, w) for i, g in enumerate(self.param_groups) if g['binary'] for j, w in enumerate(g['params']) if w.grad is not None]
-        if not ws or torch.stack([torch.isfinite(w.grad).all() for *_, w in ws]).all(): return
-        i, j, w = next(t for t in ws if not torch.isfinite(t[2].grad).all())
-        raise ValueError(f"bop: the gradient of binary parameter {j} of param group {i} (shape {list(w.shape)}) is not finite: "
-                         "its moving average m would stay nan or inf and freeze those weights; skip this step")
+        "Load a Bop state_dict; another optimizer's, or hyper-parameters that `add_param_group` would refuse, are refused."
+        _check_loaded(self, state_dict, 'gamma', 'bop'); super().load_state_dict(state_dict); _restore_state_dtype(self, state_dict)
 
     @torch.no_grad()
     def step(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad(): loss = closure()
-        self._check_grads()
+        _check_grads(self, 'bop', 'its moving average m would stay nan or inf and freeze those weights')
         for group in self.param_groups:
             for w in group['params']:
                 if w.grad is None: continue
@@ -118,15 +157,6 @@ class Bop(torch.optim.Optimizer):
         return loss
 
 # %% ../nbs/20_binary_optimizers.ipynb #8114a9d5
-def _check_in_dtype(g, n, dt):
-    "Refuse hyper-parameters of a binary group that are finite as floats but give inf or NaN in its state's dtype `dt`."
-    for k in ('init_lambda', 'prior_lambda'):
-        if not torch.tensor(g[k], dtype=dt).isfinite(): raise ValueError(f"{k}{n} must be finite in {dt}, the dtype of lambda, got {g[k]!r}")
-    tau, e = (torch.tensor(g[k], dtype=dt) for k in ('temperature', 'scale_eps'))
-    if not ((1 + e) / (tau * e)).isfinite():
-        raise ValueError(f"temperature{n} ({g['temperature']!r}) and scale_eps ({g['scale_eps']!r}) are too small for {dt}, the dtype of lambda: "
-                         "the scale (1 + scale_eps) / (temperature * scale_eps) must be finite in it")
-
 class BayesBiNN(torch.optim.Optimizer):
     "BayesBiNN: Bayesian learning rule for a Bernoulli posterior (natural parameters lambda) on groups with binary=True; Adam elsewhere."
     def __init__(self, params, # groups as from `binary_param_groups`; groups without binary=True are real-valued
@@ -146,20 +176,23 @@ class BayesBiNN(torch.optim.Optimizer):
                                       scale_eps=scale_eps))
         _check_groups(self, 'bayesbinn')
 
-    @torch.no_grad()
-    def add_param_group(self, group):
-        "Add a group; in a binary one lambda starts at init_lambda with each parameter's sign, and its sample is drawn."
-        g, n = {**self.defaults, **group}, f" of param group {len(self.param_groups)}"
-        _check_binary_wd(group, n)
-        h = {k: _positive(k + n, g[k]) for k in ('lr', 'temperature')}
+    @staticmethod
+    def _check_hp(g, n, loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
+        "The hyper-parameters of a group (`g`: the group over the defaults; `n` names it) as floats, refused as the constructor refuses them."
+        h = dict(binary=_binary_flag(g, n, False), lr=_lr(g, n, loaded), temperature=_positive('temperature' + n, g['temperature']))
+        if h['binary'] and h['lr'] > 1:
+            raise ValueError(f"lr{n} must be at most 1 in a binary group, got {g['lr']!r}: a step multiplies lambda by 1 - lr "
+                             "(lambda <- (1 - lr) lambda - lr (N s g - prior_lambda)), which for lr > 1 is negative: the sign of lambda would flip "
+                             "every step, and for lr > 2 lambda would grow until it overflows")
         h.update(scale_eps=_unit('scale_eps' + n, g['scale_eps'], closed=True), beta=_unit('beta' + n, g['beta']), **_check_adam(g, n))
         h.update(prior_lambda=_finite('prior_lambda' + n, g['prior_lambda']), init_lambda=_finite('init_lambda' + n, g['init_lambda'], 0))   # |lambda|: the sign is the weight's
-        super().add_param_group({**group, **h, 'train_size': check_count('train_size' + n, _scalar(g['train_size']))})
-        group = self.param_groups[-1]
+        return {**h, 'train_size': check_count('train_size' + n, _scalar(g['train_size']))}
+
+    @torch.no_grad()
+    def add_param_group(self, group):
+        "Add a group, its hyper-parameters checked; in a binary one lambda starts at init_lambda with each parameter's sign, and its sample is drawn."
+        group = _add_group(self, group, 'bayesbinn')
         if not group['binary']: return
-        try:
-            for dt in {_state_dtype(w) for w in group['params']}: _check_in_dtype(group, n, dt)
-        except ValueError: self.param_groups.pop(); raise
         for w in group['params']:
             self.state[w]['lambda'] = group['init_lambda'] * torch.where(w >= 0, 1., -1.).to(device=w.device, dtype=_state_dtype(w))
             self._resample(w, group)
@@ -174,7 +207,12 @@ class BayesBiNN(torch.optim.Optimizer):
         self.state[w]['delta'] = 0.5 * torch.log(e / (1 - e))
         w.copy_(self._sample(w, group))
 
-    def mean(self, w): return torch.tanh(self.state[w]['lambda'])
+    def mean(self, w): # a parameter of a binary group
+        "The posterior mean E[w] = tanh(lambda) of the binary parameter `w`."
+        if 'lambda' not in self.state.get(w, {}):
+            raise ValueError(f"w must be a parameter of a binary group of this optimizer, got {type(w).__name__} of shape {list(getattr(w, 'shape', []))} "
+                             "that is not one: only those have a posterior (lambda)")
+        return torch.tanh(self.state[w]['lambda'])
 
     def _scale(self, wr, lam, group):
         "s = (1 - w_r^2 + eps) / (tau (1 - tanh^2 lambda + eps)): the chain rule through w_r over the Fisher."
@@ -193,6 +231,8 @@ class BayesBiNN(torch.optim.Optimizer):
     @torch.no_grad()
     def draw(self, generator=None): # a `torch.Generator`: the draw leaves the global random state alone
         "Write an exact posterior sample into the binary parameters: w = +1 with probability sigmoid(2 lambda), so E[w] = tanh(lambda)."
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator or None (the global random state), got {generator!r}")
         for group in self.param_groups:
             if not group['binary']: continue
             for w in group['params']:
@@ -202,7 +242,7 @@ class BayesBiNN(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict):
         "Load lambda and delta, and write their sample into the parameters (a resumed run continues where it stopped)."
-        _check_state_dict(state_dict, 'temperature', 'bayesbinn')
+        _check_loaded(self, state_dict, 'temperature', 'bayesbinn')
         super().load_state_dict(state_dict)
         _restore_state_dtype(self, state_dict)
         self.hold('sample')
@@ -212,6 +252,7 @@ class BayesBiNN(torch.optim.Optimizer):
         loss = None
         if closure is not None:
             with torch.enable_grad(): loss = closure()
+        _check_grads(self, 'bayesbinn', 'lambda would become nan or inf and stay so, in every later step and sample')
         for group in self.param_groups:
             for w in group['params']:
                 if w.grad is None: continue
@@ -247,7 +288,13 @@ class MirrorDescentAdam(MirrorDescent):
         torch.optim.Optimizer.add_param_group(self, {**group, 'lr': _positive('lr' + n, g['lr']), **_check_adam({**g, 'weight_decay': wd}, n)})
 
     def load_state_dict(self, state_dict):
-        _check_state_dict(state_dict, 'adam_weight_decay', 'mirror_descent'); super().load_state_dict(state_dict)
+        "Load a MirrorDescentAdam state_dict; another optimizer's, or groups the constructor would refuse, are refused (`lr` may be 0, where a schedule ended)."
+        _check_state_dict(state_dict, 'adam_weight_decay', 'mirror_descent')
+        for k, g in enumerate(state_dict['param_groups']):
+            n = f" of param group {k} of the loaded state_dict"
+            if g.get('binary') is True: MirrorDescent._check_group(g, n, loaded=True)
+            else: _finite('lr' + n, g.get('lr'), 0); _check_adam(g, n)
+        torch.optim.Optimizer.load_state_dict(self, state_dict)   # not MirrorDescent's: the real-valued groups are Adam's
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -261,15 +308,22 @@ class MirrorDescentAdam(MirrorDescent):
         return loss
 
 # %% ../nbs/20_binary_optimizers.ipynb #0f150ef9
+def _from_cfg(kw, who):
+    "Refuse `lr` or `weight_decay` as keyword arguments of a factory: they come from cfg."
+    for k in ('lr', 'weight_decay'):
+        if k in kw: raise ValueError(f"{who}: {k} comes from cfg.{k} (the trainer's --{k.replace('_', '-')}), not from a keyword argument; got {k}={kw[k]!r}")
+
 def make_bop(params, cfg,
              **kw): # Bop's `threshold`, `gamma`
     "Bop for `sbn-train --optimizer bop[:threshold=..,gamma=..]`: params from `binary_param_groups(model)`, Adam at cfg.lr for the real-valued ones."
+    _from_cfg(kw, 'make_bop')
     return Bop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
 
 def make_bayesbinn(params, cfg,
                    train_size:int=None, # N; default cfg.train_size
                    **kw): # BayesBiNN's `temperature`, `init_lambda`, `prior_lambda`, `beta`, `scale_eps`
     "BayesBiNN for `sbn-train --optimizer bayesbinn[:temperature=..,...]`: step cfg.lr, training-set size `train_size` (or cfg.train_size)."
+    _from_cfg(kw, 'make_bayesbinn')
     n = train_size if train_size is not None else getattr(cfg, 'train_size', None)
     if n is None: raise ValueError("bayesbinn needs the training-set size: pass train_size (the trainer knows it) or set cfg.train_size")
     return BayesBiNN(params, train_size=n, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)

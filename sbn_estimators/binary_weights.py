@@ -36,9 +36,21 @@ def _finite(name, v, lo=None):
         raise ValueError(f"{name} must be a finite number{'' if lo is None else f' >= {lo}'}, got {v!r}")
     return float(v)
 
-def _check_md(g, where=''):
+def _binary_flag(g, where, default):
+    "A param group's `binary` flag (`default` if absent), refused unless True or False (a truthy 'no' or 1 would pass as binary)."
+    b = g.get('binary', default)
+    if not isinstance(b, bool): raise ValueError(f"binary{where} must be True or False, got {b!r}")
+    return b
+
+def _check_state_dict(sd, key, who):
+    "Refuse a state_dict saved by another optimizer (its param groups lack this one's hyper-parameter `key`)."
+    if any(key not in g for g in sd['param_groups']):
+        raise ValueError(f"{who} cannot load this state_dict: its param groups have no {key!r} (it was saved by another optimizer)")
+
+def _check_md(g, where='', loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
     "MirrorDescent's hyper-parameters as floats, refused where they would give NaN, inf or sign-flipped latents."
-    lr, wd = _positive(f'lr{where}', g['lr']), _finite(f'weight_decay{where}', g['weight_decay'], 0)
+    lr = _finite(f'lr{where}', g['lr'], 0) if loaded else _positive(f'lr{where}', g['lr'])
+    wd = _finite(f'weight_decay{where}', g['weight_decay'], 0)
     if lr * wd >= 1: raise ValueError(f"lr * weight_decay{where} must be below 1 (a step multiplies the latents by 1 - lr * weight_decay), "
                                       f"got {lr:g} * {wd:g} = {lr * wd:g}")
     return dict(lr=lr, weight_decay=wd, clip=_positive(f'clip{where}', g['clip'], none=True))
@@ -54,10 +66,27 @@ class MirrorDescent(torch.optim.Optimizer):
     def add_param_group(self, group):
         "Add a group of latent weights, its `lr`, `weight_decay` and `clip` checked as the constructor's."
         where = f" (param group {len(self.param_groups)})"
-        if not group.get('binary', True):
-            raise ValueError(f"MirrorDescent steps latent binary weights only, got a group with binary={group['binary']!r}{where}; "
+        super().add_param_group({**group, **self._check_group({**self.defaults, **group}, where)})
+        half = [(j, w.dtype) for j, w in enumerate(self.param_groups[-1]['params']) if w.dtype in (torch.float16, torch.bfloat16)]
+        if half:
+            self.param_groups.pop()
+            raise ValueError(f"MirrorDescent steps the latents in place, in their dtype, and parameter {half[0][0]}{where} is {half[0][1]}: "
+                             "a step below half the spacing of its values there rounds away (in bfloat16, 100 steps of -0.001 leave 1.0 at 1.0); "
+                             "keep latent weights in float32 or float64 (torch.autocast computes in bfloat16 with float32 parameters)")
+
+    @staticmethod
+    def _check_group(g, where, loaded=False):
+        "A group's `binary` flag and hyper-parameters checked (`loaded`: from a state_dict, where `lr` may be 0)."
+        if not _binary_flag(g, where, True):
+            raise ValueError(f"MirrorDescent steps latent binary weights only, got a group with binary={g['binary']!r}{where}; "
                              "pass binary_weight_parameters(model) and step the other parameters with another optimizer (e.g. torch.optim.Adam)")
-        super().add_param_group({**group, **_check_md({**self.defaults, **group}, where)})
+        return _check_md(g, where, loaded)
+
+    def load_state_dict(self, state_dict):
+        "Load a MirrorDescent state_dict; another optimizer's, or hyper-parameters the constructor would refuse, are refused."
+        _check_state_dict(state_dict, 'clip', 'MirrorDescent')
+        for k, g in enumerate(state_dict['param_groups']): self._check_group(g, f" (param group {k} of the loaded state_dict)", loaded=True)
+        super().load_state_dict(state_dict)
 
     @torch.no_grad()
     def _mirror_step(self, group):
