@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'LOCK_NAME', 'positive_int', 'CommandError', 'Terminated', 'run_cli', 'check_output_file',
-           'plot_suffixes', 'check_output_dir', 'atomic_path', 'json_text', 'save_json', 'RunFolderLocked', 'RunFolder',
-           'progress', 'epoch_line', 'check_config', 'load_config', 'environment']
+           'plot_suffixes', 'sibling', 'check_output_dir', 'atomic_path', 'json_text', 'save_json', 'RunFolderLocked',
+           'RunFolder', 'progress', 'epoch_line', 'check_config', 'load_config', 'environment']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
 import argparse, dataclasses, difflib, errno, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
@@ -46,6 +46,13 @@ def _raise_terminated(signum, frame):
 
 _MACHINE_ERRNOS = (errno.ENOSPC, errno.EIO, getattr(errno, 'EDQUOT', errno.ENOSPC)) # OSErrors of the machine, not of the input: exit 1
 
+def _out_of_memory(e:BaseException) -> bool:
+    "Whether `e` says that memory ran out: `MemoryError`, torch's `OutOfMemoryError` (a GPU's), or the RuntimeError of PyTorch's CPU allocator."
+    if isinstance(e, (MemoryError, torch.OutOfMemoryError)): return True
+    return isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or 'DefaultCPUAllocator' in str(e))
+
+_OOM_HINT = "try fewer samples, a smaller k, a smaller batch or chunk, or a machine with more memory"
+
 def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is added)
             main, # `main(args)`: does the work; returns None or an exit status
             argv=None, # arguments (default: sys.argv[1:])
@@ -72,6 +79,10 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is
     except USER_ERRORS as e: fail(2, f"error: {_one_line(e)}")
     except OSError as e:   # a path the system refuses (too long, a loop of links, ...): the input's fault; a full disk or an I/O error: the machine's
         fail(1 if e.errno in _MACHINE_ERRNOS else 2, f"error: {_one_line(e)}")
+    except (MemoryError, RuntimeError) as e:   # memory ran out: the machine's limit, exit 1 as a full disk; any other RuntimeError is a bug (traceback)
+        if not _out_of_memory(e): raise
+        first = _one_line(e).split(' (Triggered internally')[0]
+        fail(1, f"error: out of memory ({first[:160] + '...' if len(first) > 160 else first}); {_OOM_HINT}")
     finally:
         if main_thread: signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
     if status: parser.exit(status)
@@ -91,10 +102,12 @@ def check_output_file(path, # the file a command will write
     path = Path(path)
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise ValueError(f"{option}: {str(path)!r} must end in {', '.join(sorted(suffixes))}")
-    if path.is_dir(): raise ValueError(f"{option}: {path} is a folder, not a file")
-    if path.exists() and not path.is_file(): raise ValueError(f"{option}: {path} exists and is not a regular file")
-    parent = path.parent
-    if not parent.exists(): raise ValueError(f"{option}: folder {parent} of {path} does not exist")
+    try:
+        if path.is_dir(): raise ValueError(f"{option}: {path} is a folder, not a file")
+        if path.exists() and not path.is_file(): raise ValueError(f"{option}: {path} exists and is not a regular file")
+        parent = path.parent
+        if not parent.exists(): raise ValueError(f"{option}: folder {parent} of {path} does not exist")
+    except OSError as e: raise ValueError(f"{option}: cannot use {path}: {e.strerror or e}") from None   # e.g. a name too long
     _check_writable_folder(parent, option)
     return path
 
@@ -109,6 +122,19 @@ def _name_max(folder) -> int:
     "The longest file name, in bytes, that the file system of existing `folder` takes (255 where it cannot be asked)."
     try: return os.pathconf(folder, 'PC_NAME_MAX')
     except (OSError, ValueError, AttributeError): return 255
+
+def sibling(path, # a file
+            prefix:str='', suffix:str='' # added before and after its name
+           ) -> Path:
+    "The file `prefix + NAME + suffix` beside `path`; where that is longer than its folder takes, NAME is cut and ends in `~` and 8 hex digits of its hash."
+    path = Path(path)
+    name, limit = path.name, _name_max(path.parent)   # 255 where the folder does not exist (yet)
+    if len(os.fsencode(prefix + name + suffix)) <= limit: return path.with_name(prefix + name + suffix)
+    import hashlib
+    tag = '~' + hashlib.sha256(os.fsencode(name)).hexdigest()[:8]   # two long names with one beginning stay apart
+    room = limit - len(os.fsencode(prefix + tag + suffix))
+    while name and len(os.fsencode(name)) > room: name = name[:-1]
+    return path.with_name(prefix + name + tag + suffix)
 
 def check_output_dir(path, # a folder a command will create or fill
                      option:str # the option that named it, e.g. '--out'
@@ -137,7 +163,7 @@ def atomic_path(path # the file to write
                ):
     "A temporary path beside `path` to write to; moved onto `path` (after fsync) only if the block succeeds."
     path = Path(path)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    tmp = sibling(path, '.', f'.{os.getpid()}.tmp')   # `.NAME.PID.tmp`, NAME cut where the folder takes no longer name
     try:
         yield tmp
         fd = os.open(tmp, os.O_RDWR)
@@ -361,6 +387,22 @@ def _fits(value, tp) -> bool:
     if isinstance(tp, type): return isinstance(value, tp)
     return True   # an annotation this check does not know: left to the dataclass
 
+def _float_of(v, tp, where:str):
+    "`v` made a float where the annotation `tp` asks for one (`float`, `float | None`, the items of `list[float]`, `tuple[float, ...]`); an integer beyond the largest float refused."
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if isinstance(v, int) and not isinstance(v, bool):
+        union = origin is typing.Union or (hasattr(types, 'UnionType') and origin is types.UnionType)
+        if tp is float or (union and float in args and int not in args):
+            try: return float(v)
+            except OverflowError:   # beyond about 1.8e308
+                try: digits = str(len(str(abs(v))))
+                except ValueError: digits = f'more than {sys.get_int_max_str_digits()}'   # too long even to print
+                raise ValueError(f"{where} must be a finite number, got an integer of {digits} digits") from None
+    elif isinstance(v, list) and origin in (list, tuple) and args:
+        kinds = args if origin is tuple and args[-1] is not Ellipsis else [args[0]] * len(v)
+        return [_float_of(x, a, f"{where}[{j}]") for j, (x, a) in enumerate(zip(v, kinds))]
+    return v
+
 def _kind(value) -> str:
     if value is None: return 'null'
     if isinstance(value, bool): return 'true/false'
@@ -384,7 +426,8 @@ def check_config(d, # settings read from a file or written by hand
         tp = hints.get(k, typing.Any)
         if not _fits(v, tp):
             raise ValueError(f"{source}: {k!r} must be {_type_name(tp)}, got {v!r} ({_kind(v)})")
-        out[k] = float(v) if tp is float else tuple(v) if tuple in (tp, typing.get_origin(tp)) else v
+        v = _float_of(v, tp, f"{source}: {k!r}")
+        out[k] = tuple(v) if tuple in (tp, typing.get_origin(tp)) else v
     return out
 
 # %% ../nbs/03b_cli.ipynb #c815fec6

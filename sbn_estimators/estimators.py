@@ -220,6 +220,8 @@ def list_estimators() -> list:
     return sorted([*ESTIMATORS, *ALIASES])
 
 # %% ../nbs/03_estimators.ipynb #06e3697c
+_PLUGINS_HINT = "to use one of your own, give --plugins with the module or .py file that registers it (in Python: load_plugins)" # every command's unknown name
+
 def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...', e.g. 'reste:o=3'
               **params # the estimator's parameters (override those of the spec)
              ) -> Estimator:
@@ -233,7 +235,7 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
         (name, given), = specs
         params = {**given, **params}
     valid = list_estimators()
-    if name not in valid: raise ValueError(f"unknown estimator {name!r}; valid estimators: {', '.join(valid)}")
+    if name not in valid: raise ValueError(f"unknown estimator {name!r}; valid estimators: {', '.join(valid)}; {_PLUGINS_HINT}")
     cls = ESTIMATORS[ALIASES.get(name, name)]
     sig = _init_params(cls)
     unknown = sorted(set(params) - set(sig))

@@ -411,8 +411,8 @@ def _parser():
     return p
 
 def _partial(json_path) -> Path:
-    "Where a run keeps its report so far: beside the report file."
-    return Path(json_path).with_name(Path(json_path).name + '.partial')
+    "Where a run keeps its report so far: beside the report file (`OUT.json.partial`, the name cut by `cli.sibling` where the folder takes no longer one)."
+    return cli.sibling(json_path, suffix='.partial')
 
 def _sha256(path) -> str:
     import hashlib

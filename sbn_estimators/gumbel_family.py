@@ -89,14 +89,16 @@ class GumbelRao(CategoricalST):
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
         self.k = int(k)
     def noise_given(self, a, x):
-        "k noises per unit from Z | x, detached: [k, *a.shape]."
+        "k noises per unit from Z | x, detached: [k, *a.shape] (`conditional_logistic`, computed in place: at most two k-fold buffers)."
         dt = noise_dtype(a.dtype)
-        u = torch.rand((self.k, *a.shape), dtype=dt, device=a.device).clamp(min=torch.finfo(dt).tiny)
-        return conditional_logistic(a.detach().to(dt), x.to(dt), u)      # the truncation point sigma(x a) in dt, not in half precision
-    def forward(self, a):
-        x = sample_states(a, 'logistic')
-        soft = (2 * torch.sigmoid((a - self.noise_given(a, x)) / self.tau) - 1).mean(0)
-        return (x + (soft - soft.detach())).to(a.dtype)
+        x = x.to(dt)   # the truncation point sigma(x a) in dt, not in half precision
+        log_v = torch.rand((self.k, *a.shape), dtype=dt, device=a.device).clamp_(min=torch.finfo(dt).tiny).log_().add_(F.logsigmoid(x * a.detach().to(dt)))
+        return log_v.sub_(log_v.exp().neg_().log1p_()).mul_(x)
+    def slope(self, a, x):
+        "(1/k) sum_j (2/tau) sigma'((a - Z_j)/tau) over the k noises Z_j | x: computed, so the backward keeps one slope per unit, not k relaxations."
+        s = self.noise_given(a, x)
+        s.neg_().add_(a.to(s.dtype)).div_(self.tau).sigmoid_()   # sigma((a - Z_j)/tau), in the noises' buffer
+        return s.mul_(1 - s).mean(0).mul_(2 / self.tau).to(a.dtype)
 
 # %% ../nbs/16_gumbel_family.ipynb #7f401b98
 @register_estimator('decoupled_st')

@@ -1017,13 +1017,20 @@ def config_from_args(args) -> TrainConfig:
         if not args.out: raise ValueError("--resume needs --out, the run folder to continue")
         path = Path(args.out) / 'config.json'
         if not path.is_file(): raise ValueError(f"nothing to resume: {path} does not exist")
-        d = {**cli.load_config(path, TrainConfig), **d}
+        stored = cli.load_config(path, TrainConfig)
+        for p in (s.strip() for s in stored.get('plugins', '').split(',')):   # a file the run was trained with, moved or deleted since
+            if p.endswith('.py') and not Path(p).expanduser().is_file():
+                raise ValueError(f"{path} names the plugin file {p}, which does not exist: the run resumes with the plugins it was trained "
+                                 f"with; restore the file there, or edit the \"plugins\" entry of {path} to where it is now")
+        d = {**stored, **d}
     try: cfg = TrainConfig(**{**d, **given})
     except ValueError as e:   # a name no module registered: say where one's own comes from
         if not str(e).startswith(('unknown estimator', 'unknown model')) or {**d, **given}.get('plugins'): raise
-        raise ValueError(f"{e}; {args.out}/config.json names no --plugins, so the script that trained the run registered it: "
-                         "resume from that script, train(cfg, out, resume=True)" if args.resume else
-                         f"{e}; to use one of your own, give --plugins with the module or .py file that registers it") from None
+        if str(e).startswith('unknown estimator') and not args.resume: raise   # `estimator` says how one's own is named
+        from sbn_estimators.estimators import _PLUGINS_HINT
+        msg = str(e).replace(f"; {_PLUGINS_HINT}", '')
+        raise ValueError(f"{msg}; {args.out}/config.json names no --plugins, so the script that trained the run registered it: "
+                         "resume from that script, train(cfg, out, resume=True)" if args.resume else f"{msg}; {_PLUGINS_HINT}") from None
     if args.resume: _check_same_config(cfg, Path(args.out))
     if args.export and _split_spec(cfg.model, 'model')[0] not in _binary_weight_models(own_signs=True):   # early; `train` checks the stages
         raise ValueError(f"--export writes the ±1 weights as packed bits, and model {cfg.model!r} has none; "
