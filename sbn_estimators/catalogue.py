@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['REFERENCES', 'CATALOGUE', 'DATA_REFS', 'MODEL_REFS', 'OPTIMIZER_REFS', 'estimator_kind', 'derivation_page',
-           'check_catalogue', 'load_results', 'forward_backward', 'forward_backward_svg', 'estimator_card',
-           'references_markdown', 'run_references', 'bibtex']
+           'derivation_label', 'check_catalogue', 'load_results', 'forward_backward', 'forward_backward_svg',
+           'estimator_card', 'references_markdown', 'run_references', 'bibtex']
 
 # %% ../nbs/90_catalogue.ipynb #f2f15bdc
 import base64, inspect, io, json, numbers, os, re
@@ -157,6 +157,24 @@ def derivation_page(name:str) -> str:
     page, s = page[0], d['settings']
     return f"{s['doc_host'].rstrip('/')}{s['doc_baseurl'].rstrip('/')}/{page}"
 
+def _page_title(module) -> str:
+    "The title of the docs page of `module` (its notebook's `# Title`, up to a ': '), or its page's name where the notebook is not at hand."
+    src = Path(inspect.getsourcefile(module))
+    m = re.search(r'File to edit: (\S+\.ipynb)', src.read_text(encoding='utf-8')[:2000])
+    nb = (src.parent/m[1]).resolve() if m else None
+    if nb is not None and nb.is_file():
+        md = [''.join(c['source']) for c in json.loads(nb.read_text(encoding='utf-8'))['cells'] if c['cell_type'] == 'markdown']
+        t = next((l[2:].strip() for c in md for l in c.splitlines() if l.startswith('# ')), None)
+        if t: return t.split(': ')[0]
+    return module.__name__.rsplit('.', 1)[-1].replace('_', ' ').capitalize()
+
+def derivation_label(name:str) -> str:
+    "Text of the link to `derivation_page(name)`: the page's title and the class, e.g. 'Estimators: MeanField'; a plugin's file."
+    cls = ESTIMATORS[_registered(name)]
+    url = derivation_page(name)
+    if '://' not in url: return Path(url).name   # a plugin: its file
+    return f"{_page_title(inspect.getmodule(cls))}: {cls.__qualname__}"
+
 # %% ../nbs/90_catalogue.ipynb #4199081c
 def check_catalogue(catalogue:dict=None, # name -> entry (default `CATALOGUE`)
                     references:dict=None # key -> paper (default `REFERENCES`)
@@ -251,7 +269,7 @@ def estimator_card(name:str, # registry name
     rows = ([('forward', f"${e['forward']}$"), ('backward', f"$\\partial x/\\partial a := {e['backward']}$")] if kind == 'local'
             else [('estimate', f"$\\hat g = {e['estimate']}$")])
     rows += [('kind', kind), ('cost', e['cost']), ('unbiased', 'yes' if e['unbiased'] else 'no'), ('parameters', params),
-             ('papers', refs), ('derivation', f"[{derivation_page(name).rsplit('/', 1)[-1].split('#')[0]}]({derivation_page(name)})")]
+             ('papers', refs), ('derivation', f"[{_escape(derivation_label(name))}]({derivation_page(name)})")]
     title = f'`{name}`' + (f" (alias {', '.join(f'`{a}`' for a in aliases)})" if aliases else '')
     out = [f'<div class="estimator-card" id="estimator-{name}">', '', f'### {title}', '', _escape(doc), '',
            f'| {rows[0][0]} | {rows[0][1]} |', '|---|---|', *(f'| {k} | {v} |' for k, v in rows[1:]), '']

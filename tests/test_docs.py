@@ -67,6 +67,18 @@ CHECK_JS = r'''(async () => {
     mathbb_wrong_font: bb.filter(e => !getComputedStyle(e).fontFamily.startsWith('KaTeX_AMS')).map(e => e.textContent).slice(0, 5),
     mathbb_font: bb.length ? face('KaTeX_AMS') : [],
     fonts_failed: [...document.fonts].filter(f => f.status === 'error').map(f => f.family),
+    // a short formula and its punctuation (.nowrap) on two lines; a name in a table cell broken over lines; a
+    // show_doc signature that needs sideways scrolling
+    punct_split: [...document.querySelectorAll('.nowrap')].filter(n => {
+      const k = n.querySelector('.katex-html'), t = n.lastChild;
+      if (!k || !t || t.nodeType !== 3 || !k.getBoundingClientRect().width) return false;
+      const r = document.createRange(); r.setStart(t, 0); r.setEnd(t, 1);
+      return r.getBoundingClientRect().top > k.getBoundingClientRect().bottom - 2;
+    }).map(n => n.textContent.slice(-40)).slice(0, 5),
+    table_names_split: [...document.querySelectorAll('main td code, main th code')].filter(c => c.getClientRects().length > 1)
+                         .map(c => c.textContent).slice(0, 5),
+    signatures_scroll: [...document.querySelectorAll('main pre.signature')].filter(p => p.scrollWidth > p.clientWidth + 1)
+                         .map(p => p.textContent.slice(0, 60)).slice(0, 5),
     sidebar_links: document.querySelectorAll('nav.sidebar a').length,
     sidebar_pages: [...document.querySelectorAll('nav.sidebar a')].map(a => a.getAttribute('href').split('/').pop()),
     search_hits: hits,
@@ -147,6 +159,22 @@ class Browser:
         self.send('Target.closeTarget', targetId=target)
         return found
 
+    def run(self, url, js, then=None, wait=1.0):
+        "Open `url` in a fresh tab, evaluate `js` (awaited) and, `wait` seconds later, `then`; their values."
+        target = self.send('Target.createTarget', url='about:blank')['targetId']
+        s = self.send('Target.attachToTarget', targetId=target, flatten=True)['sessionId']
+        self.events = []
+        self.send('Page.enable', s)
+        self.send('Page.navigate', s, url=url)
+        self.wait_for('Page.loadEventFired', s)
+        ev = lambda e: self.send('Runtime.evaluate', s, expression=e, awaitPromise=True, returnByValue=True).get('result', {}).get('value')
+        try:
+            res = [ev(js)]
+            if then:
+                time.sleep(wait); res.append(ev(then))
+            return res
+        finally: self.send('Target.closeTarget', targetId=target)
+
     def close(self):
         self.ws.close(); self.proc.terminate(); self.proc.wait(30)
         shutil.rmtree(self.profile, ignore_errors=True)
@@ -156,7 +184,8 @@ def problems(f):
     "What a reader would call broken on a page, from `Browser.check`'s findings."
     if 'js_failed' in f: return [f'check script failed: {f["js_failed"]}']
     keys = ['outside_requests', 'failed_requests', 'http_errors', 'js_exceptions', 'broken_images', 'raw_tex', 'math_errors',
-            'math_not_typeset', 'math_overflow', 'mathbb_missing', 'mathbb_wrong_font', 'fonts_failed', 'duplicate_ids', 'raw_links']
+            'math_not_typeset', 'math_overflow', 'mathbb_missing', 'mathbb_wrong_font', 'fonts_failed', 'duplicate_ids', 'raw_links',
+            'punct_split', 'table_names_split', 'signatures_scroll']
     res = [f'{k}: {f[k]}' for k in keys if f[k]]
     if not f['loaded']: res.append('no load event')
     if f['mathbb_font'] and 'loaded' not in f['mathbb_font']: res.append(f'KaTeX_AMS font not loaded: {f["mathbb_font"]}')
@@ -245,7 +274,11 @@ def test_the_checks_can_fail(served):
                f'<p><span class="katex">{tex("EMPTY")}</span></p>'
                f'<p><span class="katex">{tex(BB_E)}<span class="katex-html"><span class="mord mathnormal">E</span></span></span>'
                f'<span class="katex">{tex("X")}<span class="katex-html"><span class="mord mathbb" style="font-family:serif">R</span></span></span></p>'
-               '<p>The [<code>Noise</code>](https://example.com/core.html#noise) called noise.</p><h2 id="twice">a</h2><h2 id="twice">b</h2>')
+               '<p>The [<code>Noise</code>](https://example.com/core.html#noise) called noise.</p><h2 id="twice">a</h2><h2 id="twice">b</h2>'
+               '<p style="width:5em"><span class="nowrap"><span class="math"><span class="katex" style="white-space:normal">'   # the old rule
+               '<span class="katex-html"><span class="base" style="display:inline-block;width:5em">x</span></span></span></span>.</span></p>'
+               '<table><tr><td style="width:3em"><code style="white-space:normal;overflow-wrap:anywhere">clipped_st_long_name</code></td></tr></table>'
+               '<pre class="signature" style="white-space:pre">def f(x, # ' + 'a long comment ' * 20 + '</pre>')
     assert page.count('id="search"') == 1
     page = page.replace('id="search"', 'id="no-search"')   # and no search box (search_hits -1)
     (site/'control.html').write_text(page.replace('<main>', '<main>' + defects, 1), encoding='utf-8')
@@ -259,6 +292,8 @@ def test_the_checks_can_fail(served):
     assert f['raw_links'] == ['](https://example.com/core.html#noise)'] and f['duplicate_ids'] == ['twice'], (f['raw_links'], f['duplicate_ids'])
     assert f['math'] > 4 and f['mathbb_source'] > 1 and 'loaded' in f['mathbb_font']   # the page's own math passes
     assert f['search_hits'] == -1 and 'the page has no search box' in problems(f), (f['search_hits'], problems(f))
+    assert f['punct_split'] and f['table_names_split'] == ['clipped_st_long_name'] and f['signatures_scroll'], \
+        (f['punct_split'], f['table_names_split'], f['signatures_scroll'])
     (ARTIFACTS/'docs'/'control.png').unlink(missing_ok=True)
 
 
@@ -312,6 +347,38 @@ def test_docstring_italics_hold():
     linked = build_docs.Markdown(build_docs.Problems()).render(build_docs.escape_docstring(
         '### g\n\n```python\ng()\n```\n\n*The [`Noise`](https://x.org/core.html#noise) called `noise`.*'))
     assert '<em>The <a href="https://x.org/core.html#noise"><code>Noise</code></a> called' in linked, linked
+
+
+@needs_node
+def test_short_formulas_keep_their_punctuation():
+    "A short inline formula and the punctuation after it share a `.nowrap` (headings too); a long formula may still break."
+    md = build_docs.Markdown(build_docs.Problems())
+    h = md.render('## Unit $f$: bias\n\nNoise $Z$. Long $' + ' + '.join(f'a_{i}' for i in range(20)) + '$.')
+    assert h.count('<span class="nowrap">') == 2 and '\ue001</span>.</span>' in h and '\ue001</span>.</p>' in h, h
+
+
+def test_signature_lines():
+    "A show_doc signature becomes one block per line (`--i`: its indent), so a long line wraps with a hanging indent."
+    h = build_docs.Markdown(build_docs.Problems()).render('```python\ndef f(\n    x:int=1, # the x\n):\n```')
+    out = build_docs.signature_lines(h)
+    assert out.startswith('<pre class="highlight signature"><code><span class="sig-line" style="--i:0">'), out
+    assert out.count('class="sig-line"') == 3 and '<span class="sig-line" style="--i:4">    <span class="n">x</span>' in out, out
+
+
+def test_signature_renderer():
+    "The renderer the build gives `show_doc`: classes as `class`, real signatures, only written annotations."
+    import nbdev.showdoc
+    R = build_docs.signature_renderer(nbdev.showdoc.BasicMarkdownRenderer)
+    class NoInit: "No constructor of its own."
+    class WithInit:
+        def __init__(self, n:int=2, # how many
+                     device=None, fn=print): pass
+    def f(device=None, n:int=3, act=lambda x: x) -> int: return n
+    assert str(R(NoInit).dm) == 'class NoInit():'
+    w = str(R(WithInit).dm)
+    assert w.startswith('class WithInit(') and 'n:int=2, # how many' in w and 'device=None' in w and 'NoneType' not in w, w
+    s = str(R(f).dm)
+    assert s.startswith('def f(') and 'device=None' in s and 'n:int=3' in s and ':function' not in s and '->int' in s, s
 
 
 def test_doc_links_reach_what_they_name(served):
@@ -373,9 +440,10 @@ def test_stored_outputs_are_current():
     "The docs render stored outputs (tools/run_pages.py refreshes them): the home page's list of estimators is the registry's."
     import sbn_estimators
     nb = json.loads((ROOT/'nbs'/'index.ipynb').read_text(encoding='utf-8'))
-    cell = next(c for c in nb['cells'] if ''.join(c['source']).startswith("print(', '.join(sbn_estimators.list_estimators()))"))
+    cell = next(c for c in nb['cells'] if "', '.join(sbn_estimators.list_estimators())" in ''.join(c['source']))
     printed = ''.join(''.join(o.get('text', '')) for o in cell['outputs']).strip()
-    assert printed == ', '.join(sbn_estimators.list_estimators()), "stale outputs: run tools/run_pages.py nbs/index.ipynb"
+    assert ' '.join(printed.split()) == ', '.join(sbn_estimators.list_estimators()), "stale outputs: run tools/run_pages.py nbs/index.ipynb"
+    assert max(map(len, printed.splitlines())) <= 80, 'the list of estimators is printed wrapped, to fit the page'
 
 
 def test_every_page_ran_its_current_code(tmp_path):
@@ -393,3 +461,65 @@ def test_every_page_ran_its_current_code(tmp_path):
     write(); assert run_pages.stale_pages(nbs) == []
     next(c for c in nb['cells'] if c['cell_type'] == 'code')['source'].append('\n# changed')
     write(); assert run_pages.stale_pages(nbs) == ['index.ipynb']
+
+
+def test_show_doc_signatures(served):
+    """`show_doc` shows what Python reports: `class Name(...)` for a class, its constructor's real parameters (`()`
+    without an `__init__` of its own, not `*args, **kwargs`), and only the annotations the code wrote (no
+    `device:NoneType=None` from a default)."""
+    site, _, _ = served
+    sigs = {}
+    for f in site.glob('*.html'):
+        for m in re.finditer(r'<pre class="highlight signature"><code>(.*?)</code></pre>', f.read_text(encoding='utf-8'), re.S):
+            t = html.unescape(re.sub('<[^>]+>', '', m[1].replace('<span class="sig-line"', '\n<span class="sig-line"'))).strip()
+            sigs[t.split('(')[0]] = t
+    assert len(sigs) > 200, len(sigs)
+    assert sigs['class Noise'] == 'class Noise():' and sigs['class Estimator'] == 'class Estimator():', (sigs['class Noise'], sigs['class Estimator'])
+    assert sigs['class SBNModel'] == 'class SBNModel(Protocol):', sigs['class SBNModel']
+    assert 'def Noise' not in sigs and 'def MeanField' not in sigs and "noise='logistic'" in sigs['class MeanField']
+    bad = [s for s in sigs.values() if re.search(r':(NoneType|function)\b', s) or re.search(r'\(\s*\*args, \*\*kwargs\s*\)', s)]
+    assert not bad, bad[:5]
+
+
+def test_home_links_and_catalogue_labels(served):
+    "The home page links its pages (relative on the site); the catalogue's derivation links name the page and class."
+    site, _, _ = served
+    index = (site/'index.html').read_text(encoding='utf-8')
+    for page in ('core.html', 'fashion_bnn.html', 'catalogue.html', 'references.html', 'tutorial_your_estimator.html'):
+        assert f'href="{page}"' in index, page
+    assert 'https://sbn-estimators.github.io' not in index
+    readme = (site/'README.md').read_text(encoding='utf-8')
+    assert '[the tutorial page](https://sbn-estimators.github.io/sbn_estimators/tutorial_your_estimator.html)' in readme
+    cat = (site/'catalogue.html').read_text(encoding='utf-8')
+    assert '<a href="estimators.html#meanfield">Estimators: MeanField</a>' in cat, re.findall(r'derivation</td>.{0,120}', cat)[:2]
+    assert '>estimators.html</a>' not in cat
+
+
+SEARCH_JS = r'''(async (q) => {
+  const box = document.getElementById('search');
+  box.focus(); box.value = q; box.dispatchEvent(new Event('input'));
+  for (let t = 0; t < 50 && !window.SEARCH_INDEX; t++) await new Promise(r => setTimeout(r, 50));
+  await new Promise(r => setTimeout(r, 100));
+  return [...document.querySelectorAll('#search-results li a[href]')].map(a => [a.getAttribute('href'), a.textContent]);
+})'''
+
+
+def test_search(served):
+    """Search: a word of a page's title brings the page up first ("fashion": the three Fashion-MNIST pages); one hit
+    per target, and a section and an API entry of one name are told apart; Enter opens the first hit, arrow keys move."""
+    _, base, browser = served
+    url = f'{base}/site/index.html'
+    hits = browser.run(url, SEARCH_JS + "('fashion')")[0]
+    assert {h for h, _ in hits[:3]} == {'fashion_sbn.html', 'fashion_bnn.html', 'fashion_binaryduo.html'}, hits[:5]
+    hits = browser.run(url, SEARCH_JS + "('bop')")[0]
+    hrefs = [h for h, _ in hits]
+    assert len(hrefs) == len(set(hrefs)), hrefs
+    bop = [t for h, t in hits if h.startswith('binary_optimizers.html#bop')]
+    assert len(bop) == 2 and any(t.endswith('· class') for t in bop) and any(t.endswith('· section') for t in bop), bop
+    enter = lambda keys: (SEARCH_JS + "('fashion').then(h => {" + ''.join(
+        f"document.getElementById('search').dispatchEvent(new KeyboardEvent('keydown', {{key: '{k}', bubbles: true}}));" for k in keys)
+        + 'return h; })')
+    first, went = browser.run(url, enter(['Enter']), 'location.pathname')
+    assert went.endswith('/' + first[0][0]), (went, first[:2])
+    first, went = browser.run(url, enter(['ArrowDown', 'ArrowDown', 'Enter']), 'location.pathname')
+    assert went.endswith('/' + first[1][0]), (went, first[:2])

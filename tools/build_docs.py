@@ -54,7 +54,8 @@ KATEX = TOOLS/'node_modules'/'katex'
 _re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
 _re_quarto_dir = re.compile(r'^\s*#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
 _re_math_slot = re.compile('\ue000(\\d+)\ue001')  # where a formula goes once KaTeX has rendered the page's batch
-_re_math_punct = re.compile('(<span class="math">\ue000\\d+\ue001</span>[.,;:!?)\\]]+)')   # no line break before the punctuation
+_re_math_punct = re.compile('(<span class="math">\ue000(\\d+)\ue001</span>[.,;:!?)\\]]+)')   # no line break before the punctuation
+NOWRAP_MATH = 24   # an inline formula of at most this many symbols (`math_text`) stays on one line with its punctuation
 
 
 class Problems(list):
@@ -88,10 +89,59 @@ class DocsFilter(FilterDefaults):
     def base_procs(self): return [tolerant_exec_show_docs if p is exec_show_docs else p for p in super().base_procs()]
 
 
+def _real_signature(sym):
+    "`inspect.signature` of `sym` (annotations evaluated where they can be); `None` where it has none."
+    import inspect
+    for ev in (True, False):
+        try: return inspect.signature(sym, eval_str=ev)
+        except (ValueError, TypeError, NameError): continue
+        except Exception: return None
+    return None
+
+
+def signature_renderer(base):
+    """`base` (nbdev's `BasicMarkdownRenderer`) with the signature Python reports: a class reads `class Name(...)`
+    with its constructor's parameters (`()` where it has no `__init__` of its own, not fastcore's `*args, **kwargs`
+    of `object.__init__`), and a parameter shows only the annotation it was written with (fastcore would add the
+    type of its default: `device:NoneType=None`). The parameters' comments (docments) stay. An exception class takes
+    `*args` (`BaseException`'s signature, which `inspect` cannot read); a `typing.Protocol` is not constructed, so it
+    shows its base: `class SBNModel(Protocol):`."""
+    import inspect
+    from fastcore.basics import AttrDict
+
+    class SignatureRenderer(base):
+        def __init__(self, sym, *args, **kwargs):
+            super().__init__(sym, *args, **kwargs)
+            dm, obj = self.dm, self.dm.obj
+            if inspect.isclass(obj) and getattr(obj, '_is_protocol', False):
+                self.dm = f'class {obj.__name__}(Protocol):'; return
+            sig = _real_signature(obj) if callable(obj) else None
+            if sig is None and inspect.isclass(obj) and issubclass(obj, BaseException):
+                sig = inspect.Signature([inspect.Parameter('args', inspect.Parameter.VAR_POSITIONAL)])
+            if sig is None:
+                if inspect.isclass(obj) and str(dm).startswith('def '): self.dm = 'class ' + str(dm)[len('def '):]
+                return
+            old = dm.dm or {}
+            new = {k: AttrDict(docment=(old.get(k) or {}).get('docment'), anno=p.annotation, default=p.default, kind=p.kind)
+                   for k, p in sig.parameters.items()}
+            ret = old.get('return') or AttrDict(docment=None)
+            new['return'] = AttrDict(docment=ret.get('docment'), default=inspect.Parameter.empty,
+                                     anno=inspect.Parameter.empty if inspect.isclass(obj) else sig.return_annotation)
+            dm.dm = AttrDict(new)
+            if inspect.isclass(obj):   # the markdown renderer reads the signature as `str(self.dm)`
+                text = str(dm)
+                self.dm = 'class ' + text[len('def '):] if text.startswith('def ') else text
+    return SignatureRenderer
+
+
 def _process(args):
     """Run nbdev's notebook processing on `src` into `dst` (in a worker process, as `nbdev_proc_nbs` does), in the
-    notebook's folder as `nbdev_test` runs it, so relative paths (`data/...`) mean the same."""
-    src, dst = args
+    notebook's folder as `nbdev_test` runs it, so relative paths (`data/...`) mean the same. The package documented
+    is the one in the tree being built (its root first on `sys.path`), not whichever copy is installed."""
+    src, dst, root = args
+    if str(root) not in sys.path[:1]: sys.path.insert(0, str(root))
+    import nbdev.showdoc
+    nbdev.showdoc.BasicMarkdownRenderer = signature_renderer(nbdev.showdoc.BasicMarkdownRenderer)
     os.chdir(Path(src).parent)
     os.environ['IN_TEST'] = '1'
     warnings.simplefilter('ignore')
@@ -105,14 +155,15 @@ def process_notebooks(sources, nbs, tmp, problems, workers=2):
     "Process the notebooks `sources` (under `nbs`) with nbdev into `tmp`; returns {source path: processed path}."
     sys.path.insert(0, str(Path(__file__).parent))
     from build_docs import _process  # importable by name: notebook code run for show_doc replaces `__main__`
-    jobs = [(p, tmp/p.relative_to(nbs)) for p in sources]
-    for _, d in jobs: d.parent.mkdir(parents=True, exist_ok=True)
+    root = get_config().config_path.resolve()
+    jobs = [(p, tmp/p.relative_to(nbs), root) for p in sources]
+    for _, d, _ in jobs: d.parent.mkdir(parents=True, exist_ok=True)
     out = {}
     # a fresh process per notebook, as `nbdev_test` runs them: code one notebook runs for its docs (an estimator it
     # registers, a global it sets) must not leak into the next one's page
     fresh = {'max_tasks_per_child': 1} if sys.version_info >= (3, 11) else {}
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=get_context('spawn'), **fresh) as ex:
-        for (src, dst), fut in zip(jobs, [ex.submit(_process, j) for j in jobs]):
+        for (src, dst, _), fut in zip(jobs, [ex.submit(_process, j) for j in jobs]):
             try: errors = fut.result()
             except Exception as e: problems.add(src.name, f'not rendered: {type(e).__name__}: {e}'); continue
             for msg in errors: problems.add(src.name, msg)
@@ -194,8 +245,13 @@ class Markdown:
         for i, t in enumerate(toks):
             if t.type == 'heading_open' and headings is not None:
                 inner = [c for c in toks[i+1].children if c.type not in ('link_open', 'link_close')]
-                headings.append((int(t.tag[1]), t.attrs.get('id', ''), self.md.renderer.render(inner, self.md.options, {})))
-        return _re_math_punct.sub(r'<span class="nowrap">\1</span>', self.md.renderer.render(toks, self.md.options, {}))
+                headings.append((int(t.tag[1]), t.attrs.get('id', ''), self.nowrap(self.md.renderer.render(inner, self.md.options, {}))))
+        return self.nowrap(self.md.renderer.render(toks, self.md.options, {}))
+
+    def nowrap(self, h):
+        "`h` with each short formula and the punctuation after it in one `.nowrap`; a long formula may still break inside."
+        short = lambda m: len(math_text(self.formulas[int(m[2])][0])) <= NOWRAP_MATH
+        return _re_math_punct.sub(lambda m: f'<span class="nowrap">{m[1]}</span>' if short(m) else m[1], h)
 
     def typeset(self, parts, where):
         """`[(html, text), ...]` for HTML `parts` (of one page): the slots filled with KaTeX's rendering of
@@ -216,6 +272,21 @@ class Markdown:
 _re_doc_line = re.compile(r'(\n```\n\n)\*(.+)\*\s*$', re.S)
 _re_code_or_math = re.compile(r'\[`[^`\n]+`\]\([^)\s]+\)|(`+).+?\1|\$[^$\n]+\$', re.S)   # nbdev's links, code, math
 _re_code_link = re.compile(r'\[`([^`<\n]+)`\]\(([^)\s<"]+)\)')   # a doc link nbdev wrote into a signature's comment
+
+
+_re_sig_pre = re.compile(r'<pre class="highlight"><code>(.*?)</code></pre>', re.S)
+
+
+def signature_lines(h):
+    """`show_doc` signatures in the HTML `h` with one block per line (`pre.signature`, `span.sig-line`), so the page's
+    stylesheet can wrap a long line (a parameter's comment) with a hanging indent instead of clipping it; `--i` is
+    the line's own indent in characters (its spaces stay, for copying). Pygments' spans never cross a line here (a
+    signature has no multi-line string)."""
+    def one(line):
+        lead = re.match(r'(?:<[^>]+>)*( *)', line)   # the indent, maybe after Pygments' opening tags
+        return f'<span class="sig-line" style="--i:{len(lead[1])}">{line}</span>'
+    return _re_sig_pre.sub(lambda m: '<pre class="highlight signature"><code>'
+                           + ''.join(one(l) for l in m[1].rstrip('\n').split('\n')) + '</code></pre>', h)
 
 
 def escape_docstring(md):
@@ -284,7 +355,7 @@ class Page:
 
     def render(self, site, out):
         "The page body HTML; writes figures under `out`; fills `self.headings` and `self.text` (for search)."
-        md, self.headings, parts, n_fig, api = site.md, [], [], 0, set()   # api: indices of show_doc headings
+        md, self.headings, parts, n_fig, api = site.md, [], [], 0, {}   # api: show_doc headings, index -> 'class'/'function'/'API' 
         md.formulas = []
         fix = lambda u: site.fix_url(u, self)
         desc = f'<p class="description">{md.md.renderInline(self.description)}</p>' if self.description else ''
@@ -324,7 +395,9 @@ class Page:
                     elif mime == 'text/markdown':
                         n0 = len(self.headings)
                         h = md.render(escape_docstring(v), fix, self.headings)
-                        api.update(range(n0, len(self.headings)))
+                        m = re.search(r'```python\n(class|def|async def) ', v)
+                        api.update(dict.fromkeys(range(n0, len(self.headings)), {'class': 'class', None: 'API'}.get(m and m[1], 'function')))
+                        h = signature_lines(h)
                         h = _re_code_link.sub(lambda m: f'<a href="{html.escape(fix(html.unescape(m[2])))}">{m[1]}</a>', h)
                         cell.append(f'<div class="output markdown">{h}</div>')
                     elif mime == 'text/latex':
@@ -338,6 +411,7 @@ class Page:
             [desc, body, *(h for _, _, h in self.headings), *chunks], self.src.name)
         heads, texts = rest[:len(self.headings)], [t for _, t in rest[len(self.headings):]]
         self.headings = [(lvl, i, *ht) for (lvl, i, _), ht in zip(self.headings, heads)]  # (level, id, html, text)
+        self.kinds = {self.headings[i][1]: k for i, k in api.items()}   # id -> what an API entry documents
         self.text = f'{desc_text} {texts[0]}'.strip()   # the page's text before its first section
         self.section_text = {i: t for (_, i), t in zip(cuts, texts[1:])}
         self.ids = set(re.findall(r'\bid="([^"]+)"', self.body))
@@ -448,11 +522,13 @@ class Site:
         (self.out/p.path).write_text(page, encoding='utf-8')
 
     def search_index(self):
-        "One entry per section (a page's introduction, or an H2/H3 with what follows it): url, page title, heading, text."
+        """One entry per section (a page's introduction, or an H2/H3 with what follows it): url, page title, heading,
+        text, and for a `show_doc` entry its kind ('class', 'function')."""
         entries, cap = [], 6000   # characters of a section's text that search reads
         for p in self.pages:
             entries.append({'u': p.path.as_posix(), 't': p.title, 'h': '', 'x': p.text[:cap]})
-            entries += [{'u': f'{p.path.as_posix()}#{i}', 't': p.title, 'h': text, 'x': p.section_text.get(i, '')[:cap]}
+            entries += [{'u': f'{p.path.as_posix()}#{i}', 't': p.title, 'h': text, 'x': p.section_text.get(i, '')[:cap],
+                         **({'k': p.kinds[i]} if i in p.kinds else {})}   # k: an API entry's kind (a section has none)
                         for lvl, i, _, text in p.headings if lvl in (2, 3) and i]
         return 'window.SEARCH_INDEX = ' + json.dumps(entries, ensure_ascii=False, separators=(',', ':')) + ';\n'
 
@@ -517,6 +593,11 @@ def missing_cards(site):
 # ---------------------------------------------------------------- main
 def build(nbs=None, out=None, readme_only=False, strict=False, workers=2):
     t0, cfg, problems = time.time(), get_config(), Problems()
+    # document (and check the catalogue of) the package in this tree, not an installed copy of another checkout:
+    # its root goes first on the path of this process and of the notebook workers
+    root = str(Path(cfg.config_path).resolve())
+    sys.path.insert(0, root)
+    os.environ['PYTHONPATH'] = os.pathsep.join([root] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p and p != root])
     nbs = Path(nbs or cfg.config_path/cfg.nbs_path).resolve()
     default_out = out is None
     out = Path(out or cfg.config_path/cfg.doc_path).resolve()
