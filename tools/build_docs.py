@@ -55,7 +55,7 @@ _re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
 _re_quarto_dir = re.compile(r'^\s*#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
 _re_math_slot = re.compile('\ue000(\\d+)\ue001')  # where a formula goes once KaTeX has rendered the page's batch
 _re_math_punct = re.compile('(<span class="math">\ue000(\\d+)\ue001</span>[.,;:!?)\\]]+)')   # no line break before the punctuation
-NOWRAP_MATH = 24   # an inline formula of at most this many symbols (`math_text`) stays on one line with its punctuation
+NOWRAP_MATH = 28   # an inline formula of at most this many symbols (`math_text` less spaces) stays on one line with its punctuation
 
 
 class Problems(list):
@@ -250,7 +250,7 @@ class Markdown:
 
     def nowrap(self, h):
         "`h` with each short formula and the punctuation after it in one `.nowrap`; a long formula may still break inside."
-        short = lambda m: len(math_text(self.formulas[int(m[2])][0])) <= NOWRAP_MATH
+        short = lambda m: len(re.sub(r'\s', '', math_text(self.formulas[int(m[2])][0]))) <= NOWRAP_MATH
         return _re_math_punct.sub(lambda m: f'<span class="nowrap">{m[1]}</span>' if short(m) else m[1], h)
 
     def typeset(self, parts, where):

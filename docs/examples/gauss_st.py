@@ -18,7 +18,7 @@ class GaussST(StraightThrough):
                  sigma=1.6): # width s of the Gaussian
         super().__init__(noise, deterministic)
         if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not 1e-6 <= sigma <= 1e6:   # NaN fails too
-            raise ValueError(f"sigma must be a number in [1e-06, 1e+06], got {sigma!r}")   # beyond, the slope overflows in float32
+            raise ValueError(f"sigma must be a number in [1e-06, 1e+06], got {sigma!r}")   # beyond, the slope is all but zero: a spike narrower than 1e-6 or a plateau lower than 1e-6 (its peak 0.8/s overflows float32 only below s = 2e-39)
         self.sigma = float(sigma)   # kept under its parameter's name: `spec` and `hparams` read it back
     def proxy(self, a): return torch.erf(a / (self.sigma * math.sqrt(2)))
     def slope(self, a): return torch.exp(-0.5 * (a / self.sigma) ** 2) * (2 / (self.sigma * math.sqrt(2 * math.pi)))
