@@ -251,7 +251,7 @@ def bench_cli(argv=None):
     p.add_argument('--threads', type=cli.positive_int, default=None, help="CPU threads (default: torch's, %d here)" % torch.get_num_threads())
     p.add_argument('--json', default=None, help="also write one JSON line per estimator and case to this file, replaced if it exists ('-': to standard output, no table)")
     p.add_argument('--plugins', default='', help="comma-separated modules or .py files to import first; they register estimators (see load_plugins)")
-    return cli.run_cli(p, _bench, argv)
+    return cli.run_cli(p, _bench, argv, oom_hint="try a smaller --batch, a smaller k of the estimators that have one, or a machine with more memory")
 
 if __name__ == '__main__' and '__file__' in globals():   # `python -m sbn_estimators.bench` (and torchrun's -m); not a notebook
     from sbn_estimators.bench import bench_cli as _cli; _cli()

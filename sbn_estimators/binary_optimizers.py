@@ -85,14 +85,22 @@ def _add_group(opt, group, who):
     except ValueError: opt.param_groups.pop(); raise
     return new
 
+def _check_binary_match(opt, sd, who):
+    "Refuse a state_dict whose k-th group is binary where this optimizer's k-th group is real-valued, or the reverse (groups load in order: the latents would get Adam's steps)."
+    for k, (g, cur) in enumerate(zip(sd['param_groups'], opt.param_groups)):
+        if g.get('binary', False) != cur['binary']:
+            raise ValueError(f"{who} cannot load this state_dict: its param group {k} has binary={g.get('binary', False)!r} but this optimizer's "
+                             f"param group {k} has binary={cur['binary']!r}; groups load in order, so pass the groups in the order they were saved")
+
 def _check_loaded(opt, sd, key, who):
-    "Refuse a state_dict saved by another optimizer, or whose groups' hyper-parameters `add_param_group` would refuse (those of binary groups also in their state's dtype; `lr` may be 0, where a schedule ended)."
+    "Refuse a state_dict saved by another optimizer, whose groups' binary flags differ from this optimizer's, or whose groups' hyper-parameters `add_param_group` would refuse (those of binary groups also in their state's dtype; `lr` may be 0, where a schedule ended)."
     _check_state_dict(sd, key, who)
     for k, (g, cur) in enumerate(zip(sd['param_groups'], opt.param_groups)):
         n = f" of param group {k} of the loaded state_dict"
         h = opt._check_hp(g, n, loaded=True)
         if h['binary']:
             for dt in {_state_dtype(w) for w in cur['params']}: _check_in_dtype({**g, **h}, n, dt, who)
+    _check_binary_match(opt, sd, who)
 
 def _check_grads(opt, who, why): # `why`: what a non-finite gradient would do to the optimizer's state
     "Refuse non-finite gradients of binary weights before anything changes (one host sync)."
@@ -283,17 +291,18 @@ class MirrorDescentAdam(MirrorDescent):
     def add_param_group(self, group):
         "Add a group: a binary one checked as `MirrorDescent`'s; a real-valued one as Adam's, its `weight_decay` (if not its own) `adam_weight_decay`."
         g, n = {**self.defaults, **group}, f" of param group {len(self.param_groups)}"
-        if g['binary']: return super().add_param_group({**group, 'binary': True})
+        if _binary_flag(g, n, False): return super().add_param_group({**group, 'binary': True})
         wd = group.get('weight_decay', g['adam_weight_decay'])
         torch.optim.Optimizer.add_param_group(self, {**group, 'lr': _positive('lr' + n, g['lr']), **_check_adam({**g, 'weight_decay': wd}, n)})
 
     def load_state_dict(self, state_dict):
-        "Load a MirrorDescentAdam state_dict; another optimizer's, or groups the constructor would refuse, are refused (`lr` may be 0, where a schedule ended)."
+        "Load a MirrorDescentAdam state_dict; another optimizer's, one whose groups' binary flags differ from this one's, or groups the constructor would refuse, are refused (`lr` may be 0, where a schedule ended)."
         _check_state_dict(state_dict, 'adam_weight_decay', 'mirror_descent')
         for k, g in enumerate(state_dict['param_groups']):
             n = f" of param group {k} of the loaded state_dict"
-            if g.get('binary') is True: MirrorDescent._check_group(g, n, loaded=True)
+            if _binary_flag(g, n, False): MirrorDescent._check_group(g, n, loaded=True)
             else: _finite('lr' + n, g.get('lr'), 0); _check_adam(g, n)
+        _check_binary_match(self, state_dict, 'mirror_descent')
         torch.optim.Optimizer.load_state_dict(self, state_dict)   # not MirrorDescent's: the real-valued groups are Adam's
 
     @torch.no_grad()
@@ -308,10 +317,10 @@ class MirrorDescentAdam(MirrorDescent):
         return loss
 
 # %% ../nbs/20_binary_optimizers.ipynb #0f150ef9
-def _from_cfg(kw, who):
-    "Refuse `lr` or `weight_decay` as keyword arguments of a factory: they come from cfg."
-    for k in ('lr', 'weight_decay'):
-        if k in kw: raise ValueError(f"{who}: {k} comes from cfg.{k} (the trainer's --{k.replace('_', '-')}), not from a keyword argument; got {k}={kw[k]!r}")
+def _from_cfg(kw, who, keys={'lr': 'lr', 'weight_decay': 'weight_decay'}): # each keyword a factory sets from cfg: its cfg field
+    "Refuse the keyword arguments of a factory that come from cfg (`lr` and `weight_decay` unless `keys` says otherwise)."
+    for k, c in keys.items():
+        if k in kw: raise ValueError(f"{who}: {k} comes from cfg.{c} (the trainer's --{c.replace('_', '-')}), not from a keyword argument; got {k}={kw[k]!r}")
 
 def make_bop(params, cfg,
              **kw): # Bop's `threshold`, `gamma`
@@ -331,4 +340,5 @@ def make_bayesbinn(params, cfg,
 def make_mirror_descent(params, cfg,
                         **kw): # `MirrorDescentAdam`'s `weight_decay` (of the latents) and `clip`
     "MirrorDescentAdam for `sbn-train --optimizer mirror_descent[:weight_decay=..,clip=..]`: rate cfg.lr for both kinds of groups, cfg.weight_decay Adam's."
+    _from_cfg(kw, 'make_mirror_descent', {'lr': 'lr', 'adam_weight_decay': 'weight_decay'})   # weight_decay is the latents' own
     return MirrorDescentAdam(params, lr=cfg.lr, adam_weight_decay=cfg.weight_decay, **kw)

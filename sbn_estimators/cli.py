@@ -51,12 +51,13 @@ def _out_of_memory(e:BaseException) -> bool:
     if isinstance(e, (MemoryError, torch.OutOfMemoryError)): return True
     return isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or 'DefaultCPUAllocator' in str(e))
 
-_OOM_HINT = "try fewer samples, a smaller k, a smaller batch or chunk, or a machine with more memory"
+_OOM_HINT = "try a smaller problem (a smaller batch, fewer samples) or a machine with more memory" # each command names its own options
 
 def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is added)
             main, # `main(args)`: does the work; returns None or an exit status
             argv=None, # arguments (default: sys.argv[1:])
-            resume_hint=None # `resume_hint(args)` after an interrupt: the command that continues the work, or None
+            resume_hint=None, # `resume_hint(args)` after an interrupt: the command that continues the work, or None
+            oom_hint=None # what to try when memory runs out, in the command's options (default: a generic hint)
            ):
     "Parse `argv` and run `main` with the conventions of every `sbn-*` command (exit 2 / 130 / 143, one-line errors)."
     parser.add_argument('--debug', action='store_true', help="show the traceback of an error")
@@ -68,6 +69,8 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is
     def fail(status, message):
         if args.debug: traceback.print_exc()
         parser.exit(status, f"{prog}: {message}\n")
+    from sbn_estimators.estimators import _LOADED_PLUGINS, _given_plugins   # here: estimators imports nothing of the commands
+    n_loaded = len(_LOADED_PLUGINS)   # the plugins this command loads from here on
     try: status = main(args); sys.stdout.flush()
     except BrokenPipeError:   # the reader left (`sbn-train --list | head -1`): stop quietly, as Python's docs advise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); parser.exit(1)
@@ -76,13 +79,13 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is
         what = 'terminated (SIGTERM)' if isinstance(e, Terminated) else 'interrupted'
         fail(143 if isinstance(e, Terminated) else 130, what + (f"; continue with: {hint}" if hint else ''))
     except CommandError as e: fail(e.status, f"error: {_one_line(e)}")
-    except USER_ERRORS as e: fail(2, f"error: {_one_line(e)}")
+    except USER_ERRORS as e: fail(2, f"error: {_one_line(_given_plugins(e, _LOADED_PLUGINS[n_loaded:]) if isinstance(e, ValueError) else e)}")
     except OSError as e:   # a path the system refuses (too long, a loop of links, ...): the input's fault; a full disk or an I/O error: the machine's
         fail(1 if e.errno in _MACHINE_ERRNOS else 2, f"error: {_one_line(e)}")
     except (MemoryError, RuntimeError) as e:   # memory ran out: the machine's limit, exit 1 as a full disk; any other RuntimeError is a bug (traceback)
         if not _out_of_memory(e): raise
         first = _one_line(e).split(' (Triggered internally')[0]
-        fail(1, f"error: out of memory ({first[:160] + '...' if len(first) > 160 else first}); {_OOM_HINT}")
+        fail(1, f"error: out of memory ({first[:160] + '...' if len(first) > 160 else first}); {oom_hint or _OOM_HINT}")
     finally:
         if main_thread: signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
     if status: parser.exit(status)

@@ -8,7 +8,7 @@ __all__ = ['ESTIMATORS', 'ALIASES', 'ESTIMATOR_MODULES', 'reduce_loss', 'Estimat
            'load_plugins', 'Exact', 'MeanField', 'group_grads', 'draw_estimates', 'draw_input_estimates']
 
 # %% ../nbs/03_estimators.ipynb #6ff095b1
-import copy, dis, functools, hashlib, importlib, importlib.util, inspect, numbers, sys
+import copy, dis, functools, hashlib, importlib, importlib.util, inspect, numbers, sys, types
 from pathlib import Path
 import torch
 from torch import nn
@@ -32,6 +32,15 @@ def _run(net):
     "What runs `net`'s forward pass: `net` itself when callable (an `nn.Module`, with its hooks), else its `forward` (the protocol's member)."
     return net if callable(net) else net.forward
 
+def _own_code(f, wrapped):
+    "`f` (a `functools.wraps` wrapper of `wrapped`) with a code object of its own, named after `wrapped`'s qualified name: one per class, so that torch.compile's recompile limit (per code object) counts each estimator's graphs apart rather than all estimators' together."
+    name = wrapped.__qualname__.replace('.', '_').replace('<', '_').replace('>', '_')
+    code = f.__code__.replace(co_name=name, **({'co_qualname': name} if sys.version_info >= (3, 11) else {}))   # Python 3.10 has no co_qualname
+    g = types.FunctionType(code, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
+    g.__kwdefaults__ = f.__kwdefaults__
+    functools.update_wrapper(g, wrapped)
+    return g
+
 def _validated(surrogate):
     "`surrogate` that first checks its network, data and explicit parameters (see `Estimator`)."
     @functools.wraps(surrogate)
@@ -41,6 +50,7 @@ def _validated(surrogate):
         if params is not None and hasattr(net, 'layer_params'): check_params(net, params)
         if self.needs_grad and not torch.is_grad_enabled(): return self.loss_value(net, x, y, params)   # no_grad, inference_mode
         return surrogate(self, net, x, y, params)
+    checked = _own_code(checked, surrogate)
     checked.validated = True
     return checked
 
@@ -101,6 +111,7 @@ def _float_input(forward):
             raise ValueError(f"estimator {self.name or type(self).__name__!r}: the pre-activations {arg[0]} must be a floating-point "
                              f"tensor (float16, bfloat16, float32 or float64), got dtype {a.dtype}; pass {arg[0]}.float()")
         return forward(self, *args, **kw)
+    checked = _own_code(checked, forward)
     checked.checks_dtype = True
     return checked
 
@@ -351,7 +362,18 @@ def load_plugins(spec:str # comma-separated modules (`mypkg.estimators`) or `.py
     from sbn_estimators.models import _import_model_modules
     _import_estimator_modules(); _import_model_modules()   # a plugin cannot take a built-in name unnoticed
     items = [s.strip() for s in spec.split(',') if s.strip()]
-    return ','.join(_restoring(_load_file if s.endswith('.py') else _load_module, s) for s in items)
+    loaded = ','.join(_restoring(_load_file if s.endswith('.py') else _load_module, s) for s in items)
+    if loaded: _LOADED_PLUGINS.append(loaded)
+    return loaded
+
+_LOADED_PLUGINS = [] # what each `load_plugins` call with plugins imported, in order: `cli.run_cli` reads those of its command
+
+def _given_plugins(err:ValueError, plugins:list) -> ValueError:
+    "`err` for a command that loaded `plugins`: an unknown estimator's hint to give --plugins becomes that they register no such name."
+    if not plugins or _PLUGINS_HINT not in str(err): return err
+    named = ','.join(dict.fromkeys(plugins))
+    return ValueError(str(err).replace(_PLUGINS_HINT, f"the plugins loaded ({named}) register no estimator of that name: "
+                                       "check the name their register_estimator gives, or give --plugins the module or file that registers it"))
 
 # %% ../nbs/03_estimators.ipynb #07361abd
 @register_estimator('exact')

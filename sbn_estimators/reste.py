@@ -53,10 +53,11 @@ def _check_reste_peak(dtype, o, m, o_hint=None):
                          f"number {top:g}: use float32, or m >= {top ** (-oh / (oh - 1)):.4g}")
 
 def _reste_slope(z, o, t, m):
-    "`reste_slope` without the checks of o, t, m (the estimator checks them when they are set): computed in float32 for 16-bit `z` and rounded once to its dtype."
+    "`reste_slope` without the checks of o, t, m (the estimator checks them when they are set): computed in float32 for 16-bit `z` and rounded once to its dtype. o may be a 0-d float64 tensor: compiled, the slope then follows o in one graph rather than one per value."
     az = z.to(noise_dtype(z.dtype)).abs()
-    power = az.clamp(min=m) ** ((1 - o) / o) / o
-    return torch.where(az <= m, m ** (1 / o) / m, torch.where(az <= t, power, 0.)).to(z.dtype)
+    o = torch.as_tensor(o, dtype=torch.float64)   # the constants of o in float64, each rounded once to az's dtype (and device)
+    power = az.clamp(min=m) ** ((1 - o) / o).to(az) / o.to(az)
+    return torch.where(az <= m, (m ** (1 / o) / m).to(az), torch.where(az <= t, power, 0.)).to(z.dtype)
 
 def reste_slope(z:torch.Tensor, # pre-activations (or latent weights)
                 o:float, t:float=1.5, m:float=0.1 # power, clipping threshold, secant interval
@@ -88,14 +89,34 @@ class ReSTE(StraightThrough):
                  m=0.1): # secant interval: constant slope m^(1/o)/m for |z| <= m
         super().__init__(noise, deterministic)
         _check_reste_params(o, t, m)
-        self.o, self.t, self.m = float(o), float(t), float(m)
+        self.t, self._m = float(t), float(m)
+        self.o = float(o)
         self.o_end = self.o # the schedule's final o (`on_epoch`)
-    # o, t, m are checked where they are set (here, `on_epoch`, `ReSTESchedule`): the forward runs the unchecked kernels,
-    # whose float arithmetic `torch.compile` traces once o has moved (math.isfinite of a symbolic float breaks the graph)
+    # o, t, m are checked where they are set (here, `on_epoch`, `ReSTESchedule`): the forward runs the unchecked kernels.
+    # Setting o (or m) also fills the 0-d float64 tensor the slope computes with and finds the dtypes whose largest number
+    # the secant overflows, so that a compiled forward reads neither o's value nor a comparison of it: one graph for all o
+    @property
+    def o(self) -> float: return self._o
+    @o.setter
+    def o(self, v):
+        self._o = float(v)
+        if '_o_t' in self.__dict__: self._o_t.fill_(self._o)   # in place: the compiled graph reads this tensor
+        else: self._o_t = torch.tensor(self._o, dtype=torch.float64)
+        self._find_overflows()
+    @property
+    def m(self) -> float: return self._m
+    @m.setter
+    def m(self, v): self._m = float(v); self._find_overflows()
+    def _find_overflows(self):
+        "The float dtypes whose largest number the secant slope m^(1/o)/m exceeds (checked in the forward by membership)."
+        if '_o' not in self.__dict__: return
+        bad = frozenset(d for d in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+                        if self._m ** (1 / self._o) / self._m > torch.finfo(d).max)
+        if bad != self.__dict__.get('_overflows'): self._overflows = bad   # the same object while unchanged
     def proxy(self, a): return _reste_proxy(a, self.o, self.t, self.m)
     def slope(self, a):
-        _check_reste_peak(a.dtype, self.o, self.m, self.o_end)
-        return _reste_slope(a, self.o, self.t, self.m)
+        if a.dtype in self._overflows: _check_reste_peak(a.dtype, self.o, self.m, self.o_end)
+        return _reste_slope(a, self._o_t, self.t, self.m)
     def hparams(self): return {**super().hparams(), 'o': self.o_end}
     def extra_repr(self):
         "The o in use (a schedule moves it), and o_end, where the schedule ends, while they differ."

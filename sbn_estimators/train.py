@@ -1124,7 +1124,8 @@ def _resume_hint(args):
 
 def train_cli(argv=None):
     "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C), 143 (SIGTERM)."
-    cli.run_cli(_parser(), _main, argv, resume_hint=_resume_hint)
+    cli.run_cli(_parser(), _main, argv, resume_hint=_resume_hint,
+                oom_hint="try a smaller --batch-size or --eval-samples, a smaller model, or a machine with more memory")
 
 if __name__ == '__main__' and '__file__' in globals():   # `python -m sbn_estimators.train` (and torchrun's -m); not a notebook
     from sbn_estimators.train import train_cli as _cli; _cli()

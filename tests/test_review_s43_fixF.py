@@ -92,7 +92,7 @@ def demo(main, argv=()):
 def test_out_of_memory_is_one_line_with_a_hint(exc):
     code, err = demo(lambda args: exc())
     assert code == 1 and err.count('\n') == 1 and err.startswith('demo: error: out of memory'), err
-    assert 'fewer samples, a smaller k' in err, err
+    assert 'a machine with more memory' in err, err   # the generic hint; each command passes its own (test_review_s43_fixJ)
 
 def test_other_runtime_errors_are_not_swallowed():
     def bug(args): raise RuntimeError('mat1 and mat2 shapes cannot be multiplied')

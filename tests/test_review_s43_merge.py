@@ -12,11 +12,13 @@ def _opt():
     return opt, w, b
 
 def test_mirror_descent_adam_state_round_trip():
-    "A state_dict with Adam's real-valued group loads again (a resumed sbn-train run), and the next steps agree."
+    "A state_dict with Adam's real-valued group loads again (a resumed sbn-train run) into a fresh optimizer, and the next steps agree."
     opt, w, b = _opt()
     sd = copy.deepcopy(opt.state_dict())   # as torch.save / torch.load give it: torch's load_state_dict does not copy the state's tensors
-    opt2, w2, b2 = _opt()
+    w2, b2 = nn.Parameter(w.detach().clone()), nn.Parameter(b.detach().clone())   # the saved parameters, in an optimizer that never stepped
+    opt2 = MirrorDescentAdam([{'params': [w2], 'binary': True}, {'params': [b2]}], lr=0.1, clip=1.)
     opt2.load_state_dict(sd)
+    assert opt2.state[b2]['step'] == 2   # Adam's moments and step count came with the state_dict: without them the next step differs
     for o, x, y in ((opt, w, b), (opt2, w2, b2)):
         o.zero_grad(); ((x * torch.arange(4.)).sum() + (y ** 2).sum()).backward(); o.step()
     assert torch.equal(w, w2) and torch.equal(b, b2)
