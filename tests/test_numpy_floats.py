@@ -50,11 +50,11 @@ def bop(t):
 
 def bayesbinn(t):
     gs = groups()
-    gs[1]['lr'] = t(1)
-    opt = BayesBiNN(gs, train_size=10, lr=t(2), temperature=t(1), prior_lambda=t(0), init_lambda=t(3), beta=t(0), scale_eps=t(1),
+    gs[1]['lr'] = t(2)   # Adam's group; a binary group's lr is at most 1
+    opt = BayesBiNN(gs, train_size=10, lr=t(1), temperature=t(1), prior_lambda=t(0), init_lambda=t(3), beta=t(0), scale_eps=t(1),
                     betas=(t(0), t(0)), eps=t(1), weight_decay=t(0))
     hypers(opt)
-    assert opt.param_groups[1]['lr'] == 1 and opt.state[gs[0]['params'][0]]['lambda'].abs().eq(3).all()
+    assert opt.param_groups[1]['lr'] == 2 and opt.state[gs[0]['params'][0]]['lambda'].abs().eq(3).all()
 
 
 def max_bytes(t):
