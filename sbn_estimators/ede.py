@@ -151,4 +151,4 @@ class ProgressiveSign(LocalEstimator):
         s = progressive_scale(epoch, epochs)
         for m in [self, *(m for m in model.modules() if isinstance(m, ProgressiveSign))]: m.set_scale(s)
     def extra_repr(self): return f'{super().extra_repr()}, s={self.s!r}, k={self.k!r}'   # `scale` is where s starts; s and k_s move with `on_epoch`
-    def forward(self, a): return straight_through(F.hardtanh(self.k * a.detach()), a, torch.ones_like(a))
+    def forward(self, a): return straight_through(F.hardtanh(self.k * a.detach()), a, a.detach().clamp(1., 1.))   # slope 1, NaN kept

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from .core import *
 from .estimators import *
+from .estimators import _float_input
 from .straight_through import sign_pm
 from .binary_weights import binary_weight_layers
 
@@ -25,6 +26,11 @@ from .binary_weights import weight_scale
 EVAL_MODES = ('sample', 'det')
 
 # %% ../nbs/11_layers.ipynb #1f9a8b91
+@_float_input   # the dtype check of every LocalEstimator's forward, in the estimator's words
+def _eval_states(est, a, mode):
+    "The evaluation output of a unit with local estimator `est`: sign(a) ('det') or samples of sign(a - Z) ('sample')."
+    return sign_pm(a) if mode == 'det' else sample_states(a, est._noise)
+
 class BinaryActivation(nn.Module):
     "A ±1 unit: the local estimator's forward/backward in training; samples or `sign(a)` in evaluation."
     def __init__(self, est, # a `LocalEstimator` (activation module) or a registry spec like 'st' or 'reste:o=3'
@@ -49,7 +55,7 @@ class BinaryActivation(nn.Module):
         self.eval_mode = check_eval_mode(eval_mode)
     def forward(self, a):
         if self.training: return self.est(a)
-        return sign_pm(a) if self.eval_mode == 'det' else sample_states(a, self.est._noise)
+        return _eval_states(self.est, a, self.eval_mode)   # refuses a non-float `a` as the training forward does
     def extra_repr(self): return f"eval_mode={self.eval_mode!r}"
 
 # %% ../nbs/11_layers.ipynb #05116355

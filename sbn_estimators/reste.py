@@ -53,11 +53,11 @@ def _check_reste_peak(dtype, o, m, o_hint=None):
                          f"number {top:g}: use float32, or m >= {top ** (-oh / (oh - 1)):.4g}")
 
 def _reste_slope(z, o, t, m):
-    "`reste_slope` without the checks of o, t, m (the estimator checks them when they are set): computed in float32 for 16-bit `z` and rounded once to its dtype. o may be a 0-d float64 tensor: compiled, the slope then follows o in one graph rather than one per value."
+    "`reste_slope` without the checks of o, t, m (the estimator checks them when they are set): computed in float32 for 16-bit `z` and rounded once to its dtype; NaN where `z` is NaN. o may be a 0-d float64 tensor: compiled, the slope then follows o in one graph rather than one per value."
     az = z.to(noise_dtype(z.dtype)).abs()
     o = torch.as_tensor(o, dtype=torch.float64)   # the constants of o in float64, each rounded once to az's dtype (and device)
     power = az.clamp(min=m) ** ((1 - o) / o).to(az) / o.to(az)
-    return torch.where(az <= m, (m ** (1 / o) / m).to(az), torch.where(az <= t, power, 0.)).to(z.dtype)
+    return torch.where(az <= m, (m ** (1 / o) / m).to(az), torch.where(az <= t, power, az.clamp(0., 0.))).to(z.dtype)
 
 def reste_slope(z:torch.Tensor, # pre-activations (or latent weights)
                 o:float, t:float=1.5, m:float=0.1 # power, clipping threshold, secant interval

@@ -107,7 +107,7 @@ class ST(StraightThrough):
 class IdentityST(StraightThrough):
     "Identity straight-through: backward slope 1."
     def proxy(self, a): return a
-    def slope(self, a): return torch.ones_like(a)
+    def slope(self, a): return a.clamp(1., 1.)   # 1, NaN kept (clamp keeps NaN; ones_like would hide a NaN unit)
 
 # %% ../nbs/05_straight_through.ipynb #c8c9f5e3
 @register_estimator('clipped_st')
@@ -118,7 +118,7 @@ class ClippedST(StraightThrough):
         super().__init__(noise, deterministic)
         self.threshold = _check_positive('threshold', threshold)
     def proxy(self, a): return a.clamp(-self.threshold, self.threshold)
-    def slope(self, a): return (a.abs() <= self.threshold).to(a.dtype)
+    def slope(self, a): return torch.where(a.abs() <= self.threshold, 1., a.clamp(0., 0.))   # 0 outside, NaN kept
 
 # %% ../nbs/05_straight_through.ipynb #5d234205
 @register_estimator('approx_sign')

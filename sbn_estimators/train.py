@@ -506,6 +506,9 @@ def _subset(data:Data, cfg) -> Data:
 
 def load_data(cfg:TrainConfig, download:bool=False) -> Data:
     "The dataset `cfg` names, split with its seed, read from `cfg.data_dir` (or the dataset's default place)."
+    # A whole count goes on as an int: the built-in loaders take 5000.0 themselves (`train_val_split`'s rule), but `get_data`
+    # hands `val` unchanged to a dataset a plugin put in `DATASETS`, whose loader may slice with it (X[:val]), and
+    # `cfg.val` may be a float (--val 5000 gives 5000.0).
     kw = dict(val=int(cfg.val) if cfg.val >= 1 else cfg.val, download=download, normalize=cfg.normalize, augment=cfg.augment,
               flatten=_reads_flat(cfg), **({'root': cfg.data_dir} if cfg.data_dir else {}))
     accepted = inspect.signature(DATASETS[cfg.data]).parameters
