@@ -30,6 +30,7 @@ def plugin(tmp_path, name, src):
     return str(tmp_path / name)
 
 CLIPPED_COPY = '''
+    import torch
     from sbn_estimators.estimators import register_estimator
     from sbn_estimators.straight_through import StraightThrough, _check_positive
     @register_estimator('clipped_st')
@@ -41,7 +42,7 @@ CLIPPED_COPY = '''
             super().__init__(noise, deterministic)
             self.threshold = _check_positive('threshold', threshold)
         def proxy(self, a): return a.clamp(-self.threshold, self.threshold)
-        def slope(self, a): return (a.abs() <= self.threshold).to(a.dtype)
+        def slope(self, a): return torch.where(a.abs() <= self.threshold, 1., a.clamp(0., 0.))   # 0 outside, NaN kept
 '''
 
 def test_a_plugin_does_not_replace_a_builtin_with_its_copy(tmp_path, registry):
