@@ -20,10 +20,27 @@ from .models import VGG7, register_model, register_transform, _check_act
 from .mismatch import proxy_estimator
 
 # %% ../nbs/15_binaryduo.ipynb #8a0bf482
+def _deterministic_proxies() -> list:
+    "Names of the registry's local estimators that do not sample: the valid backward proxies of a binary `Quantize`."
+    out = []
+    for name in (n for n in list_estimators() if n in ESTIMATORS):   # names, not aliases
+        try: est = proxy_estimator(name, check_forward=False)
+        except (ValueError, TypeError): continue   # network-level, or a plugin that needs parameters
+        if not est.stochastic: out.append(name)
+    return out
+
+def _check_backward_proxy(est) -> LocalEstimator:
+    "`est` (a local estimator), refused if it samples: its backward belongs to a state it draws itself, not to the quantised value."
+    if est.stochastic:
+        raise ValueError(f"proxy {est.spec!r} samples (stochastic): its backward belongs to a random state it draws itself, which the "
+                         f"quantiser's forward never outputs, so two backwards of the same output differ; a Quantize proxy must be a "
+                         f"deterministic local estimator: {', '.join(_deterministic_proxies())}")
+    return est
+
 class Quantize(nn.Module):
-    "floor(n clip(y, 0, 1) + 1/2) / n (round half up) with backward [0 <= y <= 1], or (n = 1) the backward of a registry estimator."
+    "floor(n clip(y, 0, 1) + 1/2) / n (round half up) with backward [0 <= y <= 1], or (n = 1) the backward of a deterministic registry estimator."
     def __init__(self, steps:int=2, # n, the number of quantisation steps: 1 binary {0, 1}, 2 ternary {0, 1/2, 1}, 3 two-bit
-                 proxy=None): # n = 1 only: registry local estimator (spec or instance) giving the backward
+                 proxy=None): # n = 1 only: registry local estimator (spec or instance) giving the backward; one that samples is refused
         super().__init__()
         if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
             raise ValueError(f"steps must be a positive integer (1 binary, 2 ternary, 3 two-bit), got {steps!r}")
@@ -36,6 +53,10 @@ class Quantize(nn.Module):
         if self.proxy is None: return straight_through(q, y, ((y >= 0) & (y <= 1)).to(y.dtype))
         e = (self.proxy(2 * y - 1) + 1) / 2
         return q + (e - e.detach())
+    def __setattr__(self, name, value):   # `set_proxy` sets `proxy` directly: the same check as the constructor's
+        if name == 'proxy' and value is not None:
+            value = _check_backward_proxy(value if isinstance(value, LocalEstimator) else proxy_estimator(value, check_forward=False))
+        super().__setattr__(name, value)
     def extra_repr(self): return f"steps={self.steps}" + (f", proxy={self.proxy.spec!r}" if self.proxy is not None else '')
 
 # %% ../nbs/15_binaryduo.ipynb #7dfdc949

@@ -1,7 +1,8 @@
 """Review s43 (fix A): one positive-integer checker (`core.check_count`) serves bench, mismatch and binary_optimizers;
 binary_moments refuses non-finite means and variances; dirichlet_copula refuses bool and bad shape entries; REBAR/RELAX's
 hard path keeps a NaN pre-activation NaN (as `sample_states`) instead of a state -1; set_proxy gives BinaryDuo's binary
-`Quantize` units any local estimator's backward (only a BinaryActivation's forward must be sign(a))."""
+`Quantize` units any deterministic local estimator's backward (only a BinaryActivation's forward must be sign(a); since
+review s44 a sampling proxy is refused for a Quantize too, tests/test_review_s44_fixF.py)."""
 import math, re
 import numpy as np, pytest, torch
 from torch import nn
@@ -109,13 +110,15 @@ def test_rebar_keeps_nan_states_nan(name):
     assert ref[0].isnan()                                 # what sample_states does
 
 
-# ---- 5. set_proxy: Quantize slots take any local estimator's backward
+# ---- 5. set_proxy: Quantize slots take any deterministic local estimator's backward
 
 def test_set_proxy_gives_quantize_any_backward():
     q = nn.Sequential(nn.Linear(4, 3), Quantize(1, proxy='clipped_st'), nn.Linear(3, 2))
-    for spec in ('mean_field', 'progressive_sign', 'concrete'):   # as Quantize(1, proxy=spec) takes them
+    for spec in ('mean_field', 'progressive_sign'):   # as Quantize(1, proxy=spec) takes them
         set_proxy(q, spec)
         assert q[1].proxy.name == Quantize(1, proxy=spec).proxy.name
+    fails(lambda: set_proxy(q, 'concrete'), "proxy 'concrete' samples (stochastic)")   # review s44: as Quantize(1, proxy='concrete') refuses it
+    assert q[1].proxy.name == 'progressive_sign'
     b = nn.Sequential(nn.Linear(4, 3), BinaryActivation(proxy_estimator('clipped_st')), nn.Linear(3, 2))
     fails(lambda: set_proxy(b, 'mean_field'), "proxy 'mean_field': its forward is not sign(a)")
     both = nn.Sequential(b, Quantize(1, proxy='st'))   # a BinaryActivation slot keeps the check: nothing is changed
