@@ -17,15 +17,28 @@ from .psa import psa_ops
 NOISE_VARIANCE = {'logistic': math.pi ** 2 / 3, 'normal': 1., 'uniform': 1 / 3, 'triangular': 1 / 6}
 
 def binary_moments(mu:torch.Tensor, # pre-activation means
-                   var:torch.Tensor, # pre-activation variances (same shape, or a scalar 0)
-                   noise='logistic' # the units' noise (name or `Noise`)
+                   var:torch.Tensor, # pre-activation variances: mu's shape, a shape that broadcasts to it, or a scalar such as 0
+                   noise='logistic' # the units' noise (name or `Noise`; its variance from `NOISE_VARIANCE`)
                   ):
     "Mean and variance of `x = sign(a - Z)` for `a ~ N(mu, var)`: variance-matched `P(x=+1) = F(mu / sqrt(1 + var/Var Z))`."
     noise = get_noise(noise)
+    if not isinstance(mu, torch.Tensor) or not mu.is_floating_point():   # an integer mu would round var down to its dtype
+        raise ValueError(f"mu must be a floating-point tensor of pre-activation means, got "
+                         f"{mu.dtype if isinstance(mu, torch.Tensor) else type(mu).__name__}; pass torch.as_tensor(mu, dtype=torch.float64)")
+    _check_variance(noise)
     var = torch.as_tensor(var, dtype=mu.dtype, device=mu.device)
+    if var.shape != mu.shape and (var.ndim > mu.ndim or any(v not in (1, m) for v, m in zip(var.shape[::-1], mu.shape[::-1]))):
+        raise ValueError(f"var must have mu's shape {list(mu.shape)}, broadcast to it or be a scalar (the moments have mu's shape), "
+                         f"got shape {list(var.shape)}")   # [B, 1] means with [n] variances would give [B, n] moments
     check_finite(mu, 'mu'); check_finite(var, 'var')   # NaN would give NaN moments silently
     if (var < 0).any(): raise ValueError(f"var: the pre-activation variances must be >= 0, got {var.min().item():.3g}")
     return _moments(mu, var, noise)
+
+def _check_variance(noise):
+    "A `ValueError` unless `NOISE_VARIANCE` has the variance of `noise` (by its name)."
+    if noise.name not in NOISE_VARIANCE:
+        raise ValueError(f"noise: the variance-matched unit needs the noise's variance, known for {', '.join(NOISE_VARIANCE)}; got the "
+                         f"{type(noise).__name__} {noise.name!r}: add NOISE_VARIANCE[{noise.name!r}]")
 
 def _moments(mu, var, noise):
     "`binary_moments` without its checks (`adf_moments`' unit: its variances are >= 0 by construction, and it checks nothing per layer)."
@@ -43,8 +56,11 @@ def adf_moments(net, x, # SBN model (`SBNMLP`, `SBNConvNet`) and inputs
                ):
     "Mean and variance of the head's outputs `[..., B, n_out]` propagated through the network."
     if head not in ('linear', 'squashed'): raise ValueError(f"head must be 'linear' or 'squashed', got {head!r}")
-    ops, noise = psa_ops(net), net.noise
-    if unit is binary_moments: unit = _moments   # the same map, unchecked: no host sync per layer
+    if not isinstance(sample, bool):   # a string or a number would pick ADF or local reparameterisation by its truth
+        raise ValueError(f"sample must be True (local reparameterisation) or False (ADF), got {sample!r}")
+    if not callable(unit): raise ValueError(f"unit must be a moment map (mu, var, noise) -> (m, v) such as binary_moments, got {unit!r}")
+    ops, noise = psa_ops(net, who='local_reparam' if sample else 'adf'), net.noise
+    if unit is binary_moments: _check_variance(noise); unit = _moments   # the same map, unchecked: no host sync per layer
     W0 = net.layer_params()[0][0]   # the checks of the estimators' surrogate, on x alone
     check_inputs(x, getattr(net, 'in_shape', net.sizes[:1]), W0.dtype, W0.device); check_params(net, params)
     *hidden, (V, c) = net.layer_params(params)

@@ -9,7 +9,7 @@ __all__ = ['PSA_CHUNK', 'PSA_BACKENDS', 'PSA_COMPILE_MIN', 'PSA_HEAD_CHUNK', 'PS
            'psa_expectation']
 
 # %% ../nbs/10_psa.ipynb #4c8a6d3c
-import functools, math, os, types, warnings
+import contextlib, functools, math, os, types, warnings
 import torch
 from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
@@ -22,6 +22,28 @@ from .estimators import *
 # %% ../nbs/10_psa.ipynb #c6388bdd
 PSA_CHUNK = 2 ** 18 # most entries of one [..., rows, out-chunk, in] term tensor of the eager flip sum
 
+def _check_flip(x, a, gt, W, noise, chunk=None, names=('x', 'a', 'gt', 'W')) -> torch.Size:
+    """The leading dimensions of a flip sum's arguments, broadcast; a `ValueError` naming the argument unless `noise` is a
+    `Noise`, `chunk` None or a positive integer, and x [..., N, K], a and gt [..., N, C], W [..., C, K] fit (shapes only: no host sync)."""
+    if not isinstance(noise, Noise):
+        raise ValueError(f"noise must be a Noise, got {noise!r}" + (f"; pass get_noise({noise!r})" if isinstance(noise, str) else ''))
+    check_count('chunk', chunk, none='PSA_CHUNK')
+    for n, t in zip(names, (x, a, gt, W)):
+        if not isinstance(t, torch.Tensor) or t.ndim < 2:
+            raise ValueError(f"{n} must be a tensor of at least 2 dimensions, got {list(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}")
+    (N, K), C = x.shape[-2:], a.shape[-1]
+    nx, na, ng, nw = names
+    if a.shape[-2] != N:
+        raise ValueError(f"{na}: expected [..., N, C] with N = {N} rows as {nx} [..., N, K], got {list(a.shape)}")
+    if gt.shape[-2:] != a.shape[-2:]:
+        raise ValueError(f"{ng}: expected [..., N, C] = [..., {N}, {C}] as {na}, got {list(gt.shape)}")
+    if W.shape[-2:] != (C, K):
+        raise ValueError(f"{nw}: expected [..., C, K] = [..., {C}, {K}] (C = {C} outputs of {na}, K = {K} inputs of {nx}), got {list(W.shape)}")
+    try: return torch.broadcast_shapes(x.shape[:-2], a.shape[:-2], gt.shape[:-2], W.shape[:-2])
+    except RuntimeError:
+        raise ValueError(f"{nx}, {na}, {ng}, {nw}: leading dimensions must broadcast, got {list(x.shape)}, {list(a.shape)}, "
+                         f"{list(gt.shape)}, {list(W.shape)}") from None
+
 def flip_sum_eager(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
                    a:torch.Tensor, # pre-activations a_nc, [..., N, C]
                    gt:torch.Tensor, # -x_out * G, [..., N, C]
@@ -29,7 +51,7 @@ def flip_sum_eager(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
                    noise:Noise, chunk:int=None # most entries of a term tensor (default `PSA_CHUNK`)
                   ) -> torch.Tensor: # S_nk, [..., N, K]
     "`S[n,k] = sum_c gt[n,c] (F(a[n,c] - 2 W[c,k] x[n,k]) - F(a[n,c]))` in PyTorch, chunked over rows and outputs."
-    lead = torch.broadcast_shapes(x.shape[:-2], a.shape[:-2], gt.shape[:-2], W.shape[:-2])
+    lead = _check_flip(x, a, gt, W, noise, chunk)
     (N, K), C, chunk = x.shape[-2:], a.shape[-1], chunk or PSA_CHUNK
     per = max(1, math.prod(lead) * K)                            # entries of one (row, output) pair
     cs = max(1, min(C, chunk // per))                            # outputs per chunk
@@ -72,10 +94,45 @@ def _signature(f, args) -> tuple:
 
 try: import torch.fx.experimental._config as _fx_config
 except ImportError: _fx_config = None
+try: import torch._functorch.config as _aot_config
+except ImportError: _aot_config = None
 # set around each call (cheaper than `config.patch`): dynamo raises at its recompile limit instead of running the
 # function uncompiled, and sizes equal at a compilation are not tied into one symbol (duck shaping: every other size would recompile)
+# (and the compiled backward of a kernel called with gradients donates no saved buffer: see `_OwnGraph`)
 _COMPILE_FLAGS = tuple((m, n, v) for m, n, v in ((torch._dynamo.config, 'fail_on_recompile_limit_hit', True),
-                                                 (_fx_config, 'use_duck_shape', False)) if m is not None and hasattr(m, n))
+                                                 (_fx_config, 'use_duck_shape', False),
+                                                 (_aot_config, 'donated_buffer', False)) if m is not None and hasattr(m, n))
+
+_keep_graph = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)   # else: kept while this node lives
+
+class _OwnGraph(torch.autograd.Function):
+    """`f(*args)`, a compiled kernel's call that builds a graph, on an autograd graph of its own, whose backward runs
+    with aot_autograd's donated buffers off. A compiled backward that reuses ("donates") its saved buffers refuses
+    `retain_graph` and `create_graph`, and the switch, `torch._functorch.config.donated_buffer`, is read in the context
+    that `backward()` starts in: a patch around the kernel's call cannot reach the caller's backward, but the kernel's
+    own backward starts here. Under `create_graph` the backward recomputes `f`'s Python function on the saved inputs
+    (aot_autograd has no double backward), so the gradient is differentiable again."""
+    @staticmethod
+    def forward(ctx, f, *args):
+        ctx.save_for_backward(*(a for a in args if isinstance(a, torch.Tensor)))
+        ctx.f, ctx.args = f, [a.detach().requires_grad_(a.requires_grad) if isinstance(a, torch.Tensor) else a for a in args]
+        with torch.enable_grad(): ctx.out = f(*ctx.args)
+        return ctx.out.detach()
+    @staticmethod
+    def backward(ctx, g):
+        need = ctx.needs_input_grad[1:]
+        if torch.is_grad_enabled():   # create_graph: eagerly, from the inputs themselves
+            saved = iter(ctx.saved_tensors)
+            args = [next(saved) if isinstance(a, torch.Tensor) else a for a in ctx.args]
+            out, ins = getattr(ctx.f, '_torchdynamo_orig_callable', ctx.f)(*args), [t for t, r in zip(args, need) if r]
+            grads = torch.autograd.grad(out, ins, g, create_graph=True, allow_unused=True)
+        else:
+            keep = _keep_graph()   # the caller's retain_graph
+            with _aot_config.patch(donated_buffer=False) if hasattr(_aot_config, 'donated_buffer') else contextlib.nullcontext():
+                grads = torch.autograd.grad(ctx.out, [t for t, r in zip(ctx.args, need) if r], g, retain_graph=keep, allow_unused=True)
+            if not keep: ctx.out = None
+        grads = iter(grads)
+        return (None, *(next(grads) if r else None for r in need))
 
 def _kernel_input(t):
     """`t` as the kernels' graphs take it: contiguous, at storage offset 0 and not a view (copied where it needs a
@@ -93,7 +150,11 @@ def _fused(f, *args):
     if torch._dynamo.config.disable or key in _UNCOMPILED: return None
     old = [getattr(m, n) for m, n, _ in _COMPILE_FLAGS]
     for m, n, v in _COMPILE_FLAGS: setattr(m, n, v)
-    try: return f(*(_kernel_input(t) if isinstance(t, torch.Tensor) else t for t in args))
+    try:
+        args = [_kernel_input(t) if isinstance(t, torch.Tensor) else t for t in args]
+        if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in args):
+            return _OwnGraph.apply(f, *args)   # a graph: its backward must allow retain_graph and create_graph
+        return f(*args)
     except _NOT_COMPILED as e:
         _UNCOMPILED.add(key)
         warnings.warn(f"PSA: torch.compile does not compile {getattr(f, '__name__', 'a kernel')} for these arguments "
@@ -119,7 +180,7 @@ def _flip_sum_fused(x, a, gt, Wt, noise):
 def flip_sum_compiled(x, a, gt, W, # as in `flip_sum_eager`
                       noise:Noise) -> torch.Tensor:
     "The flip sum as one fused loop nest compiled by `torch.compile` (no [N, K, C] tensor); the eager path where it cannot compile."
-    lead = torch.broadcast_shapes(x.shape[:-2], a.shape[:-2], gt.shape[:-2], W.shape[:-2])
+    lead = _check_flip(x, a, gt, W, noise)
     (N, K), C = x.shape[-2:], a.shape[-1]
     logistic = isinstance(noise, LogisticNoise)
     if 0 in (math.prod(lead), N, K, C): return flip_sum_eager(x, a, gt, W, noise)   # nothing to sum or to return
@@ -171,6 +232,7 @@ def flip_sum(x, a, gt, W, # as in `flip_sum_eager`
              backend:str=None # see `psa_backend`
             ) -> torch.Tensor: # S_nk, [..., N, K]
     "The single-flip sum of one layer by the chosen backend (see `flip_sum_eager`)."
+    _check_flip(x, a, gt, W, noise, chunk)
     terms = math.prod(torch.broadcast_shapes(x.shape[:-1], a.shape[:-1])) * x.shape[-1] * a.shape[-1]
     if use_compiled(backend, terms, x.device): return flip_sum_compiled(x, a, gt, W, noise)
     return flip_sum_eager(x, a, gt, W, noise, chunk)
@@ -183,6 +245,10 @@ def fc_flip_backward(g:torch.Tensor, # upstream gradient G^k, [..., B, out]
                      noise:Noise, chunk:int=None, backend:str=None # see `flip_sum`
                     ) -> torch.Tensor: # G^{k-1}, [..., B, in]
     "`G_in[i] = sum_j -x_out[j] (F(a[j] - 2 W[j,i] x_in[i]) - F(a[j])) g[j]` of a fully connected layer."
+    _check_flip(x_in, a, g, W, noise, chunk, names=('x_in', 'a', 'g', 'W'))
+    if not isinstance(x_out, torch.Tensor) or x_out.shape[-2:] != a.shape[-2:]:
+        raise ValueError(f"x_out: expected [..., B, out] = [..., {', '.join(map(str, a.shape[-2:]))}] as a, got "
+                         f"{list(x_out.shape) if isinstance(x_out, torch.Tensor) else type(x_out).__name__}")
     return flip_sum(x_in, a, -x_out * g, W, noise, chunk, backend)
 
 # %% ../nbs/10_psa.ipynb #faa9af43
@@ -212,12 +278,18 @@ class FCOps:
     def flatten(self, h): return h
 
 @functools.singledispatch
-def psa_ops(net) -> list:
-    "The per-binary-layer PSA operations of `net` (of a `torch.compile`d model: those of the model it wraps)."
-    if isinstance(getattr(net, '_orig_mod', None), torch.nn.Module): return psa_ops(net._orig_mod)
+def _psa_ops(net): return None   # the registry of `psa_ops`: None for a model without PSA operations
+
+def psa_ops(net, who:str='psa' # the estimator that asks, named in the error
+           ) -> list:
+    "The per-binary-layer PSA operations of `net` (of a `torch.compile`d model: those of the model it wraps); `psa_ops.register` adds a model class's."
+    if isinstance(getattr(net, '_orig_mod', None), torch.nn.Module): return psa_ops(net._orig_mod, who)
+    ops = _psa_ops(net)
+    if ops is not None: return ops
     import sbn_estimators.sbn_conv   # registers SBNConvNet: the list below does not depend on what was imported
-    raise ValueError(f"psa does not support {type(net).__name__}; supported: "
+    raise ValueError(f"{who} does not support {type(net).__name__}; supported: "
                      f"{', '.join(c.__name__ for c in psa_ops.registry if c is not object)}")
+psa_ops.register, psa_ops.registry = _psa_ops.register, _psa_ops.registry   # `functools.singledispatch`'s, keyed by the model's class
 
 @psa_ops.register
 def _psa_ops_mlp(net:SBNMLP): return [FCOps()] * len(net.binary_sizes)

@@ -29,12 +29,16 @@ class SBNConvNet(nn.Module):
         whole = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
         if not isinstance(in_shape, (tuple, list)) or len(in_shape) != 3 or not all(map(whole, in_shape)): raise ValueError(f"in_shape must be (C, H, W) of positive integers, got {in_shape}")
         if not whole(n_out): raise ValueError(f"n_out must be a positive integer (the head's outputs), got {n_out!r}")
+        if not isinstance(convs, (list, tuple)):   # an array would fail on its truth value, a generator be used up
+            raise ValueError(f"convs must be a list with one (out_channels, kernel, stride, padding) per binary layer, got "
+                             f"{type(convs).__name__} {convs!r}" + ("; pass convs.tolist()" if hasattr(convs, 'tolist') else ''))
         if not convs: raise ValueError("convs must list at least one (out_channels, kernel, stride, padding)")
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):   # as SBNMLP (a name: `models.get_model`)
             raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
         self.noise, self.loss_name, self.loss = get_noise(noise), loss, get_loss(loss)
-        if not all(len(tuple(c)) == 4 for c in convs):
-            raise ValueError(f"each conv is (out_channels, kernel, stride, padding), got {[tuple(c) for c in convs]}")
+        if not all(isinstance(c, (list, tuple)) and len(c) == 4 for c in convs):
+            raise ValueError(f"each conv is (out_channels, kernel, stride, padding), got {convs!r}; convs lists one per "
+                             f"binary layer: for one layer pass [(out_channels, kernel, stride, padding)]")
         for k, conv in enumerate(convs):
             if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in conv):
                 raise ValueError(f"conv {k}: out_channels, kernel, stride and padding must be integers, got {tuple(conv)}")
@@ -127,6 +131,26 @@ def unroll(net:SBNConvNet, params=None):
 # %% ../nbs/10a_sbn_conv.ipynb #c69e4b2f
 PSA_COLS = 2 ** 18 # most entries of unfolded receptive fields held at once (at least one example's)
 
+def _check_conv_flip(g, x_in, x_out, a, W, noise, stride, padding):
+    "A `ValueError` naming the argument unless `conv_flip_backward`'s arguments fit each other (shapes only: no host sync)."
+    if not isinstance(noise, Noise):
+        raise ValueError(f"noise must be a Noise, got {noise!r}" + (f"; pass get_noise({noise!r})" if isinstance(noise, str) else ''))
+    check_count('stride', stride)
+    if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
+        raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
+    shape = lambda t: list(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+    if not isinstance(W, torch.Tensor) or W.ndim != 4 or W.shape[-1] != W.shape[-2]:
+        raise ValueError(f"W: expected square kernels [C_out, C_in, k, k], got {shape(W)}")
+    if not isinstance(x_in, torch.Tensor) or x_in.ndim < 3 or x_in.shape[-3] != W.shape[1]:
+        raise ValueError(f"x_in: expected [..., C_in, H, W] with C_in = {W.shape[1]} as W, got {shape(x_in)}")
+    (h, w), ks = x_in.shape[-2:], W.shape[-1]
+    out = [*x_in.shape[:-3], W.shape[0], (h + 2 * padding - ks) // stride + 1, (w + 2 * padding - ks) // stride + 1]
+    if min(out[-2:]) < 1: raise ValueError(f"W: a {ks}x{ks} kernel with padding {padding} does not fit x_in's {h}x{w} (x_in {shape(x_in)})")
+    for n, t in (('g', g), ('x_out', x_out), ('a', a)):
+        if not isinstance(t, torch.Tensor) or list(t.shape) != out:
+            raise ValueError(f"{n}: expected [..., C_out, H', W'] = {out} (from x_in {shape(x_in)}, W {shape(W)}, stride {stride}, "
+                             f"padding {padding}), got {shape(t)}; are stride and padding those of the layer?")
+
 def conv_flip_backward(g, # upstream G^k, [B, C_out, H', W']
                        x_in, # input states [B, C_in, H, W]
                        x_out, # output states [B, C_out, H', W']
@@ -136,6 +160,7 @@ def conv_flip_backward(g, # upstream G^k, [B, C_out, H', W']
                        chunk:int=None, backend:str=None # chunk of the eager path, backend (see `flip_sum`)
                       ): # G^{k-1}, [B, C_in, H, W]
     "The PSA single-flip sum of a conv layer: `flip_sum` over unfolded receptive fields, folded back."
+    _check_conv_flip(g, x_in, x_out, a, W, noise, stride, padding)
     lead, (cin, h, w), ks = x_in.shape[:-3], x_in.shape[-3:], W.shape[-1]
     x_in, g, x_out, a = (t.reshape(-1, *t.shape[-3:]) for t in (x_in, g, x_out, a))
     gt, a = ((-x_out * g).flatten(2).transpose(1, 2), a.flatten(2).transpose(1, 2))   # [B, L, C_out]
