@@ -13,7 +13,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .core import _values
-from .unbiased import check_logit_noise, _refuse_unused, _check_state, _check_shapes
+from .unbiased import check_logit_noise, _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer
 from .relaxed import Concrete, _check_tau, _TAU_RANGE
 from .straight_through import _check_positive
 
@@ -71,22 +71,22 @@ class REBAR(Estimator):
         self.log_tau = torch.tensor(math.log(self.tau), **kw).requires_grad_()
         self._opt = torch.optim.Adam(self.tuned_groups(), lr=self.lr)
         if self._loaded:                                                     # a resumed run: what was tuned before
-            try: _check_shapes(self, 'tuned parameters', self._loaded['tuned'], self.tuned())
+            try: _check_shapes(self, 'tuned parameters', self._loaded['tuned'], self.tuned(), self._loaded)
             except ValueError:
                 self.scales = None                                           # not built: the loaded state waits for a network it fits
                 raise
             with torch.no_grad():
                 for p, t in zip(self.tuned(), self._loaded['tuned']): p.copy_(t)
-            self._opt.load_state_dict(self._loaded['opt'])
+            _load_optimizer(self._opt, self._loaded['opt'])                 # Adam's moments; the step sizes stay lr, net_lr
             self._loaded = {}
 
     def state_dict(self) -> dict:
-        "The tuned parameters (scales, log tau, RELAX's network) and their optimizer's state (empty before the first call)."
+        "The tuned parameters (scales, log tau, RELAX's network), their optimizer's state, the kind and RELAX's `hidden` (empty before the first call)."
         if self.scales is None: return self._loaded
-        return dict(tuned=[p.detach() for p in self.tuned()], opt=self._opt.state_dict())
+        return dict(tuned=[p.detach() for p in self.tuned()], opt=self._opt.state_dict(), **_identity(self))
 
     def load_state_dict(self, state:dict):
-        "Take the state `state_dict` returned (the trainer's resume); it is built at the next call, on that call's device and dtype."
+        "Take the state `state_dict` returned (the trainer's resume); it is built at the next call, on that call's device and dtype, with this estimator's step sizes `lr` (and `net_lr`): Adam's moments carry over."
         self.scales, self._loaded = None, dict(_check_state(self, state, ('tuned', 'opt')))   # a copy: shares no tensor with `state`
 
     def tuned_groups(self): return [{'params': [self.scales, self.log_tau]}] # Adam parameter groups

@@ -15,7 +15,7 @@ from .sbn import *
 from .estimators import *
 from .control_variates import DoubleCV
 from .straight_through import _check_positive
-from .unbiased import _refuse_unused, _check_state, _check_shapes
+from .unbiased import _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer
 
 # %% ../nbs/18a_rodeo.ipynb #80e069f8
 def flip_weights(x:torch.Tensor, # ±1 states [..., D]
@@ -107,19 +107,20 @@ class RODEO(Estimator):
         if self._loaded:                                                     # a resumed run: what was learned before
             if len(self._loaded['alphas']) != layers:
                 raise ValueError(f"the loaded {self.name} state is for {len(self._loaded['alphas'])} binary layers, the network has {layers}")
-            _check_shapes(self, 'control networks', self._loaded['nets'].values(), nets.state_dict().values())
+            _check_shapes(self, 'control networks', self._loaded['nets'].values(), nets.state_dict().values(), self._loaded)
             nets.load_state_dict(self._loaded['nets'])
             with torch.no_grad(): alphas.copy_(self._loaded['alphas']); betas.copy_(self._loaded['betas'])
-            opt.load_state_dict(self._loaded['opt'])
+            _load_optimizer(opt, self._loaded['opt'])                         # Adam's moments; the step sizes stay lr, net_lr
         self.nets, self.alphas, self.betas, self._opt, self._loaded = nets, alphas, betas, opt, {}
 
     def state_dict(self) -> dict:
-        "Control networks, scales and their optimizer's state (empty before the first call)."
+        "Control networks, scales, their optimizer's state, the kind and `hidden` (empty before the first call)."
         if self.nets is None: return self._loaded
-        return dict(nets=self.nets.state_dict(), alphas=self.alphas.detach(), betas=self.betas.detach(), opt=self._opt.state_dict())
+        return dict(nets=self.nets.state_dict(), alphas=self.alphas.detach(), betas=self.betas.detach(), opt=self._opt.state_dict(),
+                    **_identity(self))
 
     def load_state_dict(self, state:dict):
-        "Take the learned state `state_dict` returned (the trainer's resume); it is built at the next call, on that call's device and dtype."
+        "Take the learned state `state_dict` returned (the trainer's resume); it is built at the next call, on that call's device and dtype, with this estimator's `lr`, `net_lr` (Adam's moments carry over)."
         self.nets, self._loaded = None, dict(_check_state(self, state, ('nets', 'alphas', 'betas', 'opt')))   # a copy: shares no tensor with `state`
 
     def control_values(self, l:int, inp):

@@ -28,14 +28,22 @@ def _refuse_unused(cls, # the class whose constructor declares `params` (their d
     if given: raise ValueError(f"{cls.name}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to {only} only, "
                                f"got {', '.join(f'{k}={v!r}' for k, v in given.items())} with {chosen}")
 
+_IDENTITY = ('kind', 'hidden') # what a learned state records of the estimator that saved it (states saved before lack them)
+
+def _identity(est) -> dict:
+    "The kind (registry name) and, where it has one, the `hidden` size of `est`: what its learned state records, for the messages of a refusal."
+    return {'kind': est.name, **({'hidden': est.hidden} if getattr(est, 'hidden', None) is not None else {})}
+
+def _describe(ident:dict) -> str: return ident['kind'] + (f" with hidden={ident['hidden']}" if 'hidden' in ident else '')
+
 def _check_state(est, # the estimator given `state`
                  state:dict, # what its `load_state_dict` got
                  keys:tuple=None # the keys of what its `state_dict` gives (None: an estimator that learns nothing)
                 ) -> dict:
-    "Raise `ValueError` unless `state` is a dict holding `keys`, or nothing (the state before a first call); return a deep copy of it."
+    "Raise `ValueError` unless `state` is a dict holding `keys` (and maybe `_IDENTITY`'s), or nothing (the state before a first call); return a deep copy of it."
     if not isinstance(state, Mapping):
         raise ValueError(f"{est.spec}: state must be a dict (what state_dict() gives), got {type(state).__name__}")
-    if keys is not None and state and set(state) != set(keys):
+    if keys is not None and state and set(state) - set(_IDENTITY) != set(keys):
         raise ValueError(f"{est.spec}: a learned state holds {', '.join(keys)} (what state_dict() gives) or nothing, "
                          f"got {', '.join(map(str, state))}")
     return copy.deepcopy(state)   # `state_dict()` gives live tensors, and `Optimizer.load_state_dict` keeps those it is given:
@@ -44,11 +52,25 @@ def _check_state(est, # the estimator given `state`
 def _check_shapes(est, # the estimator building a loaded state
                   what:str, # what the tensors are, for the message
                   loaded, # the loaded tensors
-                  built): # those the estimator builds for this network, in the same order
-    "Raise `ValueError` unless the `loaded` tensors have the shapes of the `built` ones."
+                  built, # those the estimator builds for this network, in the same order
+                  saved:dict=None): # the loaded state: the kind and hidden size it records name the likelier cause
+    "Raise `ValueError` unless the `loaded` tensors have the shapes of the `built` ones, saying whether another estimator saved them."
     got, need = ([tuple(t.shape) for t in ts] for ts in (loaded, built))
-    if got != need: raise ValueError(f"the loaded {est.spec} state does not fit this network: {what} of shapes {got}, "
-                                     f"where this estimator builds {need} for it")
+    if got == need: return
+    mine, theirs = _identity(est), {k: saved[k] for k in _IDENTITY if k in saved} if saved else {}
+    if 'kind' not in theirs: why = "it was saved by another estimator (another kind or hidden size) or for another network"
+    elif theirs != mine: why = (f"it was saved by {_describe(theirs)} and this estimator is {_describe(mine)}: a state loads into an "
+                                f"estimator of the kind and hidden size that saved it")
+    else: why = f"it was saved by {_describe(mine)} for a network of other sizes"
+    raise ValueError(f"the loaded {est.spec} state does not fit this network: {what} of shapes {got}, "
+                     f"where this estimator builds {need} for it; {why}")
+
+def _load_optimizer(opt, # the optimizer the estimator built, with its own step sizes
+                    state:dict): # a saved `opt.state_dict()`
+    "Load `state` into `opt` but keep `opt`'s settings: Adam's moments and step counts carry over, the step sizes stay the estimator's own."
+    own = [{k: v for k, v in g.items() if k != 'params'} for g in opt.param_groups]
+    opt.load_state_dict(state)
+    for g, o in zip(opt.param_groups, own): g.update(o)
 
 # %% ../nbs/08_unbiased.ipynb #ed264c81
 REINFORCE_BASELINES = ('none', 'ema', 'loo', 'nvil')
@@ -101,8 +123,8 @@ class Reinforce(Estimator):
                                     ).to(device=x.device, dtype=noise_dtype(x.dtype))   # float32 under half precision: Adam's eps is 0 in float16
             opt = torch.optim.Adam(bnet.parameters(), lr=self.lr)
             if self._loaded:                                                 # a resumed run: the baseline learned before
-                _check_shapes(self, 'baseline network', self._loaded['net'].values(), bnet.state_dict().values())
-                bnet.load_state_dict(self._loaded['net']); opt.load_state_dict(self._loaded['opt'])
+                _check_shapes(self, 'baseline network', self._loaded['net'].values(), bnet.state_dict().values(), self._loaded)
+                bnet.load_state_dict(self._loaded['net']); _load_optimizer(opt, self._loaded['opt'])   # lr: this estimator's
             self.baseline_net, self._opt, self._loaded = bnet, opt, {}
         first = self.baseline_net[0]
         if x.shape[-1] != first.in_features or noise_dtype(x.dtype) != first.weight.dtype:
@@ -118,14 +140,15 @@ class Reinforce(Estimator):
         return B.detach().to(fd.dtype)
 
     def state_dict(self) -> dict:
-        "The moving average ('ema') or the baseline network and its optimizer's state ('nvil'); empty otherwise."
+        "The moving average ('ema') or the baseline network, its optimizer's state, the kind and `hidden` ('nvil'); empty otherwise."
         if self.baseline == 'ema': return {} if self.ema is None else {'ema': self.ema}
         if self.baseline == 'nvil':
-            return self._loaded if self.baseline_net is None else dict(net=self.baseline_net.state_dict(), opt=self._opt.state_dict())
+            if self.baseline_net is None: return self._loaded
+            return dict(net=self.baseline_net.state_dict(), opt=self._opt.state_dict(), **_identity(self))
         return {}
 
     def load_state_dict(self, state:dict):
-        "Restore what `state_dict` returned (the trainer's resume); the baseline network is built at the next call."
+        "Restore what `state_dict` returned (the trainer's resume); the baseline network is built at the next call, with this estimator's `lr` (Adam's moments carry over)."
         if self.baseline == 'ema': self.ema = _check_state(self, state, ('ema',)).get('ema')
         elif self.baseline == 'nvil': self.baseline_net, self._loaded = None, dict(_check_state(self, state, ('net', 'opt')))
         else: super().load_state_dict(_check_state(self, state))
@@ -142,8 +165,9 @@ class Reinforce(Estimator):
         return reduce_loss((f + (f - B).detach() * (score - score.detach())).mean(0))
 
 # %% ../nbs/08_unbiased.ipynb #1a8e5ca7
-def unit_logit(a:torch.Tensor, noise) -> torch.Tensor:
+def unit_logit(a:torch.Tensor, noise) -> torch.Tensor: # noise: name or `Noise`
     "phi(a) = log F(a) - log F(-a), the logit of P(x = +1 | a)."
+    noise = get_noise(noise)
     return noise.log_cdf(a) - noise.log_cdf(-a)
 
 # %% ../nbs/08_unbiased.ipynb #4bdf7d35
@@ -215,21 +239,36 @@ def _check_shape(shape) -> tuple:
 
 def dirichlet_copula(n:int, # number of samples, n >= 2
                      shape, device=None, dtype=None) -> torch.Tensor:
-    "[n, *shape] uniforms with uniform marginals, exchangeable and negatively correlated (antithetic for n = 2)."
+    "[n, *shape] uniforms in [0, 1) with uniform marginals, exchangeable and negatively correlated (antithetic for n = 2)."
     _check_copula_n(n)
     shape = _check_shape(shape)
+    dtype = dtype or torch.get_default_dtype()
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point and not dtype.is_complex):
+        raise ValueError(f"dtype must be a real floating-point torch dtype, got {dtype!r}")
+    dt = noise_dtype(dtype)                                                  # float32 under half precision
     if n == 2:
-        u = torch.rand(shape, device=device, dtype=dtype)
-        return torch.stack([u, 1 - u])
-    e = -torch.log(torch.rand((n, *shape), device=device, dtype=dtype).clamp(min=torch.finfo(dtype or torch.get_default_dtype()).tiny))
-    return 1 - (1 - e / e.sum(0)) ** (n - 1)
+        u = torch.rand(shape, device=device, dtype=dt)
+        return _below_one(torch.stack([u, 1 - u]), dtype)
+    e = -torch.log(torch.rand((n, *shape), device=device, dtype=dt).clamp(min=torch.finfo(dt).tiny))
+    return _below_one(-torch.expm1((n - 1) * torch.log1p(-e / e.sum(0))), dtype)   # 1 - (1 - d)^(n-1), 1 - d not rounded
+
+def _below_one(u, dtype):
+    "`u` in `dtype`, rounded toward 0 (P(u < p) stays p for every p of `dtype`) and below 1, as torch.rand's."
+    c = u.to(dtype)
+    if c.dtype != u.dtype:                                                   # 16 bits: one step down where rounding went up
+        bits = {1: torch.int8, 2: torch.int16}[c.element_size()]             # positive floats order as their bit patterns
+        c = torch.where(c.to(u.dtype) > u, (c.view(bits) - 1).view(dtype), c)
+    return c.clamp(max=1 - torch.finfo(dtype).eps / 2)                       # the largest value below 1
 
 # %% ../nbs/08_unbiased.ipynb #475b3b90
-def copula_correlation(p:torch.Tensor, # probabilities in [0, 1]
+def copula_correlation(p:torch.Tensor, # probabilities in [0, 1] (a tensor, or numbers: then in the default dtype)
                        n:int # number of samples, n >= 2
                       ) -> torch.Tensor:
     "rho(p): correlation of [u_i < p] and [u_j < p] under the n-sample Dirichlet copula (0 where p(1-p) = 0)."
     _check_copula_n(n)
+    if not torch.is_tensor(p):
+        try: p = torch.as_tensor(p, dtype=torch.get_default_dtype())
+        except (TypeError, ValueError, RuntimeError): raise ValueError(f"p must be a tensor or number(s) in [0, 1], got {p!r}") from None
     bad = ~((p >= 0) & (p <= 1))
     if bad.any(): raise ValueError(f"p must be probabilities in [0, 1], got values {_values(p[bad])}")
     return _copula_correlation(p, n)
