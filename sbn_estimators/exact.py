@@ -157,7 +157,7 @@ def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C
         x = x.to(net.layer_params()[0][0].dtype)   # autocast's inputs in another dtype (float64 too): enumeration casts them
     net.check_data(x, y)
     pairs = net.layer_params(check_params(net, params, copies=False, finite=True))   # NaN parameters would give a NaN loss
-    grad = torch.is_grad_enabled() and any(p.requires_grad for pair in pairs for p in pair)
+    grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for pair in pairs for p in pair))   # autograd through x keeps the graph too
     check_enumerable(net, len(x), max_bytes, grad)
     n, dt, dev = net.binary_sizes, pairs[0][0].dtype, pairs[0][0].device
     if dt not in (torch.float32, torch.float64):   # bfloat16 rounds each of the 2^n products and sums by up to 0.4 %: not exact

@@ -70,6 +70,9 @@ class SBNMLP(nn.Module):
         *hidden, head = self.layer_params(check_params(self, params))   # shapes: a bias [1] would broadcast
         W = hidden[0][0]
         check_inputs(x, (W.shape[-1],), W.dtype, W.device, full=False, lead=True)   # shapes only: no cost
+        if W.ndim == 3 and x.ndim >= 3 and x.shape[-3] not in (1, W.shape[0]):   # copies would broadcast against x's last leading dimension
+            raise ValueError(f"x: inputs have leading dimensions {list(x.shape[:-2])} but params have {W.shape[0]} copies; pass x of shape "
+                             f"[B, {W.shape[-1]}] (the same batch for every copy) or [{W.shape[0]}, B, {W.shape[-1]}] (a batch per copy)")
         h = x
         for W, b in hidden: h = act(linear(h, W, b))
         return linear(h, *head)
@@ -79,6 +82,9 @@ class SBNMLP(nn.Module):
               params=None # optional (batched) parameters
              ): # pre-activations, [..., B, n_k]
         "Pre-activations of binary layer `k` (the per-layer view of `SBNModel`)."
+        L = len(self.layers) - 1
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k < L:   # -1 or L would run the head
+            raise ValueError(f"k must be the index of a binary layer, an integer in 0..{L - 1} ({L} binary layer{'s' if L > 1 else ''}; the head is `head`), got {k!r}")
         return linear(h, *self.layer_params(params)[k])
 
     def head(self, h, # states of the last binary layer, [..., B, n_L]
@@ -103,8 +109,14 @@ def sbn_from_01(weights, # [(W, b), ...] of a {0,1}-state SBN MLP, first layer f
                ) -> SBNMLP:
     "The ±1-state `SBNMLP` computing the same objective as a {0,1}-state network."
     weights, Ws = list(weights), []   # read twice below: an iterator (zip(Ws, bs)) would be empty the second time
-    for k, (W, b) in enumerate(weights):   # the shapes of load_sbn, and finite values: a bias [1] or a scalar does not broadcast
-        W, b = torch.as_tensor(W), torch.as_tensor(b)
+    for k, pair in enumerate(weights):   # the shapes of load_sbn, and finite values: a bias [1] or a scalar does not broadcast
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            got = (f"a tensor of shape {list(pair.shape)}" if hasattr(pair, 'shape') else f"{len(pair)} items" if isinstance(pair, (tuple, list))
+                   else type(pair).__name__)
+            raise ValueError(f"weights[{k}]: expected a (W, b) pair, got {got}; pass weights as [(W0, b0), (W1, b1), ...], the head last")
+        W, b = torch.as_tensor(pair[0]), torch.as_tensor(pair[1])
+        for what, t in (('W', W), ('b', b)):   # a cast to the network's dtype would drop the imaginary part with only a warning
+            if t.is_complex(): raise ValueError(f"weights[{k}]: {what} of layer {k} must be real, got {t.dtype} values")
         if W.ndim != 2 or b.shape != W.shape[:1]:
             raise ValueError(f"weights[{k}]: layer {k} needs W [out, in] and b [out], got W {list(W.shape)} and b {list(b.shape)}")
         if k and W.shape[1] != Ws[-1].shape[0]:
@@ -126,11 +138,19 @@ def sbn_from_01(weights, # [(W, b), ...] of a {0,1}-state SBN MLP, first layer f
     return net
 
 # %% ../nbs/01_sbn.ipynb #17b600a6
+def _numpy(t):
+    "`t` as a numpy array; bfloat16 (which numpy lacks) as float32, exactly."
+    t = t.detach().cpu()
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+
 def save_sbn(path, # file to write; `.npz` is appended to a name without it, as `np.savez` does
              net:SBNMLP, # a network with logistic noise and the logistic loss
              X, Y # its data, as `net.check_data` accepts it (logistic targets [N, 1])
             ) -> Path: # the file written
     "Write `net` and its data in the `.npz` network format."
+    if not isinstance(net, SBNMLP):   # a conv net's kernels would be written as arrays load_sbn refuses (or reads as another network)
+        raise ValueError(f"net: the network format holds an SBNMLP (fully connected layers W0, b0, ..., WL, bL with logistic noise "
+                         f"and the logistic loss), got {type(net).__name__}")
     if net.noise != NOISES['logistic'] or net.loss is not logistic_loss:   # a Noise subclass of another F is another noise
         noise = repr(net.noise.name) if net.noise in NOISES.values() else repr(net.noise)
         raise ValueError(f"net: the network format holds networks with logistic noise and the logistic loss, got noise="
@@ -139,9 +159,9 @@ def save_sbn(path, # file to write; `.npz` is appended to a name without it, as 
     check_inputs(X, net.sizes[:1], W.dtype, W.device, name='X'); check_targets(Y, net.loss, net.sizes[-1], len(X), W.device, name='Y')
     path = Path(path)
     if not path.name.endswith('.npz'): path = path.with_name(path.name + '.npz')
-    arrays = {'X': X.detach().cpu().numpy(), 'Y': Y.detach().cpu().numpy()}
+    arrays = {'X': _numpy(X), 'Y': _numpy(Y)}
     for k, l in enumerate(net.layers):
-        arrays[f'W{k}'], arrays[f'b{k}'] = l.weight.detach().cpu().numpy(), l.bias.detach().cpu().numpy()
+        arrays[f'W{k}'], arrays[f'b{k}'] = _numpy(l.weight), _numpy(l.bias)
     np.savez(path, **arrays)
     return path
 
@@ -152,6 +172,14 @@ def _array(f, key, path):
     except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as e:
         raise ValueError(f"{path} is corrupted or not a network file (array {key}: {e})") from None
     if a.dtype.kind not in 'biuf': raise ValueError(f"{path}: array {key} holds non-numeric {a.dtype} values; a network file holds numbers")
+    if not a.dtype.isnative: a = a.astype(a.dtype.newbyteorder('='))   # torch reads arrays in the machine's byte order only
+    if a.dtype.kind == 'f' and a.dtype not in (np.float16, np.float32, np.float64):   # long double: no torch dtype holds it
+        with np.errstate(over='ignore'): b = a.astype(np.float64)
+        over = np.isinf(b) & np.isfinite(a)
+        if over.any():
+            raise ValueError(f"{path}: array {key} has {int(over.sum())} {a.dtype} value(s) that overflow float64 (up to "
+                             f"{np.format_float_scientific(np.abs(a[over]).max(), precision=2)}); a network file holds values within float64")
+        a = b
     return a
 
 def _cast(a, key, path, dtype, device):
@@ -258,8 +286,10 @@ def init_sbn_(net:SBNMLP, X, # data the pre-activations are normalised on: [N, n
             a = linear(h, Wk, bk).flatten(0, -2)
             s = a.std(0, correction=0)
             if k == 0 and (s <= torch.finfo(W.dtype).eps * a.abs().amax(0)).any():   # no spread beyond the network's rounding
-                raise ValueError(f"X: its {len(X)} rows give the first layer's pre-activations no spread (are all rows equal?); "
-                                 "init_sbn_ divides by that spread: pass rows that differ")
+                eps = torch.finfo(W.dtype).eps
+                raise ValueError(f"X: its {len(X)} rows give the first layer's pre-activations no spread (are all rows equal?): none beyond "
+                                 f"{eps:.2g} of their size, the resolution of the network's {W.dtype}; init_sbn_ divides by that spread: "
+                                 f"pass rows that differ by more{', or a network of a wider dtype' if W.dtype != torch.float64 else ''}")
             s = s.clamp(min=1e-8)
             Wk.div_(s[:, None]); bk.div_(s)
             if k < len(Wb) - 1:

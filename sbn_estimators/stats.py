@@ -9,16 +9,18 @@ __all__ = ['z_scores', 'max_z', 'student_t_tail', 'z_threshold', 'z_test', 'reso
 # %% ../nbs/00a_stats.ipynb #07b0f14e
 import math, numbers
 import torch
+from .core import check_count
 
 # %% ../nbs/00a_stats.ipynb #1c2433fb
-def _check_samples(samples, target):
-    "Raise a `ValueError` unless `samples` is [S, d] with S >= 2 and `target` is [d]."
-    for what, t in (('samples', samples), ('target', target)):
+def _check_samples(samples, target, names=('samples', 'target')):
+    "Raise a `ValueError` (naming the arguments `names`) unless `samples` is [S, d] with S >= 2 and d >= 1 and `target` is [d]."
+    for what, t in zip(names, (samples, target)):
         if not isinstance(t, torch.Tensor): raise ValueError(f"{what} must be a torch.Tensor, got {type(t).__name__}; convert with torch.as_tensor")
-    if samples.ndim != 2 or samples.shape[0] < 2: raise ValueError(f"samples must be [S, d] with S >= 2, got {list(samples.shape)}")
-    if target.shape != samples.shape[1:]: raise ValueError(f"target must have shape {list(samples.shape[1:])}, got {list(target.shape)}")
+    if samples.ndim != 2 or samples.shape[0] < 2: raise ValueError(f"{names[0]} must be [S, d] with S >= 2, got {list(samples.shape)}")
+    if samples.shape[1] == 0: raise ValueError(f"{names[0]} must be [S, d] with d >= 1 coordinates to test, got {list(samples.shape)}")
+    if target.shape != samples.shape[1:]: raise ValueError(f"{names[1]} must have shape {list(samples.shape[1:])}, got {list(target.shape)}")
     bad = int((~target.isfinite()).sum())   # a broken estimate fails its coordinate (below); a broken target is a wrong call
-    if bad: raise ValueError(f"target must be finite (the value the mean should have), got {bad} NaN or infinite value(s)")
+    if bad: raise ValueError(f"{names[1]} must be finite (the value the mean should have), got {bad} NaN or infinite value(s)")
 
 _FLOAT32_EPS = torch.finfo(torch.float32).eps
 
@@ -119,6 +121,7 @@ def z_test(samples:dict, # {group: [S, d] estimates}
         for what, d, want in (('samples', samples, '[S, d] estimates'), ('target', target, '[d]')):
             if not isinstance(d[k], torch.Tensor):
                 raise ValueError(f"{what}[{k!r}] must be a torch.Tensor {want}, got {type(d[k]).__name__}; convert with torch.as_tensor")
+        _check_samples(samples[k], target[k], (f"samples[{k!r}]", f"target[{k!r}]"))   # an empty group would reach torch.max
     z = max(max_z(samples[k], target[k]) for k in samples)
     t = z_threshold(int(extra_tests) * sum(samples[k].shape[1] for k in samples), alpha, samples=min(samples[k].shape[0] for k in samples))
     return z, t, z < t
@@ -140,11 +143,15 @@ def binomial_z(count:torch.Tensor, # successes (any shape)
                p:torch.Tensor # success probability under the null hypothesis (broadcasts with `count`)
               ) -> torch.Tensor:
     "z-score of a binomial count against its expected value."
+    n, c = check_count('n', n), torch.as_tensor(count, dtype=torch.float64)
+    if not ((c >= 0) & (c <= n)).all():
+        bad = c[~((c >= 0) & (c <= n))].unique()
+        raise ValueError(f"count must be successes of n = {n} draws, in 0..{n}, got {', '.join(f'{v:g}' for v in bad[:6].tolist())}{', ...' if len(bad) > 6 else ''}")
     p = torch.as_tensor(p, dtype=torch.float64)
     if not ((p >= 0) & (p <= 1)).all():
         bad = p[~((p >= 0) & (p <= 1))].unique()
         raise ValueError(f"p must be probabilities in [0, 1], got {', '.join(f'{v:g}' for v in bad[:6].tolist())}{', ...' if len(bad) > 6 else ''}")
-    return (torch.as_tensor(count, dtype=torch.float64) - n * p) / (n * p * (1 - p)).clamp(min=1e-300).sqrt()
+    return (c - n * p) / (n * p * (1 - p)).clamp(min=1e-300).sqrt()
 
 # %% ../nbs/00a_stats.ipynb #5a1c0d32
 def ks_distance(samples:torch.Tensor, # draws (any shape, flattened)
@@ -158,7 +165,10 @@ def ks_distance(samples:torch.Tensor, # draws (any shape, flattened)
     return torch.maximum(i / n - c, c - (i - 1) / n).max().item()
 
 def _kolmogorov_tail(t):
-    "Q(t) = lim P(sqrt(n) D > t) = 2 sum_k (-1)^(k-1) exp(-2 k^2 t^2)."
+    "Q(t) = lim P(sqrt(n) D > t) = 2 sum_k (-1)^(k-1) exp(-2 k^2 t^2) = 1 - sqrt(2 pi)/t sum_k exp(-(2k-1)^2 pi^2/(8 t^2))."
+    if t <= 0: return 1.
+    if t < 1:   # the first series converges slowly for small t (100 terms are not enough below t ~ 0.1): the second, fast there
+        return 1 - math.sqrt(2 * math.pi) / t * sum(math.exp(-(2 * k - 1) ** 2 * math.pi ** 2 / (8 * t * t)) for k in range(1, 101))
     return 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * t * t) for k in range(1, 101))
 
 def ks_threshold(tests:int, # number m of KS distances in the check
@@ -167,8 +177,9 @@ def ks_threshold(tests:int, # number m of KS distances in the check
     "Bonferroni bound t on sqrt(n) D: m Q(t) = alpha, so one of m distances of correct samplers exceeds t / sqrt(n) with probability <= alpha."
     if not (isinstance(tests, numbers.Integral) and not isinstance(tests, bool) and tests >= 1): raise ValueError(f"tests must be a positive integer, got {tests!r}")
     if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    lo, hi = 0.5, 10.   # Q(0.5) = 0.96, Q(10) ~ 1e-87: the root is in between for alpha < 0.96
-    for _ in range(60):
+    lo, hi = 0., 10.   # m Q(0) = m > alpha; Q(10) ~ 1e-87, beyond it only for absurdly small alpha / m
+    while tests * _kolmogorov_tail(hi) > alpha: lo, hi = hi, 2 * hi
+    for _ in range(64):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if tests * _kolmogorov_tail(mid) > alpha else (lo, mid)
     return hi
