@@ -214,7 +214,7 @@ def _bench(a):
     if a.repeats < 3:
         print(f"sbn-bench: warning: --repeats {a.repeats}: a median of fewer than 3 steps is one noisy step; give 3 or more", file=sys.stderr)
     machine, cases, done, rows, f = _machine(), [(dev, n) for dev in devices for n in nets], [], [], None
-    table = lambda: print(bench_table(rows) + f"\n({machine}; times are medians of {a.repeats} interleaved steps, "
+    table = lambda: print(bench_table(rows) + f"\n({machine}; {a.dtype}; times are medians of {a.repeats} interleaved steps, "
                                                      "IQR their interquartile range)", flush=True)
     try:
         for dev, n in cases:

@@ -21,13 +21,18 @@ from . import cli
 
 # %% ../nbs/04_gradeval.ipynb #841132f2
 def _check_estimates(est, exact):
-    "Raise a `ValueError` unless `est` is [S, d] (S >= 1, no NaN) and `exact` a finite, non-zero [d]: what relative metrics need."
+    "Raise a `ValueError` unless `est` is a finite [S, d] (S >= 1) and `exact` a finite, non-zero [d]: what relative metrics need."
     shape = lambda t: list(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
     if not (isinstance(est, torch.Tensor) and isinstance(exact, torch.Tensor)) or est.ndim != 2 or exact.shape != est.shape[1:] or not len(est):
         raise ValueError(f"estimates must be [S, d] (S >= 1) and the exact gradient [d], got {shape(est)} and {shape(exact)}")
     check_finite(exact, 'exact: the exact gradient')
-    nan = int(est.isnan().sum())   # an infinite estimate is a coordinate that fails the z-test; NaN is no estimate at all
-    if nan: raise ValueError(f"est: the estimates hold {nan} NaN value(s), which say nothing about bias; an infinite estimate is allowed (its coordinate fails)")
+    bad = ~est.isfinite()   # NaN is no estimate; an infinite one leaves the mean, spread, bias and cosines undefined (NaN)
+    n_bad = int(bad.sum())
+    if n_bad:
+        s, j = bad.nonzero()[0].tolist()
+        nan = int(est.isnan().sum())
+        raise ValueError(f"est: the estimates hold {nan} NaN and {n_bad - nan} infinite value(s), the first at estimate {s}, "
+                         f"coordinate {j}; no bias, spread or cosine is defined with them: the estimator is broken here, or overflows {est.dtype}")
     if exact.norm().item() == 0: raise ValueError("exact: the exact gradient is zero: relative metrics are undefined")
 
 def _cosines(est:torch.Tensor, exact:torch.Tensor) -> torch.Tensor:
@@ -455,6 +460,10 @@ def _main(a):
         if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
         try: saved = read_report(partial, resume=True)
         except ValueError as e: raise ValueError(f"--resume: {e}") from None
+        for k, v in (('samples', a.samples), ('seed', a.seed), ('chunk', a.chunk)):   # the draws depend on them: gradient_report checks again
+            if k in saved and saved[k] != v:
+                raise ValueError(f"--resume: cannot resume: the saved report has {k} {saved[k]!r}, this run {v!r}; give --{k} {saved[k]!r} "
+                                 f"to continue {partial}, or leave out --resume to start afresh")
         if not _same_network(saved, source, path):
             raise ValueError(f"--resume: {partial} is a report of network {saved.get('network')!r}, not {source!r}")
         if saved.get('network_sha256', head.get('network_sha256')) != head.get('network_sha256'):   # reports before the sha256 have none

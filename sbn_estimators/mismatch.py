@@ -291,26 +291,58 @@ def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units
     finally:
         for m, a, o in old: setattr(m, a, o)
         model.train(was_training)
-    return dict(layers=names, ceiling=ceiling, cos=cos, cos_corrected=corrected, rel_sigma=float(rel_sigma), samples=int(samples))
+    return dict(layers=names, ceiling=ceiling, cos=cos, cos_corrected=corrected, rel_sigma=float(rel_sigma), samples=int(samples),
+                model_weights=weight_names(model))   # where each measured weight sits in the model: plot_mismatch's panel titles
 
 # %% ../nbs/04a_mismatch.ipynb #fada7fc7
+def _panel_title(n, weights) -> str:
+    "A panel's title: the weight's place among the model's Linear/Conv2d weights (`weights`, in order), or the parameter's name."
+    if not isinstance(weights, list) or n not in weights: return n   # a bias, say, or a result that does not record the model's weights
+    k = weights.index(n)
+    return f'layer {k + 1} weights' + (' (output)' if k == len(weights) - 1 else '')
+
+def _check_plot_args(results, proxy) -> dict:
+    "Raise a `ValueError` unless `results` are mismatch results of the same layers, each with `proxy` (or a single proxy); returns {label: proxy}."
+    keys = ('layers', 'ceiling', 'cos', 'cos_corrected')
+    if not isinstance(results, dict) or not results:
+        raise ValueError(f"results must be a non-empty dict {{setting label: mismatch(...) result}}, got {results!r}")
+    for lab, r in results.items():
+        if not (isinstance(r, dict) and all(k in r for k in keys) and isinstance(r['layers'], (list, tuple)) and r['layers']
+                and isinstance(r['cos'], dict) and r['cos']):
+            raise ValueError(f"results[{lab!r}] must be a mismatch(...) result (a dict with {', '.join(keys)}), got {r!r}")
+    (lab0, r0), *rest = results.items()
+    for lab, r in rest:
+        if list(r['layers']) != list(r0['layers']):
+            raise ValueError(f"results: {lab!r} measures the layers {list(r['layers'])} and {lab0!r} {list(r0['layers'])}; "
+                             "each panel is one layer of every setting: plot results of the same layers (mismatch's names)")
+    shown = {}
+    for lab, r in results.items():
+        if proxy is None and len(r['cos']) > 1:
+            raise ValueError(f"proxy: results[{lab!r}] holds {len(r['cos'])} proxies {list(r['cos'])}; name the one to show, "
+                             f"e.g. proxy={next(iter(r['cos']))!r}")
+        if proxy is not None and proxy not in r['cos']:
+            raise ValueError(f"proxy: {proxy!r} is not a proxy of results[{lab!r}], whose proxies are {list(r['cos'])}")
+        shown[lab] = next(iter(r['cos'])) if proxy is None else proxy
+    return shown
+
 def plot_mismatch(results:dict, # {setting label: mismatch(...) result with a single proxy, or pick one with `proxy`}
                   proxy=None, # which proxy of each result to show (default: its only one)
                   title:str='gradient mismatch'):
     "One panel per layer: corrected cosine (bars), raw cosine (dots) and noise ceiling (dashes) of every setting."
     import matplotlib.pyplot as plt
+    shown = _check_plot_args(results, proxy)
     labels = list(results)
     layers = next(iter(results.values()))['layers']
     fig, axs = plt.subplots(1, len(layers), figsize=(3.2 * len(layers), 3.4), squeeze=False)
-    for k, (ax, n) in enumerate(zip(axs[0], layers)):
+    for ax, n in zip(axs[0], layers):
         for i, lab in enumerate(labels):
-            r = results[lab]
-            p = proxy if proxy is not None else next(iter(r['cos']))
+            r, p = results[lab], shown[lab]
             v = r['cos_corrected'][p][n]
             ax.bar(i, v if math.isfinite(v) else 0., color=f'C{i}', alpha=.7)
             if not math.isfinite(v): ax.text(i, 0.03, 'n/a', ha='center', va='bottom', fontsize=7, rotation=90)   # no corrected cosine: said, not dropped
             ax.plot(i, r['cos'][p][n], 'ko', ms=4); ax.plot([i - .4, i + .4], [r['ceiling'][n]] * 2, 'k--', lw=1)
+        titles = {_panel_title(n, r.get('model_weights')) for r in results.values()}   # settings of different models: the name
         ax.set_xticks(range(len(labels)), labels, rotation=60, ha='right', fontsize=8)
-        ax.set(title=f'layer {k + 1} weights' + (' (output)' if k == len(layers) - 1 else ''), ylim=(min(0, ax.get_ylim()[0]), 1.1)); ax.axhline(0, c='k', lw=.5)
+        ax.set(title=titles.pop() if len(titles) == 1 else n, ylim=(min(0, ax.get_ylim()[0]), 1.1)); ax.axhline(0, c='k', lw=.5)
     axs[0][0].set_ylabel(r'cosine with $\nabla L_\sigma$'); fig.suptitle(title); fig.tight_layout()
     return fig
