@@ -154,7 +154,7 @@ def set_proxy(model:nn.Module, proxy # registry spec or `LocalEstimator`; None r
     if proxy is not None: proxy_estimator(proxy, check_forward=_has_activations(model))   # refused before any unit changes
     for m, attr in _proxy_slots(model):
         if proxy is None and attr == 'est': continue   # a BinaryActivation has no backward of its own
-        # a module with a `proxy` (Quantize) uses only its backward: any local estimator, as Quantize(1, proxy=...) takes it
+        # a module with a `proxy` (Quantize) uses only its backward: any deterministic local estimator, as Quantize(1, proxy=...) takes it
         setattr(m, attr, None if proxy is None else proxy_estimator(proxy, check_forward=attr == 'est'))
     return model
 
