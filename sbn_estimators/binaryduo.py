@@ -45,7 +45,7 @@ class Quantize(nn.Module):
         if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
             raise ValueError(f"steps must be a positive integer (1 binary, 2 ternary, 3 two-bit), got {steps!r}")
         if proxy is not None and steps != 1: raise ValueError(f"a backward proxy is for binary units (steps=1), got steps={steps}")
-        self.steps, self.proxy = int(steps), None if proxy is None else proxy_estimator(proxy, check_forward=False)   # only its backward is used
+        self.steps, self.proxy = int(steps), proxy   # normalised and checked by __setattr__: only its backward is used
     def forward(self, y):
         x = self.steps * y.detach().to(torch.promote_types(y.dtype, torch.float32)).clamp(0, 1)   # 16-bit inputs in float32
         r = torch.round(x)   # half to even; x - r is exact, so a tie x = k + 1/2 is found and goes up
@@ -53,9 +53,9 @@ class Quantize(nn.Module):
         if self.proxy is None: return straight_through(q, y, ((y >= 0) & (y <= 1)).to(y.dtype))
         e = (self.proxy(2 * y - 1) + 1) / 2
         return q + (e - e.detach())
-    def __setattr__(self, name, value):   # `set_proxy` sets `proxy` directly: the same check as the constructor's
+    def __setattr__(self, name, value):   # the constructor, `set_proxy` and `q.proxy = ...` alike: a copy with a deterministic forward, checked
         if name == 'proxy' and value is not None:
-            value = _check_backward_proxy(value if isinstance(value, LocalEstimator) else proxy_estimator(value, check_forward=False))
+            value = _check_backward_proxy(proxy_estimator(value, check_forward=False))
         super().__setattr__(name, value)
     def extra_repr(self): return f"steps={self.steps}" + (f", proxy={self.proxy.spec!r}" if self.proxy is not None else '')
 

@@ -25,8 +25,9 @@ class Noise:
         return torch.where(zero, -math.inf, torch.log(torch.where(zero, 1., p)))
     def sample(self, shape, device=None, dtype=None): raise NotImplementedError # draws Z
     def mean(self, a):
-        "E[x | a] = 2F(a) - 1, computed in `noise_dtype` (float32 for 16-bit a) and rounded once"
-        return (2 * self.cdf(a.to(noise_dtype(a.dtype))) - 1).to(a.dtype)   # a bfloat16 F near 1/2 keeps ~8 bits of 2F - 1
+        "E[x | a] = 2F(a) - 1, computed in `noise_dtype` (float32 for 16-bit or integer a), rounded once to a floating a's dtype"
+        m = 2 * self.cdf(a.to(noise_dtype(a.dtype))) - 1   # a bfloat16 F near 1/2 keeps ~8 bits of 2F - 1
+        return m.to(a.dtype) if a.is_floating_point() else m   # an integer a: the float32 mean, not one rounded to -1, 0, 1
     def __repr__(self): return f"{type(self).__name__}()"
     def __eq__(self, other): return type(self) is type(other) and self.name == other.name
     def __hash__(self): return hash(self.name)

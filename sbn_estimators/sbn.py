@@ -6,7 +6,7 @@
 __all__ = ['linear', 'SBNMLP', 'sbn_from_01', 'save_sbn', 'load_sbn', 'cos_data', 'init_sbn_']
 
 # %% ../nbs/01_sbn.ipynb #c4b80dc2
-import math, numbers, zipfile, zlib
+import math, numbers, operator, zipfile, zlib
 from pathlib import Path
 import numpy as np
 import torch
@@ -70,7 +70,7 @@ class SBNMLP(nn.Module):
         *hidden, head = self.layer_params(check_params(self, params))   # shapes: a bias [1] would broadcast
         W = hidden[0][0]
         check_inputs(x, (W.shape[-1],), W.dtype, W.device, full=False, lead=True)   # shapes only: no cost
-        if W.ndim == 3 and x.ndim >= 3 and x.shape[-3] not in (1, W.shape[0]):   # copies would broadcast against x's last leading dimension
+        if W.ndim == 3 and W.shape[0] != 1 and x.ndim >= 3 and x.shape[-3] not in (1, W.shape[0]):   # copies would broadcast against x's last leading dimension (one copy broadcasts)
             raise ValueError(f"x: inputs have leading dimensions {list(x.shape[:-2])} but params have {W.shape[0]} copies; pass x of shape "
                              f"[B, {W.shape[-1]}] (the same batch for every copy) or [{W.shape[0]}, B, {W.shape[-1]}] (a batch per copy)")
         h = x
@@ -82,8 +82,13 @@ class SBNMLP(nn.Module):
               params=None # optional (batched) parameters
              ): # pre-activations, [..., B, n_k]
         "Pre-activations of binary layer `k` (the per-layer view of `SBNModel`)."
-        L = len(self.layers) - 1
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k < L:   # -1 or L would run the head
+        L, k0 = len(self.layers) - 1, k
+        bad = isinstance(k, (bool, np.bool_)) or (isinstance(k, torch.Tensor) and k.dtype == torch.bool)
+        if not bad:
+            try: k = operator.index(k)   # an int, a numpy integer, a 0-d integer tensor
+            except TypeError: bad = True
+        if bad or not 0 <= k < L:   # -1 or L would run the head
+            k = k0
             raise ValueError(f"k must be the index of a binary layer, an integer in 0..{L - 1} ({L} binary layer{'s' if L > 1 else ''}; the head is `head`), got {k!r}")
         return linear(h, *self.layer_params(params)[k])
 
@@ -147,7 +152,8 @@ def save_sbn(path, # file to write; `.npz` is appended to a name without it, as 
              net:SBNMLP, # a network with logistic noise and the logistic loss
              X, Y # its data, as `net.check_data` accepts it (logistic targets [N, 1])
             ) -> Path: # the file written
-    "Write `net` and its data in the `.npz` network format."
+    "Write `net` (a `torch.compile`d one: the model it wraps) and its data in the `.npz` network format."
+    if isinstance(getattr(net, '_orig_mod', None), nn.Module): net = net._orig_mod   # torch.compile's OptimizedModule, as psa_ops unwraps it
     if not isinstance(net, SBNMLP):   # a conv net's kernels would be written as arrays load_sbn refuses (or reads as another network)
         raise ValueError(f"net: the network format holds an SBNMLP (fully connected layers W0, b0, ..., WL, bL with logistic noise "
                          f"and the logistic loss), got {type(net).__name__}")

@@ -9,7 +9,6 @@ __all__ = ['z_scores', 'max_z', 'student_t_tail', 'z_threshold', 'z_test', 'reso
 # %% ../nbs/00a_stats.ipynb #07b0f14e
 import math, numbers
 import torch
-from .core import check_count
 
 # %% ../nbs/00a_stats.ipynb #1c2433fb
 def _check_samples(samples, target, names=('samples', 'target')):
@@ -138,15 +137,30 @@ def resolution(samples:torch.Tensor, # [S, d] independent estimates
     return A * math.expm1(math.log(1 / alpha) / len(samples))
 
 # %% ../nbs/00a_stats.ipynb #b589fcb1
+def _check_draws(n) -> torch.Tensor:
+    "`n` (an integer, a whole float or a tensor of whole numbers >= 1) as float64, or a `ValueError` naming `n`."
+    bad = isinstance(n, bool) or (isinstance(n, torch.Tensor) and n.dtype == torch.bool)
+    if not bad:
+        try: t = torch.as_tensor(n, dtype=torch.float64)   # an integer beyond float64 overflows: refused below
+        except (TypeError, ValueError, RuntimeError, OverflowError): bad = True
+    if bad or not (t.isfinite() & (t >= 1) & (t == t.round())).all():
+        raise ValueError(f"n must be a positive integer, got {n!r}; pass the draws behind each count: an integer >= 1, a whole float "
+                         f"like 10.0, or a tensor of them that broadcasts with count")
+    return t
+
 def binomial_z(count:torch.Tensor, # successes (any shape)
-               n:int, # draws behind each count
+               n:int, # draws behind each count: an integer >= 1, or a tensor of them (broadcasts with `count`)
                p:torch.Tensor # success probability under the null hypothesis (broadcasts with `count`)
               ) -> torch.Tensor:
     "z-score of a binomial count against its expected value."
-    n, c = check_count('n', n), torch.as_tensor(count, dtype=torch.float64)
-    if not ((c >= 0) & (c <= n)).all():
-        bad = c[~((c >= 0) & (c <= n))].unique()
-        raise ValueError(f"count must be successes of n = {n} draws, in 0..{n}, got {', '.join(f'{v:g}' for v in bad[:6].tolist())}{', ...' if len(bad) > 6 else ''}")
+    c = torch.as_tensor(count, dtype=torch.float64)
+    n = _check_draws(n).to(c.device)   # a 0-d n broadcasts on any device; a tensor of counts goes to count's
+    try: ok = (c >= 0) & (c <= n)
+    except RuntimeError: raise ValueError(f"n: draws of shape {list(n.shape)} do not broadcast with count of shape {list(c.shape)}") from None
+    if not ok.all():
+        bad = torch.broadcast_to(c, ok.shape)[~ok].unique()
+        draws = f"n = {int(n)} draws, in 0..{int(n)}" if n.numel() == 1 else "its n draws, in 0..n"
+        raise ValueError(f"count must be successes of {draws}, got {', '.join(f'{v:g}' for v in bad[:6].tolist())}{', ...' if len(bad) > 6 else ''}")
     p = torch.as_tensor(p, dtype=torch.float64)
     if not ((p >= 0) & (p <= 1)).all():
         bad = p[~((p >= 0) & (p <= 1))].unique()
