@@ -103,8 +103,12 @@ def _det_outputs(model, x):
 
 def _entry(exported, name, part):
     key = f'{name}.weight.{part}'
-    if key not in exported: raise ValueError(f"{name}: the export lacks {key!r} (each binary layer needs .bits, .shape and .scale): corrupted export")
-    return exported[key]
+    if key in exported: return exported[key]
+    parts = ('bits', 'shape', 'scale')
+    if not any(f'{name}.weight.{p}' in exported for p in parts):   # no layer of that name: a typo, not damage
+        layers = list(dict.fromkeys(k.rsplit('.weight.', 1)[0] for k in exported if isinstance(k, str) and k.rsplit('.', 1)[-1] in parts and '.weight.' in k))
+        raise ValueError(f"name {name!r} is not a binary layer of the export; its binary layers: {', '.join(layers) if layers else 'none'}")
+    raise ValueError(f"{name}: the export lacks {key!r} (each binary layer needs .bits, .shape and .scale): corrupted export")
 
 def unpack_weight(exported:dict, name:str # layer name, as in `model.named_modules()`
                  ) -> torch.Tensor:

@@ -18,10 +18,24 @@ from .core import check_count
 # %% ../nbs/13a_lr_search.ipynb #17eb3fb4
 SEARCH_METRICS = dict(val_acc='max', val_ens_acc='max', val_det_acc='max', val_loss='min')   # what a search scores by, and its better end
 
+_UNKEYED = ('lr', 'epochs', 'device') # configuration fields a search does not depend on: the rate it searches, the epochs (its own), the device (a run resumes on another one too)
+
 def _key(cfg, grid, epochs, metric):
-    "What a search result depends on: the configuration (less lr and epochs), the grid, epochs and metric."
-    c = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ('lr', 'epochs')}
+    "What a search result depends on: the configuration (less lr, epochs and device), the grid, epochs and metric."
+    c = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _UNKEYED}
     return json.loads(json.dumps(dict(config=c, grid=[float(g) for g in grid], epochs=epochs, metric=metric)))   # as stored
+
+def _same_search(rec:dict, key:dict) -> bool:
+    "Whether the stored record `rec` is a search of `key` (a record written while the key held the device matches on the rest)."
+    c = rec.get('config')
+    if isinstance(c, dict): rec = dict(rec, config={k: v for k, v in c.items() if k != 'device'})
+    return all(rec.get(k) == v for k, v in key.items())
+
+def _key_diff(rec:dict, key:dict) -> str:
+    "What differs between the stored search `rec` and `key`, e.g. 'grid: [0.001] there, [0.01] now'."
+    c = rec.get('config') if isinstance(rec.get('config'), dict) else {}
+    diff = [f"{k}: {c.get(k)!r} there, {v!r} now" for k, v in key['config'].items() if c.get(k) != v]
+    return '; '.join(diff + [f"{k}: {rec.get(k)!r} there, {v!r} now" for k, v in key.items() if k != 'config' and rec.get(k) != v])
 
 def _save(path:Path, rec:dict):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,15 +72,8 @@ def _trial(cfg, lr, epochs, trained, metric, train_fn) -> dict:
     finite = math.isfinite(row[metric]) and math.isfinite(row.get(loss, 0.))   # a NaN loss can come with a finite accuracy (argmax of NaN)
     return dict(lr=float(lr), epochs=trained, **{k: row[k] for k in row if k.startswith('val_')}, score=row[metric] if finite else None)
 
-def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for (its lr and epochs are replaced)
-              grid, # learning rates to try, e.g. (3e-4, 1e-3, 3e-3)
-              epochs:int=1, # training epochs per trial, of each stage that does not set its own (a staged plan is trained in full)
-              out=None, # folder for `lr_search.json` (read if it matches, else written, after every trial); None: no file
-              metric:str=None, # validation metric to score by (`SEARCH_METRICS`): an accuracy, maximised, or 'val_loss', minimised; None: the accuracy `best.pt` is chosen on (`selection_metric`)
-              train_fn=train # the training function `(cfg, out, callbacks, progress) -> result` (tests pass a stub)
-             ) -> dict:
-    """The best rate of `grid` by the validation `metric` after a trial of `epochs` epochs (of each stage that does not set
-    its own: a trial trains the whole plan, and records its total as `epochs`): the record, with `lr` the chosen rate."""
+def _search_setup(cfg, grid, epochs, out, metric) -> tuple:
+    "The checked arguments of `search_lr`: (grid, epochs, epochs a trial trains, metric resolved, the record's key)."
     if not isinstance(cfg, TrainConfig): raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     if isinstance(grid, (str, bytes)) or not hasattr(grid, '__iter__') or getattr(grid, 'ndim', 1) != 1:
         raise ValueError(f"grid must be a list of learning rates, e.g. (1e-3, 1e-2), got {grid!r}")
@@ -97,11 +104,14 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
         raise ValueError(f"val must be above 0 to score the trials by {f'the validation metric {metric!r}' if metric else 'a validation metric'}, "
                          "got cfg.val=0 (no validation split); set val (e.g. 0.1)")
     if metric is None and len(grid) > 1: metric = selection_metric(cfg)   # builds the network: val_det_acc for a deterministic one
-    key, path = _key(cfg, grid, epochs, metric), (Path(out) / 'lr_search.json' if out is not None else None)
+    return grid, epochs, trained, metric, _key(cfg, grid, epochs, metric)
+
+def _search(cfg, grid, epochs, trained, metric, key, path, train_fn) -> dict:
+    "The search of `search_lr` on checked arguments (`_search_setup`); `path`: its `lr_search.json`, or None."
     trials = []
     if path is not None and path.is_file():
         rec = _load(path, 'a learning-rate search')
-        if all(rec.get(k) == v for k, v in key.items()):
+        if _same_search(rec, key):
             trials = _stored_trials(path, rec, grid, trained)
             if 'lr' in rec: return rec
             # an interrupted search: its finished trials (diverged ones too) are kept
@@ -115,11 +125,54 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
     if path is not None: _save(path, rec)
     return rec
 
+def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for (its lr and epochs are replaced)
+              grid, # learning rates to try, e.g. (3e-4, 1e-3, 3e-3)
+              epochs:int=1, # training epochs per trial, of each stage that does not set its own (a staged plan is trained in full)
+              out=None, # folder for `lr_search.json` (read if it matches, else written, after every trial); None: no file
+              metric:str=None, # validation metric to score by (`SEARCH_METRICS`): an accuracy, maximised, or 'val_loss', minimised; None: the accuracy `best.pt` is chosen on (`selection_metric`)
+              train_fn=train # the training function `(cfg, out, callbacks, progress) -> result` (tests pass a stub)
+             ) -> dict:
+    """The best rate of `grid` by the validation `metric` after a trial of `epochs` epochs (of each stage that does not set
+    its own: a trial trains the whole plan, and records its total as `epochs`): the record, with `lr` the chosen rate.
+    A record in `out` is reused where it is a search of the same configuration (the device aside), grid, epochs and metric."""
+    grid, epochs, trained, metric, key = _search_setup(cfg, grid, epochs, out, metric)
+    return _search(cfg, grid, epochs, trained, metric, key, Path(out) / 'lr_search.json' if out is not None else None, train_fn)
+
 # %% ../nbs/13a_lr_search.ipynb #42cb2a5b
 def _read_curve(path:Path) -> list:
     "The per-epoch rows of a run's `metrics.csv`, with numbers as numbers (as the trainer's callbacks see them)."
     num = lambda k, v: v if k == 'stage' else int(v) if k == 'epoch' else float(v)
     with open(path, newline='') as f: return [{k: num(k, v) for k, v in r.items() if v != ''} for r in csv.DictReader(f)]
+
+def _read_summary(run:Path) -> dict:
+    "The row in `run/summary.json`, checked, with null curve entries as nan."
+    row = _load(run / 'summary.json', "a run's summary")
+    miss = [k for k in ('method', 'seed', 'lr', 'config', 'curve', 'test_acc', 'test_ens_acc', 'test_det_acc', 'seconds_per_epoch') if k not in row]
+    if miss or not isinstance(row['config'], dict) or not isinstance(row['curve'], list) or not all(isinstance(r, dict) for r in row['curve']):
+        raise ValueError(f"{run / 'summary.json'} is damaged ({'no ' + ', '.join(miss) if miss else 'its config or curve is not a record'}); delete it")
+    row['curve'] = [{k: math.nan if v is None else v for k, v in r.items()} for r in row['curve']]   # null: nan (no validation, no binary weights)
+    return row
+
+def _run_diff(held:dict, want:dict) -> str:
+    "What differs between a stored run's configuration `held` and `want`, the device aside (a run resumes on another one)."
+    return '; '.join(f"{k}: {held.get(k)!r} there, {v!r} now" for k, v in want.items() if k != 'device' and held.get(k) != v)
+
+def _held_runs(folder:Path, cfg:TrainConfig, seeds) -> dict:
+    "{run folder: its rate} of the runs of `seeds` in `folder` (finished: `summary.json`; part-way: `last.pt`), refused where one is of another configuration than `cfg` (its rate aside): before any search or training."
+    held = {}
+    for seed in seeds:
+        run = folder / f'seed{seed}'
+        if (run / 'summary.json').is_file(): c, what = _read_summary(run)['config'], 'a finished run'
+        elif (run / 'last.pt').is_file() and (run / 'config.json').is_file():
+            try: c, what = json.loads((run / 'config.json').read_text()), 'a run stopped part-way'
+            except ValueError: continue   # unreadable: the trainer's resume says so
+            if not isinstance(c, dict): continue
+        else: continue
+        want = json.loads(json.dumps(dataclasses.asdict(cfg) | dict(seed=seed)))
+        diff = _run_diff(c, {k: v for k, v in want.items() if k != 'lr'})
+        if diff: raise ValueError(f"{run} holds {what} of another configuration ({diff}); delete it or compare into another folder")
+        held[run] = c.get('lr')
+    return held
 
 def run_comparison(base:TrainConfig, # settings every method shares (data, model, epochs, batch size, optimizer, ...)
                    methods:dict, # {label: {TrainConfig field: value}}, e.g. {'psa': {'estimator': 'psa'}}; not lr or seed (see grids, seeds)
@@ -163,20 +216,26 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
         except ValueError as e: raise ValueError(f"methods[{label!r}]: {e}") from None
     rows = []
     for label, cfg in cfgs.items():
-        rec = search_lr(dataclasses.replace(cfg, seed=seeds[0]), (grids or {}).get(label, grid), search_epochs,
-                        Path(out) / label, metric, train_fn)
+        folder, first = Path(out) / label, dataclasses.replace(cfg, seed=seeds[0])
+        args = _search_setup(first, (grids or {}).get(label, grid), search_epochs, folder, metric)
+        held, path = _held_runs(folder, cfg, seeds), folder / 'lr_search.json'
+        rec = _load(path, 'a learning-rate search') if held and path.is_file() else None
+        if held and not (rec is not None and 'lr' in rec and _same_search(rec, args[-1])):   # the runs' rate came from another search, or from one not on disk
+            if rec is not None and 'lr' in rec:   # searching again could choose another rate than the runs': refused before any trial
+                raise ValueError(f"{', '.join(map(str, held))} hold{'s a run' if len(held) == 1 else ' runs'} at the rate that the search in {path} chose, "
+                                 f"and that search differs from this one ({_key_diff(rec, args[-1])}); delete {folder} or compare into another folder")
+            rec = _search(first, *args, None, train_fn)   # in memory: recorded only if it agrees with the runs
+            diff = [f"{run} holds a run of another configuration (lr: {lr!r} there, {rec['lr']!r} now)" for run, lr in held.items() if lr != rec['lr']]
+            if diff: raise ValueError(f"{'; '.join(diff)}; delete it or compare into another folder")
+            _save(path, rec)
+        else: rec = _search(first, *args, path, train_fn)
         for seed in seeds:
-            run = Path(out) / label / f'seed{seed}'
+            run = folder / f'seed{seed}'
             want = json.loads(json.dumps(dataclasses.asdict(cfg) | dict(lr=rec['lr'], seed=seed)))   # as summary.json holds it
             if (run / 'summary.json').is_file():
-                row = _load(run / 'summary.json', "a run's summary")
-                miss = [k for k in ('method', 'seed', 'lr', 'config', 'curve', 'test_acc', 'test_ens_acc', 'test_det_acc', 'seconds_per_epoch') if k not in row]
-                if miss or not isinstance(row['config'], dict) or not isinstance(row['curve'], list) or not all(isinstance(r, dict) for r in row['curve']):
-                    raise ValueError(f"{run / 'summary.json'} is damaged ({'no ' + ', '.join(miss) if miss else 'its config or curve is not a record'}); delete it")
-                row['curve'] = [{k: math.nan if v is None else v for k, v in r.items()} for r in row['curve']]   # null: nan (no validation, no binary weights)
-                diff = [f"{k}: {row['config'].get(k)!r} there, {v!r} now" for k, v in want.items() if row['config'].get(k) != v]
-                if diff: raise ValueError(f"{run} holds a finished run of another configuration ({'; '.join(diff)}); "
-                                          "delete it or compare into another folder")
+                row = _read_summary(run)
+                diff = _run_diff(row['config'], want)
+                if diff: raise ValueError(f"{run} holds a finished run of another configuration ({diff}); delete it or compare into another folder")
             else:
                 curve, resume = [], (run / 'last.pt').is_file()   # a run stopped part-way continues
                 res = train_fn(dataclasses.replace(cfg, lr=rec['lr'], seed=seed), out=run,

@@ -85,8 +85,13 @@ def _compiled(name:str):
                          dynamic=True, fullgraph=True)
 
 _UNCOMPILED = set() # signatures (see `_signature`) that torch.compile would no longer compile: the eager paths take them
-_NOT_COMPILED = tuple(getattr(torch._dynamo.exc, n) for n in ('FailOnRecompileLimitHit', 'FailOnCacheLimitHit', 'Unsupported')
-                      if hasattr(torch._dynamo.exc, n))
+
+@functools.cache
+def _not_compiled() -> tuple:
+    "The exceptions of dynamo that mean a kernel will not be compiled (read at the first one: importing `torch._dynamo` takes seconds, which every import of the library, `sbn-train --help` too, would pay)."
+    import torch._dynamo
+    return tuple(getattr(torch._dynamo.exc, n) for n in ('FailOnRecompileLimitHit', 'FailOnCacheLimitHit', 'Unsupported')
+                 if hasattr(torch._dynamo.exc, n))
 
 def _signature(f, args) -> tuple:
     "What the guards of `f`'s graphs tell apart: each tensor's dtype, device, dimensions and sizes 0 and 1; other arguments themselves."
@@ -99,9 +104,13 @@ except ImportError: _aot_config = None
 # set around each call (cheaper than `config.patch`): dynamo raises at its recompile limit instead of running the
 # function uncompiled, and sizes equal at a compilation are not tied into one symbol (duck shaping: every other size would recompile)
 # (and the compiled backward of a kernel called with gradients donates no saved buffer: see `_OwnGraph`)
-_COMPILE_FLAGS = tuple((m, n, v) for m, n, v in ((torch._dynamo.config, 'fail_on_recompile_limit_hit', True),
-                                                 (_fx_config, 'use_duck_shape', False),
-                                                 (_aot_config, 'donated_buffer', False)) if m is not None and hasattr(m, n))
+@functools.cache
+def _compile_flags() -> tuple:
+    "(config module, name, value) of each flag set around a compiled call; dynamo's config read at the first call (see `_not_compiled`)."
+    import torch._dynamo
+    return tuple((m, n, v) for m, n, v in ((torch._dynamo.config, 'fail_on_recompile_limit_hit', True),
+                                           (_fx_config, 'use_duck_shape', False),
+                                           (_aot_config, 'donated_buffer', False)) if m is not None and hasattr(m, n))
 
 _keep_graph = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)   # else: kept while this node lives
 
@@ -147,21 +156,23 @@ def _fused(f, *args):
     tensor the compiled graph never forms): dynamo disabled, `f` at dynamo's recompile limit
     (`torch._dynamo.config.recompile_limit` graphs, 8 by default), or a graph break in a `fullgraph` kernel. Warns once per signature."""
     key = _signature(f, args)
-    if torch._dynamo.config.disable or key in _UNCOMPILED: return None
-    old = [getattr(m, n) for m, n, _ in _COMPILE_FLAGS]
-    for m, n, v in _COMPILE_FLAGS: setattr(m, n, v)
+    if key in _UNCOMPILED: return None
+    flags = _compile_flags()   # imports torch._dynamo on the first call
+    if torch._dynamo.config.disable: return None
+    old = [getattr(m, n) for m, n, _ in flags]
+    for m, n, v in flags: setattr(m, n, v)
     try:
         args = [_kernel_input(t) if isinstance(t, torch.Tensor) else t for t in args]
         if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in args):
             return _OwnGraph.apply(f, *args)   # a graph: its backward must allow retain_graph and create_graph
         return f(*args)
-    except _NOT_COMPILED as e:
+    except _not_compiled() as e:
         _UNCOMPILED.add(key)
         warnings.warn(f"PSA: torch.compile does not compile {getattr(f, '__name__', 'a kernel')} for these arguments "
                       f"({type(e).__name__}: {(str(e).splitlines() or [''])[0]}); they take the eager path (chunked: the same result in bounded memory)")
         return None
     finally:
-        for (m, n, _), o in zip(_COMPILE_FLAGS, old): setattr(m, n, o)
+        for (m, n, _), o in zip(flags, old): setattr(m, n, o)
 
 def _flip_sum_fused(x, a, gt, Wt, noise):
     "`sum_c gt F(a - 2 W x)` by the compiled kernel, x [S, rows, K], a and gt [S, rows, C], Wt [S, K, C]; or None (see `_fused`)."

@@ -14,22 +14,27 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
 import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-import torch
-import torch.distributed as dist
-from torch import nn
-from .core import *
-from .estimators import *
-from .layers import *
-from .models import *
-from .data import *
-from .sbn import SBNMLP, init_sbn_
-from .straight_through import sign_pm
-from .binary_weights import weight_penalty, binary_weight_layers, flip_ratio
-from .summary import model_summary, ModelSummary
-from .catalogue import bibtex, run_references
-from .binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, make_mirror_descent, Bop, BayesBiNN, MirrorDescentAdam
-from . import cli
-from .data import _idx_file, _takes_dtype
+_AS_COMMAND = ('__file__' in globals() and __name__ == '__main__') or Path(sys.argv[0]).name == 'sbn-train'   # started as the command, not imported
+try:   # a Ctrl-C while the command imports: one line and exit status 130, as once it runs (`cli.run_cli`)
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+    from sbn_estimators.core import *
+    from sbn_estimators.estimators import *
+    from sbn_estimators.layers import *
+    from sbn_estimators.models import *
+    from sbn_estimators.data import *
+    from sbn_estimators.sbn import SBNMLP, init_sbn_
+    from sbn_estimators.straight_through import sign_pm
+    from sbn_estimators.binary_weights import weight_penalty, binary_weight_layers, flip_ratio
+    from sbn_estimators.summary import model_summary, ModelSummary
+    from sbn_estimators.catalogue import bibtex, run_references, MODEL_REFS, OPTIMIZER_REFS, DATA_REFS
+    from sbn_estimators.binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, make_mirror_descent, Bop, BayesBiNN, MirrorDescentAdam
+    from sbn_estimators import cli
+    from sbn_estimators.data import _idx_file, _takes_dtype
+except KeyboardInterrupt:
+    if not _AS_COMMAND: raise
+    sys.stderr.write('sbn-train: interrupted\n'); raise SystemExit(130)
 
 # %% ../nbs/14_train.ipynb #5ed13f46
 def _sgd(params, cfg, train_size): return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, weight_decay=cfg.weight_decay)
@@ -254,8 +259,8 @@ RECIPES = {
     'reste_resnet20': Recipe("ReSTE paper: ResNet-20 1W/1A on CIFAR-10, ReSTE with its schedule of o", {**_RESTE, 'model': 'resnet20'}),
     'reste_resnet18': Recipe("ReSTE paper: ResNet-18 1W/1A on CIFAR-10", {**_RESTE, 'model': 'resnet18', 'epochs': 2000, 'batch_size': 96}),
     'reste_vgg_small': Recipe("ReSTE paper: VGG-small 1W/1A on CIFAR-10", {**_RESTE, 'model': 'vgg_small'}),
-    'binaryduo_vgg7_baseline': Recipe("BinaryDuo paper: binary VGG-7 baseline on CIFAR-10 (hard-tanh ST)",
-        dict(data='cifar10', model='binaryduo_vgg7', estimator='clipped_st:deterministic=true', optimizer='sgd', lr=0.1,
+    'binaryduo_vgg7_baseline': Recipe("BinaryDuo paper: binary VGG-7 baseline on CIFAR-10, the reference's {0, 1} units (the clip's straight-through)",
+        dict(data='cifar10', model='binaryduo_vgg7:units=zero_one', estimator='clipped_st:deterministic=true', optimizer='sgd', lr=0.1,
              weight_decay=1e-4, schedule='cosine', epochs=200, batch_size=256, val=5000)),
     'binaryduo_digits': Recipe("BinaryDuo on the digits: coupled ternary MLP 40 epochs at lr 0.01, decoupled, fine-tuned 20 epochs at lr 0.001",
         {**_DUO, 'data': 'digits', 'model': 'duo_mlp', 'optimizer': 'adam', 'lr': 0.01, 'schedule': 'cosine', 'epochs': 40, 'batch_size': 64,
@@ -605,6 +610,18 @@ def summarize(cfg:TrainConfig) -> ModelSummary:
     model = _after_stages(cfg, *build(cfg, data))
     return model_summary(model, data.input(data.splits['test'][0][:1], next(model.parameters()).dtype))
 
+def _estimator_used(cfg:TrainConfig) -> bool:
+    "Whether the model `cfg` trains holds units that take the estimator as its last stage leaves it (a layered model is built on the meta device: no weights)."
+    name, kw = _split_spec(cfg.model, 'model')
+    entry = model_entry(name)
+    if entry.kind != 'layered': return True
+    try:
+        with torch.device('meta'):
+            est = estimator(cfg.estimator)
+            model = _after_stages(cfg, get_model(name, est, in_shape=tuple(s or 8 for s in entry.input_shape), n_out=10, **kw), est)
+    except Exception: return True   # what does not build here is left to the run, which reports it
+    return any(isinstance(m, LocalEstimator) for m in model.modules())
+
 # %% ../nbs/14_train.ipynb #a9677272
 METRIC_COLUMNS = ['stage', 'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_ens_acc', 'val_det_acc', 'val_det_loss', 'flip_ratio', 'seconds']
 
@@ -641,19 +658,43 @@ def plot_metrics(rows, path=None):
 
 # %% ../nbs/14_train.ipynb #90ee8ace
 class Diverged(cli.CommandError):
-    "Training produced a non-finite loss or gradient."
+    "Training produced a non-finite loss, gradient or weight."
+
+def _all_finite(tensors) -> torch.Tensor:
+    "Whether every entry of `tensors` is finite, as a 0-d bool tensor on their device (no host sync), from each tensor's extremes, which overflow no more than the entries do (a NaN propagates to them): on a GPU their largest |entry| by one fused `_foreach_norm`, elsewhere their min and max (`aminmax`, several times faster there than the infinity norm)."
+    ts = [t for t in tensors if t.numel()]   # the extremes of an empty tensor are undefined
+    if not ts: return torch.ones((), dtype=torch.bool)
+    if ts[0].is_cuda and hasattr(torch, '_foreach_norm'): norms = torch._foreach_norm(ts, float('inf'))
+    else: norms = [v for t in ts for v in torch.aminmax(t)]
+    groups = {}   # each dtype's extremes stacked in that dtype: a large finite float64 entry stays finite
+    for n in norms: groups.setdefault(n.dtype, []).append(n)
+    ok = [torch.stack(g).isfinite().all() for g in groups.values()]
+    return ok[0] if len(ok) == 1 else torch.stack(ok).all()
+
+def _kept(out, saved_epoch) -> str:
+    "What the run folder `out` keeps after a divergence: its checkpoints up to `saved_epoch`, or nothing."
+    return '' if out is None else f"; {out} keeps its checkpoints up to epoch {saved_epoch} (last.pt)" if saved_epoch else \
+           f"; no checkpoint was written, so nothing is kept in {out}"
 
 def _check_finite_step(loss, grads, epoch, step, lr,
                        out=None, # the run folder (None: nothing written)
-                       saved_epoch=None): # the epoch of its last.pt (None: no checkpoint yet)
-    "Raise `Diverged` naming the epoch and step if the loss or a gradient is not finite, and saying what the run folder keeps."
-    gnorm = torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]).sum() if grads else torch.zeros(())
-    bad = [w for w, v in (('loss', loss), ('gradient', gnorm)) if not torch.isfinite(v)]
+                       saved_epoch=None, # the epoch of its last.pt (None: no checkpoint yet)
+                       clamped:bool=False): # the gradients were clamped (--grad-clamp) before the check: the hint does not suggest it
+    "Raise `Diverged` naming the epoch and step if the loss or an entry of a gradient is not finite (after `--grad-clamp`, which turns an infinite entry into ±c, not a NaN), and saying what the run folder keeps."
+    bad = [w for w, v in (('loss', torch.isfinite(loss).all()), ('gradient', _all_finite(grads))) if not v]
     if not bad: return
-    kept = '' if out is None else f"; {out} keeps its checkpoints up to epoch {saved_epoch} (last.pt)" if saved_epoch else \
-           f"; no checkpoint was written, so nothing is kept in {out}"
     raise Diverged(f"training diverged at epoch {epoch}, step {step}: {' and '.join('the ' + w for w in bad)} "
-                   f"{'are' if len(bad) > 1 else 'is'} not finite (lr {lr:g}); try a smaller --lr, --grad-clamp, or without --amp{kept}")
+                   f"{'are' if len(bad) > 1 else 'is'} not finite (lr {lr:g}); try a smaller --lr, "
+                   f"{'' if clamped else '--grad-clamp, '}or without --amp{_kept(out, saved_epoch)}")
+
+def _check_finite_weights(model, bad_step, epoch, lrs, out=None, saved_epoch=None):
+    "Raise `Diverged` if an optimizer step of the epoch left a non-finite weight (`bad_step`: the first such step, 1-based; 0: none), or a floating buffer (batch-norm statistics) is not finite at the epoch's end: before the epoch's evaluation and checkpoints."
+    k = int(bad_step)   # one host sync per epoch
+    buffers = [t for t in model.buffers() if t.is_floating_point()]
+    if not k and bool(_all_finite(buffers)): return
+    what = (f"step {k}: the weights are not finite after the optimizer's step (lr {lrs[k - 1]:g}); try a smaller --lr or --weight-decay"
+            if k else f"its last step: the batch-norm statistics (buffers) are not finite (lr {lrs[-1]:g}); try a smaller --lr")
+    raise Diverged(f"training diverged at epoch {epoch}, {what}, or without --amp{_kept(out, saved_epoch)}")
 
 @contextmanager
 def _evaluation_weights(opt):
@@ -753,8 +794,12 @@ def train(cfg:TrainConfig, # the run's configuration
         return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke, export)
 
 def _write_references(path:Path, cfg:TrainConfig):
-    "The papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`."
+    "The papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`; the estimator's only where the model uses it (`_estimator_used`: not BinaryDuo's coupled nets without a decoupling stage)."
     keys = run_references(cfg.estimator, cfg.model, cfg.optimizer, cfg.data)
+    if not _estimator_used(cfg):   # its papers go, unless the model, optimizer or data cite them too
+        others = {k for table, name in ((MODEL_REFS, _split_spec(cfg.model, 'model')[0]), (OPTIMIZER_REFS, _split_spec(cfg.optimizer, 'optimizer')[0]),
+                                        (DATA_REFS, cfg.data)) for k in table.get(name, ())}
+        keys = [k for k in keys if k in others or k not in run_references(cfg.estimator)]
     with cli.atomic_path(path) as tmp: tmp.write_text(bibtex(keys) if keys else '% no paper of the library\'s references for this run\n')
 
 # %% ../nbs/14_train.ipynb #b39653a4
@@ -795,6 +840,10 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
     model.to(device)
     if isinstance(est, nn.Module): est.to(device)
     if cfg.init == 'normalize':
+        if min(cfg.batch_size, len(ytr)) < 2:   # the init's own message would name its argument, not the option
+            raise ValueError(f"init 'normalize' scales the pre-activations by their spread over the first training batch, which needs at least 2 "
+                             + (f"examples, got batch_size {cfg.batch_size}; use --batch-size (batch_size) 2 or more" if cfg.batch_size < 2 else
+                                f"examples, got {len(ytr)} training example (n_train {cfg.n_train}); use --n-train (n_train) 2 or more"))
         x0 = data.input(Xtr[:cfg.batch_size], dtype)
         init_sbn_(model, x0, seed=cfg.seed) if isinstance(model, SBNMLP) else init_normalize_(model, x0)
     n, B, b = len(ytr), cfg.batch_size, cfg.batch_size // world
@@ -816,15 +865,16 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
               f"evaluations draw {cfg.eval_samples} samples per example", file=sys.stderr)
     torch.manual_seed(cfg.seed + 7919 * rank)
     bar = cli.progress(total=steps * total_epochs, initial=steps * (sum(s['epochs'] for s in plan[:first]) + e_start),
-                       desc=f"{cfg.model} / {cfg.estimator}", disable=not progress or rank != 0, unit='step')
+                       desc=f"{cfg.model}{' / ' + cfg.estimator if progress and _estimator_used(cfg) else ''}", disable=not progress or rank != 0, unit='step')
     for si in range(first, len(plan)):
         st, resumed = plan[si], ck is not None and si == first
         done = sum(s['epochs'] for s in plan[:si])   # epochs of the stages before
         if si > 0 and not resumed and st['transform']:
             model = _transformed(st, model, est).to(device)
             best = -1.   # another architecture: best.pt holds the best model of the last one
-            if not smoke: results[f"{st['name']}_start"] = _test(model, data, cfg, device, epochs=done, progress=progress and rank == 0)
         opt = make_optimizer(model, dataclasses.replace(cfg, lr=st['lr']), len(data.splits['train'][1]))
+        if si > 0 and not resumed and st['transform'] and not smoke:   # tested as it starts training: BayesBiNN's weights (and posterior) are the stage's optimizer's
+            results[f"{st['name']}_start"] = _test(model, data, cfg, device, opt, epochs=done, progress=progress and rank == 0)
         total, warm = steps * st['epochs'], steps * cfg.warmup_epochs if si == 0 else 0
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, total, warm, cfg.schedule))
         if resumed:
@@ -838,6 +888,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             lr = opt.param_groups[0]['lr']   # the rate of the epoch's first step (the schedule steps per iteration), logged with it
             track = bool(binary_weight_layers(model)) and _deployed_signs(model, opt) is not None
             model.train()
+            params, lrs = [p for p in model.parameters()], []
+            bad_step = torch.zeros((), dtype=torch.long, device=device)   # the first step whose update left a non-finite weight (0: none), checked at the epoch's end
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + g)).to(device)
             for s in range(steps):
                 idx = perm[s * B + rank * b: s * B + (rank + 1) * b]
@@ -852,11 +904,13 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 sur.backward()
                 grads = [p.grad for p in model.parameters() if p.grad is not None]
                 if world > 1: _all_average(grads)
-                _check_finite_step(loss, grads, g + 1, s + 1, opt.param_groups[0]['lr'], out, rows[-1]['epoch'] if out is not None and rows else None)
-                if cfg.grad_clamp:
+                if cfg.grad_clamp:   # before the check: an infinite entry becomes ±c, as the check's hint promises
                     for gr in grads: gr.clamp_(-cfg.grad_clamp, cfg.grad_clamp)
+                lrs.append(opt.param_groups[0]['lr'])
+                _check_finite_step(loss, grads, g + 1, s + 1, lrs[-1], out, rows[-1]['epoch'] if out is not None and rows else None, bool(cfg.grad_clamp))
                 if track: before = _deployed_signs(model, opt)
                 opt.step(); sched.step()
+                bad_step = torch.where((bad_step == 0) & ~_all_finite(params), s + 1, bad_step)   # the step (weight decay too) may overflow: no host sync here
                 if track: flips += flip_ratio(before, _deployed_signs(model, opt))
                 run_loss += loss.item(); run_acc += acc.item()
                 bar.update()
@@ -864,6 +918,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 _all_average([t for t in model.buffers() if t.is_floating_point()])
                 sums = torch.tensor([run_loss, run_acc], dtype=torch.float64, device=device)
                 _all_average([sums]); run_loss, run_acc = sums.tolist()   # the global batch's, not this process's slice
+            _check_finite_weights(model, bad_step, g + 1, lrs, out, rows[-1]['epoch'] if out is not None and rows else None)   # before any evaluation or checkpoint
             if smoke: continue
             seconds = time.perf_counter() - t0
             with _evaluation_weights(opt):   # validated and saved as evaluated
@@ -989,18 +1044,6 @@ def _parser():
     return p
 
 # %% ../nbs/14_train.ipynb #cd62631c
-def _estimator_used(cfg:TrainConfig) -> bool:
-    "Whether the model `cfg` trains holds units that take the estimator as its last stage leaves it (a layered model is built on the meta device: no weights)."
-    name, kw = _split_spec(cfg.model, 'model')
-    entry = model_entry(name)
-    if entry.kind != 'layered': return True
-    try:
-        with torch.device('meta'):
-            est = estimator(cfg.estimator)
-            model = _after_stages(cfg, get_model(name, est, in_shape=tuple(s or 8 for s in entry.input_shape), n_out=10, **kw), est)
-    except Exception: return True   # what does not build here is left to the run, which reports it
-    return any(isinstance(m, LocalEstimator) for m in model.modules())
-
 def config_from_args(args) -> TrainConfig:
     "The `TrainConfig` that parsed `sbn-train` arguments describe (with --resume: the run folder's, which what is given must not change)."
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
@@ -1080,15 +1123,19 @@ def list_text() -> str:
 
 # %% ../nbs/14_train.ipynb #75fec31b
 def _default_out(cfg) -> Path:
-    "runs/<time>_<data>_<model>_<estimator>_seed<seed> (a spec longer than 48 characters cut to 40 and a hash), with -2, -3, ... appended while that folder exists (an earlier run of the same second)."
+    "runs/<time>_<data>_<model>_<estimator>_seed<seed> (the estimator left out where the model does not use it, `_estimator_used`; a spec longer than 48 characters cut to 40 and a hash), with -2, -3, ... appended while that folder exists (an earlier run of the same second)."
     def part(spec):   # a long spec (many parameters, a long value): its first 40 characters and a hash of the whole
         s = spec.replace(':', '-').replace(',', '-').replace('/', '-')
         return s if len(s) <= 48 else f"{s[:40]}-{hashlib.sha1(spec.encode()).hexdigest()[:7]}"
-    base = time.strftime('%Y%m%d-%H%M%S') + f"_{part(cfg.data)}_{part(cfg.model)}_{part(cfg.estimator)}_seed{cfg.seed}"
+    base = time.strftime('%Y%m%d-%H%M%S') + f"_{part(cfg.data)}_{part(cfg.model)}{'_' + part(cfg.estimator) if _estimator_used(cfg) else ''}_seed{cfg.seed}"
     return next(p for p in (Path('runs') / (base + (f'-{k}' if k > 1 else '')) for k in itertools.count(1)) if not p.exists())
 
 def _main(args):
     if args.list:
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}   # unset: None (--no-augment gives False); the other flags: False
+        extra = [f"--{'no-' if v is False else ''}{k.replace('_', '-')}" for k, v in vars(args).items()
+                 if k not in ('list', 'plugins', 'debug') and (v is not None if k in fields else v not in (None, False))]
+        if extra: raise ValueError(f"--list prints the registries and exits: it takes --plugins only, got {', '.join(extra)}; drop {'it' if len(extra) == 1 else 'them'}")
         load_plugins(args.plugins or '')
         print(list_text()); return
     if args.threads: torch.set_num_threads(args.threads)
@@ -1096,7 +1143,7 @@ def _main(args):
     if args.summary: print(summarize(cfg)); return
     if args.smoke:
         res = train(cfg, smoke=True, progress=False)
-        print(f"smoke run of {cfg.model} / {cfg.estimator} on {cfg.data}: built, {len(cfg.plan())} stage(s) of two steps, "
+        print(f"smoke run of {cfg.model}{' / ' + cfg.estimator if _estimator_used(cfg) else ''} on {cfg.data}: built, {len(cfg.plan())} stage(s) of two steps, "
               f"evaluated (test loss {res['test_loss']:.4f}); nothing written")
         return
     out = Path(args.out) if args.out else _default_out(cfg)
@@ -1126,7 +1173,7 @@ def _resume_hint(args):
     return f"{cmd} --resume --out {shlex.quote(str(args.out))}{kept}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
 
 def train_cli(argv=None):
-    "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C), 143 (SIGTERM)."
+    "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C; while the modules load too, once PyTorch is imported), 143 (SIGTERM)."
     cli.run_cli(_parser(), _main, argv, resume_hint=_resume_hint,
                 oom_hint="try a smaller --batch-size or --eval-samples, a smaller model, or a machine with more memory")
 
