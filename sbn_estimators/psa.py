@@ -126,7 +126,7 @@ class _OwnGraph(torch.autograd.Function):
         ctx.save_for_backward(*(a for a in args if isinstance(a, torch.Tensor)))
         ctx.f, ctx.args = f, [a.detach().requires_grad_(a.requires_grad) if isinstance(a, torch.Tensor) else a for a in args]
         with torch.enable_grad(): ctx.out = f(*ctx.args)
-        return ctx.out.detach()
+        return ctx.out.detach().clone()   # not a view of `out`: a compiled caller's graph (past a graph break) mis-replays such a view
     @staticmethod
     def backward(ctx, g):
         need = ctx.needs_input_grad[1:]
@@ -163,8 +163,9 @@ def _fused(f, *args):
     for m, n, v in flags: setattr(m, n, v)
     try:
         args = [_kernel_input(t) if isinstance(t, torch.Tensor) else t for t in args]
-        if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in args):
+        if not torch.compiler.is_compiling() and torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in args):
             return _OwnGraph.apply(f, *args)   # a graph: its backward must allow retain_graph and create_graph
+        # (inside a compiled caller the kernel is traced into the caller's graph, whose backward is the caller's: no graph of its own)
         return f(*args)
     except _not_compiled() as e:
         _UNCOMPILED.add(key)
