@@ -106,8 +106,8 @@ def _search_setup(cfg, grid, epochs, out, metric) -> tuple:
     if metric is None and len(grid) > 1: metric = selection_metric(cfg)   # builds the network: val_det_acc for a deterministic one
     return grid, epochs, trained, metric, _key(cfg, grid, epochs, metric)
 
-def _search(cfg, grid, epochs, trained, metric, key, path, train_fn) -> dict:
-    "The search of `search_lr` on checked arguments (`_search_setup`); `path`: its `lr_search.json`, or None."
+def _search(cfg, grid, epochs, trained, metric, key, path, train_fn, save_choice=True) -> dict:
+    "The search of `search_lr` on checked arguments (`_search_setup`); `path`: its `lr_search.json`, or None; `save_choice=False`: `path` gets the trials only (the caller checks the chosen rate before recording it)."
     trials = []
     if path is not None and path.is_file():
         rec = _load(path, 'a learning-rate search')
@@ -122,7 +122,7 @@ def _search(cfg, grid, epochs, trained, metric, key, path, train_fn) -> dict:
     if trials and not ok: raise Diverged(f"every trial diverged (stopped by the trainer, or {metric} or its network's validation loss not finite) for the rates {grid}; try smaller rates")
     pick = lambda: (max if SEARCH_METRICS[metric] == 'max' else min)(ok, key=lambda t: t['score'])['lr']   # the first of equals: ties go to the first rate
     rec = dict(key, trials=trials, lr=pick() if trials else float(grid[0]))
-    if path is not None: _save(path, rec)
+    if path is not None and save_choice: _save(path, rec)
     return rec
 
 def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for (its lr and epochs are replaced)
@@ -214,20 +214,24 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
                                  f"give a method's fixed rate as grids={{{label!r}: (lr,)}} and the seeds as seeds=(...)")
         try: cfgs[label] = dataclasses.replace(base, **fields)
         except ValueError as e: raise ValueError(f"methods[{label!r}]: {e}") from None
-    rows = []
+    plans = []   # every method's search and stored runs, checked before any search or training
     for label, cfg in cfgs.items():
         folder, first = Path(out) / label, dataclasses.replace(cfg, seed=seeds[0])
         args = _search_setup(first, (grids or {}).get(label, grid), search_epochs, folder, metric)
         held, path = _held_runs(folder, cfg, seeds), folder / 'lr_search.json'
         rec = _load(path, 'a learning-rate search') if held and path.is_file() else None
-        if held and not (rec is not None and 'lr' in rec and _same_search(rec, args[-1])):   # the runs' rate came from another search, or from one not on disk
-            if rec is not None and 'lr' in rec:   # searching again could choose another rate than the runs': refused before any trial
-                raise ValueError(f"{', '.join(map(str, held))} hold{'s a run' if len(held) == 1 else ' runs'} at the rate that the search in {path} chose, "
-                                 f"and that search differs from this one ({_key_diff(rec, args[-1])}); delete {folder} or compare into another folder")
-            rec = _search(first, *args, None, train_fn)   # in memory: recorded only if it agrees with the runs
+        if held and rec is not None and 'lr' in rec and not _same_search(rec, args[-1]):   # searching again could choose another rate than the runs'
+            raise ValueError(f"{', '.join(map(str, held))} hold{'s a run' if len(held) == 1 else ' runs'} at the rate that the search in {path} chose, "
+                             f"and that search differs from this one ({_key_diff(rec, args[-1])}); delete {folder} or compare into another folder")
+        plans.append((label, cfg, folder, first, args, held, path, rec))
+    rows = []
+    for label, cfg, folder, first, args, held, path, rec in plans:
+        if held and not (rec is not None and 'lr' in rec):   # the runs' rate came from a search not on disk, or from one interrupted
+            side = folder / 'lr_search.part.json'   # the trials of a search with no record of its own: kept beside until it agrees with the runs
+            rec = _search(first, *args, path if rec is not None and _same_search(rec, args[-1]) else side, train_fn, save_choice=False)
             diff = [f"{run} holds a run of another configuration (lr: {lr!r} there, {rec['lr']!r} now)" for run, lr in held.items() if lr != rec['lr']]
             if diff: raise ValueError(f"{'; '.join(diff)}; delete it or compare into another folder")
-            _save(path, rec)
+            _save(path, rec); side.unlink(missing_ok=True)
         else: rec = _search(first, *args, path, train_fn)
         for seed in seeds:
             run = folder / f'seed{seed}'
