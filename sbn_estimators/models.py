@@ -143,7 +143,8 @@ def compatible_models(est) -> list:
     return [n for n in list_models() if MODELS[n].kind in est.model_kinds]
 
 # %% ../nbs/12_models.ipynb #de73a66b
-def check_compatible(est, name:str):
+def check_compatible(est, name:str,
+                     params:dict=None): # the model's parameters, if known (`binaryduo_vgg7`'s units=zero_one take only the estimators that do not sample)
     "Raise a `ValueError` naming the compatible choices if estimator `est` cannot train model `name` (a model registered with `needs_est=False` takes none as built: the message says so)."
     if isinstance(est, str): est = estimator(est)
     entry = model_entry(name)
@@ -154,9 +155,12 @@ def check_compatible(est, name:str):
                          f"({', '.join(compatible_models(est))}); model {name!r} builds without an estimator (its units as built take none: "
                          f"leave the estimator out); only binary units that its parameters or a later stage's transform give it take one, "
                          f"a local estimator ({_local_note()})")
+    which = 'local estimators'
+    if name == 'binaryduo_vgg7' and (params or {}).get('units') == 'zero_one':   # its {0, 1} units are `Quantize`s: a backward proxy that samples is refused
+        name, which, ests = 'binaryduo_vgg7:units=zero_one', 'local estimators that do not sample', _proxies()
     raise ValueError(f"estimator {est.name!r} is network-level and trains only {' or '.join(est.model_kinds)} models "
                      f"({', '.join(compatible_models(est))}); model {name!r} is a {entry.kind} model, trained by the "
-                     f"local estimators: {', '.join(ests)}")
+                     f"{which}: {', '.join(ests)}")
 
 # %% ../nbs/12_models.ipynb #1035f527
 def _proxies() -> list:
@@ -397,7 +401,12 @@ def _binaryduo_vgg7_entry(est=None, in_shape=(3, 32, 32), n_out:int=10, width:fl
     if units not in BINARYDUO_UNITS: raise ValueError(f"model 'binaryduo_vgg7': units must be one of {', '.join(BINARYDUO_UNITS)}, got {units!r}")
     if units == 'pm1': return VGG7(lambda: BinaryActivation(est), n_out, in_shape[0], width)
     from sbn_estimators.binaryduo import Quantize   # notebook 15; it imports this module
-    Quantize(1, est)   # an estimator that samples is refused once, before the layers are built
+    try: Quantize(1, est)   # an estimator that samples is refused once, before the layers are built
+    except ValueError:
+        if not getattr(est, 'stochastic', False): raise
+        raise ValueError(f"model 'binaryduo_vgg7:units=zero_one': estimator {getattr(est, 'spec', est)!r} samples (stochastic): the reference's "
+                         f"{{0, 1}} units are Quantize(1)s, whose backward proxy must not sample; give one of {', '.join(_proxies())} "
+                         f"(or units=pm1, which takes any local estimator)") from None
     return VGG7(lambda: Quantize(1, est), n_out, in_shape[0], width)
 
 # %% ../nbs/12_models.ipynb #c66552eb
@@ -440,7 +449,7 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
     if isinstance(est, str): est = estimator(est)
     if est is None and entry.kind == 'layered' and entry.needs_est:
         raise ValueError(f"model {name!r} needs a local estimator for its binary units, e.g. est='st'")
-    if est is not None: check_compatible(est, name)
+    if est is not None: check_compatible(est, name, kwargs)
     if in_shape is None:
         if None in entry.input_shape:
             shown = '(' + ', '.join('any' if s is None else str(s) for s in entry.input_shape) + (',)' if len(entry.input_shape) == 1 else ')')

@@ -203,7 +203,7 @@ class TrainConfig:
             raise ValueError(f"estimator {self.estimator!r}: {e}") from None
         name, params = _split_spec(self.model, 'model')
         entry = model_entry(name)
-        check_compatible(est, name)
+        check_compatible(est, name, params)
         bad = sorted(set(params) - set(entry.params))
         if bad: raise ValueError(f"model {name!r} has no parameter {', '.join(bad)}; valid parameters: "
                                  + (', '.join(f'{k}={v!r}' for k, v in entry.params.items()) or 'none'))
@@ -688,12 +688,14 @@ def _check_finite_step(loss, grads, epoch, step, lr,
                    f"{'' if clamped else '--grad-clamp, '}or without --amp{_kept(out, saved_epoch)}")
 
 def _check_finite_weights(model, bad_step, epoch, lrs, out=None, saved_epoch=None):
-    "Raise `Diverged` if an optimizer step of the epoch left a non-finite weight (`bad_step`: the first such step, 1-based; 0: none), or a floating buffer (batch-norm statistics) is not finite at the epoch's end: before the epoch's evaluation and checkpoints."
-    k = int(bad_step)   # one host sync per epoch
+    "Raise `Diverged` if an optimizer step of the epoch left a non-finite weight or floating buffer (batch-norm statistics) (`bad_step`: the first such steps, 1-based, of the weights and of the buffers; 0: none), naming the first such step and its rate, or if a buffer is not finite at the epoch's end (averaged across processes): before the epoch's evaluation and checkpoints."
+    kw, kb = bad_step.tolist()   # one host sync per epoch
     buffers = [t for t in model.buffers() if t.is_floating_point()]
-    if not k and bool(_all_finite(buffers)): return
-    what = (f"step {k}: the weights are not finite after the optimizer's step (lr {lrs[k - 1]:g}); try a smaller --lr or --weight-decay"
-            if k else f"its last step: the batch-norm statistics (buffers) are not finite (lr {lrs[-1]:g}); try a smaller --lr")
+    if not kw and not kb and bool(_all_finite(buffers)): return
+    k = min((v for v in (kw, kb) if v), default=0)
+    if k and k == kw: what = f"step {k}: the weights are not finite after the optimizer's step (lr {lrs[k - 1]:g}); try a smaller --lr or --weight-decay"
+    elif k: what = f"step {k}: the batch-norm statistics (buffers) are not finite (lr {lrs[k - 1]:g}); try a smaller --lr"
+    else: what = f"its last step: the batch-norm statistics (buffers) are not finite (lr {lrs[-1]:g}); try a smaller --lr"
     raise Diverged(f"training diverged at epoch {epoch}, {what}, or without --amp{_kept(out, saved_epoch)}")
 
 @contextmanager
@@ -889,7 +891,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             track = bool(binary_weight_layers(model)) and _deployed_signs(model, opt) is not None
             model.train()
             params, lrs = [p for p in model.parameters()], []
-            bad_step = torch.zeros((), dtype=torch.long, device=device)   # the first step whose update left a non-finite weight (0: none), checked at the epoch's end
+            buffers = [t for t in model.buffers() if t.is_floating_point()]   # batch-norm statistics, updated by the forward
+            bad_step = torch.zeros(2, dtype=torch.long, device=device)   # the first step that left a non-finite weight, and a non-finite buffer (0: none), checked at the epoch's end
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + g)).to(device)
             for s in range(steps):
                 idx = perm[s * B + rank * b: s * B + (rank + 1) * b]
@@ -910,7 +913,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 _check_finite_step(loss, grads, g + 1, s + 1, lrs[-1], out, rows[-1]['epoch'] if out is not None and rows else None, bool(cfg.grad_clamp))
                 if track: before = _deployed_signs(model, opt)
                 opt.step(); sched.step()
-                bad_step = torch.where((bad_step == 0) & ~_all_finite(params), s + 1, bad_step)   # the step (weight decay too) may overflow: no host sync here
+                bad = torch.stack([~_all_finite(params), ~_all_finite(buffers).to(bad_step.device)])
+                bad_step = torch.where((bad_step == 0) & bad, s + 1, bad_step)   # the step (weight decay too) may overflow: no host sync here
                 if track: flips += flip_ratio(before, _deployed_signs(model, opt))
                 run_loss += loss.item(); run_acc += acc.item()
                 bar.update()
@@ -1134,7 +1138,7 @@ def _main(args):
     if args.list:
         fields = {f.name for f in dataclasses.fields(TrainConfig)}   # unset: None (--no-augment gives False); the other flags: False
         extra = [f"--{'no-' if v is False else ''}{k.replace('_', '-')}" for k, v in vars(args).items()
-                 if k not in ('list', 'plugins', 'debug') and (v is not None if k in fields else v not in (None, False))]
+                 if k not in ('list', 'plugins', 'debug', 'threads') and (v is not None if k in fields else v not in (None, False))]
         if extra: raise ValueError(f"--list prints the registries and exits: it takes --plugins only, got {', '.join(extra)}; drop {'it' if len(extra) == 1 else 'them'}")
         load_plugins(args.plugins or '')
         print(list_text()); return
