@@ -33,7 +33,7 @@ def test_non_finite_batch_norm_statistics_stop_the_run_with_the_last_finite_chec
     monkeypatch.setattr(T, 'build', build)
     def poison(epoch, row):   # after epoch 1's checkpoint: a running variance becomes inf (the training loss stays finite)
         if epoch == 1: next(b for n, b in built[0][0].named_buffers() if n.endswith('running_var')).fill_(float('inf'))
-    with pytest.raises(Diverged, match=r'epoch 2, its last step: the batch-norm statistics \(buffers\) are not finite .*r keeps its checkpoints up to epoch 1 \(last.pt\)$'):
+    with pytest.raises(Diverged, match=r'epoch 2, step 1: the batch-norm statistics \(buffers\) are not finite .*r keeps its checkpoints up to epoch 1 \(last.pt\)$'):
         train(TrainConfig(model='duo_mlp', epochs=3, eval_samples=1), tmp_path / 'r', callbacks=[poison], progress=False)
     ck = load_checkpoint(tmp_path / 'r' / 'last.pt')
     assert ck['epoch'] == 1 and all(torch.isfinite(v).all() for v in ck['model'].values() if v.is_floating_point())
@@ -166,7 +166,7 @@ def test_binaryduo_vgg7_baseline_trains_the_references_units():
     x = torch.randn(4, 3, 32, 32)
     ref = get_model(c['model'], c['estimator'], in_shape=(3, 32, 32)).eval()
     assert set(ref.features[:3](x).unique().tolist()) <= {0., 1.}
-    with pytest.raises(ValueError, match="proxy 'concrete' samples"): get_model('binaryduo_vgg7:units=zero_one', 'concrete', in_shape=(3, 32, 32))
+    with pytest.raises(ValueError, match="estimator 'concrete' samples"): get_model('binaryduo_vgg7:units=zero_one', 'concrete', in_shape=(3, 32, 32))
     with pytest.raises(ValueError, match="model 'binaryduo_vgg7': units must be one of pm1, zero_one, got 'binary'"):
         get_model('binaryduo_vgg7:units=binary', 'st', in_shape=(3, 32, 32))
     assert sum(type(u).__name__ == 'BinaryActivation' for u in get_model('binaryduo_vgg7', 'st', in_shape=(3, 32, 32)).modules()) == 5   # the default: ±1 units
