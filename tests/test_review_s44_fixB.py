@@ -1,7 +1,7 @@
 """Review s44, fix B: plot_mismatch's panel titles (the weight's place in the model) and its argument checks; infinite
 estimates refused by gradient_metrics and accuracy_curves; sbn-gradeval --resume refuses other --samples/--seed/--chunk
 before training or enumerating; sbn-bench's table names the dtype."""
-import json, math, subprocess
+import json, math
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 import sbn_estimators.gradeval as ge
-from sbn_estimators.gradeval import accuracy_curves, gradeval_cli, gradient_metrics, read_report, train_toy_sbn
+from sbn_estimators.gradeval import accuracy_curves, gradient_metrics, read_report, train_toy_sbn
 from sbn_estimators.layers import BinaryActivation
 from sbn_estimators.mismatch import mismatch, plot_mismatch, proxy_estimator, weight_names
 from sbn_estimators.sbn import save_sbn
@@ -85,16 +85,7 @@ def test_infinite_estimates_are_refused(f):
 
 # ---- sbn-gradeval --resume
 
-@pytest.fixture
-def call(tmp_path, monkeypatch, capsys):
-    "`gradeval_cli` in this process, in `tmp_path`: `call(args)` -> (status, stdout, stderr)."
-    monkeypatch.chdir(tmp_path)
-    def _call(args):
-        try: gradeval_cli([*args, '--no-progress']); code = 0
-        except SystemExit as e: code = e.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-    return _call
+from test_gradeval_cli import call   # gradeval_cli in this process: call(args) -> (status, stdout, stderr)
 
 def partial_of(tmp_path, call, args):
     "Run `args`, then keep its report as the partial report an interrupted run leaves."

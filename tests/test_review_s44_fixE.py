@@ -176,14 +176,7 @@ def test_binaryduo_vgg7_baseline_trains_the_references_units():
 
 CFG = TrainConfig(epochs=2)
 
-def stub(calls):
-    def train_fn(cfg, out=None, callbacks=(), progress=False, **kw):
-        calls.append(cfg.lr)
-        acc = 0.5 - abs(math.log10(cfg.lr) + 3) / 10   # best at 1e-3
-        for e in range(cfg.epochs):
-            for cb in callbacks: cb(e + 1, dict(epoch=e + 1, train_loss=1., val_loss=1., val_acc=acc, val_ens_acc=acc, val_det_acc=acc))
-        return dict(test_loss=1., test_acc=acc, test_ens_acc=acc, test_det_acc=acc, seconds_per_epoch=2.)
-    return train_fn
+from test_review_s44_fixI import stub   # a trainer recording the rates it trains (best at 1e-3)
 
 def test_a_refused_comparison_keeps_the_search_of_its_runs(tmp_path):
     calls = []
