@@ -38,6 +38,8 @@ def noise_dtype(dtype:torch.dtype # dtype of the pre-activations
     "The dtype noise is drawn and compared in for pre-activations of `dtype`: float32 for half precision, else `dtype`."
     return torch.promote_types(dtype, torch.float32)
 
+def _floating(a): return a if a.is_floating_point() else a.to(noise_dtype(a.dtype))   # an integer or bool a in float32: no F rounded to 0 or 1, no wrapped uint8 -a
+
 # %% ../nbs/00_core.ipynb #6b503136
 def _uniform(shape, device, dtype, eps=0.):
     "Uniforms in `noise_dtype(dtype)`: 16-bit ones are coarse (and often 0)."
@@ -47,9 +49,9 @@ def _uniform(shape, device, dtype, eps=0.):
 class LogisticNoise(Noise):
     "Standard logistic noise: F = sigmoid, E[x|a] = tanh(a/2)."
     name = 'logistic'
-    def cdf(self, a): return torch.sigmoid(a)
-    def pdf(self, a): return torch.sigmoid(a) * torch.sigmoid(-a)   # s * (1 - s) cancels for a >> 0
-    def log_cdf(self, a): return F.logsigmoid(a)
+    def cdf(self, a): return torch.sigmoid(_floating(a))
+    def pdf(self, a): a = _floating(a); return torch.sigmoid(a) * torch.sigmoid(-a)   # s * (1 - s) cancels for a >> 0
+    def log_cdf(self, a): return F.logsigmoid(_floating(a))
     def sample(self, shape, device=None, dtype=None):
         dtype = dtype or torch.get_default_dtype()
         u = _uniform(shape, device, dtype, eps=torch.finfo(noise_dtype(dtype)).tiny)
@@ -71,12 +73,13 @@ class _LogNdtr(torch.autograd.Function):
 class NormalNoise(Noise):
     "Standard normal noise: F = Phi, E[x|a] = erf(a/sqrt 2)."
     name = 'normal'
-    def cdf(self, a):   # ndtr's (1 + erf)/2 cancels in the left tail; a 16-bit a/sqrt 2 would be rounded (13% off at a = -10)
+    def cdf(self, a):
+        a = _floating(a)   # ndtr's (1 + erf)/2 cancels in the left tail; a 16-bit a/sqrt 2 would be rounded (13% off at a = -10)
         return (0.5 * torch.special.erfc(-a.to(noise_dtype(a.dtype)) / math.sqrt(2))).to(a.dtype)
     def pdf(self, a):   # a bfloat16 a * a is rounded: 1.8% off for |a| <= 4, 22% at a = 12
-        w = a.to(noise_dtype(a.dtype))
+        a = _floating(a); w = a.to(noise_dtype(a.dtype))
         return (torch.exp(-0.5 * w * w) / math.sqrt(2 * math.pi)).to(a.dtype)
-    def log_cdf(self, a): return _LogNdtr.apply(a)
+    def log_cdf(self, a): return _LogNdtr.apply(_floating(a))
     def sample(self, shape, device=None, dtype=None):
         dtype = dtype or torch.get_default_dtype()
         return torch.randn(shape, device=device, dtype=noise_dtype(dtype)).to(dtype)
@@ -85,9 +88,10 @@ class NormalNoise(Noise):
 class UniformNoise(Noise):
     "Uniform noise on [-1, 1]: F = clip((a+1)/2, 0, 1), E[x|a] = hardtanh(a)."
     name = 'uniform'
-    def cdf(self, a): return ((a + 1) / 2).clamp(0, 1)
-    def pdf(self, a): return torch.where(a.isnan(), a, 0.5 * (a.abs() <= 1).to(a.dtype))   # NaN stays NaN, as for the others
+    def cdf(self, a): return ((_floating(a) + 1) / 2).clamp(0, 1)
+    def pdf(self, a): a = _floating(a); return torch.where(a.isnan(), a, 0.5 * (a.abs() <= 1).to(a.dtype))   # NaN stays NaN, as for the others
     def log_cdf(self, a):   # at |a| = 1 the derivative of the flat side outside [-1, 1]: 0, not 0/0 (F = 0) or 1/2 (F = 1)
+        a = _floating(a)
         out = (a <= -1) | (a >= 1)
         inner = torch.log((torch.where(out, 0., a) + 1) / 2)   # a double where: no 0/0 from the unused branch
         return torch.where(a <= -1, -math.inf, torch.where(a >= 1, 0., inner))
@@ -100,9 +104,9 @@ class TriangularNoise(Noise):
     "Triangular noise with density (1 - |z|)_+ on [-1, 1]; E[x|a] is Bi-Real's ApproxSign."
     name = 'triangular'
     def cdf(self, a):
-        c = a.clamp(-1, 1)
+        c = _floating(a).clamp(-1, 1)
         return torch.where(c < 0, 0.5 * (1 + c) ** 2, 1 - 0.5 * (1 - c) ** 2)
-    def pdf(self, a): return (1 - a.abs()).clamp(min=0)
+    def pdf(self, a): return (1 - _floating(a).abs()).clamp(min=0)
     def sample(self, shape, device=None, dtype=None):
         dtype = dtype or torch.get_default_dtype()
         return (_uniform(shape, device, dtype) + _uniform(shape, device, dtype) - 1).to(dtype)
