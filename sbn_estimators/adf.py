@@ -42,8 +42,8 @@ def _check_variance(noise):
 
 def _moments(mu, var, noise):
     "`binary_moments` without its checks (`adf_moments`' unit: its variances are >= 0 by construction, and it checks nothing per layer)."
-    p = noise.cdf(mu * torch.rsqrt(1 + var / NOISE_VARIANCE[noise.name]))
-    return 2 * p - 1, 4 * p * (1 - p)
+    z = mu * torch.rsqrt(1 + var / NOISE_VARIANCE[noise.name])
+    return noise.mean(z), 4 * noise.cdf(z) * noise.cdf(-z)   # 2P - 1 and 4P(1 - P) cancel near P = 1/2 and P = 1
 
 # %% ../nbs/10d_adf.ipynb #c566dc55
 def _std(var): return var.clamp_min(1e-30).sqrt()     # sqrt with a finite gradient where a variance is 0

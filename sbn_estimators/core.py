@@ -25,9 +25,10 @@ class Noise:
         return torch.where(zero, -math.inf, torch.log(torch.where(zero, 1., p)))
     def sample(self, shape, device=None, dtype=None): raise NotImplementedError # draws Z
     def mean(self, a):
-        "E[x | a] = 2F(a) - 1, computed in `noise_dtype` (float32 for 16-bit or integer a), rounded once to a floating a's dtype"
-        m = 2 * self.cdf(a.to(noise_dtype(a.dtype))) - 1   # a bfloat16 F near 1/2 keeps ~8 bits of 2F - 1
+        "E[x | a] = 2F(a) - 1 by the family's closed form (`_mean`), computed in `noise_dtype` (float32 for 16-bit or integer a), rounded once to a floating a's dtype"
+        m = self._mean(a.to(noise_dtype(a.dtype)))   # 16-bit: in float32, rounded once (a bfloat16 tanh(a/2) rounds a/2 and the result)
         return m.to(a.dtype) if a.is_floating_point() else m   # an integer a: the float32 mean, not one rounded to -1, 0, 1
+    def _mean(self, w): return 2 * self.cdf(w) - 1   # a family without a closed form; 2F - 1 loses the relative accuracy near a = 0
     def __repr__(self): return f"{type(self).__name__}()"
     def __eq__(self, other): return type(self) is type(other) and self.name == other.name
     def __hash__(self): return hash(self.name)
@@ -52,6 +53,7 @@ class LogisticNoise(Noise):
     def cdf(self, a): return torch.sigmoid(_floating(a))
     def pdf(self, a): a = _floating(a); return torch.sigmoid(a) * torch.sigmoid(-a)   # s * (1 - s) cancels for a >> 0
     def log_cdf(self, a): return F.logsigmoid(_floating(a))
+    def _mean(self, w): return torch.tanh(w / 2)   # 2 sigmoid(a) - 1 cancels: 0 at a = 1e-8 in float32
     def sample(self, shape, device=None, dtype=None):
         dtype = dtype or torch.get_default_dtype()
         u = _uniform(shape, device, dtype, eps=torch.finfo(noise_dtype(dtype)).tiny)
@@ -78,8 +80,10 @@ class NormalNoise(Noise):
         return (0.5 * torch.special.erfc(-a.to(noise_dtype(a.dtype)) / math.sqrt(2))).to(a.dtype)
     def pdf(self, a):   # a bfloat16 a * a is rounded: 1.8% off for |a| <= 4, 22% at a = 12
         a = _floating(a); w = a.to(noise_dtype(a.dtype))
+        w = torch.where(w.isinf(), 40., w)   # phi(±inf) = 0 with the derivative 0, not exp's 0 * inf = NaN (phi(40) is 0 in float64 too)
         return (torch.exp(-0.5 * w * w) / math.sqrt(2 * math.pi)).to(a.dtype)
     def log_cdf(self, a): return _LogNdtr.apply(_floating(a))
+    def _mean(self, w): return torch.erf(w / math.sqrt(2))
     def sample(self, shape, device=None, dtype=None):
         dtype = dtype or torch.get_default_dtype()
         return torch.randn(shape, device=device, dtype=noise_dtype(dtype)).to(dtype)
@@ -95,6 +99,7 @@ class UniformNoise(Noise):
         out = (a <= -1) | (a >= 1)
         inner = torch.log((torch.where(out, 0., a) + 1) / 2)   # a double where: no 0/0 from the unused branch
         return torch.where(a <= -1, -math.inf, torch.where(a >= 1, 0., inner))
+    def _mean(self, w): return w.clamp(-1, 1)
     def sample(self, shape, device=None, dtype=None):
         dtype = dtype or torch.get_default_dtype()
         return (2 * _uniform(shape, device, dtype) - 1).to(dtype)
@@ -107,6 +112,13 @@ class TriangularNoise(Noise):
         c = _floating(a).clamp(-1, 1)
         return torch.where(c < 0, 0.5 * (1 + c) ** 2, 1 - 0.5 * (1 - c) ** 2)
     def pdf(self, a): return (1 - _floating(a).abs()).clamp(min=0)
+    def log_cdf(self, a):   # log(1/2) + 2 log1p(a) left of 0, in noise_dtype: a 16-bit F near a = -1 overflows log's derivative
+        a = _floating(a); w = a.to(noise_dtype(a.dtype))
+        c = torch.where((w <= -1) | (w >= 1), 0., w)   # double wheres, as the uniform's: no 0/0 or inf from an unused branch
+        left, right = torch.where(c < 0, c, 0.), torch.where(c < 0, 0., c)
+        inner = torch.where(c < 0, math.log(0.5) + 2 * torch.log1p(left), torch.log1p(-0.5 * (1 - right) ** 2))
+        return torch.where(w <= -1, -math.inf, torch.where(w >= 1, 0., inner)).to(a.dtype)
+    def _mean(self, w): c = w.clamp(-1, 1); return c * (2 - c.abs())   # 2c - c|c|
     def sample(self, shape, device=None, dtype=None):
         dtype = dtype or torch.get_default_dtype()
         return (_uniform(shape, device, dtype) + _uniform(shape, device, dtype) - 1).to(dtype)

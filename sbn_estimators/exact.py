@@ -175,6 +175,9 @@ def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C
         for xs, ys in zip(x.split(c), y.split(c)):
             p = torch.exp(_state_logprobs(net.layer(0, xs, params), pos[0], neg[0], net.noise))   # [b, 2^n_1]
             for t in T: p = p @ t
-            out.append((p * net.loss(head[:, None, :], ys).T).sum(-1))              # loss table [2^n_L, b]
+            L = net.loss(head[:, None, :], ys).T                                    # loss table [b, 2^n_L]
+            with torch.no_grad(): c = (p * L).sum(-1, keepdim=True)                 # the expected loss, as a baseline
+            L = L - c   # sum_t dp(t) = 0: the gradient sums dp(t) (l(t) - c), which a large loss table does not swamp
+            out.append((p * L).sum(-1) + c[:, 0])
         out = torch.cat(out)
     return out.mean() if reduction == 'mean' else out

@@ -16,7 +16,7 @@ from .sbn import *
 from .exact import *
 from .exact import _gb, _chunk, _width, _state_logprobs
 from .estimators import *
-from .stats import z_scores, z_threshold, resolution, student_t_tail
+from .stats import z_scores, z_threshold, resolution, student_t_tail, _pow2_scale
 from . import cli
 
 # %% ../nbs/04_gradeval.ipynb #841132f2
@@ -33,7 +33,7 @@ def _check_estimates(est, exact):
         nan = int(est.isnan().sum())
         raise ValueError(f"est: the estimates hold {nan} NaN and {n_bad - nan} infinite value(s), the first at estimate {s}, "
                          f"coordinate {j}; no bias, spread or cosine is defined with them: the estimator is broken here, or overflows {est.dtype}")
-    if exact.norm().item() == 0: raise ValueError("exact: the exact gradient is zero: relative metrics are undefined")
+    if exact.abs().max().item() == 0: raise ValueError("exact: the exact gradient is zero: relative metrics are undefined")
 
 def _cosines(est:torch.Tensor, exact:torch.Tensor) -> torch.Tensor:
     "Cosine of each row of `est` [S, d] with `exact` [d], in float64 without an epsilon (any scale); a zero row has cosine 0."
@@ -56,20 +56,22 @@ def gradient_metrics(est:torch.Tensor, # [S, d] estimates
     if not isinstance(stochastic, bool): raise ValueError(f"stochastic must be True or False, got {stochastic!r}")
     est_in, est, exact = est, est.double(), exact.double()
     S, d = est.shape
+    tol = resolution(est_in, exact) if stochastic else 0.
+    z, t = z_scores(est_in, exact, tol).abs(), z_threshold(d, samples=S)
+    s = _pow2_scale(torch.maximum(est.abs().max(), exact.abs().max()))   # relative metrics are scale-free: divided by a power of two (exact), no square overflows or underflows
+    est, exact_in, exact = est / s, exact, exact / s
     norm = exact.norm()
     mean = est[0] + (est - est[0]).mean(0)   # exact when all estimates are equal
     var = (est - est[0]).var(0)
     bias2 = ((mean - exact) ** 2).sum() - var.sum() / S
-    tol = resolution(est_in, exact) if stochastic else 0.
-    z, t = z_scores(est_in, exact, tol).abs(), z_threshold(d, samples=S)
     z_max = z.max().item()
     return dict(rel_rmse_1=(((est - exact) ** 2).sum(1).mean().sqrt() / norm).item(),
                 rel_bias=(bias2.clamp(min=0).sqrt() / norm).item(),
                 rel_std=(((est - mean) ** 2).sum(1).mean().sqrt() / norm).item(),
                 cos_1=_cosines(est, exact).mean().item(),
                 z_max=z_max, p_unbiased=min(1., d * student_t_tail(z_max, S - 1)),
-                rel_resolution=tol / norm.item(),
-                unresolved=((z_scores(est_in, exact).abs() >= t) & (z < t)).sum().item())   # rejected only without the resolution
+                rel_resolution=tol / s.item() / norm.item(),
+                unresolved=((z_scores(est_in, exact_in).abs() >= t) & (z < t)).sum().item())   # rejected only without the resolution
 
 # %% ../nbs/04_gradeval.ipynb #9d84839c
 M_GRID = [m * 10 ** e for e in range(4) for m in range(1, 10)]
@@ -84,6 +86,8 @@ def accuracy_curves(est:torch.Tensor, # [S, d] estimates
     if Ms is not None and not (isinstance(Ms, (list, tuple)) and Ms and all(is_int(M) and 1 <= M <= S for M in Ms)):
         raise ValueError(f"Ms must be positive integers, at most the number of estimates S = {S}, in a non-empty list; got {Ms!r}")
     est, exact = est.double(), exact.double()
+    s = _pow2_scale(torch.maximum(est.abs().max(), exact.abs().max()))   # as in gradient_metrics: no square overflows or underflows
+    est, exact = est / s, exact / s
     Ms = [int(M) for M in (Ms or M_GRID) if M <= S]
     out = dict(M=Ms, rel_rmse=[], cos=[], cos_q15=[], cos_q85=[])
     for M in Ms:
@@ -190,7 +194,8 @@ def _rounding_bounds(net:SBNModel, X, Y) -> dict:
                 eta = head[:, None, :].expand(-1, len(xs), -1).clone().requires_grad_()   # [2^n_L, b, n_out]
                 loss = net.loss(eta, ys)
                 dloss, = torch.autograd.grad(loss.sum(), eta)
-            lmax = max(lmax, loss.abs().max().item())                            # |loss to go| <= lmax
+            base = (p * loss.T).sum(-1)                                          # exact_loss's baseline: the expected loss
+            lmax = max(lmax, loss.abs().max().item(), (loss - base).abs().max().item())   # |loss to go - baseline| <= lmax
             dl += torch.einsum('bs,sbo->o', p, dloss.abs())
         # per unit j: E f(a_j), the noise density at its pre-activation (E |d log P(x_j | a_j)/d a_j| = 2 f(a_j)); per output: E |d loss/d eta_o|
         w = [f0 / B] + [(pbar[k - 1] / B) @ noise.pdf(net.layer(k, S[k - 1])) for k in range(1, len(n))] + [dl / B]

@@ -23,6 +23,11 @@ def _check_samples(samples, target, names=('samples', 'target')):
 
 _FLOAT32_EPS = torch.finfo(torch.float32).eps
 
+def _pow2_scale(m:torch.Tensor) -> torch.Tensor:
+    "A power of two in (m/2, m] for each entry of `m` >= 0 (1 where it is 0 or not finite): division by it is exact, and the squares of values up to `m` so scaled neither overflow nor underflow."
+    m = torch.where(m.isfinite() & (m > 0), m, 1.)
+    return torch.ldexp(torch.ones_like(m), torch.frexp(m).exponent - 1)
+
 def z_scores(samples:torch.Tensor, # [S, d] independent estimates
              target:torch.Tensor, # [d] the value their mean should have
              tol:float=0. # deviations of the mean from `target` up to `tol` count as none (see `resolution`)
@@ -33,12 +38,15 @@ def z_scores(samples:torch.Tensor, # [S, d] independent estimates
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
         raise ValueError(f"tol must be >= 0, one number for every coordinate, got {tol!r}")
     eps = torch.finfo(samples.dtype if samples.is_floating_point() else torch.float64).eps
-    last = samples.double().abs().amax(0).nan_to_num(0, 0, 0) * eps / 2 if eps > _FLOAT32_EPS else 0.   # 16-bit: each estimate's own rounding
     samples, target = samples.double(), target.double()
+    top = samples.abs().amax(0)
+    last = top.nan_to_num(0, 0, 0) * eps / 2 if eps > _FLOAT32_EPS else 0.   # 16-bit: each estimate's own rounding
+    tiny = max(1e-12, 64 * min(eps, _FLOAT32_EPS)) * target.abs().max() + last   # rounding, on the target's scale: no estimate widens it
+    s = _pow2_scale(torch.maximum(top, target.abs()))   # each coordinate scaled by a power of two: z unchanged, std's squares kept finite
+    samples, target, tol, tiny = samples / s, target / s, tol / s, tiny / s
     mean = samples[0] + (samples - samples[0]).mean(0)   # exact when all samples are equal
     se, diff = (samples - samples[0]).std(0) / math.sqrt(len(samples)), mean - target
     diff = diff.sign() * (diff.abs() - tol).clamp(min=0)   # what is left of the deviation beyond `tol`
-    tiny = max(1e-12, 64 * min(eps, _FLOAT32_EPS)) * target.abs().max() + last   # rounding, on the target's scale: no estimate widens it
     z = torch.where(diff.abs() <= tiny, 0., torch.where(se > 0, diff / se.clamp(min=1e-300), math.inf * diff.sign()))
     return torch.where(samples.isfinite().all(0), z, math.inf)   # an infinite or NaN estimate: no mean to trust
 
