@@ -15,3 +15,46 @@ def test_noise_functions_of_integers_are_float(noise, dtype):
         torch.testing.assert_close(got, ref, rtol=0, atol=0, msg=f)
     if noise == 'normal':   # Phi(0), Phi(1), Phi(3): the values the integer path rounded to 0
         torch.testing.assert_close(NOISES[noise].cdf(a), torch.special.ndtr(a.float()))
+
+
+SIGINT_WHILE_IMPORTING = """
+import os, signal, sys
+sys.argv[0] = {cmd!r}   # as the console script starts it
+import sbn_estimators   # the package holds SIGINT while torch and numpy import
+os.kill(os.getpid(), signal.SIGINT)   # Ctrl-C pressed while the modules load
+from sbn_estimators.{module} import {fn}
+{fn}({argv!r})
+print('ran on')
+"""
+
+
+@pytest.mark.parametrize('cmd, module, fn, argv', [('sbn-train', 'train', 'train_cli', ['--list']),
+                                                   ('sbn-gradeval', 'gradeval', 'gradeval_cli', ['--list']),
+                                                   ('sbn-bench', 'bench', 'bench_cli', ['--list'])])
+def test_ctrl_c_while_the_command_imports_is_one_line_and_130(cmd, module, fn, argv):
+    "A Ctrl-C while the command imports (the signal was once swallowed by numpy's import, and the run went on) ends as one line, status 130."
+    import subprocess, sys
+    script = SIGINT_WHILE_IMPORTING.format(cmd=cmd, module=module, fn=fn, argv=argv)
+    p = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=300)
+    assert (p.returncode, p.stderr, p.stdout) == (130, f"{cmd}: interrupted\n", ''), (p.returncode, p.stderr[-500:], p.stdout[-300:])
+
+
+def test_an_imported_package_holds_no_signal():
+    "Imported by a program (not started as a command), the package leaves the signal mask alone."
+    import signal, sbn_estimators
+    assert not sbn_estimators._HOLDS_SIGINT and signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+@pytest.mark.parametrize('name', ['adf', 'local_reparam'])
+@pytest.mark.parametrize('layer', [0, 1])
+def test_adf_gradients_stay_finite_in_float16_where_a_layer_saturates(name, layer):
+    "A saturated layer has variance 0: the square root's gradient there was inf (float16 rounds the old 1e-30 floor to 0), then NaN."
+    from sbn_estimators.estimators import estimator
+    from sbn_estimators.sbn import SBNMLP
+    torch.manual_seed(0)
+    net = SBNMLP([2, 3, 3, 1], dtype=torch.float16)
+    with torch.no_grad(): net.layers[layer].weight.fill_(0.); net.layers[layer].bias.copy_(torch.tensor([20., -20., 25.]))
+    x = torch.randn(4, 2).half(); y = torch.tensor([[1.], [-1.], [1.], [-1.]]).half()
+    torch.manual_seed(1)
+    estimator(name).surrogate(net, x, y).backward()
+    assert all(p.grad.isfinite().all() for p in net.parameters())
