@@ -12,7 +12,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import *
-from .straight_through import sign_pm, straight_through
+from .estimators import LocalEstimator
+from .straight_through import sign_pm, straight_through, StraightThrough
 
 # %% ../nbs/07_binary_weights.ipynb #e055aba0
 def bernoulli_weights(eta:torch.Tensor, # latent weights = logits, P(w = +1) = sigmoid(eta)
@@ -140,10 +141,21 @@ class _BinaryWeight:
         if not self.weight.numel(): raise ValueError(f"{type(self).__name__} needs at least one input and one output, got weights {list(self.weight.shape)}")
         weight_scale(self.weight, scale)   # validates `scale`
         self.deterministic, self.scale, self.binarize = deterministic, scale, binarize
+        self._det_eval = False   # set by `binary_eval_mode(model, 'det')` (11_layers)
+    def _signs_in_det(self) -> bool:
+        "Whether 'det' evaluation replaces the binarizer's forward by sign(w): a local estimator other than a straight-through one (whose `deterministic` switch forwards sign(w) itself), e.g. `mean_field`, `concrete`, `zgr`, `progressive_sign`, as `BinaryActivation` evaluates every local estimator with sign(a)."
+        return isinstance(self.binarize, LocalEstimator) and not isinstance(self.binarize, StraightThrough)
     def _binary_and_scale(self):
         "The ±1 weights with the estimator's backward into `weight`, and alpha (None for 'none')."
-        w = bernoulli_weights(self.weight, self.deterministic) if self.binarize is None else self.binarize(self.weight)
+        if self.binarize is None: w = bernoulli_weights(self.weight, self.deterministic)
+        elif getattr(self, '_det_eval', False) and self._signs_in_det(): w = self._det_signs()
+        else: w = self.binarize(self.weight)
         return w, weight_scale(self.weight, self.scale)
+    def _det_signs(self) -> torch.Tensor:
+        "sign(w), with the binarizer's backward into `weight` when a gradient is taken (else the binarizer is not run: it draws nothing)."
+        s = sign_pm(self.weight.detach())
+        if not (torch.is_grad_enabled() and self.weight.requires_grad): return s
+        return straight_through(s, self.binarize(self.weight), torch.ones_like(s))
     def binary_weight(self) -> torch.Tensor:
         "The weights the forward uses: ±1 (times alpha if scaled), with the estimator's backward into `weight`."
         w, alpha = self._binary_and_scale()

@@ -98,7 +98,8 @@ class RBNN(AnnealedST):
         super().set_t(max(_check_positive('t', t, *_T_LIMITS), self.t_floor))
     def proxy(self, a):
         t, k, w = self.t, self.k, a.to(noise_dtype(a.dtype))
-        return torch.where(w.abs() < math.sqrt(2) / t, k * (math.sqrt(2) * t * w - t * t * w * w.abs() / 2), k * sign_pm(w.detach())).to(a.dtype)   # keeps NaN (torch.sign(nan) is 0); detached: a constant's derivative is 0 (clamp's at a = 1 is not)
+        c = w.clamp(-math.sqrt(2) / t, math.sqrt(2) / t)   # the parabola's own interval: its unused derivative at an infinite a is not 0 * inf = NaN
+        return torch.where(w.abs() < math.sqrt(2) / t, k * (math.sqrt(2) * t * c - t * t * c * c.abs() / 2), k * sign_pm(w.detach())).to(a.dtype)   # keeps NaN (torch.sign(nan) is 0); detached: a constant's derivative is 0 (clamp's at a = 1 is not)
     def slope(self, a):
         w = self._wide(a, math.sqrt(2) * self.t * self.k)   # peak √2 k t at a = 0
         return (self.k * (math.sqrt(2) * self.t - self.t ** 2 * w.abs()).clamp(min=0)).to(a.dtype)

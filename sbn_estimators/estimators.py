@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from .core import *
 from .sbn import *
+from .sbn import _check_seed
 from .exact import *
 
 # %% ../nbs/03_estimators.ipynb #9ac411f3
@@ -140,6 +141,10 @@ class LocalEstimator(nn.Module, Estimator):
             f"estimator in its forward: train it with your own loss, loss_fn(net(x), y).backward()")
         self.check_noise(net)
         return reduce_loss(net.loss(_run(net)(x, self, params), y))
+    def load_state_dict(self, state:dict, strict:bool=True, assign:bool=False):
+        "Restore what `state_dict` returned: checked as every estimator's state (`Estimator.load_state_dict`: a dict, empty for an estimator without parameters or buffers, as every registered one), else `nn.Module`'s."
+        if isinstance(state, dict) and nn.Module.state_dict(self): return nn.Module.load_state_dict(self, state, strict, assign)
+        Estimator.load_state_dict(self, state)
     def extra_repr(self): return ', '.join(f'{k}={getattr(self, k)!r}' if hasattr(self, k) else f'{k}=?' for k in _init_params(type(self)))
 
 # %% ../nbs/03_estimators.ipynb #c9e56f8e
@@ -436,10 +441,11 @@ def draw_estimates(net:SBNModel, x, y, # network and data (each example gets its
 def draw_input_estimates(net:SBNModel, x, y, # network and data
                          est:Estimator, # the estimator
                          copies:int, # number of independent estimates
-                         seed:int=0 # re-seeds torch first
+                         seed:int=0 # re-seeds torch first, in 0..2**32-1
                         ) -> torch.Tensor:
     "`[copies, B*d]`: independent estimates of d(mean loss)/dx, from one call on the examples repeated `copies` times."
     if isinstance(copies, bool) or not isinstance(copies, numbers.Integral) or copies < 1: raise ValueError(f"copies must be a positive integer, got {copies!r}")
+    seed = _check_seed(seed, 2**32)   # as sbn-gradeval's: 1.5 or True would seed as 1
     net.check_data(x, y)
     torch.manual_seed(seed)
     rep = lambda t: t.repeat(copies, *[1] * (t.dim() - 1))

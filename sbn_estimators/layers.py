@@ -71,19 +71,22 @@ def local_estimators() -> list:
 # %% ../nbs/11_layers.ipynb #8c195c88
 @contextlib.contextmanager
 def binary_eval_mode(model:nn.Module, mode:str):
-    "Context manager: every `BinaryActivation` of `model` evaluates in `mode` ('sample' or 'det'); 'det' also makes the binary weights `sign(w)`."
+    "Context manager: every `BinaryActivation` of `model` evaluates in `mode` ('sample' or 'det'); 'det' also makes the binary weights `sign(w)` (a binarizer module of its own that is not a local estimator, BiPer's, forwards as it is defined)."
     check_eval_mode(mode)   # also when the model has no BinaryActivation
     acts = [m for m in model.modules() if isinstance(m, BinaryActivation)]
     old = [m.eval_mode for m in acts]
     for m in acts: m.eval_mode = check_eval_mode(mode)
-    weights = [o for m in binary_weight_layers(model).values() for o in (m, m.binarize) if hasattr(o, 'deterministic')]
-    old_det = [o.deterministic for o in weights]
+    layers = list(binary_weight_layers(model).values())
+    weights = [o for m in layers for o in (m, m.binarize) if hasattr(o, 'deterministic')]
+    old_det, old_signs = [o.deterministic for o in weights], [getattr(m, '_det_eval', False) for m in layers]
     if mode == 'det':
         for o in weights: o.deterministic = True
+        for m in layers: m._det_eval = True   # a local estimator without a deterministic sign(w) forward: sign(w) (`_signs_in_det`)
     try: yield model
     finally:
         for m, o in zip(acts, old): m.eval_mode = o
         for o, d in zip(weights, old_det): o.deterministic = d
+        for m, s in zip(layers, old_signs): m._det_eval = s
 
 # %% ../nbs/11_layers.ipynb #cfd2ded4
 def is_sbn_model(model) -> bool:

@@ -125,7 +125,9 @@ def proxy_estimator(spec, # a registry spec like 'clipped_st' or a `LocalEstimat
     "A registry local estimator (from a spec, or a copy of an instance) with a deterministic forward where it has that parameter; with `check_forward`, refused unless that forward is sign(a)."
     if isinstance(spec, LocalEstimator):   # a copy keeps what the spec does not carry: a schedule's current slope, an unregistered class
         est = copy.deepcopy(spec)
-        if hasattr(est, 'deterministic'): est.deterministic, est.stochastic = True, False
+        if hasattr(est, 'deterministic'):
+            est.deterministic = True
+            if est.stochastic: est.stochastic = False   # one whose `stochastic` does not follow `deterministic` (StraightThrough's does)
         return _check_proxy_forward(est, repr(_estimator_label(est))) if check_forward else est
     if not isinstance(spec, str): raise ValueError(f"proxy must be a registry spec like 'clipped_st' or a LocalEstimator, got {spec!r}")
     (name, params), *rest = parse_estimator_specs(spec)

@@ -71,8 +71,8 @@ def reste_slope(z:torch.Tensor, # pre-activations (or latent weights)
 def _reste_proxy(z, o, t, m):
     "`reste_proxy` without the checks, computed in float32 for 16-bit `z` (m itself can round to 0 in float16)."
     w = z.to(noise_dtype(z.dtype))
-    aw = w.abs()
-    return torch.where(aw <= m, w * (m ** (1 / o) / m), torch.sign(w) * aw.clamp(max=t) ** (1 / o)).to(z.dtype)
+    aw = w.abs()   # the power branch's |w| clamped to its own [m, t]: at w = 0 its unused derivative would be 0 * inf = NaN in torch.where's backward
+    return torch.where(aw <= m, w * (m ** (1 / o) / m), torch.sign(w) * aw.clamp(min=m, max=t) ** (1 / o)).to(z.dtype)
 
 def reste_proxy(z:torch.Tensor, o:float, t:float=1.5, m:float=0.1) -> torch.Tensor:
     "The continuous function whose derivative is `reste_slope`: secant on [-m, m], f_o up to t, constant beyond."

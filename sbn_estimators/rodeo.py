@@ -15,7 +15,7 @@ from .sbn import *
 from .estimators import *
 from .control_variates import DoubleCV
 from .straight_through import _check_positive
-from .unbiased import _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer
+from .unbiased import _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer, _zero_with_grad
 
 # %% ../nbs/18a_rodeo.ipynb #80e069f8
 def flip_weights(x:torch.Tensor, # ±1 states [..., D]
@@ -179,5 +179,5 @@ class RODEO(Estimator):
                 self.alphas.grad, self.betas.grad = grads[0], grads[1]
                 for l, (inp, gl) in enumerate(zip(inps, grads[2:])): self.control_backward(l, inp, gl)
                 self._opt.step()
-        total = sum((e.detach() * (a - a.detach())).sum(-1) for e, a in zip(ests, As))
+        total = sum((e.detach() * _zero_with_grad(a)).sum(-1) for e, a in zip(ests, As))   # value 0, also at an infinite a
         return reduce_loss((f + total).mean(0))

@@ -87,7 +87,9 @@ class StraightThrough(LocalEstimator):
         super().__init__(noise)
         if not isinstance(deterministic, bool):
             raise ValueError(f"deterministic must be true or false, got {deterministic!r}")
-        self.deterministic, self.stochastic = deterministic, not deterministic
+        self.deterministic = deterministic
+    @property
+    def stochastic(self) -> bool: return not self.deterministic   # follows `deterministic`, also when it changes later (`binary_eval_mode`)
     def proxy(self, a): raise NotImplementedError # the smooth function whose derivative is `self.slope`
     def slope(self, a): raise NotImplementedError # the backward factor d proxy / da
     def states(self, a):
@@ -124,7 +126,9 @@ class ClippedST(StraightThrough):
 @register_estimator('approx_sign')
 class ApproxSign(StraightThrough):
     "Bi-Real's ApproxSign: backward 2(1 - |a|)_+, the derivative of the piecewise quadratic proxy."
-    def proxy(self, a): return torch.where(a.abs() < 1, 2 * a - a * a.abs(), sign_pm(a.detach()))   # ±1 outside, NaN kept (torch.sign(NaN) is 0)
+    def proxy(self, a):   # ±1 outside, NaN kept (torch.sign(NaN) is 0); the quadratic of a clamped to [-1, 1], so that its unused derivative
+        c = a.clamp(-1., 1.)   # at an infinite a (float16 from 65520 on) is not 0 * inf = NaN in torch.where's backward
+        return torch.where(a.abs() < 1, 2 * c - c * c.abs(), sign_pm(a.detach()))
     def slope(self, a): return (2 - 2 * a.abs()).clamp(min=0)
 
 # %% ../nbs/05_straight_through.ipynb #acd8adfd

@@ -809,7 +809,9 @@ def _evaluates_det(model:nn.Module, est) -> bool:
     "Whether every binary unit (a `BinaryActivation`, or an SBN's) and weight of `model` is deterministic as built (a deterministic estimator: `st:deterministic=true`, ReSTE's recipes, ...): then its accuracy is the deterministic one, and `best.pt` is chosen on `val_det_acc`."
     if is_sbn_model(model): return getattr(est, 'deterministic', False) is True   # the activation it trains with
     acts = [m.eval_mode == 'det' for m in model.modules() if isinstance(m, BinaryActivation)]
-    weights = [o.deterministic for m in binary_weight_layers(model).values() for o in (m, m.binarize) if hasattr(o, 'deterministic')]
+    layers = binary_weight_layers(model).values()
+    weights = [o.deterministic for m in layers for o in (m, m.binarize) if hasattr(o, 'deterministic')]
+    weights += [not m._signs_in_det() for m in layers]   # a binarizer whose weights are sign(w) only in 'det' (mean_field, concrete, ...)
     return bool(acts) and all(acts) and all(weights)   # no BinaryActivation (BinaryDuo's quantisers): nothing is sampled, the two agree
 
 def _data_format(cfg:TrainConfig) -> Data:

@@ -15,7 +15,7 @@ from .core import *
 from .core import _values
 from .sbn import *
 from .estimators import *
-from .straight_through import _check_positive
+from .straight_through import _check_positive, straight_through
 
 # %% ../nbs/08_unbiased.ipynb #5c1e7a02
 def _refuse_unused(cls, # the class whose constructor declares `params` (their defaults; its registry name starts the message)
@@ -188,6 +188,10 @@ def downstream_loss(net:SBNMLP, params, # network and its (possibly batched) par
     return net.loss(net.head(h, params), y)
 
 # %% ../nbs/08_unbiased.ipynb #741c94a5
+def _zero_with_grad(t:torch.Tensor) -> torch.Tensor:
+    "t - sg(t): zeros (NaN where `t` is NaN) whose derivative in `t` is 1, without the formula's inf - inf = NaN where `t` is infinite (a float16 pre-activation from 65520 on)."
+    return straight_through(t.detach().clamp(0., 0.), t, torch.ones_like(t))
+
 class PerLayerEstimator(Estimator):
     "Per-layer estimator: `draw(p)` gives m states of a layer and the weights w of their downstream losses."
     def draw(self, p): raise NotImplementedError # p [..., n] -> (states [m, ..., n], weights [m, ..., n])
@@ -201,7 +205,7 @@ class PerLayerEstimator(Estimator):
             xs = xs.to(a.dtype)
             f = downstream_loss(net, params, k, xs, y)                      # [m, ..., B]
             phi = unit_logit(a, net.noise)
-            terms = terms + ((w * f[..., None]).sum(0) * (phi - phi.detach())).sum(-1)
+            terms = terms + ((w * f[..., None]).sum(0) * _zero_with_grad(phi)).sum(-1)
             h = xs[0]
         return reduce_loss(net.loss(net.head(h, params), y) + terms)
 
