@@ -124,12 +124,12 @@ def run_cases(net:str, # a key of `BENCH_NETS`
         for i in [(r + j) % len(ests) for j in range(len(ests))]: times[i].append(timed(ests[i]))
     rows, env = [], cli.environment(device)   # versions and threads of the process that measured
     for s, e, w, t in zip(specs, ests, warm, times):
-        q1, _, q3 = statistics.quantiles(t, n=4) if len(t) > 1 else t * 3
+        q1, _, q3 = statistics.quantiles(t, n=4) if len(t) > 1 else (None,) * 3   # one round: no spread
         model.zero_grad(set_to_none=True)   # the step starts without gradients, whatever ran before it
         rows.append(dict(net=net, estimator=s, device=str(device), batch=len(x), dtype=dtype, repeats=repeats,
                          threads=torch.get_num_threads(), seconds=statistics.median(t), warmup_seconds=w,
                          peak_mem_mib=peak_step_memory(lambda: step(e), device) / 2 ** 20, environment=env,
-                         seconds_min=min(t), seconds_iqr=q3 - q1, params=_params(e)))
+                         seconds_min=min(t), seconds_iqr=None if q1 is None else q3 - q1, params=_params(e)))
     st = next((r for r, e in zip(rows, ests) if _is_st(e)), None)
     for r in rows:
         r['time_ratio_to_st'] = r['seconds'] / st['seconds'] if st else None
@@ -159,7 +159,7 @@ def bench_table(rows:list) -> str:
     body = [(r['net'], r['device'], str(r['batch']), str(r['threads']), r['estimator'], fmt(1e3 * r['seconds'], '.1f'),
              fmt(r['time_ratio_to_st'], '.2f'), fmt(r['peak_mem_mib'], '.1f'), fmt(r['mem_ratio_to_st'], '.2f'),
              fmt(r['warmup_seconds'], '.2f'), fmt(None if r.get('seconds_iqr') is None else 1e3 * r['seconds_iqr'], '.1f'))
-            for r in rows]   # rows written before seconds_iqr existed show '-'
+            for r in rows]   # one round (seconds_iqr null), or rows written before seconds_iqr existed: '-'
 
     w = [max(len(c) for c in col) for col in zip(head, *body)]
     return '\n'.join('  '.join(c.ljust(n) if j in (0, 1, 4) else c.rjust(n) for j, (c, n) in enumerate(zip(line, w)))
@@ -208,14 +208,15 @@ def _bench(a):
                else ['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
     for d in devices:
         if (why := _device_problem(d)): raise ValueError(f"--devices: {why}")
-    out = None if a.json in (None, '-') else cli.check_output_file(a.json, '--json')
+    out = None if a.json in (None, '-') else cli.check_output_file(a.json, '--json', ('.jsonl',))   # JSON lines, not one JSON document
     if not any(_is_st(e) for e in ests):   # warnings only once every option is accepted
         print(f"sbn-bench: warning: no st in --estimators {a.estimators!r}; the 'x st' columns stay empty", file=sys.stderr)
     if a.repeats < 3:
         print(f"sbn-bench: warning: --repeats {a.repeats}: a median of fewer than 3 steps is one noisy step; give 3 or more", file=sys.stderr)
     machine, cases, done, rows, f = _machine(), [(dev, n) for dev in devices for n in nets], [], [], None
-    table = lambda: print(bench_table(rows) + f"\n({machine}; {a.dtype}; times are medians of {a.repeats} interleaved steps, "
-                                                     "IQR their interquartile range)", flush=True)
+    times = ("times are of one step each (one round: no IQR)" if a.repeats == 1 else
+             f"times are medians of {a.repeats} interleaved steps, IQR their interquartile range")
+    table = lambda: print(bench_table(rows) + f"\n({machine}; {a.dtype}; {times})", flush=True)
     try:
         for dev, n in cases:
             print(f"sbn-bench: {n} on {dev} ...", file=sys.stderr, flush=True)
@@ -249,7 +250,7 @@ def bench_cli(argv=None):
     p.add_argument('--repeats', type=cli.positive_int, default=5, help="timed rounds, after one warm-up step each (default: %(default)s)")
     p.add_argument('--dtype', default='float32', choices=list(BENCH_DTYPES), help="(default: %(default)s)")
     p.add_argument('--threads', type=cli.positive_int, default=None, help="CPU threads (default: torch's, %d here)" % torch.get_num_threads())
-    p.add_argument('--json', default=None, help="also write one JSON line per estimator and case to this file, replaced if it exists ('-': to standard output, no table)")
+    p.add_argument('--json', default=None, help="also write one JSON line per estimator and case to this file, replaced if it exists; FILE.jsonl ('-': to standard output, no table)")
     p.add_argument('--plugins', default='', help="comma-separated modules or .py files to import first; they register estimators (see load_plugins)")
     return cli.run_cli(p, _bench, argv, oom_hint="try a smaller --batch, a smaller k of the estimators that have one, or a machine with more memory")
 

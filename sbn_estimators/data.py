@@ -188,21 +188,31 @@ def _check_folder(arg, root):
     if root is not None and Path(root).exists() and not Path(root).is_dir():
         raise ValueError(f"{arg} (--data-dir) must be a folder, got {str(root)!r}, which is not a folder")
 
+def _torchvision_installed() -> bool:
+    try: import torchvision   # noqa: F401 (only asked on the way to an error message)
+    except Exception: return False
+    return True
+
+def _cifar10_hint() -> str:
+    "How to get CIFAR-10's files: download=True where torchvision is installed (it downloads them), else install it or put the files there."
+    if _torchvision_installed(): return "pass download=True to fetch it"
+    return ("install torchvision and pass download=True to fetch it (torchvision is not installed), or put CIFAR-10's python-version "
+            "batches there (the folder cifar-10-batches-py of cifar-10-python.tar.gz)")
+
 def read_cifar10(folder, # `cifar-10-batches-py` folder, or the folder that contains it
                  train:bool=True # training batches (50 000 images) or the test batch (10 000)
                 ):
     "Images uint8 [N, 3, 32, 32] and labels int64 [N] from CIFAR-10's pickled python format."
     _check_bool('train', train); _check_folder('folder', folder)
     folder = Path(folder)
+    if not folder.exists(): raise DataNotFoundError(f"{folder} does not exist: no CIFAR-10 files there; {_cifar10_hint()}")
     if (folder / 'cifar-10-batches-py').is_dir(): folder = folder / 'cifar-10-batches-py'
     names = [f'data_batch_{i}' for i in range(1, 6)] if train else ['test_batch']
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:   # none of CIFAR-10's six files there: DataNotFoundError; some: the folder is incomplete
         if not any((folder / n).is_file() for n in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']):
-            raise DataNotFoundError(f"{folder} lacks {', '.join(missing)}: not a CIFAR-10 'cifar-10-batches-py' folder; "
-                                    "pass download=True to fetch it")
-        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: an incomplete CIFAR-10 'cifar-10-batches-py' folder; "
-                                "pass download=True to fetch it")
+            raise DataNotFoundError(f"{folder} lacks {', '.join(missing)}: not a CIFAR-10 'cifar-10-batches-py' folder; {_cifar10_hint()}")
+        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: an incomplete CIFAR-10 'cifar-10-batches-py' folder; {_cifar10_hint()}")
     Xs, ys = [], []
     for n in names:
         path = folder / n
@@ -253,7 +263,8 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
     except (FileNotFoundError, ValueError) as e:
         if not download: raise
         try: import torchvision  # only here: torchvision is needed for the download alone
-        except ImportError: raise ValueError(f"{str(e).replace('; pass download=True to fetch it', '')}; downloading needs torchvision, which is not installed") from None
+        except ImportError: raise ValueError(f"{str(e).removesuffix('; ' + _cifar10_hint())}; downloading needs torchvision, which is not installed: "
+                                             "install it, or put CIFAR-10's python-version batches there (the folder cifar-10-batches-py of cifar-10-python.tar.gz)") from None
         # torchvision checks every file's MD5 and downloads and unpacks the archive again if one is missing or damaged
         for train in (True, False): torchvision.datasets.CIFAR10(str(root), train=train, download=True)
         (X, y), (Xte, yte) = read()
@@ -325,7 +336,7 @@ IDX_DATASETS = {
                 '0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34')),
     'mnist': dict(
         title='MNIST', folder='MNIST', default=None,
-        install="put the four files (e.g. from torchvision.datasets.MNIST('data', download=True)) in data/MNIST/raw",
+        install="put the four files in data/MNIST/raw (with torchvision installed, torchvision.datasets.MNIST('data', download=True) downloads them there)",
         repair="download the four files again",
         classes=tuple('0123456789'),
         md5=('6bbc9ace898e44ae57da46a324031adb', 'a25bea736e30d166cdddb491f175f624',        # of the decompressed files
@@ -375,6 +386,8 @@ def read_idx_dataset(name:str, # 'fashion_mnist' or 'mnist'
     if name not in IDX_DATASETS: raise ValueError(f"unknown IDX dataset {name!r}; valid: {', '.join(IDX_DATASETS)}")
     _check_bool('verify', verify); _check_folder('root', root)
     spec = IDX_DATASETS[name]
+    if root is not None and not Path(root).exists():
+        raise DataNotFoundError(f"{spec['title']} not found: {root} does not exist; {spec['install']}, or point root (--data-dir) at the folder that holds them")
     folder = next((f for f in idx_folders(name, root) if all(_idx_file(f, s) for s in IDX_STEMS)), None)
     if folder is None:
         for f in idx_folders(name, root):   # a folder with some of the files: name the others

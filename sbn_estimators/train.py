@@ -11,7 +11,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'plot_estimator_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time
+import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time, types
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 _AS_COMMAND = ('__file__' in globals() and __name__ == '__main__') or Path(sys.argv[0]).name == 'sbn-train'   # started as the command, not imported
@@ -94,14 +94,14 @@ def _check_stages(stages, cfg):
                              f"(after its transform {st['transform']!r}); rename that stage")
 
 def _check_data(cfg):
-    "The data settings of `cfg` checked against its dataset: data_dir, download, normalize and augment off only where the dataset takes them, val, n_train and n_test within `DATA_SIZES`."
+    "The data settings of `cfg` checked against its dataset: data_dir, download, normalize and augment on only where the dataset takes them (augment off or unset: anywhere), val, n_train and n_test within `DATA_SIZES`."
     takes = lambda d, arg: arg in inspect.signature(DATASETS[d]).parameters
     for name, arg in (('data_dir', 'root'), ('download', 'download'), ('normalize', 'normalize')):
         if getattr(cfg, name) and not takes(cfg.data, arg):
             raise ValueError(f"data {cfg.data!r} takes no {name} (it applies to: {', '.join(d for d in DATASETS if takes(d, arg))}), got {getattr(cfg, name)!r}")
-    if not cfg.augment and not takes(cfg.data, 'augment'):   # on by default: only turning it off can be ignored
+    if cfg.augment and not takes(cfg.data, 'augment'):   # None (the dataset's default) and False (off): accepted everywhere
         raise ValueError(f"data {cfg.data!r} takes no augment (it applies to: {', '.join(d for d in DATASETS if takes(d, 'augment'))}; "
-                         f"{cfg.data} is never augmented), got {cfg.augment!r}")
+                         f"{cfg.data} is never augmented), got {cfg.augment!r}; leave augment unset or False")
     v = cfg.val
     if not (math.isfinite(v) and (0 <= v < 1 or v == int(v) >= 1)):
         raise ValueError(f"val must be a fraction in [0, 1) or a whole number of examples (0: no validation), got {v:g}")
@@ -116,6 +116,22 @@ def _check_data(cfg):
     if cfg.batch_size > m:
         raise ValueError(f"batch_size must be at most the {m} training examples of {cfg.data}"
                          f"{' (n_train)' if cfg.n_train else f' ({n} less {n_val} for validation)' if n_val else ''}, got {cfg.batch_size}")
+
+def _reads_flat(cfg) -> bool: return len(model_entry(_split_spec(cfg.model, 'model')[0]).input_shape) == 1
+
+def _augmentable(cfg) -> bool:
+    "Whether the training batches of `cfg.data` can be augmented for `cfg.model` (a resolved spec): the dataset takes augment (CIFAR-10's flip and crop) and the model reads images (a flat-input model gets them flattened, `_flattened`, and flip and crop act on images)."
+    return 'augment' in inspect.signature(DATASETS[cfg.data]).parameters and not _reads_flat(cfg)
+
+def _saved_settings(d:dict) -> dict:
+    "The settings `d` of a run's saved configuration (its `config.json`, a checkpoint's) as `TrainConfig` takes them: `augment` true where no augmentation applies, which earlier versions recorded for every run (their default, applied or not), becomes false, what those runs applied; so their folders resume and load."
+    if d.get('augment') is not True: return d
+    try:
+        load_plugins(d.get('plugins', ''))   # a plugin's dataset or model (TrainConfig loads them again: a no-op)
+        data = d.get('data', TrainConfig.data)
+        applies = _augmentable(types.SimpleNamespace(data=data, model=d.get('model') or DEFAULT_MODELS[data]))
+    except Exception: return d   # a name no module registers, a plugin that fails: `TrainConfig` says so
+    return d if applies else {**d, 'augment': False}
 
 def _data_folder(cfg) -> str:
     "`cfg.data_dir` made absolute, and its default too where that depends on the working directory (CIFAR-10's data/, the data/ that an IDX dataset falls back to); '' for a dataset that takes no folder, or an IDX dataset found in its absolute default place (or not found)."
@@ -135,7 +151,7 @@ class TrainConfig:
     data_dir: str = '' # folder of the dataset's files ('': the dataset's default place), kept absolute
     download: bool = False # download cifar10 with torchvision if missing
     normalize: bool = False # cifar10: ImageNet mean/std instead of raw [0, 1] pixels
-    augment: bool = True # cifar10: random flip and crop
+    augment: bool | None = None # random flip and crop of the training images (cifar10); None: on where it applies (cifar10 with a model that reads images), off elsewhere; kept as applied
     val: float = 0.1 # validation fraction in [0, 1) of the training data, or a whole count of examples; 0: no validation (best.pt is the last epoch)
     n_train: int = 0 # train on the first n training examples only (after the validation split, which it does not cut: see val); 0: all
     n_test: int = 0 # evaluate on the first n test examples only; 0: all
@@ -207,6 +223,10 @@ class TrainConfig:
         bad = sorted(set(params) - set(entry.params))
         if bad: raise ValueError(f"model {name!r} has no parameter {', '.join(bad)}; valid parameters: "
                                  + (', '.join(f'{k}={v!r}' for k, v in entry.params.items()) or 'none'))
+        if self.augment and not _augmentable(self):   # the dataset takes augment (`_check_data`): the model reads flat input
+            raise ValueError(f"model {self.model!r} reads flat input: {self.data}'s images reach it flattened, and flip and crop act on images, "
+                             f"got augment {self.augment!r}; leave augment unset or False, or give a model that reads images")
+        if self.augment is None: self.augment = _augmentable(self)   # the value applied, kept in config.json
         data_loss = 'logistic' if self.data == 'cos' else 'cross_entropy'   # the loss the dataset's labels are for
         if params.get('loss', data_loss) != data_loss:
             raise ValueError(f"model {self.model!r}: the dataset fixes the loss (the one its labels are for: logistic for "
@@ -227,8 +247,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d, # e.g. a `config.json`
                   source:str='config'): # where `d` comes from, for the messages
-        "A config from a dict, rejecting unknown keys and values of the wrong type."
-        return cls(**cli.check_config(d, cls, source))
+        "A config from a dict, rejecting unknown keys and values of the wrong type; a saved one of an earlier version too (`_saved_settings`)."
+        return cls(**_saved_settings(cli.check_config(d, cls, source)))
 
     def plan(self) -> list:
         "The stages of the run, each `{name, epochs, lr, transform}` (one stage 'train' unless `stages` is given)."
@@ -494,10 +514,8 @@ def _set_rng_state(states, rank, world):
 # %% ../nbs/14_train.ipynb #f8b6669f
 DATA_SHAPES = {'cifar10': (3, 32, 32), 'fashion_mnist': (1, 28, 28), 'mnist': (1, 28, 28)} # image datasets: shape of one image
 
-def _reads_flat(cfg) -> bool: return len(model_entry(_split_spec(cfg.model, 'model')[0]).input_shape) == 1
-
 def _flattened(data:Data) -> Data:
-    "`data` whose inputs are flattened to vectors (for a model that reads flat input; no augmentation)."
+    "`data` whose inputs are flattened to vectors, not augmented (for a model that reads flat input: `TrainConfig` fills in augment False for it, and refuses True)."
     t = data.transform
     def flat(X, dtype=torch.float32):   # computed in the dtype `Data.input` asks for, as the transform it wraps
         X = X.to(dtype) if t is None else t(X, dtype=dtype) if _takes_dtype(t) else t(X)
@@ -739,7 +757,7 @@ def _config_diff(saved:TrainConfig, cfg:TrainConfig, names=('saved', 'given')) -
 
 def _check_same_config(cfg:TrainConfig, out:Path):
     "Raise unless `cfg` is the configuration saved in run folder `out` (the device may differ): what resuming it needs."
-    diff = _config_diff(TrainConfig(**cli.load_config(out / 'config.json', TrainConfig)), cfg)
+    diff = _config_diff(TrainConfig.from_dict(cli.load_config(out / 'config.json', TrainConfig), f'{out}/config.json'), cfg)
     if diff: raise ValueError(f"--resume with a configuration that differs from {out}/config.json: {diff}")
 
 def _restart_advice(cfg:TrainConfig, out:Path) -> str:
@@ -761,7 +779,7 @@ def train(cfg:TrainConfig, # the run's configuration
           smoke:bool=False, # two steps per stage on two batches (generated data if the dataset is absent), one evaluation, nothing written
           export:bool=False # also write the ±1 weights as packed bits to `out/binary.pt` (before `result.json`)
          ) -> dict:
-    "Train as `cfg` says, stage after stage; returns the final test metrics (and writes the run folder)."
+    "Train as `cfg` says, stage after stage; returns the final test metrics and the trained `model` (its last epoch's); writes the run folder `out` when given."
     if callable(callbacks): raise ValueError(f"callbacks must be a list of functions cb(epoch, row), got the function {callbacks!r}; pass [it]")
     callbacks = list(callbacks)
     if not all(map(callable, callbacks)): raise ValueError(f"callbacks must be a list of functions cb(epoch, row), got {callbacks!r}")
@@ -981,7 +999,7 @@ def load_run(out, # a run folder of `train` / `sbn-train`
     out = Path(out)
     if not isinstance(checkpoint, str) or Path(checkpoint).name != checkpoint or not checkpoint.endswith('.pt'):
         raise ValueError(f"checkpoint must name a checkpoint file in the run folder (best.pt, last.pt, stage-<name>.pt), got {checkpoint!r}")
-    cfg = TrainConfig(**cli.load_config(out / 'config.json', TrainConfig))
+    cfg = TrainConfig.from_dict(cli.load_config(out / 'config.json', TrainConfig), f'{out}/config.json')
     ck = load_checkpoint(out / checkpoint)
     diff = _config_diff(TrainConfig.from_dict(ck.get('config', {}), f'{out}/{checkpoint}'), cfg, (checkpoint, 'config.json'))
     if diff: raise ValueError(f"{out}/{checkpoint} belongs to another run: its configuration differs from {out}/config.json ({diff})")
@@ -995,7 +1013,7 @@ _HELP = dict(
     data='dataset: ' + ', '.join(DATASETS), data_dir="folder of the dataset's files, kept in config.json as an absolute path (default: the dataset's own place, e.g. "
     "data/ in the working directory for cifar10, /usr/share/datasets/fashion-mnist for fashion_mnist)",
     download='download CIFAR-10 with torchvision if missing', normalize='CIFAR-10: ImageNet mean/std (ReSTE)',
-    augment='CIFAR-10: random flip and crop of training batches (--no-augment: off; refused for datasets never augmented)', val='validation fraction in [0, 1), or a whole count of examples (0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation; the validation set, --val, is not reduced: give --val too for a quick run)',
+    augment='random flip and crop of the training images (default: on where it applies, CIFAR-10 with a model that reads images; off elsewhere; --augment is refused where it does not apply, --no-augment is accepted everywhere; config.json keeps the value applied)', val='validation fraction in [0, 1), or a whole count of examples (0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation; the validation set, --val, is not reduced: give --val too for a quick run)',
     n_test='evaluate on the first N test examples only (0: all; at most the test examples)',
     model="model name[:key=value,...] (see --list) (default: the dataset's: " + ', '.join(f'{k} {v}' for k, v in DEFAULT_MODELS.items()) + ')',
     estimator='estimator name[:key=value,...] from the registry, e.g. st, psa, reste:o=3',
@@ -1010,7 +1028,7 @@ _HELP = dict(
     batch_size='global batch size', eval_samples='K samples per example in evaluation',
     posterior_samples='bayesbinn: also test the posterior predictive of M exact weight samples (0: the mode only)',
     seed='random seed, in 0..2**32-1', device='auto, cpu, cuda, cuda:N', amp='bfloat16 mixed precision')
-_SHOWN_DEFAULT = {'data_dir', 'model', 'lr', 'stages'} # fields whose help states its default in words
+_SHOWN_DEFAULT = {'data_dir', 'model', 'lr', 'stages', 'augment'} # fields whose help states its default in words
 
 def _json_list(text):
     try: v = json.loads(text)
@@ -1027,8 +1045,9 @@ def _parser():
     p = argparse.ArgumentParser(prog='sbn-train', description='Train a stochastic binary network with any estimator.')
     for f in dataclasses.fields(TrainConfig):
         opt = '--' + f.name.replace('_', '-')
-        if f.type is bool or f.type == 'bool':
-            p.add_argument(opt, action=argparse.BooleanOptionalAction, default=None, help=f"{_HELP[f.name]} (default: {str(f.default).lower()})")
+        if f.type in (bool, bool | None, 'bool'):
+            shown = '' if f.name in _SHOWN_DEFAULT else f" (default: {str(f.default).lower()})"
+            p.add_argument(opt, action=argparse.BooleanOptionalAction, default=None, help=_HELP[f.name] + shown)
         else:
             shown = '' if f.name in _SHOWN_DEFAULT else f" (default: {f.default!r})"
             p.add_argument(opt, type=_arg_type(f.type), default=None, help=_HELP[f.name] + shown)
@@ -1065,6 +1084,7 @@ def config_from_args(args) -> TrainConfig:
         d.update(RECIPES[args.recipe].config)
     from_file = cli.load_config(args.config, TrainConfig) if args.config else {}
     d.update(from_file)
+    saved = {f.name for f in dataclasses.fields(TrainConfig)} <= set(from_file)   # a run's config.json: every value, filled-in ones too
     if args.resume:   # the saved configuration; --recipe, --config and options may only repeat it (or change the device)
         if not args.out: raise ValueError("--resume needs --out, the run folder to continue")
         path = Path(args.out) / 'config.json'
@@ -1075,9 +1095,11 @@ def config_from_args(args) -> TrainConfig:
                 raise ValueError(f"{path} names the plugin file {p}, which does not exist: the run resumes with the plugins it was trained "
                                  f"with; restore the file there, or edit the \"plugins\" entry of {path} to where it is now")
         d = {**stored, **d}
-    try: cfg = TrainConfig(**{**d, **given})
+    settings = {**d, **given}
+    if (args.resume or saved) and 'augment' not in given: settings = _saved_settings(settings)   # as an earlier version saved it
+    try: cfg = TrainConfig(**settings)
     except ValueError as e:   # a name no module registered: say where one's own comes from
-        if not str(e).startswith(('unknown estimator', 'unknown model')) or {**d, **given}.get('plugins'): raise
+        if not str(e).startswith(('unknown estimator', 'unknown model')) or settings.get('plugins'): raise
         if str(e).startswith('unknown estimator') and not args.resume: raise   # `estimator` says how one's own is named
         from sbn_estimators.estimators import _PLUGINS_HINT
         msg = str(e).replace(f"; {_PLUGINS_HINT}", '')
@@ -1090,7 +1112,6 @@ def config_from_args(args) -> TrainConfig:
     if args.resume: return cfg
     opt = _split_spec(cfg.optimizer, 'optimizer')[0]
     filled = dict(epochs=TrainConfig.epochs, lr=DEFAULT_LR.get(opt), momentum=TrainConfig.momentum)   # the values when unset
-    saved = {f.name for f in dataclasses.fields(TrainConfig)} <= set(from_file)   # a run's config.json: every value, filled-in ones too
     def setting(key):   # where a setting the run would ignore comes from: an option given, or a hand-written config file (a value other than the default)
         if key in given: return f"--{key.replace('_', '-')} {given[key]}"
         if key in from_file and not saved and from_file[key] != filled[key]: return f"{key} {from_file[key]} of config file {args.config}"

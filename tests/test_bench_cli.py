@@ -19,7 +19,7 @@ def test_list():
     (['--nets', 'lenet'], "--nets: unknown network 'lenet'; valid: fc, cifar"),
     (['--estimators', 'nope'], "unknown estimator 'nope'"),
     (['--devices', 'meta'], "--devices: 'meta' is not supported; valid: cpu, cuda"),
-    (['--json', os.path.join('no', 'such', 'folder', 'r.json')], "--json: folder"),
+    (['--json', os.path.join('no', 'such', 'folder', 'r.jsonl')], "--json: folder"),
     (['--dtype', 'float16'], "argument --dtype: invalid choice: 'float16'"),
     (['--estimators', ''], "--estimators: no estimator given"),
     (['--nets', ''], "--nets: got '', an empty list"),

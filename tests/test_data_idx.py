@@ -21,10 +21,12 @@ def fake(folder, n_train=30, n_test=10, gz=True, labels=None, size=28):
 
 
 def test_missing_files_say_what_to_install(tmp_path):
-    with pytest.raises(FileNotFoundError) as e: read_idx_dataset('fashion_mnist', tmp_path / 'nowhere')
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(FileNotFoundError) as e: read_idx_dataset('fashion_mnist', tmp_path / 'empty')
     msg = str(e.value)
     assert '\n' not in msg and 'apt-get install dataset-fashion-mnist' in msg and '--data-dir' in msg
-    assert str(tmp_path / 'nowhere' / 'FashionMNIST' / 'raw') in msg
+    assert str(tmp_path / 'empty' / 'FashionMNIST' / 'raw') in msg   # the folders searched
+    with pytest.raises(FileNotFoundError, match='nowhere does not exist; install it with'): read_idx_dataset('fashion_mnist', tmp_path / 'nowhere')
     with pytest.raises(FileNotFoundError, match='MNIST not found.*torchvision.datasets.MNIST'): mnist_data(root=tmp_path)
     fake(tmp_path / 'partial'); (tmp_path / 'partial' / 't10k-labels-idx1-ubyte.gz').unlink()
     with pytest.raises(FileNotFoundError) as e: read_idx_dataset('mnist', tmp_path / 'partial', verify=False)

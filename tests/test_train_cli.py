@@ -36,8 +36,8 @@ BAD = [(['--estimator', 'nope'], 'valid estimators'), (['--model', 'nope'], 'val
        (['--momentum', '0.5'], "--momentum applies to --optimizer sgd only, got optimizer 'adam'"),
        (['--data-dir', 'somewhere'], "data 'digits' takes no data_dir (it applies to: cifar10, fashion_mnist, mnist)"),
        (['--normalize'], "data 'digits' takes no normalize (it applies to: cifar10)"),
-       (['--no-augment'], "data 'digits' takes no augment (it applies to: cifar10; digits is never augmented), got False"),
-       (['--data', 'fashion_mnist', '--no-augment'], "data 'fashion_mnist' takes no augment"),
+       (['--augment'], "data 'digits' takes no augment (it applies to: cifar10; digits is never augmented), got True"),
+       (['--data', 'fashion_mnist', '--augment'], "data 'fashion_mnist' takes no augment"),
        (['--model', 'sbn_mlp:loss=logistic'], "model 'sbn_mlp:loss=logistic': the dataset fixes the loss"),
        (['--model', 'sbn_mlp:loss=logistic', '--estimator', 'psa'], "digits needs loss=cross_entropy, or no loss= in --model"),
        (['--data', 'cos', '--model', 'sbn_mlp:loss=cross_entropy'], "the dataset fixes the loss"),
@@ -252,7 +252,7 @@ def test_python_m_runs_the_command(module):
 
 @pytest.mark.parametrize('extra,said', [([], 'per epoch; augmented)'), (['--no-augment'], 'per epoch; not augmented)')])
 def test_the_start_line_says_whether_training_batches_are_augmented(extra, said, tmp_path, capsys):
-    "config.json keeps augment=true for datasets never augmented (the default); the line printed at the start says what is applied."
+    "The line printed at the start says what is applied (config.json keeps it too)."
     from sbn_estimators.data import write_fake_cifar10
     write_fake_cifar10(tmp_path / 'data', n_per_batch=20, seed=0)
     code, _, err = cli(capsys, '--data', 'cifar10', '--data-dir', str(tmp_path / 'data'), '--model', 'resnet20', '--val', '20',
