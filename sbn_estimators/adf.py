@@ -46,7 +46,7 @@ def _moments(mu, var, noise):
     return noise.mean(z), 4 * noise.cdf(z) * noise.cdf(-z)   # 2P - 1 and 4P(1 - P) cancel near P = 1/2 and P = 1
 
 # %% ../nbs/10d_adf.ipynb #c566dc55
-def _std(var): pos = var > 0; return torch.where(pos, torch.where(pos, var, 1.).sqrt(), 0.)   # sqrt, with gradient 0 (not inf) where a variance is 0
+def _std(var): pos = var > 0; return torch.where(pos, torch.where(pos, var, 1.).sqrt(), torch.where(var.isnan(), var, 0.))   # sqrt, with gradient 0 (not inf) where a variance is 0; NaN stays NaN
 
 def adf_moments(net, x, # SBN model (`SBNMLP`, `SBNConvNet`) and inputs
                 params=None, # optional parameters, as `net.layer_params` takes them

@@ -177,6 +177,7 @@ def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C
             for t in T: p = p @ t
             L = net.loss(head[:, None, :], ys).T                                    # loss table [b, 2^n_L]
             with torch.no_grad(): c = (p * L).sum(-1, keepdim=True)                 # the expected loss, as a baseline
+            c = torch.where(c.isfinite(), c, 0.)   # an infinite expected loss: no baseline (inf - inf would be NaN)
             L = L - c   # sum_t dp(t) = 0: the gradient sums dp(t) (l(t) - c), which a large loss table does not swamp
             out.append((p * L).sum(-1) + c[:, 0])
         out = torch.cat(out)

@@ -90,6 +90,10 @@ class StraightThrough(LocalEstimator):
         self.deterministic = deterministic
     @property
     def stochastic(self) -> bool: return not self.deterministic   # follows `deterministic`, also when it changes later (`binary_eval_mode`)
+    @stochastic.setter
+    def stochastic(self, value):
+        if not isinstance(value, bool): raise ValueError(f"stochastic must be true or false, got {value!r}")
+        self.deterministic = not value
     def proxy(self, a): raise NotImplementedError # the smooth function whose derivative is `self.slope`
     def slope(self, a): raise NotImplementedError # the backward factor d proxy / da
     def states(self, a):

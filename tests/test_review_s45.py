@@ -1,7 +1,7 @@
 """Review s45: checks added in session 45. Every `Noise` function of an integer or bool tensor is the float32 function
 of the same values (the normal cdf/pdf/log_cdf were rounded back to the integer dtype, the triangular pdf stayed
 integer, and uint8 inputs wrapped around under negation)."""
-import pytest, torch
+import math, pytest, torch
 from sbn_estimators.core import NOISES
 
 
@@ -58,3 +58,44 @@ def test_adf_gradients_stay_finite_in_float16_where_a_layer_saturates(name, laye
     torch.manual_seed(1)
     estimator(name).surrogate(net, x, y).backward()
     assert all(p.grad.isfinite().all() for p in net.parameters())
+
+
+def test_spawned_children_of_a_command_hold_no_signal(tmp_path):
+    "A `spawn` child copies the command's argv before it imports the package: it must not hold SIGINT (nothing would release it)."
+    import subprocess, sys
+    script = tmp_path / 'sbn-train'
+    script.write_text("import multiprocessing as mp, signal\n"
+                      "def child():\n    import sbn_estimators\n"
+                      "    print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []), flush=True)\n"
+                      "if __name__ == '__main__':\n    import sbn_estimators\n"
+                      "    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
+                      "    p = mp.get_context('spawn').Process(target=child); p.start(); p.join()\n")
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert (p.returncode, p.stdout) == (0, 'False\n'), (p.returncode, p.stdout, p.stderr[-500:])
+
+
+def test_exact_loss_of_an_infinite_loss_is_inf_not_nan():
+    "The per-example baseline is skipped where the expected loss is infinite (inf - inf was NaN)."
+    from sbn_estimators.sbn import SBNMLP
+    from sbn_estimators.exact import exact_loss
+    torch.manual_seed(0)
+    net = SBNMLP([2, 2, 2], loss='cross_entropy', dtype=torch.float32)
+    with torch.no_grad(): net.layers[-1].weight.copy_(torch.tensor([[1e38, 1e38], [-1e38, -1e38]]))
+    x, y = torch.randn(3, 2), torch.tensor([1, 1, 1])
+    assert torch.equal(exact_loss(net, x, y, reduction='none'), torch.full((3,), math.inf))
+
+
+def test_straight_through_stochastic_can_be_set():
+    "`stochastic` follows `deterministic`; setting it sets `deterministic`, as it could before it became a property."
+    from sbn_estimators.estimators import estimator
+    e = estimator('st'); e.stochastic = False
+    assert e.deterministic and not e.stochastic
+    e.stochastic = True
+    assert not e.deterministic and e.stochastic
+    with pytest.raises(ValueError, match="stochastic must be true or false, got 0"): e.stochastic = 0
+
+
+def test_adf_std_keeps_nan():
+    from sbn_estimators.adf import _std
+    out = _std(torch.tensor([math.nan, 0., 4.]))
+    assert out[0].isnan() and out[1:].tolist() == [0., 2.]
