@@ -137,9 +137,28 @@ def run_cases(net:str, # a key of `BENCH_NETS`
     return rows
 
 # %% ../nbs/10c_bench.ipynb #19bf8a7d
+_CASES_CHILD = """
+import os, signal, sys
+parent = int(sys.argv[2])   # sbn-bench, which reads the rows: killed (kill -9), the case stops, not measure on to its end
+try:   # Linux: the kernel sends SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG, 1)
+    import ctypes
+    watched = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0) == 0
+except Exception: watched = False
+if not watched:   # elsewhere: a thread that sees the process handed to another parent
+    import threading, time
+    def watch():
+        while os.getppid() == parent: time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=watch, daemon=True).start()
+if os.getppid() != parent: sys.exit(1)   # it died before the watch began
+import json
+from sbn_estimators.bench import run_cases
+print(json.dumps(run_cases(**json.loads(sys.argv[1]))))
+"""
+
 def _child_cases(kwargs:dict) -> list:
-    cmd = [sys.executable, '-c', 'import json, sys; from sbn_estimators.bench import run_cases; '
-           'print(json.dumps(run_cases(**json.loads(sys.argv[1]))))', json.dumps(kwargs)]
+    "`run_cases(**kwargs)` in a fresh Python process, which stops when this one dies."
+    cmd = [sys.executable, '-c', _CASES_CHILD, json.dumps(kwargs), str(os.getpid())]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode == -signal.SIGINT: raise KeyboardInterrupt   # Ctrl-C reached the case's process first
     if p.returncode:

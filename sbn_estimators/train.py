@@ -750,6 +750,8 @@ def _test(model, data, cfg, device, opt=None, epochs=0, progress=False):
     return {f'test_{k}': v for k, v in res.items()}
 
 # %% ../nbs/14_train.ipynb #63e7968b
+_PRELIMINARY = ('config.json', 'references.bib', 'best.pt') # what a new run writes before its first last.pt (best.pt of its first epoch just before it)
+
 def _config_diff(saved:TrainConfig, cfg:TrainConfig, names=('saved', 'given')) -> str:
     "What differs between `saved` and `cfg`, the device aside, e.g. 'epochs: saved 3, given 9'; '' if nothing."
     return ', '.join(f'{k}: {names[0]} {v!r}, {names[1]} {getattr(cfg, k)!r}'
@@ -757,12 +759,57 @@ def _config_diff(saved:TrainConfig, cfg:TrainConfig, names=('saved', 'given')) -
 
 def _check_same_config(cfg:TrainConfig, out:Path):
     "Raise unless `cfg` is the configuration saved in run folder `out` (the device may differ): what resuming it needs."
-    diff = _config_diff(TrainConfig.from_dict(cli.load_config(out / 'config.json', TrainConfig), f'{out}/config.json'), cfg)
-    if diff: raise ValueError(f"--resume with a configuration that differs from {out}/config.json: {diff}")
+    saved = TrainConfig.from_dict(cli.load_config(out / 'config.json', TrainConfig), f'{out}/config.json')
+    diff = _config_diff(saved, cfg)
+    if diff: raise ValueError(f"--resume with a configuration that differs from {out}/config.json: {diff}{_epochs_note(saved, cfg)}")
+
+def _epochs_note(saved:TrainConfig, cfg:TrainConfig) -> str:
+    "'; ...' saying plainly that resuming cannot change a run's epochs, where `cfg` gives the stages of `saved` other epochs; else ''."
+    a, b = ([s['epochs'] for s in c.plan()] for c in (saved, cfg))
+    if len(a) != len(b) or a == b: return ''
+    n = lambda e: ' + '.join(map(str, e))
+    return (f"; a run's epochs cannot be changed when it resumes (extending a run is not supported: its learning-rate schedule spans the "
+            f"{n(a)} epochs it was started with): train a new run of {n(b)} epochs with another --out")
+
+def _edited_config(saved:TrainConfig, cfg:TrainConfig, out:Path) -> str:
+    "The message for an `out/config.json` (`cfg`) edited by hand after the run started: last.pt's configuration `saved` differs from it, and best.pt's agrees with last.pt's; '' where best.pt does not back last.pt up (then last.pt may be another run's)."
+    try:
+        best = load_checkpoint(out / 'best.pt')
+        if _config_diff(TrainConfig.from_dict(best.get('config', {}), f'{out}/best.pt'), saved): return ''
+    except (OSError, ValueError): return ''
+    d = dataclasses.asdict(saved)
+    back = ', '.join(f'"{k}": {json.dumps(v)}' for k, v in d.items() if k != 'device' and getattr(cfg, k) != v)
+    return (f"{out}/config.json was edited after the run started: it differs from both of the run's checkpoints, last.pt and best.pt, "
+            f"which agree ({_config_diff(saved, cfg, ('checkpoints', 'config.json'))}); to resume, put back {back} in {out}/config.json"
+            + _epochs_note(saved, cfg))
+
+def _damaged_best(ck:dict, out:Path) -> str:
+    "How to go on when `out/best.pt` is damaged and `out/last.pt` (`ck`) is whole: the epoch best.pt held, as last.pt records it."
+    be = ck.get('best_epoch')
+    be = be if isinstance(be, int) and not isinstance(be, bool) else None   # a checkpoint of an earlier version does not record it
+    if be is not None and be == ck['epoch']:
+        return f"it held epoch {be}, the epoch {out}/last.pt holds: copy last.pt over it and resume"
+    return (f"it held {f'epoch {be}' if be else 'the best epoch so far'}: delete it and resume (the run then keeps a best.pt only if a later "
+            f"epoch validates better; else result.json's best_epoch is null), or start the run afresh with another --out (or after deleting {out})")
+
+def _preliminary(out:Path) -> list:
+    "The files of run folder `out` (its lock and stale temporaries aside) where they are all `_PRELIMINARY`, what a new run writes before its first last.pt; else []."
+    if not out.is_dir(): return []
+    stale = set(cli._stale_temporaries(out))
+    names = sorted(q.name for q in out.iterdir() if q.name != cli.LOCK_NAME and q not in stale)
+    return names if set(names) <= set(_PRELIMINARY) else []
+
+def _later_best(out:Path) -> int:
+    "The epoch of `out/best.pt` where it is past the first (more than a run writes before its first last.pt), else 0 (an unreadable one too: nothing to resume from)."
+    try: e = load_checkpoint(out / 'best.pt').get('epoch', 0)
+    except (OSError, ValueError): return 0
+    return e if e > 1 else 0
 
 def _restart_advice(cfg:TrainConfig, out:Path) -> str:
     "How to go on when `out/last.pt` cannot be resumed: from best.pt where it is a whole checkpoint of this run (all that last.pt holds, at its epoch), else afresh."
-    fresh = f"start the run afresh with another --out (or after deleting {out})"
+    held = _preliminary(out)
+    fresh = (f"start the run afresh in {out}: run it without --resume (it holds only {', '.join(held)}, what a run writes before its first last.pt)"
+             if held and not _later_best(out) else f"start the run afresh with another --out (or after deleting {out})")
     try:
         best = load_checkpoint(out / 'best.pt')
         whole = {'optimizer', 'scheduler', 'rng', 'stage', 'stage_epoch', 'metrics'} <= set(best)
@@ -792,11 +839,18 @@ def train(cfg:TrainConfig, # the run's configuration
         _check_same_config(cfg, out)
         try: ck = load_checkpoint(out / 'last.pt')
         except (FileNotFoundError, ValueError) as e: raise type(e)(f"{e}; {_restart_advice(cfg, out)}") from None
-        diff = _config_diff(TrainConfig.from_dict(ck.get('config', {}), f'{out}/last.pt'), cfg, ('last.pt', 'config.json'))
-        if diff: raise ValueError(f"{out}/last.pt belongs to another run: its configuration differs from {out}/config.json "
-                                  f"({diff}); {_restart_advice(cfg, out)}")
+        saved = TrainConfig.from_dict(ck.get('config', {}), f'{out}/last.pt')
+        diff = _config_diff(saved, cfg, ('last.pt', 'config.json'))
+        if diff: raise ValueError(_edited_config(saved, cfg, out) or f"{out}/last.pt belongs to another run: its configuration differs from "
+                                  f"{out}/config.json ({diff}); {_restart_advice(cfg, out)}")
         if ck.get('stage', 0) >= len(cfg.plan()):
             raise ValueError(f"{out}/last.pt is damaged: its stage is {ck['stage']}, the run has stages 0..{len(cfg.plan()) - 1}; {_restart_advice(cfg, out)}")
+        if (out / 'best.pt').is_file():   # before the training: the run's end reads it (result.json's best_epoch), and would stop there every time
+            try: load_checkpoint(out / 'best.pt')
+            except ValueError as e: raise ValueError(f"{e}; {_damaged_best(ck, out)}") from None
+    elif out is not None and not smoke and 'best.pt' in _preliminary(out) and (e := _later_best(out)):   # best.pt, no last.pt: a run stopped before its first last.pt holds the first epoch's
+        raise ValueError(f"{out} holds no last.pt and a best.pt of epoch {e}, more than a run writes before its first last.pt: "
+                         f"not started afresh over it; {_restart_advice(cfg, out)}")
     torch.manual_seed(cfg.seed)
     wait = world > 1 and cfg.download and not smoke   # rank 0 downloads; the other ranks read the files once it is done
     if wait and rank > 0: dist.barrier()
@@ -807,8 +861,9 @@ def train(cfg:TrainConfig, # the run's configuration
         last = _after_stages(cfg, model, est)
         if export: _check_exportable(cfg, last)
     writer = out is not None and rank == 0
-    with cli.RunFolder(out, resume=resume, preliminary=('config.json', 'references.bib')) if writer else nullcontext():   # only once the configuration has built
-        if writer and not resume:
+    with cli.RunFolder(out, resume=resume, preliminary=_PRELIMINARY) if writer else nullcontext():   # only once the configuration has built
+        if writer and not resume:   # the folder is new, or holds only what a run stopped before its first last.pt wrote: replaced
+            (out / 'best.pt').unlink(missing_ok=True)   # the first epoch's, trained again (a new run whose first validation is not finite writes none)
             cli.save_json(out / 'config.json', dataclasses.asdict(cfg))
             _write_references(out / 'references.bib', cfg)
         return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke, export)
@@ -872,9 +927,10 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
     steps = n // B
     if steps < 1: raise ValueError(f"batch_size {B} exceeds the {n} training examples")
     total_epochs = sum(s['epochs'] for s in plan)
-    first, e_start, rows, best, results = 0, 0, [], -1., {}
+    first, e_start, rows, best, best_epoch, results = 0, 0, [], -1., None, {}
     if ck is not None:   # rebuild the architecture of the checkpoint's stage, then load it
         first, e_start, rows, best, results = ck['stage'], ck['stage_epoch'], ck['metrics'], ck['best'], ck['stages']
+        best_epoch = ck.get('best_epoch')   # the epoch best.pt holds (not recorded by earlier versions)
         for st in plan[1:first + 1]:
             if st['transform']: model = _transformed(st, model, est).to(device)
         try: model.load_state_dict(ck['model'])
@@ -893,7 +949,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         done = sum(s['epochs'] for s in plan[:si])   # epochs of the stages before
         if si > 0 and not resumed and st['transform']:
             model = _transformed(st, model, est).to(device)
-            best = -1.   # another architecture: best.pt holds the best model of the last one
+            best, best_epoch = -1., None   # another architecture: best.pt holds the best model of the last one
         opt = make_optimizer(model, dataclasses.replace(cfg, lr=st['lr']), len(data.splits['train'][1]))
         if si > 0 and not resumed and st['transform'] and not smoke:   # tested as it starts training: BayesBiNN's weights (and posterior) are the stage's optimizer's
             results[f"{st['name']}_start"] = _test(model, data, cfg, device, opt, epochs=done, progress=progress and rank == 0)
@@ -954,12 +1010,12 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                                  train_acc=run_acc / steps, val_loss=v['loss'], val_acc=v['acc'], val_ens_acc=v['ens_acc'],
                                  val_det_acc=v['det_acc'], val_det_loss=v['det_loss'], flip_ratio=flips / steps if track else float('nan'), seconds=seconds))
                 improved = math.isfinite(v['det_loss' if key == 'det_acc' else 'loss']) and v[key] > best if validating else True
-                best = v[key] if improved else best
+                best, best_epoch = (v[key], g + 1) if improved else (best, best_epoch)
                 rng = _rng_state(world)
                 if out is not None:
                     state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(), estimator=est.state_dict(), stage=si,
                                  stage_epoch=e + 1, epoch=g + 1, rng=rng, config=dataclasses.asdict(cfg), metrics=rows, best=best,
-                                 stages=results)
+                                 best_epoch=best_epoch, stages=results)
                     if improved: save_checkpoint(out / 'best.pt', **state)
                     save_checkpoint(out / 'last.pt', **state)
                     _write_metrics(out / 'metrics.csv', rows)
@@ -1200,7 +1256,7 @@ def _resume_hint(args):
     return f"{cmd} --resume --out {shlex.quote(str(args.out))}{kept}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
 
 def train_cli(argv=None):
-    "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C; while the modules load too, once PyTorch is imported), 143 (SIGTERM)."
+    "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C, also while the modules load), 143 (SIGTERM)."
     cli.run_cli(_parser(), _main, argv, resume_hint=_resume_hint,
                 oom_hint="try a smaller --batch-size or --eval-samples, a smaller model, or a machine with more memory")
 
