@@ -12,7 +12,7 @@ import argparse, dataclasses, difflib, errno, json, math, os, re, shutil, signal
 from contextlib import contextmanager
 from pathlib import Path
 import torch
-import sbn_estimators
+from . import _HOLDS_SIGINT
 from tqdm import tqdm
 
 # %% ../nbs/03b_cli.ipynb #a3f1b1b4
@@ -73,7 +73,7 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is
     from sbn_estimators.estimators import _LOADED_PLUGINS, _given_plugins   # here: estimators imports nothing of the commands
     n_loaded = len(_LOADED_PLUGINS)   # the plugins this command loads from here on
     try:
-        if main_thread and sbn_estimators._HOLDS_SIGINT: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})   # a Ctrl-C held while the package imported arrives here
+        if main_thread and _HOLDS_SIGINT: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})   # a Ctrl-C held while the package imported arrives here
         status = main(args); sys.stdout.flush()
     except BrokenPipeError:   # the reader left (`sbn-train --list | head -1`): stop quietly, as Python's docs advise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); parser.exit(1)
