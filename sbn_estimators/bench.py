@@ -250,7 +250,7 @@ def _bench(a):
     except (KeyboardInterrupt, cli.CommandError):   # Ctrl-C, SIGTERM, a failed case: report what finished, then stop
         if rows and a.json != '-': table()
         kept = (f"their {len(rows)} rows are in {out}" if out else "their rows are printed above" if a.json == '-'
-                else "their table is above (--json FILE would keep the rows)")
+                else "their table is above (--json FILE.jsonl would keep the rows)")
         print(f"sbn-bench: {len(done)} of {len(cases)} cases finished" + (f" ({', '.join(done)}); {kept}" if done else
               f"; {out} was not written" if out else ""), file=sys.stderr, flush=True)
         raise

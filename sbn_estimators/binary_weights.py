@@ -142,18 +142,19 @@ class _BinaryWeight:
         weight_scale(self.weight, scale)   # validates `scale`
         self.deterministic, self.scale, self.binarize = deterministic, scale, binarize
         self._det_eval = False   # set by `binary_eval_mode(model, 'det')` (11_layers)
-    def _signs_in_det(self) -> bool:
-        "Whether 'det' evaluation replaces the binarizer's forward by sign(w): a local estimator other than a straight-through one (whose `deterministic` switch forwards sign(w) itself), e.g. `mean_field`, `concrete`, `zgr`, `progressive_sign`, as `BinaryActivation` evaluates every local estimator with sign(a)."
+    def _signs_in_eval(self) -> bool:
+        "Whether evaluation replaces the binarizer's training forward by ±1 weights (`_eval_signs`): a local estimator other than a straight-through one (whose `deterministic` switch forwards sign(w) itself), e.g. `mean_field` (an expectation), `concrete` (a relaxed sample), `progressive_sign` (a hardtanh), as `BinaryActivation` evaluates every local estimator with ±1 states."
         return isinstance(self.binarize, LocalEstimator) and not isinstance(self.binarize, StraightThrough)
     def _binary_and_scale(self):
         "The ±1 weights with the estimator's backward into `weight`, and alpha (None for 'none')."
         if self.binarize is None: w = bernoulli_weights(self.weight, self.deterministic)
-        elif getattr(self, '_det_eval', False) and self._signs_in_det(): w = self._det_signs()
+        elif self._signs_in_eval() and (getattr(self, '_det_eval', False) or not self.training): w = self._eval_signs()
         else: w = self.binarize(self.weight)
         return w, weight_scale(self.weight, self.scale)
-    def _det_signs(self) -> torch.Tensor:
-        "sign(w), with the binarizer's backward into `weight` when a gradient is taken (else the binarizer is not run: it draws nothing)."
-        s = sign_pm(self.weight.detach())
+    def _eval_signs(self) -> torch.Tensor:
+        "The ±1 weights of evaluation, as `BinaryActivation` evaluates a unit: sign(w) in 'det' (`binary_eval_mode`) or for a deterministic binarizer (`progressive_sign`), else a sample sign(w - Z) with the binarizer's noise; with the binarizer's backward into `weight` when a gradient is taken (else the binarizer is not run: it draws nothing)."
+        det = getattr(self, '_det_eval', False) or getattr(self.binarize, 'deterministic', False)
+        s = sign_pm(self.weight.detach()) if det else sample_states(self.weight, self.binarize._noise)
         if not (torch.is_grad_enabled() and self.weight.requires_grad): return s
         return straight_through(s, self.binarize(self.weight), torch.ones_like(s))
     def binary_weight(self) -> torch.Tensor:

@@ -229,7 +229,7 @@ def _stale_temporaries(folder:Path) -> list:
 
 # %% ../nbs/03b_cli.ipynb #11df42f6
 class RunFolder:
-    "A run folder, locked while a run writes to it; created on entry, emptied and removed again if the run fails before its first checkpoint."
+    "A run folder, locked while a run writes to it; created on entry, emptied and removed again if the run fails before it can be resumed (before its `checkpoint` file)."
     def __init__(self, path, # the folder (created on entry, with its parents)
                  resume:bool=False, # continue the run in it: it must be resumable; else it must be new or empty
                  checkpoint:str='last.pt', # the file whose presence makes the folder resumable
@@ -265,7 +265,7 @@ class RunFolder:
                 raise ValueError(f"{self.path} already holds a run ({self.checkpoint}); pass --resume to continue it or choose another folder")
             others = sorted(q.name for q in self.path.iterdir() if q.name != LOCK_NAME)
             if not self.resume and others and set(others) <= set(self.preliminary):   # a run killed before its checkpoint (kill -9)
-                print(f"note: {self.path} holds only {', '.join(others)} of a run stopped before its first checkpoint; starting afresh",
+                print(f"note: {self.path} holds only {', '.join(others)} of a run stopped before it could be resumed (no {self.checkpoint}); starting afresh",
                       file=sys.stderr)
                 others = []
             if not self.resume and others:
@@ -276,7 +276,7 @@ class RunFolder:
         return self
 
     def __exit__(self, kind, exc, tb):
-        failed = kind is not None and not self.resume and not self.resumable   # a new run that ended before its first checkpoint
+        failed = kind is not None and not self.resume and not self.resumable   # a new run that ended before it could be resumed
         try:
             if failed:
                 for q in self.path.iterdir():

@@ -71,7 +71,7 @@ def local_estimators() -> list:
 # %% ../nbs/11_layers.ipynb #8c195c88
 @contextlib.contextmanager
 def binary_eval_mode(model:nn.Module, mode:str):
-    "Context manager: every `BinaryActivation` of `model` evaluates in `mode` ('sample' or 'det'); 'det' also makes the binary weights `sign(w)` (a binarizer module of its own that is not a local estimator, BiPer's, forwards as it is defined)."
+    "Context manager: every `BinaryActivation` of `model` evaluates in `mode` ('sample' or 'det'); 'det' also makes the binary weights `sign(w)` (a binarizer module of its own that is not a local estimator, BiPer's, forwards as it is defined); 'sample' leaves them as built (a local-estimator binarizer without a sign(w) forward samples sign(w - Z) in evaluation, 07_binary_weights)."
     check_eval_mode(mode)   # also when the model has no BinaryActivation
     acts = [m for m in model.modules() if isinstance(m, BinaryActivation)]
     old = [m.eval_mode for m in acts]
@@ -81,7 +81,7 @@ def binary_eval_mode(model:nn.Module, mode:str):
     old_det, old_signs = [o.deterministic for o in weights], [getattr(m, '_det_eval', False) for m in layers]
     if mode == 'det':
         for o in weights: o.deterministic = True
-        for m in layers: m._det_eval = True   # a local estimator without a deterministic sign(w) forward: sign(w) (`_signs_in_det`)
+        for m in layers: m._det_eval = True   # a local estimator without a deterministic sign(w) forward: sign(w), not a sample (`_eval_signs`)
     try: yield model
     finally:
         for m, o in zip(acts, old): m.eval_mode = o

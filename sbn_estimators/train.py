@@ -123,15 +123,19 @@ def _augmentable(cfg) -> bool:
     "Whether the training batches of `cfg.data` can be augmented for `cfg.model` (a resolved spec): the dataset takes augment (CIFAR-10's flip and crop) and the model reads images (a flat-input model gets them flattened, `_flattened`, and flip and crop act on images)."
     return 'augment' in inspect.signature(DATASETS[cfg.data]).parameters and not _reads_flat(cfg)
 
+def _augments(cfg) -> bool:
+    "Whether a run of `cfg` augments its training batches: `cfg.augment` where given, else the dataset's default for the model (`_augmentable`). Resolved where the data is built (`load_data`) and where configurations are compared (`_config_diff`), never in `TrainConfig`: a copy by `dataclasses.replace` for another dataset or model gets that one's default."
+    return _augmentable(cfg) if cfg.augment is None else cfg.augment
+
 def _saved_settings(d:dict) -> dict:
-    "The settings `d` of a run's saved configuration (its `config.json`, a checkpoint's) as `TrainConfig` takes them: `augment` true where no augmentation applies, which earlier versions recorded for every run (their default, applied or not), becomes false, what those runs applied; so their folders resume and load."
+    "The settings `d` of a run's saved configuration (its `config.json`, a checkpoint's) as `TrainConfig` takes them: `augment` true where no augmentation applies, which earlier versions recorded for every run (their default, applied or not), becomes unset, the dataset's default (off there), what those runs applied; so their folders resume and load."
     if d.get('augment') is not True: return d
     try:
         load_plugins(d.get('plugins', ''))   # a plugin's dataset or model (TrainConfig loads them again: a no-op)
         data = d.get('data', TrainConfig.data)
         applies = _augmentable(types.SimpleNamespace(data=data, model=d.get('model') or DEFAULT_MODELS[data]))
     except Exception: return d   # a name no module registers, a plugin that fails: `TrainConfig` says so
-    return d if applies else {**d, 'augment': False}
+    return d if applies else {**d, 'augment': None}
 
 def _data_folder(cfg) -> str:
     "`cfg.data_dir` made absolute, and its default too where that depends on the working directory (CIFAR-10's data/, the data/ that an IDX dataset falls back to); '' for a dataset that takes no folder, or an IDX dataset found in its absolute default place (or not found)."
@@ -151,7 +155,7 @@ class TrainConfig:
     data_dir: str = '' # folder of the dataset's files ('': the dataset's default place), kept absolute
     download: bool = False # download cifar10 with torchvision if missing
     normalize: bool = False # cifar10: ImageNet mean/std instead of raw [0, 1] pixels
-    augment: bool | None = None # random flip and crop of the training images (cifar10); None: on where it applies (cifar10 with a model that reads images), off elsewhere; kept as applied
+    augment: bool | None = None # random flip and crop of the training images (cifar10); None: the dataset's default, on where it applies (cifar10 with a model that reads images), off elsewhere (`_augments`)
     val: float = 0.1 # validation fraction in [0, 1) of the training data, or a whole count of examples; 0: no validation (best.pt is the last epoch)
     n_train: int = 0 # train on the first n training examples only (after the validation split, which it does not cut: see val); 0: all
     n_test: int = 0 # evaluate on the first n test examples only; 0: all
@@ -226,7 +230,7 @@ class TrainConfig:
         if self.augment and not _augmentable(self):   # the dataset takes augment (`_check_data`): the model reads flat input
             raise ValueError(f"model {self.model!r} reads flat input: {self.data}'s images reach it flattened, and flip and crop act on images, "
                              f"got augment {self.augment!r}; leave augment unset or False, or give a model that reads images")
-        if self.augment is None: self.augment = _augmentable(self)   # the value applied, kept in config.json
+        # augment None stays None, the dataset's default: resolved where the data is built (`_augments`), so a copy for another dataset or model gets its own
         data_loss = 'logistic' if self.data == 'cos' else 'cross_entropy'   # the loss the dataset's labels are for
         if params.get('loss', data_loss) != data_loss:
             raise ValueError(f"model {self.model!r}: the dataset fixes the loss (the one its labels are for: logistic for "
@@ -515,7 +519,7 @@ def _set_rng_state(states, rank, world):
 DATA_SHAPES = {'cifar10': (3, 32, 32), 'fashion_mnist': (1, 28, 28), 'mnist': (1, 28, 28)} # image datasets: shape of one image
 
 def _flattened(data:Data) -> Data:
-    "`data` whose inputs are flattened to vectors, not augmented (for a model that reads flat input: `TrainConfig` fills in augment False for it, and refuses True)."
+    "`data` whose inputs are flattened to vectors, not augmented (for a model that reads flat input: augment is off by default for it, `_augments`, and `TrainConfig` refuses True)."
     t = data.transform
     def flat(X, dtype=torch.float32):   # computed in the dtype `Data.input` asks for, as the transform it wraps
         X = X.to(dtype) if t is None else t(X, dtype=dtype) if _takes_dtype(t) else t(X)
@@ -532,7 +536,7 @@ def load_data(cfg:TrainConfig, download:bool=False) -> Data:
     # A whole count goes on as an int: the built-in loaders take 5000.0 themselves (`train_val_split`'s rule), but `get_data`
     # hands `val` unchanged to a dataset a plugin put in `DATASETS`, whose loader may slice with it (X[:val]), and
     # `cfg.val` may be a float (--val 5000 gives 5000.0).
-    kw = dict(val=int(cfg.val) if cfg.val >= 1 else cfg.val, download=download, normalize=cfg.normalize, augment=cfg.augment,
+    kw = dict(val=int(cfg.val) if cfg.val >= 1 else cfg.val, download=download, normalize=cfg.normalize, augment=_augments(cfg),
               flatten=_reads_flat(cfg), **({'root': cfg.data_dir} if cfg.data_dir else {}))
     accepted = inspect.signature(DATASETS[cfg.data]).parameters
     try: data = get_data(cfg.data, seed=cfg.seed, **{k: v for k, v in kw.items() if k in accepted})
@@ -752,10 +756,19 @@ def _test(model, data, cfg, device, opt=None, epochs=0, progress=False):
 # %% ../nbs/14_train.ipynb #63e7968b
 _PRELIMINARY = ('config.json', 'references.bib', 'best.pt') # what a new run writes before its first last.pt (best.pt of its first epoch just before it)
 
+def _applied(cfg:TrainConfig) -> dict:
+    "The settings of `cfg` as a run applies them: its fields, with `augment` resolved (`_augments`; unset and the value it stands for agree)."
+    return {**dataclasses.asdict(cfg), 'augment': _augments(cfg)}
+
+def _differing(saved:TrainConfig, cfg:TrainConfig) -> list:
+    "The fields whose applied values (`_applied`) differ between `saved` and `cfg`, the device aside."
+    a, b = _applied(saved), _applied(cfg)
+    return [k for k in a if k != 'device' and a[k] != b[k]]
+
 def _config_diff(saved:TrainConfig, cfg:TrainConfig, names=('saved', 'given')) -> str:
-    "What differs between `saved` and `cfg`, the device aside, e.g. 'epochs: saved 3, given 9'; '' if nothing."
-    return ', '.join(f'{k}: {names[0]} {v!r}, {names[1]} {getattr(cfg, k)!r}'
-                     for k, v in dataclasses.asdict(saved).items() if k != 'device' and getattr(cfg, k) != v)
+    "What differs between `saved` and `cfg` as a run applies them (`_applied`), the device aside, e.g. 'epochs: saved 3, given 9'; '' if nothing."
+    a, b = _applied(saved), _applied(cfg)
+    return ', '.join(f'{k}: {names[0]} {a[k]!r}, {names[1]} {b[k]!r}' for k in _differing(saved, cfg))
 
 def _check_same_config(cfg:TrainConfig, out:Path):
     "Raise unless `cfg` is the configuration saved in run folder `out` (the device may differ): what resuming it needs."
@@ -778,7 +791,7 @@ def _edited_config(saved:TrainConfig, cfg:TrainConfig, out:Path) -> str:
         if _config_diff(TrainConfig.from_dict(best.get('config', {}), f'{out}/best.pt'), saved): return ''
     except (OSError, ValueError): return ''
     d = dataclasses.asdict(saved)
-    back = ', '.join(f'"{k}": {json.dumps(v)}' for k, v in d.items() if k != 'device' and getattr(cfg, k) != v)
+    back = ', '.join(f'"{k}": {json.dumps(d[k])}' for k in _differing(saved, cfg))
     return (f"{out}/config.json was edited after the run started: it differs from both of the run's checkpoints, last.pt and best.pt, "
             f"which agree ({_config_diff(saved, cfg, ('checkpoints', 'config.json'))}); to resume, put back {back} in {out}/config.json"
             + _epochs_note(saved, cfg))
@@ -884,7 +897,7 @@ def _evaluates_det(model:nn.Module, est) -> bool:
     acts = [m.eval_mode == 'det' for m in model.modules() if isinstance(m, BinaryActivation)]
     layers = binary_weight_layers(model).values()
     weights = [o.deterministic for m in layers for o in (m, m.binarize) if hasattr(o, 'deterministic')]
-    weights += [not m._signs_in_det() for m in layers]   # a binarizer whose weights are sign(w) only in 'det' (mean_field, concrete, ...)
+    weights += [False for m in layers if m._signs_in_eval() and not hasattr(m.binarize, 'deterministic')]   # sampled in evaluation, sign(w - Z) (mean_field, concrete, ...); progressive_sign: sign(w)
     return bool(acts) and all(acts) and all(weights)   # no BinaryActivation (BinaryDuo's quantisers): nothing is sampled, the two agree
 
 def _data_format(cfg:TrainConfig) -> Data:
@@ -1069,7 +1082,7 @@ _HELP = dict(
     data='dataset: ' + ', '.join(DATASETS), data_dir="folder of the dataset's files, kept in config.json as an absolute path (default: the dataset's own place, e.g. "
     "data/ in the working directory for cifar10, /usr/share/datasets/fashion-mnist for fashion_mnist)",
     download='download CIFAR-10 with torchvision if missing', normalize='CIFAR-10: ImageNet mean/std (ReSTE)',
-    augment='random flip and crop of the training images (default: on where it applies, CIFAR-10 with a model that reads images; off elsewhere; --augment is refused where it does not apply, --no-augment is accepted everywhere; config.json keeps the value applied)', val='validation fraction in [0, 1), or a whole count of examples (0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation; the validation set, --val, is not reduced: give --val too for a quick run)',
+    augment='random flip and crop of the training images (default: on where it applies, CIFAR-10 with a model that reads images; off elsewhere; --augment is refused where it does not apply, --no-augment is accepted everywhere; unset, config.json holds null)', val='validation fraction in [0, 1), or a whole count of examples (0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation; the validation set, --val, is not reduced: give --val too for a quick run)',
     n_test='evaluate on the first N test examples only (0: all; at most the test examples)',
     model="model name[:key=value,...] (see --list) (default: the dataset's: " + ', '.join(f'{k} {v}' for k, v in DEFAULT_MODELS.items()) + ')',
     estimator='estimator name[:key=value,...] from the registry, e.g. st, psa, reste:o=3',

@@ -115,7 +115,7 @@ def test_interrupted_run_keeps_and_shows_its_finished_rows(tmp_path, how):
         assert [(r['net'], r['estimator']) for r in rows] == [('fc', 'st'), ('fc', 'stall_on_images')]
         assert stderr == f"sbn-bench: 1 of 2 cases finished (fc on cpu); their 2 rows are in {out}\nsbn-bench: interrupted\n"
     else:
-        assert stderr == ("sbn-bench: 1 of 2 cases finished (fc on cpu); their table is above (--json FILE would keep the rows)\n"
+        assert stderr == ("sbn-bench: 1 of 2 cases finished (fc on cpu); their table is above (--json FILE.jsonl would keep the rows)\n"
                           "sbn-bench: terminated (SIGTERM)\n")
 
 def test_step_time_is_the_median_of_the_rounds_without_the_warmup(monkeypatch):

@@ -13,7 +13,7 @@ def one_line_exit_2(code, err):
     return err
 
 
-# 1. augment: unset is the dataset's default, True is refused where nothing is augmented, False is accepted; config.json keeps the value applied
+# 1. augment: unset is the dataset's default (kept unset, resolved where the data is built: fix W), True is refused where nothing is augmented, False is accepted
 
 @pytest.mark.parametrize('args, msg', [
     (['--augment'], "data 'digits' takes no augment (it applies to: cifar10; digits is never augmented), got True"),
@@ -32,12 +32,13 @@ def test_no_augment_is_accepted_everywhere(capsys, args):
     assert code == 0 and 'nothing written' in out, err
 
 
-def test_trainconfig_fills_in_the_value_applied():
-    assert TrainConfig().augment is False                              # digits: never augmented
-    assert TrainConfig(data='cos', augment=False).augment is False
-    assert TrainConfig(data='cifar10').augment is True                 # images for the all-conv net: flip and crop
-    assert TrainConfig(data='cifar10', augment=False).augment is False
-    assert TrainConfig(data='cifar10', model='sbn_mlp').augment is False   # flattened: not augmented (was recorded True)
+def test_the_default_applied():
+    from sbn_estimators.train import _augments
+    assert TrainConfig().augment is None and _augments(TrainConfig()) is False   # digits: never augmented
+    assert _augments(TrainConfig(data='cos', augment=False)) is False
+    assert _augments(TrainConfig(data='cifar10')) is True                 # images for the all-conv net: flip and crop
+    assert _augments(TrainConfig(data='cifar10', augment=False)) is False
+    assert _augments(TrainConfig(data='cifar10', model='sbn_mlp')) is False   # flattened: not augmented (was recorded True)
     for kw in (dict(augment=True), dict(data='cifar10', model='sbn_mlp', augment=True)):
         with pytest.raises(ValueError, match='augment'): TrainConfig(**kw)
 
@@ -45,7 +46,7 @@ def test_trainconfig_fills_in_the_value_applied():
 def test_a_run_records_the_augmentation_it_applies(tmp_path, capsys):
     code, _, err = sbn_train(capsys, '--epochs', '1', '--n-train', '64', '--eval-samples', '1', '--threads', '1', '--out', str(tmp_path / 'r'))
     assert code == 0, err
-    assert json.loads((tmp_path / 'r' / 'config.json').read_text())['augment'] is False
+    assert json.loads((tmp_path / 'r' / 'config.json').read_text())['augment'] is None   # unset: the dataset's default (fix W)
     assert 'not augmented' in err
 
 
@@ -72,7 +73,7 @@ def test_old_run_folders_with_augment_true_resume_and_load(tmp_path, capsys):
     _old_run(tmp_path / 'a', cfg)
     _old_run(tmp_path / 'b', cfg)
     model, c = load_run(tmp_path / 'a', 'last.pt')
-    assert c.augment is False
+    assert c.augment is None   # unset: the digits' default, off
     code, _, err = sbn_train(capsys, '--resume', '--out', str(tmp_path / 'a'), '--threads', '1', '--quiet')   # the command
     assert code == 0, err
     assert json.loads((tmp_path / 'a' / 'result.json').read_text())['epoch'] == 2
@@ -87,7 +88,7 @@ def test_old_run_folders_with_augment_true_resume_and_load(tmp_path, capsys):
 
 def test_an_old_flat_model_cifar10_config_reads_as_not_augmented(tmp_path):
     d = dataclasses.asdict(TrainConfig(data='cifar10', model='sbn_mlp', data_dir=str(tmp_path)))
-    assert TrainConfig.from_dict({**d, 'augment': True}).augment is False
+    assert TrainConfig.from_dict({**d, 'augment': True}).augment is None   # unset: off for a flat-input model
     d = dataclasses.asdict(TrainConfig(data='cifar10', data_dir=str(tmp_path), augment=False))
     assert TrainConfig.from_dict(d).augment is False   # an explicit off stays off
 

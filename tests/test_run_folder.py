@@ -287,6 +287,6 @@ def test_a_folder_left_by_a_run_killed_before_its_checkpoint_starts_afresh(tmp_p
     (run / 'config.json').write_text('{}'); (run / 'references.bib').write_text('')
     with pytest.raises(ValueError, match='is not empty'): RunFolder(run).__enter__()
     with RunFolder(run, preliminary=('config.json', 'references.bib')) as f: f.write_json('config.json', {'epochs': 1})
-    assert 'holds only config.json, references.bib of a run stopped before its first checkpoint; starting afresh' in capsys.readouterr().err
+    assert 'holds only config.json, references.bib of a run stopped before it could be resumed (no last.pt); starting afresh' in capsys.readouterr().err
     (run / 'notes.txt').write_text('mine')
     with pytest.raises(ValueError, match=r'is not empty \(config.json, notes.txt, references.bib\)'): RunFolder(run, preliminary=('config.json', 'references.bib')).__enter__()

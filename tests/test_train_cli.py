@@ -252,7 +252,7 @@ def test_python_m_runs_the_command(module):
 
 @pytest.mark.parametrize('extra,said', [([], 'per epoch; augmented)'), (['--no-augment'], 'per epoch; not augmented)')])
 def test_the_start_line_says_whether_training_batches_are_augmented(extra, said, tmp_path, capsys):
-    "The line printed at the start says what is applied (config.json keeps it too)."
+    "The line printed at the start says what is applied (config.json keeps the setting: null, the dataset's default, when unset)."
     from sbn_estimators.data import write_fake_cifar10
     write_fake_cifar10(tmp_path / 'data', n_per_batch=20, seed=0)
     code, _, err = cli(capsys, '--data', 'cifar10', '--data-dir', str(tmp_path / 'data'), '--model', 'resnet20', '--val', '20',
