@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
 import torch
-from .train import TrainConfig, Diverged, train, selection_metric
+from .train import TrainConfig, Diverged, train, selection_metric, _saved_settings
 from . import cli
 from .core import check_count
 
@@ -28,12 +28,12 @@ def _key(cfg, grid, epochs, metric):
 def _same_search(rec:dict, key:dict) -> bool:
     "Whether the stored record `rec` is a search of `key` (a record written while the key held the device matches on the rest)."
     c = rec.get('config')
-    if isinstance(c, dict): rec = dict(rec, config={k: v for k, v in c.items() if k != 'device'})
+    if isinstance(c, dict): rec = dict(rec, config=_saved_settings({k: v for k, v in c.items() if k != 'device'}))   # an earlier version's augment: `_run_diff`
     return all(rec.get(k) == v for k, v in key.items())
 
 def _key_diff(rec:dict, key:dict) -> str:
     "What differs between the stored search `rec` and `key`, e.g. 'grid: [0.001] there, [0.01] now'."
-    c = rec.get('config') if isinstance(rec.get('config'), dict) else {}
+    c = _saved_settings(rec['config']) if isinstance(rec.get('config'), dict) else {}
     diff = [f"{k}: {c.get(k)!r} there, {v!r} now" for k, v in key['config'].items() if c.get(k) != v]
     return '; '.join(diff + [f"{k}: {rec.get(k)!r} there, {v!r} now" for k, v in key.items() if k != 'config' and rec.get(k) != v])
 
@@ -155,6 +155,7 @@ def _read_summary(run:Path) -> dict:
 
 def _run_diff(held:dict, want:dict) -> str:
     "What differs between a stored run's configuration `held` and `want`, the device aside (a run resumes on another one)."
+    held = _saved_settings(held)   # an earlier version's augment true where nothing is augmented: unset, as `want` has it
     return '; '.join(f"{k}: {held.get(k)!r} there, {v!r} now" for k, v in want.items() if k != 'device' and held.get(k) != v)
 
 def _held_runs(folder:Path, cfg:TrainConfig, seeds) -> dict:

@@ -99,3 +99,18 @@ def test_adf_std_keeps_nan():
     from sbn_estimators.adf import _std
     out = _std(torch.tensor([math.nan, 0., 4.]))
     assert out[0].isnan() and out[1:].tolist() == [0., 2.]
+
+
+def test_a_comparison_of_an_earlier_version_with_augment_true_is_read(tmp_path):
+    "Earlier versions recorded augment true for every run, augmented or not: their finished comparison folders still read."
+    import json
+    from sbn_estimators.train import TrainConfig
+    from sbn_estimators.lr_search import run_comparison
+    base = TrainConfig(data='digits', model='sbn_mlp:width=16', epochs=1, device='cpu', n_train=200, n_test=50, eval_samples=2)
+    methods, grid = {'st': dict(estimator='st')}, (1e-3,)
+    first = run_comparison(base, methods, tmp_path, seeds=(0,), grid=grid, log=None)[0]
+    for f in tmp_path.rglob('*.json'):   # as an earlier version wrote them
+        f.write_text(f.read_text().replace('"augment": null', '"augment": true'))
+    assert '"augment": true' in (tmp_path / 'st' / 'seed0' / 'summary.json').read_text()
+    again = run_comparison(base, methods, tmp_path, seeds=(0,), grid=grid, log=None)[0]
+    assert again['test_acc'] == first['test_acc']
