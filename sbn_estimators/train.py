@@ -682,10 +682,10 @@ def plot_metrics(rows, path=None):
 class Diverged(cli.CommandError):
     "Training produced a non-finite loss, gradient or weight."
 
-def _all_finite(tensors) -> torch.Tensor:
+def _all_finite(tensors, device=None) -> torch.Tensor:
     "Whether every entry of `tensors` is finite, as a 0-d bool tensor on their device (no host sync), from each tensor's extremes, which overflow no more than the entries do (a NaN propagates to them): on a GPU their largest |entry| by one fused `_foreach_norm`, elsewhere their min and max (`aminmax`, several times faster there than the infinity norm)."
     ts = [t for t in tensors if t.numel()]   # the extremes of an empty tensor are undefined
-    if not ts: return torch.ones((), dtype=torch.bool)
+    if not ts: return torch.ones((), dtype=torch.bool, device=device)   # none: true, on `device`
     if ts[0].is_cuda and hasattr(torch, '_foreach_norm'): norms = torch._foreach_norm(ts, float('inf'))
     else: norms = [v for t in ts for v in torch.aminmax(t)]
     groups = {}   # each dtype's extremes stacked in that dtype: a large finite float64 entry stays finite
@@ -703,8 +703,9 @@ def _check_finite_step(loss, grads, epoch, step, lr,
                        saved_epoch=None, # the epoch of its last.pt (None: no checkpoint yet)
                        clamped:bool=False): # the gradients were clamped (--grad-clamp) before the check: the hint does not suggest it
     "Raise `Diverged` naming the epoch and step if the loss or an entry of a gradient is not finite (after `--grad-clamp`, which turns an infinite entry into ±c, not a NaN), and saying what the run folder keeps."
-    bad = [w for w, v in (('loss', torch.isfinite(loss).all()), ('gradient', _all_finite(grads))) if not v]
-    if not bad: return
+    ok = torch.stack([torch.isfinite(loss).all(), _all_finite(grads, loss.device).to(loss.device)])
+    if bool(ok.all()): return   # the step's one host sync: both checks read at once
+    bad = [w for w, v in zip(('loss', 'gradient'), ok.tolist()) if not v]
     raise Diverged(f"training diverged at epoch {epoch}, step {step}: {' and '.join('the ' + w for w in bad)} "
                    f"{'are' if len(bad) > 1 else 'is'} not finite (lr {lr:g}); try a smaller --lr, "
                    f"{'' if clamped else '--grad-clamp, '}or without --amp{_kept(out, saved_epoch)}")
@@ -922,6 +923,15 @@ def _scheduled(model:nn.Module, est) -> list:
         if isinstance(m, Estimator): found.setdefault(type(m), m)
     return list(found.values())
 
+def _check_one_process(est, world:int):
+    "Under torchrun (`world` > 1): `ValueError` if `est` holds a state it learns as it trains (its `state_dict`: RODEO's control networks, REBAR's and RELAX's tuned scales, REINFORCE's moving average or NVIL baseline): each process would learn its own from its slice of the batch, with nothing averaging them, and a checkpoint keeps rank 0's only."
+    state = est.state_dict()
+    if world > 1 and state:
+        raise ValueError(f"estimator {est.spec!r} learns a state of its own as it trains ({', '.join(sorted(state))}), and under torchrun each of "
+                         f"the {world} processes would learn its own from its slice of the batch, with nothing averaging them (last.pt would keep "
+                         f"rank 0's, so a resumed run would not continue the interrupted one); train it in one process (sbn-train, without "
+                         f"torchrun), or use an estimator that learns nothing (e.g. arm) with several")
+
 def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progress, smoke, export=False):
     "The stages of `train` (see there); `ck`: the checkpoint to resume from."
     plan = [dict(s, epochs=1) for s in cfg.plan()] if smoke else cfg.plan()
@@ -950,6 +960,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         except RuntimeError as e: raise ValueError(f"last.pt holds weights of a different model: {str(e).splitlines()[0]}") from None
         est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks) has learned
         if out is not None: _write_metrics(out / 'metrics.csv', rows)   # the checkpoint's: a stop between last.pt and metrics.csv lost a row
+    _check_one_process(est, world)   # a learned state loaded (a resumed run, a LocalEstimator's parameters): before any step
+    unchecked = world > 1   # a state learned at the first call: checked after the run's first step's backward, before its optimizer step
     if progress and rank == 0 and not smoke:   # the sizes an epoch's time and the evaluations depend on
         print(f"{data.name}: {n} training examples ({steps} steps of {B} per epoch; {'' if data.augment else 'not '}augmented), "
               f"{len(data.splits['val'][1])} validation, {len(data.splits['test'][1])} test; "
@@ -975,7 +987,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             g = done + e   # epoch of the whole run, from 0
             if cfg.est_schedule:
                 for s in _scheduled(model, est): s.on_epoch(model, g, total_epochs)
-            t0, run_loss, run_acc, flips = time.perf_counter(), 0., 0., 0.
+            t0, flips = time.perf_counter(), 0.
+            run = torch.zeros(2, dtype=torch.float64, device=device)   # the epoch's sums of the loss and accuracy, on the device: read at its end
             lr = opt.param_groups[0]['lr']   # the rate of the epoch's first step (the schedule steps per iteration), logged with it
             track = bool(binary_weight_layers(model)) and _deployed_signs(model, opt) is not None
             model.train()
@@ -994,6 +1007,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                         raise ValueError(f"batch_size {B} gives batches of one example{' per process' if world > 1 else ''}, and batch norm in model "
                                          f"{cfg.model!r} needs at least 2 examples per batch in training; use --batch-size (batch_size) {2 * world} or more") from None
                 sur.backward()
+                if unchecked: _check_one_process(est, world); unchecked = False
                 grads = [p.grad for p in model.parameters() if p.grad is not None]
                 if world > 1: _all_average(grads)
                 if cfg.grad_clamp:   # before the check: an infinite entry becomes ±c, as the check's hint promises
@@ -1002,15 +1016,16 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 _check_finite_step(loss, grads, g + 1, s + 1, lrs[-1], out, rows[-1]['epoch'] if out is not None and rows else None, bool(cfg.grad_clamp))
                 if track: before = _deployed_signs(model, opt)
                 opt.step(); sched.step()
-                bad = torch.stack([~_all_finite(params), ~_all_finite(buffers).to(bad_step.device)])
+                bad_w = ~_all_finite(params, device)
+                bad = torch.stack([bad_w, ~_all_finite(buffers, device) if buffers else torch.zeros_like(bad_w)])   # no floating buffers: nothing to check
                 bad_step = torch.where((bad_step == 0) & bad, s + 1, bad_step)   # the step (weight decay too) may overflow: no host sync here
                 if track: flips += flip_ratio(before, _deployed_signs(model, opt))
-                run_loss += loss.item(); run_acc += acc.item()
+                run += torch.stack([loss.to(torch.float64).reshape(()), acc.to(torch.float64).reshape(())])   # no host sync
                 bar.update()
             if world > 1:
                 _all_average([t for t in model.buffers() if t.is_floating_point()])
-                sums = torch.tensor([run_loss, run_acc], dtype=torch.float64, device=device)
-                _all_average([sums]); run_loss, run_acc = sums.tolist()   # the global batch's, not this process's slice
+                _all_average([run])   # the global batch's, not this process's slice
+            run_loss, run_acc = run.tolist()   # one host sync per epoch
             _check_finite_weights(model, bad_step, g + 1, lrs, out, rows[-1]['epoch'] if out is not None and rows else None)   # before any evaluation or checkpoint
             if smoke: continue
             seconds = time.perf_counter() - t0
