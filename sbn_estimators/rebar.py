@@ -123,6 +123,8 @@ class REBAR(Estimator):
             raise ValueError(f"this {self.name} estimator was tuned in {self.scales.dtype}, the data is {x.dtype}: an estimator is "
                              f"bound to the dtype of its first call; new.load_state_dict(old.state_dict()) carries what it tuned "
                              f"over to a new one")
+        if self.scales.device != x.device:                                  # the network moved (a CPU smoke, then the GPU):
+            self._loaded = self.state_dict(); self._init_state(net, x)     # what was tuned and Adam's moments follow it (copied there)
         wrt = [(g, p) for g, pair in enumerate(pairs) for p in pair if p.requires_grad]   # frozen parameters get no estimate
         if x.requires_grad: wrt.append((0, x))                              # the input: through a^1 only, the first group's scale
         groups, theta = [g for g, _ in wrt], [p for _, p in wrt]

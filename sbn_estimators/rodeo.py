@@ -155,6 +155,8 @@ class RODEO(Estimator):
             raise ValueError(f"this {self.name} estimator was tuned in {self.alphas.dtype}, the data is {x.dtype}: an estimator is "
                              f"bound to the dtype of its first call; new.load_state_dict(old.state_dict()) carries what it learned "
                              f"over to a new one")
+        if self.alphas.device != x.device:                                   # the network moved (a CPU smoke, then the GPU):
+            self._loaded = self.state_dict(); self._init_state(len(pairs) - 1, x)   # what was learned and Adam's moments follow it (copied there)
         with torch.enable_grad():
             h, hs, As = x, [], []
             for k in range(len(pairs) - 1):
