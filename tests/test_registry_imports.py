@@ -1,14 +1,26 @@
 "The library's module graph has no import cycle, and the registries import only what they list."
-import re, subprocess, sys
+import ast, re, subprocess, sys
 from conftest import ROOT
 
 PKG = ROOT / 'sbn_estimators'
 
+def _package_imports(nodes) -> set:
+    "The package's modules that `nodes` import, outside functions and classes (a module's top level, its `try`/`if` blocks)."
+    out = set()
+    for n in nodes:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): continue
+        if isinstance(n, ast.ImportFrom):
+            if n.level == 1: out |= {n.module.split('.')[0]} if n.module else {a.name for a in n.names}
+            elif n.module == 'sbn_estimators': out |= {a.name for a in n.names}
+            elif n.module and n.module.startswith('sbn_estimators.'): out.add(n.module.split('.')[1])
+        elif isinstance(n, ast.Import): out |= {a.name.split('.')[1] for a in n.names if a.name.startswith('sbn_estimators.')}
+        for block in ('body', 'orelse', 'finalbody', 'handlers'): out |= _package_imports(getattr(n, block, []))
+    return out
+
 def import_graph() -> dict:
-    "{module: modules of the package it imports at its top level} from the `from .x import` / `from sbn_estimators.x import` lines."
-    pat = re.compile(r'^(?:from\s+(?:\.|sbn_estimators\.)(\w+)\s+import|import\s+sbn_estimators\.(\w+))', re.M)
+    "{module: modules of the package it imports at its top level}, read from its syntax tree (not from code in strings; `python -m`'s self-import aside)."
     mods = {p.stem for p in PKG.glob('*.py') if not p.stem.startswith('_')}
-    return {m: {a or b for a, b in pat.findall((PKG / f'{m}.py').read_text())} & mods for m in mods}
+    return {m: (_package_imports(ast.parse((PKG / f'{m}.py').read_text()).body) & mods) - {m} for m in mods}
 
 def find_cycle(graph):
     "A cycle of `graph` as a list of modules, or None."
