@@ -9,7 +9,7 @@ __all__ = ['PSA_CHUNK', 'PSA_BACKENDS', 'PSA_COMPILE_MIN', 'PSA_HEAD_CHUNK', 'PS
            'psa_expectation']
 
 # %% ../nbs/10_psa.ipynb #4c8a6d3c
-import contextlib, functools, math, os, types, warnings
+import contextlib, contextvars, functools, math, os, types, warnings
 import torch
 from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
@@ -190,6 +190,16 @@ def _flip_sum_fused(x, a, gt, Wt, noise):
     else: s = _fused(_compiled(noise.name), x, a, gt, Wt, noise)
     return None if s is None else s[:, :rows, :K]
 
+_OVERFLOWS = contextvars.ContextVar('psa_overflows', default=None)
+
+@contextlib.contextmanager
+def _overflow_known(overflows:bool=None # the guard's answer for the flip sums inside; None: each call reads its own
+                   ):
+    "Flip sums inside take `overflows` as the answer of `flip_sum_compiled`'s overflow guard: for a caller that read it for many calls at once (one host sync)."
+    token = _OVERFLOWS.set(overflows)
+    try: yield
+    finally: _OVERFLOWS.reset(token)
+
 def flip_sum_compiled(x, a, gt, W, # as in `flip_sum_eager`
                       noise:Noise) -> torch.Tensor:
     "The flip sum as one fused loop nest compiled by `torch.compile` (no [N, K, C] tensor); the eager path where it cannot compile."
@@ -197,8 +207,10 @@ def flip_sum_compiled(x, a, gt, W, # as in `flip_sum_eager`
     (N, K), C = x.shape[-2:], a.shape[-1]
     logistic = isinstance(noise, LogisticNoise)
     if 0 in (math.prod(lead), N, K, C): return flip_sum_eager(x, a, gt, W, noise)   # nothing to sum or to return
-    if logistic and torch.maximum(a.abs().max(), 2 * W.abs().max()).item() > math.log(torch.finfo(a.dtype).max) / 2:   # one host sync
-        return flip_sum_eager(x, a, gt, W, noise)
+    if logistic:
+        over = _OVERFLOWS.get()   # the guard's answer, where the caller read it already (`_overflow_known`)
+        if over is None: over = torch.maximum(a.abs().max(), 2 * W.abs().max()).item() > math.log(torch.finfo(a.dtype).max) / 2   # one host sync
+        if over: return flip_sum_eager(x, a, gt, W, noise)
     if math.prod(W.shape[:-2]) == 1: S, rows, Ws = 1, math.prod(lead) * N, W.reshape(1, C, K)  # shared weights
     else: S, rows, Ws = math.prod(lead), N, W.expand(*lead, C, K).reshape(-1, C, K)
     xs, as_, gs = (t.expand(*lead, *t.shape[-2:]).reshape(S, rows, t.shape[-1]) for t in (x, a, gt))

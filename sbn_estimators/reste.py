@@ -52,12 +52,17 @@ def _check_reste_peak(dtype, o, m, o_hint=None):
         raise ValueError(f"m={m:g} gives ReSTE (o={o:g}) a peak slope m^(1/o)/m of {peak:g}, beyond the largest {dtype} "
                          f"number {top:g}: use float32, or m >= {top ** (-oh / (oh - 1)):.4g}")
 
+def _onto(c, az):
+    """The 0-d float64 CPU tensor `c` rounded once to `az`'s dtype, made on `az`'s device: 1 (made there) times `c`, which a
+    device kernel reads as an argument, not `c.to(az)`, a host-to-device copy (a stream sync on CUDA) in every call."""
+    return az.new_ones((), dtype=torch.float64).mul_(c).to(az.dtype)
+
 def _reste_slope(z, o, t, m):
     "`reste_slope` without the checks of o, t, m (the estimator checks them when they are set): computed in float32 for 16-bit `z` and rounded once to its dtype; NaN where `z` is NaN. o may be a 0-d float64 tensor: compiled, the slope then follows o in one graph rather than one per value."
     az = z.to(noise_dtype(z.dtype)).abs()
     o = torch.as_tensor(o, dtype=torch.float64)   # the constants of o in float64, each rounded once to az's dtype (and device)
-    power = az.clamp(min=m) ** ((1 - o) / o).to(az) / o.to(az)
-    return torch.where(az <= m, (m ** (1 / o) / m).to(az), torch.where(az <= t, power, az.clamp(0., 0.))).to(z.dtype)
+    power = az.clamp(min=m) ** _onto((1 - o) / o, az) / _onto(o, az)
+    return torch.where(az <= m, _onto(m ** (1 / o) / m, az), torch.where(az <= t, power, az.clamp(0., 0.))).to(z.dtype)
 
 def reste_slope(z:torch.Tensor, # pre-activations (or latent weights)
                 o:float, t:float=1.5, m:float=0.1 # power, clipping threshold, secant interval

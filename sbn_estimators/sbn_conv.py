@@ -15,6 +15,7 @@ from .sbn import *
 from .exact import *
 from .estimators import *
 from .psa import *
+from .psa import _overflow_known
 
 # %% ../nbs/10a_sbn_conv.ipynb #cc604ee2
 class SBNConvNet(nn.Module):
@@ -168,12 +169,18 @@ def conv_flip_backward(g, # upstream G^k, [B, C_out, H', W']
     per = max(1, PSA_COLS // (L * Wf.shape[1]))                                       # examples per group
     # one backend for the whole layer: 'auto' weighs the layer's sum, B L K C terms, not each group's part of it
     backend = 'compiled' if use_compiled(backend, B * L * Wf.shape[1] * cout, x_in.device) else 'eager'
+    over = [None] * -(-B // per)
+    if backend == 'compiled' and isinstance(noise, LogisticNoise) and a.numel():
+        # the compiled kernel's overflow guard for every group at once: one host sync per layer, not one per group
+        am = F.pad(a.abs().amax((1, 2)), (0, len(over) * per - B)).reshape(-1, per).amax(1)   # max |a| of each group
+        over = [v > math.log(torch.finfo(a.dtype).max) / 2 for v in torch.maximum(am, 2 * Wf.abs().max()).tolist()]
     out = x_in.new_empty(x_in.shape)
     for b in range(0, B, per):
         s = slice(b, b + per)
         cols = F.unfold(x_in[s], ks, padding=padding, stride=stride).transpose(1, 2)   # [b, L, K]
-        S = flip_sum(cols.reshape(-1, cols.shape[-1]), a[s].reshape(-1, cout), gt[s].reshape(-1, cout), Wf,
-                     noise, chunk, backend)
+        with _overflow_known(over[b // per]):
+            S = flip_sum(cols.reshape(-1, cols.shape[-1]), a[s].reshape(-1, cout), gt[s].reshape(-1, cout), Wf,
+                         noise, chunk, backend)
         out[s] = F.fold(S.reshape(cols.shape).transpose(1, 2), (h, w), ks, padding=padding, stride=stride)
     return out.reshape(*lead, cin, h, w)
 
