@@ -171,9 +171,9 @@ def conv_flip_backward(g, # upstream G^k, [B, C_out, H', W']
     backend = 'compiled' if use_compiled(backend, B * L * Wf.shape[1] * cout, x_in.device) else 'eager'
     over = [None] * -(-B // per)
     if backend == 'compiled' and isinstance(noise, LogisticNoise) and a.numel():
-        # the compiled kernel's overflow guard for every group at once: one host sync per layer, not one per group
+        # the compiled kernel's overflow guard for every group at once: one copy to the host per layer, not one per group
         am = F.pad(a.abs().amax((1, 2)), (0, len(over) * per - B)).reshape(-1, per).amax(1)   # max |a| of each group
-        over = [v > math.log(torch.finfo(a.dtype).max) / 2 for v in torch.maximum(am, 2 * Wf.abs().max()).tolist()]
+        over = [v > math.log(torch.finfo(a.dtype).max) / 2 for v in torch.maximum(am, 2 * Wf.abs().max()).cpu().tolist()]
     out = x_in.new_empty(x_in.shape)
     for b in range(0, B, per):
         s = slice(b, b + per)
