@@ -1,9 +1,10 @@
 "Review s45, fix U: augment's default and refusals (and old run folders), `train`'s docstring, BinaryDuo's named default activation, CIFAR-10's missing-folder message, `sbn-bench` with one round and its --json suffix."
 import dataclasses, inspect, json, sys, types
 import pytest, torch
-from sbn_estimators.train import TrainConfig, train, load_run, load_checkpoint, save_checkpoint
+from sbn_estimators.train import TrainConfig, train, load_run
 from sbn_estimators.data import cifar10_data, mnist_data, fashion_mnist_data, DataNotFoundError
 from conftest import sbn_train
+from test_review_s45_fixW import _stopped
 
 torch.set_num_threads(1)
 
@@ -58,14 +59,7 @@ def test_the_help_states_the_default():
 
 def _old_run(folder, cfg):
     "A run folder as an earlier version left it: interrupted after its first epoch, config.json and last.pt holding augment true."
-    class Stop(Exception): pass
-    def stop(epoch, row): raise Stop
-    with pytest.raises(Stop): train(cfg, folder, callbacks=[stop], progress=False)
-    c = json.loads((folder / 'config.json').read_text()); c['augment'] = True
-    (folder / 'config.json').write_text(json.dumps(c))
-    for name in ('last.pt', 'best.pt'):
-        ck = load_checkpoint(folder / name); ck['config']['augment'] = True; ck.pop('format')
-        save_checkpoint(folder / name, **ck)
+    _stopped(folder, cfg, augment=True)
 
 
 def test_old_run_folders_with_augment_true_resume_and_load(tmp_path, capsys):
