@@ -461,8 +461,10 @@ from . import __version__
 def environment(device='cpu', # the device the work ran on (a `torch.device` or its name)
                 processes:int=1 # processes that shared the work (torchrun's world size)
                ) -> dict:
-    "What a result was computed on: versions, device, processes and CPU threads."
+    "What a result was computed on: versions, device, processes, CPU threads, the processor's architecture and vector kernels (and on CUDA the CUDA and cuDNN versions)."
     device = torch.device(device)
     return dict(python=platform.python_version(), torch=torch.__version__, sbn_estimators=__version__,
                 device=str(device) + (f' ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else ''),
-                processes=processes, threads=torch.get_num_threads())
+                processes=processes, threads=torch.get_num_threads(), machine=platform.machine(),
+                cpu_capability=torch.backends.cpu.get_cpu_capability(),   # ATen's vectorised CPU kernels (default, AVX2, AVX512, ...)
+                **(dict(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version()) if device.type == 'cuda' else {}))

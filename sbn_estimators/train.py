@@ -25,6 +25,7 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from sbn_estimators.models import *
     from sbn_estimators.data import *
     from sbn_estimators.sbn import SBNMLP, init_sbn_
+    from sbn_estimators.psa import PSA, psa_backend
     from sbn_estimators.straight_through import sign_pm
     from sbn_estimators.binary_weights import weight_penalty, binary_weight_layers, flip_ratio
     from sbn_estimators.summary import model_summary, ModelSummary
@@ -331,14 +332,34 @@ def _eval_setup(model, data, split, samples, batch_size, device):
     dtype = next(model.parameters()).dtype
     return X, y, loss_fn, device, dtype
 
+def _check_seed(seed, name:str='seed'):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        raise ValueError(f"{name} must be an integer in 0..{2**32 - 1} (PyTorch's CPU generator keeps 32 bits of a seed), got {seed!r}")
+
+@contextmanager
+def _seeded_rng(s:int, device):
+    "Within the block the global generators (CPU, and `device`'s if CUDA) draw from seed `s`; after it they go on as if the block had not run."
+    cuda = [device] if device.type == 'cuda' else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(s)
+        for d in cuda:
+            with torch.cuda.device(d): torch.cuda.manual_seed(s)
+        yield
+
 @torch.no_grad()
 def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and split
              samples:int=10, # K samples of the binary units per example
              batch_size:int=500, device=None, amp:bool=False,
-             progress:bool=False # a bar over the examples on a terminal
+             progress:bool=False, # a bar over the examples on a terminal
+             seed:int|None=None # seed of the samples (the global generators, forked: the caller's random state goes on untouched); None: the global streams
             ) -> dict:
     "Expected loss, expected / ensemble / deterministic accuracy, and the deterministic network's loss, of `model` on a split."
+    if seed is not None: _check_seed(seed)
     X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
+    with _seeded_rng(seed, device) if seed is not None else nullcontext():
+        return _evaluate(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype)
+
+def _evaluate(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype):
     was_training = model.training
     model.eval()
     tot = dict(loss=0., acc=0., ens_acc=0., det_acc=0., det_loss=0.)
@@ -627,9 +648,10 @@ def _check_exportable(cfg:TrainConfig, last:nn.Module):
             except ValueError as e: raise ValueError(f"--export: model {cfg.model!r} is not binary after the last stage: {e}") from None
 
 def summarize(cfg:TrainConfig) -> ModelSummary:
-    "The `model_summary` of the network `cfg` trains, as its last stage leaves it, on one example."
+    "The `model_summary` of the network `cfg` trains, as its last stage leaves it, on one example; leaves the random state as it was."
     data = smoke_data(cfg)
-    model = _after_stages(cfg, *build(cfg, data))
+    with torch.random.fork_rng(devices=[]):   # building initialises weights: the caller's random numbers stay as they were
+        model = _after_stages(cfg, *build(cfg, data))
     return model_summary(model, data.input(data.splits['test'][0][:1], next(model.parameters()).dtype))
 
 def _estimator_used(cfg:TrainConfig) -> bool:
@@ -735,16 +757,16 @@ def _deployed_signs(model, opt):
     try: return [m.signs() for m in binary_weight_layers(model).values()]
     except ValueError: return None
 
+_EVAL_K = 0x9E3779B9 # odd: seeds of the same parity stay apart in the 32 bits the CPU generator keeps
+
 @contextmanager
 def _eval_rng(seed:int, epochs:int, device):
     "Within the block the global generators (CPU, and `device`'s if CUDA) draw a stream of its own, seeded by (seed, epochs trained); after it the training's random state goes on as if the block had not run."
-    cuda = [device] if device.type == 'cuda' else []
-    with torch.random.fork_rng(devices=cuda):
-        s = 2**63 + seed * 2**31 + epochs   # apart from the training's seeds (seed + 7919·rank, seed·100003 + epoch: below 2**50)
-        torch.random.default_generator.manual_seed(s)
-        for d in cuda:
-            with torch.cuda.device(d): torch.cuda.manual_seed(s)
-        yield
+    # The CPU generator (mt19937) keeps s mod 2**32 only: 2**31·(seed % 2) + epochs + _EVAL_K·(seed // 2), distinct for every seed at the
+    # same epochs (see **Evaluation**); seeds 0 and 1, whose last term is 0, draw as in earlier versions. These 32 bits may meet a training generator's
+    # (seed 0's data order of epoch e is seeded e, as its evaluation after e epochs): a permutation, and the units' noise.
+    s = (2**63 + seed * 2**31 + epochs + (seed // 2) * _EVAL_K) % 2**64
+    with _seeded_rng(s, device): yield
 
 def _test(model, data, cfg, device, opt=None, epochs=0, progress=False):
     "Test metrics of the weights to evaluate, drawn from the evaluation stream of (seed, `epochs` trained)."
@@ -753,6 +775,10 @@ def _test(model, data, cfg, device, opt=None, epochs=0, progress=False):
     if cfg.posterior_samples:
         res |= evaluate_posterior(model, opt, data, 'test', cfg.posterior_samples, seed=cfg.seed, device=device, amp=cfg.amp)
     return {f'test_{k}': v for k, v in res.items()}
+
+def _psa_env(cfg, est) -> dict:
+    "For `result.json`'s environment: the flip-sum backend of a psa run as set (its `backend`, else $PSA_BACKEND, else 'auto'), as `sbn-bench` records it; empty for other estimators."
+    return {'psa_backend': psa_backend(est.backend)} if isinstance(est, PSA) and _estimator_used(cfg) else {}
 
 # %% ../nbs/14_train.ipynb #63e7968b
 _PRELIMINARY = ('config.json', 'references.bib', 'best.pt') # what a new run writes before its first last.pt (best.pt of its first epoch just before it)
@@ -1070,7 +1096,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         best_pt = out / 'best.pt'   # result.json tests the model at the last epoch; it says which epoch best.pt holds
         cli.save_json(out / 'result.json', {**result, 'epoch': total_epochs, 'best_epoch': load_checkpoint(best_pt)['epoch'] if best_pt.is_file() else None,
                                             'best_metric': f'val_{key}' if len(data.splits['val'][1]) else None,
-                                            'environment': cli.environment(device, world)})
+                                            'environment': cli.environment(device, world) | _psa_env(cfg, est)})
         plot_metrics(rows, out / 'curves.png')
     result['model'] = model
     return result
@@ -1079,7 +1105,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
 def load_run(out, # a run folder of `train` / `sbn-train`
              checkpoint:str='best.pt' # one of its checkpoints: best.pt, last.pt or stage-<name>.pt
             ) -> tuple:
-    "(model, cfg): the network of run `out` with the weights of `checkpoint`, on the CPU in evaluation mode, and the run's configuration."
+    "(model, cfg): the network of run `out` with the weights of `checkpoint`, on the CPU in evaluation mode, and the run's configuration; leaves the random state as it was."
     out = Path(out)
     if not isinstance(checkpoint, str) or Path(checkpoint).name != checkpoint or not checkpoint.endswith('.pt'):
         raise ValueError(f"checkpoint must name a checkpoint file in the run folder (best.pt, last.pt, stage-<name>.pt), got {checkpoint!r}")
@@ -1087,8 +1113,9 @@ def load_run(out, # a run folder of `train` / `sbn-train`
     ck = load_checkpoint(out / checkpoint)
     diff = _config_diff(TrainConfig.from_dict(ck.get('config', {}), f'{out}/{checkpoint}'), cfg, (checkpoint, 'config.json'))
     if diff: raise ValueError(f"{out}/{checkpoint} belongs to another run: its configuration differs from {out}/config.json ({diff})")
-    model, est = build(cfg, smoke_data(cfg))
-    model = _after_stages(cfg, model, est, ck.get('stage', 0))
+    with torch.random.fork_rng(devices=[]):   # building (and a stage's transform) initialises weights: the caller's random numbers stay as they were
+        model, est = build(cfg, smoke_data(cfg))
+        model = _after_stages(cfg, model, est, ck.get('stage', 0))
     model.load_state_dict(ck['model'])
     return model.eval(), cfg
 
