@@ -54,7 +54,7 @@ class AnnealedST(StraightThrough):
         "Schedule hook: t and k for `epoch` of `epochs`, on this estimator and every module of its class in `model`."
         t = ede_t(epoch, epochs, self.t_min, self.t_max)
         for m in [self, *(m for m in model.modules() if isinstance(m, type(self)))]: m.set_t(t)
-    def extra_repr(self): return f'{super().extra_repr()}, t={self.t!r}, k={self.k!r}'   # the annealed state, not only its end points
+    def extra_repr(self): return f'{super().extra_repr()}; t={self.t!r}, k={self.k!r}'   # constructor arguments, then (after ';') the annealed state
     def _wide(self, a, peak):
         "`a` in float32 when 16-bit (t^2, k and k t overflow float16); ValueError when the slope's `peak` overflows `a`'s dtype."
         top = torch.finfo(a.dtype).max
@@ -74,7 +74,8 @@ class EDE(AnnealedST):
     def proxy(self, a): return (self.k * torch.tanh(self.t * a.to(noise_dtype(a.dtype)))).to(a.dtype)
     def slope(self, a):
         w = self._wide(a, self.k * self.t)   # peak k t at a = 0
-        return (self.k * self.t * (1 - torch.tanh(self.t * w) ** 2)).to(a.dtype)
+        y = 2 * self.t * w   # 1 - tanh^2(t a) = 4 sigma(2ta) sigma(-2ta), as LogisticNoise.pdf: 1 - tanh^2 cancels to 0 in float32 for t|a| > 9
+        return (4 * self.k * self.t * (torch.sigmoid(y) * torch.sigmoid(-y))).to(a.dtype)
 
 # %% ../nbs/19_ede.ipynb #cb7fb72c
 def rbnn_t(epoch:int, epochs:int, t_min:float=1e-2, t_max:float=10.) -> float:
@@ -151,5 +152,5 @@ class ProgressiveSign(LocalEstimator):
         "Schedule hook: s = epoch/epochs on this estimator and every `ProgressiveSign` module of `model`."
         s = progressive_scale(epoch, epochs)
         for m in [self, *(m for m in model.modules() if isinstance(m, ProgressiveSign))]: m.set_scale(s)
-    def extra_repr(self): return f'{super().extra_repr()}, s={self.s!r}, k={self.k!r}'   # `scale` is where s starts; s and k_s move with `on_epoch`
+    def extra_repr(self): return f'{super().extra_repr()}; s={self.s!r}, k={self.k!r}'   # constructor arguments, then (after ';') s and k_s, which move with `on_epoch` (`scale` is where s starts)
     def forward(self, a): return straight_through(F.hardtanh(self.k * a.detach()), a, a.detach().clamp(1., 1.))   # slope 1, NaN kept

@@ -102,13 +102,24 @@ class Estimator:
         except ValueError: return object.__repr__(self)   # a constructor parameter not kept as an attribute
 
 # %% ../nbs/03_estimators.ipynb #8c250bf0
+def _type_name(v) -> str:
+    "What `v` is, for an error message: `float 0.5`, `list`, `numpy.ndarray`, `None`."
+    if v is None: return 'None'
+    t = type(v)
+    name = t.__qualname__ if t.__module__ == 'builtins' else f'{t.__module__.split(".")[0]}.{t.__qualname__}'
+    return f'{name} {v!r}' if isinstance(v, numbers.Number) else name
+
 def _float_input(forward):
-    "`forward` that first refuses pre-activations that are not floating point (see `LocalEstimator`)."
+    "`forward` that first refuses pre-activations that are not a floating-point tensor (see `LocalEstimator`)."
     arg = list(inspect.signature(forward).parameters)[1:2] or ['a']
     @functools.wraps(forward)
     def checked(self, *args, **kw):
-        a = args[0] if args else kw.get(arg[0])
-        if isinstance(a, torch.Tensor) and not a.is_floating_point():
+        if not args and arg[0] not in kw: return forward(self, *args, **kw)   # missing: forward's own TypeError
+        a = args[0] if args else kw[arg[0]]
+        if not isinstance(a, torch.Tensor):   # a number, list or array: no .detach, .shape or .dtype further on
+            raise ValueError(f"estimator {self.name or type(self).__name__!r}: the pre-activations {arg[0]} must be a floating-point "
+                             f"torch.Tensor (float16, bfloat16, float32 or float64), got {_type_name(a)}; pass torch.as_tensor({arg[0]}, dtype=torch.float32)")
+        if not a.is_floating_point():
             raise ValueError(f"estimator {self.name or type(self).__name__!r}: the pre-activations {arg[0]} must be a floating-point "
                              f"tensor (float16, bfloat16, float32 or float64), got dtype {a.dtype}; pass {arg[0]}.float()")
         return forward(self, *args, **kw)
@@ -117,7 +128,7 @@ def _float_input(forward):
     return checked
 
 class LocalEstimator(nn.Module, Estimator):
-    "An estimator that is an activation: `forward(a)` maps pre-activations to outputs with its own backward; every subclass's `forward` refuses pre-activations that are not floating point."
+    "An estimator that is an activation: `forward(a)` maps pre-activations to outputs with its own backward; every subclass's `forward` refuses pre-activations that are not a floating-point tensor."
     model_kinds = ('sbn', 'layered')
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -397,7 +408,11 @@ class MeanField(LocalEstimator):
     "Deterministic relaxation: every unit outputs E[x|a] = 2F(a) - 1."
     stochastic = False
     def __init__(self, noise='logistic'): super().__init__(noise)
-    def forward(self, a): return self._noise.mean(a)
+    def forward(self, a):
+        "E[x|a] forward; backward 2F'(a) by the noise's density, as `st`'s: autograd's (1 - tanh^2(a/2))/2 cancels in float32 (0 from |a| = 17.4 on)."
+        from sbn_estimators.straight_through import straight_through   # its module imports this one
+        w = a.detach()
+        return straight_through(self._noise.mean(w), a, (2 * self._noise.pdf(w.to(noise_dtype(w.dtype)))).to(w.dtype))
 
 # %% ../nbs/03_estimators.ipynb #dccf707f
 def group_grads(net:SBNModel, params=None) -> dict:
@@ -441,14 +456,18 @@ def draw_estimates(net:SBNModel, x, y, # network and data (each example gets its
 def draw_input_estimates(net:SBNModel, x, y, # network and data
                          est:Estimator, # the estimator
                          copies:int, # number of independent estimates
-                         seed:int=0 # re-seeds torch first, in 0..2**32-1
+                         seed:int=0 # seed of the estimates' own random stream, in 0..2**32-1 (the caller's stream stays as it was)
                         ) -> torch.Tensor:
     "`[copies, B*d]`: independent estimates of d(mean loss)/dx, from one call on the examples repeated `copies` times."
     if isinstance(copies, bool) or not isinstance(copies, numbers.Integral) or copies < 1: raise ValueError(f"copies must be a positive integer, got {copies!r}")
     seed = _check_seed(seed, 2**32)   # as sbn-gradeval's: 1.5 or True would seed as 1
     net.check_data(x, y)
-    torch.manual_seed(seed)
-    rep = lambda t: t.repeat(copies, *[1] * (t.dim() - 1))
-    xr = rep(x).detach().requires_grad_()
-    est.surrogate(net, xr, rep(y)).backward()
+    cuda = [x.device] if x.device.type == 'cuda' else []
+    with torch.random.fork_rng(devices=cuda):   # as `forward_backward` and `build`: the caller's random numbers stay as they were
+        torch.random.default_generator.manual_seed(seed)
+        for d in cuda:
+            with torch.cuda.device(d): torch.cuda.manual_seed(seed)   # the streams torch.manual_seed(seed) gives, on x's device only
+        rep = lambda t: t.repeat(copies, *[1] * (t.dim() - 1))
+        xr = rep(x).detach().requires_grad_()
+        est.surrogate(net, xr, rep(y)).backward()
     return xr.grad.view(copies, -1) * copies     # row (c, b) gets 1/(copies B) of d f_b/dx_b

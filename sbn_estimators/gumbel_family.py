@@ -54,8 +54,9 @@ class ReinMax(CategoricalST):
         super().__init__()
         self.tau = _check_positive('tau', tau, *_TAU_RANGE)   # far below, 0/tau is NaN in float32
     def slope(self, a, x):
-        p, q = torch.sigmoid(a), ((x > 0).to(a.dtype) + torch.sigmoid(a / self.tau)) / 2
-        return 4 * q * (1 - q) - p * (1 - p)
+        "4q(1-q) - p(1-p) as (b + sigmoid(a/tau))(1 - b + sigmoid(-a/tau)) - sigmoid(a) sigmoid(-a): 1 - q and 1 - p cancel to 0 in float32 for a >> 0."
+        b, r = (x > 0).to(a.dtype), a / self.tau
+        return (b + torch.sigmoid(r)) * (1 - b + torch.sigmoid(-r)) - torch.sigmoid(a) * torch.sigmoid(-a)
 
 # %% ../nbs/16_gumbel_family.ipynb #b06cc959
 @register_estimator('gst')
@@ -66,8 +67,8 @@ class GST(CategoricalST):
         super().__init__()
         self.tau, self.gap = _check_positive('tau', tau, *_TAU_RANGE), _check_nonnegative('gap', gap)
     def slope(self, a, x):
-        s = torch.sigmoid((x * a).clamp(min=self.gap) / self.tau)
-        return 2 * s * (1 - s) / self.tau
+        z = (x * a).clamp(min=self.gap) / self.tau
+        return 2 * torch.sigmoid(z) * torch.sigmoid(-z) / self.tau   # sigma'(z) as LogisticNoise.pdf: s(1 - s) cancels to 0 in float32 for z > 17
 
 # %% ../nbs/16_gumbel_family.ipynb #8ea1cdf2
 def conditional_logistic(a:torch.Tensor, # pre-activations
@@ -97,8 +98,9 @@ class GumbelRao(CategoricalST):
     def slope(self, a, x):
         "(1/k) sum_j (2/tau) sigma'((a - Z_j)/tau) over the k noises Z_j | x: computed, so the backward keeps one slope per unit, not k relaxations."
         s = self.noise_given(a, x)
-        s.neg_().add_(a.to(s.dtype)).div_(self.tau).sigmoid_()   # sigma((a - Z_j)/tau), in the noises' buffer
-        return s.mul_(1 - s).mean(0).mul_(2 / self.tau).to(a.dtype)
+        s.neg_().add_(a.to(s.dtype)).div_(self.tau)   # w = (a - Z_j)/tau, in the noises' buffer
+        d = s.neg().sigmoid_()                        # sigma(-w): sigma'(w) = sigma(w) sigma(-w), as LogisticNoise.pdf (s(1 - s) cancels)
+        return d.mul_(s.sigmoid_()).mean(0).mul_(2 / self.tau).to(a.dtype)
 
 # %% ../nbs/16_gumbel_family.ipynb #7f401b98
 @register_estimator('decoupled_st')
@@ -111,6 +113,6 @@ class DecoupledST(LocalEstimator):
     check_noise, noise_for = CategoricalST.check_noise, Concrete.noise_for
     def forward(self, a, z=None): # z: the logistic noise, drawn fresh when not given
         z = self.noise_for(a, z)
-        x = torch.where(a.detach().to(z.dtype) / self.tau_forward > z, 1., -1.)
+        x = torch.where(a.detach().to(z.dtype) / self.tau_forward >= z, 1., -1.)   # +1 at a tie, as `sign_pm`
         bwd = 2 * torch.sigmoid(a / self.tau_backward - z) - 1
         return (x + (bwd - bwd.detach())).to(a.dtype)

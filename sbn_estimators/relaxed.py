@@ -12,6 +12,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .straight_through import _check_positive
+from .estimators import _type_name
 
 # %% ../nbs/09_relaxed.ipynb #4545eba9
 _TAU_RANGE = (1e-3, 1e3) # temperatures of the Concrete relaxation, here and in REBAR/RELAX (also where their tuning takes tau)
@@ -30,9 +31,13 @@ class Concrete(LocalEstimator):
         self.tau = _check_tau(tau)
     def relax(self, a, z): return 2 * torch.sigmoid((a - z) / self.tau) - 1
     def noise_for(self, a, z=None):
-        "`z`, noise of a's shape, or noise drawn for `a` when not given (in float32 under half precision)."
+        "`z`, noise of a's shape and device (a real floating-point tensor), or noise drawn for `a` when not given (in float32 under half precision)."
         if z is None: return self._noise.sample(a.shape, a.device, noise_dtype(a.dtype))
+        if not isinstance(z, torch.Tensor) or not z.is_floating_point():   # a complex z was cast to its real part, a number had no shape
+            got = f"a {z.dtype} tensor" if isinstance(z, torch.Tensor) else _type_name(z)
+            raise ValueError(f"z must be a real floating-point tensor of noise of a's shape {tuple(a.shape)} (a drawn one is {noise_dtype(a.dtype)}), got {got}")
         if z.shape != a.shape: raise ValueError(f"z must be noise of a's shape {tuple(a.shape)}, got {tuple(z.shape)}")
+        if z.device != a.device: raise ValueError(f"z must be noise on a's device {a.device}, got {z.device}")
         return z
     def forward(self, a, z=None): # z: the noise, drawn fresh when not given
         return self.relax(a, self.noise_for(a, z)).to(a.dtype)
@@ -44,4 +49,4 @@ class STGumbel(Concrete):
     def forward(self, a, z=None): # z: the noise, drawn fresh when not given
         z = self.noise_for(a, z)
         soft = self.relax(a, z)
-        return (torch.where(a > z, 1., -1.) + (soft - soft.detach())).to(a.dtype)
+        return (torch.where(a >= z, 1., -1.) + (soft - soft.detach())).to(a.dtype)   # +1 at a tie a = Z, as `sign_pm`
