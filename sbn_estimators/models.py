@@ -29,12 +29,12 @@ from .estimators import _same_definition
 @dataclasses.dataclass
 class ModelEntry:
     "A registered model: how to build it and what it is."
-    name: str
+    name: str # the registry name
     kind: str # 'sbn' (SBN-model protocol) or 'layered' (BinaryActivation units)
     build: object # build(est, in_shape, n_out, **params) -> nn.Module
     input_shape: tuple # shape of one input; None entries: any size; a 1-tuple: flat input (images are flattened)
     dataset: str # the dataset it was designed for
-    description: str
+    description: str # one line for `sbn-train --list`
     params: dict # its parameters and defaults
     needs_est: bool = True # whether get_model refuses est=None (False: the builder ignores est, or has a default for it)
 
@@ -108,7 +108,8 @@ MODEL_MODULES = ('binaryduo', 'biper') # other modules of sbn_estimators that re
 MODEL_TRANSFORMS = {}
 
 # %% ../nbs/12_models.ipynb #2399def1
-def register_transform(name:str):
+def register_transform(name:str # lowercase registry name, as stages name it (e.g. 'decouple')
+                      ):
     "Decorator: register `fn(model) -> model` as the model transform `name` (used by staged training)."
     _check_name(name, 'transform')
     def _register(fn):
@@ -131,19 +132,22 @@ def list_models() -> list:
     return list(MODELS)
 
 # %% ../nbs/12_models.ipynb #7414990b
-def model_entry(name:str) -> ModelEntry:
+def model_entry(name:str # one of `list_models()`
+               ) -> ModelEntry:
     "The registry entry of model `name`."
     if name not in list_models(): raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
     return MODELS[name]
 
 # %% ../nbs/12_models.ipynb #c24b8a62
-def compatible_models(est) -> list:
+def compatible_models(est # an estimator, or its registry spec (e.g. 'st', 'psa')
+                     ) -> list:
     "Names of the registered models that estimator `est` (instance or spec) trains."
     if isinstance(est, str): est = estimator(est)
     return [n for n in list_models() if MODELS[n].kind in est.model_kinds]
 
 # %% ../nbs/12_models.ipynb #de73a66b
-def check_compatible(est, name:str,
+def check_compatible(est, # an estimator, or its registry spec
+                     name:str, # one of `list_models()`
                      params:dict=None): # the model's parameters, if known (`binaryduo_vgg7`'s units=zero_one take only the estimators that do not sample)
     "Raise a `ValueError` naming the compatible choices if estimator `est` cannot train model `name` (a model registered with `needs_est=False` takes none as built: the message says so)."
     if isinstance(est, str): est = estimator(est)
@@ -190,8 +194,14 @@ def compatibility_table() -> str:
 
 # %% ../nbs/12_models.ipynb #10c3a50b
 @register_model('sbn_mlp', 'sbn', (None,), 'digits', 'SBN MLP [inputs, width x depth, classes]; images are flattened (784-256-256-10 on Fashion-MNIST)')
-def sbn_mlp(est=None, in_shape=(64,), n_out:int=10, width:int=256, depth:int=2,
-            noise='logistic', loss='cross_entropy', dtype=torch.float32):
+def sbn_mlp(est=None, # not used to build: SBN models take the estimator at training (`get_model` gives them its noise)
+            in_shape=(64,), # shape of one input; flattened to prod(in_shape) inputs
+            n_out:int=10, # classes (or outputs of a logistic loss)
+            width:int=256, # units per binary layer (>= 1)
+            depth:int=2, # binary layers (>= 1)
+            noise='logistic', # noise of every binary unit (see `NOISES`)
+            loss='cross_entropy', # per-example loss name (see `LOSSES`) or callable
+            dtype=torch.float32): # floating point dtype of the parameters (`get_model` also takes 'float32', 'float64')
     "The SBN MLP `[prod(in_shape), width x depth, n_out]` (all estimators train it)."
     for k, v in (('width', width), ('depth', depth)):
         if not (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1): raise ValueError(f"model 'sbn_mlp': {k} must be a positive integer, got {v!r}")
@@ -199,14 +209,20 @@ def sbn_mlp(est=None, in_shape=(64,), n_out:int=10, width:int=256, depth:int=2,
 
 # %% ../nbs/12_models.ipynb #ce60f9e9
 @register_model('psa_allconv', 'sbn', (3, 32, 32), 'cifar10', "PSA paper's all-conv CIFAR-10 SBN: 8 binary conv layers, no batch norm")
-def psa_allconv(est=None, in_shape=(3, 32, 32), n_out:int=10, noise='logistic', loss='cross_entropy', dtype=torch.float32):
+def psa_allconv(est=None, # not used to build: SBN models take the estimator at training (`get_model` gives them its noise)
+                in_shape=(3, 32, 32), # not used: the net reads 3x32x32 CIFAR-10 images (`get_model` checks the shape)
+                n_out:int=10, # must be 10, the CIFAR-10 classes
+                noise='logistic', # noise of every binary unit (see `NOISES`)
+                loss='cross_entropy', # per-example loss name (see `LOSSES`) or callable
+                dtype=torch.float32): # floating point dtype of the parameters
     "The PSA paper's all-conv SBN (`sbn_conv.cifar_sbn`)."
     if n_out != 10: raise ValueError(f"psa_allconv has the 10 outputs of CIFAR-10, got n_out={n_out}")
     return cifar_sbn(noise=noise, loss=loss, dtype=dtype)
 
 # %% ../nbs/12_models.ipynb #673987bd
 @torch.no_grad()
-def init_normalize_(model:nn.Module, x:torch.Tensor # a batch of inputs
+def init_normalize_(model:nn.Module, # the network, changed in place and returned
+                    x:torch.Tensor # a batch of inputs
                    ) -> nn.Module:
     "Data-dependent init on `x`: each full-precision conv/linear's outputs get per-channel std 1, and mean 0 where it has a bias (SBN models: every binary layer's pre-activations); binary-weight layers are left as they are."
     if not torch.is_tensor(x) or x.ndim < 1 or len(x) < 2:
@@ -241,7 +257,12 @@ FMNIST_CONVS = [(32, 3, 1, 0), (32, 3, 2, 0), (64, 3, 1, 0), (64, 3, 2, 0)] # (o
 
 # %% ../nbs/12_models.ipynb #8c97ccdf
 @register_model('fmnist_sbn_conv', 'sbn', (1, 28, 28), 'fashion_mnist', 'all-conv SBN for 28x28 images: 4 binary conv layers (32, 32, 64, 64 channels)')
-def fmnist_sbn_conv(est=None, in_shape=(1, 28, 28), n_out:int=10, noise='logistic', loss='cross_entropy', dtype=torch.float32):
+def fmnist_sbn_conv(est=None, # not used to build: SBN models take the estimator at training (`get_model` gives them its noise)
+                    in_shape=(1, 28, 28), # (C, H, W) of one input (registered: 1x28x28)
+                    n_out:int=10, # classes (or outputs of a logistic loss)
+                    noise='logistic', # noise of every binary unit (see `NOISES`)
+                    loss='cross_entropy', # per-example loss name (see `LOSSES`) or callable
+                    dtype=torch.float32): # floating point dtype of the parameters
     "The all-conv SBN for 1x28x28 images (`FMNIST_CONVS`)."
     return SBNConvNet(in_shape, FMNIST_CONVS, n_out, noise=noise, loss=loss, dtype=dtype)
 
@@ -249,7 +270,8 @@ def fmnist_sbn_conv(est=None, in_shape=(1, 28, 28), n_out:int=10, noise='logisti
 class BNNConvNet(nn.Module):
     "Binary weights and activations for 28x28 images: FP conv, three binary-weight convs on ±1 inputs, FP linear head."
     def __init__(self, act, # callable returning a `BinaryActivation`
-                 n_out:int=10, in_channels:int=1,
+                 n_out:int=10, # classes (outputs of the linear head)
+                 in_channels:int=1, # channels of the input images
                  width:int=32): # channels of the first two convs (the last two have 2 x width)
         if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
             raise ValueError(f"BNNConvNet (model 'fmnist_bnn_conv'): width must be a positive integer, got {width!r}")
@@ -268,7 +290,13 @@ register_model('fmnist_bnn_conv', 'layered', (None, 28, 28), 'fashion_mnist',
 # %% ../nbs/12_models.ipynb #750ec8b1
 class BinConv(nn.Module):
     "ReSTE's binary conv on `act(x)` (±1 inputs): weights mean|W| sign(W) with ReSTE's backward, or full precision."
-    def __init__(self, act, in_ch, out_ch, kernel=3, stride=1, padding=1, binary_weights:bool=True):
+    def __init__(self, act, # factory of the binary activation modules, e.g. `lambda: BinaryActivation('st')`: each unit calls it for its own
+                 in_ch, # input channels
+                 out_ch, # output channels
+                 kernel=3, # kernel size
+                 stride=1, # stride of the conv
+                 padding=1, # zero padding on each side
+                 binary_weights:bool=True): # True: binary weights mean|W| sign(W) with ReSTE's backward; False: full-precision conv weights
         super().__init__()
         _check_act(act)
         self.act = act()
@@ -282,7 +310,12 @@ SHORTCUTS = ('A', 'B') # ResNet shortcuts at downsampling: 'A' zero-pads the cha
 
 class ResBlock(nn.Module):
     "ReSTE's block: `BN(ReLU(BinConv(x)))` twice plus the shortcut (option A zero-padding or FP 1x1 conv + BN)."
-    def __init__(self, act, in_ch, out_ch, stride=1, shortcut='A', binary_weights=True):
+    def __init__(self, act, # factory of the binary activation modules, e.g. `lambda: BinaryActivation('st')`: each unit calls it for its own
+                 in_ch, # input channels
+                 out_ch, # output channels (shortcut 'A': at least in_ch)
+                 stride=1, # stride of the first conv (2: downsample)
+                 shortcut='A', # at a change of shape: 'A' subsample and zero-pad the channels, 'B' FP 1x1 conv + BN (see `SHORTCUTS`)
+                 binary_weights=True): # True: binary weights mean|W| sign(W) with ReSTE's backward; False: full-precision conv weights
         super().__init__()
         if shortcut not in SHORTCUTS: raise ValueError(f"shortcut must be one of {', '.join(map(repr, SHORTCUTS))} ('A': subsample and zero-pad the channels, 'B': FP 1x1 conv + BN), got {shortcut!r}")
         if shortcut == 'A' and out_ch < in_ch:   # F.pad with a negative pad would crop channels
@@ -307,8 +340,13 @@ class ResBlock(nn.Module):
 # %% ../nbs/12_models.ipynb #895af6b8
 class ResNetCifar(nn.Module):
     "ReSTE's CIFAR ResNets: FP stem conv -> ReLU -> BN, binary stages, avgpool -> BatchNorm1d -> linear."
-    def __init__(self, act, blocks=(3, 3, 3), widths=(16, 32, 64), shortcut='A', n_out:int=10, in_channels:int=3,
-                 binary_weights:bool=True):
+    def __init__(self, act, # factory of the binary activation modules, e.g. `lambda: BinaryActivation('st')`: each unit calls it for its own
+                 blocks=(3, 3, 3), # residual blocks per stage
+                 widths=(16, 32, 64), # channels per stage (the first also the stem's); one per stage, not decreasing with shortcut 'A'
+                 shortcut='A', # 'A' subsample and zero-pad the channels, 'B' FP 1x1 conv + BN (see `SHORTCUTS`)
+                 n_out:int=10, # classes (outputs of the linear head)
+                 in_channels:int=3, # channels of the input images
+                 binary_weights:bool=True): # True: binary weights mean|W| sign(W) with ReSTE's backward; False: full-precision conv weights
         super().__init__()
         if shortcut not in SHORTCUTS: raise ValueError(f"shortcut must be one of {', '.join(map(repr, SHORTCUTS))} ('A': subsample and zero-pad the channels, 'B': FP 1x1 conv + BN), got {shortcut!r}")
         for arg, v in (('blocks', blocks), ('widths', widths)):
@@ -332,19 +370,28 @@ class ResNetCifar(nn.Module):
         return self.fc(self.bn(F.adaptive_avg_pool2d(out, 1).flatten(1)))
 
 # %% ../nbs/12_models.ipynb #d25ff68a
-def resnet20(act, n_out=10, in_channels=3, binary_weights=True):
+def resnet20(act, # factory of the binary activation modules, e.g. `lambda: BinaryActivation('st')`: each unit calls it for its own
+             n_out=10, # classes (outputs of the linear head)
+             in_channels=3, # channels of the input images
+             binary_weights=True): # True: binary weights mean|W| sign(W) with ReSTE's backward; False: full-precision conv weights
     "ReSTE's CIFAR ResNet-20 (16-32-64, option-A shortcuts)."
     return ResNetCifar(act, (3, 3, 3), (16, 32, 64), 'A', n_out, in_channels, binary_weights)
 
 # %% ../nbs/12_models.ipynb #3a9386c2
-def resnet18(act, n_out=10, in_channels=3, binary_weights=True):
+def resnet18(act, # factory of the binary activation modules, e.g. `lambda: BinaryActivation('st')`: each unit calls it for its own
+             n_out=10, # classes (outputs of the linear head)
+             in_channels=3, # channels of the input images
+             binary_weights=True): # True: binary weights mean|W| sign(W) with ReSTE's backward; False: full-precision conv weights
     "ReSTE's CIFAR ResNet-18 (64-128-256-512, FP 1x1 conv + BN shortcuts)."
     return ResNetCifar(act, (2, 2, 2, 2), (64, 128, 256, 512), 'B', n_out, in_channels, binary_weights)
 
 # %% ../nbs/12_models.ipynb #74a584db
 class VGGSmall(nn.Module):
     "ReSTE's VGG-small: FP conv 3->128, five binary convs (128-128-256-256-512-512), each conv -> ReLU -> BN (-> max-pool after convs 1, 3, 5), linear 8192->10."
-    def __init__(self, act, n_out=10, in_channels=3, binary_weights=True):
+    def __init__(self, act, # factory of the binary activation modules, e.g. `lambda: BinaryActivation('st')`: each unit calls it for its own
+                 n_out=10, # classes (outputs of the linear head)
+                 in_channels=3, # channels of the input images (32x32)
+                 binary_weights=True): # True: binary weights mean|W| sign(W) with ReSTE's backward; False: full-precision conv weights
         super().__init__()
         cfg = [(128, 128, True), (128, 256, False), (256, 256, True), (256, 512, False), (512, 512, True)]
         mods = [nn.Conv2d(in_channels, 128, 3, 1, 1, bias=False), nn.ReLU(), nn.BatchNorm2d(128)]
@@ -354,7 +401,10 @@ class VGGSmall(nn.Module):
     def forward(self, x): return self.fc(self.features(x).flatten(1))
 
 # %% ../nbs/12_models.ipynb #b9804cd8
-def vgg_small(act, n_out=10, in_channels=3, binary_weights=True):
+def vgg_small(act, # factory of the binary activation modules, e.g. `lambda: BinaryActivation('st')`: each unit calls it for its own
+              n_out=10, # classes (outputs of the linear head)
+              in_channels=3, # channels of the input images (32x32)
+              binary_weights=True): # True: binary weights mean|W| sign(W) with ReSTE's backward; False: full-precision conv weights
     "ReSTE's VGG-small."
     return VGGSmall(act, n_out, in_channels, binary_weights)
 
@@ -367,7 +417,10 @@ for _name, _fn, _shape, _what in (('resnet20', resnet20, (None, None, None), "Re
 # %% ../nbs/12_models.ipynb #6a4f7afb
 class VGG7(nn.Module):
     "BinaryDuo's CIFAR VGG-7 with binary activations and FP weights."
-    def __init__(self, act, n_out=10, in_channels=3, width:float=1.,
+    def __init__(self, act, # factory of the activation modules, e.g. `lambda: BinaryActivation('st')` or `lambda: Quantize(2)`: each unit calls it for its own
+                 n_out=10, # classes (outputs of the linear head)
+                 in_channels=3, # channels of the input images (32x32)
+                 width:float=1., # multiplier of the five binary layers' widths 64, 64, 128, 128, 512 (rounded; ignored if channels is given)
                  channels=None): # the five binary-layer widths explicitly (BinaryDuo's coupled stage: 45, 45, 90, 90, 336)
         super().__init__()
         _check_act(act, "lambda: BinaryActivation('st') or lambda: Quantize(2)")
@@ -389,7 +442,10 @@ class VGG7(nn.Module):
     def forward(self, x): return self.fc(self.features(x).flatten(1))
 
 # %% ../nbs/12_models.ipynb #72ac8a16
-def binaryduo_vgg7(act, n_out=10, in_channels=3, width=1.):
+def binaryduo_vgg7(act, # factory of the activation modules, e.g. `lambda: BinaryActivation('st')`: each unit calls it for its own
+                   n_out=10, # classes (outputs of the linear head)
+                   in_channels=3, # channels of the input images (32x32)
+                   width=1.): # multiplier of the binary layers' widths 64, 64, 128, 128, 512
     "BinaryDuo's VGG-7 (binary activations, FP weights)."
     return VGG7(act, n_out, in_channels, width)
 
@@ -425,7 +481,8 @@ def _check_shape(entry, in_shape):
 
 MODEL_DTYPES = {'float32': torch.float32, 'float64': torch.float64} # what a model's `dtype` parameter may name (`sbn-train --model sbn_mlp:dtype=float64`)
 
-def model_dtype(dtype) -> torch.dtype:
+def model_dtype(dtype # a name of `MODEL_DTYPES` ('float32', 'float64') or a floating point torch.dtype
+               ) -> torch.dtype:
     "The torch dtype of a model's `dtype` parameter: a name of `MODEL_DTYPES` (as the command line gives it) or a floating point `torch.dtype`."
     if isinstance(dtype, torch.dtype) and dtype.is_floating_point: return dtype
     if isinstance(dtype, str) and dtype in MODEL_DTYPES: return MODEL_DTYPES[dtype]
