@@ -66,7 +66,8 @@ def ternary() -> Quantize:
 # %% ../nbs/15_binaryduo.ipynb #7dfdc949
 class QuantMLP(nn.Sequential):
     "MLP `Linear -> BatchNorm1d -> act()` per hidden layer, linear head: sizes [n_in, n_1, ..., n_out]."
-    def __init__(self, sizes, act=ternary):
+    def __init__(self, sizes, # [n_in, n_1, ..., n_out]: inputs, hidden widths (at least one), head outputs
+                 act=ternary): # factory of the activation modules, e.g. `lambda: Quantize(2)`: each hidden layer calls it for its own
         try: n_sizes = len(sizes)
         except TypeError: n_sizes = 0
         if isinstance(sizes, str) or n_sizes < 3 or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in sizes):
@@ -81,7 +82,9 @@ class QuantMLP(nn.Sequential):
         return nn.Sequential(collections.OrderedDict(list(self._modules.items())[idx])) if isinstance(idx, slice) else super().__getitem__(idx)
 
 # %% ../nbs/15_binaryduo.ipynb #2a701502
-def binaryduo_vgg7_coupled(n_out=10, in_channels=3, channels=(45, 45, 90, 90, 336)):
+def binaryduo_vgg7_coupled(n_out=10, # classes (outputs of the linear head)
+                           in_channels=3, # channels of the input images (32x32)
+                           channels=(45, 45, 90, 90, 336)): # the five ternary layers' widths; the reference's give the decoupled net about the binary baseline's binary-input weights
     "BinaryDuo's coupled VGG-7 for CIFAR-10: ternary activations, the reference's reduced widths."
     return VGG7(ternary, n_out, in_channels, channels=channels)
 
@@ -96,7 +99,11 @@ def _positive_ints(name, v):
 
 class DuoResNet(nn.Module):
     "ResNet-18 variant (ours, after BinaryDuo's ImageNet resnet_sc): FP stem, blocks h <- BN(conv(act(h))) + shortcut(h) around every conv, ReLU-pool-linear head."
-    def __init__(self, act=ternary, widths=(64, 90, 180, 360), blocks=(2, 2, 2, 2), n_out=10, in_channels=3):
+    def __init__(self, act=ternary, # factory of the activation modules, e.g. `lambda: Quantize(2)`: each conv's input unit calls it for its own
+                 widths=(64, 90, 180, 360), # channels per stage (the first also the stem's)
+                 blocks=(2, 2, 2, 2), # basic blocks (two convs each) per stage; one entry per stage, as widths
+                 n_out=10, # classes (outputs of the linear head)
+                 in_channels=3): # channels of the input images
         super().__init__()
         _check_act(act, 'lambda: Quantize(2)')
         widths, blocks = _positive_ints('widths', widths), _positive_ints('blocks', blocks)
@@ -124,7 +131,8 @@ class DuoResNet(nn.Module):
 # %% ../nbs/15_binaryduo.ipynb #ea178bbf
 class DuoBinary(nn.Module):
     "Two binary units per input unit: u_k = b(s_k y + t_k) (s: `weight`, t: `bias`; 1 and -1/4, +1/4 at init), stacked on `dim`."
-    def __init__(self, channels:int, shift:float=0.25,
+    def __init__(self, channels:int, # input units (channels) to decouple; it outputs two per unit
+                 shift:float=0.25, # > 0: the two units' biases t start at -shift and +shift (1/4 reproduces a ternary unit exactly)
                  proxy=None, # backward of the binary units (see `Quantize`)
                  dim:int=-1): # the feature dimension, counted from the end: -1 for a Linear consumer, -3 for a Conv2d
         super().__init__()
@@ -181,7 +189,8 @@ def _consumers(model, units=lambda m: isinstance(m, (Quantize, DuoBinary))):
     return out
 
 # %% ../nbs/15_binaryduo.ipynb #4c6d71c1
-def binary_input_params(model:nn.Module) -> int:
+def binary_input_params(model:nn.Module # a network with `Quantize` or `DuoBinary` units
+                       ) -> int:
     "Number of weights of the layers that read quantised (binary, ternary, ...) activations."
     return sum(l.consumer.weight.numel() for l in _consumers(model))
 
@@ -214,7 +223,8 @@ def _check_halvable(l:_Link):
 def _is_ternary(m): return isinstance(m, Quantize) and m.steps == 2
 
 @torch.no_grad()
-def decouple(model:nn.Module, proxy=None # backward of the new binary units: a registry local estimator (spec or instance)
+def decouple(model:nn.Module, # a coupled network: ternary `Quantize(2)` units, each in an `nn.Sequential` before the Linear or Conv2d that reads it
+             proxy=None # backward of the new binary units: a registry local estimator (spec or instance)
             ) -> nn.Module:
     "A copy of `model` with every ternary `Quantize` replaced by a `DuoBinary` and its consumer's weights halved and doubled."
     if not isinstance(model, nn.Module): raise ValueError(f"model must be an nn.Module, got {type(model).__name__} {model!r}")
@@ -239,7 +249,11 @@ register_transform('decouple')(decouple)
 
 # %% ../nbs/15_binaryduo.ipynb #634e97de
 @register_model('duo_mlp', 'layered', (None,), 'digits', "BinaryDuo-style MLP: (Linear, BN, Quantize(steps)) x 2, linear head; coupled: steps=2", needs_est=False)
-def duo_mlp(est=None, in_shape=(64,), n_out:int=10, hidden:int=70, steps:int=2):
+def duo_mlp(est=None, # steps=1 only: the binary units' backward, a local estimator that does not sample; else not used
+            in_shape=(64,), # shape of one input; flattened to prod(in_shape) inputs
+            n_out:int=10, # classes (outputs of the linear head)
+            hidden:int=70, # units of each of the two hidden layers
+            steps:int=2): # n of the `Quantize(n)` units: 1 binary, 2 ternary (coupled), 3 two-bit
     "`QuantMLP` [inputs, hidden, hidden, n_out] with `Quantize(steps)` units (binary ones take `est` as their backward)."
     if isinstance(hidden, bool) or not isinstance(hidden, numbers.Integral) or hidden < 1: raise ValueError(f"model 'duo_mlp': hidden must be a positive integer, got {hidden!r}")
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
@@ -248,12 +262,16 @@ def duo_mlp(est=None, in_shape=(64,), n_out:int=10, hidden:int=70, steps:int=2):
 
 # %% ../nbs/15_binaryduo.ipynb #88c9ebdb
 @register_model('duo_vgg7', 'layered', (None, 32, 32), 'cifar10', "BinaryDuo's coupled VGG-7 (ternary, 45-45-90-90-336)", needs_est=False)
-def duo_vgg7(est=None, in_shape=(3, 32, 32), n_out:int=10):
+def duo_vgg7(est=None, # not used: the coupled net's ternary units take no estimator
+             in_shape=(3, 32, 32), # (C, 32, 32) of one input: C input channels
+             n_out:int=10): # classes (outputs of the linear head)
     "BinaryDuo's coupled VGG-7 (`binaryduo_vgg7_coupled`)."
     return binaryduo_vgg7_coupled(n_out, in_shape[0])
 
 # %% ../nbs/15_binaryduo.ipynb #b037c1be
 @register_model('duo_resnet18', 'layered', (None, None, None), 'cifar10', "coupled ResNet-18 variant, ours: BinaryDuo's ImageNet widths 64-90-180-360 (ternary), CIFAR stem, FP weights", needs_est=False)
-def duo_resnet18(est=None, in_shape=(3, 32, 32), n_out:int=10):
+def duo_resnet18(est=None, # not used: the coupled net's ternary units take no estimator
+                 in_shape=(3, 32, 32), # (C, H, W) of one input: C input channels, any size
+                 n_out:int=10): # classes (outputs of the linear head)
     "The coupled ResNet-18 variant (`DuoResNet`), ours: BinaryDuo's ImageNet widths, a CIFAR stem, full-precision weights."
     return DuoResNet(n_out=n_out, in_channels=in_shape[0])
