@@ -38,7 +38,9 @@ def _reste_o(epoch, epochs, o_end):
     epoch, epochs = _check_epoch(epoch, epochs)
     return 1 + (o_end - 1) * (1 - math.cos(math.pi / 2 * min(epoch, epochs) / epochs))
 
-def power_function(z:torch.Tensor, o:float) -> torch.Tensor:
+def power_function(z:torch.Tensor, # pre-activations (or latent weights)
+                   o:float # power o >= 1: f_1 is the identity, larger o is closer to sign
+                  ) -> torch.Tensor:
     "ReSTE's equivalent forward f_o(z) = sign(z)|z|^(1/o), o >= 1 (the paper's, without rectification)."
     _check_reste_params(o, 1.5, 0.1)
     return torch.sign(z) * z.abs() ** (1 / o)
@@ -65,7 +67,9 @@ def _reste_slope(z, o, t, m):
     return torch.where(az <= m, _onto(m ** (1 / o) / m, az), torch.where(az <= t, power, az.clamp(0., 0.))).to(z.dtype)
 
 def reste_slope(z:torch.Tensor, # pre-activations (or latent weights)
-                o:float, t:float=1.5, m:float=0.1 # power, clipping threshold, secant interval
+                o:float, # power o >= 1: 1 is the clipped identity, larger is closer to sign
+                t:float=1.5, # clipping threshold: slope 0 for |z| > t
+                m:float=0.1 # secant interval, 0 < m < t: constant slope m^(1/o)/m for |z| <= m
                ) -> torch.Tensor:
     "ReSTE's backward: secant m^(1/o)/m on |z| <= m, (1/o)|z|^((1-o)/o) on m < |z| <= t, 0 beyond t; ValueError if the secant overflows `z`'s dtype."
     _check_reste_params(o, t, m)
@@ -79,7 +83,11 @@ def _reste_proxy(z, o, t, m):
     aw = w.abs()   # the power branch's |w| clamped to its own [m, t]: at w = 0 its unused derivative would be 0 * inf = NaN in torch.where's backward
     return torch.where(aw <= m, w * (m ** (1 / o) / m), torch.sign(w) * aw.clamp(min=m, max=t) ** (1 / o)).to(z.dtype)
 
-def reste_proxy(z:torch.Tensor, o:float, t:float=1.5, m:float=0.1) -> torch.Tensor:
+def reste_proxy(z:torch.Tensor, # pre-activations (or latent weights)
+                o:float, # power o >= 1: 1 is the clipped identity, larger is closer to sign
+                t:float=1.5, # clipping threshold: constant ±t^(1/o) for |z| > t
+                m:float=0.1 # secant interval, 0 < m < t: constant slope m^(1/o)/m for |z| <= m
+               ) -> torch.Tensor:
     "The continuous function whose derivative is `reste_slope`: secant on [-m, m], f_o up to t, constant beyond."
     _check_reste_params(o, t, m)
     return _reste_proxy(z, o, t, m)
@@ -88,7 +96,8 @@ def reste_proxy(z:torch.Tensor, o:float, t:float=1.5, m:float=0.1) -> torch.Tens
 @register_estimator('reste')
 class ReSTE(StraightThrough):
     "Rectified straight-through: ±1 forward, backward the rectified derivative of sign(z)|z|^(1/o)."
-    def __init__(self, noise='logistic', deterministic=False,
+    def __init__(self, noise='logistic', # noise of the stochastic forward (see `NOISES`)
+                 deterministic=False, # forward `sign(z)` instead of sampling (the paper's; its binary-weight layers use it)
                  o=3.0, # power; 1 is the clipped identity, larger is closer to sign
                  t=1.5, # clipping threshold: zero slope for |z| > t
                  m=0.1): # secant interval: constant slope m^(1/o)/m for |z| <= m
@@ -170,13 +179,16 @@ class ReSTESchedule:
         self._apply()
 
 # %% ../nbs/06_reste.ipynb #3c1a839d
-def estimating_error(z:torch.Tensor, o:float) -> float:
+def estimating_error(z:torch.Tensor, # the inputs of sign: pre-activations (or latent weights)
+                     o:float # power o >= 1 of the equivalent forward f_o
+                    ) -> float:
     "ReSTE's estimating error D(sign(z), f_o(z)), D the Euclidean distance (sign(0) = +1), computed in float64."
     z = z.detach().double()   # a 16-bit norm would round (and overflow) at this size
     return (sign_pm(z) - power_function(z, o)).norm().item()
 
 # %% ../nbs/06_reste.ipynb #f307ecce
-def gradient_stability(grad:torch.Tensor) -> float:
+def gradient_stability(grad:torch.Tensor # the gradient of the loss in a layer's pre-activations (at least two entries)
+                      ) -> float:
     "ReSTE's gradient (in)stability Var(|grad|), the unbiased sample variance over all entries (at least two), computed in float64."
     if grad.numel() < 2: raise ValueError(f"grad must have at least 2 entries (the unbiased variance of fewer is undefined), got {grad.numel()}")
     return grad.detach().double().abs().flatten().var().item()   # in 16 bits a variance of 1e-9 underflows to 0
@@ -184,7 +196,8 @@ def gradient_stability(grad:torch.Tensor) -> float:
 # %% ../nbs/06_reste.ipynb #401c36dc
 class ReSTEIndicators:
     "Per-layer estimating error and gradient stability of every `ReSTE` module in `model`, each `BinaryActivation` named after itself."
-    def __init__(self, model:nn.Module):
+    def __init__(self, model:nn.Module # a network with `ReSTE` modules: `BinaryActivation(ReSTE)` units or ReSTE weight binarizers
+                ):
         acts = [(n, m) for n, m in model.named_modules() if isinstance(m, BinaryActivation) and isinstance(m.est, ReSTE)]
         shared = {id(m.est) for _, m in acts}   # the ReSTE of the activations: its calls are named after the activation that made them
         self.named = acts + [(n or type(m).__name__, m) for n, m in model.named_modules() if isinstance(m, ReSTE) and id(m) not in shared]
