@@ -15,7 +15,8 @@ from .straight_through import sign_pm
 from .binary_weights import binary_weight_parameters, MirrorDescent, _positive, _finite, _binary_flag, _check_state_dict
 
 # %% ../nbs/20_binary_optimizers.ipynb #26545954
-def binary_param_groups(model:nn.Module) -> list:
+def binary_param_groups(model:nn.Module # a network with binary-weight layers (`binary_weight_parameters` finds their latent weights)
+                       ) -> list:
     "[{'params': latent binary weights, 'binary': True}, {'params': every other parameter, 'binary': False}]"
     latent = binary_weight_parameters(model)
     ids = {id(p) for p in latent}
@@ -126,7 +127,10 @@ class Bop(torch.optim.Optimizer):
     def __init__(self, params, # groups as from `binary_param_groups`; groups without binary=True are real-valued
                  threshold=1e-8, # flip threshold tau on |m|
                  gamma=1e-4, # adaptivity rate of the gradient's moving average m
-                 lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.): # Adam for the real-valued groups
+                 lr=1e-3, # Adam's learning rate, > 0 (real-valued groups; Bop's flips take none)
+                 betas=(0.9, 0.999), # Adam's moving-average rates (beta1, beta2), each in [0, 1) (real-valued groups)
+                 eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
+                 weight_decay=0.): # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0)
         threshold, gamma, lr = _positive('threshold', threshold), _unit('gamma', gamma, closed=True), _positive('lr', lr)
         super().__init__(params, dict(threshold=threshold, gamma=gamma, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, binary=False))
         _check_groups(self, 'bop')
@@ -175,7 +179,9 @@ class BayesBiNN(torch.optim.Optimizer):
                  init_lambda=10., # |lambda| at the start, with the sign of the parameter's initial value
                  beta=0., # momentum of the lambda update (0: the plain rule)
                  scale_eps=1e-10, # added to 1 - w_r^2 and to 1 - tanh^2(lambda) in s, as in the authors' code
-                 betas=(0.9, 0.999), eps=1e-8, weight_decay=0.): # Adam for the real-valued groups
+                 betas=(0.9, 0.999), # Adam's moving-average rates (beta1, beta2), each in [0, 1) (real-valued groups)
+                 eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
+                 weight_decay=0.): # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0: prior_lambda plays that role)
         lr, temperature = _positive('lr', lr), _positive('temperature', temperature)
         train_size = check_count('train_size', _scalar(train_size))
         beta = _unit('beta', beta)
@@ -283,7 +289,9 @@ class MirrorDescentAdam(MirrorDescent):
                  lr:float, # step size epsilon in the mirror space, and Adam's rate for the real-valued groups
                  weight_decay:float=0., # entropy decay of the latents (binary groups), as `MirrorDescent`'s
                  clip:float=None, # Bregman projection onto |eta| <= clip (binary groups; None: none)
-                 betas=(0.9, 0.999), eps=1e-8, adam_weight_decay=0.): # Adam for the real-valued groups
+                 betas=(0.9, 0.999), # Adam's moving-average rates (beta1, beta2), each in [0, 1) (real-valued groups)
+                 eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
+                 adam_weight_decay=0.): # Adam's weight decay, >= 0 (real-valued groups; a real-valued group's own weight_decay overrides it)
         torch.optim.Optimizer.__init__(self, params, dict(lr=lr, weight_decay=weight_decay, clip=clip, betas=betas, eps=eps,
                                                           adam_weight_decay=adam_weight_decay, binary=False))
         _check_groups(self, 'mirror_descent')
@@ -322,13 +330,15 @@ def _from_cfg(kw, who, keys={'lr': 'lr', 'weight_decay': 'weight_decay'}): # eac
     for k, c in keys.items():
         if k in kw: raise ValueError(f"{who}: {k} comes from cfg.{c} (the trainer's --{c.replace('_', '-')}), not from a keyword argument; got {k}={kw[k]!r}")
 
-def make_bop(params, cfg,
+def make_bop(params, # groups from `binary_param_groups(model)`
+             cfg, # the trainer's `TrainConfig`: Adam's lr and weight_decay for the real-valued groups
              **kw): # Bop's `threshold`, `gamma`
     "Bop for `sbn-train --optimizer bop[:threshold=..,gamma=..]`: params from `binary_param_groups(model)`, Adam at cfg.lr for the real-valued ones."
     _from_cfg(kw, 'make_bop')
     return Bop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
 
-def make_bayesbinn(params, cfg,
+def make_bayesbinn(params, # groups from `binary_param_groups(model)`
+                   cfg, # the trainer's `TrainConfig`: lr (the step on lambda and Adam's) and Adam's weight_decay
                    train_size:int=None, # N; default cfg.train_size
                    **kw): # BayesBiNN's `temperature`, `init_lambda`, `prior_lambda`, `beta`, `scale_eps`
     "BayesBiNN for `sbn-train --optimizer bayesbinn[:temperature=..,...]`: step cfg.lr, training-set size `train_size` (or cfg.train_size)."
@@ -337,7 +347,8 @@ def make_bayesbinn(params, cfg,
     if n is None: raise ValueError("bayesbinn needs the training-set size: pass train_size (the trainer knows it) or set cfg.train_size")
     return BayesBiNN(params, train_size=n, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
 
-def make_mirror_descent(params, cfg,
+def make_mirror_descent(params, # groups from `binary_param_groups(model)`
+                        cfg, # the trainer's `TrainConfig`: lr for both kinds of groups, weight_decay Adam's
                         **kw): # `MirrorDescentAdam`'s `weight_decay` (of the latents) and `clip`
     "MirrorDescentAdam for `sbn-train --optimizer mirror_descent[:weight_decay=..,clip=..]`: rate cfg.lr for both kinds of groups, cfg.weight_decay Adam's."
     _from_cfg(kw, 'make_mirror_descent', {'lr': 'lr', 'adam_weight_decay': 'weight_decay'})   # weight_decay is the latents' own

@@ -493,7 +493,7 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
               in_shape=None, # shape of one input; default: the registered one (needed where it says 'any')
               n_out:int=10, # classes (or outputs of a logistic-loss SBN)
               **kwargs # model parameters (e.g. width, depth, loss; override those of the spec)
-             ) -> nn.Module:
+             ) -> nn.Module: # the model, built for `est`
     "The model called `name`, built for estimator `est`."
     if isinstance(name, str): name = name.strip()
     if isinstance(name, str) and ':' in name:
