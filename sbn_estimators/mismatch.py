@@ -69,7 +69,13 @@ def smoothed_grad_samples(f, # f(params) -> [k] losses, params: one tensor [k, *
     return [torch.cat(g) for g in zip(*parts)]
 
 # %% ../nbs/04a_mismatch.ipynb #a414773a
-def smoothed_grad(f, params, sigma=0.01, samples:int=1000, seed:int=0, chunk:int=256) -> list:
+def smoothed_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape] per parameter tensor
+                  params, # the point w: a list of tensors
+                  sigma=0.01, # smoothing scale σ > 0: a number or one per tensor
+                  samples:int=1000, # antithetic pairs N (2N evaluations of the loss)
+                  seed:int=0, # seed of the Gaussian perturbations
+                  chunk:int=256 # perturbations evaluated per call of f (memory; the draws do not depend on it)
+                 ) -> list:
     "Antithetic Monte Carlo estimate of the gradient of the smoothed loss E[L(w + σε)], one tensor per parameter tensor."
     chunks = _antithetic_chunks(f, params, sigma, samples, seed, chunk)
     total = [torch.zeros_like(p.detach()) for p in params]
@@ -150,7 +156,8 @@ def _has_activations(model) -> bool:
     "Whether a proxy gives some unit of `model` its forward too (a BinaryActivation's estimator), not only its backward (Quantize's proxy)."
     return any(attr == 'est' for _, attr in _proxy_slots(model))
 
-def set_proxy(model:nn.Module, proxy # registry spec or `LocalEstimator`; None resets modules with a `proxy` to their own backward
+def set_proxy(model:nn.Module, # a network with binary units (`BinaryActivation`s, or `Quantize(1)`-like modules with a `proxy`), changed in place and returned
+              proxy # registry spec or `LocalEstimator`; None resets modules with a `proxy` to their own backward
              ) -> nn.Module:
     "Give every binary unit of `model` the backward of local estimator `proxy` (a BinaryActivation's forward too, so there it must be sign(a))."
     if proxy is not None: proxy_estimator(proxy, check_forward=_has_activations(model))   # refused before any unit changes
@@ -161,12 +168,15 @@ def set_proxy(model:nn.Module, proxy # registry spec or `LocalEstimator`; None r
     return model
 
 # %% ../nbs/04a_mismatch.ipynb #8fd77edd
-def weight_names(model:nn.Module) -> list:
+def weight_names(model:nn.Module # any network
+                ) -> list:
     "Names of the weights of every Linear and Conv2d of `model`, in order."
     return [f'{n}.weight' if n else 'weight' for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
 
 # %% ../nbs/04a_mismatch.ipynb #a5a9e915
-def module_loss(model:nn.Module, x, y, # the network and one batch
+def module_loss(model:nn.Module, # the network; its forward must not draw random numbers (vmapped)
+                x, # one batch of inputs
+                y, # the batch's targets
                 names:list, # parameters to replace (see `weight_names`)
                 loss:str='cross_entropy'): # per-example loss name (see `LOSSES`)
     "f(params) -> [k] mean losses of `model` on (x, y) with the named parameters replaced (batched; buffers untouched)."
@@ -243,14 +253,17 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
                          f"({bn[0]!r}) normalises with the statistics of the batch; pass a batch of at least 2 examples")
     return list(names)
 
-def mismatch(model:nn.Module, x, y, # a network with binary (or quantised) units and one batch
+def mismatch(model:nn.Module, # a network with binary (or quantised) units
+             x, # one batch of inputs (at least 2 examples where the model has batch norm)
+             y, # the batch's targets
              proxies=(None,), # backward proxies of the binary units to compare (registry specs, estimators; None: the model's own)
              rel_sigma:float=0.1, # smoothing scale per layer, relative to the rms of the layer's weights
              samples:int=2000, # antithetic pairs per layer (two halves of samples // 2)
              seed:int=0, # seeds the perturbations (each layer and half its own stream)
              chunk:int=500, # perturbed points per batched forward pass (memory; the numbers do not depend on it)
              names=None, # weights to measure (default: every Linear/Conv2d weight)
-             loss:str='cross_entropy') -> dict:
+             loss:str='cross_entropy' # per-example loss name (see `LOSSES`)
+            ) -> dict:
     "Per-layer cosines between the backprop gradients of `proxies` and the smoothed-loss gradient of the quantised network."
     names = _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed)
     loss_fn = get_loss(loss)
@@ -329,7 +342,7 @@ def _check_plot_args(results, proxy) -> dict:
 
 def plot_mismatch(results:dict, # {setting label: mismatch(...) result with a single proxy, or pick one with `proxy`}
                   proxy=None, # which proxy of each result to show (default: its only one)
-                  title:str='gradient mismatch'):
+                  title:str='gradient mismatch'): # the figure's title
     "One panel per layer: corrected cosine (bars), raw cosine (dots) and noise ceiling (dashes) of every setting."
     import matplotlib.pyplot as plt
     shown = _check_plot_args(results, proxy)
