@@ -187,11 +187,14 @@ class _BinaryWeight:
 # %% ../nbs/07_binary_weights.ipynb #2b60483b
 class BinaryWeightLinear(_BinaryWeight, nn.Linear):
     "Linear layer with binary weights; `weight` holds the latent logits."
-    def __init__(self, in_features, out_features, bias=True,
-                 deterministic=True, # forward the mode sign(eta) instead of a sample
+    def __init__(self, in_features, # inputs of each example
+                 out_features, # outputs of each example
+                 bias=True, # a full-precision bias per output
+                 deterministic=True, # forward the mode sign(eta) instead of a sample (the default binarizer; a `binarize` module has its own forward)
                  scale='none', # 'none', 'tensor' or 'channel' (XNOR alpha)
                  binarize=None, # optional module latent -> ±1 with its own backward (default: `bernoulli_weights`)
-                 device=None, dtype=None):
+                 device=None, # device of the parameters (as `nn.Linear`'s)
+                 dtype=None): # floating point dtype of the parameters (as `nn.Linear`'s)
         nn.Linear.__init__(self, in_features, out_features, bias, device, dtype)
         self._setup(deterministic, scale, binarize)
     def forward(self, x): return self._scaled_forward(F.linear, x, (-1,))
@@ -200,8 +203,19 @@ class BinaryWeightLinear(_BinaryWeight, nn.Linear):
 # %% ../nbs/07_binary_weights.ipynb #7758fb2f
 class BinaryWeightConv2d(_BinaryWeight, nn.Conv2d):
     "2-D convolution with binary weights; `weight` holds the latent logits. Other arguments as `nn.Conv2d`."
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 deterministic=True, scale='none', binarize=None, device=None, dtype=None):
+    def __init__(self, in_channels, # input channels
+                 out_channels, # output channels
+                 kernel_size, # kernel size: an int or (height, width)
+                 stride=1, # stride of the convolution
+                 padding=0, # zero padding on each side (or 'same', 'valid', as `nn.Conv2d`)
+                 dilation=1, # spacing between kernel elements
+                 groups=1, # blocked connections from input to output channels (as `nn.Conv2d`)
+                 bias=True, # a full-precision bias per output channel
+                 deterministic=True, # forward the mode sign(eta) instead of a sample (the default binarizer; a `binarize` module has its own forward)
+                 scale='none', # 'none', 'tensor' or 'channel' (XNOR alpha)
+                 binarize=None, # optional module latent -> ±1 with its own backward (default: `bernoulli_weights`)
+                 device=None, # device of the parameters (as `nn.Conv2d`'s)
+                 dtype=None): # floating point dtype of the parameters (as `nn.Conv2d`'s)
         nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                            device=device, dtype=dtype)
         self._setup(deterministic, scale, binarize)
@@ -209,17 +223,19 @@ class BinaryWeightConv2d(_BinaryWeight, nn.Conv2d):
     def extra_repr(self): return super().extra_repr() + f', deterministic={self.deterministic}, scale={self.scale!r}'
 
 # %% ../nbs/07_binary_weights.ipynb #1d290e28
-def binary_weight_layers(model:nn.Module) -> dict:
+def binary_weight_layers(model:nn.Module # any network
+                        ) -> dict:
     "Every binary-weight layer of `model`, by its name in `model.named_modules()`."
     return {n: m for n, m in model.named_modules() if isinstance(m, _BinaryWeight)}
 
 # %% ../nbs/07_binary_weights.ipynb #7c5adcc8
-def binary_weight_parameters(model:nn.Module) -> list:
+def binary_weight_parameters(model:nn.Module # any network
+                            ) -> list:
     "The latent weights of every binary-weight layer in `model` (for `MirrorDescent`)."
     return [m.weight for m in binary_weight_layers(model).values()]
 
 # %% ../nbs/07_binary_weights.ipynb #084cf0dd
-def weight_penalty(model:nn.Module):
+def weight_penalty(model:nn.Module): # any network
     "Sum of the binary-weight layers' penalties (`penalty()`), or None if none has one: what the trainer adds to the loss."
     pens = [p for m in binary_weight_layers(model).values() if (p := m.penalty()) is not None]
     return sum(pens) if pens else None
