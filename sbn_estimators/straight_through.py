@@ -13,7 +13,8 @@ from .sbn import *
 from .estimators import *
 
 # %% ../nbs/05_straight_through.ipynb #ac72fdd9
-def sign_pm(a:torch.Tensor) -> torch.Tensor:
+def sign_pm(a:torch.Tensor # pre-activations (or latent weights)
+           ) -> torch.Tensor:
     "±1 states: +1 where `a >= 0`, -1 where `a < 0`, NaN where `a` is NaN (same dtype and device as `a`)."
     return torch.where(a < 0, -1., a.clamp(1., 1.)).to(a)   # clamp keeps NaN: a NaN unit is not a confident -1
 
@@ -119,7 +120,8 @@ class IdentityST(StraightThrough):
 @register_estimator('clipped_st')
 class ClippedST(StraightThrough):
     "Clipped identity (BinaryNet): backward 1 where |a| <= threshold, else 0."
-    def __init__(self, noise='logistic', deterministic=False,
+    def __init__(self, noise='logistic', # noise of the stochastic forward (see `NOISES`)
+                 deterministic=False, # forward `sign(a)` instead of sampling
                  threshold=1.0): # the slope is 1 on [-threshold, threshold], edges included
         super().__init__(noise, deterministic)
         self.threshold = _check_positive('threshold', threshold)
@@ -141,7 +143,8 @@ _SWISH_BA_MAX = 1e4 # |beta a| clamped here: beyond it the slope is 0 and the pr
 @register_estimator('swish_sign')
 class SwishSign(StraightThrough):
     "BNN+'s SignSwish: backward the derivative of 2 sigmoid(beta a)(1 + beta a (1 - sigmoid(beta a))) - 1."
-    def __init__(self, noise='logistic', deterministic=False,
+    def __init__(self, noise='logistic', # noise of the stochastic forward (see `NOISES`)
+                 deterministic=False, # forward `sign(a)` instead of sampling
                  beta=5.0): # steepness in (0, 1e6]; the proxy tends to sign(a) as beta grows
         super().__init__(noise, deterministic)
         self.beta = _check_positive('beta', beta, high=1e6)   # the slope at 0 is beta: finite in float32 too

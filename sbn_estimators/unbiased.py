@@ -165,13 +165,16 @@ class Reinforce(Estimator):
         return reduce_loss((f + (f - B).detach() * (score - score.detach())).mean(0))
 
 # %% ../nbs/08_unbiased.ipynb #1a8e5ca7
-def unit_logit(a:torch.Tensor, noise) -> torch.Tensor: # noise: name or `Noise`
+def unit_logit(a:torch.Tensor, # pre-activations
+               noise # noise name (see `NOISES`) or `Noise`
+              ) -> torch.Tensor:
     "phi(a) = log F(a) - log F(-a), the logit of P(x = +1 | a)."
     noise = get_noise(noise)
     return noise.log_cdf(a) - noise.log_cdf(-a)
 
 # %% ../nbs/08_unbiased.ipynb #4bdf7d35
-def check_logit_noise(net:SBNMLP, name:str):
+def check_logit_noise(net:SBNMLP, # the SBN whose noise is checked
+                      name:str): # the estimator's name, for the message
     "Raise `ValueError` unless F(a) is strictly inside (0, 1) for every a (logistic or normal noise)."
     if net.noise.name not in ('logistic', 'normal'):
         raise ValueError(f"{name} needs a noise with 0 < F(a) < 1 for every a (logistic or normal); "
@@ -179,10 +182,11 @@ def check_logit_noise(net:SBNMLP, name:str):
 
 # %% ../nbs/08_unbiased.ipynb #53115ffc
 @torch.no_grad()
-def downstream_loss(net:SBNMLP, params, # network and its (possibly batched) parameters
+def downstream_loss(net:SBNMLP, # the SBN
+                    params, # its (possibly batched) parameters, as `layer_params` takes them
                     k:int, # index of the binary layer the states belong to (0 = first)
                     h:torch.Tensor, # flat states of binary layer k, [m, ..., B, n_k]
-                    y):
+                    y): # the batch's targets
     "Per-example loss `[m, ..., B]` of the network continued from `h` with fresh samples in later layers."
     for j in range(k + 1, len(net.layer_params(params)) - 1): h = sample_states(net.layer(j, h, params), net.noise)
     return net.loss(net.head(h, params), y)
@@ -242,7 +246,10 @@ def _check_shape(shape) -> tuple:
     raise ValueError(f"shape must be a non-negative integer or a sequence of them (as torch.rand takes it), got {shape!r}")
 
 def dirichlet_copula(n:int, # number of samples, n >= 2
-                     shape, device=None, dtype=None) -> torch.Tensor:
+                     shape, # shape of each sample: an int or a sequence of ints >= 0, as `torch.rand` takes it
+                     device=None, # device of the result (None: the default)
+                     dtype=None # real floating point dtype (None: the default dtype; 16-bit ones drawn in float32)
+                    ) -> torch.Tensor:
     "[n, *shape] uniforms in [0, 1) with uniform marginals, exchangeable and negatively correlated (antithetic for n = 2)."
     _check_copula_n(n)
     shape = _check_shape(shape)
