@@ -25,7 +25,8 @@ class SBNConvNet(nn.Module):
                  n_out:int, # head outputs
                  noise='logistic', # noise of every binary unit (see `NOISES`)
                  loss='cross_entropy', # per-example loss name (see `LOSSES`) or callable
-                 dtype=torch.float32, device=None):
+                 dtype=torch.float32, # floating point dtype of the parameters (None: the default dtype)
+                 device=None): # device of the parameters (None: the default)
         super().__init__()
         whole = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
         if not isinstance(in_shape, (tuple, list)) or len(in_shape) != 3 or not all(map(whole, in_shape)): raise ValueError(f"in_shape must be (C, H, W) of positive integers, got {in_shape}")
@@ -117,7 +118,8 @@ class SBNConvNet(nn.Module):
     def extra_repr(self): return f"in_shape={self.in_shape}, convs={self.convs}, noise={self.noise.name!r}, loss={self.loss_name!r}"
 
 # %% ../nbs/10a_sbn_conv.ipynb #9f4c541b
-def unroll(net:SBNConvNet, params=None):
+def unroll(net:SBNConvNet, # the conv SBN
+           params=None): # its unbatched parameters `[(W, b), ...]` (None: its own)
     "The equivalent `SBNMLP` and its parameters `[(W, b), ...]`, differentiable in the conv parameters."
     *hidden, head = net.layer_params(params)
     mlp = SBNMLP(net.sizes, noise=net.noise, loss=net.loss, dtype=head[0].dtype, device=head[0].device)
@@ -157,8 +159,11 @@ def conv_flip_backward(g, # upstream G^k, [B, C_out, H', W']
                        x_out, # output states [B, C_out, H', W']
                        a, # pre-activations [B, C_out, H', W']
                        W, # kernels [C_out, C_in, k, k]
-                       noise:Noise, stride:int, padding:int,
-                       chunk:int=None, backend:str=None # chunk of the eager path, backend (see `flip_sum`)
+                       noise:Noise, # the units' noise (a `Noise`, see `get_noise`)
+                       stride:int, # the layer's stride, >= 1
+                       padding:int, # the layer's zero padding, >= 0
+                       chunk:int=None, # most entries of a term tensor in the eager path (see `flip_sum`)
+                       backend:str=None # 'auto', 'eager' or 'compiled'; None: $PSA_BACKEND, else 'auto' (see `psa_backend`)
                       ): # G^{k-1}, [B, C_in, H, W]
     "The PSA single-flip sum of a conv layer: `flip_sum` over unfolded receptive fields, folded back."
     _check_conv_flip(g, x_in, x_out, a, W, noise, stride, padding)
@@ -186,7 +191,9 @@ def conv_flip_backward(g, # upstream G^k, [B, C_out, H', W']
 
 class ConvOps:
     "PSA's per-layer operations for binary conv layer `k` of an `SBNConvNet`."
-    def __init__(self, net, k): self.net, self.k = net, k
+    def __init__(self, net, # the `SBNConvNet`
+                 k): # index of its binary conv layer (0 = first)
+        self.net, self.k = net, k
     def affine(self, h, W, b): return self.net.conv(self.k, h, W, b)
     def flip_backward(self, g, x_in, x_out, a, W, noise, backend=None):
         _, _, s, p = self.net.convs[self.k]
