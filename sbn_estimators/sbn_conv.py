@@ -208,6 +208,6 @@ CIFAR_CONVS = [(96, 3, 1, 0), (96, 3, 1, 0), (96, 3, 2, 0), (192, 3, 1, 0),
                (192, 3, 1, 0), (192, 3, 2, 0), (192, 3, 1, 0), (192, 1, 1, 0)]
 
 def cifar_sbn(**kwargs # passed to `SBNConvNet` (noise, loss, dtype, device)
-             ) -> SBNConvNet:
+             ) -> SBNConvNet: # 3x32x32 inputs, the 8 binary conv layers of `CIFAR_CONVS`, 10 outputs
     "The PSA paper's all-convolutional CIFAR-10 SBN (`CIFAR_S1`)."
     return SBNConvNet((3, 32, 32), CIFAR_CONVS, 10, **kwargs)
