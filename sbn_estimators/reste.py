@@ -97,7 +97,7 @@ def reste_proxy(z:torch.Tensor, # pre-activations (or latent weights)
 class ReSTE(StraightThrough):
     "Rectified straight-through: ±1 forward, backward the rectified derivative of sign(z)|z|^(1/o)."
     def __init__(self, noise='logistic', # noise of the stochastic forward (see `NOISES`)
-                 deterministic=False, # forward `sign(z)` instead of sampling (the paper's; its binary-weight layers use it)
+                 deterministic=False, # forward `sign(z)` instead of sampling, as in the paper
                  o=3.0, # power; 1 is the clipped identity, larger is closer to sign
                  t=1.5, # clipping threshold: zero slope for |z| > t
                  m=0.1): # secant interval: constant slope m^(1/o)/m for |z| <= m
@@ -187,7 +187,7 @@ def estimating_error(z:torch.Tensor, # the inputs of sign: pre-activations (or l
     return (sign_pm(z) - power_function(z, o)).norm().item()
 
 # %% ../nbs/06_reste.ipynb #f307ecce
-def gradient_stability(grad:torch.Tensor # the gradient of the loss in a layer's pre-activations (at least two entries)
+def gradient_stability(grad:torch.Tensor # the gradient of the loss in the inputs of sign (pre-activations or latent weights), at least two entries
                       ) -> float:
     "ReSTE's gradient (in)stability Var(|grad|), the unbiased sample variance over all entries (at least two), computed in float64."
     if grad.numel() < 2: raise ValueError(f"grad must have at least 2 entries (the unbiased variance of fewer is undefined), got {grad.numel()}")
