@@ -115,11 +115,12 @@ def digits_data(seed:int=0, # seed of the train/validation split, in 0..2**32-1
                 n_out=10, transform=lambda X, dtype=torch.float32: X.to(dtype) / 16)
 
 # %% ../nbs/13_data.ipynb #0c5d79a5
-def cos_dataset(seed:int=0, # seed of the training/validation draw, in 0..2**31-1 (test uses a fixed seed)
+def cos_dataset(*, # keyword arguments only: `sbn.cos_data` takes (n_per_class, seed), in the other order
+                seed:int=0, # seed of the training/validation draw, in 0..2**31-1 (test uses a fixed seed)
                 n_per_class:int=500, # training points per class (test: as many)
                 val:float|int=0.1, # validation points, drawn afresh: a fraction in [0, 1) of the training points or an even whole number (a count; 0: none)
                ) -> Data:
-    "The 'cos' toy data as `Data` with labels ±1 [B, 1] for the logistic loss."
+    "The 'cos' toy data as `Data` with labels ±1 [B, 1] for the logistic loss (keyword arguments only)."
     try: seed = _check_seed(seed, 2**31)   # the draws' generator seeds 2*seed+1 and 2*seed+2, of which a CPU generator reads the low 32 bits
     except ValueError as e: raise ValueError(f"{e} (its draws use the generator seeds 2*seed+1 and 2*seed+2, of which a CPU generator reads "
                                              "only the low 32 bits: a larger seed would repeat a smaller one's data)") from None
@@ -465,4 +466,12 @@ def get_data(name:str='digits', # one of `DATASETS`
     "The dataset called `name`."
     if name not in DATASETS: raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
     _check_split_seed(seed)   # before any file is read
+    try: params = inspect.signature(DATASETS[name]).parameters
+    except (TypeError, ValueError): params = None   # a registered loader without a signature: its own call checks
+    if params is not None and not any(q.kind == q.VAR_KEYWORD for q in params.values()):
+        takes = [k for k, q in params.items() if k != 'seed' and q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)]
+        unknown = sorted(set(kwargs) - set(takes))
+        if unknown:
+            valid = ', '.join(['seed'] + [k if params[k].default is inspect.Parameter.empty else f'{k}={params[k].default!r}' for k in takes])
+            raise ValueError(f"dataset {name!r} has no parameter {', '.join(unknown)}; valid parameters: {valid}")
     return DATASETS[name](seed=seed, **kwargs)

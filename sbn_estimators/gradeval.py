@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from .core import *
 from .sbn import *
+from .sbn import _check_seed
 from .exact import *
 from .exact import _gb, _chunk, _width, _state_logprobs
 from .estimators import *
@@ -34,6 +35,11 @@ def _check_estimates(est, exact):
         raise ValueError(f"est: the estimates hold {nan} NaN and {n_bad - nan} infinite value(s), the first at estimate {s}, "
                          f"coordinate {j}; no bias, spread or cosine is defined with them: the estimator is broken here, or overflows {est.dtype}")
     if exact.abs().max().item() == 0: raise ValueError("exact: the exact gradient is zero: relative metrics are undefined")
+
+def _norm(v:torch.Tensor) -> torch.Tensor:
+    "The 2-norm of `v` (in its dtype) at any scale: `v` is divided by a power of two near its largest |entry| first, so no square underflows or overflows; exact, so an ordinary `v` gives `v.norm()` bit for bit."
+    m = _pow2_scale(v.abs().max())
+    return m * (v / m).norm()
 
 def _cosines(est:torch.Tensor, exact:torch.Tensor) -> torch.Tensor:
     "Cosine of each row of `est` [S, d] with `exact` [d], in float64 without an epsilon (any scale); a zero row has cosine 0."
@@ -57,10 +63,12 @@ def gradient_metrics(est:torch.Tensor, # [S, d] estimates
     est_in, est, exact = est, est.double(), exact.double()
     S, d = est.shape
     tol = resolution(est_in, exact) if stochastic else 0.
-    z, t = z_scores(est_in, exact, tol).abs(), z_threshold(d, samples=S)
+    # a resolution beyond float64 (estimates near 1e308, S <= 9) exceeds every deviation: nothing is testable, every z is 0
+    z = z_scores(est_in, exact, tol).abs() if math.isfinite(tol) else torch.zeros(d, dtype=torch.float64, device=est.device)
+    z, t = torch.where(z.isnan(), math.inf, z), z_threshold(d, samples=S)   # a NaN z fails (p = 0), never passes as min(1, NaN) would
     s = _pow2_scale(torch.maximum(est.abs().max(), exact.abs().max()))   # relative metrics are scale-free: divided by a power of two (exact), no square overflows or underflows
     est, exact_in, exact = est / s, exact, exact / s
-    norm = exact.norm()
+    norm = _norm(exact)   # exact on its own scale: a gradient far below the estimates' (below about 1e-154 of them) has no squares that underflow
     mean = est[0] + (est - est[0]).mean(0)   # exact when all estimates are equal
     var = (est - est[0]).var(0)
     bias2 = ((mean - exact) ** 2).sum() - var.sum() / S
@@ -94,7 +102,7 @@ def accuracy_curves(est:torch.Tensor, # [S, d] estimates
         n = len(est) // M
         avg = est[0] + (est[:n * M] - est[0]).view(n, M, -1).mean(1)   # exact when all estimates are equal
         cos = _cosines(avg, exact)
-        out['rel_rmse'].append((((avg - exact) ** 2).sum(1).mean().sqrt() / exact.norm()).item())
+        out['rel_rmse'].append((((avg - exact) ** 2).sum(1).mean().sqrt() / _norm(exact)).item())
         out['cos'].append(cos.mean().item())
         q = torch.quantile(cos, torch.tensor([0.15, 0.85], dtype=cos.dtype, device=cos.device)) if n > 1 else cos.expand(2)
         out['cos_q15'].append(q[0].item()); out['cos_q85'].append(q[1].item())
@@ -209,18 +217,18 @@ def _rounding_bounds(net:SBNModel, X, Y) -> dict:
         params = [(Wc, bc) if j == k else (Wj.detach(), bj.detach()) for j, (Wj, bj) in enumerate(pairs)]
         with no_autocast(dev): out = net.layer(k, inputs[k], params) if k < len(n) else net.head(inputs[k], params)
         gW, gb = torch.autograd.grad((out * w[k]).sum(), (Wc, bc))
-        bounds[name] = (2 * lmax if k < len(n) else 1.) * gamma * torch.cat([gW.flatten(), gb.flatten()]).double().norm().item()
+        bounds[name] = (2 * lmax if k < len(n) else 1.) * gamma * _norm(torch.cat([gW.flatten(), gb.flatten()]).double()).item()
     return bounds
 
 def _check_exact(net:SBNModel, X, Y, exact:dict):
     "A `ValueError` naming every group whose exact gradient is zero up to its rounding (`_rounding_bounds`): relative metrics divide by its norm."
     bounds, dt = _rounding_bounds(net, X, Y), net.layer_params()[0][0].dtype
-    zero = [(k, g.norm().item(), bounds[k]) for k, g in exact.items() if not g.norm().item() > bounds[k]]
+    zero = [(k, _norm(g).item(), bounds[k]) for k, g in exact.items() if not _norm(g).item() > bounds[k]]   # scaled: a tiny gradient's squares would underflow
     again = zero and dt != torch.float64 and callable(getattr(net, 'double', None))   # an nn.Module (not every SBNModel) can be cast
     if again:   # the worst-case bound is loose in float32 and below: a group is zero only if it is in float64 too
         net, X, Y = copy.deepcopy(net).double(), *(t.double() if t.is_floating_point() else t for t in (X, Y))
         exact, bounds = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}, _rounding_bounds(net, X, Y)
-        zero = [(k, exact[k].norm().item(), bounds[k]) for k, _, _ in zero if not exact[k].norm().item() > bounds[k]]
+        zero = [(k, _norm(exact[k]).item(), bounds[k]) for k, _, _ in zero if not _norm(exact[k]).item() > bounds[k]]
     if zero:
         one, where = len(zero) == 1, ('float64' if dt == torch.float64 else f'float64 (the {dt} network checked again in float64)' if again
                                       else f'{dt} (a model without .double() is not checked again in float64: pass a float64 model)')
@@ -348,6 +356,8 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
                   lr:float=0.03, momentum:float=0.9, batch_size:int=10,
                   sizes=(2, 5, 5, 5, 1)):
     "The PSA paper's toy network trained with SGD on the exact gradient: `(net, X, Y)`."
+    try: seed = _check_seed(seed, 2**32)   # the batch order's CPU generator reads only a seed's low 32 bits
+    except ValueError as e: raise ValueError(f"{e} (a CPU generator reads only a seed's low 32 bits: a larger seed would repeat a smaller one's data)") from None
     for k, v, low in (('epochs', epochs, 0), ('batch_size', batch_size, 1)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
             raise ValueError(f"{k} must be an integer >= {low}, got {v!r}")

@@ -15,6 +15,7 @@ def _check_samples(samples, target, names=('samples', 'target')):
     "Raise a `ValueError` (naming the arguments `names`) unless `samples` is [S, d] with S >= 2 and d >= 1 and `target` is [d]."
     for what, t in zip(names, (samples, target)):
         if not isinstance(t, torch.Tensor): raise ValueError(f"{what} must be a torch.Tensor, got {type(t).__name__}; convert with torch.as_tensor")
+        if t.is_complex(): raise ValueError(f"{what} must be real, got {t.dtype}: a mean's z-score compares real numbers (pass .real or .abs() as meant)")
     if samples.ndim != 2 or samples.shape[0] < 2: raise ValueError(f"{names[0]} must be [S, d] with S >= 2, got {list(samples.shape)}")
     if samples.shape[1] == 0: raise ValueError(f"{names[0]} must be [S, d] with d >= 1 coordinates to test, got {list(samples.shape)}")
     if target.shape != samples.shape[1:]: raise ValueError(f"{names[1]} must have shape {list(samples.shape[1:])}, got {list(target.shape)}")
@@ -24,9 +25,10 @@ def _check_samples(samples, target, names=('samples', 'target')):
 _FLOAT32_EPS = torch.finfo(torch.float32).eps
 
 def _pow2_scale(m:torch.Tensor) -> torch.Tensor:
-    "A power of two in (m/2, m] for each entry of `m` >= 0 (1 where it is 0 or not finite): division by it is exact, and the squares of values up to `m` so scaled neither overflow nor underflow."
+    "A power of two in (m/2, m] for each entry of `m` >= 0 (1 where it is 0 or not finite; the smallest normal number of m's dtype where m is below it): division by it is exact, its reciprocal finite, and the squares of values up to `m` so scaled neither overflow nor underflow."
     m = torch.where(m.isfinite() & (m > 0), m, 1.)
-    return torch.ldexp(torch.ones_like(m), torch.frexp(m).exponent - 1)
+    low = math.frexp(torch.finfo(m.dtype).tiny)[1] - 1   # -1022 for float64: a subnormal m's power would have an infinite reciprocal
+    return torch.ldexp(torch.ones_like(m), (torch.frexp(m).exponent - 1).clamp(min=low))
 
 def z_scores(samples:torch.Tensor, # [S, d] independent estimates
              target:torch.Tensor, # [d] the value their mean should have
@@ -37,6 +39,7 @@ def z_scores(samples:torch.Tensor, # [S, d] independent estimates
     if isinstance(tol, torch.Tensor) and tol.numel() == 1: tol = tol.item()
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
         raise ValueError(f"tol must be >= 0, one number for every coordinate, got {tol!r}")
+    if math.isinf(tol): raise ValueError(f"tol must be finite, got {tol!r}: an infinite tolerance accepts any mean (every z would be 0)")
     eps = torch.finfo(samples.dtype if samples.is_floating_point() else torch.float64).eps
     samples, target = samples.double(), target.double()
     top = samples.abs().amax(0)
@@ -48,7 +51,7 @@ def z_scores(samples:torch.Tensor, # [S, d] independent estimates
     se, diff = (samples - samples[0]).std(0) / math.sqrt(len(samples)), mean - target
     diff = diff.sign() * (diff.abs() - tol).clamp(min=0)   # what is left of the deviation beyond `tol`
     z = torch.where(diff.abs() <= tiny, 0., torch.where(se > 0, diff / se.clamp(min=1e-300), math.inf * diff.sign()))
-    return torch.where(samples.isfinite().all(0), z, math.inf)   # an infinite or NaN estimate: no mean to trust
+    return torch.where(samples.isfinite().all(0) & ~z.isnan(), z, math.inf)   # an infinite or NaN estimate: no mean to trust (nor a z that is NaN)
 
 # %% ../nbs/00a_stats.ipynb #90c2d836
 def max_z(samples:torch.Tensor, # [S, d] independent estimates
@@ -179,10 +182,22 @@ def binomial_z(count:torch.Tensor, # successes (any shape)
 def ks_distance(samples:torch.Tensor, # draws (any shape, flattened)
                 cdf # the CDF they should follow, applied elementwise to a tensor
                ) -> float:
-    "Two-sided Kolmogorov-Smirnov distance sup |empirical CDF - cdf| of `samples`."
+    "Two-sided Kolmogorov-Smirnov distance sup |empirical CDF - cdf| of `samples`; `inf` if a draw is NaN or infinite."
+    if not isinstance(samples, torch.Tensor): raise ValueError(f"samples must be a torch.Tensor, got {type(samples).__name__}; convert with torch.as_tensor")
+    if samples.is_complex(): raise ValueError(f"samples must be real draws, got {samples.dtype}")
     s = samples.flatten().sort().values
     if len(s) == 0: raise ValueError("ks_distance needs at least one sample")
-    n, c = len(s), torch.as_tensor(cdf(s)).double()
+    if not s.isfinite().all(): return math.inf   # a NaN or infinite draw: as z_scores's broken estimate, the check fails rather than stops
+    n, c = len(s), torch.as_tensor(cdf(s))
+    if c.shape != s.shape: raise ValueError(f"cdf must map the {n} draws elementwise to {n} probabilities, got shape {list(c.shape)}")
+    slack = 64 * torch.finfo(c.dtype).eps if c.is_floating_point() else 0.   # a CDF computed as a ratio may round past 0 or 1
+    c = c.double()
+    bad = ~((c >= -slack) & (c <= 1 + slack))   # NaN too: a broken cdf is a wrong call, refused (as z_scores's broken target)
+    if bad.any():
+        j = int(bad.nonzero()[0])
+        raise ValueError(f"cdf must return probabilities in [0, 1], got {int(bad.sum())} value(s) outside, the first "
+                         f"{c[j].item():g} at the draw {s[j].item():g}")
+    c = c.clamp(0, 1)
     i = torch.arange(1, n + 1, dtype=torch.float64, device=c.device)
     return torch.maximum(i / n - c, c - (i - 1) / n).max().item()
 
