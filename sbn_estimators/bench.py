@@ -12,6 +12,7 @@ import torch
 from torch.profiler import profile, ProfilerActivity
 from .core import *
 from .sbn import *
+from .sbn import _check_cpu_seed
 from .estimators import *
 from .psa import *
 from .sbn_conv import *
@@ -31,33 +32,30 @@ def _estimator(spec:str):
         raise ValueError(f"{name} is the float-network baseline; it takes no parameters, got {spec!r}")
     return estimator(BENCH_ESTIMATORS.get(name, name), **params)
 
-def _device_problem(d) -> str:
-    "What rules out benchmarking on device `d`, or None."
-    try: dev = torch.device(d)
-    except (RuntimeError, TypeError): return f"{d!r} is not a device (cpu, cuda, cuda:N)"
-    if dev.type not in ('cpu', 'cuda'): return f"{d!r} is not supported; valid: cpu, cuda"
-    if dev.type == 'cpu' and dev.index is not None: return f"{d!r}: the CPU takes no index; give cpu"
-    if dev.type == 'cuda' and not torch.cuda.is_available(): return f"{d!r} asked for but CUDA is not available"
-    if dev.type == 'cuda' and (dev.index or 0) >= torch.cuda.device_count():
-        return f"{d!r}: this machine has CUDA devices cuda:0 to cuda:{torch.cuda.device_count() - 1}"
-
-def _check_problem(net_name, batch, device):
+def _check_problem(net_name, batch, device, seed) -> torch.device:
+    "The checks of a benchmark case's arguments; its device as a `torch.device`."
     if net_name not in BENCH_NETS: raise ValueError(f"unknown benchmark network {net_name!r}; valid: {', '.join(BENCH_NETS)}")
     check_count('batch', batch, "the network's default")
-    if (why := _device_problem(device)): raise ValueError(f"device: {why}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral): raise ValueError(f"seed must be an integer, got {seed!r}")
+    _check_cpu_seed(seed)   # 0..2**32-1, as every other seed of the library
+    return check_device(device)   # a ValueError naming the device: 'gpu', or 'cuda' on a machine without it
 
 def bench_problem(net_name:str, # a key of `BENCH_NETS`
                   batch:int=None, # batch size (default: see `BENCH_NETS`)
-                  device='cpu', dtype=torch.float32, seed:int=0):
-    "`(net, x, y)` of a benchmark case: random inputs and labels."
-    _check_problem(net_name, batch, device)
-    torch.manual_seed(seed)
-    if net_name == 'fc':
-        net, shape, batch = SBNMLP([784, 512, 512, 10], loss='cross_entropy', dtype=dtype, device=device), (784,), batch or 128
-    else:
-        net, shape = cifar_sbn(dtype=dtype, device=device), (3, 32, 32)
-        batch = batch or (64 if torch.device(device).type == 'cuda' else 8)
-    return net, torch.rand(batch, *shape, dtype=dtype, device=device), torch.randint(0, 10, (batch,), device=device)
+                  device='cpu', # 'cpu', 'cuda' or 'cuda:N'
+                  dtype=torch.float32,
+                  seed:int=0 # seed of the network's weights and the data, in 0..2**32-1
+                 ):
+    "`(net, x, y)` of a benchmark case: random inputs and labels, drawn from `seed` without touching the caller's random state."
+    dev = _check_problem(net_name, batch, device, seed)
+    with torch.random.fork_rng(devices=[torch.cuda.current_device() if dev.index is None else dev.index] if dev.type == 'cuda' else []):
+        torch.manual_seed(seed)
+        if net_name == 'fc':
+            net, shape, batch = SBNMLP([784, 512, 512, 10], loss='cross_entropy', dtype=dtype, device=device), (784,), batch or 128
+        else:
+            net, shape = cifar_sbn(dtype=dtype, device=device), (3, 32, 32)
+            batch = batch or (64 if dev.type == 'cuda' else 8)
+        return net, torch.rand(batch, *shape, dtype=dtype, device=device), torch.randint(0, 10, (batch,), device=device)
 
 # %% ../nbs/10c_bench.ipynb #2f7008d3
 def _sync(device):
@@ -97,13 +95,12 @@ def run_cases(net:str, # a key of `BENCH_NETS`
               plugins:str='' # modules or .py files that register estimators (`load_plugins`)
              ) -> list: # one dict per spec
     "Warm-up, interleaved timed steps (median of `repeats` rounds) and peak memory of each estimator on one network."
-    _check_problem(net, batch, device)
+    _check_problem(net, batch, device, seed)
     if isinstance(specs, str) or not isinstance(specs, (list, tuple)) or not specs or not all(isinstance(s, str) for s in specs):
         raise ValueError(f"specs must be a non-empty list of estimator specs (such as ['st', 'psa', 'reste:o=3,t=1.5']), got {specs!r}")
     check_count('repeats', repeats); check_count('threads', threads, "torch's")
     dtype = str(dtype).removeprefix('torch.') if isinstance(dtype, torch.dtype) else dtype
     if dtype not in BENCH_DTYPES: raise ValueError(f"dtype must be one of {', '.join(BENCH_DTYPES)}, got {dtype!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral): raise ValueError(f"seed must be an integer, got {seed!r}")
     load_plugins(plugins)
     ests = [_estimator(s) for s in specs]
     if any(isinstance(e, PSA) for e in ests): psa_backend()   # an invalid $PSA_BACKEND: refused before any work
@@ -226,7 +223,7 @@ def _bench(a):
     devices = (_once([d.strip() for d in a.devices.split(',') if d.strip()], '--devices', a.devices) if a.devices is not None
                else ['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
     for d in devices:
-        if (why := _device_problem(d)): raise ValueError(f"--devices: {why}")
+        check_device(d, '--devices')
     out = None if a.json in (None, '-') else cli.check_output_file(a.json, '--json', ('.jsonl',))   # JSON lines, not one JSON document
     if not any(_is_st(e) for e in ests):   # warnings only once every option is accepted
         print(f"sbn-bench: warning: no st in --estimators {a.estimators!r}; the 'x st' columns stay empty", file=sys.stderr)

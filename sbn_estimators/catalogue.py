@@ -8,11 +8,12 @@ __all__ = ['REFERENCES', 'CATALOGUE', 'DATA_REFS', 'MODEL_REFS', 'OPTIMIZER_REFS
            'estimator_card', 'references_markdown', 'run_references', 'bibtex']
 
 # %% ../nbs/90_catalogue.ipynb #f2f15bdc
-import base64, inspect, io, json, numbers, os, re
+import base64, inspect, io, json, numbers, os, re, textwrap, tokenize
 from pathlib import Path
 import torch
 from .estimators import ESTIMATORS, ALIASES, LocalEstimator, estimator, estimator_params, list_estimators
 from .gradeval import read_report
+from .sbn import _check_cpu_seed
 
 # %% ../nbs/90_catalogue.ipynb #bc9b5d9d
 REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of papers the docs cite
@@ -149,11 +150,14 @@ def estimator_kind(name:str) -> str:
 
 # %% ../nbs/90_catalogue.ipynb #26dde19f
 def derivation_page(name:str) -> str:
-    "URL of the docs section that derives and implements the estimator registered as `name` (from nbdev's index); a plugin's file."
+    "URL of the docs section that derives and implements the estimator registered as `name` (from nbdev's index); a plugin's file (see below)."
     from sbn_estimators._modidx import d
     cls = ESTIMATORS[_registered(name)]
     page = d['syms'].get(cls.__module__, {}).get(f'{cls.__module__}.{cls.__qualname__}')
-    if page is None: return os.path.relpath(inspect.getsourcefile(cls))   # a plugin: the file that registers it
+    if page is None:   # a plugin: the file that registers it, relative to the working directory where it lies below it, else absolute
+        f = Path(inspect.getsourcefile(cls)).resolve()
+        try: return f.relative_to(Path.cwd().resolve()).as_posix()   # a page run in the folder of its plugin links to it (docs/ has a copy)
+        except ValueError: return str(f)                             # never '../..': a path that only holds from one folder
     page, s = page[0], d['settings']
     return f"{s['doc_host'].rstrip('/')}{s['doc_baseurl'].rstrip('/')}/{page}"
 
@@ -209,11 +213,12 @@ def load_results(folder, # folder holding `sbn-gradeval` JSON reports
 def forward_backward(name:str, # registry name of a local estimator
                      a:torch.Tensor, # [n] pre-activations
                      samples:int=2000, # noise draws per point
-                     seed:int=0
+                     seed:int=0 # seed of the draws, in 0..2**32-1
                     ) -> tuple:
     "(mean output, mean backward slope) of the local estimator `name` at the points `a`, over its noise."
     if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    seed = _check_cpu_seed(seed)
     est = estimator(name)
     if not isinstance(est, LocalEstimator): raise ValueError(f"{name!r} is a network-level estimator: it has no activation to plot")
     x = a.detach().to(torch.float64).expand(samples, -1).clone().requires_grad_()
@@ -253,17 +258,47 @@ def _escape(text):
     parts = text.split('`')
     return '`'.join(re.sub(r'([*_<\[\]])', r'\\\1', p) if i % 2 == 0 else p for i, p in enumerate(parts))
 
+def _param_comments(f) -> dict:
+    "`{parameter: comment}` of function `f`: the `# comment` after each parameter of its signature, the last one's after `):` too (nbdev's docments)."
+    try: src = textwrap.dedent(inspect.getsource(f))
+    except (OSError, TypeError): return {}
+    out, depth, last, prev, closed = {}, 0, None, None, False
+    try:
+        for t in tokenize.generate_tokens(io.StringIO(src).readline):
+            if closed:   # after the signature: a comment on its last line is the last parameter's, unless a return annotation comes first
+                if t.type == tokenize.COMMENT and last and last not in out: out[last] = t.string.lstrip('#').strip()
+                if t.type in (tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT) or t.string == '->': break
+            elif t.type == tokenize.OP and t.string in '([{': depth += 1
+            elif t.type == tokenize.OP and t.string in ')]}':
+                depth -= 1
+                closed = depth == 0   # the end of the signature
+            elif t.type == tokenize.NAME and depth == 1 and prev in ('(', ',', '*', '**'): last = t.string
+            elif t.type == tokenize.COMMENT and depth >= 1 and last and last not in out: out[last] = t.string.lstrip('#').strip()
+            if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT): prev = t.string
+    except (tokenize.TokenError, SyntaxError): pass
+    return out
+
+def _param_docs(cls) -> dict:
+    "`{parameter: meaning}` of `cls`'s constructor, each from the first class in its MRO whose `__init__` comments it."
+    out = {}
+    for c in cls.__mro__:
+        if '__init__' in vars(c):
+            for k, v in _param_comments(vars(c)['__init__']).items(): out.setdefault(k, v)
+    return out
+
 def estimator_card(name:str, # registry name
                    results:dict=None, # `load_results` rows
                    references_page:str='99_references.ipynb' # where the papers are listed (anchors `ref-<key>`)
                   ) -> str:
-    "Markdown of the catalogue card of the estimator registered as `name` (an alias gives its estimator's card)."
+    "Markdown of the catalogue card of the estimator registered as `name` (an alias gives its estimator's card); each parameter with its default and its meaning, the comment of its constructor's parameter."
     name = _registered(name)
     if name not in CATALOGUE: raise ValueError(f"estimator {name!r} has no catalogue entry: add one to CATALOGUE")
     e, kind = CATALOGUE[name], estimator_kind(name)
     aliases = [a for a, n in ALIASES.items() if n == name]
     doc = inspect.getdoc(ESTIMATORS[name]) or ''
-    params = ', '.join(f'`{k}={v!r}`' for k, v in estimator_params(name).items()) or 'none'
+    docs = _param_docs(ESTIMATORS[name])
+    params = '<br>'.join(f'`{k}={v!r}`' + (f': {_escape(docs[k])}' if docs.get(k) else '')
+                         for k, v in estimator_params(name).items()).replace('|', '\\|') or 'none'   # a `|` would end the table's cell
     refs = '; '.join(f"[{REFERENCES[k][0].split(',')[0].split(' ')[-1]}{' et al.' if ',' in REFERENCES[k][0] else ''}, "
                      f"{REFERENCES[k][2]}]({references_page}#ref-{k})" for k in e['refs']) or '—'
     rows = ([('forward', f"${e['forward']}$"), ('backward', f"$\\partial x/\\partial a := {e['backward']}$")] if kind == 'local'

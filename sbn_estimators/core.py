@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['NOISES', 'LOSSES', 'Noise', 'noise_dtype', 'LogisticNoise', 'NormalNoise', 'UniformNoise', 'TriangularNoise',
            'get_noise', 'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite',
-           'check_count', 'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model', 'check_params']
+           'check_count', 'check_device', 'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model',
+           'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
 import math, numbers
@@ -210,6 +211,25 @@ def check_count(name:str, # the argument's name, for the message
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
         raise ValueError(f"{name} must be a positive integer" + (f" (None: {none})" if none is not None else '') + f", got {v!r}")
     return int(v)
+
+# %% ../nbs/00_core.ipynb #95796de7
+def _device_problem(d) -> str:
+    "What rules out device `d` here (a phrase for a message), or None."
+    try: dev = torch.device(d)
+    except (RuntimeError, TypeError): return f"{d!r} is not a device (cpu, cuda, cuda:N)"
+    if dev.type not in ('cpu', 'cuda'): return f"{d!r} is not supported; valid: cpu, cuda"
+    if dev.type == 'cpu' and dev.index is not None: return f"{d!r}: the CPU takes no index; give cpu"
+    if dev.type == 'cuda' and not torch.cuda.is_available(): return f"{d!r} asked for but CUDA is not available"
+    if dev.type == 'cuda' and (dev.index or 0) >= torch.cuda.device_count():
+        return f"{d!r}: this machine has CUDA devices cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+
+def check_device(device, # 'cpu', 'cuda', 'cuda:N' or a `torch.device` (None: torch's default device)
+                 name:str='device' # the argument's name, for the message
+                ) -> torch.device|None:
+    "`device` as a `torch.device` (None stays None), or a `ValueError` naming argument `name` unless it is the CPU or a CUDA device this machine has."
+    if device is None: return None
+    if (why := _device_problem(device)): raise ValueError(f"{name}: {why}")
+    return torch.device(device)
 
 # %% ../nbs/00_core.ipynb #7fafa409
 def _autocast_on(device:torch.device) -> bool:

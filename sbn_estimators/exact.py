@@ -13,13 +13,18 @@ from pathlib import Path
 import torch
 from .core import *
 from .core import _autocast_on
+from .sbn import _check_float_dtype
 from .sbn import *
 
 # %% ../nbs/02_exact.ipynb #bf66a76e
-def binary_states(n:int, dtype=torch.float64, device=None) -> torch.Tensor:
+def binary_states(n:int, # the number of units, 0..62
+                  dtype=torch.float64, # a floating point dtype
+                  device=None # 'cpu', 'cuda' or 'cuda:N' (None: torch's default)
+                 ) -> torch.Tensor:
     "All `2**n` states in {-1, +1}^n, `[2**n, n]`; row `i` has +1 in unit `j` iff bit `j` of `i` is set."
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 0 <= n <= 62:   # 2**n rows indexed in int64
         raise ValueError(f"n must be an integer >= 0 and <= 62 (the number of units; 2**n states are counted in int64), got {n!r}")
+    _check_float_dtype(dtype); device = check_device(device)
     bits = (torch.arange(2 ** n, device=device)[:, None] >> torch.arange(n, device=device)) & 1
     return (2 * bits - 1).to(dtype)
 
@@ -32,9 +37,12 @@ EXACT_MEMORY_MARGIN = 1.25 # estimates are multiplied by this: the allocator's o
 def available_memory(device=None # where the tensors will live (default: CPU)
                     ) -> int:
     "Bytes that can be allocated now on `device` (on a GPU: free, plus what PyTorch's allocator holds unused; on the host MemAvailable, within a container's limit), or None if unknown."
-    device = torch.device(device if device is not None else 'cpu')
+    d = 'cpu' if device is None else device
+    try: device = torch.device(d)
+    except (RuntimeError, TypeError): check_device(d)   # raises: not a device
     if device.type == 'cuda':   # the caching allocator's reserved but unallocated blocks are free to this process, not to mem_get_info
-        return torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        try: return torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        except (AssertionError, RuntimeError): check_device(d); raise   # no CUDA, or no such GPU: a ValueError naming the device
     if device.type != 'cpu': return None
     avail = None
     try:                                               # Linux: what the kernel can give without swapping

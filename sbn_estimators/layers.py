@@ -34,7 +34,7 @@ def _eval_states(est, a, mode):
 class BinaryActivation(nn.Module):
     "A ±1 unit: the local estimator's forward/backward in training; samples or `sign(a)` in evaluation."
     def __init__(self, est, # a `LocalEstimator` (activation module) or a registry spec like 'st' or 'reste:o=3'
-                 eval_mode:str=None # evaluation output: 'sample' (sign(a - Z)) or 'det' (sign(a)); default: 'det' for an estimator with a deterministic forward, else 'sample'
+                 eval_mode:str=None # evaluation output: 'sample' (sign(a - Z)) or 'det' (sign(a)); default: 'det' for an estimator built with `deterministic=True` (its `deterministic` attribute), else 'sample', also for one without that attribute (`mean_field`, `concrete`)
                 ):
         super().__init__()
         if not isinstance(est, (str, Estimator)):
@@ -59,7 +59,9 @@ class BinaryActivation(nn.Module):
     def extra_repr(self): return f"eval_mode={self.eval_mode!r}"
 
 # %% ../nbs/11_layers.ipynb #05116355
-def check_eval_mode(mode):
+def check_eval_mode(mode # an evaluation mode of `BinaryActivation`
+                   ) -> str:
+    "`mode` if it is one of `EVAL_MODES` ('sample': samples sign(a - Z); 'det': sign(a)), else a `ValueError` naming the valid modes."
     if mode not in EVAL_MODES: raise ValueError(f"unknown evaluation mode {mode!r}; valid modes: {', '.join(EVAL_MODES)}")
     return mode
 

@@ -22,19 +22,26 @@ def linear(h:torch.Tensor, # inputs, [..., B, in]
     return h @ W.transpose(-1, -2) + b.unsqueeze(-2)
 
 # %% ../nbs/01_sbn.ipynb #0acd55ff
+def _check_float_dtype(dtype):
+    "`ValueError` unless `dtype` is a floating point `torch.dtype` (the networks' and data's dtypes)."
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
+
 class SBNMLP(nn.Module):
     "Stochastic binary MLP with ±1 states: real input, binary layers, linear head, per-example loss."
     def __init__(self, sizes, # [n_in, n_1, ..., n_L, n_out]: input, binary layer widths, head outputs
                  noise='logistic', # noise of every binary unit (see `NOISES`)
                  loss='logistic', # per-example loss name (see `LOSSES`) or callable
-                 dtype=torch.float64, device=None):
+                 dtype=torch.float64, # a floating point dtype (None: torch's default)
+                 device=None # 'cpu', 'cuda' or 'cuda:N' (None: torch's default)
+                ):
         super().__init__()
         sizes = list(sizes)
         if len(sizes) < 3 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in sizes):
             raise ValueError(f"sizes must be at least [n_in, n_1, n_out] with positive integers, got {sizes}")
         sizes = [int(n) for n in sizes]
-        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
+        if dtype is not None: _check_float_dtype(dtype)
+        device = check_device(device)
         self.noise, self.loss_name, self.loss = get_noise(noise), loss, get_loss(loss)
         if self.loss is cross_entropy_loss and sizes[-1] < 2:
             raise ValueError(f"loss='cross_entropy' needs n_out >= 2 classes (the last of sizes), got sizes {sizes}; "
@@ -201,8 +208,7 @@ def _cast(a, key, path, dtype, device):
 def load_sbn(path, # a `.npz` network file
              dtype=torch.float64, device=None):
     "Read a network file: `(net, X, Y)`, validated."
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
+    _check_float_dtype(dtype); device = check_device(device)
     path = Path(path)
     try: f = np.load(path, allow_pickle=False)
     except FileNotFoundError: raise
@@ -248,16 +254,20 @@ def _check_seed(seed, high:int=2**63):
         raise ValueError(f"seed must be an integer in 0..{high - 1}, got {seed!r}")
     return int(seed)
 
+def _check_cpu_seed(seed) -> int:
+    "`seed` as an int in 0..2**32-1: a CPU generator reads only the low 32 bits of its seed, so a larger seed would repeat a smaller one's draws."
+    try: return _check_seed(seed, 2**32)
+    except ValueError as e: raise ValueError(f"{e} (a CPU generator reads only a seed's low 32 bits: a larger seed would repeat a smaller one's draws)") from None
+
 def cos_data(n_per_class:int=100, # points per class
-             seed:int=0, # seed of the generator
+             seed:int=0, # seed of the generator, in 0..2**32-1
              dtype=torch.float64):
     "The PSA paper's 2-D 'cos' data: `X` [2n, 2], `Y` [2n, 1] in {-1, +1}, class +1 first."
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral):
         raise ValueError(f"n_per_class must be an integer, got {n_per_class!r}")
-    n_per_class, seed = int(n_per_class), _check_seed(seed, 2**64)   # numpy integers too; cos_dataset's seeds reach 2**64 - 2
+    n_per_class, seed = int(n_per_class), _check_cpu_seed(seed)   # numpy integers too (cos_dataset draws with 2*seed+1 and 2*seed+2 of its seed)
     if n_per_class < 1: raise ValueError(f"n_per_class must be positive, got {n_per_class}")
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
+    _check_float_dtype(dtype)
     g = torch.Generator().manual_seed(seed)   # drawn in float64 whatever `dtype`, then cast: the same points in every dtype
     u = lambda n, lo, hi: lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
     pos = torch.stack([u(n_per_class, -math.pi / 2, math.pi / 2), u(n_per_class, 0, 1)], 1)
@@ -272,13 +282,14 @@ def cos_data(n_per_class:int=100, # points per class
 # %% ../nbs/01_sbn.ipynb #c068b1d4
 @torch.no_grad()
 def init_sbn_(net:SBNMLP, X, # data the pre-activations are normalised on: [N, n_in], N >= 2 rows that differ, finite
-              seed:int=0, samples:int=16):
+              seed:int=0, # seed of the weights and the normalisation's samples, in 0..2**32-1
+              samples:int=16):
     "Initialise `net` in place: U(-1, 1) weights and biases, then data-dependent normalisation per layer."
     if not isinstance(net, SBNMLP):
         raise ValueError(f"net: init_sbn_ initialises an SBNMLP, got {type(net).__name__}; other models: models.init_normalize_")
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
-    seed = _check_seed(seed, 2**64)
+    seed = _check_cpu_seed(seed)
     W = net.layers[0].weight
     check_inputs(X, net.sizes[:1], W.dtype, W.device, name='X')
     if len(X) < 2: raise ValueError(f"X: init_sbn_ normalises the pre-activations over the rows of X: pass at least 2 rows, got {len(X)}")
