@@ -141,8 +141,8 @@ def test_cos_data_arguments():
     fails(lambda: cos_data(True), "n_per_class must be an integer, got True")
     fails(lambda: cos_data('3'), "n_per_class must be an integer, got '3'")
     fails(lambda: cos_data(0), "n_per_class must be positive, got 0")
-    fails(lambda: cos_data(3, seed='a'), "seed must be an integer in 0..18446744073709551615, got 'a'")
-    fails(lambda: cos_data(3, seed=1.5), "seed must be an integer in 0..18446744073709551615, got 1.5")
+    fails(lambda: cos_data(3, seed='a'), "seed must be an integer in 0..4294967295, got 'a'")
+    fails(lambda: cos_data(3, seed=1.5), "seed must be an integer in 0..4294967295, got 1.5")
     fails(lambda: cos_data(3, dtype=torch.int64), "dtype must be a floating point torch.dtype")
     assert torch.equal(cos_data(np.int64(3), seed=np.int32(2))[0], cos_data(3, seed=2)[0])
 
@@ -293,12 +293,12 @@ def test_check_params_names_a_device_mismatch():
 
 
 def test_seeds_are_checked():
-    "cos_data and init_sbn_ take a torch generator's seeds, 0..2**64-1, numpy integers too."
+    "cos_data and init_sbn_ take the seeds a CPU generator tells apart, 0..2**32-1, numpy integers too."
     Xc, _ = cos_data(5)
-    for bad in (2**64, -1, None, True, '1'):
-        fails(lambda: cos_data(3, seed=bad), f"seed must be an integer in 0..{2**64 - 1}, got {bad!r}")
-        fails(lambda: init_sbn_(SBNMLP([2, 3, 1]), Xc, seed=bad), f"seed must be an integer in 0..{2**64 - 1}, got {bad!r}")
-    assert torch.equal(cos_data(3, seed=np.uint64(2**64 - 1))[0], cos_data(3, seed=2**64 - 1)[0])
+    for bad in (2**32, 2**64, -1, None, True, '1'):
+        fails(lambda: cos_data(3, seed=bad), f"seed must be an integer in 0..{2**32 - 1}, got {bad!r}")
+        fails(lambda: init_sbn_(SBNMLP([2, 3, 1]), Xc, seed=bad), f"seed must be an integer in 0..{2**32 - 1}, got {bad!r}")
+    assert torch.equal(cos_data(3, seed=np.uint64(2**32 - 1))[0], cos_data(3, seed=2**32 - 1)[0])
     a, b = init_sbn_(SBNMLP([2, 3, 1]), Xc, seed=np.int64(3)), init_sbn_(SBNMLP([2, 3, 1]), Xc, seed=3)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
