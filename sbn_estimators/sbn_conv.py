@@ -37,6 +37,7 @@ class SBNConvNet(nn.Module):
         if not convs: raise ValueError("convs must list at least one (out_channels, kernel, stride, padding)")
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):   # as SBNMLP (a name: `models.get_model`)
             raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
+        device = check_device(device)   # as SBNMLP: 'gpu', or cuda where there is none, named here
         self.noise, self.loss_name, self.loss = get_noise(noise), loss, get_loss(loss)
         if not all(isinstance(c, (list, tuple)) and len(c) == 4 for c in convs):
             raise ValueError(f"each conv is (out_channels, kernel, stride, padding), got {convs!r}; convs lists one per "

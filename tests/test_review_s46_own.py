@@ -1,0 +1,15 @@
+"Session 46, own fixes: SBNConvNet checks its device as SBNMLP does."
+import pytest, torch
+from sbn_estimators.sbn_conv import SBNConvNet
+
+
+@pytest.mark.parametrize('device, msg', [('gpu', "device: 'gpu' is not a device (cpu, cuda, cuda:N)"),
+                                         ('cpu:1', "device: 'cpu:1': the CPU takes no index; give cpu")])
+def test_sbn_conv_net_names_a_bad_device(device, msg):
+    with pytest.raises(ValueError) as e: SBNConvNet((1, 4, 4), [(2, 3, 1, 1)], 3, device=device)
+    assert str(e.value) == msg
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CUDA is here')
+def test_sbn_conv_net_names_missing_cuda():
+    with pytest.raises(ValueError, match="device: 'cuda' asked for but CUDA is not available"): SBNConvNet((1, 4, 4), [(2, 3, 1, 1)], 3, device='cuda')
