@@ -49,7 +49,8 @@ def flip_sum_eager(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
                    a:torch.Tensor, # pre-activations a_nc, [..., N, C]
                    gt:torch.Tensor, # -x_out * G, [..., N, C]
                    W:torch.Tensor, # weights W_ck, [..., C, K]
-                   noise:Noise, chunk:int=None # most entries of a term tensor (default `PSA_CHUNK`)
+                   noise:Noise, # the units' noise (a `Noise`, see `get_noise`): F is its cdf
+                   chunk:int=None # most entries of a term tensor (default `PSA_CHUNK`)
                   ) -> torch.Tensor: # S_nk, [..., N, K]
     "`S[n,k] = sum_c gt[n,c] (F(a[n,c] - 2 W[c,k] x[n,k]) - F(a[n,c]))` in PyTorch, chunked over rows and outputs."
     lead = _check_flip(x, a, gt, W, noise, chunk)
@@ -200,8 +201,12 @@ def _overflow_known(overflows:bool=None # the guard's answer for the flip sums i
     try: yield
     finally: _OVERFLOWS.reset(token)
 
-def flip_sum_compiled(x, a, gt, W, # as in `flip_sum_eager`
-                      noise:Noise) -> torch.Tensor:
+def flip_sum_compiled(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
+                      a:torch.Tensor, # pre-activations a_nc, [..., N, C]
+                      gt:torch.Tensor, # -x_out * G, [..., N, C]
+                      W:torch.Tensor, # weights W_ck, [..., C, K]
+                      noise:Noise # the units' noise (a `Noise`, see `get_noise`): F is its cdf
+                     ) -> torch.Tensor: # S_nk, [..., N, K]
     "The flip sum as one fused loop nest compiled by `torch.compile` (no [N, K, C] tensor); the eager path where it cannot compile."
     lead = _check_flip(x, a, gt, W, noise)
     (N, K), C = x.shape[-2:], a.shape[-1]
@@ -246,14 +251,19 @@ def compiler_works(device_type:str # 'cpu' or 'cuda'
 
 def use_compiled(backend:str, # see `psa_backend`
                  terms:int, # size of the work
-                 device:torch.device, minimum:int=None # least `terms` that 'auto' compiles (default `PSA_COMPILE_MIN`)
+                 device:torch.device, # device of the work: its type is the compiler's (see `compiler_works`)
+                 minimum:int=None # least `terms` that 'auto' compiles (default `PSA_COMPILE_MIN`)
                 ) -> bool:
     "'compiled'; or 'auto' with at least `minimum` terms and a working compiler."
     b = psa_backend(backend)
     return b == 'compiled' or (b == 'auto' and terms >= (minimum or PSA_COMPILE_MIN) and compiler_works(device.type))
 
-def flip_sum(x, a, gt, W, # as in `flip_sum_eager`
-             noise:Noise, chunk:int=None, # chunk of the eager path
+def flip_sum(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
+             a:torch.Tensor, # pre-activations a_nc, [..., N, C]
+             gt:torch.Tensor, # -x_out * G, [..., N, C]
+             W:torch.Tensor, # weights W_ck, [..., C, K]
+             noise:Noise, # the units' noise (a `Noise`, see `get_noise`): F is its cdf
+             chunk:int=None, # most entries of a term tensor of the eager path (default `PSA_CHUNK`)
              backend:str=None # see `psa_backend`
             ) -> torch.Tensor: # S_nk, [..., N, K]
     "The single-flip sum of one layer by the chosen backend (see `flip_sum_eager`)."
@@ -267,7 +277,9 @@ def fc_flip_backward(g:torch.Tensor, # upstream gradient G^k, [..., B, out]
                      x_out:torch.Tensor, # sampled output states x^k, [..., B, out]
                      a:torch.Tensor, # pre-activations a^k, [..., B, out]
                      W:torch.Tensor, # weights, [..., out, in]
-                     noise:Noise, chunk:int=None, backend:str=None # see `flip_sum`
+                     noise:Noise, # the units' noise (a `Noise`, see `get_noise`): F is its cdf
+                     chunk:int=None, # most entries of a term tensor of the eager path (default `PSA_CHUNK`)
+                     backend:str=None # flip-sum backend (see `psa_backend`)
                     ) -> torch.Tensor: # G^{k-1}, [..., B, in]
     "`G_in[i] = sum_j -x_out[j] (F(a[j] - 2 W[j,i] x_in[i]) - F(a[j])) g[j]` of a fully connected layer."
     _check_flip(x_in, a, g, W, noise, chunk, names=('x_in', 'a', 'g', 'W'))
@@ -305,7 +317,8 @@ class FCOps:
 @functools.singledispatch
 def _psa_ops(net): return None   # the registry of `psa_ops`: None for a model without PSA operations
 
-def psa_ops(net, who:str='psa' # the estimator that asks, named in the error
+def psa_ops(net, # the network: an `SBNMLP`, an `SBNConvNet`, a class registered with `psa_ops.register`, or a `torch.compile`d one
+            who:str='psa' # the estimator that asks, named in the error
            ) -> list:
     "The per-binary-layer PSA operations of `net` (of a `torch.compile`d model: those of the model it wraps); `psa_ops.register` adds a model class's."
     if isinstance(getattr(net, '_orig_mod', None), torch.nn.Module): return psa_ops(net._orig_mod, who)
@@ -341,7 +354,9 @@ def _flip_losses_fused(a0, xf, V, y, loss):
 def flip_losses(a0, # head input a_0, [..., B, out]
                 xf, # last binary layer, flattened, [..., B, n]
                 V, # head weights [..., out, n]
-                y, loss, backend:str=None # targets, per-example loss, see `psa_backend`
+                y, # targets, as the network's loss takes them
+                loss, # per-example loss `loss(a, y)` of head inputs a [..., B, out] (the network's `loss`), broadcasting over leading dimensions
+                backend:str=None # flip-sum backend (see `psa_backend`): 'compiled' or 'auto' fuse the blocks
                ) -> torch.Tensor: # [..., B, n]
     "Loss of the head input with each unit flipped, in blocks of units: compiled (fused), or eager and recomputed in the backward pass."
     n, step = xf.shape[-1], max(1, PSA_HEAD_CHUNK // a0.numel())
@@ -378,7 +393,8 @@ def _check_states(net, states, B, params):
             hint = f"; for states in {{0, 1}} pass 2*states[{k}] - 1" if ((s == 0) | (s == 1)).all() else ''
             raise ValueError(f"states[{k}]: states must be -1 or +1, got values {_values(s)}{hint}")
 
-def psa_loss(net, x, # network and inputs
+def psa_loss(net, # the network: an `SBNMLP` or another model with PSA operations (see `psa_ops`)
+             x, # inputs [B, ...]
              y, # targets
              params=None, # optional (batched, for `SBNMLP`) parameters, as from `net.sample_params`
              states=None, # optional fixed ±1 samples of the binary layers, each `[..., B, *units]` (default: sampled)
@@ -429,9 +445,11 @@ Psa = PSA # the former name
 PSA_MAX_PATH_UNITS = 16
 PSA_PATH_ROWS = 2 ** 16 # most (path, example) rows that psa_expectation evaluates at once (at least one example's)
 
-def path_logprob(net, x, # network and inputs [B, ...]
+def path_logprob(net, # the network: an `SBNMLP` or another model with PSA operations (see `psa_ops`)
+                 x, # inputs [B, ...]
                  states, # ±1 states per binary layer, each [N, B, ...]
-                 params=None):
+                 params=None # optional parameters, as `net.layer_params` takes them (default: the network's own)
+                ) -> torch.Tensor: # [N, B] log-probabilities
     "log P(path | x) of each joint state: [N, B] (no gradient)."
     ops = psa_ops(net)
     *hidden, _ = net.layer_params(params)
@@ -470,7 +488,9 @@ class _Chunks(torch.autograd.Function):
         it = iter(total)
         return (None, None, *(next(it) if r else None for r in ctx.needs_input_grad[2:]))
 
-def psa_expectation(net, x, y, # network, inputs and targets
+def psa_expectation(net, # the network: an `SBNMLP` or another model with PSA operations (see `psa_ops`), at most `PSA_MAX_PATH_UNITS` binary units
+                    x, # inputs [B, ...]
+                    y, # targets
                     params=None, # optional unbatched parameters
                     linearise:bool=False # expectation of DST instead of PSA
                    ) -> torch.Tensor:
