@@ -251,8 +251,10 @@ _PLUGINS_HINT = "to use one of your own, give --plugins with the module or .py f
 
 def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...', e.g. 'reste:o=3'
               **params # the estimator's parameters (override those of the spec)
-             ) -> Estimator:
-    "The estimator registered as `name`, made with `params`."
+             ) -> Estimator: # a new instance of the registered class
+    """The estimator registered as `name` (or an alias), made with `params`. `name` may also be a spec `'name:key=value,...'`,
+    as the commands' `--estimators` take it (values read as numbers, true/false or None); `estimator_params(name)` lists
+    an estimator's parameters and their defaults, and the docs' estimator catalogue page describes every estimator."""
     if not isinstance(name, str): raise ValueError(f"estimator must be a name or spec string like 'st' or 'reste:o=3', got {name!r}")
     name = name.strip()
     if any(c in name for c in ':,='):   # a spec, as the commands read it
@@ -275,7 +277,8 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
     return est
 
 # %% ../nbs/03_estimators.ipynb #f81fdb07
-def estimator_params(name:str) -> dict:
+def estimator_params(name:str # a registry name or alias (not a spec), one of `list_estimators()`
+                    ) -> dict:
     "`{parameter: default}` of the estimator registered as `name` (or an alias)."
     list_estimators()
     if isinstance(name, str): name = name.strip()
@@ -314,7 +317,8 @@ def parse_estimator_specs(spec:str # e.g. 'st,concrete:tau=0.1,reste:o=3,t=1.5'
     return items
 
 # %% ../nbs/03_estimators.ipynb #343eabaf
-def estimators_from_spec(spec:str) -> list:
+def estimators_from_spec(spec:str # comma-separated `name[:key=value,...]` items, e.g. 'st,concrete:tau=0.1,reste:o=3,t=1.5'
+                        ) -> list:
     "The estimators named in `spec` (see `parse_estimator_specs`)."
     return [estimator(n, **p) for n, p in parse_estimator_specs(spec)]
 
@@ -407,7 +411,8 @@ class Exact(Estimator):
 class MeanField(LocalEstimator):
     "Deterministic relaxation: every unit outputs E[x|a] = 2F(a) - 1."
     stochastic = False
-    def __init__(self, noise='logistic'): super().__init__(noise)
+    def __init__(self, noise='logistic' # noise of the binary units this estimator assumes (see `NOISES`)
+                ): super().__init__(noise)
     def forward(self, a):
         "E[x|a] forward; backward 2F'(a) by the noise's density, as `st`'s: autograd's (1 - tanh^2(a/2))/2 cancels in float32 (0 from |a| = 17.4 on)."
         from sbn_estimators.straight_through import straight_through   # its module imports this one
@@ -415,7 +420,9 @@ class MeanField(LocalEstimator):
         return straight_through(self._noise.mean(w), a, (2 * self._noise.pdf(w.to(noise_dtype(w.dtype)))).to(w.dtype))
 
 # %% ../nbs/03_estimators.ipynb #dccf707f
-def group_grads(net:SBNModel, params=None) -> dict:
+def group_grads(net:SBNModel, # the network, an `SBNModel`: its `group_names` name the groups
+                params=None # the parameters the backward pass reached, as from `net.sample_params`; None: the network's own
+               ) -> dict:
     "`.grad` per group, weights then bias flattened: `{name: [n, d]}` for `n` batched copies, `{name: [d]}` unbatched."
     out = {}
     for name, (W, b) in zip(net.group_names, net.layer_params(params)):
@@ -423,7 +430,9 @@ def group_grads(net:SBNModel, params=None) -> dict:
         out[name] = torch.cat([W.grad.flatten(b.dim() - 1), b.grad], -1)   # batched copies have biases [n, out]
     return out
 
-def draw_estimates(net:SBNModel, x, y, # network and data (each example gets its own sample)
+def draw_estimates(net:SBNModel, # the network, an `SBNModel`
+                   x, # inputs (each example gets its own sample)
+                   y, # targets
                    est:Estimator, # the estimator
                    samples:int, # number S of independent estimates
                    chunk:int=500, # estimates drawn per backward pass (1 for models with unbatched parameters)
@@ -453,7 +462,9 @@ def draw_estimates(net:SBNModel, x, y, # network and data (each example gets its
     return out
 
 # %% ../nbs/03_estimators.ipynb #30025e2c
-def draw_input_estimates(net:SBNModel, x, y, # network and data
+def draw_input_estimates(net:SBNModel, # the network, an `SBNModel`
+                         x, # inputs [B, ...], the examples whose gradient is estimated
+                         y, # targets
                          est:Estimator, # the estimator
                          copies:int, # number of independent estimates
                          seed:int=0 # seed of the estimates' own random stream, in 0..2**32-1 (the caller's stream stays as it was)
