@@ -31,7 +31,11 @@ def _check_epochs(epoch, epochs):
     if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0: raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
     return int(epoch), int(epochs)
 
-def ede_t(epoch:int, epochs:int, t_min:float=0.1, t_max:float=10.) -> float:
+def ede_t(epoch:int, # current epoch e, an integer >= 0 (the first is 0)
+          epochs:int, # epochs E of the schedule, >= 1: t_max from epoch E on
+          t_min:float=0.1, # t at epoch 0, in [1e-6, 1e6]
+          t_max:float=10. # t at epoch `epochs`, in [t_min, 1e6]
+         ) -> float:
     "IR-Net's t at `epoch` of `epochs`: t_min 10^(epoch/epochs log10(t_max/t_min)), t_max from `epochs` on."
     epoch, epochs = _check_epochs(epoch, epochs)
     t_min, t_max = _check_t_range(t_min, t_max)
@@ -40,7 +44,8 @@ def ede_t(epoch:int, epochs:int, t_min:float=0.1, t_max:float=10.) -> float:
 # %% ../nbs/19_ede.ipynb #d9793a10
 class AnnealedST(StraightThrough):
     "Straight-through whose proxy sharpens over training: t from t_min to t_max (`ede_t`), k = max(1/t, 1), set by `on_epoch`."
-    def __init__(self, noise='logistic', deterministic=False,
+    def __init__(self, noise='logistic', # noise of the stochastic forward (see `NOISES`)
+                 deterministic=False, # forward `sign(a)` instead of sampling
                  t_min=0.1, # t at the first epoch, in [1e-6, 1e6]
                  t_max=10.): # t at epoch `epochs`, in [t_min, 1e6]
         super().__init__(noise, deterministic)
@@ -67,7 +72,8 @@ class AnnealedST(StraightThrough):
 @register_estimator('ede')
 class EDE(AnnealedST):
     "IR-Net's error-decay estimator: ±1 forward, backward k t (1 - tanh^2(t a)); t, k annealed by `on_epoch`."
-    def __init__(self, noise='logistic', deterministic=False,
+    def __init__(self, noise='logistic', # noise of the stochastic forward (see `NOISES`)
+                 deterministic=False, # forward `sign(a)` instead of sampling (IR-Net's setting)
                  t_min=0.1, # t at the first epoch
                  t_max=10.): # t at epoch `epochs` (the last epoch, epochs - 1, gets t_max (t_min/t_max)^(1/epochs))
         super().__init__(noise, deterministic, t_min, t_max)
@@ -78,7 +84,11 @@ class EDE(AnnealedST):
         return (4 * self.k * self.t * (torch.sigmoid(y) * torch.sigmoid(-y))).to(a.dtype)
 
 # %% ../nbs/19_ede.ipynb #cb7fb72c
-def rbnn_t(epoch:int, epochs:int, t_min:float=1e-2, t_max:float=10.) -> float:
+def rbnn_t(epoch:int, # current epoch e, an integer >= 0 (the first is 0)
+           epochs:int, # epochs E of the schedule, >= 1: t_max from epoch E on
+           t_min:float=1e-2, # t at epoch 0, in [1e-6, 1e6] (the authors' --Tmin)
+           t_max:float=10. # t at epoch `epochs`, in [t_min, 1e6] (the authors' --Tmax)
+          ) -> float:
     "RBNN's t at `epoch` of `epochs`: `ede_t`'s log-linear schedule with the authors' end points 10^-2 and 10."
     return ede_t(epoch, epochs, t_min, t_max)
 
@@ -86,7 +96,8 @@ def rbnn_t(epoch:int, epochs:int, t_min:float=1e-2, t_max:float=10.) -> float:
 @register_estimator('rbnn')
 class RBNN(AnnealedST):
     "RBNN's training-aware sign approximation: ±1 forward, backward k (√2 t - t² |a|)_+; t, k annealed by `on_epoch`."
-    def __init__(self, noise='logistic', deterministic=False,
+    def __init__(self, noise='logistic', # noise of the stochastic forward (see `NOISES`)
+                 deterministic=False, # forward `sign(a)` instead of sampling
                  t_min=1e-2, # t at the first epoch (the authors' --Tmin)
                  t_max=10., # t at epoch `epochs` (the authors' --Tmax)
                  t_floor=0.): # use max(t, t_floor), in [0, 1e6]; 1 is the authors' code's rule for activations (k = 1, t >= 1)
@@ -108,7 +119,9 @@ class RBNN(AnnealedST):
 # %% ../nbs/19_ede.ipynb #bdce355a
 PROGRESSIVE_K_MAX = 1e7 # bitorch floors 1 - t at 1e-7: the gain k_s of the training forward is at most 10^7
 
-def progressive_scale(epoch:int, epochs:int) -> float:
+def progressive_scale(epoch:int, # current epoch, an integer >= 0 (the first is 0)
+                      epochs:int # epochs of the schedule, >= 1: s = 1 from epoch `epochs` on
+                     ) -> float:
     "bitorch's scale s = epoch/epochs at `epoch` of `epochs` (1 from `epochs` on)."
     epoch, epochs = _check_epochs(epoch, epochs)
     return min(epoch, epochs) / epochs
