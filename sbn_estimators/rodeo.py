@@ -35,7 +35,7 @@ def stein_operator(w:torch.Tensor, # [..., D] flip weights (`flip_weights`)
 # %% ../nbs/18a_rodeo.ipynb #5dcfd089
 def unit_scores(x:torch.Tensor, # ±1 states [..., D]
                 a:torch.Tensor, # their pre-activations [..., D]
-                noise='logistic'
+                noise='logistic' # noise of the units, F its cdf (name or `Noise`, see `NOISES`)
                ) -> tuple: # (s, w s~), each [..., D]
     "s_i = d log F(x_i a_i) / d a_i, the score of the state, and w_i s~_i = -x_i F'(a_i), the flip weight times the flipped state's score."
     noise = get_noise(noise)
