@@ -48,7 +48,8 @@ def _moments(mu, var, noise):
 # %% ../nbs/10d_adf.ipynb #c566dc55
 def _std(var): pos = var > 0; return torch.where(pos, torch.where(pos, var, 1.).sqrt(), torch.where(var.isnan(), var, 0.))   # sqrt, with gradient 0 (not inf) where a variance is 0; NaN stays NaN
 
-def adf_moments(net, x, # SBN model (`SBNMLP`, `SBNConvNet`) and inputs
+def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; see `psa_ops`)
+                x, # inputs [B, ...], as the network takes them
                 params=None, # optional parameters, as `net.layer_params` takes them
                 sample:bool=False, # local reparameterisation: sample each binary layer's pre-activation
                 head:str='linear', # 'linear' (Gaussian logits) or 'squashed' (the reference code's output layer)
