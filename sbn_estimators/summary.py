@@ -67,7 +67,8 @@ def _levels(m:nn.Module):
 def _precision(levels:int) -> str:
     return {2: 'binary', 3: 'ternary'}.get(levels, f'{math.ceil(math.log2(levels))}-bit')
 
-def is_binary(t:torch.Tensor) -> bool:
+def is_binary(t:torch.Tensor # a tensor of any shape (the network's input batch)
+             ) -> bool:
     "True when `t` is a binary code: its values are exactly {-1, 1} or {0, 1}, both present. Read for the network input only."
     return t.unique().tolist() in ([-1., 1.], [0., 1.])
 
