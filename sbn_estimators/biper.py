@@ -122,7 +122,9 @@ BIPER_INITS = ('kaiming_normal', 'default') # initialisations of fmnist_biper_co
 
 @register_model('fmnist_biper_conv', 'layered', (None, 28, 28), 'fashion_mnist',
                 "fmnist_bnn_conv with BiPer's weights (stage 1: sin(freq w); transform 'biper_binarize' starts stage 2)")
-def fmnist_biper_conv(est=None, in_shape=(1, 28, 28), n_out:int=10,
+def fmnist_biper_conv(est=None, # the binary activations' local estimator (instance or registry spec, e.g. 'st'), one `BinaryActivation(est)` per unit; None is refused
+                      in_shape=(1, 28, 28), # (C, 28, 28) of one input: C input channels
+                      n_out:int=10, # classes (outputs of the linear head)
                       width:int=32, # channels of the first two convs (the last two have 2 x width)
                       freq:float=20., # BiPer's omega
                       binarize:bool=False, # True: start in stage 2 (the square wave)
@@ -139,7 +141,9 @@ def fmnist_biper_conv(est=None, in_shape=(1, 28, 28), n_out:int=10,
     return model
 
 @register_transform('biper_binarize')
-def biper_binarize(model:nn.Module, est=None) -> nn.Module:
+def biper_binarize(model:nn.Module, # a model with `BiPer` weights, e.g. from `fmnist_biper_conv` (left as it is: the copy is binarised)
+                   est=None # not used (the estimator every transform is given)
+                  ) -> nn.Module:
     "BiPer's second stage: a copy of `model` whose BiPer weights forward the square wave sign(sin(freq w))."
     model = copy.deepcopy(model)
     found = [m for m in model.modules() if isinstance(m, BiPer)]
