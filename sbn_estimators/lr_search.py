@@ -270,7 +270,7 @@ def comparison_table(rows:list # rows of `run_comparison`
 
 def plot_comparison(rows:list, # rows of `run_comparison`
                     metrics=('train_loss', 'val_acc'), # per-epoch columns to plot, one panel each (a name: one panel)
-                    title:str=None):
+                    title:str=None): # the figure's title; None or '': none
     "Per-epoch curves, mean over seeds with the min–max band, one line per method."
     if isinstance(metrics, str): metrics = (metrics,)
     if not hasattr(metrics, '__iter__') or not all(isinstance(m, str) for m in metrics):
