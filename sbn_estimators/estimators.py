@@ -281,8 +281,9 @@ def estimator_params(name:str # a registry name or alias (not a spec), one of `l
                     ) -> dict:
     "`{parameter: default}` of the estimator registered as `name` (or an alias)."
     list_estimators()
-    if isinstance(name, str): name = name.strip()
-    if isinstance(name, str) and any(c in name for c in ':,='):
+    if not isinstance(name, str): raise ValueError(f"estimator_params takes a registry name like 'st' (list_estimators() gives them), got {name!r}")
+    name = name.strip()
+    if any(c in name for c in ':,='):
         raise ValueError(f"estimator_params takes a registry name, got the spec {name!r}; give the name alone "
                          f"({name.split(':')[0].split(',')[0].strip()!r}); estimator({name!r}).hparams() gives the values a spec sets")
     if name not in ESTIMATORS and name not in ALIASES: estimator(name)   # raises, listing the valid names

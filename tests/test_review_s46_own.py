@@ -13,3 +13,10 @@ def test_sbn_conv_net_names_a_bad_device(device, msg):
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CUDA is here')
 def test_sbn_conv_net_names_missing_cuda():
     with pytest.raises(ValueError, match="device: 'cuda' asked for but CUDA is not available"): SBNConvNet((1, 4, 4), [(2, 3, 1, 1)], 3, device='cuda')
+
+
+def test_estimator_params_names_what_it_takes():
+    from sbn_estimators.estimators import estimator_params
+    for bad in (None, 3, ['st']):
+        with pytest.raises(ValueError) as e: estimator_params(bad)
+        assert str(e.value) == f"estimator_params takes a registry name like 'st' (list_estimators() gives them), got {bad!r}"
