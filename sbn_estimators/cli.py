@@ -8,7 +8,7 @@ __all__ = ['USER_ERRORS', 'LOCK_NAME', 'positive_int', 'CommandError', 'Terminat
            'RunFolder', 'progress', 'epoch_line', 'check_config', 'load_config', 'environment']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
-import argparse, dataclasses, difflib, errno, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
+import argparse, dataclasses, difflib, errno, io, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -45,7 +45,7 @@ def _raise_terminated(signum, frame):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)   # one exception is enough: let the clean-up run undisturbed
     raise Terminated()
 
-_MACHINE_ERRNOS = (errno.ENOSPC, errno.EIO, getattr(errno, 'EDQUOT', errno.ENOSPC)) # OSErrors of the machine, not of the input: exit 1
+_MACHINE_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EFBIG, getattr(errno, 'EDQUOT', errno.ENOSPC)) # OSErrors of the machine, not of the input (a full disk, an I/O error, a file-size limit, a quota): exit 1
 
 def _out_of_memory(e:BaseException) -> bool:
     "Whether `e` says that memory ran out: `MemoryError`, torch's `OutOfMemoryError` (a GPU's), or the RuntimeError of PyTorch's CPU allocator."
@@ -74,7 +74,8 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is
     n_loaded = len(_LOADED_PLUGINS)   # the plugins this command loads from here on
     try:
         if main_thread and _HOLDS_SIGINT: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})   # a Ctrl-C held while the package imported arrives here
-        status = main(args); sys.stdout.flush()
+        status = main(args)
+        if sys.stdout is not None: sys.stdout.flush()   # None: started with stdout closed (`>&-`), where print writes nothing
     except BrokenPipeError:   # the reader left (`sbn-train --list | head -1`): stop quietly, as Python's docs advise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); parser.exit(1)
     except KeyboardInterrupt as e:
@@ -103,9 +104,9 @@ def check_output_file(path, # the file a command will write
                       option:str, # the option that named it, e.g. '--json'
                       suffixes=None # allowed suffixes, e.g. ('.json',); None: any
                      ) -> Path:
-    "Check before the work that `path` can be written: not empty, its folder exists and is writable, it is not a folder (or a device), its suffix fits."
+    "Check before the work that `path` (`~` expanded) can be written: not empty, its folder exists and is writable, it is not a folder (or a device), its suffix fits."
     if str(path) == '': raise ValueError(f"{option}: an empty path; give a file name")
-    path = Path(path)
+    path = Path(path).expanduser()   # '~/r.json' quoted, or from a script: the home folder, as the shell would
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise ValueError(f"{option}: {str(path)!r} must end in {', '.join(sorted(suffixes))}")
     try:
@@ -118,8 +119,18 @@ def check_output_file(path, # the file a command will write
     return path
 
 # %% ../nbs/03b_cli.ipynb #457d78a0
+def _matplotlib():
+    "matplotlib, imported; a `ValueError` naming the environment variable MPLBACKEND where it names a backend matplotlib does not know (its import fails)."
+    try: import matplotlib
+    except ValueError as e:
+        if 'MPLBACKEND' not in os.environ or 'backend' not in str(e): raise
+        raise ValueError(f"environment variable MPLBACKEND={os.environ['MPLBACKEND']!r} names no backend matplotlib knows ("
+                         f"{_one_line(e).split('; ', 1)[-1]}); unset it, or set MPLBACKEND=agg to write image files") from None
+    return matplotlib
+
 def plot_suffixes() -> tuple:
-    "File suffixes matplotlib can save a figure as ('.png', '.pdf', '.svg', ...)."
+    "File suffixes matplotlib can save a figure as ('.png', '.pdf', '.svg', ...); a `ValueError` naming MPLBACKEND where that names no backend (a command calls it before its work)."
+    _matplotlib()
     from matplotlib.backend_bases import FigureCanvasBase
     return tuple(sorted('.' + s for s in FigureCanvasBase.get_supported_filetypes()))
 
@@ -145,8 +156,8 @@ def sibling(path, # a file
 def check_output_dir(path, # a folder a command will create or fill
                      option:str # the option that named it, e.g. '--out'
                     ) -> Path:
-    "Check before the work that folder `path` can be created or written: not a file, not a symbolic link that leads to no folder, names the file system takes, its nearest existing ancestor a writable folder."
-    path = Path(path)
+    "Check before the work that folder `path` (`~` expanded) can be created or written: not a file, not a symbolic link that leads to no folder, names the file system takes, its nearest existing ancestor a writable folder."
+    path = Path(path).expanduser()   # '~/runs/x' quoted, or from a script: the home folder, as the shell would
     try:
         if os.path.exists(path) and not os.path.isdir(path): raise ValueError(f"{option}: {path} is an existing file, not a folder")
         base, missing = path, []
@@ -167,7 +178,7 @@ def check_output_dir(path, # a folder a command will create or fill
 @contextmanager
 def atomic_path(path # the file to write
                ):
-    "A temporary path beside `path` to write to; moved onto `path` (after fsync) only if the block succeeds."
+    "A temporary path beside `path` to write to; moved onto `path` (after fsync) only if the block succeeds. A failed write (a full disk, a file-size limit) is an `OSError` naming `path`."
     path = Path(path)
     tmp = sibling(path, '.', f'.{os.getpid()}.tmp')   # `.NAME.PID.tmp`, NAME cut where the folder takes no longer name
     try:
@@ -176,6 +187,9 @@ def atomic_path(path # the file to write
         try: os.fsync(fd)
         finally: os.close(fd)
         os.replace(tmp, path)
+    except OSError as e:   # write() and fsync() name no file: name the one being written
+        if e.filename is None: e.filename = str(path)
+        raise
     finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/03b_cli.ipynb #f02cc2d4
@@ -193,7 +207,7 @@ def save_json(path, # the file to write
               obj # what `json_text` takes
              ):
     "Write `json_text(obj)` to `path` atomically."
-    with atomic_path(path) as tmp: tmp.write_text(json_text(obj))
+    with atomic_path(path) as tmp: tmp.write_text(json_text(obj), encoding='utf-8')
 
 # %% ../nbs/03b_cli.ipynb #7bd0b494
 LOCK_NAME = '.lock'
@@ -218,7 +232,7 @@ def _flock(fd:int) -> bool:
     return True
 
 def _read_lock(path:Path):
-    try: info = json.loads(path.read_text())
+    try: info = json.loads(path.read_text(encoding='utf-8'))
     except (OSError, ValueError): return None
     return info if isinstance(info, dict) else None
 
@@ -334,15 +348,16 @@ class RunFolder:
 
     def write_text(self, name:str, text:str):
         "Write `text` to `name` atomically."
-        with self.file(name) as tmp: tmp.write_text(text)
+        with self.file(name) as tmp: tmp.write_text(text, encoding='utf-8')
 
     def write_json(self, name:str, obj):
         "Write `json_text(obj)` to `name` atomically."
         self.write_text(name, json_text(obj))
 
     def save(self, name:str, obj):
-        "`torch.save` `obj` to `name` atomically (a checkpoint is never half-written)."
-        with self.file(name) as tmp: torch.save(obj, tmp)
+        "`torch.save` `obj` to `name` atomically (a checkpoint is never half-written); serialised in memory and written with Python's I/O, so that a full disk is an `OSError` naming the file (torch's writer raises a `RuntimeError`)."
+        buf = io.BytesIO(); torch.save(obj, buf)
+        with self.file(name) as tmp: tmp.write_bytes(buf.getbuffer())
 
 # %% ../nbs/03b_cli.ipynb #95b9c5c3
 def _is_terminal(stream) -> bool:
@@ -444,7 +459,7 @@ def load_config(path, # a JSON file holding one object {"key": value, ...}
                ) -> dict:
     "The settings in JSON file `path`, checked against dataclass `cls` (see `check_config`)."
     path = Path(path)
-    try: text = path.read_text()
+    try: text = path.read_text(encoding='utf-8')   # not the locale's (LC_ALL=C: ASCII)
     except FileNotFoundError: raise FileNotFoundError(f"config file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as e: raise ValueError(f"cannot read config file {path}: {e}") from None
     try: d = json.loads(text, parse_constant=_no_constant)

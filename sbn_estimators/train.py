@@ -11,7 +11,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'plot_estimator_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time, types
+import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, io, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time, types
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 _AS_COMMAND = ('__file__' in globals() and __name__ == '__main__') or Path(sys.argv[0]).name == 'sbn-train'   # started as the command, not imported
@@ -459,9 +459,14 @@ def lr_factor(step:int, total:int, warmup:int, schedule:str) -> float:
 # %% ../nbs/14_train.ipynb #acdcecb4
 CHECKPOINT_FORMAT = 'sbn-train-checkpoint-2'
 
+def _torch_save(path, obj):
+    "`torch.save` `obj` atomically to `path`, serialised in memory and written with Python's I/O: a full disk or a file-size limit is an `OSError` naming `path` (torch's own writer raises a `RuntimeError` that names neither)."
+    buf = io.BytesIO(); torch.save(obj, buf)
+    with cli.atomic_path(path) as tmp: tmp.write_bytes(buf.getbuffer())
+
 def save_checkpoint(path, **state):
-    "Write `state` (tensors and plain values) atomically to `path`."
-    with cli.atomic_path(path) as tmp: torch.save({'format': CHECKPOINT_FORMAT, **state}, tmp)
+    "Write `state` (tensors and plain values) atomically to `path` (a failed write: an `OSError` naming it)."
+    _torch_save(path, {'format': CHECKPOINT_FORMAT, **state})
 
 # %% ../nbs/14_train.ipynb #5eb71276
 def load_checkpoint(path, model:nn.Module=None # if given, its weights are loaded (and checked to fit)
@@ -488,9 +493,20 @@ def load_checkpoint(path, model:nn.Module=None # if given, its weights are loade
     return ck
 
 # %% ../nbs/14_train.ipynb #bea9839d
+def _env_int(name:str, default):
+    "The integer in environment variable `name` (torchrun sets WORLD_SIZE, RANK, LOCAL_RANK); `default` where it is unset or empty."
+    text = os.environ.get(name, '').strip()
+    if not text: return default
+    try: return int(text)
+    except ValueError: raise ValueError(f"environment variable {name} must be an integer (torchrun sets it), got {text!r}") from None
+
 def _dist_setup(device:str):
-    "(rank, world size, device) from torchrun's environment; initialises the process group if world size > 1."
-    world = int(os.environ.get('WORLD_SIZE', 1))
+    "(rank, world size, device) from torchrun's environment; initialises the process group if world size > 1. RANK is read only then: a single process (WORLD_SIZE unset or 1) is rank 0, whatever RANK an outer launcher left."
+    world = _env_int('WORLD_SIZE', 1)
+    if world < 1: raise ValueError(f"environment variable WORLD_SIZE must be the number of processes, >= 1, got {world}")
+    if world > 1 and not 0 <= _env_int('RANK', -1) < world:
+        raise ValueError(f"environment variable RANK must be in 0..{world - 1} under WORLD_SIZE {world} (torchrun sets both), "
+                         f"got {os.environ.get('RANK', '').strip() or 'nothing (it is unset)'}")
     if device == 'auto': device = 'cuda' if torch.cuda.is_available() else 'cpu'
     device = torch.device(device)
     if device.type == 'cuda' and not torch.cuda.is_available():
@@ -503,7 +519,9 @@ def _dist_setup(device:str):
         if world > 1 and device.index is not None:
             raise ValueError(f"device {device}: under torchrun each process takes the GPU of its LOCAL_RANK; use --device cuda")
         if world > 1:
-            device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
+            local = _env_int('LOCAL_RANK', 0)
+            if local < 0: raise ValueError(f"environment variable LOCAL_RANK must be >= 0, got {local}")
+            device = torch.device('cuda', local)
             if not device.index < n:
                 raise ValueError(f"LOCAL_RANK {device.index} but this machine has {n} CUDA device(s); start at most {n} processes per machine")
         elif device.index is None: device = torch.device('cuda', torch.cuda.current_device())   # one name in records and RNG state
@@ -670,7 +688,7 @@ def _estimator_used(cfg:TrainConfig) -> bool:
 METRIC_COLUMNS = ['stage', 'epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_ens_acc', 'val_det_acc', 'val_det_loss', 'flip_ratio', 'seconds']
 
 def _write_metrics(path:Path, rows):
-    with cli.atomic_path(path) as tmp, open(tmp, 'w', newline='') as f:
+    with cli.atomic_path(path) as tmp, open(tmp, 'w', newline='', encoding='utf-8') as f:
         w = csv.DictWriter(f, METRIC_COLUMNS); w.writeheader(); w.writerows(rows)   # a row of a run from before a column leaves it empty
 
 # %% ../nbs/14_train.ipynb #14b0b435
@@ -870,9 +888,12 @@ def train(cfg:TrainConfig, # the run's configuration
     if callable(callbacks): raise ValueError(f"callbacks must be a list of functions cb(epoch, row), got the function {callbacks!r}; pass [it]")
     callbacks = list(callbacks)
     if not all(map(callable, callbacks)): raise ValueError(f"callbacks must be a list of functions cb(epoch, row), got {callbacks!r}")
+    if out is not None and (not isinstance(out, (str, os.PathLike)) or not str(out).strip()):   # '' would be the working directory
+        raise ValueError(f"out must name a folder (a str or Path), or be None to write nothing, got {out!r}")
     rank, world, device = _dist_setup(cfg.device)
     if cfg.batch_size % world: raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
-    out = None if smoke or out is None else Path(out)
+    out = None if smoke or out is None else Path(out).expanduser()
+    if out is not None: cli.plot_suffixes()   # matplotlib draws curves.png at the end: one that cannot load (a bad MPLBACKEND) fails now, not after the training
     ck = None
     if resume:
         if out is None: raise ValueError("resume needs the run folder `out`")
@@ -915,7 +936,7 @@ def _write_references(path:Path, cfg:TrainConfig):
         others = {k for table, name in ((MODEL_REFS, _split_spec(cfg.model, 'model')[0]), (OPTIMIZER_REFS, _split_spec(cfg.optimizer, 'optimizer')[0]),
                                         (DATA_REFS, cfg.data)) for k in table.get(name, ())}
         keys = [k for k in keys if k in others or k not in run_references(cfg.estimator)]
-    with cli.atomic_path(path) as tmp: tmp.write_text(bibtex(keys) if keys else '% no paper of the library\'s references for this run\n')
+    with cli.atomic_path(path) as tmp: tmp.write_text(bibtex(keys) if keys else '% no paper of the library\'s references for this run\n', encoding='utf-8')
 
 # %% ../nbs/14_train.ipynb #b39653a4
 def _evaluates_det(model:nn.Module, est) -> bool:
@@ -1092,7 +1113,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
     if out is not None:
         if export:   # in the locked folder, before result.json: a run with result.json has its export
             xb = data.input(data.splits['test'][0][:256].to(device), dtype)
-            with cli.atomic_path(out / 'binary.pt') as tmp: torch.save(export_binary(model, check_x=xb), tmp)
+            _torch_save(out / 'binary.pt', export_binary(model, check_x=xb))
         best_pt = out / 'best.pt'   # result.json tests the model at the last epoch; it says which epoch best.pt holds
         cli.save_json(out / 'result.json', {**result, 'epoch': total_epochs, 'best_epoch': load_checkpoint(best_pt)['epoch'] if best_pt.is_file() else None,
                                             'best_metric': f'val_{key}' if len(data.splits['val'][1]) else None,
@@ -1106,7 +1127,7 @@ def load_run(out, # a run folder of `train` / `sbn-train`
              checkpoint:str='best.pt' # one of its checkpoints: best.pt, last.pt or stage-<name>.pt
             ) -> tuple:
     "(model, cfg): the network of run `out` with the weights of `checkpoint`, on the CPU in evaluation mode, and the run's configuration; leaves the random state as it was."
-    out = Path(out)
+    out = Path(out).expanduser()
     if not isinstance(checkpoint, str) or Path(checkpoint).name != checkpoint or not checkpoint.endswith('.pt'):
         raise ValueError(f"checkpoint must name a checkpoint file in the run folder (best.pt, last.pt, stage-<name>.pt), got {checkpoint!r}")
     cfg = TrainConfig.from_dict(cli.load_config(out / 'config.json', TrainConfig), f'{out}/config.json')
@@ -1184,6 +1205,7 @@ def config_from_args(args) -> TrainConfig:
     "The `TrainConfig` that parsed `sbn-train` arguments describe (with --resume: the run folder's, which what is given must not change)."
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
     if args.out is not None and not args.out.strip(): raise ValueError(f"--out must name a folder, got {args.out!r}")
+    if args.out: args.out = os.path.expanduser(args.out)   # '~/runs/x' quoted, or from a script: the home folder, as --data-dir and --plugins
     for flag in ('smoke', 'summary'):
         if getattr(args, flag) and args.export: raise ValueError(f"--export writes into the run folder, and --{flag} writes nothing; drop --export")
         if getattr(args, flag) and args.out and not args.resume: raise ValueError(f"--{flag} writes nothing, so --out {args.out!r} is not used; drop --out")
@@ -1288,7 +1310,7 @@ def _main(args):
     args.out = str(out)   # for the resume hint after an interrupt
     cli.check_output_dir(out, '--out')   # before the work: not a file, inside a writable folder
     res = train(cfg, out, resume=args.resume, progress=not args.quiet, export=args.export)
-    if int(os.environ.get('RANK', 0)) == 0:
+    if not dist.is_initialized() or dist.get_rank() == 0:   # the rank `_dist_setup` found (one process: 0, whatever RANK says)
         det = _evaluates_det(res.pop('model'), estimator(cfg.estimator))   # trained deterministic: its accuracy is the deterministic one
         sampled = f"expected {res['test_acc']:.4f}, ensemble {res['test_ens_acc']:.4f}"
         print(f"test accuracy of the final model: deterministic {res['test_det_acc']:.4f} (loss {res['test_det_loss']:.4f}; every unit "
@@ -1305,7 +1327,8 @@ def _main(args):
     if dist.is_initialized(): dist.destroy_process_group()
 
 def _resume_hint(args):
-    world = int(os.environ.get('WORLD_SIZE', 1))   # under torchrun: resume with as many processes
+    try: world = _env_int('WORLD_SIZE', 1)   # under torchrun: resume with as many processes
+    except ValueError: world = 1
     cmd = f"torchrun --nproc-per-node {world} -m sbn_estimators.train" if world > 1 else 'sbn-train'
     kept = (' --export' if args.export else '') + (f' --threads {args.threads}' if getattr(args, 'threads', None) else '')   # not in config.json
     return f"{cmd} --resume --out {shlex.quote(str(args.out))}{kept}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
