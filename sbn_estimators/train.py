@@ -877,7 +877,7 @@ def _restart_advice(cfg:TrainConfig, out:Path) -> str:
             f"epoch {best['epoch']} are trained again, as they were), or {fresh}")
 
 def train(cfg:TrainConfig, # the run's configuration
-          out=None, # run folder (created, locked while the run writes); None: write nothing
+          out=None, # run folder (created, locked while the run writes; `~` expanded); None: write nothing
           resume:bool=False, # continue from `out/last.pt`
           callbacks=(), # `cb(epoch, row)` after each epoch's checkpoint
           progress:bool=True, # a progress bar on a terminal, one line per epoch (rank 0 only)
