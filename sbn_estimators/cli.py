@@ -8,7 +8,7 @@ __all__ = ['USER_ERRORS', 'LOCK_NAME', 'positive_int', 'CommandError', 'Terminat
            'RunFolder', 'progress', 'epoch_line', 'check_config', 'load_config', 'environment']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
-import argparse, dataclasses, difflib, errno, io, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
+import argparse, dataclasses, difflib, errno, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -356,6 +356,7 @@ class RunFolder:
 
     def save(self, name:str, obj):
         "`torch.save` `obj` to `name` atomically (a checkpoint is never half-written); serialised in memory and written with Python's I/O, so that a full disk is an `OSError` naming the file (torch's writer raises a `RuntimeError`)."
+        import io
         buf = io.BytesIO(); torch.save(obj, buf)
         with self.file(name) as tmp: tmp.write_bytes(buf.getbuffer())
 

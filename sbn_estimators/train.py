@@ -504,9 +504,8 @@ def _dist_setup(device:str):
     "(rank, world size, device) from torchrun's environment; initialises the process group if world size > 1. RANK is read only then: a single process (WORLD_SIZE unset or 1) is rank 0, whatever RANK an outer launcher left."
     world = _env_int('WORLD_SIZE', 1)
     if world < 1: raise ValueError(f"environment variable WORLD_SIZE must be the number of processes, >= 1, got {world}")
-    if world > 1 and not 0 <= _env_int('RANK', -1) < world:
-        raise ValueError(f"environment variable RANK must be in 0..{world - 1} under WORLD_SIZE {world} (torchrun sets both), "
-                         f"got {os.environ.get('RANK', '').strip() or 'nothing (it is unset)'}")
+    if world > 1 and (rank := _env_int('RANK', None)) is not None and not 0 <= rank < world:   # unset: torch's rendezvous says so
+        raise ValueError(f"environment variable RANK must be in 0..{world - 1} under WORLD_SIZE {world} (torchrun sets both), got {rank}")
     if device == 'auto': device = 'cuda' if torch.cuda.is_available() else 'cpu'
     device = torch.device(device)
     if device.type == 'cuda' and not torch.cuda.is_available():
