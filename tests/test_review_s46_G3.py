@@ -89,14 +89,16 @@ def test_mean_field_float32_gradient_is_2F_prime():
 @pytest.mark.parametrize('noise', list(NOISES))
 @pytest.mark.parametrize('dt', [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 def test_mean_field_forward_is_the_mean_and_backward_2F_prime(noise, dt):
-    "The forward value is noise.mean(a), bit for bit; the backward 2F'(a) computed in noise_dtype, rounded once."
+    "The forward value is noise.mean(a), bit for bit; the backward 2F'(a) computed in noise_dtype, rounded once: within (4 + a^2) eps of the float64 density (exp(-a^2/2)'s own condition number a^2/2), 0 at ±inf."
     a = torch.cat([torch.linspace(-12, 12, 241), torch.tensor([0., 1., -1., math.inf, -math.inf])]).to(dt).requires_grad_()
     e = s.estimator('mean_field', noise=noise)
     y = e(a)
     assert y.dtype == dt and torch.equal(y.detach(), NOISES[noise].mean(a.detach()))
     g, = torch.autograd.grad(y.sum(), a)
     w = a.detach().to(torch.promote_types(dt, torch.float32))
-    assert torch.equal(g, (2 * NOISES[noise].pdf(w)).to(dt))
+    ref = 2 * NOISES[noise].pdf(w.double())
+    tol = (4 + w.double().nan_to_num(posinf=0., neginf=0.) ** 2) * torch.finfo(w.dtype).eps * ref + torch.finfo(dt).eps * torch.finfo(dt).tiny
+    assert ((g.double() - ref).abs() <= tol + (ref - ref.to(dt).double()).abs()).all()   # half precision: one rounding more
     assert g.isfinite().all()
 
 

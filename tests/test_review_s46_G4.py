@@ -103,7 +103,7 @@ def test_cards_give_each_parameters_meaning():
     row = lambda n: next(l for l in estimator_card(n).splitlines() if l.startswith('| parameters |'))
     reste = row('reste')
     assert "`t=1.5`: clipping threshold: zero slope for \\|z\\| > t" in reste, reste   # a `|` escaped: the table cell goes on
-    assert "`deterministic=False`: forward `sign(a)` instead of sampling" in reste    # ReSTE repeats it without a comment
+    assert "`deterministic=False`: forward `sign(z)` instead of sampling, as in the paper" in reste   # ReSTE's own comment
     assert "`noise='logistic'`: noise of the stochastic forward (see `NOISES`)" in row('st')
     assert row('arm') == '| parameters | none |'
     assert reste.count('|') - reste.count('\\|') == 3   # two cells
@@ -121,3 +121,23 @@ def test_a_plugins_derivation_path_holds_from_anywhere(tmp_path):
     plugin = (ROOT / 'nbs' / 'examples' / 'gauss_st.py').resolve()
     assert _derivation(tmp_path) == str(plugin)
     assert _derivation(ROOT / 'nbs') == 'examples/gauss_st.py'
+
+
+class _Base:
+    def __init__(self, noise='logistic', # the base's meaning of noise
+                 deterministic=False): # the base's meaning of deterministic
+        pass
+
+class _Bare(_Base):
+    def __init__(self, noise='logistic', deterministic=False, o=3.0): super().__init__(noise, deterministic)
+
+class _Own(_Base):
+    def __init__(self, noise='logistic', # its own meaning
+                 deterministic=False):
+        super().__init__(noise, deterministic)
+
+def test_a_parameter_repeated_bare_takes_its_base_class_comment():
+    "No registered estimator repeats a parameter bare any more (review s46): the MRO lookup of `_param_docs`, on classes of its own."
+    from sbn_estimators.catalogue import _param_docs
+    assert _param_docs(_Bare) == {'noise': "the base's meaning of noise", 'deterministic': "the base's meaning of deterministic"}
+    assert _param_docs(_Own) == {'noise': 'its own meaning', 'deterministic': "the base's meaning of deterministic"}

@@ -20,3 +20,11 @@ def test_estimator_params_names_what_it_takes():
     for bad in (None, 3, ['st']):
         with pytest.raises(ValueError) as e: estimator_params(bad)
         assert str(e.value) == f"estimator_params takes a registry name like 'st' (list_estimators() gives them), got {bad!r}"
+
+
+@pytest.mark.parametrize('noise', ['logistic', 'normal', 'triangular'])
+def test_mean_field_is_twice_differentiable(noise):
+    "The float32-accurate backward (review s46 G3) kept a differentiable derivative: gradgradcheck in float64 away from kinks."
+    from sbn_estimators.estimators import estimator
+    a = torch.tensor([0.3, -0.7, 0.05, 0.6], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(estimator('mean_field', noise=noise), (a,))
