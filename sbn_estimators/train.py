@@ -347,9 +347,13 @@ def _seeded_rng(s:int, device):
         yield
 
 @torch.no_grad()
-def evaluate(model:nn.Module, data:Data, split:str='test', # model, dataset and split
+def evaluate(model:nn.Module, # the network: an SBN model or one of binary units (evaluated in eval mode, its mode restored after)
+             data:Data, # the dataset (`load_data`, `get_data`)
+             split:str='test', # one of `data.splits`: 'train', 'val' or 'test'
              samples:int=10, # K samples of the binary units per example
-             batch_size:int=500, device=None, amp:bool=False,
+             batch_size:int=500, # examples per forward pass (>= 1)
+             device=None, # where the batches go: 'cpu', 'cuda', 'cuda:N' or a `torch.device`, the model's (None: the device of its parameters)
+             amp:bool=False, # forward passes under bfloat16 autocast
              progress:bool=False, # a bar over the examples on a terminal
              seed:int|None=None # seed of the samples (the global generators, forked: the caller's random state goes on untouched); None: the global streams
             ) -> dict:
@@ -382,10 +386,16 @@ def _evaluate(model, data, split, samples, batch_size, device, amp, progress, X,
 
 # %% ../nbs/14_train.ipynb #5b0e7d21
 @torch.no_grad()
-def evaluate_posterior(model:nn.Module, opt:BayesBiNN, data:Data, split:str='test', # model, its BayesBiNN optimizer, dataset and split
+def evaluate_posterior(model:nn.Module, # the network with binary weights that `opt` trains
+                       opt:BayesBiNN, # its BayesBiNN optimizer: each sample draws the ±1 weights from its posterior (left holding 'sample' after)
+                       data:Data, # the dataset (`load_data`, `get_data`)
+                       split:str='test', # one of `data.splits`: 'train', 'val' or 'test'
                        samples:int=10, # M exact posterior samples of the binary weights
                        seed:int=0, # seed of the draws (their own generator)
-                       batch_size:int=500, device=None, amp:bool=False) -> dict:
+                       batch_size:int=500, # examples per forward pass (>= 1)
+                       device=None, # where the batches go: 'cpu', 'cuda', 'cuda:N' or a `torch.device`, the model's (None: the device of its parameters)
+                       amp:bool=False # forward passes under bfloat16 autocast
+                      ) -> dict:
     "BayesBiNN's posterior predictive on a split, units deterministic: mean single-sample accuracy, predictive accuracy and loss."
     if not isinstance(opt, BayesBiNN): raise ValueError(f"opt must be the model's BayesBiNN optimizer, got {type(opt).__name__}")
     X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
@@ -431,7 +441,10 @@ def _binary_weight_models(own_signs:bool=False # also models whose binarizer has
 
 _BINARY_OPTIMIZERS = ('bop', 'bayesbinn', 'mirror_descent') # the optimizers of `OPTIMIZERS` that step latent binary weights by a rule of their own
 
-def make_optimizer(model:nn.Module, cfg:TrainConfig, train_size:int):
+def make_optimizer(model:nn.Module, # the network to train (its latent binary weights, if any, form their own group)
+                   cfg:TrainConfig, # the run's settings: the optimizer spec (`OPTIMIZERS`, e.g. 'bop:threshold=1e-6'), lr, momentum, weight_decay
+                   train_size:int # N, the number of training examples (BayesBiNN's likelihood weight; the others ignore it)
+                  ):
     "The optimizer `cfg.optimizer` names in `OPTIMIZERS` for `model` (latent binary weights in their own group), with the settings of `cfg` and of its spec."
     name, params = _split_spec(cfg.optimizer, 'optimizer')
     if name in _BINARY_OPTIMIZERS and not binary_weight_layers(model):
@@ -449,7 +462,11 @@ def make_optimizer(model:nn.Module, cfg:TrainConfig, train_size:int):
     return OPTIMIZERS[name](binary_param_groups(model), cfg, train_size, **params)
 
 # %% ../nbs/14_train.ipynb #41f77c16
-def lr_factor(step:int, total:int, warmup:int, schedule:str) -> float:
+def lr_factor(step:int, # iteration of the stage, from 0
+              total:int, # iterations of the stage: the cosine reaches 0 there and stays
+              warmup:int, # iterations of linear warm-up (0: none)
+              schedule:str # 'constant' or 'cosine' (`SCHEDULES`)
+             ) -> float:
     "Learning-rate multiplier at iteration `step` of `total`: linear warm-up over `warmup` steps, then constant or cosine."
     if schedule not in SCHEDULES: raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
     if step < warmup: return (step + 1) / warmup
@@ -464,13 +481,16 @@ def _torch_save(path, obj):
     buf = io.BytesIO(); torch.save(obj, buf)
     with cli.atomic_path(path) as tmp: tmp.write_bytes(buf.getbuffer())
 
-def save_checkpoint(path, **state):
+def save_checkpoint(path, # the file to write (replaced atomically)
+                    **state # the checkpoint's entries, e.g. model=model.state_dict(), epoch=3
+                   ):
     "Write `state` (tensors and plain values) atomically to `path` (a failed write: an `OSError` naming it)."
     _torch_save(path, {'format': CHECKPOINT_FORMAT, **state})
 
 # %% ../nbs/14_train.ipynb #5eb71276
-def load_checkpoint(path, model:nn.Module=None # if given, its weights are loaded (and checked to fit)
-                   ) -> dict:
+def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt, best.pt or stage-NAME.pt
+                    model:nn.Module=None # if given, its weights are loaded (and checked to fit)
+                   ) -> dict: # the checkpoint's entries (format, model, epoch, ...)
     "Read an `sbn-train` checkpoint safely (`weights_only`); clear errors for corrupted or mismatched files."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
@@ -569,7 +589,9 @@ def _subset(data:Data, cfg) -> Data:
     cut = {'train': cfg.n_train, 'test': cfg.n_test}
     return dataclasses.replace(data, splits={k: (X[:cut[k]], y[:cut[k]]) if cut.get(k) else (X, y) for k, (X, y) in data.splits.items()})
 
-def load_data(cfg:TrainConfig, download:bool=False) -> Data:
+def load_data(cfg:TrainConfig, # the run's settings: data, data_dir, seed, val, n_train, n_test, normalize, augment (and model: flat input)
+              download:bool=False # fetch the dataset's files if they are not on disk
+             ) -> Data:
     "The dataset `cfg` names, split with its seed, read from `cfg.data_dir` (or the dataset's default place)."
     # A whole count goes on as an int: the built-in loaders take 5000.0 themselves (`train_val_split`'s rule), but `get_data`
     # hands `val` unchanged to a dataset a plugin put in `DATASETS`, whose loader may slice with it (X[:val]), and
@@ -593,7 +615,8 @@ def _shown(path) -> str:
     try: return str(p.relative_to(Path.cwd())) or '.'
     except ValueError: return str(p)
 
-def smoke_data(cfg:TrainConfig) -> Data:
+def smoke_data(cfg:TrainConfig # the run's settings: data and data_dir, batch_size, seed (and what `load_data` reads)
+              ) -> Data:
     "Two training batches (and at most 64 validation and test examples) of the dataset, or of generated data of its format if none of its files is on disk."
     B, small = cfg.batch_size, dict(val=0.1, n_train=0, n_test=0)   # generated data is small: cut below
     try: data = load_data(cfg)   # as the run reads it (checked sizes and all), without download
@@ -617,7 +640,9 @@ def smoke_data(cfg:TrainConfig) -> Data:
     return dataclasses.replace(data, splits={k: (X[:cut[k]], y[:cut[k]]) for k, (X, y) in data.splits.items()})
 
 # %% ../nbs/14_train.ipynb #30b9d766
-def build(cfg:TrainConfig, data:Data):
+def build(cfg:TrainConfig, # the run's settings: the model and estimator specs
+          data:Data # the dataset the model is built for: input shape, outputs and loss
+         ):
     "(model, estimator) for `cfg` on `data`: the estimator from the registry, the model for it."
     est = estimator(cfg.estimator)
     name, kw = _split_spec(cfg.model, 'model')
@@ -664,7 +689,8 @@ def _check_exportable(cfg:TrainConfig, last:nn.Module):
             try: l.binarize.signs(l.weight)   # a binarizer of its own may not be binary yet (BiPer's sine stage)
             except ValueError as e: raise ValueError(f"--export: model {cfg.model!r} is not binary after the last stage: {e}") from None
 
-def summarize(cfg:TrainConfig) -> ModelSummary:
+def summarize(cfg:TrainConfig # the run's settings: model, estimator, stages and dataset
+             ) -> ModelSummary:
     "The `model_summary` of the network `cfg` trains, as its last stage leaves it, on one example; leaves the random state as it was."
     data = smoke_data(cfg)
     with torch.random.fork_rng(devices=[]):   # building initialises weights: the caller's random numbers stay as they were
@@ -691,7 +717,9 @@ def _write_metrics(path:Path, rows):
         w = csv.DictWriter(f, METRIC_COLUMNS); w.writeheader(); w.writerows(rows)   # a row of a run from before a column leaves it empty
 
 # %% ../nbs/14_train.ipynb #14b0b435
-def plot_metrics(rows, path=None):
+def plot_metrics(rows, # rows of a run's metrics.csv (dicts, e.g. from `csv.DictReader`: strings or numbers)
+                 path=None # a file to save the figure to (None: not saved)
+                ):
     "Loss and accuracy curves of a run (rows of `metrics.csv`); saved to `path` if given. Returns the `Figure`."
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -955,7 +983,8 @@ def _data_format(cfg:TrainConfig) -> Data:
     empty = lambda: (torch.zeros(0, *shape, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64))
     return Data(cfg.data, {k: empty() for k in ('train', 'val', 'test')}, n_out=10)
 
-def selection_metric(cfg:TrainConfig) -> str:
+def selection_metric(cfg:TrainConfig # the run's settings: model, estimator, stages and dataset
+                    ) -> str:
     "The validation accuracy `train` chooses `best.pt` on for `cfg` (when it has a validation split): 'val_det_acc' if the network of its last stage is deterministic as built, else 'val_acc'. Builds the network for the dataset's format (`_data_format`: image datasets without reading their files); leaves the random state as it was."
     if not isinstance(cfg, TrainConfig): raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     with torch.random.fork_rng(devices=[]):   # building initialises weights: the caller's random numbers stay as they were
@@ -1332,7 +1361,8 @@ def _resume_hint(args):
     kept = (' --export' if args.export else '') + (f' --threads {args.threads}' if getattr(args, 'threads', None) else '')   # not in config.json
     return f"{cmd} --resume --out {shlex.quote(str(args.out))}{kept}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
 
-def train_cli(argv=None):
+def train_cli(argv=None # the command's arguments, a list of strings (None: sys.argv[1:])
+             ):
     "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C, also while the modules load), 143 (SIGTERM)."
     cli.run_cli(_parser(), _main, argv, resume_hint=_resume_hint,
                 oom_hint="try a smaller --batch-size or --eval-samples, a smaller model, or a machine with more memory")
@@ -1344,7 +1374,7 @@ if __name__ == '__main__' and '__file__' in globals():   # `python -m sbn_estima
 def compare_estimators(specs, # estimator specs, e.g. ['st', 'psa', 'reinforce']
                        seeds=(0, 1, 2), # one run per seed
                        **config # TrainConfig fields shared by every run (epochs, model, ...)
-                      ) -> list:
+                      ) -> list: # per spec: estimator and (mean, std over seeds) of test_acc, test_ens_acc, test_det_acc, seconds_per_epoch
     "Train one run per estimator and seed; rows with mean and std of test accuracy and seconds per epoch."
     if isinstance(specs, str): raise ValueError(f"specs must be a list of estimator specs, e.g. [{specs!r}], got the string {specs!r}")
     seeds = tuple(seeds)
@@ -1360,7 +1390,8 @@ def compare_estimators(specs, # estimator specs, e.g. ['st', 'psa', 'reinforce']
     return rows
 
 # %% ../nbs/14_train.ipynb #adba4b39
-def format_comparison(rows) -> str:
+def format_comparison(rows # rows of `compare_estimators`
+                     ) -> str:
     "A markdown table of `compare_estimators` rows."
     lines = ['| estimator | test acc. (expected) | ensemble | deterministic | s / epoch |', '|---|---|---|---|---|']
     for r in rows:
@@ -1380,7 +1411,9 @@ def _spread(ys, gap:float) -> list:
     starts = [sum(map(len, runs[:k])) for k in range(len(runs))]
     return [(s, place(r)) for s, r in zip(starts, runs)]
 
-def plot_estimator_comparison(rows, path=None):
+def plot_estimator_comparison(rows, # rows of `compare_estimators`
+                              path=None # a file to save the figure to (None: not saved)
+                             ):
     "Test accuracy (expected) against seconds per epoch of `compare_estimators` rows, with the seeds' standard deviations; labels that would overlap are set apart in a column, with a line to their point. Returns the `Figure`."
     from matplotlib.figure import Figure
     fig = Figure(figsize=(7, 4.5))
