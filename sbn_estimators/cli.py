@@ -16,7 +16,8 @@ from . import _HOLDS_SIGINT
 from tqdm import tqdm
 
 # %% ../nbs/03b_cli.ipynb #a3f1b1b4
-def positive_int(text:str) -> int:
+def positive_int(text:str # the option's value as typed, e.g. '4'
+                ) -> int:
     "argparse `type` of a count that must be >= 1 (`--threads`, `--samples`, ...): refuses 0 and negatives."
     try: n = int(text)
     except ValueError: raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
@@ -28,7 +29,9 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, 
 
 class CommandError(Exception):
     "A one-line error that ends a command with exit `status` (e.g. a diverged run: 1)."
-    def __init__(self, message:str, status:int=1): super().__init__(message); self.status = status
+    def __init__(self, message:str, # what went wrong; the command prints it on one line, `prog: error: message`
+                 status:int=1 # the command's exit status (1: e.g. a diverged run or a failed benchmark)
+                ): super().__init__(message); self.status = status
 
 class Terminated(KeyboardInterrupt):
     "Raised in the main thread when the process receives SIGTERM, so that `finally` blocks and checkpoints finish."
@@ -141,7 +144,8 @@ def _name_max(folder) -> int:
     except (OSError, ValueError, AttributeError): return 255
 
 def sibling(path, # a file
-            prefix:str='', suffix:str='' # added before and after its name
+            prefix:str='', # added before its name
+            suffix:str='' # added after its name
            ) -> Path:
     "The file `prefix + NAME + suffix` beside `path`; where that is longer than its folder takes, NAME is cut and ends in `~` and 8 hex digits of its hash."
     path = Path(path)
@@ -376,9 +380,10 @@ def progress(total:int=None, # steps of the bar
 
 # %% ../nbs/03b_cli.ipynb #f40c2047
 def epoch_line(desc:str, # what is counted, e.g. 'epoch'
-               i:int, n:int, # i of n
+               i:int, # how many are done, from 1 (i of n)
+               n:int, # the total count
                **values # numbers to show, e.g. loss=0.31, seconds=2.5
-              ) -> str:
+              ) -> str: # the line printed
     "Print one line `desc i/n: key value, ...` on stderr (above a live bar on a terminal); returns it."
     fmt = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)
     line = f"{desc} {i}/{n}" + (': ' + ', '.join(f"{k} {fmt(v)}" for k, v in values.items()) if values else '')
