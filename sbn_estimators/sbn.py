@@ -157,7 +157,8 @@ def _numpy(t):
 
 def save_sbn(path, # file to write; `.npz` is appended to a name without it, as `np.savez` does
              net:SBNMLP, # a network with logistic noise and the logistic loss
-             X, Y # its data, as `net.check_data` accepts it (logistic targets [N, 1])
+             X, # its inputs [N, n_in], as `net.check_data` accepts them
+             Y # its logistic targets [N, 1] in {-1, +1}
             ) -> Path: # the file written
     "Write `net` (a `torch.compile`d one: the model it wraps) and its data in the `.npz` network format."
     if isinstance(getattr(net, '_orig_mod', None), nn.Module): net = net._orig_mod   # torch.compile's OptimizedModule, as psa_ops unwraps it
@@ -206,7 +207,9 @@ def _cast(a, key, path, dtype, device):
     return t
 
 def load_sbn(path, # a `.npz` network file
-             dtype=torch.float64, device=None):
+             dtype=torch.float64, # floating point dtype of the network and data (a finite value that overflows it is refused)
+             device=None # 'cpu', 'cuda' or 'cuda:N' (None: torch's default)
+            ):
     "Read a network file: `(net, X, Y)`, validated."
     _check_float_dtype(dtype); device = check_device(device)
     path = Path(path)
@@ -261,7 +264,8 @@ def _check_cpu_seed(seed) -> int:
 
 def cos_data(n_per_class:int=100, # points per class
              seed:int=0, # seed of the generator, in 0..2**32-1
-             dtype=torch.float64):
+             dtype=torch.float64 # floating point dtype of `X` and `Y` (the points are drawn in float64, then cast)
+            ):
     "The PSA paper's 2-D 'cos' data: `X` [2n, 2], `Y` [2n, 1] in {-1, +1}, class +1 first."
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral):
         raise ValueError(f"n_per_class must be an integer, got {n_per_class!r}")
@@ -281,9 +285,11 @@ def cos_data(n_per_class:int=100, # points per class
 
 # %% ../nbs/01_sbn.ipynb #c068b1d4
 @torch.no_grad()
-def init_sbn_(net:SBNMLP, X, # data the pre-activations are normalised on: [N, n_in], N >= 2 rows that differ, finite
+def init_sbn_(net:SBNMLP, # the network, changed in place and returned
+              X, # data the pre-activations are normalised on: [N, n_in], N >= 2 rows that differ, finite
               seed:int=0, # seed of the weights and the normalisation's samples, in 0..2**32-1
-              samples:int=16):
+              samples:int=16 # samples of the binary states per row, which the next layer's statistics are taken over (>= 1)
+             ):
     "Initialise `net` in place: U(-1, 1) weights and biases, then data-dependent normalisation per layer."
     if not isinstance(net, SBNMLP):
         raise ValueError(f"net: init_sbn_ initialises an SBNMLP, got {type(net).__name__}; other models: models.init_normalize_")
