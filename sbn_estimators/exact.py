@@ -152,7 +152,8 @@ def _widths(out, n:int, what:str):
     if out.shape[-1] != n: raise ValueError(f"net.{what} gives {out.shape[-1]} units (shape {list(out.shape)}) but the model's sizes say {n}; sizes must list the flat widths")
     return out
 
-def exact_loss(net:SBNModel, x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C, H, W] for `SBNConvNet`
+def exact_loss(net:SBNModel, # an SBN model (`SBNMLP`, `SBNConvNet`) small enough to enumerate its binary states
+               x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C, H, W] for `SBNConvNet`
                y, # targets for the B examples
                params=None, # optional parameters `[(W, b), ...]` (default: the network's own)
                reduction='mean', # 'mean' over examples or 'none' for the [B] expected losses
