@@ -72,7 +72,9 @@ def local_estimators() -> list:
 
 # %% ../nbs/11_layers.ipynb #8c195c88
 @contextlib.contextmanager
-def binary_eval_mode(model:nn.Module, mode:str):
+def binary_eval_mode(model:nn.Module, # the network; its `BinaryActivation` units and binary-weight layers are set (none: nothing changes)
+                     mode:str # 'sample' (sign(a - Z)) or 'det' (sign(a)), `EVAL_MODES`; the old modes come back when the block ends
+                    ):
     "Context manager: every `BinaryActivation` of `model` evaluates in `mode` ('sample' or 'det'); 'det' also makes the binary weights `sign(w)` (a binarizer module of its own that is not a local estimator, BiPer's, forwards as it is defined); 'sample' leaves them as built (a local-estimator binarizer without a sign(w) forward samples sign(w - Z) in evaluation, 07_binary_weights)."
     check_eval_mode(mode)   # also when the model has no BinaryActivation
     acts = [m for m in model.modules() if isinstance(m, BinaryActivation)]
@@ -91,7 +93,8 @@ def binary_eval_mode(model:nn.Module, mode:str):
         for m, s in zip(layers, old_signs): m._det_eval = s
 
 # %% ../nbs/11_layers.ipynb #cfd2ded4
-def is_sbn_model(model) -> bool:
+def is_sbn_model(model # a network (any object: False unless a `core.SBNModel`)
+                ) -> bool:
     "True for SBN models (`core.SBNModel`: `SBNMLP`, `SBNConvNet`): every estimator trains them."
     return isinstance(model, SBNModel)
 
@@ -115,7 +118,8 @@ def _entry(exported, name, part):
         raise ValueError(f"name {name!r} is not a binary layer of the export; its binary layers: {', '.join(layers) if layers else 'none'}")
     raise ValueError(f"{name}: the export lacks {key!r} (each binary layer needs .bits, .shape and .scale): corrupted export")
 
-def unpack_weight(exported:dict, name:str # layer name, as in `model.named_modules()`
+def unpack_weight(exported:dict, # what `export_binary` returned (or a `torch.load` of it)
+                  name:str # layer name, as in `model.named_modules()`
                  ) -> torch.Tensor:
     "The float weight `alpha * sign` of layer `name` from its packed bits and scale."
     shape = _entry(exported, name, 'shape').tolist()
@@ -182,7 +186,9 @@ def _latent_with_scale(w, alpha, scale):
     return out.view_as(w), bool(done.all())
 
 @torch.no_grad()
-def import_binary(model:nn.Module, exported:dict) -> nn.Module:
+def import_binary(model:nn.Module, # a network of the exported one's architecture; its weights are replaced in place
+                  exported:dict # what `export_binary` returned (or a `torch.load` of it)
+                 ) -> nn.Module:
     "Load `export_binary` output into `model` (same architecture): latent weights that deploy to exactly `alpha * sign` (`latent_from`)."
     state = {k: v for k, v in exported.items() if not k.endswith(('.bits', '.shape', '.scale'))}
     signs = binary_weight_layers(model)
@@ -212,7 +218,7 @@ def import_binary(model:nn.Module, exported:dict) -> nn.Module:
 
 # %% ../nbs/11_layers.ipynb #c37e654b
 @torch.no_grad()
-def export_binary(model:nn.Module,
+def export_binary(model:nn.Module, # a network with binary-weight layers (`binary_weight_layers`)
                   check_x=None # optional input batch: check that the exported network predicts like `model` on it
                  ) -> dict:
     "The model with its ±1 weights as packed bits and scales, every other tensor as stored: a dict of tensors."
