@@ -144,12 +144,14 @@ def _registered(name:str) -> str:
         raise ValueError(f"unknown estimator {name!r}; list_estimators() gives the registered names and aliases")
     return ALIASES.get(name, name)
 
-def estimator_kind(name:str) -> str:
+def estimator_kind(name:str # a registered estimator's name or alias (`list_estimators()`)
+                  ) -> str:
     "'local' for an activation-module estimator, else 'network-level'."
     return 'local' if issubclass(ESTIMATORS[_registered(name)], LocalEstimator) else 'network-level'
 
 # %% ../nbs/90_catalogue.ipynb #26dde19f
-def derivation_page(name:str) -> str:
+def derivation_page(name:str # a registered estimator's name or alias (`list_estimators()`)
+                   ) -> str:
     "URL of the docs section that derives and implements the estimator registered as `name` (from nbdev's index); a plugin's file (see below)."
     from sbn_estimators._modidx import d
     cls = ESTIMATORS[_registered(name)]
@@ -172,7 +174,8 @@ def _page_title(module) -> str:
         if t: return t.split(': ')[0]
     return module.__name__.rsplit('.', 1)[-1].replace('_', ' ').capitalize()
 
-def derivation_label(name:str) -> str:
+def derivation_label(name:str # a registered estimator's name or alias (`list_estimators()`)
+                    ) -> str:
     "Text of the link to `derivation_page(name)`: the page's title and the class, e.g. 'Estimators: MeanField'; a plugin's file."
     cls = ESTIMATORS[_registered(name)]
     url = derivation_page(name)
