@@ -43,7 +43,7 @@ def _check_problem(net_name, batch, device, seed) -> torch.device:
 def bench_problem(net_name:str, # a key of `BENCH_NETS`
                   batch:int=None, # batch size (default: see `BENCH_NETS`)
                   device='cpu', # 'cpu', 'cuda' or 'cuda:N'
-                  dtype=torch.float32,
+                  dtype=torch.float32, # floating point dtype of the network and inputs (the benchmark measures torch.float32, torch.float64)
                   seed:int=0 # seed of the network's weights and the data, in 0..2**32-1
                  ):
     "`(net, x, y)` of a benchmark case: random inputs and labels, drawn from `seed` without touching the caller's random state."
@@ -61,7 +61,9 @@ def bench_problem(net_name:str, # a key of `BENCH_NETS`
 def _sync(device):
     if torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
 
-def peak_step_memory(step, device) -> int:
+def peak_step_memory(step, # a function of no arguments, e.g. one training step
+                     device # where `step` runs: on CUDA the allocator's peak, elsewhere the CPU profiler's allocations
+                    ) -> int:
     "Bytes allocated at the peak of `step()` above what was allocated before it."
     if torch.device(device).type == 'cuda':
         _sync(device); torch.cuda.reset_peak_memory_stats(device); base = torch.cuda.memory_allocated(device)
@@ -90,7 +92,11 @@ def _params(est) -> dict:
 
 def run_cases(net:str, # a key of `BENCH_NETS`
               specs:list, # estimator specs, e.g. ['st', 'psa', 'reste:o=3,t=1.5'] (and 'float')
-              device:str='cpu', batch:int=None, repeats:int=5, dtype:str='float32', seed:int=0,
+              device:str='cpu', # 'cpu', 'cuda' or 'cuda:N'
+              batch:int=None, # batch size (default: see `BENCH_NETS`)
+              repeats:int=5, # timed rounds; each estimator's time is the median (3 or more: fewer warns)
+              dtype:str='float32', # 'float32' or 'float64' (`BENCH_DTYPES`; a torch.dtype too)
+              seed:int=0, # seed of the network's weights and the data, in 0..2**32-1
               threads:int=None, # CPU threads (default: torch's)
               plugins:str='' # modules or .py files that register estimators (`load_plugins`)
              ) -> list: # one dict per spec
@@ -168,7 +174,8 @@ def _machine() -> str:
     except (OSError, StopIteration): cpu = platform.processor() or platform.machine()
     return f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}"
 
-def bench_table(rows:list) -> str:
+def bench_table(rows:list # rows of `run_cases` (or of `sbn-bench --json`)
+               ) -> str:
     "The benchmark rows as an aligned text table."
     head = ('net', 'device', 'batch', 'thr', 'estimator', 'step ms', 'x st', 'peak MiB', 'x st', 'warm-up s', 'IQR ms')
     fmt = lambda v, f: '-' if v is None else format(v, f)
@@ -255,7 +262,8 @@ def _bench(a):
         if f is not None: f.close()
     if a.json != '-': table()
 
-def bench_cli(argv=None):
+def bench_cli(argv=None # the command's arguments, a list of strings (None: sys.argv[1:])
+             ):
     "Entry point of `sbn-bench`."
     p = argparse.ArgumentParser(prog='sbn-bench', description="Time and peak memory of one SBN training step per estimator, side by side.")
     p.add_argument('--list', action='store_true', help="list the networks, estimators and devices, and exit")
