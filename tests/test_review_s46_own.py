@@ -28,3 +28,13 @@ def test_mean_field_is_twice_differentiable(noise):
     from sbn_estimators.estimators import estimator
     a = torch.tensor([0.3, -0.7, 0.05, 0.6], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradgradcheck(estimator('mean_field', noise=noise), (a,))
+
+
+def test_no_control_characters_in_notebook_sources():
+    "A formula written through a non-raw Python string turns \\text, \\bmod, \\rfloor, \\ne into TAB, BS, CR, LF + letters (review s46: page 14)."
+    import json
+    from conftest import ROOT
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        for c in json.loads(nb.read_text(encoding='utf-8'))['cells']:
+            bad = sorted({hex(ord(ch)) for ch in ''.join(c['source']) if ord(ch) < 32 and ch != '\n'})
+            assert not bad, f"{nb.name} cell {c.get('id')}: control characters {bad}"
