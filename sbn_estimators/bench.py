@@ -38,7 +38,7 @@ def _check_problem(net_name, batch, device, seed) -> torch.device:
     check_count('batch', batch, "the network's default")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral): raise ValueError(f"seed must be an integer, got {seed!r}")
     _check_cpu_seed(seed)   # 0..2**32-1, as every other seed of the library
-    return check_device(device)   # a ValueError naming the device: 'gpu', or 'cuda' on a machine without it
+    return check_device(device, types=('cpu', 'cuda'))   # a ValueError naming the device: 'gpu', 'meta', or 'cuda' on a machine without it
 
 def bench_problem(net_name:str, # a key of `BENCH_NETS`
                   batch:int=None, # batch size (default: see `BENCH_NETS`)
@@ -230,7 +230,7 @@ def _bench(a):
     devices = (_once([d.strip() for d in a.devices.split(',') if d.strip()], '--devices', a.devices) if a.devices is not None
                else ['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
     for d in devices:
-        check_device(d, '--devices')
+        check_device(d, '--devices', ('cpu', 'cuda'))
     out = None if a.json in (None, '-') else cli.check_output_file(a.json, '--json', ('.jsonl',))   # JSON lines, not one JSON document
     if not any(_is_st(e) for e in ests):   # warnings only once every option is accepted
         print(f"sbn-bench: warning: no st in --estimators {a.estimators!r}; the 'x st' columns stay empty", file=sys.stderr)

@@ -213,22 +213,23 @@ def check_count(name:str, # the argument's name, for the message
     return int(v)
 
 # %% ../nbs/00_core.ipynb #95796de7
-def _device_problem(d) -> str:
-    "What rules out device `d` here (a phrase for a message), or None."
+def _device_problem(d, types=None) -> str:
+    "What rules out device `d` here (a phrase for a message), or None; `types`: the device types accepted (None: any torch knows)."
     try: dev = torch.device(d)
     except (RuntimeError, TypeError): return f"{d!r} is not a device (cpu, cuda, cuda:N)"
-    if dev.type not in ('cpu', 'cuda'): return f"{d!r} is not supported; valid: cpu, cuda"
-    if dev.type == 'cpu' and dev.index is not None: return f"{d!r}: the CPU takes no index; give cpu"
+    if types is not None and dev.type not in types: return f"{d!r} is not supported; valid: {', '.join(types)}"
+    if types is not None and dev.type == 'cpu' and dev.index is not None: return f"{d!r}: the CPU takes no index; give cpu"
     if dev.type == 'cuda' and not torch.cuda.is_available(): return f"{d!r} asked for but CUDA is not available"
     if dev.type == 'cuda' and (dev.index or 0) >= torch.cuda.device_count():
         return f"{d!r}: this machine has CUDA devices cuda:0 to cuda:{torch.cuda.device_count() - 1}"
 
-def check_device(device, # 'cpu', 'cuda', 'cuda:N' or a `torch.device` (None: torch's default device)
-                 name:str='device' # the argument's name, for the message
+def check_device(device, # 'cpu', 'cuda', 'cuda:N', another device torch knows ('meta': shapes only), or a `torch.device` (None: torch's default)
+                 name:str='device', # the argument's name, for the message
+                 types:tuple=None # the device types accepted, e.g. ('cpu', 'cuda') where something is measured on it (None: any)
                 ) -> torch.device|None:
-    "`device` as a `torch.device` (None stays None), or a `ValueError` naming argument `name` unless it is the CPU or a CUDA device this machine has."
+    "`device` as a `torch.device` (None stays None), or a `ValueError` naming argument `name`: not a device, a CUDA device this machine lacks, or a type outside `types`."
     if device is None: return None
-    if (why := _device_problem(device)): raise ValueError(f"{name}: {why}")
+    if (why := _device_problem(device, types)): raise ValueError(f"{name}: {why}")
     return torch.device(device)
 
 # %% ../nbs/00_core.ipynb #7fafa409

@@ -252,9 +252,7 @@ _PLUGINS_HINT = "to use one of your own, give --plugins with the module or .py f
 def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...', e.g. 'reste:o=3'
               **params # the estimator's parameters (override those of the spec)
              ) -> Estimator: # a new instance of the registered class
-    """The estimator registered as `name` (or an alias), made with `params`. `name` may also be a spec `'name:key=value,...'`,
-    as the commands' `--estimators` take it (values read as numbers, true/false or None); `estimator_params(name)` lists
-    an estimator's parameters and their defaults, and the docs' estimator catalogue page describes every estimator."""
+    "The estimator registered as `name` (an alias, or a spec `'name:key=value,...'`), made with `params`."
     if not isinstance(name, str): raise ValueError(f"estimator must be a name or spec string like 'st' or 'reste:o=3', got {name!r}")
     name = name.strip()
     if any(c in name for c in ':,='):   # a spec, as the commands read it
@@ -415,7 +413,7 @@ class MeanField(LocalEstimator):
     def __init__(self, noise='logistic' # noise of the binary units this estimator assumes (see `NOISES`)
                 ): super().__init__(noise)
     def forward(self, a):
-        "E[x|a] forward; its derivatives those of 2F(a) (a < 0) or -2F(-a), a term of value 0 added: autograd's (1 - tanh^2(a/2))/2 cancels in float32 (0 from |a| = 17.4 on), F at -|a| does not, and stays twice differentiable."
+        "E[x|a] forward; its derivatives those of 2F(a) (a < 0) or -2F(-a), a term of value 0 added: autograd's (1 - tanh^2(a/2))/2 cancels in float32 (0 from |a| = 18 on), F at -|a| does not, and stays twice differentiable."
         c = a.to(noise_dtype(a.dtype))   # half precision: the derivative in float32, rounded once
         p = torch.where(c < 0, 2 * self._noise.cdf(c), -2 * self._noise.cdf(-c))
         return self._noise.mean(a.detach()) + (p - p.detach()).to(a.dtype)

@@ -4,7 +4,7 @@ from sbn_estimators.sbn_conv import SBNConvNet
 
 
 @pytest.mark.parametrize('device, msg', [('gpu', "device: 'gpu' is not a device (cpu, cuda, cuda:N)"),
-                                         ('cpu:1', "device: 'cpu:1': the CPU takes no index; give cpu")])
+                                         (1.5, "device: 1.5 is not a device (cpu, cuda, cuda:N)")])
 def test_sbn_conv_net_names_a_bad_device(device, msg):
     with pytest.raises(ValueError) as e: SBNConvNet((1, 4, 4), [(2, 3, 1, 1)], 3, device=device)
     assert str(e.value) == msg
