@@ -217,8 +217,9 @@ def read_cifar10(folder, # `cifar-10-batches-py` folder, or the folder that cont
     Xs, ys = [], []
     for n in names:
         path = folder / n
+        raw = path.read_bytes()   # outside the try: a file the system will not read (no permission) raises its OSError, naming it, not "not a CIFAR-10 batch", which download=True would fetch again
         try:
-            with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
+            d = pickle.loads(raw, encoding='bytes')
             X, y = np.asarray(d[b'data']), np.asarray(d[b'labels'])   # as stored: checked below, never cast
         except KeyError as e: raise ValueError(f"{path} is not a CIFAR-10 batch: it has no key {e} (CIFAR-10's python batches have b'data' and b'labels')") from None
         except Exception as e: raise ValueError(f"{path} is not a CIFAR-10 batch: {e}") from None

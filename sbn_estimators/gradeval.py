@@ -448,6 +448,13 @@ def _same_network(saved:dict, source:str, path) -> bool:
     except (OSError, RuntimeError): same = False
     return same
 
+class _ReportLock(cli.RunFolder):
+    "`cli.RunFolder`'s lock (pid, host and start in a file created exclusively; a dead process's lock taken over) on one report file: `.OUT.json.lock` beside it, held while a run writes OUT.json and its partial report."
+    @property
+    def lock(self) -> Path: return cli.sibling(self.path, '.', '.lock')
+    def __enter__(self): self._acquire(); return self   # `RunFolderLocked` (exit 2) while a live run holds it
+    def __exit__(self, *exc): self._release(); return False
+
 def _main(a):
     plugins = load_plugins(a.plugins)
     if a.list: print(_list_estimators()); return
@@ -470,41 +477,42 @@ def _main(a):
         raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")
     source = str(path.resolve()) if path else f'toy (cos data, {a.epochs} epochs, seed {a.seed})'   # a file as its absolute path
     head = dict(network=source, **({'network_sha256': _sha256(path)} if path else {}), **({'plugins': plugins} if plugins else {}))
-    partial, saved = _partial(json_path), None
-    if a.resume:   # checked before the network is trained or read
-        if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
-        try: saved = read_report(partial, resume=True)
-        except ValueError as e: raise ValueError(f"--resume: {e}") from None
-        for k, v in (('samples', a.samples), ('seed', a.seed), ('chunk', a.chunk)):   # the draws depend on them: gradient_report checks again
-            if k in saved and saved[k] != v:
-                raise ValueError(f"--resume: cannot resume: the saved report has {k} {saved[k]!r}, this run {v!r}; give --{k} {saved[k]!r} "
-                                 f"to continue {partial}, or leave out --resume to start afresh")
-        if not _same_network(saved, source, path):
-            raise ValueError(f"--resume: {partial} is a report of network {saved.get('network')!r}, not {source!r}")
-        if saved.get('network_sha256', head.get('network_sha256')) != head.get('network_sha256'):   # reports before the sha256 have none
-            raise ValueError(f"--resume: network file {source} has changed since {partial} was saved (its sha256 differs)")
-        left_out = [k for k in saved['estimators'] if k not in labels]
-        if left_out: raise ValueError(f"--resume: {partial} also holds {', '.join(left_out)}, which --estimators leaves out; "
-                                      "list them too, so that the report keeps them")
-    elif partial.is_file():
-        print(f"sbn-gradeval: starting afresh; {partial} (an interrupted run's estimators) will be replaced: --resume continues it", file=sys.stderr)
-    if path is not None: net, X, Y = load_sbn(path)
-    else: net = train_toy_sbn(epochs=0, seed=a.seed)[0]   # untrained: its sizes and noise, for the checks before training
-    _check_run(net, [e for _, e in ests], a.samples)
-    if path is None:
-        print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
-        net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
-    def save(r):   # after every estimator: an interrupted run loses nothing it finished
-        cli.save_json(partial, {**head, **r}); a.wrote_partial = True
-    report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress,
-                             resume=saved, on_estimator=save)
-    report = {**head, **report, 'environment': cli.environment()}   # not in the partial report: --resume never compares it
-    print(report_table(report))
-    cli.save_json(json_path, report)
-    import matplotlib.pyplot as plt
-    plt.close(plot_report(report, plot_path))   # written to its file; a command leaves no figure open
-    partial.unlink(missing_ok=True)   # only now: until the plot is written, --resume can still make it
-    print(f"wrote {json_path} and {plot_path}")
+    with _ReportLock(json_path):   # before the partial report is read, replaced or deleted: a second run on OUT.json is refused
+        partial, saved = _partial(json_path), None
+        if a.resume:   # checked before the network is trained or read
+            if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
+            try: saved = read_report(partial, resume=True)
+            except ValueError as e: raise ValueError(f"--resume: {e}") from None
+            for k, v in (('samples', a.samples), ('seed', a.seed), ('chunk', a.chunk)):   # the draws depend on them: gradient_report checks again
+                if k in saved and saved[k] != v:
+                    raise ValueError(f"--resume: cannot resume: the saved report has {k} {saved[k]!r}, this run {v!r}; give --{k} {saved[k]!r} "
+                                     f"to continue {partial}, or leave out --resume to start afresh")
+            if not _same_network(saved, source, path):
+                raise ValueError(f"--resume: {partial} is a report of network {saved.get('network')!r}, not {source!r}")
+            if saved.get('network_sha256', head.get('network_sha256')) != head.get('network_sha256'):   # reports before the sha256 have none
+                raise ValueError(f"--resume: network file {source} has changed since {partial} was saved (its sha256 differs)")
+            left_out = [k for k in saved['estimators'] if k not in labels]
+            if left_out: raise ValueError(f"--resume: {partial} also holds {', '.join(left_out)}, which --estimators leaves out; "
+                                          "list them too, so that the report keeps them")
+        elif partial.is_file():
+            print(f"sbn-gradeval: starting afresh; {partial} (an interrupted run's estimators) will be replaced: --resume continues it", file=sys.stderr)
+        if path is not None: net, X, Y = load_sbn(path)
+        else: net = train_toy_sbn(epochs=0, seed=a.seed)[0]   # untrained: its sizes and noise, for the checks before training
+        _check_run(net, [e for _, e in ests], a.samples)
+        if path is None:
+            print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
+            net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
+        def save(r):   # after every estimator: an interrupted run loses nothing it finished
+            cli.save_json(partial, {**head, **r}); a.wrote_partial = True
+        report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress,
+                                 resume=saved, on_estimator=save)
+        report = {**head, **report, 'environment': cli.environment()}   # not in the partial report: --resume never compares it
+        print(report_table(report))
+        cli.save_json(json_path, report)
+        import matplotlib.pyplot as plt
+        plt.close(plot_report(report, plot_path))   # written to its file; a command leaves no figure open
+        partial.unlink(missing_ok=True)   # only now: until the plot is written, --resume can still make it
+        print(f"wrote {json_path} and {plot_path}")
 
 def gradeval_cli(argv=None # arguments (default: the command line)
                 ):
