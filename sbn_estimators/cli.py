@@ -373,7 +373,7 @@ def progress(total:int=None, # steps of the bar
              desc:str=None, # label
              disable:bool=False, # no bar at all (e.g. `--quiet`)
              **kwargs # passed to tqdm (unit, initial, ...)
-            ) -> tqdm:
+            ) -> tqdm: # the bar: `update(n)` it, close it (or use it in a `with`)
     "A live tqdm bar on stderr when stderr is a terminal; a silent one otherwise (report with `epoch_line`)."
     return tqdm(total=total, desc=desc, disable=disable or not _is_terminal(sys.stderr), file=sys.stderr,
                 dynamic_ncols=True, **kwargs)

@@ -43,7 +43,7 @@ def _save(path:Path, rec:dict):
 
 def _load(path:Path, what:str) -> dict:
     "The JSON object stored in `path`, or a `ValueError` that names the file as damaged."
-    try: rec = json.loads(path.read_text())
+    try: rec = json.loads(path.read_text(encoding='utf-8'))
     except ValueError as e: raise ValueError(f"{path} is damaged ({e}); delete it") from None   # JSON and UTF-8 errors
     if not isinstance(rec, dict): raise ValueError(f"{path} is damaged (a JSON {type(rec).__name__}, not {what}); delete it")
     return rec
@@ -132,9 +132,7 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
               metric:str=None, # validation metric to score by (`SEARCH_METRICS`): an accuracy, maximised, or 'val_loss', minimised; None: the accuracy `best.pt` is chosen on (`selection_metric`)
               train_fn=train # the training function `(cfg, out, callbacks, progress) -> result` (tests pass a stub)
              ) -> dict:
-    """The best rate of `grid` by the validation `metric` after a trial of `epochs` epochs (of each stage that does not set
-    its own: a trial trains the whole plan, and records its total as `epochs`): the record, with `lr` the chosen rate.
-    A record in `out` is reused where it is a search of the same configuration (the device aside), grid, epochs and metric."""
+    "The best rate of `grid` by the validation `metric` after a trial of `epochs` epochs: the record, with `lr` the chosen rate."
     grid, epochs, trained, metric, key = _search_setup(cfg, grid, epochs, out, metric)
     return _search(cfg, grid, epochs, trained, metric, key, Path(out) / 'lr_search.json' if out is not None else None, train_fn)
 
@@ -142,7 +140,7 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
 def _read_curve(path:Path) -> list:
     "The per-epoch rows of a run's `metrics.csv`, with numbers as numbers (as the trainer's callbacks see them)."
     num = lambda k, v: v if k == 'stage' else int(v) if k == 'epoch' else float(v)
-    with open(path, newline='') as f: return [{k: num(k, v) for k, v in r.items() if v != ''} for r in csv.DictReader(f)]
+    with open(path, newline='', encoding='utf-8') as f: return [{k: num(k, v) for k, v in r.items() if v != ''} for r in csv.DictReader(f)]
 
 def _read_summary(run:Path) -> dict:
     "The row in `run/summary.json`, checked, with null curve entries as nan."
@@ -165,7 +163,7 @@ def _held_runs(folder:Path, cfg:TrainConfig, seeds) -> dict:
         run = folder / f'seed{seed}'
         if (run / 'summary.json').is_file(): c, what = _read_summary(run)['config'], 'a finished run'
         elif (run / 'last.pt').is_file() and (run / 'config.json').is_file():
-            try: c, what = json.loads((run / 'config.json').read_text()), 'a run stopped part-way'
+            try: c, what = json.loads((run / 'config.json').read_text(encoding='utf-8')), 'a run stopped part-way'
             except ValueError: continue   # unreadable: the trainer's resume says so
             if not isinstance(c, dict): continue
         else: continue

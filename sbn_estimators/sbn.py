@@ -118,7 +118,7 @@ class SBNMLP(nn.Module):
 # %% ../nbs/01_sbn.ipynb #99e2df8e
 def sbn_from_01(weights, # [(W, b), ...] of a {0,1}-state SBN MLP, first layer first, head last
                 **kwargs # passed to `SBNMLP` (noise, loss, dtype, device)
-               ) -> SBNMLP:
+               ) -> SBNMLP: # the ±1-state network with the same objective
     "The ±1-state `SBNMLP` computing the same objective as a {0,1}-state network."
     weights, Ws = list(weights), []   # read twice below: an iterator (zip(Ws, bs)) would be empty the second time
     for k, pair in enumerate(weights):   # the shapes of load_sbn, and finite values: a bias [1] or a scalar does not broadcast
