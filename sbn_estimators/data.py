@@ -143,7 +143,7 @@ def cos_dataset(*, # keyword arguments only: `sbn.cos_data` takes (n_per_class, 
         X, Y = cos_data(n, seed=s, dtype=torch.float32)
         order = torch.arange(2 * n).view(2, n).t().flatten()
         return X[order], Y[order]
-    return Data('cos', {'train': split(2 * seed + 1, n_per_class), 'val': split(2 * seed + 2, n_val),
+    return Data('cos', {'train': split(2 * seed + 1, n_per_class), 'val': split((2 * seed + 2) % 2**32, n_val),   # seed 2**31-1: 2**32, which a CPU generator read as 0 (no other draw's seed): the same data
                         'test': split(-1 % 2**31, n_per_class)}, n_out=1, loss='logistic')
 
 # %% ../nbs/13_data.ipynb #a85e16a4
@@ -463,7 +463,7 @@ DATASETS = {'digits': digits_data, 'cos': cos_dataset, 'cifar10': cifar10_data,
 def get_data(name:str='digits', # one of `DATASETS`
              seed:int=0, # seed of the train/validation split, in 0..2**32-1 (cos: 0..2**31-1)
              **kwargs # passed to the dataset's function (e.g. root, download for cifar10)
-            ) -> Data:
+            ) -> Data: # its train, val and test splits
     "The dataset called `name`."
     if name not in DATASETS: raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
     _check_split_seed(seed)   # before any file is read

@@ -380,7 +380,7 @@ def read_report(path, # a report `sbn-gradeval` wrote (or its `.partial`)
                 resume:bool=False # also require what `--resume` reuses: every estimator's spec and curves
                ) -> dict:
     "The report in JSON file `path` (a `ValueError` naming it if it holds none), each `z_max` written as null (+inf, see `cli.json_text`) read back as `inf`."
-    try: report = json.loads(Path(path).read_text())
+    try: report = json.loads(Path(path).read_text(encoding='utf-8'))
     except ValueError as e: raise ValueError(f"{path} is not a gradeval report: {e}") from None   # not JSON, or not text
     _check_records(report, path, resume)
     for r in report['estimators'].values():
@@ -519,7 +519,7 @@ def gradeval_cli(argv=None # arguments (default: the command line)
     "Entry point of `sbn-gradeval` (see `cli.run_cli` for the exit statuses)."
     argv = sys.argv[1:] if argv is None else list(argv)
     def resume_hint(a):   # the same command with --resume, once this run (or the run it resumes) has saved an estimator
-        partial = _partial(a.json)
+        partial = _partial(Path(a.json).expanduser())   # as check_output_file reads it: '~/g.json' is the home folder's
         if not partial.is_file(): return None
         if not (a.resume or getattr(a, 'wrote_partial', False)):   # an earlier run's: --resume may not match this command
             print(f"sbn-gradeval: {partial} is an earlier run's, not this one's (this run saved no estimator); "
