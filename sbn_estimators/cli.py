@@ -64,6 +64,8 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is
             oom_hint=None # what to try when memory runs out, in the command's options (default: a generic hint)
            ):
     "Parse `argv` and run `main` with the conventions of every `sbn-*` command (exit 2 / 130 / 143, one-line errors)."
+    for name in ('stdout', 'stderr'):   # started with it closed (`>&-`, `2>&-`): what is written there goes nowhere, as for a closed pipe's reader
+        if getattr(sys, name) is None: setattr(sys, name, open(os.devnull, 'w'))
     parser.add_argument('--debug', action='store_true', help="show the traceback of an error")
     parser.error = types.MethodType(_usage_error, parser)   # argparse's own errors (bad value, unknown option) on one line too
     args = parser.parse_args(argv)
@@ -78,7 +80,7 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` is
     try:
         if main_thread and _HOLDS_SIGINT: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})   # a Ctrl-C held while the package imported arrives here
         status = main(args)
-        if sys.stdout is not None: sys.stdout.flush()   # None: started with stdout closed (`>&-`), where print writes nothing
+        sys.stdout.flush()
     except BrokenPipeError:   # the reader left (`sbn-train --list | head -1`): stop quietly, as Python's docs advise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); parser.exit(1)
     except KeyboardInterrupt as e:
@@ -464,7 +466,7 @@ def load_config(path, # a JSON file holding one object {"key": value, ...}
                 cls # the dataclass it configures
                ) -> dict:
     "The settings in JSON file `path`, checked against dataclass `cls` (see `check_config`)."
-    path = Path(path)
+    path = Path(path).expanduser()   # '~/c.json', as output paths
     try: text = path.read_text(encoding='utf-8')   # not the locale's (LC_ALL=C: ASCII)
     except FileNotFoundError: raise FileNotFoundError(f"config file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as e: raise ValueError(f"cannot read config file {path}: {e}") from None

@@ -219,6 +219,10 @@ def _device_problem(d, types=None) -> str:
     except (RuntimeError, TypeError): return f"{d!r} is not a device (cpu, cuda, cuda:N)"
     if types is not None and dev.type not in types: return f"{d!r} is not supported; valid: {', '.join(types)}"
     if types is not None and dev.type == 'cpu' and dev.index is not None: return f"{d!r}: the CPU takes no index; give cpu"
+    if dev.type not in ('cpu', 'cuda', 'meta'):   # xpu, mps, ...: torch knows the name; this build may not have the device
+        try: here = getattr(torch, dev.type).is_available()
+        except Exception: here = False   # no such module in this build (hpu), or no is_available
+        if not here: return f"{d!r} asked for but this PyTorch has no {dev.type} device available"
     if dev.type == 'cuda' and not torch.cuda.is_available(): return f"{d!r} asked for but CUDA is not available"
     if dev.type == 'cuda' and (dev.index or 0) >= torch.cuda.device_count():
         return f"{d!r}: this machine has CUDA devices cuda:0 to cuda:{torch.cuda.device_count() - 1}"

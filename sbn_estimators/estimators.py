@@ -417,7 +417,7 @@ class MeanField(LocalEstimator):
         c = a.to(noise_dtype(a.dtype))   # half precision: the derivative in float32, rounded once
         s = 1 - 2 * (c < 0).to(c.dtype)   # ±1 (+1 at 0), a constant: no where() to differentiate through, half its cost
         p = -2 * s * self._noise.cdf(-s * c)
-        return self._noise.mean(a.detach()) + (p - p.detach()).to(a.dtype)
+        return self._noise.mean(a.detach()) - (p.detach() - p).to(a.dtype)   # m - 0: -0.0 stays -0.0 (m + 0 would give +0.0)
 
 # %% ../nbs/03_estimators.ipynb #dccf707f
 def group_grads(net:SBNModel, # the network, an `SBNModel`: its `group_names` name the groups

@@ -472,7 +472,7 @@ def _main(a):
     specs = [e.spec for _, e in ests]   # an alias (dst for st) is the same estimator
     same = [l for (l, e) in ests if specs.count(e.spec) > 1]
     if same: raise ValueError(f"--estimators: {' and '.join(same)} are the same estimator; with one seed they give the same numbers")
-    path = Path(a.net) if a.net else None
+    path = Path(a.net).expanduser() if a.net else None
     if path is not None and not path.is_file():
         raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")
     source = str(path.resolve()) if path else f'toy (cos data, {a.epochs} epochs, seed {a.seed})'   # a file as its absolute path

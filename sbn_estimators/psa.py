@@ -433,7 +433,7 @@ def _psa_loss(net, x, y, params=None, states=None, linearise=False, backend=None
 @register_estimator('psa')
 class PSA(Estimator):
     "Path sample-analytic estimator (Shekhovtsov et al. 2020) with the Rao-Blackwellised head."
-    def __init__(self, backend:str=None): # flip-sum backend: 'auto', 'eager', 'compiled' (None: $PSA_BACKEND, else 'auto')
+    def __init__(self, backend:str=None): # flip-sum backend: 'auto', 'eager', 'compiled' (None: `$PSA_BACKEND`, else 'auto')
         if backend is not None: psa_backend(backend)
         self.backend = backend
     def surrogate(self, net, x, y, params=None):

@@ -328,7 +328,7 @@ def _eval_setup(model, data, split, samples, batch_size, device):
     X, y = data.splits[split]
     if len(y) == 0: raise ValueError(f"split {split!r} of {data.name!r} has no examples to evaluate (a 'val' split needs val > 0)")
     loss_fn = get_loss(data.loss)
-    device = check_device(device) if device is not None else next(model.parameters()).device
+    device = check_device(device, types=('cpu', 'cuda')) if device is not None else next(model.parameters()).device   # evaluated there
     dtype = next(model.parameters()).dtype
     return X, y, loss_fn, device, dtype
 

@@ -1,5 +1,6 @@
 "Review s46, fix G5 (hostile environments): a full disk or a file-size limit while a checkpoint or report is written (an OSError naming the file, exit 1), stdout closed, a bad MPLBACKEND (named, before the training), RANK and WORLD_SIZE checked (RANK ignored in one process), `~` expanded in output paths and run folders, `train`'s `out` checked, text files in UTF-8 whatever the locale."
-import errno, json, os, subprocess, sys, textwrap
+import errno, json, os, resource, subprocess, sys, textwrap
+import matplotlib.font_manager   # the font cache built here, not by a child under a file-size limit (which would leave it truncated)
 from pathlib import Path
 from types import SimpleNamespace
 import pytest, torch
@@ -26,8 +27,7 @@ def env(**kw):
 
 def limited(nbytes):
     "A `preexec_fn` that limits the size of the files the child writes (`ulimit -f`)."
-    def f():
-        import resource
+    def f():   # runs in the forked child before exec: no import there (the module is imported above)
         resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
     return f
 

@@ -38,3 +38,50 @@ def test_no_control_characters_in_notebook_sources():
         for c in json.loads(nb.read_text(encoding='utf-8'))['cells']:
             bad = sorted({hex(ord(ch)) for ch in ''.join(c['source']) if ord(ch) < 32 and ch != '\n'})
             assert not bad, f"{nb.name} cell {c.get('id')}: control characters {bad}"
+
+
+def test_devices_this_build_lacks_are_named():
+    "Review s46 H: check_device passed every device type torch knows, so 'xpu' or 'mps' failed deep inside torch (AssertionError, NotImplementedError)."
+    from sbn_estimators.core import check_device
+    from sbn_estimators.sbn import SBNMLP
+    for d in ('xpu', 'mps', 'hpu'):
+        if d != 'hpu' and getattr(torch, d).is_available(): continue
+        with pytest.raises(ValueError, match=f"device: '{d}' asked for but this PyTorch has no {d} device available"): SBNMLP([2, 3, 1], device=d)
+    assert check_device('meta').type == 'meta'
+
+
+def test_evaluate_names_a_device_it_cannot_evaluate_on():
+    from sbn_estimators.train import TrainConfig, train, load_data, evaluate
+    cfg = TrainConfig(epochs=1, n_train=64, val=32, n_test=64, model='sbn_mlp:width=8')
+    model = train(cfg, progress=False)['model']
+    with pytest.raises(ValueError, match="device: 'meta' is not supported; valid: cpu, cuda"): evaluate(model, load_data(cfg), 'test', 2, device='meta')
+
+
+def test_mean_field_keeps_the_sign_of_zero():
+    from sbn_estimators.estimators import estimator
+    from sbn_estimators.core import NOISES
+    a = torch.tensor([-0., 0., -1e-30, 3.], requires_grad=True)
+    for noise in NOISES:
+        y = estimator('mean_field', noise=noise)(a).detach()
+        assert torch.equal(y, NOISES[noise].mean(a.detach())) and torch.equal(y.signbit(), NOISES[noise].mean(a.detach()).signbit()), noise
+
+
+@pytest.mark.parametrize('closed', ['>&-', '2>&-'])
+def test_a_closed_standard_stream_is_not_a_crash(tmp_path, closed):
+    "Review s46 H: with stderr closed, sbn-train's first epoch line raised AttributeError (sys.stderr is None) and the run ended with exit 1, no result.json."
+    import shlex, subprocess, sys
+    from conftest import ROOT
+    cmd = shlex.join([sys.executable, '-m', 'sbn_estimators.train', '--epochs', '1', '--model', 'sbn_mlp:width=8', '--eval-samples', '1',
+                      '--n-train', '64', '--val', '32', '--n-test', '64', '--threads', '1', '--out', 'run'])
+    r = subprocess.run(['bash', '-c', f'{cmd} {closed}'], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**__import__('os').environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0 and (tmp_path / 'run' / 'result.json').is_file(), (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+
+
+def test_input_paths_expand_the_home_folder(tmp_path, monkeypatch):
+    "Review s46 H: output paths expanded '~', input files (--config, sbn-gradeval's network file) did not."
+    from sbn_estimators import cli
+    from sbn_estimators.train import TrainConfig
+    monkeypatch.setenv('HOME', str(tmp_path))
+    (tmp_path / 'c.json').write_text('{"epochs": 3}', encoding='utf-8')
+    assert cli.load_config('~/c.json', TrainConfig)['epochs'] == 3
