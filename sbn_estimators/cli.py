@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['USER_ERRORS', 'LOCK_NAME', 'positive_int', 'CommandError', 'Terminated', 'run_cli', 'check_output_file',
            'plot_suffixes', 'sibling', 'check_output_dir', 'atomic_path', 'json_text', 'save_json', 'RunFolderLocked',
-           'RunFolder', 'progress', 'epoch_line', 'check_config', 'load_config', 'environment']
+           'torch_bytes', 'RunFolder', 'progress', 'epoch_line', 'check_config', 'load_config', 'environment']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
 import argparse, dataclasses, difflib, errno, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
@@ -248,6 +248,12 @@ def _stale_temporaries(folder:Path) -> list:
     return sorted(q for q, m in found if m and q.is_file() and not _alive(int(m[2])))
 
 # %% ../nbs/03b_cli.ipynb #11df42f6
+def torch_bytes(obj):
+    "What `torch.save` writes for `obj`, serialised in memory: written with Python's I/O, a failed write (a full disk, a file-size limit) is an `OSError` naming the file, where torch's own writer raises a `RuntimeError` that names neither."
+    import io   # here: this module imports only portable modules at its top
+    buf = io.BytesIO(); torch.save(obj, buf)
+    return buf.getbuffer()
+
 class RunFolder:
     "A run folder, locked while a run writes to it; created on entry, emptied and removed again if the run fails before it can be resumed (before its `checkpoint` file)."
     def __init__(self, path, # the folder (created on entry, with its parents)
@@ -361,10 +367,8 @@ class RunFolder:
         self.write_text(name, json_text(obj))
 
     def save(self, name:str, obj):
-        "`torch.save` `obj` to `name` atomically (a checkpoint is never half-written); serialised in memory and written with Python's I/O, so that a full disk is an `OSError` naming the file (torch's writer raises a `RuntimeError`)."
-        import io
-        buf = io.BytesIO(); torch.save(obj, buf)
-        with self.file(name) as tmp: tmp.write_bytes(buf.getbuffer())
+        "`torch.save` `obj` to `name` atomically (a checkpoint is never half-written; a full disk: an `OSError` naming the file, see `torch_bytes`)."
+        with self.file(name) as tmp: tmp.write_bytes(torch_bytes(obj))
 
 # %% ../nbs/03b_cli.ipynb #95b9c5c3
 def _is_terminal(stream) -> bool:

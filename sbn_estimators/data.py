@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .sbn import cos_data, _check_seed
+from .sbn import cos_data, _check_seed, _check_cpu_seed
 
 # %% ../nbs/13_data.ipynb #97735d53
 import numbers
@@ -60,11 +60,6 @@ def _takes_dtype(f) -> bool:
     try: return 'dtype' in inspect.signature(f).parameters
     except (TypeError, ValueError): return False
 
-def _check_split_seed(seed) -> int:
-    "`seed` as an int in 0..2**32-1: a CPU generator reads only the low 32 bits of its seed, so larger seeds would repeat splits."
-    try: return _check_seed(seed, 2**32)
-    except ValueError as e: raise ValueError(f"{e} (a CPU generator reads only a seed's low 32 bits: a larger seed would repeat a smaller one's data)") from None
-
 def _check_val(val):
     "`val` as a Python number (a 0-d tensor's item), after checking it is a fraction in [0, 1) or a whole number >= 1 (a count, whatever its type)."
     v = val.item() if isinstance(val, torch.Tensor) and val.ndim == 0 else val
@@ -78,7 +73,7 @@ def train_val_split(n:int, # number of training examples
                     seed:int=0 # in 0..2**32-1
                    ):
     "Index tensors `(train_idx, val_idx)` of a seeded random split of `range(n)`."
-    seed = _check_split_seed(seed)
+    seed = _check_cpu_seed(seed)
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0: raise ValueError(f"n must be a non-negative integer (the number of examples), got {n!r}")
     n, v = int(n), _check_val(val)
     n_val = round(float(v) * n) if v < 1 else int(v)   # the CLI's rule (--val 5000.0 is 5000 examples)
@@ -105,7 +100,7 @@ def digits_data(seed:int=0, # seed of the train/validation split, in 0..2**32-1
     "The embedded digits as `Data`: flattened 64-pixel inputs in [0, 1], 10 classes."
     if isinstance(test_frac, bool) or not isinstance(test_frac, numbers.Real) or not 0 < round(test_frac * 1797) < 1797:
         raise ValueError(f"test_frac must be a fraction of the 1797 digits that holds out at least one and leaves at least one, got {test_frac!r}")
-    seed, _ = _check_split_seed(seed), _check_val(val)
+    seed, _ = _check_cpu_seed(seed), _check_val(val)
     X, y = load_digits()
     X = X.reshape(len(X), 64)
     rest, test = train_val_split(len(X), test_frac, seed=0)
@@ -258,7 +253,7 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
                 ) -> Data:
     "CIFAR-10 as `Data`: uint8 images kept as stored, scaled (and normalised) per batch on its device."
     for k, v in (('normalize', normalize), ('augment', augment), ('download', download)): _check_bool(k, v)
-    seed, _ = _check_split_seed(seed), _check_val(val)   # before the files are read (or downloaded)
+    seed, _ = _check_cpu_seed(seed), _check_val(val)   # before the files are read (or downloaded)
     _check_folder('root', root)   # a file: refused, not "repaired" by a download
     read = lambda: (read_cifar10(root), read_cifar10(root, train=False))
     try: (X, y), (Xte, yte) = read()
@@ -425,7 +420,7 @@ def idx_data(name:str, # 'fashion_mnist' or 'mnist'
     "Fashion-MNIST or MNIST as `Data` (10 classes), read from its IDX files."
     if scale not in ('pm1', 'unit'): raise ValueError(f"scale must be 'pm1' or 'unit', got {scale!r}")
     for k, v in (('flatten', flatten), ('verify', verify)): _check_bool(k, v)
-    seed, _ = _check_split_seed(seed), _check_val(val)   # before the files are read
+    seed, _ = _check_cpu_seed(seed), _check_val(val)   # before the files are read
     for k, v in (('n_train', n_train), ('n_test', n_test)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
             raise ValueError(f"{k} must be a positive integer (None: all), got {v!r}")
@@ -466,7 +461,7 @@ def get_data(name:str='digits', # one of `DATASETS`
             ) -> Data: # its train, val and test splits
     "The dataset called `name`."
     if name not in DATASETS: raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
-    _check_split_seed(seed)   # before any file is read
+    _check_cpu_seed(seed)   # before any file is read
     try: params = inspect.signature(DATASETS[name]).parameters
     except (TypeError, ValueError): params = None   # a registered loader without a signature: its own call checks
     if params is not None and not any(q.kind == q.VAR_KEYWORD for q in params.values()):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from .core import *
 from .sbn import *
-from .sbn import _check_seed
+from .sbn import _check_seed, _check_cpu_seed
 from .exact import *
 from .exact import _gb, _chunk, _width, _state_logprobs
 from .estimators import *
@@ -356,8 +356,7 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
                   lr:float=0.03, momentum:float=0.9, batch_size:int=10,
                   sizes=(2, 5, 5, 5, 1)):
     "The PSA paper's toy network trained with SGD on the exact gradient: `(net, X, Y)`."
-    try: seed = _check_seed(seed, 2**32)   # the batch order's CPU generator reads only a seed's low 32 bits
-    except ValueError as e: raise ValueError(f"{e} (a CPU generator reads only a seed's low 32 bits: a larger seed would repeat a smaller one's data)") from None
+    seed = _check_cpu_seed(seed)   # the batch order's CPU generator reads only a seed's low 32 bits
     for k, v, low in (('epochs', epochs, 0), ('batch_size', batch_size, 1)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
             raise ValueError(f"{k} must be an integer >= {low}, got {v!r}")

@@ -11,7 +11,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'plot_estimator_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, io, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time, types
+import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time, types
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 _AS_COMMAND = ('__file__' in globals() and __name__ == '__main__') or Path(sys.argv[0]).name == 'sbn-train'   # started as the command, not imported
@@ -24,7 +24,7 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from sbn_estimators.layers import *
     from sbn_estimators.models import *
     from sbn_estimators.data import *
-    from sbn_estimators.sbn import SBNMLP, init_sbn_
+    from sbn_estimators.sbn import SBNMLP, init_sbn_, _check_cpu_seed
     from sbn_estimators.psa import PSA, psa_backend
     from sbn_estimators.straight_through import sign_pm
     from sbn_estimators.binary_weights import weight_penalty, binary_weight_layers, flip_ratio
@@ -332,10 +332,6 @@ def _eval_setup(model, data, split, samples, batch_size, device):
     dtype = next(model.parameters()).dtype
     return X, y, loss_fn, device, dtype
 
-def _check_seed(seed, name:str='seed'):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
-        raise ValueError(f"{name} must be an integer in 0..{2**32 - 1} (PyTorch's CPU generator keeps 32 bits of a seed), got {seed!r}")
-
 @contextmanager
 def _seeded_rng(s:int, device):
     "Within the block the global generators (CPU, and `device`'s if CUDA) draw from seed `s`; after it they go on as if the block had not run."
@@ -358,7 +354,7 @@ def evaluate(model:nn.Module, # the network: an SBN model or one of binary units
              seed:int|None=None # seed of the samples (the global generators, forked: the caller's random state goes on untouched); None: the global streams
             ) -> dict:
     "Expected loss, expected / ensemble / deterministic accuracy, and the deterministic network's loss, of `model` on a split."
-    if seed is not None: _check_seed(seed)
+    if seed is not None: _check_cpu_seed(seed)
     X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
     with _seeded_rng(seed, device) if seed is not None else nullcontext():
         return _evaluate(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype)
@@ -478,8 +474,7 @@ CHECKPOINT_FORMAT = 'sbn-train-checkpoint-2'
 
 def _torch_save(path, obj):
     "`torch.save` `obj` atomically to `path`, serialised in memory and written with Python's I/O: a full disk or a file-size limit is an `OSError` naming `path` (torch's own writer raises a `RuntimeError` that names neither)."
-    buf = io.BytesIO(); torch.save(obj, buf)
-    with cli.atomic_path(path) as tmp: tmp.write_bytes(buf.getbuffer())
+    with cli.atomic_path(path) as tmp: tmp.write_bytes(cli.torch_bytes(obj))
 
 def save_checkpoint(path, # the file to write (replaced atomically)
                     **state # the checkpoint's entries, e.g. model=model.state_dict(), epoch=3
