@@ -183,6 +183,9 @@ class _BinaryWeight:
     def penalty(self):
         "The binarizer's loss penalty on the latent weights (its `penalty(latent)`), or None if it has none."
         return self.binarize.penalty(self.weight) if hasattr(self.binarize, 'penalty') else None
+    def extra_repr(self): # `deterministic` only where it is used: a `binarize` module has its own forward
+        det = f', deterministic={self.deterministic}' if self.binarize is None else ''
+        return super().extra_repr() + f'{det}, scale={self.scale!r}'
 
 # %% ../nbs/07_binary_weights.ipynb #2b60483b
 class BinaryWeightLinear(_BinaryWeight, nn.Linear):
@@ -198,7 +201,6 @@ class BinaryWeightLinear(_BinaryWeight, nn.Linear):
         nn.Linear.__init__(self, in_features, out_features, bias, device, dtype)
         self._setup(deterministic, scale, binarize)
     def forward(self, x): return self._scaled_forward(F.linear, x, (-1,))
-    def extra_repr(self): return super().extra_repr() + f', deterministic={self.deterministic}, scale={self.scale!r}'
 
 # %% ../nbs/07_binary_weights.ipynb #7758fb2f
 class BinaryWeightConv2d(_BinaryWeight, nn.Conv2d):
@@ -220,7 +222,6 @@ class BinaryWeightConv2d(_BinaryWeight, nn.Conv2d):
                            device=device, dtype=dtype)
         self._setup(deterministic, scale, binarize)
     def forward(self, x): return self._scaled_forward(lambda x, w: self._conv_forward(x, w, None), x, (-1, 1, 1))
-    def extra_repr(self): return super().extra_repr() + f', deterministic={self.deterministic}, scale={self.scale!r}'
 
 # %% ../nbs/07_binary_weights.ipynb #1d290e28
 def binary_weight_layers(model:nn.Module # any network
