@@ -437,12 +437,9 @@ def _binary_weight_models(own_signs:bool=False # also models whose binarizer has
 
 _BINARY_OPTIMIZERS = ('bop', 'bayesbinn', 'mirror_descent') # the optimizers of `OPTIMIZERS` that step latent binary weights by a rule of their own
 
-def make_optimizer(model:nn.Module, # the network to train (its latent binary weights, if any, form their own group)
-                   cfg:TrainConfig, # the run's settings: the optimizer spec (`OPTIMIZERS`, e.g. 'bop:threshold=1e-6'), lr, momentum, weight_decay
-                   train_size:int # N, the number of training examples (BayesBiNN's likelihood weight; the others ignore it)
-                  ):
-    "The optimizer `cfg.optimizer` names in `OPTIMIZERS` for `model` (latent binary weights in their own group), with the settings of `cfg` and of its spec."
-    name, params = _split_spec(cfg.optimizer, 'optimizer')
+def _check_optimizer(model:nn.Module, cfg:TrainConfig):
+    "`ValueError` where the optimizer `cfg.optimizer` cannot train `model` (the refusals of `make_optimizer`; `train` checks every stage's model with it before it writes the run folder)."
+    name = _split_spec(cfg.optimizer, 'optimizer')[0]
     if name in _BINARY_OPTIMIZERS and not binary_weight_layers(model):
         raise ValueError(f"optimizer {name!r} trains binary weights and model {cfg.model!r} has none; models with binary weights: "
                          f"{', '.join(_binary_weight_models())}; or use adam or sgd")
@@ -455,6 +452,14 @@ def make_optimizer(model:nn.Module, # the network to train (its latent binary we
         sampled = [n for n, m in binary_weight_layers(model).items() if not m.deterministic]
         if sampled: raise ValueError(f"optimizer {name!r} treats each latent binary weight as its sign, but layer {sampled[0]!r} forwards "
                                      "a Bernoulli sample of its weights (deterministic=False): build it with deterministic=True, or use adam or sgd")
+
+def make_optimizer(model:nn.Module, # the network to train (its latent binary weights, if any, form their own group)
+                   cfg:TrainConfig, # the run's settings: the optimizer spec (`OPTIMIZERS`, e.g. 'bop:threshold=1e-6'), lr, momentum, weight_decay
+                   train_size:int # N, the number of training examples (BayesBiNN's likelihood weight; the others ignore it)
+                  ):
+    "The optimizer `cfg.optimizer` names in `OPTIMIZERS` for `model` (latent binary weights in their own group), with the settings of `cfg` and of its spec."
+    _check_optimizer(model, cfg)
+    name, params = _split_spec(cfg.optimizer, 'optimizer')
     return OPTIMIZERS[name](binary_param_groups(model), cfg, train_size, **params)
 
 # %% ../nbs/14_train.ipynb #41f77c16
@@ -495,7 +500,7 @@ def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt
     if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an sbn-train checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     for k, t, what in (('epoch', int, 'an integer >= 0'), ('stage', int, 'an integer >= 0'), ('stage_epoch', int, 'an integer >= 0'),
-                       ('best', (int, float), 'a number'), ('metrics', list, 'a list of rows (dicts)'), ('stages', dict, 'a dict')):
+                       ('best', (int, float), 'a number'), ('metrics', list, 'a list of rows (dicts)'), ('stages', dict, 'a dict'), ('estimator_params', dict, 'a dict')):
         v = ck.get(k)
         if k in ck and (isinstance(v, bool) or not isinstance(v, t) or (t is int and v < 0) or (t is list and not all(isinstance(r, dict) for r in v))):
             raise ValueError(f"{path} is damaged: its {k} is {v!r:.60}, expected {what}")
@@ -559,11 +564,15 @@ def _rng_state(world):
     dist.all_gather_object(out, st)
     return out
 
-def _set_rng_state(states, rank, world):
+def _check_process_count(states, world:int):
+    "`ValueError` unless the checkpoint's random states `states` are of `world` processes (`train` checks it before it writes the run folder)."
     if len(states) != world:   # another process count would draw other batches and noise: not the run that was interrupted
         how = f"torchrun --nproc-per-node {len(states)} -m sbn_estimators.train --resume ..." if len(states) > 1 else "sbn-train --resume ..., without torchrun"
         raise ValueError(f"the checkpoint holds the random states of {len(states)} process(es) and this run has {world}: resume it with "
                          f"{len(states)} ({how})")
+
+def _set_rng_state(states, rank, world):
+    _check_process_count(states, world)
     torch.set_rng_state(states[rank]['cpu'])
     if torch.cuda.is_available():   # the states of GPUs this machine lacks are dropped; GPUs without a saved state (all, from a CPU run) keep the run's seed
         for i, s in enumerate(states[rank]['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(s, i)
@@ -898,6 +907,57 @@ def _restart_advice(cfg:TrainConfig, out:Path) -> str:
     return (f"{out}/best.pt holds all that resuming needs: copy it over {out}/last.pt and resume (the epochs after its "
             f"epoch {best['epoch']} are trained again, as they were), or {fresh}")
 
+def _estimator_record(cfg:TrainConfig) -> dict:
+    "The estimator of `cfg` as the run's record keeps it (`estimator_params` of result.json and the checkpoints): its registry name and every parameter, the spec's values with the registry's defaults filled in (`estimator_params`); a value that is not a number, string, bool or None as its repr."
+    name, given = _split_spec(cfg.estimator, 'estimator')
+    plain = lambda v: v if v is None or isinstance(v, (bool, int, float, str)) else repr(v)
+    return {'name': ALIASES.get(name, name), **{k: plain(v) for k, v in {**estimator_params(name), **given}.items()}}
+
+def _check_estimator_record(ck:dict, cfg:TrainConfig, out:Path):
+    "`ValueError` where last.pt (`ck`) records estimator parameters other than those `cfg.estimator` resolves to now (a default changed since the run started): resumed, the run would go on with other hyper-parameters. A checkpoint of an earlier version records none: not checked."
+    rec = ck.get('estimator_params')
+    if rec is None: return
+    cur = _estimator_record(cfg)
+    show = lambda d, k: repr(d[k]) if k in d else 'absent'
+    for k in dict.fromkeys([*rec, *cur]):
+        if k not in rec or k not in cur or rec[k] != cur[k]:
+            raise ValueError(f"{out}/last.pt records estimator {cfg.estimator!r} with {k} {show(rec, k)}, and this version of sbn_estimators resolves it to "
+                             f"{k} {show(cur, k)}: resumed, the run would go on with other hyper-parameters; resume it with the version that "
+                             f"started it, or start a new run with another --out")
+
+def _check_batches(cfg:TrainConfig, data:Data):
+    "`ValueError` where the training split of `data` gives `cfg` no whole batch, or init 'normalize' a first batch of fewer than 2 examples."
+    n = len(data.splits['train'][1])
+    if cfg.init == 'normalize' and min(cfg.batch_size, n) < 2:   # the init's own message would name its argument, not the option
+        raise ValueError(f"init 'normalize' scales the pre-activations by their spread over the first training batch, which needs at least 2 "
+                         + (f"examples, got batch_size {cfg.batch_size}; use --batch-size (batch_size) 2 or more" if cfg.batch_size < 2 else
+                            f"examples, got {n} training example (n_train {cfg.n_train}); use --n-train (n_train) 2 or more"))
+    if n // cfg.batch_size < 1: raise ValueError(f"batch_size {cfg.batch_size} exceeds the {n} training examples")
+
+def _check_learned_state(data:Data, model:nn.Module, est, world:int, ck=None):
+    "Under torchrun (`world` > 1): `_check_one_process` on a copy of `est` holding what it holds at the run's first optimizer step: the state of a resumed run's last.pt (`ck`), else what its first call learns (its surrogate's backward on a copy of `model`, on two training examples; the random state left as it was)."
+    if world == 1: return
+    m, e = copy.deepcopy((model, est))   # together: a layered model holds the estimator it was built with
+    if ck is not None: e.load_state_dict(ck.get('estimator', {}))
+    if not e.state_dict():
+        X, y = (t[:2] for t in data.splits['train'])
+        with torch.random.fork_rng(devices=[]):
+            _step(m, e, data.input(X, next(m.parameters()).dtype), y, data.loss)[0].backward()   # not augmented: no draw outside the fork
+    _check_one_process(e, world)
+
+def _check_run(cfg:TrainConfig, data:Data, model:nn.Module, est, world:int, ck=None, export:bool=False):
+    "The refusals that need the data and the built model, made before `train` writes to the run folder (so a refused run leaves it as it was): the batches (`_check_batches`), the optimizer of every stage's model (`_check_optimizer`) and each stage's transform (on one copy of the model, as `_after_stages`: one that does not apply fails before any training), `--export` (`_check_exportable`), under torchrun an estimator that learns a state (`_check_learned_state`) and a resumed run's process count (`_check_process_count`)."
+    _check_batches(cfg, data)
+    _check_optimizer(model, cfg)
+    last = None
+    for st in cfg.plan()[1:]:
+        if st['transform']:
+            last = _transformed(st, copy.deepcopy(model) if last is None else last, est)
+            _check_optimizer(last, cfg)
+    if export: _check_exportable(cfg, model if last is None else last)
+    _check_learned_state(data, model, est, world, ck)   # first: such an estimator trains in one process only
+    if ck is not None: _check_process_count(ck['rng'], world)
+
 def train(cfg:TrainConfig, # the run's configuration
           out=None, # run folder (created, locked while the run writes; `~` expanded); None: write nothing
           resume:bool=False, # continue from `out/last.pt`
@@ -926,6 +986,7 @@ def train(cfg:TrainConfig, # the run's configuration
         diff = _config_diff(saved, cfg, ('last.pt', 'config.json'))
         if diff: raise ValueError(_edited_config(saved, cfg, out) or f"{out}/last.pt belongs to another run: its configuration differs from "
                                   f"{out}/config.json ({diff}); {_restart_advice(cfg, out)}")
+        _check_estimator_record(ck, cfg, out)
         if ck.get('stage', 0) >= len(cfg.plan()):
             raise ValueError(f"{out}/last.pt is damaged: its stage is {ck['stage']}, the run has stages 0..{len(cfg.plan()) - 1}; {_restart_advice(cfg, out)}")
         if (out / 'best.pt').is_file():   # before the training: the run's end reads it (result.json's best_epoch), and would stop there every time
@@ -940,9 +1001,7 @@ def train(cfg:TrainConfig, # the run's configuration
     data = smoke_data(cfg) if smoke else load_data(cfg, download=cfg.download and rank == 0)
     if wait and rank == 0: dist.barrier()
     model, est = build(cfg, data)
-    if export or any(st['transform'] for st in cfg.plan()):   # a transform that does not apply fails before any training
-        last = _after_stages(cfg, model, est)
-        if export: _check_exportable(cfg, last)
+    _check_run(cfg, data, model, est, world, ck, export)   # validate, then write
     writer = out is not None and rank == 0
     with cli.RunFolder(out, resume=resume, preliminary=_PRELIMINARY) if writer else nullcontext():   # only once the configuration has built
         if writer and not resume:   # the folder is new, or holds only what a run stopped before its first last.pt wrote: replaced
@@ -1009,16 +1068,11 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
     Xtr, ytr = (t.to(device) for t in data.splits['train'])
     model.to(device)
     if isinstance(est, nn.Module): est.to(device)
-    if cfg.init == 'normalize':
-        if min(cfg.batch_size, len(ytr)) < 2:   # the init's own message would name its argument, not the option
-            raise ValueError(f"init 'normalize' scales the pre-activations by their spread over the first training batch, which needs at least 2 "
-                             + (f"examples, got batch_size {cfg.batch_size}; use --batch-size (batch_size) 2 or more" if cfg.batch_size < 2 else
-                                f"examples, got {len(ytr)} training example (n_train {cfg.n_train}); use --n-train (n_train) 2 or more"))
+    if cfg.init == 'normalize':   # at least 2 examples (`_check_batches`)
         x0 = data.input(Xtr[:cfg.batch_size], dtype)
         init_sbn_(model, x0, seed=cfg.seed) if isinstance(model, SBNMLP) else init_normalize_(model, x0)
     n, B, b = len(ytr), cfg.batch_size, cfg.batch_size // world
-    steps = n // B
-    if steps < 1: raise ValueError(f"batch_size {B} exceeds the {n} training examples")
+    steps = n // B   # at least 1 (`_check_batches`)
     total_epochs = sum(s['epochs'] for s in plan)
     first, e_start, rows, best, best_epoch, results = 0, 0, [], -1., None, {}
     if ck is not None:   # rebuild the architecture of the checkpoint's stage, then load it
@@ -1030,8 +1084,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         except RuntimeError as e: raise ValueError(f"last.pt holds weights of a different model: {str(e).splitlines()[0]}") from None
         est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks) has learned
         if out is not None: _write_metrics(out / 'metrics.csv', rows)   # the checkpoint's: a stop between last.pt and metrics.csv lost a row
-    _check_one_process(est, world)   # a learned state loaded (a resumed run, a LocalEstimator's parameters): before any step
-    unchecked = world > 1   # a state learned at the first call: checked after the run's first step's backward, before its optimizer step
+    record = _estimator_record(cfg)   # for the checkpoints and result.json
     if progress and rank == 0 and not smoke:   # the sizes an epoch's time and the evaluations depend on
         print(f"{data.name}: {n} training examples ({steps} steps of {B} per epoch; {'' if data.augment else 'not '}augmented), "
               f"{len(data.splits['val'][1])} validation, {len(data.splits['test'][1])} test; "
@@ -1077,7 +1130,6 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                         raise ValueError(f"batch_size {B} gives batches of one example{' per process' if world > 1 else ''}, and batch norm in model "
                                          f"{cfg.model!r} needs at least 2 examples per batch in training; use --batch-size (batch_size) {2 * world} or more") from None
                 sur.backward()
-                if unchecked: _check_one_process(est, world); unchecked = False
                 grads = [p.grad for p in model.parameters() if p.grad is not None]
                 if world > 1: _all_average(grads)
                 if cfg.grad_clamp:   # before the check: an infinite entry becomes ±c, as the check's hint promises
@@ -1113,7 +1165,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 if out is not None:
                     state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(), estimator=est.state_dict(), stage=si,
                                  stage_epoch=e + 1, epoch=g + 1, rng=rng, config=dataclasses.asdict(cfg), metrics=rows, best=best,
-                                 best_epoch=best_epoch, stages=results)
+                                 best_epoch=best_epoch, stages=results, estimator_params=record)
                     if improved: save_checkpoint(out / 'best.pt', **state)
                     save_checkpoint(out / 'last.pt', **state)
                     _write_metrics(out / 'metrics.csv', rows)
@@ -1126,7 +1178,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             results[st['name']] = _test(model, data, cfg, device, opt, epochs=done + st['epochs'], progress=progress and rank == 0)
             with _evaluation_weights(opt):
                 if out is not None: save_checkpoint(out / f"stage-{st['name']}.pt", model=model.state_dict(), stage=si,
-                                                    config=dataclasses.asdict(cfg), result=results[st['name']])
+                                                    config=dataclasses.asdict(cfg), result=results[st['name']], estimator_params=record)
         if si + 1 < len(plan) and isinstance(opt, BayesBiNN): opt.hold('mode')   # the next stage starts from the weights tested and saved
     bar.close()
     result = _test(model, data, cfg, device, opt, epochs=total_epochs, progress=progress and rank == 0)
@@ -1139,7 +1191,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             _torch_save(out / 'binary.pt', export_binary(model, check_x=xb))
         best_pt = out / 'best.pt'   # result.json tests the model at the last epoch; it says which epoch best.pt holds
         cli.save_json(out / 'result.json', {**result, 'epoch': total_epochs, 'best_epoch': load_checkpoint(best_pt)['epoch'] if best_pt.is_file() else None,
-                                            'best_metric': f'val_{key}' if len(data.splits['val'][1]) else None,
+                                            'best_metric': f'val_{key}' if len(data.splits['val'][1]) else None, 'estimator_params': record,
                                             'environment': cli.environment(device, world) | _psa_env(cfg, est)})
         plot_metrics(rows, out / 'curves.png')
     result['model'] = model
