@@ -8,7 +8,7 @@ __all__ = ['REFERENCES', 'CATALOGUE', 'DATA_REFS', 'MODEL_REFS', 'OPTIMIZER_REFS
            'estimator_card', 'references_markdown', 'run_references', 'bibtex']
 
 # %% ../nbs/90_catalogue.ipynb #f2f15bdc
-import base64, inspect, io, json, numbers, os, re, textwrap, tokenize
+import ast, base64, inspect, io, json, numbers, os, re, textwrap, tokenize
 from pathlib import Path
 import torch
 from .estimators import ESTIMATORS, ALIASES, LocalEstimator, estimator, estimator_params, list_estimators
@@ -262,22 +262,34 @@ def _escape(text):
     return '`'.join(re.sub(r'([*_<\[\]])', r'\\\1', p) if i % 2 == 0 else p for i, p in enumerate(parts))
 
 def _param_comments(f) -> dict:
-    "`{parameter: comment}` of function `f`: the `# comment` after each parameter of its signature, the last one's after `):` too (nbdev's docments)."
+    """`{parameter: comment}` of function `f` (nbdev's docments): the first `# comment` after each parameter of its
+    signature, before the next parameter starts, the last one's after `):` too (not after a return annotation). Which
+    parameters there are and where each starts comes from `ast`, the comments from `tokenize`, so a default of any
+    shape (a lambda, a string holding `#` or `,`, nested brackets, several lines) stays one parameter."""
     try: src = textwrap.dedent(inspect.getsource(f))
     except (OSError, TypeError): return {}
-    out, depth, last, prev, closed = {}, 0, None, None, False
+    try: fn = ast.parse(src).body[0]
+    except (SyntaxError, IndexError): return {}
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)): return {}
+    a, lines = fn.args, src.splitlines()
+    # the parameters in signature order, each at the (line, column) of its name; `ast` counts columns in UTF-8 bytes, `tokenize` in characters
+    starts = sorted(((p.lineno, len(lines[p.lineno - 1].encode()[:p.col_offset].decode())), p.arg)
+                    for p in [*a.posonlyargs, *a.args, a.vararg, *a.kwonlyargs, a.kwarg] if p is not None)
+    if not starts: return {}
+    out, depth, opened, closed, i = {}, 0, False, False, -1
     try:
         for t in tokenize.generate_tokens(io.StringIO(src).readline):
-            if closed:   # after the signature: a comment on its last line is the last parameter's, unless a return annotation comes first
-                if t.type == tokenize.COMMENT and last and last not in out: out[last] = t.string.lstrip('#').strip()
-                if t.type in (tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT) or t.string == '->': break
-            elif t.type == tokenize.OP and t.string in '([{': depth += 1
+            if t.start[0] < fn.lineno: continue   # decorators
+            if closed:   # after the signature's `)`: a comment right after its `:` is the last parameter's
+                if t.type == tokenize.COMMENT: out.setdefault(starts[-1][1], t.string.lstrip('#').strip())
+                if t.string != ':': break
+                continue
+            while i + 1 < len(starts) and starts[i + 1][0] <= t.start: i += 1   # the parameter this token belongs to
+            if t.type == tokenize.OP and t.string in '([{': depth, opened = depth + 1, True
             elif t.type == tokenize.OP and t.string in ')]}':
                 depth -= 1
-                closed = depth == 0   # the end of the signature
-            elif t.type == tokenize.NAME and depth == 1 and prev in ('(', ',', '*', '**'): last = t.string
-            elif t.type == tokenize.COMMENT and depth >= 1 and last and last not in out: out[last] = t.string.lstrip('#').strip()
-            if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT): prev = t.string
+                closed = opened and depth == 0
+            elif t.type == tokenize.COMMENT and i >= 0: out.setdefault(starts[i][1], t.string.lstrip('#').strip())
     except (tokenize.TokenError, SyntaxError): pass
     return out
 
