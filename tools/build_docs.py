@@ -12,6 +12,9 @@ build, naming the page and the formula. Usage:
     python tools/build_docs.py                  # docs/ and README.md
     python tools/build_docs.py --readme-only    # README.md only
     python tools/build_docs.py --nbs DIR --out DIR   # build another notebook folder elsewhere (README goes to DIR too)
+
+A notebook folder outside the repository (no settings.ini in it or above it) links names of the package as the
+repository's pages do, with the settings.ini of the current folder's project, else that of this tool's repository.
 """
 import argparse, base64, copy, html, json, os, re, shutil, subprocess, sys, tempfile, time, warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -134,12 +137,30 @@ def signature_renderer(base):
     return SignatureRenderer
 
 
+def use_project_config(root):
+    """Make nbdev's `get_config()` in this process read `root`'s settings.ini wherever nbdev finds none from the current
+    folder up. A notebook folder outside the repository (`--nbs`) has none: nbdev would then link the names of no
+    library at all, silently, so the pages of such a folder link the package of `root` as the repository's own pages do."""
+    import nbdev.config as nc
+    cfg_file = Path(root)/nc._nbdev_cfg_name
+    if not cfg_file.is_file():
+        print(f'build_docs: error: no {cfg_file.name} in {Path.cwd()} or its parents, nor in {Path(root)}', file=sys.stderr)
+        sys.exit(2)
+    find = nc.__dict__.setdefault('_nbdev_config_file_found', nc._nbdev_config_file)   # nbdev's own search, kept once
+    def config_file(cfg_name=nc._nbdev_cfg_name, path=None):
+        f = find(cfg_name, path)
+        return f if f.exists() or path is not None or cfg_name != cfg_file.name else cfg_file
+    nc._nbdev_config_file = config_file
+    nc.get_config.cache_clear()
+
+
 def _process(args):
     """Run nbdev's notebook processing on `src` into `dst` (in a worker process, as `nbdev_proc_nbs` does), in the
     notebook's folder as `nbdev_test` runs it, so relative paths (`data/...`) mean the same. The package documented
     is the one in the tree being built (its root first on `sys.path`), not whichever copy is installed."""
     src, dst, root = args
     if str(root) not in sys.path[:1]: sys.path.insert(0, str(root))
+    use_project_config(root)   # the notebook's folder may be outside the project (`--nbs`)
     import nbdev.showdoc
     nbdev.showdoc.BasicMarkdownRenderer = signature_renderer(nbdev.showdoc.BasicMarkdownRenderer)
     os.chdir(Path(src).parent)
@@ -592,6 +613,7 @@ def missing_cards(site):
 
 # ---------------------------------------------------------------- main
 def build(nbs=None, out=None, readme_only=False, strict=False, workers=2):
+    use_project_config(TOOLS.parent)   # run from outside the repository: the settings of the tool's own
     t0, cfg, problems = time.time(), get_config(), Problems()
     # document (and check the catalogue of) the package in this tree, not an installed copy of another checkout:
     # its root goes first on the path of this process and of the notebook workers
@@ -645,7 +667,7 @@ def build(nbs=None, out=None, readme_only=False, strict=False, workers=2):
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--readme-only', action='store_true', help='only write README.md from the readme notebook')
-    ap.add_argument('--nbs', help='notebook folder (default: nbs_path of settings.ini)')
+    ap.add_argument('--nbs', help='notebook folder (default: nbs_path of settings.ini); one outside the repository links the package with its settings.ini')
     ap.add_argument('--out', help='site folder, emptied first (default: doc_path of settings.ini); README.md goes there too')
     ap.add_argument('--strict', action='store_true', help='fail on any warning (unrendered math, failed show_doc, ...)')
     ap.add_argument('--workers', type=int, default=2, help='processes for nbdev processing')
