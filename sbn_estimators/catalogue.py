@@ -271,7 +271,7 @@ def _param_comments(f) -> dict:
     try: fn = ast.parse(src).body[0]
     except (SyntaxError, IndexError): return {}
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)): return {}
-    a, lines = fn.args, src.splitlines()
+    a, lines = fn.args, src.split('\n')   # the lines `ast` counts
     # the parameters in signature order, each at the (line, column) of its name; `ast` counts columns in UTF-8 bytes, `tokenize` in characters
     starts = sorted(((p.lineno, len(lines[p.lineno - 1].encode()[:p.col_offset].decode())), p.arg)
                     for p in [*a.posonlyargs, *a.args, a.vararg, *a.kwonlyargs, a.kwarg] if p is not None)

@@ -35,6 +35,10 @@ def multi_line(self,
               ) -> list: # the return value's, not last's
     pass
 
+def non_ascii(self, s='éééééééééééééééééééé', t=1, # the t: columns in characters, not UTF-8 bytes
+              u=lambda v, w='ü': v): # the u
+    pass
+
 def star(self, a=lambda *q, **r: q, # the a
          *args, # extra positionals
          key=lambda s, /, t=1: s, # the key, keyword-only
@@ -58,6 +62,7 @@ def test_strings_nesting_and_lines():
     assert _param_comments(tricky_strings) == {'sep': 'the separator', 'fmt': 'the format', 'm': 'n and m share a line: the comment is m\'s'}
     assert _param_comments(nested) == {'shape': 'the nested shape', 'pick': 'the picker', 'k': 'the k'}
     assert _param_comments(multi_line) == {'table': 'the table', 'combine': 'the combine'}
+    assert _param_comments(non_ascii) == {'t': 'the t: columns in characters, not UTF-8 bytes', 'u': 'the u'}
 
 
 def test_star_keyword_and_positional_only():
