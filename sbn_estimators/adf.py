@@ -47,6 +47,7 @@ def _moments(mu, var, noise):
 
 # %% ../nbs/10d_adf.ipynb #c566dc55
 def _std(var): pos = var > 0; return torch.where(pos, torch.where(pos, var, 1.).sqrt(), torch.where(var.isnan(), var, 0.))   # sqrt, with gradient 0 (not inf) where a variance is 0; NaN stays NaN
+def _square(W): return (W * W).clamp(max=torch.finfo(W.dtype).max)   # W², finite with gradient 0 where it overflows (float16 from |W| = 256 on: the variance's backward was 0 * inf = NaN); NaN stays NaN
 
 def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; see `psa_ops`)
                 x, # inputs [B, ...], as the network takes them
@@ -68,10 +69,10 @@ def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; se
     m, v = x, None                                             # the input is exact: variance 0
     for (W, b), op in zip(hidden, ops):
         mu = op.affine(m, W, b)
-        var = torch.zeros_like(mu) if v is None else op.affine(v, W * W, torch.zeros_like(b))
+        var = torch.zeros_like(mu) if v is None else op.affine(v, _square(W), torch.zeros_like(b))
         if sample and v is not None: mu, var = mu + _std(var) * torch.randn_like(mu), torch.zeros_like(mu)
         m, v = unit(mu, var, noise)
-    mu, var = linear(op.flatten(m), V, c), linear(op.flatten(v), V * V, torch.zeros_like(c))
+    mu, var = linear(op.flatten(m), V, c), linear(op.flatten(v), _square(V), torch.zeros_like(c))
     return unit(mu, var, noise) if head == 'squashed' else (mu, var)
 
 # %% ../nbs/10d_adf.ipynb #06a211e4

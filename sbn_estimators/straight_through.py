@@ -160,4 +160,9 @@ class SwishSign(StraightThrough):
             raise ValueError(f"beta={self.beta:g} gives {type(self).__name__} a peak slope of {self.beta:g}, beyond the largest {a.dtype} "
                              f"number {top:g}: use float32, or beta <= {top:.4g}")
         ba = self._ba(a)
-        return (2 * self.beta * torch.sigmoid(ba) * torch.sigmoid(-ba) * (2 - ba * torch.tanh(ba / 2))).to(a.dtype)
+        slope = 2 * self.beta * torch.sigmoid(ba) * torch.sigmoid(-ba) * (2 - ba * torch.tanh(ba / 2))
+        # far tail: 2 beta sigmoid(-|ba|) leaves the normal range (float32 from |ba| = 87.3 for beta >= 1/2) before the slope, up to
+        # |ba| times larger, does: there sigmoid(ba) sigmoid(-ba) = e^-|ba| to rounding, as h * h, h = e^(-|ba|/2), after the other factors
+        far = ba.abs() > math.log(min(2 * self.beta, 1.) / torch.finfo(ba.dtype).tiny)   # the formula above unchanged wherever it stays normal
+        h = torch.exp(-ba.abs() / 2)
+        return torch.where(far, 2 * self.beta * (2 - ba.abs()) * h * h, slope).to(a.dtype)
