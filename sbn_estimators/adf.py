@@ -84,7 +84,8 @@ class Adf(Estimator):
         if head not in ('linear', 'squashed'): raise ValueError(f"head must be 'linear' or 'squashed', got {head!r}")
         self.head = head
     def surrogate(self, net, x, y, params=None):
-        mu, var = adf_moments(net, x, params, sample=self.sample, head=self.head)
+        with values_checked():   # x's values: read once already, by the surrogate's checks
+            mu, var = adf_moments(net, x, params, sample=self.sample, head=self.head)
         return reduce_loss(net.loss(mu + _std(var) * torch.randn_like(mu), y))
 
 # %% ../nbs/10d_adf.ipynb #f2b02135

@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['NOISES', 'LOSSES', 'Noise', 'noise_dtype', 'LogisticNoise', 'NormalNoise', 'UniformNoise', 'TriangularNoise',
            'get_noise', 'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite',
-           'check_count', 'check_device', 'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model',
-           'check_params']
+           'check_count', 'check_device', 'values_checked', 'check_inputs', 'check_targets', 'SBNModel',
+           'check_sbn_model', 'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
-import math, numbers
+import contextlib, contextvars, math, numbers
 from typing import Protocol, runtime_checkable
 import torch
 import torch.nn.functional as F
@@ -236,6 +236,16 @@ def check_device(device, # 'cpu', 'cuda', 'cuda:N', another device torch knows (
     if (why := _device_problem(device, types)): raise ValueError(f"{name}: {why}")
     return torch.device(device)
 
+# %% ../nbs/00_core.ipynb #d3592253
+_VALUES_CHECKED = contextvars.ContextVar('values_checked', default=False)
+
+@contextlib.contextmanager
+def values_checked():
+    "Inside: the caller has checked the data's values (finite inputs, valid targets) once, so `check_inputs` and `check_targets` check only shapes, dtypes and devices, and read nothing back to the host."
+    token = _VALUES_CHECKED.set(True)
+    try: yield
+    finally: _VALUES_CHECKED.reset(token)
+
 # %% ../nbs/00_core.ipynb #7fafa409
 def _autocast_on(device:torch.device) -> bool:
     try: return torch.is_autocast_enabled(device.type)
@@ -245,11 +255,11 @@ def check_inputs(x, # the inputs
                  shape, # the shape of one example: (n_in,) or (C, H, W)
                  dtype=None, # the network's dtype (None: any floating point dtype)
                  device=None, # the network's device (None: any)
-                 full:bool=True, # also require a non-empty batch of finite values (reads the values)
+                 full:bool=True, # also require a non-empty batch of finite values (reads the values, except inside `values_checked`)
                  lead:bool=False, # allow leading dimensions before the batch, as `forward` does
                  name:str='x' # the argument's name, for messages
                 ) -> torch.Tensor:
-    "Raise `ValueError` unless `x` is a batch `[B, *shape]` of `dtype` on `device` (with `full`: B >= 1, finite)."
+    "Raise `ValueError` unless `x` is a batch `[B, *shape]` of `dtype` on `device` (with `full`: B >= 1, and finite outside `values_checked`)."
     shape = tuple(shape)
     k, want = len(shape), '[' + ', '.join(map(str, ('B', *shape))) + ']'
     if not isinstance(x, torch.Tensor):
@@ -271,7 +281,7 @@ def check_inputs(x, # the inputs
         raise ValueError(f"{name}: inputs are on {x.device} but the network is on {device}; pass {name}.to('{device}')")
     if full:
         if x.shape[x.ndim - k - 1] == 0: raise ValueError(f"{name}: inputs are an empty batch {list(x.shape)}; pass at least one example")
-        check_finite(x, f"{name}: inputs")
+        if not _VALUES_CHECKED.get(): check_finite(x, f"{name}: inputs")
     return x
 
 # %% ../nbs/00_core.ipynb #0cd3da02
@@ -293,7 +303,7 @@ def check_targets(y, # the targets
                   device=None, # the network's device (None: any)
                   name:str='y' # the argument's name, for messages
                  ) -> torch.Tensor:
-    "Raise `ValueError` unless `y` are valid targets of `loss` for `batch` examples: shape, dtype, device, values."
+    "Raise `ValueError` unless `y` are valid targets of `loss` for `batch` examples: shape, dtype, device, and values outside `values_checked`."
     kind = _loss_kind(loss)
     want = {'logistic': f"[B, {n_out}] with values in {{-1, +1}}",
             'cross_entropy': f"[B] of integer class indices in 0..{n_out - 1}"}.get(kind, "one row per example")
@@ -311,7 +321,7 @@ def check_targets(y, # the targets
         if not (y.is_floating_point() or y.dtype in _SIGNED):
             raise ValueError(f"{name}: logistic targets must be float or signed integer -1/+1, got dtype {y.dtype}; "
                              f"pass 2 * {name}.double() - 1 for labels in {{0, 1}}")
-        if not ((y == 1) | (y == -1)).all():
+        if not _VALUES_CHECKED.get() and not ((y == 1) | (y == -1)).all():
             check_finite(y, f"{name}: targets")
             hint = f"; for labels in {{0, 1}} pass 2*{name} - 1" if ((y == 0) | (y == 1)).all() else ''
             raise ValueError(f"{name}: logistic targets must be -1 or +1, got values {_values(y)}{hint}")
@@ -323,9 +333,9 @@ def check_targets(y, # the targets
         if y.ndim != 1:
             hint = f"; pass {name}[:, 0]" if tuple(y.shape) == (batch, 1) else ''
             raise ValueError(f"{name}: cross-entropy targets must have shape [B] = [{batch}], got {list(y.shape)}{hint}")
-        if ((y < 0) | (y >= n_out)).any():
+        if not _VALUES_CHECKED.get() and ((y < 0) | (y >= n_out)).any():
             raise ValueError(f"{name}: class indices must be in 0..{n_out - 1} ({n_out} classes), got values {_values(y)}")
-    elif y.is_floating_point():
+    elif y.is_floating_point() and not _VALUES_CHECKED.get():
         check_finite(y, f"{name}: targets")
     return y
 

@@ -52,6 +52,7 @@ def _validated(surrogate):
         if self.needs_grad and not torch.is_grad_enabled(): return self.loss_value(net, x, y, params)   # no_grad, inference_mode
         return surrogate(self, net, x, y, params)
     checked = _own_code(checked, surrogate)
+    checked.__doc__ = surrogate.__doc__ or Estimator.surrogate.__doc__   # an estimator's own surrogate rarely says it again
     checked.validated = True
     return checked
 
@@ -65,7 +66,9 @@ class Estimator:
         super().__init_subclass__(**kw)
         s = cls.__dict__.get('surrogate')
         if s is not None and not getattr(s, 'validated', False): cls.surrogate = _validated(s)
-    def surrogate(self, net, x, y, params=None): raise NotImplementedError
+    def surrogate(self, net, x, y, params=None):
+        "A scalar whose backward leaves one gradient estimate of the expected loss of `net` on inputs `x`, targets `y` (in `params` where given, else in the network's parameters)."
+        raise NotImplementedError
     def loss_value(self, net, x, y, params=None):
         "The loss at one sample of the binary states, without autograd: what a surrogate's value estimates."
         return reduce_loss(net.loss(_run(net)(x, params=params), y))

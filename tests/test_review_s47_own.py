@@ -10,3 +10,45 @@ def test_repr_deterministic_only_without_binarizer():
         head = repr(lay).splitlines()[1]   # the layer's own line; the binarizer's repr follows on its own line
         assert 'deterministic' not in head and "scale='none'" in head, head
         assert 'ST(noise=' in repr(lay)
+
+# --- the data checks' host reads (values_checked) ---
+import pytest
+from torch.overrides import TorchFunctionMode
+from sbn_estimators.core import values_checked, check_inputs, check_targets
+from sbn_estimators.sbn import SBNMLP
+
+class _Reads(TorchFunctionMode):
+    "Counts the calls that read a tensor's values back to the host (a synchronisation on a GPU)."
+    READS = {torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.tolist}
+    def __init__(self): super().__init__(); self.n = 0
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.READS: self.n += 1
+        return func(*args, **(kwargs or {}))
+
+@pytest.mark.parametrize('name', ['psa', 'arm', 'adf', 'local_reparam', 'reinforce'])
+def test_estimator_reads_nothing_inside_values_checked(name):
+    torch.manual_seed(0)
+    net = SBNMLP([3, 4, 2], loss='cross_entropy')
+    x, y, est = torch.randn(5, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1]), estimator(name)
+    with _Reads() as outside: est.surrogate(net, x, y)
+    with values_checked(), _Reads() as inside: est.surrogate(net, x, y)
+    assert outside.n >= 2 and inside.n == 0, (outside.n, inside.n)
+
+def test_adf_reads_its_inputs_once():
+    net, x, y = SBNMLP([3, 4, 2], loss="cross_entropy"), torch.randn(5, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1])
+    with _Reads() as adf: estimator('adf').surrogate(net, x, y)
+    with _Reads() as psa: estimator('psa').surrogate(net, x, y)
+    assert adf.n == psa.n, (adf.n, psa.n)   # the surrogate's checks; adf_moments' own check reads nothing more
+
+def test_values_checked_is_scoped_and_keeps_metadata_checks():
+    bad = torch.tensor([[float('nan'), 1.]])
+    with values_checked():
+        check_inputs(bad, (2,)); check_targets(torch.tensor([[3.]]), 'logistic', 1, 1)
+        with pytest.raises(ValueError, match='shape'): check_inputs(bad, (3,))
+    with pytest.raises(ValueError, match='non-finite'): check_inputs(bad, (2,))
+    with pytest.raises(ValueError, match='must be -1 or \\+1'): check_targets(torch.tensor([[3.]]), 'logistic', 1, 1)
+
+def test_every_surrogate_has_a_docstring():
+    from sbn_estimators import list_estimators
+    missing = [n for n in list_estimators() if not (estimator(n).surrogate.__doc__ or '').strip()]
+    assert not missing, missing   # help(est.surrogate) says what it returns
