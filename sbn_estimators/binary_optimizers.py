@@ -103,9 +103,20 @@ def _check_loaded(opt, sd, key, who):
             for dt in {_state_dtype(w) for w in cur['params']}: _check_in_dtype({**g, **h}, n, dt, who)
     _check_binary_match(opt, sd, who)
 
+def _check_flag(g, n):
+    "A group's `check_grads` (`n` names the group): True or False; a state_dict saved before it existed has none, and gets True."
+    v = g.get('check_grads', True)
+    if not isinstance(v, bool): raise ValueError(f"check_grads{n} must be True or False, got {v!r}")
+    return v
+
+def _default_flag(opt):
+    "After `Optimizer.load_state_dict`: a loaded group without `check_grads` (saved before it existed) gets this optimizer's."
+    for g in opt.param_groups: g.setdefault('check_grads', opt.defaults['check_grads'])
+
 def _check_grads(opt, who, why): # `why`: what a non-finite gradient would do to the optimizer's state
-    "Refuse non-finite gradients of binary weights before anything changes (one host sync)."
-    ws = [(i, j, w) for i, g in enumerate(opt.param_groups) if g['binary'] for j, w in enumerate(g['params']) if w.grad is not None]
+    "Refuse non-finite gradients of binary weights before anything changes (one host sync; none where no binary group has check_grads)."
+    ws = [(i, j, w) for i, g in enumerate(opt.param_groups) if g['binary'] and g.get('check_grads', True)
+          for j, w in enumerate(g['params']) if w.grad is not None]
     if not ws or torch.stack([torch.isfinite(w.grad).all() for *_, w in ws]).all(): return
     i, j, w = next(t for t in ws if not torch.isfinite(t[2].grad).all())
     raise ValueError(f"{who}: the gradient of binary parameter {j} of param group {i} (shape {list(w.shape)}) is not finite: {why}; skip this step")
@@ -130,16 +141,18 @@ class Bop(torch.optim.Optimizer):
                  lr=1e-3, # Adam's learning rate, > 0 (real-valued groups; Bop's flips take none)
                  betas=(0.9, 0.999), # Adam's moving-average rates (beta1, beta2), each in [0, 1) (real-valued groups)
                  eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
-                 weight_decay=0.): # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0)
+                 weight_decay=0., # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0)
+                 check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`make_bop`)
         threshold, gamma, lr = _positive('threshold', threshold), _unit('gamma', gamma, closed=True), _positive('lr', lr)
-        super().__init__(params, dict(threshold=threshold, gamma=gamma, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, binary=False))
+        super().__init__(params, dict(threshold=threshold, gamma=gamma, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, binary=False,
+                                      check_grads=_check_flag(dict(check_grads=check_grads), '')))
         _check_groups(self, 'bop')
 
     @staticmethod
     def _check_hp(g, n, loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
         "The hyper-parameters of a group (`g`: the group over the defaults; `n` names it) as floats, refused as the constructor refuses them."
         return dict(binary=_binary_flag(g, n, False), threshold=_positive('threshold' + n, g['threshold']),
-                    gamma=_unit('gamma' + n, g['gamma'], closed=True), lr=_lr(g, n, loaded), **_check_adam(g, n))
+                    gamma=_unit('gamma' + n, g['gamma'], closed=True), lr=_lr(g, n, loaded), check_grads=_check_flag(g, n), **_check_adam(g, n))
 
     def add_param_group(self, group):
         "Add a group, its hyper-parameters checked (a binary group's gamma also in the dtype of its m)."
@@ -147,7 +160,7 @@ class Bop(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict):
         "Load a Bop state_dict; another optimizer's, or hyper-parameters that `add_param_group` would refuse, are refused."
-        _check_loaded(self, state_dict, 'gamma', 'bop'); super().load_state_dict(state_dict); _restore_state_dtype(self, state_dict)
+        _check_loaded(self, state_dict, 'gamma', 'bop'); super().load_state_dict(state_dict); _restore_state_dtype(self, state_dict); _default_flag(self)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -181,13 +194,14 @@ class BayesBiNN(torch.optim.Optimizer):
                  scale_eps=1e-10, # added to 1 - w_r^2 and to 1 - tanh^2(lambda) in s, as in the authors' code
                  betas=(0.9, 0.999), # Adam's moving-average rates (beta1, beta2), each in [0, 1) (real-valued groups)
                  eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
-                 weight_decay=0.): # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0: prior_lambda plays that role)
+                 weight_decay=0., # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0: prior_lambda plays that role)
+                 check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`make_bayesbinn`)
         lr, temperature = _positive('lr', lr), _positive('temperature', temperature)
         train_size = check_count('train_size', _scalar(train_size))
         beta = _unit('beta', beta)
         super().__init__(params, dict(lr=lr, temperature=temperature, prior_lambda=prior_lambda, init_lambda=init_lambda,
                                       train_size=train_size, betas=betas, eps=eps, weight_decay=weight_decay, binary=False, beta=beta,
-                                      scale_eps=scale_eps))
+                                      scale_eps=scale_eps, check_grads=_check_flag(dict(check_grads=check_grads), '')))
         _check_groups(self, 'bayesbinn')
 
     @staticmethod
@@ -200,7 +214,7 @@ class BayesBiNN(torch.optim.Optimizer):
                              "every step, and for lr > 2 lambda would grow until it overflows")
         h.update(scale_eps=_unit('scale_eps' + n, g['scale_eps'], closed=True), beta=_unit('beta' + n, g['beta']), **_check_adam(g, n))
         h.update(prior_lambda=_finite('prior_lambda' + n, g['prior_lambda']), init_lambda=_finite('init_lambda' + n, g['init_lambda'], 0))   # |lambda|: the sign is the weight's
-        return {**h, 'train_size': check_count('train_size' + n, _scalar(g['train_size']))}
+        return {**h, 'train_size': check_count('train_size' + n, _scalar(g['train_size'])), 'check_grads': _check_flag(g, n)}
 
     @torch.no_grad()
     def add_param_group(self, group):
@@ -258,7 +272,7 @@ class BayesBiNN(torch.optim.Optimizer):
         "Load lambda and delta, and write their sample into the parameters (a resumed run continues where it stopped)."
         _check_loaded(self, state_dict, 'temperature', 'bayesbinn')
         super().load_state_dict(state_dict)
-        _restore_state_dtype(self, state_dict)
+        _restore_state_dtype(self, state_dict); _default_flag(self)
         self.hold('sample')
 
     @torch.no_grad()
@@ -335,7 +349,7 @@ def make_bop(params, # groups from `binary_param_groups(model)`
              **kw): # Bop's `threshold`, `gamma`
     "Bop for `sbn-train --optimizer bop[:threshold=..,gamma=..]`: params from `binary_param_groups(model)`, Adam at cfg.lr for the real-valued ones."
     _from_cfg(kw, 'make_bop')
-    return Bop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
+    return Bop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **{'check_grads': False, **kw})   # the trainer checked every gradient before the step
 
 def make_bayesbinn(params, # groups from `binary_param_groups(model)`
                    cfg, # the trainer's `TrainConfig`: lr (the step on lambda and Adam's) and Adam's weight_decay
@@ -345,7 +359,7 @@ def make_bayesbinn(params, # groups from `binary_param_groups(model)`
     _from_cfg(kw, 'make_bayesbinn')
     n = train_size if train_size is not None else getattr(cfg, 'train_size', None)
     if n is None: raise ValueError("bayesbinn needs the training-set size: pass train_size (the trainer knows it) or set cfg.train_size")
-    return BayesBiNN(params, train_size=n, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
+    return BayesBiNN(params, train_size=n, lr=cfg.lr, weight_decay=cfg.weight_decay, **{'check_grads': False, **kw})   # the trainer checked every gradient before the step
 
 def make_mirror_descent(params, # groups from `binary_param_groups(model)`
                         cfg, # the trainer's `TrainConfig`: lr for both kinds of groups, weight_decay Adam's

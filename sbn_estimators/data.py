@@ -9,7 +9,7 @@ __all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'IDX_STEMS', 'IDX_DATASETS', 'DATASETS', '
            'fashion_mnist_data', 'mnist_data', 'get_data']
 
 # %% ../nbs/13_data.ipynb #9de116f8
-import gzip, hashlib, importlib.resources, inspect, math, pickle, struct, zlib
+import gzip, hashlib, importlib.resources, inspect, math, pickle, struct, weakref, zlib
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -55,10 +55,17 @@ def _check_bool(name, v):
     "`ValueError` unless the argument `name`'s value `v` is True or False."
     if not isinstance(v, bool): raise ValueError(f"{name} must be True or False, got {v!r}")
 
+_TAKES_DTYPE = {}   # id(f) -> (weak reference to f, the answer): asked once per callable, not per batch (`inspect.signature` is slow)
+
 def _takes_dtype(f) -> bool:
-    "Whether the callable `f` has a parameter `dtype` (a transform that computes in the dtype it is given)."
-    try: return 'dtype' in inspect.signature(f).parameters
-    except (TypeError, ValueError): return False
+    "Whether the callable `f` has a parameter `dtype` (a transform that computes in the dtype it is given); remembered per callable while it lives."
+    hit = _TAKES_DTYPE.get(id(f))
+    if hit is not None and hit[0]() is f: return hit[1]
+    try: ans = 'dtype' in inspect.signature(f).parameters
+    except (TypeError, ValueError): ans = False
+    try: _TAKES_DTYPE[id(f)] = (weakref.ref(f, lambda _, k=id(f): _TAKES_DTYPE.pop(k, None)), ans)   # the entry goes with f
+    except TypeError: pass   # a callable that takes no weak reference: asked each time
+    return ans
 
 def _check_val(val):
     "`val` as a Python number (a 0-d tensor's item), after checking it is a fraction in [0, 1) or a whole number >= 1 (a count, whatever its type)."
@@ -164,7 +171,12 @@ def flip_crop(x:torch.Tensor, # images [B, C, H, W]
         lo, hi = (0, 1) if x.dtype == torch.bool else (torch.iinfo(x.dtype).min, torch.iinfo(x.dtype).max)
         ok, can = bool(((v == v.round()) & (v >= lo) & (v <= hi)).all()), f"integers in {lo}..{hi}"
     if not ok: raise ValueError(f"fill must be a value that x's dtype {x.dtype} holds ({can}), got {v.flatten().tolist() if v.ndim else v.item()}")
-    fill = f.to(device=x.device, dtype=x.dtype)
+    return _flip_crop(x, int(pad), f)
+
+def _flip_crop(x, pad, fill):
+    "`flip_crop` without its checks (per training batch): `fill` a tensor [] or [C, 1, 1] that x's dtype holds, no copy when already on x's device in its dtype."
+    B, C, H, W = x.shape
+    fill = fill.to(device=x.device, dtype=x.dtype)
     flip = torch.rand(B, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     xp = fill.expand(B, C, H + 2 * pad, W + 2 * pad).clone()
@@ -267,16 +279,21 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
         (X, y), (Xte, yte) = read()
     tr, va = train_val_split(len(X), val, seed)
     mean, std = (torch.tensor(v, dtype=torch.float64).view(3, 1, 1) for v in (CIFAR_MEAN, CIFAR_STD))
+    stats = {}   # mean and std per (device, dtype): copied to the batch's device once, not per batch
     def transform(X, dtype=torch.float32):   # computed in `dtype`
         X = X.to(dtype) / 255
-        return (X - mean.to(X.device, dtype)) / std.to(X.device, dtype) if normalize else X
-    blacks = {}   # how a black pixel (the padding) enters the network, per dtype
+        if not normalize: return X
+        if (X.device, dtype) not in stats: stats[X.device, dtype] = mean.to(X.device, dtype), std.to(X.device, dtype)
+        m, s = stats[X.device, dtype]
+        return (X - m) / s
+    blacks = {}   # how a black pixel (the padding) enters the network, per device and dtype of the batch
     def black(x):
-        dt = torch.promote_types(x.dtype, torch.float32)   # as `Data.input` computes the input
-        if dt not in blacks: blacks[dt] = transform(torch.zeros(1, 3, 1, 1, dtype=torch.uint8), dt)[0]
-        return blacks[dt].to(x.dtype)
+        if (x.device, x.dtype) not in blacks:
+            dt = torch.promote_types(x.dtype, torch.float32)   # as `Data.input` computes the input
+            blacks[x.device, x.dtype] = transform(torch.zeros(1, 3, 1, 1, dtype=torch.uint8), dt)[0].to(device=x.device, dtype=x.dtype)
+        return blacks[x.device, x.dtype]
     return Data('cifar10', {'train': (X[tr], y[tr]), 'val': (X[va], y[va]), 'test': (Xte, yte)}, n_out=10,
-                transform=transform, augment=(lambda x: flip_crop(x, fill=black(x))) if augment else None)
+                transform=transform, augment=(lambda x: _flip_crop(x, 4, black(x))) if augment else None)   # flip_crop's checks hold for this fill
 
 # %% ../nbs/13_data.ipynb #2c97d230
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),

@@ -61,7 +61,9 @@ def neighbour_linearisations(x:torch.Tensor, # [K, ..., D] ±1 states of one lay
     "Control-network inputs (d_m.(y - x_m), f_m) for path k, each other path m (in order), y = x_k flipped at unit i (i < D) or x_k (i = D)."
     K = x.shape[0]
     if K < 2: raise ValueError(f"x needs K >= 2 paths in its first dimension (path k's inputs come from the others), got shape {tuple(x.shape)}")
-    ks, ms = (torch.tensor(v, device=x.device) for v in zip(*[(k, m) for k in range(K) for m in range(K) if m != k]))
+    ks = torch.arange(K, device=x.device).unsqueeze(1).expand(K, K - 1).reshape(-1)   # k = 0..K-1, each K-1 times, built on x's device
+    j = torch.arange(K - 1, device=x.device).repeat(K)
+    ms = j + (j >= ks)                                                        # the other paths m != k in order: j, skipping k
     xk, xm, dm = x[ks], x[ms], d[ms]
     c = (dm * (xk - xm)).sum(-1, keepdim=True)                              # the linearised change to x_k itself
     delta = torch.cat([c - 2 * dm * xk, c], -1)                               # to each flip of x_k, then to x_k
