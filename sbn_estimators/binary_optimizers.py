@@ -103,20 +103,19 @@ def _check_loaded(opt, sd, key, who):
             for dt in {_state_dtype(w) for w in cur['params']}: _check_in_dtype({**g, **h}, n, dt, who)
     _check_binary_match(opt, sd, who)
 
-def _check_flag(g, n):
-    "A group's `check_grads` (`n` names the group): True or False; a state_dict saved before it existed has none, and gets True."
-    v = g.get('check_grads', True)
-    if not isinstance(v, bool): raise ValueError(f"check_grads{n} must be True or False, got {v!r}")
+def _check_flag(v):
+    "`check_grads` of Bop and BayesBiNN: True or False."
+    if not isinstance(v, bool): raise ValueError(f"check_grads must be True or False (whether a step checks the binary weights' gradients), got {v!r}")
     return v
 
-def _default_flag(opt):
-    "After `Optimizer.load_state_dict`: a loaded group without `check_grads` (saved before it existed) gets this optimizer's."
-    for g in opt.param_groups: g.setdefault('check_grads', opt.defaults['check_grads'])
+def _getstate(opt):
+    "`Optimizer.__getstate__` (defaults, state, param_groups), and `check_grads`, which is not a group's hyper-parameter: pickled and copied with the optimizer."
+    return {**torch.optim.Optimizer.__getstate__(opt), 'check_grads': opt.check_grads}
 
 def _check_grads(opt, who, why): # `why`: what a non-finite gradient would do to the optimizer's state
-    "Refuse non-finite gradients of binary weights before anything changes (one host sync; none where no binary group has check_grads)."
-    ws = [(i, j, w) for i, g in enumerate(opt.param_groups) if g['binary'] and g.get('check_grads', True)
-          for j, w in enumerate(g['params']) if w.grad is not None]
+    "Refuse non-finite gradients of binary weights before anything changes (one host sync; none where the optimizer's check_grads is False)."
+    if not getattr(opt, 'check_grads', True): return   # its caller checked them (`make_bop`, `make_bayesbinn`: the trainer, just before the step)
+    ws = [(i, j, w) for i, g in enumerate(opt.param_groups) if g['binary'] for j, w in enumerate(g['params']) if w.grad is not None]
     if not ws or torch.stack([torch.isfinite(w.grad).all() for *_, w in ws]).all(): return
     i, j, w = next(t for t in ws if not torch.isfinite(t[2].grad).all())
     raise ValueError(f"{who}: the gradient of binary parameter {j} of param group {i} (shape {list(w.shape)}) is not finite: {why}; skip this step")
@@ -144,15 +143,15 @@ class Bop(torch.optim.Optimizer):
                  weight_decay=0., # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0)
                  check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`make_bop`)
         threshold, gamma, lr = _positive('threshold', threshold), _unit('gamma', gamma, closed=True), _positive('lr', lr)
-        super().__init__(params, dict(threshold=threshold, gamma=gamma, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, binary=False,
-                                      check_grads=_check_flag(dict(check_grads=check_grads), '')))
+        self.check_grads = _check_flag(check_grads)   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
+        super().__init__(params, dict(threshold=threshold, gamma=gamma, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, binary=False))
         _check_groups(self, 'bop')
 
     @staticmethod
     def _check_hp(g, n, loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
         "The hyper-parameters of a group (`g`: the group over the defaults; `n` names it) as floats, refused as the constructor refuses them."
         return dict(binary=_binary_flag(g, n, False), threshold=_positive('threshold' + n, g['threshold']),
-                    gamma=_unit('gamma' + n, g['gamma'], closed=True), lr=_lr(g, n, loaded), check_grads=_check_flag(g, n), **_check_adam(g, n))
+                    gamma=_unit('gamma' + n, g['gamma'], closed=True), lr=_lr(g, n, loaded), **_check_adam(g, n))
 
     def add_param_group(self, group):
         "Add a group, its hyper-parameters checked (a binary group's gamma also in the dtype of its m)."
@@ -160,7 +159,9 @@ class Bop(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict):
         "Load a Bop state_dict; another optimizer's, or hyper-parameters that `add_param_group` would refuse, are refused."
-        _check_loaded(self, state_dict, 'gamma', 'bop'); super().load_state_dict(state_dict); _restore_state_dtype(self, state_dict); _default_flag(self)
+        _check_loaded(self, state_dict, 'gamma', 'bop'); super().load_state_dict(state_dict); _restore_state_dtype(self, state_dict)
+
+    __getstate__ = _getstate
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -199,9 +200,10 @@ class BayesBiNN(torch.optim.Optimizer):
         lr, temperature = _positive('lr', lr), _positive('temperature', temperature)
         train_size = check_count('train_size', _scalar(train_size))
         beta = _unit('beta', beta)
+        self.check_grads = _check_flag(check_grads)   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
         super().__init__(params, dict(lr=lr, temperature=temperature, prior_lambda=prior_lambda, init_lambda=init_lambda,
                                       train_size=train_size, betas=betas, eps=eps, weight_decay=weight_decay, binary=False, beta=beta,
-                                      scale_eps=scale_eps, check_grads=_check_flag(dict(check_grads=check_grads), '')))
+                                      scale_eps=scale_eps))
         _check_groups(self, 'bayesbinn')
 
     @staticmethod
@@ -214,7 +216,7 @@ class BayesBiNN(torch.optim.Optimizer):
                              "every step, and for lr > 2 lambda would grow until it overflows")
         h.update(scale_eps=_unit('scale_eps' + n, g['scale_eps'], closed=True), beta=_unit('beta' + n, g['beta']), **_check_adam(g, n))
         h.update(prior_lambda=_finite('prior_lambda' + n, g['prior_lambda']), init_lambda=_finite('init_lambda' + n, g['init_lambda'], 0))   # |lambda|: the sign is the weight's
-        return {**h, 'train_size': check_count('train_size' + n, _scalar(g['train_size'])), 'check_grads': _check_flag(g, n)}
+        return {**h, 'train_size': check_count('train_size' + n, _scalar(g['train_size']))}
 
     @torch.no_grad()
     def add_param_group(self, group):
@@ -272,8 +274,10 @@ class BayesBiNN(torch.optim.Optimizer):
         "Load lambda and delta, and write their sample into the parameters (a resumed run continues where it stopped)."
         _check_loaded(self, state_dict, 'temperature', 'bayesbinn')
         super().load_state_dict(state_dict)
-        _restore_state_dtype(self, state_dict); _default_flag(self)
+        _restore_state_dtype(self, state_dict)
         self.hold('sample')
+
+    __getstate__ = _getstate
 
     @torch.no_grad()
     def step(self, closure=None):

@@ -104,7 +104,8 @@ def accuracy_curves(est:torch.Tensor, # [S, d] estimates
         cos = _cosines(avg, exact)
         q = torch.quantile(cos, qs) if n > 1 else cos.expand(2)
         rows.append(torch.stack([((avg - exact) ** 2).sum(1).mean().sqrt() / _norm(exact), cos.mean(), q[0], q[1]]))
-    rel_rmse, cos, q15, q85 = zip(*torch.stack(rows).tolist())   # read at once: one host sync, not four per M
+    vals = torch.stack(rows)   # [len(Ms), 4], read at once: one host sync, not four per M
+    rel_rmse, cos, q15, q85 = zip(*(vals.tolist() if vals.device.type != 'meta' else [[v.item() for v in r] for r in vals]))   # meta: no data to copy out
     return dict(M=Ms, rel_rmse=list(rel_rmse), cos=list(cos), cos_q15=list(q15), cos_q85=list(q85))
 
 # %% ../nbs/04_gradeval.ipynb #e265d705
