@@ -316,10 +316,7 @@ def report_table(report:dict) -> str:
 
 def plot_report(report:dict, fname=None):
     "Relative RMSE and cosine against the number of averaged samples, one column per layer; saved to `fname` (atomically) if given."
-    import matplotlib
-    if fname is not None and matplotlib.get_backend().lower() not in ('agg', 'module://matplotlib_inline.backend_inline'):
-        matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # pyplot's backend, whatever the caller chose: a library call never switches it
     groups = list(report['exact_grad'])
     fig, axs = plt.subplots(2, len(groups), figsize=(3.2 * len(groups), 5.2), squeeze=False, sharex=True)
     for i, (key, r) in enumerate(report['estimators'].items()):

@@ -52,3 +52,17 @@ def test_every_surrogate_has_a_docstring():
     from sbn_estimators import list_estimators
     missing = [n for n in list_estimators() if not (estimator(n).surrogate.__doc__ or '').strip()]
     assert not missing, missing   # help(est.surrogate) says what it returns
+
+def test_plot_report_keeps_the_callers_matplotlib_backend(tmp_path):
+    import subprocess, sys, textwrap
+    code = textwrap.dedent(f"""
+        import matplotlib; matplotlib.use('pdf')   # a non-Agg backend the caller chose
+        import torch; torch.set_num_threads(1)
+        from sbn_estimators.gradeval import gradient_report, plot_report, train_toy_sbn
+        net, X, Y = train_toy_sbn(epochs=1, seed=0)
+        rep = gradient_report(net, X[:4], Y[:4], ['st'], samples=20, progress=False)
+        plot_report(rep, {str(tmp_path / 'r.png')!r})
+        print(matplotlib.get_backend())""")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == 'pdf' and (tmp_path / 'r.png').stat().st_size > 0
