@@ -242,10 +242,8 @@ def weight_penalty(model:nn.Module): # any network
     return sum(pens) if pens else None
 
 # %% ../nbs/07_binary_weights.ipynb #e93e4dce
-def flip_ratio(before, # latent weights before a step: a tensor or an iterable of tensors
-               after # the same tensors after the step
-              ) -> float:
-    "Fraction of binary weights (signs of the latents, sign 0 = +1) that differ between `before` and `after`."
+def _flip_fraction(before, after) -> torch.Tensor:
+    "`flip_ratio` as a 0-d float64 tensor on the weights' device (no host sync): what the trainer adds up over an epoch's steps and reads once at its end."
     if isinstance(before, dict) or isinstance(after, dict):
         raise ValueError("before and after must be tensors or iterables of tensors, got a dict; pass e.g. list(state_dict.values())")
     before = [before] if torch.is_tensor(before) else list(before)
@@ -257,5 +255,11 @@ def flip_ratio(before, # latent weights before a step: a tensor or an iterable o
         raise ValueError("before and after share storage: before must be a copy taken before the step (e.g. [p.detach().clone() for p in params])")
     n = sum(b.numel() for b in before)
     if n == 0: raise ValueError("no weights to compare")
-    flipped = sum((sign_pm(b.detach()) != sign_pm(a.detach())).sum() for b, a in zip(before, after))   # on the device: one host sync
-    return flipped.item() / n
+    flipped = sum((sign_pm(b.detach()) != sign_pm(a.detach())).sum() for b, a in zip(before, after))   # on the device
+    return flipped.to(torch.float64) / n   # an exact count (below 2**53) divided once: the float `flipped.item() / n` is
+
+def flip_ratio(before, # latent weights before a step: a tensor or an iterable of tensors
+               after # the same tensors after the step
+              ) -> float:
+    "Fraction of binary weights (signs of the latents, sign 0 = +1) that differ between `before` and `after`."
+    return _flip_fraction(before, after).item()   # one host sync

@@ -211,7 +211,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
         own = [k for k in ('lr', 'seed') if k in fields]   # run_comparison sets them: the searched rate, each of `seeds`
         if own: raise ValueError(f"methods[{label!r}] sets {' and '.join(own)}, which run_comparison sets itself and would ignore: "
                                  f"give a method's fixed rate as grids={{{label!r}: (lr,)}} and the seeds as seeds=(...)")
-        try: cfgs[label] = dataclasses.replace(base, **fields)
+        try: cfgs[label] = base.replace(**fields)   # a method for another optimizer or dataset gets its default lr or model, not the base's
         except ValueError as e: raise ValueError(f"methods[{label!r}]: {e}") from None
     plans = []   # every method's search and stored runs, checked before any search or training
     for label, cfg in cfgs.items():

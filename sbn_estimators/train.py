@@ -27,7 +27,7 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from sbn_estimators.sbn import SBNMLP, init_sbn_, _check_cpu_seed
     from sbn_estimators.psa import PSA, psa_backend
     from sbn_estimators.straight_through import sign_pm
-    from sbn_estimators.binary_weights import weight_penalty, binary_weight_layers, flip_ratio
+    from sbn_estimators.binary_weights import weight_penalty, binary_weight_layers, flip_ratio, _flip_fraction
     from sbn_estimators.summary import model_summary, ModelSummary
     from sbn_estimators.catalogue import bibtex, run_references, MODEL_REFS, OPTIMIZER_REFS, DATA_REFS
     from sbn_estimators.binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, make_mirror_descent, Bop, BayesBiNN, MirrorDescentAdam
@@ -160,13 +160,13 @@ class TrainConfig:
     val: float = 0.1 # validation fraction in [0, 1) of the training data, or a whole count of examples; 0: no validation (best.pt is the last epoch)
     n_train: int = 0 # train on the first n training examples only (after the validation split, which it does not cut: see val); 0: all
     n_test: int = 0 # evaluate on the first n test examples only; 0: all
-    model: str = '' # model name[:key=value,...]; '': the dataset's default (`DEFAULT_MODELS`)
+    model: str = '' # model name[:key=value,...]; '': the dataset's default (`DEFAULT_MODELS`), which a copy for another dataset follows if made by `cfg.replace` (not `dataclasses.replace`)
     estimator: str = 'st' # estimator name[:key=value,...] from the registry
     est_schedule: bool = True # call the estimator's `on_epoch` schedule (ReSTE's o)
     plugins: str = '' # comma-separated modules or .py files imported first, which register estimators or models (`load_plugins`)
     init: str = 'default' # 'default' (PyTorch) or 'normalize' (data-dependent, PSA)
     optimizer: str = 'adam' # optimizer name[:key=value,...] from `OPTIMIZERS` (parameters: `OPTIMIZER_PARAMS`)
-    lr: float | None = None # learning rate; None: `DEFAULT_LR` of the optimizer (one without: stays None where every stage sets its own)
+    lr: float | None = None # learning rate; None: `DEFAULT_LR` of the optimizer (one without: stays None where every stage sets its own), which a copy for another optimizer follows if made by `cfg.replace` (not `dataclasses.replace`)
     momentum: float = 0.9 # sgd momentum, in [0, 1)
     weight_decay: float = 0. # L2 weight decay
     schedule: str = 'cosine' # constant or cosine (after warm-up)
@@ -180,9 +180,11 @@ class TrainConfig:
     seed: int = 0
     device: str = 'auto' # auto, cpu, cuda, cuda:1, ...
     amp: bool = False # bfloat16 autocast
+    _FILLED = {'model': ('data', ''), 'lr': ('optimizer', None), 'data_dir': ('data', '')} # the fields filled in when unset: (the field their default comes from, the unset value); not a field
 
     def __post_init__(self):
         cli.check_config({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, TrainConfig, 'configuration')
+        unset = [k for k, (_, v) in self._FILLED.items() if getattr(self, k) == v]
         self.plugins = load_plugins(self.plugins)   # before any name is looked up; files as absolute paths, for --resume
         opt_name, opt_params = _split_spec(self.optimizer, 'optimizer')
         for name, valid in (('optimizer', tuple(OPTIMIZERS)), ('schedule', SCHEDULES), ('init', INITS), ('data', tuple(DATASETS))):
@@ -212,6 +214,7 @@ class TrainConfig:
         self.model = self.model or DEFAULT_MODELS[self.data]
         every_stage_lr = bool(self.stages) and all(isinstance(st, dict) and 'lr' in st for st in self.stages)
         if self.lr is None and opt_name in DEFAULT_LR: self.lr = DEFAULT_LR[opt_name]
+        self._filled = frozenset(k for k in unset if getattr(self, k) != self._FILLED[k][1])   # an attribute, not a field: `asdict` and config.json leave it out; `replace` reads it
         if self.lr is None and not every_stage_lr:   # needed only where a stage takes the run's rate
             raise ValueError(f"optimizer {opt_name!r} has no default learning rate; give lr (sbn-train --lr)"
                              + (", or an lr in every stage" if self.stages else ''))
@@ -240,6 +243,15 @@ class TrainConfig:
         if self.amp and model_dtype(params.get('dtype', entry.params.get('dtype', torch.float32))) == torch.float64:
             raise ValueError(f"amp (bfloat16 autocast) casts float32 operations only, and model {self.model!r} computes in float64; "
                              "drop amp or give the model dtype=float32")
+        try: fmt = _data_format(self)   # the input shape, classes and loss the model is built for (image datasets: their files unread)
+        except Exception: fmt = None   # data that does not load here (a plugin's dataset without its files; on page 14, before `_data_format`): the run reports it
+        if fmt is not None:   # the model's values, checked by get_model and the model's builder as the run builds it, on the meta device: no weights
+            try:
+                with torch.random.fork_rng(devices=[]), torch.device('meta'): _build_model(self, fmt, est)
+            except ValueError as e:   # get_model's and the builders' errors name the model, the parameter and its value; any other names the spec
+                if f"model {name!r}" in str(e) or repr(self.model) in str(e): raise
+                raise ValueError(f"model {self.model!r}: {e}") from None
+            except Exception: pass   # a model that does not build on the meta device: left to the run
         _check_stages(self.stages, self)
         for lr in dict.fromkeys(s.get('lr', self.lr) for s in self.stages) if self.stages else [self.lr]:   # the optimizer's values, with each rate it gets
             at = copy.copy(self); at.lr = lr
@@ -254,6 +266,15 @@ class TrainConfig:
                   source:str='config'): # where `d` comes from, for the messages
         "A config from a dict, rejecting unknown keys and values of the wrong type; a saved one of an earlier version too (`_saved_settings`)."
         return cls(**_saved_settings(cli.check_config(d, cls, source)))
+
+    def replace(self, **changes) -> 'TrainConfig':
+        "Like `dataclasses.replace`, but the defaults TrainConfig filled in follow the changed fields: `lr` (unset) becomes the new optimizer's `DEFAULT_LR`, `model` and `data_dir` (unset) the new dataset's, unless `changes` gives them."
+        filled = getattr(self, '_filled', frozenset())   # none on a config made without __post_init__
+        follow = {k: self._FILLED[k][1] for k in filled if k not in changes and self._FILLED[k][0] in changes
+                  and changes[self._FILLED[k][0]] != getattr(self, self._FILLED[k][0])}
+        new = dataclasses.replace(self, **follow, **changes)
+        new._filled = new._filled | (filled - set(changes))   # a value kept as filled in still follows in the copy's copies
+        return new
 
     def plan(self) -> list:
         "The stages of the run, each `{name, epochs, lr, transform}` (one stage 'train' unless `stages` is given)."
@@ -362,23 +383,22 @@ def evaluate(model:nn.Module, # the network: an SBN model or one of binary units
 def _evaluate(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype):
     was_training = model.training
     model.eval()
-    tot = dict(loss=0., acc=0., ens_acc=0., det_acc=0., det_loss=0.)
+    keys = ('loss', 'acc', 'ens_acc', 'det_acc', 'det_loss')
+    tot = torch.zeros(len(keys), dtype=torch.float64, device=device)   # their sums in float64 on the device: read once, after the last batch
     bar = cli.progress(total=len(y), desc=f'{split} ({samples} samples)', disable=not progress, leave=False, unit='ex')
     for s in range(0, len(y), batch_size):
         xb, yb = data.input(X[s:s + batch_size].to(device), dtype), y[s:s + batch_size].to(device)
         with torch.autocast(device.type, torch.bfloat16, enabled=amp):
             etas = torch.stack([_forward(model, xb) for _ in range(samples)]).float()
             det = _forward(model, xb, 'det').float()
-        tot['loss'] += loss_fn(etas, yb).mean(0).sum().item()
-        tot['acc'] += _correct(etas, yb, data.loss).mean(0).sum().item()
         ens = 'cross_entropy' if data.loss == 'cross_entropy' else 'prob'   # the logistic ensemble thresholds at 1/2
-        tot['ens_acc'] += _correct(_probs(etas, data.loss).mean(0), yb, ens).sum().item()
-        tot['det_acc'] += _correct(det, yb, data.loss).sum().item()
-        tot['det_loss'] += loss_fn(det, yb).sum().item()
+        sums = (loss_fn(etas, yb).mean(0).sum(), _correct(etas, yb, data.loss).mean(0).sum(), _correct(_probs(etas, data.loss).mean(0), yb, ens).sum(),
+                _correct(det, yb, data.loss).sum(), loss_fn(det, yb).sum())
+        tot += torch.stack([t.to(torch.float64) for t in sums])   # each batch's sums exactly as floats, added in float64: no host sync
         bar.update(len(yb))
     bar.close()
     model.train(was_training)
-    return {k: v / len(y) for k, v in tot.items()}
+    return {k: v / len(y) for k, v in zip(keys, tot.tolist())}   # the evaluation's one host sync
 
 # %% ../nbs/14_train.ipynb #5b0e7d21
 @torch.no_grad()
@@ -398,7 +418,7 @@ def evaluate_posterior(model:nn.Module, # the network with binary weights that `
     g = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
-    acc, probs, nll = 0., [], []   # probs: sum over samples per batch; nll: [M, N] per-sample losses
+    acc, probs, nll = torch.zeros((), dtype=torch.float64, device=device), [], []   # acc: the correct predictions, on the device; probs: sum over samples per batch; nll: [M, N] per-sample losses
     try:
         for m in range(samples):
             opt.draw(g)
@@ -406,7 +426,7 @@ def evaluate_posterior(model:nn.Module, # the network with binary weights that `
             for b, s in enumerate(range(0, len(y), batch_size)):
                 xb, yb = data.input(X[s:s + batch_size].to(device), dtype), y[s:s + batch_size].to(device)
                 with torch.autocast(device.type, torch.bfloat16, enabled=amp): eta = _forward(model, xb, 'det').float()
-                acc += _correct(eta, yb, data.loss).sum().item()
+                acc += _correct(eta, yb, data.loss).sum()   # no host sync
                 p = _probs(eta, data.loss)
                 if m == 0: probs.append(p)
                 else: probs[b] += p
@@ -415,10 +435,10 @@ def evaluate_posterior(model:nn.Module, # the network with binary weights that `
     finally:
         opt.hold('sample'); model.train(was_training)
     ens = 'cross_entropy' if data.loss == 'cross_entropy' else 'prob'
-    ens_acc = sum(_correct(p / samples, y[s:s + batch_size].to(p.device), ens).sum().item()
-                  for p, s in zip(probs, range(0, len(y), batch_size)))
+    ens_acc = sum(_correct(p / samples, y[s:s + batch_size].to(p.device), ens).sum() for p, s in zip(probs, range(0, len(y), batch_size)))
     loss = -(torch.logsumexp(-torch.stack(nll), 0) - math.log(samples))   # -log of the mean likelihood over the samples
-    return dict(post_acc=acc / samples / len(y), post_ens_acc=ens_acc / len(y), post_loss=loss.mean().item())
+    acc, ens_acc, loss = torch.stack([acc, ens_acc.to(torch.float64), loss.mean().to(torch.float64)]).tolist()   # one host sync
+    return dict(post_acc=acc / samples / len(y), post_ens_acc=ens_acc / len(y), post_loss=loss)
 
 # %% ../nbs/14_train.ipynb #71d7d815
 def _binary_weight_models(own_signs:bool=False # also models whose binarizer has signs of its own (BiPer): `--export` writes them, bop, bayesbinn and mirror_descent cannot train them
@@ -649,6 +669,10 @@ def build(cfg:TrainConfig, # the run's settings: the model and estimator specs
          ):
     "(model, estimator) for `cfg` on `data`: the estimator from the registry, the model for it."
     est = estimator(cfg.estimator)
+    return _build_model(cfg, data, est), est
+
+def _build_model(cfg, data, est):
+    "The model of `cfg` for estimator `est` on `data`, its values checked by `get_model` and the model's builder (what `TrainConfig` checks on the meta device)."
     name, kw = _split_spec(cfg.model, 'model')
     if data.loss != 'cross_entropy':
         if model_entry(name).kind != 'sbn':
@@ -657,7 +681,7 @@ def build(cfg:TrainConfig, # the run's settings: the model and estimator specs
         kw.setdefault('loss', data.loss)
     model = get_model(name, est, in_shape=data.in_shape, n_out=data.n_out, **kw)
     if is_sbn_model(model) and isinstance(est, LocalEstimator): est.check_noise(model)
-    return model, est
+    return model
 
 def _step(model, est, xb, yb, loss_name):
     "Build the surrogate of one batch: (surrogate, loss value, accuracy)."
@@ -775,7 +799,7 @@ def _check_finite_step(loss, grads, epoch, step, lr,
                        clamped:bool=False): # the gradients were clamped (--grad-clamp) before the check: the hint does not suggest it
     "Raise `Diverged` naming the epoch and step if the loss or an entry of a gradient is not finite (after `--grad-clamp`, which turns an infinite entry into ±c, not a NaN), and saying what the run folder keeps."
     ok = torch.stack([torch.isfinite(loss).all(), _all_finite(grads, loss.device).to(loss.device)])
-    if bool(ok.all()): return   # the step's one host sync: both checks read at once
+    if bool(ok.all()): return   # the training loop's one host sync per step, both checks read at once: its own sums (loss, accuracy, flips) and the weights' check stay on the device until the epoch's end; an estimator, optimizer or data transform that reads a value of its own syncs on its own
     bad = [w for w, v in zip(('loss', 'gradient'), ok.tolist()) if not v]
     raise Diverged(f"training diverged at epoch {epoch}, step {step}: {' and '.join('the ' + w for w in bad)} "
                    f"{'are' if len(bad) > 1 else 'is'} not finite (lr {lr:g}); try a smaller --lr, "
@@ -1110,7 +1134,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             g = done + e   # epoch of the whole run, from 0
             if cfg.est_schedule:
                 for s in _scheduled(model, est): s.on_epoch(model, g, total_epochs)
-            t0, flips = time.perf_counter(), 0.
+            t0 = time.perf_counter()
+            flips = torch.zeros((), dtype=torch.float64, device=device)   # the sum of the steps' flip ratios, on the device: read at the epoch's end
             run = torch.zeros(2, dtype=torch.float64, device=device)   # the epoch's sums of the loss and accuracy, on the device: read at its end
             lr = opt.param_groups[0]['lr']   # the rate of the epoch's first step (the schedule steps per iteration), logged with it
             track = bool(binary_weight_layers(model)) and _deployed_signs(model, opt) is not None
@@ -1141,13 +1166,13 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 bad_w = ~_all_finite(params, device)
                 bad = torch.stack([bad_w, ~_all_finite(buffers, device) if buffers else torch.zeros_like(bad_w)])   # no floating buffers: nothing to check
                 bad_step = torch.where((bad_step == 0) & bad, s + 1, bad_step)   # the step (weight decay too) may overflow: no host sync here
-                if track: flips += flip_ratio(before, _deployed_signs(model, opt))
+                if track: flips += _flip_fraction(before, _deployed_signs(model, opt))   # no host sync
                 run += torch.stack([loss.to(torch.float64).reshape(()), acc.to(torch.float64).reshape(())])   # no host sync
                 bar.update()
             if world > 1:
                 _all_average([t for t in model.buffers() if t.is_floating_point()])
                 _all_average([run])   # the global batch's, not this process's slice
-            run_loss, run_acc = run.tolist()   # one host sync per epoch
+            run_loss, run_acc, flips = torch.cat([run, flips.reshape(1)]).tolist()   # one host sync per epoch (the flips: this process's, as the weights are the same in all)
             _check_finite_weights(model, bad_step, g + 1, lrs, out, rows[-1]['epoch'] if out is not None and rows else None)   # before any evaluation or checkpoint
             if smoke: continue
             seconds = time.perf_counter() - t0
