@@ -243,11 +243,14 @@ class TrainConfig:
         if self.amp and model_dtype(params.get('dtype', entry.params.get('dtype', torch.float32))) == torch.float64:
             raise ValueError(f"amp (bfloat16 autocast) casts float32 operations only, and model {self.model!r} computes in float64; "
                              "drop amp or give the model dtype=float32")
-        try: fmt = _data_format(self)   # the input shape, classes and loss the model is built for (image datasets: their files unread)
+        try: fmt = _data_format(self)   # the classes and loss the model is built for (image datasets: their files unread)
         except Exception: fmt = None   # data that does not load here (a plugin's dataset without its files; on page 14, before `_data_format`): the run reports it
         if fmt is not None:   # the model's values, checked by get_model and the model's builder as the run builds it, on the meta device: no weights
+            own = entry.input_shape   # its registered input shape, the data's sizes where it takes any: a model for another dataset's images is left to the run (a copy may change the data)
+            shape = tuple(d if s is None else s for s, d in zip(own, fmt.in_shape)) if len(own) == len(fmt.in_shape) else tuple(s or 8 for s in own)
             try:
-                with torch.random.fork_rng(devices=[]), torch.device('meta'): _build_model(self, fmt, est)
+                with torch.random.fork_rng(devices=[]), torch.device('meta'):
+                    _build_model(self, types.SimpleNamespace(name=fmt.name, loss=fmt.loss, n_out=fmt.n_out, in_shape=shape), est)
             except ValueError as e:   # get_model's and the builders' errors name the model, the parameter and its value; any other names the spec
                 if f"model {name!r}" in str(e) or repr(self.model) in str(e): raise
                 raise ValueError(f"model {self.model!r}: {e}") from None
