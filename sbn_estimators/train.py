@@ -11,7 +11,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'plot_estimator_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time, types
+import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time, types, warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 _AS_COMMAND = ('__file__' in globals() and __name__ == '__main__') or Path(sys.argv[0]).name == 'sbn-train'   # started as the command, not imported
@@ -243,18 +243,6 @@ class TrainConfig:
         if self.amp and model_dtype(params.get('dtype', entry.params.get('dtype', torch.float32))) == torch.float64:
             raise ValueError(f"amp (bfloat16 autocast) casts float32 operations only, and model {self.model!r} computes in float64; "
                              "drop amp or give the model dtype=float32")
-        try: fmt = _data_format(self)   # the classes and loss the model is built for (image datasets: their files unread)
-        except Exception: fmt = None   # data that does not load here (a plugin's dataset without its files; on page 14, before `_data_format`): the run reports it
-        if fmt is not None:   # the model's values, checked by get_model and the model's builder as the run builds it, on the meta device: no weights
-            own = entry.input_shape   # its registered input shape, the data's sizes where it takes any: a model for another dataset's images is left to the run (a copy may change the data)
-            shape = tuple(d if s is None else s for s, d in zip(own, fmt.in_shape)) if len(own) == len(fmt.in_shape) else tuple(s or 8 for s in own)
-            try:
-                with torch.random.fork_rng(devices=[]), torch.device('meta'):
-                    _build_model(self, types.SimpleNamespace(name=fmt.name, loss=fmt.loss, n_out=fmt.n_out, in_shape=shape), est)
-            except ValueError as e:   # get_model's and the builders' errors name the model, the parameter and its value; any other names the spec
-                if f"model {name!r}" in str(e) or repr(self.model) in str(e): raise
-                raise ValueError(f"model {self.model!r}: {e}") from None
-            except Exception: pass   # a model that does not build on the meta device: left to the run
         _check_stages(self.stages, self)
         for lr in dict.fromkeys(s.get('lr', self.lr) for s in self.stages) if self.stages else [self.lr]:   # the optimizer's values, with each rate it gets
             at = copy.copy(self); at.lr = lr
@@ -517,7 +505,10 @@ def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt
     "Read an `sbn-train` checkpoint safely (`weights_only`); clear errors for corrupted or mismatched files."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
-    try: ck = torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        with warnings.catch_warnings():   # torch < 2.2 says TypedStorage is deprecated at every weights_only load: not the user's concern
+            warnings.filterwarnings('ignore', message='TypedStorage is deprecated')
+            ck = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise ValueError(f"{path} is corrupted or not a checkpoint (torch.load failed: {str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
@@ -672,10 +663,6 @@ def build(cfg:TrainConfig, # the run's settings: the model and estimator specs
          ):
     "(model, estimator) for `cfg` on `data`: the estimator from the registry, the model for it."
     est = estimator(cfg.estimator)
-    return _build_model(cfg, data, est), est
-
-def _build_model(cfg, data, est):
-    "The model of `cfg` for estimator `est` on `data`, its values checked by `get_model` and the model's builder (what `TrainConfig` checks on the meta device)."
     name, kw = _split_spec(cfg.model, 'model')
     if data.loss != 'cross_entropy':
         if model_entry(name).kind != 'sbn':
@@ -684,7 +671,7 @@ def _build_model(cfg, data, est):
         kw.setdefault('loss', data.loss)
     model = get_model(name, est, in_shape=data.in_shape, n_out=data.n_out, **kw)
     if is_sbn_model(model) and isinstance(est, LocalEstimator): est.check_noise(model)
-    return model
+    return model, est
 
 def _step(model, est, xb, yb, loss_name):
     "Build the surrogate of one batch: (surrogate, loss value, accuracy)."
@@ -972,8 +959,15 @@ def _check_learned_state(data:Data, model:nn.Module, est, world:int, ck=None):
             _step(m, e, data.input(X, next(m.parameters()).dtype), y, data.loss)[0].backward()   # not augmented: no draw outside the fork
     _check_one_process(e, world)
 
+def _check_train_values(data:Data):
+    "The training split's values, checked once before the run (finite stored inputs, targets `check_targets` accepts): its steps then train inside `values_checked`, so an estimator's checks read no value back to the host per step."
+    X, y = data.splits['train']
+    if X.is_floating_point(): check_finite(X, f"data {data.name!r} (training split): inputs")
+    check_targets(y, data.loss, data.n_out, len(y), name=f"data {data.name!r} (training split)")
+
 def _check_run(cfg:TrainConfig, data:Data, model:nn.Module, est, world:int, ck=None, export:bool=False):
-    "The refusals that need the data and the built model, made before `train` writes to the run folder (so a refused run leaves it as it was): the batches (`_check_batches`), the optimizer of every stage's model (`_check_optimizer`) and each stage's transform (on one copy of the model, as `_after_stages`: one that does not apply fails before any training), `--export` (`_check_exportable`), under torchrun an estimator that learns a state (`_check_learned_state`) and a resumed run's process count (`_check_process_count`)."
+    "The refusals that need the data and the built model, made before `train` writes to the run folder (so a refused run leaves it as it was): the training split's values (`_check_train_values`), the batches (`_check_batches`), the optimizer of every stage's model (`_check_optimizer`) and each stage's transform (on one copy of the model, as `_after_stages`: one that does not apply fails before any training), `--export` (`_check_exportable`), under torchrun an estimator that learns a state (`_check_learned_state`) and a resumed run's process count (`_check_process_count`)."
+    _check_train_values(data)
     _check_batches(cfg, data)
     _check_optimizer(model, cfg)
     last = None
@@ -1035,7 +1029,8 @@ def train(cfg:TrainConfig, # the run's configuration
             (out / 'best.pt').unlink(missing_ok=True)   # the first epoch's, trained again (a new run whose first validation is not finite writes none)
             cli.save_json(out / 'config.json', dataclasses.asdict(cfg))
             _write_references(out / 'references.bib', cfg)
-        return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke, export)
+        with values_checked():   # the training split's values were checked once (`_check_train_values`)
+            return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke, export)
 
 def _write_references(path:Path, cfg:TrainConfig):
     "The papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`; the estimator's only where the model uses it (`_estimator_used`: not BinaryDuo's coupled nets without a decoupling stage)."

@@ -66,3 +66,29 @@ def test_plot_report_keeps_the_callers_matplotlib_backend(tmp_path):
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-1] == 'pdf' and (tmp_path / 'r.png').stat().st_size > 0
+
+# --- the trainer: the training split checked once, then no host read per step for the estimators' data checks ---
+def test_trainer_checks_the_training_split_once(tmp_path):
+    from sbn_estimators.train import TrainConfig, train
+    import sbn_estimators.train as T
+    cfg = TrainConfig(data='cos', estimator='arm', epochs=1, device='cpu', n_train=64, batch_size=16)
+    data = T.load_data(cfg)
+    X, y = data.splits['train']; y = y.clone(); y[3] = 0   # a logistic target that is neither -1 nor +1
+    bad = T.Data(data.name, {**data.splits, 'train': (X, y)}, data.n_out, data.loss, data.transform, data.augment)
+    orig = T.load_data
+    try:
+        T.load_data = lambda cfg, download=False: bad
+        with pytest.raises(ValueError, match=r"data 'cos' \(training split\): logistic targets must be -1 or \+1"):
+            train(cfg, tmp_path / 'r', progress=False)
+        assert not (tmp_path / 'r').exists()   # refused before the run folder is written
+    finally: T.load_data = orig
+
+def test_trainer_steps_read_no_data_values(tmp_path):
+    "A network-level estimator's step reads only the trainer's own finite check: 1 read per step, whatever the estimator's data checks."
+    from sbn_estimators.train import TrainConfig, train
+    counts = {}
+    for steps in (2, 6):
+        cfg = TrainConfig(data='cos', estimator='arm', optimizer='sgd', epochs=1, device='cpu', n_train=16 * steps, batch_size=16, val=16, n_test=16)   # sgd: Adam reads its CPU step counter
+        with _Reads() as r: train(cfg, None, progress=False)
+        counts[steps] = r.n
+    assert counts[6] - counts[2] == 4, counts   # one read per extra step (the finite check of the loss and gradients)

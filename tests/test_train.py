@@ -454,7 +454,7 @@ def test_flip_ratio_is_the_mean_per_step(tmp_path, monkeypatch):
     data = Data('fashion_mnist', {'train': split(256), 'val': split(32), 'test': split(32)}, n_out=10, transform=lambda X: X.float() / 127.5 - 1)
     monkeypatch.setattr(T, 'load_data', lambda cfg, download=False: data)
     steps = []   # each step's ratio, as train computes it
-    monkeypatch.setattr(T, 'flip_ratio', lambda before, after: steps.append(flip_ratio(before, after)) or steps[-1])
+    monkeypatch.setattr(T, '_flip_fraction', lambda before, after: steps.append(flip_ratio(before, after)) or steps[-1])   # each step's fraction (a float: the on-device sum takes it)
     train(TrainConfig(data='fashion_mnist', model='fmnist_bnn_conv:width=8', estimator='st:deterministic=true', epochs=1, n_train=256,
                       val=32, n_test=32, batch_size=32, eval_samples=1, seed=0, device='cpu', lr=1e-2), tmp_path / 'r', progress=False)
     with open(tmp_path / 'r' / 'metrics.csv') as f: rows = [float(r['flip_ratio']) for r in csv.DictReader(f)]
