@@ -86,7 +86,8 @@ class BiPer(nn.Module):
         if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not (math.isfinite(tau) and tau >= 0):
             raise ValueError(f"tau must be a finite number >= 0, got {tau!r}")
         self.register_buffer('binarized', torch.tensor(binarize))   # the stage, saved in the state_dict
-        self.register_load_state_dict_pre_hook(_keep_stage)
+        if hasattr(nn.Module, 'register_load_state_dict_pre_hook'): self.register_load_state_dict_pre_hook(_keep_stage)
+        else: self._register_load_state_dict_pre_hook(_keep_stage, with_module=True)   # older torch (2.1): the same hook, not yet public
         self.register_load_state_dict_post_hook(_read_stage)
         self.freq, self.binarize, self.tau = _check_freq(freq), binarize, float(tau)
     @property

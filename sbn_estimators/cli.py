@@ -50,9 +50,11 @@ def _raise_terminated(signum, frame):
 
 _MACHINE_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EFBIG, getattr(errno, 'EDQUOT', errno.ENOSPC)) # OSErrors of the machine, not of the input (a full disk, an I/O error, a file-size limit, a quota): exit 1
 
+_OutOfMemoryError = getattr(torch, 'OutOfMemoryError', torch.cuda.OutOfMemoryError)   # older torch (2.1) has only torch.cuda's, the same class
+
 def _out_of_memory(e:BaseException) -> bool:
     "Whether `e` says that memory ran out: `MemoryError`, torch's `OutOfMemoryError` (a GPU's), or the RuntimeError of PyTorch's CPU allocator."
-    if isinstance(e, (MemoryError, torch.OutOfMemoryError)): return True
+    if isinstance(e, (MemoryError, _OutOfMemoryError)): return True
     return isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or 'DefaultCPUAllocator' in str(e))
 
 _OOM_HINT = "try a smaller problem (a smaller batch, fewer samples) or a machine with more memory" # each command names its own options
@@ -399,7 +401,7 @@ def epoch_line(desc:str, # what is counted, e.g. 'epoch'
 
 # %% ../nbs/03b_cli.ipynb #b601f7d2
 def _type_name(tp) -> str:
-    return tp.__name__ if isinstance(tp, type) else str(tp).replace('typing.', '').replace('NoneType', 'None')
+    return tp.__name__ if isinstance(tp, type) and typing.get_origin(tp) is None else str(tp).replace('typing.', '').replace('NoneType', 'None')
 
 def _fits(value, tp) -> bool:
     "Whether a JSON value fits the annotation `tp` (int accepted for float, bool never for int or float)."

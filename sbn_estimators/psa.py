@@ -11,10 +11,11 @@ __all__ = ['PSA_CHUNK', 'PSA_BACKENDS', 'PSA_COMPILE_MIN', 'PSA_HEAD_CHUNK', 'PS
 # %% ../nbs/10_psa.ipynb #4c8a6d3c
 import contextlib, contextvars, functools, math, os, types, warnings
 import torch
+from torch.torch_version import TorchVersion
 from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 from .core import *
-from .core import _values
+from .core import _values, _autocast_on
 from .sbn import *
 from .exact import *
 from .estimators import *
@@ -249,13 +250,23 @@ def compiler_works(device_type:str # 'cpu' or 'cuda'
                       f"{(str(e).splitlines() or [''])[0]}); using the eager flip sums")
         return False
 
+_AUTOCAST_CHECKED = TorchVersion('2.13') # oldest torch whose compiled kernels were checked against the eager ones under autocast (only 2.13 was; torch 2.1's compiled head under bfloat16 autocast gave wrong gradients, different from run to run)
+
+def _autocast_unchecked(device:torch.device) -> bool:
+    "Whether autocast is on for `device` under a torch older than `_AUTOCAST_CHECKED`: there the kernels run eagerly."
+    return _autocast_on(device) and TorchVersion(torch.__version__) < _AUTOCAST_CHECKED
+
 def use_compiled(backend:str, # see `psa_backend`
                  terms:int, # size of the work
                  device:torch.device, # device of the work: its type is the compiler's (see `compiler_works`)
                  minimum:int=None # least `terms` that 'auto' compiles (default `PSA_COMPILE_MIN`)
                 ) -> bool:
-    "'compiled'; or 'auto' with at least `minimum` terms and a working compiler."
+    "'compiled'; or 'auto' with at least `minimum` terms and a working compiler; neither under autocast on a torch older than `_AUTOCAST_CHECKED` ('compiled' warns)."
     b = psa_backend(backend)
+    if b != 'eager' and _autocast_unchecked(device):
+        if b == 'compiled': warnings.warn(f"PSA: the compiled kernels under autocast are checked on torch {_AUTOCAST_CHECKED} and later only, "
+                                          f"this is torch {torch.__version__}; using the eager flip sums")
+        return False
     return b == 'compiled' or (b == 'auto' and terms >= (minimum or PSA_COMPILE_MIN) and compiler_works(device.type))
 
 def flip_sum(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]

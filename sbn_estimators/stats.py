@@ -28,7 +28,8 @@ def _pow2_scale(m:torch.Tensor) -> torch.Tensor:
     "A power of two in (m/2, m] for each entry of `m` >= 0 (1 where it is 0 or not finite; the smallest normal number of m's dtype where m is below it): division by it is exact, its reciprocal finite, and the squares of values up to `m` so scaled neither overflow nor underflow."
     m = torch.where(m.isfinite() & (m > 0), m, 1.)
     low = math.frexp(torch.finfo(m.dtype).tiny)[1] - 1   # -1022 for float64: a subnormal m's power would have an infinite reciprocal
-    return torch.ldexp(torch.ones_like(m), (torch.frexp(m).exponent - 1).clamp(min=low))
+    # the exponent in m's dtype: torch 2.1 takes an integer exponent's power of two in float32 (0 below 2^-149)
+    return torch.ldexp(torch.ones_like(m), (torch.frexp(m).exponent - 1).clamp(min=low).to(m.dtype))
 
 def z_scores(samples:torch.Tensor, # [S, d] independent estimates
              target:torch.Tensor, # [d] the value their mean should have

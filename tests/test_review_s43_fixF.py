@@ -88,7 +88,7 @@ def demo(main, argv=()):
     return code, err.getvalue()
 
 @pytest.mark.parametrize('exc', [lambda: torch.empty(2 ** 62, dtype=torch.uint8), lambda: (_ for _ in ()).throw(MemoryError()),
-                                 lambda: (_ for _ in ()).throw(torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB'))])
+                                 lambda: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB'))])   # newer torch's torch.OutOfMemoryError is this class; torch 2.1 has only this name
 def test_out_of_memory_is_one_line_with_a_hint(exc):
     code, err = demo(lambda args: exc())
     assert code == 1 and err.count('\n') == 1 and err.startswith('demo: error: out of memory'), err

@@ -578,14 +578,25 @@ def test_logged_metrics_are_the_evaluations(tmp_path):
     assert all(float(row['val_' + k]) == v[k] for k in ('loss', 'acc', 'ens_acc', 'det_acc'))
     assert all(res['test_' + k] == t[k] for k in t)
 
-def test_grad_clamp_bounds_both_sides():
+def _on_each_step(monkeypatch, hook):
+    """Run `hook(opt, args, kwargs)` before each step of every optimizer `train` makes, by a wrapper of that optimizer's own
+    `step`: torch 2.1 drops the step hooks of every optimizer class, global and per-optimizer, once torch.compile ran in the process."""
+    import types
+    import sbn_estimators.train as tr
+    make = tr.make_optimizer
+    def make_hooked(*a, **kw):
+        opt = make(*a, **kw); step = opt.step
+        def hooked(self, *args, **kwargs): hook(self, args, kwargs); return step(*args, **kwargs)
+        opt.step = types.MethodType(hooked, opt)   # a bound method, as the lr schedulers wrap it
+        return opt
+    monkeypatch.setattr(tr, 'make_optimizer', make_hooked)
+
+def test_grad_clamp_bounds_both_sides(monkeypatch):
     "--grad-clamp c clamps every gradient entry into [-c, c] before each step, negative entries too."
-    from torch.optim.optimizer import register_optimizer_step_pre_hook
     seen = []
-    h = register_optimizer_step_pre_hook(lambda opt, args, kw: seen.append(
+    _on_each_step(monkeypatch, lambda opt, args, kw: seen.append(
         torch.cat([p.grad.flatten() for g in opt.param_groups for p in g['params'] if p.grad is not None])))
-    try: train(TrainConfig(model='sbn_mlp:width=16', epochs=1, grad_clamp=1e-4, eval_samples=1), progress=False)
-    finally: h.remove()
+    train(TrainConfig(model='sbn_mlp:width=16', epochs=1, grad_clamp=1e-4, eval_samples=1), progress=False)
     g = torch.cat(seen)
     assert g.abs().max() <= 1e-4 and (g == -1e-4).any() and (g == 1e-4).any()
 
@@ -600,15 +611,13 @@ def test_optimizer_gets_the_configured_settings():
         assert g['weight_decay'] == 0.01 and g['lr'] == 0.1
         if opt == 'sgd': assert (g['momentum'], g['nesterov']) == (mom, mom > 0)
 
-def test_a_stage_trains_at_its_own_rate():
+def test_a_stage_trains_at_its_own_rate(monkeypatch):
     "A stage's own lr (BinaryDuo's fine-tuning rate, say) is the rate its steps use; a stage without one uses the run's."
-    from torch.optim.optimizer import register_optimizer_step_pre_hook
     cfg = TrainConfig(model='sbn_mlp:width=16', epochs=1, lr=0.01, eval_samples=1, schedule='constant',
                       stages=[{'name': 'a'}, {'name': 'b', 'epochs': 2, 'lr': 0.003}])
     rows, lrs = [], []
-    h = register_optimizer_step_pre_hook(lambda opt, args, kw: lrs.append(opt.param_groups[0]['lr']))
-    try: train(cfg, progress=False, callbacks=[lambda e, r: rows.append((r['stage'], r['lr']))])
-    finally: h.remove()
+    _on_each_step(monkeypatch, lambda opt, args, kw: lrs.append(opt.param_groups[0]['lr']))
+    train(cfg, progress=False, callbacks=[lambda e, r: rows.append((r['stage'], r['lr']))])
     assert rows == [('a', 0.01), ('b', 0.003), ('b', 0.003)] and set(lrs) == {0.01, 0.003}
 
 def test_n_train_and_n_test_cut_their_own_splits():
