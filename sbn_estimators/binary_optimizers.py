@@ -110,7 +110,7 @@ def _check_flag(v):
 
 def _getstate(opt):
     "`Optimizer.__getstate__` (defaults, state, param_groups), and `check_grads`, which is not a group's hyper-parameter: pickled and copied with the optimizer."
-    return {**torch.optim.Optimizer.__getstate__(opt), 'check_grads': opt.check_grads}
+    return {**torch.optim.Optimizer.__getstate__(opt), 'check_grads': getattr(opt, 'check_grads', True)}   # one pickled before the flag: checks
 
 def _check_grads(opt, who, why): # `why`: what a non-finite gradient would do to the optimizer's state
     "Refuse non-finite gradients of binary weights before anything changes (one host sync; none where the optimizer's check_grads is False)."
@@ -353,7 +353,7 @@ def make_bop(params, # groups from `binary_param_groups(model)`
              **kw): # Bop's `threshold`, `gamma`
     "Bop for `sbn-train --optimizer bop[:threshold=..,gamma=..]`: params from `binary_param_groups(model)`, Adam at cfg.lr for the real-valued ones."
     _from_cfg(kw, 'make_bop')
-    return Bop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **{'check_grads': False, **kw})   # the trainer checked every gradient before the step
+    return Bop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
 
 def make_bayesbinn(params, # groups from `binary_param_groups(model)`
                    cfg, # the trainer's `TrainConfig`: lr (the step on lambda and Adam's) and Adam's weight_decay
@@ -363,7 +363,7 @@ def make_bayesbinn(params, # groups from `binary_param_groups(model)`
     _from_cfg(kw, 'make_bayesbinn')
     n = train_size if train_size is not None else getattr(cfg, 'train_size', None)
     if n is None: raise ValueError("bayesbinn needs the training-set size: pass train_size (the trainer knows it) or set cfg.train_size")
-    return BayesBiNN(params, train_size=n, lr=cfg.lr, weight_decay=cfg.weight_decay, **{'check_grads': False, **kw})   # the trainer checked every gradient before the step
+    return BayesBiNN(params, train_size=n, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
 
 def make_mirror_descent(params, # groups from `binary_param_groups(model)`
                         cfg, # the trainer's `TrainConfig`: lr for both kinds of groups, weight_decay Adam's

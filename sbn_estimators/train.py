@@ -319,9 +319,9 @@ RECIPES = {
 }
 
 # %% ../nbs/14_train.ipynb #e445461c
-def _forward(model, x, mode='sample'):
-    "Evaluation output of `model`: binary units sampled ('sample') or `sign(a)` ('det')."
-    if is_sbn_model(model): return model(x, None if mode == 'sample' else sign_pm)
+def _forward(model, x, sbn:bool, mode='sample'):
+    "Evaluation output of `model` (`sbn`: `is_sbn_model(model)`, asked once per evaluation): binary units sampled ('sample') or `sign(a)` ('det')."
+    if sbn: return model(x, None if mode == 'sample' else sign_pm)
     with binary_eval_mode(model, mode): return model(x)
 
 def _probs(eta, loss): return eta.softmax(-1) if loss == 'cross_entropy' else torch.sigmoid(eta)
@@ -374,14 +374,14 @@ def evaluate(model:nn.Module, # the network: an SBN model or one of binary units
 def _evaluate(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype):
     was_training = model.training
     model.eval()
-    keys = ('loss', 'acc', 'ens_acc', 'det_acc', 'det_loss')
+    keys, sbn = ('loss', 'acc', 'ens_acc', 'det_acc', 'det_loss'), is_sbn_model(model)
     tot = torch.zeros(len(keys), dtype=torch.float64, device=device)   # their sums in float64 on the device: read once, after the last batch
     bar = cli.progress(total=len(y), desc=f'{split} ({samples} samples)', disable=not progress, leave=False, unit='ex')
     for s in range(0, len(y), batch_size):
         xb, yb = data.input(X[s:s + batch_size].to(device), dtype), y[s:s + batch_size].to(device)
         with torch.autocast(device.type, torch.bfloat16, enabled=amp):
-            etas = torch.stack([_forward(model, xb) for _ in range(samples)]).float()
-            det = _forward(model, xb, 'det').float()
+            etas = torch.stack([_forward(model, xb, sbn) for _ in range(samples)]).float()
+            det = _forward(model, xb, sbn, 'det').float()
         ens = 'cross_entropy' if data.loss == 'cross_entropy' else 'prob'   # the logistic ensemble thresholds at 1/2
         sums = (loss_fn(etas, yb).mean(0).sum(), _correct(etas, yb, data.loss).mean(0).sum(), _correct(_probs(etas, data.loss).mean(0), yb, ens).sum(),
                 _correct(det, yb, data.loss).sum(), loss_fn(det, yb).sum())
@@ -409,14 +409,14 @@ def evaluate_posterior(model:nn.Module, # the network with binary weights that `
     g = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
-    acc, probs, nll = torch.zeros((), dtype=torch.float64, device=device), [], []   # acc: the correct predictions, on the device; probs: sum over samples per batch; nll: [M, N] per-sample losses
+    sbn, acc, probs, nll = is_sbn_model(model), torch.zeros((), dtype=torch.float64, device=device), [], []   # acc: the correct predictions, on the device; probs: sum over samples per batch; nll: [M, N] per-sample losses
     try:
         for m in range(samples):
             opt.draw(g)
             losses = []
             for b, s in enumerate(range(0, len(y), batch_size)):
                 xb, yb = data.input(X[s:s + batch_size].to(device), dtype), y[s:s + batch_size].to(device)
-                with torch.autocast(device.type, torch.bfloat16, enabled=amp): eta = _forward(model, xb, 'det').float()
+                with torch.autocast(device.type, torch.bfloat16, enabled=amp): eta = _forward(model, xb, sbn, 'det').float()
                 acc += _correct(eta, yb, data.loss).sum()   # no host sync
                 p = _probs(eta, data.loss)
                 if m == 0: probs.append(p)
@@ -673,13 +673,13 @@ def build(cfg:TrainConfig, # the run's settings: the model and estimator specs
     if is_sbn_model(model) and isinstance(est, LocalEstimator): est.check_noise(model)
     return model, est
 
-def _step(model, est, xb, yb, loss_name):
-    "Build the surrogate of one batch: (surrogate, loss value, accuracy)."
-    if is_sbn_model(model) and not isinstance(est, LocalEstimator):
+def _step(model, est, xb, yb, loss_name, sbn:bool):
+    "Build the surrogate of one batch: (surrogate, loss value, accuracy); `sbn`: `is_sbn_model(model)`, asked once per stage, not per step."
+    if sbn and not isinstance(est, LocalEstimator):
         sur = est.surrogate(model, xb, yb)
         with torch.no_grad(): acc = _correct(model(xb), yb, loss_name).mean()
         return sur, sur.detach(), acc
-    eta = model(xb, est) if is_sbn_model(model) else model(xb)
+    eta = model(xb, est) if sbn else model(xb)
     loss = get_loss(loss_name)(eta.float(), yb).mean()
     pen = weight_penalty(model)   # a binarizer's penalty on its latent weights (BiPer's), if any; not in the reported loss
     return loss if pen is None else loss + pen, loss.detach(), _correct(eta.detach().float(), yb, loss_name).mean()
@@ -924,7 +924,7 @@ def _restart_advice(cfg:TrainConfig, out:Path) -> str:
 def _estimator_record(cfg:TrainConfig) -> dict:
     "The estimator of `cfg` as the run's record keeps it (`estimator_params` of result.json and the checkpoints): its registry name and every parameter, the spec's values with the registry's defaults filled in (`estimator_params`); a value that is not a number, string, bool or None as its repr."
     name, given = _split_spec(cfg.estimator, 'estimator')
-    plain = lambda v: v if v is None or isinstance(v, (bool, int, float, str)) else repr(v)
+    plain = lambda v: v if v is None or isinstance(v, (bool, int, float, str)) else re.sub(r' at 0x[0-9a-fA-F]+', '', repr(v))   # an address differs in every process
     return {'name': ALIASES.get(name, name), **{k: plain(v) for k, v in {**estimator_params(name), **given}.items()}}
 
 def _check_estimator_record(ck:dict, cfg:TrainConfig, out:Path):
@@ -956,18 +956,20 @@ def _check_learned_state(data:Data, model:nn.Module, est, world:int, ck=None):
     if not e.state_dict():
         X, y = (t[:2] for t in data.splits['train'])
         with torch.random.fork_rng(devices=[]):
-            _step(m, e, data.input(X, next(m.parameters()).dtype), y, data.loss)[0].backward()   # not augmented: no draw outside the fork
+            _step(m, e, data.input(X, next(m.parameters()).dtype), y, data.loss, is_sbn_model(m))[0].backward()   # not augmented: no draw outside the fork
     _check_one_process(e, world)
 
-def _check_train_values(data:Data):
-    "The training split's values, checked once before the run (finite stored inputs, targets `check_targets` accepts): its steps then train inside `values_checked`, so an estimator's checks read no value back to the host per step."
+def _check_train_values(data:Data, model:nn.Module, chunk:int=4096):
+    "The training split's values, checked once before the run: its inputs finite as the steps get them (`data.input`, `chunk` examples at a time), its targets valid for the model (an SBN model's loss and outputs, else the data's). Its steps then run inside `values_checked`: an estimator's checks read no value back to the host per step."
     X, y = data.splits['train']
-    if X.is_floating_point(): check_finite(X, f"data {data.name!r} (training split): inputs")
-    check_targets(y, data.loss, data.n_out, len(y), name=f"data {data.name!r} (training split)")
+    dtype = next(model.parameters()).dtype
+    for s in range(0, len(X), chunk): check_finite(data.input(X[s:s + chunk], dtype), f"data {data.name!r} (training split): inputs")
+    loss, n_out = (model.loss, model.sizes[-1]) if is_sbn_model(model) else (data.loss, data.n_out)
+    check_targets(y, loss, n_out, len(y), name=f"data {data.name!r} (training split)")
 
 def _check_run(cfg:TrainConfig, data:Data, model:nn.Module, est, world:int, ck=None, export:bool=False):
     "The refusals that need the data and the built model, made before `train` writes to the run folder (so a refused run leaves it as it was): the training split's values (`_check_train_values`), the batches (`_check_batches`), the optimizer of every stage's model (`_check_optimizer`) and each stage's transform (on one copy of the model, as `_after_stages`: one that does not apply fails before any training), `--export` (`_check_exportable`), under torchrun an estimator that learns a state (`_check_learned_state`) and a resumed run's process count (`_check_process_count`)."
-    _check_train_values(data)
+    _check_train_values(data, model)
     _check_batches(cfg, data)
     _check_optimizer(model, cfg)
     last = None
@@ -1029,8 +1031,7 @@ def train(cfg:TrainConfig, # the run's configuration
             (out / 'best.pt').unlink(missing_ok=True)   # the first epoch's, trained again (a new run whose first validation is not finite writes none)
             cli.save_json(out / 'config.json', dataclasses.asdict(cfg))
             _write_references(out / 'references.bib', cfg)
-        with values_checked():   # the training split's values were checked once (`_check_train_values`)
-            return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke, export)
+        return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke, export)
 
 def _write_references(path:Path, cfg:TrainConfig):
     "The papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`; the estimator's only where the model uses it (`_estimator_used`: not BinaryDuo's coupled nets without a decoupling stage)."
@@ -1121,12 +1122,14 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             model = _transformed(st, model, est).to(device)
             best, best_epoch = -1., None   # another architecture: best.pt holds the best model of the last one
         opt = make_optimizer(model, dataclasses.replace(cfg, lr=st['lr']), len(data.splits['train'][1]))
+        if isinstance(opt, (Bop, BayesBiNN)): opt.check_grads = False   # `_check_finite_step` checks every gradient just before the step
         if si > 0 and not resumed and st['transform'] and not smoke:   # tested as it starts training: BayesBiNN's weights (and posterior) are the stage's optimizer's
             results[f"{st['name']}_start"] = _test(model, data, cfg, device, opt, epochs=done, progress=progress and rank == 0)
         total, warm = steps * st['epochs'], steps * cfg.warmup_epochs if si == 0 else 0
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, total, warm, cfg.schedule))
         if resumed:
             opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler']); _set_rng_state(ck['rng'], rank, world)
+        sbn = is_sbn_model(model)   # the stage's model, asked once (a `typing.Protocol` check: tens of microseconds)
         key = 'det_acc' if _evaluates_det(model, est) else 'acc'   # best.pt on the accuracy of the model as built (and trained)
         for e in range(e_start if resumed else 0, st['epochs']):
             g = done + e   # epoch of the whole run, from 0
@@ -1147,7 +1150,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
                 xb, yb = data.input(Xtr[idx], dtype, train=True), ytr[idx]
                 opt.zero_grad(set_to_none=True)
                 with torch.autocast(device.type, torch.bfloat16, enabled=cfg.amp):
-                    try: sur, loss, acc = _step(model, est, xb, yb, data.loss)
+                    try:
+                        with values_checked(): sur, loss, acc = _step(model, est, xb, yb, data.loss, sbn)   # the split's values: checked once (`_check_train_values`)
                     except ValueError as e:   # torch's batch norm on batches of one example: name the option
                         if b > 1 or 'more than 1 value per channel' not in str(e): raise
                         raise ValueError(f"batch_size {B} gives batches of one example{' per process' if world > 1 else ''}, and batch norm in model "

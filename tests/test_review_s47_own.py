@@ -92,3 +92,51 @@ def test_trainer_steps_read_no_data_values(tmp_path):
         with _Reads() as r: train(cfg, None, progress=False)
         counts[steps] = r.n
     assert counts[6] - counts[2] == 4, counts   # one read per extra step (the finite check of the loss and gradients)
+
+# --- whole-change review of s47 ---
+def test_train_values_checked_against_the_models_outputs_and_transformed_inputs():
+    import sbn_estimators.train as T
+    data = T.load_data(T.TrainConfig(data='digits'))
+    with pytest.raises(ValueError, match=r"data 'digits' \(training split\): class indices must be in 0\.\.1 \(2 classes\)"):
+        T._check_train_values(data, SBNMLP([64, 8, 2], loss='cross_entropy', dtype=torch.float32))   # a model with fewer outputs than classes
+    bad = T.Data(data.name, data.splits, data.n_out, data.loss, transform=lambda X, dtype=torch.float32: X.to(dtype) / 0.)
+    with pytest.raises(ValueError, match=r"data 'digits' \(training split\): inputs has \d+ non-finite"):
+        T._check_train_values(bad, SBNMLP([64, 8, 10], loss='cross_entropy', dtype=torch.float32))   # non-finite as the steps would see them
+    T._check_train_values(data, SBNMLP([64, 8, 10], loss='cross_entropy', dtype=torch.float32))
+
+def _ident(x): return x
+
+def test_estimator_record_holds_no_memory_address(monkeypatch):
+    import sbn_estimators.train as T
+    monkeypatch.setattr(T, 'estimator_params', lambda name: {'post': _ident})
+    assert T._estimator_record(T.TrainConfig())['post'] == '<function _ident>'   # the same in the process that resumes
+
+def test_values_checked_only_around_the_steps_and_factories_keep_their_check(tmp_path, monkeypatch):
+    import sbn_estimators.train as T
+    from sbn_estimators.core import _VALUES_CHECKED
+    made, during = [], []
+    orig = T.make_optimizer
+    def spy(*a, **k): made.append(orig(*a, **k)); return made[-1]
+    monkeypatch.setattr(T, 'make_optimizer', spy)
+    cfg = T.TrainConfig(data='fashion_mnist', data_dir=str(tmp_path), model='fmnist_bnn_conv:width=2', estimator='st:deterministic=true',
+                        optimizer='bop', batch_size=4, device='cpu')
+    T.train(cfg, None, smoke=True, progress=False)
+    assert made and all(o.check_grads is False for o in made)   # the trainer checked the gradients itself
+    T.train(T.TrainConfig(data='digits', model='sbn_mlp:width=8', epochs=1, n_train=64, batch_size=32, device='cpu'), None, progress=False,
+            callbacks=[lambda e, row: during.append(_VALUES_CHECKED.get())])
+    assert during and not any(during)   # a callback's own estimator calls are checked in full
+    from sbn_estimators.binary_optimizers import make_bop
+    from sbn_estimators.binary_weights import BinaryWeightLinear
+    from sbn_estimators.binary_optimizers import binary_param_groups
+    assert make_bop(binary_param_groups(torch.nn.Sequential(BinaryWeightLinear(4, 3))), cfg).check_grads is True   # anyone else's: checked
+
+def test_an_optimizer_pickled_before_check_grads_copies_and_checks():
+    import copy
+    from sbn_estimators.binary_optimizers import Bop
+    from sbn_estimators.binary_weights import BinaryWeightLinear
+    lay = BinaryWeightLinear(4, 3, bias=False)
+    opt = Bop([{'params': [lay.weight], 'binary': True}])
+    del opt.check_grads   # as unpickled from before the flag existed
+    c = copy.deepcopy(opt)
+    lay2 = c.param_groups[0]['params'][0]; lay2.grad = torch.full_like(lay2, float('nan'))
+    with pytest.raises(ValueError, match='is not finite'): c.step()
