@@ -152,35 +152,48 @@ def _widths(out, n:int, what:str):
     if out.shape[-1] != n: raise ValueError(f"net.{what} gives {out.shape[-1]} units (shape {list(out.shape)}) but the model's sizes say {n}; sizes must list the flat widths")
     return out
 
-def exact_loss(net:SBNModel, # an SBN model (`SBNMLP`, `SBNConvNet`) small enough to enumerate its binary states
-               x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C, H, W] for `SBNConvNet`
-               y, # targets for the B examples
-               params=None, # optional parameters `[(W, b), ...]` (default: the network's own)
-               reduction='mean', # 'mean' over examples or 'none' for the [B] expected losses
-               max_bytes:int=None # refuse above this estimated peak (default: `exact_memory_limit()`)
-              ) -> torch.Tensor:
-    "Exact expected loss E[loss(eta, y)] of any SBN model by enumeration through its `layer`/`head` view; differentiable."
+def _exact_states(n:list, # binary layer widths
+                  dt, dev):
+    "`exact_loss`'s constants for layers of widths `n`: the states `S` of each layer and the indicator matrices `pos`, `neg` of their +1 and -1 units (read, never written)."
+    S = [binary_states(k, dt, dev) for k in n]
+    pos = [(s > 0).to(dt).T for s in S]
+    return S, pos, [1 - p for p in pos]
+
+def _needs_grad(x, pairs) -> bool:
+    "Whether autograd keeps the graph of the enumeration: gradients on, and the parameters (or `x`) require them."
+    return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for pair in pairs for p in pair))   # autograd through x keeps the graph too
+
+def _exact_checks(net, x, y, params=None, reduction='mean', max_bytes=None,
+                 batch:int=None # examples enumerated at once (default: all of `x`)
+                ):
+    "`exact_loss`'s checks; returns `(x, params)` as `_exact_loss` takes them."
     check_sbn_model(net, 'exact')
     if reduction not in ('mean', 'none'): raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     if isinstance(x, torch.Tensor) and x.is_floating_point() and _autocast_on(x.device):
         x = x.to(net.layer_params()[0][0].dtype)   # autocast's inputs in another dtype (float64 too): enumeration casts them
     net.check_data(x, y)
-    pairs = net.layer_params(check_params(net, params, copies=False, finite=True))   # NaN parameters would give a NaN loss
-    grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for pair in pairs for p in pair))   # autograd through x keeps the graph too
-    check_enumerable(net, len(x), max_bytes, grad)
-    n, dt, dev = net.binary_sizes, pairs[0][0].dtype, pairs[0][0].device
+    params = check_params(net, params, copies=False, finite=True)   # NaN parameters would give a NaN loss
+    pairs = net.layer_params(params)
+    check_enumerable(net, len(x) if batch is None else batch, max_bytes, _needs_grad(x, pairs))
+    dt, dev = pairs[0][0].dtype, pairs[0][0].device
     if dt not in (torch.float32, torch.float64):   # bfloat16 rounds each of the 2^n products and sums by up to 0.4 %: not exact
         raise ValueError(f"exact_loss enumerates in the network's dtype, which must be torch.float32 or torch.float64, got {dt}")
+    with no_autocast(dev), torch.no_grad(): _widths(net.layer(0, x[:1], params), net.binary_sizes[0], 'layer(0, x)')   # each layer below reads states of the width checked here
+    return x, params
+
+def _exact_loss(net, x, y, params=None, reduction='mean',
+                states=None # `_exact_states` of the network's widths, dtype and device (default: built here)
+               ) -> torch.Tensor:
+    "`exact_loss` without its checks, for a caller that checked its arguments once (`_exact_checks`) and enumerates in a loop."
+    pairs = net.layer_params(params)
+    n, dt, dev = net.binary_sizes, pairs[0][0].dtype, pairs[0][0].device
+    S, pos, neg = _exact_states(n, dt, dev) if states is None else states
     with no_autocast(dev):       # autocast (`sbn-train --amp`) would run the products in bfloat16, as inexact
-        with torch.no_grad(): _widths(net.layer(0, x[:1], params), n[0], 'layer(0, x)')   # each layer below reads states of the width checked here
-        S = [binary_states(k, dt, dev) for k in n]
-        pos = [(s > 0).to(dt).T for s in S]
-        neg = [1 - p for p in pos]
         T = [torch.exp(_state_logprobs(_widths(net.layer(k, s_in, params), n[k], f'layer({k}, h)'), p, q, net.noise))   # [2^n_{k-1}, 2^n_k]
              for k, (s_in, p, q) in enumerate(zip(S[:-1], pos[1:], neg[1:]), 1)]
         head = _widths(net.head(S[-1], params), net.sizes[-1], 'head(h)')           # [2^n_L, n_out]
         out = []
-        c = _chunk(n, _width(net, grad))
+        c = _chunk(n, _width(net, _needs_grad(x, pairs)))
         for xs, ys in zip(x.split(c), y.split(c)):
             p = torch.exp(_state_logprobs(net.layer(0, xs, params), pos[0], neg[0], net.noise))   # [b, 2^n_1]
             for t in T: p = p @ t
@@ -191,3 +204,14 @@ def exact_loss(net:SBNModel, # an SBN model (`SBNMLP`, `SBNConvNet`) small enoug
             out.append((p * L).sum(-1) + c[:, 0])
         out = torch.cat(out)
     return out.mean() if reduction == 'mean' else out
+
+def exact_loss(net:SBNModel, # an SBN model (`SBNMLP`, `SBNConvNet`) small enough to enumerate its binary states
+               x, # inputs [B, ...]: [B, n_in] for `SBNMLP`, [B, C, H, W] for `SBNConvNet`
+               y, # targets for the B examples
+               params=None, # optional parameters `[(W, b), ...]` (default: the network's own)
+               reduction='mean', # 'mean' over examples or 'none' for the [B] expected losses
+               max_bytes:int=None # refuse above this estimated peak (default: `exact_memory_limit()`)
+              ) -> torch.Tensor:
+    "Exact expected loss E[loss(eta, y)] of any SBN model by enumeration through its `layer`/`head` view; differentiable."
+    x, params = _exact_checks(net, x, y, params, reduction, max_bytes)
+    return _exact_loss(net, x, y, params, reduction)

@@ -15,7 +15,7 @@ from .core import *
 from .sbn import *
 from .sbn import _check_seed, _check_cpu_seed
 from .exact import *
-from .exact import _gb, _chunk, _width, _state_logprobs
+from .exact import _gb, _chunk, _width, _state_logprobs, _exact_checks, _exact_loss, _exact_states
 from .estimators import *
 from .stats import z_scores, z_threshold, resolution, student_t_tail, _pow2_scale
 from . import cli
@@ -363,11 +363,14 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
     X, Y = cos_data(seed=seed)
     net = init_sbn_(SBNMLP(list(sizes)), X, seed=seed)
     opt = torch.optim.SGD(net.parameters(), lr=float(lr), momentum=float(momentum))
+    _exact_checks(net, X, Y, batch=min(batch_size, len(X)))   # exact_loss's checks, once: every batch is part of X, Y
+    W = net.layer_params()[0][0]
+    states = _exact_states(net.binary_sizes, W.dtype, W.device)   # exact_loss's constants, built once
     g = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         for idx in torch.randperm(len(X), generator=g).split(batch_size):
             opt.zero_grad()
-            exact_loss(net, X[idx], Y[idx]).backward()
+            _exact_loss(net, X[idx], Y[idx], states=states).backward()
             opt.step()
     return net, X, Y
 
