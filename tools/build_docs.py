@@ -144,7 +144,7 @@ def use_project_config(root):
     import nbdev.config as nc
     cfg_file = Path(root)/nc._nbdev_cfg_name
     if not cfg_file.is_file():
-        print(f'build_docs: error: no {cfg_file.name} in {Path.cwd()} or its parents, nor in {Path(root)}', file=sys.stderr)
+        print(f'build_docs: error: no {cfg_file.name} in {Path(root)}, the project whose package the pages link', file=sys.stderr)
         sys.exit(2)
     find = nc.__dict__.setdefault('_nbdev_config_file_found', nc._nbdev_config_file)   # nbdev's own search, kept once
     def config_file(cfg_name=nc._nbdev_cfg_name, path=None):
