@@ -114,7 +114,7 @@ def _getstate(opt):
 
 def _check_grads(opt, who, why): # `why`: what a non-finite gradient would do to the optimizer's state
     "Refuse non-finite gradients of binary weights before anything changes (one host sync; none where the optimizer's check_grads is False)."
-    if not getattr(opt, 'check_grads', True): return   # its caller checked them (`make_bop`, `make_bayesbinn`: the trainer, just before the step)
+    if not getattr(opt, 'check_grads', True): return   # its caller checked them (`sbn-train`, just before the step)
     ws = [(i, j, w) for i, g in enumerate(opt.param_groups) if g['binary'] for j, w in enumerate(g['params']) if w.grad is not None]
     if not ws or torch.stack([torch.isfinite(w.grad).all() for *_, w in ws]).all(): return
     i, j, w = next(t for t in ws if not torch.isfinite(t[2].grad).all())
@@ -141,7 +141,7 @@ class Bop(torch.optim.Optimizer):
                  betas=(0.9, 0.999), # Adam's moving-average rates (beta1, beta2), each in [0, 1) (real-valued groups)
                  eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
                  weight_decay=0., # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0)
-                 check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`make_bop`)
+                 check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`sbn-train`)
         threshold, gamma, lr = _positive('threshold', threshold), _unit('gamma', gamma, closed=True), _positive('lr', lr)
         self.check_grads = _check_flag(check_grads)   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
         super().__init__(params, dict(threshold=threshold, gamma=gamma, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, binary=False))
@@ -196,7 +196,7 @@ class BayesBiNN(torch.optim.Optimizer):
                  betas=(0.9, 0.999), # Adam's moving-average rates (beta1, beta2), each in [0, 1) (real-valued groups)
                  eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
                  weight_decay=0., # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0: prior_lambda plays that role)
-                 check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`make_bayesbinn`)
+                 check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`sbn-train`)
         lr, temperature = _positive('lr', lr), _positive('temperature', temperature)
         train_size = check_count('train_size', _scalar(train_size))
         beta = _unit('beta', beta)

@@ -960,10 +960,10 @@ def _check_learned_state(data:Data, model:nn.Module, est, world:int, ck=None):
     _check_one_process(e, world)
 
 def _check_train_values(data:Data, model:nn.Module, chunk:int=4096):
-    "The training split's values, checked once before the run: its inputs finite as the steps get them (`data.input`, `chunk` examples at a time), its targets valid for the model (an SBN model's loss and outputs, else the data's). Its steps then run inside `values_checked`: an estimator's checks read no value back to the host per step."
+    "The training split's values, checked once before the run: its inputs finite as `data.input` gives them before augmentation (`chunk` examples at a time; the built-in augmentations keep finite values finite), its targets valid for the model (an SBN model's loss and outputs, else the data's). Its steps then run inside `values_checked`: an estimator's checks read no value back to the host per step."
     X, y = data.splits['train']
     dtype = next(model.parameters()).dtype
-    for s in range(0, len(X), chunk): check_finite(data.input(X[s:s + chunk], dtype), f"data {data.name!r} (training split): inputs")
+    for s in range(0, len(X), chunk): check_finite(data.input(X[s:s + chunk], dtype), f"data {data.name!r} (training split): inputs {s}..{min(s + chunk, len(X)) - 1}")
     loss, n_out = (model.loss, model.sizes[-1]) if is_sbn_model(model) else (data.loss, data.n_out)
     check_targets(y, loss, n_out, len(y), name=f"data {data.name!r} (training split)")
 
