@@ -51,8 +51,8 @@ def test_finite_gradients_whose_norm_overflows_pass():
 def _inf_gradient(monkeypatch):
     "The surrogate gets a term whose gradient is +inf in the first weight (the reported loss stays finite)."
     step = T._step
-    def inf_step(model, est, xb, yb, loss_name):
-        sur, loss, acc = step(model, est, xb, yb, loss_name)
+    def inf_step(model, est, xb, yb, loss_name, sbn):
+        sur, loss, acc = step(model, est, xb, yb, loss_name, sbn)
         w = next(model.parameters())
         return sur + w.sum() * 1e30 * 1e30, loss, acc   # d/dw: 1e30 * 1e30, inf in float32
     monkeypatch.setattr(T, '_step', inf_step)

@@ -234,7 +234,7 @@ def test_data_order_is_the_generator_of_seed_and_epoch(monkeypatch):
     "Epoch e (from 0) trains on randperm(n) of its own generator, seeded by seed * 100003 + e: another order every epoch."
     import sbn_estimators.train as T
     real, seen = T._step, []
-    def spy(model, est, xb, yb, loss): seen.append(yb.clone()); return real(model, est, xb, yb, loss)
+    def spy(model, est, xb, yb, loss, sbn): seen.append(yb.clone()); return real(model, est, xb, yb, loss, sbn)
     monkeypatch.setattr(T, '_step', spy)
     cfg = TrainConfig(model='sbn_mlp:width=16', epochs=2, eval_samples=1, seed=1)   # seed 1: the order depends on the seed too
     train(cfg, progress=False)
@@ -308,7 +308,7 @@ def test_data_order_counts_epochs_over_the_stages(monkeypatch):
     "A staged run's data order follows the epoch of the whole run: two 1-epoch stages see the batches of one 2-epoch stage."
     import sbn_estimators.train as T
     real, seen = T._step, []
-    def spy(model, est, xb, yb, loss): seen[-1].append(yb.clone()); return real(model, est, xb, yb, loss)
+    def spy(model, est, xb, yb, loss, sbn): seen[-1].append(yb.clone()); return real(model, est, xb, yb, loss, sbn)
     monkeypatch.setattr(T, '_step', spy)
     orders = []
     for stages in ([{'name': 'a', 'epochs': 1}, {'name': 'b', 'epochs': 1}], [{'name': 'a', 'epochs': 2}]):
