@@ -127,7 +127,7 @@ def test_sample_evaluation_of_such_weights_is_binary(name):
     from sbn_estimators.train import _forward
     torch.manual_seed(0)
     m = nn.Sequential(BinaryWeightLinear(4, 3, bias=False, binarize=estimator(name))).eval()
-    out = _forward(m, torch.eye(4), 'sample')   # the rows are the weights the evaluation used
+    out = _forward(m, torch.eye(4), False, 'sample')   # the rows are the weights the evaluation used
     assert set(out.unique().tolist()) <= {-1., 1.}, out   # was the training forward: tanh(w/2), a relaxed sample, ...
 
 
