@@ -42,7 +42,7 @@ def available_memory(device=None # where the tensors will live (default: CPU)
     except (RuntimeError, TypeError): check_device(d)   # raises: not a device
     if device.type == 'cuda':   # the caching allocator's reserved but unallocated blocks are free to this process, not to mem_get_info
         try: return torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-        except (AssertionError, RuntimeError): check_device(d); raise   # no CUDA, or no such GPU: a ValueError naming the device
+        except (AssertionError, RuntimeError, ValueError): check_device(d); raise   # no CUDA, or no such GPU (torch 2.1: a ValueError of its own): a ValueError naming the device
     if device.type != 'cpu': return None
     avail = None
     try:                                               # Linux: what the kernel can give without swapping
