@@ -70,7 +70,7 @@ def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; se
     for (W, b), op in zip(hidden, ops):
         mu = op.affine(m, W, b)
         var = torch.zeros_like(mu) if v is None else op.affine(v, _square(W), torch.zeros_like(b))
-        if sample and v is not None: mu, var = mu + _std(var) * torch.randn_like(mu), torch.zeros_like(mu)
+        if sample and v is not None: mu, var = mu + _std(var) * torch.randn(mu.shape, dtype=mu.dtype, device=mu.device), torch.zeros_like(mu)   # in index order, not randn_like: the draw does not follow the memory layout
         m, v = unit(mu, var, noise)
     mu, var = linear(op.flatten(m), V, c), linear(op.flatten(v), _square(V), torch.zeros_like(c))
     return unit(mu, var, noise) if head == 'squashed' else (mu, var)
@@ -86,7 +86,7 @@ class Adf(Estimator):
     def surrogate(self, net, x, y, params=None):
         with values_checked():   # x's values: read once already, by the surrogate's checks
             mu, var = adf_moments(net, x, params, sample=self.sample, head=self.head)
-        return reduce_loss(net.loss(mu + _std(var) * torch.randn_like(mu), y))
+        return reduce_loss(net.loss(mu + _std(var) * torch.randn(mu.shape, dtype=mu.dtype, device=mu.device), y))
 
 # %% ../nbs/10d_adf.ipynb #f2b02135
 @register_estimator('local_reparam')

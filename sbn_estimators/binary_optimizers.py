@@ -233,7 +233,7 @@ class BayesBiNN(torch.optim.Optimizer):
 
     def _resample(self, w, group):
         "Draw delta, store it and write w_r into the parameter (in its dtype; delta and lambda stay in the state's)."
-        e = torch.rand_like(w, dtype=_state_dtype(w)).clamp(1e-10, 1 - 1e-10)
+        e = torch.rand(w.shape, dtype=_state_dtype(w), device=w.device).clamp(1e-10, 1 - 1e-10)   # in index order: not rand_like, which follows w's memory layout
         self.state[w]['delta'] = 0.5 * torch.log(e / (1 - e))
         w.copy_(self._sample(w, group))
 
