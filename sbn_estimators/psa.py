@@ -123,7 +123,7 @@ class _OwnGraph(torch.autograd.Function):
     `retain_graph` and `create_graph`, and the switch, `torch._functorch.config.donated_buffer`, is read in the context
     that `backward()` starts in: a patch around the kernel's call cannot reach the caller's backward, but the kernel's
     own backward starts here. Under `create_graph` the backward recomputes `f`'s Python function on the saved inputs
-    (aot_autograd has no double backward), so the gradient is differentiable again."""
+    (aot_autograd has no double backward), so the kernel's gradient is differentiable again."""
     @staticmethod
     def forward(ctx, f, *args):
         ctx.save_for_backward(*(a for a in args if isinstance(a, torch.Tensor)))
@@ -379,6 +379,23 @@ def flip_losses(a0, # head input a_0, [..., B, out]
     fused = [_flip_losses_fused(a0, x, v, y, loss) for x, v in blocks]   # None: a block torch.compile would not compile
     return torch.cat([eager(x, v) if r is None else r for r, (x, v) in zip(fused, blocks)], -1)
 
+class _OnceDifferentiable(torch.autograd.Function):
+    "Identity; its backward raises under `create_graph` (grad mode on in the backward): the gradient below it is not twice differentiable."
+    @staticmethod
+    def forward(ctx, t, who):
+        ctx.who = who
+        return t.clone()   # not a view of `t` (a compiled caller mis-replays views of a Function's input)
+    @staticmethod
+    def backward(ctx, g):
+        if torch.is_grad_enabled():
+            raise RuntimeError(f"{ctx.who}: the gradient estimate of PSA (and of its linearised recursion, DST) is not twice differentiable: "
+                               "the flip sums and the head's weights hold pre-activations and weights constant, so a backward with "
+                               "create_graph=True (a Hessian-vector product, a gradient penalty) would miss terms of the derivative of "
+                               "the estimate; differentiate it once (retain_graph=True works)")
+        return g, None
+
+def _once(t, who): return _OnceDifferentiable.apply(t, who) if t.requires_grad and torch.is_grad_enabled() else t
+
 def _check_linearise(linearise):
     "Raise `ValueError` unless `linearise` is a bool (a string or a number would silently pick DST or PSA by its truth)."
     if not isinstance(linearise, bool):
@@ -416,7 +433,7 @@ def psa_loss(net, # the network: an `SBNMLP` or another model with PSA operation
     _check_linearise(linearise); psa_backend(backend)
     psa_ops(net); net.check_data(x, y); check_params(net, params)   # the checks of `Estimator.surrogate`
     if states is not None: _check_states(net, states, len(x), params)
-    return _psa_loss(net, x, y, params, states, linearise, backend)
+    return _once(_psa_loss(net, x, y, params, states, linearise, backend), 'psa_loss')
 
 def _psa_loss(net, x, y, params=None, states=None, linearise=False, backend=None):
     "`psa_loss` on checked arguments (the estimator's surrogate and `psa_expectation` check theirs)."
@@ -448,7 +465,7 @@ class PSA(Estimator):
         if backend is not None: psa_backend(backend)
         self.backend = backend
     def surrogate(self, net, x, y, params=None):
-        return reduce_loss(_psa_loss(net, x, y, params, backend=self.backend))   # checked by `Estimator.surrogate`
+        return _once(reduce_loss(_psa_loss(net, x, y, params, backend=self.backend)), 'psa')   # checked by `Estimator.surrogate`; refuses create_graph
 
 Psa = PSA # the former name
 
@@ -487,8 +504,9 @@ class _Chunks(torch.autograd.Function):
         ctx.f, ctx.n, ctx.inputs = f, n, inputs
         return torch.cat([f(i) for i in range(n)])
     @staticmethod
-    @once_differentiable
     def backward(ctx, g):
+        if torch.is_grad_enabled():   # create_graph: the chunks' gradients below are taken once (once_differentiable would not see it: g needs no grad)
+            raise RuntimeError("psa_expectation: the backward of its chunks is not twice differentiable; differentiate it once (retain_graph=True works)")
         need = [t for t, r in zip(ctx.inputs, ctx.needs_input_grad[2:]) if r]
         total, start = [None] * len(need), 0
         for i in range(ctx.n):
@@ -517,6 +535,6 @@ def psa_expectation(net, # the network: an `SBNMLP` or another model with PSA op
                          f"PSA_MAX_PATH_UNITS = {PSA_MAX_PATH_UNITS} units")
     flat = binary_states(units, W.dtype, W.device)                                # [N, units]
     per = max(1, PSA_PATH_ROWS // len(flat))                                      # examples per chunk
-    if len(x) <= per: return _path_sums(net, x, y, params, linearise, flat, shapes).mean()
+    if len(x) <= per: return _once(_path_sums(net, x, y, params, linearise, flat, shapes).mean(), 'psa_expectation')
     f = lambda i: _path_sums(net, x[i * per:(i + 1) * per], y[i * per:(i + 1) * per], params, linearise, flat, shapes)
-    return _Chunks.apply(f, math.ceil(len(x) / per), x, *(t for pair in net.layer_params(params) for t in pair)).mean()
+    return _once(_Chunks.apply(f, math.ceil(len(x) / per), x, *(t for pair in net.layer_params(params) for t in pair)).mean(), 'psa_expectation')
