@@ -74,12 +74,12 @@ def bitflip_set(p:torch.Tensor # [..., n] probabilities of +1
 class UGC(PerLayerEstimator):
     "UGC per layer: bitflip-1 on the units `bitflip_set` selects (near p = 0 or 1), DisARM on the others."
     def draw(self, p):
-        u = torch.rand_like(p)
+        u = torch.rand(p.shape, dtype=p.dtype, device=p.device)   # in index order, not rand_like: not p's memory layout
         x, xt = _pm1(u < p).to(p.dtype), _pm1(1 - u < p).to(p.dtype)
         S = bitflip_set(p)
         m = S.sum(-1, keepdim=True).to(p.dtype)
         w_dis = 0.5 * x * (x != xt) * torch.maximum(p, 1 - p) * ~S             # DisARM on the other units
-        score = torch.where(S, torch.rand_like(p), -1.)                          # one unit of S, uniformly
+        score = torch.where(S, torch.rand(p.shape, dtype=p.dtype, device=p.device), -1.)                          # one unit of S, uniformly
         j = torch.nn.functional.one_hot(score.argmax(-1), p.shape[-1]).to(p.dtype) * S
         w_bit = m * p * (1 - p) * x * j                                          # x_j (f(x) - f(x flipped at j)) weight
         return torch.stack([x, xt, x * (1 - 2 * j)]), torch.stack([w_dis + w_bit, -w_dis, -w_bit])

@@ -220,7 +220,7 @@ def _pm1(b): return torch.where(b, 1., -1.)
 class ARM(PerLayerEstimator):
     "ARM per layer with two downstream re-evaluations (PSA paper's baseline)."
     def draw(self, p):
-        u = torch.rand_like(p)
+        u = torch.rand(p.shape, dtype=p.dtype, device=p.device)   # in index order, not rand_like: not p's memory layout
         w = u - 0.5
         return _pm1(torch.stack([u > 1 - p, u < p])).to(p.dtype), torch.stack([w, -w])
 
@@ -229,7 +229,7 @@ class ARM(PerLayerEstimator):
 class DisARM(PerLayerEstimator):
     "DisARM per layer: ARM Rao-Blackwellised over the antithetic pair."
     def draw(self, p):
-        u = torch.rand_like(p)
+        u = torch.rand(p.shape, dtype=p.dtype, device=p.device)   # in index order, not rand_like: not p's memory layout
         x, xt = _pm1(u < p).to(p.dtype), _pm1(1 - u < p).to(p.dtype)
         w = 0.5 * x * (x != xt) * torch.maximum(p, 1 - p)
         return torch.stack([x, xt]), torch.stack([w, -w])

@@ -122,3 +122,17 @@ def test_psa_refuses_create_graph_on_a_conv_net():
     with pytest.raises(RuntimeError, match='psa: the gradient estimate of PSA'):
         torch.autograd.grad(L, list(net.parameters()), create_graph=True)
     torch.manual_seed(1); L.backward(retain_graph=True); L.backward()   # retain_graph still works
+
+
+# 4. arm, disarm, ugc: draw(p) in index order (torch.rand of p's shape): a channels_last p draws as its contiguous copy
+
+@pytest.mark.parametrize('name', ['arm', 'disarm', 'ugc'])
+def test_per_layer_draw_ignores_channels_last(name):
+    import sbn_estimators.unbiased, sbn_estimators.control_variates   # register them
+    p = torch.rand(2, 3, 4, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = []
+    for pp in (p, p.contiguous(memory_format=CL)):
+        torch.manual_seed(3); out.append(estimator(name).draw(pp))
+    for a, b in zip(*out): assert torch.equal(a, b)   # was: different states under the same seed
+    torch.manual_seed(3); u = torch.rand_like(p)   # a contiguous p: the same numbers as before the fix
+    if name == 'arm': assert torch.equal(out[0][1][0], u - 0.5)
