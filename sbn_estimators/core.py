@@ -291,10 +291,10 @@ def _loss_kind(loss):
 
 _SIGNED = (torch.int8, torch.int16, torch.int32, torch.int64)
 
-def _values(t, n=6):
-    "A few distinct values of `t`, for messages."
+def _values(t):
+    "Up to six distinct values of `t`, for messages."
     u = t.unique()
-    return ', '.join(f'{v:g}' for v in u[:n].tolist()) + (', ...' if len(u) > n else '')
+    return ', '.join(f'{v:g}' for v in u[:6].tolist()) + (', ...' if len(u) > 6 else '')
 
 def check_targets(y, # the targets
                   loss, # the network's loss: a name of `LOSSES` or a callable

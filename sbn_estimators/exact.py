@@ -86,14 +86,13 @@ def _width(net, grad:bool) -> int:
 
 def exact_memory(net:SBNModel, # the network to enumerate
                  batch:int, # number of examples
-                 grad:bool=True, # whether autograd keeps the graph for a backward pass
-                 dtype=None # the parameters' dtype (default: the network's)
+                 grad:bool=True # whether autograd keeps the graph for a backward pass
                 ) -> int:
     "Estimated peak bytes of `exact_loss(net, x, y)` on `batch` examples, with its backward pass when `grad` (see the derivation above)."
     check_sbn_model(net, 'exact')   # the protocol's widths, nothing of SBNMLP's own
     if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1: raise ValueError(f"batch must be a positive integer (the number of examples), got {batch!r}")
     n, m = net.binary_sizes, net.sizes[-1]
-    e = torch.finfo(dtype or net.layer_params()[0][0].dtype).bits // 8
+    e = torch.finfo(net.layer_params()[0][0].dtype).bits // 8   # bytes per element, in the parameters' dtype
     N, b = [2 ** k for k in n], min(batch, _chunk(n, _width(net, grad)))
     T = [N[k - 1] * N[k] for k in range(1, len(n))] or [0]                 # transition matrices
     kept = e * (3 * sum(Nk * k for Nk, k in zip(N, n)) + N[-1] * m          # states and their indicators, head
