@@ -68,12 +68,8 @@ class QuantMLP(nn.Sequential):
     "MLP `Linear -> BatchNorm1d -> act()` per hidden layer, linear head: sizes [n_in, n_1, ..., n_out]."
     def __init__(self, sizes, # [n_in, n_1, ..., n_out]: inputs, hidden widths (at least one), head outputs
                  act=ternary): # factory of the activation modules, e.g. `lambda: Quantize(2)`: each hidden layer calls it for its own
-        try: n_sizes = len(sizes)
-        except TypeError: n_sizes = 0
-        if isinstance(sizes, str) or n_sizes < 3 or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in sizes):
-            raise ValueError(f"sizes must be a sequence of at least 3 positive integers [n_in, n_1, ..., n_out], got {sizes!r}")
+        sizes = check_counts('sizes', sizes, 3, hint='[n_in, n_1, ..., n_out]')
         _check_act(act, 'lambda: Quantize(2)')
-        sizes = [int(n) for n in sizes]
         mods = []
         for i, o in zip(sizes[:-2], sizes[1:-1]): mods += [nn.Linear(i, o, bias=False), nn.BatchNorm1d(o), act()]
         super().__init__(*mods, nn.Linear(sizes[-2], sizes[-1]))
@@ -89,14 +85,6 @@ def binaryduo_vgg7_coupled(n_out=10, # classes (outputs of the linear head)
     return VGG7(ternary, n_out, in_channels, channels=channels)
 
 # %% ../nbs/15_binaryduo.ipynb #5e34108e
-def _positive_ints(name, v):
-    "`v` as a non-empty tuple of positive integers, or a `ValueError` naming `name`."
-    try: t = tuple(v)
-    except TypeError: t = None
-    if not t or isinstance(v, str) or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in t):
-        raise ValueError(f"{name} must be a non-empty sequence of positive integers, got {v!r}")
-    return tuple(int(n) for n in t)
-
 class DuoResNet(nn.Module):
     "ResNet-18 variant (ours, after BinaryDuo's ImageNet resnet_sc): FP stem, blocks h <- BN(conv(act(h))) + shortcut(h) around every conv, ReLU-pool-linear head."
     def __init__(self, act=ternary, # factory of the activation modules, e.g. `lambda: Quantize(2)`: each conv's input unit calls it for its own
@@ -106,11 +94,10 @@ class DuoResNet(nn.Module):
                  in_channels=3): # channels of the input images
         super().__init__()
         _check_act(act, 'lambda: Quantize(2)')
-        widths, blocks = _positive_ints('widths', widths), _positive_ints('blocks', blocks)
+        widths, blocks = check_counts('widths', widths), check_counts('blocks', blocks)
         if len(widths) != len(blocks):
             raise ValueError(f"widths and blocks must have one entry per stage, got {len(widths)} widths {widths} and {len(blocks)} block counts {blocks}")
-        for k, v in (('n_out', n_out), ('in_channels', in_channels)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
+        for k, v in (('n_out', n_out), ('in_channels', in_channels)): check_count(k, v)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]))
         self.convs, self.bns, self.shortcuts = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         c = widths[0]
@@ -136,7 +123,7 @@ class DuoBinary(nn.Module):
                  proxy=None, # backward of the binary units (see `Quantize`)
                  dim:int=-1): # the feature dimension, counted from the end: -1 for a Linear consumer, -3 for a Conv2d
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, numbers.Integral) or channels < 1: raise ValueError(f"channels must be a positive integer, got {channels!r}")
+        check_count('channels', channels)
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim >= 0: raise ValueError(f"dim must be a negative integer (-1 Linear, -3 Conv2d), got {dim!r}")
         shift, self.dim = _check_positive('shift', shift), int(dim)
         self.weight = nn.Parameter(torch.ones(2, channels))

@@ -8,11 +8,12 @@ __all__ = ['REFERENCES', 'CATALOGUE', 'DATA_REFS', 'MODEL_REFS', 'OPTIMIZER_REFS
            'estimator_card', 'references_markdown', 'run_references', 'bibtex']
 
 # %% ../nbs/90_catalogue.ipynb #f2f15bdc
-import ast, base64, inspect, io, json, numbers, os, re, textwrap, tokenize
+import ast, base64, inspect, io, json, os, re, textwrap, tokenize
 from pathlib import Path
 import torch
 from .estimators import ESTIMATORS, ALIASES, LocalEstimator, estimator, estimator_params, list_estimators
 from .gradeval import read_report
+from .core import check_count
 from .sbn import _check_cpu_seed
 
 # %% ../nbs/90_catalogue.ipynb #bc9b5d9d
@@ -219,8 +220,7 @@ def forward_backward(name:str, # registry name of a local estimator
                      seed:int=0 # seed of the draws, in 0..2**32-1
                     ) -> tuple:
     "(mean output, mean backward slope) of the local estimator `name` at the points `a`, over its noise."
-    if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
-        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    check_count('samples', samples)
     seed = _check_cpu_seed(seed)
     est = estimator(name)
     if not isinstance(est, LocalEstimator): raise ValueError(f"{name!r} is a network-level estimator: it has no activation to plot")

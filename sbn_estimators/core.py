@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['NOISES', 'LOSSES', 'Noise', 'noise_dtype', 'LogisticNoise', 'NormalNoise', 'UniformNoise', 'TriangularNoise',
            'get_noise', 'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite',
-           'check_count', 'check_device', 'values_checked', 'check_inputs', 'check_targets', 'SBNModel',
+           'check_count', 'check_counts', 'check_device', 'values_checked', 'check_inputs', 'check_targets', 'SBNModel',
            'check_sbn_model', 'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
@@ -211,6 +211,21 @@ def check_count(name:str, # the argument's name, for the message
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
         raise ValueError(f"{name} must be a positive integer" + (f" (None: {none})" if none is not None else '') + f", got {v!r}")
     return int(v)
+
+def check_counts(name:str, # the argument's name, for the message
+                 v, # the value to check: a sequence (list, tuple, array, ...), not a string, set or mapping
+                 min_len:int=1, # the fewest entries it may have
+                 max_len:int=None, # the most entries it may have (None: no limit)
+                 hint:str=None # what the entries are, for the message
+                ) -> tuple:
+    "`v` as a tuple of `int`s, or a `ValueError` naming argument `name` unless it is a sequence of `min_len` to `max_len` positive integers (bool is not)."
+    try: t = None if isinstance(v, (str, bytes, set, frozenset, dict)) else tuple(v)
+    except TypeError: t = None
+    if t is None or not min_len <= len(t) <= (max_len or len(t)) or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in t):
+        many = ('a non-empty sequence of' if min_len <= 1 else f'a sequence of at least {min_len}') if max_len is None else \
+               f'a sequence of {max_len}' if max_len == min_len else f'a sequence of {min_len} to {max_len}'
+        raise ValueError(f"{name} must be {many} positive integers" + (f" ({hint})" if hint else '') + f", got {v!r}")
+    return tuple(int(n) for n in t)
 
 # %% ../nbs/00_core.ipynb #95796de7
 def _device_problem(d, types=None) -> str:

@@ -443,8 +443,7 @@ def draw_estimates(net:SBNModel, # the network, an `SBNModel`
                    progress=None # optional callable `progress(n)` called after each chunk with its size
                   ) -> dict:
     "`{group: [S, d]}`: `samples` independent gradient estimates of the mean loss over `(x, y)`."
-    for k, v in (('samples', samples), ('chunk', chunk)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
+    for k, v in (('samples', samples), ('chunk', chunk)): check_count(k, v)
     check_sbn_model(net, est.name or type(est).__name__)   # its groups, parameters and copies are the protocol's
     net.check_data(x, y)
     if not est.stochastic:
@@ -474,7 +473,7 @@ def draw_input_estimates(net:SBNModel, # the network, an `SBNModel`
                          seed:int=0 # seed of the estimates' own random stream, in 0..2**32-1 (the caller's stream stays as it was)
                         ) -> torch.Tensor:
     "`[copies, B*d]`: independent estimates of d(mean loss)/dx, from one call on the examples repeated `copies` times."
-    if isinstance(copies, bool) or not isinstance(copies, numbers.Integral) or copies < 1: raise ValueError(f"copies must be a positive integer, got {copies!r}")
+    check_count('copies', copies)
     seed = _check_seed(seed, 2**32)   # as sbn-gradeval's: 1.5 or True would seed as 1
     net.check_data(x, y)
     cuda = [x.device] if x.device.type == 'cuda' else []

@@ -90,7 +90,7 @@ def exact_memory(net:SBNModel, # the network to enumerate
                 ) -> int:
     "Estimated peak bytes of `exact_loss(net, x, y)` on `batch` examples, with its backward pass when `grad` (see the derivation above)."
     check_sbn_model(net, 'exact')   # the protocol's widths, nothing of SBNMLP's own
-    if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1: raise ValueError(f"batch must be a positive integer (the number of examples), got {batch!r}")
+    check_count('batch', batch)
     n, m = net.binary_sizes, net.sizes[-1]
     e = torch.finfo(net.layer_params()[0][0].dtype).bits // 8   # bytes per element, in the parameters' dtype
     N, b = [2 ** k for k in n], min(batch, _chunk(n, _width(net, grad)))

@@ -78,8 +78,7 @@ class GumbelRao(CategoricalST):
                  k=10): # conditional noise samples per unit
         super().__init__()
         self.tau = _check_positive('tau', tau, *_TAU_RANGE)
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}")
-        self.k = int(k)
+        self.k = check_count('k', k)
     def noise_given(self, a, x):
         "k noises per unit from Z | x, detached: [k, *a.shape] (`conditional_noise(a, x, 'logistic', u)` of k uniforms u, in the algebraically equal form x (log w - log(1 - w)), w = u sigmoid(x a), computed in place: at most two k-fold buffers)."
         dt = noise_dtype(a.dtype)

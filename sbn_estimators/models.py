@@ -349,9 +349,7 @@ class ResNetCifar(nn.Module):
                  binary_weights:bool=True): # True: binary weights mean|W| sign(W) with ReSTE's backward; False: full-precision conv weights
         super().__init__()
         if shortcut not in SHORTCUTS: raise ValueError(f"shortcut must be one of {', '.join(map(repr, SHORTCUTS))} ('A': subsample and zero-pad the channels, 'B': FP 1x1 conv + BN), got {shortcut!r}")
-        for arg, v in (('blocks', blocks), ('widths', widths)):
-            if not (isinstance(v, (tuple, list)) and v and all(isinstance(k, numbers.Integral) and not isinstance(k, bool) and k >= 1 for k in v)):
-                raise ValueError(f"{arg} must be a non-empty tuple of positive integers, one per stage, got {v!r}")
+        blocks, widths = check_counts('blocks', blocks, hint='one per stage'), check_counts('widths', widths, hint='one per stage')
         if len(blocks) != len(widths):
             raise ValueError(f"blocks and widths give one entry per stage: got {len(blocks)} stages of blocks={tuple(blocks)!r} "
                              f"and {len(widths)} of widths={tuple(widths)!r}")
@@ -425,10 +423,7 @@ class VGG7(nn.Module):
         super().__init__()
         _check_act(act, "lambda: BinaryActivation('st') or lambda: Quantize(2)")
         if channels is not None:
-            try: c = list(channels)
-            except TypeError: c = None
-            if isinstance(channels, str) or c is None or len(c) != 5 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in c):
-                raise ValueError(f"channels must be 5 positive integers (the five binary layers' widths), got {channels!r}")
+            channels = check_counts('channels', channels, 5, 5, hint="the five binary layers' widths")
         if channels is None and (isinstance(width, bool) or not isinstance(width, numbers.Real) or not (math.isfinite(width) and 64 * width > 0.5)):
             raise ValueError(f"VGG7 (model 'binaryduo_vgg7'): width must be a finite number above 1/128 (the first conv's round(64 * width) channels: at least one), got {width!r}")
         c = [int(v) for v in channels] if channels is not None else [round(v * float(width)) for v in (64, 64, 128, 128, 512)]
@@ -512,9 +507,7 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
             shown = '(' + ', '.join('any' if s is None else str(s) for s in entry.input_shape) + (',)' if len(entry.input_shape) == 1 else ')')
             raise ValueError(f"model {name!r} reads inputs of shape {shown} ('any': of any size); give in_shape")
         in_shape = entry.input_shape
-    if not (isinstance(in_shape, (tuple, list)) and in_shape and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in in_shape)):
-        raise ValueError(f"in_shape must be a tuple of positive integers, the shape of one input such as (64,) or (3, 32, 32), got {in_shape!r}")
-    n_out, in_shape = int(n_out), tuple(int(s) for s in in_shape)
+    n_out, in_shape = int(n_out), check_counts('in_shape', in_shape, hint='the shape of one input such as (64,) or (3, 32, 32)')
     _check_shape(entry, in_shape)
     unknown = sorted(set(kwargs) - set(entry.params))
     if unknown:

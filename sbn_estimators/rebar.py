@@ -169,9 +169,7 @@ class RELAX(REBAR):
                 ):
         if tune is False: _refuse_unused(RELAX, 'tune=False', 'tune=True', lr=lr, net_lr=net_lr)
         super().__init__(scale, tau, tune, lr)
-        if isinstance(hidden, bool) or not (isinstance(hidden, numbers.Integral) and hidden >= 1):
-            raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
-        self.hidden, self.net_lr = int(hidden), _check_positive('net_lr', net_lr)
+        self.hidden, self.net_lr = check_count('hidden', hidden), _check_positive('net_lr', net_lr)
 
     def _init_state(self, net, x):
         with torch.no_grad():                                               # input size: the input's and every layer's units

@@ -29,7 +29,7 @@ def _check_reste_params(o, t, m, o_name='o'):
 
 def _check_epoch(epoch, epochs, name='epoch'):
     "`(epoch, epochs)` as ints; ValueError unless `epochs` is a positive integer and `epoch` (called `name`) an integer >= 0 (as EDE and RBNN ask, `ede.ede_t`)."
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    check_count('epochs', epochs)
     if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0: raise ValueError(f"{name} must be an integer >= 0, got {epoch!r}")
     return int(epoch), int(epochs)
 

@@ -87,7 +87,7 @@ class RODEO(Estimator):
                  tune=True # an Adam step on the estimates' mean squared norm after each estimate; False keeps everything fixed
                 ):
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
-        if isinstance(hidden, bool) or not isinstance(hidden, numbers.Integral) or hidden < 1: raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+        check_count('hidden', hidden)
         lr, net_lr = _check_positive('lr', lr), _check_positive('net_lr', net_lr)
         if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
         if not tune: _refuse_unused(RODEO, 'tune=False', 'tune=True', lr=lr, net_lr=net_lr)

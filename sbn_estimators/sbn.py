@@ -293,8 +293,7 @@ def init_sbn_(net:SBNMLP, # the network, changed in place and returned
     "Initialise `net` in place: U(-1, 1) weights and biases, then data-dependent normalisation per layer."
     if not isinstance(net, SBNMLP):
         raise ValueError(f"net: init_sbn_ initialises an SBNMLP, got {type(net).__name__}; other models: models.init_normalize_")
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
-        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    check_count('samples', samples)
     seed = _check_cpu_seed(seed)
     W = net.layers[0].weight
     check_inputs(X, net.sizes[:1], W.dtype, W.device, name='X')

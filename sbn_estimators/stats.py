@@ -9,6 +9,7 @@ __all__ = ['z_scores', 'max_z', 'student_t_tail', 'z_threshold', 'z_test', 'reso
 # %% ../nbs/00a_stats.ipynb #07b0f14e
 import math, numbers
 import torch
+from .core import check_count
 
 # %% ../nbs/00a_stats.ipynb #1c2433fb
 def _check_samples(samples, target, names=('samples', 'target')):
@@ -101,7 +102,7 @@ def z_threshold(tests:int, # number d of z-scores in the check (all coordinates,
                 samples:int=None # S, when each standard error is estimated from the S estimates behind its mean (Student's t, S - 1 dof); None: known (normal)
                ) -> float:
     "Bonferroni threshold: an unbiased estimator's max |z| over `tests` scores exceeds it with probability <= `alpha`."
-    if not (isinstance(tests, numbers.Integral) and not isinstance(tests, bool) and tests >= 1): raise ValueError(f"tests must be a positive integer, got {tests!r}")
+    check_count('tests', tests)
     if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     z = -torch.special.ndtri(torch.tensor(alpha / (2 * tests), dtype=torch.float64)).item()   # P(|Z| > z) = alpha / tests, without 1 - tiny
     if samples is None: return z
@@ -213,7 +214,7 @@ def ks_threshold(tests:int, # number m of KS distances in the check
                  alpha:float=1e-3 # probability of a false alarm of the whole check when every sampler is right
                 ) -> float:
     "Bonferroni bound t on sqrt(n) D: m Q(t) = alpha, so one of m distances of correct samplers exceeds t / sqrt(n) with probability <= alpha."
-    if not (isinstance(tests, numbers.Integral) and not isinstance(tests, bool) and tests >= 1): raise ValueError(f"tests must be a positive integer, got {tests!r}")
+    check_count('tests', tests)
     if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     lo, hi = 0., 10.   # m Q(0) = m > alpha; Q(10) ~ 1e-87, beyond it only for absurdly small alpha / m
     while tests * _kolmogorov_tail(hi) > alpha: lo, hi = hi, 2 * hi

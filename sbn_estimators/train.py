@@ -335,8 +335,7 @@ def _correct(eta, y, loss):
 def _eval_setup(model, data, split, samples, batch_size, device):
     "Checked arguments of an evaluation: (X, y, per-example loss, device, dtype)."
     if split not in data.splits: raise ValueError(f"unknown split {split!r}; valid: {', '.join(data.splits)}")
-    for k, v in (('samples', samples), ('batch_size', batch_size)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
+    for k, v in (('samples', samples), ('batch_size', batch_size)): check_count(k, v)
     X, y = data.splits[split]
     if len(y) == 0: raise ValueError(f"split {split!r} of {data.name!r} has no examples to evaluate (a 'val' split needs val > 0)")
     loss_fn = get_loss(data.loss)

@@ -95,8 +95,7 @@ class Reinforce(Estimator):
             raise ValueError(f"n must be an integer >= {2 if baseline == 'loo' else 1} for baseline={baseline!r}, got {n!r}")
         if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 <= decay < 1:
             raise ValueError(f"decay must be a number in [0, 1), got {decay!r}")
-        if isinstance(hidden, bool) or not (isinstance(hidden, numbers.Integral) and hidden >= 1):
-            raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+        check_count('hidden', hidden)
         lr = _check_positive('lr', lr)
         if baseline != 'ema': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='ema'", decay=decay)
         if baseline != 'nvil': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='nvil'", hidden=hidden, lr=lr)

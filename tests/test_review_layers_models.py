@@ -121,7 +121,7 @@ def test_resnet_blocks_and_widths_must_match():
     with pytest.raises(ValueError, match=r"blocks and widths give one entry per stage: got 2 stages of blocks=\(3, 3\) and 3 of widths=\(16, 32, 64\)"):
         ResNetCifar(act, blocks=(3, 3), widths=(16, 32, 64))
     for arg, bad in (('blocks', ()), ('blocks', (3, 0, 3)), ('widths', (16, 32.0, 64)), ('blocks', 3)):
-        with pytest.raises(ValueError, match=f"{arg} must be a non-empty tuple of positive integers, one per stage, got "):
+        with pytest.raises(ValueError, match=rf"{arg} must be a non-empty sequence of positive integers \(one per stage\), got "):
             ResNetCifar(act, **{arg: bad})
 
 @pytest.mark.parametrize('make', [lambda act: ResNetCifar(act, shortcut='C'), lambda act: ResBlock(act, 16, 32, 2, shortcut='C')])

@@ -63,7 +63,7 @@ def test_quantmlp_slice_keeps_the_parents_keys():
 @pytest.mark.parametrize('sizes', [5, None, 'abc', [4, 3], [4, 0, 3], [4, 2.5, 3]])
 def test_quantmlp_sizes_refused(sizes):
     "QuantMLP(5) and QuantMLP(None) raised TypeError from len()."
-    with pytest.raises(ValueError, match=re.escape(f"sizes must be a sequence of at least 3 positive integers [n_in, n_1, ..., n_out], got {sizes!r}")):
+    with pytest.raises(ValueError, match=re.escape(f"sizes must be a sequence of at least 3 positive integers ([n_in, n_1, ..., n_out]), got {sizes!r}")):
         QuantMLP(sizes)
 
 @pytest.mark.parametrize('build', [lambda a: QuantMLP([4, 3, 2], act=a), lambda a: VGG7(a), lambda a: DuoResNet(act=a),
@@ -75,7 +75,7 @@ def test_a_module_given_as_act_refused(build):
 @pytest.mark.parametrize('channels', [(1, 1, 1, 1, 0), (1, 1, 1, 1, -2), (1.5, 1, 1, 1, 1), (1, 1, 1, 1), (True, 1, 1, 1, 1), 5, 'abcde'])
 def test_vgg7_channels_refused(channels):
     "VGG7(channels=(1, 1, 1, 1, 0)) built a zero-channel conv; other bad channels gave raw PyTorch errors."
-    with pytest.raises(ValueError, match=re.escape(f"channels must be 5 positive integers (the five binary layers' widths), got {channels!r}")):
+    with pytest.raises(ValueError, match=re.escape(f"channels must be a sequence of 5 positive integers (the five binary layers' widths), got {channels!r}")):
         VGG7(lambda: Quantize(2), channels=channels)
 
 def test_vgg7_width_error_names_the_model():
