@@ -10,9 +10,9 @@ import numbers
 import torch
 from torch import nn
 from torch.optim.adam import adam
-from .core import check_count
+from .core import check_count, check_number, check_flag
 from .straight_through import sign_pm
-from .binary_weights import binary_weight_parameters, MirrorDescent, _positive, _finite, _binary_flag, _check_state_dict
+from .binary_weights import binary_weight_parameters, MirrorDescent, _binary_flag, _check_state_dict
 
 # %% ../nbs/20_binary_optimizers.ipynb #26545954
 def binary_param_groups(model:nn.Module # a network with binary-weight layers (`binary_weight_parameters` finds their latent weights)
@@ -22,7 +22,7 @@ def binary_param_groups(model:nn.Module # a network with binary-weight layers (`
     ids = {id(p) for p in latent}
     return [{'params': latent, 'binary': True}, {'params': [p for p in model.parameters() if id(p) not in ids], 'binary': False}]
 
-def _scalar(v): return v.item() if isinstance(v, torch.Tensor) and v.ndim == 0 else v   # a 0-d tensor as a number, as `_positive` takes it
+def _scalar(v): return v.item() if isinstance(v, torch.Tensor) and v.ndim == 0 else v   # a 0-d tensor as a number, as `check_number` takes it
 
 def _unit(name, v, closed=False):
     v = _scalar(v)
@@ -34,12 +34,12 @@ def _check_adam(g, n):
     "Adam's arguments of a group (`n` names it) as floats, refused as torch.optim.Adam refuses them (and non-finite ones)."
     b = g['betas']
     if not isinstance(b, (tuple, list)) or len(b) != 2: raise ValueError(f"betas{n} must be a pair in [0, 1), got {b!r}")
-    return dict(betas=tuple(_unit(f'betas{n}', v) for v in b), eps=_finite(f'eps{n}', g['eps'], 0),
-                weight_decay=_finite(f'weight_decay{n}', g['weight_decay'], 0))
+    return dict(betas=tuple(_unit(f'betas{n}', v) for v in b), eps=check_number(f'eps{n}', g['eps'], low=0),
+                weight_decay=check_number(f'weight_decay{n}', g['weight_decay'], low=0))
 
 def _check_binary_wd(group, n):
     "A binary group's own weight_decay is refused unless 0: it would be ignored (weight decay is Adam's, for the real-valued groups)."
-    if group.get('binary') and 'weight_decay' in group and _finite('weight_decay' + n, group['weight_decay'], 0) != 0:
+    if group.get('binary') and 'weight_decay' in group and check_number('weight_decay' + n, group['weight_decay'], low=0) != 0:
         raise ValueError(f"weight_decay{n} must be 0 in a binary group, got {group['weight_decay']!r}: weight decay applies to the real-valued "
                          "parameters (Adam's); Bop has none for binary weights, and BayesBiNN's prior_lambda plays that role")
 
@@ -71,7 +71,7 @@ def _check_in_dtype(g, n, dt, who):
 
 def _lr(g, n, loaded):
     "A group's lr: positive, or in a loaded state_dict also 0 (where the trainer's cosine schedule ends)."
-    return _finite('lr' + n, g['lr'], 0) if loaded else _positive('lr' + n, g['lr'])
+    return check_number('lr' + n, g['lr'], low=0) if loaded else check_number('lr' + n, g['lr'], positive=True)
 
 def _add_group(opt, group, who):
     "Shared `add_param_group` of Bop and BayesBiNN: the group's hyper-parameters checked (`opt._check_hp`), then a binary group's in the dtype of its state."
@@ -103,10 +103,6 @@ def _check_loaded(opt, sd, key, who):
             for dt in {_state_dtype(w) for w in cur['params']}: _check_in_dtype({**g, **h}, n, dt, who)
     _check_binary_match(opt, sd, who)
 
-def _check_flag(v):
-    "`check_grads` of Bop and BayesBiNN: True or False."
-    if not isinstance(v, bool): raise ValueError(f"check_grads must be True or False (whether a step checks the binary weights' gradients), got {v!r}")
-    return v
 
 def _getstate(opt):
     "`Optimizer.__getstate__` (defaults, state, param_groups), and `check_grads`, which is not a group's hyper-parameter: pickled and copied with the optimizer."
@@ -142,15 +138,15 @@ class Bop(torch.optim.Optimizer):
                  eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
                  weight_decay=0., # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0)
                  check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`sbn-train`)
-        threshold, gamma, lr = _positive('threshold', threshold), _unit('gamma', gamma, closed=True), _positive('lr', lr)
-        self.check_grads = _check_flag(check_grads)   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
+        threshold, gamma, lr = check_number('threshold', threshold, positive=True), _unit('gamma', gamma, closed=True), check_number('lr', lr, positive=True)
+        self.check_grads = check_flag('check_grads', check_grads, hint="whether a step checks the binary weights' gradients")   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
         super().__init__(params, dict(threshold=threshold, gamma=gamma, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, binary=False))
         _check_groups(self, 'bop')
 
     @staticmethod
     def _check_hp(g, n, loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
         "The hyper-parameters of a group (`g`: the group over the defaults; `n` names it) as floats, refused as the constructor refuses them."
-        return dict(binary=_binary_flag(g, n, False), threshold=_positive('threshold' + n, g['threshold']),
+        return dict(binary=_binary_flag(g, n, False), threshold=check_number('threshold' + n, g['threshold'], positive=True),
                     gamma=_unit('gamma' + n, g['gamma'], closed=True), lr=_lr(g, n, loaded), **_check_adam(g, n))
 
     def add_param_group(self, group):
@@ -197,10 +193,10 @@ class BayesBiNN(torch.optim.Optimizer):
                  eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
                  weight_decay=0., # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0: prior_lambda plays that role)
                  check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`sbn-train`)
-        lr, temperature = _positive('lr', lr), _positive('temperature', temperature)
+        lr, temperature = check_number('lr', lr, positive=True), check_number('temperature', temperature, positive=True)
         train_size = check_count('train_size', _scalar(train_size))
         beta = _unit('beta', beta)
-        self.check_grads = _check_flag(check_grads)   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
+        self.check_grads = check_flag('check_grads', check_grads, hint="whether a step checks the binary weights' gradients")   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
         super().__init__(params, dict(lr=lr, temperature=temperature, prior_lambda=prior_lambda, init_lambda=init_lambda,
                                       train_size=train_size, betas=betas, eps=eps, weight_decay=weight_decay, binary=False, beta=beta,
                                       scale_eps=scale_eps))
@@ -209,13 +205,13 @@ class BayesBiNN(torch.optim.Optimizer):
     @staticmethod
     def _check_hp(g, n, loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
         "The hyper-parameters of a group (`g`: the group over the defaults; `n` names it) as floats, refused as the constructor refuses them."
-        h = dict(binary=_binary_flag(g, n, False), lr=_lr(g, n, loaded), temperature=_positive('temperature' + n, g['temperature']))
+        h = dict(binary=_binary_flag(g, n, False), lr=_lr(g, n, loaded), temperature=check_number('temperature' + n, g['temperature'], positive=True))
         if h['binary'] and h['lr'] > 1:
             raise ValueError(f"lr{n} must be at most 1 in a binary group, got {g['lr']!r}: a step multiplies lambda by 1 - lr "
                              "(lambda <- (1 - lr) lambda - lr (N s g - prior_lambda)), which for lr > 1 is negative: the sign of lambda would flip "
                              "every step, and for lr > 2 lambda would grow until it overflows")
         h.update(scale_eps=_unit('scale_eps' + n, g['scale_eps'], closed=True), beta=_unit('beta' + n, g['beta']), **_check_adam(g, n))
-        h.update(prior_lambda=_finite('prior_lambda' + n, g['prior_lambda']), init_lambda=_finite('init_lambda' + n, g['init_lambda'], 0))   # |lambda|: the sign is the weight's
+        h.update(prior_lambda=check_number('prior_lambda' + n, g['prior_lambda']), init_lambda=check_number('init_lambda' + n, g['init_lambda'], low=0))   # |lambda|: the sign is the weight's
         return {**h, 'train_size': check_count('train_size' + n, _scalar(g['train_size']))}
 
     @torch.no_grad()
@@ -319,7 +315,7 @@ class MirrorDescentAdam(MirrorDescent):
         g, n = {**self.defaults, **group}, f" of param group {len(self.param_groups)}"
         if _binary_flag(g, n, False): return super().add_param_group({**group, 'binary': True})
         wd = group.get('weight_decay', g['adam_weight_decay'])
-        torch.optim.Optimizer.add_param_group(self, {**group, 'lr': _positive('lr' + n, g['lr']), **_check_adam({**g, 'weight_decay': wd}, n)})
+        torch.optim.Optimizer.add_param_group(self, {**group, 'lr': check_number('lr' + n, g['lr'], positive=True), **_check_adam({**g, 'weight_decay': wd}, n)})
 
     def load_state_dict(self, state_dict):
         "Load a MirrorDescentAdam state_dict; another optimizer's, one whose groups' binary flags differ from this one's, or groups the constructor would refuse, are refused (`lr` may be 0, where a schedule ended)."
@@ -327,7 +323,7 @@ class MirrorDescentAdam(MirrorDescent):
         for k, g in enumerate(state_dict['param_groups']):
             n = f" of param group {k} of the loaded state_dict"
             if _binary_flag(g, n, False): MirrorDescent._check_group(g, n, loaded=True)
-            else: _finite('lr' + n, g.get('lr'), 0); _check_adam(g, n)
+            else: check_number('lr' + n, g.get('lr'), low=0); _check_adam(g, n)
         _check_binary_match(self, state_dict, 'mirror_descent')
         torch.optim.Optimizer.load_state_dict(self, state_dict)   # not MirrorDescent's: the real-valued groups are Adam's
 

@@ -39,9 +39,7 @@ def _finite(name, v, lo=None):
 
 def _binary_flag(g, where, default):
     "A param group's `binary` flag (`default` if absent), refused unless True or False (a truthy 'no' or 1 would pass as binary)."
-    b = g.get('binary', default)
-    if not isinstance(b, bool): raise ValueError(f"binary{where} must be True or False, got {b!r}")
-    return b
+    return check_flag(f'binary{where}', g.get('binary', default))
 
 def _check_state_dict(sd, key, who):
     "Refuse a state_dict saved by another optimizer (its param groups lack this one's hyper-parameter `key`)."
@@ -50,11 +48,11 @@ def _check_state_dict(sd, key, who):
 
 def _check_md(g, where='', loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
     "MirrorDescent's hyper-parameters as floats, refused where they would give NaN, inf or sign-flipped latents."
-    lr = _finite(f'lr{where}', g['lr'], 0) if loaded else _positive(f'lr{where}', g['lr'])
-    wd = _finite(f'weight_decay{where}', g['weight_decay'], 0)
+    lr = check_number(f'lr{where}', g['lr'], low=0) if loaded else check_number(f'lr{where}', g['lr'], positive=True)
+    wd = check_number(f'weight_decay{where}', g['weight_decay'], low=0)
     if lr * wd >= 1: raise ValueError(f"lr * weight_decay{where} must be below 1 (a step multiplies the latents by 1 - lr * weight_decay), "
                                       f"got {lr:g} * {wd:g} = {lr * wd:g}")
-    return dict(lr=lr, weight_decay=wd, clip=_positive(f'clip{where}', g['clip'], none=True))
+    return dict(lr=lr, weight_decay=wd, clip=check_number(f'clip{where}', g['clip'], positive=True, none=True))
 
 class MirrorDescent(torch.optim.Optimizer):
     "Mirror descent on Bernoulli probabilities in logit coordinates: eta <- clip(eta - lr (grad + weight_decay eta), -clip, clip)."
@@ -110,7 +108,7 @@ class MirrorDescent(torch.optim.Optimizer):
 def clip_latent_(params, # latent weights: a tensor or an iterable of tensors
                  bound:float): # project onto |eta| <= bound
     "Latent clipping (the Bregman projection onto sigmoid(-bound) <= p <= sigmoid(bound)), in place."
-    bound = _positive('bound', bound)
+    bound = check_number('bound', bound, positive=True)
     if isinstance(params, dict):
         raise ValueError("params must be a tensor or an iterable of tensors, got a dict (iterating it gives its keys); "
                          "pass e.g. binary_weight_parameters(model): a state_dict holds biases and buffers too")
@@ -135,7 +133,7 @@ def weight_scale(latent:torch.Tensor, # latent weights [out, ...]
 class _BinaryWeight:
     "Shared part of the binary-weight layers: latent `weight`, binary weights in the forward."
     def _setup(self, deterministic, scale, binarize):
-        if not isinstance(deterministic, bool): raise ValueError(f"deterministic must be True or False, got {deterministic!r}")
+        check_flag('deterministic', deterministic)
         if binarize is not None and not callable(binarize):
             raise ValueError(f"binarize must be None or a module mapping the latent weights to ±1 (e.g. BiPer()), got {binarize!r}")
         if not self.weight.numel(): raise ValueError(f"{type(self).__name__} needs at least one input and one output, got weights {list(self.weight.shape)}")

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from .core import *
 from .estimators import *
-from .straight_through import StraightThrough, _check_positive, straight_through
+from .straight_through import StraightThrough, straight_through
 from .binary_weights import BinaryWeightLinear, BinaryWeightConv2d
 from .models import VGG7, register_model, register_transform, _check_act
 from .mismatch import proxy_estimator
@@ -125,7 +125,7 @@ class DuoBinary(nn.Module):
         super().__init__()
         check_count('channels', channels)
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim >= 0: raise ValueError(f"dim must be a negative integer (-1 Linear, -3 Conv2d), got {dim!r}")
-        shift, self.dim = _check_positive('shift', shift), int(dim)
+        shift, self.dim = check_number('shift', shift, positive=True), int(dim)
         self.weight = nn.Parameter(torch.ones(2, channels))
         self.bias = nn.Parameter(torch.tensor([[-shift], [shift]]).repeat(1, channels))
         self.binary = Quantize(1, proxy)

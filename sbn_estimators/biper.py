@@ -10,18 +10,13 @@ __all__ = ['QE_LAWS', 'BIPER_INITS', 'biper_weights', 'quantization_error', 'exp
 import copy, math, numbers
 import torch
 from torch import nn
+from .core import check_number, check_flag
 from .straight_through import sign_pm
 from .layers import BinaryActivation
 from .binary_weights import binary_weight_layers
 from .models import BNNConvNet, register_model, register_transform
 
 # %% ../nbs/19b_biper.ipynb #35d793f2
-def _check_freq(freq):
-    "`freq` as a float; ValueError unless it is a positive finite number."
-    if isinstance(freq, bool) or not isinstance(freq, numbers.Real) or not (math.isfinite(freq) and freq > 0):
-        raise ValueError(f"freq must be a positive finite number, got {freq!r}")
-    return float(freq)
-
 def _phase(latent, freq):
     "freq * latent, in float32 for 16-bit latents (else in their dtype); ValueError where the backward's peak freq overflows the latents' dtype."
     top = torch.finfo(latent.dtype).max
@@ -36,8 +31,8 @@ def biper_weights(latent:torch.Tensor, # latent weights w
                   binarize:bool=True # the square wave sign(sin(omega w)) (stage 2), or sin(omega w) itself (stage 1)
                  ) -> torch.Tensor:
     "BiPer's weights; backward omega cos(omega w) in both stages (straight-through on the sign of the sine)."
-    if not isinstance(binarize, bool): raise ValueError(f"binarize must be True or False, got {binarize!r}")
-    s = torch.sin(_phase(latent, _check_freq(freq)))   # in float32 for 16-bit latents, rounded once below
+    check_flag('binarize', binarize)
+    s = torch.sin(_phase(latent, check_number('freq', freq, positive=True)))   # in float32 for 16-bit latents, rounded once below
     return (s + (sign_pm(s) - s).detach() if binarize else s).to(latent.dtype)
 
 # %% ../nbs/19b_biper.ipynb #f8b2b00d
@@ -46,7 +41,7 @@ def quantization_error(latent:torch.Tensor, # latent weights w
                       ) -> float:
     "BiPer's quantization error mean |sin(omega w) - sign(sin(omega w))|: how far stage 1's weights are from stage 2's."
     if latent.numel() == 0: raise ValueError(f"latent must have at least one weight (the mean of none is undefined), got shape {tuple(latent.shape)}")
-    s = torch.sin(_phase(latent.detach(), _check_freq(freq)))
+    s = torch.sin(_phase(latent.detach(), check_number('freq', freq, positive=True)))
     return (s - sign_pm(s)).abs().mean().item()
 
 QE_LAWS = ('normal', 'uniform')
@@ -57,10 +52,8 @@ def expected_quantization_error(freq:float, # omega
                                 terms:int=100_000 # terms of the Fourier series (tail below 2 / (pi (2 terms + 1)))
                                ) -> float:
     "The expected quantization error E|sin(omega W) - sign(sin(omega W))| for W ~ N(0, scale^2) or U(-scale, scale)."
-    freq = _check_freq(freq)
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not (math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
-    scale = float(scale)
+    freq = check_number('freq', freq, positive=True)
+    scale = check_number('scale', scale, positive=True)
     if law not in QE_LAWS: raise ValueError(f"unknown law {law!r}; valid laws: {', '.join(QE_LAWS)}")
     if isinstance(terms, bool) or not isinstance(terms, numbers.Integral) or not 1 <= terms <= 10**7:   # 10^7 terms: about 0.4 GB, tail below 3.2e-8
         raise ValueError(f"terms must be an integer in 1..10**7, got {terms!r}")
@@ -82,20 +75,18 @@ class BiPer(nn.Module):
                  binarize:bool=True, # False: stage 1 (sin(omega w)), True: stage 2 (sign(sin(omega w)))
                  tau:float=0.): # weight of the authors' loss penalty tau mean(sin^2(omega w)); 0: none
         super().__init__()
-        if not isinstance(binarize, bool): raise ValueError(f"binarize must be True or False, got {binarize!r}")
-        if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not (math.isfinite(tau) and tau >= 0):
-            raise ValueError(f"tau must be a finite number >= 0, got {tau!r}")
+        check_flag('binarize', binarize)
+        tau = check_number('tau', tau, low=0)
         self.register_buffer('binarized', torch.tensor(binarize))   # the stage, saved in the state_dict
         if hasattr(nn.Module, 'register_load_state_dict_pre_hook'): self.register_load_state_dict_pre_hook(_keep_stage)
         else: self._register_load_state_dict_pre_hook(_keep_stage, with_module=True)   # older torch (2.1): the same hook, not yet public
         self.register_load_state_dict_post_hook(_read_stage)
-        self.freq, self.binarize, self.tau = _check_freq(freq), binarize, float(tau)
+        self.freq, self.binarize, self.tau = check_number('freq', freq, positive=True), binarize, float(tau)
     @property
     def binarize(self) -> bool: return self._binarize   # a Python copy of the buffer: the forward needs no device sync
     @binarize.setter
     def binarize(self, v):
-        if not isinstance(v, bool): raise ValueError(f"binarize must be True or False, got {v!r}")
-        self._binarize = v
+        self._binarize = check_flag('binarize', v)
         self.binarized.fill_(self._binarize)
     def forward(self, latent): return biper_weights(latent, self.freq, self.binarize)
     def _binary(self):

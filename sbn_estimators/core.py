@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['NOISES', 'LOSSES', 'Noise', 'noise_dtype', 'LogisticNoise', 'NormalNoise', 'UniformNoise', 'TriangularNoise',
            'get_noise', 'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite',
-           'check_count', 'check_counts', 'check_device', 'values_checked', 'check_inputs', 'check_targets', 'SBNModel',
-           'check_sbn_model', 'check_params']
+           'check_count', 'check_counts', 'check_number', 'check_flag', 'check_device', 'values_checked',
+           'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model', 'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
 import contextlib, contextvars, math, numbers
@@ -226,6 +226,32 @@ def check_counts(name:str, # the argument's name, for the message
                f'a sequence of {max_len}' if max_len == min_len else f'a sequence of {min_len} to {max_len}'
         raise ValueError(f"{name} must be {many} positive integers" + (f" ({hint})" if hint else '') + f", got {v!r}")
     return tuple(int(n) for n in t)
+
+def check_number(name:str, # the argument's name, for the message
+                 v, # the value to check: a real number, or a 0-d tensor holding one (as torch's optimizers take)
+                 low:float=None, # the least valid value (None: no bound)
+                 high:float=None, # the largest valid value (None: no bound)
+                 positive:bool=False, # True: it must be > 0
+                 none:bool=False # True: None is valid too (and returned)
+                ) -> float|None:
+    "`v` as a `float`, or a `ValueError` naming argument `name` unless it is a finite real number (bool is not) in [`low`, `high`], > 0 if `positive`."
+    if none and v is None: return None
+    if isinstance(v, torch.Tensor) and v.ndim == 0: v = v.item()
+    if (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or (positive and not v > 0)
+            or (low is not None and v < low) or (high is not None and v > high)):
+        if low is None and high is None: valid = 'a positive number' if positive else 'a finite number'
+        elif high is None: valid = f'a finite number >= {low:g}'
+        else: valid = f"a number in {f'[{low:g}' if low is not None else '(0' if positive else '(-inf'}, {high:g}]"
+        raise ValueError(f"{name} must be {valid}{' or None' if none else ''}, got {v!r}")
+    return float(v)
+
+def check_flag(name:str, # the argument's name, for the message
+               v, # the value to check
+               hint:str=None # what the flag does, for the message
+              ) -> bool:
+    "`v`, or a `ValueError` naming argument `name` unless it is True or False (a truthy 'no' or 1 is not)."
+    if not isinstance(v, bool): raise ValueError(f"{name} must be True or False" + (f" ({hint})" if hint else '') + f", got {v!r}")
+    return v
 
 # %% ../nbs/00_core.ipynb #95796de7
 def _device_problem(d, types=None) -> str:

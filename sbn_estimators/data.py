@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from .core import check_flag
 from .sbn import cos_data, _check_seed, _check_cpu_seed
 
 # %% ../nbs/13_data.ipynb #97735d53
@@ -38,7 +39,7 @@ class Data:
             raise ValueError(f"X must be a stored batch of {self.name}: {S.dtype} [B{''.join(f', {s}' for s in S.shape[1:])}], got {got}")
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(f"dtype must be a floating torch.dtype (e.g. torch.float32), got {dtype!r}")
-        _check_bool('train', train)
+        check_flag('train', train)
         if self.transform is None: X = X.to(dtype)
         elif _takes_dtype(self.transform):   # computed in float64 for float64, in float32 for float32 and 16-bit, then cast
             X = self.transform(X, dtype=torch.promote_types(dtype, torch.float32)).to(dtype)
@@ -51,10 +52,6 @@ class Data:
         return f"Data({self.name!r}, {sizes}, in_shape={self.in_shape}, n_out={self.n_out}, loss={self.loss!r})"
 
 # %% ../nbs/13_data.ipynb #4f612ebf
-def _check_bool(name, v):
-    "`ValueError` unless the argument `name`'s value `v` is True or False."
-    if not isinstance(v, bool): raise ValueError(f"{name} must be True or False, got {v!r}")
-
 _TAKES_DTYPE = {}   # id(f) -> (weak reference to f, the answer): asked once per callable, not per batch (`inspect.signature` is slow)
 
 def _takes_dtype(f) -> bool:
@@ -211,7 +208,7 @@ def read_cifar10(folder, # `cifar-10-batches-py` folder, or the folder that cont
                  train:bool=True # training batches (50 000 images) or the test batch (10 000)
                 ):
     "Images uint8 [N, 3, 32, 32] and labels int64 [N] from CIFAR-10's pickled python format."
-    _check_bool('train', train); _check_folder('folder', folder)
+    check_flag('train', train); _check_folder('folder', folder)
     folder = Path(folder)
     if not folder.exists(): raise DataNotFoundError(f"{folder} does not exist: no CIFAR-10 files there; {_cifar10_hint()}")
     if (folder / 'cifar-10-batches-py').is_dir(): folder = folder / 'cifar-10-batches-py'
@@ -264,7 +261,7 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
                  download:bool=False # fetch the data with torchvision if a file is missing or damaged
                 ) -> Data:
     "CIFAR-10 as `Data`: uint8 images kept as stored, scaled (and normalised) per batch on its device."
-    for k, v in (('normalize', normalize), ('augment', augment), ('download', download)): _check_bool(k, v)
+    for k, v in (('normalize', normalize), ('augment', augment), ('download', download)): check_flag(k, v)
     seed, _ = _check_cpu_seed(seed), _check_val(val)   # before the files are read (or downloaded)
     _check_folder('root', root)   # a file: refused, not "repaired" by a download
     read = lambda: (read_cifar10(root), read_cifar10(root, train=False))
@@ -398,7 +395,7 @@ def read_idx_dataset(name:str, # 'fashion_mnist' or 'mnist'
                     ):
     "`(X_train, y_train, X_test, y_test)`: uint8 images [N, 28, 28] and int64 labels [N] from the IDX files."
     if name not in IDX_DATASETS: raise ValueError(f"unknown IDX dataset {name!r}; valid: {', '.join(IDX_DATASETS)}")
-    _check_bool('verify', verify); _check_folder('root', root)
+    check_flag('verify', verify); _check_folder('root', root)
     spec = IDX_DATASETS[name]
     if root is not None and not Path(root).exists():
         raise DataNotFoundError(f"{spec['title']} not found: {root} does not exist; {spec['install']}, or point root (--data-dir) at the folder that holds them")
@@ -436,7 +433,7 @@ def idx_data(name:str, # 'fashion_mnist' or 'mnist'
             ) -> Data:
     "Fashion-MNIST or MNIST as `Data` (10 classes), read from its IDX files."
     if scale not in ('pm1', 'unit'): raise ValueError(f"scale must be 'pm1' or 'unit', got {scale!r}")
-    for k, v in (('flatten', flatten), ('verify', verify)): _check_bool(k, v)
+    for k, v in (('flatten', flatten), ('verify', verify)): check_flag(k, v)
     seed, _ = _check_cpu_seed(seed), _check_val(val)   # before the files are read
     for k, v in (('n_train', n_train), ('n_test', n_test)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):

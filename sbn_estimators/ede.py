@@ -14,22 +14,18 @@ import torch.nn.functional as F
 from .core import *
 from .sbn import *
 from .estimators import *
-from .straight_through import StraightThrough, _check_positive, straight_through, sign_pm
+from .straight_through import StraightThrough, straight_through, sign_pm
+from .reste import _check_epoch
 
 # %% ../nbs/19_ede.ipynb #f9734404
 _T_LIMITS = (1e-6, 1e6) # the range of t: k = 1/t, t^2 and k t stay finite, in float32 too
 
 def _check_t_range(t_min, t_max):
     "(t_min, t_max) as floats; ValueError unless both are numbers in `_T_LIMITS` and t_min <= t_max."
-    t_min, t_max = _check_positive('t_min', t_min, *_T_LIMITS), _check_positive('t_max', t_max, *_T_LIMITS)
+    t_min, t_max = check_number('t_min', t_min, *_T_LIMITS), check_number('t_max', t_max, *_T_LIMITS)
     if not t_min <= t_max: raise ValueError(f"need t_min <= t_max, got t_min={t_min}, t_max={t_max}")
     return t_min, t_max
 
-def _check_epochs(epoch, epochs):
-    "`(epoch, epochs)` as ints; ValueError unless `epochs` is a positive integer and `epoch` an integer >= 0."
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1: raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0: raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
-    return int(epoch), int(epochs)
 
 def ede_t(epoch:int, # current epoch e, an integer >= 0 (the first is 0)
           epochs:int, # epochs E of the schedule, >= 1: t_max from epoch E on
@@ -37,7 +33,7 @@ def ede_t(epoch:int, # current epoch e, an integer >= 0 (the first is 0)
           t_max:float=10. # t at epoch `epochs`, in [t_min, 1e6]
          ) -> float:
     "IR-Net's t at `epoch` of `epochs`: t_min 10^(epoch/epochs log10(t_max/t_min)), t_max from `epochs` on."
-    epoch, epochs = _check_epochs(epoch, epochs)
+    epoch, epochs = _check_epoch(epoch, epochs)
     t_min, t_max = _check_t_range(t_min, t_max)
     return min(t_min * 10 ** (min(epoch, epochs) / epochs * math.log10(t_max / t_min)), t_max)   # rounding could pass t_max
 
@@ -53,7 +49,7 @@ class AnnealedST(StraightThrough):
         self.set_t(self.t_min)
     def set_t(self, t:float):
         "Set t, in [1e-6, 1e6], and k = max(1/t, 1) (IR-Net's and RBNN's k)."
-        self.t = _check_positive('t', t, *_T_LIMITS)
+        self.t = check_number('t', t, *_T_LIMITS)
         self.k = max(1 / self.t, 1.)
     def on_epoch(self, model:nn.Module, epoch:int, epochs:int):
         "Schedule hook: t and k for `epoch` of `epochs`, on this estimator and every module of its class in `model`."
@@ -107,7 +103,7 @@ class RBNN(AnnealedST):
         super().__init__(noise, deterministic, t_min, t_max)
     def set_t(self, t:float):
         "Set t = max(t, t_floor) and k = max(1/t, 1)."
-        super().set_t(max(_check_positive('t', t, *_T_LIMITS), self.t_floor))
+        super().set_t(max(check_number('t', t, *_T_LIMITS), self.t_floor))
     def proxy(self, a):
         t, k, w = self.t, self.k, a.to(noise_dtype(a.dtype))
         c = w.clamp(-math.sqrt(2) / t, math.sqrt(2) / t)   # the parabola's own interval: its unused derivative at an infinite a is not 0 * inf = NaN
@@ -123,7 +119,7 @@ def progressive_scale(epoch:int, # current epoch, an integer >= 0 (the first is 
                       epochs:int # epochs of the schedule, >= 1: s = 1 from epoch `epochs` on
                      ) -> float:
     "bitorch's scale s = epoch/epochs at `epoch` of `epochs` (1 from `epochs` on)."
-    epoch, epochs = _check_epochs(epoch, epochs)
+    epoch, epochs = _check_epoch(epoch, epochs)
     return min(epoch, epochs) / epochs
 
 def _check_scale(s):
@@ -140,7 +136,7 @@ def progressive_k(s:float, # scale in [0, 1]
                   beta:float=10. # exponent factor, > 0
                  ) -> float:
     "The gain k_s = min(alpha^(beta s), 1e7) of the training forward hardtanh(k_s a): bitorch's 1/(1 - t), t = 1 - alpha^(-beta s)."
-    s, alpha, beta = _check_scale(s), _check_alpha(alpha), _check_positive('beta', beta, high=1e6)
+    s, alpha, beta = _check_scale(s), _check_alpha(alpha), check_number('beta', beta, high=1e6, positive=True)
     if beta * s * math.log(alpha) >= math.log(PROGRESSIVE_K_MAX): return PROGRESSIVE_K_MAX   # before alpha^(beta s) can overflow
     return alpha ** (beta * s)
 
@@ -154,7 +150,7 @@ class ProgressiveSign(LocalEstimator):
                  beta=10., # factor of the exponent, in (0, 1e6] (bitorch's default)
                  scale=0.): # s in [0, 1] until the first `on_epoch`
         super().__init__(noise)
-        self.alpha, self.beta = _check_alpha(alpha), _check_positive('beta', beta, high=1e6)
+        self.alpha, self.beta = _check_alpha(alpha), check_number('beta', beta, high=1e6, positive=True)
         self.scale = _check_scale(scale)
         self.set_scale(self.scale)
     def set_scale(self, s:float):

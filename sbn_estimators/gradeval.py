@@ -59,7 +59,7 @@ def gradient_metrics(est:torch.Tensor, # [S, d] estimates
     _check_estimates(est, exact)
     if len(est) < 2:
         raise ValueError(f"estimates: at least 2 are needed to estimate their spread (the z-test divides by it), got {len(est)}")
-    if not isinstance(stochastic, bool): raise ValueError(f"stochastic must be True or False, got {stochastic!r}")
+    check_flag('stochastic', stochastic)
     est_in, est, exact = est, est.double(), exact.double()
     S, d = est.shape
     tol = resolution(est_in, exact) if stochastic else 0.

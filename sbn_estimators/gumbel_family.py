@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from .core import *
 from .sbn import *
 from .estimators import *
-from .straight_through import straight_through, _check_positive
-from .relaxed import Concrete, _TAU_RANGE
+from .straight_through import straight_through
+from .relaxed import Concrete, _check_tau, _TAU_RANGE
 
 # %% ../nbs/16_gumbel_family.ipynb #6cfe417a
 def _check_nonnegative(name, v):
@@ -52,7 +52,7 @@ class ReinMax(CategoricalST):
     "ReinMax: ±1 sample forward, backward 4q(1-q) - p(1-p) with p = sigmoid(a), q = (b + sigmoid(a/tau))/2, b = [x = +1]."
     def __init__(self, tau=1.0): # temperature of the softmax in ReinMax's midpoint, in [1e-3, 1e3] like every temperature here
         super().__init__()
-        self.tau = _check_positive('tau', tau, *_TAU_RANGE)   # far below, 0/tau is NaN in float32
+        self.tau = _check_tau(tau)   # far below, 0/tau is NaN in float32
     def slope(self, a, x):
         "4q(1-q) - p(1-p) as (b + sigmoid(a/tau))(1 - b + sigmoid(-a/tau)) - sigmoid(a) sigmoid(-a): 1 - q and 1 - p cancel to 0 in float32 for a >> 0."
         b, r = (x > 0).to(a.dtype), a / self.tau
@@ -65,7 +65,7 @@ class GST(CategoricalST):
     def __init__(self, tau=1.0, # temperature of the softmax the gradient goes through, in [1e-3, 1e3]
                  gap=1.0): # least lead of the sampled class's moved logit over the other
         super().__init__()
-        self.tau, self.gap = _check_positive('tau', tau, *_TAU_RANGE), _check_nonnegative('gap', gap)
+        self.tau, self.gap = _check_tau(tau), check_number('gap', gap, low=0)
     def slope(self, a, x):
         z = (x * a).clamp(min=self.gap) / self.tau
         return 2 * torch.sigmoid(z) * torch.sigmoid(-z) / self.tau   # sigma'(z) as LogisticNoise.pdf: s(1 - s) cancels to 0 in float32 for z > 17
@@ -77,7 +77,7 @@ class GumbelRao(CategoricalST):
     def __init__(self, tau=1.0, # temperature of the Concrete relaxation
                  k=10): # conditional noise samples per unit
         super().__init__()
-        self.tau = _check_positive('tau', tau, *_TAU_RANGE)
+        self.tau = _check_tau(tau)
         self.k = check_count('k', k)
     def noise_given(self, a, x):
         "k noises per unit from Z | x, detached: [k, *a.shape] (`conditional_noise(a, x, 'logistic', u)` of k uniforms u, in the algebraically equal form x (log w - log(1 - w)), w = u sigmoid(x a), computed in place: at most two k-fold buffers)."
@@ -99,7 +99,7 @@ class DecoupledST(LocalEstimator):
     def __init__(self, tau_forward=1.0, # temperature of the forward sample: states are +1 with probability sigmoid(a/tau_forward); in [1e-3, 1e3]
                  tau_backward=2.0): # temperature of the relaxation differentiated in the backward pass, in [1e-3, 1e3]
         super().__init__('logistic')
-        self.tau_forward, self.tau_backward = (_check_positive(k, v, *_TAU_RANGE) for k, v in (('tau_forward', tau_forward), ('tau_backward', tau_backward)))
+        self.tau_forward, self.tau_backward = (check_number(k, v, *_TAU_RANGE) for k, v in (('tau_forward', tau_forward), ('tau_backward', tau_backward)))
     check_noise, noise_for = CategoricalST.check_noise, Concrete.noise_for
     def forward(self, a, z=None): # z: the logistic noise, drawn fresh when not given
         z = self.noise_for(a, z)

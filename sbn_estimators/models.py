@@ -63,7 +63,7 @@ def register_model(name:str, # lowercase registry name
     if not (isinstance(input_shape, tuple) and input_shape and
             all(s is None or (isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1) for s in input_shape)):
         raise ValueError(f"model {name!r}: input_shape must be a non-empty tuple of None or positive integers, got {input_shape!r}")
-    if not isinstance(needs_est, bool): raise ValueError(f"model {name!r}: needs_est must be True or False, got {needs_est!r}")
+    check_flag(f"model {name!r}: needs_est", needs_est)
     def _register(build):
         if not callable(build): raise ValueError(f"model {name!r} must be registered with a callable builder, got {build!r}")
         held = MODELS.get(name)

@@ -15,7 +15,6 @@ from .estimators import *
 from .core import _values
 from .unbiased import check_logit_noise, _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer
 from .relaxed import Concrete, _check_tau, _TAU_RANGE
-from .straight_through import _check_positive
 
 # %% ../nbs/09a_rebar_relax.ipynb #e9dc59c2
 def conditional_noise(a:torch.Tensor, # pre-activations (gradients flow into them)
@@ -58,8 +57,8 @@ class REBAR(Estimator):
         if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not abs(scale) <= 1e6:   # kappa^2 B^2 stays finite
             raise ValueError(f"scale must be a finite number in [-1e6, 1e6], got {scale!r}")
         tau = _check_tau(tau)                                                # in [1e-3, 1e3]: (a - Z)/tau^2 of the tau-gradient stays finite
-        if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
-        lr = _check_positive('lr', lr)
+        check_flag('tune', tune)
+        lr = check_number('lr', lr, positive=True)
         if not tune: _refuse_unused(REBAR, 'tune=False', 'tune=True', lr=lr)
         self.scale, self.tau, self.tune, self.lr = float(scale), tau, tune, lr
         self.scales, self.concrete, self._loaded = None, Concrete(tau), {}
@@ -169,7 +168,7 @@ class RELAX(REBAR):
                 ):
         if tune is False: _refuse_unused(RELAX, 'tune=False', 'tune=True', lr=lr, net_lr=net_lr)
         super().__init__(scale, tau, tune, lr)
-        self.hidden, self.net_lr = check_count('hidden', hidden), _check_positive('net_lr', net_lr)
+        self.hidden, self.net_lr = check_count('hidden', hidden), check_number('net_lr', net_lr, positive=True)
 
     def _init_state(self, net, x):
         with torch.no_grad():                                               # input size: the input's and every layer's units

@@ -11,7 +11,6 @@ import torch
 from .core import *
 from .sbn import *
 from .estimators import *
-from .straight_through import _check_positive
 from .estimators import _type_name
 
 # %% ../nbs/09_relaxed.ipynb #4545eba9
@@ -19,7 +18,7 @@ _TAU_RANGE = (1e-3, 1e3) # temperatures of the Concrete relaxation, here and in 
 
 def _check_tau(tau):
     "`tau` as a float; ValueError unless it is a number in [1e-3, 1e3] (far below, 1/tau overflows: NaN gradients in float32)."
-    return _check_positive('tau', tau, *_TAU_RANGE)
+    return check_number('tau', tau, *_TAU_RANGE)
 
 @register_estimator('concrete', aliases=('gumbel_softmax',))
 class Concrete(LocalEstimator):

@@ -14,7 +14,6 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .control_variates import DoubleCV
-from .straight_through import _check_positive
 from .unbiased import _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer, _zero_with_grad
 
 # %% ../nbs/18a_rodeo.ipynb #80e069f8
@@ -88,8 +87,8 @@ class RODEO(Estimator):
                 ):
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
         check_count('hidden', hidden)
-        lr, net_lr = _check_positive('lr', lr), _check_positive('net_lr', net_lr)
-        if not isinstance(tune, bool): raise ValueError(f"tune must be True or False, got {tune!r}")
+        lr, net_lr = check_number('lr', lr, positive=True), check_number('net_lr', net_lr, positive=True)
+        check_flag('tune', tune)
         if not tune: _refuse_unused(RODEO, 'tune=False', 'tune=True', lr=lr, net_lr=net_lr)
         self.n, self.hidden, self.lr, self.net_lr, self.tune = int(n), int(hidden), lr, net_lr, tune
         self.nets, self._loaded = None, {}

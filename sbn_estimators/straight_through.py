@@ -86,15 +86,12 @@ class StraightThrough(LocalEstimator):
     def __init__(self, noise='logistic', # noise of the stochastic forward (see `NOISES`)
                  deterministic=False): # forward `sign(a)` instead of sampling
         super().__init__(noise)
-        if not isinstance(deterministic, bool):
-            raise ValueError(f"deterministic must be true or false, got {deterministic!r}")
-        self.deterministic = deterministic
+        self.deterministic = check_flag('deterministic', deterministic)
     @property
     def stochastic(self) -> bool: return not self.deterministic   # follows `deterministic`, also when it changes later (`binary_eval_mode`)
     @stochastic.setter
     def stochastic(self, value):
-        if not isinstance(value, bool): raise ValueError(f"stochastic must be true or false, got {value!r}")
-        self.deterministic = not value
+        self.deterministic = not check_flag('stochastic', value)
     def proxy(self, a): raise NotImplementedError # the smooth function whose derivative is `self.slope`
     def slope(self, a): raise NotImplementedError # the backward factor d proxy / da
     def states(self, a):
@@ -124,7 +121,7 @@ class ClippedST(StraightThrough):
                  deterministic=False, # forward `sign(a)` instead of sampling
                  threshold=1.0): # the slope is 1 on [-threshold, threshold], edges included
         super().__init__(noise, deterministic)
-        self.threshold = _check_positive('threshold', threshold)
+        self.threshold = check_number('threshold', threshold, positive=True)
     def proxy(self, a): return a.clamp(-self.threshold, self.threshold)
     def slope(self, a): return torch.where(a.abs() <= self.threshold, 1., a.clamp(0., 0.))   # 0 outside, NaN kept
 
@@ -147,7 +144,7 @@ class SwishSign(StraightThrough):
                  deterministic=False, # forward `sign(a)` instead of sampling
                  beta=5.0): # steepness in (0, 1e6]; the proxy tends to sign(a) as beta grows
         super().__init__(noise, deterministic)
-        self.beta = _check_positive('beta', beta, high=1e6)   # the slope at 0 is beta: finite in float32 too
+        self.beta = check_number('beta', beta, high=1e6, positive=True)   # the slope at 0 is beta: finite in float32 too
     def _ba(self, a):
         "beta a, clamped to ±1e4, in float32 for 16-bit `a`."
         return (self.beta * a.to(noise_dtype(a.dtype))).clamp(-_SWISH_BA_MAX, _SWISH_BA_MAX)

@@ -15,7 +15,7 @@ from .core import *
 from .core import _values
 from .sbn import *
 from .estimators import *
-from .straight_through import _check_positive, straight_through
+from .straight_through import straight_through
 
 # %% ../nbs/08_unbiased.ipynb #5c1e7a02
 def _refuse_unused(cls, # the class whose constructor declares `params` (their defaults; its registry name starts the message)
@@ -96,7 +96,7 @@ class Reinforce(Estimator):
         if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 <= decay < 1:
             raise ValueError(f"decay must be a number in [0, 1), got {decay!r}")
         check_count('hidden', hidden)
-        lr = _check_positive('lr', lr)
+        lr = check_number('lr', lr, positive=True)
         if baseline != 'ema': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='ema'", decay=decay)
         if baseline != 'nvil': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='nvil'", hidden=hidden, lr=lr)
         self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n if n is None else int(n), float(decay), int(hidden), lr

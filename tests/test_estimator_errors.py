@@ -21,7 +21,7 @@ def test_straight_through_parameters():
     fails(lambda: estimator('swish_sign:beta=inf'), "beta must be a number in (0, 1e+06], got inf")
     fails(lambda: estimator('swish_sign:beta=1e308'), "beta must be a number in (0, 1e+06], got 1e+308")
     fails(lambda: estimator('clipped_st:threshold=inf'), "threshold must be a positive number, got inf")
-    fails(lambda: estimator('st', deterministic='yes'), "deterministic must be true or false")
+    fails(lambda: estimator('st', deterministic='yes'), "deterministic must be True or False")
     fails(lambda: estimator('st', noise='cauchy'), "valid noises")
     fails(lambda: estimator('approx_sign', threshold=1), "valid parameters: noise='logistic', deterministic=False")
 
@@ -33,7 +33,7 @@ def test_annealed_sign_parameters():
         fails(lambda: estimator(name, t_max='big'), "t_max must be a number in [1e-06, 1e+06], got 'big'")
         fails(lambda: estimator(f'{name}:t_min=1e-320,t_max=1e-320'), "t_min must be a number in [1e-06, 1e+06], got 1e-320")
         fails(lambda: estimator(name, t_min=2., t_max=1.), "need t_min <= t_max, got t_min=2.0, t_max=1.0")
-        fails(lambda: estimator(name, deterministic='yes'), "deterministic must be true or false")
+        fails(lambda: estimator(name, deterministic='yes'), "deterministic must be True or False")
     fails(lambda: estimator('rbnn', t_floor=-0.5), "t_floor must be a number in [0, 1e+06], got -0.5")
     fails(lambda: estimator('rbnn:t_floor=1e308'), "t_floor must be a number in [0, 1e+06], got 1e+308")
     fails(lambda: estimator('ede', t_floor=1), "valid parameters: noise='logistic', deterministic=False, t_min=0.1, t_max=10.0")

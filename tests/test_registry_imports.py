@@ -91,7 +91,7 @@ def test_registry_refuses_a_name_held_by_another_module():
         assert src.count('a.abs() <= self.threshold') == 1
         with pytest.raises(ValueError, match=r"estimator name 'clipped_st' is already registered"):
             _in_module("from sbn_estimators.estimators import *\nfrom sbn_estimators.straight_through import *\n"
-                       "from sbn_estimators.straight_through import _check_positive\n"
+                       "from sbn_estimators.core import check_number\n"
                        + src.replace('a.abs() <= self.threshold', 'a.abs() > self.threshold'), 'a_plugin')
         assert ESTIMATORS['clipped_st'] is stm.ClippedST
         # a page runs the code its module exports (same names and code, module __main__), and may run a cell again

@@ -106,4 +106,4 @@ def test_float_arguments_accept_numpy_floats():
     m = get_model('fmnist_biper_conv', 'st', in_shape=(1, 28, 28), freq=np.float32(4.), tau=np.float64(0.5))
     assert {(type(b.freq), b.freq, type(b.tau)) for b in m.modules() if isinstance(b, BiPer)} == {(float, 4.0, float)}
     with pytest.raises(ValueError, match='width must be a number, got True'): get_model('binaryduo_vgg7', 'st', in_shape=(3, 32, 32), width=True)
-    with pytest.raises(ValueError, match='freq must be a positive finite number, got True'): BiPer(True)
+    with pytest.raises(ValueError, match='freq must be a positive number, got True'): BiPer(True)

@@ -32,7 +32,8 @@ def plugin(tmp_path, name, src):
 CLIPPED_COPY = '''
     import torch
     from sbn_estimators.estimators import register_estimator
-    from sbn_estimators.straight_through import StraightThrough, _check_positive
+    from sbn_estimators.core import check_number
+    from sbn_estimators.straight_through import StraightThrough
     @register_estimator('clipped_st')
     class ClippedST(StraightThrough):
         "{doc}"
@@ -40,7 +41,7 @@ CLIPPED_COPY = '''
         def __init__(self, noise='logistic', deterministic=False,
                      threshold={threshold}): # the slope is 1 on [-threshold, threshold], edges included
             super().__init__(noise, deterministic)
-            self.threshold = _check_positive('threshold', threshold)
+            self.threshold = check_number('threshold', threshold, positive=True)
         def proxy(self, a): return a.clamp(-self.threshold, self.threshold)
         def slope(self, a): return torch.where(a.abs() <= self.threshold, 1., a.clamp(0., 0.))   # 0 outside, NaN kept
 '''

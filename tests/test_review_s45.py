@@ -92,7 +92,7 @@ def test_straight_through_stochastic_can_be_set():
     assert e.deterministic and not e.stochastic
     e.stochastic = True
     assert not e.deterministic and e.stochastic
-    with pytest.raises(ValueError, match="stochastic must be true or false, got 0"): e.stochastic = 0
+    with pytest.raises(ValueError, match="stochastic must be True or False, got 0"): e.stochastic = 0
 
 
 def test_adf_std_keeps_nan():

@@ -221,7 +221,7 @@ def test_batch_size_beyond_the_training_examples(capsys, tmp_path):
 
 @pytest.mark.parametrize('args,msg', [
     (['--estimator', 'reste:o=abc'], "estimator 'reste:o=abc': o must be a finite number, got 'abc'"),
-    (['--estimator', 'st:deterministic=maybe'], "estimator 'st:deterministic=maybe': deterministic must be true or false, got 'maybe'"),
+    (['--estimator', 'st:deterministic=maybe'], "estimator 'st:deterministic=maybe': deterministic must be True or False, got 'maybe'"),
     (['--optimizer', 'bop:gamma=abc'], "optimizer 'bop:gamma=abc': gamma must be in (0, 1], got 'abc'"),
     (['--optimizer', 'bayesbinn:temperature=-1', '--lr', '0.01'], "optimizer 'bayesbinn:temperature=-1': temperature must be a positive number, got -1"),
     (['--estimator', 'nope'], "sbn-train: error: unknown estimator 'nope'"), (['--estimator', 'psa:foo=1'], "sbn-train: error: estimator 'psa' has no parameter foo")])
