@@ -48,8 +48,7 @@ def bench_problem(net_name:str, # a key of `BENCH_NETS`
                  ):
     "`(net, x, y)` of a benchmark case: random inputs and labels, drawn from `seed` without touching the caller's random state."
     dev = _check_problem(net_name, batch, device, seed)
-    with torch.random.fork_rng(devices=[torch.cuda.current_device() if dev.index is None else dev.index] if dev.type == 'cuda' else []):
-        torch.manual_seed(seed)
+    with seeded(seed, dev):
         if net_name == 'fc':
             net, shape, batch = SBNMLP([784, 512, 512, 10], loss='cross_entropy', dtype=dtype, device=device), (784,), batch or 128
         else:

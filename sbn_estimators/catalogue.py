@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from .estimators import ESTIMATORS, ALIASES, LocalEstimator, estimator, estimator_params, list_estimators
 from .gradeval import read_report
-from .core import check_count
+from .core import check_count, seeded
 from .sbn import _check_cpu_seed
 
 # %% ../nbs/90_catalogue.ipynb #bc9b5d9d
@@ -225,8 +225,7 @@ def forward_backward(name:str, # registry name of a local estimator
     est = estimator(name)
     if not isinstance(est, LocalEstimator): raise ValueError(f"{name!r} is a network-level estimator: it has no activation to plot")
     x = a.detach().to(torch.float64).expand(samples, -1).clone().requires_grad_()
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with seeded(seed, x.device):
         out = est(x)
     out.sum().backward()
     return out.detach().mean(0), x.grad.mean(0)

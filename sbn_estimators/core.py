@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['NOISES', 'LOSSES', 'Noise', 'noise_dtype', 'LogisticNoise', 'NormalNoise', 'UniformNoise', 'TriangularNoise',
            'get_noise', 'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite',
-           'check_count', 'check_counts', 'check_number', 'check_flag', 'check_device', 'values_checked',
+           'check_count', 'check_counts', 'check_number', 'check_flag', 'seeded', 'check_device', 'values_checked',
            'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model', 'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
@@ -252,6 +252,18 @@ def check_flag(name:str, # the argument's name, for the message
     "`v`, or a `ValueError` naming argument `name` unless it is True or False (a truthy 'no' or 1 is not)."
     if not isinstance(v, bool): raise ValueError(f"{name} must be True or False" + (f" ({hint})" if hint else '') + f", got {v!r}")
     return v
+
+@contextlib.contextmanager
+def seeded(seed:int, # the seed, in 0..2**64-1 (the caller checks it: a CPU generator reads only its low 32 bits)
+           device=None # where the block draws: a CUDA device's generator is seeded and restored too (None or the CPU: the CPU's only)
+          ):
+    "Within the block the global generators (CPU, and `device`'s if CUDA) draw from `seed`, as after `torch.manual_seed(seed)`; after it they go on as if the block had not run."
+    cuda = [torch.device(device)] if device is not None and torch.device(device).type == 'cuda' else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(seed)
+        for d in cuda:
+            with torch.cuda.device(d): torch.cuda.manual_seed(seed)
+        yield
 
 # %% ../nbs/00_core.ipynb #95796de7
 def _device_problem(d, types=None) -> str:

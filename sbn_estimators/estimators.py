@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from .core import *
 from .sbn import *
-from .sbn import _check_seed
+from .sbn import _check_cpu_seed
 from .exact import *
 
 # %% ../nbs/03_estimators.ipynb #9ac411f3
@@ -474,13 +474,9 @@ def draw_input_estimates(net:SBNModel, # the network, an `SBNModel`
                         ) -> torch.Tensor:
     "`[copies, B*d]`: independent estimates of d(mean loss)/dx, from one call on the examples repeated `copies` times."
     check_count('copies', copies)
-    seed = _check_seed(seed, 2**32)   # as sbn-gradeval's: 1.5 or True would seed as 1
+    seed = _check_cpu_seed(seed)   # as sbn-gradeval's: 1.5 or True would seed as 1
     net.check_data(x, y)
-    cuda = [x.device] if x.device.type == 'cuda' else []
-    with torch.random.fork_rng(devices=cuda):   # as `forward_backward` and `build`: the caller's random numbers stay as they were
-        torch.random.default_generator.manual_seed(seed)
-        for d in cuda:
-            with torch.cuda.device(d): torch.cuda.manual_seed(seed)   # the streams torch.manual_seed(seed) gives, on x's device only
+    with seeded(seed, x.device):   # as `forward_backward` and `build`: the caller's random numbers stay as they were
         rep = lambda t: t.repeat(copies, *[1] * (t.dim() - 1))
         xr = rep(x).detach().requires_grad_()
         est.surrogate(net, xr, rep(y)).backward()

@@ -16,7 +16,7 @@ from .estimators import *
 from .layers import BinaryActivation, binary_eval_mode
 from .gradeval import _cosines, _estimator_label, _unique_labels
 from .straight_through import sign_pm
-from .data import _check_seed
+from .sbn import _check_seed, _check_cpu_seed
 
 # %% ../nbs/04a_mismatch.ipynb #18bd8ce4
 def _check_params(params):
@@ -231,7 +231,7 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
         raise ValueError(f"samples must be an integer >= 2 (two halves of samples // 2 antithetic pairs), got {samples!r}")
     if isinstance(rel_sigma, bool) or not isinstance(rel_sigma, numbers.Real) or not 0 < rel_sigma < math.inf:
         raise ValueError(f"rel_sigma must be a positive finite number (relative to the rms of each layer's weights), got {rel_sigma!r}")
-    _check_seed(seed, 2**32)
+    _check_cpu_seed(seed)
     params = dict(model.named_parameters())
     names = weight_names(model) if names is None else names
     if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names or not all(n in params for n in names):

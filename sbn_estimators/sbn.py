@@ -301,8 +301,7 @@ def init_sbn_(net:SBNMLP, # the network, changed in place and returned
     g = torch.Generator().manual_seed(seed)   # drawn and normalised in float64 whatever the network's dtype, then cast:
     Wb = [[(2 * torch.rand(p.shape, generator=g, dtype=torch.float64) - 1).to(X.device) for p in (l.weight, l.bias)]
           for l in net.layers]                 # a float32 network gets the float64 network's weights, rounded
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with seeded(seed, X.device):
         h = X.double().expand(samples, *X.shape)
         for k, (Wk, bk) in enumerate(Wb):
             a = linear(h, Wk, bk).flatten(0, -2)

@@ -343,16 +343,6 @@ def _eval_setup(model, data, split, samples, batch_size, device):
     dtype = next(model.parameters()).dtype
     return X, y, loss_fn, device, dtype
 
-@contextmanager
-def _seeded_rng(s:int, device):
-    "Within the block the global generators (CPU, and `device`'s if CUDA) draw from seed `s`; after it they go on as if the block had not run."
-    cuda = [device] if device.type == 'cuda' else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.random.default_generator.manual_seed(s)
-        for d in cuda:
-            with torch.cuda.device(d): torch.cuda.manual_seed(s)
-        yield
-
 @torch.no_grad()
 def evaluate(model:nn.Module, # the network: an SBN model or one of binary units (evaluated in eval mode, its mode restored after)
              data:Data, # the dataset (`load_data`, `get_data`)
@@ -367,7 +357,7 @@ def evaluate(model:nn.Module, # the network: an SBN model or one of binary units
     "Expected loss, expected / ensemble / deterministic accuracy, and the deterministic network's loss, of `model` on a split."
     if seed is not None: _check_cpu_seed(seed)
     X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
-    with _seeded_rng(seed, device) if seed is not None else nullcontext():
+    with seeded(seed, device) if seed is not None else nullcontext():
         return _evaluate(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype)
 
 def _evaluate(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype):
@@ -828,7 +818,7 @@ def _eval_rng(seed:int, epochs:int, device):
     # same epochs (see **Evaluation**); seeds 0 and 1, whose last term is 0, draw as in earlier versions. These 32 bits may meet a training generator's
     # (seed 0's data order of epoch e is seeded e, as its evaluation after e epochs): a permutation, and the units' noise.
     s = (2**63 + seed * 2**31 + epochs + (seed // 2) * _EVAL_K) % 2**64
-    with _seeded_rng(s, device): yield
+    with seeded(s, device): yield
 
 def _test(model, data, cfg, device, opt=None, epochs=0, progress=False):
     "Test metrics of the weights to evaluate, drawn from the evaluation stream of (seed, `epochs` trained)."
