@@ -24,19 +24,6 @@ def bernoulli_weights(eta:torch.Tensor, # latent weights = logits, P(w = +1) = s
     return straight_through(w, eta, torch.full_like(eta, 2.))
 
 # %% ../nbs/07_binary_weights.ipynb #2d16bea9
-def _positive(name, v, none=False): # `none`: None is valid too (and kept)
-    if none and v is None: return None
-    if isinstance(v, torch.Tensor) and v.ndim == 0: v = v.item()   # a 0-d tensor, as torch's optimizers take
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (v > 0 and math.isfinite(v)):
-        raise ValueError(f"{name} must be a positive number{' or None' if none else ''}, got {v!r}")
-    return float(v)
-
-def _finite(name, v, lo=None):
-    if isinstance(v, torch.Tensor) and v.ndim == 0: v = v.item()
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or (lo is not None and v < lo):
-        raise ValueError(f"{name} must be a finite number{'' if lo is None else f' >= {lo}'}, got {v!r}")
-    return float(v)
-
 def _binary_flag(g, where, default):
     "A param group's `binary` flag (`default` if absent), refused unless True or False (a truthy 'no' or 1 would pass as binary)."
     return check_flag(f'binary{where}', g.get('binary', default))

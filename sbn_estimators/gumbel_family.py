@@ -16,12 +16,6 @@ from .straight_through import straight_through
 from .relaxed import Concrete, _check_tau, _TAU_RANGE
 
 # %% ../nbs/16_gumbel_family.ipynb #6cfe417a
-def _check_nonnegative(name, v):
-    "`v` as a float; ValueError unless it is a finite real number >= 0 (booleans refused)."
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 <= v < math.inf):
-        raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-    return float(v)
-
 class CategoricalST(LocalEstimator):
     "A ±1 unit as the 2-class categorical with logits (a, 0): sampled state forward, backward `slope(a, x)` times g'(x)."
     def __init__(self): super().__init__('logistic')

@@ -74,13 +74,6 @@ def straight_through(x_hat:torch.Tensor, # forward values (no gradient needed)
     return x_hat + (_SlopeZero if traced else _SlopeZeroFwd).apply(a, slope)   # other shapes or dtypes: broadcast and promoted as the formula does
 
 # %% ../nbs/05_straight_through.ipynb #73cf7f82
-def _check_positive(name, value, low=0., high=math.inf):
-    "`value` as a float; ValueError unless it is a finite real number > 0 (and in [low, high] when those are given); booleans refused."
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < value < math.inf and low <= value <= high):
-        valid = 'a positive number' if (low, high) == (0., math.inf) else f"a number in {'(0' if low == 0 else f'[{low:g}'}, {high:g}]"
-        raise ValueError(f"{name} must be {valid}, got {value!r}")
-    return float(value)
-
 class StraightThrough(LocalEstimator):
     "±1 forward (sampled with `noise`, or `sign` if `deterministic`); backward `self.slope(a)`."
     def __init__(self, noise='logistic', # noise of the stochastic forward (see `NOISES`)
