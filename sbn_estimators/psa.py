@@ -12,7 +12,6 @@ __all__ = ['PSA_CHUNK', 'PSA_BACKENDS', 'PSA_COMPILE_MIN', 'PSA_HEAD_CHUNK', 'PS
 import contextlib, contextvars, functools, math, os, types, warnings
 import torch
 from torch.torch_version import TorchVersion
-from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 from .core import *
 from .core import _values, _autocast_on
