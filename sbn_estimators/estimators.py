@@ -258,6 +258,7 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
     "The estimator registered as `name` (an alias, or a spec `'name:key=value,...'`), made with `params`."
     if not isinstance(name, str): raise ValueError(f"estimator must be a name or spec string like 'st' or 'reste:o=3', got {name!r}")
     name = name.strip()
+    given_as = name
     if any(c in name for c in ':,='):   # a spec, as the commands read it
         specs = parse_estimator_specs(name)
         if len(specs) > 1: raise ValueError(f"one estimator expected, but {name!r} names more than one ({', '.join(n for n, _ in specs)}); "
@@ -273,7 +274,11 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
         accepted = ', '.join(f'{k}={p.default!r}' for k, p in sig.items()) or 'none'
         raise ValueError(f"estimator {name!r} has no parameter {', '.join(unknown)}; valid parameters: {accepted}")
     none = lambda k, v: isinstance(v, str) and v.lower() == 'none' and sig[k].default is None   # a spec's 'None'
-    est = cls(**{k: None if none(k, v) else v for k, v in params.items()})
+    try: est = cls(**{k: None if none(k, v) else v for k, v in params.items()})
+    except ValueError as e:   # a bad value: name the estimator it is for (a command makes several)
+        spec = given_as if not params or given_as != name else f"{name}:{','.join(f'{k}={v}' for k, v in params.items())}"
+        if str(e).startswith(f"estimator {name!r}") or str(e).startswith(f"estimator {spec!r}"): raise
+        raise ValueError(f"estimator {spec!r}: {e}") from None
     est.hparams()   # a plugin's parameter not kept under its name is reported now, not when a run records the spec
     return est
 

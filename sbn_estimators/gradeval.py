@@ -423,7 +423,7 @@ def _parser():
     p.add_argument('--plot', default='gradeval.png', help="figure file, .png, .pdf, .svg, ..., replaced if it exists (default: %(default)s)")
     p.add_argument('--threads', type=cli.positive_int, default=1, help="CPU threads for torch, >= 1 (default: %(default)s; the "
                    "tensors are small, so more threads mostly add synchronisation)")
-    p.add_argument('--no-progress', action='store_true', help="no progress bar and no per-estimator lines on stderr")
+    p.add_argument('--quiet', '--no-progress', dest='quiet', action='store_true', help="no progress bar and no per-estimator lines on stderr (as sbn-train --quiet)")
     p.add_argument('--list', action='store_true', help="list the estimators with their parameters and defaults, then exit")
     p.add_argument('--plugins', default='', help="comma-separated modules or .py files to import first; they register estimators (see load_plugins)")
     p.add_argument('--resume', action='store_true', help="continue an interrupted run: reuse the estimators saved in JSON.partial")
@@ -503,7 +503,7 @@ def _main(a):
             net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
         def save(r):   # after every estimator: an interrupted run loses nothing it finished
             cli.save_json(partial, {**head, **r}); a.wrote_partial = True
-        report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.no_progress,
+        report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.quiet,
                                  resume=saved, on_estimator=save)
         report = {**head, **report, 'environment': cli.environment()}   # not in the partial report: --resume never compares it
         print(report_table(report))

@@ -221,10 +221,7 @@ class TrainConfig:
         bad = sorted(set(opt_params) - set(OPTIMIZER_PARAMS[opt_name]))
         if bad: raise ValueError(f"optimizer {opt_name!r} has no parameter {', '.join(bad)}; valid parameters: "
                                  + (', '.join(f'{k}={v!r}' for k, v in OPTIMIZER_PARAMS[opt_name].items()) or 'none'))
-        try: est = estimator(self.estimator)
-        except ValueError as e:   # a bad value: name the spec it is in, as the model's errors do
-            if str(e).startswith(('unknown estimator', 'estimator ')) or repr(self.estimator) in str(e): raise
-            raise ValueError(f"estimator {self.estimator!r}: {e}") from None
+        est = estimator(self.estimator)   # a bad value's error names the spec it is in (`estimator`)
         name, params = _split_spec(self.model, 'model')
         entry = model_entry(name)
         check_compatible(est, name, params)
