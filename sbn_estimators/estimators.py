@@ -197,17 +197,30 @@ def _definition(obj):
 
 def _library(module:str) -> bool: return module.startswith('sbn_estimators.')
 
+def _source_file(obj):
+    "The resolved path of the file `obj`'s module was run from, or None (a notebook's cells, a module made in memory)."
+    f = getattr(sys.modules.get(getattr(inspect.unwrap(obj), '__module__', None)), '__file__', None)
+    return Path(f).resolve() if f else None
+
 def _same_definition(held, new) -> bool:
-    "Whether `new` is `held` defined again: a re-run cell (same module and name), or a page running the code its module exports (same name and definition). Another module never replaces the library's own."
+    "Whether `new` is `held` defined again: a re-run cell or a re-run plugin file (same module and name, or the same file), or a page running the code its module exports (same name and definition). Another module never replaces the library's own, and a plugin's class is replaced only from its own file: alike code in another file may read other module globals."
     if held.__qualname__ != new.__qualname__: return False
     if held.__module__ == new.__module__: return True
     if _library(held.__module__) and not (new.__module__ == '__main__' or _library(new.__module__)): return False   # a plugin's copy
+    if not all(_library(m) or m == '__main__' for m in (held.__module__, new.__module__)):   # a plugin's or a module of one's own
+        return _source_file(held) is not None and _source_file(held) == _source_file(new)
     return _definition(held) == _definition(new)
+
+def _held_by(held, new) -> str:
+    "Who holds a refused name, for its error: module and name, and both files where they differ."
+    a, b = _source_file(held), _source_file(new)
+    where = f" (defined in {a}; refused from {b or new.__module__}: code of another file takes a name of its own)" if a != b and (a or b) else ''
+    return f"{held.__module__}.{held.__qualname__}{where}"
 
 def register_estimator(name:str, # lowercase registry name
                        aliases:tuple=() # other names for the same estimator: a tuple or list of names, e.g. `('dst',)`
                       ):
-    "Class decorator: register an `Estimator` subclass under `name`; a name held by another class is refused (the same class defined again replaces it)."
+    "Class decorator: register an `Estimator` subclass under `name`; a name held by another class is refused (the same class defined again, by a re-run cell or its own file run again, replaces it)."
     if not isinstance(name, str): raise ValueError(f"name: an estimator's name is a lowercase identifier (a string), got {name!r}")
     if isinstance(aliases, str) or not isinstance(aliases, (tuple, list)):
         raise ValueError(f"aliases: a tuple or list of names, got {aliases!r}" + (f"; for one alias write aliases=({aliases!r},)" if isinstance(aliases, str) else ''))
@@ -229,7 +242,7 @@ def register_estimator(name:str, # lowercase registry name
         for n in names:
             held = ESTIMATORS.get(ALIASES.get(n, n))
             if held is not None and held is not cls and not _same_definition(held, cls):
-                raise ValueError(f"estimator name {n!r} is already registered by {held.__module__}.{held.__qualname__}")
+                raise ValueError(f"estimator name {n!r} is already registered by {_held_by(held, cls)}")
         cls.name = name
         ESTIMATORS[name] = cls
         ALIASES.update({a: name for a in aliases})

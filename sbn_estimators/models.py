@@ -23,7 +23,7 @@ from .binary_weights import BinaryWeightConv2d, binary_weight_layers
 from .reste import ReSTE
 
 # %% ../nbs/12_models.ipynb #53bed742
-from .estimators import _same_definition
+from .estimators import _same_definition, _held_by
 
 # %% ../nbs/12_models.ipynb #dc3fef79
 @dataclasses.dataclass
@@ -68,7 +68,7 @@ def register_model(name:str, # lowercase registry name
         if not callable(build): raise ValueError(f"model {name!r} must be registered with a callable builder, got {build!r}")
         held = MODELS.get(name)
         if held is not None and not _same_definition(held.build, build):
-            raise ValueError(f"model name {name!r} is already registered by {held.build.__module__}.{held.build.__qualname__}")
+            raise ValueError(f"model name {name!r} is already registered by {_held_by(held.build, build)}")
         skip = {'self', 'act', 'est', 'in_shape', 'n_out', 'in_channels', 'in_features'}
         sig = {k: p for k, p in inspect.signature(params or build).parameters.items() if k not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
         need = [k for k, p in sig.items() if p.default is p.empty]
@@ -116,7 +116,7 @@ def register_transform(name:str # lowercase registry name, as stages name it (e.
         if not callable(fn): raise ValueError(f"transform {name!r} must be a callable fn(model) -> model, got {fn!r}")
         held = MODEL_TRANSFORMS.get(name)
         if held is not None and not _same_definition(held, fn):
-            raise ValueError(f"transform name {name!r} is already registered by {held.__module__}.{held.__qualname__}")
+            raise ValueError(f"transform name {name!r} is already registered by {_held_by(held, fn)}")
         MODEL_TRANSFORMS[name] = fn
         return fn
     return _register
