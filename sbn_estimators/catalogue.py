@@ -184,6 +184,18 @@ def derivation_label(name:str # a registered estimator's name or alias (`list_es
     return f"{_page_title(inspect.getmodule(cls))}: {cls.__qualname__}"
 
 # %% ../nbs/90_catalogue.ipynb #4199081c
+def _entry_problems(n:str, e, references:dict=None, check_registered:bool=True) -> list:
+    "What is wrong with the catalogue entry `e` of estimator `n` (`check_catalogue`'s rules for one entry; `load_plugins` runs them on a plugin's)."
+    if not isinstance(e, dict): return [f'{n}: entry must be a dict, got {type(e).__name__}']
+    references = REFERENCES if references is None else references
+    problems = [f'{n}: catalogue entry names no registered estimator'] if check_registered and n not in ESTIMATORS else []
+    problems += [f'{n}: cites {k!r}, which is not in REFERENCES' for k in e.get('refs', ()) if k not in references]   # no 'refs': named below
+    problems += [f'{n}: entry lacks {k!r}' for k in ('cost', 'unbiased', 'refs') if k not in e]
+    if n in ESTIMATORS:
+        need = ('forward', 'backward') if estimator_kind(n) == 'local' else ('estimate',)
+        problems += [f'{n}: {estimator_kind(n)} estimator, entry lacks {k!r}' for k in need if k not in e]
+    return problems
+
 def check_catalogue(catalogue:dict=None, # name -> entry (default `CATALOGUE`)
                     references:dict=None # key -> paper (default `REFERENCES`)
                    ):
@@ -193,12 +205,7 @@ def check_catalogue(catalogue:dict=None, # name -> entry (default `CATALOGUE`)
     list_estimators()
     problems = [f'{n}: registered but has no catalogue entry' for n in ESTIMATORS if n not in catalogue]
     problems += [f'{n}: catalogue entry names no registered estimator' for n in catalogue if n not in ESTIMATORS]
-    for n, e in catalogue.items():
-        problems += [f'{n}: cites {k!r}, which is not in REFERENCES' for k in e.get('refs', ()) if k not in references]   # no 'refs': named below
-        problems += [f'{n}: entry lacks {k!r}' for k in ('cost', 'unbiased', 'refs') if k not in e]
-        if n in ESTIMATORS:
-            need = ('forward', 'backward') if estimator_kind(n) == 'local' else ('estimate',)
-            problems += [f'{n}: {estimator_kind(n)} estimator, entry lacks {k!r}' for k in need if k not in e]
+    for n, e in catalogue.items(): problems += _entry_problems(n, e, references, check_registered=False)
     if problems: raise ValueError('estimator catalogue out of date:\n' + '\n'.join(problems))
 
 # %% ../nbs/90_catalogue.ipynb #35d6296d
@@ -307,6 +314,8 @@ def estimator_card(name:str, # registry name
     "Markdown of the catalogue card of the estimator registered as `name` (an alias gives its estimator's card); each parameter with its default and its meaning, the comment of its constructor's parameter."
     name = _registered(name)
     if name not in CATALOGUE: raise ValueError(f"estimator {name!r} has no catalogue entry: add one to CATALOGUE")
+    problems = _entry_problems(name, CATALOGUE[name])
+    if problems: raise ValueError(f"estimator {name!r}: its catalogue entry is incomplete ({'; '.join(problems)}); check_catalogue lists what every entry holds")
     e, kind = CATALOGUE[name], estimator_kind(name)
     aliases = [a for a, n in ALIASES.items() if n == name]
     doc = inspect.getdoc(ESTIMATORS[name]) or ''

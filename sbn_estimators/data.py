@@ -6,7 +6,7 @@
 __all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'IDX_STEMS', 'IDX_DATASETS', 'DATASETS', 'Data', 'train_val_split', 'load_digits',
            'digits_data', 'cos_dataset', 'flip_crop', 'DataNotFoundError', 'read_cifar10', 'write_fake_cifar10',
            'cifar10_data', 'read_idx', 'write_idx', 'idx_folders', 'verify_idx', 'read_idx_dataset', 'idx_data',
-           'fashion_mnist_data', 'mnist_data', 'get_data']
+           'fashion_mnist_data', 'mnist_data', 'register_dataset', 'get_data']
 
 # %% ../nbs/13_data.ipynb #9de116f8
 import gzip, hashlib, importlib.resources, inspect, math, pickle, struct, weakref, zlib
@@ -468,6 +468,22 @@ def mnist_data(seed:int=0, root=None, val:float|int=0.1, flatten:bool=True, scal
 # %% ../nbs/13_data.ipynb #3ef9d6f2
 DATASETS = {'digits': digits_data, 'cos': cos_dataset, 'cifar10': cifar10_data,
             'fashion_mnist': fashion_mnist_data, 'mnist': mnist_data}
+
+def register_dataset(name:str # lowercase registry name, as `get_data` and `sbn-train --data` name it
+                    ):
+    "Decorator: register `load(seed=0, **params) -> Data` as dataset `name` in `DATASETS`; a name held by another loader is refused (the same loader defined again, by a re-run cell or its own file run again, replaces it)."
+    from .estimators import _same_definition, _held_by   # the rules of the other registries
+    if not (isinstance(name, str) and name.isidentifier() and name == name.lower()):
+        raise ValueError(f"dataset names are non-empty lowercase identifiers (letters, digits, underscore), got {name!r}")
+    def _register(load):
+        if not callable(load) or not hasattr(load, '__qualname__'):
+            raise ValueError(f"dataset {name!r} must be registered with a function load(seed=0, **params) -> Data, got {load!r}")
+        held = DATASETS.get(name)
+        if held is not None and held is not load and not _same_definition(held, load):
+            raise ValueError(f"dataset name {name!r} is already registered by {_held_by(held, load)}")
+        DATASETS[name] = load
+        return load
+    return _register
 
 def get_data(name:str='digits', # one of `DATASETS`
              seed:int=0, # seed of the train/validation split, in 0..2**32-1 (cos: 0..2**31-1)

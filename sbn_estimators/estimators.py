@@ -352,15 +352,22 @@ def _load_file(item:str) -> str:
     path = Path(item).expanduser().resolve()
     if not path.is_file(): raise ValueError(f"plugin {item!r}: {'a directory, not a .py file' if path.is_dir() else 'no such file'}")
     name = _file_module(path)
-    if name not in sys.modules:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    old = sys.modules.get(name)
+    if old is None or _FILE_HASHES.get(name) != digest:   # new, or edited since it ran: run it (again; its classes replace their earlier selves)
         module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path))
         sys.modules[name] = module
         try: module.__spec__.loader.exec_module(module)
         except BaseException as e:
-            del sys.modules[name]   # half run (Ctrl-C too): a retry imports it again
+            if old is None: del sys.modules[name]   # half run (Ctrl-C too): a retry imports it again
+            else: sys.modules[name] = old
             if isinstance(e, (Exception, SystemExit)): raise _plugin_error(item, e) from e   # a plugin that calls sys.exit must not end the command silently
             raise
+        _FILE_HASHES[name] = digest
     return str(path)
+
+_FILE_HASHES = {} # a plugin file's module -> the sha256 of the text it ran: an edited file runs again
+_FILE_ENTRIES = {} # a plugin file's module -> the book entries it added (`_restoring`): its edited text may change them
 
 def _load_module(item:str) -> str:
     if item.lower().endswith('.py'): raise ValueError(f"plugin {item!r}: a plugin file's name must end in '.py' (lowercase)")
@@ -380,15 +387,23 @@ def _load_module(item:str) -> str:
 def _restoring(load, item:str) -> str:
     "`load(item)`; a plugin that fails, or changes an entry of the catalogue it found there, leaves the registries and the catalogue as they were."
     from sbn_estimators.models import MODELS, MODEL_TRANSFORMS
-    from sbn_estimators.catalogue import CATALOGUE, REFERENCES
-    saved = [(r, dict(r)) for r in (ESTIMATORS, ALIASES, MODELS, MODEL_TRANSFORMS)]
-    books = [(n, r, copy.deepcopy(r)) for n, r in (('CATALOGUE', CATALOGUE), ('REFERENCES', REFERENCES))]
+    from sbn_estimators.catalogue import CATALOGUE, REFERENCES, DATA_REFS, MODEL_REFS, _entry_problems
+    from sbn_estimators.data import DATASETS
+    saved = [(r, dict(r)) for r in (ESTIMATORS, ALIASES, MODELS, MODEL_TRANSFORMS, DATASETS)]
+    books = [(n, r, copy.deepcopy(r) if n != 'DATASETS' else dict(r))   # DATASETS: its loaders, compared as themselves
+             for n, r in (('CATALOGUE', CATALOGUE), ('REFERENCES', REFERENCES), ('DATA_REFS', DATA_REFS), ('MODEL_REFS', MODEL_REFS), ('DATASETS', DATASETS))]
     try:
         out = load(item)
-        changed = [f'{n}[{k!r}]' for n, r, s in books for k in s if k not in r or r[k] != s[k]]
-        if changed:
-            sys.modules.pop(_file_module(Path(out)) if load is _load_file else item, None)   # refused: a retry imports it again
-            raise ValueError(f"plugin {item!r} changed {', '.join(changed)}; a plugin adds entries for what it registers, and leaves those it found as they are")
+        module = _file_module(Path(out)) if load is _load_file else item
+        own = _FILE_ENTRIES.get(module, set())   # what an earlier run of the same file added: an edited file may change it
+        changed = [f'{n}[{k!r}]' for n, r, s in books for k in s if (n, k) not in own and (k not in r or r[k] is not s[k] and r[k] != s[k])]
+        added = {(n, k) for n, r, s in books for k in r if k not in s}
+        problems = [p for n, k in sorted(added | own) if n == 'CATALOGUE' and k in CATALOGUE for p in _entry_problems(k, CATALOGUE[k])]
+        if changed or problems:
+            sys.modules.pop(module, None)   # refused: a retry imports it again
+            if changed: raise ValueError(f"plugin {item!r} changed {', '.join(changed)}; a plugin adds entries for what it registers, and leaves those it found as they are")
+            raise ValueError(f"plugin {item!r}: its catalogue entries are incomplete ({'; '.join(problems)}); see check_catalogue")
+        if load is _load_file: _FILE_ENTRIES[module] = own | added
         return out
     except BaseException:
         for r, s in saved: r.clear(); r.update(s)
@@ -409,11 +424,12 @@ def load_plugins(spec:str # comma-separated modules (`mypkg.estimators`) or `.py
 _LOADED_PLUGINS = [] # what each `load_plugins` call with plugins imported, in order: `cli.run_cli` reads those of its command
 
 def _given_plugins(err:ValueError, plugins:list) -> ValueError:
-    "`err` for a command that loaded `plugins`: an unknown estimator's hint to give --plugins becomes that they register no such name."
+    "`err` for a command that loaded `plugins`: an unknown estimator's (or dataset's) hint to give --plugins becomes that they register no such name."
     if not plugins or _PLUGINS_HINT not in str(err): return err
     named = ','.join(dict.fromkeys(plugins))
-    return ValueError(str(err).replace(_PLUGINS_HINT, f"the plugins loaded ({named}) register no estimator of that name: "
-                                       "check the name their register_estimator gives, or give --plugins the module or file that registers it"))
+    what = 'dataset' if str(err).startswith('unknown data') else 'model' if str(err).startswith('unknown model') else 'estimator'
+    return ValueError(str(err).replace(_PLUGINS_HINT, f"the plugins loaded ({named}) register no {what} of that name: "
+                                       f"check the name their register_{what} gives, or give --plugins the module or file that registers it"))
 
 # %% ../nbs/03_estimators.ipynb #07361abd
 @register_estimator('exact')

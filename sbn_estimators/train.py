@@ -189,7 +189,7 @@ class TrainConfig:
         opt_name, opt_params = _split_spec(self.optimizer, 'optimizer')
         for name, valid in (('optimizer', tuple(OPTIMIZERS)), ('schedule', SCHEDULES), ('init', INITS), ('data', tuple(DATASETS))):
             value = opt_name if name == 'optimizer' else getattr(self, name)
-            if value not in valid: raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+            if value not in valid: raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}" + (f"; {sys.modules[estimator.__module__]._PLUGINS_HINT}" if name == 'data' else ''))
         for name in ('epochs', 'batch_size', 'eval_samples'):
             if getattr(self, name) < 1: raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         for name in ('n_train', 'n_test'):
@@ -1230,7 +1230,7 @@ def load_run(out, # a run folder of `train` / `sbn-train`
 
 # %% ../nbs/14_train.ipynb #1151033d
 _HELP = dict(
-    data='dataset: ' + ', '.join(DATASETS), data_dir="folder of the dataset's files, kept in config.json as an absolute path (default: the dataset's own place, e.g. "
+    data='dataset (see --list; --plugins adds those a plugin registers with register_dataset): ' + ', '.join(DATASETS), data_dir="folder of the dataset's files, kept in config.json as an absolute path (default: the dataset's own place, e.g. "
     "data/ in the working directory for cifar10, /usr/share/datasets/fashion-mnist for fashion_mnist)",
     download='download CIFAR-10 with torchvision if missing', normalize='CIFAR-10: ImageNet mean/std (ReSTE)',
     augment='random flip and crop of the training images (default: on where it applies, CIFAR-10 with a model that reads images; off elsewhere; --augment is refused where it does not apply, --no-augment is accepted everywhere; unset, config.json holds null)', val='validation fraction in [0, 1), or a whole count of examples (0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation; the validation set, --val, is not reduced: give --val too for a quick run)',
