@@ -189,7 +189,9 @@ def _latent_with_scale(w, alpha, scale):
 def import_binary(model:nn.Module, # a network of the exported one's architecture; its weights are replaced in place
                   exported:dict # what `export_binary` returned (or a `torch.load` of it)
                  ) -> nn.Module:
-    "Load `export_binary` output into `model` (same architecture): latent weights that deploy to exactly `alpha * sign` (`latent_from`)."
+    "Load `export_binary` output into `model` (same architecture; a `torch.compile`d one: into the module it wraps): latent weights that deploy to exactly `alpha * sign` (`latent_from`)."
+    given = model
+    if isinstance(getattr(model, '_orig_mod', None), nn.Module): model = model._orig_mod   # torch.compile's OptimizedModule, as save_sbn unwraps it
     state = {k: v for k, v in exported.items() if not k.endswith(('.bits', '.shape', '.scale'))}
     signs = binary_weight_layers(model)
     missing = [n for n in signs if f'{n}.weight.bits' not in exported]
@@ -214,14 +216,15 @@ def import_binary(model:nn.Module, # a network of the exported one's architectur
         state[f'{name}.weight'] = latent
     try: model.load_state_dict(state)
     except RuntimeError as e: raise ValueError(f"exported weights do not fit this model: {e}") from None
-    return model
+    return given
 
 # %% ../nbs/11_layers.ipynb #c37e654b
 @torch.no_grad()
 def export_binary(model:nn.Module, # a network with binary-weight layers (`binary_weight_layers`)
                   check_x=None # optional input batch: check that the exported network predicts like `model` on it
                  ) -> dict:
-    "The model with its ±1 weights as packed bits and scales, every other tensor as stored: a dict of tensors."
+    "The model with its ±1 weights as packed bits and scales, every other tensor as stored: a dict of tensors (of the module a `torch.compile`d model wraps: its keys fit the plain model)."
+    if isinstance(getattr(model, '_orig_mod', None), nn.Module): model = model._orig_mod   # torch.compile's OptimizedModule, as save_sbn unwraps it
     signs = binary_weight_layers(model)
     out = {}
     for name, m in signs.items():

@@ -497,6 +497,9 @@ def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt
             ck = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise ValueError(f"{path} is corrupted or not a checkpoint (torch.load failed: {str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if isinstance(ck, dict) and ck.get('format') != CHECKPOINT_FORMAT and any(isinstance(k, str) and k.endswith('.weight.bits') for k in ck):
+        raise ValueError(f"{path} holds ±1 weights as packed bits (`export_binary`, sbn-train --export), not an sbn-train checkpoint: load it into "
+                         f"the run's network with import_binary(load_run(folder, 'last.pt')[0], torch.load(path, weights_only=True))")
     if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an sbn-train checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     for k, t, what in (('epoch', int, 'an integer >= 0'), ('stage', int, 'an integer >= 0'), ('stage_epoch', int, 'an integer >= 0'),
@@ -1061,6 +1064,23 @@ def _scheduled(model:nn.Module, est) -> list:
         if isinstance(m, Estimator): found.setdefault(type(m), m)
     return list(found.values())
 
+def _schedule(cfg:TrainConfig, model:nn.Module, est, epoch:int, epochs:int):
+    "With `cfg.est_schedule`: the schedule (`on_epoch`) of every estimator `_scheduled` finds, at the start of `epoch` (from 0) of `epochs`; what the trainer sets before each epoch, and `_restore` replays for a checkpoint's last one (it is not in any `state_dict`)."
+    if cfg.est_schedule:
+        for s in _scheduled(model, est): s.on_epoch(model, epoch, epochs)
+
+def _restore(cfg:TrainConfig, model:nn.Module, est, ck:dict, name:str, device='cpu') -> nn.Module:
+    "`model` as checkpoint `ck` (file `name`) holds it: the transforms of its stages applied (on `device`), its weights loaded; `est` with the state it learned, and the estimators' schedule (`_schedule`) as at the checkpoint's last epoch. The trainer's resume and `load_run`."
+    plan = cfg.plan()
+    for st in plan[1:ck.get('stage', 0) + 1]:
+        if st['transform']: model = _transformed(st, model, est).to(device)
+    try: model.load_state_dict(ck['model'])
+    except RuntimeError as e: raise ValueError(f"{name} holds weights of a different model: {str(e).splitlines()[0]}") from None
+    est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks) has learned
+    done = ck['epoch'] if 'epoch' in ck else sum(s['epochs'] for s in plan[:ck.get('stage', 0) + 1])   # a stage-NAME.pt: its stage's end
+    if done: _schedule(cfg, model, est, done - 1, sum(s['epochs'] for s in plan))
+    return model
+
 def _check_one_process(est, world:int):
     "Under torchrun (`world` > 1): `ValueError` if `est` holds a state it learns as it trains (its `state_dict`: RODEO's control networks, REBAR's and RELAX's tuned scales, REINFORCE's moving average or NVIL baseline): each process would learn its own from its slice of the batch, with nothing averaging them, and a checkpoint keeps rank 0's only."
     state = est.state_dict()
@@ -1087,11 +1107,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
     if ck is not None:   # rebuild the architecture of the checkpoint's stage, then load it
         first, e_start, rows, best, results = ck['stage'], ck['stage_epoch'], ck['metrics'], ck['best'], ck['stages']
         best_epoch = ck.get('best_epoch')   # the epoch best.pt holds (not recorded by earlier versions)
-        for st in plan[1:first + 1]:
-            if st['transform']: model = _transformed(st, model, est).to(device)
-        try: model.load_state_dict(ck['model'])
-        except RuntimeError as e: raise ValueError(f"last.pt holds weights of a different model: {str(e).splitlines()[0]}") from None
-        est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks) has learned
+        model = _restore(cfg, model, est, ck, 'last.pt', device)
         if out is not None: _write_metrics(out / 'metrics.csv', rows)   # the checkpoint's: a stop between last.pt and metrics.csv lost a row
     record = _estimator_record(cfg)   # for the checkpoints and result.json
     if progress and rank == 0 and not smoke:   # the sizes an epoch's time and the evaluations depend on
@@ -1119,8 +1135,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         key = 'det_acc' if _evaluates_det(model, est) else 'acc'   # best.pt on the accuracy of the model as built (and trained)
         for e in range(e_start if resumed else 0, st['epochs']):
             g = done + e   # epoch of the whole run, from 0
-            if cfg.est_schedule:
-                for s in _scheduled(model, est): s.on_epoch(model, g, total_epochs)
+            _schedule(cfg, model, est, g, total_epochs)
             t0 = time.perf_counter()
             flips = torch.zeros((), dtype=torch.float64, device=device)   # the sum of the steps' flip ratios, on the device: read at the epoch's end
             run = torch.zeros(2, dtype=torch.float64, device=device)   # the epoch's sums of the loss and accuracy, on the device: read at its end
@@ -1214,7 +1229,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
 def load_run(out, # a run folder of `train` / `sbn-train`
              checkpoint:str='best.pt' # one of its checkpoints: best.pt, last.pt or stage-<name>.pt
             ) -> tuple:
-    "(model, cfg): the network of run `out` with the weights of `checkpoint`, on the CPU in evaluation mode, and the run's configuration; leaves the random state as it was."
+    "(model, cfg): the network of run `out` with the weights of `checkpoint` (and, with `est_schedule`, its estimators' schedule as at the checkpoint's epoch, as a resumed run sets it), on the CPU in evaluation mode, and the run's configuration; leaves the random state as it was."
     out = Path(out).expanduser()
     if not isinstance(checkpoint, str) or Path(checkpoint).name != checkpoint or not checkpoint.endswith('.pt'):
         raise ValueError(f"checkpoint must name a checkpoint file in the run folder (best.pt, last.pt, stage-<name>.pt), got {checkpoint!r}")
@@ -1224,8 +1239,7 @@ def load_run(out, # a run folder of `train` / `sbn-train`
     if diff: raise ValueError(f"{out}/{checkpoint} belongs to another run: its configuration differs from {out}/config.json ({diff})")
     with torch.random.fork_rng(devices=[]):   # building (and a stage's transform) initialises weights: the caller's random numbers stay as they were
         model, est = build(cfg, smoke_data(cfg))
-        model = _after_stages(cfg, model, est, ck.get('stage', 0))
-    model.load_state_dict(ck['model'])
+        model = _restore(cfg, model, est, ck, f'{out}/{checkpoint}')   # as the trainer resumes: the estimators' schedule too
     return model.eval(), cfg
 
 # %% ../nbs/14_train.ipynb #1151033d
