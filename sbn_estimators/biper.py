@@ -89,16 +89,18 @@ class BiPer(nn.Module):
         self._binarize = check_flag('binarize', v)
         self.binarized.fill_(self._binarize)
     def forward(self, latent): return biper_weights(latent, self.freq, self.binarize)
-    def _binary(self):
-        if not self.binarize: raise ValueError("BiPer weights in stage 1 (binarize=False) are sin(freq w), not binary: "
-                                               "binarize them (transform 'biper_binarize') before export")
+    def _binary(self, importing:bool=False):
+        if self.binarize: return
+        if importing: raise ValueError("BiPer weights in stage 1 (binarize=False) are sin(freq w), not binary: a model imports ±1 weights in stage 2 "
+                                       "only; apply the transform 'biper_binarize' to it before import_binary")
+        raise ValueError("BiPer weights in stage 1 (binarize=False) are sin(freq w), not binary: binarize them (transform 'biper_binarize') before export")
     def signs(self, latent):
         "The deployed ±1 weights sign(sin(freq latent))."
         self._binary()
         return sign_pm(torch.sin(_phase(latent, self.freq))).to(latent.dtype)   # the forward's phase: the same signs
     def latent_from(self, w):
         "A latent weight that deploys to the ±1 weights `w`: ±pi / (2 freq), the peaks of the sine."
-        self._binary()
+        self._binary(importing=True)
         if not torch.equal(w.abs(), torch.ones_like(w)):
             raise ValueError("BiPer deploys unscaled ±1 weights; its layers need scale='none'")
         return w * (math.pi / (2 * self.freq))

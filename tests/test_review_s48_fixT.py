@@ -64,3 +64,20 @@ def test_a_runs_binary_pt_is_named_and_loads_by_the_documented_recipe(tmp_path):
     x = load_data(cfg).input(load_data(cfg).splits['test'][0][:16])
     from sbn_estimators.layers import _det_outputs   # the deterministic network, as export_binary's check_x compares it
     torch.testing.assert_close(_det_outputs(m, x), _det_outputs(r['model'], x), rtol=1e-4, atol=1e-4)
+
+
+def test_import_of_biper_weights_into_stage_1_names_the_transform():
+    "Importing a BiPer export into a model still in stage 1 says to apply 'biper_binarize' before import_binary (not '... before export')."
+    import copy
+    from sbn_estimators.estimators import estimator
+    from sbn_estimators.models import get_model, MODEL_TRANSFORMS
+    from sbn_estimators.layers import export_binary, import_binary
+    torch.manual_seed(0)
+    est = estimator('approx_sign:deterministic=true')
+    sine = get_model('fmnist_biper_conv:width=4', est, in_shape=(1, 28, 28))
+    ex = export_binary(MODEL_TRANSFORMS['biper_binarize'](copy.deepcopy(sine), est))
+    with pytest.raises(ValueError, match=r"stage 1 .*a model imports ±1 weights in stage 2 only; apply the transform 'biper_binarize' to it before import_binary") as e:
+        import_binary(sine, ex)
+    assert 'before export' not in str(e.value)
+    import_binary(MODEL_TRANSFORMS['biper_binarize'](sine, est), ex)   # in stage 2: imported
+    with pytest.raises(ValueError, match=r"binarize them \(transform 'biper_binarize'\) before export"): export_binary(get_model('fmnist_biper_conv:width=4', est, in_shape=(1, 28, 28)))
