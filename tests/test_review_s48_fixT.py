@@ -81,3 +81,19 @@ def test_import_of_biper_weights_into_stage_1_names_the_transform():
     assert 'before export' not in str(e.value)
     import_binary(MODEL_TRANSFORMS['biper_binarize'](sine, est), ex)   # in stage 2: imported
     with pytest.raises(ValueError, match=r"binarize them \(transform 'biper_binarize'\) before export"): export_binary(get_model('fmnist_biper_conv:width=4', est, in_shape=(1, 28, 28)))
+
+
+def test_plot_metrics_replaces_the_file_only_when_complete(tmp_path, monkeypatch):
+    "curves.png is written atomically: a save that fails half-way leaves the earlier file (and no temporary) in the run folder."
+    from matplotlib.figure import Figure
+    from sbn_estimators.train import plot_metrics
+    rows = [dict(stage='main', epoch=e, train_loss=1., val_loss=1., train_acc=.5, val_acc=.5, val_ens_acc=.5, val_det_acc=.5, flip_ratio='') for e in (1, 2)]
+    (tmp_path / 'curves.png').write_bytes(b'earlier')
+    def broken(self, fname, **kw):
+        open(fname, 'wb').write(b'half'); raise OSError('disk full')
+    monkeypatch.setattr(Figure, 'savefig', broken)
+    with pytest.raises(OSError): plot_metrics(rows, tmp_path / 'curves.png')
+    assert (tmp_path / 'curves.png').read_bytes() == b'earlier' and sorted(p.name for p in tmp_path.iterdir()) == ['curves.png']
+    monkeypatch.undo()
+    plot_metrics(rows, tmp_path / 'curves.png')
+    assert (tmp_path / 'curves.png').read_bytes()[:4] == b'\x89PNG'
