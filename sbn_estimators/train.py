@@ -7,7 +7,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'RECIPES', 'CHECKPOINT_FORMAT', 'DATA_SHAPES', 'METRIC_COLUMNS', 'TrainConfig', 'Recipe', 'evaluate',
            'evaluate_posterior', 'make_optimizer', 'lr_factor', 'save_checkpoint', 'load_checkpoint', 'load_data',
            'smoke_data', 'build', 'summarize', 'plot_metrics', 'Diverged', 'train', 'selection_metric', 'load_run',
-           'config_from_args', 'list_text', 'train_cli', 'compare_estimators', 'format_comparison',
+           'evaluate_run', 'config_from_args', 'list_text', 'train_cli', 'compare_estimators', 'format_comparison',
            'plot_estimator_comparison']
 
 # %% ../nbs/14_train.ipynb #1de27acf
@@ -822,10 +822,15 @@ def _eval_rng(seed:int, epochs:int, device):
     s = (2**63 + seed * 2**31 + epochs + (seed // 2) * _EVAL_K) % 2**64
     with seeded(s, device): yield
 
+def _run_evaluation(model, data, cfg, split:str, epochs:int, device, progress=False) -> dict:
+    "`evaluate` of `model` on `split` with `cfg`'s samples and amp, drawn from the evaluation stream of (`cfg.seed`, `epochs` trained): every evaluation of a run (the validations, the tests), and `evaluate_run`'s."
+    with _eval_rng(cfg.seed, epochs, device):
+        return evaluate(model, data, split, cfg.eval_samples, device=device, amp=cfg.amp, progress=progress)
+
 def _test(model, data, cfg, device, opt=None, epochs=0, progress=False):
     "Test metrics of the weights to evaluate, drawn from the evaluation stream of (seed, `epochs` trained)."
-    with _evaluation_weights(opt), _eval_rng(cfg.seed, epochs, device):
-        res = evaluate(model, data, 'test', cfg.eval_samples, device=device, amp=cfg.amp, progress=progress)
+    with _evaluation_weights(opt):
+        res = _run_evaluation(model, data, cfg, 'test', epochs, device, progress)
     if cfg.posterior_samples:
         res |= evaluate_posterior(model, opt, data, 'test', cfg.posterior_samples, seed=cfg.seed, device=device, amp=cfg.amp)
     return {f'test_{k}': v for k, v in res.items()}
@@ -1071,6 +1076,10 @@ def _schedule(cfg:TrainConfig, model:nn.Module, est, epoch:int, epochs:int):
     if cfg.est_schedule:
         for s in _scheduled(model, est): s.on_epoch(model, epoch, epochs)
 
+def _epochs_trained(cfg:TrainConfig, ck:dict) -> int:
+    "The epochs of the run that checkpoint `ck` holds the weights after: its `epoch`, or for a stage-NAME.pt the end of its stage."
+    return ck['epoch'] if 'epoch' in ck else sum(s['epochs'] for s in cfg.plan()[:ck.get('stage', 0) + 1])
+
 def _restore(cfg:TrainConfig, model:nn.Module, est, ck:dict, name:str, device='cpu') -> nn.Module:
     "`model` as checkpoint `ck` (file `name`) holds it: the transforms of its stages applied (on `device`), its weights loaded; `est` with the state it learned, and the estimators' schedule (`_schedule`) as at the checkpoint's last epoch. The trainer's resume and `load_run`."
     plan = cfg.plan()
@@ -1079,7 +1088,7 @@ def _restore(cfg:TrainConfig, model:nn.Module, est, ck:dict, name:str, device='c
     try: model.load_state_dict(ck['model'])
     except RuntimeError as e: raise ValueError(f"{name} holds weights of a different model: {str(e).splitlines()[0]}") from None
     est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks) has learned
-    done = ck['epoch'] if 'epoch' in ck else sum(s['epochs'] for s in plan[:ck.get('stage', 0) + 1])   # a stage-NAME.pt: its stage's end
+    done = _epochs_trained(cfg, ck)
     if done: _schedule(cfg, model, est, done - 1, sum(s['epochs'] for s in plan))
     return model
 
@@ -1183,9 +1192,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             seconds = time.perf_counter() - t0
             with _evaluation_weights(opt):   # validated and saved as evaluated
                 validating = len(data.splits['val'][1]) > 0   # val 0: no validation, metrics nan, best.pt is the last epoch
-                with _eval_rng(cfg.seed, g + 1, device):   # its own draws: the evaluation settings leave training as it is
-                    v = evaluate(model, data, 'val', cfg.eval_samples, device=device, amp=cfg.amp, progress=progress and rank == 0) if validating else \
-                        dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'), det_loss=float('nan'))
+                v = _run_evaluation(model, data, cfg, 'val', g + 1, device, progress and rank == 0) if validating else \
+                    dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'), det_loss=float('nan'))   # its own draws (`_eval_rng`): the evaluation settings leave training as it is
                 rows.append(dict(stage=st['name'], epoch=g + 1, lr=lr, train_loss=run_loss / steps,
                                  train_acc=run_acc / steps, val_loss=v['loss'], val_acc=v['acc'], val_ens_acc=v['ens_acc'],
                                  val_det_acc=v['det_acc'], val_det_loss=v['det_loss'], flip_ratio=flips / steps if track else float('nan'), seconds=seconds))
@@ -1232,6 +1240,10 @@ def load_run(out, # a run folder of `train` / `sbn-train`
              checkpoint:str='best.pt' # one of its checkpoints: best.pt, last.pt or stage-<name>.pt
             ) -> tuple:
     "(model, cfg): the network of run `out` with the weights of `checkpoint` (and, with `est_schedule`, its estimators' schedule as at the checkpoint's epoch, as a resumed run sets it), on the CPU in evaluation mode, and the run's configuration; leaves the random state as it was."
+    return _load_run(out, checkpoint)[:2]
+
+def _load_run(out, checkpoint):
+    "`load_run`'s (model, cfg), and the checkpoint read."
     out = Path(out).expanduser()
     if not isinstance(checkpoint, str) or Path(checkpoint).name != checkpoint or not checkpoint.endswith('.pt'):
         raise ValueError(f"checkpoint must name a checkpoint file in the run folder (best.pt, last.pt, stage-<name>.pt), got {checkpoint!r}")
@@ -1242,7 +1254,19 @@ def load_run(out, # a run folder of `train` / `sbn-train`
     with torch.random.fork_rng(devices=[]):   # building (and a stage's transform) initialises weights: the caller's random numbers stay as they were
         model, est = build(cfg, smoke_data(cfg))
         model = _restore(cfg, model, est, ck, f'{out}/{checkpoint}')   # as the trainer resumes: the estimators' schedule too
-    return model.eval(), cfg
+    return model.eval(), cfg, ck
+
+def evaluate_run(out, # a run folder of `train` / `sbn-train`
+                 checkpoint:str='last.pt', # one of its checkpoints: last.pt, best.pt or stage-<name>.pt
+                 split:str='test', # 'test', 'val' or 'train'
+                 device='cpu' # where to evaluate: 'cpu', 'cuda', 'cuda:N' or a `torch.device` (the run's, for its numbers bit for bit)
+                ) -> dict: # `{split}_loss`, `_acc`, `_ens_acc`, `_det_acc`, `_det_loss`
+    "The metrics run `out` reports for `checkpoint` on `split`, drawn as the run drew them (`evaluate` from the evaluation stream of the run's seed and the checkpoint's epochs, `cfg.eval_samples` samples): for last.pt on 'test' `result.json`'s test metrics, for a stage-NAME.pt its stage's, on 'val' the checkpoint's row of `metrics.csv`; bit for bit on the device and software the run used. Not the posterior predictive (`test_post_*`, which needs the optimizer's posterior). Leaves the random state as it was."
+    if split not in ('train', 'val', 'test'): raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    model, cfg, ck = _load_run(out, checkpoint)
+    device = torch.device(device)
+    res = _run_evaluation(model.to(device), load_data(cfg), cfg, split, _epochs_trained(cfg, ck), device)
+    return {f'{split}_{k}': v for k, v in res.items()}
 
 # %% ../nbs/14_train.ipynb #1151033d
 _HELP = dict(

@@ -97,3 +97,18 @@ def test_plot_metrics_replaces_the_file_only_when_complete(tmp_path, monkeypatch
     monkeypatch.undo()
     plot_metrics(rows, tmp_path / 'curves.png')
     assert (tmp_path / 'curves.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_evaluate_run_reproduces_result_json_and_metrics_csv(tmp_path):
+    "evaluate_run draws from the run's evaluation stream: result.json's test metrics (last.pt), the validation row of best.pt's epoch, bit for bit on the CPU."
+    from sbn_estimators.train import evaluate_run, load_checkpoint
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=3, n_train=256, val=64, n_test=128, eval_samples=3, seed=5)
+    train(cfg, tmp_path, progress=False)
+    saved = json.loads((tmp_path / 'result.json').read_text())
+    got = evaluate_run(tmp_path)
+    assert got == {k: saved[k] for k in got} and len(got) == 5
+    ck = load_checkpoint(tmp_path / 'best.pt'); row = ck['metrics'][ck['epoch'] - 1]
+    got = evaluate_run(tmp_path, 'best.pt', 'val')
+    assert got == {k: row[k] for k in got}
+    torch.manual_seed(0); a = torch.rand(3); torch.manual_seed(0); evaluate_run(tmp_path); assert torch.equal(torch.rand(3), a)   # the random state as it was
+    with pytest.raises(ValueError, match=r"split must be 'train', 'val' or 'test', got 'dev'"): evaluate_run(tmp_path, split='dev')
