@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['USER_ERRORS', 'LOCK_NAME', 'positive_int', 'CommandError', 'Terminated', 'run_cli', 'check_output_file',
            'plot_suffixes', 'sibling', 'check_output_dir', 'atomic_path', 'json_text', 'save_json', 'RunFolderLocked',
-           'torch_bytes', 'RunFolder', 'progress', 'epoch_line', 'check_config', 'load_config', 'environment']
+           'torch_bytes', 'torch_save', 'RunFolder', 'progress', 'epoch_line', 'check_config', 'load_config',
+           'environment']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
 import argparse, dataclasses, difflib, errno, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
@@ -256,6 +257,12 @@ def torch_bytes(obj):
     buf = io.BytesIO(); torch.save(obj, buf)
     return buf.getbuffer()
 
+def torch_save(path, # the file to write (replaced atomically)
+               obj # what `torch.save` takes: tensors, plain values
+              ):
+    "`torch.save` `obj` atomically to `path` (`atomic_path`: a checkpoint is never half-written), serialised in memory by `torch_bytes` (a full disk: an `OSError` naming `path`)."
+    with atomic_path(path) as tmp: tmp.write_bytes(torch_bytes(obj))
+
 class RunFolder:
     "A run folder, locked while a run writes to it; created on entry, emptied and removed again if the run fails before it can be resumed (before its `checkpoint` file)."
     def __init__(self, path, # the folder (created on entry, with its parents)
@@ -353,24 +360,6 @@ class RunFolder:
             try: p.rmdir()
             except OSError: break
         self._created = []
-
-    def file(self, name:str # a file name inside the folder
-            ):
-        "`atomic_path` of `name` in the folder: write the yielded path; it replaces `name` only when complete."
-        if self._fd is None: raise RuntimeError(f"RunFolder {self.path}: write only inside `with RunFolder(...)`")
-        return atomic_path(self.path / name)
-
-    def write_text(self, name:str, text:str):
-        "Write `text` to `name` atomically."
-        with self.file(name) as tmp: tmp.write_text(text, encoding='utf-8')
-
-    def write_json(self, name:str, obj):
-        "Write `json_text(obj)` to `name` atomically."
-        self.write_text(name, json_text(obj))
-
-    def save(self, name:str, obj):
-        "`torch.save` `obj` to `name` atomically (a checkpoint is never half-written; a full disk: an `OSError` naming the file, see `torch_bytes`)."
-        with self.file(name) as tmp: tmp.write_bytes(torch_bytes(obj))
 
 # %% ../nbs/03b_cli.ipynb #95b9c5c3
 def _is_terminal(stream) -> bool:

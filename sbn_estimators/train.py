@@ -474,15 +474,11 @@ def lr_factor(step:int, # iteration of the stage, from 0
 # %% ../nbs/14_train.ipynb #acdcecb4
 CHECKPOINT_FORMAT = 'sbn-train-checkpoint-2'
 
-def _torch_save(path, obj):
-    "`torch.save` `obj` atomically to `path`, serialised in memory and written with Python's I/O: a full disk or a file-size limit is an `OSError` naming `path` (torch's own writer raises a `RuntimeError` that names neither)."
-    with cli.atomic_path(path) as tmp: tmp.write_bytes(cli.torch_bytes(obj))
-
 def save_checkpoint(path, # the file to write (replaced atomically)
                     **state # the checkpoint's entries, e.g. model=model.state_dict(), epoch=3
                    ):
     "Write `state` (tensors and plain values) atomically to `path` (a failed write: an `OSError` naming it)."
-    _torch_save(path, {'format': CHECKPOINT_FORMAT, **state})
+    cli.torch_save(path, {'format': CHECKPOINT_FORMAT, **state})
 
 # %% ../nbs/14_train.ipynb #5eb71276
 def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt, best.pt or stage-NAME.pt
@@ -1226,7 +1222,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
     if out is not None:
         if export:   # in the locked folder, before result.json: a run with result.json has its export
             xb = data.input(data.splits['test'][0][:256].to(device), dtype)
-            _torch_save(out / 'binary.pt', export_binary(model, check_x=xb))
+            cli.torch_save(out / 'binary.pt', export_binary(model, check_x=xb))
         best_pt = out / 'best.pt'   # result.json tests the model at the last epoch; it says which epoch best.pt holds
         cli.save_json(out / 'result.json', {**result, 'epoch': total_epochs, 'best_epoch': load_checkpoint(best_pt)['epoch'] if best_pt.is_file() else None,
                                             'best_metric': f'val_{key}' if len(data.splits['val'][1]) else None, 'estimator_params': record,

@@ -161,7 +161,7 @@ def test_run_folder_without_fcntl(tmp_path, monkeypatch):
     "Where fcntl is missing (Windows) the lock still works, by O_EXCL alone."
     monkeypatch.setitem(sys.modules, 'fcntl', None)
     with cli.RunFolder(tmp_path / 'run') as f:
-        f.save('last.pt', {'epoch': 1})
+        cli.torch_save(f.path / 'last.pt', {'epoch': 1})
         with pytest.raises(cli.RunFolderLocked): cli.RunFolder(tmp_path / 'run', resume=True).__enter__()
     assert cli.RunFolder(tmp_path / 'run').resumable
 

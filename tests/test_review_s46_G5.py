@@ -62,7 +62,7 @@ def test_checkpoints_load_as_before(tmp_path):
     T.save_checkpoint(tmp_path / 'c.pt', epoch=3, w=torch.arange(5.))
     ck = T.load_checkpoint(tmp_path / 'c.pt')
     assert ck['epoch'] == 3 and torch.equal(ck['w'], torch.arange(5.))
-    with C.RunFolder(tmp_path / 'r') as f: f.save('x.pt', {'a': torch.ones(2)})
+    with C.RunFolder(tmp_path / 'r') as f: C.torch_save(f.path / 'x.pt', {'a': torch.ones(2)})
     assert torch.equal(torch.load(tmp_path / 'r' / 'x.pt', weights_only=True)['a'], torch.ones(2))
 
 
@@ -214,7 +214,7 @@ def test_text_files_in_utf8_under_the_c_locale(tmp_path):
         from sbn_estimators import cli
         from sbn_estimators.train import TrainConfig, train
         assert cli.load_config('c.json', TrainConfig)['data_dir'] == '/tmp/d\\u00e4t\\u00e4'
-        with cli.RunFolder('f') as f: f.write_text('n.txt', 'caf\\u00e9\\n')
+        with cli.RunFolder('f') as f, cli.atomic_path(f.path / 'n.txt') as tmp: tmp.write_text('caf\\u00e9\\n', encoding='utf-8')
         train(TrainConfig(epochs=1, model='sbn_mlp:width=16', eval_samples=1, n_train=64, val=32, n_test=64), 'r', progress=False)
         print('ok')''')
     p = run(['-c', script], tmp_path, env=env(LC_ALL='C', LANG=None, LC_CTYPE=None, PYTHONUTF8='0', PYTHONIOENCODING=None))
