@@ -7,8 +7,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'RECIPES', 'CHECKPOINT_FORMAT', 'DATA_SHAPES', 'METRIC_COLUMNS', 'TrainConfig', 'Recipe', 'evaluate',
            'evaluate_posterior', 'make_optimizer', 'lr_factor', 'save_checkpoint', 'load_checkpoint', 'load_data',
            'smoke_data', 'build', 'summarize', 'plot_metrics', 'Diverged', 'train', 'selection_metric', 'load_run',
-           'evaluate_run', 'config_from_args', 'list_text', 'train_cli', 'compare_estimators', 'format_comparison',
-           'plot_estimator_comparison']
+           'evaluate_run', 'config_from_args', 'list_text', 'train_cli']
 
 # %% ../nbs/14_train.ipynb #1de27acf
 import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time, types, warnings
@@ -1465,78 +1464,3 @@ def train_cli(argv=None # the command's arguments, a list of strings (None: sys.
 
 if __name__ == '__main__' and '__file__' in globals():   # `python -m sbn_estimators.train` (and torchrun's -m); not a notebook
     from sbn_estimators.train import train_cli as _cli; _cli()
-
-# %% ../nbs/14_train.ipynb #8d73871c
-def compare_estimators(specs, # estimator specs, e.g. ['st', 'psa', 'reinforce']
-                       seeds=(0, 1, 2), # one run per seed
-                       **config # TrainConfig fields shared by every run (epochs, model, ...)
-                      ) -> list: # per spec: estimator and (mean, std over seeds) of test_acc, test_ens_acc, test_det_acc, seconds_per_epoch
-    "Train one run per estimator and seed; rows with mean and std of test accuracy and seconds per epoch."
-    if isinstance(specs, str): raise ValueError(f"specs must be a list of estimator specs, e.g. [{specs!r}], got the string {specs!r}")
-    seeds = tuple(seeds)
-    fixed = [k for k in ('estimator', 'seed') if k in config]
-    if fixed: raise ValueError(f"compare_estimators sets {' and '.join(fixed)} itself, from specs and seeds; drop {', '.join(f'{k}=' for k in fixed)} from its settings")
-    if not seeds: raise ValueError(f"seeds must list at least one seed, got {seeds!r}")
-    rows = []
-    for spec in specs:
-        runs = [train(TrainConfig(**{**config, 'estimator': spec, 'seed': s}), progress=False) for s in seeds]
-        stat = lambda k: torch.tensor([float(r[k]) for r in runs], dtype=torch.float64)
-        rows.append({'estimator': spec, **{k: (stat(k).mean().item(), stat(k).std(correction=1).item() if len(runs) > 1 else 0.)
-                                          for k in ('test_acc', 'test_ens_acc', 'test_det_acc', 'seconds_per_epoch')}})
-    return rows
-
-# %% ../nbs/14_train.ipynb #adba4b39
-def format_comparison(rows # rows of `compare_estimators`
-                     ) -> str:
-    "A markdown table of `compare_estimators` rows."
-    lines = ['| estimator | test acc. (expected) | ensemble | deterministic | s / epoch |', '|---|---|---|---|---|']
-    for r in rows:
-        f = lambda k, s=100, d=1: f"{r[k][0] * s:.{d}f} ± {r[k][1] * s:.{d}f}"
-        lines.append(f"| `{r['estimator']}` | {f('test_acc')} | {f('test_ens_acc')} | {f('test_det_acc')} | {f('seconds_per_epoch', 1, 2)} |")
-    return '\n'.join(lines)
-
-# %% ../nbs/14_train.ipynb #58c72c43
-def _spread(ys, gap:float) -> list:
-    "Runs of labels at heights `ys` (ascending), each `(first index, positions)` at least `gap` apart: labels that would overlap form a run centred on the mean of their heights."
-    runs = [[y] for y in ys]
-    place = lambda r: [sum(r) / len(r) + (k - (len(r) - 1) / 2) * gap for k in range(len(r))]
-    k = 0
-    while k < len(runs) - 1:
-        if place(runs[k])[-1] + gap > place(runs[k + 1])[0]: runs[k:k + 2] = [runs[k] + runs[k + 1]]; k = max(k - 1, 0)
-        else: k += 1
-    starts = [sum(map(len, runs[:k])) for k in range(len(runs))]
-    return [(s, place(r)) for s, r in zip(starts, runs)]
-
-def plot_estimator_comparison(rows, # rows of `compare_estimators`
-                              path=None # a file to save the figure to (None: not saved)
-                             ):
-    "Test accuracy (expected) against seconds per epoch of `compare_estimators` rows, with the seeds' standard deviations; labels that would overlap are set apart in a column, with a line to their point. Returns the `Figure`."
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
-    for r in rows:
-        (t, dt), (a, da) = r['seconds_per_epoch'], r['test_acc']
-        ax.errorbar(t, 100 * a, xerr=dt, yerr=100 * da, fmt='o', ms=4, capsize=2, color='C0')
-    ax.set_xscale('log'); ax.set_xlabel('seconds per training epoch (log scale)'); ax.set_ylabel('test accuracy, expected (%)')
-    ax.set_title('estimators: test accuracy against training time')
-    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    ax.set_xlim(x0, x1 * 1.6); ax.set_ylim(y0, y1 + 0.1 * (y1 - y0))   # room for the labels
-    fig.tight_layout()
-    px = lambda t, a: ax.transData.transform((t, 100 * a))   # pixels
-    pts = [(r['estimator'], px(r['seconds_per_epoch'][0], r['test_acc'][0]), px(sum(r['seconds_per_epoch']), r['test_acc'][0])[0]) for r in rows]
-    line, char = 8 * 1.35 * fig.dpi / 72, 8 * 0.65 * fig.dpi / 72   # a label's line height and (about) character width, in pixels, at fontsize 8
-    cols, order = [], sorted(range(len(pts)), key=lambda k: pts[k][2])   # columns: labels whose spans across overlap
-    for k in order:
-        if cols and pts[k][2] <= max(pts[j][2] + 8 + char * len(pts[j][0]) for j in cols[-1]): cols[-1].append(k)
-        else: cols.append([k])
-    for col in cols:
-        col = sorted(col, key=lambda k: pts[k][1][1])
-        for s, ys in _spread([pts[k][1][1] for k in col], line):
-            run = col[s:s + len(ys)]
-            right = max(pts[k][2] for k in run) + (16 if len(run) > 1 else 6)   # a run: one column right of its points
-            for k, y in zip(run, ys):
-                name, (x, y_pt), _ = pts[k]
-                ax.annotate(name, ax.transData.inverted().transform((x, y_pt)), xytext=(right - x, y - y_pt), textcoords='offset pixels',
-                            fontsize=8, va='center', arrowprops=dict(arrowstyle='-', lw=0.5, color='gray', shrinkA=0, shrinkB=3) if len(run) > 1 else None)
-    if path is not None: fig.savefig(path, dpi=fig.dpi)
-    return fig

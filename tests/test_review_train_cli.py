@@ -236,25 +236,6 @@ def test_smoke_note_is_relative_to_the_working_directory(tmp_path, capsys, monke
     code, out, err = cli(capsys, '--smoke', '--data', 'cifar10', '--data-dir', 'typo', '--model', 'sbn_mlp:width=16', '--eval-samples', '1')
     assert code == 0 and err.startswith("note: no cifar10 files at typo: using generated data"), err
 
-# 11. the comparison figure's labels do not overlap
-
-def test_comparison_figure_labels_do_not_overlap():
-    "Seven estimators within 4 points at the same time per epoch (the page's table), three more close together: every label readable."
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    accs = {'st': 89.5, 'identity_st': 90.0, 'clipped_st': 87.9, 'approx_sign': 86.1, 'reste': 88.6, 'concrete': 89.2, 'st_gumbel': 89.4,
-            'swish_sign': 72.5, 'muprop': 32.3, 'disarm': 31.2, 'arm': 27.4, 'psa': 89.9}
-    secs = {'muprop': 0.07, 'disarm': 0.08, 'arm': 0.08, 'psa': 0.21}
-    rows = [dict(estimator=n, test_acc=(a / 100, 0.005), seconds_per_epoch=(secs.get(n, 0.04), 0.002)) for n, a in accs.items()]
-    fig = T.plot_estimator_comparison(rows)
-    FigureCanvasAgg(fig).draw()
-    texts = [t for t in fig.axes[0].texts]
-    assert sorted(t.get_text() for t in texts) == sorted(accs)
-    from matplotlib.text import Text
-    boxes = [Text.get_window_extent(t) for t in texts]   # the text alone, not its line to the point
-    for i in range(len(boxes)):
-        for j in range(i):
-            assert not boxes[i].overlaps(boxes[j]), (texts[i].get_text(), texts[j].get_text())
-
 # 12. no link to a private name in the page's prose
 
 def test_train_page_prose_links_no_private_name():

@@ -629,11 +629,6 @@ def test_n_train_and_n_test_cut_their_own_splits():
     d = load_data(TrainConfig(n_test=50))
     assert (len(d.splits['train'][1]), len(d.splits['test'][1])) == (n_train, 50)
 
-def test_comparison_table_shows_percent_and_seconds():
-    from sbn_estimators.train import format_comparison
-    row = dict(estimator='st', test_acc=(0.9, 0.01), test_ens_acc=(0.91, 0.01), test_det_acc=(0.92, 0.0), seconds_per_epoch=(1.25, 0.05))
-    assert format_comparison([row]).splitlines()[-1] == '| `st` | 90.0 ± 1.0 | 91.0 ± 1.0 | 92.0 ± 0.0 | 1.25 ± 0.05 |'
-
 def test_posterior_concentrated_on_its_mode_predicts_as_the_mode_on_logistic_data():
     "The posterior ensemble thresholds the mean probability (not the summed one) on ±1-labelled data too."
     from torch import nn
@@ -686,13 +681,10 @@ def test_cos_subsets_hold_both_classes():
 
 
 def test_python_arguments_that_would_be_ignored_are_refused():
-    "A bare function as callbacks (a list is iterated), and compare_estimators given the estimator or seed it sets itself."
-    from sbn_estimators.train import compare_estimators
+    "A bare function as callbacks (a list is iterated)."
     with pytest.raises(ValueError, match='callbacks must be a list of functions cb\\(epoch, row\\), got the function'):
         train(TrainConfig(epochs=1), callbacks=print)
     with pytest.raises(ValueError, match='callbacks must be a list of functions'): train(TrainConfig(epochs=1), callbacks=[1])
-    with pytest.raises(ValueError, match='compare_estimators sets estimator and seed itself, from specs and seeds; drop estimator=, seed='):
-        compare_estimators(['st'], seeds=(0,), estimator='psa', seed=7)
 
 
 def test_load_run_rebuilds_the_checkpoints_stage(tmp_path):
