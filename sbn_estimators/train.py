@@ -1096,6 +1096,80 @@ def _check_one_process(est, world:int):
                          f"rank 0's, so a resumed run would not continue the interrupted one); train it in one process (sbn-train, without "
                          f"torchrun), or use an estimator that learns nothing (e.g. arm) with several")
 
+def _train_epoch(cfg, data, model, est, opt, sched, Xtr, ytr, dtype, g, rank, world, device, out, rows, bar, sbn:bool) -> tuple:
+    "The steps of epoch `g` (from 0) of `_run` on the training split `Xtr`, `ytr` (on `device`): (lr of its first step, sums of the steps' loss, accuracy and flip ratio, whether the flip ratio is tracked); the values are read once, at its end, after the finiteness checks."
+    n, B = len(ytr), cfg.batch_size
+    b, steps = B // world, n // B
+    flips = torch.zeros((), dtype=torch.float64, device=device)   # the sum of the steps' flip ratios, on the device: read at the epoch's end
+    run = torch.zeros(2, dtype=torch.float64, device=device)   # the epoch's sums of the loss and accuracy, on the device: read at its end
+    lr = opt.param_groups[0]['lr']   # the rate of the epoch's first step (the schedule steps per iteration), logged with it
+    track = bool(binary_weight_layers(model)) and _deployed_signs(model, opt) is not None
+    model.train()
+    params, lrs = [p for p in model.parameters()], []
+    buffers = [t for t in model.buffers() if t.is_floating_point()]   # batch-norm statistics, updated by the forward
+    bad_step = torch.zeros(2, dtype=torch.long, device=device)   # the first step that left a non-finite weight, and a non-finite buffer (0: none), checked at the epoch's end
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + g)).to(device)
+    for s in range(steps):
+        idx = perm[s * B + rank * b: s * B + (rank + 1) * b]
+        xb, yb = data.input(Xtr[idx], dtype, train=True), ytr[idx]
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, torch.bfloat16, enabled=cfg.amp):
+            try:
+                with values_checked(): sur, loss, acc = _step(model, est, xb, yb, data.loss, sbn)   # the split's values: checked once (`_check_train_values`)
+            except ValueError as e:   # torch's batch norm on batches of one example: name the option
+                if b > 1 or 'more than 1 value per channel' not in str(e): raise
+                raise ValueError(f"batch_size {B} gives batches of one example{' per process' if world > 1 else ''}, and batch norm in model "
+                                 f"{cfg.model!r} needs at least 2 examples per batch in training; use --batch-size (batch_size) {2 * world} or more") from None
+        sur.backward()
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        if world > 1: _all_average(grads)
+        if cfg.grad_clamp:   # before the check: an infinite entry becomes ±c, as the check's hint promises
+            for gr in grads: gr.clamp_(-cfg.grad_clamp, cfg.grad_clamp)
+        lrs.append(opt.param_groups[0]['lr'])
+        _check_finite_step(loss, grads, g + 1, s + 1, lrs[-1], out, rows[-1]['epoch'] if out is not None and rows else None, bool(cfg.grad_clamp))
+        if track: before = _deployed_signs(model, opt)
+        opt.step(); sched.step()
+        bad_w = ~_all_finite(params, device)
+        bad = torch.stack([bad_w, ~_all_finite(buffers, device) if buffers else torch.zeros_like(bad_w)])   # no floating buffers: nothing to check
+        bad_step = torch.where((bad_step == 0) & bad, s + 1, bad_step)   # the step (weight decay too) may overflow: no host sync here
+        if track: flips += _flip_fraction(before, _deployed_signs(model, opt))   # no host sync
+        run += torch.stack([loss.to(torch.float64).reshape(()), acc.to(torch.float64).reshape(())])   # no host sync
+        bar.update()
+    if world > 1:
+        _all_average([t for t in model.buffers() if t.is_floating_point()])
+        _all_average([run])   # the global batch's, not this process's slice
+    run_loss, run_acc, flips = torch.cat([run, flips.reshape(1)]).tolist()   # one host sync per epoch (the flips: this process's, as the weights are the same in all)
+    _check_finite_weights(model, bad_step, g + 1, lrs, out, rows[-1]['epoch'] if out is not None and rows else None)   # before any evaluation or checkpoint
+    return lr, run_loss, run_acc, flips, track
+
+def _end_epoch(cfg, data, model, est, opt, sched, out, plan, si, e, g, total_epochs, steps, stats, seconds, key, rows, best, best_epoch, results, record,
+               rank, world, device, progress, callbacks) -> tuple:
+    "After the steps of epoch `g` (epoch `e` of stage `si`): its validation, metrics row, checkpoints, epoch line and callbacks; `stats` are `_train_epoch`'s. Returns (best, best_epoch)."
+    st, (lr, run_loss, run_acc, flips, track) = plan[si], stats
+    with _evaluation_weights(opt):   # validated and saved as evaluated
+        validating = len(data.splits['val'][1]) > 0   # val 0: no validation, metrics nan, best.pt is the last epoch
+        v = _run_evaluation(model, data, cfg, 'val', g + 1, device, progress and rank == 0) if validating else \
+            dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'), det_loss=float('nan'))   # its own draws (`_eval_rng`): the evaluation settings leave training as it is
+        rows.append(dict(stage=st['name'], epoch=g + 1, lr=lr, train_loss=run_loss / steps,
+                         train_acc=run_acc / steps, val_loss=v['loss'], val_acc=v['acc'], val_ens_acc=v['ens_acc'],
+                         val_det_acc=v['det_acc'], val_det_loss=v['det_loss'], flip_ratio=flips / steps if track else float('nan'), seconds=seconds))
+        improved = math.isfinite(v['det_loss' if key == 'det_acc' else 'loss']) and v[key] > best if validating else True
+        best, best_epoch = (v[key], g + 1) if improved else (best, best_epoch)
+        rng = _rng_state(world)
+        if out is not None:
+            state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(), estimator=est.state_dict(), stage=si,
+                         stage_epoch=e + 1, epoch=g + 1, rng=rng, config=dataclasses.asdict(cfg), metrics=rows, best=best,
+                         best_epoch=best_epoch, stages=results, estimator_params=record)
+            if improved: save_checkpoint(out / 'best.pt', **state)
+            save_checkpoint(out / 'last.pt', **state)
+            _write_metrics(out / 'metrics.csv', rows)
+    if progress and rank == 0:
+        cli.epoch_line('epoch', g + 1, total_epochs, **({'stage': st['name']} if len(plan) > 1 else {}),
+                       loss=rows[-1]['train_loss'], **({f'val_{key}': v[key]} if validating else {}), **({'flip_ratio': flips / steps} if track else {}),
+                       seconds=seconds)
+    for cb in callbacks: cb(g + 1, rows[-1])
+    return best, best_epoch
+
 def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progress, smoke, export=False):
     "The stages of `train` (see there); `ck`: the checkpoint to resume from."
     plan = [dict(s, epochs=1) for s in cfg.plan()] if smoke else cfg.plan()
@@ -1143,70 +1217,10 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             g = done + e   # epoch of the whole run, from 0
             _schedule(cfg, model, est, g, total_epochs)
             t0 = time.perf_counter()
-            flips = torch.zeros((), dtype=torch.float64, device=device)   # the sum of the steps' flip ratios, on the device: read at the epoch's end
-            run = torch.zeros(2, dtype=torch.float64, device=device)   # the epoch's sums of the loss and accuracy, on the device: read at its end
-            lr = opt.param_groups[0]['lr']   # the rate of the epoch's first step (the schedule steps per iteration), logged with it
-            track = bool(binary_weight_layers(model)) and _deployed_signs(model, opt) is not None
-            model.train()
-            params, lrs = [p for p in model.parameters()], []
-            buffers = [t for t in model.buffers() if t.is_floating_point()]   # batch-norm statistics, updated by the forward
-            bad_step = torch.zeros(2, dtype=torch.long, device=device)   # the first step that left a non-finite weight, and a non-finite buffer (0: none), checked at the epoch's end
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + g)).to(device)
-            for s in range(steps):
-                idx = perm[s * B + rank * b: s * B + (rank + 1) * b]
-                xb, yb = data.input(Xtr[idx], dtype, train=True), ytr[idx]
-                opt.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, torch.bfloat16, enabled=cfg.amp):
-                    try:
-                        with values_checked(): sur, loss, acc = _step(model, est, xb, yb, data.loss, sbn)   # the split's values: checked once (`_check_train_values`)
-                    except ValueError as e:   # torch's batch norm on batches of one example: name the option
-                        if b > 1 or 'more than 1 value per channel' not in str(e): raise
-                        raise ValueError(f"batch_size {B} gives batches of one example{' per process' if world > 1 else ''}, and batch norm in model "
-                                         f"{cfg.model!r} needs at least 2 examples per batch in training; use --batch-size (batch_size) {2 * world} or more") from None
-                sur.backward()
-                grads = [p.grad for p in model.parameters() if p.grad is not None]
-                if world > 1: _all_average(grads)
-                if cfg.grad_clamp:   # before the check: an infinite entry becomes ±c, as the check's hint promises
-                    for gr in grads: gr.clamp_(-cfg.grad_clamp, cfg.grad_clamp)
-                lrs.append(opt.param_groups[0]['lr'])
-                _check_finite_step(loss, grads, g + 1, s + 1, lrs[-1], out, rows[-1]['epoch'] if out is not None and rows else None, bool(cfg.grad_clamp))
-                if track: before = _deployed_signs(model, opt)
-                opt.step(); sched.step()
-                bad_w = ~_all_finite(params, device)
-                bad = torch.stack([bad_w, ~_all_finite(buffers, device) if buffers else torch.zeros_like(bad_w)])   # no floating buffers: nothing to check
-                bad_step = torch.where((bad_step == 0) & bad, s + 1, bad_step)   # the step (weight decay too) may overflow: no host sync here
-                if track: flips += _flip_fraction(before, _deployed_signs(model, opt))   # no host sync
-                run += torch.stack([loss.to(torch.float64).reshape(()), acc.to(torch.float64).reshape(())])   # no host sync
-                bar.update()
-            if world > 1:
-                _all_average([t for t in model.buffers() if t.is_floating_point()])
-                _all_average([run])   # the global batch's, not this process's slice
-            run_loss, run_acc, flips = torch.cat([run, flips.reshape(1)]).tolist()   # one host sync per epoch (the flips: this process's, as the weights are the same in all)
-            _check_finite_weights(model, bad_step, g + 1, lrs, out, rows[-1]['epoch'] if out is not None and rows else None)   # before any evaluation or checkpoint
+            stats = _train_epoch(cfg, data, model, est, opt, sched, Xtr, ytr, dtype, g, rank, world, device, out, rows, bar, sbn)
             if smoke: continue
-            seconds = time.perf_counter() - t0
-            with _evaluation_weights(opt):   # validated and saved as evaluated
-                validating = len(data.splits['val'][1]) > 0   # val 0: no validation, metrics nan, best.pt is the last epoch
-                v = _run_evaluation(model, data, cfg, 'val', g + 1, device, progress and rank == 0) if validating else \
-                    dict(loss=float('nan'), acc=float('nan'), ens_acc=float('nan'), det_acc=float('nan'), det_loss=float('nan'))   # its own draws (`_eval_rng`): the evaluation settings leave training as it is
-                rows.append(dict(stage=st['name'], epoch=g + 1, lr=lr, train_loss=run_loss / steps,
-                                 train_acc=run_acc / steps, val_loss=v['loss'], val_acc=v['acc'], val_ens_acc=v['ens_acc'],
-                                 val_det_acc=v['det_acc'], val_det_loss=v['det_loss'], flip_ratio=flips / steps if track else float('nan'), seconds=seconds))
-                improved = math.isfinite(v['det_loss' if key == 'det_acc' else 'loss']) and v[key] > best if validating else True
-                best, best_epoch = (v[key], g + 1) if improved else (best, best_epoch)
-                rng = _rng_state(world)
-                if out is not None:
-                    state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(), estimator=est.state_dict(), stage=si,
-                                 stage_epoch=e + 1, epoch=g + 1, rng=rng, config=dataclasses.asdict(cfg), metrics=rows, best=best,
-                                 best_epoch=best_epoch, stages=results, estimator_params=record)
-                    if improved: save_checkpoint(out / 'best.pt', **state)
-                    save_checkpoint(out / 'last.pt', **state)
-                    _write_metrics(out / 'metrics.csv', rows)
-            if progress and rank == 0:
-                cli.epoch_line('epoch', g + 1, total_epochs, **({'stage': st['name']} if len(plan) > 1 else {}),
-                               loss=rows[-1]['train_loss'], **({f'val_{key}': v[key]} if validating else {}), **({'flip_ratio': flips / steps} if track else {}),
-                               seconds=seconds)
-            for cb in callbacks: cb(g + 1, rows[-1])
+            best, best_epoch = _end_epoch(cfg, data, model, est, opt, sched, out, plan, si, e, g, total_epochs, steps, stats, time.perf_counter() - t0, key,
+                                          rows, best, best_epoch, results, record, rank, world, device, progress, callbacks)
         if len(plan) > 1 and not smoke:
             results[st['name']] = _test(model, data, cfg, device, opt, epochs=done + st['epochs'], progress=progress and rank == 0)
             with _evaluation_weights(opt):
