@@ -14,6 +14,7 @@ from .core import *
 from .sbn import *
 from .sbn import _check_cpu_seed
 from .estimators import *
+from .estimators import _spec_items
 from .psa import *
 from .sbn_conv import *
 from . import cli
@@ -26,11 +27,11 @@ BENCH_DTYPES = ('float32', 'float64') # the dtypes `run_cases` and `sbn-bench` m
 
 def _estimator(spec:str):
     "The estimator of one spec: `float` (the float-network baseline) or a registry spec `name[:key=value,...]`."
-    (name, params), *rest = parse_estimator_specs(spec)
+    (name, params, text), *rest = _spec_items(spec)
     if rest: raise ValueError(f"estimator spec {spec!r} names more than one estimator; give exactly one")
     if name in BENCH_ESTIMATORS and params:
         raise ValueError(f"{name} is the float-network baseline; it takes no parameters, got {spec!r}")
-    return estimator(BENCH_ESTIMATORS.get(name, name), **params)
+    return estimator(BENCH_ESTIMATORS[name]) if name in BENCH_ESTIMATORS else estimator(text)   # as written: a bad value's error quotes it
 
 def _check_problem(net_name, batch, device, seed) -> torch.device:
     "The checks of a benchmark case's arguments; its device as a `torch.device`."
@@ -201,13 +202,13 @@ def _once(items:list, option:str, text:str) -> list:
 
 def _specs(text:str, nets:list) -> list:
     "The estimator specs of `--estimators`, one per estimator, each checked against every network in `nets`."
-    try: items = parse_estimator_specs(text)
+    try: items = _spec_items(text)
     except ValueError as e: raise ValueError(f"--estimators: {e}") from None
-    specs = _once([n + (':' + ','.join(f'{k}={v}' for k, v in p.items()) if p else '') for n, p in items], '--estimators', text)
+    specs = _once([n + (':' + ','.join(f'{k}={v}' for k, v in p.items()) if p else '') for n, p, _ in items], '--estimators', text)
     for n in nets:
         net = bench_problem(n, 1)[0]
-        for s in specs:
-            try: est = _estimator(s)
+        for s, (_, _, written) in zip(specs, items):
+            try: est = _estimator(written)   # as written: a bad value's error quotes it
             except ValueError as e: raise ValueError(f"--estimators: {e}") from None
             if isinstance(est, Exact):
                 raise ValueError(f"--estimators: {s!r} enumerates every binary state; network {n!r} (binary layer widths "

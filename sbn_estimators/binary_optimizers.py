@@ -22,7 +22,7 @@ def binary_param_groups(model:nn.Module # a network with binary-weight layers (`
     ids = {id(p) for p in latent}
     return [{'params': latent, 'binary': True}, {'params': [p for p in model.parameters() if id(p) not in ids], 'binary': False}]
 
-def _scalar(v): return v.item() if isinstance(v, torch.Tensor) and v.ndim == 0 else v   # a 0-d tensor as a number, as `check_number` takes it
+def _scalar(v): return v.item() if isinstance(v, torch.Tensor) and v.ndim == 0 and not v.requires_grad else v   # a 0-d tensor as a number, as `check_number` takes it
 
 def _unit(name, v, closed=False):
     v = _scalar(v)
@@ -34,12 +34,12 @@ def _check_adam(g, n):
     "Adam's arguments of a group (`n` names it) as floats, refused as torch.optim.Adam refuses them (and non-finite ones)."
     b = g['betas']
     if not isinstance(b, (tuple, list)) or len(b) != 2: raise ValueError(f"betas{n} must be a pair in [0, 1), got {b!r}")
-    return dict(betas=tuple(_unit(f'betas{n}', v) for v in b), eps=check_number(f'eps{n}', g['eps'], low=0),
-                weight_decay=check_number(f'weight_decay{n}', g['weight_decay'], low=0))
+    return dict(betas=tuple(_unit(f'betas{n}', v) for v in b), eps=check_number(f'eps{n}', g['eps'], low=0, tensor=True),
+                weight_decay=check_number(f'weight_decay{n}', g['weight_decay'], low=0, tensor=True))
 
 def _check_binary_wd(group, n):
     "A binary group's own weight_decay is refused unless 0: it would be ignored (weight decay is Adam's, for the real-valued groups)."
-    if group.get('binary') and 'weight_decay' in group and check_number('weight_decay' + n, group['weight_decay'], low=0) != 0:
+    if group.get('binary') and 'weight_decay' in group and check_number('weight_decay' + n, group['weight_decay'], low=0, tensor=True) != 0:
         raise ValueError(f"weight_decay{n} must be 0 in a binary group, got {group['weight_decay']!r}: weight decay applies to the real-valued "
                          "parameters (Adam's); Bop has none for binary weights, and BayesBiNN's prior_lambda plays that role")
 
@@ -71,7 +71,7 @@ def _check_in_dtype(g, n, dt, who):
 
 def _lr(g, n, loaded):
     "A group's lr: positive, or in a loaded state_dict also 0 (where the trainer's cosine schedule ends)."
-    return check_number('lr' + n, g['lr'], low=0) if loaded else check_number('lr' + n, g['lr'], positive=True)
+    return check_number('lr' + n, g['lr'], low=0, tensor=True) if loaded else check_number('lr' + n, g['lr'], positive=True, tensor=True)
 
 def _add_group(opt, group, who):
     "Shared `add_param_group` of Bop and BayesBiNN: the group's hyper-parameters checked (`opt._check_hp`), then a binary group's in the dtype of its state."
@@ -138,7 +138,7 @@ class Bop(torch.optim.Optimizer):
                  eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
                  weight_decay=0., # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0)
                  check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`sbn-train`)
-        threshold, gamma, lr = check_number('threshold', threshold, positive=True), _unit('gamma', gamma, closed=True), check_number('lr', lr, positive=True)
+        threshold, gamma, lr = check_number('threshold', threshold, positive=True, tensor=True), _unit('gamma', gamma, closed=True), check_number('lr', lr, positive=True, tensor=True)
         self.check_grads = check_flag('check_grads', check_grads, hint="whether a step checks the binary weights' gradients")   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
         super().__init__(params, dict(threshold=threshold, gamma=gamma, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, binary=False))
         _check_groups(self, 'bop')
@@ -146,7 +146,7 @@ class Bop(torch.optim.Optimizer):
     @staticmethod
     def _check_hp(g, n, loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
         "The hyper-parameters of a group (`g`: the group over the defaults; `n` names it) as floats, refused as the constructor refuses them."
-        return dict(binary=_binary_flag(g, n, False), threshold=check_number('threshold' + n, g['threshold'], positive=True),
+        return dict(binary=_binary_flag(g, n, False), threshold=check_number('threshold' + n, g['threshold'], positive=True, tensor=True),
                     gamma=_unit('gamma' + n, g['gamma'], closed=True), lr=_lr(g, n, loaded), **_check_adam(g, n))
 
     def add_param_group(self, group):
@@ -193,7 +193,7 @@ class BayesBiNN(torch.optim.Optimizer):
                  eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
                  weight_decay=0., # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0: prior_lambda plays that role)
                  check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`sbn-train`)
-        lr, temperature = check_number('lr', lr, positive=True), check_number('temperature', temperature, positive=True)
+        lr, temperature = check_number('lr', lr, positive=True, tensor=True), check_number('temperature', temperature, positive=True, tensor=True)
         train_size = check_count('train_size', _scalar(train_size))
         beta = _unit('beta', beta)
         self.check_grads = check_flag('check_grads', check_grads, hint="whether a step checks the binary weights' gradients")   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
@@ -205,13 +205,13 @@ class BayesBiNN(torch.optim.Optimizer):
     @staticmethod
     def _check_hp(g, n, loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
         "The hyper-parameters of a group (`g`: the group over the defaults; `n` names it) as floats, refused as the constructor refuses them."
-        h = dict(binary=_binary_flag(g, n, False), lr=_lr(g, n, loaded), temperature=check_number('temperature' + n, g['temperature'], positive=True))
+        h = dict(binary=_binary_flag(g, n, False), lr=_lr(g, n, loaded), temperature=check_number('temperature' + n, g['temperature'], positive=True, tensor=True))
         if h['binary'] and h['lr'] > 1:
             raise ValueError(f"lr{n} must be at most 1 in a binary group, got {g['lr']!r}: a step multiplies lambda by 1 - lr "
                              "(lambda <- (1 - lr) lambda - lr (N s g - prior_lambda)), which for lr > 1 is negative: the sign of lambda would flip "
                              "every step, and for lr > 2 lambda would grow until it overflows")
         h.update(scale_eps=_unit('scale_eps' + n, g['scale_eps'], closed=True), beta=_unit('beta' + n, g['beta']), **_check_adam(g, n))
-        h.update(prior_lambda=check_number('prior_lambda' + n, g['prior_lambda']), init_lambda=check_number('init_lambda' + n, g['init_lambda'], low=0))   # |lambda|: the sign is the weight's
+        h.update(prior_lambda=check_number('prior_lambda' + n, g['prior_lambda'], tensor=True), init_lambda=check_number('init_lambda' + n, g['init_lambda'], low=0, tensor=True))   # |lambda|: the sign is the weight's
         return {**h, 'train_size': check_count('train_size' + n, _scalar(g['train_size']))}
 
     @torch.no_grad()
@@ -315,7 +315,7 @@ class MirrorDescentAdam(MirrorDescent):
         g, n = {**self.defaults, **group}, f" of param group {len(self.param_groups)}"
         if _binary_flag(g, n, False): return super().add_param_group({**group, 'binary': True})
         wd = group.get('weight_decay', g['adam_weight_decay'])
-        torch.optim.Optimizer.add_param_group(self, {**group, 'lr': check_number('lr' + n, g['lr'], positive=True), **_check_adam({**g, 'weight_decay': wd}, n)})
+        torch.optim.Optimizer.add_param_group(self, {**group, 'lr': check_number('lr' + n, g['lr'], positive=True, tensor=True), **_check_adam({**g, 'weight_decay': wd}, n)})
 
     def load_state_dict(self, state_dict):
         "Load a MirrorDescentAdam state_dict; another optimizer's, one whose groups' binary flags differ from this one's, or groups the constructor would refuse, are refused (`lr` may be 0, where a schedule ended)."
@@ -323,7 +323,7 @@ class MirrorDescentAdam(MirrorDescent):
         for k, g in enumerate(state_dict['param_groups']):
             n = f" of param group {k} of the loaded state_dict"
             if _binary_flag(g, n, False): MirrorDescent._check_group(g, n, loaded=True)
-            else: check_number('lr' + n, g.get('lr'), low=0); _check_adam(g, n)
+            else: check_number('lr' + n, g.get('lr'), low=0, tensor=True); _check_adam(g, n)
         _check_binary_match(self, state_dict, 'mirror_descent')
         torch.optim.Optimizer.load_state_dict(self, state_dict)   # not MirrorDescent's: the real-valued groups are Adam's
 

@@ -35,11 +35,11 @@ def _check_state_dict(sd, key, who):
 
 def _check_md(g, where='', loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
     "MirrorDescent's hyper-parameters as floats, refused where they would give NaN, inf or sign-flipped latents."
-    lr = check_number(f'lr{where}', g['lr'], low=0) if loaded else check_number(f'lr{where}', g['lr'], positive=True)
-    wd = check_number(f'weight_decay{where}', g['weight_decay'], low=0)
+    lr = check_number(f'lr{where}', g['lr'], low=0, tensor=True) if loaded else check_number(f'lr{where}', g['lr'], positive=True, tensor=True)
+    wd = check_number(f'weight_decay{where}', g['weight_decay'], low=0, tensor=True)
     if lr * wd >= 1: raise ValueError(f"lr * weight_decay{where} must be below 1 (a step multiplies the latents by 1 - lr * weight_decay), "
                                       f"got {lr:g} * {wd:g} = {lr * wd:g}")
-    return dict(lr=lr, weight_decay=wd, clip=check_number(f'clip{where}', g['clip'], positive=True, none=True))
+    return dict(lr=lr, weight_decay=wd, clip=check_number(f'clip{where}', g['clip'], positive=True, none=True, tensor=True))
 
 class MirrorDescent(torch.optim.Optimizer):
     "Mirror descent on Bernoulli probabilities in logit coordinates: eta <- clip(eta - lr (grad + weight_decay eta), -clip, clip)."
@@ -95,7 +95,7 @@ class MirrorDescent(torch.optim.Optimizer):
 def clip_latent_(params, # latent weights: a tensor or an iterable of tensors
                  bound:float): # project onto |eta| <= bound
     "Latent clipping (the Bregman projection onto sigmoid(-bound) <= p <= sigmoid(bound)), in place."
-    bound = check_number('bound', bound, positive=True)
+    bound = check_number('bound', bound, positive=True, tensor=True)
     if isinstance(params, dict):
         raise ValueError("params must be a tensor or an iterable of tensors, got a dict (iterating it gives its keys); "
                          "pass e.g. binary_weight_parameters(model): a state_dict holds biases and buffers too")

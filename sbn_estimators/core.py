@@ -228,21 +228,27 @@ def check_counts(name:str, # the argument's name, for the message
     return tuple(int(n) for n in t)
 
 def check_number(name:str, # the argument's name, for the message
-                 v, # the value to check: a real number, or a 0-d tensor holding one (as torch's optimizers take)
+                 v, # the value to check: a real number (a tensor only where `tensor`)
                  low:float=None, # the least valid value (None: no bound)
                  high:float=None, # the largest valid value (None: no bound)
                  positive:bool=False, # True: it must be > 0
-                 none:bool=False # True: None is valid too (and returned)
+                 none:bool=False, # True: None is valid too (and returned)
+                 tensor:bool=False # True: a 0-d tensor without grad holding one is valid too, as torch's optimizers take their hyper-parameters
                 ) -> float|None:
-    "`v` as a `float`, or a `ValueError` naming argument `name` unless it is a finite real number (bool is not) in [`low`, `high`], > 0 if `positive`."
+    "`v` as a `float`, or a `ValueError` naming argument `name` unless it is a finite real number (bool is not; a 0-d tensor only where `tensor`) in [`low`, `high`], > 0 if `positive`."
     if none and v is None: return None
-    if isinstance(v, torch.Tensor) and v.ndim == 0: v = v.item()
+    given = v
+    if tensor and isinstance(v, torch.Tensor) and v.ndim == 0 and not v.requires_grad: v = v.item()
     if (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or (positive and not v > 0)
             or (low is not None and v < low) or (high is not None and v > high)):
+        above0 = positive and (low is None or low <= 0)   # positive: (0, ...; else low's closed bound
         if low is None and high is None: valid = 'a positive number' if positive else 'a finite number'
-        elif high is None: valid = f'a finite number >= {low:g}'
-        else: valid = f"a number in {f'[{low:g}' if low is not None else '(0' if positive else '(-inf'}, {high:g}]"
-        raise ValueError(f"{name} must be {valid}{' or None' if none else ''}, got {v!r}")
+        elif high is None: valid = 'a finite number > 0' if above0 else f'a finite number >= {low:g}'
+        else: valid = f"a number in {'(0' if above0 else f'[{low:g}' if low is not None else '(-inf'}, {high:g}]"
+        why = ('' if not isinstance(given, torch.Tensor) else
+               '; a tensor that requires grad is not a hyper-parameter: give a number (or the tensor .detach()ed)' if tensor and given.ndim == 0 and given.requires_grad else
+               '; give a Python number (a tensor .item())' if not tensor and given.ndim == 0 else '')
+        raise ValueError(f"{name} must be {valid}{' or None' if none else ''}, got {given!r}{why}")
     return float(v)
 
 def check_flag(name:str, # the argument's name, for the message

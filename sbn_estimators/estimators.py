@@ -203,18 +203,21 @@ def _source_file(obj):
     return Path(f).resolve() if f else None
 
 def _same_definition(held, new) -> bool:
-    "Whether `new` is `held` defined again: a re-run cell or a re-run plugin file (same module and name, or the same file), or a page running the code its module exports (same name and definition). Another module never replaces the library's own, and a plugin's class is replaced only from its own file: alike code in another file may read other module globals."
+    "Whether `new` is `held` defined again: a re-run cell or a re-run plugin file (same module and name, or the same file), or a page or script running the code its module exports (`__main__`, same name and definition). Another module never replaces the library's own, and between two files a class is replaced only from its own file: alike code in another file may read other module globals."
     if held.__qualname__ != new.__qualname__: return False
     if held.__module__ == new.__module__: return True
-    if _library(held.__module__) and not (new.__module__ == '__main__' or _library(new.__module__)): return False   # a plugin's copy
-    if not all(_library(m) or m == '__main__' for m in (held.__module__, new.__module__)):   # a plugin's or a module of one's own
+    if new.__module__ == '__main__': return _definition(held) == _definition(new)   # a page (or script) running what its package exports
+    if _library(held.__module__) and not _library(new.__module__): return False   # a plugin's copy
+    if not all(_library(m) for m in (held.__module__, new.__module__)):   # a plugin's or a module of one's own: the one-file rule
         return _source_file(held) is not None and _source_file(held) == _source_file(new)
     return _definition(held) == _definition(new)
 
 def _held_by(held, new) -> str:
-    "Who holds a refused name, for its error: module and name, and both files where they differ."
+    "Who holds a refused name, for its error: module and name, and where each was defined where they differ (a file, or a cell or script with none)."
     a, b = _source_file(held), _source_file(new)
-    where = f" (defined in {a}; refused from {b or new.__module__}: code of another file takes a name of its own)" if a != b and (a or b) else ''
+    place = lambda f: str(f) if f else 'a notebook cell or script with no file'
+    why = 'code of another file takes a name of its own' if a and b else 'another definition takes a name of its own'
+    where = f" (defined in {place(a)}; refused from {place(b)}: {why})" if a != b else ''
     return f"{held.__module__}.{held.__qualname__}{where}"
 
 def register_estimator(name:str, # lowercase registry name
@@ -271,7 +274,7 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
     "The estimator registered as `name` (an alias, or a spec `'name:key=value,...'`), made with `params`."
     if not isinstance(name, str): raise ValueError(f"estimator must be a name or spec string like 'st' or 'reste:o=3', got {name!r}")
     name = name.strip()
-    given_as = name
+    given_as, overrides = name, bool(params)
     if any(c in name for c in ':,='):   # a spec, as the commands read it
         specs = parse_estimator_specs(name)
         if len(specs) > 1: raise ValueError(f"one estimator expected, but {name!r} names more than one ({', '.join(n for n, _ in specs)}); "
@@ -288,10 +291,11 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
         raise ValueError(f"estimator {name!r} has no parameter {', '.join(unknown)}; valid parameters: {accepted}")
     none = lambda k, v: isinstance(v, str) and v.lower() == 'none' and sig[k].default is None   # a spec's 'None'
     try: est = cls(**{k: None if none(k, v) else v for k, v in params.items()})
-    except ValueError as e:   # a bad value: name the estimator it is for (a command makes several)
-        spec = given_as if not params or given_as != name else f"{name}:{','.join(f'{k}={v}' for k, v in params.items())}"
-        if str(e).startswith(f"estimator {name!r}") or str(e).startswith(f"estimator {spec!r}"): raise
-        raise ValueError(f"estimator {spec!r}: {e}") from None
+    except ValueError as e:   # a bad value: name the estimator it is for (a command makes several), as the user wrote it
+        show = lambda v: str(v) if type(v) in (str, int, float) else repr(v)
+        spec = repr(given_as) if not overrides else f"{name!r} with {', '.join(f'{k}={show(v)}' for k, v in params.items())}"
+        if str(e).startswith(f"estimator {name!r}") or str(e).startswith(f"estimator {spec}"): raise
+        raise ValueError(f"estimator {spec}: {e}") from None
     est.hparams()   # a plugin's parameter not kept under its name is reported now, not when a run records the spec
     return est
 
@@ -315,13 +319,14 @@ def _parse_value(v:str):
         except ValueError: pass
     return {'true': True, 'false': False}.get(v.lower(), v)
 
-def parse_estimator_specs(spec:str # e.g. 'st,concrete:tau=0.1,reste:o=3,t=1.5'
-                         ) -> list:
-    "`[(name, params), ...]` from a comma-separated list of `name[:key=value,...]` items."
+def _spec_items(spec:str) -> list:
+    "`[(name, params, text), ...]`: `parse_estimator_specs`'s items, each with the text it was written as (stripped), which messages quote."
     if not isinstance(spec, str): raise ValueError(f"spec: a string of comma-separated estimators such as 'st,reste:o=3', got {spec!r}")
-    items = []
+    items, texts = [], []
     for tok in (t.strip() for t in spec.split(',')):
         if not tok: continue
+        if ':' in tok or '=' not in tok: texts.append(tok)
+        elif texts: texts[-1] += f',{tok}'
         if ':' in tok:
             name, tok = (s.strip() for s in tok.split(':', 1))
             items.append((name, {}))
@@ -334,13 +339,18 @@ def parse_estimator_specs(spec:str # e.g. 'st,concrete:tau=0.1,reste:o=3,t=1.5'
         if k in items[-1][1]: raise ValueError(f"{spec!r}: parameter {k!r} of {items[-1][0]!r} is given twice")
         items[-1][1][k] = _parse_value(v)
     if not items: raise ValueError("no estimator given; write e.g. 'reinforce,mean_field'")
-    return items
+    return [(n, p, t) for (n, p), t in zip(items, texts)]
+
+def parse_estimator_specs(spec:str # e.g. 'st,concrete:tau=0.1,reste:o=3,t=1.5'
+                         ) -> list:
+    "`[(name, params), ...]` from a comma-separated list of `name[:key=value,...]` items."
+    return [(n, p) for n, p, _ in _spec_items(spec)]
 
 # %% ../nbs/03_estimators.ipynb #343eabaf
 def estimators_from_spec(spec:str # comma-separated `name[:key=value,...]` items, e.g. 'st,concrete:tau=0.1,reste:o=3,t=1.5'
                         ) -> list:
     "The estimators named in `spec` (see `parse_estimator_specs`)."
-    return [estimator(n, **p) for n, p in parse_estimator_specs(spec)]
+    return [estimator(text) for _, _, text in _spec_items(spec)]   # each as written: a bad value's error quotes its item
 
 # %% ../nbs/03_estimators.ipynb #dbf2f988
 def _plugin_error(item, e):
@@ -355,6 +365,7 @@ def _load_file(item:str) -> str:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     old = sys.modules.get(name)
     if old is None or _FILE_HASHES.get(name) != digest:   # new, or edited since it ran: run it (again; its classes replace their earlier selves)
+        if old is not None: _drop_entries(name)   # what the earlier run registered: the edited text registers what it still has (`_restoring` puts all back if it fails)
         module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path))
         sys.modules[name] = module
         try: module.__spec__.loader.exec_module(module)
@@ -368,6 +379,24 @@ def _load_file(item:str) -> str:
 
 _FILE_HASHES = {} # a plugin file's module -> the sha256 of the text it ran: an edited file runs again
 _FILE_ENTRIES = {} # a plugin file's module -> the book entries it added (`_restoring`): its edited text may change them
+
+def _books() -> dict:
+    "The catalogue's books a plugin may add to, by name (as `_FILE_ENTRIES` names them)."
+    from sbn_estimators.catalogue import CATALOGUE, REFERENCES, DATA_REFS, MODEL_REFS
+    from sbn_estimators.data import DATASETS
+    return dict(CATALOGUE=CATALOGUE, REFERENCES=REFERENCES, DATA_REFS=DATA_REFS, MODEL_REFS=MODEL_REFS, DATASETS=DATASETS)
+
+def _drop_entries(module:str):
+    "Before an edited plugin file runs again: drop what its earlier run (`module`) registered and the book entries it added, so that a name, alias or class it no longer registers does not stay behind."
+    from sbn_estimators.models import MODELS, MODEL_TRANSFORMS
+    from sbn_estimators.data import DATASETS
+    mine = lambda obj: getattr(obj, '__module__', None) == module
+    names = {k for k, c in ESTIMATORS.items() if mine(c)}
+    for book, drop in ((ESTIMATORS, names), (ALIASES, {a for a, n in ALIASES.items() if n in names}), (MODELS, {k for k, m in MODELS.items() if mine(m.build)}),
+                       (MODEL_TRANSFORMS, {k for k, f in MODEL_TRANSFORMS.items() if mine(f)}), (DATASETS, {k for k, f in DATASETS.items() if mine(f)})):
+        for k in drop: del book[k]
+    books = _books()
+    for n, k in _FILE_ENTRIES.get(module, ()): books[n].pop(k, None)
 
 def _load_module(item:str) -> str:
     if item.lower().endswith('.py'): raise ValueError(f"plugin {item!r}: a plugin file's name must end in '.py' (lowercase)")
@@ -387,27 +416,28 @@ def _load_module(item:str) -> str:
 def _restoring(load, item:str) -> str:
     "`load(item)`; a plugin that fails, or changes an entry of the catalogue it found there, leaves the registries and the catalogue as they were."
     from sbn_estimators.models import MODELS, MODEL_TRANSFORMS
-    from sbn_estimators.catalogue import CATALOGUE, REFERENCES, DATA_REFS, MODEL_REFS, _entry_problems
+    from sbn_estimators.catalogue import CATALOGUE, _entry_problems
     from sbn_estimators.data import DATASETS
-    saved = [(r, dict(r)) for r in (ESTIMATORS, ALIASES, MODELS, MODEL_TRANSFORMS, DATASETS)]
-    books = [(n, r, copy.deepcopy(r) if n != 'DATASETS' else dict(r))   # DATASETS: its loaders, compared as themselves
-             for n, r in (('CATALOGUE', CATALOGUE), ('REFERENCES', REFERENCES), ('DATA_REFS', DATA_REFS), ('MODEL_REFS', MODEL_REFS), ('DATASETS', DATASETS))]
+    saved = [(r, dict(r)) for r in (ESTIMATORS, ALIASES, MODELS, MODEL_TRANSFORMS, DATASETS, _FILE_HASHES, _FILE_ENTRIES)]
+    books = [(n, r, copy.deepcopy(r) if n != 'DATASETS' else dict(r)) for n, r in _books().items()]   # DATASETS: its loaders, compared as themselves
+    module = _file_module(Path(item).expanduser().resolve()) if load is _load_file else item
+    before = sys.modules.get(module)   # an edited file's earlier run: kept if the new one fails or is refused (its classes stay registered)
     try:
         out = load(item)
-        module = _file_module(Path(out)) if load is _load_file else item
         own = _FILE_ENTRIES.get(module, set())   # what an earlier run of the same file added: an edited file may change it
         changed = [f'{n}[{k!r}]' for n, r, s in books for k in s if (n, k) not in own and (k not in r or r[k] is not s[k] and r[k] != s[k])]
         added = {(n, k) for n, r, s in books for k in r if k not in s}
         problems = [p for n, k in sorted(added | own) if n == 'CATALOGUE' and k in CATALOGUE for p in _entry_problems(k, CATALOGUE[k])]
-        if changed or problems:
-            sys.modules.pop(module, None)   # refused: a retry imports it again
+        if changed or problems:   # refused: the earlier run's module back, or none (a retry imports it again)
             if changed: raise ValueError(f"plugin {item!r} changed {', '.join(changed)}; a plugin adds entries for what it registers, and leaves those it found as they are")
             raise ValueError(f"plugin {item!r}: its catalogue entries are incomplete ({'; '.join(problems)}); see check_catalogue")
-        if load is _load_file: _FILE_ENTRIES[module] = own | added
+        if load is _load_file: _FILE_ENTRIES[module] = added | {(n, k) for n, k in own if k in _books()[n]}   # an edited file's run: what it added again
         return out
     except BaseException:
         for r, s in saved: r.clear(); r.update(s)
         for _, r, s in books: r.clear(); r.update(s)
+        if before is None: sys.modules.pop(module, None)
+        else: sys.modules[module] = before
         raise
 
 def load_plugins(spec:str # comma-separated modules (`mypkg.estimators`) or `.py` files; '' loads nothing

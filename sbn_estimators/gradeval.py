@@ -17,6 +17,7 @@ from .sbn import _check_seed, _check_cpu_seed
 from .exact import *
 from .exact import _gb, _chunk, _width, _state_logprobs, _exact_checks, _exact_loss, _exact_states
 from .estimators import *
+from .estimators import _spec_items
 from .stats import z_scores, z_threshold, resolution, student_t_tail, _pow2_scale
 from . import cli
 
@@ -257,7 +258,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         raise ValueError(f"resume must be a report (the dict gradient_report returns), got {type(resume).__name__}")
     if resume is not None: _check_records(resume, 'resume', resume=True)
     def pairs(e):   # a spec string may name several estimators
-        if isinstance(e, str): return [(_label(n, p), estimator(n, **p)) for n, p in parse_estimator_specs(e)]
+        if isinstance(e, str): return [(_label(n, p), estimator(text)) for n, p, text in _spec_items(e)]   # each as written: a bad value's error quotes it
         if isinstance(e, Estimator): return [(_estimator_label(e), e)]
         if isinstance(e, tuple) and len(e) == 2 and isinstance(e[1], Estimator): return [e]
         raise ValueError(f"estimators: each item must be a spec string, an Estimator or a (label, Estimator) pair, got {e!r}")
@@ -464,7 +465,7 @@ def _main(a):
     json_path = cli.check_output_file(a.json, '--json', ('.json',))
     plot_path = cli.check_output_file(a.plot, '--plot', cli.plot_suffixes())
     torch.set_num_threads(a.threads)
-    ests = [(_label(n, kw), estimator(n, **kw)) for n, kw in parse_estimator_specs(a.estimators)]
+    ests = [(_label(n, kw), estimator(text)) for n, kw, text in _spec_items(a.estimators)]   # each as written: a bad value's error quotes it
     labels = [l for l, _ in ests]
     twice = sorted({l for l in labels if labels.count(l) > 1})
     if twice: raise ValueError(f"--estimators names {', '.join(twice)} more than once; with one seed they give the same numbers")

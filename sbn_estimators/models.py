@@ -23,7 +23,7 @@ from .binary_weights import BinaryWeightConv2d, binary_weight_layers
 from .reste import ReSTE
 
 # %% ../nbs/12_models.ipynb #53bed742
-from .estimators import _same_definition, _held_by
+from .estimators import _same_definition, _held_by, _PLUGINS_HINT
 
 # %% ../nbs/12_models.ipynb #dc3fef79
 @dataclasses.dataclass
@@ -135,7 +135,7 @@ def list_models() -> list:
 def model_entry(name:str # one of `list_models()`
                ) -> ModelEntry:
     "The registry entry of model `name`."
-    if name not in list_models(): raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
+    if name not in list_models(): raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}; {_PLUGINS_HINT}")
     return MODELS[name]
 
 # %% ../nbs/12_models.ipynb #c24b8a62

@@ -27,7 +27,7 @@ def page_text(name, kind=None):
 def test_tau_outside_the_range_is_refused(name, tau):
     "A temperature outside [1e-3, 1e3] is a ValueError naming the range, the one REBAR and RELAX take (one rule)."
     msg = fails(lambda: estimator(name, tau=tau))
-    assert msg.startswith(f"estimator '{name}:tau={tau}': tau must be a number in [0.001, 1000], got "), msg
+    assert msg.startswith(f"estimator '{name}' with tau={tau}: tau must be a number in [0.001, 1000], got "), msg
     for other in ('rebar', 'relax'): assert fails(lambda: estimator(other, tau=tau)).split(': ', 1)[1] == msg.split(': ', 1)[1]
 
 

@@ -18,7 +18,7 @@ def fails(f, exc=ValueError):
 # --- item 5: a constructor's ValueError names the estimator (a command makes several)
 def test_constructor_error_names_the_estimator():
     assert fails(lambda: S.estimator('gumbel_rao:tau=0')) == "estimator 'gumbel_rao:tau=0': tau must be a number in [0.001, 1000], got 0"
-    assert fails(lambda: S.estimator('concrete', tau=0)).startswith("estimator 'concrete:tau=0': tau must be")
+    assert fails(lambda: S.estimator('concrete', tau=0)).startswith("estimator 'concrete' with tau=0: tau must be")
     msg = fails(lambda: E.estimators_from_spec('concrete:tau=1,gumbel_rao:tau=0'))
     assert msg.startswith("estimator 'gumbel_rao:tau=0': "), msg
 
