@@ -1076,15 +1076,15 @@ def _epochs_trained(cfg:TrainConfig, ck:dict) -> int:
     return ck['epoch'] if 'epoch' in ck else sum(s['epochs'] for s in cfg.plan()[:ck.get('stage', 0) + 1])
 
 def _restore(cfg:TrainConfig, model:nn.Module, est, ck:dict, name:str, device='cpu') -> nn.Module:
-    "`model` as checkpoint `ck` (file `name`) holds it: the transforms of its stages applied (on `device`), its weights loaded; `est` with the state it learned, and the estimators' schedule (`_schedule`) as at the checkpoint's last epoch. The trainer's resume and `load_run`."
+    "`model` as checkpoint `ck` (file `name`) holds it: the transforms of its stages applied (on `device`), the estimators' schedule (`_schedule`) of the checkpoint's last epoch replayed, then its weights and `est`'s state loaded (the saved state wins over the replay: a schedule that keeps a state in `state_dict` is as the trainer left it, not one step on). The trainer's resume and `load_run`."
     plan = cfg.plan()
     for st in plan[1:ck.get('stage', 0) + 1]:
         if st['transform']: model = _transformed(st, model, est).to(device)
+    done = _epochs_trained(cfg, ck)
+    if done: _schedule(cfg, model, est, done - 1, sum(s['epochs'] for s in plan))   # first: what the checkpoint saved then overrides what the replay set
     try: model.load_state_dict(ck['model'])
     except RuntimeError as e: raise ValueError(f"{name} holds weights of a different model: {str(e).splitlines()[0]}") from None
-    est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks) has learned
-    done = _epochs_trained(cfg, ck)
-    if done: _schedule(cfg, model, est, done - 1, sum(s['epochs'] for s in plan))
+    est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks, a stateful schedule) has learned
     return model
 
 def _check_one_process(est, world:int):

@@ -1,0 +1,57 @@
+"Review s48, fix T2: a resumed run calls a stateful schedule once per epoch (as an uninterrupted one) and `load_run`'s path restores it as saved; comparison_table's s/epoch as mean ± std; evaluate_run checks `device` first; plot_metrics writes to file-like objects and suffix-less paths as savefig; import_binary takes exports of a compiled model by earlier versions; wrong `out`/`checkpoint` of load_run/evaluate_run named."
+import csv, io, json, shutil
+from pathlib import Path
+import pytest
+import torch
+import sbn_estimators.train as T
+from sbn_estimators.train import TrainConfig, train, load_run, evaluate_run
+
+torch.set_num_threads(1)
+
+PLUGIN = '''import torch
+from sbn_estimators.estimators import register_estimator, ESTIMATORS
+from sbn_estimators.straight_through import ST
+if 'counting_st_t2' not in ESTIMATORS:
+    @register_estimator('counting_st_t2')
+    class CountingST(ST):
+        "ST whose surrogate is scaled by the number of on_epoch calls seen (a stateful schedule), kept in its state_dict."
+        def __init__(self, noise='logistic', deterministic=False):
+            super().__init__(noise, deterministic); self.calls = 0
+        def on_epoch(self, model, epoch, epochs): self.calls += 1
+        def slope(self, a): return 2 * self._noise.pdf(a) * (1.0 + 0.5 * self.calls)
+        def state_dict(self): return {'calls': torch.tensor(self.calls)}
+        def load_state_dict(self, s):
+            if s: self.calls = int(s['calls'])
+'''
+
+
+def _read(out):
+    rows = list(csv.DictReader(open(out / 'metrics.csv')))
+    for r in rows: r.pop('seconds')
+    res = json.loads((out / 'result.json').read_text())
+    return rows, {k: v for k, v in res.items() if k.startswith('test_')}
+
+
+def test_resume_calls_a_stateful_schedule_once_per_epoch_and_restore_keeps_its_saved_state(tmp_path, monkeypatch):
+    "A plugin whose on_epoch counts in its state_dict: the resumed run is the uninterrupted one (metrics, test metrics, the state each step sees), and `_restore` (load_run's path) gives the state the trainer had at the checkpoint."
+    (tmp_path / 'plug.py').write_text(PLUGIN)
+    cfg = TrainConfig(model='sbn_mlp:width=16', estimator='counting_st_t2', plugins=str(tmp_path / 'plug.py'), epochs=4, optimizer='sgd', lr=0.05,
+                      n_train=128, val=32, n_test=64, eval_samples=2, batch_size=32, seed=3)
+    seen, orig = [], T._step
+    def step(model, est, *a):
+        seen.append(est.calls); return orig(model, est, *a)
+    monkeypatch.setattr(T, '_step', step)
+    train(cfg, tmp_path / 'full', progress=False)
+    full_seen = list(seen); seen.clear()
+    def cb(ep, row):
+        if ep == 2: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): train(cfg, tmp_path / 'cut', callbacks=[cb], progress=False)
+    ck = T.load_checkpoint(tmp_path / 'cut' / 'last.pt')
+    assert int(ck['estimator']['calls']) == 2   # the trainer's state after epoch 2: on_epoch at the start of epochs 0 and 1
+    model, est = T.build(cfg, T.smoke_data(cfg))
+    T._restore(cfg, model, est, ck, 'last.pt')
+    assert est.calls == 2   # as saved, not one replayed step on
+    seen.clear()
+    train(cfg, tmp_path / 'cut', resume=True, progress=False)
+    assert seen == full_seen[len(full_seen) // 2:] == [3] * 4 + [4] * 4
+    assert _read(tmp_path / 'cut') == _read(tmp_path / 'full')
