@@ -256,14 +256,18 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
 # %% ../nbs/13a_lr_search.ipynb #48a0cc1d
 def _mean_std(v): return f"{np.mean(v) * 100:.2f} ± {np.std(v, ddof=1) * 100 if len(v) > 1 else 0:.2f}"
 
+def _sig(x:float, d:int) -> str: return f"{float(f'{x:.{d}g}'):g}"   # `d` significant digits, without an exponent for seconds (120, not 1.2e+02)
+
+def _seconds(v): return f"{_sig(np.mean(v), 2)} ± {_sig(np.std(v, ddof=1) if len(v) > 1 else 0., 1)}"   # s / epoch: mean (2 significant digits) ± std (1)
+
 def comparison_table(rows:list # rows of `run_comparison`
                     ) -> str:
-    "A markdown table per method: lr, test accuracy (expected / ensemble / deterministic, % mean ± std over seeds), s/epoch."
+    "A markdown table per method: lr, test accuracy (expected / ensemble / deterministic, % mean ± std over seeds), s/epoch (mean ± std over seeds, 2 and 1 significant digits)."
     lines = ['| method | lr | seeds | expected acc. | ensemble acc. | deterministic acc. | s / epoch |', '|---|---|---|---|---|---|---|']
     for label in dict.fromkeys(r['method'] for r in rows):
         rs = [r for r in rows if r['method'] == label]
         lines.append(f"| {label} | {rs[0]['lr']:g} | {len(rs)} | " + ' | '.join(_mean_std([r[k] for r in rs])
-                     for k in ('test_acc', 'test_ens_acc', 'test_det_acc')) + f" | {np.mean([r['seconds_per_epoch'] for r in rs]):.1f} |")
+                     for k in ('test_acc', 'test_ens_acc', 'test_det_acc')) + f" | {_seconds([r['seconds_per_epoch'] for r in rs])} |")
     return '\n'.join(lines)
 
 def plot_comparison(rows:list, # rows of `run_comparison`

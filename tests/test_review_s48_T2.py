@@ -55,3 +55,12 @@ def test_resume_calls_a_stateful_schedule_once_per_epoch_and_restore_keeps_its_s
     train(cfg, tmp_path / 'cut', resume=True, progress=False)
     assert seen == full_seen[len(full_seen) // 2:] == [3] * 4 + [4] * 4
     assert _read(tmp_path / 'cut') == _read(tmp_path / 'full')
+
+
+def test_comparison_table_reports_seconds_per_epoch_as_mean_and_std():
+    "s / epoch as mean ± std over the seeds (2 and 1 significant digits): a fast estimator is not 0.0, a slow one has no exponent."
+    from sbn_estimators.lr_search import comparison_table
+    row = dict(method='st', lr=0.01, test_acc=0.5, test_ens_acc=0.5, test_det_acc=0.5)
+    assert comparison_table([dict(row, seconds_per_epoch=s) for s in (0.0123, 0.0131, 0.0127)]).endswith('| 0.013 ± 0.0004 |')
+    assert comparison_table([dict(row, seconds_per_epoch=s) for s in (118., 122., 126.)]).endswith('| 120 ± 4 |')
+    assert comparison_table([dict(row, seconds_per_epoch=2.)]).endswith('| 2 ± 0 |')   # one seed: no spread
