@@ -189,9 +189,11 @@ def _latent_with_scale(w, alpha, scale):
 def import_binary(model:nn.Module, # a network of the exported one's architecture; its weights are replaced in place
                   exported:dict # what `export_binary` returned (or a `torch.load` of it)
                  ) -> nn.Module:
-    "Load `export_binary` output into `model` (same architecture; a `torch.compile`d one: into the module it wraps): latent weights that deploy to exactly `alpha * sign` (`latent_from`)."
+    "Load `export_binary` output into `model` (same architecture; a `torch.compile`d one: into the module it wraps; an export whose keys start `_orig_mod.`, made from a compiled model by earlier versions, is read without that prefix): latent weights that deploy to exactly `alpha * sign` (`latent_from`)."
     given = model
     if isinstance(getattr(model, '_orig_mod', None), nn.Module): model = model._orig_mod   # torch.compile's OptimizedModule, as save_sbn unwraps it
+    if exported and all(isinstance(k, str) and k.startswith('_orig_mod.') for k in exported):   # exported from a compiled model by earlier versions
+        exported = {k.removeprefix('_orig_mod.'): v for k, v in exported.items()}
     state = {k: v for k, v in exported.items() if not k.endswith(('.bits', '.shape', '.scale'))}
     signs = binary_weight_layers(model)
     missing = [n for n in signs if f'{n}.weight.bits' not in exported]

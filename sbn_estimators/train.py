@@ -720,9 +720,9 @@ def _write_metrics(path:Path, rows):
 
 # %% ../nbs/14_train.ipynb #14b0b435
 def plot_metrics(rows, # rows of a run's metrics.csv (dicts, e.g. from `csv.DictReader`: strings or numbers)
-                 path=None # a file to save the figure to (None: not saved)
+                 path=None # a file to save the figure to (None: not saved): its suffix gives the format (none: png, named NAME.png, as `savefig`), or a file object (png)
                 ):
-    "Loss and accuracy curves of a run (rows of `metrics.csv`); saved to `path` if given (atomically: `cli.atomic_path`). Returns the `Figure`."
+    "Loss and accuracy curves of a run (rows of `metrics.csv`); saved to `path` if given (a file atomically: `cli.atomic_path`). Returns the `Figure`."
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
     ep = [int(r['epoch']) for r in rows]
@@ -744,9 +744,12 @@ def plot_metrics(rows, # rows of a run's metrics.csv (dicts, e.g. from `csv.Dict
         for r0, r1 in zip(rows, rows[1:]):
             if r0['stage'] != r1['stage']: a.axvline(int(r0['epoch']) + 0.5, color='gray', lw=0.8, ls=':')
     a2.set_xlabel('epoch'); a2.set_ylabel('accuracy'); a2.legend(); fig.tight_layout()
-    if path is not None:   # atomically, as plot_report: a run folder never holds half a curves.png
+    if isinstance(path, (str, os.PathLike)):   # atomically, as plot_report: a run folder never holds half a curves.png
         import matplotlib
-        with cli.atomic_path(path) as tmp: fig.savefig(tmp, format=Path(path).suffix[1:].lower() or matplotlib.rcParams['savefig.format'], dpi=100)
+        path, fmt = Path(path), Path(path).suffix[1:].lower()
+        if not fmt: fmt = matplotlib.rcParams['savefig.format']; path = path.with_name(f'{path.name}.{fmt}')   # as savefig names it: NAME.png
+        with cli.atomic_path(path) as tmp: fig.savefig(tmp, format=fmt, dpi=100)
+    elif path is not None: fig.savefig(path, dpi=100)   # a file object (BytesIO): written as savefig writes it
     return fig
 
 # %% ../nbs/14_train.ipynb #90ee8ace
@@ -1253,9 +1256,16 @@ def load_run(out, # a run folder of `train` / `sbn-train`
 
 def _load_run(out, checkpoint):
     "`load_run`'s (model, cfg), and the checkpoint read."
+    if not isinstance(out, (str, os.PathLike)): raise ValueError(f"out must be a run folder of train / sbn-train (a path), got {out!r}")
     out = Path(out).expanduser()
     if not isinstance(checkpoint, str) or Path(checkpoint).name != checkpoint or not checkpoint.endswith('.pt'):
         raise ValueError(f"checkpoint must name a checkpoint file in the run folder (best.pt, last.pt, stage-<name>.pt), got {checkpoint!r}")
+    if not (out / 'config.json').is_file():
+        raise ValueError(f"out must be a run folder of train / sbn-train (holding config.json), got {str(out)!r}: "
+                         + ('it does not exist' if not out.exists() else 'not a folder' if not out.is_dir() else 'it has no config.json'))
+    if not (out / checkpoint).is_file():
+        have = sorted(p.name for p in out.glob('*.pt') if p.name != 'binary.pt')
+        raise ValueError(f"checkpoint: run folder {out} has no {checkpoint}; its checkpoints: {', '.join(have) if have else 'none (no epoch has ended)'}")
     cfg = TrainConfig.from_dict(cli.load_config(out / 'config.json', TrainConfig), f'{out}/config.json')
     ck = load_checkpoint(out / checkpoint)
     diff = _config_diff(TrainConfig.from_dict(ck.get('config', {}), f'{out}/{checkpoint}'), cfg, (checkpoint, 'config.json'))
@@ -1272,8 +1282,9 @@ def evaluate_run(out, # a run folder of `train` / `sbn-train`
                 ) -> dict: # `{split}_loss`, `_acc`, `_ens_acc`, `_det_acc`, `_det_loss`
     "The metrics run `out` reports for `checkpoint` on `split`, drawn as the run drew them (`evaluate` from the evaluation stream of the run's seed and the checkpoint's epochs, `cfg.eval_samples` samples): for last.pt on 'test' `result.json`'s test metrics, for a stage-NAME.pt its stage's, on 'val' the checkpoint's row of `metrics.csv`; bit for bit on the device and software the run used. Not the posterior predictive (`test_post_*`, which needs the optimizer's posterior). Leaves the random state as it was."
     if split not in ('train', 'val', 'test'): raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    if device is None: raise ValueError("device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got None")
+    device = check_device(device, types=('cpu', 'cuda'))   # before loading: 'gpu', or 'cuda' on a machine without it, named
     model, cfg, ck = _load_run(out, checkpoint)
-    device = torch.device(device)
     res = _run_evaluation(model.to(device), load_data(cfg), cfg, split, _epochs_trained(cfg, ck), device)
     return {f'{split}_{k}': v for k, v in res.items()}
 

@@ -64,3 +64,58 @@ def test_comparison_table_reports_seconds_per_epoch_as_mean_and_std():
     assert comparison_table([dict(row, seconds_per_epoch=s) for s in (0.0123, 0.0131, 0.0127)]).endswith('| 0.013 ± 0.0004 |')
     assert comparison_table([dict(row, seconds_per_epoch=s) for s in (118., 122., 126.)]).endswith('| 120 ± 4 |')
     assert comparison_table([dict(row, seconds_per_epoch=2.)]).endswith('| 2 ± 0 |')   # one seed: no spread
+
+
+def _small_run(tmp_path):
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=1, n_train=64, val=32, n_test=32, eval_samples=2, batch_size=32)
+    train(cfg, tmp_path / 'r', progress=False)
+    return tmp_path / 'r'
+
+
+def test_evaluate_run_checks_device_before_loading(tmp_path, monkeypatch):
+    "'gpu', 'cuda' without CUDA, None: a ValueError naming device, before the run is read."
+    out = _small_run(tmp_path)
+    loaded = []
+    monkeypatch.setattr(T, '_load_run', lambda *a: loaded.append(a))
+    bad = ['gpu', None, 'meta'] + ([] if torch.cuda.is_available() else ['cuda'])
+    for d in bad:
+        with pytest.raises(ValueError, match='device'): evaluate_run(out, device=d)
+    assert not loaded
+
+
+def test_plot_metrics_writes_to_file_objects_and_suffixless_paths(tmp_path):
+    "A BytesIO gets the png savefig writes; a path without suffix gets NAME.png (as savefig names it), no suffix-less file."
+    out = _small_run(tmp_path)
+    rows = list(csv.DictReader(open(out / 'metrics.csv')))
+    buf = io.BytesIO(); T.plot_metrics(rows, buf)
+    assert buf.getvalue().startswith(b'\x89PNG')
+    T.plot_metrics(rows, tmp_path / 'noext')
+    assert (tmp_path / 'noext.png').read_bytes().startswith(b'\x89PNG') and not (tmp_path / 'noext').exists()
+    T.plot_metrics(rows, str(tmp_path / 'c.svg'))
+    assert b'<svg' in (tmp_path / 'c.svg').read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['c.svg', 'noext.png', 'r']   # no temporary file left
+
+
+def test_import_binary_reads_an_export_of_a_compiled_model_by_earlier_versions():
+    "Keys starting `_orig_mod.` (what export_binary of a compiled model wrote before) import into a plain and a compiled model."
+    from torch import nn
+    from sbn_estimators.binary_weights import BinaryWeightLinear
+    from sbn_estimators.layers import export_binary, import_binary
+    torch.manual_seed(0)
+    make = lambda: nn.Sequential(BinaryWeightLinear(6, 4), nn.Linear(4, 3))
+    net = make()
+    old = {'_orig_mod.' + k: v for k, v in export_binary(net).items()}
+    for target in (make(), torch.compile(make(), backend='eager')):
+        got = import_binary(target, old)
+        got = getattr(got, '_orig_mod', got)
+        assert torch.equal(got[0].binary_weight(), net[0].binary_weight()) and torch.equal(got[1].weight, net[1].weight)
+
+
+def test_load_run_names_a_wrong_out_or_checkpoint(tmp_path):
+    "A missing folder, a folder that is no run, out=None: ValueError naming out; a missing checkpoint: ValueError naming checkpoint and listing the folder's."
+    out = _small_run(tmp_path)
+    for f in (load_run, evaluate_run):
+        with pytest.raises(ValueError, match=r"^out must be a run folder .*nope'?: it does not exist"): f(tmp_path / 'nope')
+        with pytest.raises(ValueError, match=r"^out must be a run folder .*got None"): f(None)
+        with pytest.raises(ValueError, match=r"^out must be a run folder .*it has no config.json"): f(tmp_path)
+        with pytest.raises(ValueError, match=r"^checkpoint: run folder .*r has no stage-x.pt; its checkpoints: best.pt, last.pt$"): f(out, 'stage-x.pt')

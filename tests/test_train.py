@@ -701,7 +701,7 @@ def test_load_run_rebuilds_the_checkpoints_stage(tmp_path):
     assert shapes(coupled) == shapes(build(cfg, smoke_data(cfg))[0]) != shapes(twin)   # the ternary net, not its twin
     with pytest.raises(ValueError, match=r"holds weights of a different model .*; load_run\(folder, checkpoint\) builds the network"):
         load_checkpoint(tmp_path / 'r' / 'last.pt', coupled)
-    with pytest.raises(FileNotFoundError, match='no checkpoint at'): load_run(tmp_path / 'r', 'stage-nope.pt')
+    with pytest.raises(ValueError, match=r"checkpoint: run folder .* has no stage-nope.pt; its checkpoints: best.pt, last.pt, stage-"): load_run(tmp_path / 'r', 'stage-nope.pt')
     for bad in ('../r/last.pt', 'last', None):
         with pytest.raises(ValueError, match=rf"checkpoint must name a checkpoint file in the run folder .*, got {re.escape(repr(bad))}"): load_run(tmp_path / 'r', bad)
     import shutil; shutil.copytree(tmp_path / 'r', tmp_path / 's')   # another run's checkpoint copied in: refused, as --resume refuses it
