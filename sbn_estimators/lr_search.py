@@ -256,7 +256,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
 # %% ../nbs/13a_lr_search.ipynb #48a0cc1d
 def _mean_std(v): return f"{np.mean(v) * 100:.2f} ± {np.std(v, ddof=1) * 100 if len(v) > 1 else 0:.2f}"
 
-def _sig(x:float, d:int) -> str: return f"{float(f'{x:.{d}g}'):g}"   # `d` significant digits, without an exponent for seconds (120, not 1.2e+02)
+def _sig(x:float, d:int) -> str: return np.format_float_positional(x, precision=d, unique=False, fractional=False, trim='-')   # `d` significant digits, no exponent (120, 0.00006)
 
 def _seconds(v): return f"{_sig(np.mean(v), 2)} ± {_sig(np.std(v, ddof=1) if len(v) > 1 else 0., 1)}"   # s / epoch: mean (2 significant digits) ± std (1)
 
