@@ -25,6 +25,20 @@ if 'counting_st_t2' not in ESTIMATORS:
 '''
 
 
+@pytest.fixture
+def registries():
+    "The registries as the test found them, after it (the plugin's estimator is not left for other tests, e.g. the catalogue's)."
+    from sbn_estimators import estimators as E
+    from sbn_estimators.models import MODELS, MODEL_TRANSFORMS
+    from sbn_estimators.catalogue import CATALOGUE, REFERENCES, DATA_REFS, MODEL_REFS
+    from sbn_estimators.data import DATASETS
+    E.list_estimators()
+    books = (E.ESTIMATORS, E.ALIASES, MODELS, MODEL_TRANSFORMS, CATALOGUE, REFERENCES, DATASETS, DATA_REFS, MODEL_REFS)
+    saved = [dict(b) for b in books]
+    yield
+    for b, s in zip(books, saved): b.clear(); b.update(s)
+
+
 def _read(out):
     rows = list(csv.DictReader(open(out / 'metrics.csv')))
     for r in rows: r.pop('seconds')
@@ -32,7 +46,7 @@ def _read(out):
     return rows, {k: v for k, v in res.items() if k.startswith('test_')}
 
 
-def test_resume_calls_a_stateful_schedule_once_per_epoch_and_restore_keeps_its_saved_state(tmp_path, monkeypatch):
+def test_resume_calls_a_stateful_schedule_once_per_epoch_and_restore_keeps_its_saved_state(tmp_path, monkeypatch, registries):
     "A plugin whose on_epoch counts in its state_dict: the resumed run is the uninterrupted one (metrics, test metrics, the state each step sees), and `_restore` (load_run's path) gives the state the trainer had at the checkpoint."
     (tmp_path / 'plug.py').write_text(PLUGIN)
     cfg = TrainConfig(model='sbn_mlp:width=16', estimator='counting_st_t2', plugins=str(tmp_path / 'plug.py'), epochs=4, optimizer='sgd', lr=0.05,
