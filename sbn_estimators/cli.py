@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'LOCK_NAME', 'positive_int', 'CommandError', 'Terminated', 'run_cli', 'check_output_file',
-           'plot_suffixes', 'sibling', 'check_output_dir', 'atomic_path', 'json_text', 'save_json', 'RunFolderLocked',
-           'torch_bytes', 'torch_save', 'RunFolder', 'progress', 'epoch_line', 'check_config', 'load_config',
-           'environment']
+           'plot_suffixes', 'sibling', 'check_output_dir', 'atomic_path', 'save_figure', 'json_text', 'save_json',
+           'RunFolderLocked', 'torch_bytes', 'torch_save', 'RunFolder', 'progress', 'epoch_line', 'check_config',
+           'load_config', 'environment']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
 import argparse, dataclasses, difflib, errno, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
@@ -200,6 +200,20 @@ def atomic_path(path # the file to write
         if e.filename is None: e.filename = str(path)
         raise
     finally: tmp.unlink(missing_ok=True)
+
+# %% ../nbs/03b_cli.ipynb #cb2fe2b9
+def save_figure(fig, # a matplotlib `Figure`
+                fname, # a path, whose suffix gives the format (none: png, written as NAME.png, as `savefig` names it), or a file object
+                **kwargs # for `savefig`: dpi, bbox_inches, ...
+               ):
+    "Save `fig`: to a path atomically (`atomic_path`: a folder never holds half a figure), to a file object as `savefig` writes it. Returns where it went."
+    if not isinstance(fname, (str, os.PathLike)):
+        fig.savefig(fname, **kwargs); return fname
+    import matplotlib
+    path = Path(fname); fmt = path.suffix[1:].lower()
+    if not fmt: fmt = matplotlib.rcParams['savefig.format']; path = path.with_name(f'{path.name}.{fmt}')
+    with atomic_path(path) as tmp: fig.savefig(tmp, format=fmt, **kwargs)
+    return path
 
 # %% ../nbs/03b_cli.ipynb #f02cc2d4
 def json_text(obj # numbers, strings, bools, None, lists, tuples and dicts with string keys

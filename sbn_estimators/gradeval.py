@@ -316,7 +316,7 @@ def report_table(report:dict) -> str:
     return '\n'.join(lines)
 
 def plot_report(report:dict, fname=None):
-    "Relative RMSE and cosine against the number of averaged samples, one column per layer; saved to `fname` (atomically) if given."
+    "Relative RMSE and cosine against the number of averaged samples, one column per layer; saved to `fname` if given (`cli.save_figure`: a path atomically, or a file object)."
     import matplotlib.pyplot as plt   # pyplot's backend, whatever the caller chose: a library call never switches it
     groups = list(report['exact_grad'])
     fig, axs = plt.subplots(2, len(groups), figsize=(3.2 * len(groups), 5.2), squeeze=False, sharex=True)
@@ -344,8 +344,7 @@ def plot_report(report:dict, fname=None):
             if v is not None]
     fig.suptitle(net + (': ' + ', '.join(what) if what else ''), fontsize=9)
     fig.tight_layout()
-    if fname is not None:
-        with cli.atomic_path(fname) as tmp: fig.savefig(tmp, format=Path(fname).suffix[1:].lower(), dpi=120, bbox_inches='tight')
+    if fname is not None: cli.save_figure(fig, fname, dpi=120, bbox_inches='tight')
     return fig
 
 # %% ../nbs/04_gradeval.ipynb #52449388

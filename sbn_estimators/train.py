@@ -722,7 +722,7 @@ def _write_metrics(path:Path, rows):
 def plot_metrics(rows, # rows of a run's metrics.csv (dicts, e.g. from `csv.DictReader`: strings or numbers)
                  path=None # a file to save the figure to (None: not saved): its suffix gives the format (none: png, named NAME.png, as `savefig`), or a file object (png)
                 ):
-    "Loss and accuracy curves of a run (rows of `metrics.csv`); saved to `path` if given (a file atomically: `cli.atomic_path`). Returns the `Figure`."
+    "Loss and accuracy curves of a run (rows of `metrics.csv`); saved to `path` if given (`cli.save_figure`: a file atomically). Returns the `Figure`."
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
     ep = [int(r['epoch']) for r in rows]
@@ -744,12 +744,7 @@ def plot_metrics(rows, # rows of a run's metrics.csv (dicts, e.g. from `csv.Dict
         for r0, r1 in zip(rows, rows[1:]):
             if r0['stage'] != r1['stage']: a.axvline(int(r0['epoch']) + 0.5, color='gray', lw=0.8, ls=':')
     a2.set_xlabel('epoch'); a2.set_ylabel('accuracy'); a2.legend(); fig.tight_layout()
-    if isinstance(path, (str, os.PathLike)):   # atomically, as plot_report: a run folder never holds half a curves.png
-        import matplotlib
-        path, fmt = Path(path), Path(path).suffix[1:].lower()
-        if not fmt: fmt = matplotlib.rcParams['savefig.format']; path = path.with_name(f'{path.name}.{fmt}')   # as savefig names it: NAME.png
-        with cli.atomic_path(path) as tmp: fig.savefig(tmp, format=fmt, dpi=100)
-    elif path is not None: fig.savefig(path, dpi=100)   # a file object (BytesIO): written as savefig writes it
+    if path is not None: cli.save_figure(fig, path, dpi=100)
     return fig
 
 # %% ../nbs/14_train.ipynb #90ee8ace
