@@ -208,10 +208,14 @@ def save_figure(fig, # a matplotlib `Figure`
                ):
     "Save `fig`: to a path atomically (`atomic_path`: a folder never holds half a figure), to a file object as `savefig` writes it. Returns where it went."
     if not isinstance(fname, (str, os.PathLike)):
+        if not callable(getattr(fname, 'write', None)): raise ValueError(f"fname: a path or a file object to save the figure to, got {fname!r}")
         fig.savefig(fname, **kwargs); return fname
     import matplotlib
-    path = Path(fname); fmt = path.suffix[1:].lower()
-    if not fmt: fmt = matplotlib.rcParams['savefig.format']; path = path.with_name(f'{path.name}.{fmt}')
+    path = Path(fname).expanduser(); fmt = path.suffix[1:].lower()
+    given = kwargs.pop('format', None)
+    if given and fmt and given.lower() != fmt: raise ValueError(f"format {given!r} contradicts fname's suffix ({fname}): give one of them")
+    if not path.parent.is_dir(): raise ValueError(f"fname: no folder {path.parent} to save {path.name} in")
+    if not fmt: fmt = given or matplotlib.rcParams['savefig.format']; path = path.with_name(f'{path.name}.{fmt}')
     with atomic_path(path) as tmp: fig.savefig(tmp, format=fmt, **kwargs)
     return path
 

@@ -274,7 +274,7 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
     "The estimator registered as `name` (an alias, or a spec `'name:key=value,...'`), made with `params`."
     if not isinstance(name, str): raise ValueError(f"estimator must be a name or spec string like 'st' or 'reste:o=3', got {name!r}")
     name = name.strip()
-    given_as, overrides = name, bool(params)
+    given_as, keywords = name, dict(params)
     if any(c in name for c in ':,='):   # a spec, as the commands read it
         specs = parse_estimator_specs(name)
         if len(specs) > 1: raise ValueError(f"one estimator expected, but {name!r} names more than one ({', '.join(n for n, _ in specs)}); "
@@ -292,8 +292,7 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
     none = lambda k, v: isinstance(v, str) and v.lower() == 'none' and sig[k].default is None   # a spec's 'None'
     try: est = cls(**{k: None if none(k, v) else v for k, v in params.items()})
     except ValueError as e:   # a bad value: name the estimator it is for (a command makes several), as the user wrote it
-        show = lambda v: str(v) if type(v) in (str, int, float) else repr(v)
-        spec = repr(given_as) if not overrides else f"{name!r} with {', '.join(f'{k}={show(v)}' for k, v in params.items())}"
+        spec = repr(given_as) + (f" with {', '.join(f'{k}={v!r}' for k, v in keywords.items())}" if keywords else '')   # the keyword arguments as given
         if str(e).startswith(f"estimator {name!r}") or str(e).startswith(f"estimator {spec}"): raise
         raise ValueError(f"estimator {spec}: {e}") from None
     est.hparams()   # a plugin's parameter not kept under its name is reported now, not when a run records the spec

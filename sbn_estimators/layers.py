@@ -190,6 +190,8 @@ def import_binary(model:nn.Module, # a network of the exported one's architectur
                   exported:dict # what `export_binary` returned (or a `torch.load` of it)
                  ) -> nn.Module:
     "Load `export_binary` output into `model` (same architecture; a `torch.compile`d one: into the module it wraps; an export whose keys start `_orig_mod.`, made from a compiled model by earlier versions, is read without that prefix): latent weights that deploy to exactly `alpha * sign` (`latent_from`)."
+    if not isinstance(exported, dict) or not all(isinstance(k, str) for k in exported):
+        raise ValueError(f"exported: what export_binary returned (a dict of named tensors, e.g. torch.load of binary.pt), got {type(exported).__name__}")
     given = model
     if isinstance(getattr(model, '_orig_mod', None), nn.Module): model = model._orig_mod   # torch.compile's OptimizedModule, as save_sbn unwraps it
     if exported and all(isinstance(k, str) and k.startswith('_orig_mod.') for k in exported):   # exported from a compiled model by earlier versions

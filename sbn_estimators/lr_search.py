@@ -249,14 +249,14 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
                 _save(run / 'summary.json', row)
             if log: log(f"{label} seed {seed}: lr {row['lr']:g}, test acc {row['test_acc']:.4f} (ensemble {row['test_ens_acc']:.4f}, "
                         f"deterministic {row['test_det_acc']:.4f}), "
-                        f"{row['seconds_per_epoch']:.1f} s/epoch")
+                        f"{_sig(row['seconds_per_epoch'], 2)} s/epoch")
             rows.append(row)
     return rows
 
 # %% ../nbs/13a_lr_search.ipynb #48a0cc1d
 def _mean_std(v): return f"{np.mean(v) * 100:.2f} ± {np.std(v, ddof=1) * 100 if len(v) > 1 else 0:.2f}"
 
-def _sig(x:float, d:int) -> str: return np.format_float_positional(x, precision=d, unique=False, fractional=False, trim='-')   # `d` significant digits, no exponent (120, 0.00006)
+def _sig(x:float, d:int) -> str: return np.format_float_positional(x, precision=d, unique=False, fractional=False, trim='k').rstrip('.')   # `d` significant digits, kept zeros too, no exponent (120, 0.030, 3.0)
 
 def _seconds(v): return f"{_sig(np.mean(v), 2)} ± {_sig(np.std(v, ddof=1) if len(v) > 1 else 0., 1)}"   # s / epoch: mean (2 significant digits) ± std (1)
 

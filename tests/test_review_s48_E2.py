@@ -130,9 +130,9 @@ def test_an_edited_file_drops_what_it_no_longer_registers(tmp_path, registries):
 
 # --- item 5: estimator() quotes a spec as written, and shows keyword overrides as such
 def test_estimator_error_quotes_the_spec_or_the_overrides():
-    assert fails(lambda: S.estimator('concrete:tau=1', tau=0)).startswith("estimator 'concrete' with tau=0: tau must be")
+    assert fails(lambda: S.estimator('concrete:tau=1', tau=0)).startswith("estimator 'concrete:tau=1' with tau=0: tau must be")
     msg = fails(lambda: S.estimator('st:deterministic=True', deterministic=torch.tensor(True)))
-    assert msg.startswith("estimator 'st' with deterministic=tensor(True): deterministic must be True or False"), msg
+    assert msg.startswith("estimator 'st:deterministic=True' with deterministic=tensor(True): deterministic must be True or False"), msg
     assert fails(lambda: S.estimator(' concrete: tau = 1e-4 ')).startswith("estimator 'concrete: tau = 1e-4': tau must be")
     assert fails(lambda: E.estimators_from_spec('st, concrete: tau = 1e-4')).startswith("estimator 'concrete: tau = 1e-4': tau must be")
 

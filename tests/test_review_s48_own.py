@@ -29,3 +29,33 @@ def test_save_figure_leaves_no_half_written_file(tmp_path):
     try: cli.save_figure(fig, target)
     except Boom: pass
     assert target.read_bytes() == b'old' and sorted(p.name for p in tmp_path.iterdir()) == ['curves.png']
+
+
+def test_save_figure_names_fname_and_format(tmp_path, monkeypatch):
+    import pytest
+    from matplotlib.figure import Figure
+    fig = Figure(); fig.subplots().plot([0, 1])
+    with pytest.raises(ValueError, match='fname: no folder'): cli.save_figure(fig, tmp_path / 'nodir' / 'g.png')   # was: FileNotFoundError naming the temp file
+    with pytest.raises(ValueError, match='fname: a path or a file object'): cli.save_figure(fig, 123)   # was: AttributeError
+    with pytest.raises(ValueError, match="format 'pdf' contradicts"): cli.save_figure(fig, tmp_path / 'i.png', format='pdf')   # was: TypeError
+    assert cli.save_figure(fig, tmp_path / 'i', format='pdf') == tmp_path / 'i.pdf'
+    monkeypatch.setenv('HOME', str(tmp_path))
+    assert cli.save_figure(fig, '~/h.png') == tmp_path / 'h.png' and (tmp_path / 'h.png').is_file()   # was: FileNotFoundError '~/...'
+
+
+def test_import_binary_names_a_wrong_export():
+    import pytest, torch
+    from sbn_estimators.layers import import_binary
+    for bad in (None, [], 'x', {1: 2}):
+        with pytest.raises(ValueError, match='exported: what export_binary returned'): import_binary(torch.nn.Linear(2, 2), bad)   # was: AttributeError
+
+
+def test_estimator_error_quotes_the_spec_and_the_keywords_as_given():
+    import pytest, sbn_estimators as S
+    with pytest.raises(ValueError, match=r"^estimator 'reste:o=3' with t=-1: "): S.estimator('reste:o=3', t=-1)   # was: 'reste' with o=3, t=-1
+    with pytest.raises(ValueError, match=r"^estimator 'reste' with o='3': "): S.estimator('reste', o='3')   # was: o=3 (unquoted)
+
+
+def test_comparison_table_keeps_significant_zeros():
+    from sbn_estimators.lr_search import _seconds
+    assert _seconds([0.04, 0.04]) == '0.040 ± 0' and _seconds([1., 2., 6.]) == '3.0 ± 3'   # was: 0.04 ± 0, 3 ± 3
