@@ -46,13 +46,22 @@ def test_rejects_non_sbn_models():
 
 
 def test_noise_variances_are_those_of_the_samples():
-    "NOISE_VARIANCE (the variance ADF matches) is each noise's own variance: 400 000 samples agree within 1 %."
+    "NOISE_VARIANCE (the variance ADF matches) is each noise's own variance: the sample variance of 400 000 draws agrees within the Bonferroni threshold"
+    " over the four noises, its relative standard error sqrt((kurtosis - 1)/n) from each noise's kurtosis; a variance 2 % off is rejected."
     from sbn_estimators.core import get_noise
     from sbn_estimators.adf import NOISE_VARIANCE
+    from sbn_estimators.stats import z_threshold
+    kurtosis = {'logistic': 4.2, 'normal': 3., 'uniform': 1.8, 'triangular': 2.4}   # m4 / sigma^4
+    assert kurtosis.keys() == NOISE_VARIANCE.keys()
+    thr, n = z_threshold(len(NOISE_VARIANCE)), 400_000
     torch.manual_seed(0)
-    for n, var in NOISE_VARIANCE.items():
-        z = get_noise(n).sample((400_000,), dtype=torch.float64)
-        assert abs(z.var().item() - var) < 0.01 * var, (n, z.var().item(), var)
+    for name, var in NOISE_VARIANCE.items():
+        z = get_noise(name).sample((n,), dtype=torch.float64)
+        c = z - z.mean()
+        assert abs((c ** 4).mean() / c.square().mean() ** 2 - kurtosis[name]) < 0.2, name   # the kurtosis behind the standard error (loosely: its own estimate is noisy)
+        rse = math.sqrt((kurtosis[name] - 1) / n)
+        assert abs(z.var().item() / var - 1) / rse < thr, (name, z.var().item(), var)
+        assert abs(z.var().item() / (1.02 * var) - 1) / rse > thr, name   # a wrong variance is caught
 
 
 def test_binary_moments_takes_a_scalar_variance():
