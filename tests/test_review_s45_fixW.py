@@ -133,11 +133,15 @@ def test_sample_evaluation_of_such_weights_is_binary(name):
 
 def test_sampled_weights_have_the_binarizers_mean():
     from sbn_estimators.estimators import estimator
+    from sbn_estimators.stats import binomial_z, z_threshold
     torch.manual_seed(0)
     lay = BinaryWeightLinear(3, 2, binarize=estimator('mean_field')).eval()
     draws = torch.stack([lay.binary_weight().detach() for _ in range(20000)])
     assert set(draws.unique().tolist()) == {-1., 1.}   # was tanh(w/2) every time
-    assert torch.allclose(draws.mean(0), torch.tanh(lay.weight.detach() / 2), atol=0.04)   # P(+1) = sigmoid(w)
+    w, n = lay.weight.detach().double(), len(draws)
+    plus = (draws == 1).sum(0)
+    assert binomial_z(plus, n, torch.sigmoid(w)).abs().max() < z_threshold(w.numel())   # P(+1) = sigmoid(w), per weight
+    assert binomial_z(plus, n, torch.sigmoid(2 * w)).abs().max() > z_threshold(w.numel())   # a wrong scale is caught
     lay.train()
     assert torch.allclose(lay.binary_weight(), torch.tanh(lay.weight / 2))   # training: the estimator's own forward
 
