@@ -206,7 +206,7 @@ def _same_definition(held, new) -> bool:
     "Whether `new` is `held` defined again: a re-run cell or a re-run plugin file (same module and name, or the same file), or a page or script running the code its module exports (`__main__`, same name and definition). Another module never replaces the library's own, and between two files a class is replaced only from its own file: alike code in another file may read other module globals."
     if held.__qualname__ != new.__qualname__: return False
     if held.__module__ == new.__module__: return True
-    if new.__module__ == '__main__': return _definition(held) == _definition(new)   # a page (or script) running what its package exports
+    if '__main__' in (held.__module__, new.__module__): return _definition(held) == _definition(new)   # a page (or script) running what its package exports, before or after importing it
     if _library(held.__module__) and not _library(new.__module__): return False   # a plugin's copy
     if not all(_library(m) for m in (held.__module__, new.__module__)):   # a plugin's or a module of one's own: the one-file rule
         return _source_file(held) is not None and _source_file(held) == _source_file(new)

@@ -57,7 +57,7 @@ def test_a_refused_rerun_keeps_the_earlier_module(tmp_path, registries):
 # --- item 2: a holder with no file is named as such, not "defined in None"
 def test_held_by_a_cell_or_script_with_no_file(tmp_path):
     f = tmp_path / 'plug_e2.py'
-    f.write_text(HEAD + est('nofile_e2_st'))
+    f.write_text(HEAD + est('nofile_e2_st', slope='2.0'))   # other code: identical code from a file would be the cell's class defined again
     code = HEAD + est('nofile_e2_st') + f"from sbn_estimators import load_plugins\ntry: load_plugins({str(f)!r})\nexcept ValueError as e: print(e)\n"
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path,
                        env={**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'})

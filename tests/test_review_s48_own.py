@@ -59,3 +59,17 @@ def test_estimator_error_quotes_the_spec_and_the_keywords_as_given():
 def test_comparison_table_keeps_significant_zeros():
     from sbn_estimators.lr_search import _seconds
     assert _seconds([0.04, 0.04]) == '0.040 ± 0' and _seconds([1., 2., 6.]) == '3.0 ± 3'   # was: 0.04 ± 0, 3 ± 3
+
+
+def test_library_module_imported_after_a_page_defined_its_code(tmp_path):
+    "A page's cell registers the library's own code first (`__main__`), then imports the module that exports it: the module's definition is the same, so it is accepted, as at 25dc815 (page 15 failed on this)."
+    import os, subprocess, sys, inspect
+    from pathlib import Path
+    import sbn_estimators.binaryduo as bd
+    src = inspect.getsource(bd.decouple)
+    root = Path(__file__).resolve().parents[1]
+    script = ("import torch\nfrom torch import nn\nfrom sbn_estimators.models import register_transform\n" + src + "register_transform('decouple')(decouple)\n"
+              "import sbn_estimators.binaryduo\nfrom sbn_estimators.models import MODEL_TRANSFORMS\nprint(MODEL_TRANSFORMS['decouple'].__module__)\n")
+    r = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, cwd=tmp_path,
+                       env={**os.environ, 'PYTHONPATH': str(root), 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stderr[-800:]
