@@ -15,6 +15,20 @@ def nb_flags(request):
     return request.config.getoption('--nb-flags').split()
 
 
+@pytest.fixture
+def registries():
+    "The registries and the catalogue's books as the test found them, after it (a plugin's names are not left for other tests, e.g. the catalogue's)."
+    from sbn_estimators import estimators as E
+    from sbn_estimators.models import MODELS, MODEL_TRANSFORMS
+    from sbn_estimators.catalogue import CATALOGUE, REFERENCES, DATA_REFS, MODEL_REFS
+    from sbn_estimators.data import DATASETS
+    E.list_estimators()
+    books = (E.ESTIMATORS, E.ALIASES, MODELS, MODEL_TRANSFORMS, CATALOGUE, REFERENCES, DATASETS, DATA_REFS, MODEL_REFS)
+    saved = [dict(b) for b in books]
+    yield
+    for b, s in zip(books, saved): b.clear(); b.update(s)
+
+
 def plain(obj) -> bool:
     "Whether `obj` holds Python numbers only (for tests/test_numpy_*.py): json.dumps refuses numpy numbers but np.float64, a float subclass, which its repr shows."
     json.dumps(obj)

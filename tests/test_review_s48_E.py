@@ -44,16 +44,6 @@ def test_gradeval_quiet_and_no_progress_are_one_option():
 
 
 # --- plugins: each test registers names of its own, and leaves the registries as it found them
-@pytest.fixture
-def registries():
-    from sbn_estimators.models import MODELS, MODEL_TRANSFORMS
-    from sbn_estimators.catalogue import CATALOGUE, REFERENCES, DATA_REFS, MODEL_REFS
-    from sbn_estimators.data import DATASETS
-    S.list_estimators()
-    books = (E.ESTIMATORS, E.ALIASES, MODELS, MODEL_TRANSFORMS, CATALOGUE, REFERENCES, DATASETS, DATA_REFS, MODEL_REFS)
-    saved = [dict(b) for b in books]
-    yield
-    for b, s in zip(books, saved): b.clear(); b.update(s)
 
 
 EST = '''import torch

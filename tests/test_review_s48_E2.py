@@ -15,16 +15,6 @@ def fails(f, exc=ValueError):
     return str(e.value)
 
 
-@pytest.fixture
-def registries():
-    from sbn_estimators.models import MODELS, MODEL_TRANSFORMS
-    from sbn_estimators.catalogue import CATALOGUE, REFERENCES, DATA_REFS, MODEL_REFS
-    from sbn_estimators.data import DATASETS
-    S.list_estimators()
-    books = (E.ESTIMATORS, E.ALIASES, MODELS, MODEL_TRANSFORMS, CATALOGUE, REFERENCES, DATASETS, DATA_REFS, MODEL_REFS)
-    saved = [dict(b) for b in books]
-    yield
-    for b, s in zip(books, saved): b.clear(); b.update(s)
 
 
 HEAD = ("import torch\nfrom sbn_estimators.estimators import register_estimator\nfrom sbn_estimators.straight_through import StraightThrough\n"

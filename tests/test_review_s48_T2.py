@@ -25,18 +25,6 @@ if 'counting_st_t2' not in ESTIMATORS:
 '''
 
 
-@pytest.fixture
-def registries():
-    "The registries as the test found them, after it (the plugin's estimator is not left for other tests, e.g. the catalogue's)."
-    from sbn_estimators import estimators as E
-    from sbn_estimators.models import MODELS, MODEL_TRANSFORMS
-    from sbn_estimators.catalogue import CATALOGUE, REFERENCES, DATA_REFS, MODEL_REFS
-    from sbn_estimators.data import DATASETS
-    E.list_estimators()
-    books = (E.ESTIMATORS, E.ALIASES, MODELS, MODEL_TRANSFORMS, CATALOGUE, REFERENCES, DATASETS, DATA_REFS, MODEL_REFS)
-    saved = [dict(b) for b in books]
-    yield
-    for b, s in zip(books, saved): b.clear(); b.update(s)
 
 
 def _read(out):
