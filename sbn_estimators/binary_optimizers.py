@@ -27,7 +27,8 @@ def _scalar(v): return v.item() if isinstance(v, torch.Tensor) and v.ndim == 0 a
 def _unit(name, v, closed=False):
     v = _scalar(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 < v <= 1 if closed else 0 <= v < 1):
-        raise ValueError(f"{name} must be in {'(0, 1]' if closed else '[0, 1)'}, got {v!r}")
+        why = '; a tensor that requires grad is not a hyper-parameter: give a number (or the tensor .detach()ed)' if isinstance(v, torch.Tensor) and v.requires_grad else ''
+        raise ValueError(f"{name} must be in {'(0, 1]' if closed else '[0, 1)'}, got {v!r}{why}")
     return float(v)
 
 def _check_adam(g, n):

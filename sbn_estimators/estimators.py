@@ -377,7 +377,7 @@ def _load_file(item:str) -> str:
     return str(path)
 
 _FILE_HASHES = {} # a plugin file's module -> the sha256 of the text it ran: an edited file runs again
-_FILE_ENTRIES = {} # a plugin file's module -> the book entries it added (`_restoring`): its edited text may change them
+_FILE_ENTRIES = {} # a plugin file's module -> the (registry or book, key) entries it added (`_restoring`): its edited text may change them
 
 def _books() -> dict:
     "The catalogue's books a plugin may add to, by name (as `_FILE_ENTRIES` names them)."
@@ -385,17 +385,15 @@ def _books() -> dict:
     from sbn_estimators.data import DATASETS
     return dict(CATALOGUE=CATALOGUE, REFERENCES=REFERENCES, DATA_REFS=DATA_REFS, MODEL_REFS=MODEL_REFS, DATASETS=DATASETS)
 
-def _drop_entries(module:str):
-    "Before an edited plugin file runs again: drop what its earlier run (`module`) registered and the book entries it added, so that a name, alias or class it no longer registers does not stay behind."
+def _registries() -> dict:
+    "The registries a plugin registers in, by name (as `_FILE_ENTRIES` names them)."
     from sbn_estimators.models import MODELS, MODEL_TRANSFORMS
-    from sbn_estimators.data import DATASETS
-    mine = lambda obj: getattr(obj, '__module__', None) == module
-    names = {k for k, c in ESTIMATORS.items() if mine(c)}
-    for book, drop in ((ESTIMATORS, names), (ALIASES, {a for a, n in ALIASES.items() if n in names}), (MODELS, {k for k, m in MODELS.items() if mine(m.build)}),
-                       (MODEL_TRANSFORMS, {k for k, f in MODEL_TRANSFORMS.items() if mine(f)}), (DATASETS, {k for k, f in DATASETS.items() if mine(f)})):
-        for k in drop: del book[k]
-    books = _books()
-    for n, k in _FILE_ENTRIES.get(module, ()): books[n].pop(k, None)
+    return dict(ESTIMATORS=ESTIMATORS, ALIASES=ALIASES, MODELS=MODELS, MODEL_TRANSFORMS=MODEL_TRANSFORMS)
+
+def _drop_entries(module:str):
+    "Before an edited plugin file runs again: drop the entries its earlier run (`module`) added to the registries and the books, so that a name, alias or class it no longer registers does not stay behind."
+    where = {**_registries(), **_books()}
+    for n, k in _FILE_ENTRIES.get(module, ()): where[n].pop(k, None)
 
 def _load_module(item:str) -> str:
     if item.lower().endswith('.py'): raise ValueError(f"plugin {item!r}: a plugin file's name must end in '.py' (lowercase)")
@@ -419,18 +417,21 @@ def _restoring(load, item:str) -> str:
     from sbn_estimators.data import DATASETS
     saved = [(r, dict(r)) for r in (ESTIMATORS, ALIASES, MODELS, MODEL_TRANSFORMS, DATASETS, _FILE_HASHES, _FILE_ENTRIES)]
     books = [(n, r, copy.deepcopy(r) if n != 'DATASETS' else dict(r)) for n, r in _books().items()]   # DATASETS: its loaders, compared as themselves
+    regs = [(n, r, dict(r)) for n, r in _registries().items()]   # what the plugin registers: recorded, so that its edited text's run can drop it
     module = _file_module(Path(item).expanduser().resolve()) if load is _load_file else item
     before = sys.modules.get(module)   # an edited file's earlier run: kept if the new one fails or is refused (its classes stay registered)
     try:
         out = load(item)
         own = _FILE_ENTRIES.get(module, set())   # what an earlier run of the same file added: an edited file may change it
         changed = [f'{n}[{k!r}]' for n, r, s in books for k in s if (n, k) not in own and (k not in r or r[k] is not s[k] and r[k] != s[k])]
-        added = {(n, k) for n, r, s in books for k in r if k not in s}
+        added = {(n, k) for n, r, s in books + regs for k in r if k not in s}
         problems = [p for n, k in sorted(added | own) if n == 'CATALOGUE' and k in CATALOGUE for p in _entry_problems(k, CATALOGUE[k])]
         if changed or problems:   # refused: the earlier run's module back, or none (a retry imports it again)
             if changed: raise ValueError(f"plugin {item!r} changed {', '.join(changed)}; a plugin adds entries for what it registers, and leaves those it found as they are")
             raise ValueError(f"plugin {item!r}: its catalogue entries are incomplete ({'; '.join(problems)}); see check_catalogue")
-        if load is _load_file: _FILE_ENTRIES[module] = added | {(n, k) for n, k in own if k in _books()[n]}   # an edited file's run: what it added again
+        if load is _load_file:   # an edited file's run: what it added again
+            where = {**_registries(), **_books()}
+            _FILE_ENTRIES[module] = added | {(n, k) for n, k in own if k in where[n]}
         return out
     except BaseException:
         for r, s in saved: r.clear(); r.update(s)

@@ -73,3 +73,26 @@ def test_library_module_imported_after_a_page_defined_its_code(tmp_path):
     r = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, cwd=tmp_path,
                        env={**os.environ, 'PYTHONPATH': str(root), 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 0, r.stderr[-800:]
+
+
+def test_an_edited_plugin_file_drops_what_it_registered_with_code_defined_elsewhere(tmp_path, registries):
+    "A file that registers a library function under a name of its own: its edited text's run drops that name, and may give it another function (was: kept, and refused)."
+    import pytest, sbn_estimators as S
+    from sbn_estimators.models import MODEL_TRANSFORMS
+    f = tmp_path / 'zz_t.py'
+    head = "from sbn_estimators.models import register_transform, MODEL_TRANSFORMS\n"
+    f.write_text(head + "register_transform('zz_t1')(MODEL_TRANSFORMS['decouple'])\nregister_transform('zz_t2')(MODEL_TRANSFORMS['decouple'])\n")
+    S.load_plugins(str(f))
+    assert MODEL_TRANSFORMS['zz_t1'] is MODEL_TRANSFORMS['decouple'] is MODEL_TRANSFORMS['zz_t2']
+    f.write_text(head + "register_transform('zz_t2')(MODEL_TRANSFORMS['biper_binarize'])\n")   # zz_t1 gone, zz_t2 another function
+    S.load_plugins(str(f))
+    assert 'zz_t1' not in MODEL_TRANSFORMS and MODEL_TRANSFORMS['zz_t2'] is MODEL_TRANSFORMS['biper_binarize']
+    assert 'decouple' in MODEL_TRANSFORMS and 'biper_binarize' in MODEL_TRANSFORMS   # the library's own names stay
+
+
+def test_bop_says_why_a_requires_grad_tensor_is_refused():
+    import pytest, torch
+    from sbn_estimators.binary_optimizers import Bop
+    w = torch.nn.Parameter(torch.randn(3))
+    with pytest.raises(ValueError, match=r"gamma must be in \(0, 1\], got .*requires grad is not a hyper-parameter"):   # was: no reason given
+        Bop([w], gamma=torch.tensor(1e-3, requires_grad=True))
