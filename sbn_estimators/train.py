@@ -162,7 +162,7 @@ class TrainConfig:
     model: str = '' # model name[:key=value,...]; '': the dataset's default (`DEFAULT_MODELS`), which a copy for another dataset follows if made by `cfg.replace` (not `dataclasses.replace`)
     estimator: str = 'st' # estimator name[:key=value,...] from the registry
     est_schedule: bool = True # call the estimator's `on_epoch` schedule (ReSTE's o)
-    plugins: str = '' # comma-separated modules or .py files imported first, which register estimators or models (`load_plugins`)
+    plugins: str = '' # comma-separated modules or .py files imported first, which register estimators, models or datasets (`load_plugins`)
     init: str = 'default' # 'default' (PyTorch) or 'normalize' (data-dependent, PSA)
     optimizer: str = 'adam' # optimizer name[:key=value,...] from `OPTIMIZERS` (parameters: `OPTIMIZER_PARAMS`)
     lr: float | None = None # learning rate; None: `DEFAULT_LR` of the optimizer (one without: stays None where every stage sets its own), which a copy for another optimizer follows if made by `cfg.replace` (not `dataclasses.replace`)
@@ -1293,7 +1293,7 @@ _HELP = dict(
     model="model name[:key=value,...] (see --list) (default: the dataset's: " + ', '.join(f'{k} {v}' for k, v in DEFAULT_MODELS.items()) + ')',
     estimator='estimator name[:key=value,...] from the registry, e.g. st, psa, reste:o=3',
     est_schedule="run the estimator's schedule (ReSTE's o) over training",
-    plugins='comma-separated modules or .py files to import first; they register estimators or models (kept in config.json)', init='default or normalize (PSA)',
+    plugins='comma-separated modules or .py files to import first; they register estimators, models or datasets (kept in config.json)', init='default or normalize (PSA)',
     optimizer='one of ' + ', '.join(OPTIMIZERS) + ', with parameters as name:key=value,... (see --list)', lr='learning rate (default: ' + ', '.join(f'{v} for {k}' for k, v in DEFAULT_LR.items()) + '; none for ' + ', '.join(sorted(set(OPTIMIZERS) - set(DEFAULT_LR))) + ': give it, or an lr in every stage)',
     momentum='SGD momentum, in [0, 1) (sgd only)', weight_decay='weight decay', schedule='constant or cosine (after warm-up)',
     warmup_epochs='linear warm-up epochs', grad_clamp='clamp gradient entries to [-c, c] (0: off)',
