@@ -205,11 +205,16 @@ def _specs(text:str, nets:list) -> list:
     try: items = _spec_items(text)
     except ValueError as e: raise ValueError(f"--estimators: {e}") from None
     specs = _once([n + (':' + ','.join(f'{k}={v}' for k, v in p.items()) if p else '') for n, p, _ in items], '--estimators', text)
+    ests = []
+    for _, _, written in items:
+        try: ests.append(_estimator(written))   # as written: a bad value's error quotes it
+        except ValueError as e: raise ValueError(f"--estimators: {e}") from None
+    made = [e.spec for e in ests]   # an alias, a default written out, float and mean_field: the same estimator
+    same = [s for s, m in zip(specs, made) if made.count(m) > 1]
+    if same: raise ValueError(f"--estimators: {' and '.join(map(repr, same))} are the same estimator ({made[specs.index(same[0])]}); give it once")
     for n in nets:
         net = bench_problem(n, 1)[0]
-        for s, (_, _, written) in zip(specs, items):
-            try: est = _estimator(written)   # as written: a bad value's error quotes it
-            except ValueError as e: raise ValueError(f"--estimators: {e}") from None
+        for s, est in zip(specs, ests):
             if isinstance(est, Exact):
                 raise ValueError(f"--estimators: {s!r} enumerates every binary state; network {n!r} (binary layer widths "
                                  f"{net.binary_sizes}) is far too large to enumerate; measure exact on small networks (sbn-gradeval)")

@@ -27,6 +27,8 @@ def test_list():
     (['--estimators', 'st,st'], "--estimators: 'st' is given twice in 'st,st'"),
     (['--nets', 'fc,fc'], "--nets: 'fc' is given twice in 'fc,fc'"),
     (['--devices', 'cpu,cpu'], "--devices: 'cpu' is given twice in 'cpu,cpu'"),
+    (['--estimators', 'st,identity_st,identity_st:noise=logistic'], "--estimators: 'identity_st' and 'identity_st:noise=logistic' are the same estimator (identity_st); give it once"),
+    (['--estimators', 'float,st,mean_field'], "--estimators: 'float' and 'mean_field' are the same estimator (mean_field); give it once"),
     (['--estimators', 'float:noise=normal'], "float is the float-network baseline; it takes no parameters"),
     (['--estimators', 'st:noise=normal'], "--estimators: estimator 'st' assumes normal noise but the network has logistic noise"),
     (['--estimators', 'exact', '--nets', 'fc'], "'exact' enumerates every binary state; network 'fc' (binary layer widths [512, 512]) is far too large to enumerate"),
