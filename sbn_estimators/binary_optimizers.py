@@ -12,7 +12,7 @@ from torch import nn
 from torch.optim.adam import adam
 from .core import check_count, check_number, check_flag
 from .straight_through import sign_pm
-from .binary_weights import binary_weight_parameters, MirrorDescent, _binary_flag, _check_state_dict
+from .binary_weights import binary_weight_parameters, MirrorDescent, _binary_flag, _check_state_dict, _check_grads, _getstate, _MD_WHY
 
 # %% ../nbs/20_binary_optimizers.ipynb #26545954
 def binary_param_groups(model:nn.Module # a network with binary-weight layers (`binary_weight_parameters` finds their latent weights)
@@ -66,9 +66,16 @@ def _check_in_dtype(g, n, dt, who):
     for k in ('init_lambda', 'prior_lambda'):
         if not torch.tensor(g[k], dtype=dt).isfinite(): raise ValueError(f"{k}{n} must be finite in {dt}, the dtype of lambda, got {g[k]!r}")
     tau, e = (torch.tensor(g[k], dtype=dt) for k in ('temperature', 'scale_eps'))
-    if not ((1 + e) / (tau * e)).isfinite():
+    s_max = (1 + e) / (tau * e)   # the largest scale s of a step
+    if not s_max.isfinite():
         raise ValueError(f"temperature{n} ({g['temperature']!r}) and scale_eps ({g['scale_eps']!r}) are too small for {dt}, the dtype of lambda: "
                          "the scale (1 + scale_eps) / (temperature * scale_eps) must be finite in it")
+    N = g['train_size']   # a step's N * s * g (torch takes N as an int64)
+    if N > 2**63 - 1 or not (torch.tensor(float(N), dtype=dt) * s_max).isfinite():
+        top = min(2**63 - 1, int(torch.finfo(dt).max / s_max.item()))
+        raise ValueError(f"train_size{n} must be at most {top:.4g} in {dt}, the dtype of lambda, with temperature {g['temperature']!r} and scale_eps "
+                         f"{g['scale_eps']!r}, got {N!r}: a step multiplies the gradient by N * s, with the scale s up to (1 + scale_eps) / "
+                         f"(temperature * scale_eps) = {s_max.item():.3g}, which must be finite in it (and N an int64)")
 
 def _lr(g, n, loaded):
     "A group's lr: positive, or in a loaded state_dict also 0 (where the trainer's cosine schedule ends)."
@@ -104,18 +111,6 @@ def _check_loaded(opt, sd, key, who):
             for dt in {_state_dtype(w) for w in cur['params']}: _check_in_dtype({**g, **h}, n, dt, who)
     _check_binary_match(opt, sd, who)
 
-
-def _getstate(opt):
-    "`Optimizer.__getstate__` (defaults, state, param_groups), and `check_grads`, which is not a group's hyper-parameter: pickled and copied with the optimizer."
-    return {**torch.optim.Optimizer.__getstate__(opt), 'check_grads': getattr(opt, 'check_grads', True)}   # one pickled before the flag: checks
-
-def _check_grads(opt, who, why): # `why`: what a non-finite gradient would do to the optimizer's state
-    "Refuse non-finite gradients of binary weights before anything changes (one host sync; none where the optimizer's check_grads is False)."
-    if not getattr(opt, 'check_grads', True): return   # its caller checked them (`sbn-train`, just before the step)
-    ws = [(i, j, w) for i, g in enumerate(opt.param_groups) if g['binary'] for j, w in enumerate(g['params']) if w.grad is not None]
-    if not ws or torch.stack([torch.isfinite(w.grad).all() for *_, w in ws]).all(): return
-    i, j, w = next(t for t in ws if not torch.isfinite(t[2].grad).all())
-    raise ValueError(f"{who}: the gradient of binary parameter {j} of param group {i} (shape {list(w.shape)}) is not finite: {why}; skip this step")
 
 def _adam_step(p, state, lr, betas, eps, weight_decay):
     "One step of torch's Adam (its functional form, so the state stays in this optimizer's `state`) on a real-valued parameter."
@@ -306,7 +301,9 @@ class MirrorDescentAdam(MirrorDescent):
                  clip:float=None, # Bregman projection onto |eta| <= clip (binary groups; None: none)
                  betas=(0.9, 0.999), # Adam's moving-average rates (beta1, beta2), each in [0, 1) (real-valued groups)
                  eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
-                 adam_weight_decay=0.): # Adam's weight decay, >= 0 (real-valued groups; a real-valued group's own weight_decay overrides it)
+                 adam_weight_decay=0., # Adam's weight decay, >= 0 (real-valued groups; a real-valued group's own weight_decay overrides it)
+                 check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them
+        self.check_grads = check_flag('check_grads', check_grads, hint="whether a step checks the binary weights' gradients")   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
         torch.optim.Optimizer.__init__(self, params, dict(lr=lr, weight_decay=weight_decay, clip=clip, betas=betas, eps=eps,
                                                           adam_weight_decay=adam_weight_decay, binary=False))
         _check_groups(self, 'mirror_descent')
@@ -333,6 +330,7 @@ class MirrorDescentAdam(MirrorDescent):
         loss = None
         if closure is not None:
             with torch.enable_grad(): loss = closure()
+        _check_grads(self, 'mirror_descent', _MD_WHY)
         for group in self.param_groups:
             if group['binary']: self._mirror_step(group); continue
             for w in group['params']:

@@ -33,6 +33,21 @@ def _check_state_dict(sd, key, who):
     if any(key not in g for g in sd['param_groups']):
         raise ValueError(f"{who} cannot load this state_dict: its param groups have no {key!r} (it was saved by another optimizer)")
 
+def _getstate(opt):
+    "`Optimizer.__getstate__` (defaults, state, param_groups), and `check_grads`, which is not a group's hyper-parameter: pickled and copied with the optimizer."
+    return {**torch.optim.Optimizer.__getstate__(opt), 'check_grads': getattr(opt, 'check_grads', True)}   # one pickled before the flag: checks
+
+def _check_grads(opt, who, why): # `why`: what a non-finite gradient would do to the optimizer's state
+    "Refuse non-finite gradients of binary weights before anything changes (one host sync; none where the optimizer's check_grads is False)."
+    if not getattr(opt, 'check_grads', True): return   # its caller checked them (`sbn-train`, just before the step)
+    # binary groups: Bop's, BayesBiNN's and MirrorDescentAdam's have the flag; MirrorDescent's, all binary, may lack it
+    ws = [(i, j, w) for i, g in enumerate(opt.param_groups) if g.get('binary', True) for j, w in enumerate(g['params']) if w.grad is not None]
+    if not ws or torch.stack([torch.isfinite(w.grad).all() for *_, w in ws]).all(): return
+    i, j, w = next(t for t in ws if not torch.isfinite(t[2].grad).all())
+    raise ValueError(f"{who}: the gradient of binary parameter {j} of param group {i} (shape {list(w.shape)}) is not finite: {why}; skip this step")
+
+_MD_WHY = "the latents would become infinite or nan (with clip, -clip or clip, as if the gradient were finite)"   # MirrorDescent's and MirrorDescentAdam's
+
 def _check_md(g, where='', loaded=False): # `loaded`: `g` is from a state_dict, whose `lr` a schedule may have brought to 0
     "MirrorDescent's hyper-parameters as floats, refused where they would give NaN, inf or sign-flipped latents."
     lr = check_number(f'lr{where}', g['lr'], low=0, tensor=True) if loaded else check_number(f'lr{where}', g['lr'], positive=True, tensor=True)
@@ -46,7 +61,9 @@ class MirrorDescent(torch.optim.Optimizer):
     def __init__(self, params, # latent weights (logits) whose .grad estimates dE f/dp
                  lr:float, # step size epsilon in the mirror space
                  weight_decay:float=0., # entropy regularisation strength (decay of the logits)
-                 clip:float=None): # Bregman projection onto |eta| <= clip (None: no projection)
+                 clip:float=None, # Bregman projection onto |eta| <= clip (None: no projection)
+                 check_grads:bool=True): # refuse a step on a non-finite gradient (one host sync per step); False where the caller has checked them
+        self.check_grads = check_flag('check_grads', check_grads, hint="whether a step checks the latents' gradients")   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
         super().__init__(params, _check_md(dict(lr=lr, weight_decay=weight_decay, clip=clip)))
 
     def add_param_group(self, group):
@@ -74,6 +91,8 @@ class MirrorDescent(torch.optim.Optimizer):
         for k, g in enumerate(state_dict['param_groups']): self._check_group(g, f" (param group {k} of the loaded state_dict)", loaded=True)
         super().load_state_dict(state_dict)
 
+    __getstate__ = _getstate
+
     @torch.no_grad()
     def _mirror_step(self, group):
         "The update of one group of latent weights (`MirrorDescentAdam` of 20_binary_optimizers steps its binary groups with it)."
@@ -87,6 +106,7 @@ class MirrorDescent(torch.optim.Optimizer):
         loss = None
         if closure is not None:
             with torch.enable_grad(): loss = closure()
+        _check_grads(self, 'MirrorDescent', _MD_WHY)
         for group in self.param_groups: self._mirror_step(group)
         return loss
 

@@ -12,7 +12,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .straight_through import straight_through
-from .unbiased import PerLayerEstimator, check_logit_noise, _pm1
+from .unbiased import PerLayerEstimator, check_logit_noise, _pm1, _check_probabilities
 
 # %% ../nbs/18_control_variates.ipynb #3d180de3
 @register_estimator('double_cv')
@@ -61,6 +61,9 @@ class DoubleCV(Estimator):
 def bitflip_set(p:torch.Tensor # [..., n] probabilities of +1
                ) -> torch.Tensor: # [..., n] bool: the units bitflip-1 handles
     "UGC's bit-flip units: the m units of smallest min(p, 1-p), for the largest m with that m-th value < 1/(2m)."
+    return _bitflip_set(_check_probabilities(p))   # NaN or p outside [0, 1] refused, as `copula_correlation` refuses them
+
+def _bitflip_set(p):   # UGC's, without the check (a host sync): its p is a noise CDF
     mu = torch.minimum(p, 1 - p)
     srt = mu.sort(-1).values
     m_grid = torch.arange(1, p.shape[-1] + 1, device=p.device, dtype=p.dtype)
@@ -76,7 +79,7 @@ class UGC(PerLayerEstimator):
     def draw(self, p):
         u = torch.rand(p.shape, dtype=p.dtype, device=p.device)   # in index order, not rand_like: not p's memory layout
         x, xt = _pm1(u < p).to(p.dtype), _pm1(1 - u < p).to(p.dtype)
-        S = bitflip_set(p)
+        S = _bitflip_set(p)
         m = S.sum(-1, keepdim=True).to(p.dtype)
         w_dis = 0.5 * x * (x != xt) * torch.maximum(p, 1 - p) * ~S             # DisARM on the other units
         score = torch.where(S, torch.rand(p.shape, dtype=p.dtype, device=p.device), -1.)                          # one unit of S, uniformly

@@ -276,20 +276,27 @@ def copula_correlation(p:torch.Tensor, # probabilities in [0, 1] (a tensor, or n
                       ) -> torch.Tensor:
     "rho(p): correlation of [u_i < p] and [u_j < p] under the n-sample Dirichlet copula (0 where p(1-p) = 0)."
     _check_copula_n(n)
+    return _copula_correlation(_check_probabilities(p), n)
+
+def _check_probabilities(p):
+    "`p` as a tensor (numbers in the default dtype), refused unless every value is in [0, 1] (NaN is not); `bitflip_set` of 18_control_variates checks with it too."
     if not torch.is_tensor(p):
         try: p = torch.as_tensor(p, dtype=torch.get_default_dtype())
         except (TypeError, ValueError, RuntimeError): raise ValueError(f"p must be a tensor or number(s) in [0, 1], got {p!r}") from None
     bad = ~((p >= 0) & (p <= 1))
     if bad.any(): raise ValueError(f"p must be probabilities in [0, 1], got values {_values(p[bad])}")
-    return _copula_correlation(p, n)
+    return p
 
 def _copula_correlation(p, n):   # ARMS's, without the checks: its p is a noise CDF
+    dt = p.dtype if p.is_floating_point() else None
+    p = p.to(noise_dtype(p.dtype))   # float32 for 16-bit p: there log1p and expm1 of log(1 - p)/(n - 1) fall into subnormals (rho = 2 at p = 1e-7)
     log_q = torch.log1p(-p)
     A = (n - 1) * torch.log1p((2 * torch.expm1(log_q / (n - 1))).clamp(min=-1))   # log (2 q^(1/(n-1)) - 1)_+^(n-1)
     B = 2 * log_q                                                                # log q^2
     v = p * (1 - p)
     rho = torch.exp(B) * torch.expm1(A - B) / torch.where(v > 0, v, 1.)         # e^A - e^B without cancelling at small p
-    return torch.where(v > 0, rho, 0.)
+    rho = torch.where(v > 0, rho, 0.)
+    return rho if dt is None else rho.to(dt)   # rounded once, into p's dtype
 
 # %% ../nbs/08_unbiased.ipynb #78a7336e
 @register_estimator('arms')
