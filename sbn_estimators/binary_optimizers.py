@@ -45,16 +45,16 @@ def _check_binary_wd(group, n):
                          "parameters (Adam's); Bop has none for binary weights, and BayesBiNN's prior_lambda plays that role")
 
 def _state_dtype(w):
-    "The dtype of a binary weight's optimizer state: float32 for float16/bfloat16 weights (whose rounding would lose the updates), else the weight's."
+    "The dtype of a parameter's optimizer state (a binary weight's, or Adam's moments of a real-valued one): float32 for float16/bfloat16 parameters (whose rounding would lose the updates), else the parameter's."
     return torch.float32 if w.dtype in (torch.float16, torch.bfloat16) else w.dtype
 
 def _restore_state_dtype(opt, sd):
-    "After `Optimizer.load_state_dict`, which casts floating state to each parameter's dtype, put the 16-bit binary weights' state back in float32 from `sd`."
+    "After `Optimizer.load_state_dict`, which casts floating state to each parameter's dtype, put the 16-bit parameters' state (binary weights', Adam's moments) back in float32 from `sd`."
     saved = [i for g in sd['param_groups'] for i in g['params']]
-    for i, (p, binary) in zip(saved, [(p, g['binary']) for g in opt.param_groups for p in g['params']]):
-        if not binary or _state_dtype(p) == p.dtype: continue
-        for k, v in sd['state'].get(i, {}).items():
-            if torch.is_tensor(v) and v.is_floating_point(): opt.state[p][k] = v.to(device=p.device, dtype=_state_dtype(p), copy=True)
+    for i, p in zip(saved, [p for g in opt.param_groups for p in g['params']]):
+        if _state_dtype(p) == p.dtype: continue
+        for k, v in sd['state'].get(i, {}).items():   # Adam's `step` stays as torch loads it (a float32 count on the CPU)
+            if k != 'step' and torch.is_tensor(v) and v.is_floating_point(): opt.state[p][k] = v.to(device=p.device, dtype=_state_dtype(p), copy=True)
 
 def _check_in_dtype(g, n, dt, who):
     "Refuse hyper-parameters of a binary group of `who` ('bop' or 'bayesbinn') that are valid as floats but round away or give inf or NaN in its state's dtype `dt`."
@@ -113,10 +113,15 @@ def _check_loaded(opt, sd, key, who):
 
 
 def _adam_step(p, state, lr, betas, eps, weight_decay):
-    "One step of torch's Adam (its functional form, so the state stays in this optimizer's `state`) on a real-valued parameter."
-    if not state: state.update(step=torch.tensor(0.), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
-    adam([p], [p.grad], [state['exp_avg']], [state['exp_avg_sq']], [], [state['step']], foreach=False, amsgrad=False,
+    "One step of torch's Adam (its functional form, so the state stays in this optimizer's `state`) on a real-valued parameter; a 16-bit one's moments and arithmetic in float32 (`_state_dtype`), rounded once into it."
+    dt = _state_dtype(p)   # float16 would round eps = 1e-8 to 0 (a zero gradient entry: 0/0), bfloat16 v * 0.999 back to v
+    if not state: state.update(step=torch.tensor(0.), exp_avg=torch.zeros_like(p, dtype=dt), exp_avg_sq=torch.zeros_like(p, dtype=dt))
+    for k in ('exp_avg', 'exp_avg_sq'):
+        if state[k].dtype != dt: state[k] = state[k].to(dt)   # moments set or loaded in the parameter's dtype
+    q = p if dt == p.dtype else p.to(dt)
+    adam([q], [p.grad.to(dt)], [state['exp_avg']], [state['exp_avg_sq']], [], [state['step']], foreach=False, amsgrad=False,
          beta1=betas[0], beta2=betas[1], lr=lr, weight_decay=weight_decay, eps=eps, maximize=False)
+    if q is not p: p.copy_(q)
 
 def _check_groups(opt, who):
     if not any(g['binary'] and g['params'] for g in opt.param_groups):
@@ -324,6 +329,7 @@ class MirrorDescentAdam(MirrorDescent):
             else: check_number('lr' + n, g.get('lr'), low=0, tensor=True); _check_adam(g, n)
         _check_binary_match(self, state_dict, 'mirror_descent')
         torch.optim.Optimizer.load_state_dict(self, state_dict)   # not MirrorDescent's: the real-valued groups are Adam's
+        _restore_state_dtype(self, state_dict)                     # 16-bit parameters' Adam moments back in float32
 
     @torch.no_grad()
     def step(self, closure=None):
