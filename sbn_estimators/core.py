@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['NOISES', 'LOSSES', 'Noise', 'noise_dtype', 'LogisticNoise', 'NormalNoise', 'UniformNoise', 'TriangularNoise',
            'get_noise', 'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite',
-           'check_count', 'check_counts', 'check_number', 'check_flag', 'seeded', 'check_device', 'values_checked',
-           'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model', 'check_params']
+           'check_count', 'check_counts', 'check_number', 'check_flag', 'seeded', 'training_modes', 'check_device',
+           'values_checked', 'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model', 'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
 import contextlib, contextvars, math, numbers
@@ -159,10 +159,12 @@ def logistic_loss(eta, # head outputs, [..., B, out]
 def cross_entropy_loss(eta, # logits, [..., B, C]
                        y # class indices, [B]
                       ):
-    "-log softmax(eta)[y] per example: [..., B]"
+    "-log softmax(eta)[y] per example: [..., B], computed in `noise_dtype` (float32 for half precision: logsumexp minus the target's logit cancels) and rounded once to a floating eta's dtype"
     y = y.long()[..., None]   # y broadcasts against eta's leading dimensions, as one_hot(y) would
-    shape = torch.broadcast_shapes(eta.shape[:-1], y.shape[:-1])
-    return eta.logsumexp(-1).expand(shape) - eta.expand(*shape, eta.shape[-1]).gather(-1, y.expand(*shape, 1)).squeeze(-1)
+    e = eta.to(noise_dtype(eta.dtype))   # float32 and float64: eta itself, bit for bit
+    shape = torch.broadcast_shapes(e.shape[:-1], y.shape[:-1])
+    loss = e.logsumexp(-1).expand(shape) - e.expand(*shape, e.shape[-1]).gather(-1, y.expand(*shape, 1)).squeeze(-1)
+    return loss.to(eta.dtype) if eta.is_floating_point() else loss
 
 # %% ../nbs/00_core.ipynb #f497fdea
 LOSSES = {'logistic': logistic_loss, 'cross_entropy': cross_entropy_loss}
@@ -270,6 +272,18 @@ def seeded(seed:int, # the seed, in 0..2**64-1 (the caller checks it: a CPU gene
         for d in cuda:
             with torch.cuda.device(d): torch.cuda.manual_seed(seed)
         yield
+
+@contextlib.contextmanager
+def training_modes(model, # a `nn.Module`
+                   training:bool=None # set on entry with `model.train(training)` (None: left as it is)
+                  ):
+    "Within the block `model` may change the training flag of any of its modules (`model.eval()`, `model.train()`); after it, also after an exception, every module's own flag is as before (a frozen batch norm stays frozen)."
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        if training is not None: model.train(training)
+        yield model
+    finally:
+        for m, t in modes: m.training = t
 
 # %% ../nbs/00_core.ipynb #95796de7
 def _device_problem(d, types=None) -> str:

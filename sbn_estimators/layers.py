@@ -101,13 +101,9 @@ def is_sbn_model(model # a network (any object: False unless a `core.SBNModel`)
 # %% ../nbs/11_layers.ipynb #7b48d59e
 def _det_outputs(model, x):
     "Outputs with every binary unit deterministic, `sign(a)`: SBN models take it as their activation."
-    modes = [(m, m.training) for m in model.modules()]   # each module's own flag: a frozen batch norm stays frozen
-    model.eval()
-    try:
+    with training_modes(model, False):   # each module's own flag back after it: a frozen batch norm stays frozen
         if is_sbn_model(model): return model(x, sign_pm)
         with binary_eval_mode(model, 'det'): return model(x)
-    finally:
-        for m, training in modes: m.training = training
 
 def _entry(exported, name, part):
     key = f'{name}.weight.{part}'

@@ -9,7 +9,6 @@ __all__ = ['SEARCH_METRICS', 'search_lr', 'run_comparison', 'comparison_table', 
 import csv, dataclasses, json, math, numbers, re
 from pathlib import Path
 import numpy as np
-import matplotlib.pyplot as plt
 import torch
 from .train import TrainConfig, Diverged, train, selection_metric, _saved_settings
 from . import cli
@@ -284,6 +283,7 @@ def plot_comparison(rows:list, # rows of `run_comparison`
     have = [k for k in dict.fromkeys(k for row in cells for k in row) if k != 'epoch' and all(k in row and _num(row[k]) for row in cells)]
     unknown = [m for m in metrics if m not in have]
     if unknown: raise ValueError(f"metrics: {', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not a per-epoch column of every run; available: {', '.join(have)}")
+    import matplotlib.pyplot as plt   # here, not at import: matplotlib loads only for a plot
     fig, axs = plt.subplots(1, len(metrics), figsize=(5 * len(metrics) + 2, 3.6), squeeze=False, layout='constrained')
     for i, label in enumerate(dict.fromkeys(r['method'] for r in rows)):
         rs = [r for r in rows if r['method'] == label]

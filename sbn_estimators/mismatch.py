@@ -267,13 +267,11 @@ def mismatch(model:nn.Module, # a network with binary (or quantised) units
     "Per-layer cosines between the backprop gradients of `proxies` and the smoothed-loss gradient of the quantised network."
     names = _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed)
     loss_fn = get_loss(loss)
-    was_training = model.training
-    model.train()
     acts = [m for m in model.modules() if isinstance(m, BinaryActivation)]
     old = [(m, a, getattr(m, a)) for m, a in _proxy_slots(model)]
     ref, ceiling, norm2, cos, corrected = {}, {}, {}, {}, {}
     try:
-        with binary_eval_mode(model, 'det'):   # binary weights sign(w); binary activations sign(a) when not training
+        with training_modes(model, True), binary_eval_mode(model, 'det'):   # measured in training mode, each module's own flag back after it; binary weights sign(w); binary activations sign(a) when not training
             for m in acts: m.training = False   # the reference: the deterministic binary network (batch norm trains)
             with torch.no_grad():   # the targets against the outputs of one forward pass, on copies of the buffers
                 eta = torch.func.functional_call(model, {n: b.clone() for n, b in model.named_buffers()}, (x,))
@@ -305,7 +303,6 @@ def mismatch(model:nn.Module, # a network with binary (or quantised) units
                 corrected[label] = {n: cos[label][n] / ceiling[n] if ceiling[n] > 0 else math.nan for n in names}   # ceiling 0: no signal
     finally:
         for m, a, o in old: setattr(m, a, o)
-        model.train(was_training)
     return dict(layers=names, ceiling=ceiling, cos=cos, cos_corrected=corrected, rel_sigma=float(rel_sigma), samples=int(samples),
                 model_weights=weight_names(model))   # where each measured weight sits in the model: plot_mismatch's panel titles
 

@@ -245,11 +245,10 @@ def init_normalize_(model:nn.Module, # the network, changed in place and returne
     binary = set(binary_weight_layers(model).values())   # ±1 weights (times alpha): a latent rescale does not normalise them
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and m not in binary]
     handles = [m.register_forward_hook(lambda m, inp, out: normalize(m.weight, m.bias, out)) for m in layers]
-    was_training = model.training
-    try: model.eval(); model(x)
+    try:
+        with training_modes(model, False): model(x)   # each module's own flag back after it
     finally:
         for h in handles: h.remove()
-        model.train(was_training)
     return model
 
 # %% ../nbs/12_models.ipynb #16ca23a8

@@ -15,6 +15,7 @@ from .straight_through import sign_pm
 from .binary_weights import binary_weight_layers, weight_scale
 from .layers import BinaryActivation, binary_eval_mode, is_sbn_model
 from .binaryduo import Quantize
+from .core import training_modes
 
 # %% ../nbs/11a_summary.ipynb #cb543465
 def layer_macs(weight:torch.Tensor, # the layer's weight, output channels (features) first
@@ -97,25 +98,23 @@ def _trace(model, x):
         if _levels(m): tag(out, _precision(_levels(m)))
         elif isinstance(m, SAME_VALUES) and p != 'float': tag(out, p)
     hooks = [m.register_forward_hook(hook) for m in model.modules() if m in watched or _levels(m) or isinstance(m, SAME_VALUES)]
-    modes = [(m, m.training) for m in model.modules()]
     if is_binary(x): tag(x, 'binary')
-    model.eval()
     try:
-        if is_sbn_model(model):
-            states = []
-            def act(a):
-                states.append(sign_pm(a)); tag(states[-1], 'binary')
-                return states[-1]
-            with _PassPrecision(precision, tag): out = model(x, act)
-            owner = {p: m for m in model.modules() for p in m.parameters(recurse=False)}
-            for (w, _), inp, o in zip(model.layer_params(), [x, *states], [*states, out], strict=True): record(owner[w], precision(inp), o)
-        else:
-            with binary_eval_mode(model, 'det'), _PassPrecision(precision, tag): model(x)
+        with training_modes(model, False):   # each module's own flag back after it, also after an error
+            if is_sbn_model(model):
+                states = []
+                def act(a):
+                    states.append(sign_pm(a)); tag(states[-1], 'binary')
+                    return states[-1]
+                with _PassPrecision(precision, tag): out = model(x, act)
+                owner = {p: m for m in model.modules() for p in m.parameters(recurse=False)}
+                for (w, _), inp, o in zip(model.layer_params(), [x, *states], [*states, out], strict=True): record(owner[w], precision(inp), o)
+            else:
+                with binary_eval_mode(model, 'det'), _PassPrecision(precision, tag): model(x)
     except (RuntimeError, ValueError) as e:
         raise ValueError(f"x of shape {tuple(x.shape)} ({x.dtype}, {x.device}) does not fit the model: {e}") from e
     finally:
         for h in hooks: h.remove()
-        for m, training in modes: m.training = training
     return calls
 
 # %% ../nbs/11a_summary.ipynb #4851f435

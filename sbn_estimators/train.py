@@ -320,6 +320,10 @@ def _forward(model, x, sbn:bool, mode='sample'):
     if sbn: return model(x, None if mode == 'sample' else sign_pm)
     with binary_eval_mode(model, mode): return model(x)
 
+def _lifted(eta):
+    "`eta` for the loss and the accuracy: half precision (a bfloat16 autocast's output) lifted to float32; float32 and float64 as they are."
+    return eta.to(noise_dtype(eta.dtype))
+
 def _probs(eta, loss): return eta.softmax(-1) if loss == 'cross_entropy' else torch.sigmoid(eta)
 
 def _correct(eta, y, loss):
@@ -340,7 +344,7 @@ def _eval_setup(model, data, split, samples, batch_size, device):
     return X, y, loss_fn, device, dtype
 
 @torch.no_grad()
-def evaluate(model:nn.Module, # the network: an SBN model or one of binary units (evaluated in eval mode, its mode restored after)
+def evaluate(model:nn.Module, # the network: an SBN model or one of binary units (evaluated in eval mode, each module's own mode restored after)
              data:Data, # the dataset (`load_data`, `get_data`)
              split:str='test', # one of `data.splits`: 'train', 'val' or 'test'
              samples:int=10, # K samples of the binary units per example
@@ -357,23 +361,24 @@ def evaluate(model:nn.Module, # the network: an SBN model or one of binary units
         return _evaluate(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype)
 
 def _evaluate(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype):
-    was_training = model.training
-    model.eval()
+    with training_modes(model, False):   # every module's own flag back after it, also after an error
+        return _evaluate_batches(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype)
+
+def _evaluate_batches(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype):
     keys, sbn = ('loss', 'acc', 'ens_acc', 'det_acc', 'det_loss'), is_sbn_model(model)
     tot = torch.zeros(len(keys), dtype=torch.float64, device=device)   # their sums in float64 on the device: read once, after the last batch
     bar = cli.progress(total=len(y), desc=f'{split} ({samples} samples)', disable=not progress, leave=False, unit='ex')
     for s in range(0, len(y), batch_size):
         xb, yb = data.input(X[s:s + batch_size].to(device), dtype), y[s:s + batch_size].to(device)
         with torch.autocast(device.type, torch.bfloat16, enabled=amp):
-            etas = torch.stack([_forward(model, xb, sbn) for _ in range(samples)]).float()
-            det = _forward(model, xb, sbn, 'det').float()
+            etas = _lifted(torch.stack([_forward(model, xb, sbn) for _ in range(samples)]))
+            det = _lifted(_forward(model, xb, sbn, 'det'))
         ens = 'cross_entropy' if data.loss == 'cross_entropy' else 'prob'   # the logistic ensemble thresholds at 1/2
         sums = (loss_fn(etas, yb).mean(0).sum(), _correct(etas, yb, data.loss).mean(0).sum(), _correct(_probs(etas, data.loss).mean(0), yb, ens).sum(),
                 _correct(det, yb, data.loss).sum(), loss_fn(det, yb).sum())
         tot += torch.stack([t.to(torch.float64) for t in sums])   # each batch's sums exactly as floats, added in float64: no host sync
         bar.update(len(yb))
     bar.close()
-    model.train(was_training)
     return {k: v / len(y) for k, v in zip(keys, tot.tolist())}   # the evaluation's one host sync
 
 # %% ../nbs/14_train.ipynb #5b0e7d21
@@ -392,24 +397,23 @@ def evaluate_posterior(model:nn.Module, # the network with binary weights that `
     if not isinstance(opt, BayesBiNN): raise ValueError(f"opt must be the model's BayesBiNN optimizer, got {type(opt).__name__}")
     X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
     g = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()
     sbn, acc, probs, nll = is_sbn_model(model), torch.zeros((), dtype=torch.float64, device=device), [], []   # acc: the correct predictions, on the device; probs: sum over samples per batch; nll: [M, N] per-sample losses
     try:
-        for m in range(samples):
-            opt.draw(g)
-            losses = []
-            for b, s in enumerate(range(0, len(y), batch_size)):
-                xb, yb = data.input(X[s:s + batch_size].to(device), dtype), y[s:s + batch_size].to(device)
-                with torch.autocast(device.type, torch.bfloat16, enabled=amp): eta = _forward(model, xb, sbn, 'det').float()
-                acc += _correct(eta, yb, data.loss).sum()   # no host sync
-                p = _probs(eta, data.loss)
-                if m == 0: probs.append(p)
-                else: probs[b] += p
-                losses.append(loss_fn(eta, yb))
-            nll.append(torch.cat(losses))
+        with training_modes(model, False):   # every module's own flag back after it, also after an error
+            for m in range(samples):
+                opt.draw(g)
+                losses = []
+                for b, s in enumerate(range(0, len(y), batch_size)):
+                    xb, yb = data.input(X[s:s + batch_size].to(device), dtype), y[s:s + batch_size].to(device)
+                    with torch.autocast(device.type, torch.bfloat16, enabled=amp): eta = _lifted(_forward(model, xb, sbn, 'det'))
+                    acc += _correct(eta, yb, data.loss).sum()   # no host sync
+                    p = _probs(eta, data.loss)
+                    if m == 0: probs.append(p)
+                    else: probs[b] += p
+                    losses.append(loss_fn(eta, yb))
+                nll.append(torch.cat(losses))
     finally:
-        opt.hold('sample'); model.train(was_training)
+        opt.hold('sample')
     ens = 'cross_entropy' if data.loss == 'cross_entropy' else 'prob'
     ens_acc = sum(_correct(p / samples, y[s:s + batch_size].to(p.device), ens).sum() for p, s in zip(probs, range(0, len(y), batch_size)))
     loss = -(torch.logsumexp(-torch.stack(nll), 0) - math.log(samples))   # -log of the mean likelihood over the samples
@@ -664,9 +668,9 @@ def _step(model, est, xb, yb, loss_name, sbn:bool):
         with torch.no_grad(): acc = _correct(model(xb), yb, loss_name).mean()
         return sur, sur.detach(), acc
     eta = model(xb, est) if sbn else model(xb)
-    loss = get_loss(loss_name)(eta.float(), yb).mean()
+    loss = get_loss(loss_name)(_lifted(eta), yb).mean()   # bfloat16 (autocast) in float32; float64 stays float64
     pen = weight_penalty(model)   # a binarizer's penalty on its latent weights (BiPer's), if any; not in the reported loss
-    return loss if pen is None else loss + pen, loss.detach(), _correct(eta.detach().float(), yb, loss_name).mean()
+    return loss if pen is None else loss + pen, loss.detach(), _correct(_lifted(eta.detach()), yb, loss_name).mean()
 
 # %% ../nbs/14_train.ipynb #b1f0c3a7
 def _transformed(st:dict, model:nn.Module, est) -> nn.Module:
@@ -978,7 +982,7 @@ def train(cfg:TrainConfig, # the run's configuration
           smoke:bool=False, # two steps per stage on two batches (generated data if the dataset is absent), one evaluation, nothing written
           export:bool=False # also write the ±1 weights as packed bits to `out/binary.pt` (before `result.json`)
          ) -> dict:
-    "Train as `cfg` says, stage after stage; returns the final test metrics and the trained `model` (its last epoch's); writes the run folder `out` when given."
+    "Train as `cfg` says, stage after stage; returns the final test metrics and the trained `model` (its last epoch's); writes the run folder `out` when given. The run draws from its own seed (`cfg.seed`): the caller's random numbers (the CPU's, and the run's CUDA device's) go on after it as if it had not run."
     if callable(callbacks): raise ValueError(f"callbacks must be a list of functions cb(epoch, row), got the function {callbacks!r}; pass [it]")
     callbacks = list(callbacks)
     if not all(map(callable, callbacks)): raise ValueError(f"callbacks must be a list of functions cb(epoch, row), got {callbacks!r}")
@@ -1007,20 +1011,20 @@ def train(cfg:TrainConfig, # the run's configuration
     elif out is not None and not smoke and 'best.pt' in _preliminary(out) and (e := _later_best(out)):   # best.pt, no last.pt: a run stopped before its first last.pt holds the first epoch's
         raise ValueError(f"{out} holds no last.pt and a best.pt of epoch {e}, more than a run writes before its first last.pt: "
                          f"not started afresh over it; {_restart_advice(cfg, out)}")
-    torch.manual_seed(cfg.seed)
-    wait = world > 1 and cfg.download and not smoke   # rank 0 downloads; the other ranks read the files once it is done
-    if wait and rank > 0: dist.barrier()
-    data = smoke_data(cfg) if smoke else load_data(cfg, download=cfg.download and rank == 0)
-    if wait and rank == 0: dist.barrier()
-    model, est = build(cfg, data)
-    _check_run(cfg, data, model, est, world, ck, export)   # validate, then write
-    writer = out is not None and rank == 0
-    with cli.RunFolder(out, resume=resume, preliminary=_PRELIMINARY) if writer else nullcontext():   # only once the configuration has built
-        if writer and not resume:   # the folder is new, or holds only what a run stopped before its first last.pt wrote: replaced
-            (out / 'best.pt').unlink(missing_ok=True)   # the first epoch's, trained again (a new run whose first validation is not finite writes none)
-            cli.save_json(out / 'config.json', dataclasses.asdict(cfg))
-            _write_references(out / 'references.bib', cfg)
-        return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke, export)
+    with seeded(cfg.seed, device):   # the run draws from its seed; the caller's random numbers (CPU, and the run's CUDA device) go on as if it had not run
+        wait = world > 1 and cfg.download and not smoke   # rank 0 downloads; the other ranks read the files once it is done
+        if wait and rank > 0: dist.barrier()
+        data = smoke_data(cfg) if smoke else load_data(cfg, download=cfg.download and rank == 0)
+        if wait and rank == 0: dist.barrier()
+        model, est = build(cfg, data)
+        _check_run(cfg, data, model, est, world, ck, export)   # validate, then write
+        writer = out is not None and rank == 0
+        with cli.RunFolder(out, resume=resume, preliminary=_PRELIMINARY) if writer else nullcontext():   # only once the configuration has built
+            if writer and not resume:   # the folder is new, or holds only what a run stopped before its first last.pt wrote: replaced
+                (out / 'best.pt').unlink(missing_ok=True)   # the first epoch's, trained again (a new run whose first validation is not finite writes none)
+                cli.save_json(out / 'config.json', dataclasses.asdict(cfg))
+                _write_references(out / 'references.bib', cfg)
+            return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke, export)
 
 def _write_references(path:Path, cfg:TrainConfig):
     "The papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`; the estimator's only where the model uses it (`_estimator_used`: not BinaryDuo's coupled nets without a decoupling stage)."
@@ -1441,33 +1445,36 @@ def _main(args):
         if extra: raise ValueError(f"--list prints the registries and exits: it takes --plugins only, got {', '.join(extra)}; drop {'it' if len(extra) == 1 else 'them'}")
         load_plugins(args.plugins or '')
         print(list_text()); return
-    if args.threads: torch.set_num_threads(args.threads)
-    cfg = config_from_args(args)
-    if args.summary: print(summarize(cfg)); return
-    if args.smoke:
-        res = train(cfg, smoke=True, progress=False)
-        print(f"smoke run of {cfg.model}{' / ' + cfg.estimator if _estimator_used(cfg) else ''} on {cfg.data}: built, {len(cfg.plan())} stage(s) of two steps, "
-              f"evaluated (test loss {res['test_loss']:.4f}); nothing written")
-        return
-    out = Path(args.out) if args.out else _default_out(cfg)
-    args.out = str(out)   # for the resume hint after an interrupt
-    cli.check_output_dir(out, '--out')   # before the work: not a file, inside a writable folder
-    res = train(cfg, out, resume=args.resume, progress=not args.quiet, export=args.export)
-    if not dist.is_initialized() or dist.get_rank() == 0:   # the rank `_dist_setup` found (one process: 0, whatever RANK says)
-        det = _evaluates_det(res.pop('model'), estimator(cfg.estimator))   # trained deterministic: its accuracy is the deterministic one
-        sampled = f"expected {res['test_acc']:.4f}, ensemble {res['test_ens_acc']:.4f}"
-        print(f"test accuracy of the final model: deterministic {res['test_det_acc']:.4f} (loss {res['test_det_loss']:.4f}; every unit "
-              f"deterministic, as trained); sampled ({cfg.eval_samples} per example) {sampled} (loss {res['test_loss']:.4f})" if det else
-              f"test accuracy ({cfg.eval_samples} samples per example): {sampled}; deterministic {res['test_det_acc']:.4f}; "
-              f"test loss {res['test_loss']:.4f}", end='')
-        print(f"; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")
-        if 'test_post_acc' in res:
-            print(f"posterior predictive ({cfg.posterior_samples} weight samples, deterministic units): single sample {res['test_post_acc']:.4f}, "
-                  f"predictive {res['test_post_ens_acc']:.4f}; predictive loss {res['test_post_loss']:.4f}")
-        if 'stages' in res:
-            key, which = ('test_det_acc', 'deterministic, as trained') if det else ('test_acc', f'expected, {cfg.eval_samples} samples per example')
-            print(f'test accuracy by stage ({which}): ' + ', '.join(f"{k} {v[key]:.4f}" for k, v in res['stages'].items()))
-    if dist.is_initialized(): dist.destroy_process_group()
+    threads = torch.get_num_threads()   # an in-process caller's (train_cli(argv)): given back after the run
+    try:
+        if args.threads: torch.set_num_threads(args.threads)
+        cfg = config_from_args(args)
+        if args.summary: print(summarize(cfg)); return
+        if args.smoke:
+            res = train(cfg, smoke=True, progress=False)
+            print(f"smoke run of {cfg.model}{' / ' + cfg.estimator if _estimator_used(cfg) else ''} on {cfg.data}: built, {len(cfg.plan())} stage(s) of two steps, "
+                  f"evaluated (test loss {res['test_loss']:.4f}); nothing written")
+            return
+        out = Path(args.out) if args.out else _default_out(cfg)
+        args.out = str(out)   # for the resume hint after an interrupt
+        cli.check_output_dir(out, '--out')   # before the work: not a file, inside a writable folder
+        res = train(cfg, out, resume=args.resume, progress=not args.quiet, export=args.export)
+        if not dist.is_initialized() or dist.get_rank() == 0:   # the rank `_dist_setup` found (one process: 0, whatever RANK says)
+            det = _evaluates_det(res.pop('model'), estimator(cfg.estimator))   # trained deterministic: its accuracy is the deterministic one
+            sampled = f"expected {res['test_acc']:.4f}, ensemble {res['test_ens_acc']:.4f}"
+            print(f"test accuracy of the final model: deterministic {res['test_det_acc']:.4f} (loss {res['test_det_loss']:.4f}; every unit "
+                  f"deterministic, as trained); sampled ({cfg.eval_samples} per example) {sampled} (loss {res['test_loss']:.4f})" if det else
+                  f"test accuracy ({cfg.eval_samples} samples per example): {sampled}; deterministic {res['test_det_acc']:.4f}; "
+                  f"test loss {res['test_loss']:.4f}", end='')
+            print(f"; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")
+            if 'test_post_acc' in res:
+                print(f"posterior predictive ({cfg.posterior_samples} weight samples, deterministic units): single sample {res['test_post_acc']:.4f}, "
+                      f"predictive {res['test_post_ens_acc']:.4f}; predictive loss {res['test_post_loss']:.4f}")
+            if 'stages' in res:
+                key, which = ('test_det_acc', 'deterministic, as trained') if det else ('test_acc', f'expected, {cfg.eval_samples} samples per example')
+                print(f'test accuracy by stage ({which}): ' + ', '.join(f"{k} {v[key]:.4f}" for k, v in res['stages'].items()))
+        if dist.is_initialized(): dist.destroy_process_group()
+    finally: torch.set_num_threads(threads)
 
 def _resume_hint(args):
     try: world = _env_int('WORLD_SIZE', 1)   # under torchrun: resume with as many processes
