@@ -47,7 +47,24 @@ def _moments(mu, var, noise):
 
 # %% ../nbs/10d_adf.ipynb #c566dc55
 def _std(var): pos = var > 0; return torch.where(pos, torch.where(pos, var, 1.).sqrt(), torch.where(var.isnan(), var, 0.))   # sqrt, with gradient 0 (not inf) where a variance is 0; NaN stays NaN
-def _square(W): return (W * W).clamp(max=torch.finfo(W.dtype).max)   # W², finite with gradient 0 where it overflows (float16 from |W| = 256 on: the variance's backward was 0 * inf = NaN); NaN stays NaN
+def _scale_bits(dtype):
+    "h: scaled weights below 2^h have squares that sum without overflow, and 4^-k for the k that needs stays above the smallest subnormal."
+    fi = torch.finfo(dtype)
+    return math.frexp(fi.max)[1] - (1 - math.frexp(fi.smallest_normal * fi.eps)[1]) // 2   # 54 float32, 487 float64, 4 float16, 62 bfloat16
+
+def _scaled_variance(affine, v, W, b):
+    """affine(v, W², 0) as (var_s, k) with var_s = affine(v, (W/2^k)², 0), the variance var_s 4^k: k >= 0 is the least
+    exponent with max|W|/2^k below 2^h (`_scale_bits`), a 0-d tensor (no host sync). W² itself overflows from |W| = 1.8e19 in
+    float32 (256 in float16); k = 0 wherever every weight is below 2^h, and a power of two scales exactly."""
+    k = (torch.frexp(W.detach().abs().amax()).exponent - _scale_bits(W.dtype)).clamp(min=0).to(W.dtype)   # NaN or inf weights: k = 0
+    return affine(v, (W / torch.exp2(k)).square(), torch.zeros_like(b)), k
+
+def _unscaled(var_s, k): s = torch.exp2(k); return var_s * s * s   # var_s 4^k: 4^k itself overflows from k = 64 in float32, and 0 * inf is NaN
+
+def _scaled_moments(mu, var_s, k, noise):
+    "`_moments` at the variance var_s 4^k: z = (mu/2^k) / sqrt(4^-k + var_s / Var Z), finite where var_s 4^k overflows; k = 0 is `_moments`' z bit for bit."
+    z = (mu / torch.exp2(k)) * torch.rsqrt(torch.exp2(-2 * k) + var_s / NOISE_VARIANCE[noise.name])
+    return noise.mean(z), 4 * noise.cdf(z) * noise.cdf(-z)
 
 def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; see `psa_ops`)
                 x, # inputs [B, ...], as the network takes them
@@ -62,18 +79,21 @@ def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; se
         raise ValueError(f"sample must be True (local reparameterisation) or False (ADF), got {sample!r}")
     if not callable(unit): raise ValueError(f"unit must be a moment map (mu, var, noise) -> (m, v) such as binary_moments, got {unit!r}")
     ops, noise = psa_ops(net, who='local_reparam' if sample else 'adf'), net.noise
-    if unit is binary_moments: _check_variance(noise); unit = _moments   # the same map, unchecked: no host sync per layer
+    if unit is binary_moments:   # the same map, unchecked (no host sync per layer), at the scaled variances
+        _check_variance(noise); moments = lambda mu, var_s, k: _scaled_moments(mu, var_s, k, noise)
+    else: moments = lambda mu, var_s, k: unit(mu, _unscaled(var_s, k), noise)   # inf where the variance is beyond the dtype
     W0 = net.layer_params()[0][0]   # the checks of the estimators' surrogate, on x alone
     check_inputs(x, getattr(net, 'in_shape', net.sizes[:1]), W0.dtype, W0.device); check_params(net, params)
     *hidden, (V, c) = net.layer_params(params)
     m, v = x, None                                             # the input is exact: variance 0
     for (W, b), op in zip(hidden, ops):
         mu = op.affine(m, W, b)
-        var = torch.zeros_like(mu) if v is None else op.affine(v, _square(W), torch.zeros_like(b))
-        if sample and v is not None: mu, var = mu + _std(var) * torch.randn(mu.shape, dtype=mu.dtype, device=mu.device), torch.zeros_like(mu)   # in index order, not randn_like: the draw does not follow the memory layout
-        m, v = unit(mu, var, noise)
-    mu, var = linear(op.flatten(m), V, c), linear(op.flatten(v), _square(V), torch.zeros_like(c))
-    return unit(mu, var, noise) if head == 'squashed' else (mu, var)
+        var, k = (torch.zeros_like(mu), W.new_zeros(())) if v is None else _scaled_variance(op.affine, v, W, b)
+        if sample and v is not None:   # randn in index order, not randn_like: the draw does not follow the memory layout
+            mu, var, k = mu + torch.exp2(k) * _std(var) * torch.randn(mu.shape, dtype=mu.dtype, device=mu.device), torch.zeros_like(mu), k.new_zeros(())
+        m, v = moments(mu, var, k)
+    mu, (var, k) = linear(op.flatten(m), V, c), _scaled_variance(linear, op.flatten(v), V, c)
+    return moments(mu, var, k) if head == 'squashed' else (mu, _unscaled(var, k))
 
 # %% ../nbs/10d_adf.ipynb #06a211e4
 @register_estimator('adf', aliases=('ap2',))

@@ -127,7 +127,11 @@ class DuoBinary(nn.Module):
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim >= 0: raise ValueError(f"dim must be a negative integer (-1 Linear, -3 Conv2d), got {dim!r}")
         shift, self.dim = check_number('shift', shift, positive=True), int(dim)
         self.weight = nn.Parameter(torch.ones(2, channels))
-        self.bias = nn.Parameter(torch.tensor([[-shift], [shift]]).repeat(1, channels))
+        bias = torch.tensor([[-shift], [shift]])   # in the default dtype, as the weight
+        if not (torch.isfinite(bias).all() and bias[1, 0] > 0):   # an infinite bias: constant outputs, zero gradient
+            raise ValueError(f"shift must be a positive number that {bias.dtype} holds (the biases are -shift and +shift): at most "
+                             f"{torch.finfo(bias.dtype).max:.4g}, not rounding to 0, got {shift!r}")
+        self.bias = nn.Parameter(bias.repeat(1, channels))
         self.binary = Quantize(1, proxy)
     def forward(self, y):
         C = self.weight.shape[1]

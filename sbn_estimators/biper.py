@@ -57,9 +57,10 @@ def expected_quantization_error(freq:float, # omega
     if law not in QE_LAWS: raise ValueError(f"unknown law {law!r}; valid laws: {', '.join(QE_LAWS)}")
     if isinstance(terms, bool) or not isinstance(terms, numbers.Integral) or not 1 <= terms <= 10**7:   # 10^7 terms: about 0.4 GB, tail below 3.2e-8
         raise ValueError(f"terms must be an integer in 1..10**7, got {terms!r}")
-    t = 2 * torch.arange(1, terms + 1, dtype=torch.float64) * freq
-    phi = torch.exp(-(t * scale) ** 2 / 2) if law == 'normal' else torch.sinc(t * scale / math.pi)   # torch.sinc(x) = sin(pi x)/(pi x)
-    k = t / (2 * freq)
+    k = torch.arange(1, terms + 1, dtype=torch.float64)
+    u = 2 * k * (freq * scale)   # t B (or t sigma) at t = 2 k omega; inf only where the true value is beyond 1.8e308
+    phi = torch.exp(-u ** 2 / 2) if law == 'normal' else torch.sinc(u / math.pi)   # torch.sinc(x) = sin(pi x)/(pi x)
+    phi = torch.where(torch.isinf(u), 0., phi)   # both laws' phi tend to 0 (sinc(inf) is NaN): the limit 1 - 2/pi
     return (1 - 2 / math.pi + 4 / math.pi * (phi / (4 * k ** 2 - 1)).sum()).item()
 
 # %% ../nbs/19b_biper.ipynb #4e1d9c1f

@@ -61,8 +61,10 @@ class GST(CategoricalST):
         super().__init__()
         self.tau, self.gap = _check_tau(tau), check_number('gap', gap, low=0)
     def slope(self, a, x):
-        z = (x * a).clamp(min=self.gap) / self.tau
-        return 2 * torch.sigmoid(z) * torch.sigmoid(-z) / self.tau   # sigma'(z) as LogisticNoise.pdf: s(1 - s) cancels to 0 in float32 for z > 17
+        dt = noise_dtype(a.dtype)   # in float32 for half precision, as SwishSign and EDE: a gap beyond 65504 is no float16
+        gap = min(self.gap, torch.finfo(dt).max)   # a larger gap: z >= 3.4e38/tau in float32, where the slope is 0 already
+        z = (x.to(dt) * a.to(dt)).clamp(min=gap) / self.tau
+        return (2 * torch.sigmoid(z) * torch.sigmoid(-z) / self.tau).to(a.dtype)   # sigma'(z) as LogisticNoise.pdf: s(1 - s) cancels to 0 in float32 for z > 17
 
 # %% ../nbs/16_gumbel_family.ipynb #b0dae8f6
 @register_estimator('gumbel_rao')

@@ -51,8 +51,10 @@ def _check_reste_peak(dtype, o, m, o_hint=None):
     peak, top = m ** (1 / o) / m, torch.finfo(dtype).max
     if peak > top:
         oh = max(o, o_hint or o)
+        wide = [d for d in (torch.float32, torch.float64) if d.itemsize > dtype.itemsize and m ** (1 / oh) / m <= torch.finfo(d).max]
+        use = f"use {str(wide[0]).removeprefix('torch.')}, or " if wide else ""   # a wider dtype only where it holds the peak (up to o_hint)
         raise ValueError(f"m={m:g} gives ReSTE (o={o:g}) a peak slope m^(1/o)/m of {peak:g}, beyond the largest {dtype} "
-                         f"number {top:g}: use float32, or m >= {top ** (-oh / (oh - 1)):.4g}")
+                         f"number {top:g}: {use}m >= {top ** (-oh / (oh - 1)):.4g}")
 
 def _onto(c, az):
     """The 0-d float64 CPU tensor `c` rounded once to `az`'s dtype, made on `az`'s device: 1 (made there) times `c`, which a
