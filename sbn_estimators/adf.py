@@ -47,6 +47,9 @@ def _moments(mu, var, noise):
 
 # %% ../nbs/10d_adf.ipynb #c566dc55
 def _std(var): pos = var > 0; return torch.where(pos, torch.where(pos, var, 1.).sqrt(), torch.where(var.isnan(), var, 0.))   # sqrt, with gradient 0 (not inf) where a variance is 0; NaN stays NaN
+def _gauss(mu):
+    "Standard normal draws of `mu`'s shape, in index order (not `randn_like`: the draw does not follow the memory layout), made in `noise_dtype` (a 16-bit `randn` is another stream) and rounded to `mu`'s dtype."
+    return torch.randn(mu.shape, dtype=noise_dtype(mu.dtype), device=mu.device).to(mu.dtype)
 def _scale_bits(dtype):
     "h: scaled weights below 2^h have squares that sum without overflow, and 4^-k for the k that needs stays above the smallest subnormal."
     fi = torch.finfo(dtype)
@@ -89,8 +92,8 @@ def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; se
     for (W, b), op in zip(hidden, ops):
         mu = op.affine(m, W, b)
         var, k = (torch.zeros_like(mu), W.new_zeros(())) if v is None else _scaled_variance(op.affine, v, W, b)
-        if sample and v is not None:   # randn in index order, not randn_like: the draw does not follow the memory layout
-            mu, var, k = mu + torch.exp2(k) * _std(var) * torch.randn(mu.shape, dtype=mu.dtype, device=mu.device), torch.zeros_like(mu), k.new_zeros(())
+        if sample and v is not None:
+            mu, var, k = mu + torch.exp2(k) * _std(var) * _gauss(mu), torch.zeros_like(mu), k.new_zeros(())
         m, v = moments(mu, var, k)
     mu, (var, k) = linear(op.flatten(m), V, c), _scaled_variance(linear, op.flatten(v), V, c)
     return moments(mu, var, k) if head == 'squashed' else (mu, _unscaled(var, k))
@@ -106,7 +109,7 @@ class Adf(Estimator):
     def surrogate(self, net, x, y, params=None):
         with values_checked():   # x's values: read once already, by the surrogate's checks
             mu, var = adf_moments(net, x, params, sample=self.sample, head=self.head)
-        return reduce_loss(net.loss(mu + _std(var) * torch.randn(mu.shape, dtype=mu.dtype, device=mu.device), y))
+        return reduce_loss(net.loss(mu + _std(var) * _gauss(mu), y))
 
 # %% ../nbs/10d_adf.ipynb #f2b02135
 @register_estimator('local_reparam')
