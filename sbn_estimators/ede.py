@@ -15,7 +15,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .straight_through import StraightThrough, straight_through, sign_pm
-from .reste import _check_epoch
+from .reste import _check_epoch, _onto
 
 # %% ../nbs/19_ede.ipynb #f9734404
 _T_LIMITS = (1e-6, 1e6) # the range of t: k = 1/t, t^2 and k t stay finite, in float32 too
@@ -47,19 +47,42 @@ class AnnealedST(StraightThrough):
         super().__init__(noise, deterministic)
         self.t_min, self.t_max = _check_t_range(t_min, t_max)
         self.set_t(self.t_min)
+    # t and k are floats (what repr, hparams and the messages show); setting them also fills, in place, the 0-d float64 tensors of
+    # the constants the forward computes with (`_constants`) and finds the dtypes whose largest number the peak slope exceeds, so
+    # that a compiled forward reads neither t nor k nor a comparison of them: one graph for the whole schedule, as ReSTE's o
+    @property
+    def t(self) -> float: return self._t
+    @t.setter
+    def t(self, v): self._set(check_number('t', v, *_T_LIMITS), self.__dict__.get('_k'))   # checked as `set_t` checks it, without its k
+    @property
+    def k(self) -> float: return self._k
+    @k.setter
+    def k(self, v): self._set(self.__dict__.get('_t'), check_number('k', v, high=1e6, positive=True))   # max(1/t, 1) <= 1e6: another k (a subclass's) in (0, 1e6]
     def set_t(self, t:float):
         "Set t, in [1e-6, 1e6], and k = max(1/t, 1) (IR-Net's and RBNN's k)."
-        self.t = check_number('t', t, *_T_LIMITS)
-        self.k = max(1 / self.t, 1.)
+        t = check_number('t', t, *_T_LIMITS)
+        self._set(t, max(1 / t, 1.))
+    def _constants(self) -> dict: raise NotImplementedError # {attribute: float} of the forward's constants, from t and k
+    def _peak(self) -> float: raise NotImplementedError # the largest value of the slope (at a = 0)
+    def _set(self, t, k):
+        "t and k (None: unset), then, once both are set, the constants' tensors (in place) and the dtypes the peak overflows."
+        if t is not None: self.__dict__['_t'] = float(t)
+        if k is not None: self.__dict__['_k'] = float(k)
+        if '_t' not in self.__dict__ or '_k' not in self.__dict__: return
+        for name, v in self._constants().items():
+            if name in self.__dict__: self.__dict__[name].fill_(v)   # in place: the compiled graph reads this tensor
+            else: self.__dict__[name] = torch.tensor(v, dtype=torch.float64)
+        bad = frozenset(d for d in (torch.float16, torch.bfloat16, torch.float32, torch.float64) if self._peak() > torch.finfo(d).max)
+        if bad != self.__dict__.get('_overflows'): self.__dict__['_overflows'] = bad   # the same object while unchanged
     def on_epoch(self, model:nn.Module, epoch:int, epochs:int):
         "Schedule hook: t and k for `epoch` of `epochs`, on this estimator and every module of its class in `model`."
         t = ede_t(epoch, epochs, self.t_min, self.t_max)
         for m in [self, *(m for m in model.modules() if isinstance(m, type(self)))]: m.set_t(t)
     def extra_repr(self): return f'{super().extra_repr()}; t={self.t!r}, k={self.k!r}'   # constructor arguments, then (after ';') the annealed state
-    def _wide(self, a, peak):
-        "`a` in float32 when 16-bit (t^2, k and k t overflow float16); ValueError when the slope's `peak` overflows `a`'s dtype."
-        top = torch.finfo(a.dtype).max
-        if peak > top:
+    def _wide(self, a):
+        "`a` in float32 when 16-bit (t^2, k and k t overflow float16); ValueError when the slope's peak overflows `a`'s dtype."
+        if a.dtype in self._overflows:
+            peak, top = self._peak(), torch.finfo(a.dtype).max
             raise ValueError(f"t={self.t:g} gives {type(self).__name__} a peak slope of {peak:g}, beyond the largest {a.dtype} "
                              f"number {top:g}: use float32, or t <= {self.t * top / peak:.4g} (t_max)")
         return a.to(noise_dtype(a.dtype))
@@ -73,11 +96,15 @@ class EDE(AnnealedST):
                  t_min=0.1, # t at the first epoch
                  t_max=10.): # t at epoch `epochs` (the last epoch, epochs - 1, gets t_max (t_min/t_max)^(1/epochs))
         super().__init__(noise, deterministic, t_min, t_max)
-    def proxy(self, a): return (self.k * torch.tanh(self.t * a.to(noise_dtype(a.dtype)))).to(a.dtype)
+    def _constants(self): return {'_c_t': self.t, '_c_k': self.k, '_c_2t': 2 * self.t, '_c_4kt': 4 * self.k * self.t}
+    def _peak(self): return self.k * self.t   # k t at a = 0
+    def proxy(self, a):
+        w = a.to(noise_dtype(a.dtype))
+        return (_onto(self._c_k, w) * torch.tanh(_onto(self._c_t, w) * w)).to(a.dtype)
     def slope(self, a):
-        w = self._wide(a, self.k * self.t)   # peak k t at a = 0
-        y = 2 * self.t * w   # 1 - tanh^2(t a) = 4 sigma(2ta) sigma(-2ta), as LogisticNoise.pdf: 1 - tanh^2 cancels to 0 in float32 for t|a| > 9
-        return (4 * self.k * self.t * (torch.sigmoid(y) * torch.sigmoid(-y))).to(a.dtype)
+        w = self._wide(a)
+        y = _onto(self._c_2t, w) * w   # 1 - tanh^2(t a) = 4 sigma(2ta) sigma(-2ta), as LogisticNoise.pdf: 1 - tanh^2 cancels to 0 in float32 for t|a| > 9
+        return (_onto(self._c_4kt, w) * (torch.sigmoid(y) * torch.sigmoid(-y))).to(a.dtype)
 
 # %% ../nbs/19_ede.ipynb #cb7fb72c
 def rbnn_t(epoch:int, # current epoch e, an integer >= 0 (the first is 0)
@@ -104,13 +131,18 @@ class RBNN(AnnealedST):
     def set_t(self, t:float):
         "Set t = max(t, t_floor) and k = max(1/t, 1)."
         super().set_t(max(check_number('t', t, *_T_LIMITS), self.t_floor))
+    def _constants(self):
+        t, k = self.t, self.k
+        return {'_c_k': k, '_c_s2t': math.sqrt(2) * t, '_c_tt': t * t, '_c_t2': t ** 2, '_c_r': math.sqrt(2) / t}
+    def _peak(self): return math.sqrt(2) * self.t * self.k   # √2 k t at a = 0
     def proxy(self, a):
-        t, k, w = self.t, self.k, a.to(noise_dtype(a.dtype))
-        c = w.clamp(-math.sqrt(2) / t, math.sqrt(2) / t)   # the parabola's own interval: its unused derivative at an infinite a is not 0 * inf = NaN
-        return torch.where(w.abs() < math.sqrt(2) / t, k * (math.sqrt(2) * t * c - t * t * c * c.abs() / 2), k * sign_pm(w.detach())).to(a.dtype)   # keeps NaN (torch.sign(nan) is 0); detached: a constant's derivative is 0 (clamp's at a = 1 is not)
+        w = a.to(noise_dtype(a.dtype))
+        k, s2t, tt, r = [_onto(c, w) for c in (self._c_k, self._c_s2t, self._c_tt, self._c_r)]   # k, √2 t, t², √2/t
+        c = w.clamp(-r, r)   # the parabola's own interval: its unused derivative at an infinite a is not 0 * inf = NaN
+        return torch.where(w.abs() < r, k * (s2t * c - tt * c * c.abs() / 2), k * sign_pm(w.detach())).to(a.dtype)   # keeps NaN (torch.sign(nan) is 0); detached: a constant's derivative is 0 (clamp's at a = 1 is not)
     def slope(self, a):
-        w = self._wide(a, math.sqrt(2) * self.t * self.k)   # peak √2 k t at a = 0
-        return (self.k * (math.sqrt(2) * self.t - self.t ** 2 * w.abs()).clamp(min=0)).to(a.dtype)
+        w = self._wide(a)
+        return (_onto(self._c_k, w) * (_onto(self._c_s2t, w) - _onto(self._c_t2, w) * w.abs()).clamp(min=0)).to(a.dtype)
 
 # %% ../nbs/19_ede.ipynb #bdce355a
 PROGRESSIVE_K_MAX = 1e7 # bitorch floors 1 - t at 1e-7: the gain k_s of the training forward is at most 10^7
