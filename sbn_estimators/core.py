@@ -152,7 +152,8 @@ def logistic_loss(eta, # head outputs, [..., B, out]
                   y # targets in {-1, +1}, [B, out]
                  ):
     "log(1 + exp(-y * eta)) summed over outputs, per example: [..., B]"
-    t = 40. if torch.result_type(y, eta) == torch.float64 else 20.   # softplus(z) is z above t: t = 20 leaves out log(1 + e^-21) = 7.6e-10 in float64
+    dt = torch.promote_types(y.dtype, eta.dtype) if isinstance(y, torch.Tensor) and y.ndim and eta.ndim else torch.result_type(y, eta)   # -y * eta's dtype (promote_types: torch.compile traces it)
+    t = 40. if dt == torch.float64 else 20.   # softplus(z) is z above t: t = 20 leaves out log(1 + e^-21) = 7.6e-10 in float64
     return F.softplus(-y * eta, threshold=t).sum(-1)                 # (40: e^-40, below its rounding); -y * eta is freed before the sum
 
 # %% ../nbs/00_core.ipynb #80b6da29
@@ -194,11 +195,13 @@ def get_loss(loss='logistic' # a loss name or a callable `loss(eta, y) -> [..., 
     return LOSSES[loss]
 
 # %% ../nbs/00_core.ipynb #822f5026
+_compiling = getattr(torch.compiler, 'is_compiling', None) or (lambda: torch._dynamo.is_compiling())   # torch < 2.3: only the latter
+
 def check_finite(t:torch.Tensor, # tensor to check
                  what:str # its name, for the message
                 ):
-    "Raise `ValueError` if `t` holds NaN or infinite values (not checked inside `torch.func` transforms such as `vmap`, which cannot read values)."
-    if t.is_floating_point() and t.numel() and not torch._C._functorch.is_functorch_wrapped_tensor(t) and not torch.stack(torch.aminmax(t)).isfinite().all():  # NaN propagates; one pass
+    "Raise `ValueError` if `t` holds NaN or infinite values (not checked inside `torch.func` transforms such as `vmap`, which cannot read values, nor in a graph `torch.compile` traces: a host read would split it)."
+    if not _compiling() and t.is_floating_point() and t.numel() and not torch._C._functorch.is_functorch_wrapped_tensor(t) and not torch.stack(torch.aminmax(t)).isfinite().all():  # NaN propagates; one pass
         bad = (~torch.isfinite(t)).sum().item()
         raise ValueError(f"{what} has {bad} non-finite value(s) (NaN or inf); clean the input first")
     return t
@@ -319,6 +322,10 @@ def values_checked():
     try: yield
     finally: _VALUES_CHECKED.reset(token)
 
+def _read_values() -> bool:
+    "Whether `check_inputs` and `check_targets` read the data's values: not inside `values_checked`, nor while `torch.compile` traces (a host read splits the graph; the eager calls check)."
+    return not _compiling() and not _VALUES_CHECKED.get()   # in this order: dynamo cannot trace ContextVar.get
+
 # %% ../nbs/00_core.ipynb #7fafa409
 def _autocast_on(device:torch.device) -> bool:
     try: return torch.is_autocast_enabled(device.type)
@@ -354,7 +361,7 @@ def check_inputs(x, # the inputs
         raise ValueError(f"{name}: inputs are on {x.device} but the network is on {device}; pass {name}.to('{device}')")
     if full:
         if x.shape[x.ndim - k - 1] == 0: raise ValueError(f"{name}: inputs are an empty batch {list(x.shape)}; pass at least one example")
-        if not _VALUES_CHECKED.get(): check_finite(x, f"{name}: inputs")
+        if _read_values(): check_finite(x, f"{name}: inputs")
     return x
 
 # %% ../nbs/00_core.ipynb #0cd3da02
@@ -394,7 +401,7 @@ def check_targets(y, # the targets
         if not (y.is_floating_point() or y.dtype in _SIGNED):
             raise ValueError(f"{name}: logistic targets must be float or signed integer -1/+1, got dtype {y.dtype}; "
                              f"pass 2 * {name}.double() - 1 for labels in {{0, 1}}")
-        if not _VALUES_CHECKED.get() and not ((y == 1) | (y == -1)).all():
+        if _read_values() and not ((y == 1) | (y == -1)).all():
             check_finite(y, f"{name}: targets")
             hint = f"; for labels in {{0, 1}} pass 2*{name} - 1" if ((y == 0) | (y == 1)).all() else ''
             raise ValueError(f"{name}: logistic targets must be -1 or +1, got values {_values(y)}{hint}")
@@ -406,9 +413,9 @@ def check_targets(y, # the targets
         if y.ndim != 1:
             hint = f"; pass {name}[:, 0]" if tuple(y.shape) == (batch, 1) else ''
             raise ValueError(f"{name}: cross-entropy targets must have shape [B] = [{batch}], got {list(y.shape)}{hint}")
-        if not _VALUES_CHECKED.get() and ((y < 0) | (y >= n_out)).any():
+        if _read_values() and ((y < 0) | (y >= n_out)).any():
             raise ValueError(f"{name}: class indices must be in 0..{n_out - 1} ({n_out} classes), got values {_values(y)}")
-    elif y.is_floating_point() and not _VALUES_CHECKED.get():
+    elif y.is_floating_point() and _read_values():
         check_finite(y, f"{name}: targets")
     return y
 

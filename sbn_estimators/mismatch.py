@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from .core import *
 from .estimators import *
+from .estimators import _import_estimator_modules
 from .layers import BinaryActivation, binary_eval_mode
 from .gradeval import _cosines, _estimator_label, _unique_labels
 from .straight_through import sign_pm
@@ -138,6 +139,7 @@ def proxy_estimator(spec, # a registry spec like 'clipped_st' or a `LocalEstimat
     if not isinstance(spec, str): raise ValueError(f"proxy must be a registry spec like 'clipped_st' or a LocalEstimator, got {spec!r}")
     (name, params), *rest = parse_estimator_specs(spec)
     if rest: raise ValueError(f"proxy {spec!r} names more than one estimator")
+    _import_estimator_modules()   # the registry is filled lazily: 'ede', 'reste', ... are known only once their modules load
     cls = ESTIMATORS.get(ALIASES.get(name, name))   # unknown names: `estimator` below lists the valid ones
     if cls is not None and 'deterministic' in inspect.signature(cls.__init__).parameters and params.setdefault('deterministic', True) is False:
         raise ValueError(f"proxy {spec!r}: a proxy's forward must be deterministic (the network's quantised value); drop deterministic=False")

@@ -26,7 +26,7 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from sbn_estimators.sbn import SBNMLP, init_sbn_, _check_cpu_seed
     from sbn_estimators.psa import PSA, psa_backend
     from sbn_estimators.straight_through import sign_pm
-    from sbn_estimators.binary_weights import weight_penalty, binary_weight_layers, flip_ratio, _flip_fraction
+    from sbn_estimators.binary_weights import weight_penalty, binary_weight_layers, flip_ratio, _flip_fraction, MirrorDescent
     from sbn_estimators.summary import model_summary, ModelSummary
     from sbn_estimators.catalogue import bibtex, run_references, MODEL_REFS, OPTIMIZER_REFS, DATA_REFS
     from sbn_estimators.binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, make_mirror_descent, Bop, BayesBiNN, MirrorDescentAdam
@@ -1206,7 +1206,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             model = _transformed(st, model, est).to(device)
             best, best_epoch = -1., None   # another architecture: best.pt holds the best model of the last one
         opt = make_optimizer(model, dataclasses.replace(cfg, lr=st['lr']), len(data.splits['train'][1]))
-        if isinstance(opt, (Bop, BayesBiNN)): opt.check_grads = False   # `_check_finite_step` checks every gradient just before the step
+        if isinstance(opt, (Bop, BayesBiNN, MirrorDescent)): opt.check_grads = False   # `_check_finite_step` checks every gradient just before the step
         if si > 0 and not resumed and st['transform'] and not smoke:   # tested as it starts training: BayesBiNN's weights (and posterior) are the stage's optimizer's
             results[f"{st['name']}_start"] = _test(model, data, cfg, device, opt, epochs=done, progress=progress and rank == 0)
         total, warm = steps * st['epochs'], steps * cfg.warmup_epochs if si == 0 else 0
