@@ -58,7 +58,8 @@ def flip_sum_eager(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
     per = max(1, math.prod(lead) * K)                            # entries of one (row, output) pair
     cs = max(1, min(C, chunk // per))                            # outputs per chunk
     ns = max(1, chunk // (per * cs))                             # rows per chunk
-    out = (-(gt * noise.cdf(a)).sum(-1, keepdim=True)).expand(*lead, N, K).contiguous()
+    Fa = noise.cdf(a)   # F(a) once per unit, subtracted from each term: the differences are summed, not two large sums
+    out = torch.zeros(*lead, N, K, dtype=torch.promote_types(gt.dtype, Fa.dtype), device=Fa.device)
     logistic = isinstance(noise, LogisticNoise)
     for n in range(0, N, ns):
         r = slice(n, n + ns)
@@ -66,18 +67,19 @@ def flip_sum_eager(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
             s = slice(c, c + cs)
             t = torch.addcmul(a[..., r, s, None], W[..., None, s, :], x[..., r, None, :], value=-2)  # [..., n, c, K]
             t = t.sigmoid_() if logistic else noise.cdf(t)
+            t = t - Fa[..., r, s, None] if t.requires_grad else t.sub_(Fa[..., r, s, None])   # (sigmoid_'s backward reads t)
             out[..., r, :] += (gt[..., r, None, s] @ t).squeeze(-2)
     return out
 
 # %% ../nbs/10_psa.ipynb #12cf5946
-def _flip_logistic(x, ea, gt, Ep, Em):
-    "sum_c gt / (1 + ea * E^sign(x)), x [S, N, K], ea and gt [S, N, C], Ep = e^{2W^T} and Em = e^{-2W^T} [S, K, C]."
+def _flip_logistic(x, ea, Fa, gt, Ep, Em):
+    "sum_c gt (1 / (1 + ea * E^sign(x)) - Fa), x [S, N, K], ea, Fa = 1 / (1 + ea) and gt [S, N, C], Ep = e^{2W^T} and Em = e^{-2W^T} [S, K, C]."
     E = torch.where(x.unsqueeze(-1) > 0, Ep.unsqueeze(-3), Em.unsqueeze(-3))
-    return (gt.unsqueeze(-2) / (1 + ea.unsqueeze(-2) * E)).sum(-1)
+    return (gt.unsqueeze(-2) * (1 / (1 + ea.unsqueeze(-2) * E) - Fa.unsqueeze(-2))).sum(-1)
 
-def _flip_cdf(x, a, gt, Wt, noise):
-    "sum_c gt F(a - 2 W x), x [S, N, K], a and gt [S, N, C], Wt [S, K, C]."
-    return (gt.unsqueeze(-2) * noise.cdf(a.unsqueeze(-2) - 2 * x.unsqueeze(-1) * Wt.unsqueeze(-3))).sum(-1)
+def _flip_cdf(x, a, Fa, gt, Wt, noise):
+    "sum_c gt (F(a - 2 W x) - Fa), x [S, N, K], a, Fa = F(a) and gt [S, N, C], Wt [S, K, C]."
+    return (gt.unsqueeze(-2) * (noise.cdf(a.unsqueeze(-2) - 2 * x.unsqueeze(-1) * Wt.unsqueeze(-3)) - Fa.unsqueeze(-2))).sum(-1)
 
 @functools.cache
 def _compiled(name:str):
@@ -178,7 +180,7 @@ def _fused(f, *args):
         for (m, n, _), o in zip(flags, old): setattr(m, n, o)
 
 def _flip_sum_fused(x, a, gt, Wt, noise):
-    "`sum_c gt F(a - 2 W x)` by the compiled kernel, x [S, rows, K], a and gt [S, rows, C], Wt [S, K, C]; or None (see `_fused`)."
+    "`sum_c gt (F(a - 2 W x) - F(a))` by the compiled kernel, x [S, rows, K], a and gt [S, rows, C], Wt [S, K, C]; or None (see `_fused`)."
     # torch.compile specialises sizes of 1 (a graph each, against its recompile limit): zeros make them 2 and add
     # nothing (gt = 0, x = 0)
     (S, rows, K), C = x.shape, a.shape[-1]
@@ -186,9 +188,9 @@ def _flip_sum_fused(x, a, gt, Wt, noise):
     x, a, gt, Wt = ((pad(t, p) if any(p) else t).contiguous()
                     for t, p in ((x, (0, pk, 0, pr)), (a, (0, pc, 0, pr)), (gt, (0, pc, 0, pr)), (Wt, (0, pc, 0, pk))))
     if isinstance(noise, LogisticNoise):
-        Ep = (2 * Wt).exp_()
-        s = _fused(_compiled(noise.name), x, torch.exp(-a), gt, Ep, Ep.reciprocal())
-    else: s = _fused(_compiled(noise.name), x, a, gt, Wt, noise)
+        Ep, ea = (2 * Wt).exp_(), torch.exp(-a)
+        s = _fused(_compiled(noise.name), x, ea, (1 + ea).reciprocal_(), gt, Ep, Ep.reciprocal())   # F(a) as the kernel forms F(a - 2Wx): 0 at W = 0
+    else: s = _fused(_compiled(noise.name), x, a, noise.cdf(a), gt, Wt, noise)
     return None if s is None else s[:, :rows, :K]
 
 _OVERFLOWS = contextvars.ContextVar('psa_overflows', default=None)
@@ -221,7 +223,6 @@ def flip_sum_compiled(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
     xs, as_, gs = (t.expand(*lead, *t.shape[-2:]).reshape(S, rows, t.shape[-1]) for t in (x, a, gt))
     s = _flip_sum_fused(xs, as_, gs, Ws.transpose(-1, -2), noise)
     if s is None: return flip_sum_eager(x, a, gt, W, noise)   # the kernel's inputs freed
-    s = s.sub_((gs * noise.cdf(as_)).sum(-1, keepdim=True))
     return s.masked_fill_(xs == 0, 0).reshape(*lead, N, K)
 
 # %% ../nbs/10_psa.ipynb #dbb3c861
