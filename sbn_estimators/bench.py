@@ -97,7 +97,7 @@ def run_cases(net:str, # a key of `BENCH_NETS`
               repeats:int=5, # timed rounds; each estimator's time is the median (3 or more: fewer warns)
               dtype:str='float32', # 'float32' or 'float64' (`BENCH_DTYPES`; a torch.dtype too)
               seed:int=0, # seed of the network's weights and the data, in 0..2**32-1
-              threads:int=None, # CPU threads (default: torch's)
+              threads:int=None, # CPU threads for the measurement (default: torch's); the caller's count is restored afterwards
               plugins:str='' # modules or .py files that register estimators (`load_plugins`)
              ) -> list: # one dict per spec
     "Warm-up, interleaved timed steps (median of `repeats` rounds) and peak memory of each estimator on one network."
@@ -112,32 +112,35 @@ def run_cases(net:str, # a key of `BENCH_NETS`
     if any(isinstance(e, PSA) for e in ests): psa_backend()   # an invalid $PSA_BACKEND: refused before any work
     if repeats < 3: warnings.warn(f"repeats={repeats}: a median of fewer than 3 steps is one noisy step; give 3 or more")
     if not any(_is_st(e) for e in ests): warnings.warn(f"no st among the estimators {specs}: the ratios to st are None")
+    before = torch.get_num_threads()   # restored at the end: the caller's thread count stays as it was
     if threads: torch.set_num_threads(threads)
-    model, x, y = bench_problem(net, batch, device, getattr(torch, dtype), seed)
-    def step(est):
-        model.zero_grad(set_to_none=True)
-        est.surrogate(model, x, y).backward()
-        _sync(device)
-    def timed(est):
-        t0 = time.perf_counter(); step(est); return time.perf_counter() - t0
-    step(estimator('mean_field'))   # untimed: the process's first step (allocator, kernels) is charged to no estimator
-    warm = [timed(e) for e in ests]
-    times = [[] for _ in ests]
-    for r in range(repeats):
-        for i in [(r + j) % len(ests) for j in range(len(ests))]: times[i].append(timed(ests[i]))
-    rows, env = [], cli.environment(device)   # versions and threads of the process that measured
-    for s, e, w, t in zip(specs, ests, warm, times):
-        q1, _, q3 = statistics.quantiles(t, n=4) if len(t) > 1 else (None,) * 3   # one round: no spread
-        model.zero_grad(set_to_none=True)   # the step starts without gradients, whatever ran before it
-        rows.append(dict(net=net, estimator=s, device=str(device), batch=len(x), dtype=dtype, repeats=repeats,
-                         threads=torch.get_num_threads(), seconds=statistics.median(t), warmup_seconds=w,
-                         peak_mem_mib=peak_step_memory(lambda: step(e), device) / 2 ** 20, environment=env,
-                         seconds_min=min(t), seconds_iqr=None if q1 is None else q3 - q1, params=_params(e)))
-    st = next((r for r, e in zip(rows, ests) if _is_st(e)), None)
-    for r in rows:
-        r['time_ratio_to_st'] = r['seconds'] / st['seconds'] if st else None
-        r['mem_ratio_to_st'] = r['peak_mem_mib'] / st['peak_mem_mib'] if st and st['peak_mem_mib'] > 0 else None
-    return rows
+    try:
+        model, x, y = bench_problem(net, batch, device, getattr(torch, dtype), seed)
+        def step(est):
+            model.zero_grad(set_to_none=True)
+            est.surrogate(model, x, y).backward()
+            _sync(device)
+        def timed(est):
+            t0 = time.perf_counter(); step(est); return time.perf_counter() - t0
+        step(estimator('mean_field'))   # untimed: the process's first step (allocator, kernels) is charged to no estimator
+        warm = [timed(e) for e in ests]
+        times = [[] for _ in ests]
+        for r in range(repeats):
+            for i in [(r + j) % len(ests) for j in range(len(ests))]: times[i].append(timed(ests[i]))
+        rows, env = [], cli.environment(device)   # versions and threads of the process that measured
+        for s, e, w, t in zip(specs, ests, warm, times):
+            q1, _, q3 = statistics.quantiles(t, n=4) if len(t) > 1 else (None,) * 3   # one round: no spread
+            model.zero_grad(set_to_none=True)   # the step starts without gradients, whatever ran before it
+            rows.append(dict(net=net, estimator=s, device=str(device), batch=len(x), dtype=dtype, repeats=repeats,
+                             threads=torch.get_num_threads(), seconds=statistics.median(t), warmup_seconds=w,
+                             peak_mem_mib=peak_step_memory(lambda: step(e), device) / 2 ** 20, environment=env,
+                             seconds_min=min(t), seconds_iqr=None if q1 is None else q3 - q1, params=_params(e)))
+        st = next((r for r, e in zip(rows, ests) if _is_st(e)), None)
+        for r in rows:
+            r['time_ratio_to_st'] = r['seconds'] / st['seconds'] if st else None
+            r['mem_ratio_to_st'] = r['peak_mem_mib'] / st['peak_mem_mib'] if st and st['peak_mem_mib'] > 0 else None
+        return rows
+    finally: torch.set_num_threads(before)
 
 # %% ../nbs/10c_bench.ipynb #19bf8a7d
 _CASES_CHILD = """
@@ -170,7 +173,8 @@ def _child_cases(kwargs:dict) -> list:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 def _machine() -> str:
-    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    try:
+        with open('/proc/cpuinfo') as f: cpu = next(l.split(':', 1)[1].strip() for l in f if l.startswith('model name'))
     except (OSError, StopIteration): cpu = platform.processor() or platform.machine()
     return f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}"
 

@@ -138,8 +138,9 @@ def cos_dataset(*, # keyword arguments only: `sbn.cos_data` takes (n_per_class, 
         raise ValueError(f"val={val!r} gives no validation point: {val!r} × {n_per_class} points per class rounds to 0; "
                          f"pass 0 for none, or a fraction of at least {1 / n_per_class:g} (one point per class)")
     def split(s, n):   # cos_data's class +1 first, then -1: alternated, so the first k points hold both classes
-        if not n: return torch.empty(0, 2), torch.empty(0, 1)
-        X, Y = cos_data(n, seed=s, dtype=torch.float32)
+        if not n: return torch.empty(0, 2, dtype=torch.float64), torch.empty(0, 1)
+        X, Y = cos_data(n, seed=s)   # the points in float64, as cos_data draws them: `Data.input` casts them to the run's dtype
+        Y = Y.float()
         order = torch.arange(2 * n).view(2, n).t().flatten()
         return X[order], Y[order]
     return Data('cos', {'train': split(2 * seed + 1, n_per_class), 'val': split((2 * seed + 2) % 2**32, n_val),   # seed 2**31-1: 2**32, which a CPU generator read as 0 (no other draw's seed): the same data

@@ -241,7 +241,7 @@ def _check_exact(net:SBNModel, X, Y, exact:dict):
 def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small enough to enumerate)
                     estimators, # a spec string such as 'reinforce,concrete:tau=1', or a list of spec strings, estimators or (label, estimator) pairs
                     samples:int=2000, # estimates per estimator
-                    seed:int=0, # re-seeds torch before each estimator
+                    seed:int=0, # each estimator draws as after torch.manual_seed(seed); the caller's random numbers stay as they were
                     chunk:int=500, # estimates per batched backward pass
                     Ms=None, # numbers of averaged samples for the curves (default `M_GRID`)
                     progress:bool=True, # a bar per estimator on a terminal, and one line per estimator on stderr
@@ -281,9 +281,8 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         if saved is not None and saved['spec'] == est.spec and all(c.get('M') == curve_Ms for c in saved['curves'].values()):
             report['estimators'][key] = saved
             continue
-        torch.manual_seed(seed)
         t0 = time.perf_counter()
-        with cli.progress(total=samples, desc=key, disable=not progress, leave=False) as bar:
+        with seeded(seed, X.device), cli.progress(total=samples, desc=key, disable=not progress, leave=False) as bar:   # forked: not the caller's stream
             draws = draw_estimates(net, X, Y, est, samples, chunk, progress=bar.update)
         seconds = time.perf_counter() - t0
         bad = [k for k in exact if not draws[k].isfinite().all()]
@@ -361,7 +360,9 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v < float('inf') or (k == 'lr' and v == 0):
             raise ValueError(f"{k} must be a finite number, {'positive' if k == 'lr' else '>= 0'}, got {v!r}")
     X, Y = cos_data(seed=seed)
-    net = init_sbn_(SBNMLP(list(sizes)), X, seed=seed)
+    with torch.random.fork_rng(devices=[]):   # SBNMLP's default initialisation, which init_sbn_ overwrites: the caller's random numbers stay as they were
+        net = SBNMLP(list(sizes))
+    net = init_sbn_(net, X, seed=seed)
     opt = torch.optim.SGD(net.parameters(), lr=float(lr), momentum=float(momentum))
     _exact_checks(net, X, Y, batch=min(batch_size, len(X)))   # exact_loss's checks, once: every batch is part of X, Y
     W = net.layer_params()[0][0]
@@ -463,55 +464,58 @@ def _main(a):
     _check_settings(a.samples, a.seed, a.chunk, None)   # before training the toy network
     json_path = cli.check_output_file(a.json, '--json', ('.json',))
     plot_path = cli.check_output_file(a.plot, '--plot', cli.plot_suffixes())
+    threads = torch.get_num_threads()   # restored at the end: a call from Python leaves torch's thread count as it was
     torch.set_num_threads(a.threads)
-    ests = [(_label(n, kw), estimator(text)) for n, kw, text in _spec_items(a.estimators)]   # each as written: a bad value's error quotes it
-    labels = [l for l, _ in ests]
-    twice = sorted({l for l in labels if labels.count(l) > 1})
-    if twice: raise ValueError(f"--estimators names {', '.join(twice)} more than once; with one seed they give the same numbers")
-    specs = [e.spec for _, e in ests]   # an alias (dst for st) is the same estimator
-    same = [l for (l, e) in ests if specs.count(e.spec) > 1]
-    if same: raise ValueError(f"--estimators: {' and '.join(same)} are the same estimator; with one seed they give the same numbers")
-    path = Path(a.net).expanduser() if a.net else None
-    if path is not None and not path.is_file():
-        raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")
-    source = str(path.resolve()) if path else f'toy (cos data, {a.epochs} epochs, seed {a.seed})'   # a file as its absolute path
-    head = dict(network=source, **({'network_sha256': _sha256(path)} if path else {}), **({'plugins': plugins} if plugins else {}))
-    with _ReportLock(json_path):   # before the partial report is read, replaced or deleted: a second run on OUT.json is refused
-        partial, saved = _partial(json_path), None
-        if a.resume:   # checked before the network is trained or read
-            if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
-            try: saved = read_report(partial, resume=True)
-            except ValueError as e: raise ValueError(f"--resume: {e}") from None
-            for k, v in (('samples', a.samples), ('seed', a.seed), ('chunk', a.chunk)):   # the draws depend on them: gradient_report checks again
-                if k in saved and saved[k] != v:
-                    raise ValueError(f"--resume: cannot resume: the saved report has {k} {saved[k]!r}, this run {v!r}; give --{k} {saved[k]!r} "
-                                     f"to continue {partial}, or leave out --resume to start afresh")
-            if not _same_network(saved, source, path):
-                raise ValueError(f"--resume: {partial} is a report of network {saved.get('network')!r}, not {source!r}")
-            if saved.get('network_sha256', head.get('network_sha256')) != head.get('network_sha256'):   # reports before the sha256 have none
-                raise ValueError(f"--resume: network file {source} has changed since {partial} was saved (its sha256 differs)")
-            left_out = [k for k in saved['estimators'] if k not in labels]
-            if left_out: raise ValueError(f"--resume: {partial} also holds {', '.join(left_out)}, which --estimators leaves out; "
-                                          "list them too, so that the report keeps them")
-        elif partial.is_file():
-            print(f"sbn-gradeval: starting afresh; {partial} (an interrupted run's estimators) will be replaced: --resume continues it", file=sys.stderr)
-        if path is not None: net, X, Y = load_sbn(path)
-        else: net = train_toy_sbn(epochs=0, seed=a.seed)[0]   # untrained: its sizes and noise, for the checks before training
-        _check_run(net, [e for _, e in ests], a.samples)
-        if path is None:
-            print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
-            net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
-        def save(r):   # after every estimator: an interrupted run loses nothing it finished
-            cli.save_json(partial, {**head, **r}); a.wrote_partial = True
-        report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.quiet,
-                                 resume=saved, on_estimator=save)
-        report = {**head, **report, 'environment': cli.environment()}   # not in the partial report: --resume never compares it
-        print(report_table(report))
-        cli.save_json(json_path, report)
-        import matplotlib.pyplot as plt
-        plt.close(plot_report(report, plot_path))   # written to its file; a command leaves no figure open
-        partial.unlink(missing_ok=True)   # only now: until the plot is written, --resume can still make it
-        print(f"wrote {json_path} and {plot_path}")
+    try:
+        ests = [(_label(n, kw), estimator(text)) for n, kw, text in _spec_items(a.estimators)]   # each as written: a bad value's error quotes it
+        labels = [l for l, _ in ests]
+        twice = sorted({l for l in labels if labels.count(l) > 1})
+        if twice: raise ValueError(f"--estimators names {', '.join(twice)} more than once; with one seed they give the same numbers")
+        specs = [e.spec for _, e in ests]   # an alias (dst for st) is the same estimator
+        same = [l for (l, e) in ests if specs.count(e.spec) > 1]
+        if same: raise ValueError(f"--estimators: {' and '.join(same)} are the same estimator; with one seed they give the same numbers")
+        path = Path(a.net).expanduser() if a.net else None
+        if path is not None and not path.is_file():
+            raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")
+        source = str(path.resolve()) if path else f'toy (cos data, {a.epochs} epochs, seed {a.seed})'   # a file as its absolute path
+        head = dict(network=source, **({'network_sha256': _sha256(path)} if path else {}), **({'plugins': plugins} if plugins else {}))
+        with _ReportLock(json_path):   # before the partial report is read, replaced or deleted: a second run on OUT.json is refused
+            partial, saved = _partial(json_path), None
+            if a.resume:   # checked before the network is trained or read
+                if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
+                try: saved = read_report(partial, resume=True)
+                except ValueError as e: raise ValueError(f"--resume: {e}") from None
+                for k, v in (('samples', a.samples), ('seed', a.seed), ('chunk', a.chunk)):   # the draws depend on them: gradient_report checks again
+                    if k in saved and saved[k] != v:
+                        raise ValueError(f"--resume: cannot resume: the saved report has {k} {saved[k]!r}, this run {v!r}; give --{k} {saved[k]!r} "
+                                         f"to continue {partial}, or leave out --resume to start afresh")
+                if not _same_network(saved, source, path):
+                    raise ValueError(f"--resume: {partial} is a report of network {saved.get('network')!r}, not {source!r}")
+                if saved.get('network_sha256', head.get('network_sha256')) != head.get('network_sha256'):   # reports before the sha256 have none
+                    raise ValueError(f"--resume: network file {source} has changed since {partial} was saved (its sha256 differs)")
+                left_out = [k for k in saved['estimators'] if k not in labels]
+                if left_out: raise ValueError(f"--resume: {partial} also holds {', '.join(left_out)}, which --estimators leaves out; "
+                                              "list them too, so that the report keeps them")
+            elif partial.is_file():
+                print(f"sbn-gradeval: starting afresh; {partial} (an interrupted run's estimators) will be replaced: --resume continues it", file=sys.stderr)
+            if path is not None: net, X, Y = load_sbn(path)
+            else: net = train_toy_sbn(epochs=0, seed=a.seed)[0]   # untrained: its sizes and noise, for the checks before training
+            _check_run(net, [e for _, e in ests], a.samples)
+            if path is None:
+                print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
+                net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
+            def save(r):   # after every estimator: an interrupted run loses nothing it finished
+                cli.save_json(partial, {**head, **r}); a.wrote_partial = True
+            report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.quiet,
+                                     resume=saved, on_estimator=save)
+            report = {**head, **report, 'environment': cli.environment()}   # not in the partial report: --resume never compares it
+            print(report_table(report))
+            cli.save_json(json_path, report)
+            import matplotlib.pyplot as plt
+            plt.close(plot_report(report, plot_path))   # written to its file; a command leaves no figure open
+            partial.unlink(missing_ok=True)   # only now: until the plot is written, --resume can still make it
+            print(f"wrote {json_path} and {plot_path}")
+    finally: torch.set_num_threads(threads)
 
 def gradeval_cli(argv=None # arguments (default: the command line)
                 ):

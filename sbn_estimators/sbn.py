@@ -241,7 +241,9 @@ def load_sbn(path, # a `.npz` network file
             weights.append((W, b))
         X, Y = (_cast(_array(f, k, path), k, path, dtype, device) for k in ('X', 'Y'))
     if Y.ndim == 1: Y = Y[:, None]
-    net = SBNMLP([weights[0][0].shape[1]] + [W.shape[0] for W, _ in weights], dtype=dtype, device=device)
+    dev = torch.empty(0, device=device).device   # where SBNMLP puts it (None: torch's default device)
+    with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):   # its random initialisation, overwritten below: the caller's random numbers stay as they were
+        net = SBNMLP([weights[0][0].shape[1]] + [W.shape[0] for W, _ in weights], dtype=dtype, device=device)
     with torch.no_grad():
         for k, (l, (W, b)) in enumerate(zip(net.layers, weights)):
             l.weight.copy_(check_finite(_cast(W, f'W{k}', path, dtype, device), f"{path}: array W{k}"))
