@@ -18,7 +18,7 @@ from .core import _values, _autocast_on
 from .sbn import *
 from .exact import *
 from .estimators import *
-from .straight_through import _is_compiling   # torch < 2.3 has no torch.compiler.is_compiling
+from .core import _compiling
 
 # %% ../nbs/10_psa.ipynb #c6388bdd
 PSA_CHUNK = 2 ** 18 # most entries of one [..., rows, out-chunk, in] term tensor of the eager flip sum
@@ -167,7 +167,7 @@ def _fused(f, *args):
     for m, n, v in flags: setattr(m, n, v)
     try:
         args = [_kernel_input(t) if isinstance(t, torch.Tensor) else t for t in args]
-        if not _is_compiling() and torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in args):
+        if not _compiling() and torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in args):
             return _OwnGraph.apply(f, *args)   # a graph: its backward must allow retain_graph and create_graph
         # (inside a compiled caller the kernel is traced into the caller's graph, whose backward is the caller's: no graph of its own)
         return f(*args)

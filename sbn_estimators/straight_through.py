@@ -9,6 +9,7 @@ __all__ = ['sign_pm', 'straight_through', 'StraightThrough', 'ST', 'IdentityST',
 import math, numbers
 import torch
 from .core import *
+from .core import _compiling   # torch.compile is tracing (torch < 2.3: dynamo's own test)
 from .sbn import *
 from .estimators import *
 
@@ -60,7 +61,6 @@ class _SlopeZeroFwd(_SlopeZero):
     def setup_context(ctx, inputs, output): ctx.save_for_backward(inputs[1]); ctx.save_for_forward(inputs[1])
     jvp = staticmethod(_slope_jvp)
 
-_is_compiling = getattr(torch.compiler, 'is_compiling', None) or torch._dynamo.is_compiling   # torch < 2.3: only the latter
 
 def straight_through(x_hat:torch.Tensor, # forward values (no gradient needed)
                      a:torch.Tensor, # pre-activations the gradient goes to
@@ -68,7 +68,7 @@ def straight_through(x_hat:torch.Tensor, # forward values (no gradient needed)
                     ) -> torch.Tensor:
     "A tensor with the value of `x_hat` whose derivative in `a` is `slope`: x_hat + (a - sg(a)) sg(slope), without its NaN at infinite `a`."
     x_hat, slope = x_hat.detach(), slope.detach()
-    traced = _is_compiling()
+    traced = _compiling()
     if x_hat.shape == a.shape == slope.shape and x_hat.dtype == a.dtype == slope.dtype and x_hat.device == a.device == slope.device:
         return (_StraightThrough if traced else _StraightThroughFwd).apply(x_hat, a, slope)
     return x_hat + (_SlopeZero if traced else _SlopeZeroFwd).apply(a, slope)   # other shapes or dtypes: broadcast and promoted as the formula does
