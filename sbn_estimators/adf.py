@@ -76,7 +76,13 @@ def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; se
                 head:str='linear', # 'linear' (Gaussian logits) or 'squashed' (the reference code's output layer)
                 unit=binary_moments # the binary unit's moment map `(mu, var, noise) -> (m, v)`
                ):
-    "Mean and variance of the head's outputs `[..., B, n_out]` propagated through the network."
+    """Mean and variance of the head's outputs `[..., B, n_out]` propagated through the network. 16-bit parameters: propagated
+    in `noise_dtype` (float32), rounded once to the parameters' dtype (a linear head's variance is inf where it exceeds that dtype)."""
+    mu, var, dtype = _adf_moments(net, x, params, sample, head, unit)
+    return (mu, var) if mu.dtype == dtype else (mu.to(dtype), var.to(dtype))
+
+def _adf_moments(net, x, params, sample, head, unit):
+    "`adf_moments` unrounded: `(mu, var, dtype)`, propagated in `noise_dtype(dtype)` for the parameters' dtype (float32 for 16-bit: the casts give the parameters' gradients back in their dtype)."
     if head not in ('linear', 'squashed'): raise ValueError(f"head must be 'linear' or 'squashed', got {head!r}")
     if not isinstance(sample, bool):   # a string or a number would pick ADF or local reparameterisation by its truth
         raise ValueError(f"sample must be True (local reparameterisation) or False (ADF), got {sample!r}")
@@ -87,8 +93,10 @@ def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; se
     else: moments = lambda mu, var_s, k: unit(mu, _unscaled(var_s, k), noise)   # inf where the variance is beyond the dtype
     W0 = net.layer_params()[0][0]   # the checks of the estimators' surrogate, on x alone
     check_inputs(x, getattr(net, 'in_shape', net.sizes[:1]), W0.dtype, W0.device); check_params(net, params)
-    *hidden, (V, c) = net.layer_params(params)
-    m, v = x, None                                             # the input is exact: variance 0
+    layers = net.layer_params(params)
+    dtype = layers[-1][0].dtype; cd = noise_dtype(dtype)   # 16-bit: W² sums and the head's variance overflow (float16 from 65504)
+    *hidden, (V, c) = [(W.to(cd), b.to(cd)) for W, b in layers]   # float32/64: the tensors themselves
+    m, v = x.to(cd), None                                      # the input is exact: variance 0
     for (W, b), op in zip(hidden, ops):
         mu = op.affine(m, W, b)
         var, k = (torch.zeros_like(mu), W.new_zeros(())) if v is None else _scaled_variance(op.affine, v, W, b)
@@ -96,7 +104,7 @@ def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; se
             mu, var, k = mu + torch.exp2(k) * _std(var) * _gauss(mu), torch.zeros_like(mu), k.new_zeros(())
         m, v = moments(mu, var, k)
     mu, (var, k) = linear(op.flatten(m), V, c), _scaled_variance(linear, op.flatten(v), V, c)
-    return moments(mu, var, k) if head == 'squashed' else (mu, _unscaled(var, k))
+    return (*(moments(mu, var, k) if head == 'squashed' else (mu, _unscaled(var, k))), dtype)
 
 # %% ../nbs/10d_adf.ipynb #06a211e4
 @register_estimator('adf', aliases=('ap2',))
@@ -108,8 +116,8 @@ class Adf(Estimator):
         self.head = head
     def surrogate(self, net, x, y, params=None):
         with values_checked():   # x's values: read once already, by the surrogate's checks
-            mu, var = adf_moments(net, x, params, sample=self.sample, head=self.head)
-        return reduce_loss(net.loss(mu + _std(var) * _gauss(mu), y))
+            mu, var, dtype = _adf_moments(net, x, params, self.sample, self.head, binary_moments)
+        return reduce_loss(net.loss((mu + _std(var) * _gauss(mu)).to(dtype), y))   # 16-bit: logits from float32 moments, rounded once
 
 # %% ../nbs/10d_adf.ipynb #f2b02135
 @register_estimator('local_reparam')

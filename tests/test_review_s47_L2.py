@@ -146,7 +146,8 @@ def test_local_reparam_float16_large_sampled_pre_activations():
 
 
 def _adf_by_definition(name, dtype, head='linear'):
-    "`_grads(name, dtype, (1, 3.))` by the definition, with W * W unscaled: what ordinary weights must give."
+    """`_grads(name, dtype, (1, 3.))` by the definition, with W * W unscaled: what ordinary weights must give. 16-bit (since
+    s49 I): propagated in float32 from the inputs and parameters cast to it, the sampled logits rounded once to the dtype."""
     from sbn_estimators import adf as A
     from sbn_estimators.estimators import reduce_loss
     from sbn_estimators.psa import psa_ops
@@ -156,8 +157,9 @@ def _adf_by_definition(name, dtype, head='linear'):
     with torch.no_grad(): net.layers[1].weight.mul_(3.)
     torch.manual_seed(1)
     ops = psa_ops(net, who=name)
-    *hidden, (V, c) = net.layer_params()
-    m, v = x, None
+    cd = torch.promote_types(dtype, torch.float32)
+    *hidden, (V, c) = [(W.to(cd), b.to(cd)) for W, b in net.layer_params()]
+    m, v = x.to(cd), None
     for (W, b), op in zip(hidden, ops):
         mu = op.affine(m, W, b)
         var = torch.zeros_like(mu) if v is None else op.affine(v, W * W, torch.zeros_like(b))
@@ -165,7 +167,7 @@ def _adf_by_definition(name, dtype, head='linear'):
         m, v = A._moments(mu, var, net.noise)
     mu, var = A.linear(op.flatten(m), V, c), A.linear(op.flatten(v), V * V, torch.zeros_like(c))
     if head == 'squashed': mu, var = A._moments(mu, var, net.noise)
-    loss = reduce_loss(net.loss(mu + A._std(var) * A._gauss(mu), y))
+    loss = reduce_loss(net.loss((mu + A._std(var) * A._gauss(mu)).to(dtype), y))
     loss.backward()
     return loss.detach(), [p.grad for p in net.parameters()]
 
