@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .core import *
+from .core import _uncompiled   # the module a torch.compile'd model wraps
 from .estimators import *
 from .estimators import _float_input
 from .straight_through import sign_pm
@@ -189,7 +190,7 @@ def import_binary(model:nn.Module, # a network of the exported one's architectur
     if not isinstance(exported, dict) or not all(isinstance(k, str) for k in exported):
         raise ValueError(f"exported: what export_binary returned (a dict of named tensors, e.g. torch.load of binary.pt), got {type(exported).__name__}")
     given = model
-    if isinstance(getattr(model, '_orig_mod', None), nn.Module): model = model._orig_mod   # torch.compile's OptimizedModule, as save_sbn unwraps it
+    model = _uncompiled(model)
     if exported and all(isinstance(k, str) and k.startswith('_orig_mod.') for k in exported):   # exported from a compiled model by earlier versions
         exported = {k.removeprefix('_orig_mod.'): v for k, v in exported.items()}
     state = {k: v for k, v in exported.items() if not k.endswith(('.bits', '.shape', '.scale'))}
@@ -224,7 +225,7 @@ def export_binary(model:nn.Module, # a network with binary-weight layers (`binar
                   check_x=None # optional input batch: check that the exported network predicts like `model` on it
                  ) -> dict:
     "The model with its ±1 weights as packed bits and scales, every other tensor as stored: a dict of tensors (of the module a `torch.compile`d model wraps: its keys fit the plain model)."
-    if isinstance(getattr(model, '_orig_mod', None), nn.Module): model = model._orig_mod   # torch.compile's OptimizedModule, as save_sbn unwraps it
+    model = _uncompiled(model)
     signs = binary_weight_layers(model)
     out = {}
     for name, m in signs.items():

@@ -18,7 +18,7 @@ from .core import _values, _autocast_on
 from .sbn import *
 from .exact import *
 from .estimators import *
-from .core import _compiling
+from .core import _compiling, _uncompiled
 
 # %% ../nbs/10_psa.ipynb #c6388bdd
 PSA_CHUNK = 2 ** 18 # most entries of one [..., rows, out-chunk, in] term tensor of the eager flip sum
@@ -332,7 +332,7 @@ def psa_ops(net, # the network: an `SBNMLP`, an `SBNConvNet`, a class registered
             who:str='psa' # the estimator that asks, named in the error
            ) -> list:
     "The per-binary-layer PSA operations of `net` (of a `torch.compile`d model: those of the model it wraps); `psa_ops.register` adds a model class's."
-    if isinstance(getattr(net, '_orig_mod', None), torch.nn.Module): return psa_ops(net._orig_mod, who)
+    net = _uncompiled(net)
     ops = _psa_ops(net)
     if ops is not None: return ops
     import sbn_estimators.sbn_conv   # registers SBNConvNet: the list below does not depend on what was imported

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 from .core import *
+from .core import _uncompiled   # the module a torch.compile'd model wraps
 
 # %% ../nbs/01_sbn.ipynb #aca2c0cf
 def linear(h:torch.Tensor, # inputs, [..., B, in]
@@ -161,7 +162,7 @@ def save_sbn(path, # file to write; `.npz` is appended to a name without it, as 
              Y # its logistic targets [N, 1] in {-1, +1}
             ) -> Path: # the file written
     "Write `net` (a `torch.compile`d one: the model it wraps) and its data in the `.npz` network format."
-    if isinstance(getattr(net, '_orig_mod', None), nn.Module): net = net._orig_mod   # torch.compile's OptimizedModule, as psa_ops unwraps it
+    net = _uncompiled(net)
     if not isinstance(net, SBNMLP):   # a conv net's kernels would be written as arrays load_sbn refuses (or reads as another network)
         raise ValueError(f"net: the network format holds an SBNMLP (fully connected layers W0, b0, ..., WL, bL with logistic noise "
                          f"and the logistic loss), got {type(net).__name__}")
@@ -292,7 +293,8 @@ def init_sbn_(net:SBNMLP, # the network, changed in place and returned
               seed:int=0, # seed of the weights and the normalisation's samples, in 0..2**32-1
               samples:int=16 # samples of the binary states per row, which the next layer's statistics are taken over (>= 1)
              ):
-    "Initialise `net` in place: U(-1, 1) weights and biases, then data-dependent normalisation per layer."
+    "Initialise `net` (a `torch.compile`d one: the model it wraps) in place: U(-1, 1) weights and biases, then data-dependent normalisation per layer."
+    net = _uncompiled(net)
     if not isinstance(net, SBNMLP):
         raise ValueError(f"net: init_sbn_ initialises an SBNMLP, got {type(net).__name__}; other models: models.init_normalize_")
     check_count('samples', samples)
