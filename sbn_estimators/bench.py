@@ -213,9 +213,7 @@ def _specs(text:str, nets:list) -> list:
     for _, _, written in items:
         try: ests.append(_estimator(written))   # as written: a bad value's error quotes it
         except ValueError as e: raise ValueError(f"--estimators: {e}") from None
-    made = [e.spec for e in ests]   # an alias, a default written out, float and mean_field: the same estimator
-    same = [s for s, m in zip(specs, made) if made.count(m) > 1]
-    if same: raise ValueError(f"--estimators: {' and '.join(map(repr, same))} are the same estimator ({made[specs.index(same[0])]}); give it once")
+    cli.check_distinct('--estimators', specs, ests)   # an alias, a default written out, float and mean_field
     for n in nets:
         net = bench_problem(n, 1)[0]
         for s, est in zip(specs, ests):

@@ -196,7 +196,7 @@ def get_loss(loss='logistic' # a loss name or a callable `loss(eta, y) -> [..., 
 
 # %% ../nbs/00_core.ipynb #822f5026
 _compiling = getattr(torch.compiler, 'is_compiling', None) or (lambda: torch._dynamo.is_compiling())   # torch < 2.3: only the latter
-def _uncompiled(model): return model._orig_mod if isinstance(getattr(model, '_orig_mod', None), torch.nn.Module) else model   # the module torch.compile's OptimizedModule wraps
+def _uncompiled(model): return model._orig_mod if isinstance(getattr(model, '_orig_mod', None), torch.nn.Module) else model   # the module torch.compile's OptimizedModule wraps (compiling that again gives a function, not a module)
 
 def check_finite(t:torch.Tensor, # tensor to check
                  what:str # its name, for the message

@@ -133,7 +133,7 @@ class RBNN(AnnealedST):
         super().set_t(max(check_number('t', t, *_T_LIMITS), self.t_floor))
     def _constants(self):
         t, k = self.t, self.k
-        return {'_c_k': k, '_c_s2t': math.sqrt(2) * t, '_c_tt': t * t, '_c_t2': t ** 2, '_c_r': math.sqrt(2) / t}
+        return {'_c_k': k, '_c_s2t': math.sqrt(2) * t, '_c_tt': t * t, '_c_r': math.sqrt(2) / t}
     def _peak(self): return math.sqrt(2) * self.t * self.k   # √2 k t at a = 0
     def proxy(self, a):
         w = a.to(noise_dtype(a.dtype))
@@ -142,7 +142,7 @@ class RBNN(AnnealedST):
         return torch.where(w.abs() < r, k * (s2t * c - tt * c * c.abs() / 2), k * sign_pm(w.detach())).to(a.dtype)   # keeps NaN (torch.sign(nan) is 0); detached: a constant's derivative is 0 (clamp's at a = 1 is not)
     def slope(self, a):
         w = self._wide(a)
-        return (_onto(self._c_k, w) * (_onto(self._c_s2t, w) - _onto(self._c_t2, w) * w.abs()).clamp(min=0)).to(a.dtype)
+        return (_onto(self._c_k, w) * (_onto(self._c_s2t, w) - _onto(self._c_tt, w) * w.abs()).clamp(min=0)).to(a.dtype)
 
 # %% ../nbs/19_ede.ipynb #bdce355a
 PROGRESSIVE_K_MAX = 1e7 # bitorch floors 1 - t at 1e-7: the gain k_s of the training forward is at most 10^7

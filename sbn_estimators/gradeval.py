@@ -471,9 +471,7 @@ def _main(a):
         labels = [l for l, _ in ests]
         twice = sorted({l for l in labels if labels.count(l) > 1})
         if twice: raise ValueError(f"--estimators names {', '.join(twice)} more than once; with one seed they give the same numbers")
-        specs = [e.spec for _, e in ests]   # an alias (dst for st) is the same estimator
-        same = [l for (l, e) in ests if specs.count(e.spec) > 1]
-        if same: raise ValueError(f"--estimators: {' and '.join(same)} are the same estimator; with one seed they give the same numbers")
+        cli.check_distinct('--estimators', labels, [e for _, e in ests])   # an alias (dst for st): with one seed, the same numbers
         path = Path(a.net).expanduser() if a.net else None
         if path is not None and not path.is_file():
             raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")

@@ -79,7 +79,7 @@ def test_bad_input_gives_one_line_errors(tmp_path, call):
     (tmp_path / 'folder.npz').mkdir()
     one_line_error(call([str(tmp_path / 'folder.npz')]), 'folder.npz is a directory')
     one_line_error(call(['--estimators', 'st,reinforce,st', '--epochs', '0']), '--estimators names st more than once')
-    one_line_error(call(['--estimators', 'st,dst', '--epochs', '0']), '--estimators: st and dst are the same estimator')
+    one_line_error(call(['--estimators', 'st,dst', '--epochs', '0']), "--estimators: 'st' and 'dst' are the same estimator (st); give each once")
     one_line_error(call(['--epochs', '-1']), '--epochs must be >= 0, got -1')
     assert not (tmp_path / 'gradeval.json').exists()
 
