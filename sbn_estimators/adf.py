@@ -51,15 +51,17 @@ def _gauss(mu):
     "Standard normal draws of `mu`'s shape, in index order (not `randn_like`: the draw does not follow the memory layout), made in `noise_dtype` (a 16-bit `randn` is another stream) and rounded to `mu`'s dtype."
     return torch.randn(mu.shape, dtype=noise_dtype(mu.dtype), device=mu.device).to(mu.dtype)
 def _scale_bits(dtype):
-    "h: scaled weights below 2^h have squares that sum without overflow, and 4^-k for the k that needs stays above the smallest subnormal."
+    "h: a sum of squares below 4^h, variances <= 1 times squared scaled weights, does not overflow, and 4^-k for the k that needs stays at or above the smallest subnormal (nonzero)."
     fi = torch.finfo(dtype)
     return math.frexp(fi.max)[1] - (1 - math.frexp(fi.smallest_normal * fi.eps)[1]) // 2   # 54 float32, 487 float64, 4 float16, 62 bfloat16
 
 def _scaled_variance(affine, v, W, b):
     """affine(v, W², 0) as (var_s, k) with var_s = affine(v, (W/2^k)², 0), the variance var_s 4^k: k >= 0 is the least
-    exponent with max|W|/2^k below 2^h (`_scale_bits`), a 0-d tensor (no host sync). W² itself overflows from |W| = 1.8e19 in
-    float32 (256 in float16); k = 0 wherever every weight is below 2^h, and a power of two scales exactly."""
-    k = (torch.frexp(W.detach().abs().amax()).exponent - _scale_bits(W.dtype)).clamp(min=0).to(W.dtype)   # NaN or inf weights: k = 0
+    exponent with max|W| sqrt(n)/2^k below 2^h (`_scale_bits`), n = W.numel() >= the fan-in (terms per sum, each v <= 1), a
+    0-d tensor (no host sync). W² itself overflows from |W| = 1.8e19 in float32, the sum from smaller weights at a large
+    fan-in; k = 0 wherever max|W| sqrt(n) is below 2^h, and a power of two scales exactly."""
+    fan = (W.numel().bit_length() + 1) // 2   # sqrt(n) <= 2^fan
+    k = (torch.frexp(W.detach().abs().amax()).exponent + fan - _scale_bits(W.dtype)).clamp(min=0).to(W.dtype)   # NaN or inf weights: k = 0
     return affine(v, (W / torch.exp2(k)).square(), torch.zeros_like(b)), k
 
 def _unscaled(var_s, k): s = torch.exp2(k); return var_s * s * s   # var_s 4^k: 4^k itself overflows from k = 64 in float32, and 0 * inf is NaN

@@ -18,3 +18,17 @@ def test_one_unwrap():
     net = SBNMLP([2, 3, 1])
     assert core._uncompiled(torch.compile(net)) is net and core._uncompiled(net) is net
     assert sbn._uncompiled is psa._uncompiled is layers._uncompiled is core._uncompiled
+
+
+def test_adf_scaled_variance_counts_the_fan_in():
+    "Weights below float32's scaling threshold whose squares still sum past float32 at fan-in 2^21: the moments of float64 (they were 0 and 1)."
+    from sbn_estimators.adf import adf_moments
+    got = {}
+    for dt in (torch.float64, torch.float32):
+        net = SBNMLP([2, 2 ** 21, 1, 1], dtype=dt)
+        with torch.no_grad():
+            net.layers[0].weight.zero_(); net.layers[0].bias.zero_()
+            net.layers[1].weight.fill_(1.6e16); net.layers[1].bias.fill_(1e30)   # 2^21 (1.6e16)^2 = 5.4e38 > float32's 3.4e38
+            net.layers[2].weight.fill_(1.); net.layers[2].bias.zero_()
+        got[dt] = [t.item() for t in adf_moments(net, torch.zeros(1, 2, dtype=dt))]
+    assert got[torch.float64] == [1.0, 0.0] and got[torch.float32] == got[torch.float64], got
