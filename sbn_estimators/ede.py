@@ -62,6 +62,14 @@ class AnnealedST(StraightThrough):
         "Set t, in [1e-6, 1e6], and k = max(1/t, 1) (IR-Net's and RBNN's k)."
         t = check_number('t', t, *_T_LIMITS)
         self._set(t, max(1 / t, 1.))
+    def __setstate__(self, state:dict):
+        "Unpickling and `copy.copy`: the constants' tensors made anew (a copy's schedule is its own); a pickle from before them (t, k plain attributes) is read."
+        state = dict(state)
+        t, k = state.pop('t', None), state.pop('k', None)   # the earlier layout
+        t, k = state.pop('_t', t), state.pop('_k', k)
+        for name in [n for n in state if n.startswith('_c_')] + ['_overflows']: state.pop(name, None)
+        super().__setstate__(state)
+        self._set(t, k)
     def _constants(self) -> dict: raise NotImplementedError # {attribute: float} of the forward's constants, from t and k
     def _peak(self) -> float: raise NotImplementedError # the largest value of the slope (at a = 0)
     def _set(self, t, k):

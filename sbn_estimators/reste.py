@@ -119,6 +119,11 @@ class ReSTE(StraightThrough):
         if '_o_t' in self.__dict__: self._o_t.fill_(self._o)   # in place: the compiled graph reads this tensor
         else: self._o_t = torch.tensor(self._o, dtype=torch.float64)
         self._find_overflows()
+    def __setstate__(self, state:dict):
+        "Unpickling and `copy.copy`: o's tensor made anew, so that a copy's schedule is its own."
+        state = dict(state); state.pop('_o_t', None)
+        super().__setstate__(state)
+        self.o = self._o
     @property
     def m(self) -> float: return self._m
     @m.setter

@@ -32,3 +32,30 @@ def test_adf_scaled_variance_counts_the_fan_in():
             net.layers[2].weight.fill_(1.); net.layers[2].bias.zero_()
         got[dt] = [t.item() for t in adf_moments(net, torch.zeros(1, 2, dtype=dt))]
     assert got[torch.float64] == [1.0, 0.0] and got[torch.float32] == got[torch.float64], got
+
+
+def _slope0(e): return e.slope(torch.zeros(1, dtype=torch.float64)).item()
+
+
+def test_copies_of_scheduled_estimators_have_their_own_schedule():
+    "copy.copy shared the 0-d tensors the forward reads: setting the copy's t (o) changed the original's slope, not its t."
+    import copy
+    from sbn_estimators.ede import EDE, RBNN
+    from sbn_estimators.reste import ReSTE
+    for cls in (EDE, RBNN):
+        e = cls(); e.set_t(1.0); want = _slope0(e)
+        c = copy.copy(e); c.set_t(5.0)
+        assert e.t == 1.0 and _slope0(e) == want and _slope0(c) != want, cls
+    r = ReSTE(); c = copy.copy(r); c.o = 1.5
+    assert r.o == 3.0 and r._o_t.item() == 3.0 and c._o_t.item() == 1.5
+
+
+def test_ede_rbnn_pickled_before_the_constants_load():
+    "An EDE/RBNN pickled with t and k as plain attributes (before s49) unpickles with its t, k and slope."
+    from sbn_estimators.ede import EDE, RBNN
+    for cls in (EDE, RBNN):
+        e = cls(); e.set_t(0.5); want = _slope0(e)
+        old = {n: v for n, v in e.__dict__.items() if not n.startswith('_c_') and n not in ('_t', '_k', '_overflows')}
+        old.update(t=0.5, k=2.0)   # the earlier layout
+        o = cls.__new__(cls); o.__setstate__(old)
+        assert (o.t, o.k) == (0.5, 2.0) and _slope0(o) == want and 't' not in o.__dict__, cls
