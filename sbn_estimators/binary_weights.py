@@ -73,8 +73,12 @@ class MirrorDescent(torch.optim.Optimizer):
         half = [(j, w.dtype) for j, w in enumerate(self.param_groups[-1]['params']) if w.dtype in (torch.float16, torch.bfloat16)]
         if half:
             self.param_groups.pop()
-            raise ValueError(f"MirrorDescent steps the latents in place, in their dtype, and parameter {half[0][0]}{where} is {half[0][1]}: "
-                             "a step below half the spacing of its values there rounds away (in bfloat16, 100 steps of -0.001 leave 1.0 at 1.0); "
+            j, dt = half[0]
+            s = torch.finfo(dt).eps / 4   # half the spacing just below 1.0: a step from 1.0 down by less rounds back to 1.0
+            s = math.floor(s / 10 ** math.floor(math.log10(s))) * 10 ** math.floor(math.log10(s))   # its first digit, rounded down: 0.001 in bfloat16, 0.0002 in float16
+            raise ValueError(f"MirrorDescent steps the latents in place, in their dtype, and parameter {j}{where} is {dt}: "
+                             f"a step below half the spacing of its values there rounds away (in {str(dt).removeprefix('torch.')}, "
+                             f"100 steps of -{s:g} leave 1.0 at 1.0); "
                              "keep latent weights in float32 or float64 (torch.autocast computes in bfloat16 with float32 parameters)")
 
     @staticmethod

@@ -209,15 +209,42 @@ def check_catalogue(catalogue:dict=None, # name -> entry (default `CATALOGUE`)
     if problems: raise ValueError('estimator catalogue out of date:\n' + '\n'.join(problems))
 
 # %% ../nbs/90_catalogue.ipynb #35d6296d
+_COMPARABLE = ('network', 'sizes', 'noise', 'samples', 'exact_loss', 'exact_grad')   # what makes two reports' numbers comparable
+
+def _same_record(k:str, a, b) -> bool:
+    "Whether two reports' field `k` agree: the exact loss and gradient up to rounding (relative 1e-9: summed in another order by another version, the same network's agree to ~1e-13), the rest exactly."
+    if k not in ('exact_loss', 'exact_grad'): return json.dumps(a) == json.dumps(b)
+    try:
+        ta, tb = ([torch.tensor(a, dtype=torch.float64)], [torch.tensor(b, dtype=torch.float64)]) if k == 'exact_loss' else \
+                 ([torch.tensor(v, dtype=torch.float64) for v in a.values()], [torch.tensor(b[g], dtype=torch.float64) for g in a])
+    except (KeyError, TypeError, ValueError, AttributeError): return False
+    if k == 'exact_grad' and sorted(a) != sorted(b): return False
+    return all(x.shape == y.shape and bool(((x - y).abs() <= 1e-9 * x.abs().max().clamp_min(1e-300)).all()) for x, y in zip(ta, tb))
+
 def load_results(folder, # folder holding `sbn-gradeval` JSON reports
                  pattern:str='gradeval_chk100*.json' # which reports to merge
                 ) -> dict:
-    "`{estimator: report row}` merged from every report in `folder` matching `pattern` (later files win)."
+    """`{estimator: report row}` merged from every report in `folder` matching `pattern` (later files win), each row with its report's
+    `samples`, `seed`, `chunk` and `file`. A `ValueError` where no file matches, or where two reports measured different things: another
+    network (its file name, sizes, noise, exact loss or exact gradient) or another number of samples per estimator, whichever both record.
+    The seed and the chunk only choose the random draws (see `gradient_report`): reports that differ in them are merged."""
     if not Path(folder).is_dir(): raise ValueError(f"{folder} is not a folder of reports")
-    rows = {}
-    for f in sorted(Path(folder).glob(pattern)):
+    files = sorted(Path(folder).glob(pattern))
+    if not files:
+        have = sorted(f.name for f in Path(folder).glob('*.json'))
+        raise ValueError(f"pattern {pattern!r} matches no report in folder {folder}; its JSON files: {', '.join(have) if have else 'none'}")
+    rows, seen = {}, {}   # seen: {field: (the first file recording it, its value)}
+    for f in files:
         rep = read_report(f)
-        for name, r in rep['estimators'].items(): rows[name] = {**r, 'samples': rep['samples'], 'file': f.name}
+        for k in _COMPARABLE:
+            if rep.get(k) is None: continue
+            g, a = seen.setdefault(k, (f, rep[k]))
+            if not _same_record(k, a, rep[k]):
+                what = '' if k == 'exact_grad' else f" ({a!r} and {rep[k]!r})"
+                raise ValueError(f"cannot merge reports {g.name} and {f.name} of folder {folder}: they differ in {k}{what}, so their numbers "
+                                 f"are not comparable; choose the reports with pattern")
+        for name, r in rep['estimators'].items():
+            rows[name] = {**r, 'samples': rep['samples'], 'seed': rep.get('seed'), 'chunk': rep.get('chunk'), 'file': f.name}
     return rows
 
 # %% ../nbs/90_catalogue.ipynb #7984a6a1

@@ -974,6 +974,18 @@ def _check_run(cfg:TrainConfig, data:Data, model:nn.Module, est, world:int, ck=N
     _check_learned_state(data, model, est, world, ck)   # first: such an estimator trains in one process only
     if ck is not None: _check_process_count(ck['rng'], world)
 
+def _version():
+    "The version of sbn_estimators running, as checkpoints record it (`sbn_estimators`) and result.json's environment."
+    from sbn_estimators import __version__
+    return __version__
+
+def _version_note(ck:dict, name) -> str:
+    "One line where checkpoint `ck` (file `name`) was written by another version of sbn_estimators than the one running (its `sbn_estimators` entry; checkpoints of 0.1.0 record none), else ''. Versions change numbers (0.2.0: the cos dataset in float64, float64 losses kept in float64, PSA's flip sums subtracting per term), so the run's recorded numbers may not be reproduced."
+    recorded, running = ck.get('sbn_estimators', '0.1.0'), _version()   # the versions before 0.2.0 (all 0.1.0) wrote no version into checkpoints
+    if recorded == running: return ''
+    return (f"note: {name} was written by sbn_estimators {recorded}, this is sbn_estimators {running}: "
+            f"the numbers may differ from the recorded ones (versions change results)")
+
 def train(cfg:TrainConfig, # the run's configuration
           out=None, # run folder (created, locked while the run writes; `~` expanded); None: write nothing
           resume:bool=False, # continue from `out/last.pt`
@@ -1003,6 +1015,7 @@ def train(cfg:TrainConfig, # the run's configuration
         if diff: raise ValueError(_edited_config(saved, cfg, out) or f"{out}/last.pt belongs to another run: its configuration differs from "
                                   f"{out}/config.json ({diff}); {_restart_advice(cfg, out)}")
         _check_estimator_record(ck, cfg, out)
+        if rank == 0 and (note := _version_note(ck, out / 'last.pt')): print(note, file=sys.stderr)   # the run goes on with this version's software
         if ck.get('stage', 0) >= len(cfg.plan()):
             raise ValueError(f"{out}/last.pt is damaged: its stage is {ck['stage']}, the run has stages 0..{len(cfg.plan()) - 1}; {_restart_advice(cfg, out)}")
         if (out / 'best.pt').is_file():   # before the training: the run's end reads it (result.json's best_epoch), and would stop there every time
@@ -1161,7 +1174,7 @@ def _end_epoch(cfg, data, model, est, opt, sched, out, plan, si, e, g, total_epo
         if out is not None:
             state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(), estimator=est.state_dict(), stage=si,
                          stage_epoch=e + 1, epoch=g + 1, rng=rng, config=dataclasses.asdict(cfg), metrics=rows, best=best,
-                         best_epoch=best_epoch, stages=results, estimator_params=record)
+                         best_epoch=best_epoch, stages=results, estimator_params=record, sbn_estimators=_version())
             if improved: save_checkpoint(out / 'best.pt', **state)
             save_checkpoint(out / 'last.pt', **state)
             _write_metrics(out / 'metrics.csv', rows)
@@ -1227,7 +1240,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             results[st['name']] = _test(model, data, cfg, device, opt, epochs=done + st['epochs'], progress=progress and rank == 0)
             with _evaluation_weights(opt):
                 if out is not None: save_checkpoint(out / f"stage-{st['name']}.pt", model=model.state_dict(), stage=si,
-                                                    config=dataclasses.asdict(cfg), result=results[st['name']], estimator_params=record)
+                                                    config=dataclasses.asdict(cfg), result=results[st['name']], estimator_params=record,
+                                                    sbn_estimators=_version())
         if si + 1 < len(plan) and isinstance(opt, BayesBiNN): opt.hold('mode')   # the next stage starts from the weights tested and saved
     bar.close()
     result = _test(model, data, cfg, device, opt, epochs=total_epochs, progress=progress and rank == 0)
@@ -1279,11 +1293,12 @@ def evaluate_run(out, # a run folder of `train` / `sbn-train`
                  split:str='test', # 'test', 'val' or 'train'
                  device='cpu' # where to evaluate: 'cpu', 'cuda', 'cuda:N' or a `torch.device` (the run's, for its numbers bit for bit)
                 ) -> dict: # `{split}_loss`, `_acc`, `_ens_acc`, `_det_acc`, `_det_loss`
-    "The metrics run `out` reports for `checkpoint` on `split`, drawn as the run drew them (`evaluate` from the evaluation stream of the run's seed and the checkpoint's epochs, `cfg.eval_samples` samples): for last.pt on 'test' `result.json`'s test metrics, for a stage-NAME.pt its stage's, on 'val' the checkpoint's row of `metrics.csv`; bit for bit on the device and software the run used. Not the posterior predictive (`test_post_*`, which needs the optimizer's posterior). Leaves the random state as it was."
+    "The metrics run `out` reports for `checkpoint` on `split`, drawn as the run drew them (`evaluate` from the evaluation stream of the run's seed and the checkpoint's epochs, `cfg.eval_samples` samples): for last.pt on 'test' `result.json`'s test metrics, for a stage-NAME.pt its stage's, on 'val' the checkpoint's row of `metrics.csv`; bit for bit on the device and software the run used (a checkpoint written by another version of sbn_estimators: a note on stderr says so). Not the posterior predictive (`test_post_*`, which needs the optimizer's posterior). Leaves the random state as it was."
     if split not in ('train', 'val', 'test'): raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     if device is None: raise ValueError("device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got None")
     device = check_device(device, types=('cpu', 'cuda'))   # before loading: 'gpu', or 'cuda' on a machine without it, named
     model, cfg, ck = _load_run(out, checkpoint)
+    if note := _version_note(ck, Path(out).expanduser() / checkpoint): print(note, file=sys.stderr)   # not bit for bit then
     res = _run_evaluation(model.to(device), load_data(cfg), cfg, split, _epochs_trained(cfg, ck), device)
     return {f'{split}_{k}': v for k, v in res.items()}
 
