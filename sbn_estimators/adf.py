@@ -67,8 +67,11 @@ def _scaled_variance(affine, v, W, b):
 def _unscaled(var_s, k): s = torch.exp2(k); return var_s * s * s   # var_s 4^k: 4^k itself overflows from k = 64 in float32, and 0 * inf is NaN
 
 def _scaled_moments(mu, var_s, k, noise):
-    "`_moments` at the variance var_s 4^k: z = (mu/2^k) / sqrt(4^-k + var_s / Var Z), finite where var_s 4^k overflows; k = 0 is `_moments`' z bit for bit."
-    z = (mu / torch.exp2(k)) * torch.rsqrt(torch.exp2(-2 * k) + var_s / NOISE_VARIANCE[noise.name])
+    """`_moments` at the variance var_s 4^k: z = mu / hypot(1, 2^k sqrt(var_s / Var Z)) for k > 0, finite where var_s 4^k
+    overflows and with bounded derivatives (the form (mu/2^k) / sqrt(4^-k + var_s / Var Z) has the derivative 8^k, inf in float32
+    from k = 43, times 0 at saturated units: NaN); k = 0 is `_moments`' z bit for bit."""
+    r = var_s / NOISE_VARIANCE[noise.name]
+    z = torch.where(k > 0, mu / torch.hypot(torch.ones_like(mu), torch.exp2(k) * _std(r)), mu * torch.rsqrt(1 + r))   # each branch finite where the other is taken
     return noise.mean(z), 4 * noise.cdf(z) * noise.cdf(-z)
 
 def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; see `psa_ops`)

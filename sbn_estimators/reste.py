@@ -120,10 +120,12 @@ class ReSTE(StraightThrough):
         else: self._o_t = torch.tensor(self._o, dtype=torch.float64)
         self._find_overflows()
     def __setstate__(self, state:dict):
-        "Unpickling and `copy.copy`: o's tensor made anew, so that a copy's schedule is its own."
+        "Unpickling and `copy.copy`: o's tensor made anew, so that a copy's schedule is its own; a pickle from before it (o, m plain attributes) is read."
         state = dict(state); state.pop('_o_t', None)
+        o, m = state.pop('o', None), state.pop('m', None)   # the earlier layout
+        o, m = state.pop('_o', o), state.pop('_m', m)
         super().__setstate__(state)
-        self.o = self._o
+        self._m = m; self.o = o
     @property
     def m(self) -> float: return self._m
     @m.setter

@@ -59,3 +59,44 @@ def test_ede_rbnn_pickled_before_the_constants_load():
         old.update(t=0.5, k=2.0)   # the earlier layout
         o = cls.__new__(cls); o.__setstate__(old)
         assert (o.t, o.k) == (0.5, 2.0) and _slope0(o) == want and 't' not in o.__dict__, cls
+
+
+def test_adf_saturated_units_at_huge_scaled_weights_keep_finite_gradients():
+    "Weights of 1e30 in float32 (k > 42): the scaled form's derivative 8^k overflowed and times 0 at saturated units gave NaN."
+    from sbn_estimators.adf import Adf
+    torch.manual_seed(0)
+    net = SBNMLP([64, 300, 200, 1]).float()
+    with torch.no_grad():
+        for p in net.parameters(): p.mul_(1e30)
+    x = torch.randn(8, 64); y = torch.randint(0, 2, (8, 1)).float() * 2 - 1
+    torch.manual_seed(1)
+    Adf().surrogate(net, x, y).backward()
+    assert all(p.grad.isfinite().all() for p in net.parameters()), [p.grad.isnan().sum().item() for p in net.parameters()]
+
+
+def test_reste_pickled_before_its_tensor_loads():
+    "A ReSTE pickled with o and m as plain attributes (the layout before o's tensor) unpickles with its o, m and slope."
+    from sbn_estimators.reste import ReSTE
+    r = ReSTE(o=2.0, m=0.2); want = _slope0(r)
+    old = {n: v for n, v in r.__dict__.items() if n not in ('_o', '_m', '_o_t', '_overflows')}
+    old.update(o=2.0, m=0.2)
+    o = ReSTE.__new__(ReSTE); o.__setstate__(old)
+    assert (o.o, o.m) == (2.0, 0.2) and _slope0(o) == want and 'o' not in o.__dict__
+
+
+def test_load_results_merges_one_network_recorded_at_two_paths(tmp_path):
+    "sbn-gradeval records the network's resolved path: the stored report's bare name and another machine's path are one network."
+    import json, shutil
+    from pathlib import Path
+    from sbn_estimators.catalogue import load_results
+    src = Path(__file__).parent.parent / 'nbs' / 'data' / 'gradeval_chk100.json'
+    shutil.copy(src, tmp_path / 'gradeval_chk100.json')
+    r = json.loads(src.read_text())
+    r['network'] = '/home/u/nets/' + Path(r['network']).name
+    (tmp_path / 'gradeval_chk100_new.json').write_text(json.dumps(r))
+    drop = lambda rows: {k: {f: v for f, v in row.items() if f != 'file'} for k, row in rows.items()}   # the file a row came from
+    assert drop(load_results(tmp_path)) == drop(load_results(tmp_path, 'gradeval_chk100.json'))
+    r['network'] = '/home/u/nets/other.npz'
+    (tmp_path / 'gradeval_chk100_new.json').write_text(json.dumps(r))
+    try: load_results(tmp_path); raise AssertionError('merged two networks')
+    except ValueError as e: assert 'differ in network' in str(e)
