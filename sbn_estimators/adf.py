@@ -51,7 +51,7 @@ def _gauss(mu):
     "Standard normal draws of `mu`'s shape, in index order (not `randn_like`: the draw does not follow the memory layout), made in `noise_dtype` (a 16-bit `randn` is another stream) and rounded to `mu`'s dtype."
     return torch.randn(mu.shape, dtype=noise_dtype(mu.dtype), device=mu.device).to(mu.dtype)
 def _scale_bits(dtype):
-    "h: a sum of squares below 4^h, variances <= 1 times squared scaled weights, does not overflow, and 4^-k for the k that needs stays at or above the smallest subnormal (nonzero)."
+    "h: a sum below 4^h of variances <= 1 times squared scaled weights does not overflow (the scaled unit reads 2^k, not 4^-k: any k the weights need is fine)."
     fi = torch.finfo(dtype)
     return math.frexp(fi.max)[1] - (1 - math.frexp(fi.smallest_normal * fi.eps)[1]) // 2   # 54 float32, 487 float64, 4 float16, 62 bfloat16
 
