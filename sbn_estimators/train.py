@@ -979,11 +979,15 @@ def _version():
     from sbn_estimators import __version__
     return __version__
 
+def _versions(ck:dict) -> list:
+    "The versions of sbn_estimators that trained checkpoint `ck`'s run, oldest first (a run resumed after an upgrade: several): its `sbn_estimators_seen` entry; checkpoints of 0.2.0 record only the one that wrote them (`sbn_estimators`), those of 0.1.0 none."
+    return list(ck.get('sbn_estimators_seen') or [ck.get('sbn_estimators', '0.1.0')])
+
 def _version_note(ck:dict, name) -> str:
-    "One line where checkpoint `ck` (file `name`) was written by another version of sbn_estimators than the one running (its `sbn_estimators` entry; checkpoints of 0.1.0 record none), else ''. Versions change numbers (0.2.0: the cos dataset in float64, float64 losses kept in float64, PSA's flip sums subtracting per term), so the run's recorded numbers may not be reproduced."
-    recorded, running = ck.get('sbn_estimators', '0.1.0'), _version()   # the versions before 0.2.0 (all 0.1.0) wrote no version into checkpoints
-    if recorded == running: return ''
-    return (f"note: {name} was written by sbn_estimators {recorded}, this is sbn_estimators {running}: "
+    "One line where checkpoint `ck` (file `name`) was trained by another version of sbn_estimators than the one running, or by several (`_versions`), else ''. Versions change numbers (0.2.0: the cos dataset in float64, float64 losses kept in float64, PSA's flip sums subtracting per term), so the run's recorded numbers may not be reproduced."
+    versions, running = _versions(ck), _version()
+    if versions == [running]: return ''
+    return (f"note: {name} was trained by sbn_estimators {' then '.join(versions)}, this is sbn_estimators {running}: "
             f"the numbers may differ from the recorded ones (versions change results)")
 
 def train(cfg:TrainConfig, # the run's configuration
@@ -1158,8 +1162,8 @@ def _train_epoch(cfg, data, model, est, opt, sched, Xtr, ytr, dtype, g, rank, wo
     return lr, run_loss, run_acc, flips, track
 
 def _end_epoch(cfg, data, model, est, opt, sched, out, plan, si, e, g, total_epochs, steps, stats, seconds, key, rows, best, best_epoch, results, record,
-               rank, world, device, progress, callbacks) -> tuple:
-    "After the steps of epoch `g` (epoch `e` of stage `si`): its validation, metrics row, checkpoints, epoch line and callbacks; `stats` are `_train_epoch`'s. Returns (best, best_epoch)."
+               seen, rank, world, device, progress, callbacks) -> tuple:
+    "After the steps of epoch `g` (epoch `e` of stage `si`): its validation, metrics row, checkpoints, epoch line and callbacks; `stats` are `_train_epoch`'s, `seen` the versions that trained the run (`_versions`). Returns (best, best_epoch)."
     st, (lr, run_loss, run_acc, flips, track) = plan[si], stats
     with _evaluation_weights(opt):   # validated and saved as evaluated
         validating = len(data.splits['val'][1]) > 0   # val 0: no validation, metrics nan, best.pt is the last epoch
@@ -1174,7 +1178,7 @@ def _end_epoch(cfg, data, model, est, opt, sched, out, plan, si, e, g, total_epo
         if out is not None:
             state = dict(model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(), estimator=est.state_dict(), stage=si,
                          stage_epoch=e + 1, epoch=g + 1, rng=rng, config=dataclasses.asdict(cfg), metrics=rows, best=best,
-                         best_epoch=best_epoch, stages=results, estimator_params=record, sbn_estimators=_version())
+                         best_epoch=best_epoch, stages=results, estimator_params=record, sbn_estimators=_version(), sbn_estimators_seen=seen)
             if improved: save_checkpoint(out / 'best.pt', **state)
             save_checkpoint(out / 'last.pt', **state)
             _write_metrics(out / 'metrics.csv', rows)
@@ -1188,6 +1192,7 @@ def _end_epoch(cfg, data, model, est, opt, sched, out, plan, si, e, g, total_epo
 def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progress, smoke, export=False):
     "The stages of `train` (see there); `ck`: the checkpoint to resume from."
     plan = [dict(s, epochs=1) for s in cfg.plan()] if smoke else cfg.plan()
+    seen = list(dict.fromkeys([*(_versions(ck) if ck else []), _version()]))   # every version that trained the run, recorded in its checkpoints
     dtype = next(model.parameters()).dtype
     Xtr, ytr = (t.to(device) for t in data.splits['train'])
     model.to(device)
@@ -1235,13 +1240,13 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             stats = _train_epoch(cfg, data, model, est, opt, sched, Xtr, ytr, dtype, g, rank, world, device, out, rows, bar, sbn)
             if smoke: continue
             best, best_epoch = _end_epoch(cfg, data, model, est, opt, sched, out, plan, si, e, g, total_epochs, steps, stats, time.perf_counter() - t0, key,
-                                          rows, best, best_epoch, results, record, rank, world, device, progress, callbacks)
+                                          rows, best, best_epoch, results, record, seen, rank, world, device, progress, callbacks)
         if len(plan) > 1 and not smoke:
             results[st['name']] = _test(model, data, cfg, device, opt, epochs=done + st['epochs'], progress=progress and rank == 0)
             with _evaluation_weights(opt):
                 if out is not None: save_checkpoint(out / f"stage-{st['name']}.pt", model=model.state_dict(), stage=si,
                                                     config=dataclasses.asdict(cfg), result=results[st['name']], estimator_params=record,
-                                                    sbn_estimators=_version())
+                                                    sbn_estimators=_version(), sbn_estimators_seen=seen)
         if si + 1 < len(plan) and isinstance(opt, BayesBiNN): opt.hold('mode')   # the next stage starts from the weights tested and saved
     bar.close()
     result = _test(model, data, cfg, device, opt, epochs=total_epochs, progress=progress and rank == 0)

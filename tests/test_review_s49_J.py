@@ -16,7 +16,7 @@ def test_version_bumped():
 def _set_version(run, v):
     "Edit the version run folder `run` records (its checkpoints and result.json)."
     for p in run.glob('*.pt'):
-        ck = torch.load(p, weights_only=True); ck['sbn_estimators'] = v; torch.save(ck, p)
+        ck = torch.load(p, weights_only=True); ck['sbn_estimators'] = v; ck.pop('sbn_estimators_seen', None); torch.save(ck, p)   # as version v wrote it before checkpoints recorded the run's history
     if (run / 'result.json').is_file():
         r = json.loads((run / 'result.json').read_text()); r['environment']['sbn_estimators'] = v
         (run / 'result.json').write_text(json.dumps(r))
@@ -51,7 +51,7 @@ def test_resume_notes_other_version(tmp_path, capsys, recorded):
     train(cfg, same, resume=True, progress=False)
     assert not _notes(capsys.readouterr().err)
     if recorded is None:
-        ck = torch.load(run / 'last.pt', weights_only=True); del ck['sbn_estimators']; torch.save(ck, run / 'last.pt')
+        ck = torch.load(run / 'last.pt', weights_only=True); del ck['sbn_estimators'], ck['sbn_estimators_seen']; torch.save(ck, run / 'last.pt')
     else: _set_version(run, recorded)
     train(cfg, run, resume=True, progress=False)
     notes = _notes(capsys.readouterr().err)
