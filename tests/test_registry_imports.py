@@ -1,4 +1,9 @@
-"The library's module graph has no import cycle, and the registries import only what they list."
+"""The library's module graph has no import cycle, and the registries import only what they list.
+
+The graph is the import-time one: a module's top-level imports (and those in its `try`/`if` blocks). Imports inside
+functions are left out on purpose: they run after every module has loaded, and some go back up the graph by design
+(`estimators.load_plugins` reaches the model and dataset registries to roll a failed plugin back, `catalogue.run_references`
+reads the trainer's optimizers): by then both modules are whole, so such a pair cannot see a half-initialised module."""
 import ast, re, subprocess, sys
 from conftest import ROOT
 

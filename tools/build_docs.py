@@ -634,10 +634,9 @@ def build(nbs=None, out=None, readme_only=False, strict=False, workers=2):
         for src, proc in done.items():
             try: site.pages.append(Page(src, proc, nbs))
             except Exception as e: problems.add(src.name, f'not rendered: {type(e).__name__}: {e}')
-        if not readme_only:
-            if out.exists():  # a clean site: nothing stale from renamed notebooks
-                for c in out.iterdir(): shutil.rmtree(c) if c.is_dir() else c.unlink()
-            out.mkdir(parents=True, exist_ok=True)
+        if not readme_only and out.exists():  # a clean site: nothing stale from renamed notebooks
+            for c in out.iterdir(): shutil.rmtree(c) if c.is_dir() else c.unlink()
+        out.mkdir(parents=True, exist_ok=True)   # --readme-only --out to a new folder too: README.md and the index's figures go there
         rendered = []
         for p in site.page_order():
             try: p.render(site, out); rendered.append(p)
