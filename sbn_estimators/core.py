@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['NOISES', 'LOSSES', 'Noise', 'noise_dtype', 'LogisticNoise', 'NormalNoise', 'UniformNoise', 'TriangularNoise',
            'get_noise', 'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite',
-           'check_count', 'check_counts', 'check_number', 'check_flag', 'seeded', 'training_modes', 'check_device',
-           'values_checked', 'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model', 'check_params']
+           'check_count', 'check_layer_index', 'check_counts', 'check_number', 'check_flag', 'seeded', 'training_modes',
+           'check_device', 'values_checked', 'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model',
+           'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
-import contextlib, contextvars, math, numbers
+import contextlib, contextvars, math, numbers, operator
 from typing import Protocol, runtime_checkable
 import torch
 import torch.nn.functional as F
@@ -217,6 +218,18 @@ def check_count(name:str, # the argument's name, for the message
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
         raise ValueError(f"{name} must be a positive integer" + (f" (None: {none})" if none is not None else '') + f", got {v!r}")
     return int(v)
+
+def check_layer_index(k, # the index given
+                      L:int # the number of binary layers
+                     ) -> int:
+    "`k` as an `int`, or a `ValueError` unless it indexes one of `L` binary layers (an integer in 0..L-1: -1 or L would run the head; bool is not)."
+    bad = isinstance(k, bool) or (isinstance(k, torch.Tensor) and k.dtype == torch.bool)
+    if not bad:
+        try: i = operator.index(k)   # an int, a numpy integer, a 0-d integer tensor
+        except TypeError: bad = True
+    if bad or not 0 <= i < L:
+        raise ValueError(f"k must be the index of a binary layer, an integer in 0..{L - 1} ({L} binary layer{'s' if L > 1 else ''}; the head is `head`), got {k!r}")
+    return i
 
 def check_counts(name:str, # the argument's name, for the message
                  v, # the value to check: a sequence (list, tuple, array, ...), not a string, set or mapping

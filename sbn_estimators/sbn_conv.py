@@ -67,13 +67,21 @@ class SBNConvNet(nn.Module):
     def layer_params(self, params=None):
         "`[(W, b), ...]` from `params` or the module's own parameters (conv weights [out, in, k, k])."
         if params is None: return [(l.weight, l.bias) for l in self.layers]
-        if params[0][0].ndim != 4: raise ValueError("SBNConvNet takes unbatched parameters: conv weights must be [out, in, k, k]")
+        W = params[0][0] if isinstance(params, (list, tuple)) and params and isinstance(params[0], (list, tuple)) and params[0] else None
+        if isinstance(W, torch.Tensor) and W.ndim != 4:   # anything else malformed: `check_params` names it (forward, unroll)
+            raise ValueError(f"SBNConvNet takes unbatched parameters: conv weights must be [out, in, k, k], got {list(W.shape)} for layer 0")
         return params
+
+    def _checked_params(self, params=None):
+        "`layer_params(params)`, after a `ValueError` unless `params` fit the model as `SBNMLP.forward` checks them (shapes, dtype, device; no copies)."
+        if params is not None: check_params(self, self.layer_params(params), copies=False)   # a bias [1] would broadcast
+        return self.layer_params(params)
 
     def sample_params(self, n:int # number of copies: 1 (conv parameters are not batched)
                      ):
         "A detached copy of the parameters, `[(W, b), ...]`, leaves that require grad, unbatched: only `n = 1`."
-        if n != 1: raise ValueError(f"SBNConvNet takes unbatched parameters: sample_params(n) needs n = 1, got {n}; draw one estimate per backward")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n != 1:   # as SBNMLP: True or 1.0 is not a count
+            raise ValueError(f"SBNConvNet takes unbatched parameters: sample_params(n) needs n = 1, got {n!r}; draw one estimate per backward")
         return [tuple(p.detach().clone().requires_grad_() for p in (l.weight, l.bias)) for l in self.layers]
 
     def conv(self, k, h, W, b):
@@ -88,7 +96,7 @@ class SBNConvNet(nn.Module):
                ): # head outputs, [B, n_out]
         "Run the network, applying `activation` at every binary layer."
         act = activation if activation is not None else (lambda a: sample_states(a, self.noise))
-        *hidden, head = self.layer_params(params)
+        *hidden, head = self._checked_params(params)
         check_inputs(x, self.in_shape, head[0].dtype, head[0].device, full=False, lead=True)   # shapes only: no cost
         h = x
         for k, (W, b) in enumerate(hidden): h = act(self.conv(k, h, W, b))
@@ -99,6 +107,7 @@ class SBNConvNet(nn.Module):
               params=None # optional parameters
              ): # pre-activations, flat, [..., B, C_k H_k W_k]
         "Pre-activations of binary layer `k`, flattened (the per-layer view of `SBNModel`)."
+        k = check_layer_index(k, len(self.convs))   # as SBNMLP: -1 or L would run the head, True layer 1
         if k > 0: h = h.unflatten(-1, self.binary_shapes[k - 1])
         return self.conv(k, h, *self.layer_params(params)[k]).flatten(-3)
 
@@ -122,7 +131,7 @@ class SBNConvNet(nn.Module):
 def unroll(net:SBNConvNet, # the conv SBN
            params=None): # its unbatched parameters `[(W, b), ...]` (None: its own)
     "The equivalent `SBNMLP` and its parameters `[(W, b), ...]`, differentiable in the conv parameters."
-    *hidden, head = net.layer_params(params)
+    *hidden, head = net._checked_params(params)
     mlp = SBNMLP(net.sizes, noise=net.noise, loss=net.loss, dtype=head[0].dtype, device=head[0].device)
     mlp.loss_name, shape, out = net.loss_name, net.in_shape, []
     for k, (W, b) in enumerate(hidden):
