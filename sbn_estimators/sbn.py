@@ -6,7 +6,7 @@
 __all__ = ['linear', 'SBNMLP', 'sbn_from_01', 'save_sbn', 'load_sbn', 'cos_data', 'init_sbn_']
 
 # %% ../nbs/01_sbn.ipynb #c4b80dc2
-import math, numbers, operator, zipfile, zlib
+import math, numbers, zipfile, zlib
 from pathlib import Path
 import numpy as np
 import torch
@@ -90,15 +90,7 @@ class SBNMLP(nn.Module):
               params=None # optional (batched) parameters
              ): # pre-activations, [..., B, n_k]
         "Pre-activations of binary layer `k` (the per-layer view of `SBNModel`)."
-        L, k0 = len(self.layers) - 1, k
-        bad = isinstance(k, (bool, np.bool_)) or (isinstance(k, torch.Tensor) and k.dtype == torch.bool)
-        if not bad:
-            try: k = operator.index(k)   # an int, a numpy integer, a 0-d integer tensor
-            except TypeError: bad = True
-        if bad or not 0 <= k < L:   # -1 or L would run the head
-            k = k0
-            raise ValueError(f"k must be the index of a binary layer, an integer in 0..{L - 1} ({L} binary layer{'s' if L > 1 else ''}; the head is `head`), got {k!r}")
-        return linear(h, *self.layer_params(params)[k])
+        return linear(h, *self.layer_params(params)[check_layer_index(k, len(self.layers) - 1)])
 
     def head(self, h, # states of the last binary layer, [..., B, n_L]
              params=None # optional (batched) parameters
