@@ -289,8 +289,7 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
     if unknown:
         accepted = ', '.join(f'{k}={p.default!r}' for k, p in sig.items()) or 'none'
         raise ValueError(f"estimator {name!r} has no parameter {', '.join(unknown)}; valid parameters: {accepted}")
-    none = lambda k, v: isinstance(v, str) and v.lower() == 'none' and sig[k].default is None   # a spec's 'None'
-    try: est = cls(**{k: None if none(k, v) else v for k, v in params.items()})
+    try: est = cls(**_spec_none(params, {k: p.default for k, p in sig.items()}))
     except ValueError as e:   # a bad value: name the estimator it is for (a command makes several), as the user wrote it
         spec = repr(given_as) + (f" with {', '.join(f'{k}={v!r}' for k, v in keywords.items())}" if keywords else '')   # the keyword arguments as given
         if str(e).startswith(f"estimator {name!r}") or str(e).startswith(f"estimator {spec}"): raise
@@ -317,6 +316,10 @@ def _parse_value(v:str):
         try: return conv(v)
         except ValueError: pass
     return {'true': True, 'false': False}.get(v.lower(), v)
+
+def _spec_none(params:dict, defaults:dict) -> dict:
+    "A spec's `params` with 'None' (any case) read as `None` for a parameter whose default is `None` (`reinforce:n=None`, `mirror_descent:clip=None`): the values `--list` shows can be written back."
+    return {k: None if isinstance(v, str) and v.lower() == 'none' and k in defaults and defaults[k] is None else v for k, v in params.items()}
 
 def _spec_items(spec:str) -> list:
     "`[(name, params, text), ...]`: `parse_estimator_specs`'s items, each with the text it was written as (stripped), which messages quote."

@@ -20,6 +20,7 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from torch import nn
     from sbn_estimators.core import *
     from sbn_estimators.estimators import *
+    from sbn_estimators.estimators import _spec_none
     from sbn_estimators.layers import *
     from sbn_estimators.models import *
     from sbn_estimators.data import *
@@ -242,7 +243,7 @@ class TrainConfig:
         _check_stages(self.stages, self)
         for lr in dict.fromkeys(s.get('lr', self.lr) for s in self.stages) if self.stages else [self.lr]:   # the optimizer's values, with each rate it gets
             at = copy.copy(self); at.lr = lr
-            try: OPTIMIZERS[opt_name]([{'params': [torch.zeros(1, requires_grad=True)], 'binary': True}], at, 1, **opt_params)
+            try: OPTIMIZERS[opt_name]([{'params': [torch.zeros(1, requires_grad=True)], 'binary': True}], at, 1, **_spec_none(opt_params, OPTIMIZER_PARAMS[opt_name]))
             except ValueError as e: raise ValueError(f"optimizer {self.optimizer!r}: {e}") from None
         first = self.stages[0].get('epochs', self.epochs) if self.stages else self.epochs
         if self.warmup_epochs < 0 or (self.warmup_epochs and self.warmup_epochs >= first):
@@ -460,7 +461,7 @@ def make_optimizer(model:nn.Module, # the network to train (its latent binary we
     "The optimizer `cfg.optimizer` names in `OPTIMIZERS` for `model` (latent binary weights in their own group), with the settings of `cfg` and of its spec."
     _check_optimizer(model, cfg)
     name, params = _split_spec(cfg.optimizer, 'optimizer')
-    return OPTIMIZERS[name](binary_param_groups(model), cfg, train_size, **params)
+    return OPTIMIZERS[name](binary_param_groups(model), cfg, train_size, **_spec_none(params, OPTIMIZER_PARAMS[name]))
 
 # %% ../nbs/14_train.ipynb #41f77c16
 def lr_factor(step:int, # iteration of the stage, from 0
@@ -1430,7 +1431,7 @@ def config_from_args(args) -> TrainConfig:
 # %% ../nbs/14_train.ipynb #6121782a
 def list_text() -> str:
     "What `sbn-train --list` prints: datasets, estimators and optimizers with their parameters, models, model transforms, recipes, and which estimator trains which kind of model."
-    fmt = lambda d: ', '.join(f'{k}={v!r}' for k, v in d.items()) or '(no parameters)'
+    fmt = lambda d: ', '.join(f'{k}={v}' for k, v in d.items()) or '(no parameters)'   # as a spec writes them: each can be given back
     shape = lambda s: 'flat input' if len(s) == 1 else '(' + ', '.join('any' if v is None else str(v) for v in s) + ')'
     lines = ['datasets: ' + ', '.join(DATASETS), '', 'estimators (name: parameters with their defaults):']
     for n in list_estimators():
@@ -1472,8 +1473,10 @@ def _main(args):
         if args.summary: print(summarize(cfg)); return
         if args.smoke:
             res = train(cfg, smoke=True, progress=False)
-            print(f"smoke run of {cfg.model}{' / ' + cfg.estimator if _estimator_used(cfg) else ''} on {cfg.data}: built, {len(cfg.plan())} stage(s) of two steps, "
-                  f"evaluated (test loss {res['test_loss']:.4f}); nothing written")
+            if not dist.is_initialized() or dist.get_rank() == 0:   # one line, not one per process
+                print(f"smoke run of {cfg.model}{' / ' + cfg.estimator if _estimator_used(cfg) else ''} on {cfg.data}: built, {len(cfg.plan())} stage(s) of two steps, "
+                      f"evaluated (test loss {res['test_loss']:.4f}); nothing written")
+            if dist.is_initialized(): dist.destroy_process_group()
             return
         out = Path(args.out) if args.out else _default_out(cfg)
         args.out = str(out)   # for the resume hint after an interrupt

@@ -70,7 +70,7 @@ def test_register_model_refuses_builder_parameters_without_defaults():
     assert MODELS.pop('x_kw_ok').params == {'width': 3}
 
 def test_dtype_is_shown_as_the_spec_takes_it():
-    assert "dtype='float32'" in list_text() and 'torch.float32' not in list_text()
+    assert 'dtype=float32' in list_text() and 'torch.float32' not in list_text()
     with pytest.raises(ValueError, match=r"valid parameters: .*dtype='float32'"): get_model('sbn_mlp', in_shape=(64,), widht=3)
     test = get_model('sbn_mlp:dtype=float32', in_shape=(64,))
     assert next(test.parameters()).dtype == torch.float32

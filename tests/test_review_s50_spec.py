@@ -1,0 +1,47 @@
+"Review s50: what `sbn-train --list` shows can be written back as a spec (nbs/14_train.ipynb `list_text`; nbs/03_estimators.ipynb `_spec_none`), and a smoke run under torchrun prints one line."
+import re, subprocess, sys
+import pytest, torch
+from sbn_estimators.estimators import estimator
+from sbn_estimators.models import get_model
+from sbn_estimators.train import TrainConfig, list_text, make_optimizer, OPTIMIZER_PARAMS
+from sbn_estimators.binary_weights import MirrorDescent
+
+torch.set_num_threads(1)
+
+def _section(title):
+    text = list_text()
+    part = text.split(title, 1)[1].split('\n\n', 1)[0]
+    return [l.strip() for l in part.splitlines()[1:] if l.strip()]
+
+def test_listed_estimator_parameters_build():
+    "Every estimator line of --list, written back as `name:params`, builds the estimator with its defaults."
+    lines = _section('estimators (name: parameters with their defaults):')
+    assert len(lines) > 20
+    for l in lines:
+        name, params = re.match(r'(\w+)(?: \(alias [^)]*\))?: (.*)$', l).groups()
+        spec = name if params == '(no parameters)' else f'{name}:{params}'
+        assert estimator(spec).hparams() == estimator(name).hparams(), spec
+
+def test_listed_model_parameters_build():
+    for l in _section('models (name, kind, input, dataset: description; parameters):'):
+        name, params = l.split()[0], l.rsplit('; ', 1)[1]
+        if params == '(no parameters)' or name != 'sbn_mlp': continue   # one SBN is enough to read every kind of value (int, str, dtype)
+        net = get_model(f'{name}:{params}', 'st', in_shape=(64,))
+        assert net.sizes == [64, 256, 256, 10]
+
+@pytest.mark.parametrize('spec', ['mirror_descent:clip=None', 'mirror_descent:weight_decay=0.0, clip=None', 'mirror_descent:clip=none'])
+def test_optimizer_none_is_written_as_listed(spec):
+    assert 'clip=None' in list_text()
+    cfg = TrainConfig(model='fmnist_bnn_conv', data='fashion_mnist', estimator='st:deterministic=true', optimizer=spec, lr=0.01)
+    net = get_model('fmnist_bnn_conv', 'st:deterministic=true', in_shape=(1, 28, 28))
+    opt = make_optimizer(net, cfg, 100)
+    assert isinstance(opt, MirrorDescent) and all(g.get('clip', None) is None for g in opt.param_groups if g.get('binary'))
+
+def test_a_string_none_is_not_read_as_none_where_the_default_is_not_none():
+    with pytest.raises(ValueError, match='noise'): estimator('st:noise=None')
+
+def test_torchrun_smoke_prints_once(tmp_path):
+    p = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node', '2', '-m', 'sbn_estimators.train',
+                        '--smoke', '--threads', '1'], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count('smoke run of') == 1, p.stdout
