@@ -404,7 +404,7 @@ def _list_estimators() -> str:
         params = estimator_params(name)
         spec = name + (':' + ','.join(f'{k}={v}' for k, v in params.items()) if params else '')
         rows.append((spec, ((ESTIMATORS[name].__doc__ or '').strip().splitlines() or [''])[0]))
-        rows += [('', f"{k}=None: leave {k} out" + (f"; {note}" if (note := _param_note(ESTIMATORS[name], k)) else ''))
+        rows += [('', f"{k}=None (or {k} left out)" + (f"; {note}" if (note := _param_note(ESTIMATORS[name], k)) else ''))
                  for k, v in params.items() if v is None]
     width = max(len(s) for s, _ in rows)
     return 'NAME[:parameter=default,...]\n' + '\n'.join(f"{s:<{width}}  {d}" for s, d in rows)
@@ -488,7 +488,11 @@ def _main(a):
                         raise ValueError(f"--resume: cannot resume: the saved report has {k} {saved[k]!r}, this run {v!r}; give --{k} {saved[k]!r} "
                                          f"to continue {partial}, or leave out --resume to start afresh")
                 if not _same_network(saved, source, path):
-                    raise ValueError(f"--resume: {partial} is a report of network {saved.get('network')!r}, not {source!r}")
+                    toy = re.fullmatch(r'toy \(cos data, (\d+) epochs, seed \d+\)', str(saved.get('network')))   # the seed is checked above
+                    fix = (f"give --epochs {toy[1]}" if toy and path is None else "give no network file (the toy network)" if toy
+                           else f"give the network file {saved.get('network')}")
+                    raise ValueError(f"--resume: {partial} is a report of network {saved.get('network')!r}, not {source!r}; {fix} to continue {partial}, "
+                                     f"or leave out --resume to start afresh")
                 if saved.get('network_sha256', head.get('network_sha256')) != head.get('network_sha256'):   # reports before the sha256 have none
                     raise ValueError(f"--resume: network file {source} has changed since {partial} was saved (its sha256 differs)")
                 left_out = [k for k in saved['estimators'] if k not in labels]

@@ -464,7 +464,7 @@ def test_report_table_lists_unresolved_coordinates_of_stochastic_estimators_only
 
 def test_list_and_help_say_what_a_default_none_and_an_existing_file_mean(call):
     out = call(['--list']).stdout
-    assert "backend=None: leave backend out; flip-sum backend: 'auto', 'eager', 'compiled' (None: `$PSA_BACKEND`, else 'auto')" in out
-    assert "n=None: leave n out; paths per example" in out
+    assert "backend=None (or backend left out); flip-sum backend: 'auto', 'eager', 'compiled' (None: `$PSA_BACKEND`, else 'auto')" in out
+    assert "n=None (or n left out); paths per example" in out
     text = ' '.join(call(['--help']).stdout.split())
     assert 'report file, .json, replaced if it exists' in text and '..., replaced if it exists (default: gradeval.png)' in text

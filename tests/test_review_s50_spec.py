@@ -45,3 +45,24 @@ def test_torchrun_smoke_prints_once(tmp_path):
                         '--smoke', '--threads', '1'], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     assert p.stdout.count('smoke run of') == 1, p.stdout
+
+
+# sbn-gradeval (nbs/04_gradeval.ipynb): a resumed report of another toy network says which --epochs continues it; --list says None can be written
+from sbn_estimators.gradeval import gradeval_cli
+
+def _gradeval(args, capsys):
+    try: gradeval_cli([*args, '--no-progress']); code = 0
+    except SystemExit as e: code = e.code
+    return code, *capsys.readouterr()
+
+def test_resume_of_another_toy_names_its_epochs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ['--estimators', 'exact', '--samples', '10', '--json', 'r.json']
+    assert _gradeval(['--epochs', '2', *args], capsys)[0] == 0
+    (tmp_path / 'r.json').rename(tmp_path / 'r.json.partial')   # as an interrupted run of the 2-epoch toy left it
+    code, out, err = _gradeval(['--epochs', '3', *args, '--resume'], capsys)
+    assert code == 2 and err.strip().endswith("give --epochs 2 to continue r.json.partial, or leave out --resume to start afresh"), err
+
+def test_gradeval_list_says_none_can_be_written(capsys):
+    code, out, err = _gradeval(['--list'], capsys)
+    assert code == 0 and 'n=None (or n left out)' in out and 'leave n out' not in out
