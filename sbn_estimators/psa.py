@@ -185,12 +185,14 @@ def _flip_sum_fused(x, a, gt, Wt, noise):
     # nothing (gt = 0, x = 0)
     (S, rows, K), C = x.shape, a.shape[-1]
     pad, pr, pk, pc = torch.nn.functional.pad, int(rows == 1), int(K == 1), int(C == 1)
-    x, a, gt, Wt = ((pad(t, p) if any(p) else t).contiguous()
-                    for t, p in ((x, (0, pk, 0, pr)), (a, (0, pc, 0, pr)), (gt, (0, pc, 0, pr)), (Wt, (0, pc, 0, pk))))
+    x, a, gt = ((pad(t, p) if any(p) else t).contiguous() for t, p in ((x, (0, pk, 0, pr)), (a, (0, pc, 0, pr)), (gt, (0, pc, 0, pr))))
+    if pk or pc: Wt = pad(Wt, (0, pc, 0, pk))
     if isinstance(noise, LogisticNoise):
-        Ep, ea = (2 * Wt).exp_(), torch.exp(-a)
+        # e^{2W^T} formed in place in a contiguous copy of W^T: the kernel runs beside two weight-sized tables, E+ and
+        # E-, not also a third, the copy they would be made from
+        Ep, ea = Wt.clone(memory_format=torch.contiguous_format).mul_(2).exp_(), torch.exp(-a)
         s = _fused(_compiled(noise.name), x, ea, (1 + ea).reciprocal_(), gt, Ep, Ep.reciprocal())   # F(a) as the kernel forms F(a - 2Wx): 0 at W = 0
-    else: s = _fused(_compiled(noise.name), x, a, noise.cdf(a), gt, Wt, noise)
+    else: s = _fused(_compiled(noise.name), x, a, noise.cdf(a), gt, Wt.contiguous(), noise)
     return None if s is None else s[:, :rows, :K]
 
 _OVERFLOWS = contextvars.ContextVar('psa_overflows', default=None)
