@@ -7,7 +7,7 @@ __all__ = ['BENCH_NETS', 'BENCH_ESTIMATORS', 'BENCH_DTYPES', 'bench_problem', 'p
            'bench_cli']
 
 # %% ../nbs/10c_bench.ipynb #b71fc30b
-import argparse, json, numbers, os, platform, signal, statistics, subprocess, sys, tempfile, time, warnings
+import argparse, contextlib, json, numbers, os, platform, signal, statistics, subprocess, sys, time, warnings
 import torch
 from torch.profiler import profile, ProfilerActivity
 from .core import *
@@ -17,6 +17,7 @@ from .estimators import *
 from .estimators import _spec_items
 from .psa import *
 from .sbn_conv import *
+from .gradeval import _ReportLock
 from . import cli
 
 # %% ../nbs/10c_bench.ipynb #2db6807f
@@ -70,14 +71,13 @@ def peak_step_memory(step, # a function of no arguments, e.g. one training step
         step(); _sync(device)
         return torch.cuda.max_memory_allocated(device) - base
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as p: step()
-    with tempfile.TemporaryDirectory() as d:
-        p.export_chrome_trace(os.path.join(d, 't.json'))
-        with open(os.path.join(d, 't.json')) as f: events = json.load(f)['traceEvents']
+    # the profiler's '[memory]' events (what its chrome trace holds), read in memory: no trace file, which a full temporary
+    # folder or a file-size limit would break; in time order, those of one time in the order they were recorded
+    events = sorted((e for e in p.profiler.kineto_results.events() if e.name() == '[memory]'), key=lambda e: e.start_ns())
     # the running sum of this step's own allocations and frees; not the profiler's 'Total Allocated', a total over every
     # profiled step of the process, which never subtracts a block allocated under an earlier profile and freed after it
     peak = run = 0
-    for e in sorted((e for e in events if e.get('name') == '[memory]'), key=lambda e: e['ts']):
-        run += e['args']['Bytes']; peak = max(peak, run)
+    for e in events: run += e.nbytes(); peak = max(peak, run)
     return peak
 
 def _is_st(est) -> bool:
@@ -243,30 +243,30 @@ def _bench(a):
         print(f"sbn-bench: warning: no st in --estimators {a.estimators!r}; the 'x st' columns stay empty", file=sys.stderr)
     if a.repeats < 3:
         print(f"sbn-bench: warning: --repeats {a.repeats}: a median of fewer than 3 steps is one noisy step; give 3 or more", file=sys.stderr)
-    machine, cases, done, rows, f = _machine(), [(dev, n) for dev in devices for n in nets], [], [], None
+    machine, cases, done, rows = _machine(), [(dev, n) for dev in devices for n in nets], [], []
     times = ("times are of one step each (one round: no IQR)" if a.repeats == 1 else
              f"times are medians of {a.repeats} interleaved steps, IQR their interquartile range")
     table = lambda: print(bench_table(rows) + f"\n({machine}; {a.dtype}; {times})", flush=True)
-    try:
-        for dev, n in cases:
-            print(f"sbn-bench: {n} on {dev} ...", file=sys.stderr, flush=True)
-            new = [dict(r, machine=machine) for r in _child_cases(dict(net=n, specs=specs, device=dev, batch=a.batch,
-                                                                       repeats=a.repeats, dtype=a.dtype, threads=a.threads, plugins=plugins))]
-            lines = ''.join(json.dumps(r) + '\n' for r in new)
-            if a.json == '-': print(lines, end='', flush=True)
-            if out:   # each case's rows as soon as they are measured: an interrupted run keeps them
-                if f is None: f = open(out, 'w')
-                f.write(lines); f.flush()
-            rows += new; done.append(f"{n} on {dev}")
-    except (KeyboardInterrupt, cli.CommandError):   # Ctrl-C, SIGTERM, a failed case: report what finished, then stop
-        if rows and a.json != '-': table()
-        kept = (f"their {len(rows)} rows are in {out}" if out else "their rows are printed above" if a.json == '-'
-                else "their table is above (--json FILE.jsonl would keep the rows)")
-        print(f"sbn-bench: {len(done)} of {len(cases)} cases finished" + (f" ({', '.join(done)}); {kept}" if done else
-              f"; {out} was not written" if out else ""), file=sys.stderr, flush=True)
-        raise
-    finally:
-        if f is not None: f.close()
+    # `.FILE.jsonl.lock` beside the file, `sbn-gradeval`'s: a second run writing FILE.jsonl is refused (one line, exit 2)
+    with _ReportLock(out) if out else contextlib.nullcontext():
+        try:
+            for dev, n in cases:
+                print(f"sbn-bench: {n} on {dev} ...", file=sys.stderr, flush=True)
+                new = [dict(r, machine=machine) for r in _child_cases(dict(net=n, specs=specs, device=dev, batch=a.batch,
+                                                                           repeats=a.repeats, dtype=a.dtype, threads=a.threads, plugins=plugins))]
+                lines = ''.join(json.dumps(r) + '\n' for r in new)
+                if a.json == '-': print(lines, end='', flush=True)
+                if out:   # every row so far, as soon as a case is measured: an interrupted run keeps them; rewritten atomically,
+                    # the file holds whole lines of one run, even one killed mid-write, and an old file stays until the first case ends
+                    with cli.atomic_path(out) as tmp: tmp.write_text(''.join(json.dumps(r) + '\n' for r in rows + new), encoding='utf-8')
+                rows += new; done.append(f"{n} on {dev}")
+        except (KeyboardInterrupt, cli.CommandError):   # Ctrl-C, SIGTERM, a failed case: report what finished, then stop
+            if rows and a.json != '-': table()
+            kept = (f"their {len(rows)} rows are in {out}" if out else "their rows are printed above" if a.json == '-'
+                    else "their table is above (--json FILE.jsonl would keep the rows)")
+            print(f"sbn-bench: {len(done)} of {len(cases)} cases finished" + (f" ({', '.join(done)}); {kept}" if done else
+                  f"; {out} was not written" if out else ""), file=sys.stderr, flush=True)
+            raise
     if a.json != '-': table()
 
 def bench_cli(argv=None # the command's arguments, a list of strings (None: sys.argv[1:])

@@ -448,11 +448,29 @@ def _same_network(saved:dict, source:str, path) -> bool:
     except (OSError, RuntimeError): same = False
     return same
 
+def _stale_of(paths) -> list:
+    "The stale `atomic_path` temporaries (`cli._stale_temporaries`: `.NAME.PID.tmp` of a process that no longer runs) of the files `paths`, and no others."
+    paths, found = [Path(p) for p in paths], []
+    for folder in sorted({p.parent for p in paths}):
+        if not folder.is_dir(): continue
+        for q in cli._stale_temporaries(folder):
+            pid = q.name.rsplit('.', 2)[-2]   # named as `atomic_path` names it for that process: the same cut of a long name
+            if any(p.parent == folder and q.name == cli.sibling(p, '.', f'.{pid}.tmp').name for p in paths): found.append(q)
+    return found
+
 class _ReportLock(cli.RunFolder):
-    "`cli.RunFolder`'s lock (pid, host and start in a file created exclusively; a dead process's lock taken over) on one report file: `.OUT.json.lock` beside it, held while a run writes OUT.json and its partial report."
+    "`cli.RunFolder`'s lock (pid, host and start in a file created exclusively; a dead process's lock taken over) on one output file: `.OUT.json.lock` beside it, held while a run writes OUT.json (and `also`: its partial report). Once it is held, the temporaries that a killed run left of these files are removed, with `cli.RunFolder`'s note: only theirs, the folder may be a shared working folder."
+    def __init__(self, path, also=()): super().__init__(path); self.also = tuple(also)
     @property
     def lock(self) -> Path: return cli.sibling(self.path, '.', '.lock')
-    def __enter__(self): self._acquire(); return self   # `RunFolderLocked` (exit 2) while a live run holds it
+    def __enter__(self):
+        self._acquire()   # `RunFolderLocked` (exit 2) while a live run holds it
+        try:
+            stale = _stale_of([self.path, *self.also])
+            for q in stale: q.unlink(missing_ok=True)
+            if stale: print(f"note: removed {', '.join(map(str, stale))}, left half-written by a process that no longer runs", file=sys.stderr)
+        except BaseException: self._release(); raise
+        return self
     def __exit__(self, *exc): self._release(); return False
 
 def _main(a):
@@ -477,8 +495,9 @@ def _main(a):
             raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")
         source = str(path.resolve()) if path else f'toy (cos data, {a.epochs} epochs, seed {a.seed})'   # a file as its absolute path
         head = dict(network=source, **({'network_sha256': _sha256(path)} if path else {}), **({'plugins': plugins} if plugins else {}))
-        with _ReportLock(json_path):   # before the partial report is read, replaced or deleted: a second run on OUT.json is refused
-            partial, saved = _partial(json_path), None
+        partial, saved = _partial(json_path), None
+        # before the partial report is read, replaced or deleted: a second run on OUT.json, or on the plot of another run, is refused
+        with _ReportLock(json_path, also=[partial]), _ReportLock(plot_path):
             if a.resume:   # checked before the network is trained or read
                 if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
                 try: saved = read_report(partial, resume=True)
