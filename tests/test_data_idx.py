@@ -30,7 +30,8 @@ def test_missing_files_say_what_to_install(tmp_path):
     with pytest.raises(FileNotFoundError, match='MNIST not found.*torchvision.datasets.MNIST'): mnist_data(root=tmp_path)
     fake(tmp_path / 'partial'); (tmp_path / 'partial' / 't10k-labels-idx1-ubyte.gz').unlink()
     with pytest.raises(FileNotFoundError) as e: read_idx_dataset('mnist', tmp_path / 'partial', verify=False)
-    assert str(e.value) == f"MNIST incomplete: {tmp_path / 'partial'} has no t10k-labels-idx1-ubyte[.gz]"   # only the missing file
+    assert str(e.value) == (f"MNIST incomplete: {tmp_path / 'partial'} has no t10k-labels-idx1-ubyte[.gz]; "   # only the missing file
+                            "download the four files again, or point root (--data-dir) at a good copy")
 
 
 def test_layouts_and_get_data(tmp_path):
@@ -114,8 +115,11 @@ def test_labels_above_9_are_refused(tmp_path):
     _fake_idx(tmp_path, top=10)
     with pytest.raises(ValueError, match=r'in 0\.\.9'): read_idx_dataset('fashion_mnist', tmp_path, verify=False)
 
-def test_the_n_train_subset_follows_the_seed_without_validation(tmp_path):
+def test_the_n_train_subset_is_the_first_n_of_the_training_split(tmp_path):
+    "As the trainer's TrainConfig.n_train: the first n of the seeded training split, so with no validation the same for every seed."
     from sbn_estimators.data import idx_data
     _fake_idx(tmp_path)
+    full, sub = (idx_data('fashion_mnist', seed=1, root=tmp_path, val=5, verify=False, n_train=n).splits['train'] for n in (None, 10))
+    assert torch.equal(sub[0], full[0][:10]) and torch.equal(sub[1], full[1][:10])
     subs = [idx_data('fashion_mnist', seed=s, root=tmp_path, val=0, verify=False, n_train=10).splits['train'][1] for s in (0, 1)]
-    assert not torch.equal(*subs)
+    assert torch.equal(*subs)
