@@ -647,6 +647,13 @@ def smoke_data(cfg:TrainConfig # the run's settings: data and data_dir, batch_si
     return dataclasses.replace(data, splits={k: (X[:cut[k]], y[:cut[k]]) for k, (X, y) in data.splits.items()})
 
 # %% ../nbs/14_train.ipynb #30b9d766
+def _builds_for(name:str, data:Data) -> bool:
+    "Whether model `name` builds for `data`'s input shape, outputs and loss (`get_model` with its defaults: the shape check and the builder's own); the random state left as it was."
+    with torch.random.fork_rng(devices=[]):
+        try: get_model(name, None, in_shape=data.in_shape, n_out=data.n_out, loss=data.loss)
+        except (ValueError, TypeError): return False
+    return True
+
 def build(cfg:TrainConfig, # the run's settings: the model and estimator specs
           data:Data # the dataset the model is built for: input shape, outputs and loss
          ):
@@ -655,8 +662,10 @@ def build(cfg:TrainConfig, # the run's settings: the model and estimator specs
     name, kw = _split_spec(cfg.model, 'model')
     if data.loss != 'cross_entropy':
         if model_entry(name).kind != 'sbn':
+            fit = [n for n in list_models() if MODELS[n].kind == 'sbn' and _builds_for(n, data)]
             raise ValueError(f"data {data.name!r} is labelled for the logistic loss; use an SBN model "
-                             f"({', '.join(n for n in list_models() if MODELS[n].kind == 'sbn')})")
+                             + (f"that takes its input shape {tuple(data.in_shape)} and {data.n_out} outputs ({', '.join(fit)})" if fit else
+                                f"(none of the registered ones takes its input shape {tuple(data.in_shape)} and {data.n_out} outputs)"))
         kw.setdefault('loss', data.loss)
     model = get_model(name, est, in_shape=data.in_shape, n_out=data.n_out, **kw)
     if is_sbn_model(model) and isinstance(est, LocalEstimator): est.check_noise(model)
@@ -953,16 +962,20 @@ def _check_learned_state(data:Data, model:nn.Module, est, world:int, ck=None):
             _step(m, e, data.input(X, next(m.parameters()).dtype), y, data.loss, is_sbn_model(m))[0].backward()   # not augmented: no draw outside the fork
     _check_one_process(e, world)
 
+_SPLIT_NAMES = {'train': 'training split', 'val': 'validation split', 'test': 'test split'}
+
 def _check_train_values(data:Data, model:nn.Module, chunk:int=4096):
-    "The training split's values, checked once before the run: its inputs finite as `data.input` gives them before augmentation (`chunk` examples at a time; the built-in augmentations keep finite values finite), its targets valid for the model (an SBN model's loss and outputs, else the data's). Its steps then run inside `values_checked`: an estimator's checks read no value back to the host per step."
-    X, y = data.splits['train']
+    "The values of every split of `data` (training, validation, test: a plugin's dataset may hold a bad value in any), checked once before the run, each message naming its split: the inputs finite as `data.input` gives them before augmentation (`chunk` examples at a time; the built-in augmentations keep finite values finite), the targets valid for the model (an SBN model's loss and outputs, else the data's). The training steps then run inside `values_checked`: an estimator's checks read no value back to the host per step."
     dtype = next(model.parameters()).dtype
-    for s in range(0, len(X), chunk): check_finite(data.input(X[s:s + chunk], dtype), f"data {data.name!r} (training split): inputs {s}..{min(s + chunk, len(X)) - 1}")
     loss, n_out = (model.loss, model.sizes[-1]) if is_sbn_model(model) else (data.loss, data.n_out)
-    check_targets(y, loss, n_out, len(y), name=f"data {data.name!r} (training split)")
+    for k in [k for k in _SPLIT_NAMES if k in data.splits]:   # the training split first
+        X, y = data.splits[k]
+        where = f"data {data.name!r} ({_SPLIT_NAMES[k]})"
+        for s in range(0, len(X), chunk): check_finite(data.input(X[s:s + chunk], dtype), f"{where}: inputs {s}..{min(s + chunk, len(X)) - 1}")
+        check_targets(y, loss, n_out, len(y), name=where)
 
 def _check_run(cfg:TrainConfig, data:Data, model:nn.Module, est, world:int, ck=None, export:bool=False):
-    "The refusals that need the data and the built model, made before `train` writes to the run folder (so a refused run leaves it as it was): the training split's values (`_check_train_values`), the batches (`_check_batches`), the optimizer of every stage's model (`_check_optimizer`) and each stage's transform (on one copy of the model, as `_after_stages`: one that does not apply fails before any training), `--export` (`_check_exportable`), under torchrun an estimator that learns a state (`_check_learned_state`) and a resumed run's process count (`_check_process_count`)."
+    "The refusals that need the data and the built model, made before `train` writes to the run folder (so a refused run leaves it as it was): every split's values (`_check_train_values`), the batches (`_check_batches`), the optimizer of every stage's model (`_check_optimizer`) and each stage's transform (on one copy of the model, as `_after_stages`: one that does not apply fails before any training), `--export` (`_check_exportable`), under torchrun an estimator that learns a state (`_check_learned_state`) and a resumed run's process count (`_check_process_count`)."
     _check_train_values(data, model)
     _check_batches(cfg, data)
     _check_optimizer(model, cfg)
@@ -1212,7 +1225,8 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         if out is not None: _write_metrics(out / 'metrics.csv', rows)   # the checkpoint's: a stop between last.pt and metrics.csv lost a row
     record = _estimator_record(cfg)   # for the checkpoints and result.json
     if progress and rank == 0 and not smoke:   # the sizes an epoch's time and the evaluations depend on
-        print(f"{data.name}: {n} training examples ({steps} steps of {B} per epoch; {'' if data.augment else 'not '}augmented), "
+        left = f", a different {n % B} left out each epoch" if n % B else ''   # `_train_epoch` takes whole batches of a fresh permutation
+        print(f"{data.name}: {n} training examples ({steps} steps of {B} per epoch{left}; {'' if data.augment else 'not '}augmented), "
               f"{len(data.splits['val'][1])} validation, {len(data.splits['test'][1])} test; "
               f"evaluations draw {cfg.eval_samples} samples per example", file=sys.stderr)
     torch.manual_seed(cfg.seed + 7919 * rank)
@@ -1508,7 +1522,7 @@ def _resume_hint(args):
 
 def train_cli(argv=None # the command's arguments, a list of strings (None: sys.argv[1:])
              ):
-    "The `sbn-train` command: exit status 0, 1 (a diverged run), 2 (bad usage or input), 130 (Ctrl-C, also while the modules load), 143 (SIGTERM)."
+    "The `sbn-train` command: exit status 0, 1 (a diverged run, or the machine: a full disk or a file-size limit, an I/O error, out of memory), 2 (bad usage or input), 130 (Ctrl-C, also while the modules load), 143 (SIGTERM)."
     cli.run_cli(_parser(), _main, argv, resume_hint=_resume_hint,
                 oom_hint="try a smaller --batch-size or --eval-samples, a smaller model, or a machine with more memory")
 

@@ -250,7 +250,7 @@ def test_python_m_runs_the_command(module):
     assert p.returncode == 0 and len(p.stdout.splitlines()) > 3, (p.returncode, p.stdout[-500:], p.stderr[-2000:])
 
 
-@pytest.mark.parametrize('extra,said', [([], 'per epoch; augmented)'), (['--no-augment'], 'per epoch; not augmented)')])
+@pytest.mark.parametrize('extra,said', [([], '; augmented)'), (['--no-augment'], '; not augmented)')])
 def test_the_start_line_says_whether_training_batches_are_augmented(extra, said, tmp_path, capsys):
     "The line printed at the start says what is applied (config.json keeps the setting: null, the dataset's default, when unset)."
     from sbn_estimators.data import write_fake_cifar10
