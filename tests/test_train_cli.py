@@ -87,7 +87,7 @@ def test_help_shows_true_defaults():
 def test_list_shows_parameters_models_recipes(capsys):
     code, out, _ = cli(capsys, '--list')
     assert code == 0
-    assert "reinforce: baseline='none', n=None, decay=0.9, hidden=16, lr=0.01" in out
+    assert "reinforce: baseline=none, n=None, decay=0.9, hidden=16, lr=0.01" in out   # as a spec writes it
     assert "st (alias dst): " in out
     assert "psa_allconv  [sbn, (3, 32, 32), cifar10]: PSA paper's all-conv CIFAR-10 SBN" in out
     for r in RECIPES: assert f'  {r}: {RECIPES[r].description}' in out
