@@ -351,16 +351,16 @@ def _from_cfg(kw, who, keys={'lr': 'lr', 'weight_decay': 'weight_decay'}): # eac
 
 def make_bop(params, # groups from `binary_param_groups(model)`
              cfg, # the trainer's `TrainConfig`: Adam's lr and weight_decay for the real-valued groups
-             **kw): # Bop's `threshold`, `gamma`
-    "Bop for `sbn-train --optimizer bop[:threshold=..,gamma=..]`: params from `binary_param_groups(model)`, Adam at cfg.lr for the real-valued ones."
+             **kw): # passed to `Bop`: its `threshold`, `gamma`
+    "Bop for `sbn-train --optimizer bop[:threshold=..,gamma=..]`: params from `binary_param_groups(model)`, Adam at cfg.lr for the real-valued ones; the keywords `kw` go to `Bop` (`threshold`, `gamma`)."
     _from_cfg(kw, 'make_bop')
     return Bop(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
 
 def make_bayesbinn(params, # groups from `binary_param_groups(model)`
                    cfg, # the trainer's `TrainConfig`: lr (the step on lambda and Adam's) and Adam's weight_decay
                    train_size:int=None, # N; default cfg.train_size
-                   **kw): # BayesBiNN's `temperature`, `init_lambda`, `prior_lambda`, `beta`, `scale_eps`
-    "BayesBiNN for `sbn-train --optimizer bayesbinn[:temperature=..,...]`: step cfg.lr, training-set size `train_size` (or cfg.train_size)."
+                   **kw): # passed to `BayesBiNN`: its `temperature`, `init_lambda`, `prior_lambda`, `beta`, `scale_eps`
+    "BayesBiNN for `sbn-train --optimizer bayesbinn[:temperature=..,...]`: step cfg.lr, training-set size `train_size` (or cfg.train_size); the keywords `kw` go to `BayesBiNN` (`temperature`, `init_lambda`, `prior_lambda`, `beta`, `scale_eps`)."
     _from_cfg(kw, 'make_bayesbinn')
     n = train_size if train_size is not None else getattr(cfg, 'train_size', None)
     if n is None: raise ValueError("bayesbinn needs the training-set size: pass train_size (the trainer knows it) or set cfg.train_size")
@@ -368,7 +368,7 @@ def make_bayesbinn(params, # groups from `binary_param_groups(model)`
 
 def make_mirror_descent(params, # groups from `binary_param_groups(model)`
                         cfg, # the trainer's `TrainConfig`: lr for both kinds of groups, weight_decay Adam's
-                        **kw): # `MirrorDescentAdam`'s `weight_decay` (of the latents) and `clip`
-    "MirrorDescentAdam for `sbn-train --optimizer mirror_descent[:weight_decay=..,clip=..]`: rate cfg.lr for both kinds of groups, cfg.weight_decay Adam's."
+                        **kw): # passed to `MirrorDescentAdam`: its `weight_decay` (of the latents) and `clip`
+    "MirrorDescentAdam for `sbn-train --optimizer mirror_descent[:weight_decay=..,clip=..]`: rate cfg.lr for both kinds of groups, cfg.weight_decay Adam's; the keywords `kw` go to `MirrorDescentAdam` (`weight_decay` of the latents, `clip`)."
     _from_cfg(kw, 'make_mirror_descent', {'lr': 'lr', 'adam_weight_decay': 'weight_decay'})   # weight_decay is the latents' own
     return MirrorDescentAdam(params, lr=cfg.lr, adam_weight_decay=cfg.weight_decay, **kw)

@@ -280,7 +280,8 @@ def _stale_temporaries(folder:Path) -> list:
     return sorted(q for q, m in found if m and q.is_file() and not _alive(int(m[2])))
 
 # %% ../nbs/03b_cli.ipynb #11df42f6
-def torch_bytes(obj):
+def torch_bytes(obj # what `torch.save` takes: tensors, plain values
+               ):
     "What `torch.save` writes for `obj`, serialised in memory: written with Python's I/O, a failed write (a full disk, a file-size limit) is an `OSError` naming the file, where torch's own writer raises a `RuntimeError` that names neither."
     import io   # here: this module imports only portable modules at its top
     buf = io.BytesIO(); torch.save(obj, buf)
@@ -410,7 +411,7 @@ def epoch_line(desc:str, # what is counted, e.g. 'epoch'
                n:int, # the total count
                **values # numbers to show, e.g. loss=0.31, seconds=2.5
               ) -> str: # the line printed
-    "Print one line `desc i/n: key value, ...` on stderr (above a live bar on a terminal); returns it."
+    "Print one line `desc i/n: key value, ...` on stderr (above a live bar on a terminal), one `key value` per keyword argument in `values` (floats to 4 significant digits); returns it."
     fmt = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)
     line = f"{desc} {i}/{n}" + (': ' + ', '.join(f"{k} {fmt(v)}" for k, v in values.items()) if values else '')
     tqdm.write(line, file=sys.stderr)

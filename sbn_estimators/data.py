@@ -265,7 +265,8 @@ def _read_cifar10(folder, train):
 # %% ../nbs/13_data.ipynb #c5cc42fa
 def write_fake_cifar10(root, # folder to create `cifar-10-batches-py` in
                        n_per_batch:int=20, # images per batch file
-                       seed:int=0):
+                       seed:int=0 # seed of the random images and labels
+                      ):
     "Write random images in CIFAR-10's on-disk python format (for tests); returns the folder."
     folder = Path(root) / 'cifar-10-batches-py'
     folder.mkdir(parents=True, exist_ok=True)
@@ -496,14 +497,28 @@ def idx_data(name:str, # 'fashion_mnist' or 'mnist'
     return Data(name, {'train': (Xtr[tr], ytr[tr]), 'val': (Xtr[va], ytr[va]), 'test': (Xte, yte)}, n_out=10,
                 transform=lambda X, dtype=torch.float32: X.to(dtype) * ((1 - lo) / 255) + lo)
 
-def fashion_mnist_data(seed:int=0, root=None, val:float|int=0.1, flatten:bool=True, scale:str='pm1', verify:bool=True,
-                       n_train:int=None, n_test:int=None) -> Data:
-    "Fashion-MNIST (Xiao et al. 2017) as `Data`; see `idx_data`."
+def fashion_mnist_data(seed:int=0, # seed of the train/validation split, in 0..2**32-1
+                       root=None, # folder with the IDX files (the trainer's --data-dir); None: the default places
+                       val:float|int=0.1, # validation fraction or count, drawn from the 60 000 training images
+                       flatten:bool=True, # inputs [784] (MLPs) or [1, 28, 28] (conv nets)
+                       scale:str='pm1', # pixels to [-1, 1] ('pm1') or [0, 1] ('unit')
+                       verify:bool=True, # check file sizes and checksums
+                       n_train:int=None, # keep only the first this many training images after the validation split; None: all
+                       n_test:int=None # test on the first this many test images; None: all 10 000
+                      ) -> Data:
+    "Fashion-MNIST (Xiao et al. 2017) as `Data`: `idx_data('fashion_mnist', ...)`."
     return idx_data('fashion_mnist', seed, root, val, flatten, scale, verify, n_train, n_test)
 
-def mnist_data(seed:int=0, root=None, val:float|int=0.1, flatten:bool=True, scale:str='pm1', verify:bool=True,
-               n_train:int=None, n_test:int=None) -> Data:
-    "MNIST as `Data`; see `idx_data`."
+def mnist_data(seed:int=0, # seed of the train/validation split, in 0..2**32-1
+               root=None, # folder with the IDX files (the trainer's --data-dir); None: the default places
+               val:float|int=0.1, # validation fraction or count, drawn from the 60 000 training images
+               flatten:bool=True, # inputs [784] (MLPs) or [1, 28, 28] (conv nets)
+               scale:str='pm1', # pixels to [-1, 1] ('pm1') or [0, 1] ('unit')
+               verify:bool=True, # check file sizes and checksums
+               n_train:int=None, # keep only the first this many training images after the validation split; None: all
+               n_test:int=None # test on the first this many test images; None: all 10 000
+              ) -> Data:
+    "MNIST as `Data`: `idx_data('mnist', ...)`."
     return idx_data('mnist', seed, root, val, flatten, scale, verify, n_train, n_test)
 
 # %% ../nbs/13_data.ipynb #3ef9d6f2
