@@ -65,7 +65,7 @@ def _sync(device):
 def peak_step_memory(step, # a function of no arguments, e.g. one training step
                      device # where `step` runs: on CUDA the allocator's peak, elsewhere the CPU profiler's allocations
                     ) -> int:
-    "Bytes allocated at the peak of `step()` above what was allocated before it."
+    "Bytes allocated at the peak of `step()` above what was allocated before it: on CUDA the allocator's peak; on the CPU the highest running sum of the allocations and frees the profiler sees during the step, so a block allocated before the step and freed in it is not subtracted (start the step without it, as `run_cases` does with `zero_grad(set_to_none=True)`)."
     if torch.device(device).type == 'cuda':
         _sync(device); torch.cuda.reset_peak_memory_stats(device); base = torch.cuda.memory_allocated(device)
         step(); _sync(device)
@@ -129,7 +129,7 @@ def run_cases(net:str, # a key of `BENCH_NETS`
             for i in [(r + j) % len(ests) for j in range(len(ests))]: times[i].append(timed(ests[i]))
         rows, env = [], cli.environment(device)   # versions and threads of the process that measured
         for s, e, w, t in zip(specs, ests, warm, times):
-            q1, _, q3 = statistics.quantiles(t, n=4) if len(t) > 1 else (None,) * 3   # one round: no spread
+            q1, _, q3 = statistics.quantiles(t, n=4, method='inclusive') if len(t) > 1 else (None,) * 3   # one round: no spread
             model.zero_grad(set_to_none=True)   # the step starts without gradients, whatever ran before it
             rows.append(dict(net=net, estimator=s, device=str(device), batch=len(x), dtype=dtype, repeats=repeats,
                              threads=torch.get_num_threads(), seconds=statistics.median(t), warmup_seconds=w,

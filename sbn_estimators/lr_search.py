@@ -15,7 +15,7 @@ from . import cli
 from .core import check_count
 
 # %% ../nbs/13a_lr_search.ipynb #17eb3fb4
-SEARCH_METRICS = dict(val_acc='max', val_ens_acc='max', val_det_acc='max', val_loss='min')   # what a search scores by, and its better end
+SEARCH_METRICS = dict(val_acc='max', val_ens_acc='max', val_det_acc='max', val_loss='min', val_det_loss='min')   # what a search scores by, and its better end
 
 _UNKEYED = ('lr', 'epochs', 'device') # configuration fields a search does not depend on: the rate it searches, the epochs (its own), the device (a run resumes on another one too)
 
@@ -67,7 +67,7 @@ def _trial(cfg, lr, epochs, trained, metric, train_fn) -> dict:
     try: train_fn(dataclasses.replace(cfg, lr=float(lr), epochs=epochs), out=None, callbacks=[lambda epoch, row: rows.append(row)], progress=False)
     except Diverged as e: return dict(lr=float(lr), epochs=trained, score=None, diverged=str(e))
     row = rows[-1]
-    loss = 'val_det_loss' if metric == 'val_det_acc' else 'val_loss'   # the loss of the network the metric scores, as the trainer's best.pt rule
+    loss = 'val_det_loss' if metric in ('val_det_acc', 'val_det_loss') else 'val_loss'   # the loss of the network the metric scores, as the trainer's best.pt rule
     finite = math.isfinite(row[metric]) and math.isfinite(row.get(loss, 0.))   # a NaN loss can come with a finite accuracy (argmax of NaN)
     return dict(lr=float(lr), epochs=trained, **{k: row[k] for k in row if k.startswith('val_')}, score=row[metric] if finite else None)
 
@@ -128,7 +128,7 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
               grid, # learning rates to try, e.g. (3e-4, 1e-3, 3e-3)
               epochs:int=1, # training epochs per trial, of each stage that does not set its own (a staged plan is trained in full)
               out=None, # folder for `lr_search.json` (read if it matches, else written, after every trial); None: no file
-              metric:str=None, # validation metric to score by (`SEARCH_METRICS`): an accuracy, maximised, or 'val_loss', minimised; None: the accuracy `best.pt` is chosen on (`selection_metric`)
+              metric:str=None, # validation metric to score by (`SEARCH_METRICS`): an accuracy, maximised, or a loss ('val_loss' of the sampled network, 'val_det_loss' of the deterministic one), minimised; None: the accuracy `best.pt` is chosen on (`selection_metric`)
               train_fn=train # the training function `(cfg, out, callbacks, progress) -> result` (tests pass a stub)
              ) -> dict:
     "The best rate of `grid` by the validation `metric` after a trial of `epochs` epochs: the record, with `lr` the chosen rate."
@@ -253,15 +253,15 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
     return rows
 
 # %% ../nbs/13a_lr_search.ipynb #48a0cc1d
-def _mean_std(v): return f"{np.mean(v) * 100:.2f} ± {np.std(v, ddof=1) * 100 if len(v) > 1 else 0:.2f}"
+def _mean_std(v): return f"{np.mean(v) * 100:.2f} ± " + (f"{np.std(v, ddof=1) * 100:.2f}" if len(v) > 1 else '–')   # the sample std (ddof 1): none for one seed
 
 def _sig(x:float, d:int) -> str: return np.format_float_positional(x, precision=d, unique=False, fractional=False, trim='k').rstrip('.')   # `d` significant digits, kept zeros too, no exponent (120, 0.030, 3.0)
 
-def _seconds(v): return f"{_sig(np.mean(v), 2)} ± {_sig(np.std(v, ddof=1) if len(v) > 1 else 0., 1)}"   # s / epoch: mean (2 significant digits) ± std (1)
+def _seconds(v): return f"{_sig(np.mean(v), 2)} ± " + (_sig(np.std(v, ddof=1), 1) if len(v) > 1 else '–')   # s / epoch: mean (2 significant digits) ± std (1)
 
 def comparison_table(rows:list # rows of `run_comparison`
                     ) -> str:
-    "A markdown table per method: lr, test accuracy (expected / ensemble / deterministic, % mean ± std over seeds), s/epoch (mean ± std over seeds, 2 and 1 significant digits)."
+    "A markdown table per method: lr, test accuracy (expected / ensemble / deterministic, % mean ± sample std over seeds, – for one seed), s/epoch (mean ± std over seeds, 2 and 1 significant digits)."
     lines = ['| method | lr | seeds | expected acc. | ensemble acc. | deterministic acc. | s / epoch |', '|---|---|---|---|---|---|---|']
     for label in dict.fromkeys(r['method'] for r in rows):
         rs = [r for r in rows if r['method'] == label]
@@ -325,7 +325,7 @@ def search_table(out, # folder of a comparison (`run_comparison`'s `out`)
         t = next((t for t in r['trials'] if t['lr'] == g), None)
         s = ('–' if g != r['lr'] else 'only rate') if t is None else \
             'diverged' if t['score'] is None or not math.isfinite(t['score']) else \
-            f"{t['score']:.3f}" if r['metric'] == 'val_loss' else f"{t['score']:.1%}"
+            f"{t['score']:.3f}" if r['metric'] in ('val_loss', 'val_det_loss') else f"{t['score']:.1%}"
         return f'**{s}**' if g == r['lr'] else s
     return '\n'.join(['| method | scored by | ' + ' | '.join(shown) + ' |', '|---|---|' + '---|' * len(rates)]
                      + [f"| {l} | {r['metric'] or '–'} | " + ' | '.join(cell(r, g) for g in rates) + ' |' for l, r in recs.items()])

@@ -60,7 +60,7 @@ def test_val_loss_is_minimised():
 @pytest.mark.parametrize('metric', ['val_f1', 'train_acc', 'train_loss', 'lr', 'seconds', 'epoch', 'stage'])
 def test_other_metrics_are_refused_before_any_trial(metric):
     with pytest.raises(ValueError) as e: search_lr(TINY, (1e-3, 1e-2), metric=metric, train_fn=no_training)
-    assert str(e.value) == ("metric must be a validation metric: val_acc, val_ens_acc, val_det_acc (maximised) or val_loss (minimised), "
+    assert str(e.value) == ("metric must be a validation metric: val_acc, val_ens_acc, val_det_acc (maximised) or val_loss, val_det_loss (minimised), "
                             f"or None (the accuracy best.pt is chosen on), got {metric!r}")
 
 
