@@ -65,7 +65,7 @@ def test_comparison_table_reports_seconds_per_epoch_as_mean_and_std():
     row = dict(method='st', lr=0.01, test_acc=0.5, test_ens_acc=0.5, test_det_acc=0.5)
     assert comparison_table([dict(row, seconds_per_epoch=s) for s in (0.0123, 0.0131, 0.0127)]).endswith('| 0.013 ± 0.0004 |')
     assert comparison_table([dict(row, seconds_per_epoch=s) for s in (118., 122., 126.)]).endswith('| 120 ± 4 |')
-    assert comparison_table([dict(row, seconds_per_epoch=2.)]).endswith('| 2.0 ± 0 |')   # one seed: no spread
+    assert comparison_table([dict(row, seconds_per_epoch=2.)]).endswith('| 2.0 ± – |')   # one seed: no spread to show
     assert comparison_table([dict(row, seconds_per_epoch=s) for s in (0.04100, 0.04106)]).endswith('| 0.041 ± 0.00004 |')   # a tiny spread: no exponent either
 
 
