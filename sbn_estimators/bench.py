@@ -260,7 +260,7 @@ def _bench(a):
                     # the file holds whole lines of one run, even one killed mid-write, and an old file stays until the first case ends
                     with cli.atomic_path(out) as tmp: tmp.write_text(''.join(json.dumps(r) + '\n' for r in rows + new), encoding='utf-8')
                 rows += new; done.append(f"{n} on {dev}")
-        except (KeyboardInterrupt, cli.CommandError):   # Ctrl-C, SIGTERM, a failed case: report what finished, then stop
+        except (KeyboardInterrupt, cli.CommandError, OSError):   # Ctrl-C, SIGTERM, a failed case, a failed write (full disk): report what finished, then stop
             if rows and a.json != '-': table()
             kept = (f"their {len(rows)} rows are in {out}" if out else "their rows are printed above" if a.json == '-'
                     else "their table is above (--json FILE.jsonl would keep the rows)")

@@ -11,6 +11,7 @@ __all__ = ['NOISES', 'LOSSES', 'Noise', 'noise_dtype', 'LogisticNoise', 'NormalN
 
 # %% ../nbs/00_core.ipynb #a23a96e8
 import contextlib, contextvars, math, numbers, operator
+import numpy as np
 from typing import Protocol, runtime_checkable
 import torch
 import torch.nn.functional as F
@@ -223,7 +224,7 @@ def check_layer_index(k, # the index given
                       L:int # the number of binary layers
                      ) -> int:
     "`k` as an `int`, or a `ValueError` unless it indexes one of `L` binary layers (an integer in 0..L-1: -1 or L would run the head; bool is not)."
-    bad = isinstance(k, bool) or (isinstance(k, torch.Tensor) and k.dtype == torch.bool)
+    bad = isinstance(k, (bool, np.bool_)) or (isinstance(k, torch.Tensor) and k.dtype == torch.bool)   # numpy 1.x reads np.True_ as 1
     if not bad:
         try: i = operator.index(k)   # an int, a numpy integer, a 0-d integer tensor
         except TypeError: bad = True

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import check_flag
+from .core import check_flag, check_count
 from .sbn import cos_data, _check_seed, _check_cpu_seed
 
 # %% ../nbs/13_data.ipynb #97735d53
@@ -214,7 +214,8 @@ def read_cifar10(folder, # `cifar-10-batches-py` folder, or the folder that cont
                  train:bool=True # training batches (50 000 images) or the test batch (10 000)
                 ):
     "Images uint8 [N, 3, 32, 32] and labels int64 [N] from CIFAR-10's pickled python format."
-    X, y, _ = _read_cifar10(folder, train)
+    X, y, batches, damaged = _read_cifar10(folder, train)
+    _same_batches(batches); _damaged(damaged)   # a copied batch is named as one, not as damaged
     return X, y
 
 def _same_batches(batches):
@@ -229,7 +230,7 @@ def _same_batches(batches):
         seen[key] = path
 
 def _read_cifar10(folder, train):
-    "`read_cifar10`, with the checked batches [(path, X, y)] it read."
+    "`read_cifar10`, with the checked batches [(path, X, y)] it read and the full-size ones whose MD5 is not CIFAR-10's [(path, name)]: the caller checks for copied batches first (`_same_batches`), then refuses those (`_damaged`), so that a copy is named as one."
     check_flag('train', train); _check_folder('folder', folder)
     folder = Path(folder)
     if not folder.exists(): raise DataNotFoundError(f"{folder} does not exist: no CIFAR-10 files there; {_cifar10_hint()}")
@@ -240,7 +241,7 @@ def _read_cifar10(folder, train):
         if not any((folder / n).is_file() for n in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']):
             raise DataNotFoundError(f"{folder} lacks {', '.join(missing)}: not a CIFAR-10 'cifar-10-batches-py' folder; {_cifar10_hint()}")
         raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: an incomplete CIFAR-10 'cifar-10-batches-py' folder; {_cifar10_hint()}")
-    batches = []
+    batches, damaged = [], []
     for n in names:
         path = folder / n
         raw = path.read_bytes()   # outside the try: a file the system will not read (no permission) raises its OSError, naming it, not "not a CIFAR-10 batch", which download=True would fetch again
@@ -256,18 +257,26 @@ def _read_cifar10(folder, train):
                 values = (f" in {a.min():.4g}..{a.max():.4g}" if a.dtype.kind == 'f' else
                           f" in {a.min()}..{a.max()}" if a.dtype.kind in 'biu' else '')
                 raise ValueError(f"{path}: its {what} are {a.dtype}{values}; expected integers in 0..{hi}")
-        if len(X) == CIFAR10_BATCH and hashlib.md5(raw).hexdigest() != CIFAR10_MD5[n]:   # a full-size batch must be CIFAR-10's own file
-            raise ValueError(f"{path} is damaged: it holds {CIFAR10_BATCH} images, as CIFAR-10's {n} does, but its MD5 differs from that file's; {_cifar10_hint()}")
+        if len(X) == CIFAR10_BATCH and hashlib.md5(raw).hexdigest() != CIFAR10_MD5[n]: damaged.append((path, n))   # a full-size batch must be CIFAR-10's own file
         batches.append((path, X.astype(np.uint8).reshape(-1, 3, 32, 32), y.astype(np.int64)))
-    _same_batches(batches)
-    return torch.from_numpy(np.concatenate([b[1] for b in batches])), torch.from_numpy(np.concatenate([b[2] for b in batches])), batches
+    return torch.from_numpy(np.concatenate([b[1] for b in batches])), torch.from_numpy(np.concatenate([b[2] for b in batches])), batches, damaged
+
+def _damaged(damaged):
+    "A one-line `ValueError` for the first of `damaged` [(path, name)], full-size batches whose MD5 is not CIFAR-10's."
+    if damaged:
+        (path, n), = damaged[:1]
+        raise ValueError(f"{path} is damaged: it holds {CIFAR10_BATCH} images, as CIFAR-10's {n} does, but its MD5 differs from that file's; {_cifar10_hint()}")
 
 # %% ../nbs/13_data.ipynb #c5cc42fa
 def write_fake_cifar10(root, # folder to create `cifar-10-batches-py` in
                        n_per_batch:int=20, # images per batch file
                        seed:int=0 # seed of the random images and labels
                       ):
-    "Write random images in CIFAR-10's on-disk python format (for tests); returns the folder."
+    "Write random images in CIFAR-10's on-disk python format (for tests); returns the folder. Fewer than CIFAR-10's 10 000 images per batch: a full-size batch is checked against CIFAR-10's own file (MD5), which random images cannot pass."
+    n_per_batch = check_count('n_per_batch', n_per_batch)
+    if n_per_batch >= CIFAR10_BATCH:
+        raise ValueError(f"n_per_batch must be below CIFAR-10's {CIFAR10_BATCH} images per batch (a full-size batch must be CIFAR-10's own file, "
+                         f"checked by its MD5), got {n_per_batch}")
     folder = Path(root) / 'cifar-10-batches-py'
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -291,8 +300,9 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
     seed, _ = _check_cpu_seed(seed), _check_val(val)   # before the files are read (or downloaded)
     _check_folder('root', root)   # a file: refused, not "repaired" by a download
     def read():
-        (X, y, tr), (Xte, yte, te) = _read_cifar10(root, True), _read_cifar10(root, False)
-        _same_batches(tr + te)   # the test batch must not be one of the training batches
+        (X, y, tr, dtr), (Xte, yte, te, dte) = _read_cifar10(root, True), _read_cifar10(root, False)
+        _same_batches(tr + te)   # no batch a copy of another: the test batch must not be one of the training batches
+        _damaged(dtr + dte)
         return (X, y), (Xte, yte)
     try: (X, y), (Xte, yte) = read()
     except (FileNotFoundError, ValueError) as e:

@@ -287,7 +287,7 @@ def estimator(name:str, # registry name or alias, or a spec 'name:key=value,...'
     sig = _init_params(cls)
     unknown = sorted(set(params) - set(sig))
     if unknown:
-        accepted = ', '.join(f'{k}={p.default!r}' for k, p in sig.items()) or 'none'
+        accepted = ', '.join(f'{k}={p.default}' for k, p in sig.items()) or 'none'   # as a spec writes them (`--list`)
         raise ValueError(f"estimator {name!r} has no parameter {', '.join(unknown)}; valid parameters: {accepted}")
     try: est = cls(**_spec_none(params, {k: p.default for k, p in sig.items()}))
     except ValueError as e:   # a bad value: name the estimator it is for (a command makes several), as the user wrote it

@@ -508,7 +508,7 @@ def _main(a):
                                          f"to continue {partial}, or leave out --resume to start afresh")
                 if not _same_network(saved, source, path):
                     toy = re.fullmatch(r'toy \(cos data, (\d+) epochs, seed \d+\)', str(saved.get('network')))   # the seed is checked above
-                    fix = (f"give --epochs {toy[1]}" if toy and path is None else "give no network file (the toy network)" if toy
+                    fix = (f"give --epochs {toy[1]}" if toy and path is None else f"give no network file (the toy network) and --epochs {toy[1]}" if toy
                            else f"give the network file {saved.get('network')}")
                     raise ValueError(f"--resume: {partial} is a report of network {saved.get('network')!r}, not {source!r}; {fix} to continue {partial}, "
                                      f"or leave out --resume to start afresh")

@@ -23,7 +23,7 @@ from .binary_weights import BinaryWeightConv2d, binary_weight_layers
 from .reste import ReSTE
 
 # %% ../nbs/12_models.ipynb #53bed742
-from .estimators import _same_definition, _held_by, _PLUGINS_HINT
+from .estimators import _same_definition, _held_by, _PLUGINS_HINT, _spec_none
 
 # %% ../nbs/12_models.ipynb #dc3fef79
 @dataclasses.dataclass
@@ -510,8 +510,9 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
     _check_shape(entry, in_shape)
     unknown = sorted(set(kwargs) - set(entry.params))
     if unknown:
-        valid = ', '.join(f'{k}={v!r}' for k, v in entry.params.items()) or 'none'
+        valid = ', '.join(f'{k}={v}' for k, v in entry.params.items()) or 'none'   # as a spec writes them (`--list`)
         raise ValueError(f"model {name!r} has no parameter {', '.join(unknown)}; valid parameters: {valid}")
+    kwargs = _spec_none(kwargs, entry.params)   # a spec's 'None' for a parameter whose default is None, as --list shows it
     if 'dtype' in kwargs: kwargs['dtype'] = model_dtype(kwargs['dtype'])
     for k, v in kwargs.items():   # a spec's values come parsed (numbers, booleans, strings): each must have its default's type
         if k == 'dtype': continue   # checked above

@@ -220,7 +220,7 @@ class TrainConfig:
                              + (", or an lr in every stage" if self.stages else ''))
         bad = sorted(set(opt_params) - set(OPTIMIZER_PARAMS[opt_name]))
         if bad: raise ValueError(f"optimizer {opt_name!r} has no parameter {', '.join(bad)}; valid parameters: "
-                                 + (', '.join(f'{k}={v!r}' for k, v in OPTIMIZER_PARAMS[opt_name].items()) or 'none'))
+                                 + (', '.join(f'{k}={v}' for k, v in OPTIMIZER_PARAMS[opt_name].items()) or 'none'))   # as a spec writes them (`--list`)
         est = estimator(self.estimator)   # a bad value's error names the spec it is in (`estimator`)
         name, params = _split_spec(self.model, 'model')
         entry = model_entry(name)
@@ -664,8 +664,8 @@ def build(cfg:TrainConfig, # the run's settings: the model and estimator specs
         if model_entry(name).kind != 'sbn':
             fit = [n for n in list_models() if MODELS[n].kind == 'sbn' and _builds_for(n, data)]
             raise ValueError(f"data {data.name!r} is labelled for the logistic loss; use an SBN model "
-                             + (f"that takes its input shape {tuple(data.in_shape)} and {data.n_out} outputs ({', '.join(fit)})" if fit else
-                                f"(none of the registered ones takes its input shape {tuple(data.in_shape)} and {data.n_out} outputs)"))
+                             + (f"that takes its input shape {tuple(data.in_shape)} and {data.n_out} output{'s' if data.n_out > 1 else ''} ({', '.join(fit)})" if fit else
+                                f"(none of the registered ones takes its input shape {tuple(data.in_shape)} and {data.n_out} output{'s' if data.n_out > 1 else ''})"))
         kw.setdefault('loss', data.loss)
     model = get_model(name, est, in_shape=data.in_shape, n_out=data.n_out, **kw)
     if is_sbn_model(model) and isinstance(est, LocalEstimator): est.check_noise(model)

@@ -23,7 +23,7 @@ def test_straight_through_parameters():
     fails(lambda: estimator('clipped_st:threshold=inf'), "threshold must be a positive number, got inf")
     fails(lambda: estimator('st', deterministic='yes'), "deterministic must be True or False")
     fails(lambda: estimator('st', noise='cauchy'), "valid noises")
-    fails(lambda: estimator('approx_sign', threshold=1), "valid parameters: noise='logistic', deterministic=False")
+    fails(lambda: estimator('approx_sign', threshold=1), "valid parameters: noise=logistic, deterministic=False")
 
 
 def test_annealed_sign_parameters():
@@ -36,7 +36,7 @@ def test_annealed_sign_parameters():
         fails(lambda: estimator(name, deterministic='yes'), "deterministic must be True or False")
     fails(lambda: estimator('rbnn', t_floor=-0.5), "t_floor must be a number in [0, 1e+06], got -0.5")
     fails(lambda: estimator('rbnn:t_floor=1e308'), "t_floor must be a number in [0, 1e+06], got 1e+308")
-    fails(lambda: estimator('ede', t_floor=1), "valid parameters: noise='logistic', deterministic=False, t_min=0.1, t_max=10.0")
+    fails(lambda: estimator('ede', t_floor=1), "valid parameters: noise=logistic, deterministic=False, t_min=0.1, t_max=10.0")
 
 
 def test_noise_must_match_the_network():

@@ -71,7 +71,7 @@ def test_register_model_refuses_builder_parameters_without_defaults():
 
 def test_dtype_is_shown_as_the_spec_takes_it():
     assert 'dtype=float32' in list_text() and 'torch.float32' not in list_text()
-    with pytest.raises(ValueError, match=r"valid parameters: .*dtype='float32'"): get_model('sbn_mlp', in_shape=(64,), widht=3)
+    with pytest.raises(ValueError, match=r"valid parameters: .*dtype=float32"): get_model('sbn_mlp', in_shape=(64,), widht=3)
     test = get_model('sbn_mlp:dtype=float32', in_shape=(64,))
     assert next(test.parameters()).dtype == torch.float32
     assert next(get_model('sbn_mlp', in_shape=(64,), dtype=torch.float64).parameters()).dtype == torch.float64
