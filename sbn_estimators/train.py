@@ -94,6 +94,7 @@ def _check_stages(stages, cfg):
             raise ValueError(f"stage name {st['name']}_start is taken: it records the test at the start of stage {st['name']!r} "
                              f"(after its transform {st['transform']!r}); rename that stage")
 
+# %% ../nbs/14_train.ipynb #db2130d3
 def _check_data(cfg):
     "The data settings of `cfg` checked against its dataset: data_dir, download, normalize and augment on only where the dataset takes them (augment off or unset: anywhere), val, n_train and n_test within `DATA_SIZES`."
     takes = lambda d, arg: arg in inspect.signature(DATASETS[d]).parameters
@@ -118,6 +119,7 @@ def _check_data(cfg):
         raise ValueError(f"batch_size must be at most the {m} training examples of {cfg.data}"
                          f"{' (n_train)' if cfg.n_train else f' ({n} less {n_val} for validation)' if n_val else ''}, got {cfg.batch_size}")
 
+# %% ../nbs/14_train.ipynb #de6b5104
 def _reads_flat(cfg) -> bool: return len(model_entry(_split_spec(cfg.model, 'model')[0]).input_shape) == 1
 
 def _augmentable(cfg) -> bool:
@@ -138,6 +140,7 @@ def _saved_settings(d:dict) -> dict:
     except Exception: return d   # a name no module registers, a plugin that fails: `TrainConfig` says so
     return d if applies else {**d, 'augment': None}
 
+# %% ../nbs/14_train.ipynb #e240d19d
 def _data_folder(cfg) -> str:
     "`cfg.data_dir` made absolute, and its default too where that depends on the working directory (CIFAR-10's data/, the data/ that an IDX dataset falls back to); '' for a dataset that takes no folder, or an IDX dataset found in its absolute default place (or not found)."
     root = inspect.signature(DATASETS[cfg.data]).parameters.get('root')
@@ -333,6 +336,7 @@ def _correct(eta, y, loss):
     pos = eta > (0.5 if loss == 'prob' else 0)
     return (pos.double() * 2 - 1 == y).double().mean(-1)
 
+# %% ../nbs/14_train.ipynb #292003f5
 def _eval_setup(model, data, split, samples, batch_size, device):
     "Checked arguments of an evaluation: (X, y, per-example loss, device, dtype)."
     if split not in data.splits: raise ValueError(f"unknown split {split!r}; valid: {', '.join(data.splits)}")
@@ -555,6 +559,7 @@ def _dist_setup(device:str):
         atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     return dist.get_rank(), world, device
 
+# %% ../nbs/14_train.ipynb #d6e377a8
 def _all_average(tensors):
     for t in tensors:
         dist.all_reduce(t)
@@ -804,6 +809,7 @@ def _check_finite_weights(model, bad_step, epoch, lrs, out=None, saved_epoch=Non
     else: what = f"its last step: the batch-norm statistics (buffers) are not finite (lr {lrs[-1]:g}); try a smaller --lr"
     raise Diverged(f"training diverged at epoch {epoch}, {what}, or without --amp{_kept(out, saved_epoch)}")
 
+# %% ../nbs/14_train.ipynb #07a2e336
 @contextmanager
 def _evaluation_weights(opt):
     "Within the block the model holds the weights to evaluate and save: BayesBiNN's posterior mode (its training sample is restored after); else the weights as they are."
@@ -818,6 +824,7 @@ def _deployed_signs(model, opt):
     try: return [m.signs() for m in binary_weight_layers(model).values()]
     except ValueError: return None
 
+# %% ../nbs/14_train.ipynb #7d2d65c5
 _EVAL_K = 0x9E3779B9 # odd: seeds of the same parity stay apart in the 32 bits the CPU generator keeps
 
 @contextmanager
@@ -889,6 +896,7 @@ def _edited_config(saved:TrainConfig, cfg:TrainConfig, out:Path) -> str:
             f"which agree ({_config_diff(saved, cfg, ('checkpoints', 'config.json'))}); to resume, put back {back} in {out}/config.json"
             + _epochs_note(saved, cfg))
 
+# %% ../nbs/14_train.ipynb #dbcfe48b
 def _damaged_best(ck:dict, out:Path) -> str:
     "How to go on when `out/best.pt` is damaged and `out/last.pt` (`ck`) is whole: the epoch best.pt held, as last.pt records it."
     be = ck.get('best_epoch')
@@ -924,6 +932,7 @@ def _restart_advice(cfg:TrainConfig, out:Path) -> str:
     return (f"{out}/best.pt holds all that resuming needs: copy it over {out}/last.pt and resume (the epochs after its "
             f"epoch {best['epoch']} are trained again, as they were), or {fresh}")
 
+# %% ../nbs/14_train.ipynb #66e589fb
 def _estimator_record(cfg:TrainConfig) -> dict:
     "The estimator of `cfg` as the run's record keeps it (`estimator_params` of result.json and the checkpoints): its registry name and every parameter, the spec's values with the registry's defaults filled in (`estimator_params`); a value that is not a number, string, bool or None as its repr."
     name, given = _split_spec(cfg.estimator, 'estimator')
@@ -942,6 +951,7 @@ def _check_estimator_record(ck:dict, cfg:TrainConfig, out:Path):
                              f"{k} {show(cur, k)}: resumed, the run would go on with other hyper-parameters; resume it with the version that "
                              f"started it, or start a new run with another --out")
 
+# %% ../nbs/14_train.ipynb #c1be3b35
 def _check_batches(cfg:TrainConfig, data:Data):
     "`ValueError` where the training split of `data` gives `cfg` no whole batch, or init 'normalize' a first batch of fewer than 2 examples."
     n = len(data.splits['train'][1])
@@ -988,6 +998,7 @@ def _check_run(cfg:TrainConfig, data:Data, model:nn.Module, est, world:int, ck=N
     _check_learned_state(data, model, est, world, ck)   # first: such an estimator trains in one process only
     if ck is not None: _check_process_count(ck['rng'], world)
 
+# %% ../nbs/14_train.ipynb #67e0d77d
 def _version():
     "The version of sbn_estimators running, as checkpoints record it (`sbn_estimators`) and result.json's environment."
     from sbn_estimators import __version__
@@ -1004,6 +1015,7 @@ def _version_note(ck:dict, name) -> str:
     return (f"note: {name} was trained by sbn_estimators {' then '.join(versions)}, this is sbn_estimators {running}: "
             f"the numbers may differ from the recorded ones (versions change results)")
 
+# %% ../nbs/14_train.ipynb #d4757772
 def train(cfg:TrainConfig, # the run's configuration
           out=None, # run folder (created, locked while the run writes; `~` expanded); None: write nothing
           resume:bool=False, # continue from `out/last.pt`
@@ -1057,6 +1069,7 @@ def train(cfg:TrainConfig, # the run's configuration
                 _write_references(out / 'references.bib', cfg)
             return _run(cfg, data, model, est, out if writer else None, ck, rank, world, device, callbacks, progress, smoke, export)
 
+# %% ../nbs/14_train.ipynb #56152506
 def _write_references(path:Path, cfg:TrainConfig):
     "The papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`; the estimator's only where the model uses it (`_estimator_used`: not BinaryDuo's coupled nets without a decoupling stage)."
     keys = run_references(cfg.estimator, cfg.model, cfg.optimizer, cfg.data)
@@ -1092,6 +1105,7 @@ def selection_metric(cfg:TrainConfig # the run's settings: model, estimator, sta
         model, est = build(cfg, _data_format(cfg))
         return f"val_{'det_acc' if _evaluates_det(_after_stages(cfg, model, est), est) else 'acc'}"
 
+# %% ../nbs/14_train.ipynb #f572a5d9
 def _scheduled(model:nn.Module, est) -> list:
     "The estimators whose `on_epoch` schedule the trainer runs: `est`, and the first one of every other class held in `model` (the ReSTE weight binarizers of ReSTE's models, whatever the activation estimator); each `on_epoch` sets every module of its class."
     found = {type(est): est}
@@ -1120,6 +1134,7 @@ def _restore(cfg:TrainConfig, model:nn.Module, est, ck:dict, name:str, device='c
     est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks, a stateful schedule) has learned
     return model
 
+# %% ../nbs/14_train.ipynb #ab4fd5c5
 def _check_one_process(est, world:int):
     "Under torchrun (`world` > 1): `ValueError` if `est` holds a state it learns as it trains (its `state_dict`: RODEO's control networks, REBAR's and RELAX's tuned scales, REINFORCE's moving average or NVIL baseline): each process would learn its own from its slice of the batch, with nothing averaging them, and a checkpoint keeps rank 0's only."
     state = est.state_dict()
@@ -1129,6 +1144,7 @@ def _check_one_process(est, world:int):
                          f"rank 0's, so a resumed run would not continue the interrupted one); train it in one process (sbn-train, without "
                          f"torchrun), or use an estimator that learns nothing (e.g. arm) with several")
 
+# %% ../nbs/14_train.ipynb #62207682
 def _train_epoch(cfg, data, model, est, opt, sched, Xtr, ytr, dtype, g, rank, world, device, out, rows, bar, sbn:bool) -> tuple:
     "The steps of epoch `g` (from 0) of `_run` on the training split `Xtr`, `ytr` (on `device`): (lr of its first step, sums of the steps' loss, accuracy and flip ratio, whether the flip ratio is tracked); the values are read once, at its end, after the finiteness checks."
     n, B = len(ytr), cfg.batch_size
@@ -1175,6 +1191,7 @@ def _train_epoch(cfg, data, model, est, opt, sched, Xtr, ytr, dtype, g, rank, wo
     _check_finite_weights(model, bad_step, g + 1, lrs, out, rows[-1]['epoch'] if out is not None and rows else None)   # before any evaluation or checkpoint
     return lr, run_loss, run_acc, flips, track
 
+# %% ../nbs/14_train.ipynb #526324bf
 def _end_epoch(cfg, data, model, est, opt, sched, out, plan, si, e, g, total_epochs, steps, stats, seconds, key, rows, best, best_epoch, results, record,
                seen, rank, world, device, progress, callbacks) -> tuple:
     "After the steps of epoch `g` (epoch `e` of stage `si`): its validation, metrics row, checkpoints, epoch line and callbacks; `stats` are `_train_epoch`'s, `seen` the versions that trained the run (`_versions`). Returns (best, best_epoch)."
@@ -1203,6 +1220,7 @@ def _end_epoch(cfg, data, model, est, opt, sched, out, plan, si, e, g, total_epo
     for cb in callbacks: cb(g + 1, rows[-1])
     return best, best_epoch
 
+# %% ../nbs/14_train.ipynb #c1e0d145
 def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progress, smoke, export=False):
     "The stages of `train` (see there); `ck`: the checkpoint to resume from."
     plan = [dict(s, epochs=1) for s in cfg.plan()] if smoke else cfg.plan()
@@ -1472,6 +1490,7 @@ def _default_out(cfg) -> Path:
     base = time.strftime('%Y%m%d-%H%M%S') + f"_{part(cfg.data)}_{part(cfg.model)}{'_' + part(cfg.estimator) if _estimator_used(cfg) else ''}_seed{cfg.seed}"
     return next(p for p in (Path('runs') / (base + (f'-{k}' if k > 1 else '')) for k in itertools.count(1)) if not p.exists())
 
+# %% ../nbs/14_train.ipynb #4e97d472
 def _main(args):
     if args.list:
         fields = {f.name for f in dataclasses.fields(TrainConfig)}   # unset: None (--no-augment gives False); the other flags: False
