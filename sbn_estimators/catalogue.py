@@ -35,6 +35,7 @@ REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of p
     'titsias2022doublecv': ('M. K. Titsias, J. Shi', 'Double Control Variates for Gradient Estimation in Discrete Latent Variable Models', 'AISTATS 2022', 'https://arxiv.org/abs/2111.05300', 'Unbiased estimators and baselines'),
     'shi2022rodeo': ('J. Shi, Y. Zhou, J. Hwang, M. K. Titsias, L. Mackey', 'Gradient Estimation with Discrete Stein Operators', 'NeurIPS 2022', 'https://arxiv.org/abs/2202.09497', 'Unbiased estimators and baselines'),
     'kunes2022ugc': ('R. Z. Kunes, M. Yin, M. Land et al.', 'Gradient Estimation for Binary Latent Variables via Gradient Variance Clipping', 'arXiv 2022', 'https://arxiv.org/abs/2208.06124', 'Unbiased estimators and baselines'),
+    'titsias2015localexpectation': ('M. K. Titsias, M. Lázaro-Gredilla', 'Local Expectation Gradients for Black Box Variational Inference', 'NeurIPS 2015', 'https://arxiv.org/abs/1503.01494', 'Unbiased estimators and baselines'),
     'maddison2017concrete': ('C. J. Maddison, A. Mnih, Y. W. Teh', 'The Concrete Distribution: A Continuous Relaxation of Discrete Random Variables', 'ICLR 2017', 'https://arxiv.org/abs/1611.00712', 'Relaxations and the Gumbel family'),
     'jang2017gumbel': ('E. Jang, S. Gu, B. Poole', 'Categorical Reparameterization with Gumbel-Softmax', 'ICLR 2017', 'https://arxiv.org/abs/1611.01144', 'Relaxations and the Gumbel family'),
     'paulus2021gumbelrao': ('M. B. Paulus, C. J. Maddison, A. Krause', 'Rao-Blackwellizing the Straight-Through Gumbel-Softmax Gradient Estimator', 'ICLR 2021', 'https://openreview.net/forum?id=Mk6PZtgAgfq', 'Relaxations and the Gumbel family'),
@@ -45,11 +46,12 @@ REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of p
     'bengio2013st': ('Y. Bengio, N. Léonard, A. Courville', 'Estimating or Propagating Gradients Through Stochastic Neurons for Conditional Computation', 'arXiv 2013', 'https://arxiv.org/abs/1308.3432', 'Straight-through estimators and surrogate gradients'),
     'gregor2014darn': ('K. Gregor, I. Danihelka, A. Mnih, C. Blundell, D. Wierstra', 'Deep AutoRegressive Networks', 'ICML 2014', 'https://arxiv.org/abs/1310.8499', 'Straight-through estimators and surrogate gradients'),
     'courbariaux2015binaryconnect': ('M. Courbariaux, Y. Bengio, J.-P. David', 'BinaryConnect: Training Deep Neural Networks with Binary Weights during Propagations', 'NeurIPS 2015', 'https://arxiv.org/abs/1511.00363', 'Straight-through estimators and surrogate gradients'),
-    'hubara2016bnn': ('I. Hubara, M. Courbariaux, D. Soudry, R. El-Yaniv, Y. Bengio', 'Binarized Neural Networks', 'NeurIPS 2016', 'https://arxiv.org/abs/1602.02830', 'Straight-through estimators and surrogate gradients'),
+    'hubara2016bnn': ('I. Hubara, M. Courbariaux, D. Soudry, R. El-Yaniv, Y. Bengio', 'Binarized Neural Networks', 'NeurIPS 2016', 'https://proceedings.neurips.cc/paper/2016/hash/d8330f857a17c53d217014ee776bfd50-Abstract.html', 'Straight-through estimators and surrogate gradients'),
     'rastegari2016xnor': ('M. Rastegari, V. Ordonez, J. Redmon, A. Farhadi', 'XNOR-Net: ImageNet Classification Using Binary Convolutional Neural Networks', 'ECCV 2016', 'https://arxiv.org/abs/1603.05279', 'Straight-through estimators and surrogate gradients'),
     'liu2018bireal': ('Z. Liu, B. Wu, W. Luo, X. Yang, W. Liu, K.-T. Cheng', 'Bi-Real Net: Enhancing the Performance of 1-bit CNNs with Improved Representational Capability and Advanced Training Algorithm', 'ECCV 2018', 'https://arxiv.org/abs/1808.00278', 'Straight-through estimators and surrogate gradients'),
     'darabi2018bnnplus': ('S. Darabi, M. Belbahri, M. Courbariaux, V. P. Nia', 'BNN+: Improved Binary Network Training', 'arXiv 2018', 'https://arxiv.org/abs/1812.11800', 'Straight-through estimators and surrogate gradients'),
     'bethge2024bitorch': ('J. Bethge, H. Yang, C. Aust, P. Mattes', 'BITorch', 'Software, version 0.4.1, 2024', 'https://github.com/hpi-xnor/bitorch', 'Straight-through estimators and surrogate gradients'),
+    'geiger2020larq': ('L. Geiger, Plumerai Team', 'Larq: An Open-Source Library for Training Binarized Neural Networks', 'Journal of Open Source Software 5(45), 2020', 'https://doi.org/10.21105/joss.01746', 'Straight-through estimators and surrogate gradients'),
     'qin2020irnet': ('H. Qin, R. Gong, X. Liu, M. Shen, Z. Wei, F. Yu, J. Song', 'Forward and Backward Information Retention for Accurate Binary Neural Networks', 'CVPR 2020', 'https://arxiv.org/abs/1909.10788', 'Straight-through estimators and surrogate gradients'),
     'lin2020rbnn': ('M. Lin, R. Ji, Z. Xu, B. Zhang, Y. Wang, Y. Wu, F. Huang, C.-W. Lin', 'Rotated Binary Neural Network', 'NeurIPS 2020', 'https://arxiv.org/abs/2009.13055', 'Straight-through estimators and surrogate gradients'),
     'vargas2024biper': ('E. Vargas, C. V. Correa, C. Hinojosa, H. Arguello', 'BiPer: Binary Neural Networks using a Periodic Function', 'CVPR 2024', 'https://arxiv.org/abs/2404.01278', 'Straight-through estimators and surrogate gradients'),
@@ -57,9 +59,12 @@ REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of p
     'shekhovtsov2019ap2': ('A. Shekhovtsov, B. Flach', 'Feed-forward Propagation in Probabilistic Neural Networks with Categorical and Max Layers', 'ICLR 2019', 'https://openreview.net/forum?id=SkMuPjRcKQ', 'Deterministic approximations'),
     'kingma2015localreparam': ('D. P. Kingma, T. Salimans, M. Welling', 'Variational Dropout and the Local Reparameterization Trick', 'NeurIPS 2015', 'https://arxiv.org/abs/1506.02557', 'Deterministic approximations'),
     'shayer2018lr': ('O. Shayer, D. Levi, E. Fetaya', 'Learning Discrete Weights Using the Local Reparameterization Trick', 'ICLR 2018', 'https://arxiv.org/abs/1710.07739', 'Deterministic approximations'),
+    'mackay1992evidence': ('D. J. C. MacKay', 'The Evidence Framework Applied to Classification Networks', 'Neural Computation 4(5), 1992', 'https://doi.org/10.1162/neco.1992.4.5.720', 'Deterministic approximations'),
     'helwegen2019bop': ('K. Helwegen, J. Widdicombe, L. Geiger, Z. Liu, K.-T. Cheng, R. Nusselder', 'Latent Weights Do Not Exist: Rethinking Binarized Neural Network Optimization', 'NeurIPS 2019', 'https://arxiv.org/abs/1906.02107', 'Optimizers for binary weights'),
     'meng2020bayesbinn': ('X. Meng, R. Bachmann, M. E. Khan', 'Training Binary Neural Networks using the Bayesian Learning Rule', 'ICML 2020', 'https://arxiv.org/abs/2002.10778', 'Optimizers for binary weights'),
     'kingma2015adam': ('D. P. Kingma, J. Ba', 'Adam: A Method for Stochastic Optimization', 'ICLR 2015', 'https://arxiv.org/abs/1412.6980', 'General optimizers'),
+    'nesterov2017gradientfree': ('Y. Nesterov, V. Spokoiny', 'Random Gradient-Free Minimization of Convex Functions', 'Foundations of Computational Mathematics 17(2), 2017', 'https://doi.org/10.1007/s10208-015-9296-2', 'General optimizers'),
+    'he2016resnet': ('K. He, X. Zhang, S. Ren, J. Sun', 'Deep Residual Learning for Image Recognition', 'CVPR 2016', 'https://arxiv.org/abs/1512.03385', 'Architectures'),
     'alpaydin1998optdigits': ('E. Alpaydin, C. Kaynak', 'Optical Recognition of Handwritten Digits', 'Data set, UCI Machine Learning Repository, 1998', 'https://doi.org/10.24432/C50P49', 'Data sets'),
     'xiao2017fashion': ('H. Xiao, K. Rasul, R. Vollgraf', 'Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning Algorithms', 'arXiv 2017', 'https://arxiv.org/abs/1708.07747', 'Data sets'),
     'lecun1998mnist': ('Y. LeCun, L. Bottou, Y. Bengio, P. Haffner', 'Gradient-Based Learning Applied to Document Recognition', 'Proceedings of the IEEE 86(11), 1998', 'https://doi.org/10.1109/5.726791', 'Data sets'),
@@ -335,6 +340,13 @@ def _param_docs(cls) -> dict:
             for k, v in _param_comments(vars(c)['__init__']).items(): out.setdefault(k, v)
     return out
 
+def _cite_authors(authors:str) -> str:
+    "How a card names a paper's authors (`REFERENCES`' 'A. Author, B. Other'): 'Author' alone, 'Author & Other' for two, 'Author et al.' for more."
+    names = authors.split(', ')
+    surname = lambda n: ' '.join(t for t in n.removesuffix(' et al.').split() if not t.endswith('.')) or n.split()[-1]   # initials dropped: 'H. van Hoof' is 'van Hoof'
+    if len(names) > 2 or names[-1].endswith(' et al.'): return f'{surname(names[0])} et al.'
+    return ' & '.join(map(surname, names))
+
 def estimator_card(name:str, # registry name
                    results:dict=None, # `load_results` rows
                    references_page:str='99_references.ipynb' # where the papers are listed (anchors `ref-<key>`)
@@ -350,8 +362,7 @@ def estimator_card(name:str, # registry name
     docs = _param_docs(ESTIMATORS[name])
     params = '<br>'.join(f'`{k}={v!r}`' + (f': {_escape(docs[k])}' if docs.get(k) else '')
                          for k, v in estimator_params(name).items()).replace('|', '\\|') or 'none'   # a `|` would end the table's cell
-    refs = '; '.join(f"[{REFERENCES[k][0].split(',')[0].split(' ')[-1]}{' et al.' if ',' in REFERENCES[k][0] else ''}, "
-                     f"{REFERENCES[k][2]}]({references_page}#ref-{k})" for k in e['refs']) or '—'
+    refs = '; '.join(f"[{_cite_authors(REFERENCES[k][0])}, {REFERENCES[k][2]}]({references_page}#ref-{k})" for k in e['refs']) or '—'
     rows = ([('forward', f"${e['forward']}$"), ('backward', f"$\\partial x/\\partial a := {e['backward']}$")] if kind == 'local'
             else [('estimate', f"$\\hat g = {e['estimate']}$")])
     rows += [('kind', kind), ('cost', e['cost']), ('unbiased', 'yes' if e['unbiased'] else 'no'), ('parameters', params),
@@ -392,10 +403,10 @@ def references_markdown() -> str:
     return '\n'.join(out)
 
 # %% ../nbs/90_catalogue.ipynb #418b0a92
-DATA_REFS = {'digits': ('alpaydin1998optdigits',), 'fashion_mnist': ('xiao2017fashion',), 'mnist': ('lecun1998mnist',), 'cifar10': ('krizhevsky2009cifar',)}
-MODEL_REFS = {'psa_allconv': ('shekhovtsov2020psa',), 'resnet20': ('wu2023reste',), 'resnet18': ('wu2023reste',),
+DATA_REFS = {'digits': ('alpaydin1998optdigits',), 'cos': ('shekhovtsov2020psa',), 'fashion_mnist': ('xiao2017fashion',), 'mnist': ('lecun1998mnist',), 'cifar10': ('krizhevsky2009cifar',)}
+MODEL_REFS = {'psa_allconv': ('shekhovtsov2020psa',), 'resnet20': ('wu2023reste', 'he2016resnet'), 'resnet18': ('wu2023reste', 'he2016resnet'),
               'vgg_small': ('wu2023reste',), 'binaryduo_vgg7': ('kim2020binaryduo',), 'duo_mlp': ('kim2020binaryduo',),
-              'duo_vgg7': ('kim2020binaryduo',), 'duo_resnet18': ('kim2020binaryduo',), 'fmnist_biper_conv': ('vargas2024biper',),
+              'duo_vgg7': ('kim2020binaryduo',), 'duo_resnet18': ('kim2020binaryduo', 'he2016resnet'), 'fmnist_biper_conv': ('vargas2024biper',),
               'fmnist_bnn_conv': ('courbariaux2015binaryconnect', 'rastegari2016xnor')}   # latent binary weights; XNOR-Net's mean |W| scale
 OPTIMIZER_REFS = {'adam': ('kingma2015adam',), 'bop': ('helwegen2019bop',), 'bayesbinn': ('meng2020bayesbinn',),
                   'mirror_descent': ('shekhovtsov2021st', 'courbariaux2015binaryconnect')}   # latent weights as mirror descent; BinaryConnect's update
