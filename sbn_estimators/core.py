@@ -346,6 +346,12 @@ def _autocast_on(device:torch.device) -> bool:
     try: return torch.is_autocast_enabled(device.type)
     except TypeError: return torch.is_autocast_enabled() if device.type == 'cuda' else torch.is_autocast_cpu_enabled()  # torch < 2.4
 
+def _named(name:str, # the argument's name, as messages give it
+           what:str # what it holds: 'inputs', 'targets'
+          ) -> str:
+    "The subject of a message on the values of argument `name`: 'x (inputs)', or 'data (test split, targets)' where `name` ends with its own parenthesis."
+    return f"{name[:-1]}, {what})" if name.endswith(')') else f"{name} ({what})"
+
 def check_inputs(x, # the inputs
                  shape, # the shape of one example: (n_in,) or (C, H, W)
                  dtype=None, # the network's dtype (None: any floating point dtype)
@@ -376,7 +382,7 @@ def check_inputs(x, # the inputs
         raise ValueError(f"{name}: inputs are on {x.device} but the network is on {device}; pass {name}.to('{device}')")
     if full:
         if x.shape[x.ndim - k - 1] == 0: raise ValueError(f"{name}: inputs are an empty batch {list(x.shape)}; pass at least one example")
-        if _read_values(): check_finite(x, f"{name}: inputs")
+        if _read_values(): check_finite(x, _named(name, 'inputs'))
     return x
 
 # %% ../nbs/00_core.ipynb #0cd3da02
@@ -417,7 +423,7 @@ def check_targets(y, # the targets
             raise ValueError(f"{name}: logistic targets must be float or signed integer -1/+1, got dtype {y.dtype}; "
                              f"pass 2 * {name}.double() - 1 for labels in {{0, 1}}")
         if _read_values() and not ((y == 1) | (y == -1)).all():
-            check_finite(y, f"{name}: targets")
+            check_finite(y, _named(name, 'targets'))
             hint = f"; for labels in {{0, 1}} pass 2*{name} - 1" if ((y == 0) | (y == 1)).all() else ''
             raise ValueError(f"{name}: logistic targets must be -1 or +1, got values {_values(y)}{hint}")
     elif kind == 'cross_entropy':
@@ -431,7 +437,7 @@ def check_targets(y, # the targets
         if _read_values() and ((y < 0) | (y >= n_out)).any():
             raise ValueError(f"{name}: class indices must be in 0..{n_out - 1} ({n_out} classes), got values {_values(y)}")
     elif y.is_floating_point() and _read_values():
-        check_finite(y, f"{name}: targets")
+        check_finite(y, _named(name, 'targets'))
     return y
 
 # %% ../nbs/00_core.ipynb #7fa814be

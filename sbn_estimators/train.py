@@ -981,7 +981,7 @@ def _check_train_values(data:Data, model:nn.Module, chunk:int=4096):
     for k in [k for k in _SPLIT_NAMES if k in data.splits]:   # the training split first
         X, y = data.splits[k]
         where = f"data {data.name!r} ({_SPLIT_NAMES[k]})"
-        for s in range(0, len(X), chunk): check_finite(data.input(X[s:s + chunk], dtype), f"{where}: inputs {s}..{min(s + chunk, len(X)) - 1}")
+        for s in range(0, len(X), chunk): check_finite(data.input(X[s:s + chunk], dtype), f"{where[:-1]}, inputs {s}..{min(s + chunk, len(X)) - 1})")
         check_targets(y, loss, n_out, len(y), name=where)
 
 def _check_run(cfg:TrainConfig, data:Data, model:nn.Module, est, world:int, ck=None, export:bool=False):

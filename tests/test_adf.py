@@ -76,7 +76,7 @@ def test_binary_moments_takes_a_scalar_variance():
 def test_adf_moments_checks_its_inputs():
     "The checks of the estimators' surrogate, where they would give NaN or a wrong shape silently."
     net = SBNMLP([3, 4, 2])
-    with pytest.raises(ValueError, match=r"x: inputs has 6 non-finite value"): adf_moments(net, torch.full((2, 3), math.nan, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"x \(inputs\) has 6 non-finite value"): adf_moments(net, torch.full((2, 3), math.nan, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"x: inputs must have shape \[B, 3\], got \[3\]; a single example needs its batch dimension"):
         adf_moments(net, torch.zeros(3, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"x: inputs must have shape \[B, 3\], got \[5, 4\]"): adf_moments(net, torch.zeros(5, 4, dtype=torch.float64))

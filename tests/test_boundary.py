@@ -98,7 +98,7 @@ def test_network_boundary(data):
     expected, got = outcome(network_loss, net, *good), outcome(network_loss, net, *bad)
     assert not isinstance(expected, ValueError), expected
     if isinstance(got, ValueError):
-        assert str(got).startswith(('x: ', 'y: ')), f"the message should name the argument: {got}"
+        assert str(got).startswith(('x: ', 'y: ', 'x (inputs) ', 'y (targets) ')), f"the message should name the argument: {got}"
     else:
         assert same(got, expected), "accepted a batch that gives another result than the well-formed one"
 
@@ -122,7 +122,7 @@ def test_estimator_boundary(name, data):
     expected, got = outcome(f, net, *good), outcome(f, net, *bad)
     assert not isinstance(expected, ValueError), (name, expected)   # every estimator takes every well-formed batch
     if isinstance(got, ValueError):
-        assert str(got).startswith(('x: ', 'y: ')), f"{name}: the message should name the argument: {got}"
+        assert str(got).startswith(('x: ', 'y: ', 'x (inputs) ', 'y (targets) ')), f"{name}: the message should name the argument: {got}"
     else:
         assert same(got, expected), f"{name}: accepted a batch that gives another result than the well-formed one"
 

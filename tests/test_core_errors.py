@@ -37,7 +37,7 @@ def test_check_inputs():
     fails(lambda: check_inputs(X.long(), (2,)), "got torch.int64")
     fails(lambda: check_inputs(X[:0], (2,)), "x: inputs are an empty batch [0, 2]; pass at least one example")
     bad = X.clone(); bad[3, 1] = float('inf'); bad[5, 0] = float('nan')
-    fails(lambda: check_inputs(bad, (2,)), "x: inputs has 2 non-finite value(s)")
+    fails(lambda: check_inputs(bad, (2,)), "x (inputs) has 2 non-finite value(s)")
     check_inputs(bad, (2,), full=False)  # forward's check reads no values
     fails(lambda: check_inputs(X, (2,), device='meta'), "x: inputs are on cpu but the network is on meta; pass x.to('meta')")
     with torch.autocast('cpu', torch.bfloat16):
@@ -59,7 +59,7 @@ def test_check_targets_logistic():
     fails(lambda: check_targets(ok.bool(), 'logistic', 1, 16), "float or signed integer -1/+1, got dtype torch.bool")
     fails(lambda: check_targets(ok.to(torch.uint8), 'logistic', 1, 16), "got dtype torch.uint8")
     nan = ok.clone(); nan[2] = float('nan')
-    fails(lambda: check_targets(nan, 'logistic', 1, 16), "y: targets has 1 non-finite value(s)")
+    fails(lambda: check_targets(nan, 'logistic', 1, 16), "y (targets) has 1 non-finite value(s)")
     fails(lambda: check_targets(ok, 'logistic', 1, 16, device='meta'), "y: targets are on cpu but the network is on meta")
     check_targets(ok.long(), logistic_loss, 1, 16)
 
@@ -80,7 +80,7 @@ def test_check_targets_other_loss():
     mse = lambda eta, y: (eta - y).pow(2).sum(-1)
     check_targets(torch.randn(16, 3), mse, 3, 16)
     fails(lambda: check_targets(torch.randn(15, 3), mse, 3, 16), "y: targets must be one row per example with B = 16")
-    fails(lambda: check_targets(torch.full((16, 3), math.inf), mse, 3, 16), "y: targets has 48 non-finite")
+    fails(lambda: check_targets(torch.full((16, 3), math.inf), mse, 3, 16), "y (targets) has 48 non-finite")
 
 
 def test_check_sbn_model():
@@ -150,7 +150,7 @@ def test_cos_data_arguments():
 def test_init_sbn_data():
     Xc, _ = cos_data(5)
     net = lambda: SBNMLP([2, 3, 1, 1])
-    fails(lambda: init_sbn_(net(), Xc * math.nan), "X: inputs has 20 non-finite value(s)")
+    fails(lambda: init_sbn_(net(), Xc * math.nan), "X (inputs) has 20 non-finite value(s)")
     fails(lambda: init_sbn_(net(), Xc[:0]), "X: inputs are an empty batch [0, 2]")
     fails(lambda: init_sbn_(net(), Xc[:1]), "X: init_sbn_ normalises the pre-activations over the rows of X: pass at least 2 rows, got 1")
     fails(lambda: init_sbn_(net(), Xc[:1].expand(6, -1)), "X: its 6 rows give the first layer's pre-activations no spread (are all rows equal?)")
@@ -224,7 +224,7 @@ def test_load_sbn_bad_files(tmp_path):
     np.savez(d / 'bad.npz', X=X8.numpy(), Y=Y8.numpy(), W0=np.zeros((5, 2)), b0=np.zeros(5), W1=np.zeros((1, 4)), b1=np.zeros(1))
     fails(lambda: load_sbn(d / 'bad.npz'), "W1 reads 4 inputs but layer 0 has 5 units")
     np.savez(d / 'nan.npz', X=X8.numpy() * np.nan, Y=Y8.numpy(), W0=np.zeros((5, 2)), b0=np.zeros(5), W1=np.zeros((1, 5)), b1=np.zeros(1))
-    fails(lambda: load_sbn(d / 'nan.npz'), "nan.npz: X: inputs has 16 non-finite")
+    fails(lambda: load_sbn(d / 'nan.npz'), "nan.npz: X (inputs) has 16 non-finite")
     np.savez(d / 'y01.npz', X=X8.numpy(), Y=np.zeros(8), W0=np.zeros((5, 2)), b0=np.zeros(5), W1=np.zeros((1, 5)), b1=np.zeros(1))
     fails(lambda: load_sbn(d / 'y01.npz'), "y01.npz: Y: logistic targets must be -1 or +1, got values 0; for labels in {0, 1} pass 2*Y - 1")
     (d / 'junk.npz').write_text('not a zip')
@@ -254,7 +254,7 @@ def test_exact_refusals(monkeypatch):
     with torch.no_grad(): exact_loss(SBNMLP([2, 5, 1]), X200, Y200)
     fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200, Y200, reduction='sum'), "reduction must be 'mean' or 'none'")
     fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200[:, :1], Y200), "x: inputs must have shape [B, 2]")
-    fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200 * math.nan, Y200), "x: inputs has 400 non-finite")
+    fails(lambda: exact_loss(SBNMLP([2, 5, 1]), X200 * math.nan, Y200), "x (inputs) has 400 non-finite")
 
 
 def test_train_val_split_val():

@@ -100,7 +100,7 @@ def test_train_values_checked_against_the_models_outputs_and_transformed_inputs(
     with pytest.raises(ValueError, match=r"data 'digits' \(training split\): class indices must be in 0\.\.1 \(2 classes\)"):
         T._check_train_values(data, SBNMLP([64, 8, 2], loss='cross_entropy', dtype=torch.float32))   # a model with fewer outputs than classes
     bad = T.Data(data.name, data.splits, data.n_out, data.loss, transform=lambda X, dtype=torch.float32: X.to(dtype) / 0.)
-    with pytest.raises(ValueError, match=r"data 'digits' \(training split\): inputs 0\.\.\d+ has \d+ non-finite"):
+    with pytest.raises(ValueError, match=r"data 'digits' \(training split, inputs 0\.\.\d+\) has \d+ non-finite"):
         T._check_train_values(bad, SBNMLP([64, 8, 10], loss='cross_entropy', dtype=torch.float32))   # non-finite as the steps would see them
     T._check_train_values(data, SBNMLP([64, 8, 10], loss='cross_entropy', dtype=torch.float32))
 

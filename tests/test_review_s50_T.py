@@ -21,8 +21,8 @@ def _nan_in(split):
 
 @pytest.mark.parametrize('name, make, message', [
     ('badtest', _bad_test_labels, r"data 'badtest' \(test split\): class indices must be in 0\.\.9"),
-    ('nanval', _nan_in('val'), r"data 'nanval' \(validation split\): inputs 0\.\.49 has 1 non-finite"),
-    ('nantest', _nan_in('test'), r"data 'nantest' \(test split\): inputs 0\.\.99 has 1 non-finite")])
+    ('nanval', _nan_in('val'), r"data 'nanval' \(validation split, inputs 0\.\.49\) has 1 non-finite"),
+    ('nantest', _nan_in('test'), r"data 'nantest' \(test split, inputs 0\.\.99\) has 1 non-finite")])
 def test_validation_and_test_splits_checked_before_the_run(tmp_path, monkeypatch, name, make, message):
     monkeypatch.setitem(DATASETS, name, make)
     out = tmp_path / 'run'
