@@ -60,9 +60,11 @@ def _scaled_variance(affine, v, W, b):
     exponent with max|W| sqrt(n)/2^k below 2^h (`_scale_bits`), n = W.numel() >= the fan-in (terms per sum, each v <= 1), a
     0-d tensor (no host sync). W² itself overflows from |W| = 1.8e19 in float32, the sum from smaller weights at a large
     fan-in; k = 0 wherever max|W| sqrt(n) is below 2^h, and a power of two scales exactly."""
-    fan = (W.numel().bit_length() + 1) // 2   # sqrt(n) <= 2^fan
-    k = (torch.frexp(W.detach().abs().amax()).exponent + fan - _scale_bits(W.dtype)).clamp(min=0).to(W.dtype)   # NaN or inf weights: k = 0
-    return affine(v, (W / torch.exp2(k)).square(), torch.zeros_like(b)), k
+    fan, Wd = (W.numel().bit_length() + 1) // 2, W.detach()   # sqrt(n) <= 2^fan
+    top = torch.maximum(Wd.amax(), -Wd.amin())   # max|W| in two reductions, without an |W| tensor; NaN stays NaN
+    k = (torch.frexp(top).exponent + fan - _scale_bits(W.dtype)).clamp(min=0).to(W.dtype)   # NaN or inf weights: k = 0
+    Ws = W * torch.exp2(-k)   # W/2^k exactly (a power of two); a product, and Ws * Ws, are cheaper than a quotient and square()
+    return affine(v, Ws * Ws, torch.zeros_like(b)), k
 
 def _unscaled(var_s, k): s = torch.exp2(k); return var_s * s * s   # var_s 4^k: 4^k itself overflows from k = 64 in float32, and 0 * inf is NaN
 
@@ -71,7 +73,7 @@ def _scaled_moments(mu, var_s, k, noise):
     overflows and with bounded derivatives (the form (mu/2^k) / sqrt(4^-k + var_s / Var Z) has the derivative 8^k, inf in float32
     from k = 43, times 0 at saturated units: NaN); k = 0 is `_moments`' z bit for bit."""
     r = var_s / NOISE_VARIANCE[noise.name]
-    z = torch.where(k > 0, mu / torch.hypot(torch.ones_like(mu), torch.exp2(k) * _std(r)), mu * torch.rsqrt(1 + r))   # each branch finite where the other is taken
+    z = torch.where(k > 0, mu / torch.hypot(mu.new_ones(()), torch.exp2(k) * _std(r)), mu * torch.rsqrt(1 + r))   # each branch finite where the other is taken
     return noise.mean(z), 4 * noise.cdf(z) * noise.cdf(-z)
 
 def adf_moments(net, # SBN model with PSA operations (`SBNMLP`, `SBNConvNet`; see `psa_ops`)
@@ -95,7 +97,10 @@ def _adf_moments(net, x, params, sample, head, unit):
     ops, noise = psa_ops(net, who='local_reparam' if sample else 'adf'), net.noise
     if unit is binary_moments:   # the same map, unchecked (no host sync per layer), at the scaled variances
         _check_variance(noise); moments = lambda mu, var_s, k: _scaled_moments(mu, var_s, k, noise)
-    else: moments = lambda mu, var_s, k: unit(mu, _unscaled(var_s, k), noise)   # inf where the variance is beyond the dtype
+        exact = lambda mu: (noise.mean(mu), 4 * noise.cdf(mu) * noise.cdf(-mu))   # variance 0: z = mu, `_moments`' z bit for bit
+    else:
+        moments = lambda mu, var_s, k: unit(mu, _unscaled(var_s, k), noise)   # inf where the variance is beyond the dtype
+        exact = lambda mu: unit(mu, torch.zeros_like(mu), noise)
     W0 = net.layer_params()[0][0]   # the checks of the estimators' surrogate, on x alone
     check_inputs(x, getattr(net, 'in_shape', net.sizes[:1]), W0.dtype, W0.device); check_params(net, params)
     layers = net.layer_params(params)
@@ -104,10 +109,9 @@ def _adf_moments(net, x, params, sample, head, unit):
     m, v = x.to(cd), None                                      # the input is exact: variance 0
     for (W, b), op in zip(hidden, ops):
         mu = op.affine(m, W, b)
-        var, k = (torch.zeros_like(mu), W.new_zeros(())) if v is None else _scaled_variance(op.affine, v, W, b)
-        if sample and v is not None:
-            mu, var, k = mu + torch.exp2(k) * _std(var) * _gauss(mu), torch.zeros_like(mu), k.new_zeros(())
-        m, v = moments(mu, var, k)
+        if v is None: m, v = exact(mu); continue   # the first layer: its variance is 0, known without reading k
+        var, k = _scaled_variance(op.affine, v, W, b)
+        m, v = exact(mu + torch.exp2(k) * _std(var) * _gauss(mu)) if sample else moments(mu, var, k)   # a sampled layer: variance 0
     mu, (var, k) = linear(op.flatten(m), V, c), _scaled_variance(linear, op.flatten(v), V, c)
     return (*(moments(mu, var, k) if head == 'squashed' else (mu, _unscaled(var, k))), dtype)
 
