@@ -342,12 +342,14 @@ def _check_plot_args(results, proxy) -> dict:
 def plot_mismatch(results:dict, # {setting label: mismatch(...) result with a single proxy, or pick one with `proxy`}
                   proxy=None, # which proxy of each result to show (default: its only one)
                   title:str='gradient mismatch'): # the figure's title
-    "One panel per layer: corrected cosine (bars), raw cosine (dots) and noise ceiling (dashes) of every setting."
+    "One panel per layer: corrected cosine (bars), raw cosine (dots) and noise ceiling (dashes) of every setting, with a legend below."
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
     shown = _check_plot_args(results, proxy)
     labels = list(results)
     layers = next(iter(results.values()))['layers']
-    fig, axs = plt.subplots(1, len(layers), figsize=(3.2 * len(layers), 3.4), squeeze=False)
+    fig, axs = plt.subplots(1, len(layers), figsize=(max(3.2 * len(layers), 5.), 3.8), squeeze=False)
     for ax, n in zip(axs[0], layers):
         for i, lab in enumerate(labels):
             r, p = results[lab], shown[lab]
@@ -358,5 +360,9 @@ def plot_mismatch(results:dict, # {setting label: mismatch(...) result with a si
         titles = {_panel_title(n, r.get('model_weights')) for r in results.values()}   # settings of different models: the name
         ax.set_xticks(range(len(labels)), labels, rotation=60, ha='right', fontsize=8)
         ax.set(title=titles.pop() if len(titles) == 1 else n, ylim=(min(0, ax.get_ylim()[0]), 1.1)); ax.axhline(0, c='k', lw=.5)
-    axs[0][0].set_ylabel(r'cosine with $\nabla L_\sigma$'); fig.suptitle(title); fig.tight_layout()
+    axs[0][0].set_ylabel(r'cosine with $\nabla L_\sigma$'); fig.suptitle(title)
+    marks = [Patch(color='0.55', alpha=.7, label='corrected cosine'), Line2D([], [], color='k', marker='o', ms=4, ls='', label='raw cosine'),
+             Line2D([], [], color='k', ls='--', lw=1, label='noise ceiling')]   # proxies: one legend for every panel and setting
+    fig.legend(handles=marks, loc='lower center', ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))   # room below the tick labels for the legend
     return fig
