@@ -52,6 +52,7 @@ def _cosines(est:torch.Tensor, exact:torch.Tensor) -> torch.Tensor:
         return v / torch.where(n > 0, n, 1.)
     return (unit(est) * unit(exact)).sum(-1)
 
+# %% ../nbs/04_gradeval.ipynb #f27fa21c
 def gradient_metrics(est:torch.Tensor, # [S, d] estimates
                      exact:torch.Tensor, # [d] exact gradient
                      stochastic:bool=True # False: the estimator gives the same estimate every time (no rare states to miss: no resolution)
@@ -127,6 +128,7 @@ def _unique_labels(labels) -> list:
         out.append(key)
     return out
 
+# %% ../nbs/04_gradeval.ipynb #d1700e6e
 def _check_settings(samples, seed, chunk, Ms):
     "The settings as ints (`Ms` a list of them, or None); a `ValueError` for those `gradient_report` cannot use (bool is not an integer here)."
     is_int = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)
@@ -139,6 +141,7 @@ def _check_settings(samples, seed, chunk, Ms):
         raise ValueError(f"Ms must be a non-empty list of integers from 1 to samples ({samples}), got {Ms!r}")
     return int(samples), int(seed), int(chunk), None if Ms is None else [int(M) for M in Ms]
 
+# %% ../nbs/04_gradeval.ipynb #fcd02741
 _METRICS = ('rel_rmse_1', 'rel_bias', 'rel_std', 'cos_1', 'z_max', 'p_unbiased', 'rel_resolution', 'unresolved')
 _CURVES = ('M', 'rel_rmse', 'cos', 'cos_q15', 'cos_q85')
 
@@ -171,6 +174,7 @@ def _check_records(report, source, resume:bool=False):
         why = _check_reused(r, list(report['exact_grad']))
         if why: raise ValueError(f"{source} is not a complete gradeval report: estimators[{k!r}]: {why}")
 
+# %% ../nbs/04_gradeval.ipynb #2db394f4
 def _check_run(net:SBNModel, ests:list, samples:int):
     "Before any work: a `ValueError` if an estimator assumes another noise than `net`'s, or `samples` estimates would not fit in memory."
     for est in ests:
@@ -182,6 +186,7 @@ def _check_run(net:SBNModel, ests:list, samples:int):
     if need > limit: raise ValueError(f"{samples} estimates of the {sum(sizes)} gradient coordinates need about {_gb(need)}, above exact's "
                                       f"memory limit of {_gb(limit)} (exact_memory_limit; SBN_EXACT_MAX_BYTES sets it); draw fewer samples")
 
+# %% ../nbs/04_gradeval.ipynb #5ff8c49a
 def _rounding_bounds(net:SBNModel, X, Y) -> dict:
     "Per parameter group, a bound on the rounding error of its exact gradient: gamma_K times a bound on the magnitudes of the terms it sums (see the page)."
     pairs = net.layer_params()
@@ -238,6 +243,7 @@ def _check_exact(net:SBNModel, X, Y, exact:dict):
                          + f"so no direction or relative error is defined: does the loss depend on {'that group' if one else 'those groups'} here "
                          + "(zero weights above it, say)?")
 
+# %% ../nbs/04_gradeval.ipynb #c4b4f2db
 def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small enough to enumerate)
                     estimators, # a spec string such as 'reinforce,concrete:tau=1', or a list of spec strings, estimators or (label, estimator) pairs
                     samples:int=2000, # estimates per estimator
@@ -314,6 +320,7 @@ def report_table(report:dict) -> str:
                                 + ', '.join(unresolved))
     return '\n'.join(lines)
 
+# %% ../nbs/04_gradeval.ipynb #0f17a362
 def plot_report(report:dict, fname=None):
     "Relative RMSE and cosine against the number of averaged samples, one column per layer; saved to `fname` if given (`cli.save_figure`: a path atomically, or a file object)."
     import matplotlib.pyplot as plt   # pyplot's backend, whatever the caller chose: a library call never switches it
@@ -409,6 +416,7 @@ def _list_estimators() -> str:
     width = max(len(s) for s, _ in rows)
     return 'NAME[:parameter=default,...]\n' + '\n'.join(f"{s:<{width}}  {d}" for s, d in rows)
 
+# %% ../nbs/04_gradeval.ipynb #9f861d78
 def _parser():
     p = argparse.ArgumentParser(prog='sbn-gradeval', description=
         "Measure gradient estimators of a stochastic binary network against the exact gradient.")
@@ -430,6 +438,7 @@ def _parser():
     p.add_argument('--resume', action='store_true', help="continue an interrupted run: reuse the estimators saved in JSON.partial")
     return p
 
+# %% ../nbs/04_gradeval.ipynb #a0d11cc0
 def _partial(json_path) -> Path:
     "Where a run keeps its report so far: beside the report file (`OUT.json.partial`, the name cut by `cli.sibling` where the folder takes no longer one)."
     return cli.sibling(json_path, suffix='.partial')
@@ -458,6 +467,7 @@ def _stale_of(paths) -> list:
             if any(p.parent == folder and q.name == cli.sibling(p, '.', f'.{pid}.tmp').name for p in paths): found.append(q)
     return found
 
+# %% ../nbs/04_gradeval.ipynb #746dfb68
 class _ReportLock(cli.RunFolder):
     "`cli.RunFolder`'s lock (pid, host and start in a file created exclusively; a dead process's lock taken over) on one output file: `.OUT.json.lock` beside it, held while a run writes OUT.json (and `also`: its partial report). Once it is held, the temporaries that a killed run left of these files are removed, with `cli.RunFolder`'s note: only theirs, the folder may be a shared working folder."
     def __init__(self, path, also=()): super().__init__(path); self.also = tuple(also)
@@ -473,6 +483,7 @@ class _ReportLock(cli.RunFolder):
         return self
     def __exit__(self, *exc): self._release(); return False
 
+# %% ../nbs/04_gradeval.ipynb #40d77d5d
 def _main(a):
     plugins = load_plugins(a.plugins)
     if a.list: print(_list_estimators()); return

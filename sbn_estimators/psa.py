@@ -81,6 +81,7 @@ def _flip_cdf(x, a, Fa, gt, Wt, noise):
     "sum_c gt (F(a - 2 W x) - Fa), x [S, N, K], a, Fa = F(a) and gt [S, N, C], Wt [S, K, C]."
     return (gt.unsqueeze(-2) * (noise.cdf(a.unsqueeze(-2) - 2 * x.unsqueeze(-1) * Wt.unsqueeze(-3)) - Fa.unsqueeze(-2))).sum(-1)
 
+# %% ../nbs/10_psa.ipynb #10161c24
 @functools.cache
 def _compiled(name:str):
     "The compiled kernel of noise `name`: its own code object (own compile cache); one whole graph or an error, never a graph break that would form [S, N, K, C]."
@@ -101,6 +102,7 @@ def _signature(f, args) -> tuple:
     "What the guards of `f`'s graphs tell apart: each tensor's dtype, device, dimensions and sizes 0 and 1; other arguments themselves."
     return (f, *((t.dtype, str(t.device), tuple(min(n, 2) for n in t.shape)) if isinstance(t, torch.Tensor) else t for t in args))
 
+# %% ../nbs/10_psa.ipynb #eb18739d
 try: import torch.fx.experimental._config as _fx_config
 except ImportError: _fx_config = None
 try: import torch._functorch.config as _aot_config
@@ -147,6 +149,7 @@ class _OwnGraph(torch.autograd.Function):
         grads = iter(grads)
         return (None, *(next(grads) if r else None for r in need))
 
+# %% ../nbs/10_psa.ipynb #c0ddca01
 def _kernel_input(t):
     """`t` as the kernels' graphs take it: contiguous, at storage offset 0 and not a view (copied where it needs a
     gradient, detached where not). Offsets of 0 and 1 are specialised like sizes, and a view's base is guarded too:
@@ -155,6 +158,7 @@ def _kernel_input(t):
         return t if t._base is None and t.storage_offset() == 0 and t.is_contiguous() else t.clone(memory_format=torch.contiguous_format)
     return (t.contiguous() if t.storage_offset() == 0 else t.clone(memory_format=torch.contiguous_format)).detach()
 
+# %% ../nbs/10_psa.ipynb #186dc30f
 def _fused(f, *args):
     """`f(*args)` by a graph that `torch.compile` built, or None where `f` would run as plain PyTorch (forming the
     tensor the compiled graph never forms): dynamo disabled, `f` at dynamo's recompile limit
@@ -195,6 +199,7 @@ def _flip_sum_fused(x, a, gt, Wt, noise):
     else: s = _fused(_compiled(noise.name), x, a, noise.cdf(a), gt, Wt.contiguous(), noise)
     return None if s is None else s[:, :rows, :K]
 
+# %% ../nbs/10_psa.ipynb #d70cc02d
 _OVERFLOWS = contextvars.ContextVar('psa_overflows', default=None)
 
 @contextlib.contextmanager
@@ -205,6 +210,7 @@ def _overflow_known(overflows:bool=None # the guard's answer for the flip sums i
     try: yield
     finally: _OVERFLOWS.reset(token)
 
+# %% ../nbs/10_psa.ipynb #a45cd9f7
 def flip_sum_compiled(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
                       a:torch.Tensor, # pre-activations a_nc, [..., N, C]
                       gt:torch.Tensor, # -x_out * G, [..., N, C]
@@ -240,6 +246,7 @@ def psa_backend(backend:str=None # 'auto', 'eager' or 'compiled'; None: $PSA_BAC
                          + ('' if backend is not None else ' (from the PSA_BACKEND environment variable)'))
     return b
 
+# %% ../nbs/10_psa.ipynb #9f8b8fcd
 def _probe(t): return t * 2 + 1
 
 @functools.cache
@@ -271,6 +278,7 @@ def use_compiled(backend:str, # see `psa_backend`
         return False
     return b == 'compiled' or (b == 'auto' and terms >= (minimum or PSA_COMPILE_MIN) and compiler_works(device.type))
 
+# %% ../nbs/10_psa.ipynb #b11fc48b
 def flip_sum(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
              a:torch.Tensor, # pre-activations a_nc, [..., N, C]
              gt:torch.Tensor, # -x_out * G, [..., N, C]
