@@ -389,6 +389,7 @@ def flip_losses(a0, # head input a_0, [..., B, out]
     fused = [_flip_losses_fused(a0, x, v, y, loss) for x, v in blocks]   # None: a block torch.compile would not compile
     return torch.cat([eager(x, v) if r is None else r for r, (x, v) in zip(fused, blocks)], -1)
 
+# %% ../nbs/10_psa.ipynb #f444832d
 class _OnceDifferentiable(torch.autograd.Function):
     "Identity; its backward raises under `create_graph` (grad mode on in the backward): the gradient below it is not twice differentiable."
     @staticmethod
@@ -406,6 +407,7 @@ class _OnceDifferentiable(torch.autograd.Function):
 
 def _once(t, who): return _OnceDifferentiable.apply(t, who) if t.requires_grad and torch.is_grad_enabled() else t
 
+# %% ../nbs/10_psa.ipynb #f932134c
 def _check_linearise(linearise):
     "Raise `ValueError` unless `linearise` is a bool (a string or a number would silently pick DST or PSA by its truth)."
     if not isinstance(linearise, bool):
@@ -431,6 +433,7 @@ def _check_states(net, states, B, params):
             hint = f"; for states in {{0, 1}} pass 2*states[{k}] - 1" if ((s == 0) | (s == 1)).all() else ''
             raise ValueError(f"states[{k}]: states must be -1 or +1, got values {_values(s)}{hint}")
 
+# %% ../nbs/10_psa.ipynb #44e25189
 def psa_loss(net, # the network: an `SBNMLP` or another model with PSA operations (see `psa_ops`)
              x, # inputs [B, ...]
              y, # targets
