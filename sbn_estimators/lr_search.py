@@ -269,10 +269,19 @@ def comparison_table(rows:list # rows of `run_comparison`
                      for k in ('test_acc', 'test_ens_acc', 'test_det_acc')) + f" | {_seconds([r['seconds_per_epoch'] for r in rs])} |")
     return '\n'.join(lines)
 
+_COLUMN_LABELS = dict(train_loss='training loss (surrogate)', train_acc='training accuracy (%)', val_loss='validation loss (expected)',
+                      val_acc='validation accuracy, expected (%)', val_ens_acc='validation accuracy, ensemble (%)',
+                      val_det_acc='validation accuracy, deterministic (%)', val_det_loss='validation loss, deterministic',
+                      flip_ratio='flip ratio (mean per step)', lr='learning rate', seconds='seconds per epoch')   # the y labels of `plot_comparison`; another column: its name
+
+def _stage_changes(curve:list) -> list:
+    "The epoch positions (1-based, the plots' x) between two rows of `curve` of different stages (a row without a stage: none), halfway between them as `plot_metrics` marks them."
+    return [k + 1.5 for k, (r0, r1) in enumerate(zip(curve, curve[1:])) if 'stage' in r0 and 'stage' in r1 and r0['stage'] != r1['stage']]
+
 def plot_comparison(rows:list, # rows of `run_comparison`
                     metrics=('train_loss', 'val_acc'), # per-epoch columns to plot, one panel each (a name: one panel)
                     title:str=None): # the figure's title; None or '': none
-    "Per-epoch curves, mean over seeds with the min–max band, one line per method."
+    "Per-epoch curves, mean over seeds with the min–max band, one line per method (accuracies in %); a dotted line of the method's colour where its runs change stage (`_stage_changes`)."
     if isinstance(metrics, str): metrics = (metrics,)
     if not hasattr(metrics, '__iter__') or not all(isinstance(m, str) for m in metrics):
         raise ValueError(f"metrics must be a per-epoch column or a list of them, e.g. ('train_loss', 'val_acc'), got {metrics!r}")
@@ -284,16 +293,18 @@ def plot_comparison(rows:list, # rows of `run_comparison`
     unknown = [m for m in metrics if m not in have]
     if unknown: raise ValueError(f"metrics: {', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not a per-epoch column of every run; available: {', '.join(have)}")
     import matplotlib.pyplot as plt   # here, not at import: matplotlib loads only for a plot
+    from matplotlib.ticker import MaxNLocator
     fig, axs = plt.subplots(1, len(metrics), figsize=(5 * len(metrics) + 2, 3.6), squeeze=False, layout='constrained')
     for i, label in enumerate(dict.fromkeys(r['method'] for r in rows)):
         rs = [r for r in rows if r['method'] == label]
         n = min(len(r['curve']) for r in rs)
         for ax, m in zip(axs[0], metrics):
-            v = np.array([[row[m] for row in r['curve'][:n]] for r in rs])
+            v = np.array([[row[m] for row in r['curve'][:n]] for r in rs]) * (100 if m.endswith('_acc') else 1)   # accuracies in %, as the tables give them
             ep = np.arange(1, n + 1)
             line, = ax.plot(ep, v.mean(0), label=label, color=f'C{i % 10}', ls=('-', '--', ':', '-.')[i // 10 % 4])   # 10 colours, then dashes
             ax.fill_between(ep, v.min(0), v.max(0), color=line.get_color(), alpha=0.15)
-            ax.set_xlabel('epoch'); ax.set_ylabel(m)
+            for x in _stage_changes(rs[0]['curve'][:n]): ax.axvline(x, color=line.get_color(), lw=0.8, ls=':')   # the seeds of a method share its stages
+            ax.set_xlabel('epoch'); ax.set_ylabel(_COLUMN_LABELS.get(m, m)); ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # whole epochs
     fig.legend(*axs[0][0].get_legend_handles_labels(), loc='outside right upper', fontsize=7)   # beside the panels, not over the curves
     if title: fig.suptitle(title)
     return fig

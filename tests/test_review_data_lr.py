@@ -85,7 +85,7 @@ ROWS = [dict(method='a', seed=s, curve=[dict(epoch=1, stage='train', train_loss=
 def test_plot_comparison_takes_one_name_and_refuses_what_it_cannot_plot():
     import matplotlib.pyplot as plt
     fig = plot_comparison(ROWS, 'val_acc')
-    assert len(fig.axes) == 1 and fig.axes[0].get_ylabel() == 'val_acc'; plt.close(fig)
+    assert len(fig.axes) == 1 and fig.axes[0].get_ylabel() == 'validation accuracy, expected (%)'; plt.close(fig)
     with pytest.raises(ValueError, match='metrics must name at least one per-epoch column'): plot_comparison(ROWS, ())
     with pytest.raises(ValueError, match=re.escape("metrics: 'val_f1' is not a per-epoch column of every run; available: train_loss, val_acc")):
         plot_comparison(ROWS, ('train_loss', 'val_f1'))
