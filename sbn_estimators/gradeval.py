@@ -432,7 +432,7 @@ def _parser():
     p.add_argument('--plot', default='gradeval.png', help="figure file, .png, .pdf, .svg, ..., replaced if it exists (default: %(default)s)")
     p.add_argument('--threads', type=cli.positive_int, default=1, help="CPU threads for torch, >= 1 (default: %(default)s; the "
                    "tensors are small, so more threads mostly add synchronisation)")
-    p.add_argument('--quiet', '--no-progress', dest='quiet', action='store_true', help="no progress bar and no per-estimator lines on stderr (as sbn-train --quiet)")
+    p.add_argument('--quiet', '--no-progress', dest='quiet', action='store_true', help="no status line, progress bar or per-estimator lines on stderr (as sbn-train --quiet): stdout has the table and the files written")
     p.add_argument('--list', action='store_true', help="list the estimators with their parameters and defaults, then exit")
     p.add_argument('--plugins', default='', help="comma-separated modules or .py files to import first; they register estimators (see load_plugins)")
     p.add_argument('--resume', action='store_true', help="continue an interrupted run: reuse the estimators saved in JSON.partial")
@@ -534,7 +534,7 @@ def _main(a):
             else: net = train_toy_sbn(epochs=0, seed=a.seed)[0]   # untrained: its sizes and noise, for the checks before training
             _check_run(net, [e for _, e in ests], a.samples)
             if path is None:
-                print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", flush=True)
+                if not a.quiet: print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", file=sys.stderr, flush=True)   # status, not a result
                 net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
             def save(r):   # after every estimator: an interrupted run loses nothing it finished
                 cli.save_json(partial, {**head, **r}); a.wrote_partial = True

@@ -105,8 +105,8 @@ def _search_setup(cfg, grid, epochs, out, metric) -> tuple:
     if metric is None and len(grid) > 1: metric = selection_metric(cfg)   # builds the network: val_det_acc for a deterministic one
     return grid, epochs, trained, metric, _key(cfg, grid, epochs, metric)
 
-def _search(cfg, grid, epochs, trained, metric, key, path, train_fn, save_choice=True) -> dict:
-    "The search of `search_lr` on checked arguments (`_search_setup`); `path`: its `lr_search.json`, or None; `save_choice=False`: `path` gets the trials only (the caller checks the chosen rate before recording it)."
+def _search(cfg, grid, epochs, trained, metric, key, path, train_fn, save_choice=True, log=None) -> dict:
+    "The search of `search_lr` on checked arguments (`_search_setup`); `path`: its `lr_search.json`, or None; `save_choice=False`: `path` gets the trials only (the caller checks the chosen rate before recording it); `log`: called with a line where the trials are saved, one per finished trial and one with the choice."
     trials = []
     if path is not None and path.is_file():
         rec = _load(path, 'a learning-rate search')
@@ -114,13 +114,19 @@ def _search(cfg, grid, epochs, trained, metric, key, path, train_fn, save_choice
             trials = _stored_trials(path, rec, grid, trained)
             if 'lr' in rec: return rec
             # an interrupted search: its finished trials (diverged ones too) are kept
-    for lr in grid[len(trials):] if len(grid) > 1 else ():   # a single rate is the choice: nothing to try
-        trials.append(_trial(cfg, lr, epochs, trained, metric, train_fn))
+    todo = grid[len(trials):] if len(grid) > 1 else []   # a single rate is the choice: nothing to try
+    if log and todo: log(f"lr search: {len(todo)} trial{'s' * (len(todo) > 1)} of {epochs} epoch{'s' * (epochs > 1)}, scored by {metric}"
+                         + (f" ({len(trials)} saved trials reused)" if trials else '') + (f"; trials saved to {path}" if path is not None else ''))
+    for lr in todo:
+        trials.append(t := _trial(cfg, lr, epochs, trained, metric, train_fn))
         if path is not None: _save(path, dict(key, trials=trials))   # no 'lr' yet: the search is not finished
+        if log: log(f"lr search trial {len(trials)}/{len(grid)}: lr {lr:g}, " + (f"{metric} {t['score']:.4f}" if t['score'] is not None
+                    else 'diverged' if 'diverged' in t else f"{metric} or its validation loss not finite"))
     ok = [t for t in trials if t['score'] is not None and math.isfinite(t['score'])]   # a file written before scores were null holds nan
     if trials and not ok: raise Diverged(f"every trial diverged (stopped by the trainer, or {metric} or its network's validation loss not finite) for the rates {grid}; try smaller rates")
     pick = lambda: (max if SEARCH_METRICS[metric] == 'max' else min)(ok, key=lambda t: t['score'])['lr']   # the first of equals: ties go to the first rate
     rec = dict(key, trials=trials, lr=pick() if trials else float(grid[0]))
+    if log and todo: log(f"lr search: best lr {rec['lr']:g} by {metric}")
     if path is not None and save_choice: _save(path, rec)
     return rec
 
@@ -129,11 +135,12 @@ def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for
               epochs:int=1, # training epochs per trial, of each stage that does not set its own (a staged plan is trained in full)
               out=None, # folder for `lr_search.json` (read if it matches, else written, after every trial); None: no file
               metric:str=None, # validation metric to score by (`SEARCH_METRICS`): an accuracy, maximised, or a loss ('val_loss' of the sampled network, 'val_det_loss' of the deterministic one), minimised; None: the accuracy `best.pt` is chosen on (`selection_metric`)
-              train_fn=train # the training function `(cfg, out, callbacks, progress) -> result` (tests pass a stub)
+              train_fn=train, # the training function `(cfg, out, callbacks, progress) -> result` (tests pass a stub)
+              log=None # called with one line per finished trial (and where they are saved, and the choice); None: quiet
              ) -> dict:
     "The best rate of `grid` by the validation `metric` after a trial of `epochs` epochs: the record, with `lr` the chosen rate."
     grid, epochs, trained, metric, key = _search_setup(cfg, grid, epochs, out, metric)
-    return _search(cfg, grid, epochs, trained, metric, key, Path(out) / 'lr_search.json' if out is not None else None, train_fn)
+    return _search(cfg, grid, epochs, trained, metric, key, Path(out) / 'lr_search.json' if out is not None else None, train_fn, log=log)
 
 # %% ../nbs/13a_lr_search.ipynb #42cb2a5b
 def _read_curve(path:Path) -> list:
@@ -181,7 +188,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
                    search_epochs:int=1, # epochs of each search trial
                    metric:str=None, # validation metric the searches score by (`SEARCH_METRICS`); None: each method's `selection_metric`
                    train_fn=train, # the training function (tests pass a stub)
-                   log=print # called with one line per finished run; None: quiet
+                   log=print # called with one line per finished run and per finished search trial (and where the trials are saved); None: quiet
                   ) -> list:
     "One row per (method, seed): the chosen lr, the test metrics, seconds per epoch and the per-epoch curve."
     if not isinstance(base, TrainConfig): raise ValueError(f"base must be a TrainConfig, got {type(base).__name__}")
@@ -224,13 +231,14 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
         plans.append((label, cfg, folder, first, args, held, path, rec))
     rows = []
     for label, cfg, folder, first, args, held, path, rec in plans:
+        slog = (lambda s, p=f"{label} seed {first.seed} ": log(p + s)) if log else None   # the search's lines, named by method and seed
         if held and not (rec is not None and 'lr' in rec):   # the runs' rate came from a search not on disk, or from one interrupted
             side = folder / 'lr_search.part.json'   # the trials of a search with no record of its own: kept beside until it agrees with the runs
-            rec = _search(first, *args, path if rec is not None and _same_search(rec, args[-1]) else side, train_fn, save_choice=False)
+            rec = _search(first, *args, path if rec is not None and _same_search(rec, args[-1]) else side, train_fn, save_choice=False, log=slog)
             diff = [f"{run} holds a run of another configuration (lr: {lr!r} there, {rec['lr']!r} now)" for run, lr in held.items() if lr != rec['lr']]
             if diff: raise ValueError(f"{'; '.join(diff)}; delete it or compare into another folder")
             _save(path, rec); side.unlink(missing_ok=True)
-        else: rec = _search(first, *args, path, train_fn)
+        else: rec = _search(first, *args, path, train_fn, log=slog)
         for seed in seeds:
             run = folder / f'seed{seed}'
             want = json.loads(json.dumps(dataclasses.asdict(cfg) | dict(lr=rec['lr'], seed=seed)))   # as summary.json holds it

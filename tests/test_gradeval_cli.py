@@ -28,6 +28,15 @@ def call(tmp_path, monkeypatch, capsys):
     return _call
 
 
+@pytest.fixture
+def trained(monkeypatch):
+    "The epochs of each toy network `gradeval_cli` trains in the test (0: the untrained one of the checks); its status line is no witness: stderr only, and --no-progress drops it."
+    import sbn_estimators.gradeval as ge
+    seen, real = [], ge.train_toy_sbn
+    monkeypatch.setattr(ge, 'train_toy_sbn', lambda *args, **kw: seen.append(kw.get('epochs', 100)) or real(*args, **kw))
+    return seen
+
+
 def one_line_error(r, *fragments):
     "Exit status 2, stderr one line `sbn-gradeval: error: ...` holding every fragment, and no traceback."
     assert r.returncode == 2, (r.returncode, r.stderr)
@@ -118,11 +127,11 @@ def test_counts_must_be_positive(tmp_path, call):
                 f"sbn-gradeval: error: argument {option}: must be a positive integer, got '{value}'", r.stderr
 
 
-def test_one_sample_is_refused_before_the_work(tmp_path, call):
+def test_one_sample_is_refused_before_the_work(tmp_path, call, trained):
     "One estimate has no spread: the z-test would call every stochastic estimator biased."
     r = call(['--samples', '1'])
     one_line_error(r, 'samples must be an integer >= 2', 'got 1')
-    assert 'training the toy' not in r.stdout and not (tmp_path / 'gradeval.json').exists()   # refused before training
+    assert not any(trained) and not (tmp_path / 'gradeval.json').exists()   # refused before training
 
 
 def test_help_shows_the_defaults_and_list_the_parameters(tmp_path, call):
@@ -143,8 +152,10 @@ def test_help_shows_the_defaults_and_list_the_parameters(tmp_path, call):
 def test_progress_is_one_line_per_estimator_when_stderr_is_a_file(tmp_path):
     r = run(['--epochs', '0', '--samples', '200', '--estimators', 'exact,reinforce,mean_field'], tmp_path, progress=True)
     assert r.returncode == 0, r.stderr
-    lines = r.stderr.splitlines()
-    assert len(lines) == 3 and [l.split(':')[0] for l in lines] == ['estimator 1/3', 'estimator 2/3', 'estimator 3/3'], r.stderr
+    lines = r.stderr.splitlines()   # the status line (as sbn-train's, on stderr), then one per estimator
+    assert len(lines) == 4 and lines[0] == 'training the toy 2-5-5-5-1 network on the cos data (0 epochs, seed 0) ...', r.stderr
+    lines = lines[1:]
+    assert [l.split(':')[0] for l in lines] == ['estimator 1/3', 'estimator 2/3', 'estimator 3/3'], r.stderr
     assert 'name reinforce, samples 200, seconds' in lines[1]
 
 
@@ -156,6 +167,7 @@ def test_interrupt_and_terminate(tmp_path, sig, status, word):
                          cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
+        assert p.stderr.readline().startswith('training the toy 2-5-5-5-1 network'), 'the status line first'
         first = p.stderr.readline()   # exact is done: reinforce is now drawing its million samples
         assert first.startswith('estimator 1/2'), first
         p.send_signal(sig)
@@ -259,11 +271,11 @@ def test_report_table_names_the_unresolved_coordinates():
 
 
 @pytest.mark.parametrize('seed', ['18446744073709551616', '4294967296', '-5'])
-def test_seed_range_is_checked_before_the_work(tmp_path, call, seed):
+def test_seed_range_is_checked_before_the_work(tmp_path, call, seed, trained):
     "--seed in 0..2**32-1, as sbn-train's: refused with one line before the network is trained or read."
     r = call(['--seed', seed])
     one_line_error(r, f'seed must be in 0..4294967295', f'got {seed}')
-    assert 'training the toy' not in r.stdout and not (tmp_path / 'gradeval.json').exists()
+    assert not any(trained) and not (tmp_path / 'gradeval.json').exists()
 
 
 def test_network_file_with_arrays_it_would_not_read(tmp_path, call):
@@ -433,19 +445,19 @@ def test_resume_refuses_a_partial_report_of_another_structure(tmp_path, call, re
         gradient_report(net, X, Y, 'exact', samples=2, progress=False, resume={'estimators': {'exact': record}})
 
 
-def test_estimates_beyond_the_memory_limit_are_refused_before_training(call, monkeypatch):
+def test_estimates_beyond_the_memory_limit_are_refused_before_training(call, monkeypatch, trained):
     "samples x coordinates x bytes (and the metrics' copies) against exact's memory limit, before the toy network is trained."
     r = call(['--estimators', 'exact', '--samples', '1000000000'])
     one_line_error(r, '1000000000 estimates of the 81 gradient coordinates need about', "above exact's memory limit")
-    assert 'training the toy' not in r.stdout
+    assert not any(trained)
     monkeypatch.setenv('SBN_EXACT_MAX_BYTES', '1e6')   # 10,000 estimates of the toy network need about 21 MB
     one_line_error(call(['--estimators', 'exact', '--samples', '10000']), 'need about 0.0209 GB', 'limit of 0.001 GB')
 
 
-def test_an_estimator_of_another_noise_is_refused_before_any_work(call):
+def test_an_estimator_of_another_noise_is_refused_before_any_work(call, trained):
     r = call(['--estimators', 'exact,psa,st:noise=normal'])
     one_line_error(r, "estimator 'st' assumes normal noise but the network has logistic noise")
-    assert 'training the toy' not in r.stdout
+    assert not any(trained)
     (X, Y), net = cos_data(seed=0), SBNMLP([2, 3, 1])
     with pytest.raises(ValueError, match="estimator 'st' assumes normal noise"):
         gradient_report(net, X, Y, 'exact,st:noise=normal', samples=2, progress=False, on_estimator=lambda r: pytest.fail('drew exact'))
