@@ -534,7 +534,7 @@ def _main(a):
             else: net = train_toy_sbn(epochs=0, seed=a.seed)[0]   # untrained: its sizes and noise, for the checks before training
             _check_run(net, [e for _, e in ests], a.samples)
             if path is None:
-                if not a.quiet: print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epochs, seed {a.seed}) ...", file=sys.stderr, flush=True)   # status, not a result
+                if not a.quiet: print(f"training the toy 2-5-5-5-1 network on the cos data ({a.epochs} epoch{'s' * (a.epochs != 1)}, seed {a.seed}) ...", file=sys.stderr, flush=True)   # status, not a result
                 net, X, Y = train_toy_sbn(epochs=a.epochs, seed=a.seed)
             def save(r):   # after every estimator: an interrupted run loses nothing it finished
                 cli.save_json(partial, {**head, **r}); a.wrote_partial = True

@@ -115,7 +115,7 @@ def _search(cfg, grid, epochs, trained, metric, key, path, train_fn, save_choice
             if 'lr' in rec: return rec
             # an interrupted search: its finished trials (diverged ones too) are kept
     todo = grid[len(trials):] if len(grid) > 1 else []   # a single rate is the choice: nothing to try
-    if log and todo: log(f"lr search: {len(todo)} trial{'s' * (len(todo) > 1)} of {epochs} epoch{'s' * (epochs > 1)}, scored by {metric}"
+    if log and todo: log(f"lr search: {len(todo)} trial{'s' * (len(todo) > 1)} of {trained} epoch{'s' * (trained > 1)}, scored by {metric}"
                          + (f" ({len(trials)} saved trials reused)" if trials else '') + (f"; trials saved to {path}" if path is not None else ''))
     for lr in todo:
         trials.append(t := _trial(cfg, lr, epochs, trained, metric, train_fn))

@@ -26,7 +26,7 @@ def test_gradeval_status_line_goes_to_stderr(tmp_path, monkeypatch, capsys):
     "Without --quiet, the status line is on stderr (as sbn-train's), stdout has the results only."
     out, err = _gradeval(tmp_path, monkeypatch, capsys)
     assert 'training the toy' not in out, out
-    assert 'training the toy 2-5-5-5-1 network on the cos data (1 epochs, seed 0) ...' in err.splitlines(), err
+    assert 'training the toy 2-5-5-5-1 network on the cos data (1 epoch, seed 0) ...' in err.splitlines(), err
     assert out.splitlines()[0].startswith('exact loss '), out
 
 
@@ -58,3 +58,16 @@ def test_search_lr_logs_when_asked_and_is_quiet_by_default(tmp_path, capsys):
     assert len(lines) == 4 and lines[-1] == f"lr search: best lr {rec['lr']:g} by {rec['metric']}", lines
     capsys.readouterr(); search_lr(_cos(), (1e-3, 3e-3))   # default: nothing printed
     assert capsys.readouterr().out == ''
+
+
+def test_search_log_counts_the_whole_staged_plan():
+    "A staged plan's trial trains every stage: the first log line gives the plan's total epochs (5), not search_lr's `epochs` (1)."
+    cfg = TrainConfig(model='duo_mlp', estimator='clipped_st', stages=[{'name': 'coupled', 'epochs': 2}, {'name': 'decoupled', 'transform': 'decouple', 'epochs': 3}])
+    seen, lines = [], []
+    def stub(c, out=None, callbacks=(), progress=False):
+        seen.append(sum(s['epochs'] for s in c.plan()))
+        for e in range(1, seen[-1] + 1):
+            for cb in callbacks: cb(e, dict(epoch=e, val_acc=0.5 + c.lr, val_det_acc=0.5 + c.lr, val_loss=1., val_det_loss=1.))
+    search_lr(cfg, (1e-3, 1e-2), epochs=1, train_fn=stub, log=lines.append)
+    assert seen == [5, 5]
+    assert lines[0].startswith('lr search: 2 trials of 5 epochs, scored by '), lines[0]
