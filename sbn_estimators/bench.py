@@ -251,7 +251,7 @@ def _bench(a):
     with _ReportLock(out) if out else contextlib.nullcontext():
         try:
             for dev, n in cases:
-                print(f"sbn-bench: {n} on {dev} ...", file=sys.stderr, flush=True)
+                if not a.quiet: print(f"sbn-bench: {n} on {dev} ...", file=sys.stderr, flush=True)
                 new = [dict(r, machine=machine) for r in _child_cases(dict(net=n, specs=specs, device=dev, batch=a.batch,
                                                                            repeats=a.repeats, dtype=a.dtype, threads=a.threads, plugins=plugins))]
                 lines = ''.join(json.dumps(r) + '\n' for r in new)
@@ -280,10 +280,14 @@ def bench_cli(argv=None # the command's arguments, a list of strings (None: sys.
     p.add_argument('--batch', type=cli.positive_int, default=None, help="batch size (default: fc 128; cifar 8 on CPU, 64 on CUDA)")
     p.add_argument('--repeats', type=cli.positive_int, default=5, help="timed rounds, after one warm-up step each (default: %(default)s)")
     p.add_argument('--dtype', default='float32', choices=list(BENCH_DTYPES), help="(default: %(default)s)")
-    p.add_argument('--threads', type=cli.positive_int, default=None, help="CPU threads (default: torch's, %d here)" % torch.get_num_threads())
+    p.add_argument('--threads', type=cli.positive_int, default=None, help="CPU threads for PyTorch (default: PyTorch's choice, %d here: "
+                   "the timings of a run that sets none; give 1 to time the small nets as sbn-train --threads 1 runs them, "
+                   "much faster on few cores)" % torch.get_num_threads())
     p.add_argument('--json', default=None, help="also write one JSON line per estimator and case to this file, replaced if it exists; FILE.jsonl ('-': to standard output, no table)")
     p.add_argument('--plugins', default='', help="comma-separated modules or .py files to import first; they register estimators (see load_plugins)")
-    return cli.run_cli(p, _bench, argv, oom_hint="try a smaller --batch, a smaller k of the estimators that have one, or a machine with more memory")
+    return cli.run_cli(p, _bench, argv, oom_hint="try a smaller --batch, a smaller k of the estimators that have one, or a machine with more memory",
+                       quiet="no status lines on stderr ('fc on cpu ...'); the results, warnings and errors are still shown",
+                       list_takes=('plugins', 'threads', 'quiet'))
 
 if __name__ == '__main__' and '__file__' in globals():   # `python -m sbn_estimators.bench` (and torchrun's -m); not a notebook
     from sbn_estimators.bench import bench_cli as _cli; _cli()

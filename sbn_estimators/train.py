@@ -1391,8 +1391,10 @@ def _parser():
     p.add_argument('--resume', action='store_true', help='continue the run in --out from its last.pt')
     p.add_argument('--export', action='store_true', help='also write the ±1 weights as packed bits (binary.pt) when the run ends; '
                    'not kept in config.json: give it again with --resume (sbn-train --resume --out RUN --export exports a finished run)')
-    p.add_argument('--threads', type=cli.positive_int, help="CPU threads for PyTorch (default: PyTorch's choice; 1 is fastest for the small default net)")
-    p.add_argument('--quiet', action='store_true', help='no progress bar or per-epoch lines')
+    p.add_argument('--threads', type=cli.positive_int, help="CPU threads for PyTorch (default: PyTorch's choice, good for large nets; "
+                   "give 1 for the small MLPs, such as the default net: much faster on few cores)")
+    p.add_argument('--quiet', '--no-progress', dest='quiet', action='store_true', help='no progress bar or per-epoch lines on stderr; '
+                   'the results, warnings and errors are still shown (as sbn-gradeval and sbn-bench --quiet)')
     mode = p.add_mutually_exclusive_group()   # what the command does instead of a run: one at a time
     mode.add_argument('--smoke', action='store_true', help='build everything, run two training steps per stage and one evaluation, write nothing')
     mode.add_argument('--summary', action='store_true', help="print the network's summary (parameters, memory with packed ±1 weights, "
@@ -1492,17 +1494,14 @@ def _default_out(cfg) -> Path:
 
 # %% ../nbs/14_train.ipynb #4e97d472
 def _main(args):
-    if args.list:
-        fields = {f.name for f in dataclasses.fields(TrainConfig)}   # unset: None (--no-augment gives False); the other flags: False
-        extra = [f"--{'no-' if v is False else ''}{k.replace('_', '-')}" for k, v in vars(args).items()
-                 if k not in ('list', 'plugins', 'debug', 'threads') and (v is not None if k in fields else v not in (None, False))]
-        if extra: raise ValueError(f"--list prints the registries and exits: it takes --plugins only, got {', '.join(extra)}; drop {'it' if len(extra) == 1 else 'them'}")
+    if args.list:   # `train_cli` refuses, with --list, the options it would ignore (`cli.check_list_only`)
         load_plugins(args.plugins or '')
         print(list_text()); return
     threads = torch.get_num_threads()   # an in-process caller's (train_cli(argv)): given back after the run
     try:
         if args.threads: torch.set_num_threads(args.threads)
         cfg = config_from_args(args)
+        if args.device is not None and args.device != 'auto': check_device(args.device, '--device', ('cpu', 'cuda'))   # before the work, as typed
         if args.summary: print(summarize(cfg)); return
         if args.smoke:
             res = train(cfg, smoke=True, progress=False)
@@ -1542,7 +1541,7 @@ def _resume_hint(args):
 def train_cli(argv=None # the command's arguments, a list of strings (None: sys.argv[1:])
              ):
     "The `sbn-train` command: exit status 0, 1 (a diverged run, or the machine: a full disk or a file-size limit, an I/O error, out of memory), 2 (bad usage or input), 130 (Ctrl-C, also while the modules load), 143 (SIGTERM)."
-    cli.run_cli(_parser(), _main, argv, resume_hint=_resume_hint,
+    cli.run_cli(_parser(), _main, argv, resume_hint=_resume_hint, list_takes=('plugins', 'threads', 'quiet'),
                 oom_hint="try a smaller --batch-size or --eval-samples, a smaller model, or a machine with more memory")
 
 if __name__ == '__main__' and '__file__' in globals():   # `python -m sbn_estimators.train` (and torchrun's -m); not a notebook
