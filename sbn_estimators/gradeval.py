@@ -561,7 +561,7 @@ def gradeval_cli(argv=None # arguments (default: the command line)
                   f"--resume with that run's --estimators continues it", file=sys.stderr)
             return None
         return shlex.join(['sbn-gradeval', *argv, *([] if a.resume else ['--resume'])])
-    cli.run_cli(_parser(), _main, argv, resume_hint=resume_hint,
+    cli.run_cli(_parser(), _main, argv, resume_hint=resume_hint, list_takes=('plugins', 'threads', 'quiet'),
                 oom_hint="try fewer --samples, a smaller --chunk, a smaller k of the estimators that have one, or a machine with more memory")
 
 if __name__ == '__main__' and '__file__' in globals():   # `python -m sbn_estimators.gradeval` (and torchrun's -m); not a notebook

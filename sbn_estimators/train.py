@@ -19,6 +19,7 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     import torch.distributed as dist
     from torch import nn
     from sbn_estimators.core import *
+    from sbn_estimators.core import _named
     from sbn_estimators.estimators import *
     from sbn_estimators.estimators import _spec_none
     from sbn_estimators.layers import *
@@ -490,7 +491,7 @@ def save_checkpoint(path, # the file to write (replaced atomically)
 
 # %% ../nbs/14_train.ipynb #5eb71276
 def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt, best.pt or stage-NAME.pt
-                    model:nn.Module=None # if given, its weights are loaded (and checked to fit)
+                    model:nn.Module=None # if given, its weights are loaded (and checked to fit); not an estimator's schedule state (EDE's t and k, ReSTE's o, progressive_sign's s and k): `load_run` replays it
                    ) -> dict: # the checkpoint's entries (format, model, epoch, ...)
     "Read an `sbn-train` checkpoint safely (`weights_only`); clear errors for corrupted or mismatched files."
     path = Path(path)
@@ -981,7 +982,7 @@ def _check_train_values(data:Data, model:nn.Module, chunk:int=4096):
     for k in [k for k in _SPLIT_NAMES if k in data.splits]:   # the training split first
         X, y = data.splits[k]
         where = f"data {data.name!r} ({_SPLIT_NAMES[k]})"
-        for s in range(0, len(X), chunk): check_finite(data.input(X[s:s + chunk], dtype), f"{where[:-1]}, inputs {s}..{min(s + chunk, len(X)) - 1})")
+        for s in range(0, len(X), chunk): check_finite(data.input(X[s:s + chunk], dtype), _named(where, f"inputs {s}..{min(s + chunk, len(X)) - 1}"))
         check_targets(y, loss, n_out, len(y), name=where)
 
 def _check_run(cfg:TrainConfig, data:Data, model:nn.Module, est, world:int, ck=None, export:bool=False):

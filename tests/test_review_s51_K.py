@@ -38,6 +38,15 @@ def test_bench_list_refuses_options_it_ignores(capsys):
     code, out, err = bench(capsys, '--list', '--threads', '1', '--quiet', '--debug')
     assert code == 0 and 'networks:' in out, (out, err)
 
+def test_gradeval_list_refuses_options_it_ignores(capsys):
+    from sbn_estimators.gradeval import gradeval_cli
+    code, out, err = _run(gradeval_cli, ['--list', '--estimators', 'bogus', '--json', 'x.json'], capsys)   # was: exit 0, both ignored
+    assert code == 2 and not out and err == ("sbn-gradeval: error: --list prints what sbn-gradeval offers and exits: it takes only "
+                                             "--threads, --quiet, --plugins, --debug, got --estimators, --json; drop them\n"), err
+    code, out, err = _run(gradeval_cli, ['--list', '--threads', '1', '--quiet'], capsys)
+    assert code == 0 and out.startswith('NAME[:parameter=default,...]'), (out, err)
+
+
 def test_train_list_message_names_every_option_it_takes(capsys):
     code, out, err = train(capsys, '--list', '--seed', '1')
     assert code == 2 and not out and err == ("sbn-train: error: --list prints what sbn-train offers and exits: it takes only "
