@@ -146,6 +146,14 @@ class LocalEstimator(nn.Module, Estimator):
         if net.noise != self._noise:
             raise ValueError(f"estimator {self.name!r} assumes {self.noise} noise but the network has "
                              f"{net.noise.name} noise; pass noise={net.noise.name!r} (the spec '{self.name}:noise={net.noise.name}')")
+    def eval_sample(self, a:torch.Tensor # pre-activations
+                   ) -> torch.Tensor: # ±1 states, same shape and dtype as `a`, no gradient
+        "±1 states drawn with the law of this estimator's training forward, for evaluation (`BinaryActivation`'s 'sample' mode): sign(a - Z) with its noise, +1 with probability F(a); an estimator whose forward draws its states otherwise overrides it."
+        return sample_states(a, self._noise)
+    def sbn_eval_conflict(self) -> str:
+        "Why an SBN model, evaluated by sampling its own units sign(a - Z) (`model(x)`), would not be the network this estimator trains, with the fix; '' when it is (`models.check_compatible` refuses the pair otherwise). By default '' unless the class overrides `eval_sample`."
+        if type(self).eval_sample is LocalEstimator.eval_sample: return ''
+        return f"it evaluates its units with its own sample ({type(self).__name__}.eval_sample), not the SBN unit's sign(a - Z)"
     def surrogate(self, net, x, y, params=None):
         "Loss of the network run with this activation at every binary layer."
         missing = [m for m in ('noise', 'loss') if not hasattr(net, m)]

@@ -102,3 +102,11 @@ class DecoupledST(LocalEstimator):
         x = torch.where(a.detach().to(z.dtype) / self.tau_forward >= z, 1., -1.)   # +1 at a tie, as `sign_pm`
         bwd = 2 * torch.sigmoid(a / self.tau_backward - z) - 1
         return (x + (bwd - bwd.detach())).to(a.dtype)
+    def eval_sample(self, a):
+        "The evaluation states, drawn as the forward draws them: sign(a/tau_forward - Z), +1 with probability sigmoid(a/tau_forward)."
+        return sample_states(a.detach().to(noise_dtype(a.dtype)) / self.tau_forward, 'logistic').to(a.dtype)   # a/tau_forward in the noise's dtype, as the forward
+    def sbn_eval_conflict(self):
+        "'' at tau_forward = 1 (the SBN unit's own law); else why an SBN model, evaluated with sigmoid(a), is not the network trained."
+        t = self.tau_forward
+        if t == 1: return ''
+        return f"tau_forward={t:g} samples its units with sigmoid(a/{t:g}) but an SBN model is evaluated with sigmoid(a): give tau_forward=1"

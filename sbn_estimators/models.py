@@ -149,9 +149,13 @@ def compatible_models(est # an estimator, or its registry spec (e.g. 'st', 'psa'
 def check_compatible(est, # an estimator, or its registry spec
                      name:str, # one of `list_models()`
                      params:dict=None): # the model's parameters, if known (`binaryduo_vgg7`'s units=zero_one take only the estimators that do not sample)
-    "Raise a `ValueError` naming the compatible choices if estimator `est` cannot train model `name` (a model registered with `needs_est=False` takes none as built: the message says so)."
+    "Raise a `ValueError` naming the compatible choices if estimator `est` cannot train model `name` (a model registered with `needs_est=False` takes none as built: the message says so; an SBN model, evaluated by sampling its own units, refuses a local estimator that trains another law, `LocalEstimator.sbn_eval_conflict`)."
     if isinstance(est, str): est = estimator(est)
     entry = model_entry(name)
+    if entry.kind == 'sbn' and isinstance(est, LocalEstimator) and (why := est.sbn_eval_conflict()):
+        layered = [n for n in list_models() if MODELS[n].kind == 'layered' and MODELS[n].needs_est]
+        raise ValueError(f"estimator {est.spec!r} cannot train model {name!r}: {why}, or a layered model ({', '.join(layered)}), "
+                         f"whose units evaluate with the estimator's own law")
     if entry.kind in est.model_kinds: return
     ests = [n for n in list_estimators() if entry.kind in ESTIMATORS[ALIASES.get(n, n)].model_kinds]
     if not entry.needs_est:   # e.g. BinaryDuo's coupled nets: no unit of theirs uses an estimator as built
