@@ -161,9 +161,9 @@ class _BinaryWeight:
         else: w = self.binarize(self.weight)
         return w, weight_scale(self.weight, self.scale)
     def _eval_signs(self) -> torch.Tensor:
-        "The ±1 weights of evaluation, as `BinaryActivation` evaluates a unit: sign(w) in 'det' (`binary_eval_mode`) or for a deterministic binarizer (`progressive_sign`), else a sample sign(w - Z) with the binarizer's noise; with the binarizer's backward into `weight` when a gradient is taken (else the binarizer is not run: it draws nothing)."
+        "The ±1 weights of evaluation, as `BinaryActivation` evaluates a unit: sign(w) in 'det' (`binary_eval_mode`) or for a deterministic binarizer (`progressive_sign`), else a sample of the binarizer's evaluation law (`eval_sample`: sign(w - Z) with its noise, sign(w/tau_forward - Z) for `decoupled_st`); with the binarizer's backward into `weight` when a gradient is taken (else the binarizer is not run: it draws nothing)."
         det = getattr(self, '_det_eval', False) or getattr(self.binarize, 'deterministic', False)
-        s = sign_pm(self.weight.detach()) if det else sample_states(self.weight, self.binarize._noise)
+        s = sign_pm(self.weight.detach()) if det else self.binarize.eval_sample(self.weight)
         if not (torch.is_grad_enabled() and self.weight.requires_grad): return s
         return straight_through(s, self.binarize(self.weight), torch.ones_like(s))
     def binary_weight(self) -> torch.Tensor:

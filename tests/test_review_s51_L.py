@@ -159,3 +159,18 @@ def test_binary_eval_mode_still_switches_layered_models():
     acts = [u for u in m.modules() if isinstance(u, BinaryActivation)]
     with binary_eval_mode(m, 'det'): assert all(u.eval_mode == 'det' for u in acts)
     assert all(u.eval_mode == 'sample' for u in acts)
+
+
+def test_binary_weights_evaluate_with_the_binarizers_training_law():
+    "A `decoupled_st:tau_forward=3` weight binarizer trains with P(w_b = +1) = sigmoid(w/3): evaluation samples the same law (it sampled sigmoid(w))."
+    from sbn_estimators.binary_weights import BinaryWeightLinear
+    torch.manual_seed(0)
+    layer = BinaryWeightLinear(1, 200000, bias=False, binarize=estimator('decoupled_st:tau_forward=3'))
+    with torch.no_grad(): layer.weight.fill_(0.7)
+    x = torch.ones(1, 1)
+    with torch.no_grad():
+        train = layer(x).mean().item()
+        layer.eval(); ev = layer(x).mean().item()
+    target = math.tanh(0.7 / 6)   # E[2 Bernoulli(sigmoid(0.7/3)) - 1]
+    tol = z_threshold(2) * 1 / math.sqrt(200000)   # the sd of a ±1 mean is at most 1/sqrt(n)
+    assert abs(train - target) < tol and abs(ev - target) < tol, (train, ev, target)
