@@ -33,9 +33,10 @@ print('ran on')
                                                    ('sbn-bench', 'bench', 'bench_cli', ['--list'])])
 def test_ctrl_c_while_the_command_imports_is_one_line_and_130(cmd, module, fn, argv):
     "A Ctrl-C while the command imports (the signal was once swallowed by numpy's import, and the run went on) ends as one line, status 130."
-    import subprocess, sys
+    import signal, subprocess, sys
     script = SIGINT_WHILE_IMPORTING.format(cmd=cmd, module=module, fn=fn, argv=argv)
-    p = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=300,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as from a terminal, whatever pytest inherited (a run started with `&` ignores SIGINT)
     assert (p.returncode, p.stderr, p.stdout) == (130, f"{cmd}: interrupted\n", ''), (p.returncode, p.stderr[-500:], p.stdout[-300:])
 
 
