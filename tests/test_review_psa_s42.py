@@ -76,21 +76,28 @@ def test_flip_sum_at_the_recompile_limit_stays_chunked(monkeypatch):
     assert any('does not compile _flip_sum_logistic' in str(m.message) for m in w)
     torch.testing.assert_close(out['r'], flip_sum_eager(*args, nz))
 
-def test_flip_losses_at_the_recompile_limit_recompute_blocks():
-    """The head's blocks at the limit ran uncompiled and kept every block's graph for the backward (4.7 MiB against 2.6).
-    A loss of its own: no graph of the head matches its calls, and none may be compiled."""
+def test_flip_losses_at_the_recompile_limit_recompute_blocks(monkeypatch):
+    """The head's blocks at the limit ran uncompiled and kept every block's graph for the backward (5.0 MiB here against 2.8).
+    A loss of its own: no graph of the head matches its calls, and none may be compiled. Each block goes through the
+    checkpoint (recomputed in the backward), and the step's peak stays below 1.6 times the full [units, B, out] tensor
+    (2.5 MiB), which the kept graphs exceed; not a ratio to an eager run measured apart, whose profiled peak once came
+    out at 1.29 MiB in CI against 2.82 everywhere else."""
     g = torch.Generator().manual_seed(0)
     B, out, n = 128, 10, 512
     a0, V = torch.randn(B, out, generator=g).requires_grad_(), torch.randn(out, n, generator=g).requires_grad_()
     xf, y = (torch.randint(0, 2, (B, n), generator=g) * 2 - 1).float(), torch.randint(0, out, (B,), generator=g)
-    loss, res = (lambda eta, t: LOSSES['cross_entropy'](eta, t)), {}
+    loss, res, calls = (lambda eta, t: LOSSES['cross_entropy'](eta, t)), {}, []
+    real = psa.checkpoint
+    monkeypatch.setattr(psa, 'checkpoint', lambda *a, **k: calls.append(1) or real(*a, **k))
     def step(backend):
         r = flip_losses(a0, xf, V, y, loss, backend); r.sum().backward(); res[backend] = r.detach()
-    eager = mib(lambda: step('eager'))
+    step('eager')
     with torch._dynamo.config.patch(recompile_limit=0), warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
+        calls.clear()
         peak = mib(lambda: step('compiled'))
-    assert peak <= 1.1 * eager, (peak, eager)
+    assert len(calls) == math.ceil(n / (psa.PSA_HEAD_CHUNK // (B * out))) == 6, len(calls)
+    assert peak < 1.6 * n * B * out * 4 / 2 ** 20, peak
     assert any('does not compile _flip_losses' in str(m.message) for m in w)
     torch.testing.assert_close(res['compiled'], res['eager'])
 
