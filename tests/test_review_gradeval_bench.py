@@ -24,7 +24,8 @@ def test_cpu_peak_memory_does_not_depend_on_what_ran_before():
     before = [r['peak_mem_mib'] for r in run_cases('fc', ['float', 'st'], batch=8, repeats=3, threads=1)]
     run_cases('cifar', ['st'], batch=2, repeats=3, threads=1)
     after = [r['peak_mem_mib'] for r in run_cases('fc', ['float', 'st'], batch=8, repeats=3, threads=1)]
-    assert before == after and all(m > 0 for m in before), (before, after)
+    # within 5 % (the CPU profiler's peaks are not bit-stable across machines), far below the old growth (4x)
+    assert all(abs(a - b) <= 0.05 * max(a, b) for a, b in zip(before, after)) and all(m > 0 for m in before), (before, after)
 
 def test_st_baseline_is_found_by_the_estimator_not_the_string():
     rows = run_cases('fc', ['st:noise=logistic', 'float'], batch=4, repeats=3, threads=1)

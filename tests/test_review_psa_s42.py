@@ -67,12 +67,13 @@ def test_flip_sum_at_the_recompile_limit_stays_chunked(monkeypatch):
     (16 MiB here, 390 MiB in the review's case): the call now takes the chunked eager path, with a warning."""
     monkeypatch.setattr(psa, '_compiled', functools.cache(psa._compiled.__wrapped__))   # a kernel without graphs
     args, nz = flip_case(64, 256, 256), NOISES['logistic']
-    eager = mib(lambda: flip_sum_eager(*args, nz))
     out = {}
     with torch._dynamo.config.patch(recompile_limit=0), warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
         peak = mib(lambda: out.setdefault('r', flip_sum(*args, nz, backend='compiled')))
-    assert peak <= 1.1 * eager and peak < 8, (peak, eager)   # the full tensor alone is 16 MiB
+    # the chunked path holds about two term tensors of PSA_CHUNK float32 entries (2.1 MiB); the full tensor alone is
+    # 16 MiB (an absolute bound: a ratio to an eager run profiled apart read low once in CI, see the test below)
+    assert peak < 3 * psa.PSA_CHUNK * 4 / 2 ** 20, peak
     assert any('does not compile _flip_sum_logistic' in str(m.message) for m in w)
     torch.testing.assert_close(out['r'], flip_sum_eager(*args, nz))
 
