@@ -139,9 +139,10 @@ def test_psa_expectation_memory_stays_that_of_one_chunk():
         def step():
             net.zero_grad(); psa_expectation(net, X[:B], Y[:B]).backward()
         return peak_step_memory(step, 'cpu')
-    one, three = peak(16), peak(48)
+    one, three, again = peak(16), peak(48), peak(16)
     print(f"peak allocated: 16 examples {one / 1e6:.1f} MB, 48 examples {three / 1e6:.1f} MB")
-    assert three < 1.2 * one, (one, three)      # without chunks: 3 times as much
+    # against the larger of two readings of one chunk: a profiled peak once read low in CI (1.29 MiB against 2.82)
+    assert three < 1.2 * max(one, again), (one, three, again)      # without chunks: 3 times as much
 
 
 def test_exact_loss_casts_inputs_under_autocast():
