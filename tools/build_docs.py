@@ -331,6 +331,18 @@ def cell_options(src):
     return opts, '\n'.join(lines).strip('\n')
 
 
+def is_image(o):
+    "Whether a cell output shows as a figure (its richest MIME type is an image)."
+    return next((m for m in MIME_ORDER if m in o.get('data', {})), '').startswith('image/')
+
+
+def figure_alt(opts, k, n):
+    "The alt text of figure `k` (from 0) of the `n` a cell shows: its `#| fig-alt:` option, numbered when `n` > 1; None without one."
+    alt = opts.get('fig-alt')
+    if not alt: return None
+    return f'{alt} ({k + 1} of {n})' if n > 1 else alt
+
+
 def stream_text(text):
     "What a terminal would show: carriage returns (progress bars) overwrite the line."
     return '\n'.join(l.rsplit('\r', 1)[-1] for l in _re_ansi.sub('', text).split('\n'))
@@ -390,6 +402,7 @@ class Page:
                     code = (f'<details{" open" if opts["code-fold"] == "show" else ""}><summary>'
                             f'{html.escape(opts.get("code-summary", "Code"))}</summary>{code}</details>')
                 cell.append(f'<div class="cell-input">{code}</div>')
+            figs = [o for o in outputs if is_image(o)]
             for o in outputs:
                 t = o.get('output_type')
                 if t == 'stream':
@@ -408,9 +421,11 @@ class Page:
                         (out/name).parent.mkdir(parents=True, exist_ok=True)
                         if ext == 'svg': (out/name).write_text(v, encoding='utf-8')
                         else: (out/name).write_bytes(base64.b64decode(v))
-                        alt = join(data.get('text/plain', ''))
-                        if not alt or alt.startswith('<Figure'): alt = f'{self.title}: figure {n_fig}'
-                        alt = html.escape(alt[:200])
+                        alt = figure_alt(opts, next(k for k, f in enumerate(figs) if f is o), len(figs))
+                        if alt is None:
+                            site.problems.add(self.src.name, f'figure {n_fig} has no `#| fig-alt:` text for readers who cannot see it')
+                            alt = f'{self.title}: figure {n_fig}'
+                        alt = html.escape(alt, quote=True)
                         cell.append(f'<figure class="output"><img src="{self.root}{name}" alt="{alt}" loading="lazy"></figure>')
                     elif mime == 'text/html': cell.append(f'<div class="output html">{v}</div>')
                     elif mime == 'text/markdown':
@@ -590,7 +605,10 @@ def readme(page, site):
                 if mime and mime.startswith('image/'):
                     n_fig += 1  # the docs build wrote the same figures in the same order
                     ext = {'image/svg+xml': 'svg', 'image/png': 'png', 'image/jpeg': 'jpg'}[mime]
-                    parts.append(f'![]({site.cfg.doc_path}/figures/index-{n_fig}.{ext})')
+                    figs = [x for x in outputs if is_image(x)]
+                    alt = figure_alt(opts, next(k for k, f in enumerate(figs) if f is o), len(figs)) or ''
+                    alt = alt.replace('[', '(').replace(']', ')')
+                    parts.append(f'![{alt}]({site.cfg.doc_path}/figures/index-{n_fig}.{ext})')
                 elif mime in ('text/html', 'text/markdown'): parts.append(join(data[mime]).strip())
                 elif mime: parts.append('    ' + join(data[mime]).rstrip('\n').replace('\n', '\n    '))
     return '\n\n'.join(parts) + '\n'

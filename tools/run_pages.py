@@ -16,6 +16,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 SKIP = re.compile(r'^#\|\s*(slow|cuda)\b', re.M)
+ALT = re.compile(r'^#\|\s*fig-alt\s*:.*\n?', re.M)   # a figure's description for the docs: it changes nothing that runs
 NOISE = re.compile(r'^(USDT:.*SyncActivityProfilerHandler|\[W\d+ .*CPUAllocator\.cpp).*\n?', re.M) # torch's profiler logging to stderr on this machine
 NBS = Path(__file__).resolve().parent.parent / 'nbs'
 RECORD = NBS / '_pages_ran.json'
@@ -34,9 +35,9 @@ def quiet(cell):
 
 
 def digest(path:Path) -> str:
-    "SHA-1 of the code that `run_page` runs in `path` (its code cells, less the skipped ones), in order."
+    "SHA-1 of the code that `run_page` runs in `path` (its code cells, less the skipped ones and `#| fig-alt:` lines), in order."
     nb = nbformat.read(path, as_version=4)
-    code = [c.source for c in nb.cells if c.cell_type == 'code' and not skipped(c)]
+    code = [ALT.sub('', c.source) for c in nb.cells if c.cell_type == 'code' and not skipped(c)]
     return hashlib.sha1('\0'.join(code).encode()).hexdigest()
 
 
