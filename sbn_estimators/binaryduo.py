@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['Quantize', 'ternary', 'QuantMLP', 'binaryduo_vgg7_coupled', 'DuoResNet', 'DuoBinary', 'binary_input_params',
-           'decouple', 'duo_mlp', 'duo_vgg7', 'duo_resnet18']
+           'decouple', 'PairedDropout', 'duo_mlp', 'duo_vgg7', 'duo_resnet18']
 
 # %% ../nbs/15_binaryduo.ipynb #fee17b51
 import collections, copy, math, numbers
@@ -144,7 +144,7 @@ class DuoBinary(nn.Module):
     def extra_repr(self): return f"channels={self.weight.shape[1]}, dim={self.dim}"
 
 _POOLING = (nn.MaxPool2d, nn.AvgPool2d)
-_PASS_THROUGH = (*_POOLING, nn.Dropout, nn.Identity) # act channel-wise: commute with the copying (pooling: before a Conv2d only)
+_PASS_THROUGH = (*_POOLING, nn.Dropout, nn.Identity) # act per unit or channel: commute with the copying (pooling: before a Conv2d only; nn.Dropout: `decouple` pairs its masks, `PairedDropout`)
 _Link = collections.namedtuple('_Link', 'unit consumer unit_path consumer_path unit_at consumer_at between')
 
 def _chains(model):
@@ -217,7 +217,7 @@ def _is_ternary(m): return isinstance(m, Quantize) and m.steps == 2
 def decouple(model:nn.Module, # a coupled network: ternary `Quantize(2)` units, each in an `nn.Sequential` before the Linear or Conv2d that reads it
              proxy=None # backward of the new binary units: a registry local estimator (spec or instance)
             ) -> nn.Module:
-    "A copy of `model` with every ternary `Quantize` replaced by a `DuoBinary` and its consumer's weights halved and doubled."
+    "A copy of `model` with every ternary `Quantize` replaced by a `DuoBinary`, its consumer's weights halved and doubled, an `nn.Dropout` between them paired."
     if not isinstance(model, nn.Module): raise ValueError(f"model must be an nn.Module, got {type(model).__name__} {model!r}")
     for l in _consumers(model, _is_ternary): _check_halvable(l)   # on the model given: refused before copying
     model = copy.deepcopy(model)
@@ -230,6 +230,10 @@ def decouple(model:nn.Module, # a coupled network: ternary `Quantize(2)` units, 
         else: new.in_features = 2 * w.shape[1]
         duo = DuoBinary(w.shape[1], proxy=proxy, dim=-3 if conv else -1).to(w).train(l.unit.training)
         setattr(*l.unit_at, duo); setattr(*l.consumer_at, new)
+        for p, b in l.between:   # one dropout mask per unit, shared by its two copies
+            if isinstance(b, nn.Dropout) and not isinstance(b, PairedDropout):
+                parent, _, key = p.rpartition('.')
+                setattr(model.get_submodule(parent), key, PairedDropout(b.p, duo.dim).train(b.training))
     left = [n or 'the model itself' for n, m in model.named_modules() if _is_ternary(m)]
     if left: raise ValueError(f"decouple reaches only Quantize(2) units inside an nn.Sequential followed by their consumer; "
                               f"left ternary: {', '.join(left)}")
@@ -237,6 +241,23 @@ def decouple(model:nn.Module, # a coupled network: ternary `Quantize(2)` units, 
     return model
 
 register_transform('decouple')(decouple)
+
+# %% ../nbs/15_binaryduo.ipynb #d2137ba9
+class PairedDropout(nn.Dropout):
+    "Dropout with one mask per decoupled unit: both copies, stacked on `dim` (first copy first), are kept or dropped together."
+    def __init__(self, p:float=0.5, # probability of dropping a unit (both of its copies)
+                 dim:int=-1): # the dimension holding the two copies, counted from the end: -1 before a Linear, -3 before a Conv2d
+        super().__init__(p)
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim >= 0: raise ValueError(f"dim must be a negative integer (-1 Linear, -3 Conv2d), got {dim!r}")
+        self.dim = int(dim)
+    def forward(self, x):
+        if not self.training or self.p == 0: return x
+        if x.dim() < -self.dim or x.shape[self.dim] % 2:
+            raise ValueError(f"PairedDropout(dim={self.dim}) reads two copies stacked on dimension {self.dim}: it needs an even size there, got shape {tuple(x.shape)}")
+        half = list(x.shape); half[self.dim] //= 2
+        mask = F.dropout(torch.ones(half, dtype=x.dtype, device=x.device), self.p, training=True)   # nn.Dropout's draw on one copy's shape
+        return x * torch.cat([mask, mask], self.dim)
+    def extra_repr(self): return f"p={self.p}, dim={self.dim}"
 
 # %% ../nbs/15_binaryduo.ipynb #634e97de
 @register_model('duo_mlp', 'layered', (None,), 'digits', "BinaryDuo-style MLP: (Linear, BN, Quantize(steps)) x 2, linear head; coupled: steps=2", needs_est=False)
