@@ -39,7 +39,14 @@ except KeyboardInterrupt:
     sys.stderr.write('sbn-train: interrupted\n'); raise SystemExit(130)
 
 # %% ../nbs/14_train.ipynb #5ed13f46
-def _sgd(params, cfg, train_size): return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, weight_decay=cfg.weight_decay)
+def _sgd(params, cfg, train_size,
+         nesterov:bool=None): # Nesterov momentum: True, False, or None (on where cfg.momentum > 0)
+    "SGD at cfg.lr with cfg.momentum and cfg.weight_decay; Nesterov by default where there is momentum."
+    if nesterov is None: nesterov = cfg.momentum > 0
+    if not isinstance(nesterov, bool): raise ValueError(f"nesterov must be true, false or None (None: on where momentum > 0), got {nesterov!r}")
+    if nesterov and cfg.momentum == 0:
+        raise ValueError("nesterov=true needs momentum > 0 (Nesterov's look-ahead is a step of the momentum), got momentum 0; give --momentum or nesterov=false")
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov, weight_decay=cfg.weight_decay)
 def _adam(params, cfg, train_size): return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 def _bop(params, cfg, train_size, **kw): return make_bop(params, cfg, **kw)
 def _bayesbinn(params, cfg, train_size, **kw): return make_bayesbinn(params, cfg, train_size=train_size, **kw)
@@ -47,7 +54,7 @@ def _mirror_descent(params, cfg, train_size, **kw): return make_mirror_descent(p
 def _defaults(cls, *names): return {k: inspect.signature(cls).parameters[k].default for k in names}
 
 OPTIMIZERS = {'sgd': _sgd, 'adam': _adam, 'bop': _bop, 'bayesbinn': _bayesbinn, 'mirror_descent': _mirror_descent} # name -> factory(param groups, cfg, train_size, **params) -> torch.optim.Optimizer
-OPTIMIZER_PARAMS = {'sgd': {}, 'adam': {}, 'bop': _defaults(Bop, 'threshold', 'gamma'),   # what `name:key=value,...` may set, with the defaults
+OPTIMIZER_PARAMS = {'sgd': _defaults(_sgd, 'nesterov'), 'adam': {}, 'bop': _defaults(Bop, 'threshold', 'gamma'),   # what `name:key=value,...` may set, with the defaults
                     'bayesbinn': _defaults(BayesBiNN, 'temperature', 'init_lambda', 'prior_lambda', 'beta', 'scale_eps'),
                     'mirror_descent': _defaults(MirrorDescentAdam, 'weight_decay', 'clip')}   # the latents' entropy decay and clip; --weight-decay is Adam's
 DEFAULT_LR = {'sgd': 0.1, 'adam': 0.01, 'bop': 0.01} # learning rate when none is given (Bop: Adam's rate for the real-valued parameters)
@@ -283,7 +290,7 @@ class Recipe:
 
 _PSA = dict(data='cifar10', model='psa_allconv', init='normalize', optimizer='sgd', lr=0.01, momentum=0.9,
             schedule='constant', batch_size=64, grad_clamp=1e3, epochs=300, val=5000, eval_samples=10)
-_RESTE = dict(data='cifar10', normalize=True, estimator='reste:o=3,deterministic=true', optimizer='sgd', lr=0.1, weight_decay=1e-4,
+_RESTE = dict(data='cifar10', normalize=True, estimator='reste:o=3,deterministic=true', optimizer='sgd:nesterov=false', lr=0.1, weight_decay=1e-4,
               schedule='cosine', warmup_epochs=5, epochs=1000, batch_size=256, val=5000)
 _DUO = dict(estimator='clipped_st', stages=[{'name': 'coupled'}, {'name': 'finetuned', 'transform': 'decouple', 'epochs': 100, 'lr': 0.01}])
 _FMNIST = dict(data='fashion_mnist', optimizer='adam', lr=0.001, schedule='cosine', epochs=30, batch_size=128, val=5000, eval_samples=10)
@@ -291,19 +298,22 @@ RECIPES = {
     'psa_cifar_psa': Recipe("PSA paper: all-conv SBN on CIFAR-10 trained with PSA", {**_PSA, 'estimator': 'psa'}),
     'psa_cifar_st': Recipe("PSA paper: all-conv SBN on CIFAR-10, straight-through (ST)", {**_PSA, 'estimator': 'st'}),
     'psa_cifar_hard_st': Recipe("PSA paper: all-conv SBN on CIFAR-10, hard-tanh ST", {**_PSA, 'estimator': 'clipped_st'}),
-    'psa_cifar_concrete': Recipe("PSA paper: all-conv SBN on CIFAR-10, Concrete relaxation (tau = 1)", {**_PSA, 'estimator': 'concrete:tau=1'}),
-    'psa_cifar_mean_field': Recipe("PSA paper: all-conv SBN on CIFAR-10, mean-field (tanh)", {**_PSA, 'estimator': 'mean_field'}),
+    'psa_cifar_concrete': Recipe("PSA paper: all-conv SBN on CIFAR-10, Concrete relaxation (T = 1, i.e. tau = 0.5)", {**_PSA, 'estimator': 'concrete:tau=0.5'}),
+    'psa_cifar_mean_field': Recipe("PSA paper: all-conv SBN on CIFAR-10, mean-field (tanh); ours: the unit's mean tanh(a/2); the paper's tanh(a) is twice as steep",
+        {**_PSA, 'estimator': 'mean_field'}),
     'psa_cifar_reinforce': Recipe("PSA paper: all-conv SBN on CIFAR-10, REINFORCE", {**_PSA, 'estimator': 'reinforce'}),
-    'reste_resnet20': Recipe("ReSTE paper: ResNet-20 1W/1A on CIFAR-10, ReSTE with its schedule of o", {**_RESTE, 'model': 'resnet20'}),
-    'reste_resnet18': Recipe("ReSTE paper: ResNet-18 1W/1A on CIFAR-10", {**_RESTE, 'model': 'resnet18', 'epochs': 2000, 'batch_size': 96}),
-    'reste_vgg_small': Recipe("ReSTE paper: VGG-small 1W/1A on CIFAR-10", {**_RESTE, 'model': 'vgg_small'}),
+    'psa_cifar_adf': Recipe("PSA paper: all-conv SBN on CIFAR-10, ADF (analytic moment propagation)", {**_PSA, 'estimator': 'adf'}),
+    'psa_cifar_local_reparam': Recipe("PSA paper: all-conv SBN on CIFAR-10, local reparameterisation", {**_PSA, 'estimator': 'local_reparam'}),
+    'reste_resnet20': Recipe("ReSTE paper: ResNet-20 1W/1A on CIFAR-10, ReSTE with its schedule of o (ours: 5000 held out for validation)", {**_RESTE, 'model': 'resnet20'}),
+    'reste_resnet18': Recipe("ReSTE paper: ResNet-18 1W/1A on CIFAR-10 (ours: 5000 held out for validation)", {**_RESTE, 'model': 'resnet18', 'epochs': 2000, 'batch_size': 96}),
+    'reste_vgg_small': Recipe("ReSTE paper: VGG-small 1W/1A on CIFAR-10 (ours: 5000 held out for validation)", {**_RESTE, 'model': 'vgg_small'}),
     'binaryduo_vgg7_baseline': Recipe("BinaryDuo paper: binary VGG-7 baseline on CIFAR-10, the reference's {0, 1} units (the clip's straight-through)",
         dict(data='cifar10', model='binaryduo_vgg7:units=zero_one', estimator='clipped_st:deterministic=true', optimizer='sgd', lr=0.1,
              weight_decay=1e-4, schedule='cosine', epochs=200, batch_size=256, val=5000)),
-    'binaryduo_digits': Recipe("BinaryDuo on the digits: coupled ternary MLP 40 epochs at lr 0.01, decoupled, fine-tuned 20 epochs at lr 0.001",
+    'binaryduo_digits': Recipe("ours, after BinaryDuo (digits, Adam): coupled ternary MLP 40 epochs at lr 0.01, decoupled, fine-tuned 20 epochs at lr 0.001",
         {**_DUO, 'data': 'digits', 'model': 'duo_mlp', 'optimizer': 'adam', 'lr': 0.01, 'schedule': 'cosine', 'epochs': 40, 'batch_size': 64,
          'stages': [{'name': 'coupled'}, {'name': 'finetuned', 'transform': 'decouple', 'epochs': 20, 'lr': 0.001}]}),
-    'binaryduo_digits_baseline': Recipe("BinaryDuo on the digits: the binary MLP of equal cost, 60 epochs",
+    'binaryduo_digits_baseline': Recipe("ours, after BinaryDuo (digits, Adam): the binary MLP of equal cost, 60 epochs",
         dict(data='digits', model='duo_mlp:hidden=100,steps=1', estimator='clipped_st', optimizer='adam', lr=0.01, schedule='cosine', epochs=60, batch_size=64)),
     'binaryduo_vgg7_cifar': Recipe("BinaryDuo paper: coupled VGG-7 on CIFAR-10 200 epochs, decoupled, fine-tuned 100 epochs",
         {**_DUO, 'data': 'cifar10', 'model': 'duo_vgg7', 'optimizer': 'sgd', 'lr': 0.1, 'weight_decay': 1e-4, 'schedule': 'cosine',
