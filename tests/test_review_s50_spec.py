@@ -2,8 +2,8 @@
 import re, subprocess, sys
 import pytest, torch
 from sbn_estimators.estimators import estimator
-from sbn_estimators.models import get_model
-from sbn_estimators.train import TrainConfig, list_text, make_optimizer, OPTIMIZER_PARAMS
+from sbn_estimators.models import get_model, list_models, model_entry
+from sbn_estimators.train import TrainConfig, list_text, make_optimizer, OPTIMIZER_PARAMS, _split_spec
 from sbn_estimators.binary_weights import MirrorDescent
 
 torch.set_num_threads(1)
@@ -23,11 +23,17 @@ def test_listed_estimator_parameters_build():
         assert estimator(spec).hparams() == estimator(name).hparams(), spec
 
 def test_listed_model_parameters_build():
-    for l in _section('models (name, kind, input, dataset: description; parameters):'):
-        name, params = l.split()[0], l.rsplit('; ', 1)[1]
-        if params == '(no parameters)' or name != 'sbn_mlp': continue   # one SBN is enough to read every kind of value (int, str, dtype)
-        net = get_model(f'{name}:{params}', 'st', in_shape=(64,))
-        assert net.sizes == [64, 256, 256, 10]
+    "Every model with parameters lists them all, as a spec that parses back to its defaults; the SBN MLP's builds."
+    listed = {l.split()[0]: l.rsplit('; ', 1)[1] for l in _section('models (name, kind, input, dataset: description; parameters):')}
+    assert set(listed) == set(list_models())
+    for name, params in listed.items():
+        defaults = model_entry(name).params
+        if not defaults: assert params == '(no parameters)', (name, params); continue
+        parsed = _split_spec(f'{name}:{params}', 'model')[1]
+        assert set(parsed) == set(defaults), (name, params, defaults)
+        assert all(str(parsed[k]) == str(v).removeprefix('torch.') for k, v in defaults.items()), (name, parsed, defaults)
+    net = get_model(f"sbn_mlp:{listed['sbn_mlp']}", 'st', in_shape=(64,))   # one SBN reads every kind of value (int, str, dtype)
+    assert net.sizes == [64, 256, 256, 10]
 
 @pytest.mark.parametrize('spec', ['mirror_descent:clip=None', 'mirror_descent:weight_decay=0.0, clip=None', 'mirror_descent:clip=none'])
 def test_optimizer_none_is_written_as_listed(spec):
