@@ -141,6 +141,12 @@ def _check_settings(samples, seed, chunk, Ms):
         raise ValueError(f"Ms must be a non-empty list of integers from 1 to samples ({samples}), got {Ms!r}")
     return int(samples), int(seed), int(chunk), None if Ms is None else [int(M) for M in Ms]
 
+def _check_warmup(warmup) -> int:
+    "`warmup` as an int; a `ValueError` unless it is an integer >= 0 (bool is not)."
+    if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
+        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
+    return int(warmup)
+
 # %% ../nbs/04_gradeval.ipynb #fcd02741
 _METRICS = ('rel_rmse_1', 'rel_bias', 'rel_std', 'cos_1', 'z_max', 'p_unbiased', 'rel_resolution', 'unresolved')
 _CURVES = ('M', 'rel_rmse', 'cos', 'cos_q15', 'cos_q85')
@@ -243,6 +249,19 @@ def _check_exact(net:SBNModel, X, Y, exact:dict):
                          + f"so no direction or relative error is defined: does the loss depend on {'that group' if one else 'those groups'} here "
                          + "(zero weights above it, say)?")
 
+# %% ../nbs/04_gradeval.ipynb #7f72044c
+def _learns(est:Estimator) -> bool:
+    "Whether `est` updates a state at every `surrogate` call: it has a `tune` switch that is on, and differentiates or tunes inside (`needs_grad`)."
+    return getattr(est, 'tune', False) is True and bool(est.needs_grad)
+
+def _warm_up(net:SBNModel, X, Y, est:Estimator, warmup:int) -> Estimator:
+    "`est` as it draws after `warmup` `surrogate` calls on `(X, Y)` with its tuning on, then frozen (`tune = False`): a copy, `est` stays as it was; `est` itself if it learns nothing or `warmup` is 0."
+    if not warmup or not _learns(est): return est
+    est = copy.deepcopy(est)
+    draw_estimates(net, X, Y, est, warmup, chunk=1)   # one surrogate call per estimate: `warmup` tuning steps on the whole data
+    est.tune = False
+    return est
+
 # %% ../nbs/04_gradeval.ipynb #c4b4f2db
 def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small enough to enumerate)
                     estimators, # a spec string such as 'reinforce,concrete:tau=1', or a list of spec strings, estimators or (label, estimator) pairs
@@ -252,11 +271,13 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                     Ms=None, # numbers of averaged samples for the curves (default `M_GRID`)
                     progress:bool=True, # a bar per estimator on a terminal, and one line per estimator on stderr
                     resume:dict=None, # an earlier (partial) report of the same network and settings: its estimators are reused
-                    on_estimator=None # called with the report after each estimator, e.g. to save progress
+                    on_estimator=None, # called with the report after each estimator, e.g. to save progress
+                    warmup:int=0 # tuning calls on (X, Y) before the draws of an estimator that learns while it draws, then frozen (see above)
                    ) -> dict:
     "Exact loss and gradient, and per estimator per parameter group the accuracy metrics and curves."
     check_sbn_model(net, 'exact')   # the reference is exact enumeration: the SBNModel protocol, nothing else of the model
     samples, seed, chunk, Ms = _check_settings(samples, seed, chunk, Ms)
+    warmup = _check_warmup(warmup)
     if not (isinstance(estimators, str) or isinstance(estimators, (list, tuple)) and estimators):
         raise ValueError(f"estimators must be a spec string such as 'st,reinforce' or a non-empty list of spec strings, "
                          f"estimators or (label, estimator) pairs; got {estimators!r}")
@@ -273,14 +294,15 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
     _check_run(net, [e for _, e in estimators], samples)
     exact = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}
     _check_exact(net, X, Y, exact)
-    report = dict(sizes=net.sizes, noise=net.noise.name, samples=samples, seed=seed, chunk=chunk,
+    report = dict(sizes=net.sizes, noise=net.noise.name, samples=samples, seed=seed, chunk=chunk, warmup=warmup,
                   exact_loss=exact_loss(net, X, Y).item(),
                   exact_grad={k: v.tolist() for k, v in exact.items()}, estimators={})
     if resume is not None:
-        for k in ('sizes', 'noise', 'samples', 'seed', 'chunk', 'exact_loss', 'exact_grad'):
-            if json.loads(json.dumps(resume.get(k))) != json.loads(json.dumps(report[k])):   # as a JSON file holds them
+        for k in ('sizes', 'noise', 'samples', 'seed', 'chunk', 'warmup', 'exact_loss', 'exact_grad'):
+            old = resume.get(k, 0 if k == 'warmup' else None)   # a report from before `warmup` drew without one
+            if json.loads(json.dumps(old)) != json.loads(json.dumps(report[k])):   # as a JSON file holds them
                 shown = lambda v: 'a different exact gradient' if k == 'exact_grad' else repr(v)
-                raise ValueError(f"cannot resume: the saved report has {k} {shown(resume.get(k))}, this run {shown(report[k])}")
+                raise ValueError(f"cannot resume: the saved report has {k} {shown(old)}, this run {shown(report[k])}")
     curve_Ms = [M for M in (Ms or M_GRID) if M <= samples]   # the curves' M, as accuracy_curves draws them
     for n, (key, (_, est)) in enumerate(zip(_unique_labels([l for l, _ in estimators]), estimators)):
         saved = (resume or {}).get('estimators', {}).get(key)
@@ -289,7 +311,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
             continue
         t0 = time.perf_counter()
         with seeded(seed, X.device), cli.progress(total=samples, desc=key, disable=not progress, leave=False) as bar:   # forked: not the caller's stream
-            draws = draw_estimates(net, X, Y, est, samples, chunk, progress=bar.update)
+            draws = draw_estimates(net, X, Y, _warm_up(net, X, Y, est, warmup), samples, chunk, progress=bar.update)   # est: its spec as given
         seconds = time.perf_counter() - t0
         bad = [k for k in exact if not draws[k].isfinite().all()]
         if bad: raise ValueError(f"estimator {key!r} gave NaN or infinite estimates for {', '.join(bad)}: "
@@ -309,6 +331,7 @@ def report_table(report:dict) -> str:
     cols = ('rel_rmse_1', 'rel_bias', 'rel_std', 'cos_1', 'p_unbiased')
     width = max([9] + [len(k) for k in report['estimators']])
     chunk = f", chunk {report['chunk']}" if 'chunk' in report else ''   # the draws depend on the seed and the chunk
+    chunk += f", warmup {report['warmup']}" if 'warmup' in report else ''   # and, for an estimator that learns while it draws, on the warm-up
     lines = [f"exact loss {report['exact_loss']:.10f}   ({report['samples']} samples per estimator, seed {report['seed']}{chunk})",
              f"{'estimator':<{width}}  {'group':<8}" + ''.join(f'{c:>12}' for c in cols)]
     for key, r in report['estimators'].items():
@@ -346,7 +369,8 @@ def plot_report(report:dict, fname=None):
     axs[1, -1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.02, 1.0))   # beside the panels, not over them
     net = report.get('network', f"SBN {'-'.join(map(str, report['sizes']))}" if 'sizes' in report else 'SBN')
     what = [f"{v} {k}" if k == 'samples per estimator' else f"{k} {v}"   # what a report holds (a hand-made one may lack some)
-            for k, v in (('samples per estimator', report.get('samples')), ('seed', report.get('seed')), ('chunk', report.get('chunk')))
+            for k, v in (('samples per estimator', report.get('samples')), ('seed', report.get('seed')), ('chunk', report.get('chunk')),
+                         ('warmup', report.get('warmup') or None))   # a warm-up only where there was one
             if v is not None]
     fig.suptitle(net + (': ' + ', '.join(what) if what else ''), fontsize=9)
     fig.tight_layout()
@@ -417,6 +441,13 @@ def _list_estimators() -> str:
     return 'NAME[:parameter=default,...]\n' + '\n'.join(f"{s:<{width}}  {d}" for s, d in rows)
 
 # %% ../nbs/04_gradeval.ipynb #9f861d78
+def _nonnegative_int(text:str) -> int:
+    "argparse `type` of `--warmup`: an integer >= 0."
+    try: n = int(text)
+    except ValueError: raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if n < 0: raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return n
+
 def _parser():
     p = argparse.ArgumentParser(prog='sbn-gradeval', description=
         "Measure gradient estimators of a stochastic binary network against the exact gradient.")
@@ -427,7 +458,11 @@ def _parser():
     p.add_argument('--seed', type=int, default=0, help="random seed, in 0..2**32-1; the numbers depend on it and on --chunk (default: %(default)s)")
     p.add_argument('--epochs', type=int, help="training epochs of the toy network when no file is given, >= 0 (default: 100)")
     p.add_argument('--chunk', type=cli.positive_int, default=500, help="the random draws are batched by it, so the numbers depend "
-                   "on --seed and --chunk; estimates per batched backward pass (default: %(default)s)")
+                   "on --seed and --chunk; an estimator that learns while it draws (reinforce baseline=ema or nvil, rebar, relax, "
+                   "rodeo) also updates its state once per chunk unless --warmup freezes it; estimates per batched backward pass (default: %(default)s)")
+    p.add_argument('--warmup', type=_nonnegative_int, default=0, help="tuning calls on the whole data before the draws of an estimator "
+                   "that learns while it draws, which then draws from that one frozen state (tune=False); 0: it learns while it draws "
+                   "(default: %(default)s)")
     p.add_argument('--json', default='gradeval.json', help="report file, .json, replaced if it exists (default: %(default)s)")
     p.add_argument('--plot', default='gradeval.png', help="figure file, .png, .pdf, .svg, ..., replaced if it exists (default: %(default)s)")
     p.add_argument('--threads', type=cli.positive_int, default=1, help="CPU threads for torch, >= 1 (default: %(default)s; the "
@@ -513,9 +548,10 @@ def _main(a):
                 if not partial.is_file(): raise ValueError(f"--resume: nothing to resume, {partial} does not exist")
                 try: saved = read_report(partial, resume=True)
                 except ValueError as e: raise ValueError(f"--resume: {e}") from None
-                for k, v in (('samples', a.samples), ('seed', a.seed), ('chunk', a.chunk)):   # the draws depend on them: gradient_report checks again
-                    if k in saved and saved[k] != v:
-                        raise ValueError(f"--resume: cannot resume: the saved report has {k} {saved[k]!r}, this run {v!r}; give --{k} {saved[k]!r} "
+                for k, v in (('samples', a.samples), ('seed', a.seed), ('chunk', a.chunk), ('warmup', a.warmup)):   # the draws depend on them: gradient_report checks again
+                    old = saved.get(k, 0 if k == 'warmup' else v)   # a partial from before --warmup drew without one
+                    if old != v:
+                        raise ValueError(f"--resume: cannot resume: the saved report has {k} {old!r}, this run {v!r}; give --{k} {old!r} "
                                          f"to continue {partial}, or leave out --resume to start afresh")
                 if not _same_network(saved, source, path):
                     toy = re.fullmatch(r'toy \(cos data, (\d+) epochs, seed \d+\)', str(saved.get('network')))   # the seed is checked above
@@ -539,7 +575,7 @@ def _main(a):
             def save(r):   # after every estimator: an interrupted run loses nothing it finished
                 cli.save_json(partial, {**head, **r}); a.wrote_partial = True
             report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.quiet,
-                                     resume=saved, on_estimator=save)
+                                     resume=saved, on_estimator=save, warmup=a.warmup)
             report = {**head, **report, 'environment': cli.environment()}   # not in the partial report: --resume never compares it
             print(report_table(report))
             cli.save_json(json_path, report)

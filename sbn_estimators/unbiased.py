@@ -86,7 +86,8 @@ class Reinforce(Estimator):
                  n=None, # paths per example; default 1, or 4 for baseline='loo'
                  decay=0.9, # moving-average factor of baseline='ema'
                  hidden=16, # tanh units of the baseline network of baseline='nvil'
-                 lr=0.01 # Adam step size of the baseline network of baseline='nvil'
+                 lr=0.01, # Adam step size of the baseline network of baseline='nvil'
+                 tune=True # update the 'ema' or 'nvil' baseline after each call; False uses it as it stands (frozen)
                 ):
         if baseline not in REINFORCE_BASELINES:
             raise ValueError(f"unknown baseline {baseline!r}; valid baselines: {', '.join(REINFORCE_BASELINES)}")
@@ -99,21 +100,25 @@ class Reinforce(Estimator):
         lr = check_number('lr', lr, positive=True)
         if baseline != 'ema': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='ema'", decay=decay)
         if baseline != 'nvil': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='nvil'", hidden=hidden, lr=lr)
+        check_flag('tune', tune)
+        if baseline not in ('ema', 'nvil'): _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='ema' or 'nvil'", tune=tune)
         self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n if n is None else int(n), float(decay), int(hidden), lr
+        self.tune = tune
         self.n_paths, self.ema, self.baseline_net, self._loaded = int(n_paths), None, None, {}
 
     @property
-    def needs_grad(self): return self.baseline in ('ema', 'nvil') # they learn: with gradients disabled, `surrogate` gives `loss_value`
+    def needs_grad(self): return self.tune and self.baseline in ('ema', 'nvil') # they learn: with gradients disabled, `surrogate` gives `loss_value`
 
     def _baseline(self, f, x):
-        "The baseline for per-example losses `f` [n, ..., B] of inputs `x`, then the baseline's update."
+        "The baseline for per-example losses `f` [n, ..., B] of inputs `x`, then (with `tune`) the baseline's update."
         fd, x = f.detach(), x.detach().flatten(1)                          # flat inputs, outside x's graph: an encoder upstream
         if self.baseline == 'none': return 0.
         if self.baseline == 'loo': return (fd.sum(0) - fd) / (len(fd) - 1)
         if self.baseline == 'ema':
             B = 0. if self.ema is None else self.ema
-            m = fd.mean()
-            self.ema = m if self.ema is None else self.decay * self.ema + (1 - self.decay) * m
+            if self.tune:
+                m = fd.mean()
+                self.ema = m if self.ema is None else self.decay * self.ema + (1 - self.decay) * m
             return B
         if self.baseline_net is None:
             with torch.random.fork_rng(devices=[], enabled=bool(self._loaded)):   # a resumed run overwrites it: draw off the stream
@@ -131,6 +136,8 @@ class Reinforce(Estimator):
                              f"{first.weight.dtype}, got {x.shape[-1]} in {x.dtype}: an estimator is bound to the network "
                              f"(input size, dtype) of its first call; make a new one for another network "
                              f"(new.load_state_dict(old.state_dict()) carries the baseline over to another dtype)")
+        if not self.tune:                                                   # frozen: used, not trained
+            with torch.no_grad(): return self.baseline_net(x.to(first.weight.dtype)).squeeze(-1).to(fd.dtype)
         with torch.enable_grad():
             B = self.baseline_net(x.to(first.weight.dtype)).squeeze(-1)
             self._opt.zero_grad()
