@@ -231,9 +231,10 @@ def load_results(folder, # folder holding `sbn-gradeval` JSON reports
                  pattern:str='gradeval_chk100*.json' # which reports to merge
                 ) -> dict:
     """`{estimator: report row}` merged from every report in `folder` matching `pattern` (later files win), each row with its report's
-    `samples`, `seed`, `chunk` and `file`. A `ValueError` where no file matches, or where two reports measured different things: another
+    `samples`, `seed`, `chunk`, `warmup` (0 for a report before `warmup` existed) and `file`. A `ValueError` where no file matches, or where two reports measured different things: another
     network (its file name, sizes, noise, exact loss or exact gradient) or another number of samples per estimator, whichever both record.
-    The seed and the chunk only choose the random draws (see `gradient_report`): reports that differ in them are merged."""
+    The seed and the chunk only choose the random draws of an estimator that learns nothing (see `gradient_report`): reports that differ
+    in them are merged; a learning estimator's row carries the `chunk` and `warmup` that fixed the states it was measured at."""
     if not Path(folder).is_dir(): raise ValueError(f"{folder} is not a folder of reports")
     files = sorted(Path(folder).glob(pattern))
     if not files:
@@ -250,7 +251,7 @@ def load_results(folder, # folder holding `sbn-gradeval` JSON reports
                 raise ValueError(f"cannot merge reports {g.name} and {f.name} of folder {folder}: they differ in {k}{what}, so their numbers "
                                  f"are not comparable; choose the reports with pattern")
         for name, r in rep['estimators'].items():
-            rows[name] = {**r, 'samples': rep['samples'], 'seed': rep.get('seed'), 'chunk': rep.get('chunk'), 'file': f.name}
+            rows[name] = {**r, 'samples': rep['samples'], 'seed': rep.get('seed'), 'chunk': rep.get('chunk'), 'warmup': rep.get('warmup', 0), 'file': f.name}
     return rows
 
 # %% ../nbs/90_catalogue.ipynb #7984a6a1

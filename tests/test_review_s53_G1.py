@@ -122,3 +122,15 @@ def test_stored_reports_still_load_and_show():
     for f in sorted((ROOT / 'nbs' / 'data').glob('gradeval*.json')):
         rep = read_report(f)
         assert 'warmup' not in report_table(rep).splitlines()[0]
+
+
+def test_load_results_rows_carry_the_warmup(tmp_path):
+    "A learning estimator's numbers depend on the warm-up: the merged rows say which (0 for a report from before `warmup`)."
+    import json as _json
+    from sbn_estimators.catalogue import load_results
+    base = {'network': 'toy', 'sizes': [2, 3, 1], 'noise': 'logistic', 'samples': 100, 'seed': 0, 'chunk': 50,
+            'exact_loss': 0.5, 'exact_grad': {'layer-0': [[0.25, -0.5]]}}
+    (tmp_path/'gradeval_chk100_a.json').write_text(_json.dumps({**base, 'estimators': {'st': {'groups': []}}}))
+    (tmp_path/'gradeval_chk100_b.json').write_text(_json.dumps({**base, 'warmup': 20, 'estimators': {'rebar': {'groups': []}}}))
+    r = load_results(tmp_path)
+    assert (r['st']['warmup'], r['rebar']['warmup']) == (0, 20)
