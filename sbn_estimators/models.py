@@ -292,6 +292,10 @@ register_model('fmnist_bnn_conv', 'layered', (None, 28, 28), 'fashion_mnist',
                'binary-weight binary-activation conv net for 28x28 images (BNN estimators)', params=BNNConvNet)(_layered(BNNConvNet))
 
 # %% ../nbs/12_models.ipynb #3b96caf6
+def _check_module(fn:str, model):
+    "`ValueError` naming `fn`'s argument `model` unless it is an `nn.Module` (the inits walk its modules)."
+    if not isinstance(model, nn.Module): raise ValueError(f"{fn}: model must be an nn.Module (the network whose layers it initialises), got {model!r:.80}")
+
 HE_MODES = ('fan_in', 'fan_out') # n of He et al.'s N(0, 2/n): k*k*in_channels (forward) or k*k*out_channels (backward)
 
 def he_normal_(model:nn.Module, # changed in place and returned
@@ -300,7 +304,8 @@ def he_normal_(model:nn.Module, # changed in place and returned
               ) -> nn.Module:
     "He et al.'s init, as ReSTE's CIFAR models: every conv weight (binary latents included) N(0, 2/n), conv biases 0."
     if mode not in HE_MODES: raise ValueError(f"mode must be one of {', '.join(map(repr, HE_MODES))}, got {mode!r}")
-    if linear_std is not None and not (isinstance(linear_std, numbers.Real) and math.isfinite(linear_std) and linear_std > 0):
+    _check_module('he_normal_', model)
+    if linear_std is not None and (isinstance(linear_std, bool) or not (isinstance(linear_std, numbers.Real) and math.isfinite(linear_std) and linear_std > 0)):
         raise ValueError(f"linear_std must be None or a finite number above 0, got {linear_std!r}")
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
@@ -377,6 +382,7 @@ class ResNetCifar(nn.Module):
                  he_init:bool=True): # True: ReSTE's ResNet-20 init, `he_normal_` (fan-in) on every conv and the linear; False: PyTorch's default (its ResNet-18)
         super().__init__()
         if shortcut not in SHORTCUTS: raise ValueError(f"shortcut must be one of {', '.join(map(repr, SHORTCUTS))} ('A': subsample and zero-pad the channels, 'B': FP 1x1 conv + BN), got {shortcut!r}")
+        check_flag('he_init', he_init, hint="True: He et al.'s init (he_normal_), False: PyTorch's default")
         blocks, widths = check_counts('blocks', blocks, hint='one per stage'), check_counts('widths', widths, hint='one per stage')
         if len(blocks) != len(widths):
             raise ValueError(f"blocks and widths give one entry per stage: got {len(blocks)} stages of blocks={tuple(blocks)!r} "
@@ -446,6 +452,7 @@ for _name, _fn, _shape, _what in (('resnet20', resnet20, (None, None, None), "Re
 def binaryduo_init_(model:nn.Module # changed in place and returned
                    ) -> nn.Module:
     "BinaryDuo's init: every conv weight N(0, 4/n), n = k_h*k_w*in + ceil(k_h/s_h)*ceil(k_w/s_w)*out; linears as a 1x1 conv (n = in + out); biases 0."
+    _check_module('binaryduo_init_', model)
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             (kh, kw), (sh, sw) = m.kernel_size, m.stride
@@ -480,6 +487,12 @@ class VGG7(nn.Module):
         mods += [nn.Conv2d(c[4], 512, 1, bias=False), nn.BatchNorm2d(512), nn.ReLU()]
         self.features, self.fc = nn.Sequential(*mods), nn.Linear(512, n_out, bias=False)   # the reference's 1x1 conv classifier, no bias
         binaryduo_init_(self)
+        self._register_load_state_dict_pre_hook(self._old_fc_bias)   # a bound method: a deep copy (a stage's transform) rebinds it
+    def _old_fc_bias(self, state_dict, prefix, *args):
+        "Before a load: a state dict holding `fc.bias` (version 0.2.0's VGG-7 had one) gets `fc` rebuilt with a bias, so the old run's function is kept."
+        if prefix + 'fc.bias' in state_dict and self.fc.bias is None:
+            w = self.fc.weight
+            self.fc = nn.Linear(w.shape[1], w.shape[0], device=w.device, dtype=w.dtype)
     def forward(self, x): return self.fc(self.features(x).flatten(1))
 
 # %% ../nbs/12_models.ipynb #72ac8a16

@@ -499,6 +499,22 @@ def save_checkpoint(path, # the file to write (replaced atomically)
     "Write `state` (tensors and plain values) atomically to `path` (a failed write: an `OSError` naming it)."
     cli.torch_save(path, {'format': CHECKPOINT_FORMAT, **state})
 
+# %% ../nbs/14_train.ipynb #9e76ab9d
+def _state_mismatch(model:nn.Module, # the network a state dict failed to load into
+                    sd:dict, # the state dict (a checkpoint's `model`)
+                    err:Exception=None # the error `load_state_dict` raised: its lines where the keys and shapes agree
+                   ) -> str:
+    "What `sd` and `model`'s own state dict disagree on: the keys `model` has and `sd` lacks, those `sd` has and `model` lacks, and the tensors of other shapes (five of each named)."
+    own, sd = model.state_dict(), sd if isinstance(sd, dict) else {}
+    show = lambda ks: ', '.join(ks[:5]) + (f' and {len(ks) - 5} more' if len(ks) > 5 else '')
+    shapes = [f'{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
+              if k in sd and torch.is_tensor(sd[k]) and torch.is_tensor(v) and sd[k].shape != v.shape]
+    parts = [f'{what}: {show(ks)}' for what, ks in (('missing keys', [k for k in own if k not in sd]), ('unexpected keys', [k for k in sd if k not in own]),
+                                                   ('other shapes (checkpoint vs model)', shapes)) if ks]
+    if parts: return '; '.join(parts)
+    lines = [l.strip() for l in str(err or '').splitlines()[1:] if l.strip()]
+    return ' '.join(lines)[:300] or str(err or 'the weights do not fit')
+
 # %% ../nbs/14_train.ipynb #5eb71276
 def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt, best.pt or stage-NAME.pt
                     model:nn.Module=None # if given, its weights are loaded (and checked to fit); not an estimator's schedule state (EDE's t and k, ReSTE's o, progressive_sign's s and k): `load_run` replays it
@@ -527,7 +543,7 @@ def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt
         except RuntimeError as e:
             cfg = ck.get('config', {})
             raise ValueError(f"{path} holds weights of a different model (model {cfg.get('model')!r}, data "
-                             f"{cfg.get('data')!r}) than the one being loaded: {str(e).splitlines()[0]}; load_run(folder, checkpoint) builds the network a run's checkpoint fits") from None
+                             f"{cfg.get('data')!r}) than the one being loaded: {_state_mismatch(model, ck['model'], e)}; load_run(folder, checkpoint) builds the network a run's checkpoint fits") from None
     return ck
 
 # %% ../nbs/14_train.ipynb #bea9839d
@@ -1141,7 +1157,7 @@ def _restore(cfg:TrainConfig, model:nn.Module, est, ck:dict, name:str, device='c
     done = _epochs_trained(cfg, ck)
     if done: _schedule(cfg, model, est, done - 1, sum(s['epochs'] for s in plan))   # first: what the checkpoint saved then overrides what the replay set
     try: model.load_state_dict(ck['model'])
-    except RuntimeError as e: raise ValueError(f"{name} holds weights of a different model: {str(e).splitlines()[0]}") from None
+    except RuntimeError as e: raise ValueError(f"{name} holds weights of a different model: {_state_mismatch(model, ck['model'], e)}") from None
     est.load_state_dict(ck.get('estimator', {}))   # what a learning estimator (RODEO's control networks, a stateful schedule) has learned
     return model
 
