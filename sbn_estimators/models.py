@@ -331,6 +331,7 @@ class BinConv(nn.Module):
                  binary_weights:bool=True): # True: binary weights mean|W| sign(W) with ReSTE's backward; False: full-precision conv weights
         super().__init__()
         _check_act(act)
+        check_flag('binary_weights', binary_weights, hint='True: binary weights with the ReSTE backward, False: full-precision conv weights')
         self.act = act()
         if binary_weights: self.conv = BinaryWeightConv2d(in_ch, out_ch, kernel, stride, padding, bias=False,
                                                           scale='tensor', binarize=ReSTE(deterministic=True))

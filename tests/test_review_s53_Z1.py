@@ -1,5 +1,6 @@
 "Review s53 (Z1): 0.2.0 VGG-7 checkpoints (fc.bias) load; mismatched checkpoints name their keys; argument checks of the init functions and ResNetCifar."
 import pytest, torch, torch.nn as nn, torch.nn.functional as F
+from sbn_estimators import models
 from sbn_estimators.models import VGG7, ResNetCifar, he_normal_, binaryduo_init_, get_model
 from sbn_estimators.layers import BinaryActivation
 from sbn_estimators.estimators import estimator
@@ -57,3 +58,9 @@ def test_he_normal_refuses_a_bool_linear_std():
 def test_resnet_refuses_a_non_bool_he_init(bad):
     with pytest.raises(ValueError, match=r"he_init must be True or False.*got " + repr(bad)): ResNetCifar(act, (1,), (4,), he_init=bad)
     ResNetCifar(act, (1,), (4,), he_init=False)
+
+
+@pytest.mark.parametrize('build', [lambda: models.resnet20(lambda: BinaryActivation('st'), binary_weights='no'), lambda: models.vgg_small(lambda: BinaryActivation('st'), binary_weights=None)])
+def test_binary_weights_must_be_a_bool(build):
+    "A string or None was read by its truth value: 'no' built binary weights."
+    with pytest.raises(ValueError, match='binary_weights'): build()
