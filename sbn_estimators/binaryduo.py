@@ -254,8 +254,8 @@ class PairedDropout(nn.Dropout):
         if not self.training or self.p == 0: return x
         if x.dim() < -self.dim or x.shape[self.dim] % 2:
             raise ValueError(f"PairedDropout(dim={self.dim}) reads two copies stacked on dimension {self.dim}: it needs an even size there, got shape {tuple(x.shape)}")
-        half = list(x.shape); half[self.dim] //= 2
-        mask = F.dropout(torch.ones(half, dtype=x.dtype, device=x.device), self.p, training=True)   # nn.Dropout's draw on one copy's shape
+        one = torch.ones_like(x.narrow(self.dim, 0, x.shape[self.dim] // 2))   # one copy's shape, dtype, device and memory layout
+        mask = F.dropout(one, self.p, training=True)   # nn.Dropout's draw, which fills its mask in the input's memory order
         return x * torch.cat([mask, mask], self.dim)
     def extra_repr(self): return f"p={self.p}, dim={self.dim}"
 

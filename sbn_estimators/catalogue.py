@@ -374,7 +374,8 @@ def estimator_card(name:str, # registry name
     r = (results or {}).get(name)
     if r:
         gs = r['groups']
-        out += [f"Gradient accuracy on the toy network ({r['samples']} estimates, {_fmt(r['seconds'])} s, from `{r['file']}`):", '',
+        warm = f", after {r['warmup']} warm-up calls ({_fmt(r['warmup_seconds'])} s)" if r.get('warmup', 0) > 0 and 'warmup_seconds' in r else ''   # the states it was measured at
+        out += [f"Gradient accuracy on the toy network ({r['samples']} estimates, {_fmt(r['seconds'])} s{warm}, from `{r['file']}`):", '',
                 '| | ' + ' | '.join(g['group'] for g in gs) + ' |', '|---|' + '---|' * len(gs),
                 *(f"| $\\text{{{m.replace('_', chr(92) + '_')}}}$ | " + ' | '.join(_fmt(g[m]) for g in gs) + ' |'
                   for m in ('rel_rmse_1', 'rel_bias', 'cos_1')), '']

@@ -309,16 +309,18 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         if saved is not None and saved['spec'] == est.spec and all(c.get('M') == curve_Ms for c in saved['curves'].values()):
             report['estimators'][key] = saved
             continue
-        t0 = time.perf_counter()
         with seeded(seed, X.device), cli.progress(total=samples, desc=key, disable=not progress, leave=False) as bar:   # forked: not the caller's stream
-            draws = draw_estimates(net, X, Y, _warm_up(net, X, Y, est, warmup), samples, chunk, progress=bar.update)   # est: its spec as given
-        seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            warm = _warm_up(net, X, Y, est, warmup)   # est: its spec as given
+            t1 = time.perf_counter()   # `seconds` time the draws only; the warm-up's own time is `warmup_seconds`
+            draws = draw_estimates(net, X, Y, warm, samples, chunk, progress=bar.update)
+        seconds = time.perf_counter() - t1
         bad = [k for k in exact if not draws[k].isfinite().all()]
         if bad: raise ValueError(f"estimator {key!r} gave NaN or infinite estimates for {', '.join(bad)}: "
                                  f"it is broken on this network, or overflows in {draws[bad[0]].dtype}")
         report['estimators'][key] = dict(
             spec=est.spec, params=json.loads(json.dumps(est.hparams(), default=repr)),   # the spec leaves defaults out
-            stochastic=bool(est.stochastic), seconds=seconds,
+            stochastic=bool(est.stochastic), seconds=seconds, **({} if warm is est else {'warmup_seconds': t1 - t0}),   # only where it warmed up
             groups=[dict(group=k, **gradient_metrics(draws[k], exact[k], bool(est.stochastic))) for k in exact],
             curves={k: accuracy_curves(draws[k], exact[k], Ms) for k in exact})
         if on_estimator is not None: on_estimator(report)   # saved before its line says it is done

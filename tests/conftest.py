@@ -29,6 +29,21 @@ def registries():
     for b, s in zip(books, saved): b.clear(); b.update(s)
 
 
+@pytest.fixture
+def call(tmp_path, monkeypatch, capsys):
+    """`gradeval_cli` in this process (no interpreter start-up), in `tmp_path`: `call(args)` -> CompletedProcess(args, status, stdout, stderr).
+    For the sbn-gradeval tests; a test file that defines a `call` fixture of its own (another command's) overrides this one."""
+    import subprocess
+    from sbn_estimators.gradeval import gradeval_cli
+    monkeypatch.chdir(tmp_path)
+    def _call(args):
+        try: gradeval_cli([*args, '--no-progress']); code = 0
+        except SystemExit as e: code = e.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+    return _call
+
+
 def plain(obj) -> bool:
     "Whether `obj` holds Python numbers only (for tests/test_numpy_*.py): json.dumps refuses numpy numbers but np.float64, a float subclass, which its repr shows."
     json.dumps(obj)

@@ -17,18 +17,6 @@ def run(args, cwd, progress=False):
 
 
 @pytest.fixture
-def call(tmp_path, monkeypatch, capsys):
-    "`gradeval_cli` in this process (no interpreter start-up), in `tmp_path`: `call(args)` -> (status, stdout, stderr)."
-    monkeypatch.chdir(tmp_path)
-    def _call(args):
-        try: gradeval_cli([*args, '--no-progress']); code = 0
-        except SystemExit as e: code = e.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-    return _call
-
-
-@pytest.fixture
 def trained(monkeypatch):
     "The epochs of each toy network `gradeval_cli` trains in the test (0: the untrained one of the checks); its status line is no witness: stderr only, and --no-progress drops it."
     import sbn_estimators.gradeval as ge

@@ -1,8 +1,8 @@
 "Review s53, G1: estimators that learn while they draw (ema, nvil, rebar, relax, rodeo) get a common `tune` switch, and `gradient_report(..., warmup=N)` / `sbn-gradeval --warmup N` draws them from one frozen state, so the report no longer depends on the chunk."
-import copy, json, subprocess
+import copy, json
 import pytest
 import torch
-from sbn_estimators.gradeval import gradient_report, gradeval_cli, report_table, train_toy_sbn, read_report
+from sbn_estimators.gradeval import gradient_report, report_table, train_toy_sbn, read_report
 from sbn_estimators.estimators import draw_estimates, estimator
 from sbn_estimators.sbn import SBNMLP, cos_data, init_sbn_
 from conftest import ROOT
@@ -48,12 +48,33 @@ def test_warmup_leaves_the_callers_estimator_alone_and_is_validated(toy):
     assert again['estimators'] == old['estimators'] and again['warmup'] == 0
 
 
+def _state(est):
+    "Copies of an estimator's learned state: its tensors and the state of its networks and optimiser's modules."
+    out = {}
+    for k, v in vars(est).items():
+        if isinstance(v, torch.Tensor): out[k] = v.detach().clone()
+        elif isinstance(v, torch.nn.Module): out.update({f'{k}.{n}': t.detach().clone() for n, t in v.state_dict().items()})
+    return out
+
+
+def _same(a, b): return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 @pytest.mark.parametrize('spec', ['rebar', 'relax', 'rodeo', 'reinforce:baseline=nvil'])
-def test_warmup_freezes_every_estimator_that_learns(toy, spec):
+def test_warmup_freezes_every_estimator_that_learns(toy, spec, monkeypatch):
+    "The estimator the report draws from is the warmed-up one (its state moved from the fresh one's), and the draws leave its state as the warm-up left it."
+    import sbn_estimators.gradeval as G
     net, X, Y = toy
+    fresh, seen, real = _state(estimator(spec)), [], G._warm_up
+    def spy(*args):
+        est = real(*args); seen.append((est, _state(est))); return est
+    monkeypatch.setattr(G, '_warm_up', spy)
     for c in (10, 100):
         r = gradient_report(net, X[:40], Y[:40], spec, samples=100, chunk=c, warmup=5, Ms=[1], progress=False)
         assert all(g['rel_std'] > 0 for g in r['estimators'][spec]['groups'])
+        (est, warmed), = seen; seen.clear()
+        assert est.tune is False and not _same(warmed, fresh)            # the warm-up trained it, then froze it
+        assert _same(_state(est), warmed)                                 # 100 draws in 10 or 1 surrogate calls: no update
 
 
 def test_tune_false_leaves_the_ema_and_nvil_baselines_unchanged():
@@ -83,17 +104,6 @@ def test_tune_is_validated_and_refused_where_nothing_learns():
         with pytest.raises(ValueError, match=f"reinforce: tune applies to baseline='ema' or 'nvil' only, got tune=False with baseline='{b}'"):
             estimator(f'reinforce:baseline={b},tune=False')
     assert estimator('reinforce:baseline=loo,tune=True').spec == 'reinforce:baseline=loo'
-
-
-@pytest.fixture
-def call(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    def _call(args):
-        try: gradeval_cli([*args, '--no-progress']); code = 0
-        except SystemExit as e: code = e.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, out, err)
-    return _call
 
 
 def test_cli_warmup(tmp_path, call):
