@@ -65,6 +65,7 @@ REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of p
     'kingma2015adam': ('D. P. Kingma, J. Ba', 'Adam: A Method for Stochastic Optimization', 'ICLR 2015', 'https://arxiv.org/abs/1412.6980', 'General optimizers'),
     'nesterov2017gradientfree': ('Y. Nesterov, V. Spokoiny', 'Random Gradient-Free Minimization of Convex Functions', 'Foundations of Computational Mathematics 17(2), 2017', 'https://doi.org/10.1007/s10208-015-9296-2', 'General optimizers'),
     'he2016resnet': ('K. He, X. Zhang, S. Ren, J. Sun', 'Deep Residual Learning for Image Recognition', 'CVPR 2016', 'https://arxiv.org/abs/1512.03385', 'Architectures'),
+    'he2015delving': ('K. He, X. Zhang, S. Ren, J. Sun', 'Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet Classification', 'ICCV 2015', 'https://arxiv.org/abs/1502.01852', 'Architectures'),
     'alpaydin1998optdigits': ('E. Alpaydin, C. Kaynak', 'Optical Recognition of Handwritten Digits', 'Data set, UCI Machine Learning Repository, 1998', 'https://doi.org/10.24432/C50P49', 'Data sets'),
     'xiao2017fashion': ('H. Xiao, K. Rasul, R. Vollgraf', 'Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning Algorithms', 'arXiv 2017', 'https://arxiv.org/abs/1708.07747', 'Data sets'),
     'lecun1998mnist': ('Y. LeCun, L. Bottou, Y. Bengio, P. Haffner', 'Gradient-Based Learning Applied to Document Recognition', 'Proceedings of the IEEE 86(11), 1998', 'https://doi.org/10.1109/5.726791', 'Data sets'),
@@ -406,8 +407,8 @@ def references_markdown() -> str:
 
 # %% ../nbs/90_catalogue.ipynb #418b0a92
 DATA_REFS = {'digits': ('alpaydin1998optdigits',), 'cos': ('shekhovtsov2020psa',), 'fashion_mnist': ('xiao2017fashion',), 'mnist': ('lecun1998mnist',), 'cifar10': ('krizhevsky2009cifar',)}
-MODEL_REFS = {'psa_allconv': ('shekhovtsov2020psa',), 'resnet20': ('wu2023reste', 'he2016resnet'), 'resnet18': ('wu2023reste', 'he2016resnet'),
-              'vgg_small': ('wu2023reste',), 'binaryduo_vgg7': ('kim2020binaryduo',), 'duo_mlp': ('kim2020binaryduo',),
+MODEL_REFS = {'psa_allconv': ('shekhovtsov2020psa',), 'resnet20': ('wu2023reste', 'he2016resnet', 'he2015delving'), 'resnet18': ('wu2023reste', 'he2016resnet'),
+              'vgg_small': ('wu2023reste', 'he2015delving'), 'binaryduo_vgg7': ('kim2020binaryduo',), 'duo_mlp': ('kim2020binaryduo',),
               'duo_vgg7': ('kim2020binaryduo',), 'duo_resnet18': ('kim2020binaryduo', 'he2016resnet'), 'fmnist_biper_conv': ('vargas2024biper',),
               'fmnist_bnn_conv': ('courbariaux2015binaryconnect', 'rastegari2016xnor')}   # latent binary weights; XNOR-Net's mean |W| scale
 OPTIMIZER_REFS = {'adam': ('kingma2015adam',), 'bop': ('helwegen2019bop',), 'bayesbinn': ('meng2020bayesbinn',),

@@ -463,7 +463,8 @@ def _parser():
                    "on --seed and --chunk; an estimator that learns while it draws (reinforce baseline=ema or nvil, rebar, relax, "
                    "rodeo) also updates its state once per chunk unless --warmup freezes it; estimates per batched backward pass (default: %(default)s)")
     p.add_argument('--warmup', type=_nonnegative_int, default=0, help="tuning calls on the whole data before the draws of an estimator "
-                   "that learns while it draws, which then draws from that one frozen state (tune=False); 0: it learns while it draws "
+                   "that learns while it draws, which then draws from that one frozen state (tune=False; the report's params keep the spec's "
+                   "values, its warmup says the draws were frozen); 0: it learns while it draws "
                    "(default: %(default)s)")
     p.add_argument('--json', default='gradeval.json', help="report file, .json, replaced if it exists (default: %(default)s)")
     p.add_argument('--plot', default='gradeval.png', help="figure file, .png, .pdf, .svg, ..., replaced if it exists (default: %(default)s)")

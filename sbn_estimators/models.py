@@ -490,10 +490,10 @@ class VGG7(nn.Module):
         binaryduo_init_(self)
         self._register_load_state_dict_pre_hook(self._old_fc_bias)   # a bound method: a deep copy (a stage's transform) rebinds it
     def _old_fc_bias(self, state_dict, prefix, *args):
-        "Before a load: a state dict holding `fc.bias` (version 0.2.0's VGG-7 had one) gets `fc` rebuilt with a bias, so the old run's function is kept."
-        if prefix + 'fc.bias' in state_dict and self.fc.bias is None:
-            w = self.fc.weight
-            self.fc = nn.Linear(w.shape[1], w.shape[0], device=w.device, dtype=w.dtype)
+        "Before a load: `fc` gets a bias exactly when the state dict holds `fc.bias` (version 0.2.0's VGG-7 had one), so an old run's function is kept; build optimizers after loading."
+        w, old = self.fc.weight, prefix + 'fc.bias' in state_dict
+        if old and self.fc.bias is None: self.fc.bias = nn.Parameter(torch.zeros(w.shape[0], device=w.device, dtype=w.dtype))
+        elif not old and self.fc.bias is not None: self.fc.bias = None
     def forward(self, x): return self.fc(self.features(x).flatten(1))
 
 # %% ../nbs/12_models.ipynb #72ac8a16

@@ -64,3 +64,22 @@ def test_resnet_refuses_a_non_bool_he_init(bad):
 def test_binary_weights_must_be_a_bool(build):
     "A string or None was read by its truth value: 'no' built binary weights."
     with pytest.raises(ValueError, match='binary_weights'): build()
+
+
+def test_he_init_is_cited():
+    "The models initialised by `he_normal_` cite He et al. 2015, which the references list."
+    from sbn_estimators.catalogue import REFERENCES, MODEL_REFS
+    assert REFERENCES['he2015delving'][3] == 'https://arxiv.org/abs/1502.01852'
+    for m in ('resnet20', 'vgg_small'): assert 'he2015delving' in MODEL_REFS[m], m
+
+
+def test_vgg7_old_and_new_state_dicts_load_in_either_order():
+    "The classifier keeps its weight tensor (an optimizer built before still trains it) and follows each state dict's bias."
+    m = VGG7(lambda: BinaryActivation('st'), width=0.25)
+    new_sd = {k: v.clone() for k, v in m.state_dict().items()}
+    old_sd = {**new_sd, 'fc.bias': torch.randn(10)}
+    w = m.fc.weight
+    m.load_state_dict(old_sd)
+    assert m.fc.weight is w and torch.equal(m.fc.bias, old_sd['fc.bias'])
+    m.load_state_dict(new_sd)
+    assert m.fc.bias is None and 'fc.bias' not in m.state_dict()

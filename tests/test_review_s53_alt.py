@@ -75,3 +75,14 @@ def test_the_built_page_carries_the_alt_text_and_warns_without_it(tmp_path):
     assert 'fig-alt' not in page
     assert re.search(r'figs\.ipynb: figure 4 has no `#\| fig-alt:` text', r.stderr), r.stderr[-2000:]
     assert len(re.findall('fig-alt', r.stderr)) == 1, r.stderr[-2000:]
+
+
+def test_a_fig_alt_line_inside_the_code_is_code(tmp_path):
+    "Only the leading option block's `#| fig-alt:` is left out of the digest: the same text further down (here in a string) is code."
+    code = lambda s: {'cell_type': 'code', 'execution_count': None, 'id': 'a', 'metadata': {}, 'outputs': [], 'source': s}
+    nb = lambda s: {'cells': [code(s)], 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+    digests = []
+    for i, v in enumerate(['0.5', '0.9']):
+        (tmp_path/f'p{i}.ipynb').write_text(json.dumps(nb(f's = """\n#| fig-alt: threshold {v}\n"""\nprint(s)')))
+        digests.append(run_pages.digest(tmp_path/f'p{i}.ipynb'))
+    assert digests[0] != digests[1]

@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 SKIP = re.compile(r'^#\|\s*(slow|cuda)\b', re.M)
-ALT = re.compile(r'^#\|\s*fig-alt\s*:.*\n?', re.M)   # a figure's description for the docs: it changes nothing that runs
+ALT = re.compile(r'#\|[ \t]*fig-alt[ \t]*:')   # a figure's description for the docs: it changes nothing that runs
 NOISE = re.compile(r'^(USDT:.*SyncActivityProfilerHandler|\[W\d+ .*CPUAllocator\.cpp).*\n?', re.M) # torch's profiler logging to stderr on this machine
 NBS = Path(__file__).resolve().parent.parent / 'nbs'
 RECORD = NBS / '_pages_ran.json'
@@ -34,10 +34,17 @@ def quiet(cell):
     cell.outputs = [o for o in cell.outputs if not (o.output_type == 'stream' and not o.text)]
 
 
+def without_alt(source:str) -> str:
+    "`source` less the `#| fig-alt:` lines of its leading option block (lines further down are code, e.g. inside a string)."
+    lines = source.split('\n')
+    n = next((i for i, l in enumerate(lines) if not l.startswith('#|')), len(lines))
+    return '\n'.join([l for l in lines[:n] if not ALT.match(l)] + lines[n:])
+
+
 def digest(path:Path) -> str:
     "SHA-1 of the code that `run_page` runs in `path` (its code cells, less the skipped ones and `#| fig-alt:` lines), in order."
     nb = nbformat.read(path, as_version=4)
-    code = [ALT.sub('', c.source) for c in nb.cells if c.cell_type == 'code' and not skipped(c)]
+    code = [without_alt(c.source) for c in nb.cells if c.cell_type == 'code' and not skipped(c)]
     return hashlib.sha1('\0'.join(code).encode()).hexdigest()
 
 
