@@ -293,6 +293,8 @@ _PSA = dict(data='cifar10', model='psa_allconv', init='normalize', optimizer='sg
 _RESTE = dict(data='cifar10', normalize=True, estimator='reste:o=3,deterministic=true', optimizer='sgd:nesterov=false', lr=0.1, weight_decay=1e-4,
               schedule='cosine', warmup_epochs=5, epochs=1000, batch_size=256, val=5000)
 _DUO = dict(estimator='clipped_st', stages=[{'name': 'coupled'}, {'name': 'finetuned', 'transform': 'decouple', 'epochs': 100, 'lr': 0.01}])
+_DUO_DATA = ("; ours: raw [0, 1] pixels, black padding, 5000 images held out (the reference: CIFAR-10's mean/std, "
+             "mean-colour padding, all 50 000 trained on)")
 _FMNIST = dict(data='fashion_mnist', optimizer='adam', lr=0.001, schedule='cosine', epochs=30, batch_size=128, val=5000, eval_samples=10)
 RECIPES = {
     'psa_cifar_psa': Recipe("PSA paper: all-conv SBN on CIFAR-10 trained with PSA", {**_PSA, 'estimator': 'psa'}),
@@ -307,7 +309,7 @@ RECIPES = {
     'reste_resnet20': Recipe("ReSTE paper: ResNet-20 1W/1A on CIFAR-10, ReSTE with its schedule of o (ours: 5000 held out for validation)", {**_RESTE, 'model': 'resnet20'}),
     'reste_resnet18': Recipe("ReSTE paper: ResNet-18 1W/1A on CIFAR-10 (ours: 5000 held out for validation)", {**_RESTE, 'model': 'resnet18', 'epochs': 2000, 'batch_size': 96}),
     'reste_vgg_small': Recipe("ReSTE paper: VGG-small 1W/1A on CIFAR-10 (ours: 5000 held out for validation)", {**_RESTE, 'model': 'vgg_small'}),
-    'binaryduo_vgg7_baseline': Recipe("ours, after BinaryDuo: binary VGG-7 baseline on CIFAR-10, the reference's {0, 1} units (the clip's straight-through); cosine in place of the reference code's x0.1 steps at epochs 121 and 161",
+    'binaryduo_vgg7_baseline': Recipe("ours, after BinaryDuo: binary VGG-7 baseline on CIFAR-10, the reference's {0, 1} units (the clip's straight-through); cosine in place of the reference code's x0.1 steps at epochs 121 and 161" + _DUO_DATA,
         dict(data='cifar10', model='binaryduo_vgg7:units=zero_one', estimator='clipped_st:deterministic=true', optimizer='sgd', lr=0.1,
              weight_decay=1e-4, schedule='cosine', epochs=200, batch_size=256, val=5000)),
     'binaryduo_digits': Recipe("ours, after BinaryDuo (digits, Adam): coupled ternary MLP 40 epochs at lr 0.01, decoupled, fine-tuned 20 epochs at lr 0.001",
@@ -315,10 +317,10 @@ RECIPES = {
          'stages': [{'name': 'coupled'}, {'name': 'finetuned', 'transform': 'decouple', 'epochs': 20, 'lr': 0.001}]}),
     'binaryduo_digits_baseline': Recipe("ours, after BinaryDuo (digits, Adam): the binary MLP of equal cost, 60 epochs",
         dict(data='digits', model='duo_mlp:hidden=100,steps=1', estimator='clipped_st', optimizer='adam', lr=0.01, schedule='cosine', epochs=60, batch_size=64)),
-    'binaryduo_vgg7_cifar': Recipe("ours, after BinaryDuo: coupled VGG-7 on CIFAR-10 200 epochs, decoupled, fine-tuned 100 epochs; cosine in place of the reference code's x0.1 steps at epochs 121 and 161 (the paper's epochs and learning rates not retrieved)",
+    'binaryduo_vgg7_cifar': Recipe("ours, after BinaryDuo: coupled VGG-7 on CIFAR-10 200 epochs, decoupled, fine-tuned 100 epochs; cosine in place of the reference code's x0.1 steps at epochs 121 and 161 (the paper's epochs and learning rates not retrieved)" + _DUO_DATA,
         {**_DUO, 'data': 'cifar10', 'model': 'duo_vgg7', 'optimizer': 'sgd', 'lr': 0.1, 'weight_decay': 1e-4, 'schedule': 'cosine',
          'epochs': 200, 'batch_size': 256, 'val': 5000}),
-    'binaryduo_resnet18_cifar': Recipe("ours, after BinaryDuo's ImageNet ResNet-18 (widths 64-90-180-360; CIFAR stem, FP weights, no 512-wide conv): coupled on CIFAR-10 120 epochs, decoupled, fine-tuned 100 epochs",
+    'binaryduo_resnet18_cifar': Recipe("ours, after BinaryDuo's ImageNet ResNet-18 (widths 64-90-180-360; CIFAR stem, FP weights, no 512-wide conv): coupled on CIFAR-10 120 epochs, decoupled, fine-tuned 100 epochs" + _DUO_DATA,
         {**_DUO, 'data': 'cifar10', 'model': 'duo_resnet18', 'optimizer': 'sgd', 'lr': 0.1, 'weight_decay': 1e-4, 'schedule': 'cosine',
          'epochs': 120, 'batch_size': 256, 'val': 5000}),
     'fmnist_mlp_st': Recipe("ours: SBN 784-256-256-10 on Fashion-MNIST, straight-through (ST)", {**_FMNIST, 'model': 'sbn_mlp', 'estimator': 'st'}),

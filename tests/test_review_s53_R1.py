@@ -57,3 +57,12 @@ def test_psa_adf_and_local_reparam_recipes(name, est, tmp_path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)
     train_cli(['--recipe', name, '--smoke', '--batch-size', '2', '--eval-samples', '1', '--threads', '1'])
     assert f'psa_allconv / {est}' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('name', ['binaryduo_vgg7_baseline', 'binaryduo_vgg7_cifar', 'binaryduo_resnet18_cifar'])
+def test_binaryduo_cifar_recipes_state_their_data_departures(name):
+    "The reference normalises with CIFAR-10's statistics, pads with the mean colour and trains on all 50 000: the recipes do not, and say so."
+    from sbn_estimators.train import RECIPES
+    r = RECIPES[name]
+    assert not r.config.get('normalize') and r.config['val'] == 5000
+    assert "CIFAR-10's mean/std" in r.description and '5000 images held out' in r.description
