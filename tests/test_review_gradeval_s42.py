@@ -34,7 +34,7 @@ def binary_net(seed=0):
     return net, torch.randn(32, 64, generator=g), torch.randint(0, 10, (32,), generator=g)
 
 
-from test_gradeval_cli import call, one_line_error   # sbn-gradeval in this process, and its one-line errors
+from test_gradeval_cli import one_line_error   # its one-line errors (sbn-gradeval in this process: the `call` fixture of conftest)
 
 
 # ---- 1. proxies

@@ -85,7 +85,7 @@ def test_infinite_estimates_are_refused(f):
 
 # ---- sbn-gradeval --resume
 
-from test_gradeval_cli import call, trained   # gradeval_cli in this process: call(args) -> (status, stdout, stderr); trained: the toy trainings
+from test_gradeval_cli import trained   # the toy trainings (gradeval_cli in this process: the `call` fixture of conftest, call(args) -> (status, stdout, stderr))
 
 def partial_of(tmp_path, call, args):
     "Run `args`, then keep its report as the partial report an interrupted run leaves."
