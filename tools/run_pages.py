@@ -63,7 +63,7 @@ def _record(path:Path):
 
 
 def run_page(path:Path) -> list:
-    "Execute `path` in place, its folder as working directory; returns the ids of the cells that kept their outputs."
+    "Execute `path` in place, its folder as working directory; returns `(id, error)` of each cell that failed and kept its outputs."
     nb = nbformat.read(path, as_version=4)
     tolerant = any(skipped(c) for c in nb.cells)
     client = NotebookClient(nb, timeout=-1, kernel_name='python3', coalesce_streams=True, resources={'metadata': {'path': str(path.parent)}},
@@ -77,7 +77,7 @@ def run_page(path:Path) -> list:
             except CellExecutionError as e:
                 if not tolerant: raise SystemExit(f"{path.name}: cell {cell.get('id')} failed:\n{str(e)[-3000:]}") from None
                 cell.outputs = stored
-                kept.append(cell.get('id'))
+                kept.append((cell.get('id'), f"{e.ename}: {e.evalue}"[:200]))
     nbformat.write(nb, path)
     _record(path)
     return kept
@@ -94,8 +94,9 @@ def main(argv=None):
     if not paths: print('every page ran its current code')
     for path in paths:
         kept = run_page(path.resolve())
-        print(f"{path.name}: ran" + (f"; kept the stored outputs of cells {', '.join(kept)} (they need the skipped cells)" if kept else ''),
-              flush=True)
+        print(f"{path.name}: ran" + (f"; kept the stored outputs of {len(kept)} failed cell(s); a failure that is not for want of "
+                                     "what a skipped cell computes is a bug:" if kept else ''), flush=True)
+        for cid, err in kept: print(f"  cell {cid}: {err}", flush=True)
 
 
 if __name__ == '__main__': main(sys.argv[1:])
