@@ -254,11 +254,11 @@ def _learns(est:Estimator) -> bool:
     "Whether `est` updates a state at every `surrogate` call: it has a `tune` switch that is on, and differentiates or tunes inside (`needs_grad`)."
     return getattr(est, 'tune', False) is True and bool(est.needs_grad)
 
-def _warm_up(net:SBNModel, X, Y, est:Estimator, warmup:int) -> Estimator:
+def _warm_up(net:SBNModel, X, Y, est:Estimator, warmup:int, progress=None) -> Estimator: # `progress`: called with the count of each finished call (a bar's `update`)
     "`est` as it draws after `warmup` `surrogate` calls on `(X, Y)` with its tuning on, then frozen (`tune = False`): a copy, `est` stays as it was; `est` itself if it learns nothing or `warmup` is 0."
     if not warmup or not _learns(est): return est
     est = copy.deepcopy(est)
-    draw_estimates(net, X, Y, est, warmup, chunk=1)   # one surrogate call per estimate: `warmup` tuning steps on the whole data
+    draw_estimates(net, X, Y, est, warmup, chunk=1, progress=progress)   # one surrogate call per estimate: `warmup` tuning steps on the whole data
     est.tune = False
     return est
 
@@ -309,9 +309,10 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         if saved is not None and saved['spec'] == est.spec and all(c.get('M') == curve_Ms for c in saved['curves'].values()):
             report['estimators'][key] = saved
             continue
-        with seeded(seed, X.device), cli.progress(total=samples, desc=key, disable=not progress, leave=False) as bar:   # forked: not the caller's stream
+        warms = bool(warmup) and _learns(est)
+        with seeded(seed, X.device), cli.progress(total=samples + warms * warmup, desc=key, disable=not progress, leave=False) as bar:   # forked: not the caller's stream; a warm-up's calls count on the bar
             t0 = time.perf_counter()
-            warm = _warm_up(net, X, Y, est, warmup)   # est: its spec as given
+            warm = _warm_up(net, X, Y, est, warmup, progress=bar.update)   # est: its spec as given
             t1 = time.perf_counter()   # `seconds` time the draws only; the warm-up's own time is `warmup_seconds`
             draws = draw_estimates(net, X, Y, warm, samples, chunk, progress=bar.update)
         seconds = time.perf_counter() - t1
@@ -320,11 +321,12 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                                  f"it is broken on this network, or overflows in {draws[bad[0]].dtype}")
         report['estimators'][key] = dict(
             spec=est.spec, params=json.loads(json.dumps(est.hparams(), default=repr)),   # the spec leaves defaults out
-            stochastic=bool(est.stochastic), seconds=seconds, **({} if warm is est else {'warmup_seconds': t1 - t0}),   # only where it warmed up
+            stochastic=bool(est.stochastic), seconds=seconds, **({'warmup_seconds': t1 - t0} if warms else {}),   # only where it warmed up
             groups=[dict(group=k, **gradient_metrics(draws[k], exact[k], bool(est.stochastic))) for k in exact],
             curves={k: accuracy_curves(draws[k], exact[k], Ms) for k in exact})
         if on_estimator is not None: on_estimator(report)   # saved before its line says it is done
-        if progress: cli.epoch_line('estimator', n + 1, len(estimators), name=key, samples=samples, seconds=round(seconds, 2))
+        if progress: cli.epoch_line('estimator', n + 1, len(estimators), name=key, samples=samples, seconds=round(seconds, 2),
+                                    **({'warmup_seconds': round(t1 - t0, 2)} if warms else {}))
     return report
 
 # %% ../nbs/04_gradeval.ipynb #6b43fdd2

@@ -66,8 +66,8 @@ def test_warmup_freezes_every_estimator_that_learns(toy, spec, monkeypatch):
     import sbn_estimators.gradeval as G
     net, X, Y = toy
     fresh, seen, real = _state(estimator(spec)), [], G._warm_up
-    def spy(*args):
-        est = real(*args); seen.append((est, _state(est))); return est
+    def spy(*args, **kw):
+        est = real(*args, **kw); seen.append((est, _state(est))); return est
     monkeypatch.setattr(G, '_warm_up', spy)
     for c in (10, 100):
         r = gradient_report(net, X[:40], Y[:40], spec, samples=100, chunk=c, warmup=5, Ms=[1], progress=False)

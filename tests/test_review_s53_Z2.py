@@ -29,8 +29,8 @@ def toy():
 def test_seconds_exclude_the_warm_up(toy, monkeypatch):
     net, X, Y = toy
     real = G._warm_up
-    def slow(*args):
-        time.sleep(1.0); return real(*args)
+    def slow(*args, **kw):
+        time.sleep(1.0); return real(*args, **kw)
     monkeypatch.setattr(G, '_warm_up', slow)
     r = G.gradient_report(net, X, Y, 'reinforce:baseline=ema,reinforce', samples=10, chunk=5, warmup=3, Ms=[1], progress=False)
     ema, plain = r['estimators']['reinforce:baseline=ema'], r['estimators']['reinforce']
