@@ -7,7 +7,7 @@ __all__ = ['PROGRESSIVE_K_MAX', 'ede_t', 'AnnealedST', 'EDE', 'rbnn_t', 'RBNN', 
            'ProgressiveSign']
 
 # %% ../nbs/19_ede.ipynb #3ee02038
-import math, numbers
+import inspect, math, numbers
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -86,6 +86,10 @@ class AnnealedST(StraightThrough):
         "Schedule hook: t and k for `epoch` of `epochs`, on this estimator and every module of its class in `model`."
         t = ede_t(epoch, epochs, self.t_min, self.t_max)
         for m in [self, *(m for m in model.modules() if isinstance(m, type(self)))]: m.set_t(t)
+    def moot_params(self, scheduled:bool) -> list:
+        "['t_max'] without the schedule where it was given (not its default) and differs from t_min, since t stays at t_min; else []."
+        given = self.t_max != inspect.signature(type(self)).parameters['t_max'].default
+        return ['t_max'] if not scheduled and given and self.t_max != self.t_min else []
     def extra_repr(self): return f'{super().extra_repr()}; t={self.t!r}, k={self.k!r}'   # constructor arguments, then (after ';') the annealed state
     def _wide(self, a):
         "`a` in float32 when 16-bit (t^2, k and k t overflow float16); ValueError when the slope's peak overflows `a`'s dtype."
@@ -136,6 +140,9 @@ class RBNN(AnnealedST):
             raise ValueError(f"t_floor must be a number in [0, {_T_LIMITS[1]:g}], got {t_floor!r}")
         self.t_floor = float(t_floor)
         super().__init__(noise, deterministic, t_min, t_max)
+        if self.t_floor >= self.t_max and not self.t_min == self.t_max == self.t_floor:
+            raise ValueError(f"t_floor={t_floor!r} is at or above t_max={t_max!r}: t would be t_floor at every epoch, and t_min and t_max "
+                             f"unused; give t_floor below t_max (or t_min = t_max = t_floor)")
     def set_t(self, t:float):
         "Set t = max(t, t_floor) and k = max(1/t, 1)."
         super().set_t(max(check_number('t', t, *_T_LIMITS), self.t_floor))
@@ -201,5 +208,8 @@ class ProgressiveSign(LocalEstimator):
         "Schedule hook: s = epoch/epochs on this estimator and every `ProgressiveSign` module of `model`."
         s = progressive_scale(epoch, epochs)
         for m in [self, *(m for m in model.modules() if isinstance(m, ProgressiveSign))]: m.set_scale(s)
+    def moot_params(self, scheduled:bool) -> list:
+        "['scale'] with the schedule where scale is not its start, 0 (s = epoch/epochs from the first `on_epoch`); else []. 0 is also its default."
+        return ['scale'] if scheduled and self.scale != progressive_scale(0, 1) else []
     def extra_repr(self): return f'{super().extra_repr()}; s={self.s!r}, k={self.k!r}'   # constructor arguments, then (after ';') s and k_s, which move with `on_epoch` (`scale` is where s starts)
     def forward(self, a): return straight_through(F.hardtanh(self.k * a.detach()), a, a.detach().clamp(1., 1.))   # slope 1, NaN kept

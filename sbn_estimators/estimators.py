@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['ESTIMATORS', 'ALIASES', 'ESTIMATOR_MODULES', 'reduce_loss', 'Estimator', 'LocalEstimator', 'register_estimator',
            'list_estimators', 'estimator', 'estimator_params', 'parse_estimator_specs', 'estimators_from_spec',
-           'load_plugins', 'Exact', 'MeanField', 'group_grads', 'draw_estimates', 'draw_input_estimates']
+           'check_schedule_params', 'load_plugins', 'Exact', 'MeanField', 'group_grads', 'draw_estimates',
+           'draw_input_estimates']
 
 # %% ../nbs/03_estimators.ipynb #6ff095b1
 import copy, dis, functools, hashlib, importlib, importlib.util, inspect, numbers, sys, types
@@ -74,6 +75,9 @@ class Estimator:
         return reduce_loss(net.loss(_run(net)(x, params=params), y))
     def on_epoch(self, model:nn.Module, epoch:int, epochs:int):
         "Called by the trainer at the start of every epoch (from 0); a schedule sets its parameters here."
+    def moot_params(self, scheduled:bool) -> list:
+        "The constructor parameters whose values a run would ignore: those `on_epoch` replaces from the first epoch (`scheduled`), or that only it reads (not `scheduled`); [] for most."
+        return []
     def state_dict(self) -> dict:
         "What the estimator has learned (tensors, an optimizer's state), for the trainer's checkpoints; {} for most."
         return {}
@@ -361,6 +365,17 @@ def estimators_from_spec(spec:str # comma-separated `name[:key=value,...]` items
                         ) -> list:
     "The estimators named in `spec` (see `parse_estimator_specs`)."
     return [estimator(text) for _, _, text in _spec_items(spec)]   # each as written: a bad value's error quotes its item
+
+# %% ../nbs/03_estimators.ipynb #82847fc4
+def check_schedule_params(est:Estimator, # the estimator a run will use
+                          scheduled:bool, # whether its schedule will run (the trainer's `est_schedule`)
+                          fix:str='' # how to run with or without the schedule, for the message
+                         ) -> Estimator:
+    "`est`, or a `ValueError` naming a parameter it was given that its schedule replaces (`scheduled`) or that only its schedule reads (not `scheduled`): `moot_params`."
+    for k in est.moot_params(scheduled):
+        why = 'the schedule sets it from the first epoch' if scheduled else 'only the schedule reads it, and it does not run'
+        raise ValueError(f"estimator {est.spec!r}: {k}={est.hparams()[k]!r} would be ignored ({why}): leave it at its default" + (f", or {fix}" if fix else ''))
+    return est
 
 # %% ../nbs/03_estimators.ipynb #dbf2f988
 def _plugin_error(item, e):

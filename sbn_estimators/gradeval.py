@@ -254,6 +254,10 @@ def _learns(est:Estimator) -> bool:
     "Whether `est` updates a state at every `surrogate` call: it has a `tune` switch that is on, and differentiates or tunes inside (`needs_grad`)."
     return getattr(est, 'tune', False) is True and bool(est.needs_grad)
 
+def _from_spec(text:str) -> Estimator:
+    "The estimator of spec `text` as a report draws it: as built, no schedule run, so a parameter only its schedule reads is refused (`check_schedule_params`)."
+    return check_schedule_params(estimator(text), False, 'give the point of its schedule to measure (e.g. t_min = t_max)')
+
 def _warm_up(net:SBNModel, X, Y, est:Estimator, warmup:int, progress=None) -> Estimator: # `progress`: called with the count of each finished call (a bar's `update`)
     "`est` as it draws after `warmup` `surrogate` calls on `(X, Y)` with its tuning on, then frozen (`tune = False`): a copy, `est` stays as it was; `est` itself if it learns nothing or `warmup` is 0."
     if not warmup or not _learns(est): return est
@@ -285,7 +289,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         raise ValueError(f"resume must be a report (the dict gradient_report returns), got {type(resume).__name__}")
     if resume is not None: _check_records(resume, 'resume', resume=True)
     def pairs(e):   # a spec string may name several estimators
-        if isinstance(e, str): return [(_label(n, p), estimator(text)) for n, p, text in _spec_items(e)]   # each as written: a bad value's error quotes it
+        if isinstance(e, str): return [(_label(n, p), _from_spec(text)) for n, p, text in _spec_items(e)]   # each as written: a bad value's error quotes it
         if isinstance(e, Estimator): return [(_estimator_label(e), e)]
         if isinstance(e, tuple) and len(e) == 2 and isinstance(e[1], Estimator): return [e]
         raise ValueError(f"estimators: each item must be a spec string, an Estimator or a (label, Estimator) pair, got {e!r}")
@@ -536,7 +540,7 @@ def _main(a):
     threads = torch.get_num_threads()   # restored at the end: a call from Python leaves torch's thread count as it was
     torch.set_num_threads(a.threads)
     try:
-        ests = [(_label(n, kw), estimator(text)) for n, kw, text in _spec_items(a.estimators)]   # each as written: a bad value's error quotes it
+        ests = [(_label(n, kw), _from_spec(text)) for n, kw, text in _spec_items(a.estimators)]   # each as written: a bad value's error quotes it
         labels = [l for l, _ in ests]
         twice = sorted({l for l in labels if labels.count(l) > 1})
         if twice: raise ValueError(f"--estimators names {', '.join(twice)} more than once; with one seed they give the same numbers")

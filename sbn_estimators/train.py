@@ -233,6 +233,8 @@ class TrainConfig:
         if bad: raise ValueError(f"optimizer {opt_name!r} has no parameter {', '.join(bad)}; valid parameters: "
                                  + (', '.join(f'{k}={v}' for k, v in OPTIMIZER_PARAMS[opt_name].items()) or 'none'))   # as a spec writes them (`--list`)
         est = estimator(self.estimator)   # a bad value's error names the spec it is in (`estimator`)
+        check_schedule_params(est, self.est_schedule, 'train without it (est_schedule=False, sbn-train --no-est-schedule)' if self.est_schedule
+                              else 'train with it (est_schedule=True, sbn-train --est-schedule)')
         name, params = _split_spec(self.model, 'model')
         entry = model_entry(name)
         check_compatible(est, name, params)
