@@ -101,7 +101,7 @@ def z_threshold(tests:int, # number d of z-scores in the check (all coordinates,
                 alpha:float=1e-3, # probability of a false alarm of the whole check when every mean is right
                 samples:int=None # S, when each standard error is estimated from the S estimates behind its mean (Student's t, S - 1 dof); None: known (normal)
                ) -> float:
-    "Bonferroni threshold: an unbiased estimator's max |z| over `tests` scores exceeds it with probability <= `alpha`."
+    "Bonferroni threshold: an unbiased estimator's max |z| over `tests` scores exceeds it with probability <= `alpha` (for normal estimates; for skewed ones as S grows)."
     check_count('tests', tests)
     if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     z = -torch.special.ndtri(torch.tensor(alpha / (2 * tests), dtype=torch.float64)).item()   # P(|Z| > z) = alpha / tests, without 1 - tiny
