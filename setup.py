@@ -17,6 +17,7 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+cifar_requirements = shlex.split(cfg.get('cifar_requirements', ''))
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 console_scripts = cfg.get('console_scripts', '').split()
@@ -34,7 +35,7 @@ setuptools.setup(
     include_package_data = True,
     package_data = {cfg['lib_name']: ['*.npz']},
     install_requires = requirements,
-    extras_require = {'dev': dev_requirements},
+    extras_require = {'dev': dev_requirements, 'cifar': cifar_requirements},
     dependency_links = cfg.get('dep_links', '').split(),
     python_requires = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

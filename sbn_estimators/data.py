@@ -194,16 +194,23 @@ def _check_folder(arg, root):
     if root is not None and Path(root).exists() and not Path(root).is_dir():
         raise ValueError(f"{arg} (--data-dir) must be a folder, got {str(root)!r}, which is not a folder")
 
-def _torchvision_installed() -> bool:
-    try: import torchvision   # noqa: F401 (only asked on the way to an error message)
-    except Exception: return False
-    return True
+def _torchvision_problem() -> str|None:
+    "None where torchvision imports; else why not: 'not installed', or 'installed but fails to import (<the error>)'."
+    try: import torchvision   # noqa: F401 (only asked on the way to a download or an error message)
+    except Exception as e:   # a build for another torch raises e.g. RuntimeError 'operator torchvision::nms does not exist'
+        if isinstance(e, ModuleNotFoundError) and e.name == 'torchvision': return 'not installed'
+        return f"installed but fails to import ({type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]})"
+    return None
+
+_CIFAR10_FILES = "put CIFAR-10's python-version batches there (the folder cifar-10-batches-py of cifar-10-python.tar.gz)"
+_TORCHVISION_BUILD = 'install the torchvision build that matches your torch'
 
 def _cifar10_hint() -> str:
-    "How to get CIFAR-10's files: download=True where torchvision is installed (it downloads them), else install it or put the files there."
-    if _torchvision_installed(): return "pass download=True to fetch it"
-    return ("install torchvision and pass download=True to fetch it (torchvision is not installed), or put CIFAR-10's python-version "
-            "batches there (the folder cifar-10-batches-py of cifar-10-python.tar.gz)")
+    "How to get CIFAR-10's files: download=True where torchvision imports (it downloads them), else install it (or a build that imports) or put the files there."
+    problem = _torchvision_problem()
+    if problem is None: return "pass download=True to fetch it"
+    fix = 'install torchvision' if problem == 'not installed' else _TORCHVISION_BUILD
+    return f"{fix} and pass download=True to fetch it (torchvision is {problem}), or {_CIFAR10_FILES}"
 
 CIFAR10_MD5 = {'data_batch_1': 'c99cafc152244af753f735de768cd75f', 'data_batch_2': 'd4bba439e000b95fd0a9bffe97cbabec',   # torchvision's list
                'data_batch_3': '54ebc095f3ab1f0389bbae665268c751', 'data_batch_4': '634d18415352ddfa80567beed471001a',
@@ -311,9 +318,10 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
     try: (X, y), (Xte, yte) = read()
     except (FileNotFoundError, ValueError) as e:
         if not download: raise
-        try: import torchvision  # only here: torchvision is needed for the download alone
-        except ImportError: raise ValueError(f"{str(e).removesuffix('; ' + _cifar10_hint())}; downloading needs torchvision, which is not installed: "
-                                             "install it, or put CIFAR-10's python-version batches there (the folder cifar-10-batches-py of cifar-10-python.tar.gz)") from None
+        problem = _torchvision_problem()   # only here: torchvision is needed for the download alone
+        if problem: raise ValueError(f"{str(e).removesuffix('; ' + _cifar10_hint())}; downloading needs torchvision, which is {problem}: "
+                                     f"{'install it' if problem == 'not installed' else _TORCHVISION_BUILD}, or {_CIFAR10_FILES}") from None
+        import torchvision
         # torchvision checks every file's MD5 and downloads and unpacks the archive again if one is missing or damaged
         for train in (True, False): torchvision.datasets.CIFAR10(str(root), train=train, download=True)
         (X, y), (Xte, yte) = read()
