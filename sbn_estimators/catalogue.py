@@ -11,6 +11,7 @@ __all__ = ['REFERENCES', 'CATALOGUE', 'PAGE_TITLES', 'DATA_REFS', 'MODEL_REFS', 
 import ast, base64, inspect, io, json, os, re, textwrap, tokenize
 from pathlib import Path
 import torch
+from . import __version__
 from .estimators import ESTIMATORS, ALIASES, LocalEstimator, estimator, estimator_params, list_estimators
 from .gradeval import read_report
 from .core import check_count, seeded
@@ -70,6 +71,8 @@ REFERENCES = {  # key -> (authors, title, venue, link, topic): the one list of p
     'xiao2017fashion': ('H. Xiao, K. Rasul, R. Vollgraf', 'Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning Algorithms', 'arXiv 2017', 'https://arxiv.org/abs/1708.07747', 'Data sets'),
     'lecun1998mnist': ('Y. LeCun, L. Bottou, Y. Bengio, P. Haffner', 'Gradient-Based Learning Applied to Document Recognition', 'Proceedings of the IEEE 86(11), 1998', 'https://doi.org/10.1109/5.726791', 'Data sets'),
     'krizhevsky2009cifar': ('A. Krizhevsky', 'Learning Multiple Layers of Features from Tiny Images', 'Technical report, University of Toronto, 2009', 'https://www.cs.toronto.edu/~kriz/learning-features-2009-TR.pdf', 'Data sets'),
+    'sbn_estimators': ('sbn_estimators developers', 'sbn_estimators: gradient estimators for stochastic binary networks and binary neural networks',
+                       f'Software, version {__version__}, 2026', 'https://github.com/sbn-estimators/sbn_estimators', 'This library'),   # as CITATION.cff; every run's references.bib cites it
 }
 
 # %% ../nbs/90_catalogue.ipynb #af1689bd
@@ -454,9 +457,10 @@ def run_references(estimator_spec:str, # the run's estimator, e.g. 'reste:o=3' (
 _ARTICLE = re.compile(r'^(?P<journal>.*?) (?P<volume>\d+)(?:\((?P<number>\d+)\))?, (?P<year>\d{4})$')   # 'Journal 86(11), 1998'
 
 def _bib_authors(authors:str) -> str:
+    "BibTeX's author field: the names joined by 'and'; a name without an initial ('Plumerai Team') is an institution, braced so that BibTeX keeps it whole."
     names = authors.split(', ')
     if names[-1].endswith(' et al.'): names = [*names[:-1], names[-1][:-len(' et al.')], 'others']
-    return ' and '.join(names)
+    return ' and '.join(n if '.' in n or n == 'others' else '{' + n + '}' for n in names)
 
 def bibtex(keys # a list of keys of `REFERENCES` (a single key as well: `[key]`)
           ) -> str:
@@ -478,5 +482,6 @@ def bibtex(keys # a list of keys of `REFERENCES` (a single key as well: `[key]`)
             kind = 'article'
             f.update(journal=m['journal'], volume=m['volume'], **({'number': m['number']} if m['number'] else {}))
         else: kind, f['booktitle'] = 'inproceedings', venue
-        out.append(f'@{kind}{{{k},\n' + ',\n'.join(f'  {n} = {{{v}}}' for n, v in f.items()) + '\n}')
+        tex = lambda n, v: v if n in ('url', 'eprint') else re.sub(r'([_&%#$])', r'\\\1', v)   # LaTeX's specials, escaped outside links
+        out.append(f'@{kind}{{{k},\n' + ',\n'.join(f'  {n} = {{{tex(n, v)}}}' for n, v in f.items()) + '\n}')
     return '\n\n'.join(out) + '\n'

@@ -88,8 +88,9 @@ class AnnealedST(StraightThrough):
         for m in [self, *(m for m in model.modules() if isinstance(m, type(self)))]: m.set_t(t)
     def moot_params(self, scheduled:bool) -> list:
         "['t_max'] without the schedule where it was given (not its default) and differs from t_min, since t stays at t_min; else []."
-        given = self.t_max != inspect.signature(type(self)).parameters['t_max'].default
-        return ['t_max'] if not scheduled and given and self.t_max != self.t_min else []
+        if scheduled: return []
+        p = inspect.signature(type(self)).parameters.get('t_max')   # a subclass may fix it: then it was not given
+        return ['t_max'] if p is not None and self.t_max != p.default and self.t_max != self.t_min else []
     def extra_repr(self): return f'{super().extra_repr()}; t={self.t!r}, k={self.k!r}'   # constructor arguments, then (after ';') the annealed state
     def _wide(self, a):
         "`a` in float32 when 16-bit (t^2, k and k t overflow float16); ValueError when the slope's peak overflows `a`'s dtype."

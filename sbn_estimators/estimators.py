@@ -374,7 +374,7 @@ def check_schedule_params(est:Estimator, # the estimator a run will use
     "`est`, or a `ValueError` naming a parameter it was given that its schedule replaces (`scheduled`) or that only its schedule reads (not `scheduled`): `moot_params`."
     for k in est.moot_params(scheduled):
         why = 'the schedule sets it from the first epoch' if scheduled else 'only the schedule reads it, and it does not run'
-        raise ValueError(f"estimator {est.spec!r}: {k}={est.hparams()[k]!r} would be ignored ({why}): leave it at its default" + (f", or {fix}" if fix else ''))
+        raise ValueError(f"estimator {est.spec!r}: {k}={est.hparams().get(k, getattr(est, k, None))!r} would be ignored ({why}): leave it at its default" + (f", or {fix}" if fix else ''))
     return est
 
 # %% ../nbs/03_estimators.ipynb #dbf2f988

@@ -233,8 +233,6 @@ class TrainConfig:
         if bad: raise ValueError(f"optimizer {opt_name!r} has no parameter {', '.join(bad)}; valid parameters: "
                                  + (', '.join(f'{k}={v}' for k, v in OPTIMIZER_PARAMS[opt_name].items()) or 'none'))   # as a spec writes them (`--list`)
         est = estimator(self.estimator)   # a bad value's error names the spec it is in (`estimator`)
-        check_schedule_params(est, self.est_schedule, 'train without it (est_schedule=False, sbn-train --no-est-schedule)' if self.est_schedule
-                              else 'train with it (est_schedule=True, sbn-train --est-schedule)')
         name, params = _split_spec(self.model, 'model')
         entry = model_entry(name)
         check_compatible(est, name, params)
@@ -1047,6 +1045,11 @@ def _version_note(ck:dict, name) -> str:
             f"the numbers may differ from the recorded ones (versions change results)")
 
 # %% ../nbs/14_train.ipynb #d4757772
+def _check_schedule(cfg:TrainConfig):
+    "`check_schedule_params` for a new run of `cfg`: its estimator given no parameter that the trainer's schedule setting (`est_schedule`) would ignore."
+    check_schedule_params(estimator(cfg.estimator), cfg.est_schedule, 'train without it (est_schedule=False, sbn-train --no-est-schedule)'
+                          if cfg.est_schedule else 'train with it (est_schedule=True, sbn-train --est-schedule)')
+
 def train(cfg:TrainConfig, # the run's configuration
           out=None, # run folder (created, locked while the run writes; `~` expanded); None: write nothing
           resume:bool=False, # continue from `out/last.pt`
@@ -1059,6 +1062,7 @@ def train(cfg:TrainConfig, # the run's configuration
     if callable(callbacks): raise ValueError(f"callbacks must be a list of functions cb(epoch, row), got the function {callbacks!r}; pass [it]")
     callbacks = list(callbacks)
     if not all(map(callable, callbacks)): raise ValueError(f"callbacks must be a list of functions cb(epoch, row), got {callbacks!r}")
+    if not resume: _check_schedule(cfg)   # a new run; one trained before the check resumes as it was trained
     if out is not None and (not isinstance(out, (str, os.PathLike)) or not str(out).strip()):   # '' would be the working directory
         raise ValueError(f"out must name a folder (a str or Path), or be None to write nothing, got {out!r}")
     rank, world, device = _dist_setup(cfg.device)
@@ -1102,13 +1106,13 @@ def train(cfg:TrainConfig, # the run's configuration
 
 # %% ../nbs/14_train.ipynb #56152506
 def _write_references(path:Path, cfg:TrainConfig):
-    "The papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`; the estimator's only where the model uses it (`_estimator_used`: not BinaryDuo's coupled nets without a decoupling stage)."
+    "The library and the papers the run depends on (estimator, model, optimizer, data) as BibTeX: `catalogue.run_references`; the estimator's only where the model uses it (`_estimator_used`: not BinaryDuo's coupled nets without a decoupling stage)."
     keys = run_references(cfg.estimator, cfg.model, cfg.optimizer, cfg.data)
     if not _estimator_used(cfg):   # its papers go, unless the model, optimizer or data cite them too
         others = {k for table, name in ((MODEL_REFS, _split_spec(cfg.model, 'model')[0]), (OPTIMIZER_REFS, _split_spec(cfg.optimizer, 'optimizer')[0]),
                                         (DATA_REFS, cfg.data)) for k in table.get(name, ())}
         keys = [k for k in keys if k in others or k not in run_references(cfg.estimator)]
-    with cli.atomic_path(path) as tmp: tmp.write_text(bibtex(keys) if keys else '% no paper of the library\'s references for this run\n', encoding='utf-8')
+    with cli.atomic_path(path) as tmp: tmp.write_text(bibtex(['sbn_estimators', *keys]), encoding='utf-8')   # the library itself first, as CITATION.cff asks
 
 # %% ../nbs/14_train.ipynb #b39653a4
 def _evaluates_det(model:nn.Module, est) -> bool:
@@ -1384,7 +1388,7 @@ _HELP = dict(
     plugins='comma-separated modules or .py files to import first; they register estimators, models or datasets (kept in config.json)', init='default or normalize (PSA)',
     optimizer='one of ' + ', '.join(OPTIMIZERS) + ', with parameters as name:key=value,... (see --list)', lr='learning rate (default: ' + ', '.join(f'{v} for {k}' for k, v in DEFAULT_LR.items()) + '; none for ' + ', '.join(sorted(set(OPTIMIZERS) - set(DEFAULT_LR))) + ': give it, or an lr in every stage)',
     momentum='SGD momentum, in [0, 1) (sgd only)', weight_decay='weight decay', schedule='constant or cosine (after warm-up)',
-    warmup_epochs='linear warm-up epochs', grad_clamp='clamp gradient entries to [-c, c] (0: off)',
+    warmup_epochs='linear warm-up epochs (first stage only: a later stage starts at its full lr)', grad_clamp='clamp gradient entries to [-c, c] (0: off)',
     epochs='training epochs (of each stage that does not set its own)',
     stages='staged training, a JSON list like \'[{"name": "coupled"}, {"name": "finetuned", "transform": "decouple", "epochs": 20, '
            '"lr": 0.001}]\' (default: one stage)',
@@ -1434,6 +1438,17 @@ def _parser():
     return p
 
 # %% ../nbs/14_train.ipynb #cd62631c
+def _check_recipe_rates(recipe:str, given:dict):
+    "`ValueError` where `given` options change recipe `recipe`'s optimizer but not the rates it tuned for its own (its lr, its stages' lr)."
+    rec = RECIPES[recipe].config
+    own = _split_spec(rec.get('optimizer', TrainConfig.optimizer), 'optimizer')[0]
+    new = _split_spec(given.get('optimizer', own), 'optimizer')[0]
+    if new == own: return
+    staged = isinstance(given.get('stages'), list) and given['stages'] and all(isinstance(st, dict) and 'lr' in st for st in given['stages'])   # every given stage its own rate: no run rate is used
+    tied = (['--lr'] if 'lr' in rec and 'lr' not in given and not staged else []) + (['--stages'] if 'stages' not in given and any('lr' in st for st in rec.get('stages') or ()) else [])
+    if tied: raise ValueError(f"recipe {recipe!r} tunes its rates for its optimizer {own!r} (lr {rec.get('lr', '-')}"
+                              + (f", stages {[st.get('lr') for st in rec['stages']]}" if rec.get('stages') else '') + f"), not for {new!r}: give {' and '.join(tied)}")
+
 def config_from_args(args) -> TrainConfig:
     "The `TrainConfig` that parsed `sbn-train` arguments describe (with --resume: the run folder's, which what is given must not change)."
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
@@ -1448,6 +1463,7 @@ def config_from_args(args) -> TrainConfig:
     if args.recipe:
         if args.recipe not in RECIPES: raise ValueError(f"unknown recipe {args.recipe!r}; valid recipes: {', '.join(RECIPES)}")
         d.update(RECIPES[args.recipe].config)
+        _check_recipe_rates(args.recipe, given)
     from_file = cli.load_config(args.config, TrainConfig) if args.config else {}
     d.update(from_file)
     saved = {f.name for f in dataclasses.fields(TrainConfig)} <= set(from_file)   # a run's config.json: every value, filled-in ones too
@@ -1472,6 +1488,7 @@ def config_from_args(args) -> TrainConfig:
         raise ValueError(f"{msg}; {args.out}/config.json names no --plugins, so the script that trained the run registered it: "
                          "resume from that script, train(cfg, out, resume=True)" if args.resume else f"{msg}; {_PLUGINS_HINT}") from None
     if args.resume: _check_same_config(cfg, Path(args.out))
+    else: _check_schedule(cfg)   # here too for --summary, which trains nothing
     if args.export and _split_spec(cfg.model, 'model')[0] not in _binary_weight_models(own_signs=True):   # early; `train` checks the stages
         raise ValueError(f"--export writes the ±1 weights as packed bits, and model {cfg.model!r} has none; "
                          f"models with binary weights: {', '.join(_binary_weight_models(own_signs=True))}")

@@ -102,7 +102,7 @@ def test_an_unused_estimator_is_left_out_of_the_run(tmp_path, capsys):
     assert '_duo_mlp-steps=1_st_seed0' in _default_out(TrainConfig(model='duo_mlp:steps=1')).name
     train(TrainConfig(model='duo_mlp', epochs=1, eval_samples=1), tmp_path / 'r', progress=False)
     keys = re.findall(r'^@\w+\{(\w+),$', (tmp_path / 'r' / 'references.bib').read_text(), re.M)
-    assert keys == ['kim2020binaryduo', 'kingma2015adam', 'alpaydin1998optdigits'] and not set(CATALOGUE['st']['refs']) & set(keys), keys
+    assert keys == ['sbn_estimators', 'kim2020binaryduo', 'kingma2015adam', 'alpaydin1998optdigits'] and not set(CATALOGUE['st']['refs']) & set(keys), keys
 
 
 # 7. --list takes --plugins only

@@ -29,7 +29,7 @@ def test_resnets_cite_he_et_al_and_the_journals_convert():
     b = bibtex(['nesterov2017gradientfree', 'geiger2020larq', 'mackay1992evidence'])
     assert re.findall(r'^@(\w+)\{', b, re.M) == ['article'] * 3
     assert 'journal = {Foundations of Computational Mathematics}' in b and 'volume = {17}' in b and 'number = {2}' in b
-    assert 'journal = {Journal of Open Source Software}' in b and 'author = {L. Geiger and Plumerai Team}' in b
+    assert 'journal = {Journal of Open Source Software}' in b and 'author = {L. Geiger and {Plumerai Team}}' in b
     assert 'journal = {Neural Computation}' in b and 'number = {5}' in b
 
 

@@ -26,7 +26,7 @@ def test_default_run_smoke(tmp_path):
     files = {f.name for f in (tmp_path / 'run').iterdir()}
     assert {'config.json', 'references.bib', 'metrics.csv', 'curves.png', 'last.pt', 'best.pt', 'result.json'} <= files
     bib = (tmp_path / 'run' / 'references.bib').read_text()   # st with Adam on the embedded digits: st's papers, Adam's, the data's
-    assert re.findall(r'^@\w+\{(\w+),$', bib, re.M) == [*CATALOGUE['st']['refs'], 'kingma2015adam', 'alpaydin1998optdigits'] and 'shekhovtsov2021st' in bib
+    assert re.findall(r'^@\w+\{(\w+),$', bib, re.M) == ['sbn_estimators', *CATALOGUE['st']['refs'], 'kingma2015adam', 'alpaydin1998optdigits'] and 'shekhovtsov2021st' in bib
     cfg = json.loads((tmp_path / 'run' / 'config.json').read_text())
     assert (cfg['data'], cfg['model'], cfg['estimator'], cfg['data_dir']) == ('digits', 'sbn_mlp', 'st', '')
     ck = torch.load(tmp_path / 'run' / 'last.pt', weights_only=True)   # loads without unpickling code
