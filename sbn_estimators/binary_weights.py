@@ -20,6 +20,7 @@ def bernoulli_weights(eta:torch.Tensor, # latent weights = logits, P(w = +1) = s
                       deterministic:bool=True # `sign(eta)` (the mode) instead of a sample
                      ) -> torch.Tensor:
     "±1 weights from logits `eta`; backward: `eta.grad` gets 2 df/dw, the ST estimate of dE f/dp."
+    deterministic = check_flag('deterministic', deterministic)
     w = sign_pm(eta.detach()) if deterministic else sample_states(eta, 'logistic')
     return straight_through(w, eta, torch.full_like(eta, 2.))
 

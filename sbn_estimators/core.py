@@ -402,10 +402,11 @@ def check_targets(y, # the targets
                   n_out:int, # the head's outputs: targets per example (logistic) or classes (cross-entropy)
                   batch:int, # the number of examples (rows of the inputs)
                   device=None, # the network's device (None: any)
-                  name:str='y' # the argument's name, for messages
+                  name:str='y' # the argument's name, for messages (a description such as "data 'x' (training split)": hints say y)
                  ) -> torch.Tensor:
     "Raise `ValueError` unless `y` are valid targets of `loss` for `batch` examples: shape, dtype, device, and values outside `values_checked`."
-    kind = _loss_kind(loss)
+    kind, var = _loss_kind(loss), name.rsplit(': ', 1)[-1]   # `var`: the name in a hint's code ('file: Y' gives Y)
+    if not var.isidentifier(): var = 'y'
     want = {'logistic': f"[B, {n_out}] with values in {{-1, +1}}",
             'cross_entropy': f"[B] of integer class indices in 0..{n_out - 1}"}.get(kind, "one row per example")
     if not isinstance(y, torch.Tensor):
@@ -413,26 +414,26 @@ def check_targets(y, # the targets
     if y.ndim == 0 or y.shape[0] != batch:
         raise ValueError(f"{name}: targets must be {want} with B = {batch} (one per input row), got shape {list(y.shape)}")
     if device is not None and y.device != torch.device(device):
-        raise ValueError(f"{name}: targets are on {y.device} but the network is on {device}; pass {name}.to('{device}')")
+        raise ValueError(f"{name}: targets are on {y.device} but the network is on {device}; pass {var}.to('{device}')")
     if kind == 'logistic':
         if tuple(y.shape) != (batch, n_out):
-            hint = f"; pass {name}[:, None]" if tuple(y.shape) == (batch,) and n_out == 1 else ''
+            hint = f"; pass {var}[:, None]" if tuple(y.shape) == (batch,) and n_out == 1 else ''
             raise ValueError(f"{name}: logistic targets must have shape [B, {n_out}] (no broadcasting against the head), "
                              f"got {list(y.shape)}{hint}")
         if not (y.is_floating_point() or y.dtype in _SIGNED):
             raise ValueError(f"{name}: logistic targets must be float or signed integer -1/+1, got dtype {y.dtype}; "
-                             f"pass 2 * {name}.double() - 1 for labels in {{0, 1}}")
+                             f"pass 2 * {var}.double() - 1 for labels in {{0, 1}}")
         if _read_values() and not ((y == 1) | (y == -1)).all():
             check_finite(y, _named(name, 'targets'))
-            hint = f"; for labels in {{0, 1}} pass 2*{name} - 1" if ((y == 0) | (y == 1)).all() else ''
+            hint = f"; for labels in {{0, 1}} pass 2*{var} - 1" if ((y == 0) | (y == 1)).all() else ''
             raise ValueError(f"{name}: logistic targets must be -1 or +1, got values {_values(y)}{hint}")
     elif kind == 'cross_entropy':
         if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-            hint = (f"{name}.argmax(1) for one-hot rows" if y.ndim == 2 and y.shape[1] == n_out and not y.is_complex()
-                    else f"{name}.long()")
+            hint = (f"{var}.argmax(1) for one-hot rows" if y.ndim == 2 and y.shape[1] == n_out and not y.is_complex()
+                    else f"{var}.long()")
             raise ValueError(f"{name}: cross-entropy targets must be integer class indices [B], got dtype {y.dtype}; pass {hint}")
         if y.ndim != 1:
-            hint = f"; pass {name}[:, 0]" if tuple(y.shape) == (batch, 1) else ''
+            hint = f"; pass {var}[:, 0]" if tuple(y.shape) == (batch, 1) else ''
             raise ValueError(f"{name}: cross-entropy targets must have shape [B] = [{batch}], got {list(y.shape)}{hint}")
         if _read_values() and ((y < 0) | (y >= n_out)).any():
             raise ValueError(f"{name}: class indices must be in 0..{n_out - 1} ({n_out} classes), got values {_values(y)}")
@@ -481,11 +482,13 @@ def _copies(lead): return f"{lead[0]} copies" if lead else "no dimension of copi
 def check_params(net, # an SBN model
                  params, # parameters given for it, `[(W, b), ...]`, or None (the model's own: nothing to check)
                  name:str='params', # the argument's name, for messages
-                 copies:bool=True, # whether one leading dimension of copies is allowed
+                 copies:bool=True, # whether one leading dimension of copies is allowed (never for a net with `batched_params = False`)
                  finite:bool=False # also require finite values (reads the values: a device sync)
                 ):
     "Raise `ValueError` unless `params` fit `net.layer_params()`: a pair per layer, shapes (after copies), dtype, device (and with `finite`, values)."
     if params is None: return params
+    unbatched = copies and not getattr(net, 'batched_params', True)   # copies asked for, and the net takes none
+    copies = copies and not unbatched
     own = net.layer_params()
     if (not isinstance(params, (list, tuple)) or len(params) != len(own)
         or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in params)):
@@ -499,7 +502,9 @@ def check_params(net, # an SBN model
             if not isinstance(t, torch.Tensor): raise ValueError(f"{at}: expected a torch.Tensor {list(r.shape)}, got {type(t).__name__}")
             n = t.ndim - r.ndim
             if n not in ((0, 1) if copies else (0,)) or t.shape[n:] != r.shape:
-                alt = f", or [n, {', '.join(map(str, r.shape))}] for n copies" if copies else " (one set of parameters here, no copies)"
+                alt = (f", or [n, {', '.join(map(str, r.shape))}] for n copies" if copies else
+                       f" ({type(net).__name__} takes unbatched parameters: one set, no copies)" if unbatched else
+                       " (one set of parameters here, no copies)")
                 raise ValueError(f"{at}: expected shape {list(r.shape)}{alt}, got {list(t.shape)}")
             if n and not t.shape[0]: raise ValueError(f"{at}: expected at least one copy, got 0 (shape {list(t.shape)})")
             if first is None: first = at, t.shape[:n]

@@ -9,7 +9,7 @@ __all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'CIFAR10_MD5', 'CIFAR10_BATCH', 'IDX_STEMS
            'read_idx_dataset', 'idx_data', 'fashion_mnist_data', 'mnist_data', 'register_dataset', 'get_data']
 
 # %% ../nbs/13_data.ipynb #9de116f8
-import gzip, hashlib, importlib.resources, inspect, math, pickle, struct, weakref, zlib
+import gzip, hashlib, importlib.resources, inspect, io, math, pickle, struct, weakref, zlib
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -241,6 +241,15 @@ def _same_batches(batches):
                              f"({why}); {_cifar10_hint()}")
         seen[key] = path
 
+class _CifarUnpickler(pickle.Unpickler):
+    "Reads a CIFAR-10 python batch, refusing any global but numpy's array and dtype reconstructors: unpickling a file may otherwise run any code."
+    allowed = {('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'), ('numpy.core.numeric', '_frombuffer'),
+               ('numpy._core.numeric', '_frombuffer'), ('numpy', 'ndarray'), ('numpy', 'dtype'), ('_codecs', 'encode')}
+    def find_class(self, module, name):
+        if (module, name) not in self.allowed:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, and a CIFAR-10 batch holds only numpy arrays, lists and bytes (not unpickled: it could run code)")
+        return super().find_class(module, name)
+
 def _read_cifar10(folder, train):
     "`read_cifar10`, with the checked batches [(path, X, y)] it read and the full-size ones whose MD5 is not CIFAR-10's [(path, name)]: the caller refuses copied batches first, then those (`_check_batches`), so that a copy is named as one."
     check_flag('train', train); _check_folder('folder', folder)
@@ -258,7 +267,7 @@ def _read_cifar10(folder, train):
         path = folder / n
         raw = path.read_bytes()   # outside the try: a file the system will not read (no permission) raises its OSError, naming it, not "not a CIFAR-10 batch", which download=True would fetch again
         try:
-            d = pickle.loads(raw, encoding='bytes')
+            d = _CifarUnpickler(io.BytesIO(raw), encoding='bytes').load()
             X, y = np.asarray(d[b'data']), np.asarray(d[b'labels'])   # as stored: checked below, never cast
         except KeyError as e: raise ValueError(f"{path} is not a CIFAR-10 batch: it has no key {e} (CIFAR-10's python batches have b'data' and b'labels')") from None
         except Exception as e: raise ValueError(f"{path} is not a CIFAR-10 batch: {e}") from None

@@ -48,7 +48,7 @@ def _antithetic_chunks(f, params, sigma, samples, seed, chunk):
     "Checks the arguments, then iterates, per chunk of perturbations, over the antithetic terms `[k, *shape]` of every parameter tensor."
     _check_params(params); sig = _sigmas(sigma, params); check_count('samples', samples); check_count('chunk', chunk)
     w = [p.detach() for p in params]
-    gen = torch.Generator(device=w[0].device).manual_seed(_check_seed(seed))
+    gen = torch.Generator(device=w[0].device).manual_seed((_check_cpu_seed if w[0].device.type == 'cpu' else _check_seed)(seed))
     def terms():
         for s in range(0, samples, chunk):   # point by point: the same draws whatever the chunk
             points = [[torch.randn(p.shape, generator=gen, device=p.device, dtype=p.dtype) for p in w] for _ in range(min(chunk, samples - s))]
@@ -62,7 +62,7 @@ def smoothed_grad_samples(f, # f(params) -> [k] losses, params: one tensor [k, *
                           params, # the point w: a list of tensors
                           sigma=0.01, # smoothing scale: a number or one per tensor
                           samples:int=1000, # antithetic pairs N (2N evaluations of the loss)
-                          seed:int=0, # seed of the Gaussian perturbations
+                          seed:int=0, # seed of the Gaussian perturbations (0..2**32-1 on the CPU)
                           chunk:int=256 # perturbations evaluated per call of f (memory; the draws do not depend on it)
                          ) -> list:
     "The N antithetic terms (L(w+σε) - L(w-σε)) ε / (2σ): one tensor [N, *shape] per parameter tensor."
@@ -74,7 +74,7 @@ def smoothed_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape] p
                   params, # the point w: a list of tensors
                   sigma=0.01, # smoothing scale σ > 0: a number or one per tensor
                   samples:int=1000, # antithetic pairs N (2N evaluations of the loss)
-                  seed:int=0, # seed of the Gaussian perturbations
+                  seed:int=0, # seed of the Gaussian perturbations (0..2**32-1 on the CPU)
                   chunk:int=256 # perturbations evaluated per call of f (memory; the draws do not depend on it)
                  ) -> list:
     "Antithetic Monte Carlo estimate of the gradient of the smoothed loss E[L(w + σε)], one tensor per parameter tensor."
@@ -192,7 +192,7 @@ def module_loss(model:nn.Module, # the network; its forward must not draw random
             if 'randomness' not in str(e): raise
             raise ValueError("module_loss needs a deterministic forward, but the model draws random numbers in training mode "
                              "(sampling binary units, dropout, ...): make them deterministic or put those modules in eval mode "
-                             "(`mismatch` evaluates its BinaryActivations as sign(a))") from None
+                             "(`mismatch` evaluates its BinaryActivations as sign(a) and turns dropout off)") from None
     return f
 
 # %% ../nbs/04a_mismatch.ipynb #4a268879
@@ -274,6 +274,8 @@ def mismatch(model:nn.Module, # a network with binary (or quantised) units
     ref, ceiling, norm2, cos, corrected = {}, {}, {}, {}, {}
     try:
         with training_modes(model, True), binary_eval_mode(model, 'det'):   # measured in training mode, each module's own flag back after it; binary weights sign(w); binary activations sign(a) when not training
+            for m in model.modules():   # dropout off throughout: the reference and the proxies' gradients are those of the network without its training noise
+                if isinstance(m, nn.modules.dropout._DropoutNd): m.training = False
             for m in acts: m.training = False   # the reference: the deterministic binary network (batch norm trains)
             with torch.no_grad():   # the targets against the outputs of one forward pass, on copies of the buffers
                 eta = torch.func.functional_call(model, {n: b.clone() for n, b in model.named_buffers()}, (x,))
@@ -282,7 +284,7 @@ def mismatch(model:nn.Module, # a network with binary (or quantised) units
                 w = model.get_parameter(n).detach()
                 f = module_loss(model, x, y, [n], loss)
                 sig = rel_sigma * w.pow(2).mean().sqrt().item()
-                g1, g2 = (smoothed_grad(f, [w], sig, samples // 2, seed=seed * 1009 + 2 * i + half, chunk=chunk)[0] for half in (0, 1))
+                g1, g2 = (smoothed_grad(f, [w], sig, samples // 2, seed=(seed * 1009 + 2 * i + half) % 2**32, chunk=chunk)[0] for half in (0, 1))   # a CPU generator's 32 bits
                 ref[n], norm2[n] = (g1 + g2) / 2, (g1.double() * g2.double()).sum().item()
                 norm = ref[n].double().norm().item()
                 if not 0 < norm < math.inf:

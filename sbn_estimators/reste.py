@@ -105,16 +105,17 @@ class ReSTE(StraightThrough):
                  m=0.1): # secant interval: constant slope m^(1/o)/m for |z| <= m
         super().__init__(noise, deterministic)
         _check_reste_params(o, t, m)
-        self.t, self._m = float(t), float(m)
+        self._t, self._m = float(t), float(m)
         self.o = float(o)
         self.o_end = self.o # the schedule's final o (`on_epoch`)
-    # o, t, m are checked where they are set (here, `on_epoch`, `ReSTESchedule`): the forward runs the unchecked kernels.
+    # o, t, m are checked where they are set (here, their setters, `on_epoch`, `ReSTESchedule`): the forward runs the unchecked kernels.
     # Setting o (or m) also fills the 0-d float64 tensor the slope computes with and finds the dtypes whose largest number
     # the secant overflows, so that a compiled forward reads neither o's value nor a comparison of it: one graph for all o
     @property
     def o(self) -> float: return self._o
     @o.setter
     def o(self, v):
+        self._check_with(o=v)
         self._o = float(v)
         if '_o_t' in self.__dict__: self._o_t.fill_(self._o)   # in place: the compiled graph reads this tensor
         else: self._o_t = torch.tensor(self._o, dtype=torch.float64)
@@ -122,14 +123,22 @@ class ReSTE(StraightThrough):
     def __setstate__(self, state:dict):
         "Unpickling and `copy.copy`: o's tensor made anew, so that a copy's schedule is its own; a pickle from before it (o, m plain attributes) is read."
         state = dict(state); state.pop('_o_t', None)
-        o, m = state.pop('o', None), state.pop('m', None)   # the earlier layout
-        o, m = state.pop('_o', o), state.pop('_m', m)
+        o, t, m = state.pop('o', None), state.pop('t', None), state.pop('m', None)   # the earlier layout
+        o, t, m = state.pop('_o', o), state.pop('_t', t), state.pop('_m', m)
         super().__setstate__(state)
-        self._m = m; self.o = o
+        self._t, self._m = t, m; self.o = o
     @property
     def m(self) -> float: return self._m
     @m.setter
-    def m(self, v): self._m = float(v); self._find_overflows()
+    def m(self, v): self._check_with(m=v); self._m = float(v); self._find_overflows()
+    @property
+    def t(self) -> float: return self._t
+    @t.setter
+    def t(self, v): self._check_with(t=v); self._t = float(v)
+    def _check_with(self, **new):
+        "`_check_reste_params` on the current o, t, m with `new`'s in their place (once all three are set)."
+        otm = {k: self.__dict__.get('_' + k) for k in 'otm'} | new
+        if None not in otm.values(): _check_reste_params(otm['o'], otm['t'], otm['m'])
     def _find_overflows(self):
         "The float dtypes whose largest number the secant slope m^(1/o)/m exceeds (checked in the forward by membership)."
         if '_o' not in self.__dict__: return

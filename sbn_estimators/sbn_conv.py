@@ -57,6 +57,7 @@ class SBNConvNet(nn.Module):
         layers.append(nn.Linear(math.prod(shape), int(n_out), dtype=dtype, device=device))
         self.layers = nn.ModuleList(layers)
 
+    batched_params = False   # one set of parameters per forward: `check_params` allows no copies
     @property
     def binary_sizes(self): return [math.prod(s) for s in self.binary_shapes]
     @property

@@ -211,7 +211,7 @@ def test_params_conv():
     for name in ('st', 'psa', 'reinforce'):
         est = estimator(name)
         est.surrogate(net, x, y, P).backward()
-        fails(lambda: est.surrogate(net, x, y, [(P[0][0], P[0][1][:1]), *P[1:]]), "params[0][1] (b of layer 0): expected shape [2], or [n, 2] for n copies, got [1]")
+        fails(lambda: est.surrogate(net, x, y, [(P[0][0], P[0][1][:1]), *P[1:]]), "params[0][1] (b of layer 0): expected shape [2] (SBNConvNet takes unbatched parameters: one set, no copies), got [1]")
         fails(lambda: est.surrogate(net, x, y, P[:2]), "params: expected 3 (W, b) pairs, one per layer, of shapes ([2, 1, 3, 3], [2]), ([1, 2, 3, 3], [1]), ([3, 16], [3]); got 2 item(s)")
         fails(lambda: est.surrogate(net, x, y, [(P[0][0][:, :, :2], P[0][1]), *P[1:]]), "params[0][0] (W of layer 0): expected shape [2, 1, 3, 3]")
         fails(lambda: est.surrogate(net, x, y, [(W[None], b[None]) for W, b in P]), "SBNConvNet takes unbatched parameters")
