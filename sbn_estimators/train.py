@@ -11,7 +11,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
 
 # %% ../nbs/14_train.ipynb #1de27acf
 import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time, types, warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 _AS_COMMAND = ('__file__' in globals() and __name__ == '__main__') or Path(sys.argv[0]).name == 'sbn-train'   # started as the command, not imported
 try:   # a Ctrl-C while the command imports: one line and exit status 130, as once it runs (`cli.run_cli`)
@@ -518,18 +518,23 @@ def _state_mismatch(model:nn.Module, # the network a state dict failed to load i
     return ' '.join(lines)[:300] or str(err or 'the weights do not fit')
 
 # %% ../nbs/14_train.ipynb #5eb71276
+def _load_error(e:Exception) -> str:
+    "What `torch.load`'s exception `e` says, on one line: its class and the line that names the reason (a `weights_only` refusal's 'WeightsUnpickler error: ...', else the first), terminal escape codes removed."
+    lines = [l.strip() for l in re.sub(r'\x1b\[[0-9;]*m', '', str(e)).splitlines() if l.strip()]
+    why = next((l for l in lines if l.startswith('WeightsUnpickler error:')), lines[0] if lines else '')
+    return f"{type(e).__name__}: {why}" if why else type(e).__name__
+
 def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt, best.pt or stage-NAME.pt
                     model:nn.Module=None # if given, its weights are loaded (and checked to fit); not an estimator's schedule state (EDE's t and k, ReSTE's o, progressive_sign's s and k): `load_run` replays it
                    ) -> dict: # the checkpoint's entries (format, model, epoch, ...)
-    "Read an `sbn-train` checkpoint safely (`weights_only`); clear errors for corrupted or mismatched files."
+    "Read an `sbn-train` checkpoint safely (`weights_only`: the file runs no code); clear errors for corrupted or mismatched files. `load_run`, `evaluate_run` and a resume, which read the run's config.json too, import the plugin files it names."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
     try:
         with warnings.catch_warnings():   # torch < 2.2 says TypedStorage is deprecated at every weights_only load: not the user's concern
             warnings.filterwarnings('ignore', message='TypedStorage is deprecated')
             ck = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path} is corrupted or not a checkpoint (torch.load failed: {str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    except Exception as e: raise ValueError(f"{path} is corrupted or not a checkpoint (torch.load failed: {_load_error(e)})") from None
     if isinstance(ck, dict) and ck.get('format') != CHECKPOINT_FORMAT and any(isinstance(k, str) and k.endswith('.weight.bits') for k in ck):
         raise ValueError(f"{path} holds ±1 weights as packed bits (`export_binary`, sbn-train --export), not an sbn-train checkpoint: load it into "
                          f"the run's network with import_binary(load_run(folder, 'last.pt')[0], torch.load(path, weights_only=True))")
@@ -1050,9 +1055,26 @@ def _check_schedule(cfg:TrainConfig):
     check_schedule_params(estimator(cfg.estimator), cfg.est_schedule, 'train without it (est_schedule=False, sbn-train --no-est-schedule)'
                           if cfg.est_schedule else 'train with it (est_schedule=True, sbn-train --est-schedule)')
 
+def _resume_checkpoint(cfg:TrainConfig, out:Path) -> dict:
+    "The refusals of resuming run folder `out` with `cfg`, from its config.json, last.pt and best.pt, each with the way on; returns last.pt's checkpoint. `train` calls it holding the folder's lock, so that no other run writes what it reads."
+    _check_same_config(cfg, out)
+    try: ck = load_checkpoint(out / 'last.pt')
+    except (FileNotFoundError, ValueError) as e: raise type(e)(f"{e}; {_restart_advice(cfg, out)}") from None
+    saved = TrainConfig.from_dict(ck.get('config', {}), f'{out}/last.pt')
+    diff = _config_diff(saved, cfg, ('last.pt', 'config.json'))
+    if diff: raise ValueError(_edited_config(saved, cfg, out) or f"{out}/last.pt belongs to another run: its configuration differs from "
+                              f"{out}/config.json ({diff}); {_restart_advice(cfg, out)}")
+    _check_estimator_record(ck, cfg, out)
+    if ck.get('stage', 0) >= len(cfg.plan()):
+        raise ValueError(f"{out}/last.pt is damaged: its stage is {ck['stage']}, the run has stages 0..{len(cfg.plan()) - 1}; {_restart_advice(cfg, out)}")
+    if (out / 'best.pt').is_file():   # before the training: the run's end reads it (result.json's best_epoch), and would stop there every time
+        try: load_checkpoint(out / 'best.pt')
+        except ValueError as e: raise ValueError(f"{e}; {_damaged_best(ck, out)}") from None
+    return ck
+
 def train(cfg:TrainConfig, # the run's configuration
           out=None, # run folder (created, locked while the run writes; `~` expanded); None: write nothing
-          resume:bool=False, # continue from `out/last.pt`
+          resume:bool=False, # continue from `out/last.pt` (the folder locked first); imports the plugin files its config.json names: resume only folders you trust
           callbacks=(), # `cb(epoch, row)` after each epoch's checkpoint
           progress:bool=True, # a progress bar on a terminal, one line per epoch (rank 0 only)
           smoke:bool=False, # two steps per stage on two batches (generated data if the dataset is absent), one evaluation, nothing written
@@ -1069,36 +1091,26 @@ def train(cfg:TrainConfig, # the run's configuration
     if cfg.batch_size % world: raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes")
     out = None if smoke or out is None else Path(out).expanduser()
     if out is not None: cli.plot_suffixes()   # matplotlib draws curves.png at the end: one that cannot load (a bad MPLBACKEND) fails now, not after the training
-    ck = None
-    if resume:
-        if out is None: raise ValueError("resume needs the run folder `out`")
-        _check_same_config(cfg, out)
-        try: ck = load_checkpoint(out / 'last.pt')
-        except (FileNotFoundError, ValueError) as e: raise type(e)(f"{e}; {_restart_advice(cfg, out)}") from None
-        saved = TrainConfig.from_dict(ck.get('config', {}), f'{out}/last.pt')
-        diff = _config_diff(saved, cfg, ('last.pt', 'config.json'))
-        if diff: raise ValueError(_edited_config(saved, cfg, out) or f"{out}/last.pt belongs to another run: its configuration differs from "
-                                  f"{out}/config.json ({diff}); {_restart_advice(cfg, out)}")
-        _check_estimator_record(ck, cfg, out)
-        if rank == 0 and (note := _version_note(ck, out / 'last.pt')): print(note, file=sys.stderr)   # the run goes on with this version's software
-        if ck.get('stage', 0) >= len(cfg.plan()):
-            raise ValueError(f"{out}/last.pt is damaged: its stage is {ck['stage']}, the run has stages 0..{len(cfg.plan()) - 1}; {_restart_advice(cfg, out)}")
-        if (out / 'best.pt').is_file():   # before the training: the run's end reads it (result.json's best_epoch), and would stop there every time
-            try: load_checkpoint(out / 'best.pt')
-            except ValueError as e: raise ValueError(f"{e}; {_damaged_best(ck, out)}") from None
-    elif out is not None and not smoke and 'best.pt' in _preliminary(out) and (e := _later_best(out)):   # best.pt, no last.pt: a run stopped before its first last.pt holds the first epoch's
-        raise ValueError(f"{out} holds no last.pt and a best.pt of epoch {e}, more than a run writes before its first last.pt: "
-                         f"not started afresh over it; {_restart_advice(cfg, out)}")
-    with seeded(cfg.seed, device):   # the run draws from its seed; the caller's random numbers (CPU, and the run's CUDA device) go on as if it had not run
-        wait = world > 1 and cfg.download and not smoke   # rank 0 downloads; the other ranks read the files once it is done
-        if wait and rank > 0: dist.barrier()
-        data = smoke_data(cfg) if smoke else load_data(cfg, download=cfg.download and rank == 0)
-        if wait and rank == 0: dist.barrier()
-        model, est = build(cfg, data)
-        _check_run(cfg, data, model, est, world, ck, export)   # validate, then write
-        writer = out is not None and rank == 0
-        with cli.RunFolder(out, resume=resume, preliminary=_PRELIMINARY) if writer else nullcontext():   # only once the configuration has built
-            if writer and not resume:   # the folder is new, or holds only what a run stopped before its first last.pt wrote: replaced
+    if resume and out is None: raise ValueError("resume needs the run folder `out`")
+    ck, writer = None, out is not None and rank == 0
+    with ExitStack() as folder:   # rank 0's lock of the run folder: a resume takes it before it reads the folder, a new run once its configuration has built
+        if resume:
+            if writer and not cli.RunFolder(out).resumable: _resume_checkpoint(cfg, out)   # no last.pt: its refusal, with the way on (nothing to lock)
+            if writer: folder.enter_context(cli.RunFolder(out, resume=True, preliminary=_PRELIMINARY))   # a run still writing the folder: refused here (`RunFolderLocked`), before anything is read
+            ck = _resume_checkpoint(cfg, out)
+            if rank == 0 and (note := _version_note(ck, out / 'last.pt')): print(note, file=sys.stderr)   # the run goes on with this version's software
+        elif out is not None and not smoke and 'best.pt' in _preliminary(out) and (e := _later_best(out)):   # best.pt, no last.pt: a run stopped before its first last.pt holds the first epoch's
+            raise ValueError(f"{out} holds no last.pt and a best.pt of epoch {e}, more than a run writes before its first last.pt: "
+                             f"not started afresh over it; {_restart_advice(cfg, out)}")
+        with seeded(cfg.seed, device):   # the run draws from its seed; the caller's random numbers (CPU, and the run's CUDA device) go on as if it had not run
+            wait = world > 1 and cfg.download and not smoke   # rank 0 downloads; the other ranks read the files once it is done
+            if wait and rank > 0: dist.barrier()
+            data = smoke_data(cfg) if smoke else load_data(cfg, download=cfg.download and rank == 0)
+            if wait and rank == 0: dist.barrier()
+            model, est = build(cfg, data)
+            _check_run(cfg, data, model, est, world, ck, export)   # validate, then write
+            if writer and not resume:   # only once the configuration has built; the folder is new, or holds only what a run stopped before its first last.pt wrote: replaced
+                folder.enter_context(cli.RunFolder(out, preliminary=_PRELIMINARY))
                 (out / 'best.pt').unlink(missing_ok=True)   # the first epoch's, trained again (a new run whose first validation is not finite writes none)
                 cli.save_json(out / 'config.json', dataclasses.asdict(cfg))
                 _write_references(out / 'references.bib', cfg)
@@ -1337,7 +1349,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
 def load_run(out, # a run folder of `train` / `sbn-train`
              checkpoint:str='best.pt' # one of its checkpoints: best.pt, last.pt or stage-<name>.pt
             ) -> tuple:
-    "(model, cfg): the network of run `out` with the weights of `checkpoint` (and, with `est_schedule`, its estimators' schedule as at the checkpoint's epoch, as a resumed run sets it), on the CPU in evaluation mode, and the run's configuration; leaves the random state as it was."
+    "(model, cfg): the network of run `out` with the weights of `checkpoint` (and, with `est_schedule`, its estimators' schedule as at the checkpoint's epoch, as a resumed run sets it), on the CPU in evaluation mode, and the run's configuration; leaves the random state as it was. Imports the plugin files the run's config.json names (their code runs): load only run folders you trust."
     return _load_run(out, checkpoint)[:2]
 
 def _load_run(out, checkpoint):
@@ -1366,7 +1378,7 @@ def evaluate_run(out, # a run folder of `train` / `sbn-train`
                  split:str='test', # 'test', 'val' or 'train'
                  device='cpu' # where to evaluate: 'cpu', 'cuda', 'cuda:N' or a `torch.device` (the run's, for its numbers bit for bit)
                 ) -> dict: # `{split}_loss`, `_acc`, `_ens_acc`, `_det_acc`, `_det_loss`
-    "The metrics run `out` reports for `checkpoint` on `split`, drawn as the run drew them (`evaluate` from the evaluation stream of the run's seed and the checkpoint's epochs, `cfg.eval_samples` samples): for last.pt on 'test' `result.json`'s test metrics, for a stage-NAME.pt its stage's, on 'val' the checkpoint's row of `metrics.csv`; bit for bit on the device and software the run used (a checkpoint written by another version of sbn_estimators: a note on stderr says so). Not the posterior predictive (`test_post_*`, which needs the optimizer's posterior). Leaves the random state as it was."
+    "The metrics run `out` reports for `checkpoint` on `split`, drawn as the run drew them (`evaluate` from the evaluation stream of the run's seed and the checkpoint's epochs, `cfg.eval_samples` samples): for last.pt on 'test' `result.json`'s test metrics, for a stage-NAME.pt its stage's, on 'val' the checkpoint's row of `metrics.csv`; bit for bit on the device and software the run used (a checkpoint written by another version of sbn_estimators: a note on stderr says so). Not the posterior predictive (`test_post_*`, which needs the optimizer's posterior). Leaves the random state as it was. Imports the plugin files the run's config.json names (their code runs): evaluate only run folders you trust."
     if split not in ('train', 'val', 'test'): raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     if device is None: raise ValueError("device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got None")
     device = check_device(device, types=('cpu', 'cuda'))   # before loading: 'gpu', or 'cuda' on a machine without it, named
@@ -1423,7 +1435,7 @@ def _parser():
                    "every value, the ones filled in too (adam's lr 0.01 is kept when --optimizer sgd is added: give --lr too); in a file of "
                    "some settings, one that the run would ignore is refused, as the options are")
     p.add_argument('--out', help='run folder (default: runs/<time>_<data>_<model>_<estimator>_seed<seed>)')
-    p.add_argument('--resume', action='store_true', help='continue the run in --out from its last.pt')
+    p.add_argument('--resume', action='store_true', help='continue the run in --out from its last.pt (imports the plugin files its config.json names: resume only run folders you trust)')
     p.add_argument('--export', action='store_true', help='also write the ±1 weights as packed bits (binary.pt) when the run ends; '
                    'not kept in config.json: give it again with --resume (sbn-train --resume --out RUN --export exports a finished run)')
     p.add_argument('--threads', type=cli.positive_int, help="CPU threads for PyTorch (default: PyTorch's choice, good for large nets; "

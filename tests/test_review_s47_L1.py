@@ -88,9 +88,11 @@ def test_a_resume_with_another_process_count_is_refused_before_the_folder_is_ent
     out = _stopped(tmp_path, TrainConfig(**dict(SMALL, epochs=2)))
     _fake_world(monkeypatch)
     entered.clear()
+    before = {q.name: q.read_bytes() for q in out.iterdir()}
     with pytest.raises(ValueError, match=r"random states of 1 process\(es\) and this run has 2"):
         train(TrainConfig(**dict(SMALL, epochs=2)), out=out, resume=True, progress=False)
-    assert entered == []   # was: entered, metrics.csv rewritten, then refused
+    assert entered == [out]   # a resume locks the folder before it reads it (review s55)
+    assert {q.name: q.read_bytes() for q in out.iterdir()} == before   # nothing written (was: metrics.csv rewritten, then refused); the lock released
 
 
 def test_the_record_keeps_the_resolved_estimator_parameters(tmp_path):
