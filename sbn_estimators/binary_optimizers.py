@@ -8,6 +8,7 @@ __all__ = ['binary_param_groups', 'Bop', 'BayesBiNN', 'MirrorDescentAdam', 'make
 # %% ../nbs/20_binary_optimizers.ipynb #5d40a91e
 import numbers
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.optim.adam import adam
 from .core import check_count, check_number, check_flag
@@ -179,6 +180,12 @@ class Bop(torch.optim.Optimizer):
                 w.copy_(torch.where(flip, flipped, w))
         return loss
 
+# %% ../nbs/20_binary_optimizers.ipynb #fea5495e
+def _from_rank0(t:torch.Tensor): # a tensor that every process of the default process group holds, of the same shape and dtype
+    "`t`, overwritten in place with rank 0's values where a `torch.distributed` process group of more than one process is initialised (a collective: every process calls it); as is otherwise."
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1: dist.broadcast(t, 0)
+    return t
+
 # %% ../nbs/20_binary_optimizers.ipynb #8114a9d5
 class BayesBiNN(torch.optim.Optimizer):
     "BayesBiNN: Bayesian learning rule for a Bernoulli posterior (natural parameters lambda) on groups with binary=True; Adam elsewhere."
@@ -229,8 +236,9 @@ class BayesBiNN(torch.optim.Optimizer):
         return torch.tanh((self.state[w]['lambda'] + self.state[w]['delta']) / group['temperature'])
 
     def _resample(self, w, group):
-        "Draw delta, store it and write w_r into the parameter (in its dtype; delta and lambda stay in the state's)."
+        "Draw delta (rank 0's under a process group of several), store it and write w_r into the parameter (in its dtype; delta and lambda stay in the state's)."
         e = torch.rand(w.shape, dtype=_state_dtype(w), device=w.device).clamp(1e-10, 1 - 1e-10)   # in index order: not rand_like, which follows w's memory layout
+        _from_rank0(e)   # under torchrun every process uses rank 0's noise (the gradients are averaged; see *Several processes*)
         self.state[w]['delta'] = 0.5 * torch.log(e / (1 - e))
         w.copy_(self._sample(w, group))
 

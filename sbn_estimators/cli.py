@@ -52,9 +52,15 @@ class Terminated(KeyboardInterrupt):
 def _one_line(e:BaseException) -> str:
     return ' '.join(l.strip() for l in str(e).splitlines() if l.strip()) or type(e).__name__
 
+def _other_rank() -> bool:
+    "Whether this process is a rank other than 0 of several under `torchrun` (environment variables WORLD_SIZE > 1 and 0 < RANK < WORLD_SIZE): it leaves the error lines to rank 0."
+    try: world, rank = int(os.environ.get('WORLD_SIZE') or 1), int(os.environ.get('RANK') or 0)
+    except ValueError: return False   # not torchrun's numbers (the trainer refuses them): report as one process does
+    return world > 1 and 0 < rank < world   # a rank out of range is an error of its own, reported by the process that has it
+
 def _usage_error(parser:argparse.ArgumentParser, message:str):
-    "`ArgumentParser.error` on one line: `prog: error: message`, exit 2, without the usage block (`--help` shows it)."
-    parser.exit(2, f"{parser.prog}: error: {message}\n")
+    "`ArgumentParser.error` on one line: `prog: error: message`, exit 2, without the usage block (`--help` shows it); rank 0's only under torchrun."
+    parser.exit(2, None if _other_rank() else f"{parser.prog}: error: {message}\n")
 
 def _raise_terminated(signum, frame):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)   # one exception is enough: let the clean-up run undisturbed
@@ -119,9 +125,9 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` an
     prog = parser.prog
     main_thread = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
-    def fail(status, message):
+    def fail(status, message):   # under torchrun only rank 0 prints (every rank with --debug); the status is every rank's
         if args.debug: traceback.print_exc()
-        parser.exit(status, f"{prog}: {message}\n")
+        parser.exit(status, f"{prog}: {message}\n" if args.debug or not _other_rank() else None)
     from sbn_estimators.estimators import _LOADED_PLUGINS, _given_plugins   # here: estimators imports nothing of the commands
     n_loaded = len(_LOADED_PLUGINS)   # the plugins this command loads from here on
     try:
