@@ -125,9 +125,11 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` an
     prog = parser.prog
     main_thread = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
-    def fail(status, message):   # under torchrun only rank 0 prints (every rank with --debug); the status is every rank's
+    def fail(status, message, own=False):   # under torchrun only rank 0 prints an error every rank meets alike (every rank with --debug); an error of this process's own (`own`: its memory, its machine), every rank, named
         if args.debug: traceback.print_exc()
-        parser.exit(status, f"{prog}: {message}\n" if args.debug or not _other_rank() else None)
+        other = _other_rank()
+        named = f"[rank {os.environ['RANK']}] " if other and own else ''
+        parser.exit(status, f"{prog}: {named}{message}\n" if args.debug or own or not other else None)
     from sbn_estimators.estimators import _LOADED_PLUGINS, _given_plugins   # here: estimators imports nothing of the commands
     n_loaded = len(_LOADED_PLUGINS)   # the plugins this command loads from here on
     try:
@@ -144,11 +146,11 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` an
     except CommandError as e: fail(e.status, f"error: {_one_line(e)}")
     except USER_ERRORS as e: fail(2, f"error: {_one_line(_given_plugins(e, _LOADED_PLUGINS[n_loaded:]) if isinstance(e, ValueError) else e)}")
     except OSError as e:   # a path the system refuses (too long, a loop of links, ...): the input's fault; a full disk or an I/O error: the machine's
-        fail(1 if e.errno in _MACHINE_ERRNOS else 2, f"error: {_one_line(e)}")
+        fail(1 if e.errno in _MACHINE_ERRNOS else 2, f"error: {_one_line(e)}", own=e.errno in _MACHINE_ERRNOS)
     except (MemoryError, RuntimeError) as e:   # memory ran out: the machine's limit, exit 1 as a full disk; any other RuntimeError is a bug (traceback)
         if not _out_of_memory(e): raise
         first = _one_line(e).split(' (Triggered internally')[0]
-        fail(1, f"error: out of memory ({first[:160] + '...' if len(first) > 160 else first}); {oom_hint or _OOM_HINT}")
+        fail(1, f"error: out of memory ({first[:160] + '...' if len(first) > 160 else first}); {oom_hint or _OOM_HINT}", own=True)
     finally:
         if main_thread: signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
     if status: parser.exit(status)

@@ -242,12 +242,12 @@ def _same_batches(batches):
         seen[key] = path
 
 class _CifarUnpickler(pickle.Unpickler):
-    "Reads a CIFAR-10 python batch, refusing any global but numpy's array and dtype reconstructors: unpickling a file may otherwise run any code."
-    allowed = {('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'), ('numpy.core.numeric', '_frombuffer'),
-               ('numpy._core.numeric', '_frombuffer'), ('numpy', 'ndarray'), ('numpy', 'dtype'), ('_codecs', 'encode')}
+    "Reads a CIFAR-10 python batch, refusing any global but numpy's array, scalar and dtype reconstructors: unpickling a file may otherwise run any code."
+    allowed = {(m, f) for m in ('numpy.core.multiarray', 'numpy._core.multiarray') for f in ('_reconstruct', 'scalar')} | {
+               ('numpy.core.numeric', '_frombuffer'), ('numpy._core.numeric', '_frombuffer'), ('numpy', 'ndarray'), ('numpy', 'dtype'), ('_codecs', 'encode')}
     def find_class(self, module, name):
         if (module, name) not in self.allowed:
-            raise pickle.UnpicklingError(f"it refers to {module}.{name}, and a CIFAR-10 batch holds only numpy arrays, lists and bytes (not unpickled: it could run code)")
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, and a CIFAR-10 batch holds only numpy arrays and numbers, lists and bytes (not unpickled: it could run code)")
         return super().find_class(module, name)
 
 def _read_cifar10(folder, train):

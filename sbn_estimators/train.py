@@ -579,8 +579,10 @@ def _dist_setup(device:str):
         if world > 1 and device.index is not None:
             raise ValueError(f"device {device}: under torchrun each process takes the GPU of its LOCAL_RANK; use --device cuda")
         if world > 1:
-            local = _env_int('LOCAL_RANK', 0)
+            local, per_machine = _env_int('LOCAL_RANK', 0), _env_int('LOCAL_WORLD_SIZE', 0)   # torchrun sets both; 0: not given
             if local < 0: raise ValueError(f"environment variable LOCAL_RANK must be >= 0, got {local}")
+            if per_machine > n:   # every process refuses (rank 0 prints it), not only those whose LOCAL_RANK has no GPU
+                raise ValueError(f"LOCAL_WORLD_SIZE {per_machine}: torchrun started {per_machine} processes on this machine, which has {n} CUDA device(s); start at most {n} processes per machine")
             device = torch.device('cuda', local)
             if not device.index < n:
                 raise ValueError(f"LOCAL_RANK {device.index} but this machine has {n} CUDA device(s); start at most {n} processes per machine")

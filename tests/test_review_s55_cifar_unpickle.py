@@ -24,3 +24,12 @@ def test_numpy_pickles_of_every_protocol_read(tmp_path, protocol):
         (folder / n).write_bytes(pickle.dumps(d, protocol=protocol))
     X, y = read_cifar10(folder, train=False)
     assert X.shape == (3, 3, 32, 32) and y.shape == (3,)
+
+def test_labels_as_numpy_integers_read(tmp_path):
+    # a batch converted by hand into CIFAR's layout: labels a list of numpy integers (numpy's `scalar` reconstructor)
+    folder = write_fake_cifar10(tmp_path / 'd', n_per_batch=3)
+    d = pickle.loads((folder / 'test_batch').read_bytes(), encoding='bytes')
+    d[b'labels'] = list(np.array(d[b'labels']))
+    (folder / 'test_batch').write_bytes(pickle.dumps(d, protocol=2))
+    X, y = read_cifar10(folder, train=False)
+    assert y.tolist() == [int(v) for v in d[b'labels']]

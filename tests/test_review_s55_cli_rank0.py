@@ -56,3 +56,29 @@ def test_a_rank_out_of_range_still_reports(world, rank, capsys, monkeypatch):
     # not a rank other than 0 of WORLD_SIZE processes: the environment is wrong (the trainer refuses it), so the line is printed
     monkeypatch.setenv('WORLD_SIZE', world); monkeypatch.setenv('RANK', rank)
     assert _toy(capsys, _bad) == (2, "toy: error: Fashion-MNIST not found in /nonexistent\n")
+
+def _oom(args): raise MemoryError()
+def _disk_full(args):
+    import errno
+    raise OSError(errno.ENOSPC, 'No space left on device')
+
+@pytest.mark.parametrize('main,status', [(_oom, 1), (_disk_full, 1)])
+def test_an_error_of_one_process_is_printed_by_it_named(main, status, capsys, monkeypatch):
+    # memory or the machine: a rank may meet it alone, so rank 0 would not report it
+    monkeypatch.setenv('WORLD_SIZE', '2'); monkeypatch.setenv('RANK', '1')
+    code, err = _toy(capsys, main)
+    assert code == status and err.startswith('toy: [rank 1] error: ') and err.count('\n') == 1
+    monkeypatch.setenv('RANK', '0')
+    code, err = _toy(capsys, main)
+    assert code == status and err.startswith('toy: error: ')
+
+def test_too_many_processes_per_machine_refused_on_every_rank(monkeypatch):
+    # LOCAL_RANK 0 has a GPU, but torchrun started 2 processes on a machine with 1: rank 0 refuses too, so it reports it
+    import torch
+    from sbn_estimators import train as T
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    monkeypatch.setattr(torch.cuda, 'set_device', lambda d: None)
+    monkeypatch.setenv('WORLD_SIZE', '2'); monkeypatch.setenv('RANK', '0'); monkeypatch.setenv('LOCAL_RANK', '0'); monkeypatch.setenv('LOCAL_WORLD_SIZE', '2')
+    with pytest.raises(ValueError, match=r"LOCAL_WORLD_SIZE 2: torchrun started 2 processes on this machine, which has 1 CUDA device"):
+        T._dist_setup('cuda')
