@@ -7,7 +7,7 @@ __all__ = ['EXACT_MEMORY_FRACTION', 'EXACT_FALLBACK_BYTES', 'EXACT_MEMORY_MARGIN
            'exact_memory_limit', 'exact_memory', 'check_enumerable', 'no_autocast', 'exact_loss']
 
 # %% ../nbs/02_exact.ipynb #e5fede28
-import contextlib, math, numbers, os
+import contextlib, contextvars, math, numbers, os
 from fractions import Fraction
 from pathlib import Path
 import torch
@@ -31,7 +31,7 @@ def binary_states(n:int, # the number of units, 0..62
 # %% ../nbs/02_exact.ipynb #34501008
 EXACT_MEMORY_FRACTION = 0.5 # the default limit: this fraction of the memory available when enumeration starts
 EXACT_FALLBACK_BYTES = 2 ** 31 # the default limit where the available memory cannot be read
-EXACT_MEMORY_MARGIN = 1.25 # estimates are multiplied by this: the allocator's overhead and small tensors (allocated peaks reach 0.82 of the estimate, below)
+EXACT_MEMORY_MARGIN = 1.25 # estimates are multiplied by this: the allocator's overhead and small tensors (allocated peaks reach 0.80 of the estimate, below)
 
 # %% ../nbs/02_exact.ipynb #c530eb76
 def available_memory(device=None # where the tensors will live (default: CPU)
@@ -99,16 +99,20 @@ def exact_memory(net:SBNModel, # the network to enumerate
                 + sum(T) + 6 * sum(N[k - 1] * n[k] for k in range(1, len(n))))   # transitions and what built them
     ce = net.loss is cross_entropy_loss
     table = N[-1] * (2 if ce else m + 1)              # per example: the loss's temporaries ([2^n_L] twice, or [2^n_L, m] and their sum)
+    lse = N[-1] * m if ce else 0                      # cross-entropy's logsumexp over the head [2^n_L, m], whatever the chunk
     if grad:                                          # autograd keeps p^1..p^L and the loss table of every example
         saved = e * batch * (sum(N) + N[-1] * (1 if ce else 1 + m))
-        phases = [saved + e * b * max(2 * N[0], table),                        # forward of the last chunk
-                  saved + e * (sum(T) + max(T) + b * max(2 * max(N), (m + 1 if ce else 2 * m) * N[-1]))]   # backward
-    else: phases = [e * b * max(3 * N[0], 2 * max(N), 3 * N[-1], 0 if ce else N[-1] * (1 + 2 * m))]   # one chunk
+        phases = [saved + e * (b * max(2 * N[0], table) + 2 * lse),          # forward of the last chunk (logsumexp: two temporaries)
+                  saved + e * (sum(T) + max(T) + b * max(2 * max(N), (m + 1 if ce else 2 * m) * N[-1]) + 4 * lse)]   # backward (three, and one more measured with many chunks)
+    else: phases = [e * (b * max(3 * N[0], 2 * max(N), 3 * N[-1], 0 if ce else N[-1] * (1 + 2 * m)) + lse)]   # one chunk (logsumexp: one)
     return int(Fraction(EXACT_MEMORY_MARGIN) * (kept + max(24 * max(Nk * k for Nk, k in zip(N, n)),                   # building the states in int64
                       2 * e * max(T), *phases)))                                 # log-probabilities of a transition
 
 # %% ../nbs/02_exact.ipynb #1aeee773
 def _gb(x): return f"{x / 1e9:.3g} GB" if x < 1e18 else f"2^{int(x).bit_length() - 1} bytes"   # exact ints: a wide net needs more than a float holds
+
+# how the refusal says to change the default limit; a caller that has no max_bytes= to offer (the sbn-gradeval command) sets its own
+_LIMIT_HINT = contextvars.ContextVar('exact_limit_hint', default="set max_bytes= or SBN_EXACT_MAX_BYTES to change it")
 
 def check_enumerable(net:SBNModel, # the network to enumerate
                      batch:int=1, # number of examples
@@ -122,7 +126,7 @@ def check_enumerable(net:SBNModel, # the network to enumerate
     limit = max_bytes if max_bytes is not None else exact_memory_limit(net.layer_params()[0][0].device)
     if need > limit:
         src = ("max_bytes" if max_bytes is not None else "SBN_EXACT_MAX_BYTES" if os.environ.get('SBN_EXACT_MAX_BYTES', '').strip()
-               else f"{EXACT_MEMORY_FRACTION:g} of the available memory; set max_bytes= or SBN_EXACT_MAX_BYTES to change it")
+               else f"{EXACT_MEMORY_FRACTION:g} of the available memory; {_LIMIT_HINT.get()}")
         raise ValueError(f"network too large to enumerate: binary layer widths {net.binary_sizes} on {batch} example(s) "
                          f"{'with' if grad else 'without'} gradients need about {_gb(need)}, above the limit of {_gb(limit)} "
                          f"({src}); use fewer units in consecutive binary layers or fewer examples")

@@ -15,7 +15,7 @@ from .core import *
 from .sbn import *
 from .sbn import _check_seed, _check_cpu_seed
 from .exact import *
-from .exact import _gb, _chunk, _width, _state_logprobs, _exact_checks, _exact_loss, _exact_states
+from .exact import _gb, _LIMIT_HINT, _chunk, _width, _state_logprobs, _exact_checks, _exact_loss, _exact_states
 from .estimators import *
 from .estimators import _spec_items
 from .stats import z_scores, z_threshold, resolution, student_t_tail, _pow2_scale
@@ -459,7 +459,9 @@ def _nonnegative_int(text:str) -> int:
 def _parser():
     p = argparse.ArgumentParser(prog='sbn-gradeval', description=
         "Measure gradient estimators of a stochastic binary network against the exact gradient.")
-    p.add_argument('net', nargs='?', help="network file (.npz: W0, b0, ..., WL, bL, X, Y) (default: train the toy 2-5-5-5-1 network)")
+    p.add_argument('net', nargs='?', help="network file (.npz: W0, b0, ..., WL, bL, X, Y) (default: train the toy 2-5-5-5-1 network); "
+                   f"it must be small enough to enumerate exactly: the estimated memory of enumeration must stay under {EXACT_MEMORY_FRACTION:g} "
+                   "of the available memory, or under SBN_EXACT_MAX_BYTES bytes where that environment variable is set")
     p.add_argument('--estimators', default='exact,psa,st,arm,reinforce,mean_field',
                    help="comma-separated NAME[:key=value,...] (default: %(default)s); names and parameters: see --list")
     p.add_argument('--samples', type=cli.positive_int, default=2000, help="single-sample estimates per estimator (default: %(default)s)")
@@ -539,6 +541,7 @@ def _main(a):
     plot_path = cli.check_output_file(a.plot, '--plot', cli.plot_suffixes())
     threads = torch.get_num_threads()   # restored at the end: a call from Python leaves torch's thread count as it was
     torch.set_num_threads(a.threads)
+    hint = _LIMIT_HINT.set("set the environment variable SBN_EXACT_MAX_BYTES (bytes) to change it")   # the command has no max_bytes=
     try:
         ests = [(_label(n, kw), _from_spec(text)) for n, kw, text in _spec_items(a.estimators)]   # each as written: a bad value's error quotes it
         labels = [l for l, _ in ests]
@@ -592,7 +595,7 @@ def _main(a):
             plt.close(plot_report(report, plot_path))   # written to its file; a command leaves no figure open
             partial.unlink(missing_ok=True)   # only now: until the plot is written, --resume can still make it
             print(f"wrote {json_path} and {plot_path}")
-    finally: torch.set_num_threads(threads)
+    finally: torch.set_num_threads(threads); _LIMIT_HINT.reset(hint)
 
 def gradeval_cli(argv=None # arguments (default: the command line)
                 ):

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['PSA_CHUNK', 'PSA_BACKENDS', 'PSA_COMPILE_MIN', 'PSA_HEAD_CHUNK', 'PSA_HEAD_COMPILE_MIN', 'PSA_MAX_PATH_UNITS',
-           'PSA_PATH_ROWS', 'flip_sum_eager', 'flip_sum_compiled', 'psa_backend', 'compiler_works', 'use_compiled',
-           'flip_sum', 'fc_flip_backward', 'FCOps', 'psa_ops', 'flip_losses', 'psa_loss', 'PSA', 'path_logprob',
-           'psa_expectation']
+           'PSA_PATH_ROWS', 'PSA_PATH_OUTPUTS', 'flip_sum_eager', 'flip_sum_compiled', 'psa_backend', 'compiler_works',
+           'use_compiled', 'flip_sum', 'fc_flip_backward', 'FCOps', 'psa_ops', 'flip_losses', 'psa_loss', 'PSA',
+           'path_logprob', 'psa_expectation']
 
 # %% ../nbs/10_psa.ipynb #4c8a6d3c
 import contextlib, contextvars, functools, math, os, types, warnings
@@ -482,7 +482,8 @@ class PSA(Estimator):
 
 # %% ../nbs/10_psa.ipynb #623e0dbe
 PSA_MAX_PATH_UNITS = 16
-PSA_PATH_ROWS = 2 ** 16 # most (path, example) rows that psa_expectation evaluates at once (at least one example's)
+PSA_PATH_ROWS = 2 ** 16 # most (path, example) rows that psa_expectation evaluates at once, for a head of fewer than 2 PSA_PATH_OUTPUTS outputs
+PSA_PATH_OUTPUTS = 16 # head outputs a row of PSA_PATH_ROWS stands for: a head of m outputs takes PSA_PATH_ROWS // (m // PSA_PATH_OUTPUTS) rows
 
 def path_logprob(net, # the network: an `SBNMLP` or another model with PSA operations (see `psa_ops`)
                  x, # inputs [B, ...]
@@ -507,6 +508,10 @@ def _path_sums(net, x, y, params, linearise, flat, shapes):
                   for s, shp in zip(flat.split([math.prod(s) for s in shapes], -1), shapes)]
         w = path_logprob(net, x, states, params).exp()                            # [N, B]
         return (w * _psa_loss(net, x, y, params, states, linearise, backend='eager')).sum(0)
+
+def _path_rows(net) -> int:
+    "(path, example) rows per chunk of `psa_expectation`: `PSA_PATH_ROWS`, divided by m // `PSA_PATH_OUTPUTS` for a head of m outputs (its [rows, m] tensors stay bounded), at least 1."
+    return max(1, PSA_PATH_ROWS // max(1, net.sizes[-1] // PSA_PATH_OUTPUTS))
 
 class _Chunks(torch.autograd.Function):
     "Value: `f(i)` of the chunks `i < n`, concatenated, keeping no graph; backward: each chunk again, one at a time."
@@ -545,7 +550,13 @@ def psa_expectation(net, # the network: an `SBNMLP` or another model with PSA op
         raise ValueError(f"{units} binary units give 2^{units} paths; psa_expectation enumerates at most "
                          f"PSA_MAX_PATH_UNITS = {PSA_MAX_PATH_UNITS} units")
     flat = binary_states(units, W.dtype, W.device)                                # [N, units]
-    per = max(1, PSA_PATH_ROWS // len(flat))                                      # examples per chunk
-    if len(x) <= per: return _once(_path_sums(net, x, y, params, linearise, flat, shapes).mean(), 'psa_expectation')
-    f = lambda i: _path_sums(net, x[i * per:(i + 1) * per], y[i * per:(i + 1) * per], params, linearise, flat, shapes)
-    return _once(_Chunks.apply(f, math.ceil(len(x) / per), x, *(t for pair in net.layer_params(params) for t in pair)).mean(), 'psa_expectation')
+    rows = _path_rows(net)
+    per, paths = max(1, rows // len(flat)), min(len(flat), rows)                  # examples and paths per chunk
+    parts = math.ceil(len(flat) / paths)                                          # chunks per example: more than one only where per = 1
+    if parts == 1 and len(x) <= per: return _once(_path_sums(net, x, y, params, linearise, flat, shapes).mean(), 'psa_expectation')
+    def f(i):   # chunk i: examples i // parts (per of them), paths i % parts
+        e, p = divmod(i, parts)
+        return _path_sums(net, x[e * per:(e + 1) * per], y[e * per:(e + 1) * per], params, linearise, flat[p * paths:(p + 1) * paths], shapes)
+    out = _Chunks.apply(f, math.ceil(len(x) / per) * parts, x, *(t for pair in net.layer_params(params) for t in pair))
+    if parts > 1: out = out.view(len(x), parts).sum(1)   # each example's sums over its blocks of paths (the sum is linear)
+    return _once(out.mean(), 'psa_expectation')
