@@ -113,6 +113,7 @@ def _gb(x): return f"{x / 1e9:.3g} GB" if x < 1e18 else f"2^{int(x).bit_length()
 
 # how the refusal says to change the default limit; a caller that has no max_bytes= to offer (the sbn-gradeval command) sets its own
 _LIMIT_HINT = contextvars.ContextVar('exact_limit_hint', default="set max_bytes= or SBN_EXACT_MAX_BYTES to change it")
+_ENV_LIMIT_HINT = "set the environment variable SBN_EXACT_MAX_BYTES (bytes) to change it"   # the commands' hint
 
 def check_enumerable(net:SBNModel, # the network to enumerate
                      batch:int=1, # number of examples
@@ -130,6 +131,9 @@ def check_enumerable(net:SBNModel, # the network to enumerate
         raise ValueError(f"network too large to enumerate: binary layer widths {net.binary_sizes} on {batch} example(s) "
                          f"{'with' if grad else 'without'} gradients need about {_gb(need)}, above the limit of {_gb(limit)} "
                          f"({src}); use fewer units in consecutive binary layers or fewer examples")
+    if max(net.binary_sizes) > 62:   # 2**n states of a layer counted in int64: no limit of memory (SBN_EXACT_MAX_BYTES=inf) helps
+        raise ValueError(f"network too large to enumerate: binary layer widths {net.binary_sizes}: a layer of more than 62 units has more "
+                         f"states (2**n) than int64 counts, whatever the memory; use at most 62 units per binary layer (fewer in consecutive ones)")
     return need
 
 # %% ../nbs/02_exact.ipynb #709b59ba

@@ -15,7 +15,7 @@ from .core import *
 from .sbn import *
 from .sbn import _check_seed, _check_cpu_seed
 from .exact import *
-from .exact import _gb, _LIMIT_HINT, _chunk, _width, _state_logprobs, _exact_checks, _exact_loss, _exact_states
+from .exact import _gb, _LIMIT_HINT, _ENV_LIMIT_HINT, _chunk, _width, _state_logprobs, _exact_checks, _exact_loss, _exact_states
 from .estimators import *
 from .estimators import _spec_items
 from .stats import z_scores, z_threshold, resolution, student_t_tail, _pow2_scale
@@ -541,7 +541,7 @@ def _main(a):
     plot_path = cli.check_output_file(a.plot, '--plot', cli.plot_suffixes())
     threads = torch.get_num_threads()   # restored at the end: a call from Python leaves torch's thread count as it was
     torch.set_num_threads(a.threads)
-    hint = _LIMIT_HINT.set("set the environment variable SBN_EXACT_MAX_BYTES (bytes) to change it")   # the command has no max_bytes=
+    hint = _LIMIT_HINT.set(_ENV_LIMIT_HINT)   # the command has no max_bytes=
     try:
         ests = [(_label(n, kw), _from_spec(text)) for n, kw, text in _spec_items(a.estimators)]   # each as written: a bad value's error quotes it
         labels = [l for l, _ in ests]

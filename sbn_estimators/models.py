@@ -589,7 +589,7 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
     if entry.kind == 'sbn' and isinstance(est, LocalEstimator) and 'noise' in entry.params: kwargs.setdefault('noise', est.noise)
     try: model = entry.build(est, in_shape, n_out, **kwargs)
     except ValueError as e:   # a bad value the builder finds (an unknown noise, ...): name the model it is for, as the estimator's errors do
-        if str(e).startswith(f"model {name!r}"): raise
+        if str(e).startswith((f"model {name!r}", f"model '{name}:")): raise   # already names the model (with its parameters)
         raise ValueError(f"model {name!r}: {e}") from None
     if is_sbn_model(model) and isinstance(est, LocalEstimator):   # an explicit noise= (or the spec's) must be the estimator's
         try: est.check_noise(model)

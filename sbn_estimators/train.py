@@ -33,6 +33,9 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from sbn_estimators.catalogue import bibtex, run_references, MODEL_REFS, OPTIMIZER_REFS, DATA_REFS
     from sbn_estimators.binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, make_mirror_descent, Bop, BayesBiNN, MirrorDescentAdam
     from sbn_estimators import cli
+    from sbn_estimators.binaryduo import _check_backward_proxy
+    from sbn_estimators.mismatch import proxy_estimator
+    from sbn_estimators.exact import _LIMIT_HINT, _ENV_LIMIT_HINT
     from sbn_estimators.data import _idx_file, _takes_dtype
 except KeyboardInterrupt:
     if not _AS_COMMAND: raise
@@ -1517,9 +1520,11 @@ def config_from_args(args) -> TrainConfig:
             raise ValueError(f"{setting(key)} is not used: every stage sets its own {key} ("
                              + ', '.join(f"{st['name']} {st[key]}" for st in cfg.stages) + ("); give them in --stages" if key in given else f"); drop {key} from the file"))
     if 'estimator' in given and not _estimator_used(cfg):
+        try: _check_backward_proxy(proxy_estimator(given['estimator'], check_forward=False)); way = ("drop --estimator, or decouple the units in a later stage "
+                                                                                           "(--stages with the transform decouple, as --recipe binaryduo_digits does)")
+        except ValueError as e: way = f"drop --estimator (nor could it be the backward of decoupled units: {e})"   # a sampling or network-level one
         raise ValueError(f"--estimator {given['estimator']} is not used: model {cfg.model!r} has no binary units{' after its last stage' if len(cfg.plan()) > 1 else ''} "
-                         "(its ternary or multi-bit units train with the clip's straight-through); drop --estimator, or decouple the units "
-                         "in a later stage (--stages with the transform decouple, as --recipe binaryduo_digits does)")
+                         f"(its ternary or multi-bit units train with the clip's straight-through); {way}")
     if setting('momentum') and opt != 'sgd':
         raise ValueError(f"{'--momentum' if 'momentum' in given else setting('momentum')} applies to --optimizer sgd only, got optimizer {cfg.optimizer!r}")
     return cfg
@@ -1560,6 +1565,7 @@ def _main(args):
         load_plugins(args.plugins or '')
         print(list_text()); return
     threads = torch.get_num_threads()   # an in-process caller's (train_cli(argv)): given back after the run
+    hint = _LIMIT_HINT.set(_ENV_LIMIT_HINT)   # the command has no max_bytes= (estimator exact)
     try:
         if args.threads: torch.set_num_threads(args.threads)
         cfg = config_from_args(args)
@@ -1591,7 +1597,7 @@ def _main(args):
                 key, which = ('test_det_acc', 'deterministic, as trained') if det else ('test_acc', f'expected, {cfg.eval_samples} samples per example')
                 print(f'test accuracy by stage ({which}): ' + ', '.join(f"{k} {v[key]:.4f}" for k, v in res['stages'].items()))
         if dist.is_initialized(): dist.destroy_process_group()
-    finally: torch.set_num_threads(threads)
+    finally: torch.set_num_threads(threads); _LIMIT_HINT.reset(hint)
 
 def _resume_hint(args):
     try: world = _env_int('WORLD_SIZE', 1)   # under torchrun: resume with as many processes
