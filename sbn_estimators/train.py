@@ -33,7 +33,6 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from sbn_estimators.catalogue import bibtex, run_references, MODEL_REFS, OPTIMIZER_REFS, DATA_REFS
     from sbn_estimators.binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, make_mirror_descent, Bop, BayesBiNN, MirrorDescentAdam
     from sbn_estimators import cli
-    from sbn_estimators.binaryduo import _check_backward_proxy
     from sbn_estimators.mismatch import proxy_estimator
     from sbn_estimators.exact import _LIMIT_HINT, _ENV_LIMIT_HINT
     from sbn_estimators.data import _idx_file, _takes_dtype
@@ -584,11 +583,11 @@ def _dist_setup(device:str):
         if world > 1:
             local, per_machine = _env_int('LOCAL_RANK', 0), _env_int('LOCAL_WORLD_SIZE', 0)   # torchrun sets both; 0: not given
             if local < 0: raise ValueError(f"environment variable LOCAL_RANK must be >= 0, got {local}")
-            if per_machine > n:   # every process refuses (rank 0 prints it), not only those whose LOCAL_RANK has no GPU
-                raise ValueError(f"LOCAL_WORLD_SIZE {per_machine}: torchrun started {per_machine} processes on this machine, which has {n} CUDA device(s); start at most {n} processes per machine")
+            if per_machine > n:   # every process of this machine refuses, not only those whose LOCAL_RANK has no GPU
+                raise cli.MachineError(f"LOCAL_WORLD_SIZE {per_machine}: torchrun started {per_machine} processes on this machine, which has {n} CUDA device(s); start at most {n} processes per machine")
             device = torch.device('cuda', local)
             if not device.index < n:
-                raise ValueError(f"LOCAL_RANK {device.index} but this machine has {n} CUDA device(s); start at most {n} processes per machine")
+                raise cli.MachineError(f"LOCAL_RANK {device.index} but this machine has {n} CUDA device(s); start at most {n} processes per machine")
         elif device.index is None: device = torch.device('cuda', torch.cuda.current_device())   # one name in records and RNG state
         torch.cuda.set_device(device)   # the current device, which NCCL, barrier and all_gather_object use
     if world == 1: return 0, 1, device
@@ -1520,6 +1519,7 @@ def config_from_args(args) -> TrainConfig:
             raise ValueError(f"{setting(key)} is not used: every stage sets its own {key} ("
                              + ', '.join(f"{st['name']} {st[key]}" for st in cfg.stages) + ("); give them in --stages" if key in given else f"); drop {key} from the file"))
     if 'estimator' in given and not _estimator_used(cfg):
+        from sbn_estimators.binaryduo import _check_backward_proxy   # here: train does not import the model modules it registers lazily (`MODEL_MODULES`)
         try: _check_backward_proxy(proxy_estimator(given['estimator'], check_forward=False)); way = ("drop --estimator, or decouple the units in a later stage "
                                                                                            "(--stages with the transform decouple, as --recipe binaryduo_digits does)")
         except ValueError as e: way = f"drop --estimator (nor could it be the backward of decoupled units: {e})"   # a sampling or network-level one

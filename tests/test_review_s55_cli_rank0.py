@@ -82,3 +82,21 @@ def test_too_many_processes_per_machine_refused_on_every_rank(monkeypatch):
     monkeypatch.setenv('WORLD_SIZE', '2'); monkeypatch.setenv('RANK', '0'); monkeypatch.setenv('LOCAL_RANK', '0'); monkeypatch.setenv('LOCAL_WORLD_SIZE', '2')
     with pytest.raises(ValueError, match=r"LOCAL_WORLD_SIZE 2: torchrun started 2 processes on this machine, which has 1 CUDA device"):
         T._dist_setup('cuda')
+
+def test_a_machine_error_is_printed_by_each_rank_that_meets_it(capsys, monkeypatch):
+    # several machines: the one short of GPUs may hold no rank 0, so its processes name themselves
+    from sbn_estimators.cli import MachineError
+    def _short(args): raise MachineError("LOCAL_RANK 1 but this machine has 1 CUDA device(s); start at most 1 processes per machine")
+    monkeypatch.setenv('WORLD_SIZE', '4'); monkeypatch.setenv('RANK', '3')
+    code, err = _toy(capsys, _short)
+    assert code == 2 and err == "toy: [rank 3] error: LOCAL_RANK 1 but this machine has 1 CUDA device(s); start at most 1 processes per machine\n"
+
+def test_the_trainer_raises_machine_errors(monkeypatch):
+    import torch
+    from sbn_estimators import train as T
+    from sbn_estimators.cli import MachineError
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    monkeypatch.setattr(torch.cuda, 'set_device', lambda d: None)
+    monkeypatch.setenv('WORLD_SIZE', '4'); monkeypatch.setenv('RANK', '3'); monkeypatch.setenv('LOCAL_RANK', '1'); monkeypatch.delenv('LOCAL_WORLD_SIZE', raising=False)
+    with pytest.raises(MachineError, match="LOCAL_RANK 1 but this machine has 1 CUDA device"): T._dist_setup('cuda')

@@ -34,3 +34,9 @@ def test_decouple_offered_only_where_it_works(est, decouple, capsys):
 def test_builder_message_not_prefixed_twice():
     with pytest.raises(ValueError) as e: get_model('binaryduo_vgg7:units=zero_one', 'concrete', (3, 32, 32), 10)
     assert str(e.value).count('model ') >= 1 and not str(e.value).startswith("model 'binaryduo_vgg7': model")
+
+def test_a_layer_over_62_units_under_the_default_limit(capsys):
+    # refused as such first: raising the memory limit would not help
+    with pytest.raises(ValueError, match=r"a layer of more than 62 units has more states"): check_enumerable(SBNMLP([2, 63, 1]))
+    code, err = _err(capsys, '--estimator', 'exact', '--model', 'sbn_mlp:width=63')
+    assert code == 2 and 'a layer of more than 62 units' in err and 'SBN_EXACT_MAX_BYTES' not in err
