@@ -123,10 +123,10 @@ def check_enumerable(net:SBNModel, # the network to enumerate
     "Raise `ValueError` if exact enumeration of `net` on `batch` examples would need more than `max_bytes`."
     if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Real) or not max_bytes > 0):
         raise ValueError(f"max_bytes must be a positive number of bytes (e.g. 4e9), or None for the default limit, got {max_bytes!r}")
-    if max(net.binary_sizes) > 62:   # 2**n states of a layer counted in int64: first: no limit of memory helps
+    need = exact_memory(net, batch, grad)   # (checks the model's protocol)
+    if max(net.binary_sizes) > 62:   # 2**n states of a layer counted in int64: refused before the limit, which no memory would meet
         raise ValueError(f"network too large to enumerate: binary layer widths {net.binary_sizes}: a layer of more than 62 units has more "
                          f"states (2**n) than int64 counts, whatever the memory; use at most 62 units per binary layer (fewer in consecutive ones)")
-    need = exact_memory(net, batch, grad)
     limit = max_bytes if max_bytes is not None else exact_memory_limit(net.layer_params()[0][0].device)
     if need > limit:
         src = ("max_bytes" if max_bytes is not None else "SBN_EXACT_MAX_BYTES" if os.environ.get('SBN_EXACT_MAX_BYTES', '').strip()
