@@ -111,7 +111,7 @@ def exact_memory(net:SBNModel, # the network to enumerate
 # %% ../nbs/02_exact.ipynb #1aeee773
 def _gb(x): return f"{x / 1e9:.3g} GB" if x < 1e18 else f"2^{int(x).bit_length() - 1} bytes"   # exact ints: a wide net needs more than a float holds
 
-# how the refusal says to change the default limit; a caller that has no max_bytes= to offer (the sbn-gradeval command) sets its own
+# how the refusal says to change the default limit; a caller that has no max_bytes= to offer (the sbn-gradeval and sbn-train commands) sets its own
 _LIMIT_HINT = contextvars.ContextVar('exact_limit_hint', default="set max_bytes= or SBN_EXACT_MAX_BYTES to change it")
 _ENV_LIMIT_HINT = "set the environment variable SBN_EXACT_MAX_BYTES (bytes) to change it"   # the commands' hint
 
