@@ -19,7 +19,7 @@ from .unbiased import PerLayerEstimator, check_logit_noise, _pm1, _check_probabi
 class DoubleCV(Estimator):
     "Leave-one-out REINFORCE over n paths with a per-layer Taylor control variate around the other paths, scaled by alpha (Titsias & Shi)."
     def __init__(self, n=4, # paths per example, n >= 2
-                 alpha=1.0): # fixed scale of the Taylor control variate (the authors learn it, from 0); unbiased for every alpha
+                 alpha=1.0): # fixed scale of the Taylor control variate (the authors' code learns it from 0, with the opposite sign); unbiased for every alpha
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
         if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha):
             raise ValueError(f"alpha must be a finite number, got {alpha!r}")
