@@ -55,15 +55,26 @@ class Terminated(KeyboardInterrupt):
 def _one_line(e:BaseException) -> str:
     return ' '.join(l.strip() for l in str(e).splitlines() if l.strip()) or type(e).__name__
 
-def _other_rank() -> bool:
-    "Whether this process is a rank other than 0 of several under `torchrun` (environment variables WORLD_SIZE > 1 and 0 < RANK < WORLD_SIZE): it leaves the error lines to rank 0."
+def _error_prefix(own:bool=False # an error of this process's own (its memory, its machine), not one every process may meet alike
+                 ):
+    "How this process prints an error line under `torchrun` (environment variables WORLD_SIZE, RANK, LOCAL_RANK): None, it leaves the line to the first process of its machine; '', as one process does (rank 0, or not torchrun's numbers); '[rank N] ', naming its rank."
     try: world, rank = int(os.environ.get('WORLD_SIZE') or 1), int(os.environ.get('RANK') or 0)
-    except ValueError: return False   # not torchrun's numbers (the trainer refuses them): report as one process does
-    return world > 1 and 0 < rank < world   # a rank out of range is an error of its own, reported by the process that has it
+    except ValueError: return ''   # not torchrun's numbers (the trainer refuses them): report as one process does
+    if not (world > 1 and 0 < rank < world): return ''   # rank 0, one process, or a rank out of range: an error of its own, reported by the process that has it
+    try: first = int(os.environ.get('LOCAL_RANK') or rank) == 0   # unset: one machine, whose first process is rank 0
+    except ValueError: first = True   # a LOCAL_RANK the trainer refuses: said by the process that has it
+    return f"[rank {rank}] " if own or first else None
 
 def _usage_error(parser:argparse.ArgumentParser, message:str):
-    "`ArgumentParser.error` on one line: `prog: error: message`, exit 2, without the usage block (`--help` shows it); rank 0's only under torchrun."
-    parser.exit(2, None if _other_rank() else f"{parser.prog}: error: {message}\n")
+    "`ArgumentParser.error` on one line: `prog: error: message`, exit 2, without the usage block (`--help` shows it); under torchrun printed by the first process of each machine (`_error_prefix`)."
+    prefix = _error_prefix()
+    parser.exit(2, None if prefix is None else f"{parser.prog}: {prefix}error: {message}\n")
+
+def _peer_left(e:BaseException) -> bool:
+    "Whether `e` is gloo's error of a collective whose peer process is gone ('Connection closed by peer', '... reset by peer'): under torchrun, another process failed and says why."
+    try: several = int(os.environ.get('WORLD_SIZE') or 1) > 1
+    except ValueError: several = False
+    return several and isinstance(e, RuntimeError) and 'by peer' in str(e)
 
 def _raise_terminated(signum, frame):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)   # one exception is enough: let the clean-up run undisturbed
@@ -128,11 +139,11 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` an
     prog = parser.prog
     main_thread = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
-    def fail(status, message, own=False):   # under torchrun only rank 0 prints an error every rank meets alike (every rank with --debug); an error of this process's own (`own`: its memory, its machine), every rank, named
+    def fail(status, message, own=False):   # under torchrun an error every process may meet alike: printed by the first process of each machine (every process with --debug); an error of this process's own (`own`: its memory, its machine): by it
         if args.debug: traceback.print_exc()
-        other = _other_rank()
-        named = f"[rank {os.environ['RANK']}] " if other and own else ''
-        parser.exit(status, f"{prog}: {named}{message}\n" if args.debug or own or not other else None)
+        prefix = _error_prefix(own)
+        if prefix is None and args.debug: prefix = ''   # --debug: every process, its traceback and its line
+        parser.exit(status, None if prefix is None else f"{prog}: {prefix}{message}\n")
     from sbn_estimators.estimators import _LOADED_PLUGINS, _given_plugins   # here: estimators imports nothing of the commands
     n_loaded = len(_LOADED_PLUGINS)   # the plugins this command loads from here on
     try:
@@ -151,6 +162,7 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` an
     except OSError as e:   # a path the system refuses (too long, a loop of links, ...): the input's fault; a full disk or an I/O error: the machine's
         fail(1 if e.errno in _MACHINE_ERRNOS else 2, f"error: {_one_line(e)}", own=e.errno in _MACHINE_ERRNOS)
     except (MemoryError, RuntimeError) as e:   # memory ran out: the machine's limit, exit 1 as a full disk; any other RuntimeError is a bug (traceback)
+        if _peer_left(e): fail(1, "error: another process of this torchrun run failed (its output says why), so this one cannot go on", own=True)
         if not _out_of_memory(e): raise
         first = _one_line(e).split(' (Triggered internally')[0]
         fail(1, f"error: out of memory ({first[:160] + '...' if len(first) > 160 else first}); {oom_hint or _OOM_HINT}", own=True)

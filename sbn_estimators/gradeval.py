@@ -267,8 +267,17 @@ def _warm_up(net:SBNModel, X, Y, est:Estimator, warmup:int, progress=None) -> Es
     return est
 
 # %% ../nbs/04_gradeval.ipynb #c4b4f2db
+def _check_distinct_specs(option:str, # how the message names the estimators, e.g. '--estimators'
+                          pairs:list # (label, estimator) of each estimator given as a spec string
+                         ):
+    "Refuse spec strings that name one estimator twice (a repeat, an alias, a default written out): built fresh and seeded alike, they give the same numbers."
+    labels = [l for l, _ in pairs]
+    twice = sorted({l for l in labels if labels.count(l) > 1})
+    if twice: raise ValueError(f"{option} names {', '.join(twice)} more than once; with one seed they give the same numbers")
+    cli.check_distinct(option, labels, [e for _, e in pairs])   # an alias (dst for st): with one seed, the same numbers
+
 def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small enough to enumerate)
-                    estimators, # a spec string such as 'reinforce,concrete:tau=1', or a list of spec strings, estimators or (label, estimator) pairs
+                    estimators, # a spec string such as 'reinforce,concrete:tau=1', or a list of spec strings, estimators or (label, estimator) pairs; spec strings naming one estimator twice are refused
                     samples:int=2000, # estimates per estimator
                     seed:int=0, # each estimator draws as after torch.manual_seed(seed); the caller's random numbers stay as they were
                     chunk:int=500, # estimates per batched backward pass
@@ -293,7 +302,9 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         if isinstance(e, Estimator): return [(_estimator_label(e), e)]
         if isinstance(e, tuple) and len(e) == 2 and isinstance(e[1], Estimator): return [e]
         raise ValueError(f"estimators: each item must be a spec string, an Estimator or a (label, Estimator) pair, got {e!r}")
-    estimators = [pr for e in ([estimators] if isinstance(estimators, str) else estimators) for pr in pairs(e)]
+    built = [(isinstance(e, str), pr) for e in ([estimators] if isinstance(estimators, str) else estimators) for pr in pairs(e)]
+    _check_distinct_specs('estimators', [pr for spec, pr in built if spec])   # as sbn-gradeval: an instance may differ by its state, a spec not
+    estimators = [pr for _, pr in built]
     net.check_data(X, Y)
     _check_run(net, [e for _, e in estimators], samples)
     exact = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}
@@ -545,9 +556,7 @@ def _main(a):
     try:
         ests = [(_label(n, kw), _from_spec(text)) for n, kw, text in _spec_items(a.estimators)]   # each as written: a bad value's error quotes it
         labels = [l for l, _ in ests]
-        twice = sorted({l for l in labels if labels.count(l) > 1})
-        if twice: raise ValueError(f"--estimators names {', '.join(twice)} more than once; with one seed they give the same numbers")
-        cli.check_distinct('--estimators', labels, [e for _, e in ests])   # an alias (dst for st): with one seed, the same numbers
+        _check_distinct_specs('--estimators', ests)   # as gradient_report
         path = Path(a.net).expanduser() if a.net else None
         if path is not None and not path.is_file():
             raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")

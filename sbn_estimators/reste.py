@@ -136,9 +136,22 @@ class ReSTE(StraightThrough):
     @t.setter
     def t(self, v): self._check_with(t=v); self._t = float(v)
     def _check_with(self, **new):
-        "`_check_reste_params` on the current o, t, m with `new`'s in their place (once all three are set)."
+        "`_check_reste_params` on the current o, t, m with `new`'s in their place (once all three are set); a refused pair t, m names `set_params`."
         otm = {k: self.__dict__.get('_' + k) for k in 'otm'} | new
-        if None not in otm.values(): _check_reste_params(otm['o'], otm['t'], otm['m'])
+        if None in otm.values(): return
+        try: _check_reste_params(otm['o'], otm['t'], otm['m'])
+        except ValueError as e:
+            if not str(e).startswith('need 0 < m < t'): raise
+            raise ValueError(f"{e}; to move t and m past each other, set them at once: set_params(t=..., m=...)") from None
+    def set_params(self, o=None, # the new power o >= 1 (None: keep the current one)
+                   t=None, # the new clipping threshold (None: keep)
+                   m=None # the new secant interval, 0 < m < t (None: keep)
+                  ):
+        "Set o, t and m at once, the new triple checked as one: one setter after another checks each value against the others' current ones, so t and m cannot pass each other that way."
+        o, t, m = (self._o if o is None else o), (self._t if t is None else t), (self._m if m is None else m)
+        _check_reste_params(o, t, m)
+        self._t, self._m = float(t), float(m)
+        self.o = o   # o's setter: its tensor and the dtypes the secant overflows, for the new m too
     def _find_overflows(self):
         "The float dtypes whose largest number the secant slope m^(1/o)/m exceeds (checked in the forward by membership)."
         if '_o' not in self.__dict__: return
