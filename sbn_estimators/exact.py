@@ -204,7 +204,12 @@ def _exact_loss(net, x, y, params=None, reduction='mean',
         for xs, ys in zip(x.split(c), y.split(c)):
             p = torch.exp(_state_logprobs(net.layer(0, xs, params), pos[0], neg[0], net.noise))   # [b, 2^n_1]
             for t in T: p = p @ t
-            L = net.loss(head[:, None, :], ys).T                                    # loss table [b, 2^n_L]
+            L = net.loss(head[:, None, :], ys)                                      # [2^n_L, b]: every state against every target
+            if list(L.shape) != [len(head), len(ys)]:   # [2^n_L, 1] against b > 1 targets: a loss reduced over the examples, broadcast back
+                raise ValueError(f"loss must return one value per example, shape {[len(head), len(ys)]} (the {len(head)} states of the last "
+                                 f"binary layer against {len(ys)} targets), got {list(L.shape)}; sum over the outputs (.sum(-1)) and do not "
+                                 f"reduce over the examples")
+            L = L.T                                                                 # loss table [b, 2^n_L]
             with torch.no_grad(): c = (p * L).sum(-1, keepdim=True)                 # the expected loss, as a baseline
             c = torch.where(c.isfinite(), c, 0.)   # an infinite expected loss: no baseline (inf - inf would be NaN)
             L = L - c   # sum_t dp(t) = 0: the gradient sums dp(t) (l(t) - c), which a large loss table does not swamp

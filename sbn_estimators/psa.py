@@ -19,6 +19,7 @@ from .sbn import *
 from .exact import *
 from .estimators import *
 from .core import _compiling, _uncompiled
+from .unbiased import _refuse_func_transforms   # its autograd Functions have no torch.func rule
 
 # %% ../nbs/10_psa.ipynb #c6388bdd
 PSA_CHUNK = 2 ** 18 # most entries of one [..., rows, out-chunk, in] term tensor of the eager flip sum
@@ -443,7 +444,7 @@ def psa_loss(net, # the network: an `SBNMLP` or another model with PSA operation
              backend:str=None # flip-sum backend (see `psa_backend`); checked, but unused with `linearise` (DST has no flip sums)
             ) -> torch.Tensor: # [..., B] per-example surrogate losses: Rao-Blackwellised (PSA) or sampled (DST) loss values
     "Per-example surrogate: value = the Rao-Blackwellised loss estimate (with `linearise`: the loss of the sampled path), gradient = the PSA (or DST) estimate."
-    _check_linearise(linearise); psa_backend(backend)
+    _check_linearise(linearise); psa_backend(backend); _refuse_func_transforms('psa_loss')
     psa_ops(net); net.check_data(x, y); check_params(net, params)   # the checks of `Estimator.surrogate`
     if states is not None: _check_states(net, states, len(x), params)
     return _once(_psa_loss(net, x, y, params, states, linearise, backend), 'psa_loss')
@@ -478,6 +479,7 @@ class PSA(Estimator):
         if backend is not None: psa_backend(backend)
         self.backend = backend
     def surrogate(self, net, x, y, params=None):
+        _refuse_func_transforms("estimator 'psa'")   # its autograd Functions (`_Flip`, `_OwnGraph`, `_OnceDifferentiable`) have no torch.func rule
         return _once(reduce_loss(_psa_loss(net, x, y, params, backend=self.backend)), 'psa')   # checked by `Estimator.surrogate`; refuses create_graph
 
 # %% ../nbs/10_psa.ipynb #623e0dbe
@@ -540,7 +542,7 @@ def psa_expectation(net, # the network: an `SBNMLP` or another model with PSA op
                     linearise:bool=False # expectation of DST instead of PSA
                    ) -> torch.Tensor:
     "Mean over examples of the exact expectation over all sampled paths of the PSA surrogate (small nets)."
-    _check_linearise(linearise); psa_ops(net); net.check_data(x, y)   # the checks of `psa_loss`
+    _check_linearise(linearise); psa_ops(net); net.check_data(x, y); _refuse_func_transforms('psa_expectation')   # the checks of `psa_loss`
     W = net.layer_params(check_params(net, params, copies=False))[0][0]
     if W.dtype not in (torch.float32, torch.float64):   # as `exact_loss`: rounding each path's term is not exact
         raise ValueError(f"psa_expectation sums in the network's dtype, which must be torch.float32 or torch.float64, got {W.dtype}")

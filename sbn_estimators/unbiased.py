@@ -320,6 +320,14 @@ class ARMS(PerLayerEstimator):
         return _pm1(b).to(p.dtype), w
 
 # %% ../nbs/08_unbiased.ipynb #08ab8045
+def _refuse_func_transforms(name:str # what is refused, for the message: "estimator 'muprop'", 'psa_loss'
+                            ):
+    "A `ValueError` when a `torch.func` transform (grad, vmap, jacrev, ...) is active: `name` runs autograd inside in ways those transforms refuse."
+    if torch._C._functorch.maybe_current_level() is None: return
+    raise ValueError(f"{name} cannot run inside a torch.func transform (torch.func.grad, vmap, jacrev, ...): it runs autograd "
+                     f"internally in ways torch.func does not support; take the gradient with surrogate(...).backward() "
+                     f"or torch.autograd.grad(surrogate(...), params)")
+
 @register_estimator('muprop')
 class MuProp(Estimator):
     "MuProp: REINFORCE with a first-order Taylor control variate around the mean-field network."
@@ -331,7 +339,9 @@ class MuProp(Estimator):
             m, means = x, []
             for k in range(len(fixed) - 1):
                 m = net.noise.mean(net.layer(k, m, fixed))
-                if not m.requires_grad: m.requires_grad_()
+                if not m.requires_grad:
+                    _refuse_func_transforms("estimator 'muprop'")   # before any draw; a torch.func.grad in x alone makes every m require it: that runs
+                    m.requires_grad_()
                 means.append(m)
             f_mf = net.loss(net.head(m, fixed), y)
             ds = torch.autograd.grad(f_mf.sum(), means)
