@@ -200,11 +200,13 @@ class BayesBiNN(torch.optim.Optimizer):
                  betas=(0.9, 0.999), # Adam's moving-average rates (beta1, beta2), each in [0, 1) (real-valued groups)
                  eps=1e-8, # Adam's term added to the denominator, >= 0 (real-valued groups)
                  weight_decay=0., # Adam's weight decay, >= 0 (real-valued groups; a binary group's must be 0: prior_lambda plays that role)
-                 check_grads:bool=True): # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`sbn-train`)
+                 check_grads:bool=True, # refuse a step on a non-finite gradient of a binary weight (one host sync per step); False where the caller has checked them (`sbn-train`)
+                 sync_ranks:bool=False): # draw every delta from rank 0 (a broadcast, a collective) under a process group of several; False: each process its own, no communication
         lr, temperature = check_number('lr', lr, positive=True, tensor=True), check_number('temperature', temperature, positive=True, tensor=True)
         train_size = check_count('train_size', _scalar(train_size))
         beta = _unit('beta', beta)
         self.check_grads = check_flag('check_grads', check_grads, hint="whether a step checks the binary weights' gradients")   # the constructor's choice, not a group's hyper-parameter: a loaded state_dict leaves it
+        self.sync_ranks = check_flag('sync_ranks', sync_ranks, hint="whether every process uses rank 0's delta")   # as check_grads; set before the groups draw
         super().__init__(params, dict(lr=lr, temperature=temperature, prior_lambda=prior_lambda, init_lambda=init_lambda,
                                       train_size=train_size, betas=betas, eps=eps, weight_decay=weight_decay, binary=False, beta=beta,
                                       scale_eps=scale_eps))
@@ -236,11 +238,20 @@ class BayesBiNN(torch.optim.Optimizer):
         return torch.tanh((self.state[w]['lambda'] + self.state[w]['delta']) / group['temperature'])
 
     def _resample(self, w, group):
-        "Draw delta (rank 0's under a process group of several), store it and write w_r into the parameter (in its dtype; delta and lambda stay in the state's)."
+        "Draw delta (rank 0's where `sync_ranks` is on, under a process group of several), store it and write w_r into the parameter (in its dtype; delta and lambda stay in the state's)."
         e = torch.rand(w.shape, dtype=_state_dtype(w), device=w.device).clamp(1e-10, 1 - 1e-10)   # in index order: not rand_like, which follows w's memory layout
-        _from_rank0(e)   # under torchrun every process uses rank 0's noise (the gradients are averaged; see *Several processes*)
+        if getattr(self, 'sync_ranks', False): _from_rank0(e)   # under torchrun every process uses rank 0's noise (the gradients are averaged; see *Several processes*)
         self.state[w]['delta'] = 0.5 * torch.log(e / (1 - e))
         w.copy_(self._sample(w, group))
+
+    @torch.no_grad()
+    def _share_delta(self):
+        "Turn `sync_ranks` on in an optimizer built without it (the trainer's, under torchrun): each binary parameter's delta becomes rank 0's (a broadcast: every process calls it), its sample written; later draws are rank 0's too."
+        self.sync_ranks = True
+        for group in self.param_groups:
+            if not group['binary']: continue
+            for w in group['params']:
+                _from_rank0(self.state[w]['delta']); w.copy_(self._sample(w, group))
 
     def mean(self, w): # a parameter of a binary group
         "The posterior mean E[w] = tanh(lambda) of the binary parameter `w`."
@@ -282,7 +293,7 @@ class BayesBiNN(torch.optim.Optimizer):
         _restore_state_dtype(self, state_dict)
         self.hold('sample')
 
-    __getstate__ = _getstate
+    def __getstate__(self): return {**_getstate(self), 'sync_ranks': getattr(self, 'sync_ranks', False)}   # pickled and copied with it, as check_grads
 
     @torch.no_grad()
     def step(self, closure=None):

@@ -164,7 +164,7 @@ def _data_folder(cfg) -> str:
 # %% ../nbs/14_train.ipynb #32662ce1
 @dataclasses.dataclass
 class TrainConfig:
-    "Everything a training run depends on."
+    "Everything a training run depends on. Unlike `sbn-train` it accepts a setting the run ignores that only its value would tell (momentum with an optimizer other than sgd, epochs or lr where every stage sets its own, an estimator for a model without binary units after its last stage): copies and saved config.json files hold every value."
     data: str = 'digits' # dataset (see `DATASETS`)
     data_dir: str = '' # folder of the dataset's files ('': the dataset's default place), kept absolute
     download: bool = False # download cifar10 with torchvision if missing
@@ -972,16 +972,18 @@ def _restart_advice(cfg:TrainConfig, out:Path) -> str:
 
 # %% ../nbs/14_train.ipynb #66e589fb
 def _estimator_record(cfg:TrainConfig) -> dict:
-    "The estimator of `cfg` as the run's record keeps it (`estimator_params` of result.json and the checkpoints): its registry name and every parameter, the spec's values with the registry's defaults filled in (`estimator_params`); a value that is not a number, string, bool or None as its repr."
+    "The estimator of `cfg` as the run's record keeps it (`estimator_params` of result.json and the checkpoints): its registry name and every parameter, the spec's values with the registry's defaults filled in (`estimator_params`), a 'None' (any case) for a parameter whose default is None as None (`_spec_none`, as the estimator gets it); a value that is not a number, string, bool or None as its repr."
     name, given = _split_spec(cfg.estimator, 'estimator')
+    defaults = estimator_params(name)
     plain = lambda v: v if v is None or isinstance(v, (bool, int, float, str)) else re.sub(r' at 0x[0-9a-fA-F]+', '', repr(v))   # an address differs in every process
-    return {'name': ALIASES.get(name, name), **{k: plain(v) for k, v in {**estimator_params(name), **given}.items()}}
+    return {'name': ALIASES.get(name, name), **{k: plain(v) for k, v in {**defaults, **_spec_none(given, defaults)}.items()}}
 
 def _check_estimator_record(ck:dict, cfg:TrainConfig, out:Path):
-    "`ValueError` where last.pt (`ck`) records estimator parameters other than those `cfg.estimator` resolves to now (a default changed since the run started): resumed, the run would go on with other hyper-parameters. A checkpoint of an earlier version records none: not checked."
+    "`ValueError` where last.pt (`ck`) records estimator parameters other than those `cfg.estimator` resolves to now (a default changed since the run started): resumed, the run would go on with other hyper-parameters. A checkpoint of an earlier version records none: not checked; one that recorded a 'None' of the spec as that string (`reinforce:n=None`) matches None."
     rec = ck.get('estimator_params')
     if rec is None: return
     cur = _estimator_record(cfg)
+    rec = _spec_none(rec, estimator_params(_split_spec(cfg.estimator, 'estimator')[0]))   # both sides as `_estimator_record` now normalises them
     show = lambda d, k: repr(d[k]) if k in d else 'absent'
     for k in dict.fromkeys([*rec, *cur]):
         if k not in rec or k not in cur or rec[k] != cur[k]:
@@ -1309,6 +1311,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
             best, best_epoch = -1., None   # another architecture: best.pt holds the best model of the last one
         opt = make_optimizer(model, dataclasses.replace(cfg, lr=st['lr']), len(data.splits['train'][1]))
         if isinstance(opt, (Bop, BayesBiNN, MirrorDescent)): opt.check_grads = False   # `_check_finite_step` checks every gradient just before the step
+        if isinstance(opt, BayesBiNN) and world > 1: opt._share_delta()   # every process steps with rank 0's delta (20_binary_optimizers); only this optimizer communicates
         if si > 0 and not resumed and st['transform'] and not smoke:   # tested as it starts training: BayesBiNN's weights (and posterior) are the stage's optimizer's
             results[f"{st['name']}_start"] = _test(model, data, cfg, device, opt, epochs=done, progress=progress and rank == 0)
         total, warm = steps * st['epochs'], steps * cfg.warmup_epochs if si == 0 else 0
@@ -1510,7 +1513,7 @@ def config_from_args(args) -> TrainConfig:
                          f"models with binary weights: {', '.join(_binary_weight_models(own_signs=True))}")
     if args.resume: return cfg
     opt = _split_spec(cfg.optimizer, 'optimizer')[0]
-    filled = dict(epochs=TrainConfig.epochs, lr=DEFAULT_LR.get(opt), momentum=TrainConfig.momentum)   # the values when unset
+    filled = dict(epochs=TrainConfig.epochs, lr=DEFAULT_LR.get(opt), momentum=TrainConfig.momentum, estimator=TrainConfig.estimator)   # the values when unset
     def setting(key):   # where a setting the run would ignore comes from: an option given, or a hand-written config file (a value other than the default)
         if key in given: return f"--{key.replace('_', '-')} {given[key]}"
         if key in from_file and not saved and from_file[key] != filled[key]: return f"{key} {from_file[key]} of config file {args.config}"
@@ -1518,12 +1521,13 @@ def config_from_args(args) -> TrainConfig:
         if setting(key) and cfg.stages and all(key in st for st in cfg.stages):
             raise ValueError(f"{setting(key)} is not used: every stage sets its own {key} ("
                              + ', '.join(f"{st['name']} {st[key]}" for st in cfg.stages) + ("); give them in --stages" if key in given else f"); drop {key} from the file"))
-    if 'estimator' in given and not _estimator_used(cfg):
+    if setting('estimator') and not _estimator_used(cfg):
         from sbn_estimators.binaryduo import _check_backward_proxy   # here: train does not import the model modules it registers lazily (`MODEL_MODULES`)
-        try: _check_backward_proxy(proxy_estimator(given['estimator'], check_forward=False)); way = ("drop --estimator, or decouple the units in a later stage "
-                                                                                           "(--stages with the transform decouple, as --recipe binaryduo_digits does)")
-        except ValueError as e: way = f"drop --estimator (nor could it be the backward of decoupled units: {e})"   # a sampling or network-level one
-        raise ValueError(f"--estimator {given['estimator']} is not used: model {cfg.model!r} has no binary units{' after its last stage' if len(cfg.plan()) > 1 else ''} "
+        drop = '--estimator' if 'estimator' in given else f"estimator from {args.config}"
+        try: _check_backward_proxy(proxy_estimator(cfg.estimator, check_forward=False)); way = (f"drop {drop}, or decouple the units in a later stage "
+                                                                                  "(--stages with the transform decouple, as --recipe binaryduo_digits does)")
+        except ValueError as e: way = f"drop {drop} (nor could it be the backward of decoupled units: {e})"   # a sampling or network-level one
+        raise ValueError(f"{setting('estimator')} is not used: model {cfg.model!r} has no binary units{' after its last stage' if len(cfg.plan()) > 1 else ''} "
                          f"(its ternary or multi-bit units train with the clip's straight-through); {way}")
     if setting('momentum') and opt != 'sgd':
         raise ValueError(f"{'--momentum' if 'momentum' in given else setting('momentum')} applies to --optimizer sgd only, got optimizer {cfg.optimizer!r}")

@@ -13,7 +13,7 @@ WORKER = textwrap.dedent('''
     w, b = nn.Parameter(torch.randn(16)), nn.Parameter(torch.zeros(1))
     X, y = torch.randn(64, 16), torch.randn(64)
     torch.manual_seed(1 + 7919 * rank)                    # then each its own random state, as the trainer seeds it
-    opt = BayesBiNN([{'params': [w], 'binary': True}, {'params': [b]}], train_size=64, lr=0.1, temperature=1.0, init_lambda=0.5)
+    opt = BayesBiNN([{'params': [w], 'binary': True}, {'params': [b]}], train_size=64, lr=0.1, temperature=1.0, init_lambda=0.5, sync_ranks=True)   # asked: every draw rank 0's
     first = opt.state[w]['delta'].clone()
     half = 64 // world
     for _ in range(6):
