@@ -35,7 +35,11 @@ def binary_moments(mu:torch.Tensor, # pre-activation means
     return _moments(mu, var, noise)
 
 def _check_variance(noise):
-    "A `ValueError` unless `NOISE_VARIANCE` has the variance of `noise` (by its name)."
+    "A `ValueError` unless `NOISE_VARIANCE` has the variance of `noise` (by its name; a registered name for the registered noise only)."
+    if noise.name in NOISES and registered_noise(noise) is None:   # a subclass bearing a registered name: another F, another variance
+        raise ValueError(f"noise: the variance-matched unit reads the noise's variance from NOISE_VARIANCE by its name, and "
+                         f"NOISE_VARIANCE[{noise.name!r}] is that of the registered {noise.name} noise; got {noise!r}, another noise (a "
+                         f"Noise subclass of another F) under that name: give its class a name of its own and add NOISE_VARIANCE[that name]")
     if noise.name not in NOISE_VARIANCE:
         raise ValueError(f"noise: the variance-matched unit needs the noise's variance, known for {', '.join(NOISE_VARIANCE)}; got the "
                          f"{type(noise).__name__} {noise.name!r}: add NOISE_VARIANCE[{noise.name!r}]")

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['NOISES', 'LOSSES', 'Noise', 'noise_dtype', 'LogisticNoise', 'NormalNoise', 'UniformNoise', 'TriangularNoise',
-           'get_noise', 'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss', 'check_finite',
-           'check_count', 'check_layer_index', 'check_counts', 'check_number', 'check_flag', 'seeded', 'training_modes',
-           'check_device', 'values_checked', 'check_inputs', 'check_targets', 'SBNModel', 'check_sbn_model',
-           'check_params']
+           'get_noise', 'registered_noise', 'sample_states', 'logistic_loss', 'cross_entropy_loss', 'get_loss',
+           'check_finite', 'check_count', 'check_layer_index', 'check_counts', 'check_number', 'check_flag', 'seeded',
+           'training_modes', 'check_device', 'values_checked', 'check_inputs', 'check_targets', 'SBNModel',
+           'check_sbn_model', 'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
 import contextlib, contextvars, math, numbers, operator
@@ -137,6 +137,13 @@ def get_noise(noise='logistic' # a noise name or a `Noise`
     if not isinstance(noise, str) or noise not in NOISES:
         raise ValueError(f"unknown noise {noise!r}; valid noises: {', '.join(NOISES)}")
     return NOISES[noise]
+
+# %% ../nbs/00_core.ipynb #5a518d58
+def registered_noise(noise # a `Noise`
+                    ) -> str|None: # its name in `NOISES`, or None
+    "The name under which `NOISES` holds `noise` itself (same class), or None for any other noise, a subclass bearing a registered name too."
+    name = getattr(noise, 'name', None)
+    return name if isinstance(name, str) and name in NOISES and NOISES[name] == noise else None
 
 # %% ../nbs/00_core.ipynb #d48ae5b5
 def sample_states(a:torch.Tensor, # pre-activations

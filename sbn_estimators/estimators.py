@@ -147,9 +147,11 @@ class LocalEstimator(nn.Module, Estimator):
     @property
     def noise(self): return self._noise.name
     def check_noise(self, net):
-        if net.noise != self._noise:
-            raise ValueError(f"estimator {self.name!r} assumes {self.noise} noise but the network has "
-                             f"{net.noise.name} noise; pass noise={net.noise.name!r} (the spec '{self.name}:noise={net.noise.name}')")
+        if net.noise != self._noise:   # by class: a Noise subclass of another F is another noise, whatever its name
+            have, want = (registered_noise(n) or repr(n) for n in (net.noise, self._noise))
+            fix = (f"pass noise={have!r} (the spec '{self.name}:noise={have}')" if registered_noise(net.noise)
+                   else f"pass the network's own noise object, estimator({self.name!r}, noise=net.noise) (a spec names registered noises only)")
+            raise ValueError(f"estimator {self.name!r} assumes {want} noise but the network has {have} noise; {fix}")
     def eval_sample(self, a:torch.Tensor # pre-activations
                    ) -> torch.Tensor: # ±1 states, same shape and dtype as `a`, no gradient
         "±1 states drawn with the law of this estimator's training forward, for evaluation (`BinaryActivation`'s 'sample' mode): sign(a - Z) with its noise, +1 with probability F(a); an estimator whose forward draws its states otherwise overrides it."

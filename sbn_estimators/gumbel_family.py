@@ -20,9 +20,10 @@ class CategoricalST(LocalEstimator):
     "A ±1 unit as the 2-class categorical with logits (a, 0): sampled state forward, backward `slope(a, x)` times g'(x)."
     def __init__(self): super().__init__('logistic')
     def check_noise(self, net):
-        if net.noise.name != 'logistic':
+        if registered_noise(net.noise) != 'logistic':   # the registered logistic itself: a subclass of another F draws another law
             raise ValueError(f"estimator {self.name!r} reads a unit as the categorical with logits (a, 0), which needs "
-                             f"logistic noise; the network has {net.noise.name} noise")
+                             f"logistic noise; the network has {registered_noise(net.noise) or repr(net.noise)} noise"
+                             + ('' if registered_noise(net.noise) else " (the registered NOISES['logistic'] only: a Noise subclass of another F draws another law)"))
     def slope(self, a, x): raise NotImplementedError # dx/da given pre-activations a and sampled states x
     def forward(self, a):
         x = sample_states(a, 'logistic')

@@ -61,7 +61,7 @@ def flip_sum_eager(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
     ns = max(1, chunk // (per * cs))                             # rows per chunk
     Fa = noise.cdf(a)   # F(a) once per unit, subtracted from each term: the differences are summed, not two large sums
     out = torch.zeros(*lead, N, K, dtype=torch.promote_types(gt.dtype, Fa.dtype), device=Fa.device)
-    logistic = isinstance(noise, LogisticNoise)
+    logistic = registered_noise(noise) == 'logistic'   # the sigmoid in place: the registered logistic only, not a subclass of another F
     for n in range(0, N, ns):
         r = slice(n, n + ns)
         for c in range(0, C, cs):
@@ -84,9 +84,10 @@ def _flip_cdf(x, a, Fa, gt, Wt, noise):
 
 # %% ../nbs/10_psa.ipynb #10161c24
 @functools.cache
-def _compiled(name:str):
-    "The compiled kernel of noise `name`: its own code object (own compile cache); one whole graph or an error, never a graph break that would form [S, N, K, C]."
-    f = _flip_logistic if name == 'logistic' else _flip_cdf
+def _compiled(kind:str|type):
+    "The compiled kernel of a registered noise's name `kind` (see `registered_noise`), or of another noise's class: its own code object (own compile cache); one whole graph or an error, never a graph break that would form [S, N, K, C]."
+    f = _flip_logistic if kind == 'logistic' else _flip_cdf
+    name = kind if isinstance(kind, str) else kind.__name__
     return torch.compile(types.FunctionType(f.__code__.replace(co_name=f'_flip_sum_{name}'), f.__globals__),
                          dynamic=True, fullgraph=True)
 
@@ -192,12 +193,13 @@ def _flip_sum_fused(x, a, gt, Wt, noise):
     pad, pr, pk, pc = torch.nn.functional.pad, int(rows == 1), int(K == 1), int(C == 1)
     x, a, gt = ((pad(t, p) if any(p) else t).contiguous() for t, p in ((x, (0, pk, 0, pr)), (a, (0, pc, 0, pr)), (gt, (0, pc, 0, pr))))
     if pk or pc: Wt = pad(Wt, (0, pc, 0, pk))
-    if isinstance(noise, LogisticNoise):
+    kind = registered_noise(noise) or type(noise)   # the sigmoid kernel for the registered logistic only; a subclass has its own F
+    if kind == 'logistic':
         # e^{2W^T} formed in place in a contiguous copy of W^T: the kernel runs beside two weight-sized tables, E+ and
         # E-, not also a third, the copy they would be made from
         Ep, ea = Wt.clone(memory_format=torch.contiguous_format).mul_(2).exp_(), torch.exp(-a)
-        s = _fused(_compiled(noise.name), x, ea, (1 + ea).reciprocal_(), gt, Ep, Ep.reciprocal())   # F(a) as the kernel forms F(a - 2Wx): 0 at W = 0
-    else: s = _fused(_compiled(noise.name), x, a, noise.cdf(a), gt, Wt.contiguous(), noise)
+        s = _fused(_compiled(kind), x, ea, (1 + ea).reciprocal_(), gt, Ep, Ep.reciprocal())   # F(a) as the kernel forms F(a - 2Wx): 0 at W = 0
+    else: s = _fused(_compiled(kind), x, a, noise.cdf(a), gt, Wt.contiguous(), noise)
     return None if s is None else s[:, :rows, :K]
 
 # %% ../nbs/10_psa.ipynb #d70cc02d
@@ -221,7 +223,7 @@ def flip_sum_compiled(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
     "The flip sum as one fused loop nest compiled by `torch.compile` (no [N, K, C] tensor); the eager path where it cannot compile."
     lead = _check_flip(x, a, gt, W, noise)
     (N, K), C = x.shape[-2:], a.shape[-1]
-    logistic = isinstance(noise, LogisticNoise)
+    logistic = registered_noise(noise) == 'logistic'
     if 0 in (math.prod(lead), N, K, C): return flip_sum_eager(x, a, gt, W, noise)   # nothing to sum or to return
     if logistic:
         over = _OVERFLOWS.get()   # the guard's answer, where the caller read it already (`_overflow_known`)

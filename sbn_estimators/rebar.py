@@ -13,7 +13,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .core import _values
-from .unbiased import check_logit_noise, _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer
+from .unbiased import _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer
 from .relaxed import Concrete, _check_tau, _TAU_RANGE
 
 # %% ../nbs/09a_rebar_relax.ipynb #e9dc59c2
@@ -30,9 +30,16 @@ def conditional_noise(a:torch.Tensor, # pre-activations (gradients flow into the
     if v is not None:   # one reduction, only for a given v: the estimators draw theirs, in (0, 1) by construction
         bad = ~((v > 0) & (v < 1))
         if bad.any(): raise ValueError(f"v must be uniforms in (0, 1), got values {_values(v[bad])}")
-    if noise.name not in ('logistic', 'normal'):
-        raise ValueError(f"conditional_noise needs an invertible noise CDF (logistic or normal), got {noise.name}")
+    _check_inverted(noise, 'conditional_noise')
     return _conditional_noise(a, x, noise, v)
+
+def _check_inverted(noise, who):
+    "A `ValueError` naming `who` unless `noise` is the registered logistic or normal noise itself, whose F^-1 `_conditional_noise` has in closed form (a subclass bearing the name has another F)."
+    kind = registered_noise(noise)
+    if kind not in ('logistic', 'normal'):
+        raise ValueError(f"{who} needs an invertible noise CDF (logistic or normal), got {kind or repr(noise)}" + ('' if kind else
+                         f": the closed-form F^-1 is that of the registered noises NOISES['logistic'] and NOISES['normal'], and "
+                         f"{noise!r} is another noise (a Noise subclass of another F); arm, disarm, arms and ugc need only 0 < F(a) < 1"))
 
 def _conditional_noise(a, x, noise, v=None):
     "`conditional_noise` without its checks (REBAR's: its states are ±1, or NaN where `a` is NaN, by construction)."
@@ -40,7 +47,7 @@ def _conditional_noise(a, x, noise, v=None):
         dt = noise_dtype(a.dtype)
         v = torch.rand(a.shape, dtype=dt, device=a.device).clamp(min=torch.finfo(dt).tiny)
     s = x * a
-    if noise.name == 'logistic':
+    if registered_noise(noise) == 'logistic':
         return x * (torch.log(v) + noise.log_cdf(s) - torch.log1p(-v * noise.cdf(s)))
     return x * torch.special.ndtri(torch.exp(torch.log(v) + noise.log_cdf(s)))   # normal
 
@@ -92,7 +99,7 @@ class REBAR(Estimator):
     def tuned(self): return [p for group in self.tuned_groups() for p in group['params']]
     def coefs(self): return [self.scales] # per-group scale of each control variate
     def loss_value(self, net, x, y, params=None):
-        check_logit_noise(net, self.name)
+        _check_inverted(net.noise, self.name)
         return super().loss_value(net, x, y, params)
 
     def relaxed(self, net, x, params, zs):
@@ -109,7 +116,7 @@ class REBAR(Estimator):
         return [net.loss(self.relaxed(net, x, params, zs)[1], y)]
 
     def surrogate(self, net, x, y, params=None):
-        check_logit_noise(net, self.name)
+        _check_inverted(net.noise, self.name)
         dt = net.layer_params(params)[0][0].dtype
         if dt in (torch.float16, torch.bfloat16):   # measured: d/db = 1e-4 for an exact 5e-4 in bfloat16
             raise ValueError(f"{self.name} needs float32 or float64 parameters, got {dt}: its control variates cancel terms of "

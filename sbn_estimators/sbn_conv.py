@@ -186,7 +186,7 @@ def conv_flip_backward(g, # upstream G^k, [B, C_out, H', W']
     # one backend for the whole layer: 'auto' weighs the layer's sum, B L K C terms, not each group's part of it
     backend = 'compiled' if use_compiled(backend, B * L * Wf.shape[1] * cout, x_in.device) else 'eager'
     over = [None] * -(-B // per)
-    if backend == 'compiled' and isinstance(noise, LogisticNoise) and a.numel():
+    if backend == 'compiled' and registered_noise(noise) == 'logistic' and a.numel():
         # the compiled kernel's overflow guard for every group at once: one copy to the host per layer, not one per group
         am = F.pad(a.abs().amax((1, 2)), (0, len(over) * per - B)).reshape(-1, per).amax(1)   # max |a| of each group
         over = [v > math.log(torch.finfo(a.dtype).max) / 2 for v in torch.maximum(am, 2 * Wf.abs().max()).cpu().tolist()]
