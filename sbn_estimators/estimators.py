@@ -145,7 +145,7 @@ class LocalEstimator(nn.Module, Estimator):
         nn.Module.__init__(self)
         self._noise = get_noise(noise)
     @property
-    def noise(self): return self._noise.name
+    def noise(self): return registered_noise(self._noise) or self._noise   # a registered noise's name, as a spec writes it; another `Noise` itself (its spec shows it, not the name it bears)
     def check_noise(self, net):
         if net.noise != self._noise:   # by class: a Noise subclass of another F is another noise, whatever its name
             have, want = (registered_noise(n) or repr(n) for n in (net.noise, self._noise))

@@ -143,3 +143,16 @@ def test_st_message_names_a_subclass_noise():
     fails(lambda: estimator('st', noise='normal').check_noise(SBNMLP([2, 4, 1])),
           "estimator 'st' assumes normal noise but the network has logistic noise; pass noise='logistic' (the spec 'st:noise=logistic')")
     fails(lambda: e.check_noise(SBNMLP([2, 4, 1])), "estimator 'st' assumes Wide() noise but the network has logistic noise")
+
+
+def test_local_estimator_with_a_subclass_noise_keeps_it():
+    """An estimator given a subclass noise showed its parent's name: its spec 'st' recreated the standard-logistic st
+    (gradeval's resume and sbn-bench match on spec) and get_model built the SBN with the standard logistic, then refused it."""
+    from sbn_estimators.models import get_model
+    e = estimator('st', noise=Wide())
+    assert isinstance(e.noise, Wide) and e.spec != 'st' and 'Wide()' in e.spec
+    fails(lambda: estimator(e.spec), "unknown noise 'Wide()'")   # a spec names registered noises only: no silent standard logistic
+    m = get_model('sbn_mlp', e, in_shape=(2,), n_out=3)
+    assert type(m.noise) is Wide
+    e.check_noise(m)
+    assert estimator('st').noise == 'logistic' and estimator('st:noise=normal').spec == 'st:noise=normal'
