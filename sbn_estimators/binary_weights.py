@@ -12,6 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import *
+from .core import _compiling   # whether torch.compile is tracing
 from .estimators import LocalEstimator
 from .straight_through import sign_pm, straight_through, StraightThrough
 
@@ -141,6 +142,19 @@ def weight_scale(latent:torch.Tensor, # latent weights [out, ...]
     if scale == 'tensor': return latent.abs().mean()
     return latent.abs().mean(dim=tuple(range(1, latent.ndim)), keepdim=True)
 
+# %% ../nbs/07_binary_weights.ipynb #c5a7eb4d
+def _vmap_refuses_draws() -> bool:
+    "Whether a `torch.func.vmap` transform is active whose `randomness` is 'error' (its default), which refuses random draws (`mismatch.module_loss`)."
+    from torch._functorch.pyfunctorch import coerce_cinterpreter
+    stack = getattr(torch._C._functorch, 'get_interpreter_stack', lambda: None)() or []
+    return any(i.key() == torch._C._functorch.TransformType.Vmap and coerce_cinterpreter(i).randomness() == 'error' for i in stack)
+
+def _eval_backward(est, a):
+    "`est(a)`, the training forward whose backward an evaluated unit or weight keeps (None for a stochastic estimator under a `vmap` that refuses draws); a stochastic estimator draws on forked generators, so the evaluation's random stream goes on as if it had not run (compiled: Inductor draws its own way anyway)."
+    if _compiling() or not getattr(est, 'stochastic', True): return est(a)
+    if _vmap_refuses_draws(): return None
+    with torch.random.fork_rng(devices=[a.device] if a.device.type == 'cuda' else []): return est(a)
+
 # %% ../nbs/07_binary_weights.ipynb #2c725830
 class _BinaryWeight:
     "Shared part of the binary-weight layers: latent `weight`, binary weights in the forward."
@@ -162,11 +176,12 @@ class _BinaryWeight:
         else: w = self.binarize(self.weight)
         return w, weight_scale(self.weight, self.scale)
     def _eval_signs(self) -> torch.Tensor:
-        "The ±1 weights of evaluation, as `BinaryActivation` evaluates a unit: sign(w) in 'det' (`binary_eval_mode`) or for a deterministic binarizer (`progressive_sign`), else a sample of the binarizer's evaluation law (`eval_sample`: sign(w - Z) with its noise, sign(w/tau_forward - Z) for `decoupled_st`); with the binarizer's backward into `weight` when a gradient is taken (else the binarizer is not run: it draws nothing)."
+        "The ±1 weights of evaluation, as `BinaryActivation` evaluates a unit: sign(w) in 'det' (`binary_eval_mode`) or for a deterministic binarizer (`progressive_sign`), else a sample of the binarizer's evaluation law (`eval_sample`: sign(w - Z) with its noise, sign(w/tau_forward - Z) for `decoupled_st`); with the binarizer's backward into `weight` when a gradient is taken (`_eval_backward`: on forked generators; else the binarizer is not run: it draws nothing)."
         det = getattr(self, '_det_eval', False) or getattr(self.binarize, 'deterministic', False)
         s = sign_pm(self.weight.detach()) if det else self.binarize.eval_sample(self.weight)
         if not (torch.is_grad_enabled() and self.weight.requires_grad): return s
-        return straight_through(s, self.binarize(self.weight), torch.ones_like(s))
+        b = _eval_backward(self.binarize, self.weight)
+        return s if b is None else straight_through(s, b, torch.ones_like(s))
     def binary_weight(self) -> torch.Tensor:
         "The weights the forward uses: ±1 (times alpha if scaled), with the estimator's backward into `weight`."
         w, alpha = self._binary_and_scale()

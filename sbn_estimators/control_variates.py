@@ -12,7 +12,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .straight_through import straight_through
-from .unbiased import PerLayerEstimator, check_logit_noise, _pm1, _check_probabilities
+from .unbiased import PerLayerEstimator, check_logit_noise, _pm1, _check_probabilities, _refuse_func_transforms
 
 # %% ../nbs/18_control_variates.ipynb #3d180de3
 @register_estimator('double_cv')
@@ -40,6 +40,7 @@ class DoubleCV(Estimator):
             return torch.autograd.grad(f.sum(), leaves)
 
     def surrogate(self, net, x, y, params=None):
+        _refuse_func_transforms(f"estimator {self.name!r}")   # it runs autograd inside (requires_grad_, a tuning step) in ways torch.func refuses
         h, hs, scores, means = x, [], [], []
         for k in range(len(net.layer_params(params)) - 1):
             a = net.layer(k, h, params)                                   # k = 0: the input's gradient flows through a^1

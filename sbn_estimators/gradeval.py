@@ -309,7 +309,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
     _check_run(net, [e for _, e in estimators], samples)
     exact = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}
     _check_exact(net, X, Y, exact)
-    report = dict(sizes=net.sizes, noise=net.noise.name, samples=samples, seed=seed, chunk=chunk, warmup=warmup,
+    report = dict(sizes=net.sizes, noise=registered_noise(net.noise) or repr(net.noise), samples=samples, seed=seed, chunk=chunk, warmup=warmup,
                   exact_loss=exact_loss(net, X, Y).item(),
                   exact_grad={k: v.tolist() for k, v in exact.items()}, estimators={})
     if resume is not None:

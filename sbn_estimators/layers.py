@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .core import *
-from .core import _uncompiled, _compiling   # the module a torch.compile'd model wraps; whether torch.compile is tracing
+from .core import _uncompiled   # the module a torch.compile'd model wraps
 from .estimators import *
 from .estimators import _float_input
 from .straight_through import sign_pm, straight_through
-from .binary_weights import binary_weight_layers
+from .binary_weights import binary_weight_layers, _eval_backward   # the training forward an evaluated unit keeps for its backward
 
 # %% ../nbs/11_layers.ipynb #c6f2b8a4
 from .binary_weights import weight_scale
@@ -31,17 +31,6 @@ EVAL_MODES = ('sample', 'det')
 def _eval_states(est, a, mode):
     "The evaluation output of a unit with local estimator `est`: sign(a) ('det') or ±1 samples drawn as its training forward draws them ('sample': `est.eval_sample(a)`, sign(a - Z) with its noise unless it overrides it)."
     return sign_pm(a) if mode == 'det' else est.eval_sample(a)
-
-def _in_vmap() -> bool:
-    "Whether a `torch.func.vmap` transform is active (it refuses random draws by default: `mismatch.module_loss`)."
-    stack = getattr(torch._C._functorch, 'get_interpreter_stack', lambda: None)() or []
-    return any(i.key() == torch._C._functorch.TransformType.Vmap for i in stack)
-
-def _eval_backward(est, a):
-    "`est(a)`, the training forward whose backward an evaluated unit keeps (None for a stochastic estimator under `vmap`, which would refuse its draws); a stochastic estimator draws on forked generators, so the evaluation's random stream goes on as if it had not run (compiled: Inductor draws its own way anyway)."
-    if _compiling() or not getattr(est, 'stochastic', True): return est(a)
-    if _in_vmap(): return None
-    with torch.random.fork_rng(devices=[a.device] if a.device.type == 'cuda' else []): return est(a)
 
 class BinaryActivation(nn.Module):
     "A ±1 unit: the local estimator's forward/backward in training; samples or `sign(a)` in evaluation."

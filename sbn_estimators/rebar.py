@@ -13,7 +13,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .core import _values
-from .unbiased import _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer
+from .unbiased import _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer, _refuse_func_transforms
 from .relaxed import Concrete, _check_tau, _TAU_RANGE
 
 # %% ../nbs/09a_rebar_relax.ipynb #e9dc59c2
@@ -116,7 +116,7 @@ class REBAR(Estimator):
         return [net.loss(self.relaxed(net, x, params, zs)[1], y)]
 
     def surrogate(self, net, x, y, params=None):
-        _check_inverted(net.noise, self.name)
+        _check_inverted(net.noise, self.name); _refuse_func_transforms(f"estimator {self.name!r}")   # it runs autograd inside (requires_grad_, a tuning step) in ways torch.func refuses
         dt = net.layer_params(params)[0][0].dtype
         if dt in (torch.float16, torch.bfloat16):   # measured: d/db = 1e-4 for an exact 5e-4 in bfloat16
             raise ValueError(f"{self.name} needs float32 or float64 parameters, got {dt}: its control variates cancel terms of "

@@ -14,7 +14,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .control_variates import DoubleCV
-from .unbiased import _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer, _zero_with_grad
+from .unbiased import _refuse_unused, _check_state, _check_shapes, _identity, _load_optimizer, _zero_with_grad, _refuse_func_transforms
 
 # %% ../nbs/18a_rodeo.ipynb #80e069f8
 def flip_weights(x:torch.Tensor, # ±1 states [..., D]
@@ -148,6 +148,7 @@ class RODEO(Estimator):
         return (f - baseline).unsqueeze(-1) * s + self.betas[l] * AGs
 
     def surrogate(self, net, x, y, params=None):
+        _refuse_func_transforms(f"estimator {self.name!r}")   # it runs autograd inside (requires_grad_, a tuning step) in ways torch.func refuses
         pairs = net.layer_params(params)
         if self.nets is None: self._init_state(len(pairs) - 1, x)
         if len(self.nets) != len(pairs) - 1:

@@ -106,7 +106,7 @@ class SBNMLP(nn.Module):
         check_inputs(x, self.sizes[:1], W.dtype, W.device)
         check_targets(y, self.loss, self.sizes[-1], len(x), W.device)
 
-    def extra_repr(self): return f"sizes={self.sizes}, noise={self.noise.name!r}, loss={self.loss_name!r}"
+    def extra_repr(self): return f"sizes={self.sizes}, noise={registered_noise(self.noise) or self.noise!r}, loss={self.loss_name!r}"   # a custom noise shows itself, not the name it may bear
 
 # %% ../nbs/01_sbn.ipynb #99e2df8e
 def sbn_from_01(weights, # [(W, b), ...] of a {0,1}-state SBN MLP, first layer first, head last

@@ -126,7 +126,7 @@ class SBNConvNet(nn.Module):
         check_inputs(x, self.in_shape, W.dtype, W.device)
         check_targets(y, self.loss, self.layers[-1].out_features, len(x), W.device)
 
-    def extra_repr(self): return f"in_shape={self.in_shape}, convs={self.convs}, noise={self.noise.name!r}, loss={self.loss_name!r}"
+    def extra_repr(self): return f"in_shape={self.in_shape}, convs={self.convs}, noise={registered_noise(self.noise) or self.noise!r}, loss={self.loss_name!r}"
 
 # %% ../nbs/10a_sbn_conv.ipynb #9f4c541b
 def unroll(net:SBNConvNet, # the conv SBN
