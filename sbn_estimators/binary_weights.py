@@ -142,7 +142,7 @@ def weight_scale(latent:torch.Tensor, # latent weights [out, ...]
     if scale == 'tensor': return latent.abs().mean()
     return latent.abs().mean(dim=tuple(range(1, latent.ndim)), keepdim=True)
 
-# %% ../nbs/07_binary_weights.ipynb #c5a7eb4d
+# %% ../nbs/07_binary_weights.ipynb #39a20f18
 def _vmap_refuses_draws() -> bool:
     "Whether a `torch.func.vmap` transform is active whose `randomness` is 'error' (its default), which refuses random draws (`mismatch.module_loss`)."
     from torch._functorch.pyfunctorch import coerce_cinterpreter
