@@ -488,8 +488,11 @@ def lr_factor(step:int, # iteration of the stage, from 0
               warmup:int, # iterations of linear warm-up (0: none)
               schedule:str # 'constant' or 'cosine' (`SCHEDULES`)
              ) -> float:
-    "Learning-rate multiplier at iteration `step` of `total`: linear warm-up over `warmup` steps, then constant or cosine."
+    "Learning-rate multiplier at iteration `step` of `total`: linear warm-up over `warmup` steps, then constant or cosine. The warm-up is shorter than the stage (0 <= `warmup` < `total`, as `TrainConfig` keeps `warmup_epochs` below the first stage's epochs); `step` may pass `total`."
     if schedule not in SCHEDULES: raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+    for name, v, low in (('step', step, 0), ('total', total, 1), ('warmup', warmup, 0)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low: raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    if warmup >= total and warmup: raise ValueError(f"warmup must be below total (a warm-up shorter than the stage), got warmup {warmup}, total {total}")
     if step < warmup: return (step + 1) / warmup
     if schedule == 'constant': return 1.
     return 0.5 * (1 + math.cos(math.pi * min(step - warmup, total - warmup) / max(total - warmup, 1)))
@@ -674,7 +677,8 @@ def smoke_data(cfg:TrainConfig # the run's settings: data and data_dir, batch_si
         if cfg.data not in DATA_SHAPES: raise   # a plugin's dataset: no known format to generate
         where = _shown(cfg.data_dir) if cfg.data_dir else \
                 ' or '.join(_shown(p) for p in idx_folders(cfg.data)) if cfg.data in IDX_DATASETS else 'its default place'
-        print(f"note: no {cfg.data} files at {where}: using generated data of {cfg.data}'s format (random, nothing to learn)", file=sys.stderr)
+        if not dist.is_initialized() or dist.get_rank() == 0:   # one note, not one per process (torchrun)
+            print(f"note: no {cfg.data} files at {where}: using generated data of {cfg.data}'s format (random, nothing to learn)", file=sys.stderr)
         shape, n = DATA_SHAPES[cfg.data], 2 * B + 64
         with tempfile.TemporaryDirectory() as tmp:
             if cfg.data == 'cifar10':   # CIFAR-10's own file format, read by its loader
@@ -835,6 +839,14 @@ def _check_finite_step(loss, grads, epoch, step, lr,
     raise Diverged(f"training diverged at epoch {epoch}, step {step}: {' and '.join('the ' + w for w in bad)} "
                    f"{'are' if len(bad) > 1 else 'is'} not finite (lr {lr:g}); try a smaller --lr, "
                    f"{'' if clamped else '--grad-clamp, '}or without --amp{_kept(out, saved_epoch)}")
+
+def _optimizer_step(opt, epoch, step, lr, out=None, saved_epoch=None):
+    "`opt.step()`; a step size beyond float32 (torch's 'cannot be converted to type float without overflow': Adam's first step is lr / (1 - beta1), 10 lr) raises `Diverged` naming the epoch and step, as a non-finite weight would."
+    try: opt.step()
+    except RuntimeError as e:
+        if 'without overflow' not in str(e): raise
+        raise Diverged(f"training diverged at epoch {epoch}, step {step}: the optimizer's step overflows float32 (lr {lr:g}); "
+                       f"try a smaller --lr{_kept(out, saved_epoch)}") from None
 
 def _check_finite_weights(model, bad_step, epoch, lrs, out=None, saved_epoch=None):
     "Raise `Diverged` if an optimizer step of the epoch left a non-finite weight or floating buffer (batch-norm statistics) (`bad_step`: the first such steps, 1-based, of the weights and of the buffers; 0: none), naming the first such step and its rate, or if a buffer is not finite at the epoch's end (averaged across processes): before the epoch's evaluation and checkpoints."
@@ -1230,7 +1242,7 @@ def _train_epoch(cfg, data, model, est, opt, sched, Xtr, ytr, dtype, g, rank, wo
         lrs.append(opt.param_groups[0]['lr'])
         _check_finite_step(loss, grads, g + 1, s + 1, lrs[-1], out, rows[-1]['epoch'] if out is not None and rows else None, bool(cfg.grad_clamp))
         if track: before = _deployed_signs(model, opt)
-        opt.step(); sched.step()
+        _optimizer_step(opt, g + 1, s + 1, lrs[-1], out, rows[-1]['epoch'] if out is not None and rows else None); sched.step()
         bad_w = ~_all_finite(params, device)
         bad = torch.stack([bad_w, ~_all_finite(buffers, device) if buffers else torch.zeros_like(bad_w)])   # no floating buffers: nothing to check
         bad_step = torch.where((bad_step == 0) & bad, s + 1, bad_step)   # the step (weight decay too) may overflow: no host sync here
@@ -1399,7 +1411,7 @@ _HELP = dict(
     data='dataset (see --list; --plugins adds those a plugin registers with register_dataset): ' + ', '.join(DATASETS), data_dir="folder of the dataset's files, kept in config.json as an absolute path (default: the dataset's own place, e.g. "
     "data/ in the working directory for cifar10, /usr/share/datasets/fashion-mnist for fashion_mnist)",
     download='download CIFAR-10 with torchvision if missing', normalize='CIFAR-10: ImageNet mean/std (ReSTE)',
-    augment='random flip and crop of the training images (default: on where it applies, CIFAR-10 with a model that reads images; off elsewhere; --augment is refused where it does not apply, --no-augment is accepted everywhere; unset, config.json holds null)', val='validation fraction in [0, 1), or a whole count of examples (0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation; the validation set, --val, is not reduced: give --val too for a quick run)',
+    augment='random flip and crop of the training images (default: on where it applies, CIFAR-10 with a model that reads images; off elsewhere; --augment is refused where it does not apply, --no-augment is accepted everywhere; unset, config.json holds null)', val='validation fraction in [0, 1), or a whole count of examples (cos: an even count, half per class; 0: no validation; best.pt is then the last epoch)', n_train='use the first N training examples only (0: all; at most the training examples left after validation, for cos all of them: it draws its validation points afresh; the validation set, --val, is not reduced: give --val too for a quick run)',
     n_test='evaluate on the first N test examples only (0: all; at most the test examples)',
     model="model name[:key=value,...] (see --list) (default: the dataset's: " + ', '.join(f'{k} {v}' for k, v in DEFAULT_MODELS.items()) + ')',
     estimator='estimator name[:key=value,...] from the registry, e.g. st, psa, reste:o=3',
@@ -1413,7 +1425,7 @@ _HELP = dict(
            '"lr": 0.001}]\' (default: one stage)',
     batch_size='global batch size', eval_samples='K samples per example in evaluation',
     posterior_samples='bayesbinn: also test the posterior predictive of M exact weight samples (0: the mode only)',
-    seed='random seed, in 0..2**32-1', device='auto, cpu, cuda, cuda:N', amp='bfloat16 mixed precision')
+    seed='random seed, in 0..2**32-1 (cos: in 0..2**31-1, except 2**30-1, whose training draw would be its test draw)', device='auto, cpu, cuda, cuda:N', amp='bfloat16 mixed precision')
 _SHOWN_DEFAULT = {'data_dir', 'model', 'lr', 'stages', 'augment'} # fields whose help states its default in words
 
 def _json_list(text):
@@ -1486,6 +1498,11 @@ def config_from_args(args) -> TrainConfig:
     from_file = cli.load_config(args.config, TrainConfig) if args.config else {}
     d.update(from_file)
     saved = {f.name for f in dataclasses.fields(TrainConfig)} <= set(from_file)   # a run's config.json: every value, filled-in ones too
+    for flag in ('smoke', 'summary'):   # --download writes the dataset's files: ignored by a command that writes nothing
+        if getattr(args, flag) and (given.get('download') or from_file.get('download') and not saved):
+            what = '--download' if given.get('download') else f"download true of config file {args.config}"
+            raise ValueError(f"{what} fetches the dataset's files, and --{flag} writes nothing (it reads the files on disk, or generated data "
+                             f"where there are none); drop {'--download' if given.get('download') else 'download from the file'}")
     if args.resume:   # the saved configuration; --recipe, --config and options may only repeat it (or change the device)
         if not args.out: raise ValueError("--resume needs --out, the run folder to continue")
         path = Path(args.out) / 'config.json'
