@@ -247,6 +247,8 @@ class PairedDropout(nn.Dropout):
     "Dropout with one mask per decoupled unit: both copies, stacked on `dim` (first copy first), are kept or dropped together."
     def __init__(self, p:float=0.5, # probability of dropping a unit (both of its copies)
                  dim:int=-1): # the dimension holding the two copies, counted from the end: -1 before a Linear, -3 before a Conv2d
+        try: p = check_number('p', p, 0, 1)   # NaN and bool too, which nn.Dropout lets through
+        except ValueError as e: raise ValueError(f"dropout probability {e}") from None
         super().__init__(p)
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim >= 0: raise ValueError(f"dim must be a negative integer (-1 Linear, -3 Conv2d), got {dim!r}")
         self.dim = int(dim)

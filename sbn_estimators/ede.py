@@ -210,7 +210,10 @@ class ProgressiveSign(LocalEstimator):
         s = progressive_scale(epoch, epochs)
         for m in [self, *(m for m in model.modules() if isinstance(m, ProgressiveSign))]: m.set_scale(s)
     def moot_params(self, scheduled:bool) -> list:
-        "['scale'] with the schedule where scale is not its start, 0 (s = epoch/epochs from the first `on_epoch`); else []. 0 is also its default."
-        return ['scale'] if scheduled and self.scale != progressive_scale(0, 1) else []
+        "With the schedule, ['scale'] where it is not its start, 0 (s = epoch/epochs from the first `on_epoch`). Without it, at scale 0: alpha and beta where given (k_0 = alpha^0 = 1)."
+        if scheduled: return ['scale'] if self.scale != progressive_scale(0, 1) else []
+        if self.scale != 0: return []   # k = alpha^(beta scale) reads both
+        ps = inspect.signature(type(self)).parameters   # a subclass may fix one: then it was not given
+        return [n for n in ('alpha', 'beta') if n in ps and getattr(self, n) != ps[n].default]
     def extra_repr(self): return f'{super().extra_repr()}; s={self.s!r}, k={self.k!r}'   # constructor arguments, then (after ';') s and k_s, which move with `on_epoch` (`scale` is where s starts)
     def forward(self, a): return straight_through(F.hardtanh(self.k * a.detach()), a, a.detach().clamp(1., 1.))   # slope 1, NaN kept

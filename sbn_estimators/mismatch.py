@@ -229,8 +229,8 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
     if any(p is not None for p in proxies) and not _proxy_slots(model):
         raise ValueError(f"proxies {list(proxies)!r}: the model has no binary unit whose backward a proxy replaces (a BinaryActivation, "
                          "or a module with steps == 1 and a proxy), so every proxy would measure the same gradient; pass proxies=[None]")
-    if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 2:
-        raise ValueError(f"samples must be an integer >= 2 (two halves of samples // 2 antithetic pairs), got {samples!r}")
+    if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 2 or samples % 2:   # odd: one pair would go unused
+        raise ValueError(f"samples must be an even integer >= 2 (two halves of samples / 2 antithetic pairs), got {samples!r}")
     if isinstance(rel_sigma, bool) or not isinstance(rel_sigma, numbers.Real) or not 0 < rel_sigma < math.inf:
         raise ValueError(f"rel_sigma must be a positive finite number (relative to the rms of each layer's weights), got {rel_sigma!r}")
     _check_cpu_seed(seed)
@@ -260,7 +260,7 @@ def mismatch(model:nn.Module, # a network with binary (or quantised) units
              y, # the batch's targets
              proxies=(None,), # backward proxies of the binary units to compare (registry specs, estimators; None: the model's own)
              rel_sigma:float=0.1, # smoothing scale per layer, relative to the rms of the layer's weights
-             samples:int=2000, # antithetic pairs per layer (two halves of samples // 2)
+             samples:int=2000, # antithetic pairs per layer, even (two halves of samples / 2)
              seed:int=0, # seeds the perturbations (each layer and half its own stream)
              chunk:int=500, # perturbed points per batched forward pass (memory; the numbers do not depend on it)
              names=None, # weights to measure (default: every Linear/Conv2d weight)

@@ -102,6 +102,7 @@ class Reinforce(Estimator):
         if baseline != 'nvil': _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='nvil'", hidden=hidden, lr=lr)
         check_flag('tune', tune)
         if baseline not in ('ema', 'nvil'): _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='ema' or 'nvil'", tune=tune)
+        if not tune: _refuse_unused(Reinforce, 'tune=False', 'tune=True', **({'decay': decay} if baseline == 'ema' else {'lr': lr}))   # what only the update reads
         self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n if n is None else int(n), float(decay), int(hidden), lr
         self.tune = tune
         self.n_paths, self.ema, self.baseline_net, self._loaded = int(n_paths), None, None, {}
