@@ -394,7 +394,7 @@ class RunFolder:
                 raise ValueError(f"{self.path} is not empty ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) and holds "
                                  f"no run to resume; choose another folder or delete it")
         except BaseException:
-            self._release(); self._remove_created(); raise
+            self._release(in_flight=True); self._remove_created(); raise
         return self
 
     def __exit__(self, kind, exc, tb):
@@ -405,8 +405,10 @@ class RunFolder:
                     if q.name == LOCK_NAME: continue
                     if q.is_dir() and not q.is_symlink(): shutil.rmtree(q)
                     else: q.unlink()
+        except OSError as e:   # the folder became unwritable: the run's own error, in flight, says which write failed; this one must not replace it
+            print(f"note: could not remove the failed run's files from {self.path} ({e.strerror or e})", file=sys.stderr)
         finally:
-            self._release()
+            self._release(in_flight=kind is not None)
             if failed: self._remove_created()
         return False
 
@@ -435,10 +437,14 @@ class RunFolder:
         os.write(fd, json.dumps(me).encode())
         self._fd, self._info = fd, me
 
-    def _release(self):
+    def _release(self, in_flight:bool=False): # an exception is in flight: a lock that cannot be removed is a note, not an error that replaces it
         if self._fd is None: return
         try:
             if _read_lock(self.lock) == self._info: self.lock.unlink()
+        except OSError as e:
+            if not in_flight: raise
+            print(f"note: could not remove the lock file {self.lock} ({e.strerror or e}); a later run on this host takes it over "
+                  "(its process no longer runs)", file=sys.stderr)
         finally:
             os.close(self._fd); self._fd = None
 

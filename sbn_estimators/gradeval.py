@@ -7,7 +7,7 @@ __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', '
            'read_report', 'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
-import argparse, copy, inspect, json, math, numbers, re, shlex, sys, time, warnings
+import argparse, copy, hashlib, inspect, json, math, numbers, re, shlex, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -266,6 +266,27 @@ def _warm_up(net:SBNModel, X, Y, est:Estimator, warmup:int, progress=None) -> Es
     est.tune = False
     return est
 
+# %% ../nbs/04_gradeval.ipynb #3c283a81
+def _state_digest(state:dict) -> str:
+    "sha256 of an estimator's `state_dict()`: tensors by dtype, shape and bytes, other values by `repr`, dicts in key order."
+    h = hashlib.sha256()
+    def put(v):
+        if isinstance(v, torch.Tensor):
+            t = v.detach()
+            h.update(f'T{t.dtype}{tuple(t.shape)}{t.device.type == "meta"};'.encode())   # a meta tensor has no data: its kind only
+            if t.device.type != 'meta': h.update(t.resolve_conj().resolve_neg().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(v, dict):
+            h.update(f'D{len(v)};'.encode())
+            for k, x in sorted(v.items(), key=lambda kv: repr(kv[0])): put(k); put(x)
+        elif isinstance(v, (list, tuple)):
+            h.update(f'L{len(v)};'.encode())
+            for x in v: put(x)
+        else: h.update(f'V{type(v).__name__}:{v!r};'.encode())
+    put(state)
+    return h.hexdigest()
+
+_EMPTY_STATE = _state_digest({})   # what an estimator that has learned nothing gives
+
 # %% ../nbs/04_gradeval.ipynb #c4b4f2db
 def _check_distinct_specs(option:str, # how the message names the estimators, e.g. '--estimators'
                           pairs:list # (label, estimator) of each estimator given as a spec string
@@ -320,8 +341,9 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                 raise ValueError(f"cannot resume: the saved report has {k} {shown(old)}, this run {shown(report[k])}")
     curve_Ms = [M for M in (Ms or M_GRID) if M <= samples]   # the curves' M, as accuracy_curves draws them
     for n, (key, (_, est)) in enumerate(zip(_unique_labels([l for l, _ in estimators]), estimators)):
-        saved = (resume or {}).get('estimators', {}).get(key)
-        if saved is not None and saved['spec'] == est.spec and all(c.get('M') == curve_Ms for c in saved['curves'].values()):
+        saved, digest = (resume or {}).get('estimators', {}).get(key), _state_digest(est.state_dict())   # the state as given: before a warm-up or the draws train it
+        if (saved is not None and saved['spec'] == est.spec and saved.get('state_sha256', _EMPTY_STATE) == digest   # a record without one: sbn-gradeval's, of a fresh estimator
+                and all(c.get('M') == curve_Ms for c in saved['curves'].values())):
             report['estimators'][key] = saved
             continue
         warms = bool(warmup) and _learns(est)
@@ -335,7 +357,8 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         if bad: raise ValueError(f"estimator {key!r} gave NaN or infinite estimates for {', '.join(bad)}: "
                                  f"it is broken on this network, or overflows in {draws[bad[0]].dtype}")
         report['estimators'][key] = dict(
-            spec=est.spec, params=json.loads(json.dumps(est.hparams(), default=repr)),   # the spec leaves defaults out
+            spec=est.spec, state_sha256=digest, params=json.loads(json.dumps(est.hparams(), default=repr)),   # the spec leaves defaults out
+            **({'paths': est.n_paths} if isinstance(getattr(est, 'n_paths', None), int) else {}),   # paths per example where params may say None (reinforce's n)
             stochastic=bool(est.stochastic), seconds=seconds, **({'warmup_seconds': t1 - t0} if warms else {}),   # only where it warmed up
             groups=[dict(group=k, **gradient_metrics(draws[k], exact[k], bool(est.stochastic))) for k in exact],
             curves={k: accuracy_curves(draws[k], exact[k], Ms) for k in exact})
@@ -347,6 +370,9 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
 # %% ../nbs/04_gradeval.ipynb #6b43fdd2
 def report_table(report:dict) -> str:
     "The report's per-group metrics as a fixed-width text table."
+    if not (isinstance(report, dict) and isinstance(report.get('estimators'), dict) and all(k in report for k in ('exact_loss', 'samples', 'seed'))):
+        raise ValueError(f"report must be a report dict (what gradient_report or read_report returns: exact_loss, samples, seed, estimators), got "
+                         + (f"a dict of {sorted(map(str, report))}" if isinstance(report, dict) else type(report).__name__))
     cols = ('rel_rmse_1', 'rel_bias', 'rel_std', 'cos_1', 'p_unbiased')
     width = max([9] + [len(k) for k in report['estimators']])
     chunk = f", chunk {report['chunk']}" if 'chunk' in report else ''   # the draws depend on the seed and the chunk
@@ -406,9 +432,10 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
     for k, v, low in (('epochs', epochs, 0), ('batch_size', batch_size, 1)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
             raise ValueError(f"{k} must be an integer >= {low}, got {v!r}")
-    for k, v in (('lr', lr), ('momentum', momentum)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v < float('inf') or (k == 'lr' and v == 0):
-            raise ValueError(f"{k} must be a finite number, {'positive' if k == 'lr' else '>= 0'}, got {v!r}")
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < float('inf'):
+        raise ValueError(f"lr must be a finite number, positive, got {lr!r}")
+    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0 <= momentum < 1:   # 1 or more: the steps grow without end
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")   # as sbn-train's --momentum
     X, Y = cos_data(seed=seed)
     with torch.random.fork_rng(devices=[]):   # SBNMLP's default initialisation, which init_sbn_ overwrites: the caller's random numbers stay as they were
         net = SBNMLP(list(sizes))
@@ -475,7 +502,7 @@ def _parser():
                    "of the available memory, or under SBN_EXACT_MAX_BYTES bytes where that environment variable is set")
     p.add_argument('--estimators', default='exact,psa,st,arm,reinforce,mean_field',
                    help="comma-separated NAME[:key=value,...] (default: %(default)s); names and parameters: see --list")
-    p.add_argument('--samples', type=cli.positive_int, default=2000, help="single-sample estimates per estimator (default: %(default)s)")
+    p.add_argument('--samples', type=cli.positive_int, default=2000, help="estimates to draw, each from one sample per example (n for an n-path estimator), per estimator (default: %(default)s)")
     p.add_argument('--seed', type=int, default=0, help="random seed, in 0..2**32-1; the numbers depend on it and on --chunk (default: %(default)s)")
     p.add_argument('--epochs', type=int, help="training epochs of the toy network when no file is given, >= 0 (default: 100)")
     p.add_argument('--chunk', type=cli.positive_int, default=500, help="the random draws are batched by it, so the numbers depend "
@@ -536,9 +563,9 @@ class _ReportLock(cli.RunFolder):
             stale = _stale_of([self.path, *self.also])
             for q in stale: q.unlink(missing_ok=True)
             if stale: print(f"note: removed {', '.join(map(str, stale))}, left half-written by a process that no longer runs", file=sys.stderr)
-        except BaseException: self._release(); raise
+        except BaseException: self._release(in_flight=True); raise
         return self
-    def __exit__(self, *exc): self._release(); return False
+    def __exit__(self, kind, *exc): self._release(in_flight=kind is not None); return False   # a lock that cannot be removed does not hide the run's error
 
 # %% ../nbs/04_gradeval.ipynb #40d77d5d
 def _main(a):
