@@ -109,7 +109,7 @@ try: import torch.fx.experimental._config as _fx_config
 except ImportError: _fx_config = None
 try: import torch._functorch.config as _aot_config
 except ImportError: _aot_config = None
-# set around each call (cheaper than `config.patch`): dynamo raises at its recompile limit instead of running the
+# set around each call (cheaper than `config.patch`, which also leaves a ContextVar in the thread's context per call): dynamo raises at its recompile limit instead of running the
 # function uncompiled, and sizes equal at a compilation are not tied into one symbol (duck shaping: every other size would recompile)
 # (and the compiled backward of a kernel called with gradients donates no saved buffer: see `_OwnGraph`)
 @functools.cache
@@ -145,8 +145,11 @@ class _OwnGraph(torch.autograd.Function):
             grads = torch.autograd.grad(out, ins, g, create_graph=True, allow_unused=True)
         else:
             keep = _keep_graph()   # the caller's retain_graph
-            with _aot_config.patch(donated_buffer=False) if hasattr(_aot_config, 'donated_buffer') else contextlib.nullcontext():
-                grads = torch.autograd.grad(ctx.out, [t for t, r in zip(ctx.args, need) if r], g, retain_graph=keep, allow_unused=True)
+            flag = hasattr(_aot_config, 'donated_buffer')   # set and restored as `_fused` sets its flags (`config.patch` would leave a ContextVar behind each call)
+            if flag: old, _aot_config.donated_buffer = _aot_config.donated_buffer, False
+            try: grads = torch.autograd.grad(ctx.out, [t for t, r in zip(ctx.args, need) if r], g, retain_graph=keep, allow_unused=True)
+            finally:
+                if flag: _aot_config.donated_buffer = old
             if not keep: ctx.out = None
         grads = iter(grads)
         return (None, *(next(grads) if r else None for r in need))
