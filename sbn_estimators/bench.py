@@ -30,6 +30,9 @@ def _estimator(spec:str):
     "The estimator of one spec: `float` (the float-network baseline) or a registry spec `name[:key=value,...]`."
     (name, params, text), *rest = _spec_items(spec)
     if rest: raise ValueError(f"estimator spec {spec!r} names more than one estimator; give exactly one")
+    if name in BENCH_ESTIMATORS and (name in ESTIMATORS or name in ALIASES):   # a plugin's: which one was meant is unknowable
+        raise ValueError(f"estimator {name!r} is registered (by a plugin) and is also the benchmark's name of its baseline "
+                         f"({BENCH_ESTIMATORS[name]}); register that estimator under another name to measure it")
     if name in BENCH_ESTIMATORS and params:
         raise ValueError(f"{name} is the float-network baseline; it takes no parameters, got {spec!r}")
     return estimator(BENCH_ESTIMATORS[name]) if name in BENCH_ESTIMATORS else estimator(text)   # as written: a bad value's error quotes it
@@ -101,7 +104,7 @@ def run_cases(net:str, # a key of `BENCH_NETS`
               plugins:str='' # modules or .py files that register estimators (`load_plugins`)
              ) -> list: # one dict per spec
     "Warm-up, interleaved timed steps (median of `repeats` rounds) and peak memory of each estimator on one network."
-    _check_problem(net, batch, device, seed)
+    dev = _check_problem(net, batch, device, seed)
     if isinstance(specs, str) or not isinstance(specs, (list, tuple)) or not specs or not all(isinstance(s, str) for s in specs):
         raise ValueError(f"specs must be a non-empty list of estimator specs (such as ['st', 'psa', 'reste:o=3,t=1.5']), got {specs!r}")
     check_count('repeats', repeats); check_count('threads', threads, "torch's")
@@ -115,31 +118,32 @@ def run_cases(net:str, # a key of `BENCH_NETS`
     before = torch.get_num_threads()   # restored at the end: the caller's thread count stays as it was
     if threads: torch.set_num_threads(threads)
     try:
-        model, x, y = bench_problem(net, batch, device, getattr(torch, dtype), seed)
-        def step(est):
-            model.zero_grad(set_to_none=True)
-            est.surrogate(model, x, y).backward()
-            _sync(device)
-        def timed(est):
-            t0 = time.perf_counter(); step(est); return time.perf_counter() - t0
-        step(estimator('mean_field'))   # untimed: the process's first step (allocator, kernels) is charged to no estimator
-        warm = [timed(e) for e in ests]
-        times = [[] for _ in ests]
-        for r in range(repeats):
-            for i in [(r + j) % len(ests) for j in range(len(ests))]: times[i].append(timed(ests[i]))
-        rows, env = [], cli.environment(device)   # versions and threads of the process that measured
-        for s, e, w, t in zip(specs, ests, warm, times):
-            q1, _, q3 = statistics.quantiles(t, n=4, method='inclusive') if len(t) > 1 else (None,) * 3   # one round: no spread
-            model.zero_grad(set_to_none=True)   # the step starts without gradients, whatever ran before it
-            rows.append(dict(net=net, estimator=s, device=str(device), batch=len(x), dtype=dtype, repeats=repeats,
-                             threads=torch.get_num_threads(), seconds=statistics.median(t), warmup_seconds=w,
-                             peak_mem_mib=peak_step_memory(lambda: step(e), device) / 2 ** 20, environment=env,
-                             seconds_min=min(t), seconds_iqr=None if q1 is None else q3 - q1, params=_params(e)))
-        st = next((r for r, e in zip(rows, ests) if _is_st(e)), None)
-        for r in rows:
-            r['time_ratio_to_st'] = r['seconds'] / st['seconds'] if st else None
-            r['mem_ratio_to_st'] = r['peak_mem_mib'] / st['peak_mem_mib'] if st and st['peak_mem_mib'] > 0 else None
-        return rows
+        with seeded(seed, dev):   # every step draws from `seed` too: the caller's random numbers stay as they were
+            model, x, y = bench_problem(net, batch, device, getattr(torch, dtype), seed)
+            def step(est):
+                model.zero_grad(set_to_none=True)
+                est.surrogate(model, x, y).backward()
+                _sync(device)
+            def timed(est):
+                t0 = time.perf_counter(); step(est); return time.perf_counter() - t0
+            step(estimator('mean_field'))   # untimed: the process's first step (allocator, kernels) is charged to no estimator
+            warm = [timed(e) for e in ests]
+            times = [[] for _ in ests]
+            for r in range(repeats):
+                for i in [(r + j) % len(ests) for j in range(len(ests))]: times[i].append(timed(ests[i]))
+            rows, env = [], cli.environment(device)   # versions and threads of the process that measured
+            for s, e, w, t in zip(specs, ests, warm, times):
+                q1, _, q3 = statistics.quantiles(t, n=4, method='inclusive') if len(t) > 1 else (None,) * 3   # one round: no spread
+                model.zero_grad(set_to_none=True)   # the step starts without gradients, whatever ran before it
+                rows.append(dict(net=net, estimator=s, device=str(device), batch=len(x), dtype=dtype, repeats=repeats,
+                                 threads=torch.get_num_threads(), seconds=statistics.median(t), warmup_seconds=w,
+                                 peak_mem_mib=peak_step_memory(lambda: step(e), device) / 2 ** 20, environment=env,
+                                 seconds_min=min(t), seconds_iqr=None if q1 is None else q3 - q1, params=_params(e)))
+            st = next((r for r, e in zip(rows, ests) if _is_st(e)), None)
+            for r in rows:
+                r['time_ratio_to_st'] = r['seconds'] / st['seconds'] if st else None
+                r['mem_ratio_to_st'] = r['peak_mem_mib'] / st['peak_mem_mib'] if st and st['peak_mem_mib'] > 0 else None
+            return rows
     finally: torch.set_num_threads(before)
 
 # %% ../nbs/10c_bench.ipynb #19bf8a7d
@@ -243,7 +247,7 @@ def _bench(a):
         print(f"sbn-bench: warning: no st in --estimators {a.estimators!r}; the 'x st' columns stay empty", file=sys.stderr)
     if a.repeats < 3:
         print(f"sbn-bench: warning: --repeats {a.repeats}: a median of fewer than 3 steps is one noisy step; give 3 or more", file=sys.stderr)
-    machine, cases, done, rows = _machine(), [(dev, n) for dev in devices for n in nets], [], []
+    machine, cases, done, rows, saved = _machine(), [(dev, n) for dev in devices for n in nets], [], [], 0   # saved: rows in the --json file
     times = ("times are of one step each (one round: no IQR)" if a.repeats == 1 else
              f"times are medians of {a.repeats} interleaved steps, IQR their interquartile range")
     table = lambda: print(bench_table(rows) + f"\n({machine}; {a.dtype}; {times})", flush=True)
@@ -256,13 +260,15 @@ def _bench(a):
                                                                            repeats=a.repeats, dtype=a.dtype, threads=a.threads, plugins=plugins))]
                 lines = ''.join(json.dumps(r) + '\n' for r in new)
                 if a.json == '-': print(lines, end='', flush=True)
+                rows += new; done.append(f"{n} on {dev}")   # finished, whether or not the file below is written
                 if out:   # every row so far, as soon as a case is measured: an interrupted run keeps them; rewritten atomically,
                     # the file holds whole lines of one run, even one killed mid-write, and an old file stays until the first case ends
-                    with cli.atomic_path(out) as tmp: tmp.write_text(''.join(json.dumps(r) + '\n' for r in rows + new), encoding='utf-8')
-                rows += new; done.append(f"{n} on {dev}")
+                    with cli.atomic_path(out) as tmp: tmp.write_text(''.join(json.dumps(r) + '\n' for r in rows), encoding='utf-8')
+                    saved = len(rows)
         except (KeyboardInterrupt, cli.CommandError, OSError):   # Ctrl-C, SIGTERM, a failed case, a failed write (full disk): report what finished, then stop
             if rows and a.json != '-': table()
-            kept = (f"their {len(rows)} rows are in {out}" if out else "their rows are printed above" if a.json == '-'
+            kept = (f"their {len(rows)} rows are in {out}" if out and saved == len(rows) else
+                    f"their rows are printed above; writing {out} failed" if out else "their rows are printed above" if a.json == '-'
                     else "their table is above (--json FILE.jsonl would keep the rows)")
             print(f"sbn-bench: {len(done)} of {len(cases)} cases finished" + (f" ({', '.join(done)}); {kept}" if done else
                   f"; {out} was not written" if out else ""), file=sys.stderr, flush=True)
