@@ -256,7 +256,7 @@ def _learns(est:Estimator) -> bool:
 
 def _from_spec(text:str) -> Estimator:
     "The estimator of spec `text` as a report draws it: as built, no schedule run, so a parameter only its schedule reads is refused (`check_schedule_params`)."
-    return check_schedule_params(estimator(text), False, 'give the point of its schedule to measure (e.g. t_min = t_max)')
+    return check_schedule_params(estimator(text), False, 'give the point of its schedule to measure (e.g. t_min = t_max for ede, a scale above 0 for progressive_sign)')
 
 def _warm_up(net:SBNModel, X, Y, est:Estimator, warmup:int, progress=None) -> Estimator: # `progress`: called with the count of each finished call (a bar's `update`)
     "`est` as it draws after `warmup` `surrogate` calls on `(X, Y)` with its tuning on, then frozen (`tune = False`): a copy, `est` stays as it was; `est` itself if it learns nothing or `warmup` is 0."
