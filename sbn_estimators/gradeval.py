@@ -391,6 +391,7 @@ def report_table(report:dict) -> str:
 # %% ../nbs/04_gradeval.ipynb #0f17a362
 def plot_report(report:dict, fname=None):
     "Relative RMSE and cosine against the number of averaged samples, one column per layer; saved to `fname` if given (`cli.save_figure`: a path atomically, or a file object)."
+    _check_records(report, 'report', resume=True)   # the curves and groups it draws, or a ValueError saying what is missing
     import matplotlib.pyplot as plt   # pyplot's backend, whatever the caller chose: a library call never switches it
     groups = list(report['exact_grad'])
     fig, axs = plt.subplots(2, len(groups), figsize=(3.2 * len(groups), 5.2), squeeze=False, sharex=True)
