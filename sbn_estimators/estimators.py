@@ -260,7 +260,7 @@ def register_estimator(name:str, # lowercase registry name
             held = ESTIMATORS.get(ALIASES.get(n, n))
             if held is not None and held is not cls and not _same_definition(held, cls):
                 raise ValueError(f"estimator name {n!r} is already registered by {_held_by(held, cls)}")
-        old = {c for c in ESTIMATORS.values() if c is not cls and _same_definition(c, cls)}   # what `cls` defines again: none of its names stay
+        old = {c for c in map(ESTIMATORS.get, (ALIASES.get(n, n) for n in names)) if c is not None and c is not cls}   # what `cls` defines again (it takes a name of it): none of its names stay; a factory's classes with other names all stay
         for a in [a for a, n in ALIASES.items() if ESTIMATORS.get(n) in old]: del ALIASES[a]
         for n in [n for n, c in ESTIMATORS.items() if c in old]: del ESTIMATORS[n]
         cls.name = name

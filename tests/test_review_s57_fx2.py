@@ -77,11 +77,10 @@ def test_redefined_class_drops_its_old_names(registries):
     assert {'fx2_my_st', 'fx2_mst'} <= set(E.list_estimators())
     _cell("@register_estimator('fx2_my_st')\nclass FxMyST(ST): pass\n", ns)   # the alias left out
     assert 'fx2_mst' not in E.list_estimators() and E.ESTIMATORS['fx2_my_st'] is ns['FxMyST']
-    _cell("@register_estimator('fx2_my_st2')\nclass FxMyST(ST): pass\n", ns)   # renamed
-    assert 'fx2_my_st' not in E.list_estimators() and E.ESTIMATORS['fx2_my_st2'] is ns['FxMyST']
     _cell("@register_estimator('fx2_mst')\nclass FxOther(ST): pass\n", ns)     # the old alias is free again
-    _cell("@register_estimator('fx2_my_st')\nclass FxOther2(ST): pass\n", ns)  # so is the old name
-    assert E.ESTIMATORS['fx2_mst'] is ns['FxOther'] and E.ESTIMATORS['fx2_my_st'] is ns['FxOther2']
+    assert E.ESTIMATORS['fx2_mst'] is ns['FxOther']
+    _cell("@register_estimator('fx2_my_st2')\nclass FxMyST(ST): pass\n", ns)   # renamed: none of the old names taken, another estimator
+    assert E.ESTIMATORS['fx2_my_st2'] is ns['FxMyST'] and E.ESTIMATORS['fx2_my_st'] is not ns['FxMyST']
 
 
 def test_redefined_class_keeps_what_others_hold(registries):
@@ -115,3 +114,16 @@ def test_mismatch_refuses_odd_samples():
         with pytest.raises(ValueError, match=rf"samples must be an even integer >= 2 \(two halves of samples / 2 antithetic pairs\), got {bad}"):
             mismatch(net, x, y, samples=bad, names=['0.weight'])
     assert mismatch(net, x, y, samples=4, names=['0.weight'])['samples'] == 4
+
+
+def test_a_factorys_classes_all_stay_registered(registries):
+    "Review s57 (today's change): classes made by one factory share module and qualname; each registers under its own name."
+    from sbn_estimators.straight_through import StraightThrough
+    def make(name, c):
+        @E.register_estimator(name)
+        class Scaled(StraightThrough): scale_ = c
+        return Scaled
+    a, b = make('fx2_st_half', .5), make('fx2_st_twice', 2.)
+    assert E.ESTIMATORS['fx2_st_half'] is a and E.ESTIMATORS['fx2_st_twice'] is b
+    assert type(E.estimator('fx2_st_half')) is a
+    assert make('fx2_st_half', .5) is E.ESTIMATORS['fx2_st_half'] and E.ESTIMATORS['fx2_st_twice'] is b   # its own name again: replaced
