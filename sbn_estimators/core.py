@@ -17,6 +17,15 @@ import torch
 import torch.nn.functional as F
 
 # %% ../nbs/00_core.ipynb #b7d02ae2
+def _same_value(u, v) -> bool:
+    "Whether two attribute values are equal: tensors by dtype, device, shape and values; others by `==` (False where it gives no single bool)."
+    if u is v: return True
+    if isinstance(u, torch.Tensor) or isinstance(v, torch.Tensor):
+        return (isinstance(u, torch.Tensor) and isinstance(v, torch.Tensor) and u.dtype == v.dtype and u.device == v.device
+                and u.shape == v.shape and torch.equal(u, v))
+    try: return bool(u == v)
+    except (RuntimeError, ValueError, TypeError): return False   # a list of tensors, an array: no single truth value
+
 class Noise:
     "A symmetric noise distribution of the binary unit `x = sign(a - Z)`."
     name = None
@@ -32,8 +41,10 @@ class Noise:
         m = self._mean(a.to(noise_dtype(a.dtype)))   # 16-bit: in float32, rounded once (a bfloat16 tanh(a/2) rounds a/2 and the result)
         return m.to(a.dtype) if a.is_floating_point() else m   # an integer a: the float32 mean, not one rounded to -1, 0, 1
     def _mean(self, w): return 2 * self.cdf(w) - 1   # a family without a closed form; 2F - 1 loses the relative accuracy near a = 0
-    def __repr__(self): return f"{type(self).__name__}()"
-    def __eq__(self, other): return type(self) is type(other) and self.name == other.name
+    def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"   # its parameters: Scaled(s=1.0)
+    def __eq__(self, other):   # the same class, name and parameters (instance attributes): Scaled(1.) is not Scaled(3.)
+        u, v = vars(self), vars(other) if type(self) is type(other) else None
+        return v is not None and self.name == other.name and u.keys() == v.keys() and all(_same_value(u[k], v[k]) for k in u)
     def __hash__(self): return hash(self.name)
 
 # %% ../nbs/00_core.ipynb #58765789
@@ -157,23 +168,51 @@ def sample_states(a:torch.Tensor, # pre-activations
     return torch.where(u < p, 1., p.clamp(-1., -1.)).to(a.dtype)   # clamp keeps NaN: a NaN unit is not a confident -1
 
 # %% ../nbs/00_core.ipynb #ebbbfaa3
+def _targets_fit(ys, # the targets' shape per output row: y's for class indices, y's without its last dimension for ±1 targets
+                 es # eta's shape without its last dimension, [..., B]
+                ) -> bool:
+    "Whether targets of shape `ys` go with head outputs `es` without broadcasting that makes up examples: at least the batch dimension where eta has one, none more than eta, each equal to eta's (or eta's B = 1: one head output against B targets)."
+    return (min(1, len(es)) <= len(ys) <= len(es)
+            and all(a == b or (i == 0 and b == 1) for i, (a, b) in enumerate(zip(reversed(ys), reversed(es)))))
+
 def logistic_loss(eta, # head outputs, [..., B, out]
                   y # targets in {-1, +1}, [B, out]
                  ):
-    "log(1 + exp(-y * eta)) summed over outputs, per example: [..., B]"
+    "log(1 + exp(-y * eta)) summed over outputs, per example: [..., B]; `ValueError` unless `y` is a tensor [B, out] that fits eta's [..., B or 1, out]"
+    if not (isinstance(y, torch.Tensor) and y.shape[-1:] == eta.shape[-1:] and _targets_fit(y.shape[:-1], eta.shape[:-1])):   # shapes only: no value read
+        got = list(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        hint = "; pass y[:, None]" if isinstance(y, torch.Tensor) and y.ndim == 1 and eta.ndim >= 2 and eta.shape[-1] == 1 and eta.shape[-2] in (1, len(y)) else ''
+        raise ValueError(f"y: logistic targets must be a tensor [B, out] against eta of shape {list(eta.shape)} [..., B, out] "
+                         f"(no broadcasting against the head), got {got}{hint}")
     dt = torch.promote_types(y.dtype, eta.dtype) if isinstance(y, torch.Tensor) and y.ndim and eta.ndim else torch.result_type(y, eta)   # -y * eta's dtype (promote_types: torch.compile traces it)
     t = 40. if dt == torch.float64 else 20.   # softplus(z) is z above t: t = 20 leaves out log(1 + e^-21) = 7.6e-10 in float64
     return F.softplus(-y * eta, threshold=t).sum(-1)                 # (40: e^-40, below its rounding); -y * eta is freed before the sum
 
 # %% ../nbs/00_core.ipynb #80b6da29
+_compiling = getattr(torch.compiler, 'is_compiling', None) or (lambda: torch._dynamo.is_compiling())   # torch < 2.3: only the latter
+
 def cross_entropy_loss(eta, # logits, [..., B, C]
                        y # class indices, [B]
                       ):
-    "-log softmax(eta)[y] per example: [..., B], computed in `noise_dtype` (float32 for half precision: logsumexp minus the target's logit cancels) and rounded once to a floating eta's dtype"
+    "-log softmax(eta)[y] per example: [..., B], computed in `noise_dtype` (float32 for half precision: logsumexp minus the target's logit cancels) and rounded once to a floating eta's dtype; `ValueError` unless `y` is integer class indices [B] that fit eta's [..., B or 1, C]"
+    C = eta.shape[-1] if eta.ndim else 0
+    if not isinstance(y, torch.Tensor) or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:   # no float label truncated to its class
+        got = f"dtype {y.dtype}" if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ValueError(f"y: cross-entropy targets must be an integer tensor of class indices in 0..{C - 1}, got {got}; pass y.long() (a float label is not rounded)")
+    if eta.ndim == 0 or not _targets_fit(y.shape, eta.shape[:-1]):
+        raise ValueError(f"y: cross-entropy targets must have shape [B] against eta of shape {list(eta.shape)} [..., B, C], got {list(y.shape)}")
     y = y.long()[..., None]   # y broadcasts against eta's leading dimensions, as one_hot(y) would
     e = eta.to(noise_dtype(eta.dtype))   # float32 and float64: eta itself, bit for bit
     shape = torch.broadcast_shapes(e.shape[:-1], y.shape[:-1])
-    loss = e.logsumexp(-1).expand(shape) - e.expand(*shape, e.shape[-1]).gather(-1, y.expand(*shape, 1)).squeeze(-1)
+    ex, yx = e.expand(*shape, C), y.expand(*shape, 1)
+    if _compiling(): picked = ex.gather(-1, yx)   # traced: no try in the graph
+    else:   # an index outside 0..C-1: torch's own bound check (no value read on the way), named here; a CUDA device asserts instead
+        try: picked = ex.gather(-1, yx)
+        except RuntimeError:
+            if ((y < 0) | (y >= C)).any():
+                raise ValueError(f"y: class indices must be in 0..{C - 1} ({C} classes), got values {sorted(set(y[(y < 0) | (y >= C)].tolist()))[:6]}") from None
+            raise
+    loss = e.logsumexp(-1).expand(shape) - picked.squeeze(-1)
     return loss.to(eta.dtype) if eta.is_floating_point() else loss
 
 # %% ../nbs/00_core.ipynb #f497fdea
@@ -184,6 +223,9 @@ class _PerExample:
     "A callable loss, checked on every call to return one value per example, `[..., B]` (a shape comparison)."
     def __init__(self, f): self.f = f
     def __call__(self, eta, y):
+        if isinstance(y, torch.Tensor) and eta.ndim >= 2 and (y.ndim == 0 or eta.shape[-2] not in (1, y.shape[0])):   # shapes only
+            raise ValueError(f"y: targets must have one row per example, {eta.shape[-2]} rows (eta's shape {list(eta.shape)} is [..., B, out]), "
+                             f"got shape {list(y.shape)}")
         out, want = self.f(eta, y), list(eta.shape[:-1])
         alt = want[:-1] + list(y.shape[:1]) if isinstance(y, torch.Tensor) else want   # eta [..., 1, out] against B targets
         got = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -204,7 +246,6 @@ def get_loss(loss='logistic' # a loss name or a callable `loss(eta, y) -> [..., 
     return LOSSES[loss]
 
 # %% ../nbs/00_core.ipynb #822f5026
-_compiling = getattr(torch.compiler, 'is_compiling', None) or (lambda: torch._dynamo.is_compiling())   # torch < 2.3: only the latter
 def _uncompiled(model): return model._orig_mod if isinstance(getattr(model, '_orig_mod', None), torch.nn.Module) else model   # the module torch.compile's OptimizedModule wraps (compiling that again gives a function, not a module)
 
 def check_finite(t:torch.Tensor, # tensor to check

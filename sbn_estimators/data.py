@@ -158,6 +158,8 @@ def flip_crop(x:torch.Tensor, # images [B, C, H, W]
         raise ValueError(f"x must be images [B, C, H, W], got {list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or pad < 0: raise ValueError(f"pad must be a non-negative integer, got {pad!r}")
     B, C, H, W = x.shape
+    if pad and pad >= min(H, W):   # the crop at offset 2 pad keeps the image's last H - pad rows: none once pad >= H (padding only)
+        raise ValueError(f"pad must be smaller than the image's height and width (H = {H}, W = {W}): every crop then keeps part of the image, got pad={pad}")
     try: f = None if isinstance(fill, (bool, str, bytes)) else torch.as_tensor(fill)
     except (TypeError, ValueError, RuntimeError): f = None
     if f is None or f.dtype == torch.bool or f.is_complex():
@@ -204,13 +206,15 @@ def _torchvision_problem() -> str|None:
 
 _CIFAR10_FILES = "put CIFAR-10's python-version batches there (the folder cifar-10-batches-py of cifar-10-python.tar.gz)"
 _TORCHVISION_BUILD = 'install the torchvision build that matches your torch'
+_TORCHVISION_PIN = ('with the constraints file: pip install -c constraints.txt -e ".[cifar]", as a plain pip install torchvision can replace your torch; '
+                    "with a CPU torch add --extra-index-url https://download.pytorch.org/whl/cpu, PyPI's torchvision failing to import next to it")
 
 def _cifar10_hint() -> str:
     "How to get CIFAR-10's files: download=True where torchvision imports (it downloads them), else install it (or a build that imports) or put the files there."
     problem = _torchvision_problem()
     if problem is None: return "pass download=True to fetch it"
-    fix = 'install torchvision' if problem == 'not installed' else _TORCHVISION_BUILD
-    return f"{fix} and pass download=True to fetch it (torchvision is {problem}), or {_CIFAR10_FILES}"
+    if problem == 'not installed': return f"install torchvision and pass download=True to fetch it (torchvision is not installed; install it {_TORCHVISION_PIN}), or {_CIFAR10_FILES}"
+    return f"{_TORCHVISION_BUILD} and pass download=True to fetch it (torchvision is {problem}), or {_CIFAR10_FILES}"
 
 CIFAR10_MD5 = {'data_batch_1': 'c99cafc152244af753f735de768cd75f', 'data_batch_2': 'd4bba439e000b95fd0a9bffe97cbabec',   # torchvision's list
                'data_batch_3': '54ebc095f3ab1f0389bbae665268c751', 'data_batch_4': '634d18415352ddfa80567beed471001a',
@@ -329,7 +333,7 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
         if not download: raise
         problem = _torchvision_problem()   # only here: torchvision is needed for the download alone
         if problem: raise ValueError(f"{str(e).removesuffix('; ' + _cifar10_hint())}; downloading needs torchvision, which is {problem}: "
-                                     f"{'install it' if problem == 'not installed' else _TORCHVISION_BUILD}, or {_CIFAR10_FILES}") from None
+                                     f"{'install it ' + _TORCHVISION_PIN if problem == 'not installed' else _TORCHVISION_BUILD}, or {_CIFAR10_FILES}") from None
         import torchvision
         # torchvision checks every file's MD5 and downloads and unpacks the archive again if one is missing or damaged
         for train in (True, False): torchvision.datasets.CIFAR10(str(root), train=train, download=True)

@@ -25,6 +25,10 @@ def binary_states(n:int, # the number of units, 0..62
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 0 <= n <= 62:   # 2**n rows indexed in int64
         raise ValueError(f"n must be an integer >= 0 and <= 62 (the number of units; 2**n states are counted in int64), got {n!r}")
     _check_float_dtype(dtype); device = check_device(device)
+    need = 24 * 2 ** n * n   # bytes at the peak: three int64 [2**n, n] tables (the bits, 2 * bits, minus 1), as `exact_memory` counts them
+    if need > 2 ** 24 and need > (limit := exact_memory_limit(device)):   # up to 16 MB built without asking the limit (defined below)
+        raise ValueError(f"n = {n} units: the 2**{n} states need about {_gb(need)} to build, above the limit of {_gb(limit)} "
+                         f"(`exact_memory_limit`; set SBN_EXACT_MAX_BYTES to change it); use fewer units")
     bits = (torch.arange(2 ** n, device=device)[:, None] >> torch.arange(n, device=device)) & 1
     return (2 * bits - 1).to(dtype)
 

@@ -175,6 +175,9 @@ def binomial_z(count:torch.Tensor, # successes (any shape)
         draws = f"n = {int(n)} draws, in 0..{int(n)}" if n.numel() == 1 else "its n draws, in 0..n"
         raise ValueError(f"count must be successes of {draws}, got {', '.join(f'{v:g}' for v in bad[:6].tolist())}{', ...' if len(bad) > 6 else ''}")
     p = torch.as_tensor(p, dtype=torch.float64)
+    try: torch.broadcast_shapes(ok.shape, p.shape)   # shapes only
+    except RuntimeError: raise ValueError(f"p: probabilities of shape {list(p.shape)} do not broadcast with count of shape {list(c.shape)}"
+                                          + (f" and n of shape {list(n.shape)}" if n.ndim else '')) from None
     if not ((p >= 0) & (p <= 1)).all():
         bad = p[~((p >= 0) & (p <= 1))].unique()
         raise ValueError(f"p must be probabilities in [0, 1], got {', '.join(f'{v:g}' for v in bad[:6].tolist())}{', ...' if len(bad) > 6 else ''}")

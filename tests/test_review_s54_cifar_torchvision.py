@@ -42,12 +42,13 @@ def test_hint_names_a_broken_torchvision(tmp_path, broken_torchvision):
 def test_hint_names_a_missing_torchvision(tmp_path, no_torchvision):
     with pytest.raises(DataNotFoundError) as e: cifar10_data(tmp_path / 'nope')
     msg = str(e.value)
-    assert 'install torchvision and pass download=True to fetch it (torchvision is not installed)' in msg and 'fails to import' not in msg, msg
+    assert 'install torchvision and pass download=True to fetch it (torchvision is not installed; install it with the constraints file: pip install -c constraints.txt -e ".[cifar]"' in msg and 'fails to import' not in msg, msg
 
 
 def test_download_without_torchvision_unchanged(tmp_path, no_torchvision):
     with pytest.raises(ValueError) as e: cifar10_data(tmp_path / 'nope', download=True)
-    assert 'downloading needs torchvision, which is not installed: install it, or put' in str(e.value), str(e.value)
+    assert 'downloading needs torchvision, which is not installed: install it with the constraints file: pip install -c constraints.txt -e ".[cifar]"' in str(e.value), str(e.value)
+    assert "PyPI's torchvision failing to import next to it, or put" in str(e.value), str(e.value)
 
 
 def test_sbn_train_download_with_a_broken_torchvision_is_one_line(tmp_path, monkeypatch, capsys, broken_torchvision):
@@ -69,4 +70,4 @@ def test_the_cifar_extra_installs_torchvision():
     assert "'cifar': cifar_requirements" in (root / 'setup.py').read_text(encoding='utf-8')
     import json
     page = ''.join(''.join(c['source']) for c in json.loads((root / 'nbs' / '13_data.ipynb').read_text(encoding='utf-8'))['cells'] if c['cell_type'] == 'markdown')
-    assert 'pip install "sbn_estimators[cifar]"' in page
+    assert 'pip install -c constraints.txt -e ".[cifar]"' in page   # with the constraints: a plain install can replace torch (review s57)
