@@ -158,8 +158,6 @@ def flip_crop(x:torch.Tensor, # images [B, C, H, W]
         raise ValueError(f"x must be images [B, C, H, W], got {list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or pad < 0: raise ValueError(f"pad must be a non-negative integer, got {pad!r}")
     B, C, H, W = x.shape
-    if pad and pad >= min(H, W):   # the crop at offset 2 pad keeps the image's last H - pad rows: none once pad >= H (padding only)
-        raise ValueError(f"pad must be smaller than the image's height and width (H = {H}, W = {W}): every crop then keeps part of the image, got pad={pad}")
     try: f = None if isinstance(fill, (bool, str, bytes)) else torch.as_tensor(fill)
     except (TypeError, ValueError, RuntimeError): f = None
     if f is None or f.dtype == torch.bool or f.is_complex():
@@ -171,6 +169,8 @@ def flip_crop(x:torch.Tensor, # images [B, C, H, W]
         lo, hi = (0, 1) if x.dtype == torch.bool else (torch.iinfo(x.dtype).min, torch.iinfo(x.dtype).max)
         ok, can = bool(((v == v.round()) & (v >= lo) & (v <= hi)).all()), f"integers in {lo}..{hi}"
     if not ok: raise ValueError(f"fill must be a value that x's dtype {x.dtype} holds ({can}), got {v.flatten().tolist() if v.ndim else v.item()}")
+    if pad and pad >= min(H, W):   # the crop at offset 2 pad keeps the image's last H - pad rows: none once pad >= H (padding only)
+        raise ValueError(f"pad must be smaller than the image's height and width (H = {H}, W = {W}): every crop then keeps part of the image, got pad={pad}")
     return _flip_crop(x, int(pad), f)
 
 def _flip_crop(x, pad, fill):
