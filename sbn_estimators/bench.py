@@ -268,7 +268,8 @@ def _bench(a):
         except (KeyboardInterrupt, cli.CommandError, OSError):   # Ctrl-C, SIGTERM, a failed case, a failed write (full disk): report what finished, then stop
             if rows and a.json != '-': table()
             kept = (f"their {len(rows)} rows are in {out}" if out and saved == len(rows) else
-                    f"their rows are printed above; writing {out} failed" + (f" (it holds the first {saved} rows)" if saved else "") if out else "their rows are printed above" if a.json == '-'
+                    f"their table is above; writing {out} failed" + (f" (it holds this run's first {saved} rows)" if saved else
+                    " (it is as an earlier run left it)" if out.exists() else "") if out else "their rows are printed above" if a.json == '-'
                     else "their table is above (--json FILE.jsonl would keep the rows)")
             print(f"sbn-bench: {len(done)} of {len(cases)} cases finished" + (f" ({', '.join(done)}); {kept}" if done else
                   f"; {out} was not written" if out else ""), file=sys.stderr, flush=True)

@@ -147,7 +147,7 @@ class LocalEstimator(nn.Module, Estimator):
     @property
     def noise(self): return registered_noise(self._noise) or self._noise   # a registered noise's name, as a spec writes it; another `Noise` itself (its spec shows it, not the name it bears)
     def check_noise(self, net):
-        if net.noise != self._noise:   # by class: a Noise subclass of another F is another noise, whatever its name
+        if net.noise != self._noise:   # by class and parameters (`Noise.__eq__`): a Noise subclass of another F is another noise, whatever its name
             have, want = (registered_noise(n) or repr(n) for n in (net.noise, self._noise))
             fix = (f"pass noise={have!r} (the spec '{self.name}:noise={have}')" if registered_noise(net.noise)
                    else f"pass the network's own noise object, estimator({self.name!r}, noise=net.noise) (a spec names registered noises only)")

@@ -151,16 +151,22 @@ def _check_warmup(warmup) -> int:
 _METRICS = ('rel_rmse_1', 'rel_bias', 'rel_std', 'cos_1', 'z_max', 'p_unbiased', 'rel_resolution', 'unresolved')
 _CURVES = ('M', 'rel_rmse', 'cos', 'cos_q15', 'cos_q85')
 
+def _num(v) -> bool: return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
 def _check_reused(r, groups) -> str:
     "What makes the saved estimator record `r` unfit to reuse in a report of parameter groups `groups`, or ''."
-    num = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
     if [g.get('group') for g in r['groups']] != groups: return f"its groups are {[g.get('group') for g in r['groups']]}, not the report's {groups}"
     for g in r['groups']:
-        bad = [m for m in _METRICS if not (num(g.get(m)) or m == 'z_max' and m in g and g[m] is None)]   # z_max +inf is saved as null
+        bad = [m for m in _METRICS if not (_num(g.get(m)) or m == 'z_max' and m in g and g[m] is None)]   # z_max +inf is saved as null
         if bad: return f"group {g['group']!r} lacks a number for {', '.join(bad)}"
+    return _curves_fault(r, groups)
+
+def _curves_fault(r, groups) -> str:
+    "What makes the curves of estimator record `r` unfit to draw or reuse for parameter groups `groups`, or ''."
+    if not (isinstance(r, dict) and isinstance(r.get('curves'), dict)): return "it has no curves (an object of objects)"
     if list(r['curves']) != groups: return f"its curves are of {list(r['curves'])}, not of the report's groups {groups}"
     for k, c in r['curves'].items():
-        bad = [m for m in _CURVES if not (isinstance(c.get(m), list) and c[m] and all(num(v) for v in c[m]) and len(c[m]) == len(c['M'] if isinstance(c.get('M'), list) else []))]
+        bad = [m for m in _CURVES if not (isinstance(c.get(m), list) and c[m] and all(_num(v) for v in c[m]) and len(c[m]) == len(c['M'] if isinstance(c.get('M'), list) else []))]
         if bad: return f"its curves of {k!r} lack {', '.join(bad)} (lists of numbers, one per M)"
     return ''
 
@@ -391,7 +397,11 @@ def report_table(report:dict) -> str:
 # %% ../nbs/04_gradeval.ipynb #0f17a362
 def plot_report(report:dict, fname=None):
     "Relative RMSE and cosine against the number of averaged samples, one column per layer; saved to `fname` if given (`cli.save_figure`: a path atomically, or a file object)."
-    _check_records(report, 'report', resume=True)   # the curves and groups it draws, or a ValueError saying what is missing
+    if not (isinstance(report, dict) and isinstance(report.get('estimators'), dict) and isinstance(report.get('exact_grad'), dict) and report['exact_grad']):
+        raise ValueError("report is not a gradeval report: it needs an 'estimators' object and an 'exact_grad' object naming the parameter groups")
+    for k, r in report['estimators'].items():   # what it draws, no more: an older report's records lack newer metrics
+        why = _curves_fault(r, list(report['exact_grad']))
+        if why: raise ValueError(f"report cannot be drawn: estimators[{k!r}]: {why}")
     import matplotlib.pyplot as plt   # pyplot's backend, whatever the caller chose: a library call never switches it
     groups = list(report['exact_grad'])
     fig, axs = plt.subplots(2, len(groups), figsize=(3.2 * len(groups), 5.2), squeeze=False, sharex=True)

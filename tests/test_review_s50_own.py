@@ -79,8 +79,8 @@ def test_bench_reports_its_finished_cases_when_a_write_fails(tmp_path):
     p = _bench(tmp_path, len(first) + 500, '--json', 'b.jsonl')
     assert p.returncode == 1, p.stderr
     # both cases measured (review s57: the case whose write failed is not lost); the file keeps the first case's rows
-    assert ('sbn-bench: 2 of 2 cases finished (fc on cpu, cifar on cpu); their rows are printed above; '
-            'writing b.jsonl failed (it holds the first 2 rows)') in p.stderr, p.stderr
+    assert ('sbn-bench: 2 of 2 cases finished (fc on cpu, cifar on cpu); their table is above; '
+            "writing b.jsonl failed (it holds this run's first 2 rows)") in p.stderr, p.stderr
     assert out.read_text() == first
     assert p.stderr.strip().splitlines()[-1].startswith('sbn-bench: error: ') and 'File too large' in p.stderr
     assert p.stdout.splitlines()[0].split()[:2] == ['net', 'device'] and 'cifar' in p.stdout, p.stdout   # the finished cases' table

@@ -48,7 +48,7 @@ def test_bench_keeps_the_case_whose_json_write_failed(monkeypatch, capsys, tmp_p
     assert e.value.code == 1
     o, err = capsys.readouterr()
     assert o.splitlines()[0].split()[:5] == ['net', 'device', 'batch', 'thr', 'estimator'] and o.splitlines()[1].split()[:2] == ['fc', 'cpu'], o
-    assert f"sbn-bench: 1 of 1 cases finished (fc on cpu); their rows are printed above; writing {out} failed\n" in err, err   # no earlier rows: the file was never written
+    assert f"sbn-bench: 1 of 1 cases finished (fc on cpu); their table is above; writing {out} failed\n" in err, err   # no earlier rows: the file was never written
     assert not out.exists()
 
 

@@ -11,5 +11,40 @@ def test_moot_schedule_hint_names_the_estimators_fix(capsys, spec, name):
 
 def test_plot_report_refuses_a_non_report():
     from sbn_estimators.gradeval import plot_report
-    with pytest.raises(ValueError, match="report is not a gradeval report: it has no 'estimators'"): plot_report({})
-    with pytest.raises(ValueError, match=r"estimators\['a'\].*curves"): plot_report({'estimators': {'a': {'groups': []}}, 'exact_grad': {'W0': [0.]}})
+    with pytest.raises(ValueError, match="report is not a gradeval report: it needs an 'estimators' object"): plot_report({})
+    with pytest.raises(ValueError, match=r"estimators\[.a.\]: it has no curves"): plot_report({'estimators': {'a': {'groups': []}}, 'exact_grad': {'W0': [0.]}})
+
+
+def test_bench_failed_write_says_an_earlier_runs_file_is_untouched(tmp_path, monkeypatch, capsys):
+    "Review s57 (today's change): a failed first write leaves an earlier run's file; the line says so instead of implying nothing is there."
+    import contextlib, errno
+    from sbn_estimators import cli
+    from sbn_estimators.bench import bench_cli
+    row = dict(net='fc', device='cpu', batch=2, threads=1, estimator='st', dtype='float32', seconds=0.01, time_ratio_to_st=1.0,
+               peak_mem_mib=1.0, mem_ratio_to_st=1.0, warmup_seconds=0.1, seconds_iqr=0.001)
+    monkeypatch.setattr('sbn_estimators.bench._child_cases', lambda kwargs: [dict(row)])
+    out = tmp_path / 'b.jsonl'
+    out.write_text('{"old": 1}\n')
+    @contextlib.contextmanager
+    def full(path): raise OSError(errno.ENOSPC, 'No space left on device'); yield
+    monkeypatch.setattr(cli, 'atomic_path', full)
+    with pytest.raises(SystemExit) as e:
+        bench_cli(['--nets', 'fc', '--devices', 'cpu', '--estimators', 'st', '--repeats', '3', '--json', str(out), '--quiet'])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert f"their table is above; writing {out} failed (it is as an earlier run left it)" in err, err
+    assert out.read_text() == '{"old": 1}\n'
+
+
+def test_plot_report_draws_a_report_older_than_the_newer_metrics():
+    "Review s57 (today's change): plot_report checks what it draws, not what a resume reuses (old reports lack rel_resolution, unresolved)."
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from sbn_estimators.gradeval import gradient_report, plot_report, train_toy_sbn
+    net, X, Y = train_toy_sbn(epochs=0)
+    rep = gradient_report(net, X, Y, ['st'], samples=20, progress=False)
+    for r in rep['estimators'].values():
+        for g in r['groups']: g.pop('rel_resolution'); g.pop('unresolved')
+    plt.close(plot_report(rep))
+    rep['estimators']['st']['curves'].popitem()
+    with pytest.raises(ValueError, match=r"report cannot be drawn: estimators\['st'\]: its curves are of"): plot_report(rep)
