@@ -161,6 +161,7 @@ def sample_states(a:torch.Tensor, # pre-activations
                   noise='logistic' # noise name or `Noise`
                  ) -> torch.Tensor: # ±1 states, same shape, dtype and device as `a`
     "Draw `x = sign(a - Z)` independently for every entry: +1 with probability F(a), else -1 (NaN where `a` is NaN)."
+    if not isinstance(a, torch.Tensor): raise ValueError(f"a must be a torch.Tensor of pre-activations, got {type(a).__name__}; convert with torch.as_tensor")
     a = a.detach()
     w = a.to(noise_dtype(a.dtype))   # half precision would round u and F(a) (and draw u = 0)
     u = torch.rand(w.shape, dtype=w.dtype, device=w.device)  # in index order: the states depend on the values, not the memory layout
@@ -392,6 +393,7 @@ def _read_values() -> bool:
 # %% ../nbs/00_core.ipynb #7fafa409
 def _autocast_on(device:torch.device) -> bool:
     try: return torch.is_autocast_enabled(device.type)
+    except RuntimeError: return False   # a device without autocast ('meta'): it is off there
     except TypeError: return torch.is_autocast_enabled() if device.type == 'cuda' else torch.is_autocast_cpu_enabled()  # torch < 2.4
 
 def _named(name:str, # the argument's name, as messages give it

@@ -97,13 +97,18 @@ def student_t_tail(t:float, # the value |T| must exceed
     return min(1., max(0., p))
 
 # %% ../nbs/00a_stats.ipynb #25b2a767
+def _check_alpha(alpha) -> float:
+    "`alpha` as a float, or a `ValueError` unless it is a number in (0, 1) (a false-alarm probability)."
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1: raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    return float(alpha)
+
 def z_threshold(tests:int, # number d of z-scores in the check (all coordinates, groups and estimators)
                 alpha:float=1e-3, # probability of a false alarm of the whole check when every mean is right
                 samples:int=None # S, when each standard error is estimated from the S estimates behind its mean (Student's t, S - 1 dof); None: known (normal)
                ) -> float:
     "Bonferroni threshold: an unbiased estimator's max |z| over `tests` scores exceeds it with probability <= `alpha` (for normal estimates; for skewed ones as S grows)."
     check_count('tests', tests)
-    if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    alpha = _check_alpha(alpha)
     z = -torch.special.ndtri(torch.tensor(alpha / (2 * tests), dtype=torch.float64)).item()   # P(|Z| > z) = alpha / tests, without 1 - tiny
     if samples is None: return z
     if not (isinstance(samples, numbers.Integral) and not isinstance(samples, bool) and samples >= 2):
@@ -145,7 +150,7 @@ def resolution(samples:torch.Tensor, # [S, d] independent estimates
               ) -> float:
     "How far an event too rare to show in S draws can move the mean of `samples` off `target`: A (α^(-1/S) - 1)."
     _check_samples(samples, target)
-    if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    alpha = _check_alpha(alpha)
     A = (samples.double() - target.double()).abs().nan_to_num(0, 0, 0).max().item()   # largest finite deviation seen
     return A * math.expm1(math.log(1 / alpha) / len(samples))
 
@@ -166,7 +171,8 @@ def binomial_z(count:torch.Tensor, # successes (any shape)
                p:torch.Tensor # success probability under the null hypothesis (broadcasts with `count`)
               ) -> torch.Tensor:
     "z-score of a binomial count against its expected value."
-    c = torch.as_tensor(count, dtype=torch.float64)
+    try: c = torch.as_tensor(count, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError): raise ValueError(f"count must be success counts (a number or a tensor), got {count!r}") from None
     n = _check_draws(n).to(c.device)   # a 0-d n broadcasts on any device; a tensor of counts goes to count's
     try: ok = (c >= 0) & (c <= n)
     except RuntimeError: raise ValueError(f"n: draws of shape {list(n.shape)} do not broadcast with count of shape {list(c.shape)}") from None
@@ -174,7 +180,8 @@ def binomial_z(count:torch.Tensor, # successes (any shape)
         bad = torch.broadcast_to(c, ok.shape)[~ok].unique()
         draws = f"n = {int(n)} draws, in 0..{int(n)}" if n.numel() == 1 else "its n draws, in 0..n"
         raise ValueError(f"count must be successes of {draws}, got {', '.join(f'{v:g}' for v in bad[:6].tolist())}{', ...' if len(bad) > 6 else ''}")
-    p = torch.as_tensor(p, dtype=torch.float64)
+    try: p = torch.as_tensor(p, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError): raise ValueError(f"p must be probabilities in [0, 1] (a number or a tensor), got {p!r}") from None
     try: torch.broadcast_shapes(ok.shape, p.shape)   # shapes only
     except RuntimeError: raise ValueError(f"p: probabilities of shape {list(p.shape)} do not broadcast with count of shape {list(c.shape)}"
                                           + (f" and n of shape {list(n.shape)}" if n.ndim else '')) from None
@@ -218,7 +225,7 @@ def ks_threshold(tests:int, # number m of KS distances in the check
                 ) -> float:
     "Bonferroni bound t on sqrt(n) D: m Q(t) = alpha, so one of m distances of correct samplers exceeds t / sqrt(n) with probability <= alpha."
     check_count('tests', tests)
-    if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    alpha = _check_alpha(alpha)
     lo, hi = 0., 10.   # m Q(0) = m > alpha; Q(10) ~ 1e-87, beyond it only for absurdly small alpha / m
     while tests * _kolmogorov_tail(hi) > alpha: lo, hi = hi, 2 * hi
     for _ in range(64):
@@ -231,6 +238,9 @@ def slope(f, # elementwise function of a tensor (an activation or local estimato
           a:torch.Tensor # points
          ) -> torch.Tensor:
     "d f(a) / d a at every point of `a`, as autograd computes it (f must act elementwise)."
+    if not (isinstance(a, torch.Tensor) and a.is_floating_point()):
+        raise ValueError(f"a must be a floating torch.Tensor of points, got {type(a).__name__ if not isinstance(a, torch.Tensor) else a.dtype}; "
+                         "convert with torch.as_tensor(a, dtype=torch.float64)")
     a = a.detach().clone().requires_grad_()
     f(a).sum().backward()
     return a.grad

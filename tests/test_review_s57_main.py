@@ -1,5 +1,6 @@
 "Review s57 (main): gradeval's hint for a moot scheduled parameter fits every scheduled estimator."
 import pytest
+import torch
 from sbn_estimators.gradeval import gradeval_cli
 
 @pytest.mark.parametrize('spec, name', [('progressive_sign:alpha=2', 'progressive_sign'), ('ede:t_max=5', 'ede')])
@@ -48,3 +49,32 @@ def test_plot_report_draws_a_report_older_than_the_newer_metrics():
     plt.close(plot_report(rep))
     rep['estimators']['st']['curves'].popitem()
     with pytest.raises(ValueError, match=r"report cannot be drawn: estimators\['st'\]: its curves are of"): plot_report(rep)
+
+
+def test_stats_refuse_arguments_of_the_wrong_type_naming_them():
+    "Review s57 (input types): a string alpha, p or count, or integer points, get a ValueError naming the argument, not torch's TypeError."
+    import numpy as np
+    from sbn_estimators import stats
+    for call in (lambda: stats.z_threshold(10, alpha='0.001'), lambda: stats.z_test({'w': torch.zeros(20, 2)}, {'w': torch.zeros(2)}, alpha='0.001'),
+                 lambda: stats.resolution(torch.zeros(20, 2), torch.zeros(2), alpha=True)):
+        with pytest.raises(ValueError, match='alpha must be a number in'): call()
+    with pytest.raises(ValueError, match='p must be probabilities'): stats.binomial_z(torch.tensor([1., 2.]), 10, '0.5')
+    with pytest.raises(ValueError, match='count must be success counts'): stats.binomial_z('3', 10, 0.5)
+    for a in (torch.tensor([1, 2]), [1., 2.], np.array([1., 2.])):
+        with pytest.raises(ValueError, match='a must be a floating torch.Tensor'): stats.slope(torch.tanh, a)
+    assert stats.z_threshold(10, alpha=np.float64(1e-3)) == stats.z_threshold(10)
+
+
+def test_meta_inputs_get_the_device_message_and_sample_states_names_numpy():
+    "Review s57 (input types): x on the meta device is refused as on another device, at every entry (autocast has no meta device)."
+    import numpy as np
+    from sbn_estimators.sbn import SBNMLP
+    from sbn_estimators.exact import exact_loss
+    from sbn_estimators.estimators import estimator
+    from sbn_estimators.core import sample_states
+    net, Y = SBNMLP([3, 4, 1]), torch.ones(5, 1)
+    net64 = SBNMLP([3, 4, 1]).double()
+    for call in (lambda: exact_loss(net64, torch.zeros(5, 3, dtype=torch.float64, device='meta'), Y),
+                 lambda: estimator('st').surrogate(net, torch.zeros(5, 3, dtype=torch.float64, device='meta'), Y.double())):
+        with pytest.raises(ValueError, match='meta'): call()
+    with pytest.raises(ValueError, match='a must be a torch.Tensor of pre-activations, got ndarray'): sample_states(np.zeros(3))
