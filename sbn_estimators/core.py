@@ -29,6 +29,7 @@ def _same_value(u, v) -> bool:
 class Noise:
     "A symmetric noise distribution of the binary unit `x = sign(a - Z)`."
     name = None
+    full_support = False   # True where 0 < F(a) < 1 for every real a (Z takes every value): the logit log F(a) - log F(-a) is finite
     def cdf(self, a): raise NotImplementedError        # F(a) = P(Z < a) = P(x = +1 | a)
     def pdf(self, a): raise NotImplementedError        # F'(a)
     def log_cdf(self, a):   # log F(a); overridden where a stable form exists
@@ -64,6 +65,7 @@ def _uniform(shape, device, dtype, eps=0.):
 class LogisticNoise(Noise):
     "Standard logistic noise: F = sigmoid, E[x|a] = tanh(a/2)."
     name = 'logistic'
+    full_support = True
     def cdf(self, a): return torch.sigmoid(_floating(a))
     def pdf(self, a): a = _floating(a); return torch.sigmoid(a) * torch.sigmoid(-a)   # s * (1 - s) cancels for a >> 0
     def log_cdf(self, a): return F.logsigmoid(_floating(a))
@@ -89,6 +91,7 @@ class _LogNdtr(torch.autograd.Function):
 class NormalNoise(Noise):
     "Standard normal noise: F = Phi, E[x|a] = erf(a/sqrt 2)."
     name = 'normal'
+    full_support = True
     def cdf(self, a):
         a = _floating(a)   # ndtr's (1 + erf)/2 cancels in the left tail; a 16-bit a/sqrt 2 would be rounded (13% off at a = -10)
         return (0.5 * torch.special.erfc(-a.to(noise_dtype(a.dtype)) / math.sqrt(2))).to(a.dtype)

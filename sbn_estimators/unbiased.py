@@ -182,10 +182,10 @@ def unit_logit(a:torch.Tensor, # pre-activations
 # %% ../nbs/08_unbiased.ipynb #4bdf7d35
 def check_logit_noise(net:SBNMLP, # the SBN whose noise is checked
                       name:str): # the estimator's name, for the message
-    "Raise `ValueError` unless F(a) is strictly inside (0, 1) for every a (logistic or normal noise)."
-    if net.noise.name not in ('logistic', 'normal'):
-        raise ValueError(f"{name} needs a noise with 0 < F(a) < 1 for every a (logistic or normal); "
-                         f"the network has {net.noise.name} noise")
+    "Raise `ValueError` unless F(a) is strictly inside (0, 1) for every a: the noise's `full_support` (logistic, normal, or one's own noise that says so)."
+    if not net.noise.full_support:
+        raise ValueError(f"{name} needs a noise with 0 < F(a) < 1 for every a (full_support: logistic, normal, or a Noise subclass "
+                         f"setting full_support = True); the network has {registered_noise(net.noise) or repr(net.noise)} noise")
 
 # %% ../nbs/08_unbiased.ipynb #53115ffc
 @torch.no_grad()

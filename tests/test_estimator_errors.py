@@ -228,7 +228,7 @@ def test_per_layer_estimators_take_normal_noise_and_refuse_uniform():
     X5, Y5 = cos_data(5)
     for spec in ('arm', 'disarm', 'arms'):
         estimator(spec).surrogate(SBNMLP([2, 3, 1], noise='normal'), X5, Y5).backward()
-        with pytest.raises(ValueError, match='logistic or normal'): estimator(spec).surrogate(SBNMLP([2, 3, 1], noise='uniform'), X5, Y5)
+        with pytest.raises(ValueError, match='full_support: logistic, normal'): estimator(spec).surrogate(SBNMLP([2, 3, 1], noise='uniform'), X5, Y5)
 
 
 UNUSED = [   # (spec, what the ValueError says): a parameter that the chosen variant never uses, set to other than its default

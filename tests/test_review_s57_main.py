@@ -1,4 +1,5 @@
 "Review s57 (main): gradeval's hint for a moot scheduled parameter fits every scheduled estimator."
+import re
 import pytest
 import torch
 from sbn_estimators.gradeval import gradeval_cli
@@ -78,3 +79,43 @@ def test_meta_inputs_get_the_device_message_and_sample_states_names_numpy():
                  lambda: estimator('st').surrogate(net, torch.zeros(5, 3, dtype=torch.float64, device='meta'), Y.double())):
         with pytest.raises(ValueError, match='meta'): call()
     with pytest.raises(ValueError, match='a must be a torch.Tensor of pre-activations, got ndarray'): sample_states(np.zeros(3))
+
+
+
+def _cauchy():
+    import math
+    from sbn_estimators.core import Noise
+    class Cauchy(Noise):
+        "Standard Cauchy noise: F(a) = 1/2 + atan(a)/pi, in (0, 1) for every a."
+        name = 'cauchy'
+        full_support = True
+        def cdf(self, a): return 0.5 + torch.atan(a) / math.pi
+        def pdf(self, a): return 1 / (math.pi * (1 + a * a))
+        def sample(self, shape, device=None, dtype=None): return torch.distributions.Cauchy(0., 1.).sample(shape).to(device=device, dtype=dtype or torch.get_default_dtype())
+    return Cauchy
+
+
+@pytest.mark.parametrize('spec', ['arm', 'disarm', 'ugc'])
+def test_logit_estimators_take_ones_own_full_support_noise_and_stay_unbiased(spec):
+    "Review s57 (leftover of s56): arm, disarm, arms and ugc need only 0 < F < 1; a noise of one's own that says so (full_support) is taken, and the estimate is unbiased (z-test against exact)."
+    from sbn_estimators.sbn import SBNMLP, init_sbn_, cos_data
+    from sbn_estimators.estimators import estimator, draw_estimates
+    from sbn_estimators.stats import z_test
+    torch.set_num_threads(1)
+    X, Y = cos_data()
+    net = init_sbn_(SBNMLP([2, 4, 3, 1], noise=_cauchy()()), X, seed=3)
+    xs, ys = X[::10], Y[::10]
+    exact = {k: v[0] for k, v in draw_estimates(net, xs, ys, estimator('exact'), 1).items()}
+    torch.manual_seed(0)
+    z, t, ok = z_test(draw_estimates(net, xs, ys, estimator(spec), 3000, chunk=1000), exact, extra_tests=3)
+    assert ok, f"{spec}: max|z| {z:.2f} >= {t:.2f}"
+
+
+def test_logit_estimators_refuse_a_noise_without_full_support_naming_it():
+    from sbn_estimators.sbn import SBNMLP, cos_data
+    from sbn_estimators.estimators import estimator
+    X, Y = cos_data()
+    Bounded = type('Bounded', (_cauchy(),), {'name': 'bounded', 'full_support': False})
+    for noise, shown in (('uniform', 'uniform noise'), (Bounded(), 'Bounded() noise')):
+        with pytest.raises(ValueError, match=f"arm needs a noise with 0 < F.*full_support.*the network has {re.escape(shown)}"):
+            estimator('arm').surrogate(SBNMLP([2, 3, 1], noise=noise), X[:4], Y[:4])
