@@ -15,6 +15,7 @@ from .core import *
 from .core import _compiling   # whether torch.compile is tracing
 from .estimators import LocalEstimator
 from .straight_through import sign_pm, straight_through, StraightThrough
+from .straight_through import _check_float_tensor   # a floating-point tensor, or a ValueError naming the argument
 
 # %% ../nbs/07_binary_weights.ipynb #e055aba0
 def bernoulli_weights(eta:torch.Tensor, # latent weights = logits, P(w = +1) = sigmoid(eta)
@@ -22,6 +23,7 @@ def bernoulli_weights(eta:torch.Tensor, # latent weights = logits, P(w = +1) = s
                      ) -> torch.Tensor:
     "±1 weights from logits `eta`; backward: `eta.grad` gets 2 df/dw, the ST estimate of dE f/dp."
     deterministic = check_flag('deterministic', deterministic)
+    _check_float_tensor(eta, 'eta', 'latent weights (logits)')
     w = sign_pm(eta.detach()) if deterministic else sample_states(eta, 'logistic')
     return straight_through(w, eta, torch.full_like(eta, 2.))
 
@@ -125,9 +127,11 @@ def clip_latent_(params, # latent weights: a tensor or an iterable of tensors
     if isinstance(params, dict):
         raise ValueError("params must be a tensor or an iterable of tensors, got a dict (iterating it gives its keys); "
                          "pass e.g. binary_weight_parameters(model): a state_dict holds biases and buffers too")
-    params = [params] if torch.is_tensor(params) else list(params)
+    one = torch.is_tensor(params)
+    params = [params] if one else list(params)
     bad = [type(p).__name__ for p in params if not torch.is_tensor(p)]
     if bad: raise ValueError(f"params must be a tensor or an iterable of tensors, got an iterable holding {bad[0]}")
+    for i, eta in enumerate(params): _check_float_tensor(eta, 'params' if one else f'params[{i}]', 'latent weights')   # before any is clipped
     for eta in params: eta.clamp_(-bound, bound)
 
 # %% ../nbs/07_binary_weights.ipynb #1225debf
@@ -138,6 +142,7 @@ def weight_scale(latent:torch.Tensor, # latent weights [out, ...]
                 ):
     "XNOR-style scale alpha = mean |latent| (broadcastable to `latent`), or None for 'none'."
     if scale not in SCALES: raise ValueError(f"unknown scale {scale!r}; valid scales: {', '.join(SCALES)}")
+    _check_float_tensor(latent, 'latent', 'latent weights')
     if scale == 'none': return None
     if scale == 'tensor': return latent.abs().mean()
     return latent.abs().mean(dim=tuple(range(1, latent.ndim)), keepdim=True)
@@ -267,12 +272,20 @@ def weight_penalty(model:nn.Module): # any network
     return sum(pens) if pens else None
 
 # %% ../nbs/07_binary_weights.ipynb #e93e4dce
+def _weight_list(v, name:str) -> list:
+    "`v`, a tensor or an iterable of tensors, as a list of tensors; refused (naming `name`) unless each is a floating-point tensor."
+    if torch.is_tensor(v): return [_check_float_tensor(v, name, 'latent weights or ±1 weights')]
+    if hasattr(v, '__array__'):   # a numpy array: iterating it would give its rows or numbers
+        raise ValueError(f"{name} must be a tensor or an iterable of tensors, got {type(v).__name__}; convert with torch.as_tensor({name})")
+    v = list(v)
+    for i, t in enumerate(v): _check_float_tensor(t, f'{name}[{i}]', 'latent weights or ±1 weights')
+    return v
+
 def _flip_fraction(before, after) -> torch.Tensor:
     "`flip_ratio` as a 0-d float64 tensor on the weights' device (no host sync): what the trainer adds up over an epoch's steps and reads once at its end."
     if isinstance(before, dict) or isinstance(after, dict):
         raise ValueError("before and after must be tensors or iterables of tensors, got a dict; pass e.g. list(state_dict.values())")
-    before = [before] if torch.is_tensor(before) else list(before)
-    after = [after] if torch.is_tensor(after) else list(after)
+    before, after = _weight_list(before, 'before'), _weight_list(after, 'after')
     if len(before) != len(after) or any(b.shape != a.shape for b, a in zip(before, after)):
         raise ValueError(f"before and after must hold tensors of the same shapes, got "
                          f"{[tuple(b.shape) for b in before]} and {[tuple(a.shape) for a in after]}")

@@ -63,7 +63,7 @@ def smoothed_grad_samples(f, # f(params) -> [k] losses, params: one tensor [k, *
                           sigma=0.01, # smoothing scale: a number or one per tensor
                           samples:int=1000, # antithetic pairs N (2N evaluations of the loss)
                           seed:int=0, # seed of the Gaussian perturbations (0..2**32-1 on the CPU)
-                          chunk:int=256 # perturbations evaluated per call of f (memory; the draws do not depend on it)
+                          chunk:int=256 # perturbations evaluated per call of f (memory; the draws do not depend on it, the numbers only up to rounding)
                          ) -> list:
     "The N antithetic terms (L(w+σε) - L(w-σε)) ε / (2σ): one tensor [N, *shape] per parameter tensor."
     parts = list(_antithetic_chunks(f, params, sigma, samples, seed, chunk))
@@ -75,7 +75,7 @@ def smoothed_grad(f, # f(params) -> [k] losses, params: one tensor [k, *shape] p
                   sigma=0.01, # smoothing scale σ > 0: a number or one per tensor
                   samples:int=1000, # antithetic pairs N (2N evaluations of the loss)
                   seed:int=0, # seed of the Gaussian perturbations (0..2**32-1 on the CPU)
-                  chunk:int=256 # perturbations evaluated per call of f (memory; the draws do not depend on it)
+                  chunk:int=256 # perturbations evaluated per call of f (memory; the draws do not depend on it, the numbers only up to rounding)
                  ) -> list:
     "Antithetic Monte Carlo estimate of the gradient of the smoothed loss E[L(w + σε)], one tensor per parameter tensor."
     chunks = _antithetic_chunks(f, params, sigma, samples, seed, chunk)
@@ -248,7 +248,12 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
             raise ValueError(f"names: {n!r} has weights of rms {rms}; rel_sigma is relative to that rms, so its smoothing scale would be "
                              f"{rel_sigma * rms}: initialise the layer or leave it out of names")
     p0 = params[names[0]]   # a non-empty batch of finite inputs of the model's dtype, on its device
-    check_inputs(x, x.shape[1:] if isinstance(x, torch.Tensor) else (), dtype=p0.dtype, device=p0.device)
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"x: inputs must be a torch.Tensor of shape [B, ...], got {type(x).__name__}; convert with torch.as_tensor")
+    if x.ndim < 2:   # one example without its batch dimension would pass as a batch of numbers
+        hint = "; a single example needs its batch dimension: x[None]" if x.ndim == 1 else ""
+        raise ValueError(f"x: inputs must be a batch [B, ...] of examples with at least one dimension each, got shape {list(x.shape)}{hint}")
+    check_inputs(x, x.shape[1:], dtype=p0.dtype, device=p0.device)
     bn = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if len(x) < 2 and bn:
         raise ValueError(f"x: a batch of 1 example, and mismatch runs the model in training mode, where its batch norm "
@@ -262,7 +267,7 @@ def mismatch(model:nn.Module, # a network with binary (or quantised) units
              rel_sigma:float=0.1, # smoothing scale per layer, relative to the rms of the layer's weights
              samples:int=2000, # antithetic pairs per layer, even (two halves of samples / 2)
              seed:int=0, # seeds the perturbations (each layer and half its own stream)
-             chunk:int=500, # perturbed points per batched forward pass (memory; the numbers do not depend on it)
+             chunk:int=500, # perturbed points per batched forward pass (memory; the draws do not depend on it, the numbers only up to rounding)
              names=None, # weights to measure (default: every Linear/Conv2d weight)
              loss:str='cross_entropy' # per-example loss name (see `LOSSES`)
             ) -> dict:
@@ -279,6 +284,9 @@ def mismatch(model:nn.Module, # a network with binary (or quantised) units
             for m in acts: m.training = False   # the reference: the deterministic binary network (batch norm trains)
             with torch.no_grad():   # the targets against the outputs of one forward pass, on copies of the buffers
                 eta = torch.func.functional_call(model, {n: b.clone() for n, b in model.named_buffers()}, (x,))
+            if eta.ndim != 2 or eta.shape[0] != len(x):
+                raise ValueError(f"model: its outputs on x {list(x.shape)} have shape {list(eta.shape)}; mismatch needs one row of "
+                                 f"outputs per example, [B, n_out] = [{len(x)}, n_out]: check that x is a batch the model takes")
             check_targets(y, loss_fn, eta.shape[-1], len(x), x.device)
             for i, n in enumerate(names):
                 w = model.get_parameter(n).detach()

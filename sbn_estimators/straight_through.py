@@ -14,9 +14,22 @@ from .sbn import *
 from .estimators import *
 
 # %% ../nbs/05_straight_through.ipynb #ac72fdd9
-def sign_pm(a:torch.Tensor # pre-activations (or latent weights)
+def _check_float_tensor(t, # the argument to check
+                        name:str, # its name, for messages
+                        what:str # the values it should hold, for messages
+                       ) -> torch.Tensor:
+    "`t`, or a `ValueError` naming `name` unless it is a floating-point torch.Tensor (a bool or integer one has no sign below 0 to read, or holds no real value)."
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of {what}, got {type(t).__name__}; convert with torch.as_tensor({name}, dtype=torch.float32)")
+    if not t.is_floating_point():
+        fix = f"{name}.float() * 2 - 1 (True as +1, False as -1)" if t.dtype == torch.bool else f"{name}.float()"
+        raise ValueError(f"{name} must be a floating-point tensor of {what} (float ±1 or real values), got dtype {t.dtype}; pass {fix}")
+    return t
+
+def sign_pm(a:torch.Tensor # pre-activations (or latent weights): a floating-point tensor
            ) -> torch.Tensor:
     "±1 states: +1 where `a >= 0`, -1 where `a < 0`, NaN where `a` is NaN (same dtype and device as `a`)."
+    _check_float_tensor(a, 'a', 'pre-activations or latent weights')   # a bool or integer tensor cannot hold -1 or has no sign below 0
     return torch.where(a < 0, -1., a.clamp(1., 1.)).to(a)   # clamp keeps NaN: a NaN unit is not a confident -1
 
 # %% ../nbs/05_straight_through.ipynb #636d9149
