@@ -9,7 +9,7 @@ __all__ = ['USER_ERRORS', 'EXIT_STATUSES', 'LOCK_NAME', 'positive_int', 'check_d
            'torch_save', 'RunFolder', 'progress', 'epoch_line', 'check_config', 'load_config', 'environment']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
-import argparse, dataclasses, difflib, errno, json, math, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
+import argparse, dataclasses, difflib, errno, json, math, numbers, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -485,6 +485,17 @@ def epoch_line(desc:str, # what is counted, e.g. 'epoch'
 def _type_name(tp) -> str:
     return tp.__name__ if isinstance(tp, type) and typing.get_origin(tp) is None else str(tp).replace('typing.', '').replace('NoneType', 'None')
 
+def _plain(v):
+    "`v` with numpy's (or any other) integers made Python ints and its real numbers Python floats (bools left as they are), also inside lists, tuples and dicts: what JSON would give."
+    if isinstance(v, bool) or type(v) in (int, float): return v
+    if isinstance(v, numbers.Integral): return int(v)
+    if isinstance(v, numbers.Real): return float(v)   # np.float64 too, a subclass of float
+    if type(v) not in (list, tuple, dict): return v
+    items = list(v.values()) if type(v) is dict else list(v)
+    new = [_plain(x) for x in items]
+    if all(x is y for x, y in zip(new, items)): return v   # nothing to change: the caller's own object
+    return dict(zip(v, new)) if type(v) is dict else type(v)(new)
+
 def _fits(value, tp) -> bool:
     "Whether a JSON value fits the annotation `tp` (int accepted for float, bool never for int or float)."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -541,6 +552,7 @@ def check_config(d, # settings read from a file or written by hand
             raise ValueError(f"{source}: unknown key {k!r}" + (f" (did you mean {close[0]!r}?)" if close else '')
                              + f"; valid keys: {', '.join(fields)}")
         tp = hints.get(k, typing.Any)
+        v = _plain(v)   # a numpy number given in Python: the int or float it equals
         if not _fits(v, tp):
             raise ValueError(f"{source}: {k!r} must be {_type_name(tp)}, got {v!r} ({_kind(v)})")
         v = _float_of(v, tp, f"{source}: {k!r}")

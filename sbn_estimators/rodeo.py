@@ -101,7 +101,7 @@ class RODEO(Estimator):
     def _init_state(self, layers:int, x):
         "Control networks and scales for `layers` binary layers on the data's device, in its dtype (float32 under half precision)."
         dt = noise_dtype(x.dtype)
-        with torch.random.fork_rng(devices=[]):                              # initial weights off the global stream
+        with torch.random.fork_rng(devices=[], enabled=bool(self._loaded)):   # a resumed run overwrites them: drawn off the stream
             nets = nn.ModuleList(control_net(self.hidden) for _ in range(layers)).to(dtype=dt, device=x.device)
         alphas, betas = (torch.zeros(layers, dtype=dt, device=x.device, requires_grad=True) for _ in range(2))
         opt = torch.optim.Adam([{'params': [alphas, betas]}, {'params': list(nets.parameters()), 'lr': self.net_lr}], lr=self.lr)

@@ -196,6 +196,7 @@ class TrainConfig:
     _FILLED = {'model': ('data', ''), 'lr': ('optimizer', None), 'data_dir': ('data', '')} # the fields filled in when unset: (the field their default comes from, the unset value); not a field
 
     def __post_init__(self):
+        for f in dataclasses.fields(self): setattr(self, f.name, cli._plain(getattr(self, f.name)))   # numpy's numbers (also in stages): the Python int or float they equal, what config.json holds
         cli.check_config({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, TrainConfig, 'configuration')
         unset = [k for k, (_, v) in self._FILLED.items() if getattr(self, k) == v]
         self.plugins = load_plugins(self.plugins)   # before any name is looked up; files as absolute paths, for --resume
@@ -415,6 +416,7 @@ def evaluate_posterior(model:nn.Module, # the network with binary weights that `
                       ) -> dict:
     "BayesBiNN's posterior predictive on a split, units deterministic: mean single-sample accuracy, predictive accuracy and loss."
     if not isinstance(opt, BayesBiNN): raise ValueError(f"opt must be the model's BayesBiNN optimizer, got {type(opt).__name__}")
+    seed = _check_cpu_seed(seed)
     X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
     g = torch.Generator().manual_seed(seed)
     sbn, acc, probs, nll = is_sbn_model(model), torch.zeros((), dtype=torch.float64, device=device), [], []   # acc: the correct predictions, on the device; probs: sum over samples per batch; nll: [M, N] per-sample losses
@@ -1312,7 +1314,10 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         print(f"{data.name}: {n} training examples ({steps} steps of {B} per epoch{left}; {'' if data.augment else 'not '}augmented), "
               f"{len(data.splits['val'][1])} validation, {len(data.splits['test'][1])} test; "
               f"evaluations draw {cfg.eval_samples} samples per example", file=sys.stderr)
-    torch.manual_seed(cfg.seed + 7919 * rank)
+    rank_seed = cfg.seed + 7919 * rank   # each process its own noise: the CPU's generator, and the run's CUDA device's (torch.manual_seed would reseed every CUDA device)
+    torch.random.default_generator.manual_seed(rank_seed)
+    if device.type == 'cuda':
+        with torch.cuda.device(device): torch.cuda.manual_seed(rank_seed)
     bar = cli.progress(total=steps * total_epochs, initial=steps * (sum(s['epochs'] for s in plan[:first]) + e_start),
                        desc=f"{cfg.model}{' / ' + cfg.estimator if progress and _estimator_used(cfg) else ''}", disable=not progress or rank != 0, unit='step')
     for si in range(first, len(plan)):
