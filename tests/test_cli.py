@@ -153,7 +153,7 @@ def test_module_imports_nothing_unix_only_at_top_level():
     for node in tree.body:
         if isinstance(node, ast.Import): top |= {a.name.split('.')[0] for a in node.names}
         if isinstance(node, ast.ImportFrom) and not node.level: top.add(node.module.split('.')[0])   # not the package's own
-    assert top <= {'argparse', 'contextlib', 'dataclasses', 'difflib', 'errno', 'json', 'math', 'os', 'pathlib', 'platform', 're', 'shutil', 'signal', 'socket',
+    assert top <= {'argparse', 'contextlib', 'dataclasses', 'difflib', 'errno', 'json', 'math', 'numbers', 'os', 'pathlib', 'platform', 're', 'shutil', 'signal', 'socket',
                    'sys', 'tempfile', 'threading', 'time', 'traceback', 'types', 'typing', 'torch', 'tqdm'}, top
 
 
