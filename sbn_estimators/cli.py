@@ -443,8 +443,8 @@ class RunFolder:
             if _read_lock(self.lock) == self._info: self.lock.unlink()
         except OSError as e:
             if not in_flight: raise
-            print(f"note: could not remove the lock file {self.lock} ({e.strerror or e}); a later run on this host takes it over "
-                  "(its process no longer runs)", file=sys.stderr)
+            print(f"note: could not remove the lock file {self.lock} ({e.strerror or e}); a process on this host started "
+                  "after this one ends takes it over", file=sys.stderr)
         finally:
             os.close(self._fd); self._fd = None
 

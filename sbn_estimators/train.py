@@ -490,11 +490,10 @@ def lr_factor(step:int, # iteration of the stage, from 0
               warmup:int, # iterations of linear warm-up (0: none)
               schedule:str # 'constant' or 'cosine' (`SCHEDULES`)
              ) -> float:
-    "Learning-rate multiplier at iteration `step` of `total`: linear warm-up over `warmup` steps, then constant or cosine. The warm-up is shorter than the stage (0 <= `warmup` < `total`, as `TrainConfig` keeps `warmup_epochs` below the first stage's epochs); `step` may pass `total`."
+    "Learning-rate multiplier at iteration `step` of `total`: linear warm-up over `warmup` steps, then constant or cosine. A warm-up as long as the stage or longer (a smoke run's shortened stage) ramps the rate over all of it; `step` may pass `total`."
     if schedule not in SCHEDULES: raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
     for name, v, low in (('step', step, 0), ('total', total, 1), ('warmup', warmup, 0)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low: raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
-    if warmup >= total and warmup: raise ValueError(f"warmup must be below total (a warm-up shorter than the stage), got warmup {warmup}, total {total}")
     if step < warmup: return (step + 1) / warmup
     if schedule == 'constant': return 1.
     return 0.5 * (1 + math.cos(math.pi * min(step - warmup, total - warmup) / max(total - warmup, 1)))
@@ -843,11 +842,11 @@ def _check_finite_step(loss, grads, epoch, step, lr,
                    f"{'' if clamped else '--grad-clamp, '}or without --amp{_kept(out, saved_epoch)}")
 
 def _optimizer_step(opt, epoch, step, lr, out=None, saved_epoch=None):
-    "`opt.step()`; a step size beyond float32 (torch's 'cannot be converted to type float without overflow': Adam's first step is lr / (1 - beta1), 10 lr) raises `Diverged` naming the epoch and step, as a non-finite weight would."
+    "`opt.step()`; a step size beyond float32 (torch's 'cannot be converted to type float without overflow': Adam's scalar step size is lr / (1 - beta1), 10 lr, at its first step, though the step it takes is about lr) raises `Diverged` naming the epoch and step, as a non-finite weight would."
     try: opt.step()
     except RuntimeError as e:
         if 'without overflow' not in str(e): raise
-        raise Diverged(f"training diverged at epoch {epoch}, step {step}: the optimizer's step overflows float32 (lr {lr:g}); "
+        raise Diverged(f"training diverged at epoch {epoch}, step {step}: the optimizer's step size does not fit in float32 (lr {lr:g}; Adam's is lr / (1 - beta1) at its first step); "
                        f"try a smaller --lr{_kept(out, saved_epoch)}") from None
 
 def _check_finite_weights(model, bad_step, epoch, lrs, out=None, saved_epoch=None):
@@ -1504,7 +1503,7 @@ def config_from_args(args) -> TrainConfig:
     d.update(from_file)
     saved = {f.name for f in dataclasses.fields(TrainConfig)} <= set(from_file)   # a run's config.json: every value, filled-in ones too
     for flag in ('smoke', 'summary'):   # --download writes the dataset's files: ignored by a command that writes nothing
-        if getattr(args, flag) and (given.get('download') or from_file.get('download') and not saved):
+        if getattr(args, flag) and (given.get('download') or 'download' not in given and from_file.get('download') and not saved):   # --no-download overrides the file
             what = '--download' if given.get('download') else f"download true of config file {args.config}"
             raise ValueError(f"{what} fetches the dataset's files, and --{flag} writes nothing (it reads the files on disk, or generated data "
                              f"where there are none); drop {'--download' if given.get('download') else 'download from the file'}")

@@ -22,9 +22,7 @@ def test_help_states_cos_rules():
                                       ((1.5, 10, 0), 'step must be an integer >= 0, got 1.5'),
                                       ((True, 10, 0), 'step must be an integer >= 0, got True'),
                                       ((0, 0, 0), 'total must be an integer >= 1, got 0'),
-                                      ((0, 10, -1), 'warmup must be an integer >= 0, got -1'),
-                                      ((0, 10, 20), 'warmup must be below total (a warm-up shorter than the stage), got warmup 20, total 10'),
-                                      ((0, 10, 10), 'warmup must be below total')])
+                                      ((0, 10, -1), 'warmup must be an integer >= 0, got -1')])
 def test_lr_factor_checks(args, msg):
     for schedule in ('cosine', 'constant'):
         with pytest.raises(ValueError) as e: lr_factor(*args, schedule)
@@ -33,11 +31,12 @@ def test_lr_factor_checks(args, msg):
 def test_lr_factor_accepts():
     assert lr_factor(np.int64(0), np.int64(10), np.int64(2), 'cosine') == 0.5
     assert lr_factor(0, 1, 0, 'cosine') == 1.0 and lr_factor(15, 10, 0, 'cosine') == pytest.approx(0.)
+    assert lr_factor(1, 2, 10, 'cosine') == 0.2   # a smoke run's stage shorter than the warm-up: the ramp goes on (review s57)
 
 SMALL = dict(model='sbn_mlp:width=8', epochs=1, eval_samples=1, device='cpu')
 
 def test_adam_step_overflow_is_a_divergence(tmp_path, capsys):
-    with pytest.raises(Diverged, match=r"training diverged at epoch 1, step 1: the optimizer's step overflows float32 \(lr 4e\+37\); try a smaller --lr"):
+    with pytest.raises(Diverged, match=r"training diverged at epoch 1, step 1: the optimizer's step size does not fit in float32 \(lr 4e\+37; Adam's is lr / \(1 - beta1\) at its first step\); try a smaller --lr"):
         train(TrainConfig(**SMALL, lr=4e37), progress=False)
     with pytest.raises(SystemExit) as e:
         train_cli(['--threads', '1', '--model', 'sbn_mlp:width=8', '--eval-samples', '1', '--lr', '4e37', '--epochs', '1', '--quiet', '--out', str(tmp_path / 'r')])
@@ -48,7 +47,7 @@ def test_adam_step_overflow_is_a_divergence(tmp_path, capsys):
 def test_binary_optimizers_overflow_is_a_divergence(opt, tmp_path):
     # their real-valued groups step with Adam
     cfg = TrainConfig(data='fashion_mnist', data_dir=str(tmp_path), model='fmnist_bnn_conv', optimizer=opt, lr=1e38, epochs=1, batch_size=8, eval_samples=1, device='cpu')
-    with pytest.raises(Diverged, match="the optimizer's step overflows float32"): train(cfg, smoke=True, progress=False)
+    with pytest.raises(Diverged, match="the optimizer's step size does not fit in float32"): train(cfg, smoke=True, progress=False)
 
 @pytest.mark.parametrize('flag', ['--smoke', '--summary'])
 def test_download_refused_with_smoke_and_summary(flag, tmp_path, capsys):

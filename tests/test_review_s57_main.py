@@ -119,3 +119,12 @@ def test_logit_estimators_refuse_a_noise_without_full_support_naming_it():
     for noise, shown in (('uniform', 'uniform noise'), (Bounded(), 'Bounded() noise')):
         with pytest.raises(ValueError, match=f"arm needs a noise with 0 < F.*full_support.*the network has {re.escape(shown)}"):
             estimator('arm').surrogate(SBNMLP([2, 3, 1], noise=noise), X[:4], Y[:4])
+
+
+def test_no_download_overrides_a_config_files_download_under_smoke(tmp_path, capsys):
+    "Review s57 (today's change): an explicit --no-download beats the file's download: true, as every option beats the file."
+    from sbn_estimators.train import train_cli
+    cfg = tmp_path / 'c.json'; cfg.write_text('{"data": "fashion_mnist", "download": true}')
+    train_cli(['--smoke', '--threads', '1', '--config', str(cfg), '--data-dir', str(tmp_path), '--no-download',
+               '--model', 'sbn_mlp:width=8', '--eval-samples', '1'])
+    assert 'smoke run of' in capsys.readouterr().out
