@@ -435,11 +435,11 @@ def plot_report(report:dict, fname=None):
 
 # %% ../nbs/04_gradeval.ipynb #52449388
 def train_toy_sbn(epochs:int=100, # passes over the 200 points
-                  seed:int=0, # seeds the data, the initialisation and the batch order
+                  seed:int=0, # in 0..2**32-1: the data's, the initialisation's and the batch order's seeds derive from it
                   lr:float=0.03, momentum:float=0.9, batch_size:int=10,
                   sizes=(2, 5, 5, 5, 1)):
-    "The PSA paper's toy network trained with SGD on the exact gradient: `(net, X, Y)`."
-    seed = _check_cpu_seed(seed)   # the batch order's CPU generator reads only a seed's low 32 bits
+    "The PSA paper's toy network trained with SGD on the exact gradient: `(net, X, Y)`; its data, initialisation and batch order draw from three seeds that numpy's `SeedSequence(seed)` derives."
+    seed = _check_cpu_seed(seed)   # the range of gradient_report's and sbn-gradeval's seeds
     for k, v, low in (('epochs', epochs, 0), ('batch_size', batch_size, 1)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
             raise ValueError(f"{k} must be an integer >= {low}, got {v!r}")
@@ -447,15 +447,16 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
         raise ValueError(f"lr must be a finite number, positive, got {lr!r}")
     if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0 <= momentum < 1:   # 1 or more: the steps grow without end
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")   # as sbn-train's --momentum
-    X, Y = cos_data(seed=seed)
+    data_seed, init_seed, order_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))   # three in 0..2**32-1, independent streams
+    X, Y = cos_data(seed=data_seed)
     with torch.random.fork_rng(devices=[]):   # SBNMLP's default initialisation, which init_sbn_ overwrites: the caller's random numbers stay as they were
         net = SBNMLP(list(sizes))
-    net = init_sbn_(net, X, seed=seed)
+    net = init_sbn_(net, X, seed=init_seed)
     opt = torch.optim.SGD(net.parameters(), lr=float(lr), momentum=float(momentum))
     _exact_checks(net, X, Y, batch=min(batch_size, len(X)))   # exact_loss's checks, once: every batch is part of X, Y
     W = net.layer_params()[0][0]
     states = _exact_states(net.binary_sizes, W.dtype, W.device)   # exact_loss's constants, built once
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(order_seed)
     for _ in range(epochs):
         for idx in torch.randperm(len(X), generator=g).split(batch_size):
             opt.zero_grad()

@@ -314,13 +314,16 @@ def test_a_rejected_coordinate_is_not_unresolved():
     assert m['p_unbiased'] < 1e-6 and m['unresolved'] == 0
 
 def test_toy_training_follows_its_seed():
-    "train_toy_sbn(seed=s): init_sbn_ with seed s and batches in the order of a generator seeded with s (one epoch by hand)."
+    "train_toy_sbn(seed=s): cos_data, init_sbn_ and the batch order's generator seeded with the three seeds SeedSequence(s) derives (one epoch by hand)."
     from sbn_estimators.gradeval import train_toy_sbn
     from sbn_estimators.exact import exact_loss
+    import numpy as np
     net, X, Y = train_toy_sbn(epochs=1, seed=3)
-    ref = init_sbn_(SBNMLP([2, 5, 5, 5, 1]), X, seed=3)
+    data_seed, init_seed, order_seed = (int(s) for s in np.random.SeedSequence(3).generate_state(3))
+    assert torch.equal(X, cos_data(seed=data_seed)[0])
+    ref = init_sbn_(SBNMLP([2, 5, 5, 5, 1]), X, seed=init_seed)
     opt = torch.optim.SGD(ref.parameters(), lr=0.03, momentum=0.9)
-    for idx in torch.randperm(len(X), generator=torch.Generator().manual_seed(3)).split(10):
+    for idx in torch.randperm(len(X), generator=torch.Generator().manual_seed(order_seed)).split(10):
         opt.zero_grad(); exact_loss(ref, X[idx], Y[idx]).backward(); opt.step()
     assert all(torch.equal(a, b) for a, b in zip(net.parameters(), ref.parameters()))
 
@@ -337,10 +340,12 @@ def test_toy_training_takes_its_optimiser_settings():
     "train_toy_sbn passes lr, momentum, batch_size and sizes on: one epoch by hand, with values other than the defaults."
     from sbn_estimators.gradeval import train_toy_sbn
     from sbn_estimators.exact import exact_loss
+    import numpy as np
     net, X, Y = train_toy_sbn(epochs=1, seed=3, lr=0.05, momentum=0.5, batch_size=25, sizes=(2, 4, 1))
-    ref = init_sbn_(SBNMLP([2, 4, 1]), X, seed=3)
+    _, init_seed, order_seed = (int(s) for s in np.random.SeedSequence(3).generate_state(3))   # as train_toy_sbn derives them
+    ref = init_sbn_(SBNMLP([2, 4, 1]), X, seed=init_seed)
     opt = torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.5)
-    for idx in torch.randperm(len(X), generator=torch.Generator().manual_seed(3)).split(25):
+    for idx in torch.randperm(len(X), generator=torch.Generator().manual_seed(order_seed)).split(25):
         opt.zero_grad(); exact_loss(ref, X[idx], Y[idx]).backward(); opt.step()
     assert all(torch.equal(a, b) for a, b in zip(net.parameters(), ref.parameters()))
 
