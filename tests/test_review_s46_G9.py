@@ -17,7 +17,7 @@ def data(): return cos_dataset()
 @pytest.fixture(scope='module')
 def sbn(data):
     torch.manual_seed(0)
-    return get_model('sbn_mlp', 'st', in_shape=data.in_shape, width=8, loss=data.loss)
+    return get_model('sbn_mlp', 'st', in_shape=data.in_shape, n_out=data.n_out, width=8, loss=data.loss)   # one output: cos's targets (10 were broadcast against them before s57)
 
 
 @pytest.fixture(scope='module')

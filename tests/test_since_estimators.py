@@ -65,7 +65,7 @@ def test_network_estimators_run_and_fill_every_gradient(est):
 
 def test_ugc_refuses_bounded_noise():
     X, Y = cos_data(5)
-    with pytest.raises(ValueError, match='logistic or normal'):
+    with pytest.raises(ValueError, match='full_support: logistic, normal'):
         UGC().surrogate(SBNMLP([2, 3, 1], noise='uniform'), X, Y)
 
 
