@@ -162,12 +162,15 @@ def estimator_kind(name:str # a registered estimator's name or alias (`list_esti
 # %% ../nbs/90_catalogue.ipynb #26dde19f
 def derivation_page(name:str # a registered estimator's name or alias (`list_estimators()`)
                    ) -> str:
-    "URL of the docs section that derives and implements the estimator registered as `name` (from nbdev's index); a plugin's file (see below)."
+    "URL of the docs section that derives and implements the estimator registered as `name` (from nbdev's index); a plugin's file (see below); '' for a class with no source file (defined in this session)."
     from sbn_estimators._modidx import d
     cls = ESTIMATORS[_registered(name)]
     page = d['syms'].get(cls.__module__, {}).get(f'{cls.__module__}.{cls.__qualname__}')
     if page is None:   # a plugin: the file that registers it, relative to the working directory where it lies below it, else absolute
-        f = Path(inspect.getsourcefile(cls)).resolve()
+        try: f = inspect.getsourcefile(cls)
+        except (OSError, TypeError): f = None   # `__main__` of a REPL or `python -c` (OSError), a module made with `exec` (TypeError)
+        if f is None: return ''                 # no file to link to
+        f = Path(f).resolve()
         try: return f.relative_to(Path.cwd().resolve()).as_posix()   # a page run in the folder of its plugin links to it (docs/ has a copy)
         except ValueError: return str(f)                             # never '../..': a path that only holds from one folder
     page, s = page[0], d['settings']
@@ -193,9 +196,10 @@ def _page_title(module) -> str:
 
 def derivation_label(name:str # a registered estimator's name or alias (`list_estimators()`)
                     ) -> str:
-    "Text of the link to `derivation_page(name)`: the page's title and the class, e.g. 'Estimators: MeanField'; a plugin's file."
+    "Text of the link to `derivation_page(name)`: the page's title and the class, e.g. 'Estimators: MeanField'; a plugin's file; for a class with no file, its name and '(defined in this session)'."
     cls = ESTIMATORS[_registered(name)]
     url = derivation_page(name)
+    if not url: return f'{cls.__qualname__} (defined in this session)'   # nothing to link to
     if '://' not in url: return Path(url).name   # a plugin: its file
     return f"{_page_title(inspect.getmodule(cls))}: {cls.__qualname__}"
 
@@ -385,7 +389,8 @@ def estimator_card(name:str, # registry name
     rows = ([('forward', f"${e['forward']}$"), ('backward', f"$\\partial x/\\partial a := {e['backward']}$")] if kind == 'local'
             else [('estimate', f"$\\hat g = {e['estimate']}$")])
     rows += [('kind', kind), ('cost', e['cost']), ('unbiased', 'yes' if e['unbiased'] else 'no'), ('parameters', params),
-             ('papers', refs), ('derivation', f"[{_escape(derivation_label(name))}]({derivation_page(name)})")]
+             ('papers', refs), ('derivation', f"[{_escape(derivation_label(name))}]({derivation_page(name)})" if derivation_page(name)
+                                   else _escape(derivation_label(name)))]   # a class defined in this session: no link
     title = f'`{name}`' + (f" (alias {', '.join(f'`{a}`' for a in aliases)})" if aliases else '')
     out = [f'<div class="estimator-card" id="estimator-{name}">', '', f'### {title}', '', _escape(doc), '',
            f'| {rows[0][0]} | {rows[0][1]} |', '|---|---|', *(f'| {k} | {v} |' for k, v in rows[1:]), '']
