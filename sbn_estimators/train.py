@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'evaluate_run', 'config_from_args', 'list_text', 'train_cli']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, sys, tempfile, time, types, warnings
+import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, subprocess, sys, tempfile, time, types, warnings
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 _AS_COMMAND = ('__file__' in globals() and __name__ == '__main__') or Path(sys.argv[0]).name == 'sbn-train'   # started as the command, not imported
@@ -374,7 +374,7 @@ def evaluate(model:nn.Module, # the network: an SBN model or one of binary units
              amp:bool=False, # forward passes under bfloat16 autocast
              progress:bool=False, # a bar over the examples on a terminal
              seed:int|None=None # seed of the samples (the global generators, forked: the caller's random state goes on untouched); None: the global streams
-            ) -> dict:
+            ) -> dict: # `loss`, `acc`, `ens_acc`, `det_acc`, `det_loss`: means over the split's examples
     "Expected loss, expected / ensemble / deterministic accuracy, and the deterministic network's loss, of `model` on a split."
     if seed is not None: _check_cpu_seed(seed)
     X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
@@ -1098,7 +1098,7 @@ def train(cfg:TrainConfig, # the run's configuration
           progress:bool=True, # a progress bar on a terminal, one line per epoch (rank 0 only)
           smoke:bool=False, # two steps per stage on two batches (generated data if the dataset is absent), one evaluation, nothing written
           export:bool=False # also write the ±1 weights as packed bits to `out/binary.pt` (before `result.json`)
-         ) -> dict:
+         ) -> dict: # `test_loss`, `test_acc`, `test_ens_acc`, `test_det_acc`, `test_det_loss`, `seconds_per_epoch`, `model`; with `posterior_samples` also `test_post_acc`, `test_post_ens_acc`, `test_post_loss`; with several stages `stages` (each stage's test metrics)
     "Train as `cfg` says, stage after stage; returns the final test metrics and the trained `model` (its last epoch's); writes the run folder `out` when given. The run draws from its own seed (`cfg.seed`): the caller's random numbers (the CPU's, and the run's CUDA device's) go on after it as if it had not run."
     if callable(callbacks): raise ValueError(f"callbacks must be a list of functions cb(epoch, row), got the function {callbacks!r}; pass [it]")
     callbacks = list(callbacks)
@@ -1425,8 +1425,8 @@ _HELP = dict(
     momentum='SGD momentum, in [0, 1) (sgd only)', weight_decay='weight decay', schedule='constant or cosine (after warm-up)',
     warmup_epochs='linear warm-up epochs (first stage only: a later stage starts at its full lr)', grad_clamp='clamp gradient entries to [-c, c] (0: off)',
     epochs='training epochs (of each stage that does not set its own)',
-    stages='staged training, a JSON list like \'[{"name": "coupled"}, {"name": "finetuned", "transform": "decouple", "epochs": 20, '
-           '"lr": 0.001}]\' (default: one stage)',
+    stages='staged training, a JSON list (default: one stage), e.g. with --model duo_mlp, whose ternary units the transform decouple splits: '
+           '\'[{"name": "coupled"}, {"name": "finetuned", "transform": "decouple", "epochs": 20, "lr": 0.001}]\'',
     batch_size='global batch size', eval_samples='K samples per example in evaluation',
     posterior_samples='bayesbinn: also test the posterior predictive of M exact weight samples (0: the mode only)',
     seed='random seed, in 0..2**32-1 (cos: in 0..2**31-1, except 2**30-1, whose training draw would be its test draw)', device='auto, cpu, cuda, cuda:N', amp='bfloat16 mixed precision')
@@ -1484,7 +1484,8 @@ def _check_recipe_rates(recipe:str, given:dict):
     if tied: raise ValueError(f"recipe {recipe!r} tunes its rates for its optimizer {own!r} (lr {rec.get('lr', '-')}"
                               + (f", stages {[st.get('lr') for st in rec['stages']]}" if rec.get('stages') else '') + f"), not for {new!r}: give {' and '.join(tied)}")
 
-def config_from_args(args) -> TrainConfig:
+def config_from_args(args # `sbn-train`'s parsed arguments (an `argparse.Namespace`; a `--out` with `~` is expanded in place)
+                    ) -> TrainConfig:
     "The `TrainConfig` that parsed `sbn-train` arguments describe (with --resume: the run folder's, which what is given must not change)."
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
     if args.out is not None and not args.out.strip(): raise ValueError(f"--out must name a folder, got {args.out!r}")
@@ -1570,19 +1571,24 @@ def list_text() -> str:
         m = MODELS[n]
         lines.append(f"  {n}  [{m.kind}, {shape(m.input_shape)}, {m.dataset}]: {m.description}; {fmt(m.params)}")
     lines += ['', 'model transforms (start a later stage: --stages \'[..., {"name": ..., "transform": NAME}]\'):']
-    lines += [f"  {n}: {inspect.getdoc(f).splitlines()[0]}" for n, f in MODEL_TRANSFORMS.items()]
+    lines += [f"  {n}: {((inspect.getdoc(f) or '').strip().splitlines() or ['(no description)'])[0]}" for n, f in MODEL_TRANSFORMS.items()]   # a plugin's may have no docstring
     lines += ['', 'recipes:'] + [f"  {n}: {r.description}" for n, r in RECIPES.items()]
     lines += ['', 'which estimator trains which kind of model:', compatibility_table()]
     return '\n'.join(lines)
 
 # %% ../nbs/14_train.ipynb #75fec31b
-def _default_out(cfg) -> Path:
-    "runs/<time>_<data>_<model>_<estimator>_seed<seed> (the estimator left out where the model does not use it, `_estimator_used`; a spec longer than 48 characters cut to 40 and a hash), with -2, -3, ... appended while that folder exists (an earlier run of the same second)."
+def _default_out(cfg, claim:bool=False) -> Path:
+    "runs/<time>_<data>_<model>_<estimator>_seed<seed> (the estimator left out where the model does not use it, `_estimator_used`; a spec longer than 48 characters cut to 40 and a hash), with -2, -3, ... appended while that folder exists (an earlier run of the same second). With `claim` the folder is made (`runs` too), so that a run started in the same second in another process takes the next name."
     def part(spec):   # a long spec (many parameters, a long value): its first 40 characters and a hash of the whole
         s = spec.replace(':', '-').replace(',', '-').replace('/', '-')
         return s if len(s) <= 48 else f"{s[:40]}-{hashlib.sha1(spec.encode()).hexdigest()[:7]}"
     base = time.strftime('%Y%m%d-%H%M%S') + f"_{part(cfg.data)}_{part(cfg.model)}{'_' + part(cfg.estimator) if _estimator_used(cfg) else ''}_seed{cfg.seed}"
-    return next(p for p in (Path('runs') / (base + (f'-{k}' if k > 1 else '')) for k in itertools.count(1)) if not p.exists())
+    names = (Path('runs') / (base + (f'-{k}' if k > 1 else '')) for k in itertools.count(1))
+    if not claim: return next(p for p in names if not p.exists())
+    for p in names:
+        cli.check_output_dir(p, '--out')   # a file named runs, a folder not writable: said, as for a given --out
+        try: p.mkdir(parents=True); return p
+        except FileExistsError: continue   # taken, by an earlier run or one starting now
 
 # %% ../nbs/14_train.ipynb #4e97d472
 def _main(args):
@@ -1591,6 +1597,7 @@ def _main(args):
         print(list_text()); return
     threads = torch.get_num_threads()   # an in-process caller's (train_cli(argv)): given back after the run
     hint = _LIMIT_HINT.set(_ENV_LIMIT_HINT)   # the command has no max_bytes= (estimator exact)
+    loss = lambda v: f'{v:.4f}' if abs(v) < 1e4 else f'{v:.4g}'   # 0.1550 as always; a huge loss 2.539e+31, not in 32 digits
     try:
         if args.threads: torch.set_num_threads(args.threads)
         cfg = config_from_args(args)
@@ -1600,24 +1607,34 @@ def _main(args):
             res = train(cfg, smoke=True, progress=False)
             if not dist.is_initialized() or dist.get_rank() == 0:   # one line, not one per process
                 print(f"smoke run of {cfg.model}{' / ' + cfg.estimator if _estimator_used(cfg) else ''} on {cfg.data}: built, {len(cfg.plan())} stage(s) of two steps, "
-                      f"evaluated (test loss {res['test_loss']:.4f}); nothing written")
+                      f"evaluated (test loss {loss(res['test_loss'])}); nothing written")
             if dist.is_initialized(): dist.destroy_process_group()
             return
-        out = Path(args.out) if args.out else _default_out(cfg)
+        claimed = not args.out and (_env_int('WORLD_SIZE', 1) <= 1 or _env_int('RANK', 0) == 0)   # the default folder, made now (only rank 0 writes)
+        runs_made = claimed and not Path('runs').exists()
+        out = _default_out(cfg, claim=claimed) if not args.out else Path(args.out)
         args.out = str(out)   # for the resume hint after an interrupt
-        cli.check_output_dir(out, '--out')   # before the work: not a file, inside a writable folder
-        res = train(cfg, out, resume=args.resume, progress=not args.quiet, export=args.export)
+        try:
+            cli.check_output_dir(out, '--out')   # before the work: not a file, inside a writable folder
+            res = train(cfg, out, resume=args.resume, progress=not args.quiet, export=args.export)
+        except BaseException:
+            if claimed:   # a run that failed before it could be resumed leaves no empty default folder (nor the runs/ it made)
+                try:
+                    out.rmdir()
+                    if runs_made: Path('runs').rmdir()
+                except OSError: pass   # not empty: a run to resume, or another run's folder
+            raise
         if not dist.is_initialized() or dist.get_rank() == 0:   # the rank `_dist_setup` found (one process: 0, whatever RANK says)
             det = _evaluates_det(res.pop('model'), estimator(cfg.estimator))   # trained deterministic: its accuracy is the deterministic one
             sampled = f"expected {res['test_acc']:.4f}, ensemble {res['test_ens_acc']:.4f}"
-            print(f"test accuracy of the final model: deterministic {res['test_det_acc']:.4f} (loss {res['test_det_loss']:.4f}; every unit "
-                  f"deterministic, as trained); sampled ({cfg.eval_samples} per example) {sampled} (loss {res['test_loss']:.4f})" if det else
+            print(f"test accuracy of the final model: deterministic {res['test_det_acc']:.4f} (loss {loss(res['test_det_loss'])}; every unit "
+                  f"deterministic, as trained); sampled ({cfg.eval_samples} per example) {sampled} (loss {loss(res['test_loss'])})" if det else
                   f"test accuracy ({cfg.eval_samples} samples per example): {sampled}; deterministic {res['test_det_acc']:.4f}; "
-                  f"test loss {res['test_loss']:.4f}", end='')
+                  f"test loss {loss(res['test_loss'])}", end='')
             print(f"; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")
             if 'test_post_acc' in res:
                 print(f"posterior predictive ({cfg.posterior_samples} weight samples, deterministic units): single sample {res['test_post_acc']:.4f}, "
-                      f"predictive {res['test_post_ens_acc']:.4f}; predictive loss {res['test_post_loss']:.4f}")
+                      f"predictive {res['test_post_ens_acc']:.4f}; predictive loss {loss(res['test_post_loss'])}")
             if 'stages' in res:
                 key, which = ('test_det_acc', 'deterministic, as trained') if det else ('test_acc', f'expected, {cfg.eval_samples} samples per example')
                 print(f'test accuracy by stage ({which}): ' + ', '.join(f"{k} {v[key]:.4f}" for k, v in res['stages'].items()))
@@ -1629,7 +1646,11 @@ def _resume_hint(args):
     except ValueError: world = 1
     cmd = f"torchrun --nproc-per-node {world} -m sbn_estimators.train" if world > 1 else 'sbn-train'
     kept = (' --export' if args.export else '') + (f' --threads {args.threads}' if getattr(args, 'threads', None) else '')   # not in config.json
-    return f"{cmd} --resume --out {shlex.quote(str(args.out))}{kept}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
+    return f"{cmd} --resume --out {_quote_arg(str(args.out))}{kept}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
+
+def _quote_arg(text:str, windows:bool|None=None) -> str:
+    "`text` as one argument of a command to paste: quoted for cmd.exe on Windows (`windows` None: this machine's), else for a POSIX shell."
+    return subprocess.list2cmdline([text]) if (os.name == 'nt' if windows is None else windows) else shlex.quote(text)
 
 def train_cli(argv=None # the command's arguments, a list of strings (None: sys.argv[1:])
              ):
