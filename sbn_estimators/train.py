@@ -1363,6 +1363,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         best_pt = out / 'best.pt'   # result.json tests the model at the last epoch; it says which epoch best.pt holds
         cli.save_json(out / 'result.json', {**result, 'epoch': total_epochs, 'best_epoch': load_checkpoint(best_pt)['epoch'] if best_pt.is_file() else None,
                                             'best_metric': f'val_{key}' if len(data.splits['val'][1]) else None, 'estimator_params': record,
+                                            'sbn_estimators_seen': seen,   # every version that trained the run (the environment names the one that finished it)
                                             'environment': cli.environment(device, world) | _psa_env(cfg, est)})
         plot_metrics(rows, out / 'curves.png')
     result['model'] = model
