@@ -38,6 +38,7 @@ class ModelEntry:
     description: str # one line for `sbn-train --list`
     params: dict # its parameters and defaults
     needs_est: bool = True # whether get_model refuses est=None (False: the builder ignores est, or has a default for it)
+    casts: bool = False # whether get_model casts the built model to its `dtype` parameter (a layered builder without one: `register_model` adds it)
 
 # %% ../nbs/12_models.ipynb #4f4d5737
 MODEL_KINDS = ('sbn', 'layered')
@@ -85,8 +86,10 @@ def register_model(name:str, # lowercase registry name
                                  f"e.g. def {name}(est=None, in_shape=(64,), n_out=10, width=256)") from None
         spec = lambda v: str(v).removeprefix('torch.') if isinstance(v, torch.dtype) else v   # a dtype as a spec names it
         defaults = {k: spec(p.default) for k, p in sig.items()}
+        casts = kind == 'layered' and 'dtype' not in defaults   # every model takes a dtype: a layered one is built, then cast to it
+        if casts: defaults['dtype'] = 'float32'
         shape = tuple(None if s is None else int(s) for s in input_shape)
-        MODELS[name] = ModelEntry(name, kind, build, shape, dataset, description, defaults, needs_est)
+        MODELS[name] = ModelEntry(name, kind, build, shape, dataset, description, defaults, needs_est, casts)
         return build
     return _register
 
@@ -587,10 +590,12 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
         if what == 'an integer': kwargs[k] = int(v)
         if what == 'a number': kwargs[k] = float(v)
     if entry.kind == 'sbn' and isinstance(est, LocalEstimator) and 'noise' in entry.params: kwargs.setdefault('noise', est.noise)
+    dtype = model_dtype(kwargs.pop('dtype', entry.params['dtype'])) if entry.casts else None   # the builder takes none: the model is cast
     try: model = entry.build(est, in_shape, n_out, **kwargs)
     except ValueError as e:   # a bad value the builder finds (an unknown noise, ...): name the model it is for, as the estimator's errors do
         if str(e).startswith((f"model {name!r}", f"model '{name}:")): raise   # already names the model (with its parameters)
         raise ValueError(f"model {name!r}: {e}") from None
+    if dtype is not None: model = model.to(dtype)   # parameters and floating buffers (batch-norm statistics) alike
     if is_sbn_model(model) and isinstance(est, LocalEstimator):   # an explicit noise= (or the spec's) must be the estimator's
         try: est.check_noise(model)
         except ValueError:
