@@ -64,8 +64,8 @@ def bitflip_set(p:torch.Tensor # [..., n] probabilities of +1
     "UGC's bit-flip units: the m units of smallest min(p, 1-p), for the largest m with that m-th value < 1/(2m)."
     return _bitflip_set(_check_probabilities(p))   # NaN or p outside [0, 1] refused, as `copula_correlation` refuses them
 
-def _bitflip_set(p):   # UGC's, without the check (a host sync): its p is a noise CDF
-    mu = torch.minimum(p, 1 - p)
+def _bitflip_set(p, q=None):   # UGC's, without the check (a host sync): its p is a noise CDF, q = 1 - p (default: computed)
+    mu = torch.minimum(p, 1 - p if q is None else q)
     srt = mu.sort(-1).values
     m_grid = torch.arange(1, p.shape[-1] + 1, device=p.device, dtype=p.dtype)
     ok = srt < 1 / (2 * m_grid)
@@ -77,13 +77,16 @@ def _bitflip_set(p):   # UGC's, without the check (a host sync): its p is a nois
 @register_estimator('ugc')
 class UGC(PerLayerEstimator):
     "UGC per layer: bitflip-1 on the units `bitflip_set` selects (near p = 0 or 1), DisARM on the others."
-    def draw(self, p):
+    def _draw(self, p, q): return self.draw(p, q)
+    def draw(self, p, # [..., n] probabilities of +1
+             q=None): # 1 - p as F(-a), which keeps its digits where p rounds to 1 (None: 1 - p)
+        q = 1 - p if q is None else q
         u = torch.rand(p.shape, dtype=p.dtype, device=p.device)   # in index order, not rand_like: not p's memory layout
         x, xt = _pm1(u < p).to(p.dtype), _pm1(1 - u < p).to(p.dtype)
-        S = _bitflip_set(p)
+        S = _bitflip_set(p, q)
         m = S.sum(-1, keepdim=True).to(p.dtype)
         w_dis = 0.5 * x * (x != xt) * torch.maximum(p, 1 - p) * ~S             # DisARM on the other units
         score = torch.where(S, torch.rand(p.shape, dtype=p.dtype, device=p.device), -1.)                          # one unit of S, uniformly
         j = torch.nn.functional.one_hot(score.argmax(-1), p.shape[-1]).to(p.dtype) * S
-        w_bit = m * p * (1 - p) * x * j                                          # x_j (f(x) - f(x flipped at j)) weight
+        w_bit = m * p * q * x * j                                                # x_j (f(x) - f(x flipped at j)) weight
         return torch.stack([x, xt, x * (1 - 2 * j)]), torch.stack([w_dis + w_bit, -w_dis, -w_bit])

@@ -462,7 +462,7 @@ def _psa_loss(net, x, y, params=None, states=None, linearise=False, backend=None
     for k, ((W, b), op) in enumerate(zip(hidden, ops)):
         a = op.affine(h, W, b)
         x_out = sample_states(a, noise) if states is None else states[k]
-        D0 = -x_out * noise.cdf(a)
+        D0 = -x_out * torch.where(a > 0, -noise.cdf(-a), noise.cdf(a))   # F(a) less 1 where a > 0: the same derivative, not lost where F(a) rounds to 1
         q_out = D0 - D0.detach()                       # value 0, derivative dDelta_0
         if q is not None and linearise:
             q_out = q_out + 2 * x_out * noise.pdf(a).detach() * op.affine(h * q, W.detach(), torch.zeros_like(b))
@@ -473,7 +473,7 @@ def _psa_loss(net, x, y, params=None, states=None, linearise=False, backend=None
     if linearise: return net.loss(linear(xf - 2 * xf * qf, V, c), y)
     a0 = linear(xf, V, c)                                                              # [..., B, out]
     phi0, phii = net.loss(a0, y), flip_losses(a0, xf, V, y, net.loss, backend)
-    pi = (1 - noise.cdf(xf * op.flatten(a_last).detach())) / xf.shape[-1] + qf
+    pi = noise.cdf(-xf * op.flatten(a_last).detach()) / xf.shape[-1] + qf              # 1 - F(x a), not rounded to 0
     return phi0 + (pi * (phii - phi0.unsqueeze(-1))).sum(-1)
 
 # %% ../nbs/10_psa.ipynb #9c4ae28e

@@ -206,13 +206,15 @@ def _zero_with_grad(t:torch.Tensor) -> torch.Tensor:
 class PerLayerEstimator(Estimator):
     "Per-layer estimator: `draw(p)` gives m states of a layer and the weights w of their downstream losses."
     def draw(self, p): raise NotImplementedError # p [..., n] -> (states [m, ..., n], weights [m, ..., n])
+    def _draw(self, p, q): return self.draw(p)   # q = F(-a) = 1 - p, not rounded to 0 where p rounds to 1: for a draw that weights by it (UGC's)
     def load_state_dict(self, state:dict): super().load_state_dict(_check_state(self, state)) # learns nothing: {} only
     def surrogate(self, net, x, y, params=None):
         check_logit_noise(net, self.name)
         h, terms = x, 0.
         for k in range(len(net.layer_params(params)) - 1):
             a = net.layer(k, h, params)
-            xs, w = self.draw(net.noise.cdf(a.detach().to(noise_dtype(a.dtype))))   # p in float32 under half precision
+            c = a.detach().to(noise_dtype(a.dtype))                          # p in float32 under half precision
+            xs, w = self._draw(net.noise.cdf(c), net.noise.cdf(-c))
             xs = xs.to(a.dtype)
             f = downstream_loss(net, params, k, xs, y)                      # [m, ..., B]
             phi = unit_logit(a, net.noise)
