@@ -43,6 +43,7 @@ def _check_problem(net_name, batch, device, seed) -> torch.device:
     check_count('batch', batch, "the network's default")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral): raise ValueError(f"seed must be an integer, got {seed!r}")
     _check_cpu_seed(seed)   # 0..2**32-1, as every other seed of the library
+    if device is None: raise ValueError("device must be 'cpu', 'cuda' or 'cuda:N' (a case is measured on one device), got None")
     return check_device(device, types=('cpu', 'cuda'))   # a ValueError naming the device: 'gpu', 'meta', or 'cuda' on a machine without it
 
 def bench_problem(net_name:str, # a key of `BENCH_NETS`
@@ -286,7 +287,7 @@ def bench_cli(argv=None # the command's arguments, a list of strings (None: sys.
     p.add_argument('--devices', default=None, help="comma-separated devices (default: cpu, and cuda when present)")
     p.add_argument('--batch', type=cli.positive_int, default=None, help="batch size (default: fc 128; cifar 8 on CPU, 64 on CUDA)")
     p.add_argument('--repeats', type=cli.positive_int, default=5, help="timed rounds, after one warm-up step each (default: %(default)s)")
-    p.add_argument('--dtype', default='float32', choices=list(BENCH_DTYPES), help="(default: %(default)s)")
+    p.add_argument('--dtype', default='float32', choices=list(BENCH_DTYPES), help="floating-point type of the network and data (default: %(default)s)")
     p.add_argument('--threads', type=cli.positive_int, default=None, help="CPU threads for PyTorch (default: PyTorch's choice, %d here: "
                    "the timings of a run that sets none; give 1 to time the small nets as sbn-train --threads 1 runs them, "
                    "much faster on few cores)" % torch.get_num_threads())

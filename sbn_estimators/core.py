@@ -10,7 +10,7 @@ __all__ = ['NOISES', 'LOSSES', 'Noise', 'noise_dtype', 'LogisticNoise', 'NormalN
            'check_sbn_model', 'check_params']
 
 # %% ../nbs/00_core.ipynb #a23a96e8
-import contextlib, contextvars, math, numbers, operator
+import contextlib, contextvars, math, numbers, operator, threading
 import numpy as np
 from typing import Protocol, runtime_checkable
 import torch
@@ -331,13 +331,15 @@ def check_flag(name:str, # the argument's name, for the message
     if not isinstance(v, bool): raise ValueError(f"{name} must be True or False" + (f" ({hint})" if hint else '') + f", got {v!r}")
     return v
 
+_SEEDED = threading.RLock()   # held across a `seeded` block: the generators are the process's, one block draws at a time
+
 @contextlib.contextmanager
 def seeded(seed:int, # the seed, in 0..2**64-1 (the caller checks it: a CPU generator reads only its low 32 bits)
            device=None # where the block draws: a CUDA device's generator is seeded and restored too (None or the CPU: the CPU's only)
           ):
-    "Within the block the global generators (CPU, and `device`'s if CUDA) draw from `seed`, as after `torch.manual_seed(seed)`; after it they go on as if the block had not run."
+    "Within the block torch's global generators (CPU, and `device`'s if CUDA) draw from `seed`, as after `torch.manual_seed(seed)`; after it they go on as if the block had not run. Blocks in other threads wait: work that must overlap in time needs processes of its own."
     cuda = [torch.device(device)] if device is not None and torch.device(device).type == 'cuda' else []
-    with torch.random.fork_rng(devices=cuda):
+    with _SEEDED, torch.random.fork_rng(devices=cuda):   # re-entrant: a block may run inside another of its thread
         torch.random.default_generator.manual_seed(seed)
         for d in cuda:
             with torch.cuda.device(d): torch.cuda.manual_seed(seed)

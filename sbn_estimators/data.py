@@ -402,7 +402,7 @@ _IDX_BYTES = (16 + 60000 * 784, 8 + 60000, 16 + 10000 * 784, 8 + 10000)
 IDX_DATASETS = {
     'fashion_mnist': dict(
         title='Fashion-MNIST', folder='FashionMNIST', default=Path('/usr/share/datasets/fashion-mnist'),
-        install="install it with `apt-get install dataset-fashion-mnist`",
+        install="install it with `apt-get install dataset-fashion-mnist`, or put the four files in data/FashionMNIST/raw (with torchvision installed, torchvision.datasets.FashionMNIST('data', download=True) downloads them there)",
         repair="reinstall it with `apt-get install --reinstall dataset-fashion-mnist`",
         classes=('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'),
         sha256=('c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888',    # of the decompressed files

@@ -39,7 +39,7 @@ EXACT_MEMORY_MARGIN = 1.25 # estimates are multiplied by this: the allocator's o
 
 # %% ../nbs/02_exact.ipynb #c530eb76
 def available_memory(device=None # where the tensors will live (default: CPU)
-                    ) -> int:
+                    ) -> int|None:
     "Bytes that can be allocated now on `device` (on a GPU: free, plus what PyTorch's allocator holds unused; on the host MemAvailable, within a container's limit), or None if unknown."
     d = 'cpu' if device is None else device
     try: device = torch.device(d)
@@ -66,8 +66,8 @@ def available_memory(device=None # where the tensors will live (default: CPU)
 
 # %% ../nbs/02_exact.ipynb #d85c32b2
 def exact_memory_limit(device=None # where the tensors will live (default: CPU)
-                      ) -> int:
-    "Default byte limit of enumeration: `$SBN_EXACT_MAX_BYTES` if set, else `EXACT_MEMORY_FRACTION` of `available_memory`."
+                      ) -> int|float:
+    "Default byte limit of enumeration: `$SBN_EXACT_MAX_BYTES` if set (`inf` for inf: no limit), else `EXACT_MEMORY_FRACTION` of `available_memory`."
     env = os.environ.get('SBN_EXACT_MAX_BYTES', '').strip()
     if env:
         try: limit = float(env)

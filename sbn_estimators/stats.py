@@ -166,9 +166,9 @@ def _check_draws(n) -> torch.Tensor:
                          f"like 10.0, or a tensor of them that broadcasts with count")
     return t
 
-def binomial_z(count:torch.Tensor, # successes (any shape)
-               n:int, # draws behind each count: an integer >= 1, or a tensor of them (broadcasts with `count`)
-               p:torch.Tensor # success probability under the null hypothesis (broadcasts with `count`)
+def binomial_z(count:torch.Tensor|float, # successes: a number or a tensor (any shape)
+               n:int|float|torch.Tensor, # draws behind each count: an integer >= 1 (a whole float like 10.0 too), or a tensor of them (broadcasts with `count`)
+               p:float|torch.Tensor # success probability under the null hypothesis (broadcasts with `count`)
               ) -> torch.Tensor:
     "z-score of a binomial count against its expected value."
     try: c = torch.as_tensor(count, dtype=torch.float64)

@@ -123,7 +123,7 @@ class LayerSummary:
     "The counts of one module (a row of `ModelSummary`), or of a whole model (its `total`)."
     name: str # as in `model.named_modules()`
     kind: str # the module's class name
-    out_shape: tuple # output of one example; None if not run
+    out_shape: tuple|None # output of one example; None if not run
     precision: str # input of a conv/linear layer: 'binary', 'ternary', 'k-bit', 'float', 'mixed' or 'not run'; '' for other modules
     n_binary: int # ±1 parameters
     n_float: int # float parameters
