@@ -70,6 +70,19 @@ def _usage_error(parser:argparse.ArgumentParser, message:str):
     prefix = _error_prefix()
     parser.exit(2, None if prefix is None else f"{parser.prog}: {prefix}error: {message}\n")
 
+def _utf8(stream) -> bool:
+    "Whether text `stream` encodes as UTF-8 (it writes every character)."
+    import codecs   # here: the imports at this module's top are a checked list (portable ones)
+    try: return codecs.lookup(stream.encoding).name == 'utf-8'
+    except (AttributeError, LookupError, TypeError): return False
+
+def _note(line:str):
+    "Print `line` on stderr, which may be a closed pipe too (`2>&1 | head`): then nothing, and no error at exit."
+    try: print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        try: os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())   # the line still buffered: flushed nowhere at exit
+        except (OSError, ValueError, AttributeError): pass
+
 def _peer_left(e:BaseException) -> bool:
     "Whether `e` is gloo's error of a collective whose peer process is gone ('Connection closed by peer', '... reset by peer'): under torchrun, another process failed and says why."
     try: several = int(os.environ.get('WORLD_SIZE') or 1) > 1
@@ -91,7 +104,8 @@ def _out_of_memory(e:BaseException) -> bool:
 
 _OOM_HINT = "try a smaller problem (a smaller batch, fewer samples) or a machine with more memory" # each command names its own options
 
-EXIT_STATUSES = ("exit status: 0 done; 1 the work or the machine failed (a diverged run; a full disk, an I/O error, out of memory); "
+EXIT_STATUSES = ("exit status: 0 done; 1 the work or the machine failed (a diverged run; a full disk, an I/O error, out of memory), "
+                 "or stdout closed before all output was written (| head); "
                  "2 bad usage or input; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM)") # the epilog of every command's --help
 
 def _given_options(parser:argparse.ArgumentParser, argv) -> list:
@@ -128,8 +142,10 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` an
             list_takes=None # with `--list`: the dests of the other options it takes (`check_list_only`; None: not checked)
            ):
     "Parse `argv` and run `main` with the conventions of every `sbn-*` command (exit 1 / 2 / 130 / 143, one-line errors)."
-    for name in ('stdout', 'stderr'):   # started with it closed (`>&-`, `2>&-`): what is written there goes nowhere, as for a closed pipe's reader
-        if getattr(sys, name) is None: setattr(sys, name, open(os.devnull, 'w'))
+    for name in ('stdout', 'stderr'):
+        stream = getattr(sys, name)
+        if stream is None: setattr(sys, name, open(os.devnull, 'w', encoding='utf-8'))   # started with it closed (`>&-`, `2>&-`): what is written there goes nowhere, as for a closed pipe's reader
+        elif not _utf8(stream) and hasattr(stream, 'reconfigure'): stream.reconfigure(errors='backslashreplace')   # ASCII, cp1252 (Windows' redirected output): a character it lacks written as \u2014, not an error
     if quiet is not None: parser.add_argument('--quiet', '--no-progress', dest='quiet', action='store_true', help=quiet)
     parser.add_argument('--debug', action='store_true', help="show the traceback of an error")
     parser.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
@@ -151,8 +167,11 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` an
         if list_takes is not None and getattr(args, 'list', False): check_list_only(parser, argv, list_takes)
         status = main(args)
         sys.stdout.flush()
-    except BrokenPipeError:   # the reader left (`sbn-train --list | head -1`): stop quietly, as Python's docs advise
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); parser.exit(1)
+    except BrokenPipeError:   # the reader left (`sbn-train --list | head -1`): no traceback, as Python's docs advise; one line says the output is cut short
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # Python's last flush of stdout writes nowhere
+        prefix = _error_prefix(own=True)
+        _note(f"{prog}: {prefix}stdout was closed before all output was written")
+        parser.exit(1)
     except KeyboardInterrupt as e:
         hint = resume_hint(args) if resume_hint is not None else None
         what = 'terminated (SIGTERM)' if isinstance(e, Terminated) else 'interrupted'
@@ -427,26 +446,36 @@ class RunFolder:
                                       f"or delete the lock file if it no longer runs")
             try: fd = os.open(self.lock, os.O_RDWR)
             except FileNotFoundError: continue
-            if _flock(fd) and os.fstat(fd).st_ino == os.stat(self.lock).st_ino and _read_lock(self.lock) == held:
+            try: ours = _flock(fd) and os.fstat(fd).st_ino == os.stat(self.lock).st_ino and _read_lock(self.lock) == held
+            except FileNotFoundError: ours = False   # another run took it over and released it before our flock: try again
+            if ours:
                 os.ftruncate(fd, 0)
                 print(f"note: taking over {self.lock} left by process {held['pid']} (started {held.get('started')}), "
                       "which no longer runs", file=sys.stderr)
                 break
             os.close(fd)
         else: raise RunFolderLocked(f"could not lock {self.path}: its lock file {self.lock} keeps changing")
-        os.write(fd, json.dumps(me).encode())
+        try: os.write(fd, json.dumps(me).encode())
+        except OSError as e:   # a full disk, a file-size limit: an empty lock left behind would block the folder for good
+            ino = os.fstat(fd).st_ino
+            os.close(fd)   # before the unlink: Windows deletes no open file
+            try:
+                if os.stat(self.lock).st_ino == ino: self.lock.unlink()
+            except OSError: pass
+            err = OSError(f"could not write the lock file {self.lock}: {e.strerror or e}"); err.errno = e.errno   # its errno: a full disk is the machine's (exit 1)
+            raise err from e
         self._fd, self._info = fd, me
 
     def _release(self, in_flight:bool=False): # an exception is in flight: a lock that cannot be removed is a note, not an error that replaces it
         if self._fd is None: return
+        fd, self._fd = self._fd, None
+        os.close(fd)   # first: Windows deletes no open file (WinError 32); a run that finds the lock meanwhile sees this live process in it
         try:
-            if _read_lock(self.lock) == self._info: self.lock.unlink()
+            if _read_lock(self.lock) == self._info: self.lock.unlink()   # still ours (not deleted by hand and taken by another run)
         except OSError as e:
             if not in_flight: raise
             print(f"note: could not remove the lock file {self.lock} ({e.strerror or e}); a process on this host started "
                   "after this one ends takes it over", file=sys.stderr)
-        finally:
-            os.close(self._fd); self._fd = None
 
     def _remove_created(self):
         for p in reversed(self._created):
@@ -567,10 +596,11 @@ def load_config(path, # a JSON file holding one object {"key": value, ...}
                ) -> dict:
     "The settings in JSON file `path`, checked against dataclass `cls` (see `check_config`)."
     path = Path(path).expanduser()   # '~/c.json', as output paths
-    try: text = path.read_text(encoding='utf-8')   # not the locale's (LC_ALL=C: ASCII)
+    try: raw = path.read_bytes()   # bytes: json finds their encoding, not the locale (LC_ALL=C: ASCII)
     except FileNotFoundError: raise FileNotFoundError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e: raise ValueError(f"cannot read config file {path}: {e}") from None
-    try: d = json.loads(text, parse_constant=_no_constant)
+    except OSError as e: raise ValueError(f"cannot read config file {path}: {e}") from None
+    try: d = json.loads(raw, parse_constant=_no_constant)   # UTF-8, with Notepad's byte-order mark or without; UTF-16 (PowerShell 5.1's `>`) or UTF-32
+    except UnicodeDecodeError as e: raise ValueError(f"cannot read config file {path}: {e}") from None
     except ValueError as e: raise ValueError(f"config file {path} is not valid JSON: {e}") from None
     return check_config(d, cls, f"config file {path}")
 
