@@ -102,15 +102,75 @@ def _real_signature(sym):
     return None
 
 
-def signature_renderer(base):
+def _exported_copy(obj, module=None):
+    """The package's own copy of the class `obj` that a notebook defines (`show_doc` runs on the notebook's copy, whose
+    source `inspect` cannot read, so fastcore finds none of its fields' comments): the class of that name in the
+    package's `_modidx`, in `module` (the page's `default_exp`) when that one has it, else the only one of that name
+    whose parameters are the same; `None` where there is none or no way to tell."""
+    import importlib, inspect
+    try:
+        lib = get_config().lib_path.name
+        syms = importlib.import_module(f'{lib}._modidx').d['syms']
+    except Exception: return None
+    name = obj.__name__
+    mods = [m for m, d in syms.items() if f'{m}.{name}' in d]
+    if module:
+        mine = [m for m in mods if m == module or m.endswith('.' + module)]
+        if mine: mods = mine
+    params = lambda o: list(s.parameters) if (s := _real_signature(o)) is not None else None
+    found = []
+    for m in mods:
+        try: c = getattr(importlib.import_module(m), name)
+        except Exception: continue
+        if inspect.isclass(c) and params(c) == params(obj): found.append(c)
+    return found[0] if len(found) == 1 else None
+
+
+def _star_comment(fn, name):
+    """The comment after `*name` or `**name` in the signature of `fn` (fastcore's docments records none for them):
+    the first comment after the name and before the end of its line; `None` where there is none."""
+    import inspect, io, textwrap, tokenize
+    try: src = textwrap.dedent(inspect.getsource(fn))
+    except Exception: return None   # a builtin, `object.__init__`, ...
+    depth, star, seen_def = 0, False, False
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(src).readline))
+    except (tokenize.TokenError, SyntaxError): return None
+    for i, t in enumerate(toks):
+        if t.type == tokenize.NAME and t.string == 'def' and not seen_def: seen_def = True; continue
+        if not seen_def: continue
+        if t.type == tokenize.OP and t.string in '([{': depth += 1
+        elif t.type == tokenize.OP and t.string in ')]}':
+            depth -= 1
+            if depth == 0: return None   # the end of the signature
+        elif depth == 1 and t.type == tokenize.OP and t.string in ('*', '**'): star = True; continue
+        elif star and t.type == tokenize.NAME and t.string == name:
+            comma = False   # a parameter after it on the same line owns the comment
+            for u in toks[i+1:]:
+                if u.type == tokenize.COMMENT: return u.string.lstrip('#').strip() or None
+                if u.type in (tokenize.NL, tokenize.NEWLINE) or (comma and u.type == tokenize.NAME): return None
+                if u.type == tokenize.OP and u.string in '([{': depth += 1
+                elif u.type == tokenize.OP and u.string in ')]}':
+                    depth -= 1
+                    if depth == 0: return None   # `**kw): # ...` is the return's comment
+                elif u.type == tokenize.OP and u.string == ',' and depth == 1: comma = True
+            return None
+        star = False
+    return None
+
+
+def signature_renderer(base, module=None):
     """`base` (nbdev's `BasicMarkdownRenderer`) with the signature Python reports: a class reads `class Name(...)`
     with its constructor's parameters (`()` where it has no `__init__` of its own, not fastcore's `*args, **kwargs`
     of `object.__init__`), and a parameter shows only the annotation it was written with (fastcore would add the
-    type of its default: `device:NoneType=None`). The parameters' comments (docments) stay. An exception class takes
-    `*args` (`BaseException`'s signature, which `inspect` cannot read); a `typing.Protocol` is not constructed, so it
-    shows its base: `class SBNModel(Protocol):`."""
+    type of its default: `device:NoneType=None`). The parameters' comments (docments) stay; those of a class the
+    notebook defines (`show_doc` runs on it, and `inspect` has no source for it) come from the package's exported
+    copy (`_exported_copy`; `module`: the page's `default_exp`), and those of `*args` and `**kwargs`, which fastcore
+    drops, from the source (`_star_comment`). An exception class takes `*args` (`BaseException`'s signature, which
+    `inspect` cannot read); a `typing.Protocol` is not constructed, so it shows its base: `class SBNModel(Protocol):`."""
     import inspect
     from fastcore.basics import AttrDict
+    from fastcore.docments import docments
 
     class SignatureRenderer(base):
         def __init__(self, sym, *args, **kwargs):
@@ -124,8 +184,17 @@ def signature_renderer(base):
             if sig is None:
                 if inspect.isclass(obj) and str(dm).startswith('def '): self.dm = 'class ' + str(dm)[len('def '):]
                 return
-            old = dm.dm or {}
-            new = {k: AttrDict(docment=(old.get(k) or {}).get('docment'), anno=p.annotation, default=p.default, kind=p.kind)
+            old, src = dm.dm or {}, obj
+            if inspect.isclass(obj) and not any((v or {}).get('docment') for v in old.values()):
+                exported = _exported_copy(obj, module)
+                if exported is not None:
+                    src = exported
+                    try: old = docments(exported, full=True) or old
+                    except Exception: pass
+            doc = lambda k: (old.get(k) or {}).get('docment')
+            fn = src.__init__ if inspect.isclass(src) else src
+            new = {k: AttrDict(docment=doc(k) or (_star_comment(fn, k) if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) else None),
+                               anno=p.annotation, default=p.default, kind=p.kind)
                    for k, p in sig.parameters.items()}
             ret = old.get('return') or AttrDict(docment=None)
             new['return'] = AttrDict(docment=ret.get('docment'), default=inspect.Parameter.empty,
@@ -135,6 +204,16 @@ def signature_renderer(base):
                 text = str(dm)
                 self.dm = 'class ' + text[len('def '):] if text.startswith('def ') else text
     return SignatureRenderer
+
+
+_re_default_exp = re.compile(r'^\s*#\s*\|\s*default_exp\s+(\S+)', re.M)
+
+
+def default_exp(nb):
+    "The module a notebook exports to by default (its `#| default_exp`), `None` where it exports none."
+    for c in nb.cells:
+        if c.cell_type == 'code' and (m := _re_default_exp.search(''.join(c.source))): return m[1]
+    return None
 
 
 def use_project_config(root):
@@ -162,11 +241,11 @@ def _process(args):
     if str(root) not in sys.path[:1]: sys.path.insert(0, str(root))
     use_project_config(root)   # the notebook's folder may be outside the project (`--nbs`)
     import nbdev.showdoc
-    nbdev.showdoc.BasicMarkdownRenderer = signature_renderer(nbdev.showdoc.BasicMarkdownRenderer)
+    nb = read_nb(src)
+    nbdev.showdoc.BasicMarkdownRenderer = signature_renderer(nbdev.showdoc.BasicMarkdownRenderer, default_exp(nb))
     os.chdir(Path(src).parent)
     os.environ['IN_TEST'] = '1'
     warnings.simplefilter('ignore')
-    nb = read_nb(src)
     DocsFilter()(nb)
     write_nb(nb, dst)
     return getattr(nb, 'doc_errors_', [])
