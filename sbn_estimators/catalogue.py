@@ -169,7 +169,7 @@ def derivation_page(name:str # a registered estimator's name or alias (`list_est
     if page is None:   # a plugin: the file that registers it, relative to the working directory where it lies below it, else absolute
         try: f = inspect.getsourcefile(cls)
         except (OSError, TypeError): f = None   # `__main__` of a REPL or `python -c` (OSError), a module made with `exec` (TypeError)
-        if f is None: return ''                 # no file to link to
+        if f is None or not Path(f).is_file(): return ''   # no file to link to ('<stdin>' of `python - < script.py`, '<string>')
         f = Path(f).resolve()
         try: return f.relative_to(Path.cwd().resolve()).as_posix()   # a page run in the folder of its plugin links to it (docs/ has a copy)
         except ValueError: return str(f)                             # never '../..': a path that only holds from one folder

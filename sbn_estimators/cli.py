@@ -105,7 +105,7 @@ def _out_of_memory(e:BaseException) -> bool:
 _OOM_HINT = "try a smaller problem (a smaller batch, fewer samples) or a machine with more memory" # each command names its own options
 
 EXIT_STATUSES = ("exit status: 0 done; 1 the work or the machine failed (a diverged run; a full disk, an I/O error, out of memory), "
-                 "or stdout closed before all output was written (| head); "
+                 "or stdout closed before all output was written (| head; --help and --version exit 0); "
                  "2 bad usage or input; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM)") # the epilog of every command's --help
 
 def _given_options(parser:argparse.ArgumentParser, argv) -> list:

@@ -6,7 +6,7 @@
 __all__ = ['DoubleCV', 'bitflip_set', 'UGC']
 
 # %% ../nbs/18_control_variates.ipynb #faebcc7f
-import math, numbers
+import inspect, math, numbers
 import torch
 from .core import *
 from .sbn import *
@@ -77,7 +77,8 @@ def _bitflip_set(p, q=None):   # UGC's, without the check (a host sync): its p i
 @register_estimator('ugc')
 class UGC(PerLayerEstimator):
     "UGC per layer: bitflip-1 on the units `bitflip_set` selects (near p = 0 or 1), DisARM on the others."
-    def _draw(self, p, q): return self.draw(p, q)
+    def _draw(self, p, q):   # a subclass's draw(self, p), as written before q existed, gets p alone
+        return self.draw(p, q) if 'q' in inspect.signature(self.draw).parameters else self.draw(p)
     def draw(self, p, # [..., n] probabilities of +1
              q=None): # 1 - p as F(-a), which keeps its digits where p rounds to 1 (None: 1 - p)
         q = 1 - p if q is None else q

@@ -38,7 +38,7 @@ class ModelEntry:
     description: str # one line for `sbn-train --list`
     params: dict # its parameters and defaults
     needs_est: bool = True # whether get_model refuses est=None (False: the builder ignores est, or has a default for it)
-    casts: bool = False # whether get_model casts the built model to its `dtype` parameter (a layered builder without one: `register_model` adds it)
+    casts: bool = False # whether get_model casts the built model to a `dtype` asked for (a layered builder without one: `register_model` adds it)
 
 # %% ../nbs/12_models.ipynb #4f4d5737
 MODEL_KINDS = ('sbn', 'layered')
@@ -590,7 +590,7 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
         if what == 'an integer': kwargs[k] = int(v)
         if what == 'a number': kwargs[k] = float(v)
     if entry.kind == 'sbn' and isinstance(est, LocalEstimator) and 'noise' in entry.params: kwargs.setdefault('noise', est.noise)
-    dtype = model_dtype(kwargs.pop('dtype', entry.params['dtype'])) if entry.casts else None   # the builder takes none: the model is cast
+    dtype = model_dtype(kwargs.pop('dtype')) if entry.casts and 'dtype' in kwargs else None   # the builder takes none: cast where one is asked for, else as built (a plugin's own float64 stays)
     try: model = entry.build(est, in_shape, n_out, **kwargs)
     except ValueError as e:   # a bad value the builder finds (an unknown noise, ...): name the model it is for, as the estimator's errors do
         if str(e).startswith((f"model {name!r}", f"model '{name}:")): raise   # already names the model (with its parameters)
