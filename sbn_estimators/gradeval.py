@@ -7,7 +7,7 @@ __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', '
            'read_report', 'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
-import argparse, copy, hashlib, inspect, json, math, numbers, re, shlex, sys, time, warnings
+import argparse, copy, hashlib, inspect, json, math, numbers, os, re, shlex, subprocess, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -89,7 +89,7 @@ M_GRID = [m * 10 ** e for e in range(4) for m in range(1, 10)]
 def accuracy_curves(est:torch.Tensor, # [S, d] estimates
                     exact:torch.Tensor, # [d] exact gradient
                     Ms=None # numbers of averaged samples (default: 1..9000 as in the PSA paper, up to S)
-                   ) -> dict:
+                   ) -> dict: # lists, one entry per M: `M`, `rel_rmse`, `cos` (the mean cosine), `cos_q15`, `cos_q85` (its quantiles)
     "Relative RMSE and cosine (mean, 15% and 85% quantiles) of the average of M estimates, for each M."
     _check_estimates(est, exact)
     S, is_int = len(est), lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)
@@ -374,7 +374,8 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
     return report
 
 # %% ../nbs/04_gradeval.ipynb #6b43fdd2
-def report_table(report:dict) -> str:
+def report_table(report:dict # what `gradient_report` or `read_report` returns
+                ) -> str:
     "The report's per-group metrics as a fixed-width text table."
     if not (isinstance(report, dict) and isinstance(report.get('estimators'), dict) and all(k in report for k in ('exact_loss', 'samples', 'seed'))):
         raise ValueError(f"report must be a report dict (what gradient_report or read_report returns: exact_loss, samples, seed, estimators), got "
@@ -395,7 +396,9 @@ def report_table(report:dict) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/04_gradeval.ipynb #0f17a362
-def plot_report(report:dict, fname=None):
+def plot_report(report:dict, # what `gradient_report` or `read_report` returns, with its curves
+                fname=None # the file to save the figure to (its suffix picks the format), or a file object; None: not saved
+               ):
     "Relative RMSE and cosine against the number of averaged samples, one column per layer; saved to `fname` if given (`cli.save_figure`: a path atomically, or a file object)."
     if not (isinstance(report, dict) and isinstance(report.get('estimators'), dict) and isinstance(report.get('exact_grad'), dict) and report['exact_grad']):
         raise ValueError("report is not a gradeval report: it needs an 'estimators' object and an 'exact_grad' object naming the parameter groups")
@@ -436,8 +439,11 @@ def plot_report(report:dict, fname=None):
 # %% ../nbs/04_gradeval.ipynb #52449388
 def train_toy_sbn(epochs:int=100, # passes over the 200 points
                   seed:int=0, # in 0..2**32-1: the data's, the initialisation's and the batch order's seeds derive from it
-                  lr:float=0.03, momentum:float=0.9, batch_size:int=10,
-                  sizes=(2, 5, 5, 5, 1)):
+                  lr:float=0.03, # SGD's learning rate, > 0
+                  momentum:float=0.9, # SGD's momentum, in [0, 1)
+                  batch_size:int=10, # examples per SGD step, >= 1
+                  sizes=(2, 5, 5, 5, 1) # the layer widths, inputs first (the data has 2 inputs and 1 target)
+                 ):
     "The PSA paper's toy network trained with SGD on the exact gradient: `(net, X, Y)`; its data, initialisation and batch order draw from three seeds that numpy's `SeedSequence(seed)` derives."
     seed = _check_cpu_seed(seed)   # the range of gradient_report's and sbn-gradeval's seeds
     for k, v, low in (('epochs', epochs, 0), ('batch_size', batch_size, 1)):
@@ -525,7 +531,8 @@ def _parser():
                    "values, its warmup says the draws were frozen); 0: it learns while it draws "
                    "(default: %(default)s)")
     p.add_argument('--json', default='gradeval.json', help="report file, .json, replaced if it exists (default: %(default)s)")
-    p.add_argument('--plot', default='gradeval.png', help="figure file, .png, .pdf, .svg, ..., replaced if it exists (default: %(default)s)")
+    p.add_argument('--plot', help="figure file, .png, .pdf, .svg, ..., replaced if it exists (default: gradeval.png); "
+                   "left out where --json OUT.json is given: OUT.png, beside the report")
     p.add_argument('--threads', type=cli.positive_int, default=1, help="CPU threads for torch, >= 1 (default: %(default)s; the "
                    "tensors are small, so more threads mostly add synchronisation)")
     p.add_argument('--quiet', '--no-progress', dest='quiet', action='store_true', help="no status line, progress bar or per-estimator lines on stderr (as sbn-train --quiet): stdout has the table and the files written")
@@ -588,7 +595,7 @@ def _main(a):
     if a.epochs < 0: raise ValueError(f"--epochs must be >= 0, got {a.epochs}")
     _check_settings(a.samples, a.seed, a.chunk, None)   # before training the toy network
     json_path = cli.check_output_file(a.json, '--json', ('.json',))
-    plot_path = cli.check_output_file(a.plot, '--plot', cli.plot_suffixes())
+    plot_path = cli.check_output_file(json_path.with_suffix('.png') if a.plot is None else a.plot, '--plot', cli.plot_suffixes())   # runs with their own --json have their own plots
     threads = torch.get_num_threads()   # restored at the end: a call from Python leaves torch's thread count as it was
     torch.set_num_threads(a.threads)
     hint = _LIMIT_HINT.set(_ENV_LIMIT_HINT)   # the command has no max_bytes=
@@ -637,13 +644,18 @@ def _main(a):
             report = gradient_report(net, X, Y, ests, samples=a.samples, seed=a.seed, chunk=a.chunk, progress=not a.quiet,
                                      resume=saved, on_estimator=save, warmup=a.warmup)
             report = {**head, **report, 'environment': cli.environment()}   # not in the partial report: --resume never compares it
-            print(report_table(report))
-            cli.save_json(json_path, report)
+            cli.save_json(json_path, report)   # the files before the table: a reader that left stdout early (`| true`) loses no file
             import matplotlib.pyplot as plt
             plt.close(plot_report(report, plot_path))   # written to its file; a command leaves no figure open
             partial.unlink(missing_ok=True)   # only now: until the plot is written, --resume can still make it
+            print(report_table(report))
             print(f"wrote {json_path} and {plot_path}")
     finally: torch.set_num_threads(threads); _LIMIT_HINT.reset(hint)
+
+def _command_line(args:list # the command and its arguments
+                 ) -> str: # one line the user's shell reads back as `args`
+    "`args` quoted for the shell that runs the commands here: cmd.exe's rules (`subprocess.list2cmdline`) on Windows, else a POSIX shell's (`shlex.join`)."
+    return subprocess.list2cmdline(args) if os.name == 'nt' else shlex.join(args)
 
 def gradeval_cli(argv=None # arguments (default: the command line)
                 ):
@@ -656,7 +668,7 @@ def gradeval_cli(argv=None # arguments (default: the command line)
             print(f"sbn-gradeval: {partial} is an earlier run's, not this one's (this run saved no estimator); "
                   f"--resume with that run's --estimators continues it", file=sys.stderr)
             return None
-        return shlex.join(['sbn-gradeval', *argv, *([] if a.resume else ['--resume'])])
+        return _command_line(['sbn-gradeval', *argv, *([] if a.resume else ['--resume'])])
     cli.run_cli(_parser(), _main, argv, resume_hint=resume_hint, list_takes=('plugins', 'threads', 'quiet'),
                 oom_hint="try fewer --samples, a smaller --chunk, a smaller k of the estimators that have one, or a machine with more memory")
 

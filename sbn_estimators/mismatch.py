@@ -270,7 +270,7 @@ def mismatch(model:nn.Module, # a network with binary (or quantised) units
              chunk:int=500, # perturbed points per batched forward pass (memory; the draws do not depend on it, the numbers only up to rounding)
              names=None, # weights to measure (default: every Linear/Conv2d weight)
              loss:str='cross_entropy' # per-example loss name (see `LOSSES`)
-            ) -> dict:
+            ) -> dict: # `layers` (the names measured), `ceiling` (per layer), `cos` and `cos_corrected` (per proxy label, per layer), `rel_sigma`, `samples`, `model_weights` (the model's weights: the panel titles)
     "Per-layer cosines between the backprop gradients of `proxies` and the smoothed-loss gradient of the quantised network."
     names = _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed)
     loss_fn = get_loss(loss)
