@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'EXIT_STATUSES', 'LOCK_NAME', 'positive_int', 'check_distinct', 'CommandError', 'MachineError',
-           'Terminated', 'check_list_only', 'run_cli', 'check_output_file', 'plot_suffixes', 'sibling',
+           'Terminated', 'check_list_only', 'run_cli', 'command_line', 'check_output_file', 'plot_suffixes', 'sibling',
            'check_output_dir', 'atomic_path', 'save_figure', 'json_text', 'save_json', 'RunFolderLocked', 'torch_bytes',
            'torch_save', 'RunFolder', 'progress', 'epoch_line', 'check_config', 'load_config', 'environment']
 
 # %% ../nbs/03b_cli.ipynb #596fc0d7
-import argparse, dataclasses, difflib, errno, json, math, numbers, os, re, shutil, signal, socket, sys, tempfile, threading, time, traceback, types, typing
+import argparse, dataclasses, difflib, errno, json, math, numbers, os, re, shlex, shutil, signal, socket, subprocess, sys, tempfile, threading, time, traceback, types, typing
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -188,6 +188,18 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` an
     finally:
         if main_thread: signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
     if status: parser.exit(status)
+
+# %% ../nbs/03b_cli.ipynb #0bebe3b9
+def command_line(args:list, # the command and its arguments, as strings
+                 windows:bool=None # quote for cmd.exe (default: on Windows, `os.name == 'nt'`), else for a POSIX shell
+                ) -> str:
+    "`args` as one line to paste into the shell that runs the commands here."
+    if not (os.name == 'nt' if windows is None else windows): return shlex.join(args)
+    def word(a):
+        s = subprocess.list2cmdline([a])   # quoted where it holds a space or a tab; embedded quotes escaped
+        if s.startswith('"') or not re.search(r'[&|<>^()!]', a): return s
+        return '"' + re.sub(r'(\\+)$', r'\1\1', s) + '"'   # inside quotes cmd's operators are text
+    return ' '.join(word(a) for a in args)
 
 # %% ../nbs/03b_cli.ipynb #5aa603bc
 def _check_writable_folder(folder:Path, option:str):

@@ -7,7 +7,7 @@ __all__ = ['M_GRID', 'gradient_metrics', 'accuracy_curves', 'gradient_report', '
            'read_report', 'gradeval_cli']
 
 # %% ../nbs/04_gradeval.ipynb #65ad5503
-import argparse, copy, hashlib, inspect, json, math, numbers, os, re, shlex, subprocess, sys, time, warnings
+import argparse, copy, hashlib, inspect, json, math, numbers, re, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -652,11 +652,6 @@ def _main(a):
             print(f"wrote {json_path} and {plot_path}")
     finally: torch.set_num_threads(threads); _LIMIT_HINT.reset(hint)
 
-def _command_line(args:list # the command and its arguments
-                 ) -> str: # one line the user's shell reads back as `args`
-    "`args` quoted for the shell that runs the commands here: cmd.exe's rules (`subprocess.list2cmdline`) on Windows, else a POSIX shell's (`shlex.join`)."
-    return subprocess.list2cmdline(args) if os.name == 'nt' else shlex.join(args)
-
 def gradeval_cli(argv=None # arguments (default: the command line)
                 ):
     "Entry point of `sbn-gradeval` (see `cli.run_cli` for the exit statuses)."
@@ -668,7 +663,7 @@ def gradeval_cli(argv=None # arguments (default: the command line)
             print(f"sbn-gradeval: {partial} is an earlier run's, not this one's (this run saved no estimator); "
                   f"--resume with that run's --estimators continues it", file=sys.stderr)
             return None
-        return _command_line(['sbn-gradeval', *argv, *([] if a.resume else ['--resume'])])
+        return cli.command_line(['sbn-gradeval', *argv, *([] if a.resume else ['--resume'])])
     cli.run_cli(_parser(), _main, argv, resume_hint=resume_hint, list_takes=('plugins', 'threads', 'quiet'),
                 oom_hint="try fewer --samples, a smaller --chunk, a smaller k of the estimators that have one, or a machine with more memory")
 

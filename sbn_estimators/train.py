@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'evaluate_run', 'config_from_args', 'list_text', 'train_cli']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, shlex, subprocess, sys, tempfile, time, types, warnings
+import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, sys, tempfile, time, types, warnings
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 _AS_COMMAND = ('__file__' in globals() and __name__ == '__main__') or Path(sys.argv[0]).name == 'sbn-train'   # started as the command, not imported
@@ -1645,13 +1645,9 @@ def _main(args):
 def _resume_hint(args):
     try: world = _env_int('WORLD_SIZE', 1)   # under torchrun: resume with as many processes
     except ValueError: world = 1
-    cmd = f"torchrun --nproc-per-node {world} -m sbn_estimators.train" if world > 1 else 'sbn-train'
-    kept = (' --export' if args.export else '') + (f' --threads {args.threads}' if getattr(args, 'threads', None) else '')   # not in config.json
-    return f"{cmd} --resume --out {_quote_arg(str(args.out))}{kept}" if args.out and (Path(args.out) / 'last.pt').is_file() else None
-
-def _quote_arg(text:str, windows:bool|None=None) -> str:
-    "`text` as one argument of a command to paste: quoted for cmd.exe on Windows (`windows` None: this machine's), else for a POSIX shell."
-    return subprocess.list2cmdline([text]) if (os.name == 'nt' if windows is None else windows) else shlex.quote(text)
+    cmd = ['torchrun', '--nproc-per-node', str(world), '-m', 'sbn_estimators.train'] if world > 1 else ['sbn-train']
+    kept = (['--export'] if args.export else []) + (['--threads', str(args.threads)] if getattr(args, 'threads', None) else [])   # not in config.json
+    return cli.command_line([*cmd, '--resume', '--out', str(args.out), *kept]) if args.out and (Path(args.out) / 'last.pt').is_file() else None
 
 def train_cli(argv=None # the command's arguments, a list of strings (None: sys.argv[1:])
              ):

@@ -153,8 +153,8 @@ def test_module_imports_nothing_unix_only_at_top_level():
     for node in tree.body:
         if isinstance(node, ast.Import): top |= {a.name.split('.')[0] for a in node.names}
         if isinstance(node, ast.ImportFrom) and not node.level: top.add(node.module.split('.')[0])   # not the package's own
-    assert top <= {'argparse', 'contextlib', 'dataclasses', 'difflib', 'errno', 'json', 'math', 'numbers', 'os', 'pathlib', 'platform', 're', 'shutil', 'signal', 'socket',
-                   'sys', 'tempfile', 'threading', 'time', 'traceback', 'types', 'typing', 'torch', 'tqdm'}, top
+    assert top <= {'argparse', 'contextlib', 'dataclasses', 'difflib', 'errno', 'json', 'math', 'numbers', 'os', 'pathlib', 'platform', 're', 'shlex', 'shutil', 'signal', 'socket',
+                   'subprocess', 'sys', 'tempfile', 'threading', 'time', 'traceback', 'types', 'typing', 'torch', 'tqdm'}, top
 
 
 def test_run_folder_without_fcntl(tmp_path, monkeypatch):

@@ -1,9 +1,10 @@
 "Review s58 (fx3): `sbn-train` (nbs/14_train.ipynb): --list with a transform without a docstring, default run folders of runs started in the same second, the final line's loss format, the resume hint's quoting on Windows, the --stages example."
-import json, shlex
+import functools, json, shlex
 from pathlib import Path
 from unittest import mock
 import pytest
 import sbn_estimators.train as tr
+from sbn_estimators import cli
 from sbn_estimators.models import MODEL_TRANSFORMS
 from sbn_estimators.train import TrainConfig, list_text, train_cli
 
@@ -51,14 +52,11 @@ def test_the_final_line_writes_a_huge_loss_in_exponent_form(tmp_path, capsys):
 
 
 def test_the_resume_hint_quotes_for_the_machine(tmp_path):
-    assert tr._quote_arg(r'C:\my runs\r', windows=True) == r'"C:\my runs\r"'
-    assert tr._quote_arg(r'C:\runs\r', windows=True) == r'C:\runs\r'
-    assert tr._quote_arg('my runs/r', windows=False) == shlex.quote('my runs/r') == "'my runs/r'"
     run = tmp_path / 'my run'; run.mkdir(); (run / 'last.pt').touch()
-    with mock.patch.object(tr.os, 'name', 'nt'):   # only the quoting reads it
-        hint = tr._quote_arg(str(run))
-    assert hint == f'"{run}"'
-    assert tr._resume_hint(tr._parser().parse_args(['--out', str(run)])) == f"sbn-train --resume --out {shlex.quote(str(run))}"
+    args = tr._parser().parse_args(['--out', str(run)])
+    assert tr._resume_hint(args) == f"sbn-train --resume --out {shlex.quote(str(run))}"
+    with mock.patch.object(cli, 'command_line', functools.partial(cli.command_line, windows=True)):   # as on Windows
+        assert tr._resume_hint(args) == f'sbn-train --resume --out "{run}"'
 
 
 def test_the_stages_example_of_the_help_runs_as_it_says(capsys):

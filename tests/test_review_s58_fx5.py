@@ -2,7 +2,9 @@
 import json, subprocess, types
 import pytest
 from conftest import console_script
+import functools
 import sbn_estimators.gradeval as ge
+from sbn_estimators.cli import command_line
 from sbn_estimators.gradeval import gradeval_cli
 
 GRADEVAL = console_script('sbn-gradeval')
@@ -54,7 +56,7 @@ def test_the_resume_command_is_quoted_for_the_shell_that_runs_it(tmp_path, monke
     args = [*FAST, '--json', 'my run.json']
     for os_name, hint in (('posix', "sbn-gradeval --epochs 0 --estimators exact,st --samples 40 --chunk 20 --threads 1 --quiet --json 'my run.json' --resume"),
                           ('nt', 'sbn-gradeval --epochs 0 --estimators exact,st --samples 40 --chunk 20 --threads 1 --quiet --json "my run.json" --resume')):
-        monkeypatch.setattr(ge, 'os', types.SimpleNamespace(name=os_name), raising=False)   # the module's view only: pathlib still sees this system
+        monkeypatch.setattr(ge.cli, 'command_line', functools.partial(command_line, windows=os_name == 'nt'))   # as on that system
         (tmp_path / 'my run.json.partial').unlink(missing_ok=True)   # each run starts afresh
         code, out, err = _call(args, capsys)
         assert code == 130 and err.splitlines() == [f"sbn-gradeval: interrupted; continue with: {hint}"], err
