@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from . import __version__
 from .estimators import ESTIMATORS, ALIASES, LocalEstimator, estimator, estimator_params, list_estimators
-from .gradeval import read_report
+from .gradeval import read_report, _same_record
 from .core import check_count, seeded
 from .sbn import _check_cpu_seed
 
@@ -230,17 +230,6 @@ def check_catalogue(catalogue:dict=None, # name -> entry (default `CATALOGUE`)
 
 # %% ../nbs/90_catalogue.ipynb #35d6296d
 _COMPARABLE = ('network', 'sizes', 'noise', 'samples', 'exact_loss', 'exact_grad')   # what makes two reports' numbers comparable
-
-def _same_record(k:str, a, b) -> bool:
-    "Whether two reports' field `k` agree: the exact loss and gradient up to rounding (relative 1e-9: summed in another order by another version, the same network's agree to ~1e-13), the rest exactly."
-    if k == 'network' and isinstance(a, str) and isinstance(b, str): return Path(a).name == Path(b).name   # sbn-gradeval records the resolved path: the same file elsewhere
-    if k not in ('exact_loss', 'exact_grad'): return json.dumps(a) == json.dumps(b)
-    try:
-        ta, tb = ([torch.tensor(a, dtype=torch.float64)], [torch.tensor(b, dtype=torch.float64)]) if k == 'exact_loss' else \
-                 ([torch.tensor(v, dtype=torch.float64) for v in a.values()], [torch.tensor(b[g], dtype=torch.float64) for g in a])
-    except (KeyError, TypeError, ValueError, AttributeError): return False
-    if k == 'exact_grad' and sorted(a) != sorted(b): return False
-    return all(x.shape == y.shape and bool(((x - y).abs() <= 1e-9 * x.abs().max().clamp_min(1e-300)).all()) for x, y in zip(ta, tb))
 
 def load_results(folder, # folder holding `sbn-gradeval` JSON reports
                  pattern:str='gradeval_chk100*.json' # which reports to merge

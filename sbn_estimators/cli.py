@@ -189,7 +189,7 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` an
         if main_thread: signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
     if status: parser.exit(status)
 
-# %% ../nbs/03b_cli.ipynb #0bebe3b9
+# %% ../nbs/03b_cli.ipynb #6c7cdb9a
 def command_line(args:list, # the command and its arguments, as strings
                  windows:bool=None # quote for cmd.exe (default: on Windows, `os.name == 'nt'`), else for a POSIX shell
                 ) -> str:

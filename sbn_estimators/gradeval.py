@@ -19,7 +19,7 @@ from .exact import _gb, _LIMIT_HINT, _ENV_LIMIT_HINT, _chunk, _width, _state_log
 from .estimators import *
 from .estimators import _spec_items
 from .stats import z_scores, z_threshold, resolution, student_t_tail, _pow2_scale
-from . import cli
+from . import cli, __version__
 
 # %% ../nbs/04_gradeval.ipynb #841132f2
 def _check_estimates(est, exact):
@@ -291,6 +291,17 @@ def _state_digest(state:dict) -> str:
     put(state)
     return h.hexdigest()
 
+def _same_record(k:str, a, b) -> bool:
+    "Whether two reports' field `k` agree: the exact loss and gradient up to rounding (relative 1e-9: summed in another order by another version, the same network's agree to ~1e-13), the rest exactly."
+    if k == 'network' and isinstance(a, str) and isinstance(b, str): return Path(a).name == Path(b).name   # sbn-gradeval records the resolved path: the same file elsewhere
+    if k not in ('exact_loss', 'exact_grad'): return json.dumps(a) == json.dumps(b)
+    try:
+        ta, tb = ([torch.tensor(a, dtype=torch.float64)], [torch.tensor(b, dtype=torch.float64)]) if k == 'exact_loss' else \
+                 ([torch.tensor(v, dtype=torch.float64) for v in a.values()], [torch.tensor(b[g], dtype=torch.float64) for g in a])
+    except (KeyError, TypeError, ValueError, AttributeError): return False
+    if k == 'exact_grad' and sorted(a) != sorted(b): return False
+    return all(x.shape == y.shape and bool(((x - y).abs() <= 1e-9 * x.abs().max().clamp_min(1e-300)).all()) for x, y in zip(ta, tb))
+
 _EMPTY_STATE = _state_digest({})   # what an estimator that has learned nothing gives
 
 # %% ../nbs/04_gradeval.ipynb #c4b4f2db
@@ -342,16 +353,20 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
     if resume is not None:
         for k in ('sizes', 'noise', 'samples', 'seed', 'chunk', 'warmup', 'exact_loss', 'exact_grad'):
             old = resume.get(k, 0 if k == 'warmup' else None)   # a report from before `warmup` drew without one
-            if json.loads(json.dumps(old)) != json.loads(json.dumps(report[k])):   # as a JSON file holds them
-                shown = lambda v: 'a different exact gradient' if k == 'exact_grad' else repr(v)
-                raise ValueError(f"cannot resume: the saved report has {k} {shown(old)}, this run {shown(report[k])}")
+            if not _same_record(k, old, report[k]):
+                what = (f"an exact gradient that differs from this run's (another network, or more than rounding)" if k == 'exact_grad'
+                        else f"{k} {old!r}, this run {report[k]!r}")
+                raise ValueError(f"cannot resume: the saved report has {what}; start afresh, without the saved report")
     curve_Ms = [M for M in (Ms or M_GRID) if M <= samples]   # the curves' M, as accuracy_curves draws them
     for n, (key, (_, est)) in enumerate(zip(_unique_labels([l for l, _ in estimators]), estimators)):
         saved, digest = (resume or {}).get('estimators', {}).get(key), _state_digest(est.state_dict())   # the state as given: before a warm-up or the draws train it
         if (saved is not None and saved['spec'] == est.spec and saved.get('state_sha256', _EMPTY_STATE) == digest   # a record without one: sbn-gradeval's, of a fresh estimator
                 and all(c.get('M') == curve_Ms for c in saved['curves'].values())):
-            report['estimators'][key] = saved
-            continue
+            if saved.get('sbn_estimators') == __version__:
+                report['estimators'][key] = saved
+                continue
+            if progress: print(f"note: {key} of the saved report was drawn by sbn_estimators {saved.get('sbn_estimators', '0.2.2 or earlier')}, "
+                               f"this is {__version__}: drawn again (versions change numbers)", file=sys.stderr)
         warms = bool(warmup) and _learns(est)
         with seeded(seed, X.device), cli.progress(total=samples + warms * warmup, desc=key, disable=not progress, leave=False) as bar:   # forked: not the caller's stream; a warm-up's calls count on the bar
             t0 = time.perf_counter()
@@ -363,7 +378,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
         if bad: raise ValueError(f"estimator {key!r} gave NaN or infinite estimates for {', '.join(bad)}: "
                                  f"it is broken on this network, or overflows in {draws[bad[0]].dtype}")
         report['estimators'][key] = dict(
-            spec=est.spec, state_sha256=digest, params=json.loads(json.dumps(est.hparams(), default=repr)),   # the spec leaves defaults out
+            spec=est.spec, state_sha256=digest, sbn_estimators=__version__, params=json.loads(json.dumps(est.hparams(), default=repr)),   # the spec leaves defaults out
             **({'paths': est.n_paths} if isinstance(getattr(est, 'n_paths', None), int) else {}),   # paths per example where params may say None (reinforce's n)
             stochastic=bool(est.stochastic), seconds=seconds, **({'warmup_seconds': t1 - t0} if warms else {}),   # only where it warmed up
             groups=[dict(group=k, **gradient_metrics(draws[k], exact[k], bool(est.stochastic))) for k in exact],
@@ -628,6 +643,9 @@ def _main(a):
                                      f"or leave out --resume to start afresh")
                 if saved.get('network_sha256', head.get('network_sha256')) != head.get('network_sha256'):   # reports before the sha256 have none
                     raise ValueError(f"--resume: network file {source} has changed since {partial} was saved (its sha256 differs)")
+                if path is None and saved['estimators'] and not any('state_sha256' in r or 'sbn_estimators' in r for r in saved['estimators'].values()):
+                    raise ValueError(f"--resume: {partial} was drawn on the toy network of sbn_estimators 0.2.1 or earlier, which 0.2.2 "
+                                     f"trains differently (new seeds); leave out --resume to start afresh")   # before the training it would refuse after
                 left_out = [k for k in saved['estimators'] if k not in labels]
                 if left_out: raise ValueError(f"--resume: {partial} also holds {', '.join(left_out)}, which --estimators leaves out; "
                                               "list them too, so that the report keeps them")

@@ -50,3 +50,51 @@ def test_an_estimator_defined_in_a_script_read_from_stdin_has_no_dead_link():
     out = subprocess.run([sys.executable, '-'], input=code, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "'' Mine (defined in this session)", out.stdout
+
+
+# Review s58 G (cross-version): a resumed report never mixes versions' numbers silently; the exact reference is compared up to rounding
+import copy, json
+import pytest
+import torch
+from sbn_estimators import __version__
+from sbn_estimators.gradeval import gradient_report, gradeval_cli, train_toy_sbn
+
+@pytest.fixture(scope='module')
+def toy():
+    net, X, Y = train_toy_sbn(epochs=0, seed=0)
+    return net, X, Y, gradient_report(net, X, Y, 'st', samples=40, chunk=20, progress=False)
+
+def test_records_say_which_version_drew_them_and_another_versions_are_drawn_again(toy, capsys):
+    net, X, Y, r = toy
+    assert r['estimators']['st']['sbn_estimators'] == __version__
+    same, old = copy.deepcopy(r), copy.deepcopy(r)
+    same['estimators']['st']['seconds'] = old['estimators']['st']['seconds'] = -1.   # a mark: reused or drawn again
+    assert gradient_report(net, X, Y, 'st', samples=40, chunk=20, progress=False, resume=same)['estimators']['st']['seconds'] == -1.
+    old['estimators']['st']['sbn_estimators'] = '0.2.2'
+    again = gradient_report(net, X, Y, 'st', samples=40, chunk=20, progress=True, resume=old)['estimators']['st']
+    assert again['seconds'] >= 0 and again['sbn_estimators'] == __version__ and again['groups'] == r['estimators']['st']['groups']
+    assert f"note: st of the saved report was drawn by sbn_estimators 0.2.2, this is {__version__}: drawn again" in capsys.readouterr().err
+    del old['estimators']['st']['sbn_estimators']   # a record of 0.2.2 or earlier
+    assert gradient_report(net, X, Y, 'st', samples=40, chunk=20, progress=False, resume=old)['estimators']['st']['seconds'] >= 0
+
+def test_the_exact_reference_is_compared_up_to_rounding(toy):
+    net, X, Y, r = toy
+    near, far = copy.deepcopy(r), copy.deepcopy(r)
+    g = next(iter(r['exact_grad']))
+    near['exact_grad'][g] = (torch.tensor(r['exact_grad'][g], dtype=torch.float64) * (1 + 1e-13)).tolist()   # another summation order
+    gradient_report(net, X, Y, 'st', samples=40, chunk=20, progress=False, resume=near)
+    far['exact_grad'][g] = (torch.tensor(r['exact_grad'][g], dtype=torch.float64) * 1.001).tolist()
+    with pytest.raises(ValueError, match="an exact gradient that differs from this run's .*start afresh"):
+        gradient_report(net, X, Y, 'st', samples=40, chunk=20, progress=False, resume=far)
+
+def test_a_toy_partial_of_0_2_1_is_refused_before_the_training(tmp_path, capsys, monkeypatch):
+    import sbn_estimators.gradeval as ge
+    args = ['--epochs', '0', '--estimators', 'exact,st', '--samples', '40', '--chunk', '20', '--threads', '1', '--quiet', '--json', str(tmp_path / 'r.json')]
+    gradeval_cli(args)
+    rep = json.loads((tmp_path / 'r.json').read_text())
+    for rec in rep['estimators'].values(): rec.pop('state_sha256'); rec.pop('sbn_estimators')   # as 0.2.1 wrote them
+    (tmp_path / 'r.json.partial').write_text(json.dumps(rep))
+    monkeypatch.setattr(ge, 'train_toy_sbn', lambda *a, **k: pytest.fail('trained before refusing'))
+    with pytest.raises(SystemExit) as e: gradeval_cli([*args, '--resume'])
+    assert e.value.code == 2
+    assert 'toy network of sbn_estimators 0.2.1 or earlier, which 0.2.2 trains differently (new seeds); leave out --resume' in capsys.readouterr().err
