@@ -13,7 +13,7 @@ from .core import *
 from .sbn import *
 from .estimators import *
 from .straight_through import straight_through
-from .relaxed import Concrete, _check_tau, _TAU_RANGE
+from .relaxed import Concrete, _check_tau, _TAU_RANGE, _pm_sigmoid
 
 # %% ../nbs/16_gumbel_family.ipynb #6cfe417a
 class CategoricalST(LocalEstimator):
@@ -101,7 +101,7 @@ class DecoupledST(LocalEstimator):
     def forward(self, a, z=None): # z: the logistic noise, drawn fresh when not given
         z = self.noise_for(a, z)
         x = torch.where(a.detach().to(z.dtype) / self.tau_forward >= z, 1., -1.)   # +1 at a tie, as `sign_pm`
-        bwd = 2 * torch.sigmoid(a / self.tau_backward - z) - 1
+        bwd = _pm_sigmoid(a / self.tau_backward - z)   # 2 sigmoid(a/tau_b - Z) - 1, its float32 backward accurate where it saturates (09_relaxed)
         return (x + (bwd - bwd.detach())).to(a.dtype)
     def eval_sample(self, a):
         "The evaluation states, drawn as the forward draws them: sign(a/tau_forward - Z), +1 with probability sigmoid(a/tau_forward)."

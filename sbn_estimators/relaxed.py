@@ -13,6 +13,12 @@ from .sbn import *
 from .estimators import *
 from .estimators import _type_name
 
+# %% ../nbs/09_relaxed.ipynb #105edd36
+def _pm_sigmoid(t):
+    "2 sigmoid(t) - 1 as s (1 - 2 sigmoid(-s t)), s = sign(t) detached (1 at 0): the backward differentiates sigmoid(-|t|), accurate where sigmoid(t) rounds to 1."
+    s = 1 - 2 * (t.detach() < 0).to(t.dtype)
+    return s - 2 * s * torch.sigmoid(-s * t)
+
 # %% ../nbs/09_relaxed.ipynb #4545eba9
 _TAU_RANGE = (1e-3, 1e3) # temperatures of the Concrete relaxation, here and in REBAR/RELAX (also where their tuning takes tau)
 
@@ -28,7 +34,7 @@ class Concrete(LocalEstimator):
                 ):
         super().__init__(noise)
         self.tau = _check_tau(tau)
-    def relax(self, a, z): return 2 * torch.sigmoid((a - z) / self.tau) - 1
+    def relax(self, a, z): return _pm_sigmoid((a - z) / self.tau)   # 2 sigmoid((a - z)/tau) - 1, its backward accurate where it saturates
     def noise_for(self, a, z=None):
         "`z`, noise of a's shape and device (a real floating-point tensor), or noise drawn for `a` when not given (in float32 under half precision)."
         if z is None: return self._noise.sample(a.shape, a.device, noise_dtype(a.dtype))
