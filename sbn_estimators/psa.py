@@ -46,6 +46,14 @@ def _check_flip(x, a, gt, W, noise, chunk=None, names=('x', 'a', 'gt', 'W')) -> 
         raise ValueError(f"{nx}, {na}, {ng}, {nw}: leading dimensions must broadcast, got {list(x.shape)}, {list(a.shape)}, "
                          f"{list(gt.shape)}, {list(W.shape)}") from None
 
+_SYMMETRIC = ('logistic', 'normal', 'uniform', 'triangular') # registered noises with F(-u) = 1 - F(u), whose flip sums reflect units with a > 0
+
+def _reflect(a:torch.Tensor, # pre-activations a_nc
+             noise:Noise # the units' noise
+            ) -> torch.Tensor|None: # sg_nc in a's dtype, or None
+    "The signs `sg` = -1 where a > 0, else +1, by which a symmetric noise's flip sum reflects its units; None for a noise not known to be symmetric (see `_SYMMETRIC`)."
+    return torch.where(a > 0, -1, 1).to(a.dtype) if registered_noise(noise) in _SYMMETRIC else None
+
 def flip_sum_eager(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
                    a:torch.Tensor, # pre-activations a_nc, [..., N, C]
                    gt:torch.Tensor, # -x_out * G, [..., N, C]
@@ -59,7 +67,9 @@ def flip_sum_eager(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
     per = max(1, math.prod(lead) * K)                            # entries of one (row, output) pair
     cs = max(1, min(C, chunk // per))                            # outputs per chunk
     ns = max(1, chunk // (per * cs))                             # rows per chunk
-    Fa = noise.cdf(a)   # F(a) once per unit, subtracted from each term: the differences are summed, not two large sums
+    sg = _reflect(a, noise)   # -1 where a symmetric noise's unit has a > 0: every F at most 1/2, none rounded to 1
+    if sg is not None: gt = gt * sg.to(gt.dtype)   # the terms' signs flipped back by gt
+    Fa = noise.cdf(a if sg is None else a * sg)   # F(a) once per unit, subtracted from each term: the differences are summed, not two large sums
     out = torch.zeros(*lead, N, K, dtype=torch.promote_types(gt.dtype, Fa.dtype), device=Fa.device)
     logistic = registered_noise(noise) == 'logistic'   # the sigmoid in place: the registered logistic only, not a subclass of another F
     for n in range(0, N, ns):
@@ -67,20 +77,22 @@ def flip_sum_eager(x:torch.Tensor, # inputs x_nk in {-1, 0, +1}, [..., N, K]
         for c in range(0, C, cs):
             s = slice(c, c + cs)
             t = torch.addcmul(a[..., r, s, None], W[..., None, s, :], x[..., r, None, :], value=-2)  # [..., n, c, K]
+            if sg is not None: t = t.mul_(sg[..., r, s, None])   # sg (a - 2 W x) = a' - 2 W x' with a' = sg a, x' = sg x
             t = t.sigmoid_() if logistic else noise.cdf(t)
             t = t - Fa[..., r, s, None] if t.requires_grad else t.sub_(Fa[..., r, s, None])   # (sigmoid_'s backward reads t)
             out[..., r, :] += (gt[..., r, None, s] @ t).squeeze(-2)
     return out
 
 # %% ../nbs/10_psa.ipynb #12cf5946
-def _flip_logistic(x, ea, Fa, gt, Ep, Em):
-    "sum_c gt (1 / (1 + ea * E^sign(x)) - Fa), x [S, N, K], ea, Fa = 1 / (1 + ea) and gt [S, N, C], Ep = e^{2W^T} and Em = e^{-2W^T} [S, K, C]."
+def _flip_logistic(x, ea, gF, Ep, Em):
+    "sum_c gF (1 - E) / (1 + ea * E) with E = E^sign(x), x [S, N, K], ea = e^{-a} and gF = gt F(-a) [S, N, C], Ep = e^{2W^T} and Em = e^{-2W^T} [S, K, C]."
     E = torch.where(x.unsqueeze(-1) > 0, Ep.unsqueeze(-3), Em.unsqueeze(-3))
-    return (gt.unsqueeze(-2) * (1 / (1 + ea.unsqueeze(-2) * E) - Fa.unsqueeze(-2))).sum(-1)
+    return (gF.unsqueeze(-2) * (1 - E) / (1 + ea.unsqueeze(-2) * E)).sum(-1)
 
-def _flip_cdf(x, a, Fa, gt, Wt, noise):
-    "sum_c gt (F(a - 2 W x) - Fa), x [S, N, K], a, Fa = F(a) and gt [S, N, C], Wt [S, K, C]."
-    return (gt.unsqueeze(-2) * (noise.cdf(a.unsqueeze(-2) - 2 * x.unsqueeze(-1) * Wt.unsqueeze(-3)) - Fa.unsqueeze(-2))).sum(-1)
+def _flip_cdf(x, a, Fa, gt, Wt, noise, sg=None):
+    "sum_c gt (F(a - 2 W x') - Fa), x [S, N, K], a, Fa = F(a) and gt [S, N, C], Wt [S, K, C]; x' = sg x with signs sg [S, N, C] where given, else x."
+    xs = x.unsqueeze(-1) if sg is None else x.unsqueeze(-1) * sg.unsqueeze(-2)
+    return (gt.unsqueeze(-2) * (noise.cdf(a.unsqueeze(-2) - 2 * xs * Wt.unsqueeze(-3)) - Fa.unsqueeze(-2))).sum(-1)
 
 # %% ../nbs/10_psa.ipynb #10161c24
 @functools.cache
@@ -201,8 +213,11 @@ def _flip_sum_fused(x, a, gt, Wt, noise):
         # e^{2W^T} formed in place in a contiguous copy of W^T: the kernel runs beside two weight-sized tables, E+ and
         # E-, not also a third, the copy they would be made from
         Ep, ea = Wt.clone(memory_format=torch.contiguous_format).mul_(2).exp_(), torch.exp(-a)
-        s = _fused(_compiled(kind), x, ea, (1 + ea).reciprocal_(), gt, Ep, Ep.reciprocal())   # F(a) as the kernel forms F(a - 2Wx): 0 at W = 0
-    else: s = _fused(_compiled(kind), x, a, noise.cdf(a), gt, Wt.contiguous(), noise)
+        s = _fused(_compiled(kind), x, ea, gt * torch.sigmoid(-a), Ep, Ep.reciprocal())   # one fraction, every factor precise: 0 at W = 0
+    else:
+        sg = _reflect(a, noise)   # a symmetric noise's units with a > 0 reflected, as in `flip_sum_eager`: a' = sg a, x' = sg x, gt' = sg gt
+        if sg is not None: a, gt = a * sg, gt * sg.to(gt.dtype)
+        s = _fused(_compiled(kind), x, a, noise.cdf(a), gt, Wt.contiguous(), noise, sg)
     return None if s is None else s[:, :rows, :K]
 
 # %% ../nbs/10_psa.ipynb #d70cc02d
