@@ -19,6 +19,7 @@ from .sbn import *
 from .exact import *
 from .estimators import *
 from .core import _compiling, _uncompiled
+from .straight_through import straight_through
 from .unbiased import _refuse_func_transforms   # its autograd Functions have no torch.func rule
 
 # %% ../nbs/10_psa.ipynb #c6388bdd
@@ -477,8 +478,7 @@ def _psa_loss(net, x, y, params=None, states=None, linearise=False, backend=None
     for k, ((W, b), op) in enumerate(zip(hidden, ops)):
         a = op.affine(h, W, b)
         x_out = sample_states(a, noise) if states is None else states[k]
-        D0 = -x_out * torch.where(a > 0, -noise.cdf(-a), noise.cdf(a))   # F(a) less 1 where a > 0: the same derivative, not lost where F(a) rounds to 1
-        q_out = D0 - D0.detach()                       # value 0, derivative dDelta_0
+        q_out = straight_through(torch.zeros_like(a), a, -x_out * noise.pdf(a))   # value 0, derivative dDelta_0 = -x F'(a): the pdf, not lost where F(a) rounds to 1
         if q is not None and linearise:
             q_out = q_out + 2 * x_out * noise.pdf(a).detach() * op.affine(h * q, W.detach(), torch.zeros_like(b))
         elif q is not None:

@@ -14,10 +14,27 @@ from .estimators import *
 from .estimators import _type_name
 
 # %% ../nbs/09_relaxed.ipynb #105edd36
+class _PmSigmoid(torch.autograd.Function):
+    "2 sigmoid(t) - 1 whose derivative, 2 r (1 - r) with r = sigmoid(-|t|), is formed from `t` alone: one saved tensor per unit."
+    generate_vmap_rule = True
+    @staticmethod
+    def forward(t):
+        s = 1 - 2 * (t < 0).to(t.dtype)   # sign(t), 1 at 0
+        return s - 2 * s * torch.sigmoid(-s * t)
+    @staticmethod
+    def setup_context(ctx, inputs, output): ctx.save_for_backward(inputs[0]); ctx.save_for_forward(inputs[0])
+    @staticmethod
+    def backward(ctx, g):   # differentiable ops: REBAR differentiates twice
+        r = torch.sigmoid(-ctx.saved_tensors[0].abs())
+        return g * (2 * r * (1 - r))
+    @staticmethod
+    def jvp(ctx, dt):
+        r = torch.sigmoid(-ctx.saved_tensors[0].abs())
+        return dt * (2 * r * (1 - r))
+
 def _pm_sigmoid(t):
-    "2 sigmoid(t) - 1 as s (1 - 2 sigmoid(-s t)), s = sign(t) detached (1 at 0): the backward differentiates sigmoid(-|t|), accurate where sigmoid(t) rounds to 1."
-    s = 1 - 2 * (t.detach() < 0).to(t.dtype)
-    return s - 2 * s * torch.sigmoid(-s * t)
+    "2 sigmoid(t) - 1 as s (1 - 2 sigmoid(-s t)), s = sign(t) (1 at 0), with the derivative 2 sigmoid(-|t|) sigmoid(|t|): accurate where sigmoid(t) rounds to 1."
+    return _PmSigmoid.apply(t)
 
 # %% ../nbs/09_relaxed.ipynb #4545eba9
 _TAU_RANGE = (1e-3, 1e3) # temperatures of the Concrete relaxation, here and in REBAR/RELAX (also where their tuning takes tau)

@@ -98,3 +98,23 @@ def test_a_toy_partial_of_0_2_1_is_refused_before_the_training(tmp_path, capsys,
     with pytest.raises(SystemExit) as e: gradeval_cli([*args, '--resume'])
     assert e.value.code == 2
     assert 'toy network of sbn_estimators 0.2.1 or earlier, which 0.2.2 trains differently (new seeds); leave out --resume' in capsys.readouterr().err
+
+
+def test_the_relaxed_unit_keeps_one_tensor_for_its_backward_and_works_under_torch_func():
+    "Review s58 K1: 2 sigmoid(t) - 1 in its sign-aware form kept three tensors per unit for the backward (sign, 2 sign, the sigmoid); one now."
+    from sbn_estimators.relaxed import _pm_sigmoid
+    t = torch.linspace(-30, 30, 61, dtype=torch.float64, requires_grad=True)
+    packed = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda x: packed.append(x) or x, lambda x: x):
+        y = _pm_sigmoid(t)
+    assert len(packed) == 1
+    plain = lambda t: 2 * torch.sigmoid(t) - 1
+    g, = torch.autograd.grad(y.sum(), t, create_graph=True)
+    h, = torch.autograd.grad(g.sum(), t)
+    mid = t.detach().abs() < 10   # where the plain form's derivatives are accurate in float64
+    g0, = torch.autograd.grad(plain(t).sum(), t, create_graph=True)
+    h0, = torch.autograd.grad(g0.sum(), t)
+    assert torch.allclose(g[mid], g0[mid], rtol=1e-12) and torch.allclose(h[mid], h0[mid], rtol=1e-10, atol=1e-15)
+    td = t.detach()
+    assert torch.allclose(torch.func.vmap(torch.func.grad(lambda u: _pm_sigmoid(u)))(td), g.detach(), rtol=1e-14)
+    assert torch.allclose(torch.func.jvp(_pm_sigmoid, (td,), (torch.ones_like(td),))[1], g.detach(), rtol=1e-14)
