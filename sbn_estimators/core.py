@@ -38,8 +38,11 @@ class Noise:
         return torch.where(zero, -math.inf, torch.log(torch.where(zero, 1., p)))
     def sample(self, shape, device=None, dtype=None): raise NotImplementedError # draws Z
     def mean(self, a):
-        "E[x | a] = 2F(a) - 1 by the family's closed form (`_mean`), computed in `noise_dtype` (float32 for 16-bit or integer a), rounded once to a floating a's dtype"
-        m = self._mean(a.to(noise_dtype(a.dtype)))   # 16-bit: in float32, rounded once (a bfloat16 tanh(a/2) rounds a/2 and the result)
+        "E[x | a] = 2F(a) - 1 by the family's closed form (`_mean`), computed in `noise_dtype` (float32 for 16-bit or integer a), rounded once to a floating a's dtype; its derivatives those of -2sF(-sa), s = sign(a) held constant"
+        w = a.to(noise_dtype(a.dtype))   # 16-bit: in float32, rounded once (a bfloat16 tanh(a/2) rounds a/2 and the result)
+        s = torch.where(w < 0, -1., w.detach().clamp(1., 1.))   # ±1 (+1 at 0), a constant; NaN at a NaN a: a NaN derivative for every noise
+        p = -2 * s * self.cdf(-s * w)   # 2F(a) - 1 up to a constant, from F at -|a|: autograd's 1 - tanh^2(a/2) cancels (0 from |a| = 18 in float32)
+        m = self._mean(w.detach()) - (p.detach() - p)   # the closed form's value and p's derivatives (m - 0: -0.0 stays -0.0)
         return m.to(a.dtype) if a.is_floating_point() else m   # an integer a: the float32 mean, not one rounded to -1, 0, 1
     def _mean(self, w): return 2 * self.cdf(w) - 1   # a family without a closed form; 2F - 1 loses the relative accuracy near a = 0
     def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"   # its parameters: Scaled(s=1.0)
