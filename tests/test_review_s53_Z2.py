@@ -41,7 +41,7 @@ def test_seconds_exclude_the_warm_up(toy, monkeypatch):
 def test_reports_without_warm_up_keep_their_keys(toy):
     net, X, Y = toy
     r = G.gradient_report(net, X, Y, 'reinforce:baseline=ema,st', samples=10, chunk=5, Ms=[1], progress=False)
-    for e in r['estimators'].values(): assert set(e) - {'paths'} == {'spec', 'state_sha256', 'params', 'stochastic', 'seconds', 'groups', 'curves'}   # paths: reinforce's
+    for e in r['estimators'].values(): assert set(e) - {'paths'} == {'spec', 'state_sha256', 'sbn_estimators', 'params', 'stochastic', 'seconds', 'groups', 'curves'}   # paths: reinforce's
 
 
 def test_card_shows_the_warm_up():
