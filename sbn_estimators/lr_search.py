@@ -254,7 +254,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
                 row = dict(method=label, seed=seed, lr=rec['lr'], config=want,
                            **{k: v for k, v in res.items() if k.startswith('test_') or k == 'seconds_per_epoch'}, curve=curve)
                 _save(run / 'summary.json', row)
-            if log: log(f"{label} seed {seed}: lr {row['lr']:g}, test acc {row['test_acc']:.4f} (ensemble {row['test_ens_acc']:.4f}, "
+            if log: log(f"{label} seed {seed}: lr {row['lr']:g}, expected test acc {row['test_acc']:.4f} (ensemble {row['test_ens_acc']:.4f}, "
                         f"deterministic {row['test_det_acc']:.4f}), "
                         f"{_sig(row['seconds_per_epoch'], 2)} s/epoch")
             rows.append(row)

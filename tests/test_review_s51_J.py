@@ -46,7 +46,7 @@ def test_run_comparison_logs_each_search_trial(tmp_path):
         score = f"{metric} {t['score']:.4f}" if t['score'] is not None else 'diverged'
         assert line.startswith(f"st seed 0 lr search trial {k + 1}/2: lr {t['lr']:g}, ") and line.endswith(score), (line, t)
     assert lines[3] == f"st seed 0 lr search: best lr {rows[0]['lr']:g} by {metric}", lines[3]
-    assert lines[4].startswith(f"st seed 0: lr {rows[0]['lr']:g}, test acc "), lines[4]
+    assert lines[4].startswith(f"st seed 0: lr {rows[0]['lr']:g}, expected test acc "), lines[4]
     lines.clear()   # a second call reuses the search and the run: no trial, nothing about the search
     run_comparison(_cos(), {'st': {}}, tmp_path, seeds=(0,), grid=(1e-3, 1e-2), search_epochs=1, log=lines.append)
     assert len(lines) == 1 and lines[0].startswith('st seed 0: lr '), lines
