@@ -242,7 +242,8 @@ class ReSTEIndicators:
             z = inputs[0]
             rec = {'name': name, 'z': z.detach(), 'o': est.o, 'grad': None}
             self.records.append(rec)
-            if z.requires_grad: self.grad_handles.append(z.register_hook(lambda g: rec.update(grad=g.detach())))
+            if torch.is_grad_enabled() and getattr(output, 'requires_grad', False):   # a graph was built: a backward may reach z
+                self.grad_handles.append(z.register_hook(lambda g: rec.update(grad=g.detach())))
         return hook
     def reset(self):
         "Forget the recorded calls and detach their gradient hooks (a hook on a leaf, a latent weight, would stay)."

@@ -168,6 +168,8 @@ class Reinforce(Estimator):
             h = sample_states(a, net.noise)
             score = score + net.noise.log_cdf(h * a).sum(-1)
         f = net.loss(net.head(h, params), y)                                # [n, ..., B]
+        if not (getattr(score, 'requires_grad', False) or f.requires_grad):  # nothing to differentiate (a frozen network):
+            return reduce_loss(f.mean(0))                                   # the value, the baseline left as it was (as REBAR)
         B = self._baseline(f, x)
         return reduce_loss((f + (f - B).detach() * (score - score.detach())).mean(0))
 
