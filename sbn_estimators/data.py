@@ -360,26 +360,55 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),
               0x0D: np.dtype('>f4'), 0x0E: np.dtype('>f8')}
 
-def _idx_bytes(path) -> bytes:
-    "The file's bytes, gunzipped when it starts with gzip's magic number."
+def _gunzip(data:bytes):
+    "`more(n)`: the next at most `n` bytes of gzip `data` decompressed (its members in turn; fewer only at the end)."
+    d = zlib.decompressobj(31)   # 31: a gzip header and trailer (CRC and length checked) around the deflate stream
+    def more(n):
+        nonlocal d, data
+        out, got = [], 0
+        while got < n:
+            if d.eof:   # a member ended: the next one, after zero padding, as gzip.decompress reads them
+                data = d.unused_data.lstrip(b'\0')
+                if not data: break
+                d = zlib.decompressobj(31)
+            part = d.decompress(data, n - got)   # never more than asked for: a small file cannot fill memory
+            data = d.unconsumed_tail
+            if not (part or data or d.eof): raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+            out.append(part); got += len(part)
+        return b''.join(out)
+    return more
+
+def _idx_header(raw, path):
+    "`(dtype, shape, header size)` of the IDX file whose first bytes are `raw`; a `ValueError` if it is not one."
+    if len(raw) < 4 or raw[:2] != b'\0\0' or raw[2] not in _IDX_TYPES:
+        raise ValueError(f"{path} is not an IDX file (magic number {raw[:4].hex() or 'missing'})")
+    ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])
+    if len(raw) < 4 + 4 * ndim: raise ValueError(f"{path}: IDX header is cut short")
+    return dtype, struct.unpack(f'>{ndim}I', raw[4:4 + 4 * ndim]), 4 + 4 * ndim
+
+def _idx_bytes(path, limit:int=None) -> bytes:
+    "The file's bytes, gunzipped when it starts with gzip's magic number: at most `limit` + 1 of them (None: its IDX header's size)."
     raw = Path(path).read_bytes()
     if raw[:2] != b'\x1f\x8b': return raw
-    try: return gzip.decompress(raw)
+    more = _gunzip(raw)
+    try:
+        if limit is not None: return more(limit + 1)
+        head = more(4)
+        if len(head) == 4: head += more(4 * head[3])
+        try: dtype, shape, n = _idx_header(head, path)
+        except ValueError: return head   # read_idx says what is wrong
+        return head + more(math.prod(shape) * dtype.itemsize + 1)
     except (OSError, EOFError, zlib.error) as e: raise ValueError(f"{path} is a damaged gzip file ({e})") from None
 
 def read_idx(path # an IDX file, gzipped or not
             ) -> np.ndarray:
     "The array stored in an IDX file (LeCun's MNIST format)."
     raw = _idx_bytes(path)
-    if len(raw) < 4 or raw[:2] != b'\0\0' or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"{path} is not an IDX file (magic number {raw[:4].hex() or 'missing'})")
-    ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])
-    if len(raw) < 4 + 4 * ndim: raise ValueError(f"{path}: IDX header is cut short")
-    shape = struct.unpack(f'>{ndim}I', raw[4:4 + 4 * ndim])
-    body = raw[4 + 4 * ndim:]
-    if len(body) != math.prod(shape) * dtype.itemsize:
-        raise ValueError(f"{path}: IDX header says shape {shape} ({math.prod(shape) * dtype.itemsize} bytes of data), "
-                         f"the file holds {len(body)}")
+    dtype, shape, n = _idx_header(raw, path)
+    body, size = raw[n:], math.prod(shape) * dtype.itemsize
+    if len(body) != size:   # a gzipped file is decompressed only up to one byte past its size
+        raise ValueError(f"{path}: IDX header says shape {shape} ({size} bytes of data), "
+                         f"the file holds {len(body) if len(body) < size else f'more than {size}'}")
     return np.frombuffer(body, dtype).reshape(shape).astype(dtype.newbyteorder('='))
 
 # %% ../nbs/13_data.ipynb #ca23cb44
@@ -453,10 +482,11 @@ def verify_idx(name:str, # 'fashion_mnist' or 'mnist'
               ) -> bytes:
     "The decompressed bytes of `path` after checking its size and checksum; a one-line `ValueError` if damaged."
     spec, hint = IDX_DATASETS[name], _repair_hint(name)
-    try: raw = _idx_bytes(path)
+    try: raw = _idx_bytes(path, _IDX_BYTES[k])   # decompressed up to one byte past the size it must have
     except ValueError as e: raise ValueError(f"{e}; {hint}") from None
     if len(raw) != _IDX_BYTES[k]:
-        raise ValueError(f"{path} is damaged: {len(raw)} bytes after decompression, {spec['title']}'s "
+        got = len(raw) if len(raw) < _IDX_BYTES[k] else f"more than {_IDX_BYTES[k]}"
+        raise ValueError(f"{path} is damaged: {got} bytes after decompression, {spec['title']}'s "
                          f"{IDX_STEMS[k]} has {_IDX_BYTES[k]}; {hint}")
     if _idx_checksum_ok(name, k, raw, path): return raw
     other = next((o for o in IDX_DATASETS if o != name and _idx_checksum_ok(o, k, raw, path)), None)

@@ -173,10 +173,21 @@ def save_sbn(path, # file to write; `.npz` is appended to a name without it, as 
     return path
 
 # %% ../nbs/01_sbn.ipynb #82519dd5
+def _check_member_size(f, key):
+    "`ValueError` when the `.npy` header of array `key` of an open `.npz` claims more data than its member holds."
+    name = key + '.npy' if key + '.npy' in f.zip.namelist() else key
+    with f.zip.open(name) as m:   # the header only: numpy would allocate the array it claims before reading its data
+        version = np.lib.format.read_magic(m)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(m)
+        held = f.zip.getinfo(name).file_size - m.tell()
+    if not dtype.hasobject and math.prod(shape) * dtype.itemsize > held:   # object arrays: numpy's own refusal (allow_pickle)
+        raise ValueError(f"its header claims shape {shape} of {dtype} ({math.prod(shape) * dtype.itemsize} bytes), the member holds {held} bytes")
+
 def _array(f, key, path):
-    "Array `key` of an open `.npz`, refusing a corrupted member (bad CRC, truncated) or non-numeric values."
-    try: a = f[key]
-    except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as e:
+    "Array `key` of an open `.npz`, refusing a corrupted member (bad CRC, truncated, a header claiming more data than it holds) or non-numeric values."
+    try: _check_member_size(f, key); a = f[key]
+    except (ValueError, EOFError, OSError, MemoryError, zipfile.BadZipFile, zlib.error) as e:
         raise ValueError(f"{path} is corrupted or not a network file (array {key}: {e})") from None
     if a.dtype.kind not in 'biuf': raise ValueError(f"{path}: array {key} holds non-numeric {a.dtype} values; a network file holds numbers")
     if not a.dtype.isnative: a = a.astype(a.dtype.newbyteorder('='))   # torch reads arrays in the machine's byte order only
