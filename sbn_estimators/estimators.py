@@ -71,7 +71,7 @@ class Estimator:
         "A scalar whose backward leaves one gradient estimate of the expected loss of `net` on inputs `x`, targets `y` (in `params` where given, else in the network's parameters)."
         raise NotImplementedError
     def loss_value(self, net, x, y, params=None):
-        "The loss at one sample of the binary states, without autograd: what a surrogate's value estimates."
+        "The loss at one sample of the binary states, without autograd: an unbiased estimate of the expected loss for every estimator (a surrogate's value under `no_grad` is one for those that sample states and `exact`, not for `adf` and `local_reparam`: a biased Gaussian-logit approximation)."
         return reduce_loss(net.loss(_run(net)(x, params=params), y))
     def on_epoch(self, model:nn.Module, epoch:int, epochs:int):
         "Called by the trainer at the start of every epoch (from 0); a schedule sets its parameters here."

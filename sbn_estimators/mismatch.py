@@ -18,6 +18,7 @@ from .layers import BinaryActivation, binary_eval_mode
 from .gradeval import _cosines, _estimator_label, _unique_labels
 from .straight_through import sign_pm
 from .sbn import _check_seed, _check_cpu_seed
+from .exact import no_autocast
 
 # %% ../nbs/04a_mismatch.ipynb #18bd8ce4
 def _check_params(params):
@@ -187,7 +188,8 @@ def module_loss(model:nn.Module, # the network; its forward must not draw random
     def f(ps):
         k = len(ps[0])
         b = {n: t.unsqueeze(0).repeat(k, *[1] * t.ndim) for n, t in bufs.items()}   # per-point copies absorb BN updates
-        try: return torch.func.vmap(one)(dict(zip(names, ps)), b)
+        try:
+            with no_autocast(ps[0].device): return torch.func.vmap(one)(dict(zip(names, ps)), b)   # in the parameters' dtype, as `exact_loss`
         except RuntimeError as e:
             if 'randomness' not in str(e): raise
             raise ValueError("module_loss needs a deterministic forward, but the model draws random numbers in training mode "
@@ -278,7 +280,7 @@ def mismatch(model:nn.Module, # a network with binary (or quantised) units
     old = [(m, a, getattr(m, a)) for m, a in _proxy_slots(model)]
     ref, ceiling, norm2, cos, corrected = {}, {}, {}, {}, {}
     try:
-        with training_modes(model, True), binary_eval_mode(model, 'det'):   # measured in training mode, each module's own flag back after it; binary weights sign(w); binary activations sign(a) when not training
+        with no_autocast(x.device), training_modes(model, True), binary_eval_mode(model, 'det'):   # autocast off: in the parameters' dtype, as `exact_loss`; measured in training mode, each module's own flag back after it; binary weights sign(w); binary activations sign(a) when not training
             for m in model.modules():   # dropout off throughout: the reference and the proxies' gradients are those of the network without its training noise
                 if isinstance(m, nn.modules.dropout._DropoutNd): m.training = False
             for m in acts: m.training = False   # the reference: the deterministic binary network (batch norm trains)
