@@ -118,7 +118,8 @@ def _check_proxy_forward(est:LocalEstimator, what:str, forward:bool=True) -> Loc
                          ("local estimator with the deterministic forward sign(a)" if forward else "deterministic local estimator") +
                          ", e.g. 'clipped_st', 'st', 'approx_sign'")
     if not forward: return est
-    a = torch.tensor(_PROBE)
+    held = next(iter([*est.parameters(), *est.buffers()]), None)   # a user's estimator moved to the model's device: probe it there
+    a = torch.tensor(_PROBE, device=None if held is None else held.device)
     with torch.no_grad(), torch.random.fork_rng(devices=[]): out = [est(a).float(), est(a).float()]
     wrong = [(x, o) for x, o in zip(_PROBE, out[0].tolist()) if o != (1. if x >= 0 else -1.)]
     if wrong or not torch.equal(out[0], out[1]):
