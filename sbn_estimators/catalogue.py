@@ -279,7 +279,7 @@ def forward_backward(name:str, # registry name of a local estimator
 def forward_backward_svg(name:str, # registry name of a local estimator
                          lim:float=3. # plot a in [-lim, lim]
                         ) -> str:
-    "SVG text of the forward and backward curves of the local estimator `name` (see `forward_backward`)."
+    "SVG text of the forward and backward curves of the local estimator `name` (see `forward_backward`), each over the unit's true one (dashed)."
     import matplotlib
     from matplotlib.figure import Figure
     a = torch.linspace(-lim, lim, 241, dtype=torch.float64)
@@ -287,11 +287,12 @@ def forward_backward_svg(name:str, # registry name of a local estimator
     F = torch.sigmoid(a)
     fig = Figure(figsize=(6.4, 2.3))
     ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(a, 2 * F - 1, c='0.75', lw=1); ax1.plot(a, m, c='C0', lw=1.8)
-    ax2.plot(a, 2 * F * (1 - F), c='0.75', lw=1); ax2.plot(a, s, c='C1', lw=1.8)
+    ax1.plot(a, m, c='C0', lw=1.8); ax2.plot(a, s, c='C1', lw=1.8)
+    true = dict(c='0.45', ls='--', lw=1, zorder=3)   # on top: visible where the estimator's curve is the true one
+    ax1.plot(a, 2 * F - 1, label='true 2F−1', **true); ax2.plot(a, 2 * F * (1 - F), label='true 2F′', **true)
     ax1.set(title='forward: mean output', xlabel='pre-activation a')
     ax2.set(title='backward: mean slope', xlabel='pre-activation a')
-    for ax in (ax1, ax2): ax.grid(alpha=.3); ax.tick_params(labelsize=8)
+    for ax in (ax1, ax2): ax.grid(alpha=.3); ax.tick_params(labelsize=8); ax.legend(loc='upper left', fontsize=7, frameon=False)
     fig.tight_layout()
     buf = io.StringIO()
     with matplotlib.rc_context({'svg.fonttype': 'none', 'svg.hashsalt': name}): fig.savefig(buf, format='svg', metadata={'Date': None})   # the same page on every build
@@ -382,19 +383,19 @@ def estimator_card(name:str, # registry name
                                    else _escape(derivation_label(name)))]   # a class defined in this session: no link
     title = f'`{name}`' + (f" (alias {', '.join(f'`{a}`' for a in aliases)})" if aliases else '')
     out = [f'<div class="estimator-card" id="estimator-{name}">', '', f'### {title}', '', _escape(doc), '',
-           f'| {rows[0][0]} | {rows[0][1]} |', '|---|---|', *(f'| {k} | {v} |' for k, v in rows[1:]), '']
+           '| property | value |', '|---|---|', *(f'| {k} | {v} |' for k, v in rows), '']
     r = (results or {}).get(name)
     if r:
         gs = r['groups']
         warm = f", after {r['warmup']} warm-up calls ({_fmt(r['warmup_seconds'])} s)" if r.get('warmup', 0) > 0 and 'warmup_seconds' in r else ''   # the states it was measured at
         out += [f"Gradient accuracy on the toy network ({r['samples']} estimates, {_fmt(r['seconds'])} s{warm}, from `{r['file']}`):", '',
-                '| | ' + ' | '.join(g['group'] for g in gs) + ' |', '|---|' + '---|' * len(gs),
-                *(f"| $\\text{{{m.replace('_', chr(92) + '_')}}}$ | " + ' | '.join(_fmt(g[m]) for g in gs) + ' |'
-                  for m in ('rel_rmse_1', 'rel_bias', 'cos_1')), '']
+                '| metric | ' + ' | '.join(g['group'] for g in gs) + ' |', '|---|' + '---|' * len(gs),
+                *(f"| `{m}` | " + ' | '.join(_fmt(g[m]) for g in gs) + ' |' for m in ('rel_rmse_1', 'rel_bias', 'cos_1')), '']
     else: out += ['Gradient accuracy on the toy network: not measured yet.', '']
     if kind == 'local':
         svg = base64.b64encode(forward_backward_svg(name).encode()).decode()
-        out += [f'<img class="estimator-plot" alt="forward and backward of {name}" src="data:image/svg+xml;base64,{svg}">', '']
+        out += [f'<img class="estimator-plot" alt="forward and backward of {name}; dashed: the unit\'s true mean and slope" '
+                f'src="data:image/svg+xml;base64,{svg}">', '']
     out += ['</div>']
     return '\n'.join(out)
 

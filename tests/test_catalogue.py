@@ -19,7 +19,7 @@ def test_derivation_links_keep_the_site_path():
 def test_card_rows():
     for n, first in (('st', 'forward'), ('psa', 'estimate')):
         rows = [l.split('|')[1].strip() for l in estimator_card(n).splitlines() if l.startswith('| ')]
-        want = [first] + (['backward'] if first == 'forward' else []) + ['kind', 'cost', 'unbiased', 'parameters', 'papers', 'derivation']
+        want = ['property', first] + (['backward'] if first == 'forward' else []) + ['kind', 'cost', 'unbiased', 'parameters', 'papers', 'derivation']
         assert [r for r in rows if r != '---'] == want, (n, rows)
 
 def test_a_later_report_wins(tmp_path):

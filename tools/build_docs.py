@@ -560,11 +560,13 @@ TEMPLATE = '''<!DOCTYPE html>
 <title>{title}</title><link rel="icon" href="data:,"><meta name="description" content="{desc_attr}">
 <link rel="stylesheet" href="{root}assets/katex/katex.min.css"><link rel="stylesheet" href="{root}assets/site.css"><script defer src="{root}assets/site.js"></script></head>
 <body data-root="{root}">
+<a class="skip" href="#content">Skip to content</a>
 <header class="top"><a class="brand" href="{root}index.html">{site}</a>
-<div class="search"><input id="search" type="search" placeholder="Search the docs" aria-label="Search" autocomplete="off">
-<ol id="search-results" hidden></ol></div><a class="repo" href="{git_url}">Source</a></header>
-<div class="layout"><nav class="sidebar">{sidebar}</nav>
-<main><header class="title"><h1>{h1}</h1>{description}</header>
+<div class="search" role="search"><input id="search" type="search" placeholder="Search the docs" aria-label="Search" autocomplete="off"
+ role="combobox" aria-autocomplete="list" aria-expanded="false" aria-controls="search-results">
+<ol id="search-results" role="listbox" aria-label="Search results" hidden></ol><p id="search-status" class="visually-hidden" aria-live="polite"></p></div><a class="repo" href="{git_url}">Source</a></header>
+<div class="layout"><nav class="sidebar" aria-label="Pages">{sidebar}</nav>
+<main id="content" tabindex="-1"><header class="title"><h1>{h1}</h1>{description}</header>
 {body}
 <nav class="pager">{pager}</nav></main>
 <aside class="toc">{toc}</aside></div>
@@ -596,15 +598,19 @@ class Site:
         return url
 
     def sidebar(self, cur):
+        """The sidebar's links, grouped by `GROUPS`. A group's name is a label (`<p class="group">` naming its list through
+        `aria-labelledby`), not a heading: it comes before the page's `<h1>`. The current page's link has `aria-current`."""
+        li = lambda current: '<li class=current>' if current else '<li>'
+        here = lambda current: ' aria-current="page"' if current else ''
         res = []
-        for g, _ in GROUPS:
+        for k, (g, _) in enumerate(GROUPS):
             ps = [p for p in self.pages if p.group == g and p.path != Path('index.html')]
             if not ps: continue
-            items = ''.join(f'<li{" class=current" if p is cur else ""}><a href="{cur.root}{p.path.as_posix()}" '
+            items = ''.join(f'{li(p is cur)}<a href="{cur.root}{p.path.as_posix()}"{here(p is cur)} '
                             f'title="{html.escape(p.title)}">{html.escape(p.label)}</a></li>' for p in ps)
-            res.append(f'<h2>{html.escape(g)}</h2><ul>{items}</ul>')
-        home = ' class=current' if cur.path == Path('index.html') else ''
-        return f'<ul><li{home}><a href="{cur.root}index.html">Home</a></li></ul>' + ''.join(res)
+            res.append(f'<p class="group" id="nav-group-{k}">{html.escape(g)}</p><ul aria-labelledby="nav-group-{k}">{items}</ul>')
+        home = cur.path == Path('index.html')
+        return f'<ul>{li(home)}<a href="{cur.root}index.html"{here(home)}>Home</a></li></ul>' + ''.join(res)
 
     def page_order(self):
         home = [p for p in self.pages if p.path == Path('index.html')]
