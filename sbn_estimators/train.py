@@ -140,11 +140,13 @@ def _augments(cfg) -> bool:
     "Whether a run of `cfg` augments its training batches: `cfg.augment` where given, else the dataset's default for the model (`_augmentable`). Resolved where the data is built (`load_data`) and where configurations are compared (`_config_diff`), never in `TrainConfig`: a copy by `dataclasses.replace` for another dataset or model gets that one's default."
     return _augmentable(cfg) if cfg.augment is None else cfg.augment
 
-def _saved_settings(d:dict) -> dict:
-    "The settings `d` of a run's saved configuration (its `config.json`, a checkpoint's) as `TrainConfig` takes them: `augment` true where no augmentation applies, which earlier versions recorded for every run (their default, applied or not), becomes unset, the dataset's default (off there), what those runs applied; so their folders resume and load."
+def _saved_settings(d:dict, # a saved configuration's settings
+                    import_plugins:bool=False # import the plugins `d` names first (their code runs): only where `TrainConfig` would import them anyway
+                   ) -> dict:
+    "The settings `d` of a run's saved configuration (its `config.json`, a checkpoint's) as `TrainConfig` takes them: `augment` true where no augmentation applies, which earlier versions recorded for every run (their default, applied or not), becomes unset, the dataset's default (off there), what those runs applied; so their folders resume and load. A dataset or model that no imported module registers leaves `d` as it is: a record that is only compared (`search_lr`, `run_comparison`) runs none of the plugin files it names."
     if d.get('augment') is not True: return d
     try:
-        load_plugins(d.get('plugins', ''))   # a plugin's dataset or model (TrainConfig loads them again: a no-op)
+        if import_plugins: load_plugins(d.get('plugins', ''))   # a plugin's dataset or model (TrainConfig loads them again: a no-op)
         data = d.get('data', TrainConfig.data)
         applies = _augmentable(types.SimpleNamespace(data=data, model=d.get('model') or DEFAULT_MODELS[data]))
     except Exception: return d   # a name no module registers, a plugin that fails: `TrainConfig` says so
@@ -267,7 +269,7 @@ class TrainConfig:
     def from_dict(cls, d, # e.g. a `config.json`
                   source:str='config'): # where `d` comes from, for the messages
         "A config from a dict, rejecting unknown keys and values of the wrong type; a saved one of an earlier version too (`_saved_settings`)."
-        return cls(**_saved_settings(cli.check_config(d, cls, source)))
+        return cls(**_saved_settings(cli.check_config(d, cls, source), import_plugins=True))
 
     def replace(self, **changes) -> 'TrainConfig':
         "Like `dataclasses.replace`, but the defaults TrainConfig filled in follow the changed fields: `lr` (unset) becomes the new optimizer's `DEFAULT_LR`, `model` and `data_dir` (unset) the new dataset's, unless `changes` gives them."
@@ -530,6 +532,38 @@ def _load_error(e:Exception) -> str:
     why = next((l for l in lines if l.startswith('WeightsUnpickler error:')), lines[0] if lines else '')
     return f"{type(e).__name__}: {why}" if why else type(e).__name__
 
+def _byte_tensor(t) -> bool: return torch.is_tensor(t) and t.dtype == torch.uint8 and t.dim() == 1
+
+def _damage(ck:dict, weights:bool=False # the caller loads the weights: `model` must be there
+           ) -> str:
+    "What is wrong with the entries of checkpoint `ck` that a resume and `load_run` read, checked against what `_end_epoch` saves (each where present): model (parameter names to tensors), rng (`_rng_state`: per process a CPU state torch takes and a list of CUDA states), optimizer and scheduler (dicts, as `state_dict` gives them), the metrics rows (columns of `METRIC_COLUMNS`, epoch and seconds given); '' where nothing is."
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if weights and 'model' not in ck: return "it holds no model weights"
+    m = ck.get('model', {})
+    if not isinstance(m, dict) or not all(isinstance(k, str) and torch.is_tensor(t) for k, t in m.items()):
+        return f"its model is {m!r:.60}, expected a dict of parameter names to tensors (a state_dict)"
+    r = ck.get('rng', [{'cpu': torch.get_rng_state(), 'cuda': []}])
+    if not (isinstance(r, list) and r and all(isinstance(s, dict) and _byte_tensor(s.get('cpu')) and isinstance(s.get('cuda'), list)
+                                            and all(map(_byte_tensor, s['cuda'])) for s in r)):
+        return f"its rng is {r!r:.60}, expected a random state per process ({{'cpu': a uint8 tensor, 'cuda': a list of them}})"
+    for s in r:
+        try:
+            with torch.random.fork_rng(devices=[]): torch.set_rng_state(s['cpu'])   # a state of the wrong size: torch says so here, not mid-resume
+        except RuntimeError as e: return f"its rng holds a CPU random state that torch does not take ({_load_error(e)})"
+    for k in ('optimizer', 'scheduler'):
+        v = ck.get(k, {})
+        if not isinstance(v, dict): return f"its {k} is {v!r:.60}, expected a dict (a state_dict)"
+    opt = ck.get('optimizer', {'state': {}, 'param_groups': []})
+    if not (isinstance(opt.get('state'), dict) and isinstance(opt.get('param_groups'), list) and all(isinstance(g, dict) for g in opt['param_groups'])):
+        return f"its optimizer is {opt!r:.60}, expected a dict of state (a dict) and param_groups (a list of dicts)"
+    for i, row in enumerate(ck.get('metrics', [])):
+        extra = [c for c in row if c not in METRIC_COLUMNS]
+        bad = [c for c in row if c not in ('stage', 'epoch') and c in METRIC_COLUMNS and not num(row[c])]
+        if extra or 'epoch' not in row or 'seconds' not in row or isinstance(row['epoch'], bool) or not isinstance(row['epoch'], int) or bad:
+            return (f"its metrics row {i} is {row!r:.80}, expected the columns {', '.join(METRIC_COLUMNS)} (epoch an integer, seconds and "
+                    f"the others numbers; stage, flip_ratio and val_det_loss may be absent)")
+    return ''
+
 def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt, best.pt or stage-NAME.pt
                     model:nn.Module=None # if given, its weights are loaded (and checked to fit); not an estimator's schedule state (EDE's t and k, ReSTE's o, progressive_sign's s and k): `load_run` replays it
                    ) -> dict: # the checkpoint's entries (format, model, epoch, ...)
@@ -551,6 +585,7 @@ def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt
         v = ck.get(k)
         if k in ck and (isinstance(v, bool) or not isinstance(v, t) or (t is int and v < 0) or (t is list and not all(isinstance(r, dict) for r in v))):
             raise ValueError(f"{path} is damaged: its {k} is {v!r:.60}, expected {what}")
+    if why := _damage(ck, model is not None): raise ValueError(f"{path} is damaged: {why}")
     if model is not None:
         try: model.load_state_dict(ck['model'])
         except RuntimeError as e:
@@ -1084,6 +1119,8 @@ def _resume_checkpoint(cfg:TrainConfig, out:Path) -> dict:
     if diff: raise ValueError(_edited_config(saved, cfg, out) or f"{out}/last.pt belongs to another run: its configuration differs from "
                               f"{out}/config.json ({diff}); {_restart_advice(cfg, out)}")
     _check_estimator_record(ck, cfg, out)
+    if missing := [k for k in ('model', 'optimizer', 'scheduler', 'rng', 'stage', 'stage_epoch', 'metrics', 'best', 'stages') if k not in ck]:
+        raise ValueError(f"{out}/last.pt is damaged: it lacks {', '.join(missing)}, which resuming needs; {_restart_advice(cfg, out)}")
     if ck.get('stage', 0) >= len(cfg.plan()):
         raise ValueError(f"{out}/last.pt is damaged: its stage is {ck['stage']}, the run has stages 0..{len(cfg.plan()) - 1}; {_restart_advice(cfg, out)}")
     if (out / 'best.pt').is_file():   # before the training: the run's end reads it (result.json's best_epoch), and would stop there every time
@@ -1333,7 +1370,10 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         total, warm = steps * st['epochs'], steps * cfg.warmup_epochs if si == 0 else 0
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, total, warm, cfg.schedule))
         if resumed:
-            opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler']); _set_rng_state(ck['rng'], rank, world)
+            for k, load in (('optimizer', opt.load_state_dict), ('scheduler', sched.load_state_dict), ('rng', lambda s: _set_rng_state(s, rank, world))):
+                try: load(ck[k])
+                except (KeyError, TypeError, ValueError, RuntimeError) as e:   # a crafted entry that `load_checkpoint`'s checks let by
+                    raise ValueError(f"{out}/last.pt is damaged: its {k} does not load ({_load_error(e)}); {_restart_advice(cfg, out)}") from None
         sbn = is_sbn_model(model)   # the stage's model, asked once (a `typing.Protocol` check: tens of microseconds)
         key = 'det_acc' if _evaluates_det(model, est) else 'acc'   # best.pt on the accuracy of the model as built (and trained)
         for e in range(e_start if resumed else 0, st['epochs']):
@@ -1402,7 +1442,7 @@ def evaluate_run(out, # a run folder of `train` / `sbn-train`
                  split:str='test', # 'test', 'val' or 'train'
                  device='cpu' # where to evaluate: 'cpu', 'cuda', 'cuda:N' or a `torch.device` (the run's, for its numbers bit for bit)
                 ) -> dict: # `{split}_loss`, `_acc`, `_ens_acc`, `_det_acc`, `_det_loss`
-    "The metrics run `out` reports for `checkpoint` on `split`, drawn as the run drew them (`evaluate` from the evaluation stream of the run's seed and the checkpoint's epochs, `cfg.eval_samples` samples): for last.pt on 'test' `result.json`'s test metrics, for a stage-NAME.pt its stage's, on 'val' the checkpoint's row of `metrics.csv`; bit for bit on the device and software the run used (a checkpoint written by another version of sbn_estimators: a note on stderr says so). Not the posterior predictive (`test_post_*`, which needs the optimizer's posterior). Leaves the random state as it was. Imports the plugin files the run's config.json names (their code runs): evaluate only run folders you trust."
+    "The metrics of `checkpoint` of run `out` on `split`, drawn as the run draws its evaluations (`evaluate` from the evaluation stream of the run's seed and the checkpoint's epochs, `cfg.eval_samples` samples): for last.pt on 'test' `result.json`'s test metrics, for a stage-NAME.pt its stage's, on 'val' the checkpoint's row of `metrics.csv`; on 'train' the checkpoint's weights evaluated on the training split, which the run never reports (`metrics.csv`'s train_loss and train_acc are running means over an epoch's training steps); bit for bit on the device and software the run used (a checkpoint written by another version of sbn_estimators: a note on stderr says so). Not the posterior predictive (`test_post_*`, which needs the optimizer's posterior). Leaves the random state as it was. Imports the plugin files the run's config.json names (their code runs): evaluate only run folders you trust."
     if split not in ('train', 'val', 'test'): raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     if device is None: raise ValueError("device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got None")
     device = check_device(device, types=('cpu', 'cuda'))   # before loading: 'gpu', or 'cuda' on a machine without it, named
@@ -1457,7 +1497,8 @@ def _parser():
     p.add_argument('--recipe', help="a paper's set-up (see --list); options given override it")
     p.add_argument('--config', help="a JSON configuration file (e.g. a run's config.json); options given override it. A run's config.json holds "
                    "every value, the ones filled in too (adam's lr 0.01 is kept when --optimizer sgd is added: give --lr too); in a file of "
-                   "some settings, one that the run would ignore is refused, as the options are")
+                   "some settings, one that the run would ignore is refused, as the options are. Imports the plugin files its \"plugins\" names, "
+                   "even with --summary or --smoke (their code runs): use only config files you trust")
     p.add_argument('--out', help='run folder (default: runs/<time>_<data>_<model>_<estimator>_seed<seed>)')
     p.add_argument('--resume', action='store_true', help='continue the run in --out from its last.pt (imports the plugin files its config.json names: resume only run folders you trust)')
     p.add_argument('--export', action='store_true', help='also write the ±1 weights as packed bits (binary.pt) when the run ends; '
@@ -1520,7 +1561,7 @@ def config_from_args(args # `sbn-train`'s parsed arguments (an `argparse.Namespa
                                  f"with; restore the file there, or edit the \"plugins\" entry of {path} to where it is now")
         d = {**stored, **d}
     settings = {**d, **given}
-    if (args.resume or saved) and 'augment' not in given: settings = _saved_settings(settings)   # as an earlier version saved it
+    if (args.resume or saved) and 'augment' not in given: settings = _saved_settings(settings, import_plugins=True)   # as an earlier version saved it (TrainConfig imports its plugins next)
     try: cfg = TrainConfig(**settings)
     except ValueError as e:   # a name no module registered: say where one's own comes from
         if not str(e).startswith(('unknown estimator', 'unknown model')) or settings.get('plugins'): raise
@@ -1608,7 +1649,7 @@ def _main(args):
             res = train(cfg, smoke=True, progress=False)
             if not dist.is_initialized() or dist.get_rank() == 0:   # one line, not one per process
                 print(f"smoke run of {cfg.model}{' / ' + cfg.estimator if _estimator_used(cfg) else ''} on {cfg.data}: built, {len(cfg.plan())} stage(s) of two steps, "
-                      f"evaluated (test loss {loss(res['test_loss'])}); nothing written")
+                      f"evaluated (expected test loss {loss(res['test_loss'])}); nothing written")
             if dist.is_initialized(): dist.destroy_process_group()
             return
         claimed = not args.out and (_env_int('WORLD_SIZE', 1) <= 1 or _env_int('RANK', 0) == 0)   # the default folder, made now (only rank 0 writes)
@@ -1629,9 +1670,9 @@ def _main(args):
             det = _evaluates_det(res.pop('model'), estimator(cfg.estimator))   # trained deterministic: its accuracy is the deterministic one
             sampled = f"expected {res['test_acc']:.4f}, ensemble {res['test_ens_acc']:.4f}"
             print(f"test accuracy of the final model: deterministic {res['test_det_acc']:.4f} (loss {loss(res['test_det_loss'])}; every unit "
-                  f"deterministic, as trained); sampled ({cfg.eval_samples} per example) {sampled} (loss {loss(res['test_loss'])})" if det else
+                  f"deterministic, as trained); sampled ({cfg.eval_samples} per example) {sampled} (expected loss {loss(res['test_loss'])})" if det else
                   f"test accuracy ({cfg.eval_samples} samples per example): {sampled}; deterministic {res['test_det_acc']:.4f}; "
-                  f"test loss {loss(res['test_loss'])}", end='')
+                  f"expected test loss {loss(res['test_loss'])}", end='')
             print(f"; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")
             if 'test_post_acc' in res:
                 print(f"posterior predictive ({cfg.posterior_samples} weight samples, deterministic units): single sample {res['test_post_acc']:.4f}, "

@@ -14,7 +14,7 @@ def _fake_world(monkeypatch, world=2):
     "Two processes as `_run` sees them, without a process group: rank 0, averaging a no-op."
     monkeypatch.setattr(T, '_dist_setup', lambda device: (0, world, torch.device('cpu')))
     monkeypatch.setattr(T, '_all_average', lambda ts: None)
-    monkeypatch.setattr(T, '_rng_state', lambda world: [torch.get_rng_state()])
+    monkeypatch.setattr(T, '_rng_state', lambda world: [{'cpu': torch.get_rng_state(), 'cuda': []}])   # as `_rng_state` saves it
 
 
 @pytest.mark.parametrize('spec', ['rodeo', 'rebar', 'relax', 'reinforce:baseline=ema', 'reinforce:baseline=nvil'])

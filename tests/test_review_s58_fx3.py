@@ -45,10 +45,10 @@ def test_the_final_line_writes_a_huge_loss_in_exponent_form(tmp_path, capsys):
     train_cli(['--threads', '1', '--quiet', '--optimizer', 'sgd', '--lr', '1e30', '--epochs', '2', '--model', 'sbn_mlp:width=32', '--out', str(tmp_path / 'r')])
     line = capsys.readouterr().out.strip().splitlines()[-1]
     loss = json.loads((tmp_path / 'r' / 'result.json').read_text())['test_loss']
-    assert loss > 1e4 and f"test loss {loss:.4g};" in line, line
+    assert loss > 1e4 and f"expected test loss {loss:.4g};" in line, line
     train_cli(['--threads', '1', '--quiet', '--epochs', '2', '--model', 'sbn_mlp:width=32', '--out', str(tmp_path / 's')])   # a usual loss: four decimals, as before
     loss = json.loads((tmp_path / 's' / 'result.json').read_text())['test_loss']
-    assert f"test loss {loss:.4f};" in capsys.readouterr().out
+    assert f"expected test loss {loss:.4f};" in capsys.readouterr().out
 
 
 def test_the_resume_hint_quotes_for_the_machine(tmp_path):
