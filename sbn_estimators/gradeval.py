@@ -323,7 +323,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                     progress:bool=True, # a bar per estimator on a terminal, and one line per estimator on stderr
                     resume:dict=None, # an earlier (partial) report of the same network and settings: its estimators are reused
                     on_estimator=None, # called with the report after each estimator, e.g. to save progress
-                    warmup:int=0 # tuning calls on (X, Y) before the draws of an estimator that learns while it draws, then frozen (see above)
+                    warmup:int=0 # tuning calls on (X, Y) before the draws of an estimator that learns while it draws, then frozen (see above); recorded as 0 where none learns
                    ) -> dict:
     "Exact loss and gradient, and per estimator per parameter group the accuracy metrics and curves."
     check_sbn_model(net, 'exact')   # the reference is exact enumeration: the SBNModel protocol, nothing else of the model
@@ -345,6 +345,8 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
     estimators = [pr for _, pr in built]
     net.check_data(X, Y)
     _check_run(net, [e for _, e in estimators], samples)
+    learns = any(_learns(e) for _, e in estimators)
+    if not learns: warmup = 0   # nothing warms up: the report says so, and its numbers are those of warmup=0
     exact = {k: v[0] for k, v in draw_estimates(net, X, Y, estimator('exact'), 1).items()}
     _check_exact(net, X, Y, exact)
     report = dict(sizes=net.sizes, noise=registered_noise(net.noise) or repr(net.noise), samples=samples, seed=seed, chunk=chunk, warmup=warmup,
@@ -352,6 +354,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                   exact_grad={k: v.tolist() for k, v in exact.items()}, estimators={})
     if resume is not None:
         for k in ('sizes', 'noise', 'samples', 'seed', 'chunk', 'warmup', 'exact_loss', 'exact_grad'):
+            if k == 'warmup' and not learns: continue   # the draws do not depend on it (an older version recorded it as given)
             old = resume.get(k, 0 if k == 'warmup' else None)   # a report from before `warmup` drew without one
             if not _same_record(k, old, report[k]):
                 what = (f"an exact gradient that differs from this run's (another network, or more than rounding)" if k == 'exact_grad'
@@ -543,7 +546,7 @@ def _parser():
                    "rodeo) also updates its state once per chunk unless --warmup freezes it; estimates per batched backward pass (default: %(default)s)")
     p.add_argument('--warmup', type=_nonnegative_int, default=0, help="tuning calls on the whole data before the draws of an estimator "
                    "that learns while it draws, which then draws from that one frozen state (tune=False; the report's params keep the spec's "
-                   "values, its warmup says the draws were frozen); 0: it learns while it draws "
+                   "values, its warmup says the draws were frozen); 0: it learns while it draws; refused where none of --estimators learns "
                    "(default: %(default)s)")
     p.add_argument('--json', default='gradeval.json', help="report file, .json, replaced if it exists (default: %(default)s)")
     p.add_argument('--plot', help="figure file, .png, .pdf, .svg, ..., replaced if it exists (default: gradeval.png); "
@@ -618,6 +621,10 @@ def _main(a):
         ests = [(_label(n, kw), _from_spec(text)) for n, kw, text in _spec_items(a.estimators)]   # each as written: a bad value's error quotes it
         labels = [l for l, _ in ests]
         _check_distinct_specs('--estimators', ests)   # as gradient_report
+        learns = any(_learns(e) for _, e in ests)
+        if a.warmup and not learns:
+            raise ValueError(f"--warmup {a.warmup} is not used: none of {', '.join(labels)} learns while it draws (as reinforce with "
+                             f"baseline=ema or nvil, rebar, relax and rodeo do, with tune=True); drop --warmup")
         path = Path(a.net).expanduser() if a.net else None
         if path is not None and not path.is_file():
             raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")
@@ -631,6 +638,7 @@ def _main(a):
                 try: saved = read_report(partial, resume=True)
                 except ValueError as e: raise ValueError(f"--resume: {e}") from None
                 for k, v in (('samples', a.samples), ('seed', a.seed), ('chunk', a.chunk), ('warmup', a.warmup)):   # the draws depend on them: gradient_report checks again
+                    if k == 'warmup' and not learns: continue   # not on it where none learns (older versions recorded a --warmup given anyway)
                     old = saved.get(k, 0 if k == 'warmup' else v)   # a partial from before --warmup drew without one
                     if old != v:
                         raise ValueError(f"--resume: cannot resume: the saved report has {k} {old!r}, this run {v!r}; give --{k} {old!r} "

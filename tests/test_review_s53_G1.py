@@ -124,7 +124,7 @@ def test_cli_resume_refuses_another_warmup(tmp_path, call):
     net, X, Y = train_toy_sbn(epochs=0)
     r = gradient_report(net, X, Y, 'st', samples=10, progress=False)
     partial.write_text(json.dumps({'network': 'toy (cos data, 0 epochs, seed 0)', **r}))
-    res = call(['--epochs', '0', '--estimators', 'st', '--samples', '10', '--warmup', '2', '--resume'])
+    res = call(['--epochs', '0', '--estimators', 'st,reinforce:baseline=ema', '--samples', '10', '--warmup', '2', '--resume'])   # one that learns: --warmup is used
     assert res.returncode == 2 and 'the saved report has warmup 0, this run 2; give --warmup 0' in res.stderr, res.stderr
 
 
