@@ -387,15 +387,24 @@ def _evaluate(model, data, split, samples, batch_size, device, amp, progress, X,
     with training_modes(model, False):   # every module's own flag back after it, also after an error
         return _evaluate_batches(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype)
 
+def _samples_nothing(model:nn.Module) -> bool:
+    "Whether evaluating `model` draws nothing: not an SBN, no `BinaryActivation`, and every binary weight deterministic in evaluation (no stochastic weights, no binarizer that samples sign(w - Z)); BinaryDuo's quantised nets. Then every sample is the deterministic forward."
+    if is_sbn_model(model) or any(isinstance(m, BinaryActivation) for m in model.modules()): return False
+    layers = binary_weight_layers(model).values()
+    return (all(o.deterministic for m in layers for o in (m, m.binarize) if hasattr(o, 'deterministic'))
+            and not any(m._signs_in_eval() and not hasattr(m.binarize, 'deterministic') for m in layers))
+
 def _evaluate_batches(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype):
     keys, sbn = ('loss', 'acc', 'ens_acc', 'det_acc', 'det_loss'), is_sbn_model(model)
+    fixed = _samples_nothing(model)   # one forward stands for the K samples and the deterministic network: they are all the same
     tot = torch.zeros(len(keys), dtype=torch.float64, device=device)   # their sums in float64 on the device: read once, after the last batch
     bar = cli.progress(total=len(y), desc=f'{split} ({samples} samples)', disable=not progress, leave=False, unit='ex')
     for s in range(0, len(y), batch_size):
         xb, yb = data.input(X[s:s + batch_size].to(device), dtype), y[s:s + batch_size].to(device)
         with torch.autocast(device.type, torch.bfloat16, enabled=amp):
-            etas = _lifted(torch.stack([_forward(model, xb, sbn) for _ in range(samples)]))
-            det = _lifted(_forward(model, xb, sbn, 'det'))
+            etas = _lifted(torch.stack([_forward(model, xb, sbn) for _ in range(1 if fixed else samples)]))
+            det = etas[0] if fixed else _lifted(_forward(model, xb, sbn, 'det'))
+        if fixed: etas = etas.expand(samples, *det.shape)   # the K copies the sampled passes gave: the same sums
         ens = 'cross_entropy' if data.loss == 'cross_entropy' else 'prob'   # the logistic ensemble thresholds at 1/2
         sums = (loss_fn(etas, yb).mean(0).sum(), _correct(etas, yb, data.loss).mean(0).sum(), _correct(_probs(etas, data.loss).mean(0), yb, ens).sum(),
                 _correct(det, yb, data.loss).sum(), loss_fn(det, yb).sum())
@@ -1123,6 +1132,10 @@ def _resume_checkpoint(cfg:TrainConfig, out:Path) -> dict:
         raise ValueError(f"{out}/last.pt is damaged: it lacks {', '.join(missing)}, which resuming needs; {_restart_advice(cfg, out)}")
     if ck.get('stage', 0) >= len(cfg.plan()):
         raise ValueError(f"{out}/last.pt is damaged: its stage is {ck['stage']}, the run has stages 0..{len(cfg.plan()) - 1}; {_restart_advice(cfg, out)}")
+    st, before = cfg.plan()[ck['stage']], sum(s['epochs'] for s in cfg.plan()[:ck['stage']])   # a finished run's last.pt: its last stage's last epoch
+    if not 1 <= ck['stage_epoch'] <= st['epochs'] or ck.get('epoch', before + ck['stage_epoch']) != before + ck['stage_epoch']:
+        raise ValueError(f"{out}/last.pt is damaged: its epoch {ck.get('epoch')} (epoch {ck['stage_epoch']} of stage {st['name']!r}) is not one the run has "
+                         f"(stage {st['name']!r} has epochs 1..{st['epochs']}, epochs {before + 1}..{before + st['epochs']} of the run); {_restart_advice(cfg, out)}")
     if (out / 'best.pt').is_file():   # before the training: the run's end reads it (result.json's best_epoch), and would stop there every time
         try: load_checkpoint(out / 'best.pt')
         except ValueError as e: raise ValueError(f"{e}; {_damaged_best(ck, out)}") from None
@@ -1186,11 +1199,12 @@ def _write_references(path:Path, cfg:TrainConfig):
 def _evaluates_det(model:nn.Module, est) -> bool:
     "Whether every binary unit (a `BinaryActivation`, or an SBN's) and weight of `model` is deterministic as built (a deterministic estimator: `st:deterministic=true`, ReSTE's recipes, ...): then its accuracy is the deterministic one, and `best.pt` is chosen on `val_det_acc`."
     if is_sbn_model(model): return getattr(est, 'deterministic', False) is True   # the activation it trains with
+    if _samples_nothing(model): return True   # BinaryDuo's quantised nets: nothing is sampled, the two accuracies are one
     acts = [m.eval_mode == 'det' for m in model.modules() if isinstance(m, BinaryActivation)]
     layers = binary_weight_layers(model).values()
     weights = [o.deterministic for m in layers for o in (m, m.binarize) if hasattr(o, 'deterministic')]
     weights += [False for m in layers if m._signs_in_eval() and not hasattr(m.binarize, 'deterministic')]   # sampled in evaluation, sign(w - Z) (mean_field, concrete, ...); progressive_sign: sign(w)
-    return bool(acts) and all(acts) and all(weights)   # no BinaryActivation (BinaryDuo's quantisers): nothing is sampled, the two agree
+    return bool(acts) and all(acts) and all(weights)
 
 def _data_format(cfg:TrainConfig) -> Data:
     "What `build` reads of `cfg`'s dataset (name, input shape, outputs, loss), as `load_data` gives it: for the image datasets of `DATA_SHAPES` (10 classes) a `Data` without examples, their files unread; the others (the digits and cos, made in memory; a plugin's) loaded."
@@ -1204,9 +1218,14 @@ def selection_metric(cfg:TrainConfig # the run's settings: model, estimator, sta
                     ) -> str:
     "The validation accuracy `train` chooses `best.pt` on for `cfg` (when it has a validation split): 'val_det_acc' if the network of its last stage is deterministic as built, else 'val_acc'. Builds the network for the dataset's format (`_data_format`: image datasets without reading their files); leaves the random state as it was."
     if not isinstance(cfg, TrainConfig): raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    nets, est = _stage_networks(cfg)
+    return f"val_{'det_acc' if _evaluates_det(nets[-1], est) else 'acc'}"
+
+def _stage_networks(cfg:TrainConfig) -> tuple:
+    "([the network of each stage of `cfg`, as it leaves it], its estimator), built for the dataset's format (`_data_format`); leaves the random state as it was."
     with torch.random.fork_rng(devices=[]):   # building initialises weights: the caller's random numbers stay as they were
         model, est = build(cfg, _data_format(cfg))
-        return f"val_{'det_acc' if _evaluates_det(_after_stages(cfg, model, est), est) else 'acc'}"
+        return [_after_stages(cfg, model, est, s) for s in range(len(cfg.plan()))], est
 
 # %% ../nbs/14_train.ipynb #f572a5d9
 def _scheduled(model:nn.Module, est) -> list:
@@ -1346,10 +1365,13 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
         if out is not None: _write_metrics(out / 'metrics.csv', rows)   # the checkpoint's: a stop between last.pt and metrics.csv lost a row
     record = _estimator_record(cfg)   # for the checkpoints and result.json
     if progress and rank == 0 and not smoke:   # the sizes an epoch's time and the evaluations depend on
+        nets = [net := model] + [net := _transformed(st, copy.deepcopy(net), est) for st in plan[first + 1:] if st['transform']]   # the networks of the stages to come (copies)
+        draws = ('evaluations sample nothing (every unit deterministic): one forward pass per example' if all(map(_samples_nothing, nets))
+                 else f"evaluations draw {cfg.eval_samples} samples per example")
         left = f", a different {n % B} left out each epoch" if n % B else ''   # `_train_epoch` takes whole batches of a fresh permutation
         print(f"{data.name}: {n} training examples ({steps} steps of {B} per epoch{left}; {'' if data.augment else 'not '}augmented), "
               f"{len(data.splits['val'][1])} validation, {len(data.splits['test'][1])} test; "
-              f"evaluations draw {cfg.eval_samples} samples per example", file=sys.stderr)
+              f"{draws}", file=sys.stderr)
     rank_seed = cfg.seed + 7919 * rank   # each process its own noise: the CPU's generator, and the run's CUDA device's (torch.manual_seed would reseed every CUDA device)
     torch.random.default_generator.manual_seed(rank_seed)
     if device.type == 'cuda':
@@ -1460,7 +1482,7 @@ _HELP = dict(
     n_test='evaluate on the first N test examples only (0: all; at most the test examples)',
     model="model name[:key=value,...] (see --list) (default: the dataset's: " + ', '.join(f'{k} {v}' for k, v in DEFAULT_MODELS.items()) + ')',
     estimator='estimator name[:key=value,...] from the registry, e.g. st, psa, reste:o=3',
-    est_schedule="run the estimator's schedule (ReSTE's o) over training",
+    est_schedule="run the estimator's schedule (ReSTE's o) over training (given: refused where no estimator has one)",
     plugins='comma-separated modules or .py files to import first; they register estimators, models or datasets (kept in config.json)', init='default or normalize (PSA)',
     optimizer='one of ' + ', '.join(OPTIMIZERS) + ', with parameters as name:key=value,... (see --list)', lr='learning rate (default: ' + ', '.join(f'{v} for {k}' for k, v in DEFAULT_LR.items()) + '; none for ' + ', '.join(sorted(set(OPTIMIZERS) - set(DEFAULT_LR))) + ': give it, or an lr in every stage)',
     momentum='SGD momentum, in [0, 1) (sgd only)', weight_decay='weight decay', schedule='constant or cosine (after warm-up)',
@@ -1468,7 +1490,7 @@ _HELP = dict(
     epochs='training epochs (of each stage that does not set its own)',
     stages='staged training, a JSON list (default: one stage), e.g. with --model duo_mlp, whose ternary units the transform decouple splits: '
            '\'[{"name": "coupled"}, {"name": "finetuned", "transform": "decouple", "epochs": 20, "lr": 0.001}]\'',
-    batch_size='global batch size', eval_samples='K samples per example in evaluation',
+    batch_size='global batch size', eval_samples='K samples per example in evaluation (refused for a network that samples nothing, BinaryDuo\'s)',
     posterior_samples='bayesbinn: also test the posterior predictive of M exact weight samples (0: the mode only)',
     seed='random seed, in 0..2**32-1 (cos: in 0..2**31-1, except 2**30-1, whose training draw would be its test draw)', device='auto, cpu, cuda, cuda:N', amp='bfloat16 mixed precision')
 _SHOWN_DEFAULT = {'data_dir', 'model', 'lr', 'stages', 'augment'} # fields whose help states its default in words
@@ -1595,6 +1617,16 @@ def config_from_args(args # `sbn-train`'s parsed arguments (an `argparse.Namespa
                          f"(its ternary or multi-bit units train with the clip's straight-through); {way}")
     if setting('momentum') and opt != 'sgd':
         raise ValueError(f"{'--momentum' if 'momentum' in given else setting('momentum')} applies to --optimizer sgd only, got optimizer {cfg.optimizer!r}")
+    if 'eval_samples' in given or 'est_schedule' in given:   # options the run would ignore: refused (the networks built for it)
+        nets, est = _stage_networks(cfg)
+        if 'eval_samples' in given and all(map(_samples_nothing, nets)):
+            raise ValueError(f"--eval-samples {given['eval_samples']} is not used: model {cfg.model!r} samples nothing in evaluation "
+                             "(every unit deterministic); drop --eval-samples")
+        if 'est_schedule' in given and not any(type(s).on_epoch is not Estimator.on_epoch for s in _scheduled(nets[-1], est)):
+            flag = '--est-schedule' if given['est_schedule'] else '--no-est-schedule'
+            names = [n for n in list_estimators() if getattr(ESTIMATORS.get(n), 'on_epoch', Estimator.on_epoch) is not Estimator.on_epoch]   # aliases: not in ESTIMATORS
+            raise ValueError(f"{flag} is not used: estimator {cfg.estimator!r} (and model {cfg.model!r}) has no schedule; "
+                             f"schedules: {', '.join(names)}; drop {flag}")
     return cfg
 
 # %% ../nbs/14_train.ipynb #6121782a

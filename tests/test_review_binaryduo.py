@@ -36,7 +36,7 @@ def test_autocast_decoupled_model_predicts_the_same():
 
 def test_amp_staged_run_starts_finetuning_at_the_coupled_metrics(tmp_path, capsys):
     "sbn-train --amp: the test right after decoupling (finetuned_start) equals the coupled network's."
-    code, _, err = cli(capsys, '--recipe', 'binaryduo_digits', '--amp', '--n-train', '300', '--epochs', '3', '--eval-samples', '1', '--quiet',
+    code, _, err = cli(capsys, '--recipe', 'binaryduo_digits', '--amp', '--n-train', '300', '--epochs', '3', '--quiet',
                        '--stages', '[{"name": "coupled"}, {"name": "finetuned", "transform": "decouple", "epochs": 1, "lr": 0.001}]',
                        '--out', str(tmp_path / 'run'))
     assert code == 0, err
