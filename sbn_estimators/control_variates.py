@@ -37,7 +37,8 @@ class DoubleCV(Estimator):
                 a = net.layer(k, h, fixed)
                 h = straight_through(nxt, a, 2 * net.noise.pdf(a.detach())) + (nxt - nxt.detach()) # value: the sampled state
             f = net.loss(net.head(h, fixed), y)
-            return torch.autograd.grad(f.sum(), leaves)
+            if not f.requires_grad: return [torch.zeros_like(l) for l in leaves]   # a loss flat in eta (a 0-1 error): no Taylor term
+            return torch.autograd.grad(f.sum(), leaves, allow_unused=True, materialize_grads=True)
 
     def surrogate(self, net, x, y, params=None):
         _refuse_func_transforms(f"estimator {self.name!r}")   # it runs autograd inside (requires_grad_, a tuning step) in ways torch.func refuses

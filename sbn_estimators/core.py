@@ -240,6 +240,9 @@ class _PerExample:
             raise ValueError(f"loss must return one value per example, shape {alt} (eta's shape {list(eta.shape)} without its last "
                              f"dimension{'' if alt == want else ', against the targets'}), got {got}; sum over the outputs (.sum(-1)) "
                              "and do not reduce over the examples")
+        if not out.is_floating_point():   # an integer count (a 0-1 error's .long()): estimators average and differentiate it
+            raise ValueError(f"loss must return floating-point values, got dtype {out.dtype}; convert the count, e.g. "
+                             f"(eta * y < 0).to(eta.dtype).sum(-1)")
         return out
     def __repr__(self): return repr(self.f)
 

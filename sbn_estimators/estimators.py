@@ -168,7 +168,13 @@ class LocalEstimator(nn.Module, Estimator):
             f"got {type(net).__name__}, missing {', '.join(missing)}. A layered model with BinaryActivation units runs the "
             f"estimator in its forward: train it with your own loss, loss_fn(net(x), y).backward()")
         self.check_noise(net)
-        return reduce_loss(net.loss(_run(net)(x, self, params), y))
+        eta = _run(net)(x, self, params)
+        f = net.loss(eta, y)
+        if eta.requires_grad and not f.requires_grad:   # backward would fail with autograd's bare error
+            raise ValueError(f"estimator {self.name!r} differentiates the loss through eta, got {net.loss!r}, which has no gradient "
+                             f"in eta (detached, or a comparison such as eta * y < 0); use a smooth loss, or an estimator that only "
+                             f"evaluates the loss: reinforce, arm, disarm")
+        return reduce_loss(f)
     def load_state_dict(self, state:dict, strict:bool=True, assign:bool=False):
         "Restore what `state_dict` returned: checked as every estimator's state (`Estimator.load_state_dict`: a dict, empty for an estimator without parameters or buffers, as every registered one), else `nn.Module`'s."
         if isinstance(state, dict) and nn.Module.state_dict(self): return nn.Module.load_state_dict(self, state, strict, assign)

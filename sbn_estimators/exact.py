@@ -209,6 +209,8 @@ def _exact_loss(net, x, y, params=None, reduction='mean',
             p = torch.exp(_state_logprobs(net.layer(0, xs, params), pos[0], neg[0], net.noise))   # [b, 2^n_1]
             for t in T: p = p @ t
             L = net.loss(head[:, None, :], ys)                                      # [2^n_L, b]: every state against every target
+            if list(L.shape) == [len(head), 1] and len(ys) > 1:   # a loss that ignores y: one value per state; evaluate it per example
+                L = net.loss(head[:, None, :].expand(-1, len(ys), -1), ys)            # (a loss reduced over the examples stays refused)
             if list(L.shape) != [len(head), len(ys)]:   # [2^n_L, 1] against b > 1 targets: a loss reduced over the examples, broadcast back
                 raise ValueError(f"loss must return one value per example, shape {[len(head), len(ys)]} (the {len(head)} states of the last "
                                  f"binary layer against {len(ys)} targets), got {list(L.shape)}; sum over the outputs (.sum(-1)) and do not "

@@ -113,7 +113,16 @@ class REBAR(Estimator):
 
     def control_variates(self, net, x, y, params, zs):
         "Per-example control variates `[c, ...]`, each [..., B], for the noises `zs`."
-        return [net.loss(self.relaxed(net, x, params, zs)[1], y)]
+        return [self.relaxed_loss(net, self.relaxed(net, x, params, zs)[1], y)]
+
+    def relaxed_loss(self, net, eta, y):
+        "The loss at the relaxed head outputs `eta`; a `ValueError` when it has no gradient in them (the control variate would be biased)."
+        c = net.loss(eta, y)
+        if eta.requires_grad and not c.requires_grad:   # autograd would drop its pathwise term and keep its score term: biased
+            raise ValueError(f"{self.name} needs a loss differentiable in eta, got {net.loss!r}, whose value on the relaxed states "
+                             f"has no gradient (detached, or a comparison such as eta * y < 0); its control variate would be "
+                             f"biased. Use a smooth loss, or an estimator that only evaluates the loss: reinforce, arm, disarm, ugc, arms")
+        return c
 
     def surrogate(self, net, x, y, params=None):
         _check_inverted(net.noise, self.name); _refuse_func_transforms(f"estimator {self.name!r}")   # it runs autograd inside (requires_grad_, a tuning step) in ways torch.func refuses
@@ -199,4 +208,4 @@ class RELAX(REBAR):
             raise ValueError(f"this {self.name} estimator's correction network reads {w.shape[1]} inputs (input and relaxed states), "
                              f"got {inp.shape[-1]}: an estimator is bound to the network sizes of its first call; make a new one for "
                              f"another network")
-        return [net.loss(eta, y), self.cv_net(inp).squeeze(-1)]
+        return [self.relaxed_loss(net, eta, y), self.cv_net(inp).squeeze(-1)]

@@ -349,7 +349,8 @@ class MuProp(Estimator):
                     m.requires_grad_()
                 means.append(m)
             f_mf = net.loss(net.head(m, fixed), y)
-            ds = torch.autograd.grad(f_mf.sum(), means)
+            ds = (torch.autograd.grad(f_mf.sum(), means, allow_unused=True, materialize_grads=True) if f_mf.requires_grad
+                  else [torch.zeros_like(m) for m in means])              # a loss flat in eta (a 0-1 error): no Taylor term
         f_mf, h, parts = f_mf.detach(), x, []
         for k, (m, d) in enumerate(zip(means, ds)):
             a = net.layer(k, h, params)
