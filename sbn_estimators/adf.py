@@ -11,6 +11,7 @@ import torch
 from .core import *
 from .sbn import *
 from .estimators import *
+from .estimators import _loss_through_eta
 from .psa import psa_ops
 
 # %% ../nbs/10d_adf.ipynb #1a7e6f18
@@ -130,7 +131,7 @@ class Adf(Estimator):
     def surrogate(self, net, x, y, params=None):
         with values_checked():   # x's values: read once already, by the surrogate's checks
             mu, var, dtype = _adf_moments(net, x, params, self.sample, self.head, binary_moments)
-        return reduce_loss(net.loss((mu + _std(var) * _gauss(mu)).to(dtype), y))   # 16-bit: logits from float32 moments, rounded once
+        return reduce_loss(_loss_through_eta(self.name, net.loss, (mu + _std(var) * _gauss(mu)).to(dtype), y))   # 16-bit: logits from float32 moments, rounded once
 
 # %% ../nbs/10d_adf.ipynb #f2b02135
 @register_estimator('local_reparam')

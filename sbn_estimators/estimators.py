@@ -134,6 +134,17 @@ def _float_input(forward):
     checked.checks_dtype = True
     return checked
 
+def _loss_through_eta(name:str, # the estimator, for the message
+                      loss, # the network's loss, `loss(eta, y)` per example
+                      eta, y):
+    "`loss(eta, y)`; `ValueError` when `eta` requires a gradient and the loss has none (detached, or a comparison): estimator `name` differentiates it."
+    f = loss(eta, y)
+    if eta.requires_grad and not f.requires_grad:   # backward would fail with autograd's bare error
+        raise ValueError(f"estimator {name!r} differentiates the loss through eta, got {loss!r}, which has no gradient "
+                         f"in eta (detached, or a comparison such as eta * y < 0); use a smooth loss, or an estimator that only "
+                         f"evaluates the loss: reinforce, arm, disarm")
+    return f
+
 class LocalEstimator(nn.Module, Estimator):
     "An estimator that is an activation: `forward(a)` maps pre-activations to outputs with its own backward; every subclass's `forward` refuses pre-activations that are not a floating-point tensor."
     model_kinds = ('sbn', 'layered')
@@ -169,12 +180,7 @@ class LocalEstimator(nn.Module, Estimator):
             f"estimator in its forward: train it with your own loss, loss_fn(net(x), y).backward()")
         self.check_noise(net)
         eta = _run(net)(x, self, params)
-        f = net.loss(eta, y)
-        if eta.requires_grad and not f.requires_grad:   # backward would fail with autograd's bare error
-            raise ValueError(f"estimator {self.name!r} differentiates the loss through eta, got {net.loss!r}, which has no gradient "
-                             f"in eta (detached, or a comparison such as eta * y < 0); use a smooth loss, or an estimator that only "
-                             f"evaluates the loss: reinforce, arm, disarm")
-        return reduce_loss(f)
+        return reduce_loss(_loss_through_eta(self.name, net.loss, eta, y))
     def load_state_dict(self, state:dict, strict:bool=True, assign:bool=False):
         "Restore what `state_dict` returned: checked as every estimator's state (`Estimator.load_state_dict`: a dict, empty for an estimator without parameters or buffers, as every registered one), else `nn.Module`'s."
         if isinstance(state, dict) and nn.Module.state_dict(self): return nn.Module.load_state_dict(self, state, strict, assign)

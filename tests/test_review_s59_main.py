@@ -31,3 +31,15 @@ def test_proxy_probe_on_the_estimators_device():
 def test_proxy_probe_on_cpu_unchanged():
     est = proxy_estimator(ScaledST())
     assert est.probed_on.type == 'cpu'
+
+@pytest.mark.parametrize('name', ['adf', 'local_reparam'])
+def test_adf_refuses_a_loss_without_gradient(name):
+    "ADF and local reparameterisation differentiate the loss through their Gaussian logits: a 0-1 loss is refused by name (was autograd's bare 'does not require grad' at backward)."
+    import sbn_estimators.adf
+    from sbn_estimators.sbn import SBNMLP
+    from sbn_estimators.estimators import estimator
+    torch.manual_seed(0)
+    net = SBNMLP([3, 3, 2, 3], loss=lambda eta, y: (eta * y < 0).double().sum(-1), dtype=torch.float64)
+    x, y = torch.randn(2, 3, dtype=torch.float64), torch.ones(2, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=f"estimator '{name}' differentiates the loss through eta"):
+        estimator(name).surrogate(net, x, y).backward()
