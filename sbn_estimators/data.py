@@ -371,7 +371,7 @@ def _gunzip(data:bytes):
                 data = d.unused_data.lstrip(b'\0')
                 if not data: break
                 d = zlib.decompressobj(31)
-            part = d.decompress(data, n - got)   # never more than asked for: a small file cannot fill memory
+            part = d.decompress(data, min(n - got, 1 << 30))   # never more than asked for (in pieces zlib can count): a small file cannot fill memory
             data = d.unconsumed_tail
             if not (part or data or d.eof): raise EOFError("Compressed file ended before the end-of-stream marker was reached")
             out.append(part); got += len(part)

@@ -142,7 +142,7 @@ def _loss_through_eta(name:str, # the estimator, for the message
     if eta.requires_grad and not f.requires_grad:   # backward would fail with autograd's bare error
         raise ValueError(f"estimator {name!r} differentiates the loss through eta, got {loss!r}, which has no gradient "
                          f"in eta (detached, or a comparison such as eta * y < 0); use a smooth loss, or an estimator that only "
-                         f"evaluates the loss: reinforce, arm, disarm")
+                         f"evaluates the loss: reinforce, arm, disarm, ugc, arms")
     return f
 
 class LocalEstimator(nn.Module, Estimator):

@@ -388,8 +388,9 @@ def _evaluate(model, data, split, samples, batch_size, device, amp, progress, X,
         return _evaluate_batches(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype)
 
 def _samples_nothing(model:nn.Module) -> bool:
-    "Whether evaluating `model` draws nothing: not an SBN, no `BinaryActivation`, and every binary weight deterministic in evaluation (no stochastic weights, no binarizer that samples sign(w - Z)); BinaryDuo's quantised nets. Then every sample is the deterministic forward."
+    "Whether evaluating `model` draws nothing: not an SBN, no `BinaryActivation`, and every binary weight deterministic in evaluation (no stochastic weights, no binarizer that samples sign(w - Z)); BinaryDuo's quantised nets, built of torch's and this library's modules only (a plugin's module may sample). Then every sample is the deterministic forward."
     if is_sbn_model(model) or any(isinstance(m, BinaryActivation) for m in model.modules()): return False
+    if any(type(m).__module__.split('.')[0] not in ('torch', 'sbn_estimators') for m in model.modules()): return False   # a plugin's module may draw its own noise
     layers = binary_weight_layers(model).values()
     return (all(o.deterministic for m in layers for o in (m, m.binarize) if hasattr(o, 'deterministic'))
             and not any(m._signs_in_eval() and not hasattr(m.binarize, 'deterministic') for m in layers))
@@ -549,7 +550,7 @@ def _damage(ck:dict, weights:bool=False # the caller loads the weights: `model` 
     num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
     if weights and 'model' not in ck: return "it holds no model weights"
     m = ck.get('model', {})
-    if not isinstance(m, dict) or not all(isinstance(k, str) and torch.is_tensor(t) for k, t in m.items()):
+    if not isinstance(m, dict) or not all(isinstance(k, str) and (torch.is_tensor(t) or k.endswith('_extra_state')) for k, t in m.items()):   # a module's get_extra_state: any value
         return f"its model is {m!r:.60}, expected a dict of parameter names to tensors (a state_dict)"
     r = ck.get('rng', [{'cpu': torch.get_rng_state(), 'cuda': []}])
     if not (isinstance(r, list) and r and all(isinstance(s, dict) and _byte_tensor(s.get('cpu')) and isinstance(s.get('cuda'), list)
@@ -1199,12 +1200,11 @@ def _write_references(path:Path, cfg:TrainConfig):
 def _evaluates_det(model:nn.Module, est) -> bool:
     "Whether every binary unit (a `BinaryActivation`, or an SBN's) and weight of `model` is deterministic as built (a deterministic estimator: `st:deterministic=true`, ReSTE's recipes, ...): then its accuracy is the deterministic one, and `best.pt` is chosen on `val_det_acc`."
     if is_sbn_model(model): return getattr(est, 'deterministic', False) is True   # the activation it trains with
-    if _samples_nothing(model): return True   # BinaryDuo's quantised nets: nothing is sampled, the two accuracies are one
     acts = [m.eval_mode == 'det' for m in model.modules() if isinstance(m, BinaryActivation)]
     layers = binary_weight_layers(model).values()
     weights = [o.deterministic for m in layers for o in (m, m.binarize) if hasattr(o, 'deterministic')]
     weights += [False for m in layers if m._signs_in_eval() and not hasattr(m.binarize, 'deterministic')]   # sampled in evaluation, sign(w - Z) (mean_field, concrete, ...); progressive_sign: sign(w)
-    return bool(acts) and all(acts) and all(weights)
+    return bool(acts) and all(acts) and all(weights)   # no BinaryActivation (BinaryDuo's quantisers): nothing is sampled, the two agree
 
 def _data_format(cfg:TrainConfig) -> Data:
     "What `build` reads of `cfg`'s dataset (name, input shape, outputs, loss), as `load_data` gives it: for the image datasets of `DATA_SHAPES` (10 classes) a `Data` without examples, their files unread; the others (the digits and cos, made in memory; a plugin's) loaded."
@@ -1599,7 +1599,8 @@ def config_from_args(args # `sbn-train`'s parsed arguments (an `argparse.Namespa
                          f"models with binary weights: {', '.join(_binary_weight_models(own_signs=True))}")
     if args.resume: return cfg
     opt = _split_spec(cfg.optimizer, 'optimizer')[0]
-    filled = dict(epochs=TrainConfig.epochs, lr=DEFAULT_LR.get(opt), momentum=TrainConfig.momentum, estimator=TrainConfig.estimator)   # the values when unset
+    filled = dict(epochs=TrainConfig.epochs, lr=DEFAULT_LR.get(opt), momentum=TrainConfig.momentum, estimator=TrainConfig.estimator,
+                  eval_samples=TrainConfig.eval_samples, est_schedule=TrainConfig.est_schedule)   # the values when unset
     def setting(key):   # where a setting the run would ignore comes from: an option given, or a hand-written config file (a value other than the default)
         if key in given: return f"--{key.replace('_', '-')} {given[key]}"
         if key in from_file and not saved and from_file[key] != filled[key]: return f"{key} {from_file[key]} of config file {args.config}"
@@ -1617,16 +1618,18 @@ def config_from_args(args # `sbn-train`'s parsed arguments (an `argparse.Namespa
                          f"(its ternary or multi-bit units train with the clip's straight-through); {way}")
     if setting('momentum') and opt != 'sgd':
         raise ValueError(f"{'--momentum' if 'momentum' in given else setting('momentum')} applies to --optimizer sgd only, got optimizer {cfg.optimizer!r}")
-    if 'eval_samples' in given or 'est_schedule' in given:   # options the run would ignore: refused (the networks built for it)
+    if setting('eval_samples') or setting('est_schedule'):   # settings the run would ignore: refused (the networks built for it)
         nets, est = _stage_networks(cfg)
-        if 'eval_samples' in given and all(map(_samples_nothing, nets)):
-            raise ValueError(f"--eval-samples {given['eval_samples']} is not used: model {cfg.model!r} samples nothing in evaluation "
-                             "(every unit deterministic); drop --eval-samples")
-        if 'est_schedule' in given and not any(type(s).on_epoch is not Estimator.on_epoch for s in _scheduled(nets[-1], est)):
-            flag = '--est-schedule' if given['est_schedule'] else '--no-est-schedule'
+        drop = lambda key, flag: f"drop {flag}" if key in given else f"drop {key} from the file"
+        if setting('eval_samples') and all(map(_samples_nothing, nets)):
+            raise ValueError(f"{setting('eval_samples')} is not used: model {cfg.model!r} samples nothing in evaluation "
+                             f"(every unit deterministic); {drop('eval_samples', '--eval-samples')}")
+        if setting('est_schedule') and not any(type(s).on_epoch is not Estimator.on_epoch for s in _scheduled(nets[-1], est)):
+            flag = '--est-schedule' if cfg.est_schedule else '--no-est-schedule'
+            what = setting('est_schedule') if 'est_schedule' not in given else flag
             names = [n for n in list_estimators() if getattr(ESTIMATORS.get(n), 'on_epoch', Estimator.on_epoch) is not Estimator.on_epoch]   # aliases: not in ESTIMATORS
-            raise ValueError(f"{flag} is not used: estimator {cfg.estimator!r} (and model {cfg.model!r}) has no schedule; "
-                             f"schedules: {', '.join(names)}; drop {flag}")
+            owner = f"estimator {cfg.estimator!r} (and model {cfg.model!r})" if _estimator_used(cfg) else f"model {cfg.model!r}"
+            raise ValueError(f"{what} is not used: {owner} has no schedule; schedules: {', '.join(names)}; {drop('est_schedule', flag)}")
     return cfg
 
 # %% ../nbs/14_train.ipynb #6121782a
