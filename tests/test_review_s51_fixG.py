@@ -39,9 +39,14 @@ def page_figures(tmp_path, monkeypatch, capsys):
     for name in ['psa_mlp_epoch1', 'psa_mlp_epoch100', 'psa_conv_step0']: save_json(tmp_path / 'data' / f'{name}.json', rep)
     monkeypatch.chdir(tmp_path)
     plt.close('all')
-    ns = dict(Path=Path, plot_report=plot_report, read_report=read_report)
+    from matplotlib.figure import Figure
+    shown = []   # what the cells display, in order: a heading before each figure (s59), the figure itself
+    ns = dict(Path=Path, plot_report=plot_report, read_report=read_report, plt=plt, Markdown=lambda s: ('md', s), display=shown.append)
     exec(_cell('def saved_report('), ns); exec(_cell('CONV_FAMILIES = '), ns)
-    figs = [plt.figure(n) for n in plt.get_fignums()]
+    figs = [o for o in shown if isinstance(o, Figure)]
+    heads = [o[1] for o in shown if isinstance(o, tuple)]
+    assert [isinstance(o, tuple) for o in shown] == [True, False] * len(figs), shown   # each figure under its own heading
+    assert heads[:3] == ['**Epoch 1**', '**Epoch 100**', '**Step 0, straight-through family**'], heads
     yield rep, figs, capsys.readouterr().out
     plt.close('all')
 

@@ -77,10 +77,15 @@ def noisy_mlp_s59(est=None, in_shape=(64,), n_out:int=10): return NoisyS59(math.
 
 def test_plugin_model_that_samples_is_sampled(tmp_path):
     "A plugin's module may draw its own noise: its evaluation draws K samples and --eval-samples is taken (was: refused, one forward)."
-    from sbn_estimators.train import config_from_args, _parser, _samples_nothing, evaluate, load_plugins
+    from sbn_estimators.models import MODELS
+    plug = _plugin(tmp_path, NOISY)
+    try: _noisy_checks(plug)
+    finally: MODELS.pop('noisy_mlp_s59', None)   # the registry is shared by the tests of this process
+
+def _noisy_checks(plug):
+    from sbn_estimators.train import config_from_args, _parser, _samples_nothing, evaluate
     from sbn_estimators.models import get_model
     from sbn_estimators.data import digits_data
-    plug = _plugin(tmp_path, NOISY)
     cfg = config_from_args(_parser().parse_args(['--plugins', plug, '--model', 'noisy_mlp_s59', '--eval-samples', '4', '--smoke']))
     assert cfg.eval_samples == 4
     net = get_model('noisy_mlp_s59', None, in_shape=(64,))
