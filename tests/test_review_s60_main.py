@@ -1,0 +1,16 @@
+"Session 60's checks of the repository itself."
+import shutil, subprocess
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# The design card's top level, and what the project needs beside it (CI, tools, licence, citation, pins, packaging).
+TOP_LEVEL = {'.ci', '.gitignore', 'CITATION.cff', 'LICENSE', 'MANIFEST.in', 'README.md', 'constraints.txt', 'docs',
+             'nbs', 'pytest.ini', 'sbn_estimators', 'settings.ini', 'setup.py', 'tests', 'tools'}
+
+def test_no_stray_files_tracked_at_the_top_level():
+    "A manual run's output (cb.err and cb.out of an sbn-bench run were committed once) is not part of the project."
+    if shutil.which('git') is None or not (ROOT/'.git').exists(): pytest.skip('not a git checkout')
+    files = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    stray = sorted({f.split('/')[0] for f in files} - TOP_LEVEL)
+    assert not stray, f'tracked at the top level but not part of the project: {stray}'
