@@ -33,7 +33,10 @@ def _unit(name, v, closed=False):
     return float(v)
 
 def _check_adam(g, n):
-    "Adam's arguments of a group (`n` names it) as floats, refused as torch.optim.Adam refuses them (and non-finite ones)."
+    "Adam's arguments of a group (`n` names it) as floats, refused as torch.optim.Adam refuses them (and non-finite ones); Adam's `amsgrad` and `maximize`, which this step does not do, refused where set."
+    on = [k for k in ('amsgrad', 'maximize') if g.get(k)]
+    if on: raise ValueError(f"{' and '.join(k + n for k in on)} set ({', '.join(f'{k}={g[k]!r}' for k in on)}), but the Adam step of the real-valued groups "
+                            "does plain minimising Adam: leave them out or False")
     b = g['betas']
     if not isinstance(b, (tuple, list)) or len(b) != 2: raise ValueError(f"betas{n} must be a pair in [0, 1), got {b!r}")
     return dict(betas=tuple(_unit(f'betas{n}', v) for v in b), eps=check_number(f'eps{n}', g['eps'], low=0, tensor=True),
