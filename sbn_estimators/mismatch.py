@@ -131,7 +131,7 @@ def _check_proxy_forward(est:LocalEstimator, what:str, forward:bool=True) -> Loc
 def proxy_estimator(spec, # a registry spec like 'clipped_st' or a `LocalEstimator`
                     check_forward:bool=True # refuse a forward other than the deterministic sign(a): a measurement's proxy replaces the network's forward (`Quantize` uses only the backward: False)
                    ) -> LocalEstimator:
-    "A registry local estimator (from a spec, or a copy of an instance) with a deterministic forward where it has that parameter; with `check_forward`, refused unless that forward is sign(a)."
+    "A registry local estimator (from a spec, or a copy of an instance) with a deterministic forward where it has that parameter; with `check_forward`, refused unless that forward is sign(a); a spec's parameter that only a schedule reads is refused."
     if isinstance(spec, LocalEstimator):   # a copy keeps what the spec does not carry: a schedule's current slope, an unregistered class
         est = copy.deepcopy(spec)
         if hasattr(est, 'deterministic'):
@@ -148,7 +148,9 @@ def proxy_estimator(spec, # a registry spec like 'clipped_st' or a `LocalEstimat
     est = estimator(name, **params)
     if not isinstance(est, LocalEstimator):
         raise ValueError(f"proxy {name!r} is a network-level estimator; a proxy must be a local estimator (an activation)")
-    return _check_proxy_forward(est, repr(spec)) if check_forward else est
+    if check_forward: _check_proxy_forward(est, repr(spec))
+    return check_schedule_params(est, False, "name the point of its schedule the proxy is to use (e.g. t_min = t_max for ede and rbnn, "
+                                             "a scale above 0 for progressive_sign): a proxy runs no schedule")
 
 # %% ../nbs/04a_mismatch.ipynb #e1b1f8ab
 def _proxy_slots(model):

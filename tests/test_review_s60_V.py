@@ -15,3 +15,34 @@ def _groups(flag, value):
 def test_adam_flags_not_implemented_are_refused(make, flag):
     with pytest.raises(ValueError, match=f"{flag} of param group 1 set"): make(_groups(flag, True))
     make(_groups(flag, False))   # the default value is accepted
+
+
+# 1. a proxy spec's parameter that only a schedule reads: refused (no schedule runs on a proxy), as sbn-gradeval refuses it
+def _binary_net():
+    from sbn_estimators.layers import BinaryActivation
+    from sbn_estimators.mismatch import proxy_estimator
+    g = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(8, 6), nn.BatchNorm1d(6), BinaryActivation(proxy_estimator('clipped_st')), nn.Linear(6, 3))
+    return net, torch.randn(16, 8, generator=g), torch.randint(0, 3, (16,), generator=g)
+
+@pytest.mark.parametrize("spec,param", [('ede:t_max=5', 't_max=5.0'), ('ede:t_max=1000', 't_max=1000.0'), ('rbnn:t_max=3', 't_max=3.0')])
+def test_mismatch_and_set_proxy_refuse_a_schedule_only_parameter(spec, param):
+    from sbn_estimators.mismatch import mismatch, set_proxy
+    net, x, y = _binary_net()
+    with pytest.raises(ValueError, match=f"{param} would be ignored"): mismatch(net, x, y, proxies=[spec], samples=4)
+    with pytest.raises(ValueError, match=f"{param} would be ignored"): set_proxy(net, spec)
+    assert net[2].est.name == 'clipped_st'   # refused before any unit changed
+
+def test_quantize_proxy_refuses_progressive_sign_gain_at_scale_0():
+    from sbn_estimators.binaryduo import Quantize
+    with pytest.raises(ValueError, match="alpha=50.0 would be ignored"): Quantize(1, proxy='progressive_sign:alpha=50,beta=3')
+    Quantize(1, proxy='progressive_sign:alpha=50,beta=3,scale=0.5')   # a point where alpha and beta act
+
+def test_points_of_a_schedule_and_instances_are_accepted():
+    from sbn_estimators.ede import EDE
+    from sbn_estimators.mismatch import mismatch
+    net, x, y = _binary_net()
+    r = mismatch(net, x, y, proxies=['ede:t_min=5,t_max=5', 'ede', EDE(t_max=5)], samples=4, names=['3.weight'])
+    assert len(r['cos']) == 3
