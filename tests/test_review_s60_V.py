@@ -46,3 +46,26 @@ def test_points_of_a_schedule_and_instances_are_accepted():
     net, x, y = _binary_net()
     r = mismatch(net, x, y, proxies=['ede:t_min=5,t_max=5', 'ede', EDE(t_max=5)], samples=4, names=['3.weight'])
     assert len(r['cos']) == 3
+
+
+# 2. RBNN's floor t = max(t, t_floor) makes a t_min at or below it moot without the schedule, and itself moot at or below t_min with it
+@pytest.mark.parametrize("spec,scheduled,param", [('rbnn:t_min=0.5,t_floor=1', False, 't_min=0.5'), ('rbnn:t_min=1,t_floor=1', False, 't_min=1.0'),
+                                                  ('rbnn:t_min=2,t_floor=1', True, 't_floor=1.0'), ('rbnn:t_min=1,t_floor=1', True, 't_floor=1.0')])
+def test_rbnn_moot_t_min_or_t_floor_is_refused(spec, scheduled, param):
+    from sbn_estimators.estimators import estimator, check_schedule_params
+    with pytest.raises(ValueError, match=f"{param} would be ignored"): check_schedule_params(estimator(spec), scheduled)
+
+@pytest.mark.parametrize("spec,scheduled", [('rbnn:t_floor=1', False), ('rbnn:t_floor=1', True), ('rbnn:t_min=2,t_floor=1', False),
+                                            ('rbnn:t_min=0.5,t_max=3,t_floor=1', True), ('rbnn:t_min=1,t_max=1', False), ('rbnn', True)])
+def test_rbnn_floor_that_acts_is_accepted(spec, scheduled):
+    from sbn_estimators.estimators import estimator, check_schedule_params
+    check_schedule_params(estimator(spec), scheduled)
+
+def test_rbnn_unscheduled_floor_gives_the_same_numbers_as_the_point():
+    "Why t_min=0.5 with t_floor=1 is moot: it measures at t = 1, as rbnn:t_min=1,t_max=1 does."
+    from sbn_estimators.estimators import estimator
+    assert estimator('rbnn:t_min=0.5,t_floor=1').t == estimator('rbnn:t_min=1,t_max=1').t == 1.
+
+def test_gradeval_refuses_rbnn_t_min_under_the_floor():
+    from sbn_estimators.gradeval import _from_spec
+    with pytest.raises(ValueError, match="t_min=0.5 would be ignored"): _from_spec('rbnn:t_min=0.5,t_floor=1')
