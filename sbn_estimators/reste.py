@@ -179,12 +179,16 @@ class ReSTESchedule:
     "Cosine schedule of ReSTE's o, stepped once per epoch: o(e) = 1 + (o_end - 1)(1 - cos(pi/2 e/epochs))."
     def __init__(self, model, # an `nn.Module` (or a list of them) holding `ReSTE` modules
                  epochs:int, # epochs E of the schedule: o reaches o_end after E steps (a run of E epochs ends at o(E - 1))
-                 o_end:float=3.0, # final power
+                 o_end:float=None, # final power; None: the modules' own (the `o` they were built with), which must agree
                  last_epoch:int=0): # epoch to start at (resuming)
         mods = model if isinstance(model, (list, tuple)) else [model]
         self.modules = list({id(m): m for mod in mods for m in mod.modules() if isinstance(m, ReSTE)}.values())
         if not self.modules: raise ValueError("no ReSTE module found in the model; nothing to schedule")
         last_epoch, epochs = _check_epoch(last_epoch, epochs, 'last_epoch')
+        if o_end is None:
+            ends = sorted({m.o_end for m in self.modules})
+            if len(ends) > 1: raise ValueError(f"o_end=None takes the modules' own final o, but they differ ({', '.join(map(str, ends))}): give o_end")
+            o_end = ends[0]
         for m in self.modules: _check_reste_params(o_end, m.t, m.m, 'o_end')
         self.epochs, self.o_end, self.epoch = epochs, float(o_end), last_epoch
         self._apply()

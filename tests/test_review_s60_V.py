@@ -69,3 +69,24 @@ def test_rbnn_unscheduled_floor_gives_the_same_numbers_as_the_point():
 def test_gradeval_refuses_rbnn_t_min_under_the_floor():
     from sbn_estimators.gradeval import _from_spec
     with pytest.raises(ValueError, match="t_min=0.5 would be ignored"): _from_spec('rbnn:t_min=0.5,t_floor=1')
+
+
+# 4. ReSTESchedule ends at the modules' own o (o_end None), as the trainer's schedule does, not at a fixed 3
+def test_reste_schedule_ends_at_the_modules_own_o():
+    from sbn_estimators.estimators import estimator
+    from sbn_estimators.reste import ReSTE, ReSTESchedule
+    model = nn.Sequential(nn.Linear(2, 2), estimator('reste:o=5'), ReSTE(o=5, deterministic=True))
+    sched = ReSTESchedule(model, epochs=4)
+    assert sched.o_end == 5. and model[1].o == 1.
+    for _ in range(4): sched.step()
+    assert model[1].o == model[2].o == 5. and model[1].o_end == 5.
+    twin = nn.Sequential(estimator('reste:o=5')); twin[0].on_epoch(twin, 3, 4)
+    assert ReSTESchedule(nn.Sequential(estimator('reste:o=5')), epochs=4, last_epoch=3).o == twin[0].o   # the trainer's o at each epoch
+    assert ReSTESchedule(model, epochs=4, o_end=2).o_end == 2.   # given: it wins
+
+def test_reste_schedule_refuses_modules_that_disagree():
+    from sbn_estimators.reste import ReSTE, ReSTESchedule
+    model = nn.Sequential(ReSTE(o=3), ReSTE(o=5))
+    with pytest.raises(ValueError, match=r"o_end=None .* differ \(3.0, 5.0\): give o_end"): ReSTESchedule(model, epochs=4)
+    assert [m.o for m in model] == [3., 5.]   # refused before any module changed
+    ReSTESchedule(model, epochs=4, o_end=4)
