@@ -7,7 +7,7 @@ __all__ = ['power_function', 'reste_slope', 'reste_proxy', 'ReSTE', 'ReSTESchedu
            'ReSTEIndicators']
 
 # %% ../nbs/06_reste.ipynb #c5df69d5
-import math, numbers
+import math, numbers, weakref
 import torch
 from torch import nn
 from .core import *
@@ -229,6 +229,14 @@ def gradient_stability(grad:torch.Tensor # the gradient of the loss in the input
     return grad.detach().double().abs().flatten().var().item()   # in 16 bits a variance of 1e-9 underflows to 0
 
 # %% ../nbs/06_reste.ipynb #401c36dc
+class _IndicatorHook:
+    "The forward hook of one module for `ReSTEIndicators`, which it holds weakly; a copy or pickle of it (of the model) records nothing."
+    def __init__(self, ind=None, name=None): self.ind, self.name = (None if ind is None else weakref.ref(ind)), name
+    def __call__(self, module, inputs, output):
+        ind = None if self.ind is None else self.ind()
+        if ind is not None: ind._record(self.name, module, inputs, output)
+    def __reduce__(self): return (_IndicatorHook, ())   # copy.deepcopy and pickle: a snapshot's calls are not the live model's
+
 class ReSTEIndicators:
     "Per-layer estimating error and gradient stability of every `ReSTE` module in `model`, each `BinaryActivation` named after itself."
     def __init__(self, model:nn.Module # a network with `ReSTE` modules: `BinaryActivation(ReSTE)` units or ReSTE weight binarizers
@@ -237,18 +245,17 @@ class ReSTEIndicators:
         shared = {id(m.est) for _, m in acts}   # the ReSTE of the activations: its calls are named after the activation that made them
         self.named = acts + [(n or type(m).__name__, m) for n, m in model.named_modules() if isinstance(m, ReSTE) and id(m) not in shared]
         if not self.named: raise ValueError("no ReSTE module found in the model")
-        self.handles, self.grad_handles = [m.register_forward_hook(self._hook(n)) for n, m in self.named], []
+        self.handles, self.grad_handles = [m.register_forward_hook(_IndicatorHook(self, n)) for n, m in self.named], []
         self.reset()
-    def _hook(self, name):
-        def hook(module, inputs, output):
-            est = module.est if isinstance(module, BinaryActivation) else module
-            if est is not module and not module.training: return   # in evaluation the activation does not use its estimator
-            z = inputs[0]
-            rec = {'name': name, 'z': z.detach(), 'o': est.o, 'grad': None}
-            self.records.append(rec)
-            if torch.is_grad_enabled() and getattr(output, 'requires_grad', False):   # a graph was built: a backward may reach z
-                self.grad_handles.append(z.register_hook(lambda g: rec.update(grad=g.detach())))
-        return hook
+    def _record(self, name, module, inputs, output):
+        "Record a call of `module` (named `name`): its input, o and, once a backward reaches it, the gradient."
+        est = module.est if isinstance(module, BinaryActivation) else module
+        if est is not module and not module.training: return   # in evaluation the activation does not use its estimator
+        z = inputs[0]
+        rec = {'name': name, 'z': z.detach(), 'o': est.o, 'grad': None}
+        self.records.append(rec)
+        if torch.is_grad_enabled() and getattr(output, 'requires_grad', False):   # a graph was built: a backward may reach z
+            self.grad_handles.append(z.register_hook(lambda g: rec.update(grad=g.detach())))
     def reset(self):
         "Forget the recorded calls and detach their gradient hooks (a hook on a leaf, a latent weight, would stay)."
         for h in self.grad_handles: h.remove()

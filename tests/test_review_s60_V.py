@@ -71,6 +71,44 @@ def test_gradeval_refuses_rbnn_t_min_under_the_floor():
     with pytest.raises(ValueError, match="t_min=0.5 would be ignored"): _from_spec('rbnn:t_min=0.5,t_floor=1')
 
 
+# 3. ReSTEIndicators' hooks: a deepcopy (a best-model snapshot) records nothing into the live indicators; the model pickles
+def _reste_net():
+    from sbn_estimators.layers import BinaryActivation
+    from sbn_estimators.reste import ReSTE
+    from sbn_estimators.binary_weights import BinaryWeightLinear
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6), BinaryActivation(ReSTE(deterministic=True)),
+                         BinaryWeightLinear(6, 2, scale='tensor', binarize=ReSTE(deterministic=True)))
+
+def test_a_copy_of_the_model_records_nothing_into_the_indicators():
+    from sbn_estimators.reste import ReSTEIndicators
+    net = _reste_net(); ind = ReSTEIndicators(net)
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    net(x).sum().backward()
+    before = list(ind.compute())
+    snap = copy.deepcopy(net)
+    snap(x).sum().backward()   # the snapshot runs: the live indicators do not change
+    assert list(ind.compute()) == before and len(before) == 2
+    net(x)
+    assert len(ind.records) == 4   # the live model still records
+    own = ReSTEIndicators(snap); snap(x)
+    assert len(own.records) == 2 and len(ind.records) == 4   # a copy measured with indicators of its own
+    ind.remove(); own.remove()
+
+def test_a_model_with_indicators_pickles_and_saves(tmp_path):
+    from sbn_estimators.reste import ReSTEIndicators
+    net = _reste_net(); ind = ReSTEIndicators(net)
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    net(x).sum()   # a pending gradient hook on the latent weight too
+    back = pickle.loads(pickle.dumps(net))
+    torch.save(net, tmp_path / 'm.pt'); loaded = torch.load(tmp_path / 'm.pt', weights_only=False)
+    n = len(ind.records)
+    want = net(x)
+    for m in (back, loaded): torch.testing.assert_close(m(x), want)
+    assert len(ind.records) == n + 2   # only the live model's own call (2 units) was recorded
+    ind.remove()
+
+
 # 4. ReSTESchedule ends at the modules' own o (o_end None), as the trainer's schedule does, not at a fixed 3
 def test_reste_schedule_ends_at_the_modules_own_o():
     from sbn_estimators.estimators import estimator
