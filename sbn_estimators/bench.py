@@ -114,8 +114,8 @@ def run_cases(net:str, # a key of `BENCH_NETS`
     load_plugins(plugins)
     ests = [_estimator(s) for s in specs]
     if any(isinstance(e, PSA) for e in ests): psa_backend()   # an invalid $PSA_BACKEND: refused before any work
-    if repeats < 3: warnings.warn(f"repeats={repeats}: a median of fewer than 3 steps is one noisy step; give 3 or more")
-    if not any(_is_st(e) for e in ests): warnings.warn(f"no st among the estimators {specs}: the ratios to st are None")
+    if repeats < 3: warnings.warn(f"repeats={repeats}: a median of fewer than 3 steps is one noisy step; give 3 or more", stacklevel=2)
+    if not any(_is_st(e) for e in ests): warnings.warn(f"no st among the estimators {specs}: the ratios to st are None", stacklevel=2)
     before = torch.get_num_threads()   # restored at the end: the caller's thread count stays as it was
     if threads: torch.set_num_threads(threads)
     try:

@@ -220,7 +220,8 @@ def import_binary(model:nn.Module, # a network of the exported one's architectur
         if not hasattr(m.binarize, 'latent_from'):   # alpha * sign: make the layer's own mean |latent| give back alpha exactly
             latent, exact = _latent_with_scale(latent.to(m.weight), exported[f'{name}.weight.scale'].to(m.weight), m.scale)
             if not exact: warnings.warn(f"import_binary: layer {name}: no latents found whose mean |latent| gives back the exported "
-                                        f"scale bit for bit; the imported scale may differ from it by a rounding error", RuntimeWarning)
+                                        f"scale bit for bit; the imported scale may differ from it by a rounding error", RuntimeWarning,
+                                        stacklevel=3)   # the caller of import_binary, past torch.no_grad's wrapper
         state[f'{name}.weight'] = latent
     try: model.load_state_dict(state)
     except RuntimeError as e: raise ValueError(f"exported weights do not fit this model: {e}") from None
