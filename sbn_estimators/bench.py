@@ -248,7 +248,7 @@ def _bench(a):
         print(f"sbn-bench: warning: no st in --estimators {a.estimators!r}; the 'x st' columns stay empty", file=sys.stderr)
     if a.repeats < 3:
         print(f"sbn-bench: warning: --repeats {a.repeats}: a median of fewer than 3 steps is one noisy step; give 3 or more", file=sys.stderr)
-    machine, cases, done, rows, saved = _machine(), [(dev, n) for dev in devices for n in nets], [], [], 0   # saved: rows in the --json file
+    machine, cases, done, rows, saved = _machine(), [(dev, n) for dev in devices for n in nets], [], [], 0   # saved: rows in the --json file, or on stdout
     times = ("times are of one step each (one round: no IQR)" if a.repeats == 1 else
              f"times are medians of {a.repeats} interleaved steps, IQR their interquartile range")
     table = lambda: print(bench_table(rows) + f"\n({machine}; {a.dtype}; {times})", flush=True)
@@ -259,9 +259,10 @@ def _bench(a):
                 if not a.quiet: print(f"sbn-bench: {n} on {dev} ...", file=sys.stderr, flush=True)
                 new = [dict(r, machine=machine) for r in _child_cases(dict(net=n, specs=specs, device=dev, batch=a.batch,
                                                                            repeats=a.repeats, dtype=a.dtype, threads=a.threads, plugins=plugins))]
-                lines = ''.join(json.dumps(r) + '\n' for r in new)
-                if a.json == '-': print(lines, end='', flush=True)
-                rows += new; done.append(f"{n} on {dev}")   # finished, whether or not the file below is written
+                rows += new; done.append(f"{n} on {dev}")   # finished, whether or not its rows are written below
+                if a.json == '-':
+                    print(''.join(json.dumps(r) + '\n' for r in new), end='', flush=True)
+                    saved = len(rows)
                 if out:   # every row so far, as soon as a case is measured: an interrupted run keeps them; rewritten atomically,
                     # the file holds whole lines of one run, even one killed mid-write, and an old file stays until the first case ends
                     with cli.atomic_path(out) as tmp: tmp.write_text(''.join(json.dumps(r) + '\n' for r in rows), encoding='utf-8')
@@ -270,7 +271,9 @@ def _bench(a):
             if rows and a.json != '-': table()
             kept = (f"their {len(rows)} rows are in {out}" if out and saved == len(rows) else
                     f"their table is above; writing {out} failed" + (f" (it holds this run's first {saved} rows)" if saved else
-                    " (it is as an earlier run left it)" if out.exists() else "") if out else "their rows are printed above" if a.json == '-'
+                    " (it is as an earlier run left it)" if out.exists() else "") if out else
+                    "their rows are printed above" if a.json == '-' and saved == len(rows) else
+                    "writing their rows to stdout failed" + (f" (it got this run's first {saved} rows)" if saved else "") if a.json == '-'
                     else "their table is above (--json FILE.jsonl would keep the rows)")
             print(f"sbn-bench: {len(done)} of {len(cases)} cases finished" + (f" ({', '.join(done)}); {kept}" if done else
                   f"; {out} was not written" if out else ""), file=sys.stderr, flush=True)
