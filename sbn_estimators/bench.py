@@ -7,7 +7,7 @@ __all__ = ['BENCH_NETS', 'BENCH_ESTIMATORS', 'BENCH_DTYPES', 'bench_problem', 'p
            'bench_cli']
 
 # %% ../nbs/10c_bench.ipynb #b71fc30b
-import argparse, contextlib, json, numbers, os, platform, signal, statistics, subprocess, sys, time, warnings
+import argparse, builtins, contextlib, json, numbers, os, platform, signal, statistics, subprocess, sys, time, warnings
 import torch
 from torch.profiler import profile, ProfilerActivity
 from .core import *
@@ -162,20 +162,32 @@ if not watched:   # elsewhere: a thread that sees the process handed to another 
         os.kill(os.getpid(), signal.SIGTERM)
     threading.Thread(target=watch, daemon=True).start()
 if os.getppid() != parent: sys.exit(1)   # it died before the watch began
-import json
+import json, warnings
 from sbn_estimators.bench import run_cases
-print(json.dumps(run_cases(**json.loads(sys.argv[1]))))
+from sbn_estimators.estimators import load_plugins
+kwargs = json.loads(sys.argv[1])
+load_plugins(kwargs.get('plugins', ''))   # before the recording: sbn-bench showed the warnings of their import when it loaded them
+with warnings.catch_warnings(record=True) as caught:   # recorded under sbn-bench's filters: its environment and its -W options
+    warnings.filterwarnings('ignore', r'repeats=|no st among the estimators')   # sbn-bench printed these two itself
+    rows = run_cases(**kwargs)
+print(json.dumps(dict(rows=rows, warnings=[(w.category.__name__, str(w.message), w.filename, w.lineno) for w in caught])))
 """
+_CHILD_WARNINGS = {} # the warnings registry of those of the cases' processes: each shown once per process, as their own module's
 
 def _child_cases(kwargs:dict) -> list:
-    "`run_cases(**kwargs)` in a fresh Python process, which stops when this one dies."
-    cmd = [sys.executable, '-c', _CASES_CHILD, json.dumps(kwargs), str(os.getpid())]
+    "`run_cases(**kwargs)` in a fresh Python process, which stops when this one dies; the warnings it gave are given here, each once."
+    cmd = [sys.executable, *(f'-W{o}' for o in sys.warnoptions), '-c', _CASES_CHILD, json.dumps(kwargs), str(os.getpid())]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode == -signal.SIGINT: raise KeyboardInterrupt   # Ctrl-C reached the case's process first
     if p.returncode:
         why = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit status {p.returncode}"
         raise cli.CommandError(f"benchmark of network {kwargs['net']!r} on {kwargs['device']} failed: {why}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    for name, message, file, line in out['warnings']:   # psa's 'torch.compile does not work on cpu', say: the rows are of the eager path
+        category = getattr(builtins, name, None)   # a class of torch's or of a plugin's: shown as a UserWarning
+        warnings.warn_explicit(message, category if isinstance(category, type) and issubclass(category, Warning) else UserWarning,
+                               file, line, registry=_CHILD_WARNINGS)
+    return out['rows']
 
 def _machine() -> str:
     try:
