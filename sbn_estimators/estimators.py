@@ -85,12 +85,16 @@ class Estimator:
         "Restore what `state_dict` returned."
         if not isinstance(state, dict): raise ValueError(f"{self.spec}: state must be a dict (what state_dict() gives), got {type(state).__name__}")
         if state: raise ValueError(f"estimator {self.name!r} learns nothing, but the state holds {', '.join(sorted(state))}")
+    def _defaults(self) -> dict:
+        "The values of the constructor parameters that `spec` leaves out: `__init__`'s defaults (a class whose default None stands for a value it resolves gives that value)."
+        return {k: p.default for k, p in _init_params(type(self)).items()}
     @property
     def spec(self):
-        "The `name:key=value,...` string that recreates this estimator (parameters that differ from their defaults)."
-        defaults = {k: p.default for k, p in _init_params(type(self)).items()}
-        kv = ','.join(f'{k}={v}' for k, v in self.hparams().items() if v != defaults[k])
-        return f'{self.name}:{kv}' if kv else self.name
+        "The `name:key=value,...` string that recreates this estimator (parameters that differ from their defaults); a class whose `name` another class is registered under (a subclass of a registered one) shows its class name instead, which no spec makes."
+        d = self._defaults()
+        kv = ','.join(f'{k}={v}' for k, v in self.hparams().items() if v != d[k])
+        name = self.name if self.name is not None and ESTIMATORS.get(self.name, type(self)) is type(self) else type(self).__name__
+        return f'{name}:{kv}' if kv else name
     def hparams(self):
         "The constructor parameters of this estimator and their current values: each is kept as the attribute of its name."
         out = {}

@@ -75,6 +75,10 @@ def _load_optimizer(opt, # the optimizer the estimator built, with its own step 
 # %% ../nbs/08_unbiased.ipynb #ed264c81
 REINFORCE_BASELINES = ('none', 'ema', 'loo', 'nvil')
 
+def _default_paths(baseline:str) -> int:
+    "The paths per example of `reinforce` with `n` left out: 4 for the leave-one-out baseline (it needs 2 or more), else 1."
+    return 4 if baseline == 'loo' else 1
+
 def _first_layer_samples(a, n):
     "Pre-activations of the first binary layer with `n` independent paths in a new leading dimension."
     return a.expand(n, *a.shape)
@@ -83,7 +87,7 @@ def _first_layer_samples(a, n):
 class Reinforce(Estimator):
     "Score-function (REINFORCE) estimator with an optional baseline."
     def __init__(self, baseline='none', # 'none', 'ema' (moving average), 'loo' (leave-one-out over n paths) or 'nvil' (learned)
-                 n=None, # paths per example; default 1, or 4 for baseline='loo'
+                 n=None, # paths per example; default 1, or 4 for baseline='loo' (`self.n` keeps the number used)
                  decay=0.9, # moving-average factor of baseline='ema'
                  hidden=16, # tanh units of the baseline network of baseline='nvil'
                  lr=0.01, # Adam step size of the baseline network of baseline='nvil'
@@ -91,7 +95,7 @@ class Reinforce(Estimator):
                 ):
         if baseline not in REINFORCE_BASELINES:
             raise ValueError(f"unknown baseline {baseline!r}; valid baselines: {', '.join(REINFORCE_BASELINES)}")
-        n_paths = (4 if baseline == 'loo' else 1) if n is None else n
+        n_paths = _default_paths(baseline) if n is None else n
         if isinstance(n_paths, bool) or not isinstance(n_paths, numbers.Integral) or n_paths < (2 if baseline == 'loo' else 1):
             raise ValueError(f"n must be an integer >= {2 if baseline == 'loo' else 1} for baseline={baseline!r}, got {n!r}")
         if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 <= decay < 1:
@@ -103,9 +107,17 @@ class Reinforce(Estimator):
         check_flag('tune', tune)
         if baseline not in ('ema', 'nvil'): _refuse_unused(Reinforce, f'baseline={baseline!r}', "baseline='ema' or 'nvil'", tune=tune)
         if not tune: _refuse_unused(Reinforce, 'tune=False', 'tune=True', **({'decay': decay} if baseline == 'ema' else {'lr': lr}))   # what only the update reads
-        self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, n if n is None else int(n), float(decay), int(hidden), lr
+        self.baseline, self.n, self.decay, self.hidden, self.lr = baseline, int(n_paths), float(decay), int(hidden), lr
         self.tune = tune
-        self.n_paths, self.ema, self.baseline_net, self._loaded = int(n_paths), None, None, {}
+        self.ema, self.baseline_net, self._loaded = None, None, {}
+
+    @property
+    def n_paths(self): return self.n # paths per example (gradeval's reports record it as `paths`)
+
+    def _defaults(self):
+        "`Estimator._defaults` with `n`'s default None read as the number of paths it stands for: the spec leaves `n` out at it."
+        d = super()._defaults()
+        return {**d, 'n': _default_paths(self.baseline)} if 'n' in d and d['n'] is None else d   # not a subclass's own default
 
     @property
     def needs_grad(self): return self.tune and self.baseline in ('ema', 'nvil') # they learn: with gradients disabled, `surrogate` gives `loss_value`

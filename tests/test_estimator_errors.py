@@ -257,7 +257,7 @@ USED = {   # spec: the spec it recreates (parameters that differ from their defa
     'relax:tune=false,hidden=8': 'relax:tune=False,hidden=8',   # hidden sizes the correction network of a loaded state
     'rodeo:n=2,hidden=8,lr=0.1,net_lr=0.1': 'rodeo:n=2,hidden=8,lr=0.1,net_lr=0.1',
     'rodeo:tune=false,n=2,hidden=8': 'rodeo:n=2,hidden=8,tune=False',   # hidden sizes the control networks of a loaded state
-    'reinforce:baseline=loo,n=4,decay=0.9,hidden=16,lr=0.01': 'reinforce:baseline=loo,n=4',   # unused parameters at their defaults pass
+    'reinforce:baseline=loo,n=4,decay=0.9,hidden=16,lr=0.01': 'reinforce:baseline=loo',   # unused parameters at their defaults pass (and n=4 is loo's default)
     'rodeo:tune=false,lr=0.01,net_lr=0.01': 'rodeo:tune=False',
 }
 

@@ -56,7 +56,7 @@ def test_the_digest_is_of_the_state_given_not_the_warmed_up_one(toy):
 def test_report_records_the_paths_of_reinforce(toy):
     net, X, Y = toy
     rep = G.gradient_report(net, X[:20], Y[:20], 'reinforce:baseline=loo,reinforce,st', samples=4, Ms=[1], progress=False)['estimators']
-    assert (rep['reinforce:baseline=loo']['params']['n'], rep['reinforce:baseline=loo']['paths']) == (None, 4)
+    assert (rep['reinforce:baseline=loo']['params']['n'], rep['reinforce:baseline=loo']['paths']) == (4, 4)   # the n it resolved (s60: was None)
     assert rep['reinforce']['paths'] == 1 and 'paths' not in rep['st']
     assert 'single-sample' not in G._parser().format_help()
 
