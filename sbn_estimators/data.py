@@ -9,7 +9,7 @@ __all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'CIFAR10_MD5', 'CIFAR10_BATCH', 'IDX_STEMS
            'read_idx_dataset', 'idx_data', 'fashion_mnist_data', 'mnist_data', 'register_dataset', 'get_data']
 
 # %% ../nbs/13_data.ipynb #9de116f8
-import gzip, hashlib, importlib.resources, inspect, io, math, pickle, struct, weakref, zlib
+import functools, gzip, hashlib, importlib.resources, inspect, io, math, os, pickle, struct, weakref, zlib
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -22,7 +22,7 @@ from .sbn import cos_data, _check_seed, _check_cpu_seed
 import numbers
 
 # %% ../nbs/13_data.ipynb #d89b1353
-@dataclass
+@dataclass(eq=False)   # equal only to itself: comparing the splits' tensors has no single truth value
 class Data:
     "Train/val/test splits `{name: (X, y)}` and how to turn a stored batch into network input."
     name: str
@@ -63,6 +63,13 @@ def _takes_dtype(f) -> bool:
     try: _TAKES_DTYPE[id(f)] = (weakref.ref(f, lambda _, k=id(f): _TAKES_DTYPE.pop(k, None)), ans)   # the entry goes with f
     except TypeError: pass   # a callable that takes no weak reference: asked each time
     return ans
+
+def _scaled(X, # a stored batch
+            scale:float, # what its values are multiplied by
+            shift:float=0., # what is then added
+            dtype=torch.float32): # the dtype it is computed in
+    "`X` in `dtype`, times `scale` plus `shift`: a pixel transform, given to `Data` as a `functools.partial` (which pickles, where a closure does not)."
+    return X.to(dtype) * scale + shift
 
 def _check_val(val):
     "`val` as a Python number (a 0-d tensor's item), after checking it is a fraction in [0, 1) or a whole number >= 1 (a count, whatever its type)."
@@ -111,7 +118,7 @@ def digits_data(seed:int=0, # seed of the train/validation split, in 0..2**32-1
     tr, va = train_val_split(len(rest), val, seed)
     tr, va = rest[tr], rest[va]
     return Data('digits', {'train': (X[tr], y[tr]), 'val': (X[va], y[va]), 'test': (X[test], y[test])},
-                n_out=10, transform=lambda X, dtype=torch.float32: X.to(dtype) / 16)
+                n_out=10, transform=functools.partial(_scaled, scale=1 / 16))
 
 # %% ../nbs/13_data.ipynb #0c5d79a5
 def cos_dataset(*, # keyword arguments only: `sbn.cos_data` takes (n_per_class, seed), in the other order
@@ -191,9 +198,13 @@ def _flip_crop(x, pad, fill):
 class DataNotFoundError(FileNotFoundError):
     "None of a dataset's files where it was looked for (a folder with some of them is incomplete: a plain `FileNotFoundError`)."
 
-def _check_folder(arg, root):
-    "`ValueError` when `root` names something that exists and is not a folder (a file given as the data folder)."
-    if root is not None and Path(root).exists() and not Path(root).is_dir():
+def _check_folder(arg, root, none_ok=False):
+    "`ValueError` when `root` is not a path (a str or `os.PathLike`; or None where `none_ok`), or names something that exists and is not a folder (a file given as the data folder)."
+    if root is None and none_ok: return
+    if not isinstance(root, (str, os.PathLike)):
+        raise ValueError(f"{arg} (--data-dir) must be a folder path (a str or pathlib.Path{'; None: the default places' if none_ok else ''}), "
+                         f"got {root!r} ({type(root).__name__})")
+    if Path(root).exists() and not Path(root).is_dir():
         raise ValueError(f"{arg} (--data-dir) must be a folder, got {str(root)!r}, which is not a folder")
 
 def _torchvision_problem() -> str|None:
@@ -313,6 +324,24 @@ def write_fake_cifar10(root, # folder to create `cifar-10-batches-py` in
     return folder
 
 # %% ../nbs/13_data.ipynb #6cfdfc33
+class _CifarInput:
+    "CIFAR-10's `transform` (pixels to [0, 1] in `dtype`, less ImageNet's mean over its std where `normalize`) and `augment` (flip and crop, padded black): an object, not closures, so that its `Data` pickles."
+    def __init__(self, normalize:bool): self.normalize, self.stats, self.blacks = normalize, {}, {}   # per (device, dtype): copied to the batch's device once, not per batch
+    def __reduce__(self): return type(self), (self.normalize,)   # pickled without those copies (which may be on a GPU)
+    def __call__(self, X, dtype=torch.float32):   # computed in `dtype`
+        X = X.to(dtype) / 255
+        if not self.normalize: return X
+        if (X.device, dtype) not in self.stats:
+            self.stats[X.device, dtype] = tuple(torch.tensor(v, dtype=torch.float64).view(3, 1, 1).to(X.device, dtype) for v in (CIFAR_MEAN, CIFAR_STD))
+        m, s = self.stats[X.device, dtype]
+        return (X - m) / s
+    def augment(self, x):
+        "A random flip and crop of the float batch `x`, its padding the input a black pixel becomes (flip_crop's checks hold for this fill)."
+        if (x.device, x.dtype) not in self.blacks:
+            dt = torch.promote_types(x.dtype, torch.float32)   # as `Data.input` computes the input
+            self.blacks[x.device, x.dtype] = self(torch.zeros(1, 3, 1, 1, dtype=torch.uint8), dt)[0].to(device=x.device, dtype=x.dtype)
+        return _flip_crop(x, 4, self.blacks[x.device, x.dtype])
+
 def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py`
                  seed:int=0, # seed of the train/validation split, in 0..2**32-1
                  val:float|int=5000, # validation count or fraction, drawn from the 50 000 training images
@@ -339,22 +368,9 @@ def cifar10_data(root='data', # folder holding (or to hold) `cifar-10-batches-py
         for train in (True, False): torchvision.datasets.CIFAR10(str(root), train=train, download=True)
         (X, y), (Xte, yte) = read()
     tr, va = train_val_split(len(X), val, seed)
-    mean, std = (torch.tensor(v, dtype=torch.float64).view(3, 1, 1) for v in (CIFAR_MEAN, CIFAR_STD))
-    stats = {}   # mean and std per (device, dtype): copied to the batch's device once, not per batch
-    def transform(X, dtype=torch.float32):   # computed in `dtype`
-        X = X.to(dtype) / 255
-        if not normalize: return X
-        if (X.device, dtype) not in stats: stats[X.device, dtype] = mean.to(X.device, dtype), std.to(X.device, dtype)
-        m, s = stats[X.device, dtype]
-        return (X - m) / s
-    blacks = {}   # how a black pixel (the padding) enters the network, per device and dtype of the batch
-    def black(x):
-        if (x.device, x.dtype) not in blacks:
-            dt = torch.promote_types(x.dtype, torch.float32)   # as `Data.input` computes the input
-            blacks[x.device, x.dtype] = transform(torch.zeros(1, 3, 1, 1, dtype=torch.uint8), dt)[0].to(device=x.device, dtype=x.dtype)
-        return blacks[x.device, x.dtype]
+    inp = _CifarInput(normalize)
     return Data('cifar10', {'train': (X[tr], y[tr]), 'val': (X[va], y[va]), 'test': (Xte, yte)}, n_out=10,
-                transform=transform, augment=(lambda x: _flip_crop(x, 4, black(x))) if augment else None)   # flip_crop's checks hold for this fill
+                transform=inp, augment=inp.augment if augment else None)
 
 # %% ../nbs/13_data.ipynb #2c97d230
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),
@@ -502,7 +518,7 @@ def read_idx_dataset(name:str, # 'fashion_mnist' or 'mnist'
                     ):
     "`(X_train, y_train, X_test, y_test)`: uint8 images [N, 28, 28] and int64 labels [N] from the IDX files."
     if name not in IDX_DATASETS: raise ValueError(f"unknown IDX dataset {name!r}; valid: {', '.join(IDX_DATASETS)}")
-    check_flag('verify', verify); _check_folder('root', root)
+    check_flag('verify', verify); _check_folder('root', root, none_ok=True)
     spec = IDX_DATASETS[name]
     if root is not None and not Path(root).exists():
         raise DataNotFoundError(f"{spec['title']} not found: {root} does not exist; {spec['install']}, or point root (--data-dir) at the folder that holds them")
@@ -560,7 +576,7 @@ def idx_data(name:str, # 'fashion_mnist' or 'mnist'
         Xte, yte = Xte[:n_test], yte[:n_test]   # the first n_test test images, as TrainConfig.n_test
     lo = -1. if scale == 'pm1' else 0.
     return Data(name, {'train': (Xtr[tr], ytr[tr]), 'val': (Xtr[va], ytr[va]), 'test': (Xte, yte)}, n_out=10,
-                transform=lambda X, dtype=torch.float32: X.to(dtype) * ((1 - lo) / 255) + lo)
+                transform=functools.partial(_scaled, scale=(1 - lo) / 255, shift=lo))
 
 def fashion_mnist_data(seed:int=0, # seed of the train/validation split, in 0..2**32-1
                        root=None, # folder with the IDX files (the trainer's --data-dir); None: the default places
