@@ -76,7 +76,7 @@ class Estimator:
     def on_epoch(self, model:nn.Module, epoch:int, epochs:int):
         "Called by the trainer at the start of every epoch (from 0); a schedule sets its parameters here."
     def moot_params(self, scheduled:bool) -> list:
-        "The constructor parameters whose values a run would ignore: those `on_epoch` replaces from the first epoch (`scheduled`), or that only it reads (not `scheduled`); [] for most."
+        "The constructor parameters whose values a run would ignore: those `on_epoch` replaces from the first epoch (`scheduled`), or that only it reads (not `scheduled`); [] for most. A dict {name: why} where another reason makes one moot."
         return []
     def state_dict(self) -> dict:
         "What the estimator has learned (tensors, an optimizer's state), for the trainer's checkpoints; {} for most."
@@ -393,8 +393,9 @@ def check_schedule_params(est:Estimator, # the estimator a run will use
                           fix:str='' # how to run with or without the schedule, for the message
                          ) -> Estimator:
     "`est`, or a `ValueError` naming a parameter it was given that its schedule replaces (`scheduled`) or that only its schedule reads (not `scheduled`): `moot_params`."
-    for k in est.moot_params(scheduled):
-        why = 'the schedule sets it from the first epoch' if scheduled else 'only the schedule reads it, and it does not run'
+    moot = est.moot_params(scheduled)
+    for k in moot:
+        why = moot[k] if isinstance(moot, dict) else 'the schedule sets it from the first epoch' if scheduled else 'only the schedule reads it, and it does not run'
         raise ValueError(f"estimator {est.spec!r}: {k}={est.hparams().get(k, getattr(est, k, None))!r} would be ignored ({why}): leave it at its default" + (f", or {fix}" if fix else ''))
     return est
 

@@ -14,3 +14,15 @@ def test_no_stray_files_tracked_at_the_top_level():
     files = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     stray = sorted({f.split('/')[0] for f in files} - TOP_LEVEL)
     assert not stray, f'tracked at the top level but not part of the project: {stray}'
+
+
+@pytest.mark.parametrize('spec, scheduled, why', [
+    ('rbnn:t_min=0.5,t_floor=1', False, 'the floor t_floor sets t'),
+    ('rbnn:t_floor=0.005', True, 'a floor at or below t_min never acts'),
+    ('rbnn:t_max=3', False, 'only the schedule reads it'),
+    ('ede:t_max=5', False, 'only the schedule reads it'),
+    ('progressive_sign:scale=0.5', True, 'the schedule sets it from the first epoch')])
+def test_a_moot_parameter_is_refused_with_its_own_reason(spec, scheduled, why):
+    "RBNN's floor makes t_min (or itself) moot for another reason than the schedule: the message said the schedule's."
+    from sbn_estimators.estimators import estimator, check_schedule_params
+    with pytest.raises(ValueError, match=why): check_schedule_params(estimator(spec), scheduled)
