@@ -136,7 +136,7 @@ def check_list_only(parser:argparse.ArgumentParser, # the command's parser, with
 def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` and `--version` are added, and the exit statuses as its epilog)
             main, # `main(args)`: does the work; returns None or an exit status
             argv=None, # arguments (default: sys.argv[1:])
-            resume_hint=None, # `resume_hint(args)` after an interrupt: the command that continues the work, or None
+            resume_hint=None, # `resume_hint(args)` after an interrupt or a full disk: the command that continues the work, or None
             oom_hint=None, # what to try when memory runs out, in the command's options (default: a generic hint)
             quiet:str=None, # the help of the `--quiet` option (alias `--no-progress`) that is added (None: none is)
             list_takes=None # with `--list`: the dests of the other options it takes (`check_list_only`; None: not checked)
@@ -179,7 +179,9 @@ def run_cli(parser:argparse.ArgumentParser, # the command's parser (`--debug` an
     except CommandError as e: fail(e.status, f"error: {_one_line(e)}")
     except USER_ERRORS as e: fail(2, f"error: {_one_line(_given_plugins(e, _LOADED_PLUGINS[n_loaded:]) if isinstance(e, ValueError) else e)}", own=isinstance(e, MachineError))
     except OSError as e:   # a path the system refuses (too long, a loop of links, ...): the input's fault; a full disk or an I/O error: the machine's
-        fail(1 if e.errno in _MACHINE_ERRNOS else 2, f"error: {_one_line(e)}", own=e.errno in _MACHINE_ERRNOS)
+        machine = e.errno in _MACHINE_ERRNOS
+        hint = resume_hint(args) if machine and resume_hint is not None else None   # once space is freed, the saved work goes on
+        fail(1 if machine else 2, f"error: {_one_line(e)}" + (f"; continue with: {hint}" if hint else ''), own=machine)
     except (MemoryError, RuntimeError) as e:   # memory ran out: the machine's limit, exit 1 as a full disk; any other RuntimeError is a bug (traceback)
         if _peer_left(e): fail(1, "error: another process of this torchrun run failed (its output says why), so this one cannot go on", own=True)
         if not _out_of_memory(e): raise
@@ -349,12 +351,13 @@ def _alive(pid:int) -> bool:
     except PermissionError: return True
     return True
 
-def _flock(fd:int) -> bool:
-    "Exclusive advisory lock on an open file (POSIX); False if held elsewhere or unsupported."
+def _flock(fd:int):
+    "Exclusive advisory lock on an open file (POSIX): True if taken, False if another process holds it, None where there is none (no `fcntl`, a file system without locks)."
     try: import fcntl
-    except ImportError: return False
+    except ImportError: return None
     try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError: return False
+    except BlockingIOError: return False
+    except OSError: return None
     return True
 
 def _read_lock(path:Path):
@@ -445,27 +448,34 @@ class RunFolder:
 
     def _acquire(self):
         me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'))
+        def locked(held):
+            who = f"process {held.get('pid')} on {held.get('host')} since {held.get('started')}" if held else "another process"
+            return RunFolderLocked(f"{self.path} is in use by {who} (lock file {self.lock}); wait for that run to end, "
+                                   f"or delete the lock file if it no longer runs")
+        note = None
         for _ in range(3):
             try:
                 fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
-                _flock(fd)
-                break
+                if _flock(fd) is not False: break
+                os.close(fd); continue   # another run took this lock over while it was empty, before our flock: it holds it now
             except FileExistsError: pass
             held = _read_lock(self.lock)
-            if held is None or held.get('host') != me['host'] or not isinstance(held.get('pid'), int) or _alive(held['pid']):
-                who = f"process {held.get('pid')} on {held.get('host')} since {held.get('started')}" if held else "another process"
-                raise RunFolderLocked(f"{self.path} is in use by {who} (lock file {self.lock}); wait for that run to end, "
-                                      f"or delete the lock file if it no longer runs")
+            try: empty = held is None and self.lock.stat().st_size == 0   # its run killed between creating and writing it, or writing it now
+            except FileNotFoundError: continue
+            if not empty and (held is None or held.get('host') != me['host'] or not isinstance(held.get('pid'), int) or _alive(held['pid'])):
+                raise locked(held)
             try: fd = os.open(self.lock, os.O_RDWR)
             except FileNotFoundError: continue
-            try: ours = _flock(fd) and os.fstat(fd).st_ino == os.stat(self.lock).st_ino and _read_lock(self.lock) == held
+            try: ours = (_flock(fd) and os.fstat(fd).st_ino == os.stat(self.lock).st_ino
+                         and (os.fstat(fd).st_size == 0 if empty else _read_lock(self.lock) == held))
             except FileNotFoundError: ours = False   # another run took it over and released it before our flock: try again
             if ours:
                 os.ftruncate(fd, 0)
-                print(f"note: taking over {self.lock} left by process {held['pid']} (started {held.get('started')}), "
-                      "which no longer runs", file=sys.stderr)
+                note = (f"note: taking over {self.lock} left " + ("empty by a run killed as it locked the folder" if empty else
+                        f"by process {held['pid']} (started {held.get('started')}), which no longer runs"))
                 break
             os.close(fd)
+            if empty: raise locked(None)   # a live run holds the flock of the lock it is writing (or no flock here: never taken over)
         else: raise RunFolderLocked(f"could not lock {self.path}: its lock file {self.lock} keeps changing")
         try: os.write(fd, json.dumps(me).encode())
         except OSError as e:   # a full disk, a file-size limit: an empty lock left behind would block the folder for good
@@ -477,6 +487,9 @@ class RunFolder:
             err = OSError(f"could not write the lock file {self.lock}: {e.strerror or e}"); err.errno = e.errno   # its errno: a full disk is the machine's (exit 1)
             raise err from e
         self._fd, self._info = fd, me
+        if note:   # once the lock names this run: a note that cannot be printed (stderr a full device) leaves no empty lock behind
+            try: print(note, file=sys.stderr)
+            except BaseException: self._release(in_flight=True); raise
 
     def _release(self, in_flight:bool=False): # an exception is in flight: a lock that cannot be removed is a note, not an error that replaces it
         if self._fd is None: return
