@@ -133,14 +133,15 @@ def _search(cfg, grid, epochs, trained, metric, key, path, train_fn, save_choice
 def search_lr(cfg:TrainConfig, # the configuration to search a learning rate for (its lr and epochs are replaced)
               grid, # learning rates to try, e.g. (3e-4, 1e-3, 3e-3)
               epochs:int=1, # training epochs per trial, of each stage that does not set its own (a staged plan is trained in full)
-              out=None, # folder for `lr_search.json` (read if it matches, else written, after every trial); None: no file
+              out=None, # folder for `lr_search.json` (read if it matches, else written, after every trial; `~` expanded); None: no file
               metric:str=None, # validation metric to score by (`SEARCH_METRICS`): an accuracy, maximised, or a loss ('val_loss' of the sampled network, 'val_det_loss' of the deterministic one), minimised; None: the accuracy `best.pt` is chosen on (`selection_metric`)
               train_fn=train, # the training function `(cfg, out, callbacks, progress) -> result` (tests pass a stub)
               log=None # called with one line per finished trial (and where they are saved, and the choice); None: quiet
              ) -> dict:
     "The best rate of `grid` by the validation `metric` after a trial of `epochs` epochs: the record, with `lr` the chosen rate."
+    out = None if out is None else Path(out).expanduser()   # '~/lr': the home folder, as `train(out=...)` takes it
     grid, epochs, trained, metric, key = _search_setup(cfg, grid, epochs, out, metric)
-    return _search(cfg, grid, epochs, trained, metric, key, Path(out) / 'lr_search.json' if out is not None else None, train_fn, log=log)
+    return _search(cfg, grid, epochs, trained, metric, key, out / 'lr_search.json' if out is not None else None, train_fn, log=log)
 
 # %% ../nbs/13a_lr_search.ipynb #42cb2a5b
 def _read_curve(path:Path) -> list:
@@ -181,7 +182,7 @@ def _held_runs(folder:Path, cfg:TrainConfig, seeds) -> dict:
 
 def run_comparison(base:TrainConfig, # settings every method shares (data, model, epochs, batch size, optimizer, ...)
                    methods:dict, # {label: {TrainConfig field: value}}, e.g. {'psa': {'estimator': 'psa'}}; not lr or seed (see grids, seeds)
-                   out, # folder of the comparison: `<out>/<label>/lr_search.json`, `<out>/<label>/seed<k>/`
+                   out, # folder of the comparison: `<out>/<label>/lr_search.json`, `<out>/<label>/seed<k>/` (`~` expanded)
                    seeds=(0, 1, 2), # one full run per seed; the first also seeds the learning-rate search
                    grid=(3e-4, 1e-3, 3e-3), # learning rates searched for each method
                    grids:dict=None, # {label: grid} for methods that need another grid
@@ -221,7 +222,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
         except ValueError as e: raise ValueError(f"methods[{label!r}]: {e}") from None
     plans = []   # every method's search and stored runs, checked before any search or training
     for label, cfg in cfgs.items():
-        folder, first = Path(out) / label, dataclasses.replace(cfg, seed=seeds[0])
+        folder, first = Path(out).expanduser() / label, dataclasses.replace(cfg, seed=seeds[0])   # '~/cmp': the searches and the runs in the home folder
         args = _search_setup(first, (grids or {}).get(label, grid), search_epochs, folder, metric)
         held, path = _held_runs(folder, cfg, seeds), folder / 'lr_search.json'
         rec = _load(path, 'a learning-rate search') if held and path.is_file() else None
@@ -318,7 +319,7 @@ def plot_comparison(rows:list, # rows of `run_comparison`
     return fig
 
 # %% ../nbs/13a_lr_search.ipynb #dff8fb15
-def search_table(out, # folder of a comparison (`run_comparison`'s `out`)
+def search_table(out, # folder of a comparison (`run_comparison`'s `out`, `~` expanded)
                  labels # the methods to show, in order
                 ) -> str:
     "A markdown table of the methods' learning-rate searches `<out>/<label>/lr_search.json`: every rate's score, the chosen rate's in bold."
@@ -329,7 +330,7 @@ def search_table(out, # folder of a comparison (`run_comparison`'s `out`)
     if twice: raise ValueError(f"labels lists {twice} more than once")
     recs = {}
     for label in labels:
-        path = Path(out) / label / 'lr_search.json'
+        path = Path(out).expanduser() / label / 'lr_search.json'
         if not path.is_file(): raise ValueError(f"no learning-rate search of {label!r}: {path} does not exist")
         rec = _load(path, 'a learning-rate search')
         if 'lr' not in rec: raise ValueError(f"the learning-rate search in {path} is not finished (run the comparison again)")
