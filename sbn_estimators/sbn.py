@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from .core import *
 from .core import _uncompiled   # the module a torch.compile'd model wraps
+from .cli import atomic_path
 
 # %% ../nbs/01_sbn.ipynb #aca2c0cf
 def linear(h:torch.Tensor, # inputs, [..., B, in]
@@ -153,7 +154,7 @@ def save_sbn(path, # file to write; `.npz` is appended to a name without it, as 
              X, # its inputs [N, n_in], as `net.check_data` accepts them
              Y # its logistic targets [N, 1] in {-1, +1}
             ) -> Path: # the file written
-    "Write `net` (a `torch.compile`d one: the model it wraps) and its data in the `.npz` network format."
+    "Write `net` (a `torch.compile`d one: the model it wraps) and its data in the `.npz` network format, atomically (`cli.atomic_path`: a failed write, e.g. a full disk, keeps the old file and is an `OSError` naming `path`)."
     net = _uncompiled(net)
     if not isinstance(net, SBNMLP):   # a conv net's kernels would be written as arrays load_sbn refuses (or reads as another network)
         raise ValueError(f"net: the network format holds an SBNMLP (fully connected layers W0, b0, ..., WL, bL with logistic noise "
@@ -169,7 +170,7 @@ def save_sbn(path, # file to write; `.npz` is appended to a name without it, as 
     arrays = {'X': _numpy(X), 'Y': _numpy(Y)}
     for k, l in enumerate(net.layers):
         arrays[f'W{k}'], arrays[f'b{k}'] = _numpy(l.weight), _numpy(l.bias)
-    np.savez(path, **arrays)
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f: np.savez(f, **arrays)   # a file object: numpy appends no '.npz' to the temporary name
     return path
 
 # %% ../nbs/01_sbn.ipynb #82519dd5
