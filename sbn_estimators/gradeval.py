@@ -626,8 +626,9 @@ def _main(a):
             raise ValueError(f"--warmup {a.warmup} is not used: none of {', '.join(labels)} learns while it draws (as reinforce with "
                              f"baseline=ema or nvil, rebar, relax and rodeo do, with tune=True); drop --warmup")
         path = Path(a.net).expanduser() if a.net else None
-        if path is not None and not path.is_file():
-            raise FileNotFoundError(f"network file {path} {'is a directory' if path.is_dir() else 'does not exist'}")
+        if path is not None and not path.is_file():   # as `cli.check_output_file` words it: a device or a pipe exists
+            what = 'is a directory' if path.is_dir() else 'is not a regular file (a device or a pipe)' if path.exists() else 'does not exist'
+            raise FileNotFoundError(f"network file {path} {what}")
         source = str(path.resolve()) if path else f'toy (cos data, {a.epochs} epochs, seed {a.seed})'   # a file as its absolute path
         head = dict(network=source, **({'network_sha256': _sha256(path)} if path else {}), **({'plugins': plugins} if plugins else {}))
         partial, saved = _partial(json_path), None
