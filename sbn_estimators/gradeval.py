@@ -382,7 +382,7 @@ def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small 
                                  f"it is broken on this network, or overflows in {draws[bad[0]].dtype}")
         report['estimators'][key] = dict(
             spec=est.spec, state_sha256=digest, sbn_estimators=__version__, params=json.loads(json.dumps(est.hparams(), default=repr)),   # the spec leaves defaults out
-            **({'paths': est.n_paths} if isinstance(getattr(est, 'n_paths', None), int) else {}),   # paths per example where params may say None (reinforce's n)
+            **({'paths': est.n_paths} if isinstance(getattr(est, 'n_paths', None), int) else {}),   # paths per example (reinforce's n)
             stochastic=bool(est.stochastic), seconds=seconds, **({'warmup_seconds': t1 - t0} if warms else {}),   # only where it warmed up
             groups=[dict(group=k, **gradient_metrics(draws[k], exact[k], bool(est.stochastic))) for k in exact],
             curves={k: accuracy_curves(draws[k], exact[k], Ms) for k in exact})
