@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'evaluate_run', 'config_from_args', 'list_text', 'train_cli']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, itertools, json, math, numbers, os, re, sys, tempfile, time, types, warnings
+import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, io, itertools, json, math, numbers, os, re, sys, tempfile, time, types, warnings
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 _AS_COMMAND = ('__file__' in globals() and __name__ == '__main__') or Path(sys.argv[0]).name == 'sbn-train'   # started as the command, not imported
@@ -34,6 +34,8 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from sbn_estimators.binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, make_mirror_descent, Bop, BayesBiNN, MirrorDescentAdam
     from sbn_estimators import cli
     from sbn_estimators.mismatch import proxy_estimator
+    from sbn_estimators.binaryduo import Quantize
+    from sbn_estimators.biper import BiPer
     from sbn_estimators.exact import _LIMIT_HINT, _ENV_LIMIT_HINT
     from sbn_estimators.data import _idx_file, _takes_dtype
 except KeyboardInterrupt:
@@ -259,7 +261,9 @@ class TrainConfig:
         _check_stages(self.stages, self)
         for lr in dict.fromkeys(s.get('lr', self.lr) for s in self.stages) if self.stages else [self.lr]:   # the optimizer's values, with each rate it gets
             at = copy.copy(self); at.lr = lr
-            try: OPTIMIZERS[opt_name]([{'params': [torch.zeros(1, requires_grad=True)], 'binary': True}], at, 1, **_spec_none(opt_params, OPTIMIZER_PARAMS[opt_name]))
+            try:
+                with torch.random.fork_rng(devices=[]):   # BayesBiNN draws its initial latents: the caller's random numbers stay as they were
+                    OPTIMIZERS[opt_name]([{'params': [torch.zeros(1, requires_grad=True)], 'binary': True}], at, 1, **_spec_none(opt_params, OPTIMIZER_PARAMS[opt_name]))
             except ValueError as e: raise ValueError(f"optimizer {self.optimizer!r}: {e}") from None
         first = self.stages[0].get('epochs', self.epochs) if self.stages else self.epochs
         if self.warmup_epochs < 0 or (self.warmup_epochs and self.warmup_epochs >= first):
@@ -387,13 +391,20 @@ def _evaluate(model, data, split, samples, batch_size, device, amp, progress, X,
     with training_modes(model, False):   # every module's own flag back after it, also after an error
         return _evaluate_batches(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype)
 
+def _fixed_weights(layer) -> bool:
+    "Whether a binary-weight layer's evaluation forward draws nothing: the default binarizer with deterministic=True, a local estimator forwarding sign(w) (deterministic=True), BiPer's, or a torch module (nn.Identity); not a function, nor another module (it may draw its own noise)."
+    b = layer.binarize
+    if b is None: return layer.deterministic
+    if isinstance(b, LocalEstimator): return getattr(b, 'deterministic', False) is True
+    return isinstance(b, BiPer) or (isinstance(b, nn.Module) and type(b).__module__.split('.')[0] == 'torch')
+
 def _samples_nothing(model:nn.Module) -> bool:
-    "Whether evaluating `model` draws nothing: not an SBN, no `BinaryActivation`, and every binary weight deterministic in evaluation (no stochastic weights, no binarizer that samples sign(w - Z)); BinaryDuo's quantised nets, built of torch's and this library's modules only (a plugin's module may sample). Then every sample is the deterministic forward."
-    if is_sbn_model(model) or any(isinstance(m, BinaryActivation) for m in model.modules()): return False
-    if any(type(m).__module__.split('.')[0] not in ('torch', 'sbn_estimators') for m in model.modules()): return False   # a plugin's module may draw its own noise
-    layers = binary_weight_layers(model).values()
-    return (all(o.deterministic for m in layers for o in (m, m.binarize) if hasattr(o, 'deterministic'))
-            and not any(m._signs_in_eval() and not hasattr(m.binarize, 'deterministic') for m in layers))
+    "Whether evaluating `model` draws nothing, known of every module (a whitelist): torch's modules and this library's, no SBN model at any depth, no `BinaryActivation`, no local estimator except a `Quantize`'s backward proxy (deterministic, its forward unused) and a binary-weight layer's binarizer, every binary weight deterministic in evaluation (`_fixed_weights`): BinaryDuo's quantised nets. Then every sample is the deterministic forward."
+    mods, layers = list(model.modules()), binary_weight_layers(model).values()
+    if not all(map(_fixed_weights, layers)): return False
+    known = {id(m.proxy) for m in mods if isinstance(m, Quantize)} | {id(m.binarize) for m in layers}
+    return not any(is_sbn_model(m) or (isinstance(m, (BinaryActivation, Estimator)) and id(m) not in known)
+                   or type(m).__module__.split('.')[0] not in ('torch', 'sbn_estimators') for m in mods)   # a plugin's module may draw its own noise
 
 def _evaluate_batches(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype):
     keys, sbn = ('loss', 'acc', 'ens_acc', 'det_acc', 'det_loss'), is_sbn_model(model)
@@ -455,7 +466,8 @@ def evaluate_posterior(model:nn.Module, # the network with binary weights that `
     return dict(post_acc=acc / samples / len(y), post_ens_acc=ens_acc / len(y), post_loss=loss)
 
 # %% ../nbs/14_train.ipynb #71d7d815
-def _binary_weight_models(own_signs:bool=False # also models whose binarizer has signs of its own (BiPer): `--export` writes them, bop, bayesbinn and mirror_descent cannot train them
+def _binary_weight_models(own_signs:bool=False, # also models whose binarizer has signs of its own (BiPer): `--export` writes them, bop, bayesbinn and mirror_descent cannot train them
+                          plain:bool=False # only models whose binarizers leave each weight's gradient unscaled (`_plain_gradient`): those bop and bayesbinn train
                           ) -> list:
     "Names of the registered models with binary weights that bop, bayesbinn and mirror_descent train (built with their defaults on the meta device: no weights allocated)."
     names = []
@@ -466,8 +478,12 @@ def _binary_weight_models(own_signs:bool=False # also models whose binarizer has
             with torch.device('meta'): m = get_model(n, 'st' if e.kind == 'layered' else None, in_shape=shape)
         except (ValueError, TypeError, RuntimeError): continue   # a plugin's model that this generic build does not fit
         layers = binary_weight_layers(m).values()
-        if layers and (own_signs or not any(hasattr(l.binarize, 'signs') for l in layers)): names.append(n)   # see make_optimizer
+        if layers and (own_signs or not any(hasattr(l.binarize, 'signs') for l in layers)) and (not plain or all(map(_plain_gradient, layers))): names.append(n)   # see make_optimizer
     return names
+
+def _plain_gradient(layer) -> bool:
+    "Whether a binary-weight layer's binarizer passes the latent's gradient on with one factor for every weight, as bop and bayesbinn read it: the default one (sign(w), factor 2) or `nn.Identity` (the latent as it is); not ReSTE's (|z|^(1/o-1)/o, a factor per weight) nor another module (its own backward, or a sample)."
+    return layer.binarize is None or type(layer.binarize) is nn.Identity
 
 _BINARY_OPTIMIZERS = ('bop', 'bayesbinn', 'mirror_descent') # the optimizers of `OPTIMIZERS` that step latent binary weights by a rule of their own
 
@@ -475,17 +491,24 @@ def _check_optimizer(model:nn.Module, cfg:TrainConfig):
     "`ValueError` where the optimizer `cfg.optimizer` cannot train `model` (the refusals of `make_optimizer`; `train` checks every stage's model with it before it writes the run folder)."
     name = _split_spec(cfg.optimizer, 'optimizer')[0]
     if name in _BINARY_OPTIMIZERS and not binary_weight_layers(model):
+        plain = f" ({name} trains only {', '.join(_binary_weight_models(plain=True))}: it needs each weight's gradient unscaled by the binarizer)" if name in ('bop', 'bayesbinn') else ''
         raise ValueError(f"optimizer {name!r} trains binary weights and model {cfg.model!r} has none; models with binary weights: "
-                         f"{', '.join(_binary_weight_models())}; or use adam or sgd")
+                         f"{', '.join(_binary_weight_models())}{plain}; or use adam or sgd")
     if name in _BINARY_OPTIMIZERS:   # the latent's sign is the ±1 weight (mirror descent: the logit of P(+1)); a binarizer with its own signs breaks that
         own = {n: type(m.binarize).__name__ for n, m in binary_weight_layers(model).items() if hasattr(m.binarize, 'signs')}
         what = 'as the logit of its sign' if name == 'mirror_descent' else 'as its sign'
         if own: raise ValueError(f"optimizer {name!r} treats each latent binary weight {what}, but layer {next(iter(own))!r} "
                                  f"binarizes with {next(iter(own.values()))} (signs of its own): use adam or sgd")
-    if name in ('bop', 'bayesbinn'):   # they step the latent as the ±1 weight itself (mirror descent steps its logit, a sample's too)
-        sampled = [n for n, m in binary_weight_layers(model).items() if not m.deterministic]
+    if name in ('bop', 'bayesbinn'):   # they step the latent as the ±1 weight itself, on its gradient (mirror descent steps its logit, a sample's too)
+        sampled = [n for n, m in binary_weight_layers(model).items() if m.binarize is None and not m.deterministic]
         if sampled: raise ValueError(f"optimizer {name!r} treats each latent binary weight as its sign, but layer {sampled[0]!r} forwards "
                                      "a Bernoulli sample of its weights (deterministic=False): build it with deterministic=True, or use adam or sgd")
+        scaled = {n: m.binarize for n, m in binary_weight_layers(model).items() if not _plain_gradient(m)}
+        if scaled:
+            n, b = next(iter(scaled.items()))
+            raise ValueError(f"optimizer {name!r} reads each latent binary weight's gradient as the loss's gradient in its ±1 weight, but layer {n!r} "
+                             f"binarizes with {type(b).__name__}, whose backward is its own (a factor per weight, as ReSTE's |w|^(1/o-1)/o) or a sample's: it needs the "
+                             f"default binarizer (sign, one factor 2 for all) or nn.Identity (the models built so: {', '.join(_binary_weight_models(plain=True))}), or use adam or sgd")
 
 def make_optimizer(model:nn.Module, # the network to train (its latent binary weights, if any, form their own group)
                    cfg:TrainConfig, # the run's settings: the optimizer spec (`OPTIMIZERS`, e.g. 'bop:threshold=1e-6'), lr, momentum, weight_decay
@@ -577,13 +600,16 @@ def _damage(ck:dict, weights:bool=False # the caller loads the weights: `model` 
 def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt, best.pt or stage-NAME.pt
                     model:nn.Module=None # if given, its weights are loaded (and checked to fit); not an estimator's schedule state (EDE's t and k, ReSTE's o, progressive_sign's s and k): `load_run` replays it
                    ) -> dict: # the checkpoint's entries (format, model, epoch, ...)
-    "Read an `sbn-train` checkpoint safely (`weights_only`: the file runs no code); clear errors for corrupted or mismatched files. `load_run`, `evaluate_run` and a resume, which read the run's config.json too, import the plugin files it names."
+    "Read an `sbn-train` checkpoint safely (`weights_only`: the file runs no code); clear errors for corrupted or mismatched files (`ValueError`), a folder (`IsADirectoryError`) or a file that cannot be read (`OSError` naming it: not damaged, left as it is). `load_run`, `evaluate_run` and a resume, which read the run's config.json too, import the plugin files it names."
     path = Path(path)
+    if path.is_dir(): raise IsADirectoryError(f"{path} is a folder, not a checkpoint")
     if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
+    try: data = path.read_bytes()
+    except OSError as e: raise OSError(e.errno, f"cannot read {path}: {e.strerror or e}") from None   # unreadable, not damaged: no repair advice (OSError(EACCES, ...) is a PermissionError)
     try:
         with warnings.catch_warnings():   # torch < 2.2 says TypedStorage is deprecated at every weights_only load: not the user's concern
             warnings.filterwarnings('ignore', message='TypedStorage is deprecated')
-            ck = torch.load(path, map_location='cpu', weights_only=True)
+            ck = torch.load(io.BytesIO(data), map_location='cpu', weights_only=True)   # read first: torch's own OSErrors (EINVAL on some garbage) are a damaged file's
     except Exception as e: raise ValueError(f"{path} is corrupted or not a checkpoint (torch.load failed: {_load_error(e)})") from None
     if isinstance(ck, dict) and ck.get('format') != CHECKPOINT_FORMAT and any(isinstance(k, str) and k.endswith('.weight.bits') for k in ck):
         raise ValueError(f"{path} holds ±1 weights as packed bits (`export_binary`, sbn-train --export), not an sbn-train checkpoint: load it into "
@@ -602,6 +628,12 @@ def load_checkpoint(path, # a file `save_checkpoint` wrote, e.g. a run's last.pt
             cfg = ck.get('config', {})
             raise ValueError(f"{path} holds weights of a different model (model {cfg.get('model')!r}, data "
                              f"{cfg.get('data')!r}) than the one being loaded: {_state_mismatch(model, ck['model'], e)}; load_run(folder, checkpoint) builds the network a run's checkpoint fits") from None
+    return ck
+
+def _run_checkpoint(path) -> dict:
+    "`load_checkpoint` of a checkpoint the trainer wrote (last.pt, best.pt, stage-NAME.pt): every one holds the model's weights, so one without is damaged."
+    ck = load_checkpoint(path)
+    if why := _damage(ck, weights=True): raise ValueError(f"{path} is damaged: {why}")
     return ck
 
 # %% ../nbs/14_train.ipynb #bea9839d
@@ -1010,9 +1042,9 @@ def _preliminary(out:Path) -> list:
     return names if set(names) <= set(_PRELIMINARY) else []
 
 def _later_best(out:Path) -> int:
-    "The epoch of `out/best.pt` where it is past the first (more than a run writes before its first last.pt), else 0 (an unreadable one too: nothing to resume from)."
-    try: e = load_checkpoint(out / 'best.pt').get('epoch', 0)
-    except (OSError, ValueError): return 0
+    "The epoch of `out/best.pt` where it is past the first (more than a run writes before its first last.pt), else 0 (none, or a damaged one: nothing to resume from; one that cannot be read is an `OSError`, never a file to delete)."
+    try: e = _run_checkpoint(out / 'best.pt').get('epoch', 0)
+    except (FileNotFoundError, ValueError): return 0
     return e if e > 1 else 0
 
 def _restart_advice(cfg:TrainConfig, out:Path) -> str:
@@ -1021,10 +1053,10 @@ def _restart_advice(cfg:TrainConfig, out:Path) -> str:
     fresh = (f"start the run afresh in {out}: run it without --resume (it holds only {', '.join(held)}, what a run writes before its first last.pt)"
              if held and not _later_best(out) else f"start the run afresh with another --out (or after deleting {out})")
     try:
-        best = load_checkpoint(out / 'best.pt')
+        best = _run_checkpoint(out / 'best.pt')
         whole = {'optimizer', 'scheduler', 'rng', 'stage', 'stage_epoch', 'metrics'} <= set(best)
         if not whole or _config_diff(TrainConfig.from_dict(best.get('config', {}), f'{out}/best.pt'), cfg): return fresh
-    except (OSError, ValueError): return fresh
+    except (FileNotFoundError, ValueError): return fresh   # none, or damaged; one that cannot be read: its OSError
     return (f"{out}/best.pt holds all that resuming needs: copy it over {out}/last.pt and resume (the epochs after its "
             f"epoch {best['epoch']} are trained again, as they were), or {fresh}")
 
@@ -1122,14 +1154,14 @@ def _check_schedule(cfg:TrainConfig):
 def _resume_checkpoint(cfg:TrainConfig, out:Path) -> dict:
     "The refusals of resuming run folder `out` with `cfg`, from its config.json, last.pt and best.pt, each with the way on; returns last.pt's checkpoint. `train` calls it holding the folder's lock, so that no other run writes what it reads."
     _check_same_config(cfg, out)
-    try: ck = load_checkpoint(out / 'last.pt')
+    try: ck = _run_checkpoint(out / 'last.pt')   # a folder, or a file that cannot be read: its OSError, no repair advice
     except (FileNotFoundError, ValueError) as e: raise type(e)(f"{e}; {_restart_advice(cfg, out)}") from None
     saved = TrainConfig.from_dict(ck.get('config', {}), f'{out}/last.pt')
     diff = _config_diff(saved, cfg, ('last.pt', 'config.json'))
     if diff: raise ValueError(_edited_config(saved, cfg, out) or f"{out}/last.pt belongs to another run: its configuration differs from "
                               f"{out}/config.json ({diff}); {_restart_advice(cfg, out)}")
     _check_estimator_record(ck, cfg, out)
-    if missing := [k for k in ('model', 'optimizer', 'scheduler', 'rng', 'stage', 'stage_epoch', 'metrics', 'best', 'stages') if k not in ck]:
+    if missing := [k for k in ('optimizer', 'scheduler', 'rng', 'stage', 'stage_epoch', 'metrics', 'best', 'stages') if k not in ck]:
         raise ValueError(f"{out}/last.pt is damaged: it lacks {', '.join(missing)}, which resuming needs; {_restart_advice(cfg, out)}")
     if ck.get('stage', 0) >= len(cfg.plan()):
         raise ValueError(f"{out}/last.pt is damaged: its stage is {ck['stage']}, the run has stages 0..{len(cfg.plan()) - 1}; {_restart_advice(cfg, out)}")
@@ -1138,7 +1170,7 @@ def _resume_checkpoint(cfg:TrainConfig, out:Path) -> dict:
         raise ValueError(f"{out}/last.pt is damaged: its epoch {ck.get('epoch')} (epoch {ck['stage_epoch']} of stage {st['name']!r}) is not one the run has "
                          f"(stage {st['name']!r} has epochs 1..{st['epochs']}, epochs {before + 1}..{before + st['epochs']} of the run); {_restart_advice(cfg, out)}")
     if (out / 'best.pt').is_file():   # before the training: the run's end reads it (result.json's best_epoch), and would stop there every time
-        try: load_checkpoint(out / 'best.pt')
+        try: _run_checkpoint(out / 'best.pt')
         except ValueError as e: raise ValueError(f"{e}; {_damaged_best(ck, out)}") from None
     return ck
 
@@ -1433,7 +1465,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
 
 # %% ../nbs/14_train.ipynb #da7b1deb
 def load_run(out, # a run folder of `train` / `sbn-train`
-             checkpoint:str='best.pt' # one of its checkpoints: best.pt, last.pt or stage-<name>.pt
+             checkpoint:str='last.pt' # one of its checkpoints: last.pt (the final model, which result.json describes and `evaluate_run` evaluates by default), best.pt or stage-<name>.pt
             ) -> tuple:
     "(model, cfg): the network of run `out` with the weights of `checkpoint` (and, with `est_schedule`, its estimators' schedule as at the checkpoint's epoch, as a resumed run sets it), on the CPU in evaluation mode, and the run's configuration; leaves the random state as it was. Imports the plugin files the run's config.json names (their code runs): load only run folders you trust."
     return _load_run(out, checkpoint)[:2]
@@ -1447,11 +1479,12 @@ def _load_run(out, checkpoint):
     if not (out / 'config.json').is_file():
         raise ValueError(f"out must be a run folder of train / sbn-train (holding config.json), got {str(out)!r}: "
                          + ('it does not exist' if not out.exists() else 'not a folder' if not out.is_dir() else 'it has no config.json'))
+    if (out / checkpoint).is_dir(): raise ValueError(f"checkpoint: {out}/{checkpoint} is a folder, not a checkpoint")
     if not (out / checkpoint).is_file():
-        have = sorted(p.name for p in out.glob('*.pt') if p.name != 'binary.pt')
+        have = sorted(p.name for p in out.glob('*.pt') if p.name != 'binary.pt' and p.is_file())
         raise ValueError(f"checkpoint: run folder {out} has no {checkpoint}; its checkpoints: {', '.join(have) if have else 'none (no epoch has ended)'}")
     cfg = TrainConfig.from_dict(cli.load_config(out / 'config.json', TrainConfig), f'{out}/config.json')
-    ck = load_checkpoint(out / checkpoint)
+    ck = _run_checkpoint(out / checkpoint)
     diff = _config_diff(TrainConfig.from_dict(ck.get('config', {}), f'{out}/{checkpoint}'), cfg, (checkpoint, 'config.json'))
     if diff: raise ValueError(f"{out}/{checkpoint} belongs to another run: its configuration differs from {out}/config.json ({diff})")
     with torch.random.fork_rng(devices=[]):   # building (and a stage's transform) initialises weights: the caller's random numbers stay as they were
@@ -1460,7 +1493,7 @@ def _load_run(out, checkpoint):
     return model.eval(), cfg, ck
 
 def evaluate_run(out, # a run folder of `train` / `sbn-train`
-                 checkpoint:str='last.pt', # one of its checkpoints: last.pt, best.pt or stage-<name>.pt
+                 checkpoint:str='last.pt', # one of its checkpoints: last.pt (the final model, which result.json describes and `load_run` loads by default), best.pt or stage-<name>.pt
                  split:str='test', # 'test', 'val' or 'train'
                  device='cpu' # where to evaluate: 'cpu', 'cuda', 'cuda:N' or a `torch.device` (the run's, for its numbers bit for bit)
                 ) -> dict: # `{split}_loss`, `_acc`, `_ens_acc`, `_det_acc`, `_det_loss`
@@ -1703,17 +1736,21 @@ def _main(args):
             raise
         if not dist.is_initialized() or dist.get_rank() == 0:   # the rank `_dist_setup` found (one process: 0, whatever RANK says)
             det = _evaluates_det(res.pop('model'), estimator(cfg.estimator))   # trained deterministic: its accuracy is the deterministic one
+            fixed = all(map(_samples_nothing, _stage_networks(cfg)[0]))   # no stage's network draws: its K samples are one forward
             sampled = f"expected {res['test_acc']:.4f}, ensemble {res['test_ens_acc']:.4f}"
-            print(f"test accuracy of the final model: deterministic {res['test_det_acc']:.4f} (loss {loss(res['test_det_loss'])}; every unit "
-                  f"deterministic, as trained); sampled ({cfg.eval_samples} per example) {sampled} (expected loss {loss(res['test_loss'])})" if det else
-                  f"test accuracy ({cfg.eval_samples} samples per example): {sampled}; deterministic {res['test_det_acc']:.4f}; "
-                  f"expected test loss {loss(res['test_loss'])}", end='')
+            if fixed: print(f"test accuracy (one deterministic forward per example: the network samples nothing): {res['test_det_acc']:.4f}; "
+                            f"test loss {loss(res['test_det_loss'])}", end='')
+            else: print(f"test accuracy of the final model: deterministic {res['test_det_acc']:.4f} (loss {loss(res['test_det_loss'])}; every unit "
+                        f"deterministic, as trained); sampled ({cfg.eval_samples} per example) {sampled} (expected loss {loss(res['test_loss'])})" if det else
+                        f"test accuracy ({cfg.eval_samples} samples per example): {sampled}; deterministic {res['test_det_acc']:.4f}; "
+                        f"expected test loss {loss(res['test_loss'])}", end='')
             print(f"; {res['seconds_per_epoch']:.2f} s/epoch; run folder: {out}")
             if 'test_post_acc' in res:
                 print(f"posterior predictive ({cfg.posterior_samples} weight samples, deterministic units): single sample {res['test_post_acc']:.4f}, "
                       f"predictive {res['test_post_ens_acc']:.4f}; predictive loss {loss(res['test_post_loss'])}")
             if 'stages' in res:
-                key, which = ('test_det_acc', 'deterministic, as trained') if det else ('test_acc', f'expected, {cfg.eval_samples} samples per example')
+                key, which = (('test_det_acc', 'one deterministic forward per example') if fixed else ('test_det_acc', 'deterministic, as trained') if det
+                              else ('test_acc', f'expected, {cfg.eval_samples} samples per example'))
                 print(f'test accuracy by stage ({which}): ' + ', '.join(f"{k} {v[key]:.4f}" for k, v in res['stages'].items()))
         if dist.is_initialized(): dist.destroy_process_group()
     finally: torch.set_num_threads(threads); _LIMIT_HINT.reset(hint)
