@@ -1760,7 +1760,7 @@ def _resume_hint(args):
     except ValueError: world = 1
     cmd = ['torchrun', '--nproc-per-node', str(world), '-m', 'sbn_estimators.train'] if world > 1 else ['sbn-train']
     kept = (['--export'] if args.export else []) + (['--threads', str(args.threads)] if getattr(args, 'threads', None) else [])   # not in config.json
-    return cli.command_line([*cmd, '--resume', '--out', str(args.out), *kept]) if args.out and (Path(args.out) / 'last.pt').is_file() else None
+    return cli.command_line([*cmd, '--resume', '--out', str(args.out), *kept]) if args.out and (Path(args.out).expanduser() / 'last.pt').is_file() else None   # a quoted '~/x' is expanded as --out is
 
 def train_cli(argv=None # the command's arguments, a list of strings (None: sys.argv[1:])
              ):

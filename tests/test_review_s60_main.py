@@ -26,3 +26,13 @@ def test_a_moot_parameter_is_refused_with_its_own_reason(spec, scheduled, why):
     "RBNN's floor makes t_min (or itself) moot for another reason than the schedule: the message said the schedule's."
     from sbn_estimators.estimators import estimator, check_schedule_params
     with pytest.raises(ValueError, match=why): check_schedule_params(estimator(spec), scheduled)
+
+
+def test_resume_hint_expands_a_quoted_home(tmp_path, monkeypatch):
+    "`--out '~/run'` (quoted: the shell left the ~) is expanded by sbn-train; the resume hint looked for ./~/run/last.pt and gave none."
+    import argparse
+    from sbn_estimators.train import _resume_hint
+    monkeypatch.setenv('HOME', str(tmp_path)); monkeypatch.chdir(tmp_path.parent)
+    (tmp_path/'run').mkdir(); (tmp_path/'run'/'last.pt').write_bytes(b'')
+    hint = _resume_hint(argparse.Namespace(out='~/run', export=False, threads=None))
+    assert hint is not None and '--resume' in hint and '~/run' in hint
