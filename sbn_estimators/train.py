@@ -34,8 +34,6 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from sbn_estimators.binary_optimizers import binary_param_groups, make_bop, make_bayesbinn, make_mirror_descent, Bop, BayesBiNN, MirrorDescentAdam
     from sbn_estimators import cli
     from sbn_estimators.mismatch import proxy_estimator
-    from sbn_estimators.binaryduo import Quantize
-    from sbn_estimators.biper import BiPer
     from sbn_estimators.exact import _LIMIT_HINT, _ENV_LIMIT_HINT
     from sbn_estimators.data import _idx_file, _takes_dtype
 except KeyboardInterrupt:
@@ -393,6 +391,7 @@ def _evaluate(model, data, split, samples, batch_size, device, amp, progress, X,
 
 def _fixed_weights(layer) -> bool:
     "Whether a binary-weight layer's evaluation forward draws nothing: the default binarizer with deterministic=True, a local estimator forwarding sign(w) (deterministic=True), BiPer's, or a torch module (nn.Identity); not a function, nor another module (it may draw its own noise)."
+    from sbn_estimators.biper import BiPer   # here: train does not import the model modules it registers lazily (`MODEL_MODULES`)
     b = layer.binarize
     if b is None: return layer.deterministic
     if isinstance(b, LocalEstimator): return getattr(b, 'deterministic', False) is True
@@ -400,6 +399,7 @@ def _fixed_weights(layer) -> bool:
 
 def _samples_nothing(model:nn.Module) -> bool:
     "Whether evaluating `model` draws nothing, known of every module (a whitelist): torch's modules and this library's, no SBN model at any depth, no `BinaryActivation`, no local estimator except a `Quantize`'s backward proxy (deterministic, its forward unused) and a binary-weight layer's binarizer, every binary weight deterministic in evaluation (`_fixed_weights`): BinaryDuo's quantised nets. Then every sample is the deterministic forward."
+    from sbn_estimators.binaryduo import Quantize   # here, as BiPer above
     mods, layers = list(model.modules()), binary_weight_layers(model).values()
     if not all(map(_fixed_weights, layers)): return False
     known = {id(m.proxy) for m in mods if isinstance(m, Quantize)} | {id(m.binarize) for m in layers}
