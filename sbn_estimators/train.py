@@ -10,7 +10,7 @@ __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS',
            'evaluate_run', 'config_from_args', 'list_text', 'train_cli']
 
 # %% ../nbs/14_train.ipynb #1de27acf
-import argparse, atexit, copy, csv, dataclasses, hashlib, inspect, io, itertools, json, math, numbers, os, re, sys, tempfile, time, types, warnings
+import argparse, atexit, copy, csv, dataclasses, functools, hashlib, inspect, io, itertools, json, math, numbers, os, re, sys, tempfile, time, types, warnings
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 _AS_COMMAND = ('__file__' in globals() and __name__ == '__main__') or Path(sys.argv[0]).name == 'sbn-train'   # started as the command, not imported
@@ -707,13 +707,14 @@ def _set_rng_state(states, rank, world):
 # %% ../nbs/14_train.ipynb #f8b6669f
 DATA_SHAPES = {'cifar10': (3, 32, 32), 'fashion_mnist': (1, 28, 28), 'mnist': (1, 28, 28)} # image datasets: shape of one image
 
+def _flat(X, dtype=torch.float32, inner=None):
+    "The inputs `X` through the dataset's own transform `inner` (or in `dtype`), flattened to vectors: computed in the dtype `Data.input` asks for, as the transform it wraps."
+    X = X.to(dtype) if inner is None else inner(X, dtype=dtype) if _takes_dtype(inner) else inner(X)
+    return X.flatten(1)
+
 def _flattened(data:Data) -> Data:
-    "`data` whose inputs are flattened to vectors, not augmented (for a model that reads flat input: augment is off by default for it, `_augments`, and `TrainConfig` refuses True)."
-    t = data.transform
-    def flat(X, dtype=torch.float32):   # computed in the dtype `Data.input` asks for, as the transform it wraps
-        X = X.to(dtype) if t is None else t(X, dtype=dtype) if _takes_dtype(t) else t(X)
-        return X.flatten(1)
-    return dataclasses.replace(data, transform=flat, augment=None)
+    "`data` whose inputs are flattened to vectors, not augmented (for a model that reads flat input: augment is off by default for it, `_augments`, and `TrainConfig` refuses True); a module-level function with its argument, so the dataset still pickles."
+    return dataclasses.replace(data, transform=functools.partial(_flat, inner=data.transform), augment=None)
 
 def _subset(data:Data, cfg) -> Data:
     "`data` with its training and test splits cut to `cfg.n_train` and `cfg.n_test` examples (0: all)."

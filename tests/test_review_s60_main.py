@@ -36,3 +36,15 @@ def test_resume_hint_expands_a_quoted_home(tmp_path, monkeypatch):
     (tmp_path/'run').mkdir(); (tmp_path/'run'/'last.pt').write_bytes(b'')
     hint = _resume_hint(argparse.Namespace(out='~/run', export=False, threads=None))
     assert hint is not None and '--resume' in hint and '~/run' in hint
+
+
+def test_a_dataset_flattened_by_the_trainer_pickles(tmp_path):
+    "sbn_mlp on image data reads flat input: the trainer's flattening transform was a closure, so the dataset no longer pickled."
+    import pickle, torch
+    from sbn_estimators.data import write_fake_cifar10
+    from sbn_estimators.train import TrainConfig, load_data
+    write_fake_cifar10(tmp_path, n_per_batch=4)
+    d = load_data(TrainConfig(model='sbn_mlp', data='cifar10', data_dir=str(tmp_path), val=5))
+    X = d.splits['test'][0][:3]
+    assert d.input(X).shape == (3, 3 * 32 * 32)
+    assert torch.equal(pickle.loads(pickle.dumps(d)).input(X), d.input(X))
