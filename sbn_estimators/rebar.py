@@ -126,6 +126,8 @@ class REBAR(Estimator):
 
     def surrogate(self, net, x, y, params=None):
         _check_inverted(net.noise, self.name); _refuse_func_transforms(f"estimator {self.name!r}")   # it runs autograd inside (requires_grad_, a tuning step) in ways torch.func refuses
+        if params is None: params = net.layer_params()   # read once: a parametrized weight is a new tensor at each read, and
+                                                         # autograd.grad needs the tensors the hard path used
         dt = net.layer_params(params)[0][0].dtype
         if dt in (torch.float16, torch.bfloat16):   # measured: d/db = 1e-4 for an exact 5e-4 in bfloat16
             raise ValueError(f"{self.name} needs float32 or float64 parameters, got {dt}: its control variates cancel terms of "

@@ -149,7 +149,9 @@ class RODEO(Estimator):
 
     def surrogate(self, net, x, y, params=None):
         _refuse_func_transforms(f"estimator {self.name!r}")   # it runs autograd inside (requires_grad_, a tuning step) in ways torch.func refuses
-        pairs = net.layer_params(params)
+        if params is None: params = net.layer_params()   # read once: a parametrized weight is a new tensor at each read, and
+                                                         # autograd.grad needs the tensors the paths used
+        pairs = params
         if self.nets is None: self._init_state(len(pairs) - 1, x)
         if len(self.nets) != len(pairs) - 1:
             raise ValueError(f"this {self.name} estimator was tuned for {len(self.nets)} binary layers, the network has {len(pairs) - 1}")
