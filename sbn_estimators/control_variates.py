@@ -89,6 +89,6 @@ class UGC(PerLayerEstimator):
         m = S.sum(-1, keepdim=True).to(p.dtype)
         w_dis = 0.5 * x * (x != xt) * torch.maximum(p, 1 - p) * ~S             # DisARM on the other units
         score = torch.where(S, torch.rand(p.shape, dtype=p.dtype, device=p.device), -1.)                          # one unit of S, uniformly
-        j = torch.nn.functional.one_hot(score.argmax(-1), p.shape[-1]).to(p.dtype) * S
+        j = (torch.arange(p.shape[-1], device=p.device) == score.argmax(-1, keepdim=True)).to(p.dtype) * S   # one-hot; F.one_hot reads values: no vmap
         w_bit = m * p * q * x * j                                                # x_j (f(x) - f(x flipped at j)) weight
         return torch.stack([x, xt, x * (1 - 2 * j)]), torch.stack([w_dis + w_bit, -w_dis, -w_bit])
