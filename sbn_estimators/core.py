@@ -397,9 +397,10 @@ def values_checked():
     try: yield
     finally: _VALUES_CHECKED.reset(token)
 
-def _read_values() -> bool:
-    "Whether `check_inputs` and `check_targets` read the data's values: not inside `values_checked`, nor while `torch.compile` traces (a host read splits the graph; the eager calls check)."
-    return not _compiling() and not _VALUES_CHECKED.get()   # in this order: dynamo cannot trace ContextVar.get
+def _read_values(t:torch.Tensor # the data checked
+                ) -> bool:
+    "Whether `check_inputs` and `check_targets` read the values of `t`: not inside `values_checked`, nor while `torch.compile` traces (a host read splits the graph; the eager calls check), nor inside a `torch.func` transform such as `vmap` (it cannot read values; as `check_finite`)."
+    return not _compiling() and not torch._C._functorch.is_functorch_wrapped_tensor(t) and not _VALUES_CHECKED.get()   # in this order: dynamo cannot trace ContextVar.get
 
 # %% ../nbs/00_core.ipynb #7fafa409
 def _autocast_on(device:torch.device) -> bool:
@@ -443,7 +444,7 @@ def check_inputs(x, # the inputs
         raise ValueError(f"{name}: inputs are on {x.device} but the network is on {device}; pass {name}.to('{device}')")
     if full:
         if x.shape[x.ndim - k - 1] == 0: raise ValueError(f"{name}: inputs are an empty batch {list(x.shape)}; pass at least one example")
-        if _read_values(): check_finite(x, _named(name, 'inputs'))
+        if _read_values(x): check_finite(x, _named(name, 'inputs'))
     return x
 
 # %% ../nbs/00_core.ipynb #0cd3da02
@@ -484,7 +485,7 @@ def check_targets(y, # the targets
         if not (y.is_floating_point() or y.dtype in _SIGNED):
             raise ValueError(f"{name}: logistic targets must be float or signed integer -1/+1, got dtype {y.dtype}; "
                              f"pass 2 * {var}.double() - 1 for labels in {{0, 1}}")
-        if _read_values() and not ((y == 1) | (y == -1)).all():
+        if _read_values(y) and not ((y == 1) | (y == -1)).all():
             check_finite(y, _named(name, 'targets'))
             hint = f"; for labels in {{0, 1}} pass 2*{var} - 1" if ((y == 0) | (y == 1)).all() else ''
             raise ValueError(f"{name}: logistic targets must be -1 or +1, got values {_values(y)}{hint}")
@@ -496,9 +497,9 @@ def check_targets(y, # the targets
         if y.ndim != 1:
             hint = f"; pass {var}[:, 0]" if tuple(y.shape) == (batch, 1) else ''
             raise ValueError(f"{name}: cross-entropy targets must have shape [B] = [{batch}], got {list(y.shape)}{hint}")
-        if _read_values() and ((y < 0) | (y >= n_out)).any():
+        if _read_values(y) and ((y < 0) | (y >= n_out)).any():
             raise ValueError(f"{name}: class indices must be in 0..{n_out - 1} ({n_out} classes), got values {_values(y)}")
-    elif y.is_floating_point() and _read_values():
+    elif y.is_floating_point() and _read_values(y):
         check_finite(y, _named(name, 'targets'))
     return y
 
@@ -520,10 +521,23 @@ class SBNModel(Protocol):
     def check_data(self, x, y) -> None: ... # `ValueError` unless `(x, y)` is a valid batch for this model
 
 # %% ../nbs/00_core.ipynb #5aec1854
+def _check_unhooked(net, # an SBN model
+                    at:str='' # the start of the message ("estimator 'st': ")
+                   ):
+    "`net`, or a `ValueError` naming its first submodule with module hooks: an SBN model computes each layer from `layer_params()`, never calling its submodules, so their hooks would never run."
+    hooked = next(((k, m) for k, m in net.named_modules() if k and (m._forward_pre_hooks or m._forward_hooks or m._backward_pre_hooks
+                                                                      or m._backward_hooks)), None) if isinstance(net, torch.nn.Module) else None
+    if hooked: raise ValueError(f"{at}layer {hooked[0]!r} ({type(hooked[1]).__name__}) of the SBN model {type(net).__name__} carries module hooks, "
+                                f"which would never run: its layers are computed from layer_params(), never called (torch.nn.utils.prune's "
+                                f"mask, a forward pre-hook, would stay stale). Remove them (prune.remove, handle.remove()); a parametrization "
+                                f"works (torch.nn.utils.parametrize.register_parametrization, parametrizations.weight_norm; a pruning mask "
+                                f"as a parametrization W * mask)")
+    return net
+
 def check_sbn_model(net, # the model an estimator was given
                     who:str # the estimator's name, for the message
                    ):
-    "Raise `ValueError` unless `net` implements `SBNModel` (naming the estimator and the missing members) with widths and group names that fit its `layer_params()`."
+    "Raise `ValueError` unless `net` implements `SBNModel` (naming the estimator and the missing members) with widths and group names that fit its `layer_params()`, and no submodule carrying hooks (never called, they would never run)."
     if isinstance(net, SBNModel):
         n, sizes, names = len(net.layer_params()), list(net.sizes), list(net.group_names)
         bad = [what for what, ok in ((f"sizes {sizes} (needs {n + 1} widths [n_in, n_1, ..., n_L, n_out])", len(sizes) == n + 1),
@@ -531,7 +545,7 @@ def check_sbn_model(net, # the model an estimator was given
                                      (f"group_names {names} (needs {n} names)", len(names) == n)) if not ok]
         if bad: raise ValueError(f"estimator {who!r}: the SBN model {type(net).__name__} has {n} (W, b) pairs in layer_params() "
                                  f"(binary layers, then the head) but {' and '.join(bad)}")
-        return net
+        return _check_unhooked(net, f"estimator {who!r}: ")
     members = [*SBNModel.__annotations__, *(k for k, v in vars(SBNModel).items() if callable(v) and not k.startswith('_'))]
     missing = [m for m in members if not hasattr(net, m)]
     raise ValueError(f"estimator {who!r} needs an SBN model (SBNMLP, SBNConvNet, or any object with {', '.join(members)}); "

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 from .core import *
-from .core import _uncompiled   # the module a torch.compile'd model wraps
+from .core import _uncompiled, _check_unhooked   # the module a torch.compile'd model wraps; the hook check
 from .cli import atomic_path
 
 # %% ../nbs/01_sbn.ipynb #aca2c0cf
@@ -102,7 +102,8 @@ class SBNMLP(nn.Module):
     def check_data(self, x, # inputs, [B, n_in]
                    y # targets: [B, n_out] in {-1, +1} (logistic loss), [B] class indices (cross-entropy)
                   ):
-        "Raise a `ValueError` naming the argument, what it got and what is valid, unless `(x, y)` fits this network."
+        "Raise a `ValueError` naming the argument, what it got and what is valid, unless `(x, y)` fits this network (and no layer carries module hooks, which would never run)."
+        _check_unhooked(self)
         W = self.layers[0].weight
         check_inputs(x, self.sizes[:1], W.dtype, W.device)
         check_targets(y, self.loss, self.sizes[-1], len(x), W.device)

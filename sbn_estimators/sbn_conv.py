@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .core import *
+from .core import _check_unhooked
 from .sbn import *
 from .exact import *
 from .estimators import *
@@ -121,7 +122,8 @@ class SBNConvNet(nn.Module):
     def check_data(self, x, # inputs, [B, C, H, W]
                    y # targets: [B] class indices (cross-entropy), [B, n_out] in {-1, +1} (logistic loss)
                   ):
-        "Raise a `ValueError` naming the argument, what it got and what is valid, unless `(x, y)` fits this network."
+        "Raise a `ValueError` naming the argument, what it got and what is valid, unless `(x, y)` fits this network (and no layer carries module hooks, which would never run)."
+        _check_unhooked(self)
         W = self.layers[0].weight
         check_inputs(x, self.in_shape, W.dtype, W.device)
         check_targets(y, self.loss, self.layers[-1].out_features, len(x), W.device)
