@@ -31,9 +31,11 @@ def biper_weights(latent:torch.Tensor, # latent weights w
                   binarize:bool=True # the square wave sign(sin(omega w)) (stage 2), or sin(omega w) itself (stage 1)
                  ) -> torch.Tensor:
     "BiPer's weights; backward omega cos(omega w) in both stages (straight-through on the sign of the sine)."
-    check_flag('binarize', binarize)
-    s = torch.sin(_phase(latent, check_number('freq', freq, positive=True)))   # in float32 for 16-bit latents, rounded once below
-    return (s + (sign_pm(s) - s).detach() if binarize else s).to(latent.dtype)
+    return _sine_weights(latent, check_number('freq', freq, positive=True), check_flag('binarize', binarize))
+
+def _sine_weights(latent, freq, binarized):   # binarized: a bool, or a module's bool buffer (read on the device: no host sync)
+    s = torch.sin(_phase(latent, freq))   # in float32 for 16-bit latents, rounded once below
+    return (s + ((sign_pm(s) - s) * binarized).detach()).to(latent.dtype)   # stage 1 adds exact zeros
 
 # %% ../nbs/19b_biper.ipynb #f8b2b00d
 def quantization_error(latent:torch.Tensor, # latent weights w
@@ -84,12 +86,12 @@ class BiPer(nn.Module):
         self.register_load_state_dict_post_hook(_read_stage)
         self.freq, self.binarize, self.tau = check_number('freq', freq, positive=True), binarize, float(tau)
     @property
-    def binarize(self) -> bool: return self._binarize   # a Python copy of the buffer: the forward needs no device sync
+    def binarize(self) -> bool: return self._binarize   # a Python copy of the buffer, for the host's decisions (export)
     @binarize.setter
     def binarize(self, v):
         self._binarize = check_flag('binarize', v)
         self.binarized.fill_(self._binarize)
-    def forward(self, latent): return biper_weights(latent, self.freq, self.binarize)
+    def forward(self, latent): return _sine_weights(latent, self.freq, self.binarized)   # the buffer: functional_call's state swaps the stage too
     def _binary(self, importing:bool=False):
         if self.binarize: return
         if importing: raise ValueError("BiPer weights in stage 1 (binarize=False) are sin(freq w), not binary: a model imports ±1 weights in stage 2 "
