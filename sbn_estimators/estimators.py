@@ -88,12 +88,15 @@ class Estimator:
     def _defaults(self) -> dict:
         "The values of the constructor parameters that `spec` leaves out: `__init__`'s defaults (a class whose default None stands for a value it resolves gives that value)."
         return {k: p.default for k, p in _init_params(type(self)).items()}
+    def _named(self) -> bool:
+        "Whether a spec makes this estimator: its class was registered (the registry sets `name` on it; a subclass only inherits it). One made before its class was registered again (a re-run cell, an edited plugin file) still is."
+        return self.name is not None and 'name' in type(self).__dict__
     @property
     def spec(self):
-        "The `name:key=value,...` string that recreates this estimator (parameters that differ from their defaults); a class whose `name` another class is registered under (a subclass of a registered one) shows its class name instead, which no spec makes."
+        "The `name:key=value,...` string that recreates this estimator (parameters that differ from their defaults); a subclass of a registered class, which inherits its `name`, shows its class name instead, which no spec makes."
         d = self._defaults()
         kv = ','.join(f'{k}={v}' for k, v in self.hparams().items() if v != d[k])
-        name = self.name if self.name is not None and ESTIMATORS.get(self.name, type(self)) is type(self) else type(self).__name__
+        name = self.name if self._named() else type(self).__name__
         return f'{name}:{kv}' if kv else name
     def hparams(self):
         "The constructor parameters of this estimator and their current values: each is kept as the attribute of its name."
@@ -108,7 +111,7 @@ class Estimator:
     def __repr__(self):
         "`estimator('spec')` for a registered class (evaluating it makes the same estimator), else `Class(key=value, ...)`."
         try:
-            if ESTIMATORS.get(self.name) is type(self): return f"estimator({self.spec!r})"
+            if self._named(): return f"estimator({self.spec!r})"
             return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.hparams().items())})"
         except ValueError: return object.__repr__(self)   # a constructor parameter not kept as an attribute
 
