@@ -297,8 +297,8 @@ def atomic_path(path # the file to write
         try: os.fsync(fd)
         finally: os.close(fd)
         os.replace(tmp, path)
-    except OSError as e:   # write() and fsync() name no file: name the one being written
-        if e.filename is None: e.filename = str(path)
+    except OSError as e:   # write() and fsync() name no file, open() and os.replace the temporary one: name the one being written
+        if e.filename in (None, tmp, str(tmp)): e.filename, e.filename2 = str(path), None
         raise
     finally: tmp.unlink(missing_ok=True)
 
