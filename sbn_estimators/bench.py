@@ -209,10 +209,18 @@ def bench_table(rows:list # rows of `run_cases` (or of `sbn-bench --json`)
     return '\n'.join('  '.join(c.ljust(n) if j in (0, 1, 4) else c.rjust(n) for j, (c, n) in enumerate(zip(line, w)))
                      for line in [head, *body])
 
+def _benched(cls) -> bool:
+    "Whether `sbn-bench` measures the estimators of class `cls`: not `exact`'s, which enumerates every binary state, far too many on every benchmark network."
+    return not issubclass(cls, Exact)
+
 def _list() -> str:
     nets = '\n'.join(f"  {k:<6} {v}" for k, v in BENCH_NETS.items())
+    names = list_estimators()
+    benched = [n for n in names if _benched(ESTIMATORS[ALIASES.get(n, n)])]
+    left = [n for n in names if n not in benched]
     return (f"networks:\n{nets}\nestimators: float (= mean_field, the deterministic network) and any registry spec: "
-            f"{', '.join(list_estimators())}\ndevices: cpu" + (', cuda' if torch.cuda.is_available() else ' (no CUDA here)'))
+            f"{', '.join(benched)}" + (f" (not {', '.join(left)}, which enumerates every binary state: measure it on small networks "
+            f"with sbn-gradeval)" if left else '') + "\ndevices: cpu" + (', cuda' if torch.cuda.is_available() else ' (no CUDA here)'))
 
 def _once(items:list, option:str, text:str) -> list:
     "`items` of `option` (given as `text`), refused when there are none or one comes twice."
@@ -234,7 +242,7 @@ def _specs(text:str, nets:list) -> list:
     for n in nets:
         net = bench_problem(n, 1)[0]
         for s, est in zip(specs, ests):
-            if isinstance(est, Exact):
+            if not _benched(type(est)):
                 raise ValueError(f"--estimators: {s!r} enumerates every binary state; network {n!r} (binary layer widths "
                                  f"{net.binary_sizes}) is far too large to enumerate; measure exact on small networks (sbn-gradeval)")
             if isinstance(est, LocalEstimator):

@@ -65,3 +65,17 @@ def test_a_write_onto_a_folder_names_the_file(tmp_path, writer):
     with pytest.raises(OSError) as e: _writers()[writer](path)
     assert e.value.filename == str(path) and e.value.filename2 is None and '.tmp' not in str(e.value)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]   # the temporary file removed
+
+
+# --- E1. sbn-bench --list offers only the estimators sbn-bench measures -------------------------------------------------
+
+def test_bench_list_leaves_out_exact(capsys):
+    from sbn_estimators.bench import bench_cli
+    bench_cli(['--list'])
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith('estimators:'))
+    offered, _, note = line.split('any registry spec: ', 1)[1].partition(' (not ')
+    names = offered.split(', ')
+    assert 'st' in names and 'psa' in names and 'exact' not in names   # was offered, and refused for every network
+    assert note.startswith('exact, which enumerates every binary state')
+    with pytest.raises(SystemExit) as e: bench_cli(['--estimators', 'exact', '--nets', 'fc'])   # the same rule refuses it
+    assert e.value.code == 2 and "'exact' enumerates every binary state" in capsys.readouterr().err
