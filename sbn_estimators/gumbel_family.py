@@ -80,7 +80,7 @@ class GumbelRao(CategoricalST):
         "k noises per unit from Z | x, detached: [k, *a.shape] (`conditional_noise(a, x, 'logistic', u)` of k uniforms u, in the algebraically equal form x (log w - log(1 - w)), w = u sigmoid(x a), computed in place: at most two k-fold buffers)."
         dt = noise_dtype(a.dtype)
         x = x.to(dt)   # the truncation point sigma(x a) in dt, not in half precision
-        log_v = torch.rand((self.k, *a.shape), dtype=dt, device=a.device).clamp_(min=torch.finfo(dt).tiny).log_().add_(F.logsigmoid(x * a.detach().to(dt)))
+        log_v = torch.rand((self.k, *a.shape), dtype=dt, device=a.device).clamp_(min=torch.finfo(dt).tiny).log_() + F.logsigmoid(x * a.detach().to(dt))   # not add_: under torch.func.vmap(randomness='same') the uniforms are one draw for every sample, the sum one per sample
         return log_v.sub_(log_v.exp().neg_().log1p_()).mul_(x)
     def slope(self, a, x):
         "(1/k) sum_j (2/tau) sigma'((a - Z_j)/tau) over the k noises Z_j | x: computed, so the backward keeps one slope per unit, not k relaxations."

@@ -79,3 +79,24 @@ def test_bench_list_leaves_out_exact(capsys):
     assert note.startswith('exact, which enumerates every binary state')
     with pytest.raises(SystemExit) as e: bench_cli(['--estimators', 'exact', '--nets', 'fc'])   # the same rule refuses it
     assert e.value.code == 2 and "'exact' enumerates every binary state" in capsys.readouterr().err
+
+
+# --- B3. GumbelRao under torch.func.vmap ------------------------------------------------------------------------------
+
+def test_gumbel_rao_per_sample_gradients_under_vmap():
+    "vmap(grad) with randomness='same' draws each noise once for the batch: each sample's gradient is the one a loop gets from the same seed (was: RuntimeError output with shape [10, 1, 3] doesn't match the broadcast shape [6, 10, 1, 3])."
+    from torch import nn
+    from torch.func import functional_call, grad, vmap
+    from sbn_estimators.layers import BinaryActivation
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), BinaryActivation('gumbel_rao:k=10'), nn.Linear(3, 1)).double()
+    params = {k: p.detach() for k, p in model.named_parameters()}
+    x, y = torch.randn(6, 4, dtype=torch.float64), torch.randn(6, 1, dtype=torch.float64)
+    loss = lambda p, xi, yi: ((functional_call(model, p, (xi[None],)) - yi) ** 2).sum()
+    torch.manual_seed(1)
+    batched = vmap(grad(loss), in_dims=(None, 0, 0), randomness='same')(params, x, y)
+    for i in range(len(x)):
+        torch.manual_seed(1)
+        g = grad(loss)(params, x[i], y[i])
+        for k in params: torch.testing.assert_close(batched[k][i], g[k], rtol=1e-12, atol=1e-12)
+    assert batched['0.weight'].abs().sum() > 0   # the slope reached the first layer
