@@ -116,8 +116,8 @@ def _label(name, params):
     return name + (':' + ','.join(f'{k}={v}' for k, v in params.items()) if params else '')
 
 def _estimator_label(est:Estimator) -> str:
-    "An estimator's label: its spec, or its class name when its class is not the one registered under its name (no spec recreates it)."
-    return est.spec if ESTIMATORS.get(est.name) is type(est) else type(est).__name__
+    "An estimator's label: its spec, or its class name when no spec makes it (an unregistered subclass of a registered class)."
+    return est.spec if est._named() else type(est).__name__
 
 def _unique_labels(labels) -> list:
     "The labels in order, a repeated one numbered: the second 'st' is 'st#2', the third 'st#3' (a number already taken is skipped)."

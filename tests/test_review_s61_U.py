@@ -41,6 +41,16 @@ def test_a_subclass_of_a_registered_class_still_names_its_class(cell_module):
     with pytest.raises(ValueError, match="unknown estimator 'Mine'"): estimator(Mine().spec)
 
 
+def test_gradeval_labels_an_estimator_made_before_its_cell_ran_again_by_its_spec(cell_module):
+    from sbn_estimators.gradeval import _estimator_label
+    exec(CELL, cell_module.__dict__)
+    e = estimator('rev_a_st:noise=normal')
+    exec(CELL, cell_module.__dict__)
+    assert _estimator_label(e) == 'rev_a_st:noise=normal'   # was 'RevAST'
+    class Mine(cell_module.RevAST): pass
+    assert _estimator_label(Mine()) == 'Mine'
+
+
 # --- A5. an atomic write's error names the user's file, not the hidden temporary one ------------------------------------
 
 def _writers():
