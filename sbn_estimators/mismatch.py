@@ -129,9 +129,10 @@ def _check_proxy_forward(est:LocalEstimator, what:str, forward:bool=True) -> Loc
     return est
 
 def proxy_estimator(spec, # a registry spec like 'clipped_st' or a `LocalEstimator`
-                    check_forward:bool=True # refuse a forward other than the deterministic sign(a): a measurement's proxy replaces the network's forward (`Quantize` uses only the backward: False)
+                    check_forward:bool=True, # refuse a forward other than the deterministic sign(a): a measurement's proxy replaces the network's forward (`Quantize` uses only the backward: False)
+                    measured:bool=None # a measurement uses it, which runs no schedule (default `check_forward`); a `Quantize`'s backward (False) is scheduled in training as the units' estimators are
                    ) -> LocalEstimator:
-    "A registry local estimator (from a spec, or a copy of an instance) with a deterministic forward where it has that parameter; with `check_forward`, refused unless that forward is sign(a); a spec's parameter that only a schedule reads is refused."
+    "A registry local estimator (from a spec, or a copy of an instance) with a deterministic forward where it has that parameter; with `check_forward`, refused unless that forward is sign(a); `measured`, a spec's parameter that only a schedule reads is refused."
     if isinstance(spec, LocalEstimator):   # a copy keeps what the spec does not carry: a schedule's current slope, an unregistered class
         est = copy.deepcopy(spec)
         if hasattr(est, 'deterministic'):
@@ -149,7 +150,8 @@ def proxy_estimator(spec, # a registry spec like 'clipped_st' or a `LocalEstimat
     if not isinstance(est, LocalEstimator):
         raise ValueError(f"proxy {name!r} is a network-level estimator; a proxy must be a local estimator (an activation)")
     if check_forward: _check_proxy_forward(est, repr(spec))
-    return check_schedule_params(est, False, "name the point of its schedule the proxy is to use (e.g. t_min = t_max for ede and rbnn, "
+    if not (check_forward if measured is None else measured): return est
+    return check_schedule_params(est, False, "name the point of its schedule the proxy is to use (e.g. t_min = t_max for ede, and for rbnn without a floor, "
                                              "a scale above 0 for progressive_sign): a proxy runs no schedule")
 
 # %% ../nbs/04a_mismatch.ipynb #e1b1f8ab
@@ -166,7 +168,7 @@ def set_proxy(model:nn.Module, # a network with binary units (`BinaryActivation`
               proxy # registry spec or `LocalEstimator`; None resets modules with a `proxy` to their own backward
              ) -> nn.Module:
     "Give every binary unit of `model` the backward of local estimator `proxy` (a BinaryActivation's forward too, so there it must be sign(a))."
-    if proxy is not None: proxy_estimator(proxy, check_forward=_has_activations(model))   # refused before any unit changes
+    if proxy is not None: proxy_estimator(proxy, check_forward=_has_activations(model), measured=True)   # refused before any unit changes
     for m, attr in _proxy_slots(model):
         if proxy is None and attr == 'est': continue   # a BinaryActivation has no backward of its own
         # a module with a `proxy` (Quantize) uses only its backward: any deterministic local estimator, as Quantize(1, proxy=...) takes it
@@ -220,7 +222,7 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
     forward = _has_activations(model)   # a BinaryActivation's proxy is its forward too: sign(a); a Quantize's only has to be deterministic
     for p in proxies:   # an unknown spec is refused now, not after the reference is estimated
         if p is None: continue
-        est = proxy_estimator(p, check_forward=forward)
+        est = proxy_estimator(p, check_forward=forward, measured=True)
         if not forward: _check_proxy_forward(est, repr(p if isinstance(p, str) else _estimator_label(est)), forward=False)
     if None in proxies:   # the model's own backward: the same checks, on each unit's estimator
         for name, m in model.named_modules():

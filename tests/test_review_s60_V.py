@@ -35,9 +35,11 @@ def test_mismatch_and_set_proxy_refuse_a_schedule_only_parameter(spec, param):
     with pytest.raises(ValueError, match=f"{param} would be ignored"): set_proxy(net, spec)
     assert net[2].est.name == 'clipped_st'   # refused before any unit changed
 
-def test_quantize_proxy_refuses_progressive_sign_gain_at_scale_0():
+def test_quantize_proxy_takes_progressive_sign_gain_at_scale_0():
+    "s61: a Quantize's backward proxy is scheduled in training as the units' estimators are, so its spec is taken as the instance is (was: refused)."
     from sbn_estimators.binaryduo import Quantize
-    with pytest.raises(ValueError, match="alpha=50.0 would be ignored"): Quantize(1, proxy='progressive_sign:alpha=50,beta=3')
+    from sbn_estimators.estimators import estimator
+    assert Quantize(1, proxy='progressive_sign:alpha=50,beta=3').proxy.hparams() == Quantize(1, proxy=estimator('progressive_sign:alpha=50,beta=3')).proxy.hparams()
     Quantize(1, proxy='progressive_sign:alpha=50,beta=3,scale=0.5')   # a point where alpha and beta act
 
 def test_points_of_a_schedule_and_instances_are_accepted():

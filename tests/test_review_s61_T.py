@@ -1,0 +1,38 @@
+"Review s61, fixes T: a Quantize/decouple backward proxy given as a spec is taken as the same estimator given as an instance (the trainer schedules it), and sbn-train's message no longer calls it invalid; RBNN's floor at or below t_min is moot without the schedule too; sbn-train advises the other schedule setting only where it accepts the estimator; resuming without last.pt keeps its error when best.pt cannot be read; --smoke's generated CIFAR-10 holds two training batches for any batch size."
+import shutil, pytest, torch
+from torch import nn
+from conftest import sbn_train
+from sbn_estimators.estimators import estimator, check_schedule_params
+from sbn_estimators.train import TrainConfig, train, smoke_data, _check_schedule
+
+torch.set_num_threads(1)
+
+
+# A1. a Quantize's backward proxy as a spec: as the same estimator given as an instance (the trainer's schedule sets it)
+
+def test_quantize_and_decouple_take_a_scheduled_spec_as_its_instance():
+    from sbn_estimators.binaryduo import Quantize, decouple
+    from sbn_estimators.models import get_model
+    torch.manual_seed(0)
+    coupled = get_model('duo_mlp', in_shape=(64,))
+    spec = decouple(coupled, 'ede:t_max=5')   # was: refused, t_max=5.0 would be ignored
+    inst = decouple(coupled, estimator('ede:t_max=5'))
+    hp = lambda m: [q.proxy.hparams() for q in m.modules() if getattr(q, 'steps', None) == 1]   # the binary units' backward proxies
+    assert hp(spec) == hp(inst) and hp(spec) and all(h['t_max'] == 5. for h in hp(spec))
+    assert Quantize(1, proxy='progressive_sign:alpha=50,beta=3').proxy.alpha == 50.   # was: refused
+
+def test_a_measurement_still_refuses_a_schedule_only_parameter_of_a_quantize_proxy():
+    from sbn_estimators.binaryduo import Quantize
+    from sbn_estimators.mismatch import mismatch, set_proxy
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 6), nn.BatchNorm1d(6), Quantize(1, proxy='clipped_st'), nn.Linear(6, 3))
+    x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+    with pytest.raises(ValueError, match="t_max=5.0 would be ignored"): set_proxy(net, 'ede:t_max=5')
+    with pytest.raises(ValueError, match="t_max=5.0 would be ignored"): mismatch(net, x, y, proxies=['ede:t_max=5'], samples=4)
+    assert net[2].proxy.name == 'clipped_st'
+
+def test_sbn_train_message_for_an_estimator_of_a_coupled_model_is_true(capsys):
+    code, out, err = sbn_train(capsys, '--data', 'digits', '--model', 'duo_mlp', '--estimator', 'ede:t_max=5', '--epochs', '1', '--smoke')
+    assert code == 2 and "--estimator ede:t_max=5 is not used: model 'duo_mlp' has no binary units" in err
+    assert 'decouple the units in a later stage' in err and 'would be ignored' not in err   # was: "nor could it be the backward of decoupled units"
+
