@@ -148,11 +148,13 @@ class RBNN(AnnealedST):
         "Set t = max(t, t_floor) and k = max(1/t, 1)."
         super().set_t(max(check_number('t', t, *_T_LIMITS), self.t_floor))
     def moot_params(self, scheduled:bool) -> dict:
-        "`AnnealedST`'s, and the floor's, each with why: with the schedule t_floor where it is above 0 and at or below t_min (t starts at t_min and grows); without it t_min where it was given (not its default) at or below a floor above 0 (t = max(t_min, t_floor) = t_floor)."
-        if scheduled: return {'t_floor': 't starts at t_min and only grows, so a floor at or below t_min never acts'} if 0 < self.t_floor <= self.t_min else {}
+        "`AnnealedST`'s, and the floor's, each with why: t_floor where it is above 0 and at or below t_min (t starts at t_min and grows with the schedule, stays there without it); without the schedule also t_min where it was given (not its default) at or below a floor above 0 (t = max(t_min, t_floor) = t_floor)."
+        floor = {'t_floor': f"t {'starts at t_min and only grows' if scheduled else 'stays at t_min without the schedule'}, so a floor at or below t_min never acts"} \
+                if 0 < self.t_floor <= self.t_min else {}
+        if scheduled: return floor
         p = inspect.signature(type(self)).parameters.get('t_min')   # a subclass may fix it: then it was not given
         floored = p is not None and self.t_min != p.default and 0 < self.t_floor and self.t_min <= self.t_floor
-        return ({'t_min': 'the floor t_floor sets t = max(t_min, t_floor) = t_floor'} if floored else {}) | dict.fromkeys(
+        return ({'t_min': 'the floor t_floor sets t = max(t_min, t_floor) = t_floor'} if floored else {}) | floor | dict.fromkeys(
             super().moot_params(False), 'only the schedule reads it, and it does not run')
     def _constants(self):
         t, k = self.t, self.k

@@ -50,14 +50,15 @@ def test_points_of_a_schedule_and_instances_are_accepted():
     assert len(r['cos']) == 3
 
 
-# 2. RBNN's floor t = max(t, t_floor) makes a t_min at or below it moot without the schedule, and itself moot at or below t_min with it
+# 2. RBNN's floor t = max(t, t_floor) makes a t_min at or below it moot without the schedule, and itself moot at or below t_min with it (s61: and without it)
 @pytest.mark.parametrize("spec,scheduled,param", [('rbnn:t_min=0.5,t_floor=1', False, 't_min=0.5'), ('rbnn:t_min=1,t_floor=1', False, 't_min=1.0'),
-                                                  ('rbnn:t_min=2,t_floor=1', True, 't_floor=1.0'), ('rbnn:t_min=1,t_floor=1', True, 't_floor=1.0')])
+                                                  ('rbnn:t_min=2,t_floor=1', True, 't_floor=1.0'), ('rbnn:t_min=1,t_floor=1', True, 't_floor=1.0'),
+                                                  ('rbnn:t_min=2,t_floor=1', False, 't_floor=1.0')])   # s61: the floor at or below t_min is moot without the schedule too
 def test_rbnn_moot_t_min_or_t_floor_is_refused(spec, scheduled, param):
     from sbn_estimators.estimators import estimator, check_schedule_params
     with pytest.raises(ValueError, match=f"{param} would be ignored"): check_schedule_params(estimator(spec), scheduled)
 
-@pytest.mark.parametrize("spec,scheduled", [('rbnn:t_floor=1', False), ('rbnn:t_floor=1', True), ('rbnn:t_min=2,t_floor=1', False),
+@pytest.mark.parametrize("spec,scheduled", [('rbnn:t_floor=1', False), ('rbnn:t_floor=1', True), ('rbnn:t_min=0.5,t_floor=1', True),
                                             ('rbnn:t_min=0.5,t_max=3,t_floor=1', True), ('rbnn:t_min=1,t_max=1', False), ('rbnn', True)])
 def test_rbnn_floor_that_acts_is_accepted(spec, scheduled):
     from sbn_estimators.estimators import estimator, check_schedule_params

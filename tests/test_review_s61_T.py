@@ -36,3 +36,19 @@ def test_sbn_train_message_for_an_estimator_of_a_coupled_model_is_true(capsys):
     assert code == 2 and "--estimator ede:t_max=5 is not used: model 'duo_mlp' has no binary units" in err
     assert 'decouple the units in a later stage' in err and 'would be ignored' not in err   # was: "nor could it be the backward of decoupled units"
 
+
+# A3. RBNN without the schedule: t = max(t_min, t_floor) = t_min where 0 < t_floor <= t_min, so the floor is moot
+
+def test_rbnn_floor_at_or_below_t_min_is_moot_without_the_schedule():
+    with pytest.raises(ValueError, match=r"t_floor=1.0 would be ignored \(t stays at t_min"):
+        check_schedule_params(estimator('rbnn:t_min=2,t_floor=1'), False)   # was: accepted
+    a, b = estimator('rbnn:t_min=2,t_floor=1'), estimator('rbnn:t_min=2')
+    assert (a.t, a.k) == (b.t, b.k)   # why: the same numbers as without the floor
+    assert set(estimator('rbnn:t_min=0.5,t_floor=0.5').moot_params(False)) == {'t_min', 't_floor'}
+    for spec in ('rbnn:t_floor=1', 'rbnn:t_min=1,t_max=1'): check_schedule_params(estimator(spec), False)   # a floor above t_min acts; no floor
+
+
+def test_mismatch_point_advice_says_rbnn_without_a_floor():
+    from sbn_estimators.mismatch import proxy_estimator
+    with pytest.raises(ValueError, match=r"t_floor=1.0 would be ignored .*t_min = t_max for ede, and for rbnn without a floor"):
+        proxy_estimator('rbnn:t_min=2,t_floor=1')
