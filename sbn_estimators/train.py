@@ -1148,9 +1148,10 @@ def _version_note(ck:dict, name) -> str:
 
 # %% ../nbs/14_train.ipynb #d4757772
 def _check_schedule(cfg:TrainConfig):
-    "`check_schedule_params` for a new run of `cfg`: its estimator given no parameter that the trainer's schedule setting (`est_schedule`) would ignore."
-    check_schedule_params(estimator(cfg.estimator), cfg.est_schedule, 'train without it (est_schedule=False, sbn-train --no-est-schedule)'
-                          if cfg.est_schedule else 'train with it (est_schedule=True, sbn-train --est-schedule)')
+    "`check_schedule_params` for a new run of `cfg`: its estimator given no parameter that the trainer's schedule setting (`est_schedule`) would ignore; the other setting is advised only where it accepts the estimator."
+    est = estimator(cfg.estimator)
+    other = 'train without it (est_schedule=False, sbn-train --no-est-schedule)' if cfg.est_schedule else 'train with it (est_schedule=True, sbn-train --est-schedule)'
+    check_schedule_params(est, cfg.est_schedule, '' if est.moot_params(not cfg.est_schedule) else other)   # e.g. RBNN's floor at or below t_min: moot either way
 
 def _resume_checkpoint(cfg:TrainConfig, out:Path) -> dict:
     "The refusals of resuming run folder `out` with `cfg`, from its config.json, last.pt and best.pt, each with the way on; returns last.pt's checkpoint. `train` calls it holding the folder's lock, so that no other run writes what it reads."

@@ -52,3 +52,17 @@ def test_mismatch_point_advice_says_rbnn_without_a_floor():
     from sbn_estimators.mismatch import proxy_estimator
     with pytest.raises(ValueError, match=r"t_floor=1.0 would be ignored .*t_min = t_max for ede, and for rbnn without a floor"):
         proxy_estimator('rbnn:t_min=2,t_floor=1')
+
+# A4. the trainer advises the other schedule setting only where it accepts the estimator
+
+@pytest.mark.parametrize('scheduled', [True, False])
+def test_no_circular_schedule_advice_for_rbnn_floor(scheduled):
+    with pytest.raises(ValueError, match=r"would be ignored .*: leave it at its default$"):   # was: "..., or train with/without it"
+        _check_schedule(TrainConfig(estimator='rbnn:t_min=0.5,t_floor=0.5', est_schedule=scheduled))
+
+def test_schedule_advice_kept_where_the_other_setting_accepts():
+    with pytest.raises(ValueError, match=r"t_max=5.0 would be ignored .*or train with it \(est_schedule=True"):
+        _check_schedule(TrainConfig(estimator='ede:t_max=5', est_schedule=False))
+    with pytest.raises(ValueError, match=r"t_min=0.5 would be ignored .*or train with it \(est_schedule=True"):
+        _check_schedule(TrainConfig(estimator='rbnn:t_min=0.5,t_floor=1', est_schedule=False))
+    _check_schedule(TrainConfig(estimator='rbnn:t_min=0.5,t_floor=1', est_schedule=True))   # the floor acts once t passes it
