@@ -1051,13 +1051,15 @@ def _later_best(out:Path) -> int:
 def _restart_advice(cfg:TrainConfig, out:Path) -> str:
     "How to go on when `out/last.pt` cannot be resumed: from best.pt where it is a whole checkpoint of this run (all that last.pt holds, at its epoch), else afresh."
     held = _preliminary(out)
+    try: in_place = held and not _later_best(out)
+    except OSError: in_place = False   # a best.pt that cannot be read (a folder): a new run there would stop at it too
     fresh = (f"start the run afresh in {out}: run it without --resume (it holds only {', '.join(held)}, what a run writes before its first last.pt)"
-             if held and not _later_best(out) else f"start the run afresh with another --out (or after deleting {out})")
+             if in_place else f"start the run afresh with another --out (or after deleting {out})")
     try:
         best = _run_checkpoint(out / 'best.pt')
         whole = {'optimizer', 'scheduler', 'rng', 'stage', 'stage_epoch', 'metrics'} <= set(best)
         if not whole or _config_diff(TrainConfig.from_dict(best.get('config', {}), f'{out}/best.pt'), cfg): return fresh
-    except (FileNotFoundError, ValueError): return fresh   # none, or damaged; one that cannot be read: its OSError
+    except (OSError, ValueError): return fresh   # none, damaged, or one that cannot be read (a folder): no best.pt to go on from; the caller's error stands
     return (f"{out}/best.pt holds all that resuming needs: copy it over {out}/last.pt and resume (the epochs after its "
             f"epoch {best['epoch']} are trained again, as they were), or {fresh}")
 

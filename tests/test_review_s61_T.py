@@ -66,3 +66,14 @@ def test_schedule_advice_kept_where_the_other_setting_accepts():
     with pytest.raises(ValueError, match=r"t_min=0.5 would be ignored .*or train with it \(est_schedule=True"):
         _check_schedule(TrainConfig(estimator='rbnn:t_min=0.5,t_floor=1', est_schedule=False))
     _check_schedule(TrainConfig(estimator='rbnn:t_min=0.5,t_floor=1', est_schedule=True))   # the floor acts once t passes it
+
+# A6. resuming without last.pt, best.pt a folder: the last.pt error stands
+
+def test_resume_without_last_pt_and_best_pt_a_folder(tmp_path):
+    cfg = TrainConfig(model='sbn_mlp:width=16', epochs=1, eval_samples=1, n_train=64, val=32, n_test=64)
+    out = tmp_path / 'r'
+    train(cfg, out, progress=False)
+    (out / 'last.pt').unlink(); (out / 'best.pt').unlink(); (out / 'best.pt').mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint at .*last\.pt; start the run afresh with another --out"):   # was: best.pt is a folder
+        train(cfg, out, resume=True, progress=False)
+
