@@ -758,17 +758,16 @@ def smoke_data(cfg:TrainConfig # the run's settings: data and data_dir, batch_si
                 ' or '.join(_shown(p) for p in idx_folders(cfg.data)) if cfg.data in IDX_DATASETS else 'its default place'
         if not dist.is_initialized() or dist.get_rank() == 0:   # one note, not one per process (torchrun)
             print(f"note: no {cfg.data} files at {where}: using generated data of {cfg.data}'s format (random, nothing to learn)", file=sys.stderr)
-        shape, n = DATA_SHAPES[cfg.data], 2 * B + 64
-        with tempfile.TemporaryDirectory() as tmp:
-            if cfg.data == 'cifar10':   # CIFAR-10's own file format, read by its loader
-                write_fake_cifar10(tmp, n_per_batch=math.ceil(n / 5))
-                data = load_data(dataclasses.replace(cfg, data_dir=tmp, **small))
-            else:
-                g = torch.Generator().manual_seed(cfg.seed)
-                split = lambda k: (torch.randint(0, 256, (k, *shape), generator=g, dtype=torch.uint8), torch.randint(0, 10, (k,), generator=g))
-                data = Data(cfg.data, {'train': split(2 * B), 'val': split(32), 'test': split(32)}, n_out=10,
-                            transform=lambda X, dtype=torch.float32: X.to(dtype) / 127.5 - 1)
-                if _reads_flat(cfg): data = _flattened(data)
+        shape, g = DATA_SHAPES[cfg.data], torch.Generator().manual_seed(cfg.seed)
+        split = lambda k: (torch.randint(0, 256, (k, *shape), generator=g, dtype=torch.uint8), torch.randint(0, 10, (k,), generator=g))
+        splits = {'train': split(2 * B), 'val': split(32), 'test': split(32)}   # two training batches whatever B is
+        if cfg.data == 'cifar10':   # CIFAR-10's transform and augmentation, as its loader builds them from a few images of its own file format
+            with tempfile.TemporaryDirectory() as tmp:
+                write_fake_cifar10(tmp)
+                data = dataclasses.replace(load_data(dataclasses.replace(cfg, data_dir=tmp, **small)), splits=splits)
+        else:
+            data = Data(cfg.data, splits, n_out=10, transform=lambda X, dtype=torch.float32: X.to(dtype) / 127.5 - 1)
+            if _reads_flat(cfg): data = _flattened(data)
     cut = {'train': 2 * B, 'val': 64, 'test': 64}
     return dataclasses.replace(data, splits={k: (X[:cut[k]], y[:cut[k]]) for k, (X, y) in data.splits.items()})
 

@@ -77,3 +77,12 @@ def test_resume_without_last_pt_and_best_pt_a_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no checkpoint at .*last\.pt; start the run afresh with another --out"):   # was: best.pt is a folder
         train(cfg, out, resume=True, progress=False)
 
+
+# F1. --smoke's generated CIFAR-10: two training batches for any accepted batch size
+
+@pytest.mark.parametrize('B', [300, 24966])
+def test_smoke_cifar10_generated_has_two_batches(B, tmp_path):
+    d = smoke_data(TrainConfig(data='cifar10', data_dir=str(tmp_path / 'none'), model='sbn_mlp', batch_size=B))   # was: one batch; 24966 refused
+    assert len(d.splits['train'][1]) == 2 * B and d.splits['train'][0].shape[1:] == (3, 32, 32)
+    assert type(d.transform).__name__ == 'partial'   # the CIFAR loader's transform, flattened for the MLP
+
