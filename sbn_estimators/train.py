@@ -35,7 +35,7 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from sbn_estimators import cli
     from sbn_estimators.mismatch import proxy_estimator
     from sbn_estimators.exact import _LIMIT_HINT, _ENV_LIMIT_HINT
-    from sbn_estimators.data import _idx_file, _takes_dtype
+    from sbn_estimators.data import _idx_file, _takes_dtype, _scaled
 except KeyboardInterrupt:
     if not _AS_COMMAND: raise
     sys.stderr.write('sbn-train: interrupted\n'); raise SystemExit(130)
@@ -766,7 +766,7 @@ def smoke_data(cfg:TrainConfig # the run's settings: data and data_dir, batch_si
                 write_fake_cifar10(tmp)
                 data = dataclasses.replace(load_data(dataclasses.replace(cfg, data_dir=tmp, **small)), splits=splits)
         else:
-            data = Data(cfg.data, splits, n_out=10, transform=lambda X, dtype=torch.float32: X.to(dtype) / 127.5 - 1)
+            data = Data(cfg.data, splits, n_out=10, transform=functools.partial(_scaled, scale=1 / 127.5, shift=-1.))
             if _reads_flat(cfg): data = _flattened(data)
     cut = {'train': 2 * B, 'val': 64, 'test': 64}
     return dataclasses.replace(data, splits={k: (X[:cut[k]], y[:cut[k]]) for k, (X, y) in data.splits.items()})
