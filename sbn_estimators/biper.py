@@ -35,7 +35,7 @@ def biper_weights(latent:torch.Tensor, # latent weights w
 
 def _sine_weights(latent, freq, binarized):   # binarized: a bool, or a module's bool buffer (read on the device: no host sync)
     s = torch.sin(_phase(latent, freq))   # in float32 for 16-bit latents, rounded once below
-    return (s + ((sign_pm(s) - s) * binarized).detach()).to(latent.dtype)   # stage 1 adds exact zeros
+    return (s + ((sign_pm(s) - s) * binarized).detach()).to(latent.dtype)   # stage 1 adds exact zeros (a -0 weight comes out +0)
 
 # %% ../nbs/19b_biper.ipynb #f8b2b00d
 def quantization_error(latent:torch.Tensor, # latent weights w

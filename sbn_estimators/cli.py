@@ -298,7 +298,9 @@ def atomic_path(path # the file to write
         finally: os.close(fd)
         os.replace(tmp, path)
     except OSError as e:   # write() and fsync() name no file, open() and os.replace the temporary one: name the one being written
-        if e.filename in (None, tmp, str(tmp)): e.filename, e.filename2 = str(path), None
+        if e.filename in (None, tmp, str(tmp)):
+            e.filename = str(path)
+            if e.filename2 is not None: del e.filename2   # os.replace's target, the same file (set to None, it would print '-> None')
         raise
     finally: tmp.unlink(missing_ok=True)
 

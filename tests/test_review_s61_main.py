@@ -1,0 +1,30 @@
+"Review s61 (lead): an atomic write's error message names only the user's file; a torch.compile'd SBN with a hook on the model itself is accepted as the plain model is."
+import os
+import pytest, torch
+from sbn_estimators import estimator
+from sbn_estimators.cli import save_json
+from sbn_estimators.core import check_sbn_model
+from sbn_estimators.sbn import SBNMLP
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize('where', ['missing_folder', 'folder', 'disk_full'])
+def test_an_atomic_write_error_names_only_the_file(tmp_path, monkeypatch, where):
+    path = tmp_path / 'out.json'
+    if where == 'missing_folder': path = tmp_path / 'nope' / 'out.json'
+    if where == 'folder': path.mkdir()
+    if where == 'disk_full': monkeypatch.setattr(os, 'fsync', lambda fd: (_ for _ in ()).throw(OSError(28, 'No space left on device')))
+    with pytest.raises(OSError) as e: save_json(path, {'a': 1})
+    assert str(e.value).endswith(f": '{path}'"), str(e.value)   # was "... -> None"
+    assert not [p for p in path.parent.iterdir() if p.name.endswith('.tmp')] if path.parent.exists() else True
+
+
+def test_a_compiled_sbn_with_a_hook_on_the_model_itself_is_accepted():
+    net = SBNMLP([4, 3, 2, 1])
+    net.register_forward_hook(lambda m, i, o: None)   # on the model: its forward runs, so the hook does
+    compiled = torch.compile(net)                      # lazy: nothing compiles until called
+    for n in (net, compiled): assert check_sbn_model(n, 'arm') is n   # compiled was refused: "layer '_orig_mod' ... would never run"
+    net.layers[0].register_forward_hook(lambda m, i, o: None)
+    with pytest.raises(ValueError, match=r"layer 'layers\.0' \(Linear\) of the SBN model SBNMLP carries module hooks"):
+        check_sbn_model(compiled, 'arm')
