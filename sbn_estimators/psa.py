@@ -275,7 +275,11 @@ def _probe(t): return t * 2 + 1
 def compiler_works(device_type:str # 'cpu' or 'cuda'
                   ) -> bool:
     "Whether `torch.compile` can build kernels for this device type (tried once; a warning when not)."
-    try: torch.compile(_probe)(torch.ones(4, device=device_type)); return True
+    try:
+        with warnings.catch_warnings():   # torch's own warnings while it compiles (a DeprecationWarning of torch.jit) are no failure,
+            warnings.simplefilter('ignore')   # also where the caller's filters turn warnings into errors
+            torch.compile(_probe)(torch.ones(4, device=device_type))
+        return True
     except Exception as e:
         warnings.warn(f"PSA: torch.compile does not work on {device_type} ({type(e).__name__}: "
                       f"{(str(e).splitlines() or [''])[0]}); using the eager flip sums")

@@ -28,3 +28,15 @@ def test_a_compiled_sbn_with_a_hook_on_the_model_itself_is_accepted():
     net.layers[0].register_forward_hook(lambda m, i, o: None)
     with pytest.raises(ValueError, match=r"layer 'layers\.0' \(Linear\) of the SBN model SBNMLP carries module hooks"):
         check_sbn_model(compiled, 'arm')
+
+
+def test_psa_compiler_probe_is_not_fooled_by_a_warnings_filter():
+    "torch.compile warns (a DeprecationWarning of torch.jit); with the caller's filters raising it, the probe said the compiler is broken and cached that."
+    import subprocess, sys
+    from pathlib import Path
+    code = ("import warnings; warnings.filterwarnings('error', category=DeprecationWarning)\n"
+            "from sbn_estimators.psa import compiler_works; print(compiler_works('cpu'))")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, 'PYTHONPATH': str(root), 'OMP_NUM_THREADS': '1'})
+    assert out.returncode == 0 and out.stdout.strip() == 'True', (out.stdout, out.stderr[-2000:])
