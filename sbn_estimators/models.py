@@ -11,7 +11,7 @@ __all__ = ['MODEL_KINDS', 'MODELS', 'MODEL_MODULES', 'MODEL_TRANSFORMS', 'FMNIST
            'get_model']
 
 # %% ../nbs/12_models.ipynb #8664bb31
-import dataclasses, importlib, functools, inspect, math, numbers
+import contextlib, dataclasses, importlib, functools, inspect, math, numbers
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -537,6 +537,14 @@ def _check_shape(entry, in_shape):
         shown = tuple('any' if w is None else w for w in want)
         raise ValueError(f"{entry.name} reads inputs of shape {shown}, got {tuple(in_shape)}")
 
+@contextlib.contextmanager
+def _registered_float32():
+    "Torch's default dtype float32 while a layered model builds, whatever the caller set (`torch.set_default_dtype`): the dtype its registry entry states; the caller's default back after."
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try: yield
+    finally: torch.set_default_dtype(old)
+
 MODEL_DTYPES = {'float32': torch.float32, 'float64': torch.float64} # what a model's `dtype` parameter may name (`sbn-train --model sbn_mlp:dtype=float64`)
 
 def model_dtype(dtype # a name of `MODEL_DTYPES` ('float32', 'float64') or a floating point torch.dtype
@@ -591,7 +599,8 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
         if what == 'a number': kwargs[k] = float(v)
     if entry.kind == 'sbn' and isinstance(est, LocalEstimator) and 'noise' in entry.params: kwargs.setdefault('noise', est.noise)
     dtype = model_dtype(kwargs.pop('dtype')) if entry.casts and 'dtype' in kwargs else None   # the builder takes none: cast where one is asked for, else as built (a plugin's own float64 stays)
-    try: model = entry.build(est, in_shape, n_out, **kwargs)
+    try:
+        with _registered_float32() if entry.casts else contextlib.nullcontext(): model = entry.build(est, in_shape, n_out, **kwargs)
     except ValueError as e:   # a bad value the builder finds (an unknown noise, ...): name the model it is for, as the estimator's errors do
         if str(e).startswith((f"model {name!r}", f"model '{name}:")): raise   # already names the model (with its parameters)
         raise ValueError(f"model {name!r}: {e}") from None

@@ -40,3 +40,17 @@ def test_psa_compiler_probe_is_not_fooled_by_a_warnings_filter():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600,
                          env={**os.environ, 'PYTHONPATH': str(root), 'OMP_NUM_THREADS': '1'})
     assert out.returncode == 0 and out.stdout.strip() == 'True', (out.stdout, out.stderr[-2000:])
+
+
+def test_a_layered_model_is_built_in_its_registered_float32_whatever_the_default_dtype():
+    "Under torch.set_default_dtype(float64) a layered model came out float64 while its entry (and a run's config.json) said float32."
+    from sbn_estimators.models import get_model
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        built = {n: {p.dtype for p in get_model(n, 'st', in_shape=s).parameters()}
+                 for n, s in (('fmnist_bnn_conv', (1, 28, 28)), ('duo_mlp', (64,)))}
+        assert torch.get_default_dtype() == torch.float64   # the caller's default back
+        asked = {p.dtype for p in get_model('duo_mlp:dtype=float64', None, in_shape=(64,)).parameters()}
+    finally: torch.set_default_dtype(old)
+    assert built == {'fmnist_bnn_conv': {torch.float32}, 'duo_mlp': {torch.float32}} and asked == {torch.float64}
