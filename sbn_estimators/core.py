@@ -397,6 +397,14 @@ def values_checked():
     try: yield
     finally: _VALUES_CHECKED.reset(token)
 
+@contextlib.contextmanager
+def _autograd_on(who:str # the function taking gradients, for the message
+                ):
+    "Autograd on inside, as `torch.enable_grad` (a library function that takes gradients works in a caller's `torch.no_grad()` block); a `ValueError` naming `who` inside `torch.inference_mode()`, whose tensors record no graph. A decorator too."
+    if torch.is_inference_mode_enabled():
+        raise ValueError(f"{who} takes gradients, which torch.inference_mode() rules out (its tensors record no graph): call it outside that block")
+    with torch.enable_grad(): yield
+
 def _read_values(t:torch.Tensor # the data checked
                 ) -> bool:
     "Whether `check_inputs` and `check_targets` read the values of `t`: not inside `values_checked`, nor while `torch.compile` traces (a host read splits the graph; the eager calls check), nor inside a `torch.func` transform such as `vmap` (it cannot read values; as `check_finite`)."

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from .core import *
+from .core import _autograd_on
 from .sbn import *
 from .sbn import _check_cpu_seed
 from .exact import *
@@ -545,6 +546,7 @@ def group_grads(net:SBNModel, # the network, an `SBNModel`: its `group_names` na
         out[name] = torch.cat([W.grad.flatten(b.dim() - 1), b.grad], -1)   # batched copies have biases [n, out]
     return out
 
+@_autograd_on('draw_estimates')   # it takes gradients, also when called inside torch.no_grad()
 def draw_estimates(net:SBNModel, # the network, an `SBNModel`
                    x, # inputs (each example gets its own sample)
                    y, # targets
@@ -576,6 +578,7 @@ def draw_estimates(net:SBNModel, # the network, an `SBNModel`
     return out
 
 # %% ../nbs/03_estimators.ipynb #30025e2c
+@_autograd_on('draw_input_estimates')   # it takes gradients, also when called inside torch.no_grad()
 def draw_input_estimates(net:SBNModel, # the network, an `SBNModel`
                          x, # inputs [B, ...], the examples whose gradient is estimated
                          y, # targets

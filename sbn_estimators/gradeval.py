@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import *
+from .core import _autograd_on
 from .sbn import *
 from .sbn import _check_seed, _check_cpu_seed
 from .exact import *
@@ -314,6 +315,7 @@ def _check_distinct_specs(option:str, # how the message names the estimators, e.
     if twice: raise ValueError(f"{option} names {', '.join(twice)} more than once; with one seed they give the same numbers")
     cli.check_distinct(option, labels, [e for _, e in pairs])   # an alias (dst for st): with one seed, the same numbers
 
+@_autograd_on('gradient_report')   # it takes gradients, also when called inside torch.no_grad()
 def gradient_report(net:SBNModel, X, Y, # network and data (any SBN model small enough to enumerate)
                     estimators, # a spec string such as 'reinforce,concrete:tau=1', or a list of spec strings, estimators or (label, estimator) pairs; spec strings naming one estimator twice are refused
                     samples:int=2000, # estimates per estimator

@@ -54,3 +54,23 @@ def test_a_layered_model_is_built_in_its_registered_float32_whatever_the_default
         asked = {p.dtype for p in get_model('duo_mlp:dtype=float64', None, in_shape=(64,)).parameters()}
     finally: torch.set_default_dtype(old)
     assert built == {'fmnist_bnn_conv': {torch.float32}, 'duo_mlp': {torch.float32}} and asked == {torch.float64}
+
+
+def _gradient_takers():
+    from sbn_estimators.estimators import draw_estimates, draw_input_estimates
+    from sbn_estimators.gradeval import gradient_report
+    from sbn_estimators.sbn import cos_data, init_sbn_
+    X, Y = cos_data(20, seed=0)
+    net = init_sbn_(SBNMLP([2, 3, 1]), X, seed=0)
+    return {'draw_estimates': lambda: draw_estimates(net, X, Y, estimator('st'), 4)['layer-1'],
+            'draw_input_estimates': lambda: draw_input_estimates(net, X, Y, estimator('st'), 2),
+            'gradient_report': lambda: torch.tensor(gradient_report(net, X, Y, 'st', samples=4, chunk=2, progress=False)['estimators']['st']['curves']['layer-1']['rel_rmse'])}
+
+@pytest.mark.parametrize('name', ['draw_estimates', 'draw_input_estimates', 'gradient_report'])
+def test_gradient_takers_work_inside_no_grad_and_refuse_inference_mode(name):
+    "Called inside torch.no_grad() they failed with autograd's bare 'element 0 of tensors does not require grad'."
+    f = _gradient_takers()[name]
+    torch.manual_seed(0); plain = f()
+    with torch.no_grad(): torch.manual_seed(0); quiet = f()
+    assert torch.equal(plain, quiet)
+    with torch.inference_mode(), pytest.raises(ValueError, match=rf"{name} takes gradients, which torch.inference_mode\(\) rules out"): f()
