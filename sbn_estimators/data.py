@@ -94,7 +94,7 @@ def train_val_split(n:int, # number of training examples
     if v != 0 and n_val == 0:
         raise ValueError(f"val={val!r} gives no validation example: {val!r} × {n} examples rounds to 0; "
                          f"pass 0 for none, or a fraction above {0.5 / n:g} (one example)")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed), device='cpu')   # the generator's device, whatever torch.set_default_device says
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 # %% ../nbs/13_data.ipynb #6b93ac2a

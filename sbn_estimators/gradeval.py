@@ -484,7 +484,7 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
     states = _exact_states(net.binary_sizes, W.dtype, W.device)   # exact_loss's constants, built once
     g = torch.Generator().manual_seed(order_seed)
     for _ in range(epochs):
-        for idx in torch.randperm(len(X), generator=g).split(batch_size):
+        for idx in torch.randperm(len(X), generator=g, device='cpu').split(batch_size):   # the generator's device, whatever the default device
             opt.zero_grad()
             _exact_loss(net, X[idx], Y[idx], states=states).backward()
             opt.step()

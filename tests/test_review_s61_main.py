@@ -74,3 +74,16 @@ def test_gradient_takers_work_inside_no_grad_and_refuse_inference_mode(name):
     with torch.no_grad(): torch.manual_seed(0); quiet = f()
     assert torch.equal(plain, quiet)
     with torch.inference_mode(), pytest.raises(ValueError, match=rf"{name} takes gradients, which torch.inference_mode\(\) rules out"): f()
+
+
+def test_seeded_cpu_draws_ignore_the_default_device():
+    "Under torch.set_default_device('meta') train_val_split drew meta indices, and get_data's labels came out as garbage."
+    from sbn_estimators.data import train_val_split, get_data
+    want = train_val_split(10, 0.2, seed=0)
+    labels = get_data('digits', seed=0).splits['train'][1][:20]
+    torch.set_default_device('meta')
+    try:
+        got = train_val_split(10, 0.2, seed=0)
+        meta_labels = get_data('digits', seed=0).splits['train'][1][:20]
+    finally: torch.set_default_device(None)
+    assert all(torch.equal(a, b) for a, b in zip(want, got)) and torch.equal(labels, meta_labels)
