@@ -6,8 +6,8 @@
 __all__ = ['OPTIMIZERS', 'OPTIMIZER_PARAMS', 'DEFAULT_LR', 'SCHEDULES', 'INITS', 'DEFAULT_MODELS', 'DATA_SIZES', 'STAGE_KEYS',
            'RECIPES', 'CHECKPOINT_FORMAT', 'DATA_SHAPES', 'METRIC_COLUMNS', 'TrainConfig', 'Recipe', 'evaluate',
            'evaluate_posterior', 'make_optimizer', 'lr_factor', 'save_checkpoint', 'load_checkpoint', 'load_data',
-           'smoke_data', 'build', 'summarize', 'plot_metrics', 'Diverged', 'train', 'selection_metric', 'load_run',
-           'evaluate_run', 'config_from_args', 'list_text', 'train_cli']
+           'smoke_data', 'build', 'summarize', 'plot_metrics', 'Diverged', 'train', 'selection_metric', 'run_schedules',
+           'load_run', 'evaluate_run', 'config_from_args', 'list_text', 'train_cli']
 
 # %% ../nbs/14_train.ipynb #1de27acf
 import argparse, atexit, copy, csv, dataclasses, functools, hashlib, inspect, io, itertools, json, math, numbers, os, re, sys, tempfile, time, types, warnings
@@ -25,7 +25,7 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from sbn_estimators.layers import *
     from sbn_estimators.models import *
     from sbn_estimators.data import *
-    from sbn_estimators.sbn import SBNMLP, init_sbn_, _check_cpu_seed
+    from sbn_estimators.sbn import SBNMLP, init_sbn_, _check_cpu_seed, _check_seed
     from sbn_estimators.psa import PSA, psa_backend
     from sbn_estimators.straight_through import sign_pm
     from sbn_estimators.binary_weights import weight_penalty, binary_weight_layers, flip_ratio, _flip_fraction, MirrorDescent
@@ -377,10 +377,10 @@ def evaluate(model:nn.Module, # the network: an SBN model or one of binary units
              device=None, # where the batches go: 'cpu', 'cuda', 'cuda:N' or a `torch.device`, the model's (None: the device of its parameters)
              amp:bool=False, # forward passes under bfloat16 autocast
              progress:bool=False, # a bar over the examples on a terminal
-             seed:int|None=None # seed of the samples (the global generators, forked: the caller's random state goes on untouched); None: the global streams
+             seed:int|None=None # seed of the samples, in 0..2**64-1 as a run's evaluation seeds (**Evaluation**; the CPU generator reads its low 32 bits, a CUDA device's all 64), on the global generators, forked: the caller's random state goes on untouched; None: the global streams
             ) -> dict: # `loss`, `acc`, `ens_acc`, `det_acc`, `det_loss`: means over the split's examples
     "Expected loss, expected / ensemble / deterministic accuracy, and the deterministic network's loss, of `model` on a split."
-    if seed is not None: _check_cpu_seed(seed)
+    if seed is not None: _check_seed(seed, 2**64)
     X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
     with seeded(seed, device) if seed is not None else nullcontext():
         return _evaluate(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype)
@@ -1270,10 +1270,17 @@ def _scheduled(model:nn.Module, est) -> list:
         if isinstance(m, Estimator): found.setdefault(type(m), m)
     return list(found.values())
 
+def run_schedules(model:nn.Module, # the network trained (it may hold estimators of its own: activations, ReSTE's weight binarizers)
+                  est, # the run's estimator (`build`'s)
+                  epoch:int, # the epoch about to start, from 0, counted over the whole run (all stages)
+                  epochs:int # epochs of the whole run
+                 ):
+    "The trainer's estimator schedules at the start of `epoch`: `on_epoch` of `est` and of the first estimator of every other class in `model` (ReSTE's weight binarizers, whatever `est` is); a training loop of one's own calls it where the trainer does (with `est_schedule`)."
+    for s in _scheduled(model, est): s.on_epoch(model, epoch, epochs)
+
 def _schedule(cfg:TrainConfig, model:nn.Module, est, epoch:int, epochs:int):
-    "With `cfg.est_schedule`: the schedule (`on_epoch`) of every estimator `_scheduled` finds, at the start of `epoch` (from 0) of `epochs`; what the trainer sets before each epoch, and `_restore` replays for a checkpoint's last one (it is not in any `state_dict`)."
-    if cfg.est_schedule:
-        for s in _scheduled(model, est): s.on_epoch(model, epoch, epochs)
+    "With `cfg.est_schedule`: `run_schedules`; what the trainer sets before each epoch, and `_restore` replays for a checkpoint's last one (it is not in any `state_dict`)."
+    if cfg.est_schedule: run_schedules(model, est, epoch, epochs)
 
 def _epochs_trained(cfg:TrainConfig, ck:dict) -> int:
     "The epochs of the run that checkpoint `ck` holds the weights after: its `epoch`, or for a stage-NAME.pt the end of its stage."
