@@ -19,7 +19,7 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     import torch.distributed as dist
     from torch import nn
     from sbn_estimators.core import *
-    from sbn_estimators.core import _named
+    from sbn_estimators.core import _named, _autograd_on
     from sbn_estimators.estimators import *
     from sbn_estimators.estimators import _spec_none
     from sbn_estimators.layers import *
@@ -759,7 +759,7 @@ def smoke_data(cfg:TrainConfig # the run's settings: data and data_dir, batch_si
         if not dist.is_initialized() or dist.get_rank() == 0:   # one note, not one per process (torchrun)
             print(f"note: no {cfg.data} files at {where}: using generated data of {cfg.data}'s format (random, nothing to learn)", file=sys.stderr)
         shape, g = DATA_SHAPES[cfg.data], torch.Generator().manual_seed(cfg.seed)
-        split = lambda k: (torch.randint(0, 256, (k, *shape), generator=g, dtype=torch.uint8), torch.randint(0, 10, (k,), generator=g))
+        split = lambda k: (torch.randint(0, 256, (k, *shape), generator=g, dtype=torch.uint8, device='cpu'), torch.randint(0, 10, (k,), generator=g, device='cpu'))   # the generator's device, whatever the default device
         splits = {'train': split(2 * B), 'val': split(32), 'test': split(32)}   # two training batches whatever B is
         if cfg.data == 'cifar10':   # CIFAR-10's transform and augmentation, as its loader builds them from a few images of its own file format
             with tempfile.TemporaryDirectory() as tmp:
@@ -1177,6 +1177,7 @@ def _resume_checkpoint(cfg:TrainConfig, out:Path) -> dict:
         except ValueError as e: raise ValueError(f"{e}; {_damaged_best(ck, out)}") from None
     return ck
 
+@_autograd_on('train')   # it takes gradients, also when called inside torch.no_grad()
 def train(cfg:TrainConfig, # the run's configuration
           out=None, # run folder (created, locked while the run writes; `~` expanded); None: write nothing
           resume:bool=False, # continue from `out/last.pt` (the folder locked first); imports the plugin files its config.json names: resume only folders you trust
@@ -1321,7 +1322,7 @@ def _train_epoch(cfg, data, model, est, opt, sched, Xtr, ytr, dtype, g, rank, wo
     params, lrs = [p for p in model.parameters()], []
     buffers = [t for t in model.buffers() if t.is_floating_point()]   # batch-norm statistics, updated by the forward
     bad_step = torch.zeros(2, dtype=torch.long, device=device)   # the first step that left a non-finite weight, and a non-finite buffer (0: none), checked at the epoch's end
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + g)).to(device)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + g), device='cpu').to(device)   # the generator's device, whatever the default device
     for s in range(steps):
         idx = perm[s * B + rank * b: s * B + (rank + 1) * b]
         xb, yb = data.input(Xtr[idx], dtype, train=True), ytr[idx]

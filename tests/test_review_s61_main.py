@@ -87,3 +87,23 @@ def test_seeded_cpu_draws_ignore_the_default_device():
         meta_labels = get_data('digits', seed=0).splits['train'][1][:20]
     finally: torch.set_default_device(None)
     assert all(torch.equal(a, b) for a, b in zip(want, got)) and torch.equal(labels, meta_labels)
+
+
+def test_train_works_inside_no_grad_and_refuses_inference_mode():
+    from sbn_estimators.train import TrainConfig, train
+    cfg = TrainConfig(data='digits', estimator='st', epochs=1, n_train=128, n_test=100)
+    metrics = lambda r: {k: v for k, v in r.items() if k.startswith('test_')}
+    plain = train(cfg, progress=False)
+    with torch.no_grad(): quiet = train(cfg, progress=False)   # was autograd's bare 'element 0 of tensors does not require grad'
+    assert metrics(plain) == metrics(quiet)
+    with torch.inference_mode(), pytest.raises(ValueError, match=r"train takes gradients"): train(cfg, progress=False)
+
+
+def test_smoke_data_is_drawn_on_the_cpu_whatever_the_default_device(tmp_path):
+    from sbn_estimators.train import TrainConfig, smoke_data
+    cfg = TrainConfig(data='fashion_mnist', data_dir=str(tmp_path), batch_size=8)
+    plain = smoke_data(cfg).splits
+    torch.set_default_device('meta')
+    try: meta = smoke_data(cfg).splits
+    finally: torch.set_default_device(None)
+    assert all(torch.equal(a, b) for k in plain for a, b in zip(plain[k], meta[k]))
