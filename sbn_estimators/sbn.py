@@ -29,6 +29,18 @@ def _check_float_dtype(dtype):
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a floating point torch.dtype (torch.float64, torch.float32, ...), got {dtype!r}")
 
+def _activation(net, activation):
+    "What `net`'s forward applies at every binary layer: `activation` (a local estimator only if it assumes the network's noise), or sign(a - Z) with the network's noise when None."
+    if activation is None: return lambda a: sample_states(a, net.noise)
+    if not callable(activation):
+        if hasattr(activation, 'surrogate'): raise ValueError(   # a network-level estimator (PSA, REINFORCE, ...)
+            f"activation: estimator {getattr(activation, 'name', None) or type(activation).__name__!r} is network-level: it builds a surrogate "
+            f"of the whole network, not an activation; use est.surrogate(net, x, y) (or net(x) to sample the network itself)")
+        raise ValueError(f"activation must map pre-activations to states (a function, or a local estimator such as estimator('st')), "
+                         f"got {type(activation).__name__}")
+    if hasattr(activation, 'check_noise'): activation.check_noise(net)   # a local estimator samples with its own noise: the network's, as its surrogate asks
+    return activation
+
 class SBNMLP(nn.Module):
     "Stochastic binary MLP with ±1 states: real input, binary layers, linear head, per-example loss."
     def __init__(self, sizes, # [n_in, n_1, ..., n_L, n_out]: input, binary layer widths, head outputs
@@ -71,11 +83,11 @@ class SBNMLP(nn.Module):
                 for l in self.layers]
 
     def forward(self, x, # inputs, [B, n_in]
-                activation=None, # maps pre-activations to states; default: sample ±1 states
+                activation=None, # maps pre-activations to states (a local estimator with the network's noise); default: sample ±1 states
                 params=None # optional (batched) parameters, as from `sample_params`
                ): # head outputs eta, [..., B, n_out]
         "Run the network, applying `activation` at every binary layer."
-        act = activation if activation is not None else (lambda a: sample_states(a, self.noise))
+        act = _activation(self, activation)
         *hidden, head = self.layer_params(check_params(self, params))   # shapes: a bias [1] would broadcast
         W = hidden[0][0]
         check_inputs(x, (W.shape[-1],), W.dtype, W.device, full=False, lead=True)   # shapes only: no cost

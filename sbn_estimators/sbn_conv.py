@@ -13,6 +13,7 @@ from torch import nn
 from .core import *
 from .core import _check_unhooked
 from .sbn import *
+from .sbn import _activation   # what the forward applies at a binary layer, as SBNMLP's
 from .exact import *
 from .estimators import *
 from .psa import *
@@ -93,11 +94,11 @@ class SBNConvNet(nn.Module):
         return a.reshape(*h.shape[:-3], *a.shape[-3:])
 
     def forward(self, x, # inputs, [B, C, H, W]
-                activation=None, # maps pre-activations to states; default: sample ±1 states
+                activation=None, # maps pre-activations to states (a local estimator with the network's noise); default: sample ±1 states
                 params=None # optional parameters `[(W, b), ...]`
                ): # head outputs, [B, n_out]
         "Run the network, applying `activation` at every binary layer."
-        act = activation if activation is not None else (lambda a: sample_states(a, self.noise))
+        act = _activation(self, activation)
         *hidden, head = self._checked_params(params)
         check_inputs(x, self.in_shape, head[0].dtype, head[0].device, full=False, lead=True)   # shapes only: no cost
         h = x
