@@ -293,14 +293,14 @@ def cos_data(n_per_class:int=100, # points per class
     if n_per_class < 1: raise ValueError(f"n_per_class must be positive, got {n_per_class}")
     _check_float_dtype(dtype)
     g = torch.Generator().manual_seed(seed)   # drawn in float64 whatever `dtype`, then cast: the same points in every dtype
-    u = lambda n, lo, hi: lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
+    u = lambda n, lo, hi: lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64, device='cpu')   # on the CPU whatever the default device
     pos = torch.stack([u(n_per_class, -math.pi / 2, math.pi / 2), u(n_per_class, 0, 1)], 1)
-    neg = torch.empty(0, 2, dtype=torch.float64)
+    neg = torch.empty(0, 2, dtype=torch.float64, device='cpu')
     while len(neg) < n_per_class:
         c = torch.stack([u(n_per_class, -math.pi / 2, math.pi / 2), u(n_per_class, -1, 1)], 1)
         neg = torch.cat([neg, c[c[:, 1] < torch.cos(c[:, 0])]])
     X = torch.cat([pos, neg[:n_per_class]]).to(dtype)
-    Y = torch.cat([torch.ones(n_per_class, 1, dtype=dtype), -torch.ones(n_per_class, 1, dtype=dtype)])
+    Y = torch.cat([torch.ones(n_per_class, 1, dtype=dtype, device='cpu'), -torch.ones(n_per_class, 1, dtype=dtype, device='cpu')])
     return X, Y
 
 # %% ../nbs/01_sbn.ipynb #c068b1d4
@@ -320,7 +320,7 @@ def init_sbn_(net:SBNMLP, # the network, changed in place and returned
     check_inputs(X, net.sizes[:1], W.dtype, W.device, name='X')
     if len(X) < 2: raise ValueError(f"X: init_sbn_ normalises the pre-activations over the rows of X: pass at least 2 rows, got {len(X)}")
     g = torch.Generator().manual_seed(seed)   # drawn and normalised in float64 whatever the network's dtype, then cast:
-    Wb = [[(2 * torch.rand(p.shape, generator=g, dtype=torch.float64) - 1).to(X.device) for p in (l.weight, l.bias)]
+    Wb = [[(2 * torch.rand(p.shape, generator=g, dtype=torch.float64, device='cpu') - 1).to(X.device) for p in (l.weight, l.bias)]
           for l in net.layers]                 # a float32 network gets the float64 network's weights, rounded
     with seeded(seed, X.device):
         h = X.double().expand(samples, *X.shape)

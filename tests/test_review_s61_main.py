@@ -107,3 +107,13 @@ def test_smoke_data_is_drawn_on_the_cpu_whatever_the_default_device(tmp_path):
     try: meta = smoke_data(cfg).splits
     finally: torch.set_default_device(None)
     assert all(torch.equal(a, b) for k in plain for a, b in zip(plain[k], meta[k]))
+
+
+def test_cos_data_is_drawn_on_the_cpu_whatever_the_default_device():
+    "Under torch.set_default_device('meta') cos_data failed inside torch (nonzero() on meta tensors)."
+    from sbn_estimators.sbn import cos_data
+    plain = cos_data(10, seed=3)
+    torch.set_default_device('meta')
+    try: meta = cos_data(10, seed=3)
+    finally: torch.set_default_device(None)
+    assert all(t.device.type == 'cpu' for t in meta) and all(torch.equal(a, b) for a, b in zip(plain, meta))
