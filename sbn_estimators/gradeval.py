@@ -475,8 +475,8 @@ def train_toy_sbn(epochs:int=100, # passes over the 200 points
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")   # as sbn-train's --momentum
     data_seed, init_seed, order_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))   # three in 0..2**32-1, independent streams
     X, Y = cos_data(seed=data_seed)
-    with torch.random.fork_rng(devices=[]):   # SBNMLP's default initialisation, which init_sbn_ overwrites: the caller's random numbers stay as they were
-        net = SBNMLP(list(sizes))
+    with torch.random.fork_rng(devices=[]), torch.device('cpu'):   # SBNMLP's default initialisation, which init_sbn_ overwrites: the caller's random
+        net = SBNMLP(list(sizes))                                 # numbers stay as they were; on the CPU with the data, whatever the default device
     net = init_sbn_(net, X, seed=init_seed)
     opt = torch.optim.SGD(net.parameters(), lr=float(lr), momentum=float(momentum))
     _exact_checks(net, X, Y, batch=min(batch_size, len(X)))   # exact_loss's checks, once: every batch is part of X, Y

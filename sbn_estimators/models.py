@@ -11,7 +11,7 @@ __all__ = ['MODEL_KINDS', 'MODELS', 'MODEL_MODULES', 'MODEL_TRANSFORMS', 'FMNIST
            'get_model']
 
 # %% ../nbs/12_models.ipynb #8664bb31
-import contextlib, dataclasses, importlib, functools, inspect, math, numbers
+import contextlib, dataclasses, importlib, functools, inspect, math, numbers, threading
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -537,13 +537,17 @@ def _check_shape(entry, in_shape):
         shown = tuple('any' if w is None else w for w in want)
         raise ValueError(f"{entry.name} reads inputs of shape {shown}, got {tuple(in_shape)}")
 
+_DEFAULT_DTYPE_LOCK = threading.RLock() # one build at a time changes torch's default dtype (it is the process's, not a thread's)
+
 @contextlib.contextmanager
 def _registered_float32():
-    "Torch's default dtype float32 while a layered model builds, whatever the caller set (`torch.set_default_dtype`): the dtype its registry entry states; the caller's default back after."
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    try: yield
-    finally: torch.set_default_dtype(old)
+    "Torch's default dtype float32 while a layered model builds, whatever the caller set (`torch.set_default_dtype`): the dtype its registry entry states; the caller's default back after. Untouched where it is float32 already; otherwise, as torch's default is the process's, other threads' new tensors are float32 meanwhile."
+    if torch.get_default_dtype() == torch.float32: yield; return
+    with _DEFAULT_DTYPE_LOCK:
+        old = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float32)
+        try: yield
+        finally: torch.set_default_dtype(old)
 
 MODEL_DTYPES = {'float32': torch.float32, 'float64': torch.float64} # what a model's `dtype` parameter may name (`sbn-train --model sbn_mlp:dtype=float64`)
 

@@ -380,7 +380,7 @@ def evaluate(model:nn.Module, # the network: an SBN model or one of binary units
              seed:int|None=None # seed of the samples, in 0..2**64-1 as a run's evaluation seeds (**Evaluation**; the CPU generator reads its low 32 bits, a CUDA device's all 64), on the global generators, forked: the caller's random state goes on untouched; None: the global streams
             ) -> dict: # `loss`, `acc`, `ens_acc`, `det_acc`, `det_loss`: means over the split's examples
     "Expected loss, expected / ensemble / deterministic accuracy, and the deterministic network's loss, of `model` on a split."
-    if seed is not None: _check_seed(seed, 2**64)
+    if seed is not None: seed = _check_seed(seed, 2**64)   # an int: a numpy integer seeds no generator
     X, y, loss_fn, device, dtype = _eval_setup(model, data, split, samples, batch_size, device)
     with seeded(seed, device) if seed is not None else nullcontext():
         return _evaluate(model, data, split, samples, batch_size, device, amp, progress, X, y, loss_fn, dtype)
@@ -1266,7 +1266,7 @@ def _stage_networks(cfg:TrainConfig) -> tuple:
 # %% ../nbs/14_train.ipynb #f572a5d9
 def _scheduled(model:nn.Module, est) -> list:
     "The estimators whose `on_epoch` schedule the trainer runs: `est`, and the first one of every other class held in `model` (the ReSTE weight binarizers of ReSTE's models, whatever the activation estimator); each `on_epoch` sets every module of its class."
-    found = {type(est): est}
+    found = {type(est): est} if est is not None else {}   # None: a model built without an estimator (BinaryDuo's coupled nets) may hold some
     for m in model.modules():
         if isinstance(m, Estimator): found.setdefault(type(m), m)
     return list(found.values())
@@ -1277,6 +1277,7 @@ def run_schedules(model:nn.Module, # the network trained (it may hold estimators
                   epochs:int # epochs of the whole run
                  ):
     "The trainer's estimator schedules at the start of `epoch`: `on_epoch` of `est` and of the first estimator of every other class in `model` (ReSTE's weight binarizers, whatever `est` is); a training loop of one's own calls it where the trainer does (with `est_schedule`)."
+    if not isinstance(model, nn.Module): raise ValueError(f"model must be a torch.nn.Module (the network trained), got {type(model).__name__}")
     for s in _scheduled(model, est): s.on_epoch(model, epoch, epochs)
 
 def _schedule(cfg:TrainConfig, model:nn.Module, est, epoch:int, epochs:int):
