@@ -426,11 +426,11 @@ def check_inputs(x, # the inputs
                  shape, # the shape of one example: (n_in,) or (C, H, W)
                  dtype=None, # the network's dtype (None: any floating point dtype)
                  device=None, # the network's device (None: any)
-                 full:bool=True, # also require a non-empty batch of finite values (reads the values, except inside `values_checked`)
+                 full:bool=True, # also require a non-empty batch of finite values (reads the values, except inside `values_checked`, a traced graph or a `torch.func` transform)
                  lead:bool=False, # allow leading dimensions before the batch, as `forward` does
                  name:str='x' # the argument's name, for messages
                 ) -> torch.Tensor:
-    "Raise `ValueError` unless `x` is a batch `[B, *shape]` of `dtype` on `device` (with `full`: B >= 1, and finite outside `values_checked`)."
+    "Raise `ValueError` unless `x` is a batch `[B, *shape]` of `dtype` on `device` (with `full`: B >= 1, and finite; values are not read inside `values_checked`, a graph `torch.compile` traces, or a `torch.func` transform such as `vmap`)."
     shape = tuple(shape)
     k, want = len(shape), '[' + ', '.join(map(str, ('B', *shape))) + ']'
     if not isinstance(x, torch.Tensor):
@@ -474,7 +474,7 @@ def check_targets(y, # the targets
                   device=None, # the network's device (None: any)
                   name:str='y' # the argument's name, for messages (a description such as "data 'x' (training split)": hints say y)
                  ) -> torch.Tensor:
-    "Raise `ValueError` unless `y` are valid targets of `loss` for `batch` examples: shape, dtype, device, and values outside `values_checked`."
+    "Raise `ValueError` unless `y` are valid targets of `loss` for `batch` examples: shape, dtype, device, and values outside `values_checked`, a graph `torch.compile` traces, and `torch.func` transforms such as `vmap`."
     kind, var = _loss_kind(loss), name.rsplit(': ', 1)[-1]   # `var`: the name in a hint's code ('file: Y' gives Y)
     if not var.isidentifier(): var = 'y'
     want = {'logistic': f"[B, {n_out}] with values in {{-1, +1}}",

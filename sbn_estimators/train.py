@@ -1272,12 +1272,14 @@ def _scheduled(model:nn.Module, est) -> list:
     return list(found.values())
 
 def run_schedules(model:nn.Module, # the network trained (it may hold estimators of its own: activations, ReSTE's weight binarizers)
-                  est, # the run's estimator (`build`'s)
+                  est, # the run's estimator (`build`'s), or None for a model built without one
                   epoch:int, # the epoch about to start, from 0, counted over the whole run (all stages)
                   epochs:int # epochs of the whole run
                  ):
     "The trainer's estimator schedules at the start of `epoch`: `on_epoch` of `est` and of the first estimator of every other class in `model` (ReSTE's weight binarizers, whatever `est` is); a training loop of one's own calls it where the trainer does (with `est_schedule`)."
     if not isinstance(model, nn.Module): raise ValueError(f"model must be a torch.nn.Module (the network trained), got {type(model).__name__}")
+    if est is not None and not isinstance(est, Estimator):
+        raise ValueError(f"est must be an estimator (estimator({est!r}) makes one of a spec) or None, got {type(est).__name__}")
     for s in _scheduled(model, est): s.on_epoch(model, epoch, epochs)
 
 def _schedule(cfg:TrainConfig, model:nn.Module, est, epoch:int, epochs:int):

@@ -57,3 +57,10 @@ def test_run_schedules_takes_a_model_built_without_an_estimator():
     m = get_model('duo_mlp', None, in_shape=(64,), n_out=10)
     run_schedules(m, None, 0, 3)   # was AttributeError: 'NoneType' object has no attribute 'on_epoch'
     with pytest.raises(ValueError, match="model must be a torch.nn.Module"): run_schedules(None, estimator('st'), 0, 3)
+
+
+def test_run_schedules_refuses_a_spec_string_naming_est():
+    from sbn_estimators.sbn import SBNMLP
+    from sbn_estimators.train import run_schedules
+    with pytest.raises(ValueError, match=r"est must be an estimator \(estimator\('st'\) makes one of a spec\) or None, got str"):
+        run_schedules(SBNMLP([2, 3, 1]), 'st', 0, 3)   # was AttributeError: 'str' object has no attribute 'on_epoch'

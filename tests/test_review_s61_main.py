@@ -117,3 +117,16 @@ def test_cos_data_is_drawn_on_the_cpu_whatever_the_default_device():
     try: meta = cos_data(10, seed=3)
     finally: torch.set_default_device(None)
     assert all(t.device.type == 'cpu' for t in meta) and all(torch.equal(a, b) for a, b in zip(plain, meta))
+
+
+@pytest.mark.parametrize('conv', [False, True])
+def test_the_sbn_forward_refuses_a_pruned_layer_when_it_samples(conv):
+    "Review s61 Q1: net(x, est), the documented step of a local estimator, ran on a stale pruning mask and crashed on the second step."
+    from torch.nn.utils import prune
+    from sbn_estimators.sbn_conv import SBNConvNet
+    net = SBNConvNet((1, 4, 4), [(2, 3, 1, 1)], 2) if conv else SBNMLP([2, 5, 1])
+    x = torch.randn(4, 1, 4, 4) if conv else torch.randn(4, 2, dtype=torch.float64)
+    prune.l1_unstructured(net.layers[0], 'weight', amount=0.5)
+    for act in (estimator('st'), None):
+        with pytest.raises(ValueError, match=r"layer 'layers\.0' .* carries module hooks"): net(x, act)
+    assert net(x, torch.sign).shape[0] == 4   # a function of one's own is taken as it is (model_summary's, the data-dependent init's)
