@@ -433,14 +433,15 @@ def run_references(estimator_spec:str, # the run's estimator, e.g. 'reste:o=3' (
                   ) -> list:
     "Keys of `REFERENCES` a run depends on: its estimator's papers, then its model's, optimizer's and data's, each once."
     from sbn_estimators.models import list_models
-    from sbn_estimators.train import OPTIMIZERS   # what sbn-train accepts (train imports this module: imported here)
+    from sbn_estimators.train import OPTIMIZERS, _split_spec   # what sbn-train accepts and how it reads a spec (train imports this module: imported here)
     from sbn_estimators.data import DATASETS
     for arg, value in (('model', model), ('optimizer', optimizer), ('data', data)):
         if not isinstance(value, str): raise ValueError(f"{arg} must be a string (a registry name, '' for none), got {value!r}")
-    for arg, value, valid in (('model', model.split(':')[0], list_models()), ('optimizer', optimizer.split(':')[0], list(OPTIMIZERS)),
+    m, o = (_split_spec(spec, arg)[0] if spec.strip() else '' for arg, spec in (('model', model), ('optimizer', optimizer)))   # 'sbn_mlp :width=8' as TrainConfig reads it
+    for arg, value, valid in (('model', m, list_models()), ('optimizer', o, list(OPTIMIZERS)),
                               ('data', data, list(DATASETS))):
         if value and value not in valid: raise ValueError(f"{arg} {value!r} is not registered; valid: {', '.join(valid)}")
-    name, m, o = estimator(estimator_spec).name, model.split(':')[0], optimizer.split(':')[0]
+    name = estimator(estimator_spec).name
     cited = [(f'CATALOGUE[{name!r}]', CATALOGUE.get(name, {}).get('refs', ())), (f'MODEL_REFS[{m!r}]', MODEL_REFS.get(m, ())),
              (f'OPTIMIZER_REFS[{o!r}]', OPTIMIZER_REFS.get(o, ())), (f'DATA_REFS[{data!r}]', DATA_REFS.get(data, ()))]
     for where, keys in cited:   # a plugin's entry may cite a paper REFERENCES lacks: say whose entry

@@ -358,9 +358,10 @@ def _spec_none(params:dict, defaults:dict) -> dict:
     "A spec's `params` with 'None' (any case) read as `None` for a parameter whose default is `None` (`reinforce:n=None`, `mirror_descent:clip=None`): the values `--list` shows can be written back."
     return {k: None if isinstance(v, str) and v.lower() == 'none' and k in defaults and defaults[k] is None else v for k, v in params.items()}
 
-def _spec_items(spec:str) -> list:
-    "`[(name, params, text), ...]`: `parse_estimator_specs`'s items, each with the text it was written as (stripped), which messages quote."
-    if not isinstance(spec, str): raise ValueError(f"spec: a string of comma-separated estimators such as 'st,reste:o=3', got {spec!r}")
+def _spec_items(spec:str, what:str='estimator') -> list:
+    "`[(name, params, text), ...]`: `parse_estimator_specs`'s items, each with the text it was written as (stripped), which messages quote; `what` the specs name ('estimator', 'model', 'optimizer'), for the messages."
+    example = {'model': 'sbn_mlp:width=64', 'optimizer': 'sgd:nesterov=False'}.get(what, 'st,reste:o=3')
+    if not isinstance(spec, str): raise ValueError(f"spec: a string of comma-separated {what}s such as {example!r}, got {spec!r}")
     items, texts = [], []
     for tok in (t.strip() for t in spec.split(',')):
         if not tok: continue
@@ -371,13 +372,13 @@ def _spec_items(spec:str) -> list:
             items.append((name, {}))
         elif '=' not in tok:
             items.append((tok, {})); continue
-        elif not items: raise ValueError(f"{spec!r}: parameter {tok!r} comes before any estimator name")
+        elif not items: raise ValueError(f"{spec!r}: parameter {tok!r} comes before any {what} name, as in {example!r}")
         if '=' not in tok: raise ValueError(f"{spec!r}: expected key=value after ':', got {tok!r}")
         k, v = (s.strip() for s in tok.split('=', 1))
         if not k: raise ValueError(f"{spec!r}: a parameter without a name, {tok!r}")
         if k in items[-1][1]: raise ValueError(f"{spec!r}: parameter {k!r} of {items[-1][0]!r} is given twice")
         items[-1][1][k] = _parse_value(v)
-    if not items: raise ValueError("no estimator given; write e.g. 'reinforce,mean_field'")
+    if not items: raise ValueError(f"no {what} given; write e.g. {example!r}")
     return [(n, p, t) for (n, p), t in zip(items, texts)]
 
 def parse_estimator_specs(spec:str # e.g. 'st,concrete:tau=0.1,reste:o=3,t=1.5'

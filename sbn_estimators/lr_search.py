@@ -10,7 +10,7 @@ import csv, dataclasses, json, math, numbers, re
 from pathlib import Path
 import numpy as np
 import torch
-from .train import TrainConfig, Diverged, train, selection_metric, _saved_settings
+from .train import TrainConfig, Diverged, train, selection_metric, _saved_settings, _spec_key
 from . import cli
 from .core import check_count
 
@@ -159,9 +159,9 @@ def _read_summary(run:Path) -> dict:
     return row
 
 def _run_diff(held:dict, want:dict) -> str:
-    "What differs between a stored run's configuration `held` and `want`, the device aside (a run resumes on another one)."
+    "What differs between a stored run's configuration `held` and `want`, the device aside (a run resumes on another one); specs compared by what they mean (`_spec_key`)."
     held = _saved_settings(held)   # an earlier version's augment true where nothing is augmented: unset, as `want` has it
-    return '; '.join(f"{k}: {held.get(k)!r} there, {v!r} now" for k, v in want.items() if k != 'device' and held.get(k) != v)
+    return '; '.join(f"{k}: {held.get(k)!r} there, {v!r} now" for k, v in want.items() if k != 'device' and _spec_key(k, held.get(k)) != _spec_key(k, v))
 
 def _held_runs(folder:Path, cfg:TrainConfig, seeds) -> dict:
     "{run folder: its rate} of the runs of `seeds` in `folder` (finished: `summary.json`; part-way: `last.pt`), refused where one is of another configuration than `cfg` (its rate aside): before any search or training."

@@ -24,7 +24,7 @@ from .binary_weights import BinaryWeightConv2d, binary_weight_layers
 from .reste import ReSTE
 
 # %% ../nbs/12_models.ipynb #53bed742
-from .estimators import _same_definition, _held_by, _PLUGINS_HINT, _spec_none
+from .estimators import _same_definition, _held_by, _PLUGINS_HINT, _spec_none, _spec_items
 
 # %% ../nbs/12_models.ipynb #dc3fef79
 @dataclasses.dataclass
@@ -566,8 +566,8 @@ def get_model(name:str, # one of `list_models()`, or a spec 'name:key=value,...'
              ) -> nn.Module: # the model, built for `est`
     "The model called `name`, built for estimator `est`."
     if isinstance(name, str): name = name.strip()
-    if isinstance(name, str) and ':' in name:
-        (name, given), *rest = parse_estimator_specs(name)
+    if isinstance(name, str) and any(c in name for c in ':,='):   # a spec, as `TrainConfig` and `estimator` read one
+        (name, given, _), *rest = _spec_items(name, 'model')
         if rest: raise ValueError(f"model spec names more than one model; give exactly one")
         kwargs = {**given, **kwargs}
     entry = model_entry(name)

@@ -21,7 +21,7 @@ try:   # a Ctrl-C while the command imports: one line and exit status 130, as on
     from sbn_estimators.core import *
     from sbn_estimators.core import _named, _autograd_on
     from sbn_estimators.estimators import *
-    from sbn_estimators.estimators import _spec_none
+    from sbn_estimators.estimators import _spec_none, _spec_items
     from sbn_estimators.layers import *
     from sbn_estimators.models import *
     from sbn_estimators.data import *
@@ -68,11 +68,22 @@ STAGE_KEYS = {'name': str, 'epochs': int, 'lr': float, 'transform': str} # what 
 _FLOAT32_MAX = torch.finfo(torch.float32).max # the largest learning rate, weight decay or clamp a float32 optimizer step can take
 
 # %% ../nbs/14_train.ipynb #14c53ecb
-def _split_spec(spec:str, what:str='item'):
-    "`(name, params)` from `name[:key=value,...]`."
-    (name, params), *rest = parse_estimator_specs(spec)
+def _split_spec(spec:str, what:str='estimator'):
+    "`(name, params)` from `name[:key=value,...]`, a spec of one `what` ('estimator', 'model', 'optimizer')."
+    (name, params, _), *rest = _spec_items(spec, what)
     if rest: raise ValueError(f"{what} {spec!r} names more than one item; give exactly one")
     return name, params
+
+def _spec_key(field:str, # a `TrainConfig` field
+              value):
+    "What `value` of `field` means, for comparing two configurations: one key for every spelling of an estimator, model or optimizer spec ('reste: o = 3, t=2', 'reste:t=2.0'); another field's value, or a spec that does not parse, as it is."
+    if field not in ('estimator', 'model', 'optimizer') or not isinstance(value, str): return value
+    try:
+        if field == 'estimator': return estimator(value).spec
+        name, params = _split_spec(value, field)
+        defaults = model_entry(name).params if field == 'model' else OPTIMIZER_PARAMS[name]
+    except (ValueError, KeyError): return value
+    return name, sorted((k, v) for k, v in _spec_none(params, defaults).items() if k not in defaults or defaults[k] != v)
 
 def _check_stages(stages, cfg):
     "The stages of a staged run, checked (see `STAGE_KEYS`)."
@@ -243,7 +254,7 @@ class TrainConfig:
         check_compatible(est, name, params)
         bad = sorted(set(params) - set(entry.params))
         if bad: raise ValueError(f"model {name!r} has no parameter {', '.join(bad)}; valid parameters: "
-                                 + (', '.join(f'{k}={v!r}' for k, v in entry.params.items()) or 'none'))
+                                 + (', '.join(f'{k}={v}' for k, v in entry.params.items()) or 'none'))   # as a spec writes them (`--list`)
         if self.augment and not _augmentable(self):   # the dataset takes augment (`_check_data`): the model reads flat input
             raise ValueError(f"model {self.model!r} reads flat input: {self.data}'s images reach it flattened, and flip and crop act on images, "
                              f"got augment {self.augment!r}; leave augment unset or False, or give a model that reads images")
@@ -989,9 +1000,9 @@ def _applied(cfg:TrainConfig) -> dict:
     return {**dataclasses.asdict(cfg), 'augment': _augments(cfg)}
 
 def _differing(saved:TrainConfig, cfg:TrainConfig) -> list:
-    "The fields whose applied values (`_applied`) differ between `saved` and `cfg`, the device aside."
+    "The fields whose applied values (`_applied`) differ between `saved` and `cfg`, the device aside; specs compared by what they mean (`_spec_key`)."
     a, b = _applied(saved), _applied(cfg)
-    return [k for k in a if k != 'device' and a[k] != b[k]]
+    return [k for k in a if k != 'device' and _spec_key(k, a[k]) != _spec_key(k, b[k])]
 
 def _config_diff(saved:TrainConfig, cfg:TrainConfig, names=('saved', 'given')) -> str:
     "What differs between `saved` and `cfg` as a run applies them (`_applied`), the device aside, e.g. 'epochs: saved 3, given 9'; '' if nothing."
@@ -1650,7 +1661,7 @@ def config_from_args(args # `sbn-train`'s parsed arguments (an `argparse.Namespa
                   eval_samples=TrainConfig.eval_samples, est_schedule=TrainConfig.est_schedule)   # the values when unset
     def setting(key):   # where a setting the run would ignore comes from: an option given, or a hand-written config file (a value other than the default)
         if key in given: return f"--{key.replace('_', '-')} {given[key]}"
-        if key in from_file and not saved and from_file[key] != filled[key]: return f"{key} {from_file[key]} of config file {args.config}"
+        if key in from_file and not saved and _spec_key(key, from_file[key]) != _spec_key(key, filled[key]): return f"{key} {from_file[key]} of config file {args.config}"
     for key in ('epochs', 'lr'):   # each stage that sets its own ignores the option
         if setting(key) and cfg.stages and all(key in st for st in cfg.stages):
             raise ValueError(f"{setting(key)} is not used: every stage sets its own {key} ("
