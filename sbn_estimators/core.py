@@ -532,9 +532,9 @@ class SBNModel(Protocol):
 def _check_unhooked(net, # an SBN model
                     at:str='' # the start of the message ("estimator 'st': ")
                    ):
-    "`net`, or a `ValueError` naming its first submodule with module hooks: an SBN model computes each layer from `layer_params()`, never calling its submodules, so their hooks would never run."
+    "`net`, or a `ValueError` naming its first submodule with module hooks: an SBN model computes each layer from `layer_params()`, never calling its submodules, so their hooks would never run (a parametrization's do: reading the weight calls it)."
     model = _uncompiled(net)   # a hook on the model itself runs (its forward is called), also through torch.compile's wrapper
-    hooked = next(((k, m) for k, m in model.named_modules() if k and (m._forward_pre_hooks or m._forward_hooks or m._backward_pre_hooks
+    hooked = next(((k, m) for k, m in model.named_modules() if k and 'parametrizations' not in k.split('.') and (m._forward_pre_hooks or m._forward_hooks or m._backward_pre_hooks
                                                                         or m._backward_hooks)), None) if isinstance(model, torch.nn.Module) else None
     if hooked: raise ValueError(f"{at}layer {hooked[0]!r} ({type(hooked[1]).__name__}) of the SBN model {type(model).__name__} carries module hooks, "
                                 f"which would never run: its layers are computed from layer_params(), never called (torch.nn.utils.prune's "

@@ -90,8 +90,8 @@ class Estimator:
         "The values of the constructor parameters that `spec` leaves out: `__init__`'s defaults (a class whose default None stands for a value it resolves gives that value)."
         return {k: p.default for k, p in _init_params(type(self)).items()}
     def _named(self) -> bool:
-        "Whether a spec makes this estimator: its class was registered (the registry sets `name` on it; a subclass only inherits it). One made before its class was registered again (a re-run cell, an edited plugin file) still is."
-        return self.name is not None and 'name' in type(self).__dict__
+        "Whether a spec makes this estimator: its class was registered under its `name` (the registry marks the class itself; a subclass only inherits the mark, and a class may set `name` for its messages without registering). One made before its class was registered again (a re-run cell, an edited plugin file) still is."
+        return self.name is not None and type(self).__dict__.get('_registered_as') == self.name
     @property
     def spec(self):
         "The `name:key=value,...` string that recreates this estimator (parameters that differ from their defaults); a subclass of a registered class, which inherits its `name`, shows its class name instead, which no spec makes."
@@ -283,7 +283,7 @@ def register_estimator(name:str, # lowercase registry name
         old = {c for c in map(ESTIMATORS.get, (ALIASES.get(n, n) for n in names)) if c is not None and c is not cls}   # what `cls` defines again (it takes a name of it): none of its names stay; a factory's classes with other names all stay
         for a in [a for a, n in ALIASES.items() if ESTIMATORS.get(n) in old]: del ALIASES[a]
         for n in [n for n, c in ESTIMATORS.items() if c in old]: del ESTIMATORS[n]
-        cls.name = name
+        cls.name = cls._registered_as = name   # the mark `Estimator._named` reads
         ESTIMATORS[name] = cls
         ALIASES.update({a: name for a in aliases})
         return cls

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 from .core import *
-from .core import _uncompiled, _check_unhooked, _compiling   # the module a torch.compile'd model wraps; the hook check; tracing
+from .core import _uncompiled, _check_unhooked   # the module a torch.compile'd model wraps; the hook check
 from .cli import atomic_path
 
 # %% ../nbs/01_sbn.ipynb #aca2c0cf
@@ -31,7 +31,7 @@ def _check_float_dtype(dtype):
 
 def _activation(net, activation):
     "What `net`'s forward applies at every binary layer: `activation` (a local estimator only if it assumes the network's noise), or sign(a - Z) with the network's noise when None; either refused for a layer carrying module hooks (`_check_unhooked`: they would never run). A function of one's own is taken as it is (the summary's and the data-dependent initialisation's)."
-    if (activation is None or hasattr(activation, 'check_noise')) and not _compiling(): _check_unhooked(net)   # no host read; the eager calls check
+    if activation is None or hasattr(activation, 'check_noise'): _check_unhooked(net)   # no host read; traced under torch.compile (a compiled model's forward is only ever traced)
     if activation is None: return lambda a: sample_states(a, net.noise)
     if not callable(activation):
         if hasattr(activation, 'surrogate'): raise ValueError(   # a network-level estimator (PSA, REINFORCE, ...)
