@@ -214,6 +214,10 @@ def _backprop_grads(model, x, y, names, loss):
 
 def _cos(a, b): return _cosines(a.flatten()[None], b.flatten())[0].item()   # float64, no epsilon: any scale; 0 if either is zero
 
+def _rms(w) -> float:
+    "The rms of `w`'s entries, summed in float64 (float32 squares overflow from 1.8e19)."
+    return (torch.linalg.vector_norm(w.detach(), dtype=torch.float64) / math.sqrt(w.numel())).item()
+
 def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
     "Raise a `ValueError` for arguments `mismatch` cannot use, before any work; returns the names of the weights to measure."
     if isinstance(proxies, str) or not isinstance(proxies, (list, tuple)) or not proxies:
@@ -250,7 +254,7 @@ def _check_mismatch_args(model, x, proxies, rel_sigma, samples, names, seed):
         if not params[n].requires_grad:
             raise ValueError(f"names: {n!r} does not require grad, so backprop gives the proxies no gradient of it; "
                              f"call requires_grad_() on it or leave it out of names")
-        rms = params[n].detach().pow(2).mean().sqrt().item()
+        rms = _rms(params[n])
         if not 0 < rms < math.inf:
             raise ValueError(f"names: {n!r} has weights of rms {rms}; rel_sigma is relative to that rms, so its smoothing scale would be "
                              f"{rel_sigma * rms}: initialise the layer or leave it out of names")
@@ -298,7 +302,7 @@ def mismatch(model:nn.Module, # a network with binary (or quantised) units
             for i, n in enumerate(names):
                 w = model.get_parameter(n).detach()
                 f = module_loss(model, x, y, [n], loss)
-                sig = rel_sigma * w.pow(2).mean().sqrt().item()
+                sig = rel_sigma * _rms(w)
                 g1, g2 = (smoothed_grad(f, [w], sig, samples // 2, seed=(seed * 1009 + 2 * i + half) % 2**32, chunk=chunk)[0] for half in (0, 1))   # a CPU generator's 32 bits
                 ref[n], norm2[n] = (g1 + g2) / 2, (g1.double() * g2.double()).sum().item()
                 norm = ref[n].double().norm().item()
@@ -318,6 +322,9 @@ def mismatch(model:nn.Module, # a network with binary (or quantised) units
                     for m in acts: m.est = proxy_estimator(m.est)   # the own backward on the deterministic forward
                 g = _backprop_grads(model, x, y, names, loss)
                 for m, a, o in old: setattr(m, a, o)
+                bad = next((n for n in names if not bool(g[n].isfinite().all())), None)   # its cosine would be NaN
+                if bad is not None: raise ValueError(f"proxy {label!r}: the gradient of {bad!r} that backprop gives is not finite (it overflows "
+                                                     f"{g[bad].dtype} or meets a NaN); measure a model of smaller weights, or in float64")
                 cos[label] = {n: _cos(ref[n], g[n]) for n in names}   # 0 where the proxy's gradient is zero
                 corrected[label] = {n: cos[label][n] / ceiling[n] if ceiling[n] > 0 else math.nan for n in names}   # ceiling 0: no signal
     finally:

@@ -362,10 +362,10 @@ def _lifted(eta):
 def _probs(eta, loss): return eta.softmax(-1) if loss == 'cross_entropy' else torch.sigmoid(eta)
 
 def _correct(eta, y, loss):
-    "Per-example correctness in float64 (its means are exact fractions): argmax (cross-entropy), sign of eta (logistic) or probability > 1/2 ('prob')."
-    if loss == 'cross_entropy': return (eta.argmax(-1) == y).double()
-    pos = eta > (0.5 if loss == 'prob' else 0)
-    return (pos.double() * 2 - 1 == y).double().mean(-1)
+    "Per-example correctness in float64 (its means are exact fractions): argmax (cross-entropy), sign of eta (logistic) or probability > 1/2 ('prob'); NaN for an example whose outputs are not all finite (the argmax of NaNs is 0: an accuracy would look plausible)."
+    if loss == 'cross_entropy': c = (eta.argmax(-1) == y).double()
+    else: c = ((eta > (0.5 if loss == 'prob' else 0)).double() * 2 - 1 == y).double().mean(-1)
+    return c.where(eta.isfinite().all(-1), torch.nan)
 
 # %% ../nbs/14_train.ipynb #292003f5
 def _eval_setup(model, data, split, samples, batch_size, device):
@@ -920,14 +920,16 @@ def _kept(out, saved_epoch) -> str:
 def _check_finite_step(loss, grads, epoch, step, lr,
                        out=None, # the run folder (None: nothing written)
                        saved_epoch=None, # the epoch of its last.pt (None: no checkpoint yet)
-                       clamped:bool=False): # the gradients were clamped (--grad-clamp) before the check: the hint does not suggest it
+                       clamped:bool=False, # the gradients were clamped (--grad-clamp) before the check: the hint does not suggest it
+                       amp:bool=False): # the run uses --amp: the hint suggests going without
     "Raise `Diverged` naming the epoch and step if the loss or an entry of a gradient is not finite (after `--grad-clamp`, which turns an infinite entry into ±c, not a NaN), and saying what the run folder keeps."
     ok = torch.stack([torch.isfinite(loss).all(), _all_finite(grads, loss.device).to(loss.device)])
     if bool(ok.all()): return   # the training loop's one host sync per step, both checks read at once: its own sums (loss, accuracy, flips) and the weights' check stay on the device until the epoch's end; an estimator, optimizer or data transform that reads a value of its own syncs on its own
     bad = [w for w, v in zip(('loss', 'gradient'), ok.tolist()) if not v]
+    ways = ['a smaller --lr'] + ([] if clamped else ['--grad-clamp']) + (['without --amp'] if amp else [])
+    hint = ways[0] if len(ways) == 1 else ' or '.join(ways) if len(ways) == 2 and not amp else ', '.join(ways[:-1]) + ', or ' + ways[-1]
     raise Diverged(f"training diverged at epoch {epoch}, step {step}: {' and '.join('the ' + w for w in bad)} "
-                   f"{'are' if len(bad) > 1 else 'is'} not finite (lr {lr:g}); try a smaller --lr, "
-                   f"{'' if clamped else '--grad-clamp, '}or without --amp{_kept(out, saved_epoch)}")
+                   f"{'are' if len(bad) > 1 else 'is'} not finite (lr {lr:g}); try {hint}{_kept(out, saved_epoch)}")
 
 def _optimizer_step(opt, epoch, step, lr, out=None, saved_epoch=None):
     "`opt.step()`; a step size beyond float32 (torch's 'cannot be converted to type float without overflow': Adam's scalar step size is lr / (1 - beta1), 10 lr, at its first step, though the step it takes is about lr) raises `Diverged` naming the epoch and step, as a non-finite weight would."
@@ -937,7 +939,7 @@ def _optimizer_step(opt, epoch, step, lr, out=None, saved_epoch=None):
         raise Diverged(f"training diverged at epoch {epoch}, step {step}: the optimizer's step size does not fit in float32 (lr {lr:g}; Adam's is lr / (1 - beta1) at its first step); "
                        f"try a smaller --lr{_kept(out, saved_epoch)}") from None
 
-def _check_finite_weights(model, bad_step, epoch, lrs, out=None, saved_epoch=None):
+def _check_finite_weights(model, bad_step, epoch, lrs, out=None, saved_epoch=None, amp:bool=False):
     "Raise `Diverged` if an optimizer step of the epoch left a non-finite weight or floating buffer (batch-norm statistics) (`bad_step`: the first such steps, 1-based, of the weights and of the buffers; 0: none), naming the first such step and its rate, or if a buffer is not finite at the epoch's end (averaged across processes): before the epoch's evaluation and checkpoints."
     kw, kb = bad_step.tolist()   # one host sync per epoch
     buffers = [t for t in model.buffers() if t.is_floating_point()]
@@ -946,7 +948,7 @@ def _check_finite_weights(model, bad_step, epoch, lrs, out=None, saved_epoch=Non
     if k and k == kw: what = f"step {k}: the weights are not finite after the optimizer's step (lr {lrs[k - 1]:g}); try a smaller --lr or --weight-decay"
     elif k: what = f"step {k}: the batch-norm statistics (buffers) are not finite (lr {lrs[k - 1]:g}); try a smaller --lr"
     else: what = f"its last step: the batch-norm statistics (buffers) are not finite (lr {lrs[-1]:g}); try a smaller --lr"
-    raise Diverged(f"training diverged at epoch {epoch}, {what}, or without --amp{_kept(out, saved_epoch)}")
+    raise Diverged(f"training diverged at epoch {epoch}, {what}{', or without --amp' if amp else ''}{_kept(out, saved_epoch)}")
 
 # %% ../nbs/14_train.ipynb #07a2e336
 @contextmanager
@@ -1354,9 +1356,13 @@ def _train_epoch(cfg, data, model, est, opt, sched, Xtr, ytr, dtype, g, rank, wo
         if cfg.grad_clamp:   # before the check: an infinite entry becomes ±c, as the check's hint promises
             for gr in grads: gr.clamp_(-cfg.grad_clamp, cfg.grad_clamp)
         lrs.append(opt.param_groups[0]['lr'])
-        _check_finite_step(loss, grads, g + 1, s + 1, lrs[-1], out, rows[-1]['epoch'] if out is not None and rows else None, bool(cfg.grad_clamp))
+        saved = rows[-1]['epoch'] if out is not None and rows else None
+        try: _check_finite_step(loss, grads, g + 1, s + 1, lrs[-1], out, saved, bool(cfg.grad_clamp), cfg.amp)
+        except Diverged:   # an earlier optimizer step that left non-finite weights is the cause: named first
+            if bool(bad_step.any()): _check_finite_weights(model, bad_step, g + 1, lrs, out, saved, cfg.amp)
+            raise
         if track: before = _deployed_signs(model, opt)
-        _optimizer_step(opt, g + 1, s + 1, lrs[-1], out, rows[-1]['epoch'] if out is not None and rows else None); sched.step()
+        _optimizer_step(opt, g + 1, s + 1, lrs[-1], out, saved); sched.step()
         bad_w = ~_all_finite(params, device)
         bad = torch.stack([bad_w, ~_all_finite(buffers, device) if buffers else torch.zeros_like(bad_w)])   # no floating buffers: nothing to check
         bad_step = torch.where((bad_step == 0) & bad, s + 1, bad_step)   # the step (weight decay too) may overflow: no host sync here
@@ -1367,7 +1373,7 @@ def _train_epoch(cfg, data, model, est, opt, sched, Xtr, ytr, dtype, g, rank, wo
         _all_average([t for t in model.buffers() if t.is_floating_point()])
         _all_average([run])   # the global batch's, not this process's slice
     run_loss, run_acc, flips = torch.cat([run, flips.reshape(1)]).tolist()   # one host sync per epoch (the flips: this process's, as the weights are the same in all)
-    _check_finite_weights(model, bad_step, g + 1, lrs, out, rows[-1]['epoch'] if out is not None and rows else None)   # before any evaluation or checkpoint
+    _check_finite_weights(model, bad_step, g + 1, lrs, out, rows[-1]['epoch'] if out is not None and rows else None, cfg.amp)   # before any evaluation or checkpoint
     return lr, run_loss, run_acc, flips, track
 
 # %% ../nbs/14_train.ipynb #526324bf

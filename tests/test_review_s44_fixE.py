@@ -46,7 +46,7 @@ def test_finite_gradients_whose_norm_overflows_pass():
     _check_finite_step(torch.ones(()), [torch.full((2,), 1e300, dtype=torch.float64)], 1, 1, 0.1)   # beyond float32, finite
     with pytest.raises(Diverged, match='the gradient is not finite'): _check_finite_step(torch.ones(()), [torch.tensor([1., math.nan])], 1, 1, 0.1)
     with pytest.raises(Diverged, match=r'\(lr 0.1\); try a smaller --lr, or without --amp$'):   # clamped already: not suggested again
-        _check_finite_step(torch.ones(()), [torch.tensor([math.nan])], 1, 1, 0.1, clamped=True)
+        _check_finite_step(torch.ones(()), [torch.tensor([math.nan])], 1, 1, 0.1, clamped=True, amp=True)
 
 def _inf_gradient(monkeypatch):
     "The surrogate gets a term whose gradient is +inf in the first weight (the reported loss stays finite)."
