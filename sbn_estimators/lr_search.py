@@ -191,7 +191,7 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
                    train_fn=train, # the training function (tests pass a stub)
                    log=print # called with one line per finished run and per finished search trial (and where the trials are saved); None: quiet
                   ) -> list:
-    "One row per (method, seed): the chosen lr, the test metrics, seconds per epoch and the per-epoch curve."
+    "One row per (method, seed): the chosen lr, the test metrics, seconds per epoch and the per-epoch curve; a run that diverged: those metrics None, `diverged` its message, its curve the epochs before."
     if not isinstance(base, TrainConfig): raise ValueError(f"base must be a TrainConfig, got {type(base).__name__}")
     if not isinstance(methods, dict) or not methods:
         raise ValueError(f"methods must be a non-empty dict {{label: {{TrainConfig field: value}}}}, e.g. {{'st': {{'estimator': 'st'}}}}, got {methods!r}")
@@ -249,15 +249,20 @@ def run_comparison(base:TrainConfig, # settings every method shares (data, model
                 if diff: raise ValueError(f"{run} holds a finished run of another configuration ({diff}); delete it or compare into another folder")
             else:
                 curve, resume = [], (run / 'last.pt').is_file()   # a run stopped part-way continues
-                res = train_fn(dataclasses.replace(cfg, lr=rec['lr'], seed=seed), out=run,
-                               callbacks=[lambda epoch, r: curve.append(r)], progress=False, **({'resume': True} if resume else {}))
-                if resume: curve = _read_curve(run / 'metrics.csv')   # the callbacks saw only the epochs after the checkpoint
-                row = dict(method=label, seed=seed, lr=rec['lr'], config=want,
-                           **{k: v for k, v in res.items() if k.startswith('test_') or k == 'seconds_per_epoch'}, curve=curve)
+                try: res = train_fn(dataclasses.replace(cfg, lr=rec['lr'], seed=seed), out=run,
+                                    callbacks=[lambda epoch, r: curve.append(r)], progress=False, **({'resume': True} if resume else {}))
+                except Diverged as e:   # a rate the search's short trials survived diverged later: recorded (resuming would diverge again), the other runs go on
+                    done = dict.fromkeys(('test_acc', 'test_ens_acc', 'test_det_acc', 'seconds_per_epoch')) | dict(diverged=str(e))
+                    curve = _read_curve(run / 'metrics.csv') if (run / 'metrics.csv').is_file() else []   # the epochs before it
+                else:
+                    done = {k: v for k, v in res.items() if k.startswith('test_') or k == 'seconds_per_epoch'}
+                    if resume: curve = _read_curve(run / 'metrics.csv')   # the callbacks saw only the epochs after the checkpoint
+                row = dict(method=label, seed=seed, lr=rec['lr'], config=want, **done, curve=curve)
                 _save(run / 'summary.json', row)
-            if log: log(f"{label} seed {seed}: lr {row['lr']:g}, expected test acc {row['test_acc']:.4f} (ensemble {row['test_ens_acc']:.4f}, "
-                        f"deterministic {row['test_det_acc']:.4f}), "
-                        f"{_sig(row['seconds_per_epoch'], 2)} s/epoch")
+            if log and row.get('diverged'): log(f"{label} seed {seed}: lr {row['lr']:g}, diverged: {row['diverged']}")
+            elif log: log(f"{label} seed {seed}: lr {row['lr']:g}, expected test acc {row['test_acc']:.4f} (ensemble {row['test_ens_acc']:.4f}, "
+                          f"deterministic {row['test_det_acc']:.4f}), "
+                          f"{_sig(row['seconds_per_epoch'], 2)} s/epoch")
             rows.append(row)
     return rows
 
@@ -270,12 +275,14 @@ def _seconds(v): return f"{_sig(np.mean(v), 2)} ± " + (_sig(np.std(v, ddof=1), 
 
 def comparison_table(rows:list # rows of `run_comparison`
                     ) -> str:
-    "A markdown table per method: lr, test accuracy (expected / ensemble / deterministic, % mean ± sample std over seeds, – for one seed), s/epoch (mean ± std over seeds, 2 and 1 significant digits)."
+    "A markdown table per method: lr, test accuracy (expected / ensemble / deterministic, % mean ± sample std over the seeds whose runs finished, – for one), s/epoch (mean ± std, 2 and 1 significant digits); the seeds whose runs diverged are counted beside."
     lines = ['| method | lr | seeds | expected acc. | ensemble acc. | deterministic acc. | s / epoch |', '|---|---|---|---|---|---|---|']
     for label in dict.fromkeys(r['method'] for r in rows):
         rs = [r for r in rows if r['method'] == label]
-        lines.append(f"| {label} | {rs[0]['lr']:g} | {len(rs)} | " + ' | '.join(_mean_std([r[k] for r in rs])
-                     for k in ('test_acc', 'test_ens_acc', 'test_det_acc')) + f" | {_seconds([r['seconds_per_epoch'] for r in rs])} |")
+        ok, gone = [r for r in rs if not r.get('diverged')], sum(bool(r.get('diverged')) for r in rs)
+        seeds = f"{len(rs)}" + (f" ({gone} diverged)" if gone else '')
+        cells = [_mean_std([r[k] for r in ok]) if ok else 'diverged' for k in ('test_acc', 'test_ens_acc', 'test_det_acc')]
+        lines.append(f"| {label} | {rs[0]['lr']:g} | {seeds} | " + ' | '.join(cells) + f" | {_seconds([r['seconds_per_epoch'] for r in ok]) if ok else '–'} |")
     return '\n'.join(lines)
 
 _COLUMN_LABELS = dict(train_loss='training loss (surrogate)', train_acc='training accuracy (%)', val_loss='validation loss (expected)',
@@ -290,13 +297,15 @@ def _stage_changes(curve:list) -> list:
 def plot_comparison(rows:list, # rows of `run_comparison`
                     metrics=('train_loss', 'val_acc'), # per-epoch columns to plot, one panel each (a name: one panel)
                     title:str=None): # the figure's title; None or '': none
-    "Per-epoch curves, mean over seeds with the min–max band, one line per method (accuracies in %); a dotted line of the method's colour where its runs change stage (`_stage_changes`)."
+    "Per-epoch curves, mean over seeds with the min–max band, one line per method (accuracies in %); a dotted line of the method's colour where its runs change stage (`_stage_changes`). Runs that diverged are left out (`comparison_table` counts them)."
     if isinstance(metrics, str): metrics = (metrics,)
     if not hasattr(metrics, '__iter__') or not all(isinstance(m, str) for m in metrics):
         raise ValueError(f"metrics must be a per-epoch column or a list of them, e.g. ('train_loss', 'val_acc'), got {metrics!r}")
     metrics = list(metrics)
     if not metrics: raise ValueError("metrics must name at least one per-epoch column, e.g. ('train_loss', 'val_acc'), got none")
     if not rows: raise ValueError("rows must hold at least one row of run_comparison, got none")
+    rows = [r for r in rows if not r.get('diverged')]
+    if not rows: raise ValueError("every run of rows diverged: no curve to plot (comparison_table shows them)")
     cells = [row for r in rows for row in r['curve']]
     have = [k for k in dict.fromkeys(k for row in cells for k in row) if k != 'epoch' and all(k in row and _num(row[k]) for row in cells)]
     unknown = [m for m in metrics if m not in have]
