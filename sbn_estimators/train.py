@@ -1498,7 +1498,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
 def load_run(out, # a run folder of `train` / `sbn-train`
              checkpoint:str='last.pt' # one of its checkpoints: last.pt (the final model, which result.json describes and `evaluate_run` evaluates by default), best.pt or stage-<name>.pt
             ) -> tuple:
-    "(model, cfg): the network of run `out` with the weights of `checkpoint` (and, with `est_schedule`, its estimators' schedule as at the checkpoint's epoch, as a resumed run sets it), on the CPU in evaluation mode, and the run's configuration; leaves the random state as it was. Imports the plugin files the run's config.json names (their code runs): load only run folders you trust."
+    "(model, cfg): the network of run `out` with the weights of `checkpoint` (and, with `est_schedule`, its estimators' schedule as at the checkpoint's epoch, as a resumed run sets it), on the CPU in evaluation mode, and the run's configuration (the network takes input through the dataset's transform: `load_data(cfg).input(X)`); leaves the random state as it was. Imports the plugin files the run's config.json names (their code runs): load only run folders you trust."
     return _load_run(out, checkpoint)[:2]
 
 def _load_run(out, checkpoint):
