@@ -90,8 +90,8 @@ class Estimator:
         "The values of the constructor parameters that `spec` leaves out: `__init__`'s defaults (a class whose default None stands for a value it resolves gives that value)."
         return {k: p.default for k, p in _init_params(type(self)).items()}
     def _named(self) -> bool:
-        "Whether a spec makes this estimator: its class was registered under its `name` (the registry marks the class itself; a subclass only inherits the mark, and a class may set `name` for its messages without registering). One made before its class was registered again (a re-run cell, an edited plugin file) still is."
-        return self.name is not None and type(self).__dict__.get('_registered_as') == self.name
+        "Whether this estimator's class names itself: `name` set on the class (by the registry, or in its body for its messages), not inherited; its spec and labels then use that name."
+        return self.name is not None and 'name' in type(self).__dict__
     @property
     def spec(self):
         "The `name:key=value,...` string that recreates this estimator (parameters that differ from their defaults); a subclass of a registered class, which inherits its `name`, shows its class name instead, which no spec makes."
@@ -110,9 +110,9 @@ class Estimator:
                 f"say how to make it again") from None
         return out
     def __repr__(self):
-        "`estimator('spec')` for a registered class (evaluating it makes the same estimator), else `Class(key=value, ...)`."
+        "`estimator('spec')` for a registered class (evaluating it makes the same estimator; one made before its class was registered again, a re-run cell or an edited plugin file, too), else `Class(key=value, ...)`."
         try:
-            if self._named(): return f"estimator({self.spec!r})"
+            if self._named() and type(self).__dict__.get('_registered_as') == self.name: return f"estimator({self.spec!r})"   # the registry's mark: a class may name itself without registering
             return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.hparams().items())})"
         except ValueError: return object.__repr__(self)   # a constructor parameter not kept as an attribute
 
@@ -283,7 +283,7 @@ def register_estimator(name:str, # lowercase registry name
         old = {c for c in map(ESTIMATORS.get, (ALIASES.get(n, n) for n in names)) if c is not None and c is not cls}   # what `cls` defines again (it takes a name of it): none of its names stay; a factory's classes with other names all stay
         for a in [a for a, n in ALIASES.items() if ESTIMATORS.get(n) in old]: del ALIASES[a]
         for n in [n for n, c in ESTIMATORS.items() if c in old]: del ESTIMATORS[n]
-        cls.name = cls._registered_as = name   # the mark `Estimator._named` reads
+        cls.name = cls._registered_as = name   # the mark `Estimator.__repr__` reads
         ESTIMATORS[name] = cls
         ALIASES.update({a: name for a in aliases})
         return cls
