@@ -1,4 +1,4 @@
-__version__ = "0.2.6"
+__version__ = "0.2.7"
 # The one module not generated from a notebook: nbdev_export keeps it and only updates the version above.
 import os as _os, signal as _signal, sys as _sys
 # Started as an `sbn-*` command: a Ctrl-C while PyTorch and NumPy import can be swallowed by their import machinery, and the

@@ -1,4 +1,4 @@
-"Review s49 J: the package version (0.2.6: numbers changed again, s61: REBAR and RELAX on parametrized weights, --smoke's generated data, layered models under a float64 default dtype), version notes on resume and `evaluate_run`, `load_results` refusals, MirrorDescent's 16-bit message."
+"Review s49 J: the package version (0.2.7: numbers changed again, s62: evaluate's accuracies of non-finite outputs; 0.2.6, s61: REBAR and RELAX on parametrized weights, --smoke's generated data, layered models under a float64 default dtype), version notes on resume and `evaluate_run`, `load_results` refusals, MirrorDescent's 16-bit message."
 import json, re
 from pathlib import Path
 import pytest, torch
@@ -11,7 +11,7 @@ TINY = dict(model='sbn_mlp:width=8', epochs=2, n_train=64, n_test=32, val=32, ba
 def test_version_bumped():
     "Today's changes alter numbers: the version says so (settings.ini and the package agree)."
     ini = (Path(__file__).parents[1] / 'settings.ini').read_text()
-    assert re.search(r'^version = (\S+)$', ini, re.M)[1] == sbn_estimators.__version__ == '0.2.6'
+    assert re.search(r'^version = (\S+)$', ini, re.M)[1] == sbn_estimators.__version__ == '0.2.7'
 
 def _set_version(run, v):
     "Edit the version run folder `run` records (its checkpoints and result.json)."
