@@ -445,7 +445,7 @@ def check_inputs(x, # the inputs
     if not x.is_floating_point() or (dtype is not None and x.dtype != dtype and not _autocast_on(x.device)):
         to = dtype or torch.get_default_dtype()
         how = (f"pass {name}.to({to})" if x.is_floating_point() else   # integers are raw data (uint8 images): a cast alone skips the scaling the network was trained on
-               f"raw data (images of {x.dtype}) must go through the transform the network was trained on, as a run does: Data.input, e.g. load_data(cfg).input({name})")
+               f"integer input (raw data, such as images stored as {x.dtype}) must go through the transform the network was trained on, as a run's does: Data.input, e.g. load_data(cfg).input({name}, {to})")
         raise ValueError(f"{name}: inputs must have the network's dtype {to}, got {x.dtype}; {how}")
     if dtype is not None and x.dtype != dtype and torch.float64 in (x.dtype, dtype):   # autocast leaves float64 as it is
         raise ValueError(f"{name}: inputs of dtype {x.dtype} do not fit a {dtype} network under autocast, which casts neither to the "

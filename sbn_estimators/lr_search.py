@@ -24,16 +24,20 @@ def _key(cfg, grid, epochs, metric):
     c = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _UNKEYED}
     return json.loads(json.dumps(dict(config=c, grid=[float(g) for g in grid], epochs=epochs, metric=metric)))   # as stored
 
+def _config_diff(held:dict, want:dict) -> list:
+    "The fields of configuration `want` that the stored `held` gives another value, the device aside (a search or run goes on on another one); specs compared by what they mean (`_spec_key`: 'reste: o = 3, t=2' is 'reste:t=2.0')."
+    return [k for k, v in want.items() if k != 'device' and _spec_key(k, held.get(k)) != _spec_key(k, v)]
+
 def _same_search(rec:dict, key:dict) -> bool:
     "Whether the stored record `rec` is a search of `key` (a record written while the key held the device matches on the rest)."
     c = rec.get('config')
     if isinstance(c, dict): rec = dict(rec, config=_saved_settings({k: v for k, v in c.items() if k != 'device'}))   # an earlier version's augment: `_run_diff`
-    return all(rec.get(k) == v for k, v in key.items())
+    return all((isinstance(rec.get(k), dict) and not _config_diff(rec[k], v)) if k == 'config' else rec.get(k) == v for k, v in key.items())
 
 def _key_diff(rec:dict, key:dict) -> str:
     "What differs between the stored search `rec` and `key`, e.g. 'grid: [0.001] there, [0.01] now'."
     c = _saved_settings(rec['config']) if isinstance(rec.get('config'), dict) else {}
-    diff = [f"{k}: {c.get(k)!r} there, {v!r} now" for k, v in key['config'].items() if c.get(k) != v]
+    diff = [f"{k}: {c.get(k)!r} there, {key['config'][k]!r} now" for k in _config_diff(c, key['config'])]
     return '; '.join(diff + [f"{k}: {rec.get(k)!r} there, {v!r} now" for k, v in key.items() if k != 'config' and rec.get(k) != v])
 
 def _save(path:Path, rec:dict):
@@ -159,9 +163,9 @@ def _read_summary(run:Path) -> dict:
     return row
 
 def _run_diff(held:dict, want:dict) -> str:
-    "What differs between a stored run's configuration `held` and `want`, the device aside (a run resumes on another one); specs compared by what they mean (`_spec_key`)."
+    "What differs between a stored run's configuration `held` and `want` (`_config_diff`)."
     held = _saved_settings(held)   # an earlier version's augment true where nothing is augmented: unset, as `want` has it
-    return '; '.join(f"{k}: {held.get(k)!r} there, {v!r} now" for k, v in want.items() if k != 'device' and _spec_key(k, held.get(k)) != _spec_key(k, v))
+    return '; '.join(f"{k}: {held.get(k)!r} there, {want[k]!r} now" for k in _config_diff(held, want))
 
 def _held_runs(folder:Path, cfg:TrainConfig, seeds) -> dict:
     "{run folder: its rate} of the runs of `seeds` in `folder` (finished: `summary.json`; part-way: `last.pt`), refused where one is of another configuration than `cfg` (its rate aside): before any search or training."

@@ -362,10 +362,11 @@ def _lifted(eta):
 def _probs(eta, loss): return eta.softmax(-1) if loss == 'cross_entropy' else torch.sigmoid(eta)
 
 def _correct(eta, y, loss):
-    "Per-example correctness in float64 (its means are exact fractions): argmax (cross-entropy), sign of eta (logistic) or probability > 1/2 ('prob'); NaN for an example whose outputs are not all finite (the argmax of NaNs is 0: an accuracy would look plausible)."
-    if loss == 'cross_entropy': c = (eta.argmax(-1) == y).double()
-    else: c = ((eta > (0.5 if loss == 'prob' else 0)).double() * 2 - 1 == y).double().mean(-1)
-    return c.where(eta.isfinite().all(-1), torch.nan)
+    "Per-example correctness in float64 (its means are exact fractions): argmax (cross-entropy), sign of eta (logistic) or probability > 1/2 ('prob'); NaN for an example whose prediction is undefined, an output NaN or (cross-entropy) more than one logit +inf (the argmax of NaNs is 0: an accuracy would look plausible); an infinite logistic output is a clear sign."
+    if loss == 'cross_entropy':
+        c, undefined = (eta.argmax(-1) == y).double(), eta.isnan().any(-1) | ((eta == math.inf).sum(-1) > 1)
+    else: c, undefined = ((eta > (0.5 if loss == 'prob' else 0)).double() * 2 - 1 == y).double().mean(-1), eta.isnan().any(-1)
+    return c.masked_fill(undefined, math.nan)
 
 # %% ../nbs/14_train.ipynb #292003f5
 def _eval_setup(model, data, split, samples, batch_size, device):
@@ -1498,7 +1499,7 @@ def _run(cfg, data, model, est, out, ck, rank, world, device, callbacks, progres
 def load_run(out, # a run folder of `train` / `sbn-train`
              checkpoint:str='last.pt' # one of its checkpoints: last.pt (the final model, which result.json describes and `evaluate_run` evaluates by default), best.pt or stage-<name>.pt
             ) -> tuple:
-    "(model, cfg): the network of run `out` with the weights of `checkpoint` (and, with `est_schedule`, its estimators' schedule as at the checkpoint's epoch, as a resumed run sets it), on the CPU in evaluation mode, and the run's configuration (the network takes input through the dataset's transform: `load_data(cfg).input(X)`); leaves the random state as it was. Imports the plugin files the run's config.json names (their code runs): load only run folders you trust."
+    "(model, cfg): the network of run `out` with the weights of `checkpoint` (and, with `est_schedule`, its estimators' schedule as at the checkpoint's epoch, as a resumed run sets it), on the CPU in evaluation mode, and the run's configuration (the network takes input through the dataset's transform: `load_data(cfg).input(X, dtype)`); leaves the random state as it was. Imports the plugin files the run's config.json names (their code runs): load only run folders you trust."
     return _load_run(out, checkpoint)[:2]
 
 def _load_run(out, checkpoint):
