@@ -226,7 +226,7 @@ def _definition(obj):
     for k, v in vars(obj).items():
         f = inspect.unwrap(getattr(v, 'fget', None) or getattr(v, '__func__', v))
         if hasattr(f, '__code__'): members[k] = _value_key(f)
-        elif k != 'name' and (k == '__doc__' or not k.startswith('__')): members[k] = _value_key(v)   # `name`: set by the registry
+        elif k not in ('name', '_registered_as') and (k == '__doc__' or not k.startswith('__')): members[k] = _value_key(v)   # both set by the registry
     return [b.__qualname__ for b in obj.__bases__], members
 
 def _library(module:str) -> bool: return module.startswith('sbn_estimators.')
